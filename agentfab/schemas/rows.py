@@ -1,0 +1,153 @@
+"""The dataset row: one trajectory with its task, ground truth, verification and provenance.
+
+Declared once, here, as pydantic models. The Parquet (Arrow) schema is derived from them by `arrow_schema()`, and
+the JSON Schema published for JSONL interchange by `model_json_schema()`; a test keeps the committed copies in sync.
+Only values whose shape differs per tool (call arguments, tool parameters, results, state values) are JSON text.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any, Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+ROW_SCHEMA_VERSION = "1"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EventRow(_Strict):
+    """One ADP event, flattened: `class_` says which of the optional fields apply."""
+
+    class_: Literal["api_action", "code_action", "message_action", "text_observation"]
+    content: str | None = None
+    function: str | None = None
+    kwargs: str | None = Field(default=None, description="JSON text of the call's arguments (api_action).")
+    description: str | None = None
+    tool_call_id: str | None = None
+    source: Literal["user", "agent", "environment"] | None = None
+    name: str | None = None
+    language: str | None = None
+
+
+class ToolRow(_Strict):
+    name: str
+    description: str
+    parameters: str = Field(description="JSON text of the parameters' JSON Schema.")
+    returns: str = Field(description="JSON text of the result's JSON Schema.")
+    domain: str
+    source: str
+    mutates: bool
+
+
+class StepRow(_Strict):
+    id: str
+    tool: str
+    arguments: str = Field(description="JSON text.")
+    bindings: list[str] = Field(description="'param=STEP.field' entries.")
+    depends_on: list[str]
+    turn: int
+    result: str = Field(description="JSON text of the result of executing this step on a fresh world.")
+
+
+class StateChangeRow(_Strict):
+    table: str
+    key: str
+    before: str | None = Field(description="JSON text of the record before; null when created.")
+    after: str | None = Field(description="JSON text of the record after; null when deleted.")
+
+
+class GroundTruthRow(_Strict):
+    answers: list[list[str]] = Field(description="Per user turn, the normalized values the reply must contain.")
+    plan: list[StepRow]
+    state_changes: list[StateChangeRow]
+    expect_refusal: bool
+    clarify_param: str | None
+
+
+class VerificationRow(_Strict):
+    passed: bool
+    reasons: list[str] = Field(description="Reason codes of every check that failed; empty when accepted.")
+    details: list[str] = Field(description="One human-readable line per failed check.")
+    judge_score: float
+    judge_rationale: str
+    stages: list[str] = Field(description="Stages this row went through, in order.")
+
+
+class ProvenanceRow(_Strict):
+    recipe_name: str
+    recipe_hash: str
+    seed: int
+    shard: int
+    engine: str
+    models: str = Field(description="JSON text: role -> model, empty for the offline engine.")
+    agentfab_version: str
+    negative: str | None = Field(description="The perturbation applied, for deliberately broken rows.")
+
+
+class DatasetRow(_Strict):
+    id: str
+    task_id: str
+    family: str
+    domain: str
+    kind: str
+    depth: int
+    width: int
+    n_turns: int
+    n_calls: int
+    n_errors: int
+    tools_used: list[str]
+    judge_score: float
+    query: str
+    schema_version: str
+    content: list[EventRow]
+    details: str = Field(description="JSON text of the ADP `details` object.")
+    tools: list[ToolRow]
+    ground_truth: GroundTruthRow
+    verification: VerificationRow
+    provenance: ProvenanceRow
+
+
+_SCALARS: dict[Any, pa.DataType] = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
+
+
+def _arrow_type(annotation: Any) -> tuple[pa.DataType, bool]:
+    """(arrow type, nullable) for a pydantic field annotation."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        (inner,) = args
+        return _arrow_type(inner)[0], True
+    if origin is Literal:
+        return pa.string(), False
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        item_type, item_nullable = _arrow_type(item)
+        return pa.list_(pa.field("item", item_type, nullable=item_nullable)), False
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return pa.struct(_arrow_fields(annotation)), False
+    if annotation in _SCALARS:
+        return _SCALARS[annotation], False
+    raise TypeError(f"no Arrow type for {annotation!r}")
+
+
+def _arrow_fields(model: type[BaseModel]) -> list[pa.Field]:
+    hints = typing.get_type_hints(model)
+    fields = []
+    for name in model.model_fields:
+        arrow_type, nullable = _arrow_type(hints[name])
+        fields.append(pa.field(name, arrow_type, nullable=nullable))
+    return fields
+
+
+def arrow_schema() -> pa.Schema:
+    """The Parquet schema of accepted and rejected shards, derived from DatasetRow."""
+    return pa.schema(_arrow_fields(DatasetRow), metadata={b"agentfab.row_schema": ROW_SCHEMA_VERSION.encode()})
+
+
+ROW_ARROW_SCHEMA = arrow_schema()

@@ -1,0 +1,213 @@
+"""Bank tools. Each is a typed function over the Store; its JSON Schema is generated from this signature."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from typing_extensions import TypedDict
+
+from faker import Faker
+
+from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, tool
+
+NAME = "bank"
+DESCRIPTION = "Retail banking: customers, accounts, balances, transfers and cards."
+
+AccountId = Annotated[str, Arg("Account id, e.g. ACC-1001", entity="account_id", pattern=r"^ACC-\d{4}$")]
+CustomerId = Annotated[str, Arg("Customer id, e.g. CUS-101", entity="customer_id", pattern=r"^CUS-\d{3}$")]
+Amount = Annotated[float, Arg("Amount in the account's currency", gt=0, le=5000, examples=[25.0, 120.0, 480.5])]
+
+ENTITIES = {
+    "account_id": EntityPool("accounts"),
+    "customer_id": EntityPool("customers"),
+    "customer_name": EntityPool("customers", "name"),
+    "city": EntityPool("customers", "city"),
+}
+
+DAILY_LIMIT = 5000.0
+
+
+def seed_state(seed: int) -> Tables:
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    customers, accounts = {}, {}
+    for i in range(40):
+        cid = f"CUS-{101 + i}"
+        customers[cid] = {"id": cid, "name": fake.name(), "city": fake.city(), "tier": fake.random_element(["basic", "gold", "private"])}
+    for i in range(80):
+        aid = f"ACC-{1001 + i}"
+        accounts[aid] = {
+            "id": aid,
+            "owner_id": f"CUS-{101 + i % 40}",
+            "type": fake.random_element(["checking", "savings"]),
+            "currency": "USD",
+            "balance": round(fake.pyfloat(min_value=0, max_value=20000, right_digits=2), 2),
+            "status": "frozen" if i % 13 == 5 else "active",
+        }
+    return {"customers": customers, "accounts": accounts, "transfers": {}}
+
+
+class Customer(TypedDict):
+    customer_id: Annotated[str, Arg("Customer id", entity="customer_id")]
+    name: Annotated[str, Arg("Full name", entity="customer_name")]
+    city: Annotated[str, Arg("City of residence", entity="city")]
+    tier: str
+
+
+class Balance(TypedDict):
+    account_id: Annotated[str, Arg("Account id", entity="account_id")]
+    balance: float
+    currency: str
+
+
+class Account(TypedDict):
+    account_id: Annotated[str, Arg("Account id", entity="account_id")]
+    owner_id: Annotated[str, Arg("Owner's customer id", entity="customer_id")]
+    type: str
+    status: str
+
+
+class Transfer(TypedDict):
+    transfer_id: Annotated[str, Arg("Transfer id", entity="transfer_id")]
+    from_account: str
+    to_account: str
+    amount: float
+    from_balance: float
+
+
+def _account(db: Store, account_id: str) -> dict:
+    record = db.get("accounts", account_id)
+    if record is None:
+        raise ToolError("not_found", f"account {account_id} does not exist")
+    return record
+
+
+def _customer(db: Store, customer_id: str) -> dict:
+    record = db.get("customers", customer_id)
+    if record is None:
+        raise ToolError("not_found", f"customer {customer_id} does not exist")
+    return record
+
+
+@tool(phrases=("look up customer {customer_id}", "get the profile of customer {customer_id}"))
+def get_customer(db: Store, customer_id: CustomerId) -> Customer:
+    """Get a customer's profile: name, city and tier."""
+    c = _customer(db, customer_id)
+    return {"customer_id": c["id"], "name": c["name"], "city": c["city"], "tier": c["tier"]}
+
+
+@tool(phrases=("find the customer named {name}", "look up the customer called {name}"), answer=("customer_id",))
+def find_customer(db: Store, name: Annotated[str, Arg("Exact full name", entity="customer_name")]) -> Customer:
+    """Find a customer by exact full name."""
+    for c in db.rows("customers"):
+        if c["name"] == name:
+            return {"customer_id": c["id"], "name": c["name"], "city": c["city"], "tier": c["tier"]}
+    raise ToolError("not_found", f"no customer is named {name!r}")
+
+
+@tool(phrases=("check the balance of account {account_id}", "tell me how much money is in {account_id}"))
+def get_balance(db: Store, account_id: AccountId) -> Balance:
+    """Get the current balance of an account."""
+    a = _account(db, account_id)
+    return {"account_id": a["id"], "balance": a["balance"], "currency": a["currency"]}
+
+
+@tool(phrases=("show the details of account {account_id}", "get the owner and status of account {account_id}"))
+def get_account(db: Store, account_id: AccountId) -> Account:
+    """Get an account's owner, type and status."""
+    a = _account(db, account_id)
+    return {"account_id": a["id"], "owner_id": a["owner_id"], "type": a["type"], "status": a["status"]}
+
+
+class AccountList(TypedDict):
+    customer_id: str
+    account_ids: list[str]
+    count: int
+
+
+@tool(phrases=("list the accounts of customer {customer_id}", "which accounts does customer {customer_id} hold"))
+def list_accounts(db: Store, customer_id: CustomerId) -> AccountList:
+    """List the ids of all accounts a customer owns."""
+    _customer(db, customer_id)
+    ids = sorted(a["id"] for a in db.rows("accounts") if a["owner_id"] == customer_id)
+    return {"customer_id": customer_id, "account_ids": ids, "count": len(ids)}
+
+
+@tool(
+    mutates=True,
+    phrases=(
+        "transfer {amount} from {from_account} to {to_account}",
+        "send {amount} from account {from_account} to account {to_account}",
+    ),
+    answer=("transfer_id", "from_balance"),
+)
+def transfer(db: Store, from_account: AccountId, to_account: AccountId, amount: Amount) -> Transfer:
+    """Move money between two accounts. Fails on frozen accounts, insufficient funds or the daily limit."""
+    if from_account == to_account:
+        raise ToolError("bad_value", "from_account and to_account must differ")
+    src, dst = _account(db, from_account), _account(db, to_account)
+    for a in (src, dst):
+        if a["status"] != "active":
+            raise ToolError("invalid_state", f"account {a['id']} is {a['status']}")
+    sent_today = sum(t["amount"] for t in db.rows("transfers") if t["from_account"] == from_account)
+    if sent_today + amount > DAILY_LIMIT:
+        raise ToolError("invalid_state", f"daily transfer limit of {DAILY_LIMIT:.2f} exceeded for {from_account}")
+    if src["balance"] < amount:
+        raise ToolError("invalid_state", f"insufficient funds in {from_account}: balance {src['balance']:.2f}")
+    new_src = round(src["balance"] - amount, 2)
+    db.put("accounts", src["id"], {**src, "balance": new_src})
+    db.put("accounts", dst["id"], {**dst, "balance": round(dst["balance"] + amount, 2)})
+    tid = f"TRF-{db.count('transfers') + 1:05d}"
+    db.put("transfers", tid, {"id": tid, "from_account": from_account, "to_account": to_account, "amount": amount})
+    return {"transfer_id": tid, "from_account": from_account, "to_account": to_account, "amount": amount, "from_balance": new_src}
+
+
+class StatusChange(TypedDict):
+    account_id: Annotated[str, Arg("Account id", entity="account_id")]
+    status: str
+
+
+@tool(mutates=True, phrases=("freeze account {account_id}", "put a freeze on account {account_id}"))
+def freeze_account(db: Store, account_id: AccountId) -> StatusChange:
+    """Freeze an active account so no money can move in or out."""
+    a = _account(db, account_id)
+    if a["status"] == "frozen":
+        raise ToolError("invalid_state", f"account {account_id} is already frozen")
+    db.put("accounts", account_id, {**a, "status": "frozen"})
+    return {"account_id": account_id, "status": "frozen"}
+
+
+@tool(mutates=True, phrases=("unfreeze account {account_id}", "lift the freeze on account {account_id}"))
+def unfreeze_account(db: Store, account_id: AccountId) -> StatusChange:
+    """Unfreeze a frozen account."""
+    a = _account(db, account_id)
+    if a["status"] != "frozen":
+        raise ToolError("invalid_state", f"account {account_id} is not frozen")
+    db.put("accounts", account_id, {**a, "status": "active"})
+    return {"account_id": account_id, "status": "active"}
+
+
+class Opened(TypedDict):
+    account_id: Annotated[str, Arg("The new account's id", entity="account_id")]
+    owner_id: str
+    type: str
+    balance: float
+
+
+@tool(
+    mutates=True,
+    phrases=("open a {type} account for customer {customer_id}", "create a new {type} account for {customer_id}"),
+)
+def open_account(
+    db: Store,
+    customer_id: CustomerId,
+    type: Annotated[Literal["checking", "savings"], Arg("Kind of account")],
+) -> Opened:
+    """Open a new, empty account for a customer."""
+    _customer(db, customer_id)
+    owned = sum(1 for a in db.rows("accounts") if a["owner_id"] == customer_id)
+    if owned >= 4:
+        raise ToolError("invalid_state", f"customer {customer_id} already holds the maximum of 4 accounts")
+    aid = f"ACC-{1001 + db.count('accounts')}"
+    db.put("accounts", aid, {"id": aid, "owner_id": customer_id, "type": type, "currency": "USD", "balance": 0.0, "status": "active"})
+    return {"account_id": aid, "owner_id": customer_id, "type": type, "balance": 0.0}

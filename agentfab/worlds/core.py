@@ -1,0 +1,312 @@
+"""Worlds: seeded state plus tools that really execute against it.
+
+A tool is a typed Python function whose first parameter is the `Store`; its JSON Schema (with `x-entity` semantic
+types) is generated from the signature and the return annotation, never written by hand. A `Store` is a set of
+tables (key -> record) copied on write, so a fresh world per rollout costs microseconds and the state change of a
+rollout is an exact diff against the seeded state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Literal, Mapping
+
+import fastjsonschema
+from pydantic import Field, TypeAdapter
+
+from agentfab.schemas.tools import ToolSpec
+
+Record = dict[str, Any]
+Tables = dict[str, dict[str, Record]]
+ErrorKind = Literal["not_found", "invalid_state", "bad_value", "forbidden"]
+
+
+class ToolError(Exception):
+    """A failure the way a real API reports it; the agent sees it as the tool's result."""
+
+    def __init__(self, kind: ErrorKind, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+    def as_result(self) -> dict[str, Any]:
+        return {"error": {"type": self.kind, "message": self.message}}
+
+
+def is_error(result: Any) -> bool:
+    return isinstance(result, dict) and set(result) == {"error"} and isinstance(result["error"], dict)
+
+
+def Arg(description: str, *, entity: str | None = None, examples: list[Any] | None = None, **constraints: Any) -> Any:
+    """Describe a tool parameter or result field: `Annotated[str, Arg("The account id", entity="account_id")]`."""
+    extra: dict[str, Any] = {}
+    if entity:
+        extra["x-entity"] = entity
+    if examples:
+        extra["examples"] = list(examples)
+    return Field(description=description, json_schema_extra=extra or None, **constraints)
+
+
+@dataclass(frozen=True)
+class ToolMeta:
+    mutates: bool
+    phrases: tuple[str, ...]
+    answer: tuple[str, ...] | None
+
+
+def tool(*, mutates: bool = False, phrases: tuple[str, ...] = (), answer: tuple[str, ...] | None = None):
+    """Mark a function as a tool. Only sets an attribute: the schema is derived when the domain is loaded.
+
+    `phrases` are request templates over the parameter names ("check the balance of {account_id}");
+    `answer` names the result fields a reply must state (default: every top-level scalar field).
+    """
+
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.__agentfab_tool__ = ToolMeta(mutates=mutates, phrases=tuple(phrases), answer=answer)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def _inline(schema: Any, defs: Mapping[str, Any]) -> Any:
+    """Resolve local $refs and drop pydantic's `title`s: tool schemas are read by models, keep them plain."""
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            return _inline(defs[name], defs)
+        return {k: _inline(v, defs) for k, v in schema.items() if k not in ("title", "$defs")}
+    if isinstance(schema, list):
+        return [_inline(v, defs) for v in schema]
+    return schema
+
+
+def json_schema_of(annotation: Any) -> dict[str, Any]:
+    raw = TypeAdapter(annotation).json_schema()
+    return _inline(raw, raw.get("$defs", {}))
+
+
+def spec_from_function(fn: Callable[..., Any], domain: str, source: str = "builtin") -> ToolSpec:
+    meta: ToolMeta = fn.__agentfab_tool__  # type: ignore[attr-defined]
+    hints = typing.get_type_hints(fn, include_extras=True)
+    params = list(inspect.signature(fn).parameters.values())[1:]  # the first is the Store
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for p in params:
+        if p.name not in hints:
+            raise TypeError(f"tool {fn.__name__}: parameter {p.name!r} needs a type annotation")
+        properties[p.name] = json_schema_of(hints[p.name])
+        if p.default is inspect.Parameter.empty:
+            required.append(p.name)
+        else:
+            properties[p.name]["default"] = p.default
+    parameters: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        parameters["required"] = required
+    returns = json_schema_of(hints["return"]) if "return" in hints else {}
+    doc = inspect.getdoc(fn) or ""
+    description = doc.split("\n\n", 1)[0].replace("\n", " ").strip()
+    if not description:
+        raise TypeError(f"tool {fn.__name__}: a docstring is required, it becomes the tool's description")
+    return ToolSpec(
+        name=fn.__name__,
+        description=description,
+        parameters=parameters,
+        returns=returns,
+        domain=domain,
+        source=source,  # type: ignore[arg-type]
+        mutates=meta.mutates,
+    )
+
+
+class Store:
+    """Tables of records, copied on write. Records are never mutated in place: tools `put` a new dict."""
+
+    __slots__ = ("_tables", "_owned", "_touched", "_root")
+
+    def __init__(self, tables: Tables, root: "Store | None" = None):
+        self._tables = tables
+        self._owned: set[str] = set()
+        self._touched: dict[str, set[str]] = {}
+        self._root = root
+
+    def fork(self) -> "Store":
+        """A fresh, independent world over the same seeded state."""
+        root = self._root or self
+        if self._touched:
+            raise RuntimeError("fork() is taken from a seeded store, not from one that was changed")
+        return Store(dict(root._tables), root)
+
+    def get(self, table: str, key: str) -> Record | None:
+        return self._tables[table].get(key)
+
+    def rows(self, table: str) -> Iterator[Record]:
+        return iter(self._tables[table].values())
+
+    def keys(self, table: str) -> list[str]:
+        return list(self._tables[table])
+
+    def count(self, table: str) -> int:
+        return len(self._tables[table])
+
+    def _writable(self, table: str) -> dict[str, Record]:
+        if table not in self._owned:
+            self._tables[table] = dict(self._tables[table])
+            self._owned.add(table)
+        return self._tables[table]
+
+    def put(self, table: str, key: str, record: Record) -> None:
+        self._writable(table)[key] = record
+        self._touched.setdefault(table, set()).add(key)
+
+    def delete(self, table: str, key: str) -> None:
+        del self._writable(table)[key]
+        self._touched.setdefault(table, set()).add(key)
+
+    def diff(self) -> dict[str, dict[str, list[Any]]]:
+        """table -> key -> [before, after] against the seeded state; records unchanged in the end are left out."""
+        base = (self._root or self)._tables
+        out: dict[str, dict[str, list[Any]]] = {}
+        for table in sorted(self._touched):
+            changes = {}
+            for key in sorted(self._touched[table]):
+                before = base[table].get(key)
+                after = self._tables[table].get(key)
+                if before != after:
+                    changes[key] = [before, after]
+            if changes:
+                out[table] = changes
+        return out
+
+    def digest(self) -> str:
+        """Canonical hash of the whole state (seeded state + changes)."""
+        root = self._root or self
+        h = hashlib.sha256(_seeded_digest(root).encode())
+        h.update(canonical_json(self.diff()).encode())
+        return h.hexdigest()
+
+
+_DIGESTS: dict[int, tuple[Store, str]] = {}
+
+
+def _seeded_digest(root: Store) -> str:
+    cached = _DIGESTS.get(id(root))
+    if cached is not None and cached[0] is root:
+        return cached[1]
+    digest = hashlib.sha256(canonical_json(root._tables).encode()).hexdigest()
+    _DIGESTS[id(root)] = (root, digest)
+    return digest
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+@dataclass(frozen=True)
+class EntityPool:
+    """Where valid values of a semantic type come from: a field of a table, or a fixed list."""
+
+    table: str | None = None
+    field: str | None = None
+    values: tuple[Any, ...] = ()
+
+    def draw(self, store: Store) -> list[Any]:
+        if self.table is None:
+            return list(self.values)
+        column = [r[self.field] for r in store.rows(self.table)] if self.field else store.keys(self.table)
+        return sorted(set(v for v in column if v is not None), key=canonical_json)
+
+
+@dataclass
+class Tool:
+    spec: ToolSpec
+    run: Callable[..., Any]
+    phrases: tuple[str, ...] = ()
+    answer: tuple[str, ...] | None = None
+    _check: Callable[[Any], Any] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def check(self, kwargs: Mapping[str, Any]) -> str | None:
+        """None when kwargs satisfy the parameters' JSON Schema, else the reason."""
+        if self._check is None:
+            self._check = fastjsonschema.compile(_for_validation(self.spec.parameters))
+        try:
+            self._check(dict(kwargs))
+        except fastjsonschema.JsonSchemaException as exc:
+            return exc.message
+        return None
+
+    def invoke(self, store: Store, kwargs: Mapping[str, Any]) -> Any:
+        """Execute for real. Errors (bad arguments included) come back as an `{"error": ...}` result."""
+        problem = self.check(kwargs)
+        if problem is not None:
+            return ToolError("bad_value", f"invalid arguments for {self.name}: {problem}").as_result()
+        try:
+            return self.run(store, **kwargs)
+        except ToolError as exc:
+            return exc.as_result()
+
+
+def _for_validation(schema: Any) -> Any:
+    """fastjsonschema rejects unknown `format`s and reads `default`s as instructions; keep the checking keywords."""
+    if isinstance(schema, dict):
+        return {k: _for_validation(v) for k, v in schema.items() if k not in ("format", "default", "examples")}
+    if isinstance(schema, list):
+        return [_for_validation(v) for v in schema]
+    return schema
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A world kind: its tools, how to seed its state, and where valid values of each entity type come from."""
+
+    name: str
+    description: str
+    tools: tuple[Tool, ...]
+    seed_state: Callable[[int], Tables]
+    entities: Mapping[str, EntityPool]
+
+    def seeded(self, seed: int) -> Store:
+        return Store(self.seed_state(seed))
+
+    def tool(self, name: str) -> Tool:
+        for t in self.tools:
+            if t.name == name:
+                return t
+        raise KeyError(f"domain {self.name!r} has no tool {name!r}")
+
+
+def tool_from_function(fn: Callable[..., Any], domain: str, source: str = "builtin") -> Tool:
+    meta: ToolMeta = fn.__agentfab_tool__  # type: ignore[attr-defined]
+    return Tool(spec=spec_from_function(fn, domain, source), run=fn, phrases=meta.phrases, answer=meta.answer)
+
+
+def domain_from_module(module: Any, source: str = "builtin") -> Domain:
+    """Build a Domain from a module of `@tool` functions plus `NAME`, `DESCRIPTION`, `ENTITIES` and `seed_state`.
+
+    This is how the built-in hand-written worlds are loaded, and how a recipe's `{python: my_pkg.tools}` is.
+    """
+    where = getattr(module, "__name__", repr(module))
+    missing = [a for a in ("NAME", "DESCRIPTION", "ENTITIES", "seed_state") if not hasattr(module, a)]
+    if missing:
+        raise ValueError(
+            f"module {where} is not an agentfab domain: define {', '.join(missing)} "
+            "(see README 'Bring your own tools')"
+        )
+    fns = [v for v in vars(module).values() if callable(v) and hasattr(v, "__agentfab_tool__")]
+    if not fns:
+        raise ValueError(f"module {where} defines no @tool functions")
+    tools = tuple(tool_from_function(fn, module.NAME, source) for fn in fns)
+    return Domain(
+        name=module.NAME,
+        description=module.DESCRIPTION,
+        tools=tools,
+        seed_state=module.seed_state,
+        entities=dict(module.ENTITIES),
+    )

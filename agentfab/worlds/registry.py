@@ -1,0 +1,47 @@
+"""Find a Domain by what a recipe says: a built-in name, `{declared: FILE}` or `{python: MODULE}`."""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from pathlib import Path
+
+from agentfab.worlds.core import Domain, domain_from_module
+
+BUILTIN_MODULES = {
+    "bank": "agentfab.worlds.bank",
+    "shop": "agentfab.worlds.shop",
+    "calendar": "agentfab.worlds.calendar",
+    "travel": "agentfab.worlds.travel",
+}
+BUILTIN_DECLARED = {
+    "library": Path(__file__).parent / "library" / "domain.yaml",
+}
+BUILTIN = sorted([*BUILTIN_MODULES, *BUILTIN_DECLARED])
+
+
+@lru_cache(maxsize=None)
+def builtin_domain(name: str) -> Domain:
+    if name in BUILTIN_MODULES:
+        return domain_from_module(importlib.import_module(BUILTIN_MODULES[name]))
+    if name in BUILTIN_DECLARED:
+        from agentfab.worlds.declared import load_declared_domain
+
+        return load_declared_domain(BUILTIN_DECLARED[name], source="builtin")
+    raise KeyError(f"unknown world {name!r}; built-in worlds are: {', '.join(BUILTIN)}")
+
+
+@lru_cache(maxsize=None)
+def python_domain(module_name: str) -> Domain:
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import {module_name!r} ({exc}); is it installed or on PYTHONPATH?") from exc
+    return domain_from_module(module, source="python")
+
+
+@lru_cache(maxsize=None)
+def declared_domain(path: str) -> Domain:
+    from agentfab.worlds.declared import load_declared_domain
+
+    return load_declared_domain(Path(path), source="declared")
