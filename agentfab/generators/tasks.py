@@ -1,0 +1,280 @@
+"""Compose tasks over real executions: atomic calls, depth and width extensions, turns, irrelevant and clarify.
+
+Everything is computed, nothing assumed: an atomic task is a call that succeeded on a fresh world; a depth
+extension replaces an input of the head call by a call whose real output is that input; width members are kept
+only when executing them in either order gives the same results and the same final state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentfab.generators.values import PoolCache, sample_arguments
+from agentfab.worlds.core import Domain, Store, Tool, canonical_json, is_error
+
+
+@dataclass
+class Step:
+    id: str
+    tool: str
+    arguments: dict[str, Any]
+    bindings: dict[str, str] = field(default_factory=dict)  # param -> "STEP_ID.field"
+    depends_on: list[str] = field(default_factory=list)
+    turn: int = 0
+
+
+@dataclass
+class Plan:
+    """A composed plan before it is rendered into a Task: steps in execution order plus its executed truth."""
+
+    kind: str
+    steps: list[Step]
+    members: list[list[str]]  # independent groups (width); each a chain of step ids in order
+    results: dict[str, Any] = field(default_factory=dict)
+    state_diff: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    family: str = ""
+    depth: int = 0
+    width: int = 0
+
+
+@dataclass(frozen=True)
+class ComposeLimits:
+    max_depth: int = 4
+    max_width: int = 4
+    attempts: int = 24
+
+
+class Composer:
+    """Grows plans for one domain over one seeded store, with randomness passed in."""
+
+    def __init__(self, domain: Domain, store: Store, world_seed: int, limits: ComposeLimits = ComposeLimits()):
+        self.domain = domain
+        self.store = store
+        self.world_seed = world_seed
+        self.limits = limits
+        self.pools = PoolCache(domain, store)
+        self.tools = {t.name: t for t in domain.tools}
+        self._ids = itertools.count(1)
+        self._producers = self._index_producers()
+        self._inverse: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+
+    # -- execution -------------------------------------------------------------------------------------------
+
+    def execute(self, steps: list[Step]) -> tuple[dict[str, Any], dict[str, dict[str, list[Any]]]] | None:
+        """Run the steps on a fresh world, feeding bindings from earlier results; None if any call fails."""
+        world = self.store.fork()
+        results: dict[str, Any] = {}
+        for step in steps:
+            args = dict(step.arguments)
+            for param, ref in step.bindings.items():
+                source, name = ref.split(".", 1)
+                args[param] = results[source][name]
+            result = self.tools[step.tool].invoke(world, args)
+            if is_error(result):
+                return None
+            results[step.id] = result
+        return results, world.diff()
+
+    def _new_id(self) -> str:
+        return f"t{next(self._ids)}"
+
+    # -- atomic ----------------------------------------------------------------------------------------------
+
+    def atomic(self, rng: random.Random, *, read_only: bool = False) -> Step | None:
+        """One call with sampled arguments that really succeeds on a fresh world."""
+        names = [t.name for t in self.domain.tools if not (read_only and t.spec.mutates)]
+        for _ in range(self.limits.attempts):
+            tool = self.tools[names[rng.randrange(len(names))]]
+            step = Step(self._new_id(), tool.name, sample_arguments(tool, self.pools, rng))
+            if self.execute([step]) is not None:
+                return step
+        return None
+
+    def family_of(self, step: Step) -> str:
+        key = canonical_json([self.domain.name, self.world_seed, step.tool, step.arguments])
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    # -- depth -----------------------------------------------------------------------------------------------
+
+    def _index_producers(self) -> dict[str, list[tuple[Tool, str, str]]]:
+        """entity -> read-only tools with one required entity parameter whose result has a field of that entity."""
+        out: dict[str, list[tuple[Tool, str, str]]] = {}
+        for tool in self.domain.tools:
+            if tool.spec.mutates:
+                continue
+            required = tool.spec.parameters.get("required", [])
+            props = tool.spec.parameters.get("properties", {})
+            if len(required) != 1 or "x-entity" not in props[required[0]]:
+                continue
+            for name, schema in tool.spec.returns.get("properties", {}).items():
+                entity = schema.get("x-entity")
+                if entity and schema.get("type") in ("string", "integer"):
+                    out.setdefault(entity, []).append((tool, required[0], name))
+        return out
+
+    def _inverse_index(self, tool: Tool, driver: str, out_field: str) -> dict[str, list[dict[str, Any]]]:
+        """value of `out_field` -> the inputs that produce it, by executing `tool` over every valid driver value."""
+        key = (tool.name, out_field)
+        if key not in self._inverse:
+            entity = tool.spec.parameters["properties"][driver]["x-entity"]
+            world = self.store.fork()
+            index: dict[str, list[dict[str, Any]]] = {}
+            for value in self.pools.pool(entity):
+                result = tool.invoke(world, {driver: value})
+                if is_error(result) or out_field not in result or result[out_field] == value:
+                    continue  # an echo of the input is no sub-task
+                index.setdefault(canonical_json(result[out_field]), []).append({driver: value})
+            self._inverse[key] = index
+        return self._inverse[key]
+
+    def extend_depth(self, chain: list[Step], rng: random.Random) -> list[Step] | None:
+        """Replace an entity-typed input of the chain's head by a new call whose real output is that input."""
+        head = chain[0]
+        props = self.tools[head.tool].spec.parameters.get("properties", {})
+        params = [p for p in sorted(head.arguments) if p not in head.bindings and "x-entity" in props.get(p, {})]
+        rng.shuffle(params)
+        used = {s.tool for s in chain}
+        known = {canonical_json(v) for s in chain for v in s.arguments.values()}
+        for param in params:
+            producers = list(self._producers.get(props[param]["x-entity"], []))
+            rng.shuffle(producers)
+            for tool, driver, out_field in producers:
+                if tool.name in used:
+                    continue
+                inputs = self._inverse_index(tool, driver, out_field).get(canonical_json(head.arguments[param]))
+                if not inputs:
+                    continue
+                fresh = [i for i in inputs if canonical_json(i[driver]) not in known]
+                if not fresh:
+                    continue  # a sub-task whose input the chain already states would be a round trip
+                sub = Step(self._new_id(), tool.name, dict(fresh[rng.randrange(len(fresh))]))
+                new_head = Step(
+                    head.id,
+                    head.tool,
+                    dict(head.arguments),
+                    {**head.bindings, param: f"{sub.id}.{out_field}"},
+                    sorted({*head.depends_on, sub.id}),
+                    head.turn,
+                )
+                return [sub, new_head, *chain[1:]]
+        return None
+
+    def chain(self, depth: int, rng: random.Random, *, read_only: bool = False) -> list[Step] | None:
+        """A chain of exactly `depth` calls, each fed by the previous one's output, grown from an atomic task."""
+        for _ in range(self.limits.attempts):
+            head = self.atomic(rng, read_only=read_only)
+            if head is None:
+                return None
+            chain: list[Step] | None = [head]
+            while chain is not None and len(chain) < depth:
+                chain = self.extend_depth(chain, rng)
+            if chain is not None and self.execute(chain) is not None:
+                return chain
+        return None
+
+    # -- width -----------------------------------------------------------------------------------------------
+
+    def independent(self, members: list[list[Step]]) -> bool:
+        """Members are independent when either execution order gives the same results and the same state."""
+        calls = [canonical_json([s.tool, s.arguments]) for m in members for s in m]
+        if len(set(calls)) != len(calls):
+            return False
+        forward = self.execute([s for m in members for s in m])
+        backward = self.execute([s for m in reversed(members) for s in m])
+        if forward is None or backward is None:
+            return False
+        return canonical_json(forward) == canonical_json(backward)
+
+    def extend_width(self, members: list[list[Step]], grow: Any, rng: random.Random) -> list[list[Step]] | None:
+        """Add one independent member made by `grow(rng)` (an atomic step or a chain)."""
+        for _ in range(self.limits.attempts // 2):
+            new = grow(rng)
+            if new is None:
+                return None
+            candidate = [*members, new]
+            if self.independent(candidate):
+                return candidate
+        return None
+
+    # -- finishing -------------------------------------------------------------------------------------------
+
+    def finish(self, kind: str, members: list[list[Step]], family: str) -> Plan | None:
+        """Renumber steps s1..sn (level by level), execute the plan once more and record its truth."""
+        order = sorted(
+            ((level, m, s) for m, member in enumerate(members) for level, s in enumerate(member)),
+            key=lambda x: (x[0], x[1]),
+        )
+        rename = {s.id: f"s{i + 1}" for i, (_, _, s) in enumerate(order)}
+        steps = [
+            Step(
+                rename[s.id],
+                s.tool,
+                s.arguments,
+                {p: f"{rename[r.split('.', 1)[0]]}.{r.split('.', 1)[1]}" for p, r in s.bindings.items()},
+                [rename[d] for d in s.depends_on],
+                s.turn,
+            )
+            for _, _, s in order
+        ]
+        executed = self.execute(steps)
+        if executed is None:
+            return None
+        results, diff = executed
+        for step in steps:  # the recorded arguments are exactly what the bindings delivered
+            for param, ref in step.bindings.items():
+                source, name = ref.split(".", 1)
+                if results[source][name] != step.arguments[param]:
+                    return None
+        return Plan(
+            kind=kind,
+            steps=steps,
+            members=[[rename[s.id] for s in m] for m in members],
+            results=results,
+            state_diff=diff,
+            family=family,
+            depth=max((len(m) for m in members), default=0),
+            width=len(members),
+        )
+
+    def compose(self, kind: str, rng: random.Random) -> Plan | None:
+        """A plan of the given kind, or None when this domain cannot make one (the caller picks another)."""
+        lim = self.limits
+        if kind in ("single", "clarify"):
+            step = self.atomic(rng)
+            return self.finish(kind, [[step]], self.family_of(step)) if step else None
+        if kind in ("chain", "multi_turn"):
+            chain = self.chain(rng.randint(2, lim.max_depth), rng) or self.chain(2, rng)
+            if chain is None:
+                return None
+            if kind == "multi_turn":
+                turns = rng.randint(2, min(3, len(chain)))
+                cuts = sorted(rng.sample(range(1, len(chain)), turns - 1))
+                for i, step in enumerate(chain):
+                    step.turn = sum(1 for c in cuts if i >= c)
+            return self.finish(kind, [chain], self.family_of(chain[-1]))
+        if kind in ("parallel", "compound"):
+            width = rng.randint(2, lim.max_width)
+            if kind == "parallel":
+                def grow(r: random.Random) -> list[Step] | None:
+                    step = self.atomic(r)
+                    return [step] if step else None
+            else:
+                width = min(width, 3)
+
+                def grow(r: random.Random) -> list[Step] | None:
+                    return self.chain(r.randint(2, max(2, lim.max_depth - 1)), r, read_only=True)
+
+            first = grow(rng)
+            if first is None:
+                return None
+            members: list[list[Step]] | None = [first]
+            while members is not None and len(members) < width:
+                members = self.extend_width(members, grow, rng)
+            if members is None or len(members) < 2:
+                return None
+            return self.finish(kind, members, self.family_of(first[-1]))
+        raise ValueError(f"unknown task kind {kind!r}")

@@ -1,0 +1,85 @@
+"""Argument values: draw valid ones from a world, render them into text, normalize them for answer checks."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from agentfab.worlds.core import Domain, Store, Tool, canonical_json
+
+
+class PoolCache:
+    """Valid values per entity type, drawn once per seeded store (a shard reuses one store for every task)."""
+
+    def __init__(self, domain: Domain, store: Store):
+        self.domain = domain
+        self.store = store
+        self._pools: dict[str, list[Any]] = {}
+
+    def pool(self, entity: str) -> list[Any]:
+        if entity not in self._pools:
+            source = self.domain.entities.get(entity)
+            self._pools[entity] = source.draw(self.store) if source else []
+        return self._pools[entity]
+
+
+def sample_value(schema: dict[str, Any], pools: PoolCache, rng: random.Random) -> Any:
+    """A value valid under `schema`, from the world's entity pools where the schema names an entity."""
+    entity = schema.get("x-entity")
+    if entity:
+        pool = pools.pool(entity)
+        if pool:
+            return pool[rng.randrange(len(pool))]
+    if "enum" in schema:
+        return schema["enum"][rng.randrange(len(schema["enum"]))]
+    if schema.get("examples"):
+        return schema["examples"][rng.randrange(len(schema["examples"]))]
+    kind = schema.get("type")
+    if kind == "integer":
+        lo = int(schema.get("minimum", schema.get("exclusiveMinimum", 0) + 1))
+        hi = int(schema.get("maximum", schema.get("exclusiveMaximum", lo + 100) - 1))
+        return rng.randint(lo, max(lo, hi))
+    if kind == "number":
+        lo = float(schema.get("minimum", schema.get("exclusiveMinimum", 0.0)))
+        hi = float(schema.get("maximum", schema.get("exclusiveMaximum", lo + 100.0)))
+        hi = min(hi, lo + 500.0)
+        value = round(rng.uniform(lo, hi), 2)
+        return value if value > lo or "minimum" in schema else round(lo + 1.0, 2)
+    if kind == "boolean":
+        return rng.random() < 0.5
+    if "anyOf" in schema:
+        options = [s for s in schema["anyOf"] if s.get("type") != "null"]
+        if options:
+            return sample_value(options[0], pools, rng)
+    raise ValueError(
+        f"cannot draw a value for a parameter with schema {canonical_json(schema)}: give it an x-entity "
+        "(entity=...), an enum, numeric bounds or examples"
+    )
+
+
+def sample_arguments(tool: Tool, pools: PoolCache, rng: random.Random) -> dict[str, Any]:
+    """Values for every required parameter of `tool` (optional ones are left to their defaults)."""
+    params = tool.spec.parameters
+    props = params.get("properties", {})
+    return {name: sample_value(props[name], pools, rng) for name in params.get("required", [])}
+
+
+def render_value(value: Any) -> str:
+    """How a value is written in a query or an answer: the same text the answer check looks for."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if value is None:
+        return "none"
+    if isinstance(value, (list, dict)):
+        return canonical_json(value)
+    return str(value)
+
+
+def normalize(value: Any) -> str:
+    return " ".join(render_value(value).lower().split())
+
+
+def entity_words(name: str) -> str:
+    return name.replace("_", " ")

@@ -1,0 +1,56 @@
+"""Exact and near-duplicate detection over the rows a shard accepts, in a fixed order (so results are seeded).
+
+Exact: the same request text and the same calls with the same results. Near: the Jaccard similarity of the sets
+of calls (tool + arguments) reaches the threshold; for call-free tasks, of the request's word sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from agentfab.schemas.tasks import Task
+from agentfab.worlds.core import canonical_json
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9\-_.@]*")
+
+
+def exact_key(task: Task, content: list[dict[str, Any]]) -> str:
+    texts = [e.get("content") for e in content if e.get("source") == "user"]
+    calls = [[e["function"], e["kwargs"]] for e in content if e.get("class_") == "api_action"]
+    return hashlib.sha256(canonical_json([task.domain, texts, calls, task.results]).encode()).hexdigest()
+
+
+def features(task: Task) -> set[str]:
+    if task.plan:
+        return {canonical_json([s.tool, s.arguments]) for s in task.plan}
+    return {"w:" + w for t in task.user_turns for w in _WORD.findall(t.text.lower())}
+
+
+class Deduper:
+    def __init__(self, near_threshold: float = 0.9, seen_keys: set[str] | None = None):
+        self.near_threshold = near_threshold
+        self.keys: set[str] = set(seen_keys or ())
+        self._by_feature: dict[str, list[int]] = {}
+        self._sets: list[set[str]] = []
+
+    def check(self, task: Task, content: list[dict[str, Any]]) -> tuple[str, str] | None:
+        """A (code, detail) when this row duplicates an accepted one; otherwise remembers it and returns None."""
+        key = exact_key(task, content)
+        if key in self.keys:
+            return ("dedup.exact_duplicate", f"same request and calls as an accepted row ({key[:12]})")
+        feats = features(task)
+        if feats and self.near_threshold < 1.0:
+            candidates = sorted({i for f in feats for i in self._by_feature.get(f, ())})
+            for i in candidates:
+                other = self._sets[i]
+                similarity = len(feats & other) / len(feats | other)
+                if similarity >= self.near_threshold:
+                    return ("dedup.near_duplicate", f"Jaccard {similarity:.2f} with an accepted row")
+        self.keys.add(key)
+        index = len(self._sets)
+        self._sets.append(feats)
+        for f in feats:
+            self._by_feature.setdefault(f, []).append(index)
+        return None

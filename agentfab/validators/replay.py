@@ -1,0 +1,132 @@
+"""Execution and ground truth: replay every call on a fresh world, then compare with what the task requires."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from agentfab.schemas.tasks import Task
+from agentfab.validators.structure import Event, Failure
+from agentfab.worlds.core import Store, Tool, canonical_json, is_error
+
+REFUSAL_MARKERS = ("can't", "cannot", "unable", "don't have", "no tool", "not able", "outside")
+
+
+@dataclass
+class Replay:
+    calls: list[tuple[str, dict[str, Any], Any]] = field(default_factory=list)  # (tool, kwargs, replayed result)
+    state_diff: dict[str, Any] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+
+
+def replay(content: list[Event], tools: Mapping[str, Tool], store: Store) -> Replay:
+    """Re-execute every call in order on a fresh fork; each observation must equal the replayed result."""
+    world = store.fork()
+    out = Replay()
+    observed = {
+        ev.get("tool_call_id"): ev["content"]
+        for ev in content
+        if ev.get("class_") == "text_observation" and ev.get("source") == "environment"
+    }
+    for i, ev in enumerate(content):
+        if ev.get("class_") != "api_action" or ev.get("function") not in tools or not isinstance(ev.get("kwargs"), dict):
+            continue
+        value = tools[ev["function"]].invoke(world, ev["kwargs"])
+        out.calls.append((ev["function"], ev["kwargs"], value))
+        seen = observed.get(ev.get("tool_call_id"))
+        if seen is not None and not _same(seen, value):
+            out.failures.append(("exec.observation_mismatch",
+                                 f"content[{i}]: {ev['function']} returned something else on replay"))
+    for n, (name, _, value) in enumerate(out.calls):
+        if is_error(value) and not any(c[0] == name and not is_error(c[2]) for c in out.calls[n + 1:]):
+            out.failures.append(("exec.error_unrecovered", f"{name} failed ({value['error']['message']}) and was "
+                                 "never retried successfully"))
+    out.state_diff = world.diff()
+    return out
+
+
+def _same(observed_text: str, value: Any) -> bool:
+    if observed_text == canonical_json(value):
+        return True
+    try:
+        return canonical_json(json.loads(observed_text)) == canonical_json(value)
+    except ValueError:
+        return False
+
+
+def turn_replies(content: list[Event]) -> list[str]:
+    """The agent's last message before each following user turn (clarifying questions are not replies)."""
+    replies: list[str] = []
+    last: str | None = None
+    for ev in content:
+        if ev.get("class_") == "text_observation" and ev.get("source") == "user":
+            if last is not None:
+                replies.append(last)
+            last = None
+        elif ev.get("class_") == "message_action":
+            last = ev.get("content") or ""
+    if last is not None:
+        replies.append(last)
+    return replies
+
+
+def check_truth(task: Task, content: list[Event], rep: Replay) -> list[Failure]:
+    failures: list[Failure] = []
+    calls = [e for e in content if e.get("class_") == "api_action"]
+    if task.expect_refusal:
+        if calls:
+            failures.append(("truth.unexpected_call", f"{len(calls)} call(s) although no offered tool fits"))
+        final = (content[-1].get("content") or "").lower() if content else ""
+        if not any(m in final for m in REFUSAL_MARKERS):
+            failures.append(("truth.no_refusal", "the reply does not tell the user the request cannot be served"))
+        return failures
+    made = [(name, canonical_json(kwargs)) for name, kwargs, value in rep.calls if not is_error(value)]
+    unmatched_steps = []
+    for step in task.plan:  # pair each planned step with one successful call that does exactly it
+        wanted = (step.tool, canonical_json(step.arguments))
+        if wanted in made:
+            made.remove(wanted)
+        else:
+            unmatched_steps.append(step)
+    for step in unmatched_steps:
+        same_tool = [m for m in made if m[0] == step.tool]
+        if same_tool:
+            made.remove(same_tool[0])
+            failures.append(("truth.wrong_arguments", f"{step.id}: {step.tool} was called with {same_tool[0][1]}, "
+                             f"the task needs {canonical_json(step.arguments)}"))
+        else:
+            failures.append(("truth.missing_call", f"{step.id}: {step.tool} was never called successfully"))
+    replies = turn_replies(content)
+    if task.clarification is not None:
+        first_call = next((i for i, e in enumerate(content) if e.get("class_") == "api_action"), len(content))
+        asked = any(e.get("class_") == "message_action" for e in content[:first_call])
+        answered = sum(1 for e in content[:first_call] if e.get("source") == "user") >= 2
+        if not (asked and answered):
+            failures.append(("truth.no_clarification", f"{task.clarification.param} was never asked for"))
+        replies = replies[1:] if asked else replies
+    for t, turn in enumerate(task.user_turns):
+        reply = " ".join(replies[t].lower().split()) if t < len(replies) else ""
+        missing = [v for v in turn.answer if v not in reply]
+        if missing:
+            failures.append(("truth.wrong_answer", f"turn {t + 1}: the reply does not state {', '.join(missing)}"))
+    if canonical_json(rep.state_diff) != canonical_json(task.state_diff):
+        changed = sorted(f"{t}/{k}" for t, rows in rep.state_diff.items() for k in rows)
+        expected = sorted(f"{t}/{k}" for t, rows in task.state_diff.items() for k in rows)
+        failures.append(("truth.state_mismatch", f"changed {changed or 'nothing'}, expected {expected or 'nothing'}"))
+    return failures
+
+
+def check_rules(task: Task, rep: Replay) -> list[Failure]:
+    failures: list[Failure] = []
+    seen: set[str] = set()
+    needed = set(task.needed_tools)
+    for name, kwargs, value in rep.calls:
+        key = canonical_json([name, kwargs])
+        if not is_error(value):
+            if key in seen:
+                failures.append(("rule.repeated_call", f"{name} was called twice with {canonical_json(kwargs)}"))
+            seen.add(key)
+        if name not in needed and not task.expect_refusal:
+            failures.append(("rule.distractor_call", f"{name} is offered but the task does not need it"))
+    return failures

@@ -1,0 +1,65 @@
+"""The validation funnel for one trajectory: schema -> execution -> ground truth -> rules -> judge.
+Dedup runs afterwards over the rows that passed, in row order (see `Deduper`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from agentfab.schemas.tasks import Task
+from agentfab.validators.codes import STAGES, stage_of
+from agentfab.validators.judge import Judge, Judgement
+from agentfab.validators.replay import check_rules, check_truth, replay
+from agentfab.validators.structure import check_calls, check_events
+from agentfab.worlds.core import Store, Tool
+
+
+@dataclass
+class Verdict:
+    reasons: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+    judgement: Judgement = Judgement(0.0, "not judged")
+    stages: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+    @property
+    def stage(self) -> str | None:
+        """The first stage that rejected the row (funnel position), or None when accepted."""
+        failed = {stage_of(c) for c in self.reasons}
+        return next((s for s in STAGES if s in failed), None)
+
+    def add(self, failures: list[tuple[str, str]]) -> None:
+        for code, detail in failures:
+            if code not in self.reasons:
+                self.reasons.append(code)
+            self.details.append(f"{code}: {detail}")
+
+
+def verify(
+    task: Task,
+    content: list[dict[str, Any]],
+    offered: Mapping[str, Tool],
+    store: Store,
+    judge: Judge,
+    min_score: float,
+) -> Verdict:
+    """Run every stage (later stages too, so a rejected row carries all its problems) and collect reason codes."""
+    v = Verdict()
+    v.stages.append("schema")
+    v.add(check_events(content))
+    v.add(check_calls(content, offered))
+    v.stages.append("exec")
+    rep = replay(content, offered, store)
+    v.add(rep.failures)
+    v.stages.append("truth")
+    v.add(check_truth(task, content, rep))
+    v.stages.append("rule")
+    v.add(check_rules(task, rep))
+    v.stages.append("judge")
+    v.judgement = judge.judge(task, content)
+    if v.judgement.score < min_score:
+        v.add([("judge.low_score", f"score {v.judgement.score:g} < {min_score:g}: {v.judgement.rationale}")])
+    return v
