@@ -68,6 +68,10 @@ class GroundTruthRow(_Strict):
     state_changes: list[StateChangeRow]
     expect_refusal: bool
     clarify_param: str | None
+    clarify_question: str | None = None
+    clarify_reply: str | None = None
+    user_turns: list[str] = Field(default_factory=list, description="Every user turn's text, in order.")
+    needed_tools: list[str] = Field(default_factory=list)
 
 
 class VerificationRow(_Strict):
@@ -77,6 +81,7 @@ class VerificationRow(_Strict):
     judge_score: float
     judge_rationale: str
     stages: list[str] = Field(description="Stages this row went through, in order.")
+    dedup_key: str = Field(default="", description="Exact-duplicate key (request, calls, results).")
 
 
 class ProvenanceRow(_Strict):
@@ -84,6 +89,8 @@ class ProvenanceRow(_Strict):
     recipe_hash: str
     seed: int
     shard: int
+    world_seed: int = Field(default=0, description="Seed of the world state this row was generated and replayed on.")
+    world: str = Field(default="", description="JSON text of the recipe's reference to the world (name or spec).")
     engine: str
     models: str = Field(description="JSON text: role -> model, empty for the offline engine.")
     agentfab_version: str

@@ -1,0 +1,205 @@
+"""The build flow: recipe -> shards (in parallel, resumable) -> cross-shard dedup -> manifest and dataset card.
+
+Prefect orchestrates coarse units only: one task per shard plus a finalize task. The CPU work of a shard runs in
+a process pool (or in-process with workers=1, so pdb works), never one Prefect task per record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor
+from datetime import datetime, timezone
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from agentfab.flows.manifest import dataset_card, merge_stats, query_diversity, versions
+from agentfab.flows.recipe import Recipe, load_recipe
+from agentfab.flows.shard import ShardJob, build_shard, load_world
+from agentfab.flows.storage import (clear_partial, paths, read_stats, rows_table, shard_is_complete, write_json,
+                                    write_table, write_text)
+
+ProgressHook = Callable[[str, dict[str, Any]], None]
+_progress: ProgressHook | None = None
+
+
+class BuildError(RuntimeError):
+    """A build that cannot start; the message says what to do."""
+
+
+def set_progress(hook: ProgressHook | None) -> None:
+    """The CLI's progress bar listens here (a callable cannot travel as a flow parameter)."""
+    global _progress
+    _progress = hook
+
+
+def _report(event: str, **data: Any) -> None:
+    if _progress is not None:
+        _progress(event, data)
+
+
+def prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> list[int]:
+    """Claim the output folder for this recipe and return the shards still to build."""
+    marker = out / "build.json"
+    if marker.exists():
+        try:
+            previous = json.loads(marker.read_text()).get("recipe_hash")
+        except ValueError:
+            previous = None
+        if previous != recipe.hash():
+            if not overwrite:
+                raise BuildError(f"{out} holds a build of a different recipe (hash {str(previous)[:12]}); "
+                                 "pass --overwrite to replace it, or choose another --out")
+            for name in ("shards", "rejected", "stats"):
+                shutil.rmtree(out / name, ignore_errors=True)
+            for name in ("manifest.json", "README.md"):
+                (out / name).unlink(missing_ok=True)
+    elif out.exists() and any(out.iterdir()) and not overwrite:
+        raise BuildError(f"{out} exists and is not an agentfab build; pass --overwrite or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(marker, {"recipe": recipe.canonical(), "recipe_hash": recipe.hash(), "agentfab": versions()["agentfab"]})
+    clear_partial(out)
+    return [i for i in range(recipe.n_shards) if not shard_is_complete(out, i, recipe.hash())]
+
+
+@task(name="build-shard", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
+async def run_shard(job: ShardJob) -> dict[str, Any]:
+    pool: Executor | None = _POOL.get("pool")
+    if pool is None:
+        stats = build_shard(job)
+    else:
+        stats = await asyncio.get_running_loop().run_in_executor(pool, build_shard, job)
+    _report("shard_done", shard=job.shard, stats=stats)
+    return stats
+
+
+_POOL: dict[str, Executor | None] = {}
+
+
+def _ready() -> bool:
+    return True
+
+
+def start_pool(workers: int, method: str | None = None) -> ProcessPoolExecutor:
+    """Worker processes for shard CPU work, started (and warmed) now.
+
+    On Linux they are forked before Prefect starts its threads, which is cheap and safe and needs no
+    `if __name__ == "__main__"` guard in the caller's script; elsewhere they are spawned.
+    """
+    method = method or ("fork" if sys.platform.startswith("linux") else "spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method))
+    for f in [pool.submit(_ready) for _ in range(workers)]:
+        f.result()
+    return pool
+
+
+def dedup_across_shards(out: Path, recipe: Recipe) -> int:
+    """Move rows whose exact key an earlier shard already accepted into rejected/. Idempotent, so resumable."""
+    seen: set[str] = set()
+    moved = 0
+    for shard in range(recipe.n_shards):
+        p = paths(out, shard)
+        keys = pq.read_table(p["accepted"], columns=["verification"]).column("verification").combine_chunks()
+        keys = keys.field("dedup_key").to_pylist()
+        dup = [i for i, k in enumerate(keys) if k in seen]
+        seen.update(keys)
+        if not dup:
+            continue
+        accepted = pq.read_table(p["accepted"])
+        mask = pa.array([i not in set(dup) for i in range(len(keys))])
+        rejected = pq.read_table(p["rejected"])
+        have = set(rejected.column("id").to_pylist())
+        moving = [r for r in accepted.filter(pc.invert(mask)).to_pylist() if r["id"] not in have]
+        for r in moving:
+            r["verification"]["passed"] = False
+            r["verification"]["reasons"].append("dedup.exact_duplicate")
+            r["verification"]["details"].append("dedup.exact_duplicate: an earlier shard accepted the same row")
+        meta = {"recipe_hash": recipe.hash(), "shard": str(shard)}
+        stats = read_stats(p["stats"]) or {}
+        # rejected first: a crash between the two writes leaves the row in both, and the rerun skips ids present
+        write_table(p["rejected"], pa.concat_tables([rejected, rows_table(moving, meta).cast(rejected.schema)]))
+        write_table(p["accepted"], accepted.filter(mask))
+        stats["rows"] = {"accepted": len(keys) - len(dup), "rejected": rejected.num_rows + len(moving)}
+        stats["funnel"]["dedup"]["rejected"] += len(dup)
+        stats["reasons"]["dedup.exact_duplicate"] = stats["reasons"].get("dedup.exact_duplicate", 0) + len(dup)
+        write_json(p["stats"], stats)
+        moved += len(dup)
+    return moved
+
+
+@task(name="finalize", cache_policy=NO_CACHE)
+def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int]) -> dict[str, Any]:
+    moved = dedup_across_shards(out, recipe)
+    all_stats = [read_stats(paths(out, i)["stats"]) for i in range(recipe.n_shards)]
+    missing = [i for i, s in enumerate(all_stats) if s is None]
+    if missing:
+        raise BuildError(f"shards {missing} have no stats; re-run the same command to resume")
+    merged = merge_stats([s for s in all_stats if s])
+    manifest = {
+        "name": recipe.name,
+        "recipe_hash": recipe.hash(),
+        "seed": recipe.seed,
+        "records": recipe.records,
+        "shards": recipe.n_shards,
+        "engine": "offline",
+        "recipe": recipe.canonical(),
+        "versions": versions(),
+        **merged,
+        "cross_shard_duplicates_moved": moved,
+        "query_diversity": query_diversity(out, recipe.n_shards),
+        "timings": {"wall_seconds": round(wall_seconds, 3), "shards_built_this_run": len(built),
+                    "shards_resumed": recipe.n_shards - len(built)},
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_json(out / "manifest.json", manifest)
+    write_text(out / "README.md", dataset_card(manifest))
+    return manifest
+
+
+@flow(name="agentfab-build", log_prints=False, validate_parameters=False)
+async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool = False,
+                     workers: int = 1) -> dict[str, Any]:
+    started = time.perf_counter()
+    out_path = Path(out)
+    for ref in recipe.worlds:  # a broken world fails here, before any shard starts
+        load_world(ref, Path(recipe_dir))
+    todo = prepare_output(recipe, out_path, overwrite)
+    _report("start", total=recipe.n_shards, todo=len(todo), records=recipe.records)
+    jobs = [ShardJob(recipe.canonical(), recipe.hash(), recipe_dir, str(out_path), i) for i in todo]
+    own_pool = None
+    if _POOL.get("pool") is None and workers > 1 and len(jobs) > 1:
+        own_pool = _POOL["pool"] = start_pool(min(workers, len(jobs)), "spawn")
+    try:
+        await asyncio.gather(*(run_shard(job) for job in jobs))
+    finally:
+        if own_pool is not None:
+            _POOL["pool"] = None
+            own_pool.shutdown(cancel_futures=True)
+    return finalize(recipe, out_path, time.perf_counter() - started, todo)
+
+
+def build(recipe_path: str | Path, *, out: str | Path | None = None, records: int | None = None,
+          seed: int | None = None, workers: int | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Build a dataset from a recipe file; returns the manifest. The Python API behind `agentfab build`."""
+    recipe, recipe_dir = load_recipe(recipe_path, {"records": records, "seed": seed})
+    out_path = Path(out) if out else Path("data") / "builds" / recipe.name
+    n = workers if workers else (os.cpu_count() or 1)
+    pool = start_pool(min(n, recipe.n_shards)) if n > 1 and recipe.n_shards > 1 else None
+    _POOL["pool"] = pool
+    try:
+        return asyncio.run(build_flow(recipe, str(recipe_dir), str(out_path.resolve()), overwrite, n))
+    finally:
+        _POOL["pool"] = None
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)

@@ -1,0 +1,206 @@
+"""The `agentfab` command line: build, validate, export, inspect, show, schema."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agentfab import __version__
+
+
+class UserError(click.ClickException):
+    """Printed as one `error: ...` line and exit code 2; never a traceback."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="agentfab")
+def main() -> None:
+    """Build verified training data for tool-using LLM agents.
+
+    A recipe (YAML) says which worlds, how many tasks of which kinds, and which filters. `agentfab build`
+    turns it into a folder of Parquet shards in one ADP-style schema, with a manifest and a dataset card;
+    the other commands check, export and inspect that folder.
+
+    \b
+    Quick start:
+      agentfab build data/recipes/quickstart.yaml
+      agentfab inspect data/builds/quickstart
+      agentfab export data/builds/quickstart --format openai --out train.jsonl
+    """
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder. Default: data/builds/<recipe name>.")
+@click.option("--records", type=int, help="Override the recipe's number of tasks.")
+@click.option("--seed", type=int, help="Override the recipe's seed.")
+@click.option("--workers", type=int, help="Worker processes for shards. Default: all cores; 1 runs in-process.")
+@click.option("--overwrite", is_flag=True, help="Replace an output folder built from a different recipe.")
+@click.option("--quiet", is_flag=True, help="No progress bar; print only the summary.")
+def build(recipe: Path, out: Path | None, records: int | None, seed: int | None, workers: int | None,
+          overwrite: bool, quiet: bool) -> None:
+    """Build a dataset from RECIPE, offline, with Prefect in its ephemeral mode.
+
+    Re-running the same command resumes: finished shards are kept, unfinished ones are rebuilt. The same recipe
+    and seed give the same rows on any machine.
+    """
+    from agentfab.flows.prefect_env import configure
+
+    configure()
+    from agentfab.flows.build import BuildError, build as run_build, set_progress
+    from agentfab.flows.recipe import RecipeError
+    from agentfab.worlds.declared import DeclaredDomainError
+
+    if workers is not None and workers < 1:
+        raise UserError("--workers must be at least 1")
+    progress = _Progress(quiet)
+    set_progress(progress.update)
+    try:
+        manifest = run_build(recipe, out=out, records=records, seed=seed, workers=workers, overwrite=overwrite)
+    except (RecipeError, BuildError, DeclaredDomainError) as exc:
+        raise UserError(str(exc)) from None
+    except ValueError as exc:  # e.g. a {python: module} that is not a domain
+        raise UserError(str(exc)) from None
+    finally:
+        progress.close()
+        set_progress(None)
+    _summary(manifest, out or Path("data/builds") / manifest["name"])
+
+
+class _Progress:
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.bar: Any = None
+        self.task: Any = None
+
+    def update(self, event: str, data: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        if event == "start":
+            self.bar = Progress(TextColumn("[bold]building"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("shards  {task.fields[rows]} rows accepted"), TimeElapsedColumn(),
+                                transient=False)
+            self.bar.start()
+            done = data["total"] - data["todo"]
+            self.task = self.bar.add_task("build", total=data["total"], completed=done, rows=0)
+        elif event == "shard_done" and self.bar is not None:
+            rows = self.bar.tasks[0].fields["rows"] + data["stats"]["rows"]["accepted"]
+            self.bar.update(self.task, advance=1, rows=rows)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _summary(m: dict[str, Any], out: Path) -> None:
+    rows = m["rows"]
+    click.echo(f"built {m['name']}: {rows.get('accepted', 0)} accepted, {rows.get('rejected', 0)} rejected "
+               f"({m['timings']['shards_resumed']} of {m['shards']} shards resumed) in "
+               f"{m['timings']['wall_seconds']:.1f}s -> {out}")
+    top = sorted(m["reasons"].items(), key=lambda kv: -kv[1]["count"])[:5]
+    if top:
+        click.echo("top rejection reasons: " + ", ".join(f"{c} {r['count']}" for c, r in top))
+    neg = m["negatives"]
+    if neg.get("made"):
+        click.echo(f"negatives: {neg['made']} made, {neg.get('caught_by_expected_code', 0)} caught by their expected "
+                   f"code, {neg.get('escaped', 0)} escaped")
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--rejected", "include_rejected", is_flag=True, help="Also re-check rejected rows (they must fail).")
+def validate(dataset: Path, include_rejected: bool) -> None:
+    """Re-check a written DATASET: every accepted row by schema, replay on a fresh world and ground truth.
+
+    Exits 1 and prints counts per reason code if any accepted row fails (or, with --rejected, if a rejected row
+    passes).
+    """
+    from agentfab.flows.revalidate import revalidate
+
+    try:
+        report = revalidate(dataset, include_rejected=include_rejected)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    click.echo(f"checked {report.checked} rows: {report.failed} failed")
+    for code, n in sorted(report.codes.items()):
+        click.echo(f"  {code}: {n}")
+    for line in report.examples[:10]:
+        click.echo(f"  e.g. {line}")
+    if report.failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--write", is_flag=True, help="Regenerate the committed JSON Schema files from the models.")
+@click.option("--check", is_flag=True, help="Exit 1 if the committed files differ from the models.")
+@click.argument("name", required=False)
+def schema(write: bool, check: bool, name: str | None) -> None:
+    """Print (or --write, --check) the JSON Schemas of the data contracts.
+
+    NAME is one of tool_spec, task, trajectory, dataset_row; without it, all are listed.
+    """
+    from agentfab.schemas.publish import JSON_DIR, PUBLISHED, render, stale, write as write_all
+
+    if write:
+        for path in write_all():
+            click.echo(f"wrote {path}")
+        return
+    if check:
+        bad = stale()
+        if bad:
+            click.echo(f"stale: {', '.join(bad)}; run `agentfab schema --write`", err=True)
+            sys.exit(1)
+        click.echo("schemas are up to date")
+        return
+    if name is None:
+        for key in PUBLISHED:
+            click.echo(f"{key}\t{JSON_DIR / (key + '.schema.json')}")
+        return
+    if name not in PUBLISHED:
+        raise UserError(f"unknown schema {name!r}; choose one of {', '.join(PUBLISHED)}")
+    click.echo(render(PUBLISHED[name]), nl=False)
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--format", "fmt", required=True, help="adp-jsonl, openai, hf, sharegpt, hermes or dpo.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output file.")
+@click.option("--where", help='A filter expression, e.g. "depth >= 2 and domain == \'bank\'".')
+@click.option("--kind", multiple=True, help="Keep only these task kinds (repeatable).")
+@click.option("--domain", multiple=True, help="Keep only these domains (repeatable).")
+@click.option("--min-depth", type=int, help="Keep rows with depth >= N.")
+@click.option("--min-score", type=float, help="Keep rows with judge score >= X.")
+@click.option("--no-reasoning", is_flag=True, help="Drop the reasoning text shown before calls.")
+@click.option("--val-fraction", type=float, default=0.0, show_default=True,
+              help="Also write OUT with .val before the suffix: a split by task family.")
+def export(dataset: Path, fmt: str, out: Path, where: str | None, kind: tuple[str, ...], domain: tuple[str, ...],
+           min_depth: int | None, min_score: float | None, no_reasoning: bool, val_fraction: float) -> None:
+    """Export a built DATASET to a trainer format (JSONL).
+
+    Filters select rows; the train/validation split keeps every extension of one atomic task on one side.
+    """
+    from agentfab.flows.exporting import run_export
+
+    try:
+        lines = run_export(dataset, fmt, out, where=where, kinds=list(kind), domains=list(domain),
+                           min_depth=min_depth, min_score=min_score, reasoning=not no_reasoning,
+                           val_fraction=val_fraction)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    for path, n in lines:
+        click.echo(f"wrote {n} records to {path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,197 @@
+"""The recipe: a YAML file that says what dataset to build. Validated completely before any work starts.
+
+Every error names the file, the field, the bad value and what is allowed, on one line, e.g.
+`quickstart.yaml: tasks.depth.max: must be <= 6, got 9`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agentfab.schemas.tasks import TASK_KINDS
+
+
+class RecipeError(ValueError):
+    """A recipe the user must fix; the message says where and how."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Limit(_Section):
+    max: int = Field(4, ge=1, le=6, description="Largest depth (calls in a chain) or width (parallel members).")
+
+
+class TaskSettings(_Section):
+    mix: dict[str, float] = Field(
+        default_factory=lambda: {"single": .15, "parallel": .15, "chain": .2, "compound": .1, "multi_turn": .15,
+                                 "irrelevant": .1, "clarify": .15},
+        description="Share of each task kind; normalized, so the values need not sum to 1.",
+    )
+    depth: Limit = Field(default_factory=Limit)
+    width: Limit = Field(default_factory=Limit)
+    distractors: int = Field(3, ge=0, le=20, description="Similar but unneeded tools offered with each task.")
+
+    @field_validator("mix")
+    @classmethod
+    def _known_kinds(cls, mix: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(mix) - set(TASK_KINDS))
+        if unknown:
+            raise ValueError(f"unknown task kind {unknown[0]!r} (allowed: {', '.join(TASK_KINDS)})")
+        if any(v < 0 for v in mix.values()) or sum(mix.values()) <= 0:
+            raise ValueError("shares must be >= 0 and at least one > 0")
+        return mix
+
+
+class RolloutSettings(_Section):
+    agent: Literal["oracle"] = Field("oracle", description="Which agent acts: the offline oracle follows the plan.")
+    recovery: float = Field(0.1, ge=0, le=1, description="Chance that a call group starts with a real, corrected error.")
+
+
+class JudgeSettings(_Section):
+    engine: Literal["rules"] = "rules"
+    min_score: float = Field(3, ge=1, le=5)
+
+
+class DedupSettings(_Section):
+    near_threshold: float = Field(0.9, gt=0, le=1, description="Jaccard similarity at which rows count as near-duplicates.")
+
+
+class FilterSettings(_Section):
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    dedup: DedupSettings = Field(default_factory=DedupSettings)
+
+
+class DeclaredWorld(_Section):
+    declared: Union[str, dict[str, Any]] = Field(description="A domain YAML file, or the domain declared inline.")
+
+
+class PythonWorld(_Section):
+    python: str = Field(description="An importable module of @tool functions (see README: Bring your own tools).")
+
+
+WorldRef = Union[str, DeclaredWorld, PythonWorld]
+
+
+class Recipe(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    records: int = Field(ge=1, le=100_000_000, description="Tasks to generate (accepted + rejected).")
+    shard_size: int = Field(500, ge=1, le=1_000_000)
+    worlds: list[WorldRef] = Field(min_length=1)
+    tasks: TaskSettings = Field(default_factory=TaskSettings)
+    rollouts: RolloutSettings = Field(default_factory=RolloutSettings)
+    negatives: float = Field(0.1, ge=0, le=1, description="Share of tasks that also get a deliberately broken trajectory.")
+    filters: FilterSettings = Field(default_factory=FilterSettings)
+
+    @field_validator("worlds")
+    @classmethod
+    def _builtin_names(cls, worlds: list[WorldRef]) -> list[WorldRef]:
+        from agentfab.worlds.registry import BUILTIN
+
+        for w in worlds:
+            if isinstance(w, str) and w not in BUILTIN:
+                raise ValueError(f"unknown world {w!r} (built-in: {', '.join(BUILTIN)}; or use {{declared: FILE}} "
+                                 "or {python: MODULE})")
+        return worlds
+
+    @model_validator(mode="after")
+    def _distinct_worlds(self) -> "Recipe":
+        keys = [json.dumps(w if isinstance(w, str) else w.model_dump(), sort_keys=True) for w in self.worlds]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a world is listed twice")
+        return self
+
+    @property
+    def n_shards(self) -> int:
+        return math.ceil(self.records / self.shard_size)
+
+    def shard_records(self, shard: int) -> int:
+        return min(self.shard_size, self.records - shard * self.shard_size)
+
+    def canonical(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def hash(self) -> str:
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Recipe
+    for part in loc[:-1]:
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return []
+        annotation = fields[part].annotation
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        if model is None:
+            return []
+    return list(getattr(model, "model_fields", {}))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p in ("str", "DeclaredWorld", "PythonWorld")))
+    where = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[") or "(top level)"
+    kind = error["type"]
+    given = error.get("input")
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc)
+        return f"{where}: unknown key" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+    if kind == "missing":
+        return f"{where}: required, but missing"
+    ctx = error.get("ctx") or {}
+    bounds = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}
+    if kind in bounds:
+        limit = next(iter(ctx.values())) if ctx else "?"
+        return f"{where}: must be {bounds[kind]} {limit}, got {given!r}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}, got {given!r}" if not isinstance(given, (dict, list)) else f"{where}: {message}"
+
+
+def parse_recipe(data: Any, source: str = "recipe") -> Recipe:
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: a recipe is a mapping of keys (name, seed, records, worlds, ...), "
+                          f"got {type(data).__name__}")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        # A world entry fails every alternative of the union; report the most useful one.
+        seen, lines = set(), []
+        for e in errors:
+            loc = e["loc"]
+            if len(loc) > 2 and loc[0] == "worlds" and loc[2] in ("str", "DeclaredWorld", "PythonWorld"):
+                given = data["worlds"][loc[1]]
+                line = (f"worlds[{loc[1]}]: must be a built-in world name, {{declared: FILE}} or "
+                        f"{{python: MODULE}}, got {given!r}")
+            else:
+                line = _describe(e)
+            if line not in seen:
+                seen.add(line)
+                lines.append(f"{source}: {line}")
+        raise RecipeError("\n".join(lines[:8])) from None
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> tuple[Recipe, Path]:
+    """Read, apply CLI overrides (records, seed), validate. Returns the recipe and the folder it came from."""
+    path = Path(path)
+    if not path.exists():
+        raise RecipeError(f"{path}: no such recipe file (try data/recipes/quickstart.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RecipeError(f"{path.name}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    if isinstance(data, dict):
+        data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return parse_recipe(data, path.name), path.parent.resolve()

@@ -1,0 +1,109 @@
+"""Re-check a written dataset from its files alone: rebuild each row's task and world, then run the validators."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow.parquet as pq
+
+from agentfab.flows.recipe import Recipe
+from agentfab.flows.rows import event_from_row
+from agentfab.flows.shard import load_world, world_label
+from agentfab.schemas.tasks import Clarification, PlanStep, Task, UserTurn
+from agentfab.validators.judge import RuleJudge
+from agentfab.validators.verify import verify
+from agentfab.worlds.core import Domain, Store, canonical_json
+
+
+@dataclass
+class Report:
+    checked: int = 0
+    failed: int = 0
+    codes: Counter[str] = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+
+def task_from_row(row: dict[str, Any]) -> Task:
+    gt = row["ground_truth"]
+    plan = []
+    results = {}
+    for s in gt["plan"]:
+        bindings = dict(b.split("=", 1) for b in s["bindings"])
+        plan.append(PlanStep(id=s["id"], tool=s["tool"], arguments=json.loads(s["arguments"]), bindings=bindings,
+                             depends_on=s["depends_on"], turn=s["turn"]))
+        results[s["id"]] = json.loads(s["result"])
+    diff: dict[str, dict[str, list[Any]]] = {}
+    for c in gt["state_changes"]:
+        diff.setdefault(c["table"], {})[c["key"]] = [
+            None if c["before"] is None else json.loads(c["before"]),
+            None if c["after"] is None else json.loads(c["after"]),
+        ]
+    texts = gt["user_turns"] or [row["query"]]
+    turns = [UserTurn(text=t, steps=[s.id for s in plan if s.turn == i], answer=gt["answers"][i])
+             for i, t in enumerate(texts)]
+    clarification = None
+    if gt["clarify_param"]:
+        head = plan[0]
+        clarification = Clarification(step=head.id, param=gt["clarify_param"], question=gt["clarify_question"] or "",
+                                      reply=gt["clarify_reply"] or "", value=head.arguments[gt["clarify_param"]])
+    return Task(
+        id=row["task_id"], family=row["family"], domain=row["domain"], kind=row["kind"], depth=row["depth"],
+        width=row["width"], user_turns=turns, tools=[t["name"] for t in row["tools"]],
+        needed_tools=gt["needed_tools"], plan=plan, results=results, state_diff=diff,
+        clarification=clarification, expect_refusal=gt["expect_refusal"],
+    )
+
+
+def _rows(folder: Path) -> Iterator[dict[str, Any]]:
+    for path in sorted(folder.glob("shard-*.parquet")):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1000):
+            yield from batch.to_pylist()
+
+
+def revalidate(dataset: Path, include_rejected: bool = False) -> Report:
+    marker = dataset / "build.json"
+    if not marker.exists():
+        raise FileNotFoundError(f"{dataset} is not an agentfab build (no build.json)")
+    recipe = Recipe.model_validate(json.loads(marker.read_text())["recipe"])
+    refs = {world_label(ref): ref for ref in recipe.worlds}
+    domains: dict[str, Domain] = {}
+    stores: dict[tuple[str, int], Store] = {}
+    judge = RuleJudge()
+    report = Report()
+    folders = [("shards", True)] + ([("rejected", False)] if include_rejected else [])
+    for folder, should_pass in folders:
+        for row in _rows(dataset / folder):
+            prov = row["provenance"]
+            ref = refs.get(prov["world"])
+            if ref is None:
+                raise ValueError(f"row {row['id']}: world {prov['world']!r} is not in the build's recipe")
+            if prov["world"] not in domains:
+                domains[prov["world"]] = load_world(ref, Path.cwd())
+            domain = domains[prov["world"]]
+            key = (prov["world"], prov["world_seed"])
+            if key not in stores:
+                stores[key] = domain.seeded(prov["world_seed"])
+            task = task_from_row(row)
+            content = [event_from_row(e) for e in row["content"]]
+            offered = {}
+            for t in row["tools"]:
+                if t["name"] in {x.name for x in domain.tools}:
+                    tool = domain.tool(t["name"])
+                    if canonical_json(tool.spec.parameters) != t["parameters"]:
+                        report.codes["schema.tool_drift"] += 1
+                    offered[t["name"]] = tool
+            verdict = verify(task, content, offered, stores[key], judge, recipe.filters.judge.min_score)
+            report.checked += 1
+            if verdict.passed != should_pass:
+                report.failed += 1
+                if should_pass:
+                    report.codes.update(verdict.reasons)
+                    report.examples.append(f"{row['id']}: {'; '.join(verdict.details[:2])}")
+                else:
+                    report.codes["rejected_row_passed"] += 1
+                    report.examples.append(f"{row['id']}: rejected as {row['verification']['reasons']} but passes now")
+    return report

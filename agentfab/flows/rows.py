@@ -1,0 +1,113 @@
+"""Turn a task, its trajectory and its verdict into a dataset row (the storage form of `DatasetRow`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agentfab import __version__
+from agentfab.schemas.rows import ROW_ARROW_SCHEMA
+from agentfab.schemas.tasks import Task
+from agentfab.schemas.trajectory import ADP_SCHEMA_VERSION
+from agentfab.validators.verify import Verdict
+from agentfab.worlds.core import Domain, canonical_json
+
+_EVENT_FIELDS = ("class_", "content", "function", "kwargs", "description", "tool_call_id", "source", "name", "language")
+
+
+def event_row(event: dict[str, Any]) -> dict[str, Any]:
+    row = {k: event.get(k) for k in _EVENT_FIELDS}
+    if isinstance(row["kwargs"], dict):
+        row["kwargs"] = canonical_json(row["kwargs"])
+    return row
+
+
+def event_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The in-memory event (kwargs as an object) a validator reads, from a stored event."""
+    event = {k: v for k, v in row.items() if v is not None}
+    if event.get("class_") == "api_action":
+        try:
+            event["kwargs"] = json.loads(event.get("kwargs") or "null")
+        except ValueError:
+            event["kwargs"] = None
+    return event
+
+
+def tool_rows(domain: Domain, names: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for name in names:
+        spec = domain.tool(name).spec
+        out.append({
+            "name": spec.name, "description": spec.description,
+            "parameters": canonical_json(spec.parameters), "returns": canonical_json(spec.returns),
+            "domain": spec.domain, "source": spec.source, "mutates": spec.mutates,
+        })
+    return out
+
+
+def dataset_row(
+    *,
+    row_id: str,
+    task: Task,
+    content: list[dict[str, Any]],
+    verdict: Verdict,
+    domain: Domain,
+    provenance: dict[str, Any],
+    dedup_key: str,
+) -> dict[str, Any]:
+    calls = [e for e in content if e.get("class_") == "api_action"]
+    errors = sum(1 for e in content if e.get("source") == "environment" and (e.get("content") or "").startswith('{"error"'))
+    details = {"task_id": task.id, "domain": task.domain, "kind": task.kind, "world_seed": provenance["world_seed"]}
+    return {
+        "id": row_id,
+        "task_id": task.id,
+        "family": task.family,
+        "domain": task.domain,
+        "kind": task.kind,
+        "depth": task.depth,
+        "width": task.width,
+        "n_turns": task.turns,
+        "n_calls": len(calls),
+        "n_errors": errors,
+        "tools_used": sorted({e["function"] for e in calls if isinstance(e.get("function"), str)}),
+        "judge_score": verdict.judgement.score,
+        "query": task.user_turns[0].text,
+        "schema_version": ADP_SCHEMA_VERSION,
+        "content": [event_row(e) for e in content],
+        "details": canonical_json(details),
+        "tools": tool_rows(domain, task.tools),
+        "ground_truth": {
+            "answers": [t.answer for t in task.user_turns],
+            "plan": [
+                {"id": s.id, "tool": s.tool, "arguments": canonical_json(s.arguments),
+                 "bindings": [f"{p}={r}" for p, r in sorted(s.bindings.items())], "depends_on": s.depends_on,
+                 "turn": s.turn, "result": canonical_json(task.results.get(s.id))}
+                for s in task.plan
+            ],
+            "state_changes": [
+                {"table": table, "key": key,
+                 "before": None if before is None else canonical_json(before),
+                 "after": None if after is None else canonical_json(after)}
+                for table, rows in sorted(task.state_diff.items()) for key, (before, after) in sorted(rows.items())
+            ],
+            "expect_refusal": task.expect_refusal,
+            "clarify_param": task.clarification.param if task.clarification else None,
+            "clarify_question": task.clarification.question if task.clarification else None,
+            "user_turns": [t.text for t in task.user_turns],
+            "clarify_reply": task.clarification.reply if task.clarification else None,
+            "needed_tools": task.needed_tools,
+        },
+        "verification": {
+            "passed": verdict.passed,
+            "reasons": list(verdict.reasons),
+            "details": list(verdict.details),
+            "judge_score": verdict.judgement.score,
+            "judge_rationale": verdict.judgement.rationale,
+            "stages": list(verdict.stages),
+            "dedup_key": dedup_key,
+        },
+        "provenance": {**provenance, "agentfab_version": __version__},
+    }
+
+
+ROW_FIELDS = tuple(ROW_ARROW_SCHEMA.names)
