@@ -49,26 +49,37 @@ def _report(event: str, **data: Any) -> None:
         _progress(event, data)
 
 
-def prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> list[int]:
-    """Claim the output folder for this recipe and return the shards still to build."""
+def check_output(recipe: Recipe, out: Path, overwrite: bool) -> bool:
+    """Refuse a folder holding another recipe's build (unless overwrite); True when it must be cleared first."""
     marker = out / "build.json"
     if marker.exists():
         try:
             previous = json.loads(marker.read_text()).get("recipe_hash")
         except ValueError:
             previous = None
-        if previous != recipe.hash():
-            if not overwrite:
-                raise BuildError(f"{out} holds a build of a different recipe (hash {str(previous)[:12]}); "
-                                 "pass --overwrite to replace it, or choose another --out")
-            for name in ("shards", "rejected", "stats"):
-                shutil.rmtree(out / name, ignore_errors=True)
-            for name in ("manifest.json", "README.md"):
-                (out / name).unlink(missing_ok=True)
-    elif out.exists() and any(out.iterdir()) and not overwrite:
-        raise BuildError(f"{out} exists and is not an agentfab build; pass --overwrite or choose another --out")
+        if previous == recipe.hash():
+            return False
+        if not overwrite:
+            raise BuildError(f"{out} holds a build of a different recipe (hash {str(previous)[:12]}); "
+                             "pass --overwrite to replace it, or choose another --out")
+        return True
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise BuildError(f"{out} exists and is not an agentfab build; pass --overwrite or choose another --out")
+        return True
+    return False
+
+
+def prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> list[int]:
+    """Claim the output folder for this recipe and return the shards still to build."""
+    if check_output(recipe, out, overwrite):
+        for name in ("shards", "rejected", "stats"):
+            shutil.rmtree(out / name, ignore_errors=True)
+        for name in ("manifest.json", "README.md", "build.json"):
+            (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(marker, {"recipe": recipe.canonical(), "recipe_hash": recipe.hash(), "agentfab": versions()["agentfab"]})
+    write_json(out / "build.json", {"recipe": recipe.canonical(), "recipe_hash": recipe.hash(),
+                                    "agentfab": versions()["agentfab"]})
     clear_partial(out)
     return [i for i in range(recipe.n_shards) if not shard_is_complete(out, i, recipe.hash())]
 
@@ -194,6 +205,9 @@ def build(recipe_path: str | Path, *, out: str | Path | None = None, records: in
     """Build a dataset from a recipe file; returns the manifest. The Python API behind `agentfab build`."""
     recipe, recipe_dir = load_recipe(recipe_path, {"records": records, "seed": seed})
     out_path = Path(out) if out else Path("data") / "builds" / recipe.name
+    for ref in recipe.worlds:  # fail on a broken world or a foreign output folder before Prefect starts
+        load_world(ref, recipe_dir)
+    check_output(recipe, out_path, overwrite)
     n = workers if workers else (os.cpu_count() or 1)
     pool = start_pool(min(n, recipe.n_shards)) if n > 1 and recipe.n_shards > 1 else None
     _POOL["pool"] = pool

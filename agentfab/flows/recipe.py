@@ -152,6 +152,7 @@ def _describe(error: dict[str, Any]) -> str:
     bounds = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}
     if kind in bounds:
         limit = next(iter(ctx.values())) if ctx else "?"
+        limit = int(limit) if isinstance(limit, float) and limit.is_integer() else limit
         return f"{where}: must be {bounds[kind]} {limit}, got {given!r}"
     message = error["msg"].removeprefix("Value error, ")
     return f"{where}: {message}, got {given!r}" if not isinstance(given, (dict, list)) else f"{where}: {message}"

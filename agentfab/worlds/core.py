@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal, Mapping
 
 import fastjsonschema
+import orjson
 from pydantic import Field, TypeAdapter
 
 from agentfab.schemas.tools import ToolSpec
@@ -202,7 +203,11 @@ def _seeded_digest(root: Store) -> str:
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """Sorted keys, no spaces, UTF-8 as is: the one text form used for hashing, comparing and storing values."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 @dataclass(frozen=True)
@@ -275,11 +280,14 @@ class Domain:
     def seeded(self, seed: int) -> Store:
         return Store(self.seed_state(seed))
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {t.name: t for t in self.tools})
+
     def tool(self, name: str) -> Tool:
-        for t in self.tools:
-            if t.name == name:
-                return t
-        raise KeyError(f"domain {self.name!r} has no tool {name!r}")
+        try:
+            return self._by_name[name]  # type: ignore[attr-defined]
+        except KeyError:
+            raise KeyError(f"domain {self.name!r} has no tool {name!r}") from None
 
 
 def tool_from_function(fn: Callable[..., Any], domain: str, source: str = "builtin") -> Tool:

@@ -1,0 +1,3 @@
+from agentfab.flows.cli import main
+
+main()

@@ -1,0 +1,68 @@
+"""The command line: --help everywhere, one-line errors with exit code 2 and no traceback for user mistakes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agentfab.flows.cli import main
+
+COMMANDS = ["build", "validate", "export", "schema"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_explains_itself(command):
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage: main " + command in result.output or f"Usage: agentfab {command}" in result.output
+    assert len(result.output.splitlines()) > 5
+
+
+def test_top_level_help_lists_the_commands():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert command in result.output
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "agentfab", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_a_bad_recipe_is_one_error_line_and_exit_code_2(tmp_path: Path):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("name: bad\nrecords: 10\nworlds: [bank]\ntasks: {depth: {max: 9}}\n")
+    result = _run("build", str(recipe), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "error: bad.yaml: tasks.depth.max: must be <= 6, got 9" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_recipe_file_says_what_to_try(tmp_path: Path):
+    result = _run("build", str(tmp_path / "nope.yaml"), cwd=tmp_path)
+    assert result.returncode == 2 and "no such recipe file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_different_recipe_on_an_existing_build_is_refused_without_overwrite(tmp_path: Path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "build.json").write_text(json.dumps({"recipe_hash": "f" * 64}))
+    (out / "keep.txt").write_text("precious")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\nrecords: 10\nworlds: [bank]\n")
+    result = _run("build", str(recipe), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "holds a build of a different recipe" in result.stderr and "--overwrite" in result.stderr
+    assert (out / "keep.txt").read_text() == "precious"
+
+
+def test_schema_check_passes_on_the_committed_files():
+    result = CliRunner().invoke(main, ["schema", "--check"])
+    assert result.exit_code == 0, result.output
