@@ -61,6 +61,7 @@ class Composer:
         self._ids = itertools.count(1)
         self._producers = self._index_producers()
         self._inverse: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+        self._reach = {t.name: self._reach_of(t.name, ()) for t in domain.tools}
 
     # -- execution -------------------------------------------------------------------------------------------
 
@@ -84,9 +85,17 @@ class Composer:
 
     # -- atomic ----------------------------------------------------------------------------------------------
 
-    def atomic(self, rng: random.Random, *, read_only: bool = False) -> Step | None:
-        """One call with sampled arguments that really succeeds on a fresh world."""
-        names = [t.name for t in self.domain.tools if not (read_only and t.spec.mutates)]
+    def atomic(self, rng: random.Random, *, read_only: bool = False, reach: int = 1,
+               with_args: bool = False) -> Step | None:
+        """One call with sampled arguments that really succeeds on a fresh world.
+
+        `reach` keeps only tools that can head a chain of that many calls in this domain's entity graph.
+        """
+        names = [t.name for t in self.domain.tools
+                 if not (read_only and t.spec.mutates) and self._reach[t.name] >= reach
+                 and (t.spec.parameters.get("required") or not with_args)]
+        if not names:
+            return None
         for _ in range(self.limits.attempts):
             tool = self.tools[names[rng.randrange(len(names))]]
             step = Step(self._new_id(), tool.name, sample_arguments(tool, self.pools, rng))
@@ -116,6 +125,16 @@ class Composer:
                     out.setdefault(entity, []).append((tool, required[0], name))
         return out
 
+    def _reach_of(self, name: str, path: tuple[str, ...]) -> int:
+        """Longest chain the entity graph allows to end in `name` (an upper bound; values decide the rest)."""
+        props = self.tools[name].spec.parameters.get("properties", {})
+        best = 1
+        for schema in props.values():
+            for producer, _, _ in self._producers.get(schema.get("x-entity", ""), []):
+                if producer.name != name and producer.name not in path and len(path) < 6:
+                    best = max(best, 1 + self._reach_of(producer.name, (*path, name)))
+        return best
+
     def _inverse_index(self, tool: Tool, driver: str, out_field: str) -> dict[str, list[dict[str, Any]]]:
         """value of `out_field` -> the inputs that produce it, by executing `tool` over every valid driver value."""
         key = (tool.name, out_field)
@@ -139,6 +158,9 @@ class Composer:
         rng.shuffle(params)
         used = {s.tool for s in chain}
         known = {canonical_json(v) for s in chain for v in s.arguments.values()}
+        executed = self.execute([Step(head.id, head.tool, head.arguments)])
+        if executed is not None and isinstance(executed[0][head.id], dict):
+            known |= {canonical_json(v) for v in executed[0][head.id].values()}
         for param in params:
             producers = list(self._producers.get(props[param]["x-entity"], []))
             rng.shuffle(producers)
@@ -166,7 +188,7 @@ class Composer:
     def chain(self, depth: int, rng: random.Random, *, read_only: bool = False) -> list[Step] | None:
         """A chain of exactly `depth` calls, each fed by the previous one's output, grown from an atomic task."""
         for _ in range(self.limits.attempts):
-            head = self.atomic(rng, read_only=read_only)
+            head = self.atomic(rng, read_only=read_only, reach=depth)
             if head is None:
                 return None
             chain: list[Step] | None = [head]
@@ -244,7 +266,7 @@ class Composer:
         """A plan of the given kind, or None when this domain cannot make one (the caller picks another)."""
         lim = self.limits
         if kind in ("single", "clarify"):
-            step = self.atomic(rng)
+            step = self.atomic(rng, with_args=kind == "clarify")
             return self.finish(kind, [[step]], self.family_of(step)) if step else None
         if kind in ("chain", "multi_turn"):
             chain = self.chain(rng.randint(2, lim.max_depth), rng) or self.chain(2, rng)

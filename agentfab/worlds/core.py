@@ -79,7 +79,15 @@ def _inline(schema: Any, defs: Mapping[str, Any]) -> Any:
         if "$ref" in schema:
             name = schema["$ref"].rsplit("/", 1)[-1]
             return _inline(defs[name], defs)
-        return {k: _inline(v, defs) for k, v in schema.items() if k not in ("title", "$defs")}
+        out = {}
+        for k, v in schema.items():
+            if k in ("title", "$defs"):
+                continue
+            if k == "properties" and isinstance(v, dict):  # property names are data, not keywords
+                out[k] = {name: _inline(sub, defs) for name, sub in v.items()}
+            else:
+                out[k] = _inline(v, defs)
+        return out
     if isinstance(schema, list):
         return [_inline(v, defs) for v in schema]
     return schema

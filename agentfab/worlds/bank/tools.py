@@ -22,6 +22,7 @@ ENTITIES = {
     "customer_id": EntityPool("customers"),
     "customer_name": EntityPool("customers", "name"),
     "city": EntityPool("customers", "city"),
+    "card_id": EntityPool("cards"),
 }
 
 DAILY_LIMIT = 5000.0
@@ -44,7 +45,17 @@ def seed_state(seed: int) -> Tables:
             "balance": round(fake.pyfloat(min_value=0, max_value=20000, right_digits=2), 2),
             "status": "frozen" if i % 13 == 5 else "active",
         }
-    return {"customers": customers, "accounts": accounts, "transfers": {}}
+    cards = {}
+    for i in range(60):
+        cid = f"CRD-{5001 + i}"
+        cards[cid] = {"id": cid, "account_id": f"ACC-{1001 + (i * 7) % 80}", "network": fake.random_element(["visa", "mastercard"]),
+                      "status": "blocked" if i % 11 == 4 else "active"}
+    branches = {}
+    for c in customers.values():
+        if c["city"] not in branches:
+            n = len(branches) + 1
+            branches[c["city"]] = {"id": f"BR-{n:02d}", "city": c["city"], "manager": fake.name(), "phone": fake.numerify("555-####")}
+    return {"customers": customers, "accounts": accounts, "transfers": {}, "cards": cards, "branches": branches}
 
 
 class Customer(TypedDict):
@@ -211,3 +222,50 @@ def open_account(
     aid = f"ACC-{1001 + db.count('accounts')}"
     db.put("accounts", aid, {"id": aid, "owner_id": customer_id, "type": type, "currency": "USD", "balance": 0.0, "status": "active"})
     return {"account_id": aid, "owner_id": customer_id, "type": type, "balance": 0.0}
+
+
+class Card(TypedDict):
+    card_id: Annotated[str, Arg("Card id", entity="card_id")]
+    account_id: Annotated[str, Arg("The account the card draws on", entity="account_id")]
+    network: str
+    status: str
+
+
+CardId = Annotated[str, Arg("Card id, e.g. CRD-5001", entity="card_id", pattern=r"^CRD-\d{4}$")]
+
+
+@tool(phrases=("look up card {card_id}", "which account is card {card_id} linked to"))
+def get_card(db: Store, card_id: CardId) -> Card:
+    """Get a payment card: its account, network and status."""
+    c = db.get("cards", card_id)
+    if c is None:
+        raise ToolError("not_found", f"card {card_id} does not exist")
+    return {"card_id": c["id"], "account_id": c["account_id"], "network": c["network"], "status": c["status"]}
+
+
+@tool(mutates=True, phrases=("block card {card_id}", "stop card {card_id} from being used"))
+def block_card(db: Store, card_id: CardId) -> Card:
+    """Block a card, e.g. when it is lost or stolen."""
+    c = db.get("cards", card_id)
+    if c is None:
+        raise ToolError("not_found", f"card {card_id} does not exist")
+    if c["status"] == "blocked":
+        raise ToolError("invalid_state", f"card {card_id} is already blocked")
+    db.put("cards", card_id, {**c, "status": "blocked"})
+    return {"card_id": card_id, "account_id": c["account_id"], "network": c["network"], "status": "blocked"}
+
+
+class Branch(TypedDict):
+    branch_id: str
+    city: str
+    manager: str
+    phone: str
+
+
+@tool(phrases=("find the bank branch in {city}", "give me the branch manager and phone for {city}"))
+def get_branch(db: Store, city: Annotated[str, Arg("City name", entity="city")]) -> Branch:
+    """Get the bank branch serving a city: its manager and phone number."""
+    b = db.get("branches", city)
+    if b is None:
+        raise ToolError("not_found", f"there is no branch in {city}")
+    return {"branch_id": b["id"], "city": b["city"], "manager": b["manager"], "phone": b["phone"]}
