@@ -193,13 +193,17 @@ def export(dataset: Path, fmt: str, out: Path, where: str | None, kind: tuple[st
     from agentfab.flows.exporting import run_export
 
     try:
-        lines = run_export(dataset, fmt, out, where=where, kinds=list(kind), domains=list(domain),
+        reports = run_export(dataset, fmt, out, where=where, kinds=list(kind), domains=list(domain),
                            min_depth=min_depth, min_score=min_score, reasoning=not no_reasoning,
                            val_fraction=val_fraction)
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
-    for path, n in lines:
-        click.echo(f"wrote {n} records to {path}")
+    for report in reports:
+        click.echo(f"wrote {report.records} {report.fmt} records to {report.path}")
+        for reason, n in sorted(report.skipped.items()):
+            click.echo(f"  skipped {n}: {reason}")
+        for sidecar in report.sidecars:
+            click.echo(f"  also wrote {sidecar}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agentfab.exporters import ExportReport
 
 
 def run_export(dataset: Path, fmt: str, out: Path, *, where: str | None, kinds: list[str], domains: list[str],
                min_depth: int | None, min_score: float | None, reasoning: bool,
-               val_fraction: float) -> list[tuple[Path, int]]:
+               val_fraction: float) -> list["ExportReport"]:
     from agentfab.exporters import FORMATS, write_export
     from agentfab.exporters.select import load_rows, split_by_family
 
@@ -23,8 +27,4 @@ def run_export(dataset: Path, fmt: str, out: Path, *, where: str | None, kinds: 
     if val_fraction:
         train, val = split_by_family(rows, val_fraction, seed=0)
         outputs = [(out, train), (out.with_suffix(".val" + out.suffix), val)]
-    written = []
-    for path, subset in outputs:
-        report = write_export(subset, fmt, path, reasoning=reasoning)
-        written.append((path, getattr(report, "records", report)))
-    return written
+    return [write_export(subset, fmt, path, reasoning=reasoning) for path, subset in outputs]
