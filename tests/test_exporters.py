@@ -482,6 +482,6 @@ def test_run_export_writes_train_and_val_files_split_by_family(dataset_dir, tmp_
     out = tmp_path / "out" / "train.jsonl"
     written = run_export(dataset_dir, "openai", out, where=None, kinds=[], domains=[], min_depth=None,
                          min_score=None, reasoning=True, val_fraction=0.5)
-    assert [p.name for p, _ in written] == ["train.jsonl", "train.val.jsonl"]
-    assert sum(n for _, n in written) == 4
+    assert [r.path.name for r in written] == ["train.jsonl", "train.val.jsonl"]
+    assert sum(r.records for r in written) == 4
 

@@ -74,6 +74,7 @@ def revalidate(dataset: Path, include_rejected: bool = False) -> Report:
     stores: dict[tuple[str, int], Store] = {}
     judge = RuleJudge()
     report = Report()
+    accepted_keys: set[str] = set()
     folders = [("shards", True)] + ([("rejected", False)] if include_rejected else [])
     for folder, should_pass in folders:
         for row in _rows(dataset / folder):
@@ -98,6 +99,18 @@ def revalidate(dataset: Path, include_rejected: bool = False) -> Report:
                     offered[t["name"]] = tool
             verdict = verify(task, content, offered, stores[key], judge, recipe.filters.judge.min_score)
             report.checked += 1
+            dedup_key = row["verification"]["dedup_key"]
+            if should_pass:
+                accepted_keys.add(dedup_key)
+            stored = row["verification"]["reasons"]
+            if not should_pass and stored and all(c.startswith("dedup.") for c in stored):
+                # dedup is a dataset-level judgement: the row itself must pass, and an exact duplicate must have
+                # its twin among the accepted rows
+                if not verdict.passed or ("dedup.exact_duplicate" in stored and dedup_key not in accepted_keys):
+                    report.failed += 1
+                    report.codes["dedup.unfounded"] += 1
+                    report.examples.append(f"{row['id']}: rejected as {stored}, which does not hold")
+                continue
             if verdict.passed != should_pass:
                 report.failed += 1
                 if should_pass:

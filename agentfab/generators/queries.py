@@ -77,6 +77,8 @@ def render_step(step: Step, tool: Tool, rng: random.Random, *, hide: str | None 
 
 
 def _sentence(body: str, rng: random.Random) -> str:
+    if body[:1].isupper():  # already whole sentences ("First, ... Then ...")
+        return body if body.rstrip()[-1:] in ".?!" else body + "."
     opener = OPENERS[rng.randrange(len(OPENERS))]
     body = body if opener else body[:1].upper() + body[1:]
     closer = CLOSERS[rng.randrange(len(CLOSERS))] if opener else "."

@@ -98,19 +98,16 @@ class OracleAgent:
                 out.content.append(user(c.reply))
             steps = [s for s in task.plan if s.turn == t]
             for group in levels_after(steps, results):
-                self._call_group(group, world, results, out, ids, rng)
+                self._call_group(group, world, results, out, ids, rng, {s.id: s.tool for s in task.plan})
             terminal = _terminal_steps(task, t)
             summary = " ".join(describe_answer(self.domain, s, results[s.id]) for s in terminal)
             out.content.append(message(summary, "I have every result the request asked for."))
         return out
 
     def _call_group(self, group: list[PlanStep], world: Store, results: dict[str, Any], out: Rollout,
-                    ids: Any, rng: random.Random) -> None:
+                    ids: Any, rng: random.Random, tool_of: dict[str, str]) -> None:
         args_of = {s.id: resolve(s, results) for s in group}
-        names = ", ".join(s.tool for s in group)
-        fed = [f"{p} from {ref.split('.')[0]}" for s in group for p, ref in s.bindings.items()]
-        reason = (f"I will call {names}" + (" in parallel, since they do not depend on each other" if len(group) > 1
-                  else "") + (f", using {'; '.join(fed)} from the earlier results" if fed else "") + ".")
+        reason = self._reason(group, args_of, tool_of, rng)
         if self.recovery and rng.random() < self.recovery:
             wrong = self._wrong_call(group[0], args_of[group[0].id], world, rng)
             if wrong is not None:
@@ -120,8 +117,8 @@ class OracleAgent:
                 out.content.append(result(group[0].tool, err, cid))
                 out.n_calls += 1
                 out.n_errors += 1
-                reason = (f"That call failed ({err['error']['message']}); I used the wrong value. "
-                          f"Retrying {names} with the value from the request.")
+                reason = (f"That call failed ({err['error']['message']}): I used the wrong value. "
+                          f"I will retry {group[0].tool} with the right one. " + reason)
         pending = []
         for i, step in enumerate(group):
             cid = f"call_{next(ids)}"
@@ -133,6 +130,23 @@ class OracleAgent:
             out.content.append(result(step.tool, value, cid))
             out.n_calls += 1
             out.n_errors += is_error(value)
+
+    def _reason(self, group: list[PlanStep], args_of: dict[str, dict[str, Any]], tool_of: dict[str, str],
+                rng: random.Random) -> str:
+        """The thought shown before a group of calls: what each call is for and where its inputs come from."""
+        parts = []
+        for step in group:
+            action = self.domain.tool(step.tool).spec.description.split(". ")[0].rstrip(".")
+            action = action[:1].lower() + action[1:]
+            fed = [f"the {ref.split('.', 1)[1].replace('_', ' ')} {render_value(args_of[step.id][p])} that "
+                   f"{tool_of.get(ref.split('.', 1)[0], 'the earlier call')} returned"
+                   for p, ref in sorted(step.bindings.items())]
+            parts.append(f"call {step.tool} to {action}" + (f", using {' and '.join(fed)}" if fed else ""))
+        if len(group) == 1:
+            opener = ("I need to {p}.", "Next, I'll {p}.", "To do this, I'll {p}.", "I'll {p}.")[rng.randrange(4)]
+            return opener.format(p=parts[0])
+        joined = "; ".join(parts)
+        return (f"These {len(group)} calls do not depend on each other, so I will make them in parallel: {joined}.")
 
     def _wrong_call(self, step: PlanStep, args: dict[str, Any], world: Store, rng: random.Random) -> dict | None:
         """Arguments that pass the tool's schema but really fail (an id that does not exist, say), or None."""

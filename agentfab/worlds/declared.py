@@ -1,0 +1,205 @@
+"""Declared domains: a world described as data, from which executable tool families are generated.
+
+No code written by anyone is run: the YAML names entities, typed fields and value generators from fixed
+allow-lists, and agentfab builds the tools (closures over the Store) and the seeded state from it. A recipe points
+at a file (`worlds: [{declared: my_domain.yaml}]`) or declares the domain inline (`{declared: {name: ..., ...}}`).
+
+Format::
+
+    name: library                      # lower_snake_case; becomes ToolSpec.domain
+    description: A public library ...  # optional
+    entities:                          # CamelCase names; tables are the snake plural (Book -> books)
+      Author:
+        key: id                        # key field of stored records (default id); tools call it author_id
+        id_format: "AUT-{n:03d}"       # optional (default "AUT-{n:04d}"); n counts from 1; only {n} is allowed
+        count: 40                      # rows seeded (default 20)
+        plural: authors                # optional; the default adds -s/-es/-ies
+        description: A writer.         # optional
+        fields:
+          name:    {type: string, faker: name, searchable: true, unique: true}
+          country: {type: string, choices: [France, Japan, Brazil], searchable: true}
+      Book:
+        fields:
+          author_id: {ref: Author}                       # a key of another entity (no cycles, no self-reference)
+          year:      {type: integer, min: 1950, max: 2025, aggregate: [min, max]}
+          price:     {type: number, min: 5, max: 80, decimals: 2}  # aggregate defaults to [min, max, sum, avg]
+          available: {type: boolean, p_true: 0.8, default: true}  # default: the value create_book uses
+          added_on:  {type: date, min: 2020-01-01, max: 2025-06-30}
+
+Field keys: `type` (string, integer, number, boolean, date) or `ref`; `description` on any field. A string takes
+exactly one of `faker` (a provider from `FAKER_PROVIDERS`) or `choices`, plus `searchable` and `unique` (faker
+strings only). Numbers and dates need `min` and `max`: they bound both the seeded values and what create/update
+accept. Unknown keys, and keys that do not apply to a field's type, are refused.
+
+Generated tools, for an entity Book (plural books) with key book_id:
+  get_book(book_id)                        the record; ref fields carry `x-entity` of the referenced key
+  search_books_by_<f>(<f>)                 per searchable field: substring (case-insensitive) or exact choice;
+                                           {"results": up to 10 records sorted by key, "count": total}
+  find_book_by_<f>(<f>)                    per searchable unique field: the one record, or not_found
+  list_books_of_<rel>(<ref field>)         per ref field (rel = the target, or the field without _id)
+  count_books_of_<rel>(<ref field>)        {"count": n}
+  max|min|total|average_book_<f>()         per numeric field and aggregate; min/max also return the key
+  max|..._book_<f>_of_<rel>(<ref field>)   the same over one related record's books
+  create_book(...)                         all fields required except booleans; refs must exist; unique kept
+  update_book(book_id, <fields>)           at least one field
+  delete_book(book_id)                     invalid_state while another record references it
+
+Seeding is Faker("en_US") seeded per world: the same seed gives the same state, and refs always point at seeded
+keys. Entity pools: every key (`book_id`), every searchable field (`book_title`), every choices field.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+from faker import Faker
+
+from agentfab.worlds.core import Domain, EntityPool, Tables, canonical_json
+from agentfab.worlds.declared_spec import FAKER_PROVIDERS, DeclaredDomainError, DomainDef, FieldDef, parse_domain
+from agentfab.worlds.declared_tools import Examples, build_tools
+
+__all__ = ["DeclaredDomainError", "FAKER_PROVIDERS", "declared_domain_from_dict", "load_declared_domain"]
+
+EXAMPLE_SEED = 1_000_003  # examples for free-text parameters come from a Faker stream no world is seeded with
+_UNIQUE_ATTEMPTS = 200
+_BUILT: dict[str, Domain] = {}
+
+
+def load_declared_domain(path: Path, source: str = "declared") -> Domain:
+    """Read a domain YAML file and generate its tools; a mistake in it raises `DeclaredDomainError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DeclaredDomainError(f"{path}: cannot read the domain file ({exc.strerror or exc})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise DeclaredDomainError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
+    return _build(raw, source, str(path))
+
+
+def declared_domain_from_dict(spec: dict[str, Any], source: str = "declared", where: str = "<recipe>") -> Domain:
+    """A domain declared inline (a recipe's `{declared: {...}}`); `where` starts every error message."""
+    cache_key = canonical_json([spec, source, where])
+    if cache_key not in _BUILT:
+        _BUILT[cache_key] = _build(spec, source, where)
+    return _BUILT[cache_key]
+
+
+def _build(raw: Any, source: str, where: str) -> Domain:
+    d = parse_domain(raw, where)
+    seed_state = _seeder(d, where)
+    sample = seed_state(0)  # fails now, not mid-build, when unique values run out
+    tools = build_tools(d, d.name, source, where, _examples(d, sample))
+    return Domain(name=d.name, description=d.description, tools=tools, seed_state=seed_state, entities=_pools(d))
+
+
+def _pools(d: DomainDef) -> dict[str, EntityPool]:
+    pools: dict[str, EntityPool] = {}
+    for e in d.entities:
+        pools[e.key_name] = EntityPool(e.table)
+        for f in e.fields:
+            if f.searchable:
+                pools[f"{e.snake}_{f.name}"] = EntityPool(e.table, f.name)
+            elif f.choices:
+                pools[f"{e.snake}_{f.name}"] = EntityPool(values=f.choices)
+    return pools
+
+
+# -- seeding -----------------------------------------------------------------------------------------------------
+
+Keys = dict[str, list[str]]  # table -> its seeded keys, for drawing references
+Draw = Callable[[Faker, Keys], Any]
+
+
+def _drawer(f: FieldDef, table_of: dict[str, str]) -> Draw:
+    """How one field's seeded values are drawn; every draw uses the seeded Faker's own Random."""
+    if f.kind == "ref":
+        target = table_of[f.target or ""]
+        return lambda fake, keys: keys[target][fake.random.randrange(len(keys[target]))]
+    if f.faker:
+        provider = f.faker  # from the allow-list checked in declared_spec, never an arbitrary attribute
+        return lambda fake, keys: getattr(fake, provider)()
+    if f.choices:
+        choices = f.choices
+        return lambda fake, keys: choices[fake.random.randrange(len(choices))]
+    if f.kind == "integer":
+        low, high = f.low, f.high
+        return lambda fake, keys: fake.random.randint(low, high)
+    if f.kind == "number":
+        low, high, digits = float(f.low), float(f.high), f.decimals
+        return lambda fake, keys: round(fake.random.uniform(low, high), digits)
+    if f.kind == "boolean":
+        p = f.p_true
+        return lambda fake, keys: fake.random.random() < p
+    start, span = f.low, (f.high - f.low).days
+    return lambda fake, keys: (start + timedelta(days=fake.random.randint(0, span))).isoformat()
+
+
+def _seeder(d: DomainDef, where: str) -> Callable[[int], Tables]:
+    table_of = {e.name: e.table for e in d.entities}
+    plan = [(e, [(f, _drawer(f, table_of)) for f in e.fields]) for e in d.entities]
+
+    def seed_state(seed: int) -> Tables:
+        fake = Faker("en_US")
+        fake.seed_instance(seed)
+        tables: Tables = {}
+        keys: Keys = {}
+        for e, drawers in plan:
+            rows: dict[str, dict[str, Any]] = {}
+            tables[e.table] = rows
+            seen: dict[str, set[str]] = {f.name: set() for f, _ in drawers if f.unique}
+            for n in range(1, e.count + 1):
+                key = e.key_of(n)
+                rec: dict[str, Any] = {e.key: key}
+                for f, draw in drawers:
+                    value = draw(fake, keys)
+                    if f.unique:
+                        value = _fresh(value, draw, fake, keys, seen[f.name], f"{where}: entities.{e.name}"
+                                       f".fields.{f.name}: faker {f.faker!r} ran out of unique values after "
+                                       f"{len(seen[f.name])} of {e.count} rows; lower count or drop unique")
+                    rec[f.name] = value
+                rows[key] = rec
+            keys[e.table] = list(rows)
+        return tables
+
+    return seed_state
+
+
+def _fresh(value: Any, draw: Draw, fake: Faker, keys: Keys, seen: set[str], problem: str) -> Any:
+    for _ in range(_UNIQUE_ATTEMPTS):
+        if value.casefold() not in seen:
+            seen.add(value.casefold())
+            return value
+        value = draw(fake, keys)
+    raise DeclaredDomainError(problem)
+
+
+def _examples(d: DomainDef, sample: Tables) -> Examples:
+    """Three values for each free-text or date parameter; for a unique field none is in the seed-0 world, so a
+    create with them does not collide."""
+    fake = Faker("en_US")
+    fake.seed_instance(EXAMPLE_SEED)
+    table_of = {e.name: e.table for e in d.entities}
+    out: Examples = {}
+    for e in d.entities:
+        for f in e.fields:
+            if not (f.faker or f.kind == "date"):
+                continue
+            draw = _drawer(f, table_of)
+            taken = {r[f.name].casefold() for r in sample[e.table].values()} if f.unique else set()
+            values: list[Any] = []
+            for _ in range(50):
+                v = draw(fake, {})
+                if v.casefold() not in taken and v not in values:
+                    values.append(v)
+                if len(values) == 3:
+                    break
+            out[(e.name, f.name)] = values
+    return out

@@ -1,0 +1,398 @@
+"""The declared-domain format: pydantic models of the YAML, then the checks pydantic cannot express.
+
+Parsing ends in plain frozen dataclasses (`DomainDef`, `EntityDef`, `FieldDef`) that the tool generator reads;
+nothing here runs per tool call. Every user mistake becomes one `DeclaredDomainError` line per problem:
+`library.yaml: entities.Book.fields.author_id.ref: unknown entity 'Writer' (known: Author, Loan, Member)`.
+The format itself is documented at the top of `agentfab.worlds.declared`.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+FAKER_PROVIDERS = frozenset({
+    "name", "first_name", "last_name", "job", "email", "user_name", "phone_number",
+    "company", "catch_phrase", "bs",
+    "city", "country", "state", "street_address", "street_name", "postcode",
+    "word", "sentence", "color_name", "language_name", "currency_code", "isbn13", "license_plate",
+    "url", "domain_name",
+})
+FIELD_TYPES = ("string", "integer", "number", "boolean", "date")
+AGGREGATES = ("min", "max", "sum", "avg")
+MAX_ROWS = 100_000
+
+_ENTITY_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+_SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class DeclaredDomainError(ValueError):
+    """A declared domain that cannot be built; the message says where, what and how to fix it."""
+
+
+# -- the YAML, as pydantic models (structure, types, unknown keys) ----------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldSpec(_Strict):
+    type: Optional[Literal["string", "integer", "number", "boolean", "date"]] = None
+    ref: Optional[str] = None
+    description: Optional[str] = None
+    faker: Optional[str] = None
+    choices: Optional[list[str]] = None
+    searchable: bool = False
+    unique: bool = False
+    min: Any = None
+    max: Any = None
+    decimals: Optional[int] = Field(None, ge=0, le=6)
+    p_true: Optional[float] = Field(None, ge=0, le=1)
+    default: Optional[bool] = None
+    aggregate: Optional[list[Literal["min", "max", "sum", "avg"]]] = None
+
+
+class EntitySpec(_Strict):
+    key: str = "id"
+    id_format: Optional[str] = None
+    count: int = Field(20, ge=1, le=MAX_ROWS)
+    plural: Optional[str] = None
+    description: Optional[str] = None
+    fields: dict[str, FieldSpec]
+
+
+class DomainSpec(_Strict):
+    name: str
+    description: Optional[str] = None
+    entities: dict[str, EntitySpec]
+
+
+# -- what the generator reads ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    name: str
+    kind: str  # one of FIELD_TYPES, or "ref"
+    description: str
+    faker: str | None = None
+    choices: tuple[str, ...] = ()
+    searchable: bool = False
+    unique: bool = False
+    low: Any = None  # int, float or date
+    high: Any = None
+    decimals: int = 2
+    p_true: float = 0.5
+    default: bool = False
+    aggregates: tuple[str, ...] = ()
+    target: str | None = None  # the referenced entity's name
+
+    @property
+    def words(self) -> str:
+        return self.name.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class EntityDef:
+    name: str
+    snake: str  # "loan_record"
+    plural: str  # "loan_records", also the table name
+    key: str  # the key field of stored records
+    key_name: str  # the key as parameters, results and entity pools name it: "book_id"
+    id_format: str
+    key_pattern: str
+    count: int
+    description: str
+    fields: tuple[FieldDef, ...]
+
+    @property
+    def table(self) -> str:
+        return self.plural
+
+    @property
+    def words(self) -> str:
+        return self.snake.replace("_", " ")
+
+    @property
+    def plural_words(self) -> str:
+        return self.plural.replace("_", " ")
+
+    def key_of(self, n: int) -> str:
+        return self.id_format.format(n=n)
+
+
+@dataclass(frozen=True)
+class DomainDef:
+    name: str
+    description: str
+    entities: tuple[EntityDef, ...]  # in seeding order: every entity after the ones it references
+
+    def entity(self, name: str) -> EntityDef:
+        return next(e for e in self.entities if e.name == name)
+
+
+# -- naming ------------------------------------------------------------------------------------------------------
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def pluralize(word: str) -> str:
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    if re.search(r"(s|x|z|ch|sh)$", word):
+        return word + "es"
+    return word + "s"
+
+
+def relation_label(f: FieldDef, target: EntityDef) -> str:
+    """How tools name a relation: `author_id -> Author` is "author", `borrower_id -> Member` is "borrower"."""
+    if f.name == target.key_name:
+        return target.snake
+    return f.name[:-3] if f.name.endswith("_id") else f.name
+
+
+# -- parsing -----------------------------------------------------------------------------------------------------
+
+
+_MODEL_AT_DEPTH = {0: DomainSpec, 2: EntitySpec, 4: FieldSpec}  # () / entities.X / entities.X.fields.Y
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _pydantic_lines(exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        if err["type"] == "extra_forbidden":
+            model = _MODEL_AT_DEPTH.get(len(loc) - 1)
+            allowed = f" (allowed: {', '.join(sorted(model.model_fields))})" if model else ""
+            where = _path(loc[:-1]) or "top level"
+            lines.append(f"{where}: unknown key {loc[-1]!r}{allowed}")
+        elif loc and loc[-1] == "[key]":
+            hint = " (YAML reads unquoted yes/no/on/off as booleans: quote it or pick another name)" \
+                if isinstance(err["input"], bool) else ""
+            lines.append(f"{_path(loc[:-2]) or 'top level'}: names must be strings, got {err['input']!r}{hint}")
+        elif err["type"] == "missing":
+            lines.append(f"{_path(loc[:-1]) or 'top level'}: missing required key {loc[-1]!r}")
+        else:
+            msg = re.sub(r" or instance of \w+", "", err["msg"].removeprefix("Input should be "))
+            msg = ("should be " + msg) if err["msg"].startswith("Input should be") else msg
+            lines.append(f"{_path(loc) or 'top level'}: {msg}, got {err['input']!r}")
+    return lines
+
+
+def parse_domain(raw: Any, where: str) -> DomainDef:
+    """Validate a declared domain (already read from YAML) and resolve it; raise one line per problem."""
+    if not isinstance(raw, dict):
+        raise DeclaredDomainError(
+            f"{where}: a declared domain is a mapping with name, description and entities, got {type(raw).__name__}"
+        )
+    try:
+        spec = DomainSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise DeclaredDomainError("\n".join(f"{where}: {line}" for line in _pydantic_lines(exc))) from None
+    problems: list[str] = []
+    domain = _resolve(spec, problems)
+    if problems:
+        raise DeclaredDomainError("\n".join(f"{where}: {p}" for p in problems))
+    assert domain is not None
+    return domain
+
+
+def _resolve(spec: DomainSpec, problems: list[str]) -> DomainDef | None:
+    if not _SNAKE.match(spec.name):
+        problems.append(f"name: must be lower_snake_case (letters, digits, _), got {spec.name!r}")
+    if not spec.entities:
+        problems.append("entities: declare at least one entity")
+    known = sorted(spec.entities)
+    entities: dict[str, EntityDef] = {}
+    for ename, espec in spec.entities.items():
+        entity = _entity(ename, espec, known, problems)
+        if entity is not None:
+            entities[ename] = entity
+    order = _seeding_order(entities, problems)
+    if problems:
+        return None
+    description = spec.description or f"A declared domain with {', '.join(known)}."
+    return DomainDef(spec.name, " ".join(description.split()), tuple(entities[n] for n in order))
+
+
+def _id_format(path: str, fmt: str, problems: list[str]) -> str | None:
+    """The key pattern for an `id_format` like "BK-{n:04d}", or None (with a problem) when it is not usable."""
+    try:
+        parts = list(string.Formatter().parse(fmt))
+    except ValueError as exc:
+        problems.append(f"{path}: {exc} in {fmt!r}; write the row number as {{n}} or {{n:04d}}")
+        return None
+    fields = [(name, spec) for _, name, spec, _ in parts if name is not None]
+    if [name for name, _ in fields] != ["n"] or not re.fullmatch(r"0?\d*d?", fields[0][1] or ""):
+        problems.append(f"{path}: must contain {{n}} exactly once (optionally {{n:04d}}), got {fmt!r}")
+        return None
+    return "^" + "".join(_escape(lit) + (r"\d+" if name else "") for lit, name, _, _ in parts) + "$"
+
+
+def _escape(literal: str) -> str:
+    """Escape regex metacharacters only: `re.escape` also escapes `-`, which ECMA regexes (JSON Schema) reject
+    in unicode mode."""
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", literal)
+
+
+def _entity(ename: str, espec: EntitySpec, known: list[str], problems: list[str]) -> EntityDef | None:
+    at = f"entities.{ename}"
+    before = len(problems)
+    if not _ENTITY_NAME.match(ename):
+        problems.append(f"{at}: entity names are CamelCase (e.g. Book, LoanRecord), got {ename!r}")
+    snake = snake_case(ename)
+    plural = espec.plural or pluralize(snake)
+    if not _SNAKE.match(plural):
+        problems.append(f"{at}.plural: must be lower_snake_case, got {plural!r}")
+    if not _SNAKE.match(espec.key):
+        problems.append(f"{at}.key: must be lower_snake_case, got {espec.key!r}")
+    key_name = espec.key if espec.key.startswith(snake + "_") else f"{snake}_{espec.key}"
+    id_format = espec.id_format or f"{snake[:3].upper()}-{{n:04d}}"
+    pattern = _id_format(f"{at}.id_format", id_format, problems)
+    if not espec.fields:
+        problems.append(f"{at}.fields: declare at least one field")
+    fields = []
+    for fname, fspec in espec.fields.items():
+        fpath = f"{at}.fields.{fname}"
+        if not _SNAKE.match(fname):
+            problems.append(f"{fpath}: field names are lower_snake_case, got {fname!r}")
+        elif fname in (espec.key, key_name):
+            problems.append(f"{fpath}: {fname!r} is the entity's key; rename the field or the key")
+        f = _field(fname, fspec, fpath, ename, known, problems)
+        if f is not None:
+            fields.append(f)
+    if len(problems) > before:
+        return None
+    return EntityDef(
+        name=ename, snake=snake, plural=plural, key=espec.key, key_name=key_name, id_format=id_format,
+        key_pattern=pattern or "", count=espec.count,
+        description=" ".join((espec.description or f"A {snake.replace('_', ' ')}.").split()), fields=tuple(fields),
+    )
+
+
+_ALLOWED_BY_KIND = {
+    "ref": {"ref", "description"},
+    "string": {"type", "description", "faker", "choices", "searchable", "unique"},
+    "integer": {"type", "description", "min", "max", "aggregate"},
+    "number": {"type", "description", "min", "max", "decimals", "aggregate"},
+    "boolean": {"type", "description", "p_true", "default"},
+    "date": {"type", "description", "min", "max"},
+}
+
+
+def _as_date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _field(name: str, spec: FieldSpec, at: str, owner: str, known: list[str], problems: list[str]) -> FieldDef | None:
+    before = len(problems)
+    if (spec.type is None) == (spec.ref is None):
+        problems.append(f"{at}: give exactly one of `type` ({', '.join(FIELD_TYPES)}) or `ref` (an entity name)")
+        return None
+    kind = spec.type or "ref"
+    for key in sorted(spec.model_fields_set - _ALLOWED_BY_KIND[kind]):
+        problems.append(f"{at}.{key}: does not apply to {with_article(kind)} field (it takes: "
+                        f"{', '.join(sorted(_ALLOWED_BY_KIND[kind]))}); remove it")
+    if len(problems) > before:
+        return None
+    description = " ".join((spec.description or "").split())
+    if kind == "ref":
+        if spec.ref not in known:
+            problems.append(f"{at}.ref: unknown entity {spec.ref!r} (known: {', '.join(known)})")
+        elif spec.ref == owner:
+            problems.append(f"{at}.ref: an entity cannot reference itself ({owner!r})")
+        return FieldDef(name, "ref", description, target=spec.ref)
+    if kind == "string":
+        if (spec.faker is None) == (spec.choices is None):
+            problems.append(f"{at}: a string field needs exactly one value source: `faker` (a provider name) "
+                            f"or `choices` (a list)")
+            return None
+        if spec.faker is not None and spec.faker not in FAKER_PROVIDERS:
+            problems.append(f"{at}.faker: unknown faker provider {spec.faker!r} "
+                            f"(allowed: {', '.join(sorted(FAKER_PROVIDERS))})")
+        if spec.choices is not None:
+            if not spec.choices or len(set(spec.choices)) != len(spec.choices):
+                problems.append(f"{at}.choices: give a non-empty list of distinct values, got {spec.choices!r}")
+            if spec.unique:
+                problems.append(f"{at}.unique: a field drawn from choices cannot be unique; use `faker`")
+        return FieldDef(name, "string", description, faker=spec.faker, choices=tuple(spec.choices or ()),
+                        searchable=spec.searchable, unique=spec.unique)
+    if kind == "boolean":
+        return FieldDef(name, "boolean", description, p_true=0.5 if spec.p_true is None else spec.p_true,
+                        default=bool(spec.default))
+    if spec.min is None or spec.max is None:
+        example = "{min: 2020-01-01, max: 2025-12-31}" if kind == "date" else "{min: 0, max: 100}"
+        problems.append(f"{at}: {with_article(kind)} field needs both `min` and `max`, e.g. {example}")
+        return None
+    if kind == "date":
+        low, high = _as_date(spec.min), _as_date(spec.max)
+        for key, raw, value in (("min", spec.min, low), ("max", spec.max, high)):
+            if value is None:
+                problems.append(f"{at}.{key}: must be an ISO date like 2024-01-31, got {raw!r}")
+    else:
+        ok = (int,) if kind == "integer" else (int, float)
+        low, high = spec.min, spec.max
+        for key, value in (("min", low), ("max", high)):
+            if isinstance(value, bool) or not isinstance(value, ok):
+                problems.append(f"{at}.{key}: must be {'an integer' if kind == 'integer' else 'a number'}, "
+                                f"got {value!r}")
+    if len(problems) == before and low > high:
+        problems.append(f"{at}: min ({spec.min}) is above max ({spec.max})")
+    aggregates = tuple(a for a in AGGREGATES if a in (spec.aggregate if spec.aggregate is not None else AGGREGATES))
+    return FieldDef(name, kind, description, low=low, high=high,
+                    decimals=2 if spec.decimals is None else spec.decimals,
+                    aggregates=aggregates if kind != "date" else ())
+
+
+def _seeding_order(entities: dict[str, EntityDef], problems: list[str]) -> list[str]:
+    """Entities in an order where every referenced entity is seeded first; a reference cycle is a problem."""
+    order: list[str] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == "done" or name not in entities:
+            return
+        if state.get(name) == "open":
+            cycle = trail[trail.index(name):] + [name]
+            problems.append(f"entities: references form a cycle ({' -> '.join(cycle)}); "
+                            "break it, e.g. by dropping one ref")
+            return
+        state[name] = "open"
+        for f in entities[name].fields:
+            if f.target:
+                visit(f.target, [*trail, name])
+        state[name] = "done"
+        order.append(name)
+
+    for name in entities:
+        visit(name, [])
+    return order
+
+
+def with_article(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word

@@ -1,0 +1,415 @@
+"""Tool families generated from a declared domain: get, find, search, list related, count, aggregate, create,
+update, delete. Each tool is a `ToolSpec` built from the declaration plus a closure that runs against the Store.
+
+Arguments reach `run` already checked against the parameters' JSON Schema (`Tool.invoke`), so a closure only
+checks what a schema cannot: that keys and references exist, uniqueness, date ranges, and delete restrictions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+from typing import Any, Callable
+
+from agentfab.schemas.tools import ToolSpec
+from agentfab.worlds.core import Record, Store, Tool, ToolError
+from agentfab.worlds.declared_spec import (
+    DeclaredDomainError, DomainDef, EntityDef, FieldDef, relation_label, with_article,
+)
+
+LIMIT = 10  # records per search or list result; `count` is always the total
+_TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_OP_NAME = {"max": "max", "min": "min", "sum": "total", "avg": "average"}
+_OP_WORDS = {"max": ("highest", "maximum"), "min": ("lowest", "minimum"), "sum": ("total", "combined"),
+             "avg": ("average", "mean")}
+_JSON_TYPE = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean", "date": "string",
+              "ref": "string"}
+
+Examples = dict[tuple[str, str], list[Any]]  # (entity, field) -> free-text example values
+
+
+class _Family:
+    """What the closures of one entity share: its definition, how a record looks in results, who references it."""
+
+    def __init__(self, d: DomainDef, e: EntityDef):
+        self.e = e
+        self.targets = {f.name: d.entity(f.target) for f in e.fields if f.target}
+        self.referrers = [(o, f) for o in d.entities for f in o.fields if f.target == e.name]
+        key, key_name = e.key, e.key_name
+        if key == key_name:
+            self.out: Callable[[Record], Record] = dict
+        else:
+            def out(rec: Record) -> Record:
+                o = {key_name: rec[key], **rec}
+                del o[key]
+                return o
+
+            self.out = out
+
+    def require(self, store: Store, key: str) -> Record:
+        rec = store.get(self.e.table, key)
+        if rec is None:
+            raise ToolError("not_found", f"{self.e.words} {key} does not exist")
+        return rec
+
+    def check_value(self, store: Store, f: FieldDef, value: Any, own_key: str | None) -> Any:
+        """The value to store for `f`, or a ToolError for what the JSON Schema cannot see."""
+        if f.kind == "ref":
+            target = self.targets[f.name]
+            if store.get(target.table, value) is None:
+                raise ToolError("not_found", f"{target.words} {value} does not exist")
+        elif f.kind == "date":
+            try:
+                day = date.fromisoformat(value)
+            except ValueError:
+                raise ToolError("bad_value", f"{f.name} must be a date like 2024-01-31, got {value!r}") from None
+            if not f.low <= day <= f.high:
+                raise ToolError("bad_value", f"{f.name} must be between {f.low} and {f.high}, got {value}")
+        elif f.kind == "number":
+            return float(value)
+        elif f.unique:
+            folded = value.casefold()
+            for rec in store.rows(self.e.table):
+                if rec[f.name].casefold() == folded and rec[self.e.key] != own_key:
+                    raise ToolError("invalid_state", f"{self.e.words} {rec[self.e.key]} already has {f.words} "
+                                                     f"{rec[f.name]!r}; {f.words} must be unique")
+        return value
+
+
+# -- schemas -----------------------------------------------------------------------------------------------------
+
+
+def key_schema(e: EntityDef, description: str | None = None) -> dict[str, Any]:
+    return {"type": "string", "description": description or f"The {e.words} id, e.g. {e.key_of(1)}",
+            "x-entity": e.key_name, "pattern": e.key_pattern}
+
+
+def _describe(f: FieldDef, e: EntityDef, d: DomainDef) -> str:
+    if f.description:
+        return f.description
+    if f.kind == "ref":
+        return f"The {relation_label(f, d.entity(f.target)).replace('_', ' ')} of the {e.words} ({f.target} id)"
+    return f"The {e.words}'s {f.words}"
+
+
+def result_schema(f: FieldDef, e: EntityDef, d: DomainDef) -> dict[str, Any]:
+    s: dict[str, Any] = {"type": _JSON_TYPE[f.kind], "description": _describe(f, e, d)}
+    if f.kind == "ref":
+        s["x-entity"] = d.entity(f.target).key_name
+    elif f.kind == "date":
+        s["format"] = "date"
+    elif f.choices:
+        s["enum"] = list(f.choices)
+    return s
+
+
+def param_schema(f: FieldDef, e: EntityDef, d: DomainDef, examples: Examples) -> dict[str, Any]:
+    if f.kind == "ref":
+        target = d.entity(f.target)
+        return key_schema(target, _describe(f, e, d) + f", e.g. {target.key_of(1)}")
+    s = result_schema(f, e, d)
+    if f.kind in ("integer", "number"):
+        s["minimum"], s["maximum"] = f.low, f.high
+    elif f.kind == "date":
+        s["pattern"] = r"^\d{4}-\d{2}-\d{2}$"
+        s["description"] += f", between {f.low} and {f.high}"
+    if f.kind == "string" and not f.choices:
+        s["minLength"] = 1
+    if (e.name, f.name) in examples:
+        s["examples"] = list(examples[(e.name, f.name)])
+    return s
+
+
+def record_schema(e: EntityDef, d: DomainDef) -> dict[str, Any]:
+    props = {e.key_name: key_schema(e), **{f.name: result_schema(f, e, d) for f in e.fields}}
+    return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+
+
+def _list_schema(e: EntityDef, d: DomainDef) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "results": {"type": "array", "items": record_schema(e, d),
+                        "description": f"Up to {LIMIT} {e.plural_words}, sorted by {e.key_name}"},
+            "count": {"type": "integer", "description": f"How many {e.plural_words} match in total"},
+        },
+        "required": ["results", "count"],
+        "additionalProperties": False,
+    }
+
+
+# -- one tool ----------------------------------------------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, d: DomainDef, domain: str, source: str, where: str, examples: Examples):
+        self.d, self.domain, self.source, self.where, self.examples = d, domain, source, where, examples
+        self.tools: list[Tool] = []
+
+    def add(self, name: str, description: str, params: dict[str, Any], required: list[str], returns: dict[str, Any],
+            run: Callable[..., Any], phrases: tuple[str, ...], answer: tuple[str, ...] | None, *,
+            mutates: bool = False, min_params: int = 0) -> None:
+        if not _TOOL_NAME.match(name):
+            raise DeclaredDomainError(f"{self.where}: generated tool name {name!r} is over 64 characters; "
+                                      "shorten the entity or field names")
+        if any(t.name == name for t in self.tools):
+            raise DeclaredDomainError(f"{self.where}: two generated tools are named {name!r}; rename a field "
+                                      "(e.g. a ref field that repeats another relation's name)")
+        parameters: dict[str, Any] = {"type": "object", "properties": params, "required": required,
+                                      "additionalProperties": False}
+        if min_params:
+            parameters["minProperties"] = min_params
+        spec = ToolSpec(name=name, description=description, parameters=parameters, returns=returns,
+                        domain=self.domain, source=self.source, mutates=mutates)  # type: ignore[arg-type]
+        self.tools.append(Tool(spec=spec, run=run, phrases=phrases, answer=answer))
+
+
+def build_tools(d: DomainDef, domain: str, source: str, where: str, examples: Examples) -> tuple[Tool, ...]:
+    b = _Builder(d, domain, source, where, examples)
+    for e in d.entities:
+        fam = _Family(d, e)
+        _reads(b, fam)
+        for f in e.fields:
+            if f.target:
+                _related(b, fam, f)
+        for f in e.fields:
+            for op in f.aggregates:
+                _aggregate(b, fam, f, op, None)
+                for rel in e.fields:
+                    if rel.target:
+                        _aggregate(b, fam, f, op, rel)
+        _writes(b, fam)
+    return tuple(b.tools)
+
+
+# -- the families ------------------------------------------------------------------------------------------------
+
+
+def _reads(b: _Builder, fam: _Family) -> None:
+    e, out, k = fam.e, fam.out, fam.e.key_name
+
+    def get(store: Store, **kw: Any) -> Record:
+        return out(fam.require(store, kw[k]))
+
+    b.add(f"get_{e.snake}", f"Get {with_article(e.words)} by its id: {', '.join(f.words for f in e.fields)}.",
+          {k: key_schema(e)}, [k], record_schema(e, b.d), get,
+          (f"look up the {e.words} record for {{{k}}}", f"show me the {e.words} details on file for {{{k}}}",
+           f"get the {e.words} record for {{{k}}}"), None)
+    for f in e.fields:
+        if f.searchable:
+            _search(b, fam, f)
+        if f.searchable and f.unique:
+            _find(b, fam, f)
+
+
+def _search(b: _Builder, fam: _Family, f: FieldDef) -> None:
+    e, out, name, table, key = fam.e, fam.out, f.name, fam.e.table, fam.e.key
+    param = {**result_schema(f, e, b.d), "x-entity": f"{e.snake}_{name}"}
+    if f.choices:
+        def matches(value: str) -> Callable[[Record], bool]:
+            return lambda r: r[name] == value
+
+        description = f"List the {e.plural_words} with the given {f.words}"
+        phrases = (f"list the {e.plural_words} whose {f.words} is {{{name}}}",
+                   f"find all {e.plural_words} with {f.words} {{{name}}}")
+    else:
+        def matches(value: str) -> Callable[[Record], bool]:
+            needle = value.casefold()
+            return lambda r: needle in r[name].casefold()
+
+        param["minLength"] = 1
+        description = f"Search {e.plural_words} whose {f.words} contains the given text (case-insensitive)"
+        phrases = (f"search for {e.plural_words} whose {f.words} contains {{{name}}}",
+                   f"find the {e.plural_words} with {{{name}}} in their {f.words}")
+
+    def search(store: Store, **kw: Any) -> dict[str, Any]:
+        hits = sorted(filter(matches(kw[name]), store.rows(table)), key=lambda r: r[key])
+        return {"results": [out(r) for r in hits[:LIMIT]], "count": len(hits)}
+
+    b.add(f"search_{e.plural}_by_{name}", f"{description}: up to {LIMIT}, sorted by id, and the total count.",
+          {name: param}, [name], _list_schema(e, b.d), search, phrases, ("count",))
+
+
+def _find(b: _Builder, fam: _Family, f: FieldDef) -> None:
+    e, out, name, table = fam.e, fam.out, f.name, fam.e.table
+    param = {**result_schema(f, e, b.d), "x-entity": f"{e.snake}_{name}", "minLength": 1}
+
+    def find(store: Store, **kw: Any) -> Record:
+        wanted = kw[name].casefold()
+        for r in store.rows(table):
+            if r[name].casefold() == wanted:
+                return out(r)
+        raise ToolError("not_found", f"no {e.words} has {f.words} {kw[name]!r}")
+
+    b.add(f"find_{e.snake}_by_{name}",
+          f"Find the one {e.words} whose {f.words} is exactly the given value (case-insensitive).",
+          {name: param}, [name], record_schema(e, b.d), find,
+          (f"find the {e.words} whose {f.words} is {{{name}}}", f"look up the {e.words} with {f.words} {{{name}}}"),
+          (fam.e.key_name,))
+
+
+def _related(b: _Builder, fam: _Family, f: FieldDef) -> None:
+    e, d, out, name = fam.e, b.d, fam.out, f.name
+    target = fam.targets[name]
+    label = relation_label(f, target)
+    lw = label.replace("_", " ")
+    table, key = e.table, e.key
+    param = {name: param_schema(f, e, d, {})}
+
+    def related(store: Store, kw: dict[str, Any]) -> list[Record]:
+        value = kw[name]
+        if store.get(target.table, value) is None:
+            raise ToolError("not_found", f"{target.words} {value} does not exist")
+        return [r for r in store.rows(table) if r[name] == value]
+
+    def list_of(store: Store, **kw: Any) -> dict[str, Any]:
+        hits = sorted(related(store, kw), key=lambda r: r[key])
+        return {"results": [out(r) for r in hits[:LIMIT]], "count": len(hits)}
+
+    def count_of(store: Store, **kw: Any) -> dict[str, Any]:
+        return {"count": len(related(store, kw))}
+
+    b.add(f"list_{e.plural}_of_{label}",
+          f"List the {e.plural_words} whose {f.words} is the given {target.words}: up to {LIMIT}, sorted by id, "
+          "and the count.",
+          param, [name], _list_schema(e, d), list_of,
+          (f"list the {e.plural_words} whose {lw} is {{{name}}}", f"show all {e.plural_words} linked to {{{name}}}"),
+          ("count",))
+    b.add(f"count_{e.plural}_of_{label}", f"Count the {e.plural_words} whose {f.words} is the given {target.words}.",
+          param, [name],
+          {"type": "object", "properties": {"count": {"type": "integer", "description": f"Number of {e.plural_words}"}},
+           "required": ["count"], "additionalProperties": False},
+          count_of,
+          (f"count the {e.plural_words} whose {lw} is {{{name}}}",
+           f"tell me how many {e.plural_words} are linked to {{{name}}}"),
+          ("count",))
+
+
+def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | None) -> None:
+    e, d, k = fam.e, b.d, fam.e.key_name
+    table, key, name = e.table, e.key, f.name
+    word, word2 = _OP_WORDS[op]
+    among = "among" if op in ("min", "max") else "of"
+    value_schema = {"type": "number" if f.kind == "number" or op == "avg" else "integer",
+                    "description": f"The {word} {f.words}"}
+    if op in ("min", "max"):
+        returns = {"value": value_schema, k: key_schema(e, f"The {e.words} with that {f.words} (lowest id on ties)")}
+    else:
+        returns = {"value": value_schema, "count": {"type": "integer", "description": f"{e.plural_words} counted"}}
+    pick = max if op == "max" else min
+    digits = f.decimals if f.kind == "number" else 0
+
+    def rows_of(store: Store, kw: dict[str, Any]) -> list[Record]:
+        if rel is None:
+            return list(store.rows(table))
+        value = kw[rel.name]
+        target = fam.targets[rel.name]
+        if store.get(target.table, value) is None:
+            raise ToolError("not_found", f"{target.words} {value} does not exist")
+        return [r for r in store.rows(table) if r[rel.name] == value]
+
+    def run(store: Store, **kw: Any) -> dict[str, Any]:
+        rows = rows_of(store, kw)
+        if not rows and op != "sum":
+            whose = f" of {fam.targets[rel.name].words} {kw[rel.name]}" if rel else ""
+            raise ToolError("not_found", f"there are no {e.plural_words}{whose}")
+        if op in ("min", "max"):
+            best = pick(r[name] for r in rows)
+            return {"value": best, k: min(r[key] for r in rows if r[name] == best)}
+        total = math.fsum(r[name] for r in rows)
+        if op == "sum":
+            return {"value": round(total, digits) if digits else int(total), "count": len(rows)}
+        return {"value": round(total / len(rows), 2), "count": len(rows)}
+
+    base = f"{_OP_NAME[op]}_{e.snake}_{name}"
+    if rel is None:
+        b.add(base, f"Get the {word} {f.words} over all {e.plural_words}"
+              + (f", and the {e.words} that has it." if op in ("min", "max") else "."),
+              {}, [], _object(returns), run,
+              (f"find the {word} {f.words} {among} all {e.plural_words}", f"tell me the {word2} {e.words} {f.words}"),
+              ("value",))
+        return
+    target = fam.targets[rel.name]
+    lw = relation_label(rel, target).replace("_", " ")
+    b.add(f"{base}_of_{relation_label(rel, target)}",
+          f"Get the {word} {f.words} over the {e.plural_words} of the given {target.words}"
+          + (f", and the {e.words} that has it." if op in ("min", "max") else "."),
+          {rel.name: param_schema(rel, e, d, {})}, [rel.name], _object(returns), run,
+          (f"find the {word} {f.words} {among} the {e.plural_words} whose {lw} is {{{rel.name}}}",
+           f"tell me the {word2} {e.words} {f.words} for {{{rel.name}}}"),
+          ("value",))
+
+
+def _object(props: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+
+
+def _writes(b: _Builder, fam: _Family) -> None:
+    e, d, out, k = fam.e, b.d, fam.out, fam.e.key_name
+    table, key, fields = e.table, e.key, e.fields
+    record = record_schema(e, d)
+    params = {f.name: param_schema(f, e, d, b.examples) for f in fields}
+    required = [f.name for f in fields if f.kind != "boolean"]
+    create_params = {f.name: ({**params[f.name], "default": f.default} if f.kind == "boolean" else params[f.name])
+                     for f in fields}
+
+    def create(store: Store, **kw: Any) -> Record:
+        n = store.count(table) + 1
+        while store.get(table, e.key_of(n)) is not None:
+            n += 1
+        new_key = e.key_of(n)
+        rec = {key: new_key}
+        for f in fields:
+            rec[f.name] = fam.check_value(store, f, kw.get(f.name, f.default), None)
+        store.put(table, new_key, rec)
+        return out(rec)
+
+    words = {f.name: relation_label(f, fam.targets[f.name]).replace("_", " ") if f.target else f.words
+             for f in fields}
+    listed = ", ".join(f"{words[n]}: {{{n}}}" for n in required)
+    set_to = "; ".join(f"{words[n]} set to {{{n}}}" for n in required)
+    b.add(f"create_{e.snake}",
+          f"Create a new {e.words}; its id is assigned and returned."
+          + (" Referenced records must exist." if fam.targets else "")
+          + "".join(f" The {f.words} must be unique." for f in fields if f.unique),
+          create_params, required, record, create,
+          (f"create a new {e.words} ({listed})", f"add {with_article(e.words)} with {set_to}"), (k,), mutates=True)
+
+    def update(store: Store, **kw: Any) -> Record:
+        own = kw[k]
+        rec = fam.require(store, own)
+        changes = {f.name: fam.check_value(store, f, kw[f.name], own) for f in fields if f.name in kw}
+        if not changes:
+            raise ToolError("bad_value", f"give at least one field of the {e.words} to change")
+        new = {**rec, **changes}
+        store.put(table, own, new)
+        return out(new)
+
+    b.add(f"update_{e.snake}",
+          f"Change one or more fields of {with_article(e.words)}; fields not given keep their value.",
+          {k: key_schema(e), **params}, [k], record, update,
+          (f"update the {e.words} record for {{{k}}}", f"change the {e.words} details on file for {{{k}}}"), (k,),
+          mutates=True, min_params=2)
+
+    def delete(store: Store, **kw: Any) -> dict[str, Any]:
+        own = kw[k]
+        fam.require(store, own)
+        for other, f in fam.referrers:
+            users = sorted(r[other.key] for r in store.rows(other.table) if r[f.name] == own)
+            if users:
+                shown = ", ".join(users[:5]) + (", ..." if len(users) > 5 else "")
+                what = other.words if len(users) == 1 else other.plural_words
+                raise ToolError("invalid_state", f"{e.words} {own} is still referenced by {len(users)} {what} "
+                                                 f"({shown}); delete or change those first")
+        store.delete(table, own)
+        return {k: own, "deleted": True}
+
+    refs = sorted({o.plural_words for o, _ in fam.referrers})
+    b.add(f"delete_{e.snake}",
+          f"Delete {with_article(e.words)}."
+          + (f" Refused while {' or '.join(refs)} still reference it." if refs else ""),
+          {k: key_schema(e)}, [k],
+          _object({k: key_schema(e, f"The deleted {e.words}"), "deleted": {"type": "boolean"}}), delete,
+          (f"delete the {e.words} record for {{{k}}}", f"remove {{{k}}} from the {e.plural_words}"), (k,),
+          mutates=True)
