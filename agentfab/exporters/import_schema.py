@@ -217,8 +217,11 @@ class SchemaCopier:
                                       "another")
             expanded = self._schema(_pointer(self.doc, ref, f"{self.root_where}: {at}"), ref, depth, stack + (ref,))
             if ref in self._recursive:
-                self._defs[self._def_name(ref)] = expanded
                 target = {"$ref": f"#/$defs/{self._def_name(ref)}"}
+                if expanded == target:
+                    raise ToolImportError(f"{self.root_where}: {at}: $ref {ref!r} only refers back to itself "
+                                          "through other $refs; it never reaches a schema")
+                self._defs[self._def_name(ref)] = expanded
             else:
                 target = expanded
         if not siblings:

@@ -105,8 +105,9 @@ def extra_mutating_call(task: Task, content: list[Event], agent: OracleAgent, rn
             return None
         tool = mutating[rng.randrange(len(mutating))]
         kwargs = sample_arguments(tool, pools, rng)
+        before = canonical_json(world.diff())
         value = tool.invoke(world, kwargs)
-        if not is_error(value):
+        if not is_error(value) and canonical_json(world.diff()) != before:  # a call that really changed something
             cid = f"call_{len(_calls(rollout.content)) + 1}"
             out = rollout.content[:-1]
             out += [call(tool.name, kwargs, cid, "I will also make this change while I am at it."),

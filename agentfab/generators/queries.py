@@ -85,14 +85,17 @@ def _sentence(body: str, rng: random.Random) -> str:
     return opener + body.rstrip(".") + closer
 
 
-def render_chain(steps: list[Step], domain: Domain, rng: random.Random, hide: dict[str, str]) -> str:
+def render_chain(steps: list[Step], domain: Domain, rng: random.Random, hide: dict[str, str],
+                 inline: bool = False) -> str:
+    """Steps in order as one request; `inline` keeps it a lower-case clause (to follow "Now ..." or "(2)")."""
     parts = [render_step(s, domain.tool(s.tool), rng, hide=hide.get(s.id)) for s in steps]
     if len(parts) == 1:
         return parts[0]
     whole, inner = CHAIN_JOINS[rng.randrange(len(CHAIN_JOINS))]
     text = parts[0]
     for i, part in enumerate(parts[1:], start=1):
-        text = (whole if i == len(parts) - 1 and len(parts) == 2 else inner).format(a=text, b=part)
+        use_whole = i == len(parts) - 1 and len(parts) == 2 and not inline
+        text = (whole if use_whole else inner).format(a=text, b=part)
     return text
 
 
@@ -101,7 +104,8 @@ def render_turn(plan: Plan, turn: int, domain: Domain, rng: random.Random, hide:
     chains = [[sid for sid in member if sid in steps_in_turn] for member in plan.members]
     chains = [c for c in chains if c]
     by_id = {s.id: s for s in plan.steps}
-    bodies = [render_chain([by_id[sid] for sid in c], domain, rng, hide) for c in chains]
+    inline = turn > 0 or len(chains) > 1
+    bodies = [render_chain([by_id[sid] for sid in c], domain, rng, hide, inline) for c in chains]
     if turn > 0:
         return NEXT_TURN[rng.randrange(len(NEXT_TURN))].format(a=" and ".join(bodies).rstrip("."))
     if len(bodies) == 1:

@@ -69,7 +69,8 @@ def levels(steps: list[PlanStep]) -> list[list[PlanStep]]:
 def describe_answer(domain: Domain, step: PlanStep, value: Any) -> str:
     tool = domain.tool(step.tool)
     facts = [f"{name.replace('_', ' ')}: {render_value(value[name])}" for name in answer_fields(tool, value)]
-    return f"{tool.spec.description.rstrip('.')}: " + ("; ".join(facts) if facts else "done") + "."
+    action = tool.spec.description.split(". ")[0].rstrip(".")
+    return f"{action}: " + ("; ".join(facts) if facts else "done") + "."
 
 
 class OracleAgent:

@@ -61,7 +61,14 @@ def sample_arguments(tool: Tool, pools: PoolCache, rng: random.Random) -> dict[s
     """Values for every required parameter of `tool` (optional ones are left to their defaults)."""
     params = tool.spec.parameters
     props = params.get("properties", {})
-    return {name: sample_value(props[name], pools, rng) for name in params.get("required", [])}
+    required = params.get("required", [])
+    args = {name: sample_value(props[name], pools, rng) for name in required}
+    extra = params.get("minProperties", 0) - len(args)
+    if extra > 0:  # e.g. an update tool: every field optional, at least one must be given
+        optional = sorted(p for p in props if p not in args)
+        for name in rng.sample(optional, min(extra, len(optional))):
+            args[name] = sample_value(props[name], pools, rng)
+    return args
 
 
 def render_value(value: Any) -> str:

@@ -1,0 +1,52 @@
+"""A finished build folder, opened for reading: its manifest and lazy scans of its accepted and rejected rows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from agentfab.schemas.rows import ROW_ARROW_SCHEMA
+
+SPLITS = ("accepted", "rejected")
+_FOLDERS = {"accepted": "shards", "rejected": "rejected"}
+
+
+@dataclass(frozen=True)
+class BuildDir:
+    path: Path
+    manifest: dict[str, Any]
+
+    def scan(self, split: str) -> pl.LazyFrame:
+        """Lazy scan of one split ("accepted" or "rejected"); an empty frame of the row schema when it has no files."""
+        folder = self.path / _FOLDERS[split]
+        if not any(folder.glob("*.parquet")):
+            return pl.from_arrow(ROW_ARROW_SCHEMA.empty_table()).lazy()
+        return pl.scan_parquet(folder / "*.parquet")
+
+
+def open_build(dataset_dir: str | Path) -> BuildDir:
+    """Open a finished build, or raise ValueError saying what the folder is missing and how to get it."""
+    path = Path(dataset_dir)
+    if not path.is_dir():
+        raise ValueError(f"{path}: no such folder; pass the --out folder of `agentfab build`")
+    manifest_path = path / "manifest.json"
+    if not manifest_path.is_file():
+        if (path / "build.json").is_file():
+            raise ValueError(f"{path}: the build did not finish (no manifest.json); re-run the same "
+                             "`agentfab build` command to resume it")
+        raise ValueError(f"{path} is not an agentfab build (no manifest.json, shards/ or rejected/); "
+                         f"make one with `agentfab build RECIPE --out {path}`")
+    if not (path / "shards").is_dir():
+        raise ValueError(f"{path}: manifest.json is there but shards/ is missing; rebuild with "
+                         "`agentfab build RECIPE --out DIR --overwrite`")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{manifest_path}: not valid JSON ({exc}); re-run `agentfab build` to rewrite it") from exc
+    if not isinstance(manifest, dict) or "funnel" not in manifest:
+        raise ValueError(f"{manifest_path}: not an agentfab manifest (no 'funnel'); re-run `agentfab build`")
+    return BuildDir(path, manifest)
