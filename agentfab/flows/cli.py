@@ -206,5 +206,37 @@ def export(dataset: Path, fmt: str, out: Path, where: str | None, kind: tuple[st
             click.echo(f"  also wrote {sidecar}")
 
 
+@main.command()
+@click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a self-contained HTML report (plots, samples) to this file.")
+def inspect(dataset: Path, html_out: Path | None) -> None:
+    """Summarize a built DATASET: counts, the funnel with reason codes, distributions, tools, lengths.
+
+    With --html, write one offline HTML file with plots and accepted/rejected samples side by side.
+    """
+    from agentfab.inspect import summarize, write_report
+
+    try:
+        click.echo(summarize(dataset), nl=False)
+        if html_out is not None:
+            click.echo(f"wrote {write_report(dataset, html_out)}")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("row_id")
+def show(dataset: Path, row_id: str) -> None:
+    """Show one trajectory of DATASET (accepted or rejected) as a readable conversation, with its verdict."""
+    from agentfab.inspect import find_row, render_trajectory
+
+    try:
+        click.echo(render_trajectory(find_row(dataset, row_id)))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
