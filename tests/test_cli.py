@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from agentfab.flows.cli import main
 
-COMMANDS = ["build", "validate", "export", "schema", "inspect", "show"]
+COMMANDS = ["build", "validate", "export", "schema", "inspect", "show", "import"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -174,8 +174,25 @@ def test_imported_events_convert_to_dataset_row_events():
     record = read_records(GOLDEN / "openai.jsonl", "openai").records[0]
     content = record.row_content()
     assert all(EventRow.model_validate(e) for e in content)
-    assert content[2]["kwargs"] == '{"city":"Oslo"}' and content[2]["language"] is None
+    assert content[1]["kwargs"] == '{"city":"Oslo"}' and content[1]["language"] is None
 
+
+
+def test_a_tool_name_no_trainer_accepts_is_renamed_with_its_calls(tmp_path):
+    record = {"messages": [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "function_call": {"name": "get-weather", "arguments": "{\"city\": \"Oslo\"}"}},
+        {"role": "function", "name": "get-weather", "content": "-3"},
+        {"role": "assistant", "content": "It is -3."}],
+        "functions": [{"name": "get-weather", "description": "Weather.", "parameters": {"type": "object"}}]}
+    path = tmp_path / "legacy.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    (imported,) = read_records(path, "openai").records
+    assert [t.name for t in imported.tools] == ["get_weather"]
+    assert [(e["function"], e["kwargs"]) for e in imported.events if e["class_"] == "api_action"] == [
+        ("get_weather", {"city": "Oslo"})]
+    assert imported.events[2]["name"] == "get_weather" and imported.events[2]["content"] == "-3"
+    assert imported.notes == ["calls to 'get-weather' renamed 'get_weather', a valid function name"]
 
 # --- round trips through the exporters ---------------------------------------------------------------------------
 
@@ -261,8 +278,8 @@ def test_a_remote_ref_raises_and_is_never_fetched(monkeypatch, ref):
 
 
 def test_a_self_referencing_schema_terminates_as_defs():
-    node = {"type": "object", "properties": {"value": {"type": "integer"},
-                                             "children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}}}}
+    children = {"type": "array", "items": {"$ref": "#/components/schemas/Node"}}
+    node = {"type": "object", "properties": {"value": {"type": "integer"}, "children": children}}
     (tool,) = tools_from_openapi(_doc({"$ref": "#/components/schemas/Node"}, {"Node": node}))
     params = tool.parameters
     assert params["properties"]["children"]["items"] == {"$ref": "#/$defs/Node"}
@@ -305,12 +322,12 @@ def test_a_10000_level_schema_fails_fast_with_a_clear_error(tmp_path):
 
 def test_refs_that_multiply_hit_the_node_limit_quickly():
     components = {"L0": {"type": "string"}}
-    for i in range(1, 40):
+    for i in range(1, 21):  # 2**20 leaves once expanded, in only 20 levels
         ref = {"$ref": f"#/components/schemas/L{i - 1}"}
         components[f"L{i}"] = {"type": "object", "properties": {"left": ref, "right": ref}}
     start = time.perf_counter()
-    with pytest.raises(ToolImportError, match="nodes"):
-        tools_from_openapi(_doc({"$ref": "#/components/schemas/L39"}, components))
+    with pytest.raises(ToolImportError, match="50,000 nodes"):
+        tools_from_openapi(_doc({"$ref": "#/components/schemas/L20"}, components))
     assert time.perf_counter() - start < 2
 
 

@@ -85,7 +85,7 @@ class CallLedger:
                 return f"call_{self._minted}"
 
     def answer(self, call_id: Any, content: str, where: str) -> dict[str, Any]:
-        if call_id not in self.pending:
+        if not isinstance(call_id, str) or call_id not in self.pending:
             raise RecordError(f"{where}: a tool result answers {call_id!r}, which no earlier, unanswered call made")
         name = self.pending.pop(call_id)
         return {"class_": "text_observation", "source": "environment", "content": content, "tool_call_id": call_id,
@@ -181,7 +181,7 @@ def _turns(record: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(turns, list) or not turns:
         raise RecordError("`conversations` must be a non-empty list of {from, value} turns")
     for i, turn in enumerate(turns):
-        if not isinstance(turn, dict) or not isinstance(turn.get("from"), str) or not isinstance(turn.get("value"), str):
+        if not (isinstance(turn, dict) and isinstance(turn.get("from"), str) and isinstance(turn.get("value"), str)):
             raise RecordError(f"conversations[{i}]: a turn needs string `from` and `value`")
     return turns
 

@@ -18,7 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agentfab.exporters.import_schema import SchemaCopier, ToolImportError, deref, load, slug, tool_name, unique_name
+from pydantic import ValidationError
+
+from agentfab.exporters.import_schema import (SchemaCopier, ToolImportError, check_schema, deref, load, slug,
+                                              tool_name, unique_name)
 from agentfab.schemas.tools import ToolSpec
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -70,19 +73,28 @@ def _operation_tool(doc: dict, copier: SchemaCopier, path: str, method: str, ite
     parameters = copier.finish(parameters)
     copier.start(f"{at} response")
     returns = copier.finish(_returns(doc, copier, op.get("responses"), at))
+    if isinstance(returns, bool):  # `true` allows anything, `false` nothing: the same as {} and {"not": {}}
+        returns = {} if returns else {"not": {}}
     texts = [str(t).strip() for t in (op.get("summary"), op.get("description")) if t and str(t).strip()]
     description = "\n\n".join(dict.fromkeys(texts)) or f"{method.upper()} {path}"
-    return ToolSpec(name=name, description=description, parameters=parameters, returns=returns, domain=domain,
-                    source="openapi", mutates=method not in SAFE_METHODS)
+    check_schema(parameters, f"{at}: parameters")
+    check_schema(returns, f"{at}: response schema")
+    try:
+        return ToolSpec(name=name, description=description, parameters=parameters, returns=returns, domain=domain,
+                        source="openapi", mutates=method not in SAFE_METHODS)
+    except ValidationError as exc:
+        raise ToolImportError(f"{at}: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
 
 
 def _parameters(doc: dict, copier: SchemaCopier, shared: Any, own: Any, at: str) -> tuple[dict, list[str]]:
     """Path-item parameters overridden by the operation's own (same name and place), as properties."""
     merged: dict[tuple[str, str], dict] = {}
+    if not isinstance(shared or [], list) or not isinstance(own or [], list):
+        raise ToolImportError(f"{at}: `parameters` must be a list")
     for i, raw in enumerate([*(shared or []), *(own or [])]):
         param = deref(doc, raw, f"{at}: parameters[{i}]")
-        if not isinstance(param, dict) or not isinstance(param.get("name"), str) or "in" not in param:
-            raise ToolImportError(f"{at}: parameters[{i}] needs a string `name` and an `in`")
+        if not (isinstance(param, dict) and isinstance(param.get("name"), str) and isinstance(param.get("in"), str)):
+            raise ToolImportError(f"{at}: parameters[{i}] needs a string `name` and a string `in`")
         merged[(param["name"], param["in"])] = param
     properties: dict[str, Any] = {}
     required: list[str] = []
@@ -124,14 +136,15 @@ def _merge_body(doc: dict, copier: SchemaCopier, body: Any, properties: dict, re
     if schema is None:
         return
     body_required = bool(body.get("required"))
-    copied = copier.schema(schema, "requestBody")
+    copied = copier.definition(copier.schema(schema, "requestBody"))  # a recursive body merges like any other
     props = copied.get("properties") if isinstance(copied, dict) else None
     plain = (isinstance(props, dict) and copied.get("type", "object") == "object"
              and not {"allOf", "anyOf", "oneOf", "$ref", "not"} & copied.keys())
     if plain and not set(props) & set(properties):
         properties.update(props)
         if body_required:
-            required.extend(p for p in copied.get("required", []) if p in props)
+            wanted = copied.get("required") if isinstance(copied.get("required"), list) else []
+            required.extend(p for p in wanted if isinstance(p, str) and p in props)
         return
     key = unique_name("body", set(properties))
     properties[key] = copied

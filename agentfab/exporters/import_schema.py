@@ -23,6 +23,8 @@ from typing import Any
 from urllib.parse import unquote
 
 import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 32
@@ -103,6 +105,15 @@ def unique_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def check_schema(schema: Any, what: str) -> None:
+    """Raise ToolImportError unless `schema` is valid JSON Schema (2020-12 meta-schema; nothing is fetched)."""
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        path = "/".join(str(p) for p in exc.path) or "(root)"
+        raise ToolImportError(f"{what} is not valid JSON Schema at {path}: {exc.message}") from None
+
+
 def _pointer(doc: Any, ref: str, where: str) -> Any:
     node = doc
     for raw in ref[1:].split("/")[1:] if ref != "#" else []:
@@ -162,6 +173,12 @@ class SchemaCopier:
         """The root schema with the `$defs` its recursive references need."""
         if self._defs and isinstance(schema, dict):
             return {**schema, "$defs": {**schema.get("$defs", {}), **self._defs}}
+        return schema
+
+    def definition(self, schema: Any) -> Any:
+        """What a bare `{"$ref": "#/$defs/X"}` made by this copier stands for; any other schema as it is."""
+        if isinstance(schema, dict) and set(schema) == {"$ref"} and str(schema["$ref"]).startswith("#/$defs/"):
+            return self._defs.get(schema["$ref"][len("#/$defs/"):], schema)
         return schema
 
     def schema(self, node: Any, at: str) -> Any:

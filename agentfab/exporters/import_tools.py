@@ -19,12 +19,11 @@ import re
 from pathlib import Path
 from typing import Any, get_args
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from pydantic import ValidationError
 
 from agentfab.exporters.import_openapi import tools_from_openapi
-from agentfab.exporters.import_schema import SchemaCopier, ToolImportError, load, slug, tool_name, unique_name
+from agentfab.exporters.import_schema import (SchemaCopier, ToolImportError, check_schema, load, slug, tool_name,
+                                              unique_name)
 from agentfab.schemas.tools import ToolSource, ToolSpec
 
 log = logging.getLogger(__name__)
@@ -48,14 +47,6 @@ def _json_value(value: Any, what: str, default: Any) -> Any:
     return value
 
 
-def _check_schema(schema: Any, what: str) -> None:
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        path = "/".join(str(p) for p in exc.path) or "(root)"
-        raise ToolImportError(f"{what} is not valid JSON Schema at {path}: {exc.message}") from None
-
-
 def tool_from_function(item: Any, *, domain: str, where: str, taken: set[str] | None = None,
                        copier: SchemaCopier | None = None) -> ToolSpec:
     """One tool from an OpenAI tool (`{"type": "function", "function": {...}}`), a bare `{name, description,
@@ -77,8 +68,8 @@ def tool_from_function(item: Any, *, domain: str, where: str, taken: set[str] | 
     returns = _json_value(fn.get("returns"), f"{at}: returns", {})
     copier.start(at)
     returns = copier.finish(copier.schema(returns, "returns"))
-    _check_schema(parameters, f"{at}: parameters")
-    _check_schema(returns, f"{at}: returns")
+    check_schema(parameters, f"{at}: parameters")
+    check_schema(returns, f"{at}: returns")
     own_domain, own_source, mutates = fn.get("domain"), fn.get("source"), fn.get("mutates")
     try:
         return ToolSpec(

@@ -34,6 +34,7 @@ def main() -> None:
       agentfab build data/recipes/quickstart.yaml
       agentfab inspect data/builds/quickstart
       agentfab export data/builds/quickstart --format openai --out train.jsonl
+      agentfab import other.jsonl --format sharegpt --out data/builds/other
     """
 
 
@@ -204,6 +205,33 @@ def export(dataset: Path, fmt: str, out: Path, where: str | None, kind: tuple[st
             click.echo(f"  skipped {n}: {reason}")
         for sidecar in report.sidecars:
             click.echo(f"  also wrote {sidecar}")
+
+
+@main.command(name="import")
+@click.argument("source", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--format", "fmt", required=True, help="openai, hf, sharegpt, hermes or xlam.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Dataset folder to write.")
+@click.option("--world", help="A built-in world whose tools the data calls: those calls are replayed and checked.")
+@click.option("--world-seed", type=int, default=0, show_default=True, help="Seed of that world's state.")
+def import_(source: Path, fmt: str, out: Path, world: str | None, world_seed: int) -> None:
+    """Import trajectories from SOURCE (a .jsonl or .json file) into ADP rows, re-verified.
+
+    Every record is checked for roles, call/result pairing, known tools and arguments valid under each tool's
+    JSON Schema; with --world, calls are also replayed. Malformed records are listed with their line number and
+    skipped; the rest are written to OUT/shards (passed) and OUT/rejected (failed, with reason codes), ready for
+    `agentfab export`.
+    """
+    from agentfab.flows.importing import import_report_lines, run_import
+    from agentfab.worlds.registry import BUILTIN
+
+    if world is not None and world not in BUILTIN:
+        raise UserError(f"unknown world {world!r}; built-in worlds are: {', '.join(BUILTIN)}")
+    try:
+        summary = run_import(source, fmt, out, world=world, world_seed=world_seed)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    for line in import_report_lines(summary):
+        click.echo(line)
 
 
 @main.command()

@@ -150,11 +150,17 @@ def clarify_reply(value: Any, rng: random.Random) -> str:
     return forms[rng.randrange(len(forms))].format(v=render_value(value))
 
 
+_ENTITY_CACHE: dict[tuple[int, str], frozenset[str]] = {}
+
+
 def offer_tools(domain: Domain, needed: list[str], distractors: int, rng: random.Random) -> list[str]:
     """The needed tools plus the most similar others (sharing entity types), in a seeded order."""
-    def entities(name: str) -> set[str]:
-        props = domain.tool(name).spec.parameters.get("properties", {})
-        return {p["x-entity"] for p in props.values() if "x-entity" in p}
+    def entities(name: str) -> frozenset[str]:
+        key = (id(domain), name)
+        if key not in _ENTITY_CACHE:
+            props = domain.tool(name).spec.parameters.get("properties", {})
+            _ENTITY_CACHE[key] = frozenset(p["x-entity"] for p in props.values() if "x-entity" in p)
+        return _ENTITY_CACHE[key]
 
     wanted = set().union(*(entities(n) for n in needed)) if needed else set()
     others = [t.name for t in domain.tools if t.name not in needed]

@@ -60,7 +60,8 @@ class Composer:
         self.tools = {t.name: t for t in domain.tools}
         self._ids = itertools.count(1)
         self._producers = self._index_producers()
-        self._inverse: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+        self._inverse: dict[tuple[str, str], dict[str, tuple[Any, list[dict[str, Any]]]]] = {}
+        self._candidates: dict[tuple[bool, int, bool], list[str]] = {}
         self._reach = {t.name: self._reach_of(t.name, ()) for t in domain.tools}
 
     # -- execution -------------------------------------------------------------------------------------------
@@ -91,9 +92,13 @@ class Composer:
 
         `reach` keeps only tools that can head a chain of that many calls in this domain's entity graph.
         """
-        names = [t.name for t in self.domain.tools
-                 if not (read_only and t.spec.mutates) and self._reach[t.name] >= reach
-                 and (t.spec.parameters.get("required") or not with_args)]
+        names = self._candidates.get((read_only, reach, with_args))
+        if names is None:
+            names = self._candidates[(read_only, reach, with_args)] = [
+                t.name for t in self.domain.tools
+                if not (read_only and t.spec.mutates) and self._reach[t.name] >= reach
+                and (t.spec.parameters.get("required") or not with_args)
+            ]
         if not names:
             return None
         for _ in range(self.limits.attempts):
@@ -135,18 +140,19 @@ class Composer:
                     best = max(best, 1 + self._reach_of(producer.name, (*path, name)))
         return best
 
-    def _inverse_index(self, tool: Tool, driver: str, out_field: str) -> dict[str, list[dict[str, Any]]]:
+    def _inverse_index(self, tool: Tool, driver: str, out_field: str) -> dict[str, tuple[Any, list[dict[str, Any]]]]:
         """value of `out_field` -> the inputs that produce it, by executing `tool` over every valid driver value."""
         key = (tool.name, out_field)
         if key not in self._inverse:
             entity = tool.spec.parameters["properties"][driver]["x-entity"]
             world = self.store.fork()
-            index: dict[str, list[dict[str, Any]]] = {}
+            index: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
             for value in self.pools.pool(entity):
                 result = tool.invoke(world, {driver: value})
                 if is_error(result) or out_field not in result or result[out_field] == value:
                     continue  # an echo of the input is no sub-task
-                index.setdefault(canonical_json(result[out_field]), []).append({driver: value})
+                produced = result[out_field]
+                index.setdefault(canonical_json(produced), (produced, []))[1].append({driver: value})
             self._inverse[key] = index
         return self._inverse[key]
 
@@ -167,9 +173,10 @@ class Composer:
             for tool, driver, out_field in producers:
                 if tool.name in used:
                     continue
-                inputs = self._inverse_index(tool, driver, out_field).get(canonical_json(head.arguments[param]))
-                if not inputs:
+                found = self._inverse_index(tool, driver, out_field).get(canonical_json(head.arguments[param]))
+                if not found:
                     continue
+                inputs = found[1]
                 fresh = [i for i in inputs if canonical_json(i[driver]) not in known]
                 if not fresh:
                     continue  # a sub-task whose input the chain already states would be a round trip
@@ -187,15 +194,55 @@ class Composer:
 
     def chain(self, depth: int, rng: random.Random, *, read_only: bool = False) -> list[Step] | None:
         """A chain of exactly `depth` calls, each fed by the previous one's output, grown from an atomic task."""
-        for _ in range(self.limits.attempts):
-            head = self.atomic(rng, read_only=read_only, reach=depth)
+        best: list[Step] | None = None
+        for attempt in range(self.limits.attempts):
+            head = self._extendable_head(rng, depth, read_only) or self.atomic(rng, read_only=read_only, reach=depth)
             if head is None:
-                return None
-            chain: list[Step] | None = [head]
-            while chain is not None and len(chain) < depth:
-                chain = self.extend_depth(chain, rng)
-            if chain is not None and self.execute(chain) is not None:
+                return best
+            chain: list[Step] = [head]
+            while len(chain) < depth:
+                longer = self.extend_depth(chain, rng)
+                if longer is None:
+                    break
+                chain = longer
+            if len(chain) == depth:
                 return chain
+            if len(chain) >= 2 and (best is None or len(chain) > len(best)):
+                best = chain
+            if best is not None and attempt >= 4:
+                return best  # the world's values rarely allow this depth here: settle for the longest found
+        return best
+
+    def _extendable_head(self, rng: random.Random, depth: int, read_only: bool) -> Step | None:
+        """An atomic call whose entity input is a value some producer really outputs, so the chain can grow.
+
+        Still an ordinary atomic task (the call is executed and must succeed); only the choice of value is aimed.
+        """
+        names = self._candidates.get((read_only, depth, False))
+        if names is None:
+            self.atomic(rng, read_only=read_only, reach=depth)  # fills the cache
+            names = self._candidates[(read_only, depth, False)]
+        for _ in range(4):
+            if not names:
+                return None
+            tool = self.tools[names[rng.randrange(len(names))]]
+            props = tool.spec.parameters.get("properties", {})
+            params = [p for p in tool.spec.parameters.get("required", [])
+                      if any(g.name != tool.name for g, _, _ in self._producers.get(props[p].get("x-entity", ""), []))]
+            if not params:
+                continue
+            param = params[rng.randrange(len(params))]
+            producers = [x for x in self._producers[props[param]["x-entity"]] if x[0].name != tool.name]
+            producer, driver, out_field = producers[rng.randrange(len(producers))]
+            index = self._inverse_index(producer, driver, out_field)
+            if not index:
+                continue
+            keys = list(index)
+            args = sample_arguments(tool, self.pools, rng)
+            args[param] = index[keys[rng.randrange(len(keys))]][0]
+            step = Step(self._new_id(), tool.name, args)
+            if self.execute([step]) is not None:
+                return step
         return None
 
     # -- width -----------------------------------------------------------------------------------------------
