@@ -240,6 +240,7 @@ class Tool:
     phrases: tuple[str, ...] = ()
     answer: tuple[str, ...] | None = None
     _check: Callable[[Any], Any] | None = field(default=None, repr=False)
+    _valid: set[str] = field(default_factory=set, repr=False)
 
     @property
     def name(self) -> str:
@@ -249,10 +250,16 @@ class Tool:
         """None when kwargs satisfy the parameters' JSON Schema, else the reason."""
         if self._check is None:
             self._check = fastjsonschema.compile(_for_validation(self.spec.parameters))
+        key = canonical_json(kwargs)
+        if key in self._valid:  # the same arguments are checked many times (compose, roll out, replay)
+            return None
         try:
             self._check(dict(kwargs))
         except fastjsonschema.JsonSchemaException as exc:
             return exc.message
+        if len(self._valid) > 100_000:
+            self._valid.clear()
+        self._valid.add(key)
         return None
 
     def invoke(self, store: Store, kwargs: Mapping[str, Any]) -> Any:
