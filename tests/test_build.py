@@ -105,3 +105,34 @@ def test_a_rerun_skips_finished_shards_and_a_corrupt_shard_is_rebuilt(small_buil
     manifest = build(small_recipe, out=small_build, workers=1)
     assert manifest["timings"]["shards_built_this_run"] == 1
     assert _accepted(small_build)["id"].to_list() == ids_before
+
+
+def test_validate_fails_with_counts_per_code_on_a_tampered_dataset(small_build, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+
+    copy = tmp_path / "tampered"
+    shutil.copytree(small_build, copy)
+    path = copy / "shards" / "shard-00000.parquet"
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    changed = 0
+    for row in rows:
+        for event in row["content"]:
+            if event["source"] == "environment" and '"error"' not in event["content"]:
+                event["content"] = event["content"].replace('"', "'", 2)  # an observation nobody observed
+                changed += 1
+                break
+        if changed == 3:
+            break
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
+    result = subprocess.run([sys.executable, "-m", "agentfab", "validate", str(copy)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 1
+    assert "3 failed" in result.stdout and "exec.observation_mismatch: 3" in result.stdout
+    clean = subprocess.run([sys.executable, "-m", "agentfab", "validate", str(small_build)], capture_output=True,
+                           text=True, timeout=300)
+    assert clean.returncode == 0 and " 0 failed" in clean.stdout

@@ -108,7 +108,7 @@ def _summary(m: dict[str, Any], out: Path) -> None:
     rows = m["rows"]
     click.echo(f"built {m['name']}: {rows.get('accepted', 0)} accepted, {rows.get('rejected', 0)} rejected "
                f"({m['timings']['shards_resumed']} of {m['shards']} shards resumed) in "
-               f"{m['timings']['wall_seconds']:.1f}s -> {out}")
+               f"{m['timings']['total_seconds']:.1f}s -> {out}")
     top = sorted(m["reasons"].items(), key=lambda kv: -kv[1]["count"])[:5]
     if top:
         click.echo("top rejection reasons: " + ", ".join(f"{c} {r['count']}" for c, r in top))

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from agentfab.generators.rollouts import Event, OracleAgent, call, result
 from agentfab.generators.values import PoolCache, render_value, sample_arguments
+from agentfab.schemas.answers import mentions, replace_mentions
 from agentfab.schemas.tasks import Task
 from agentfab.worlds.core import canonical_json, is_error
 
@@ -80,17 +81,37 @@ def missing_call(task: Task, content: list[Event], agent: OracleAgent, rng: rand
 
 
 def invented_answer(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random) -> list[Event] | None:
-    answers = [v for t in task.user_turns for v in t.answer if len(v) > 1]
-    if not answers:
+    """The reply to one turn states a value that no tool returned, in place of the true one."""
+    turns = [t for t, turn in enumerate(task.user_turns) if turn.answer]
+    if not turns or task.expect_refusal:
         return None
-    value = answers[rng.randrange(len(answers))]
+    t = turns[rng.randrange(len(turns))]
+    value = task.user_turns[t].answer[rng.randrange(len(task.user_turns[t].answer))]
+    reply_at = _reply_index(content, t, task.clarification is not None)
+    if reply_at is None or not mentions(content[reply_at]["content"], value):
+        return None
     fake = _alter(value, rng)
     out = [dict(e) for e in content]
-    for e in out:
-        if e["class_"] == "message_action" and value in e["content"].lower():
-            e["content"] = re.sub(re.escape(value), fake, e["content"], flags=re.IGNORECASE)
-            return out
-    return None
+    out[reply_at]["content"] = replace_mentions(out[reply_at]["content"], value, fake)
+    return out
+
+
+def _reply_index(content: list[Event], turn: int, clarified: bool) -> int | None:
+    """Index of the agent's reply to user turn `turn`: its last message before the next user turn."""
+    replies: list[int] = []
+    last = None
+    for i, e in enumerate(content):
+        if e["class_"] == "text_observation" and e.get("source") == "user":
+            if last is not None:
+                replies.append(last)
+            last = None
+        elif e["class_"] == "message_action":
+            last = i
+    if last is not None:
+        replies.append(last)
+    if clarified:
+        replies = replies[1:]  # the clarifying question is not a reply
+    return replies[turn] if turn < len(replies) else None
 
 
 def extra_mutating_call(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random) -> list[Event] | None:

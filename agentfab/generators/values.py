@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from agentfab.schemas.answers import normalize, render_value  # noqa: F401  (re-exported)
 from agentfab.worlds.core import Domain, Store, Tool, canonical_json
 
 
@@ -69,23 +70,6 @@ def sample_arguments(tool: Tool, pools: PoolCache, rng: random.Random) -> dict[s
         for name in rng.sample(optional, min(extra, len(optional))):
             args[name] = sample_value(props[name], pools, rng)
     return args
-
-
-def render_value(value: Any) -> str:
-    """How a value is written in a query or an answer: the same text the answer check looks for."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    if value is None:
-        return "none"
-    if isinstance(value, (list, dict)):
-        return canonical_json(value)
-    return str(value)
-
-
-def normalize(value: Any) -> str:
-    return " ".join(render_value(value).lower().split())
 
 
 def entity_words(name: str) -> str:
