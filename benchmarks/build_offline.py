@@ -108,26 +108,46 @@ def main() -> None:
     print(f"pyarrow alone writing the {accepted} accepted rows: {raw:.2f}s ({accepted / raw:,.0f} rows/s); "
           f"the whole pipeline costs {plain / raw:.1f}x that")
 
-    # 3. Through the Prefect flow (ephemeral server), in a fresh process, as `agentfab build` runs it.
+    # 3. The same build with and without Prefect, with --workers processes: what does orchestration add?
     if args.flow:
         import json
         import subprocess
 
+        from prefect.logging import disable_run_logger
+
+        from agentfab.flows.build import finalize, prepare_output, start_pool
+
+        t0 = time.perf_counter()
+        bare = tmp / "bare"
+        todo = prepare_output(recipe, bare, overwrite=False)
+        pool = start_pool(args.workers) if args.workers > 1 else None
+        jobs = [ShardJob(recipe.canonical(), recipe.hash(), str(tmp), str(bare), i) for i in todo]
+        if pool is None:
+            for job in jobs:
+                build_shard(job)
+        else:
+            for f in [pool.submit(build_shard, job) for job in jobs]:
+                f.result()
+            pool.shutdown()
+        with disable_run_logger():
+            finalize.fn(recipe, bare, time.perf_counter() - t0, todo)
+        plain_total = time.perf_counter() - t0
+
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "agentfab", "build", str(recipe_path), "--out", str(tmp / "flow"),
-                        "--workers", str(args.workers), "--quiet"], check=True)
-        flow = time.perf_counter() - t0
+                        "--workers", str(args.workers), "--quiet"], check=True, stdout=subprocess.DEVNULL)
+        command = time.perf_counter() - t0
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         m = json.loads((tmp / "flow" / "manifest.json").read_text())
         t = m["timings"]
-        prefect = t["total_seconds"] - t["shards_wall_seconds"] - t["finalize_seconds"]
-        print(f"Prefect flow, {args.workers} worker(s): {flow:.2f}s for the command, {t['total_seconds']:.2f}s "
-              f"in build() -> {args.records / flow:,.0f} tasks/s, {m['rows']['accepted'] / flow:,.0f} accepted/s")
-        print(f"  shards {t['shards_wall_seconds']:.2f}s, finalize (cross-shard dedup, manifest, card) "
-              f"{t['finalize_seconds']:.2f}s, Prefect (server start/stop, flow and task runs) {prefect:.2f}s "
-              f"= {100 * prefect / t['total_seconds']:.1f}% of build(); process start and imports "
-              f"{flow - t['total_seconds']:.2f}s")
+        added = t["total_seconds"] - plain_total
+        print(f"{args.workers} worker(s) without Prefect: {plain_total:.2f}s -> {args.records / plain_total:,.0f} tasks/s")
+        print(f"{args.workers} worker(s) through the Prefect flow: {t['total_seconds']:.2f}s in build() "
+              f"({command:.2f}s for the whole command) -> {args.records / t['total_seconds']:,.0f} tasks/s, "
+              f"{m['rows']['accepted'] / t['total_seconds']:,.0f} accepted/s")
+        print(f"  Prefect adds {added:.2f}s = {100 * added / t['total_seconds']:.1f}% of build()'s wall time "
+              f"(shards {t['shards_wall_seconds']:.2f}s, finalize {t['finalize_seconds']:.2f}s)")
         print(f"  peak RSS of the largest process of the build: {max(peak, before):.0f} MB")
     shutil.rmtree(tmp, ignore_errors=True)
 

@@ -12,7 +12,8 @@ import os
 import shutil
 import sys
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from multiprocessing import get_context
 from pathlib import Path
@@ -86,18 +87,32 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> list[int]:
 
 @task(name="build-shard", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
 async def run_shard(job: ShardJob) -> dict[str, Any]:
-    pool: Executor | None = _POOL.get("pool")
-    if pool is None:
-        stats = build_shard(job)
+    launch = _LAUNCH.get("run")
+    if launch is not None and launch.out == job.out and job.shard in launch.early:
+        stats = await asyncio.wrap_future(launch.early.pop(job.shard))  # started before Prefect was up
+    elif launch is not None and launch.pool is not None:
+        stats = await asyncio.get_running_loop().run_in_executor(launch.pool, build_shard, job)
     else:
-        stats = await asyncio.get_running_loop().run_in_executor(pool, build_shard, job)
+        stats = build_shard(job)
     _report("shard_done", shard=job.shard, stats=stats)
     return stats
 
 
-_POOL: dict[str, Executor | None] = {}
+@dataclass
+class _Launch:
+    """Work started before the flow: Prefect's ephemeral server takes seconds to start, the shards need not wait.
+
+    A shard whose early run fails is retried by its Prefect task like any other.
+    """
+
+    out: str
+    todo: list[int]
+    pool: Executor | None
+    started: float
+    early: dict[int, Future] = field(default_factory=dict)
 
 
+_LAUNCH: dict[str, _Launch | None] = {}
 def _ready() -> bool:
     return True
 
@@ -183,39 +198,48 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int]) -
 @flow(name="agentfab-build", log_prints=False, validate_parameters=False)
 async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool = False,
                      workers: int = 1) -> dict[str, Any]:
-    started = time.perf_counter()
     out_path = Path(out)
-    for ref in recipe.worlds:  # a broken world fails here, before any shard starts
-        load_world(ref, Path(recipe_dir))
-    todo = prepare_output(recipe, out_path, overwrite)
-    _report("start", total=recipe.n_shards, todo=len(todo), records=recipe.records)
-    jobs = [ShardJob(recipe.canonical(), recipe.hash(), recipe_dir, str(out_path), i) for i in todo]
-    own_pool = None
-    if _POOL.get("pool") is None and workers > 1 and len(jobs) > 1:
-        own_pool = _POOL["pool"] = start_pool(min(workers, len(jobs)), "spawn")
+    launch = _LAUNCH.get("run")
+    if launch is None or launch.out != out:  # called directly (a deployment, a test): claim the folder now
+        for ref in recipe.worlds:  # a broken world fails here, before any shard starts
+            load_world(ref, Path(recipe_dir))
+        todo = prepare_output(recipe, out_path, overwrite)
+        pool = start_pool(min(workers, len(todo)), "spawn") if workers > 1 and len(todo) > 1 else None
+        launch = _LAUNCH["run"] = _Launch(out, todo, pool, time.perf_counter())
+        own = True
+    else:
+        own = False
+    _report("start", total=recipe.n_shards, todo=len(launch.todo), records=recipe.records)
+    jobs = [ShardJob(recipe.canonical(), recipe.hash(), recipe_dir, out, i) for i in launch.todo]
     try:
         await asyncio.gather(*(run_shard(job) for job in jobs))
     finally:
-        if own_pool is not None:
-            _POOL["pool"] = None
-            own_pool.shutdown(cancel_futures=True)
-    return finalize(recipe, out_path, time.perf_counter() - started, todo)
+        if own:
+            _LAUNCH["run"] = None
+            if launch.pool is not None:
+                launch.pool.shutdown(cancel_futures=True)
+    return finalize(recipe, out_path, time.perf_counter() - launch.started, launch.todo)
 
 
 def build(recipe_path: str | Path, *, out: str | Path | None = None, records: int | None = None,
           seed: int | None = None, workers: int | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Build a dataset from a recipe file; returns the manifest. The Python API behind `agentfab build`."""
     recipe, recipe_dir = load_recipe(recipe_path, {"records": records, "seed": seed})
-    out_path = Path(out) if out else Path("data") / "builds" / recipe.name
-    for ref in recipe.worlds:  # fail on a broken world or a foreign output folder before Prefect starts
+    out_path = (Path(out) if out else Path("data") / "builds" / recipe.name).resolve()
+    for ref in recipe.worlds:  # fail on a broken world or a foreign output folder before anything starts
         load_world(ref, recipe_dir)
     check_output(recipe, out_path, overwrite)
     n = workers if workers else (os.cpu_count() or 1)
-    pool = start_pool(min(n, recipe.n_shards)) if n > 1 and recipe.n_shards > 1 else None
-    _POOL["pool"] = pool
+    started = time.perf_counter()
+    todo = prepare_output(recipe, out_path, overwrite)
+    pool = start_pool(min(n, len(todo))) if n > 1 and len(todo) > 1 else None
+    launch = _LAUNCH["run"] = _Launch(str(out_path), todo, pool, started)
+    if pool is not None:
+        for i in todo:
+            job = ShardJob(recipe.canonical(), recipe.hash(), str(recipe_dir), str(out_path), i)
+            launch.early[i] = pool.submit(build_shard, job)
     try:
-        started = time.perf_counter()
-        manifest = asyncio.run(build_flow(recipe, str(recipe_dir), str(out_path.resolve()), overwrite, n))
+        manifest = asyncio.run(build_flow(recipe, str(recipe_dir), str(out_path), overwrite, n))
         # What the flow's own timings cannot see: Prefect's start-up and shut-down around it.
         timings = manifest["timings"]
         timings["total_seconds"] = round(time.perf_counter() - started, 3)
@@ -223,6 +247,6 @@ def build(recipe_path: str | Path, *, out: str | Path | None = None, records: in
         write_json(out_path / "manifest.json", manifest)
         return manifest
     finally:
-        _POOL["pool"] = None
+        _LAUNCH["run"] = None
         if pool is not None:
             pool.shutdown(cancel_futures=True)

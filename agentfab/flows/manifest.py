@@ -32,13 +32,19 @@ def versions() -> dict[str, str]:
 
 def distinct_n(texts: list[str], n: int) -> float:
     """Distinct n-grams / total n-grams over all texts (lexical diversity; 1.0 = nothing repeats)."""
-    total, seen = 0, set()
+    return distinct_ns(texts, (n,))[f"distinct_{n}"]
+
+
+def distinct_ns(texts: list[str], ns: tuple[int, ...] = (1, 2, 3)) -> dict[str, float]:
+    totals = dict.fromkeys(ns, 0)
+    seen: dict[int, set[tuple[str, ...]]] = {n: set() for n in ns}
     for text in texts:
         tokens = _TOKEN.findall(text.lower())
-        grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
-        total += len(grams)
-        seen.update(grams)
-    return round(len(seen) / total, 4) if total else 0.0
+        for n in ns:
+            grams = list(zip(*(tokens[i:] for i in range(n))))
+            totals[n] += len(grams)
+            seen[n].update(grams)
+    return {f"distinct_{n}": round(len(seen[n]) / totals[n], 4) if totals[n] else 0.0 for n in ns}
 
 
 def query_diversity(out: Path, shards: int, limit: int = 50_000) -> dict[str, Any]:
@@ -48,7 +54,7 @@ def query_diversity(out: Path, shards: int, limit: int = 50_000) -> dict[str, An
             break
         path = out / "shards" / f"shard-{i:05d}.parquet"
         texts.extend(pq.read_table(path, columns=["query"]).column("query").to_pylist()[: limit - len(texts)])
-    return {f"distinct_{n}": distinct_n(texts, n) for n in (1, 2, 3)} | {"rows_measured": len(texts)}
+    return distinct_ns(texts) | {"rows_measured": len(texts)}
 
 
 def merge_stats(all_stats: list[dict[str, Any]]) -> dict[str, Any]:

@@ -66,11 +66,23 @@ def levels(steps: list[PlanStep]) -> list[list[PlanStep]]:
     return rounds
 
 
-def describe_answer(domain: Domain, step: PlanStep, value: Any) -> str:
-    tool = domain.tool(step.tool)
-    facts = [f"{name.replace('_', ' ')}: {render_value(value[name])}" for name in answer_fields(tool, value)]
-    action = tool.spec.description.split(". ")[0].rstrip(".")
-    return f"{action}: " + ("; ".join(facts) if facts else "done") + "."
+READ_LEADS = ("Here is what I found", "I looked it up", "Here you go", "This is the result", "Found it")
+WRITE_LEADS = ("Done", "All set", "That is done", "Completed")
+
+
+def describe_answer(domain: Domain, steps: list[PlanStep], results: dict[str, Any], rng: random.Random) -> str:
+    """The reply to a turn: the answer fields of each final result, with a lead-in that fits reads or writes."""
+    parts = []
+    for step in steps:
+        tool = domain.tool(step.tool)
+        value = results[step.id]
+        facts = "; ".join(f"{name.replace('_', ' ')}: {render_value(value[name])}"
+                          for name in answer_fields(tool, value))
+        leads = WRITE_LEADS if tool.spec.mutates else READ_LEADS
+        lead = leads[rng.randrange(len(leads))]
+        subject = f" ({step.tool})" if len(steps) > 1 else ""
+        parts.append(f"{lead}{subject}: {facts}." if facts else f"{lead}{subject}.")
+    return " ".join(parts)
 
 
 class OracleAgent:
@@ -101,7 +113,7 @@ class OracleAgent:
             for group in levels_after(steps, results):
                 self._call_group(group, world, results, out, ids, rng, {s.id: s.tool for s in task.plan})
             terminal = _terminal_steps(task, t)
-            summary = " ".join(describe_answer(self.domain, s, results[s.id]) for s in terminal)
+            summary = describe_answer(self.domain, terminal, results, rng)
             out.content.append(message(summary, "I have every result the request asked for."))
         return out
 

@@ -7,7 +7,6 @@ it as a whole token (`mentions`): "2" is not stated by "2026-12-02", "12.50" is 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 
@@ -28,17 +27,48 @@ def normalize(value: Any) -> str:
     return " ".join(render_value(value).lower().split())
 
 
-def _pattern(value: str) -> re.Pattern[str]:
-    # a token boundary: not inside a longer word, number or id (letters, digits, '.', '-', '_', '@' continue one)
-    return re.compile(r"(?<![\w.@-])" + re.escape(value) + r"(?![\w@-]|\.\w)")
+_CONTINUES = set("abcdefghijklmnopqrstuvwxyz0123456789_@-")
+
+
+def _starts_token(text: str, i: int) -> bool:
+    if i == 0:
+        return True
+    before = text[i - 1]
+    return before not in _CONTINUES and before != "."
+
+
+def _ends_token(text: str, j: int) -> bool:
+    if j >= len(text):
+        return True
+    after = text[j]
+    if after in _CONTINUES or after.isalnum():
+        return False
+    return not (after == "." and j + 1 < len(text) and (text[j + 1].isalnum() or text[j + 1] == "_"))
+
+
+def _spans(text: str, value: str) -> list[tuple[int, int]]:
+    """Where `value` occurs in `text` as a whole token (both already lower-case and space-normalized)."""
+    out, i = [], text.find(value)
+    while i >= 0 and value:
+        j = i + len(value)
+        if _starts_token(text, i) and _ends_token(text, j):
+            out.append((i, j))
+        i = text.find(value, i + 1)
+    return out
 
 
 def mentions(text: str, value: str) -> bool:
-    """Does `text` (any case, any spacing) state the normalized `value` as a whole token?"""
-    return _pattern(value).search(" ".join(text.lower().split())) is not None
+    """Does `text` (any case, any spacing) state the normalized `value` as a whole token?
+
+    A token continues through letters, digits, '_', '@', '-', and a '.' followed by a letter or digit.
+    """
+    return bool(_spans(" ".join(text.lower().split()), value))
 
 
 def replace_mentions(text: str, value: str, replacement: str) -> str:
-    """`text` with every whole-token mention of `value` replaced (case-insensitively)."""
+    """`text` (spaces normalized) with every whole-token mention of `value` replaced, in any case."""
     flat = " ".join(text.split())
-    return re.compile(_pattern(value).pattern, re.IGNORECASE).sub(replacement, flat)
+    spans = _spans(flat.lower(), value)
+    for i, j in reversed(spans):
+        flat = flat[:i] + replacement + flat[j:]
+    return flat
