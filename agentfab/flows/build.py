@@ -89,8 +89,9 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> list[int]:
 async def run_shard(job: ShardJob) -> dict[str, Any]:
     launch = _LAUNCH.get("run")
     if launch is not None and launch.out == job.out and job.shard in launch.early:
-        stats = await asyncio.wrap_future(launch.early.pop(job.shard))  # started before Prefect was up
-    elif launch is not None and launch.pool is not None:
+        # started before Prefect was up; its completion was already reported by the future's callback
+        return await asyncio.wrap_future(launch.early.pop(job.shard))
+    if launch is not None and launch.pool is not None:
         stats = await asyncio.get_running_loop().run_in_executor(launch.pool, build_shard, job)
     else:
         stats = build_shard(job)
@@ -113,6 +114,12 @@ class _Launch:
 
 
 _LAUNCH: dict[str, _Launch | None] = {}
+
+
+def _report_early(future: Future) -> None:
+    if not future.cancelled() and future.exception() is None:
+        stats = future.result()
+        _report("shard_done", shard=stats["shard"], stats=stats)
 def _ready() -> bool:
     return True
 
@@ -167,6 +174,7 @@ def dedup_across_shards(out: Path, recipe: Recipe) -> int:
 def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int]) -> dict[str, Any]:
     """Cross-shard dedup, then manifest.json and the dataset card. `wall_seconds`: the shards' phase."""
     started = time.perf_counter()
+    _report("finalize")
     moved = dedup_across_shards(out, recipe)
     all_stats = [read_stats(paths(out, i)["stats"]) for i in range(recipe.n_shards)]
     missing = [i for i, s in enumerate(all_stats) if s is None]
@@ -209,7 +217,8 @@ async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool 
         own = True
     else:
         own = False
-    _report("start", total=recipe.n_shards, todo=len(launch.todo), records=recipe.records)
+    if own:
+        _report("start", total=recipe.n_shards, todo=len(launch.todo), records=recipe.records)
     jobs = [ShardJob(recipe.canonical(), recipe.hash(), recipe_dir, out, i) for i in launch.todo]
     try:
         await asyncio.gather(*(run_shard(job) for job in jobs))
@@ -234,10 +243,12 @@ def build(recipe_path: str | Path, *, out: str | Path | None = None, records: in
     todo = prepare_output(recipe, out_path, overwrite)
     pool = start_pool(min(n, len(todo))) if n > 1 and len(todo) > 1 else None
     launch = _LAUNCH["run"] = _Launch(str(out_path), todo, pool, started)
+    _report("start", total=recipe.n_shards, todo=len(todo), records=recipe.records)
     if pool is not None:
         for i in todo:
             job = ShardJob(recipe.canonical(), recipe.hash(), str(recipe_dir), str(out_path), i)
-            launch.early[i] = pool.submit(build_shard, job)
+            future = launch.early[i] = pool.submit(build_shard, job)
+            future.add_done_callback(_report_early)
     try:
         manifest = asyncio.run(build_flow(recipe, str(recipe_dir), str(out_path), overwrite, n))
         # What the flow's own timings cannot see: Prefect's start-up and shut-down around it.

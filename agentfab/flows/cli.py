@@ -89,15 +89,17 @@ class _Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         if event == "start":
-            self.bar = Progress(TextColumn("[bold]building"), BarColumn(), MofNCompleteColumn(),
+            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TextColumn("shards  {task.fields[rows]} rows accepted"), TimeElapsedColumn(),
                                 transient=False)
             self.bar.start()
             done = data["total"] - data["todo"]
-            self.task = self.bar.add_task("build", total=data["total"], completed=done, rows=0)
+            self.task = self.bar.add_task("building", total=data["total"], completed=done, rows=0)
         elif event == "shard_done" and self.bar is not None:
             rows = self.bar.tasks[0].fields["rows"] + data["stats"]["rows"]["accepted"]
             self.bar.update(self.task, advance=1, rows=rows)
+        elif event == "finalize" and self.bar is not None:
+            self.bar.update(self.task, description="finishing")
 
     def close(self) -> None:
         if self.bar is not None:
