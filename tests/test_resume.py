@@ -14,9 +14,10 @@ import polars as pl
 RECIPE = "name: killme\nseed: 5\nrecords: 3000\nshard_size: 150\nworlds: [bank, library]\nnegatives: 0.1\n"
 
 
-def _build(recipe: Path, out: Path) -> subprocess.Popen:
+def _build(recipe: Path, out: Path, workers: int = 2) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "agentfab", "build", str(recipe), "--out", str(out), "--workers", "1", "--quiet"],
+        [sys.executable, "-m", "agentfab", "build", str(recipe), "--out", str(out), "--workers", str(workers),
+         "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -40,7 +41,10 @@ def test_a_sigkilled_build_resumes_without_loss_or_duplicates(tmp_path: Path):
     assert proc.poll() is None, "the build finished before it could be killed: " + proc.stderr.read()[-2000:]
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    time.sleep(0.5)  # workers die with the build process; nothing may be written after this point
     finished = len(list((killed / "stats").glob("shard-*.json")))
+    time.sleep(1.0)
+    assert len(list((killed / "stats").glob("shard-*.json"))) == finished, "an orphaned worker kept writing"
     assert 3 <= finished < 20
     assert not (killed / "manifest.json").exists()
 
@@ -49,7 +53,7 @@ def test_a_sigkilled_build_resumes_without_loss_or_duplicates(tmp_path: Path):
     assert resumed.returncode == 0, err[-3000:]
 
     clean = tmp_path / "clean"
-    full = _build(recipe, clean)
+    full = _build(recipe, clean, workers=1)  # in-process: the worker count never changes the rows
     _, err = full.communicate(timeout=300)
     assert full.returncode == 0, err[-3000:]
 

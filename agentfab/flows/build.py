@@ -124,6 +124,18 @@ def _ready() -> bool:
     return True
 
 
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGKILL when the build process dies, so a killed build leaves no orphan writing."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
 def start_pool(workers: int, method: str | None = None) -> ProcessPoolExecutor:
     """Worker processes for shard CPU work, started (and warmed) now.
 
@@ -131,7 +143,7 @@ def start_pool(workers: int, method: str | None = None) -> ProcessPoolExecutor:
     `if __name__ == "__main__"` guard in the caller's script; elsewhere they are spawned.
     """
     method = method or ("fork" if sys.platform.startswith("linux") else "spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method), initializer=_die_with_parent)
     for f in [pool.submit(_ready) for _ in range(workers)]:
         f.result()
     return pool
