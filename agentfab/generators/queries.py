@@ -162,11 +162,19 @@ def offer_tools(domain: Domain, needed: list[str], distractors: int, rng: random
             _ENTITY_CACHE[key] = frozenset(p["x-entity"] for p in props.values() if "x-entity" in p)
         return _ENTITY_CACHE[key]
 
-    wanted = set().union(*(entities(n) for n in needed)) if needed else set()
-    others = [t.name for t in domain.tools if t.name not in needed]
-    rng.shuffle(others)
-    others.sort(key=lambda n: -len(entities(n) & wanted))
-    offered = list(dict.fromkeys(needed)) + others[:distractors]
+    wanted = frozenset().union(*(entities(n) for n in needed)) if needed else frozenset()
+    by_score: dict[int, list[str]] = {}
+    for t in domain.tools:
+        if t.name not in needed:
+            by_score.setdefault(len(entities(t.name) & wanted), []).append(t.name)
+    chosen: list[str] = []
+    for score in sorted(by_score, reverse=True):  # most similar first; ties broken by the seeded rng
+        group = by_score[score]
+        take = min(distractors - len(chosen), len(group))
+        if take <= 0:
+            break
+        chosen += rng.sample(group, take)
+    offered = list(dict.fromkeys(needed)) + chosen
     rng.shuffle(offered)
     return offered
 

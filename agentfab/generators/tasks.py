@@ -60,7 +60,8 @@ class Composer:
         self.tools = {t.name: t for t in domain.tools}
         self._ids = itertools.count(1)
         self._producers = self._index_producers()
-        self._inverse: dict[tuple[str, str], dict[str, tuple[Any, list[dict[str, Any]]]]] = {}
+        self._inverse: dict[tuple[str, str], dict[str, tuple[Any, list[tuple[dict, Any]]]]] = {}
+        self._seen: dict[str, Any] = {}  # temp step id -> its result when executed alone (cleared per plan)
         self._candidates: dict[tuple[bool, int, bool], list[str]] = {}
         self._reach = {t.name: self._reach_of(t.name, ()) for t in domain.tools}
 
@@ -104,7 +105,9 @@ class Composer:
         for _ in range(self.limits.attempts):
             tool = self.tools[names[rng.randrange(len(names))]]
             step = Step(self._new_id(), tool.name, sample_arguments(tool, self.pools, rng))
-            if self.execute([step]) is not None:
+            executed = self.execute([step])
+            if executed is not None:
+                self._seen[step.id] = executed[0][step.id]
                 return step
         return None
 
@@ -140,7 +143,7 @@ class Composer:
                     best = max(best, 1 + self._reach_of(producer.name, (*path, name)))
         return best
 
-    def _inverse_index(self, tool: Tool, driver: str, out_field: str) -> dict[str, tuple[Any, list[dict[str, Any]]]]:
+    def _inverse_index(self, tool: Tool, driver: str, out_field: str) -> dict[str, tuple[Any, list[tuple[dict, Any]]]]:
         """value of `out_field` -> the inputs that produce it, by executing `tool` over every valid driver value."""
         key = (tool.name, out_field)
         if key not in self._inverse:
@@ -152,7 +155,7 @@ class Composer:
                 if is_error(result) or out_field not in result or result[out_field] == value:
                     continue  # an echo of the input is no sub-task
                 produced = result[out_field]
-                index.setdefault(canonical_json(produced), (produced, []))[1].append({driver: value})
+                index.setdefault(canonical_json(produced), (produced, []))[1].append(({driver: value}, result))
             self._inverse[key] = index
         return self._inverse[key]
 
@@ -164,9 +167,11 @@ class Composer:
         rng.shuffle(params)
         used = {s.tool for s in chain}
         known = {canonical_json(v) for s in chain for v in s.arguments.values()}
-        executed = self.execute([Step(head.id, head.tool, head.arguments)])
-        if executed is not None and isinstance(executed[0][head.id], dict):
-            known |= {canonical_json(v) for v in executed[0][head.id].values()}
+        if head.id not in self._seen:
+            executed = self.execute([Step(head.id, head.tool, head.arguments)])
+            self._seen[head.id] = executed[0][head.id] if executed else None
+        if isinstance(self._seen[head.id], dict):
+            known |= {canonical_json(v) for v in self._seen[head.id].values()}
         for param in params:
             producers = list(self._producers.get(props[param]["x-entity"], []))
             rng.shuffle(producers)
@@ -177,10 +182,12 @@ class Composer:
                 if not found:
                     continue
                 inputs = found[1]
-                fresh = [i for i in inputs if canonical_json(i[driver]) not in known]
+                fresh = [i for i in inputs if canonical_json(i[0][driver]) not in known]
                 if not fresh:
                     continue  # a sub-task whose input the chain already states would be a round trip
-                sub = Step(self._new_id(), tool.name, dict(fresh[rng.randrange(len(fresh))]))
+                args, result = fresh[rng.randrange(len(fresh))]
+                sub = Step(self._new_id(), tool.name, dict(args))
+                self._seen[sub.id] = result
                 new_head = Step(
                     head.id,
                     head.tool,
@@ -241,7 +248,9 @@ class Composer:
             args = sample_arguments(tool, self.pools, rng)
             args[param] = index[keys[rng.randrange(len(keys))]][0]
             step = Step(self._new_id(), tool.name, args)
-            if self.execute([step]) is not None:
+            executed = self.execute([step])
+            if executed is not None:
+                self._seen[step.id] = executed[0][step.id]
                 return step
         return None
 
@@ -252,6 +261,8 @@ class Composer:
         calls = [canonical_json([s.tool, s.arguments]) for m in members for s in m]
         if len(set(calls)) != len(calls):
             return False
+        if not any(self.tools[s.tool].spec.mutates for m in members for s in m):
+            return True  # reads cannot affect one another; `finish` confirms they changed nothing
         forward = self.execute([s for m in members for s in m])
         backward = self.execute([s for m in reversed(members) for s in m])
         if forward is None or backward is None:
@@ -293,6 +304,8 @@ class Composer:
         if executed is None:
             return None
         results, diff = executed
+        if diff and not any(self.tools[s.tool].spec.mutates for s in steps):
+            return None  # a tool declared read-only changed the world: its plan cannot be trusted
         for step in steps:  # the recorded arguments are exactly what the bindings delivered
             for param, ref in step.bindings.items():
                 source, name = ref.split(".", 1)
@@ -311,6 +324,7 @@ class Composer:
 
     def compose(self, kind: str, rng: random.Random) -> Plan | None:
         """A plan of the given kind, or None when this domain cannot make one (the caller picks another)."""
+        self._seen.clear()
         lim = self.limits
         if kind in ("single", "clarify"):
             step = self.atomic(rng, with_args=kind == "clarify")
