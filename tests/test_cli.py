@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from agentfab.flows.cli import main
 
-COMMANDS = ["build", "validate", "export", "schema", "inspect", "show", "import"]
+COMMANDS = ["build", "validate", "export", "schema", "inspect", "show", "import", "tools"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -66,3 +66,20 @@ def test_a_different_recipe_on_an_existing_build_is_refused_without_overwrite(tm
 def test_schema_check_passes_on_the_committed_files():
     result = CliRunner().invoke(main, ["schema", "--check"])
     assert result.exit_code == 0, result.output
+
+
+def test_tools_converts_an_openapi_document_and_refuses_remote_refs(tmp_path: Path):
+    doc = {"openapi": "3.0.3", "info": {"title": "Pets", "version": "1"}, "paths": {"/pets/{id}": {"get": {
+        "operationId": "getPet", "parameters": [{"name": "id", "in": "path", "required": True,
+                                                 "schema": {"type": "integer"}}],
+        "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"name": {"type": "string"}}}}}}}}}}}
+    (tmp_path / "pets.json").write_text(json.dumps(doc))
+    result = CliRunner().invoke(main, ["tools", str(tmp_path / "pets.json"), "--format", "openapi"])
+    assert result.exit_code == 0, result.output
+    (spec,) = json.loads(result.output)
+    assert spec["name"] == "getPet" and spec["parameters"]["required"] == ["id"] and spec["mutates"] is False
+    doc["paths"]["/pets/{id}"]["get"]["parameters"][0]["schema"] = {"$ref": "https://example.com/s.json"}
+    (tmp_path / "remote.json").write_text(json.dumps(doc))
+    result = CliRunner().invoke(main, ["tools", str(tmp_path / "remote.json"), "--format", "openapi"])
+    assert result.exit_code == 2 and "error:" in result.output

@@ -237,6 +237,33 @@ def import_(source: Path, fmt: str, out: Path, world: str | None, world_seed: in
 
 
 @main.command()
+@click.argument("source", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--format", "fmt", required=True, type=click.Choice(["openapi", "mcp", "json"]),
+              help="An OpenAPI 3 document (JSON or YAML), an MCP tools/list result, or a JSON list of tools.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the ToolSpecs here (JSON).")
+def tools(source: Path, fmt: str, out: Path | None) -> None:
+    """Convert tool definitions in SOURCE into agentfab ToolSpecs (JSON Schema parameters and results).
+
+    Remote $refs are refused and never fetched; oversized or deeply nested schemas fail with a clear error.
+    """
+    import json as _json
+
+    from agentfab.exporters.import_tools import ToolImportError, tools_from_json, tools_from_mcp, tools_from_openapi
+
+    convert = {"openapi": tools_from_openapi, "mcp": tools_from_mcp, "json": tools_from_json}[fmt]
+    try:
+        specs = convert(source)
+    except (ToolImportError, ValueError, OSError) as exc:
+        raise UserError(str(exc)) from None
+    text = _json.dumps([s.model_dump() for s in specs], indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {len(specs)} tools to {out}")
+
+
+@main.command()
 @click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a self-contained HTML report (plots, samples) to this file.")
