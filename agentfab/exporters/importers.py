@@ -107,7 +107,7 @@ def _raw_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | ImportError
             raise ImportFileError(f"{path}: cannot be read as JSON ({type(exc).__name__})") from None
         except json.JSONDecodeError as exc:
             hint = "; if it holds one record per line, name it .jsonl" if exc.msg == "Extra data" else ""
-            raise ImportFileError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno}){hint}")
+            raise ImportFileError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno}){hint}") from None
         if not isinstance(data, list):
             raise ImportFileError(f"{path}: a .json file must hold one JSON array of records")
         for index, item in enumerate(data, start=1):

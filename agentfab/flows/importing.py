@@ -8,7 +8,6 @@ ones are written.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,4 +117,4 @@ def import_report_lines(summary: ImportSummary) -> list[str]:
     return lines
 
 
-__all__ = ["ImportSummary", "import_report_lines", "run_import", "json"]
+__all__ = ["ImportSummary", "import_report_lines", "run_import"]

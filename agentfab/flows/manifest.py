@@ -149,7 +149,7 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         "## Load it",
         "```python",
         "import polars as pl",
-        f"df = pl.scan_parquet('shards/*.parquet').filter(pl.col('depth') >= 2).collect()",
+        "df = pl.scan_parquet('shards/*.parquet').filter(pl.col('depth') >= 2).collect()",
         "from datasets import load_dataset",
         "ds = load_dataset('parquet', data_files='shards/*.parquet', split='train')",
         "```",

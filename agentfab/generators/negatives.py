@@ -7,7 +7,6 @@ and only the ground-truth checks can tell); structural ones corrupt the record i
 from __future__ import annotations
 
 import random
-import re
 from typing import Any, Callable
 
 from agentfab.generators.rollouts import Event, OracleAgent, call, result
