@@ -15,7 +15,8 @@ from agentfab.worlds.core import Domain, Tool
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 OPENERS = ("Please ", "Could you ", "Can you ", "I need you to ", "Hi, please ", "Would you ", "Hey, can you ", "")
-CLOSERS = (".", "?", ", thanks.", " please.", " for me.", ". Thank you!")
+CLOSERS = (".", ", thanks.", " please.", " for me.", ". Thank you!")
+QUESTION_CLOSERS = ("?", " for me?", ", please?", "? Thanks.")
 REFERENCES = (
     "the {words} from that",
     "that {words}",
@@ -81,7 +82,10 @@ def _sentence(body: str, rng: random.Random) -> str:
         return body if body.rstrip()[-1:] in ".?!" else body + "."
     opener = OPENERS[rng.randrange(len(OPENERS))]
     body = body if opener else body[:1].upper() + body[1:]
-    closer = CLOSERS[rng.randrange(len(CLOSERS))] if opener else "."
+    question = opener.rstrip().endswith("you")  # Could you / Can you / Would you ... ?
+    closers = QUESTION_CLOSERS if question else CLOSERS
+    closers = [c for c in closers if not ("please" in c and "please" in opener.lower())]
+    closer = closers[rng.randrange(len(closers))] if opener else "."
     return opener + body.rstrip(".") + closer
 
 
@@ -141,7 +145,10 @@ def turn_answers(plan: Plan, turn: int, domain: Domain) -> list[str]:
 
 
 def clarify_question(param: str, tool: Tool) -> str:
-    words = entity_words(tool.spec.parameters["properties"][param].get("x-entity") or param)
+    entity = tool.spec.parameters["properties"][param].get("x-entity")
+    words = entity_words(param)
+    if entity and entity != param and entity_words(entity) not in words:
+        words = f"{words} ({entity_words(entity)})"  # "from account (account id)", not just "account id"
     return f"Sure. Which {words} should I use?"
 
 

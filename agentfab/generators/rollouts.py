@@ -156,7 +156,8 @@ class OracleAgent:
                    for p, ref in sorted(step.bindings.items())]
             parts.append(f"call {step.tool} to {action}" + (f", using {' and '.join(fed)}" if fed else ""))
         if len(group) == 1:
-            opener = ("I need to {p}.", "Next, I'll {p}.", "To do this, I'll {p}.", "I'll {p}.")[rng.randrange(4)]
+            openers = ("I need to {p}.", "To do this, I'll {p}.", "I'll {p}.") + (("Next, I'll {p}.",) if fed else ())
+            opener = openers[rng.randrange(len(openers))]
             return opener.format(p=parts[0])
         joined = "; ".join(parts)
         return (f"These {len(group)} calls do not depend on each other, so I will make them in parallel: {joined}.")
