@@ -71,6 +71,10 @@ def build(recipe: Path, out: Path | None, records: int | None, seed: int | None,
         raise UserError(str(exc)) from None
     except ValueError as exc:  # e.g. a {python: module} that is not a domain
         raise UserError(str(exc)) from None
+    except KeyboardInterrupt:
+        progress.close()
+        click.echo("interrupted: finished shards are kept; run the same command again to resume", err=True)
+        sys.exit(130)
     finally:
         progress.close()
         set_progress(None)
@@ -104,6 +108,7 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+            self.bar = None
 
 
 def _summary(m: dict[str, Any], out: Path) -> None:

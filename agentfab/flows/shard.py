@@ -67,7 +67,14 @@ def load_world(ref: WorldRef, recipe_dir: Path) -> Domain:
             return declared_domain_from_dict(ref.declared, source="declared", where="recipe worlds")
         path = Path(ref.declared)
         if not path.is_absolute():
-            path = recipe_dir / path if (recipe_dir / path).exists() else Path.cwd() / path
+            candidates = [recipe_dir / path, Path.cwd() / path]
+            found = [c for c in candidates if c.exists()]
+            if not found:
+                from agentfab.worlds.declared import DeclaredDomainError
+
+                raise DeclaredDomainError(f"declared domain {ref.declared!r} not found next to the recipe "
+                                          f"({candidates[0]}) or in the current folder ({candidates[1]})")
+            path = found[0]
         return declared_domain(str(path.resolve()))
     raise TypeError(f"unknown world reference {ref!r}")
 
