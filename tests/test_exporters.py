@@ -485,3 +485,17 @@ def test_run_export_writes_train_and_val_files_split_by_family(dataset_dir, tmp_
     assert [r.path.name for r in written] == ["train.jsonl", "train.val.jsonl"]
     assert sum(r.records for r in written) == 4
 
+
+
+def test_openai_gives_a_failed_call_weight_zero_and_trains_on_the_recovery():
+    from agentfab.exporters.openai_chat import messages
+    from fixtures.rows import sample_rows
+
+    rows = [r for r in sample_rows() if any(
+        e["source"] == "environment" and (e["content"] or "").startswith('{"error"') for e in r["content"])]
+    assert rows, "the fixtures need a row with a failed call"
+    msgs = messages(rows[0])
+    failed = [m for m in msgs if m.get("weight") == 0]
+    assert failed and all(m["role"] == "assistant" and m["tool_calls"] for m in failed)
+    retried = [m for m in msgs if m.get("tool_calls") and "weight" not in m]
+    assert retried, "the corrected call keeps the default weight"

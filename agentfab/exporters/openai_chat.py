@@ -3,7 +3,8 @@
 A record is `{"messages", "tools", "parallel_tool_calls": true}`. A run of calls is one assistant message with several
 `tool_calls`, each `{"id", "type": "function", "function": {"name", "arguments": <JSON text>}}`; each result is its
 own `tool` message carrying `tool_call_id`. The reasoning before the calls, when kept, is that message's `content`;
-otherwise `content` is null. Tool messages carry no `name`: the fine-tuning schema does not list one.
+otherwise `content` is null. Tool messages carry no `name`: the fine-tuning schema does not list one. An assistant
+turn whose every call failed gets `weight: 0` (OpenAI trains on weight-1 assistant messages only).
 """
 
 from __future__ import annotations
@@ -28,7 +29,26 @@ def messages(row: dict[str, Any], *, reasoning: bool = True) -> list[dict[str, A
                 for c in block.calls]})
         elif isinstance(block, ResultGroup):
             out.extend({"role": "tool", "tool_call_id": r.call_id, "content": r.content} for r in block.results)
+    return _skip_failed_calls(out)
+
+
+def _skip_failed_calls(out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`weight: 0` on an assistant turn whose every call failed (a wrong call before a recovery): the model should
+    learn the recovery, not the mistake. Everything else keeps the default weight."""
+    failed = {m["tool_call_id"] for m in out if m["role"] == "tool" and _is_error(m["content"])}
+    for m in out:
+        calls = m.get("tool_calls")
+        if calls and all(c["id"] in failed for c in calls):
+            m["weight"] = 0
     return out
+
+
+def _is_error(content: str) -> bool:
+    try:
+        value = json.loads(content)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(value, dict) and set(value) == {"error"}
 
 
 def export_row(row: dict[str, Any], *, reasoning: bool = True) -> dict[str, Any]:
