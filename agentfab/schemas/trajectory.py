@@ -11,7 +11,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ADP_SCHEMA_VERSION = "1.2.0"
+# ADP documents per-call `tool_call_id`s on actions and observations from schema 1.3.0 on (its SCHEMA.md of
+# 1.3.2; older releases forbid the field on actions), so trajectories carrying them declare that version.
+ADP_SCHEMA_VERSION = "1.3.2"
 
 
 class _Event(BaseModel):
