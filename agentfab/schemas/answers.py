@@ -57,12 +57,22 @@ def _spans(text: str, value: str) -> list[tuple[int, int]]:
     return out
 
 
+def flatten(text: str) -> str:
+    """Lower case, single spaces: the form `mentioned` searches."""
+    return " ".join(text.lower().split())
+
+
+def mentioned(flat_text: str, value: str) -> bool:
+    """`mentions` for a text already passed through `flatten` (check many values against one reply)."""
+    return bool(_spans(flat_text, value))
+
+
 def mentions(text: str, value: str) -> bool:
     """Does `text` (any case, any spacing) state the normalized `value` as a whole token?
 
     A token continues through letters, digits, '_', '@', '-', and a '.' followed by a letter or digit.
     """
-    return bool(_spans(" ".join(text.lower().split()), value))
+    return mentioned(flatten(text), value)
 
 
 def replace_mentions(text: str, value: str, replacement: str) -> str:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from agentfab.schemas.answers import mentions
+from agentfab.schemas.answers import flatten, mentioned
 from agentfab.schemas.tasks import Task
 from agentfab.validators.structure import Event, Failure
 from agentfab.worlds.core import Store, Tool, canonical_json, is_error
@@ -107,8 +107,8 @@ def check_truth(task: Task, content: list[Event], rep: Replay) -> list[Failure]:
             failures.append(("truth.no_clarification", f"{task.clarification.param} was never asked for"))
         replies = replies[1:] if asked else replies
     for t, turn in enumerate(task.user_turns):
-        reply = replies[t] if t < len(replies) else ""
-        missing = [v for v in turn.answer if not mentions(reply, v)]
+        reply = flatten(replies[t]) if t < len(replies) else ""
+        missing = [v for v in turn.answer if not mentioned(reply, v)]
         if missing:
             failures.append(("truth.wrong_answer", f"turn {t + 1}: the reply does not state {', '.join(missing)}"))
     if canonical_json(rep.state_diff) != canonical_json(task.state_diff):
