@@ -9,56 +9,28 @@ import shutil
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from agentfab.inspect import find_row, render_trajectory, summarize, write_report
 from agentfab.inspect.dataset import open_build
 from agentfab.inspect.plots import axis_ticks, heat_map
 from agentfab.inspect.report import pick_samples
+from fixtures import small_builds
+from fixtures.small_builds import XSS
 
 ROOT = Path(__file__).resolve().parents[1]
-XSS = "<script>alert(1)</script>"
 WORLDS = ["bank", "library"]
 
 
 def make_build(out: Path) -> Path:
-    from prefect.logging import disable_run_logger
-
-    from agentfab.flows.build import finalize, prepare_output
-    from agentfab.flows.recipe import parse_recipe
-    from agentfab.flows.shard import ShardJob, build_shard
-
-    recipe = parse_recipe({"name": "insp", "seed": 3, "records": 300, "shard_size": 150, "worlds": WORLDS,
-                           "negatives": 0.2})
-    prepare_output(recipe, out, overwrite=False)
-    for i in range(recipe.n_shards):
-        build_shard(ShardJob(recipe.canonical(), recipe.hash(), str(out), str(out), i))
-    with disable_run_logger():
-        finalize.fn(recipe, out, 1.0, list(range(recipe.n_shards)))
-    return out
+    return small_builds.make_build(out, {"name": "insp", "seed": 3, "records": 300, "shard_size": 150,
+                                         "worlds": WORLDS, "negatives": 0.2})
 
 
 def poison(src: Path, dst: Path) -> Path:
     """A copy of a build whose first shard's rows carry a script tag in their text, a call and a result."""
     shutil.copytree(src, dst)
-    for folder in ("shards", "rejected"):
-        path = dst / folder / "shard-00000.parquet"
-        table = pq.read_table(path)
-        rows = table.to_pylist()
-        for row in rows:
-            row["query"] += XSS
-            row["domain"] += XSS
-            for event in row["content"]:
-                if event["class_"] == "text_observation" and event["source"] == "user":
-                    event["content"] += XSS
-                elif event["class_"] == "text_observation":
-                    event["content"] = json.dumps({"note": XSS})
-                elif event["class_"] == "api_action":
-                    event["function"] += XSS
-        pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
-    return dst
+    return small_builds.poison_first_shards(dst)
 
 
 @pytest.fixture(scope="module")

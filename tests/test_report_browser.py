@@ -6,20 +6,18 @@ Outside CI the test skips when either is missing; in CI (CI=true) it must run.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from agentfab.inspect import write_report
+from fixtures import small_builds
+from fixtures.small_builds import XSS
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]
-XSS = "<script>alert(1)</script>"
 SHAPES = "rect,line,path,circle,polygon,polyline"
 
 
@@ -43,34 +41,9 @@ def _sync_playwright():
 
 def _poisoned_build(out: Path) -> Path:
     """A small real build whose first shards carry a script tag in a request, a user turn and a tool name."""
-    from prefect.logging import disable_run_logger
-
-    from agentfab.flows.build import finalize, prepare_output
-    from agentfab.flows.recipe import parse_recipe
-    from agentfab.flows.shard import ShardJob, build_shard
-
-    recipe = parse_recipe({"name": "browser", "seed": 5, "records": 200, "shard_size": 100,
-                           "worlds": ["bank", "library"], "negatives": 0.2})
-    prepare_output(recipe, out, overwrite=False)
-    for i in range(recipe.n_shards):
-        build_shard(ShardJob(recipe.canonical(), recipe.hash(), str(out), str(out), i))
-    with disable_run_logger():
-        finalize.fn(recipe, out, 1.0, list(range(recipe.n_shards)))
-    for folder in ("shards", "rejected"):
-        path = out / folder / "shard-00000.parquet"
-        table = pq.read_table(path)
-        rows = table.to_pylist()
-        for row in rows:
-            row["query"] += XSS
-            row["domain"] += XSS
-            for event in row["content"]:
-                if event["class_"] == "text_observation" and event["source"] == "user":
-                    event["content"] += XSS
-                elif event["class_"] == "api_action":
-                    event["function"] += XSS
-                    event["kwargs"] = json.dumps({"note": XSS})
-        pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
-    return out
+    small_builds.make_build(out, {"name": "browser", "seed": 5, "records": 200, "shard_size": 100,
+                                  "worlds": ["bank", "library"], "negatives": 0.2})
+    return small_builds.poison_first_shards(out, results_too=False)
 
 
 def test_the_report_renders_in_chromium_offline_without_errors(tmp_path):
