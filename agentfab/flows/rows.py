@@ -33,22 +33,16 @@ def event_from_row(row: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-_TOOL_ROWS: dict[tuple[int, str], dict[str, Any]] = {}
-
-
 def tool_rows(domain: Domain, names: list[str]) -> list[dict[str, Any]]:
-    out = []
-    for name in names:
-        key = (id(domain), name)
-        if key not in _TOOL_ROWS:  # specs are frozen: serialize each once per process
-            spec = domain.tool(name).spec
-            _TOOL_ROWS[key] = {
-                "name": spec.name, "description": spec.description,
-                "parameters": canonical_json(spec.parameters), "returns": canonical_json(spec.returns),
-                "domain": spec.domain, "source": spec.source, "mutates": spec.mutates,
-            }
-        out.append(dict(_TOOL_ROWS[key]))
-    return out
+    def row(name: str) -> dict[str, Any]:  # specs are frozen: serialize each once per domain
+        spec = domain.tool(name).spec
+        return {
+            "name": spec.name, "description": spec.description,
+            "parameters": canonical_json(spec.parameters), "returns": canonical_json(spec.returns),
+            "domain": spec.domain, "source": spec.source, "mutates": spec.mutates,
+        }
+
+    return [dict(domain.memo(("tool_row", name), lambda n=name: row(n))) for name in names]
 
 
 def dataset_row(

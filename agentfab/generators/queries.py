@@ -157,26 +157,23 @@ def clarify_reply(value: Any, rng: random.Random) -> str:
     return forms[rng.randrange(len(forms))].format(v=render_value(value))
 
 
-_ENTITY_CACHE: dict[tuple[int, str], frozenset[str]] = {}
-
-
 def offer_tools(domain: Domain, needed: list[str], distractors: int, rng: random.Random) -> list[str]:
     """The needed tools plus the most similar others (sharing entity types), in a seeded order."""
     def entities(name: str) -> frozenset[str]:
-        key = (id(domain), name)
-        if key not in _ENTITY_CACHE:
-            props = domain.tool(name).spec.parameters.get("properties", {})
-            _ENTITY_CACHE[key] = frozenset(p["x-entity"] for p in props.values() if "x-entity" in p)
-        return _ENTITY_CACHE[key]
+        props = domain.tool(name).spec.parameters.get("properties", {})
+        return frozenset(p["x-entity"] for p in props.values() if "x-entity" in p)
 
-    wanted = frozenset().union(*(entities(n) for n in needed)) if needed else frozenset()
-    by_score: dict[int, list[str]] = {}
-    for t in domain.tools:
-        if t.name not in needed:
-            by_score.setdefault(len(entities(t.name) & wanted), []).append(t.name)
+    def rank() -> list[list[str]]:
+        wanted = frozenset().union(*(entities(n) for n in needed)) if needed else frozenset()
+        by_score: dict[int, list[str]] = {}
+        for t in domain.tools:
+            if t.name not in needed:
+                by_score.setdefault(len(entities(t.name) & wanted), []).append(t.name)
+        return [by_score[k] for k in sorted(by_score, reverse=True)]
+
+    buckets = domain.memo(("distractors", tuple(sorted(set(needed)))), rank)
     chosen: list[str] = []
-    for score in sorted(by_score, reverse=True):  # most similar first; ties broken by the seeded rng
-        group = by_score[score]
+    for group in buckets:  # most similar first; ties broken by the seeded rng
         take = min(distractors - len(chosen), len(group))
         if take <= 0:
             break

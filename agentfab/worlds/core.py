@@ -297,6 +297,14 @@ class Domain:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {t.name: t for t in self.tools})
+        object.__setattr__(self, "_memo", {})
+
+    def memo(self, key: Any, make: Callable[[], Any]) -> Any:
+        """A value derived from this domain's (immutable) tools, computed once: lives and dies with the domain."""
+        memo: dict[Any, Any] = self._memo  # type: ignore[attr-defined]
+        if key not in memo:
+            memo[key] = make()
+        return memo[key]
 
     def tool(self, name: str) -> Tool:
         try:
