@@ -95,3 +95,16 @@ def test_a_recipe_can_declare_a_domain_inline(tmp_path):
     stats = build_shard(ShardJob(recipe.canonical(), recipe.hash(), str(tmp_path), str(tmp_path), 0))
     assert stats["rows"]["accepted"] > 20
     assert any(t.startswith("get_car") for t in stats["distributions"]["tools_used"])
+
+
+def test_request_phrases_are_imperative_and_name_every_parameter():
+    import re
+
+    for world in BUILTIN:
+        for tool in builtin_domain(world).tools:
+            params = set(tool.spec.parameters.get("properties", {}))
+            required = set(tool.spec.parameters.get("required", []))
+            for phrase in tool.phrases:
+                assert not re.match(r"(which|when|what|who|where|how|is|are|do|does|can)\b", phrase), phrase
+                named = set(re.findall(r"\{(\w+)\}", phrase))
+                assert named <= params and required <= named, (tool.name, phrase)

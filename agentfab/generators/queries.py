@@ -24,6 +24,7 @@ REFERENCES = (
     "the resulting {words}",
     "the {words} you just found",
 )
+NOUN_REFERENCES = ("that {noun}", "the same {noun}", "the {noun} you found", "that {noun} from before")
 CHAIN_JOINS = (
     ("First, {a}. Then {b}.", "{a}, then {b}"),
     ("{a}, and after that {b}.", "{a}, and after that {b}"),
@@ -70,9 +71,17 @@ def render_step(step: Step, tool: Tool, rng: random.Random, *, hide: str | None 
         )
     else:
         template = phrase_for(tool, rng)
+    referred: set[str] = set()
+    for param in step.bindings:  # "customer {customer_id}" fed by a result reads "that customer"
+        noun = entity_words(props.get(param, {}).get("x-entity") or param).split(" ")[0]
+        pattern = re.compile(r"\b" + re.escape(noun) + r" \{" + re.escape(param) + r"\}", re.IGNORECASE)
+        if pattern.search(template):
+            short = NOUN_REFERENCES[rng.randrange(len(NOUN_REFERENCES))].format(noun=noun)
+            template = pattern.sub(short, template, count=1)
+            referred.add(param)
     text = fill(template, values)
     for param in step.arguments:  # arguments the phrase does not mention still reach the text
-        if "{" + param + "}" not in template and param != hide:
+        if "{" + param + "}" not in template and param != hide and param not in referred:
             text += f" ({param.replace('_', ' ')}: {values[param]})"
     return text
 

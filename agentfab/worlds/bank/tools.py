@@ -136,7 +136,7 @@ class AccountList(TypedDict):
     count: int
 
 
-@tool(phrases=("list the accounts of customer {customer_id}", "which accounts does customer {customer_id} hold"))
+@tool(phrases=("list the accounts of customer {customer_id}", "find out which accounts customer {customer_id} holds"))
 def list_accounts(db: Store, customer_id: CustomerId) -> AccountList:
     """List the ids of all accounts a customer owns."""
     _customer(db, customer_id)
@@ -234,7 +234,7 @@ class Card(TypedDict):
 CardId = Annotated[str, Arg("Card id, e.g. CRD-5001", entity="card_id", pattern=r"^CRD-\d{4}$")]
 
 
-@tool(phrases=("look up card {card_id}", "which account is card {card_id} linked to"))
+@tool(phrases=("look up card {card_id}", "find out which account card {card_id} is linked to"))
 def get_card(db: Store, card_id: CardId) -> Card:
     """Get a payment card: its account, network and status."""
     c = db.get("cards", card_id)

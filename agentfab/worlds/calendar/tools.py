@@ -247,7 +247,7 @@ class Slot(TypedDict):
 @tool(
     phrases=(
         "find a free {duration_minutes}-minute slot for {person_id} on {date}",
-        "when is {person_id} free for {duration_minutes} minutes on {date}",
+        "find when {person_id} is free for {duration_minutes} minutes on {date}",
     ),
     answer=("start_time", "end_time"),
 )
