@@ -52,3 +52,15 @@ def test_broken_records_are_reported_by_line_and_the_good_ones_kept(bank_build, 
     assert [n for n, _ in summary.bad_lines] == [2, 3]
     report = json.loads((tmp_path / "mixed" / "import.json").read_text())
     assert [b["line"] for b in report["bad_lines"]] == [2, 3]
+
+
+@pytest.mark.parametrize("fmt", ["openai", "dpo", "sharegpt"])
+def test_the_streamed_export_writes_what_exporting_all_rows_at_once_writes(bank_build, tmp_path, fmt):
+    from agentfab.flows.exporting import run_export
+
+    streamed = tmp_path / "streamed.jsonl"
+    (report,) = run_export(bank_build, fmt, streamed, where=None, kinds=[], domains=[], min_depth=None,
+                           min_score=None, reasoning=True, val_fraction=0.0)
+    whole = write_export(load_rows(bank_build, rejected=fmt == "dpo"), fmt, tmp_path / "whole.jsonl")
+    assert report.records == whole.records > 0
+    assert streamed.read_text() == (tmp_path / "whole.jsonl").read_text()

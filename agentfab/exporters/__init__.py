@@ -92,14 +92,21 @@ def _atomic_write(path: Path, lines: Iterable[str]) -> int:
     return n
 
 
-def write_export(rows: Iterable[dict[str, Any]], fmt: str, out: Path, *, reasoning: bool = True) -> ExportReport:
-    """Write `rows` to `out` in format `fmt`; returns how many records were written and what was skipped, and why."""
+def write_export(rows: Iterable[dict[str, Any]], fmt: str, out: Path, *, reasoning: bool = True,
+                 groups: Iterable[Iterable[dict[str, Any]]] | None = None) -> ExportReport:
+    """Write `rows` to `out` in format `fmt`; returns how many records were written and what was skipped, and why.
+
+    `groups` (instead of `rows`) exports each group on its own and concatenates the records: a build's shards are
+    such groups for `dpo`, whose pairs never cross a shard, so pairing needs one shard in memory, not the dataset.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     exporter = FORMATS[fmt]
     out = Path(out)
     skipped: Counter = Counter()
-    n = _atomic_write(out, (json_line(r) for r in exporter.records(rows, reasoning=reasoning, skipped=skipped)))
+    parts = [rows] if groups is None else groups
+    records = (r for part in parts for r in exporter.records(part, reasoning=reasoning, skipped=skipped))
+    n = _atomic_write(out, (json_line(r) for r in records))
     written = []
     for name, value in (exporter.sidecars(out) if exporter.sidecars else {}).items():
         side = out.parent / name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import polars as pl
 
@@ -21,6 +21,21 @@ def _scan(files: list[Path]) -> pl.LazyFrame | None:
     return pl.scan_parquet([str(f) for f in files]) if files else None
 
 
+def _select(frame: pl.LazyFrame, *, side: str, where: str | None, kinds: list[str] | None,
+            min_depth: int | None, domains: list[str] | None, min_score: float | None) -> pl.LazyFrame:
+    if min_score is not None and side == "accepted":
+        frame = frame.filter(pl.col("judge_score") >= min_score)
+    if kinds:
+        frame = frame.filter(pl.col("kind").is_in(pl.Series(kinds, dtype=pl.String).implode()))
+    if domains:
+        frame = frame.filter(pl.col("domain").is_in(pl.Series(domains, dtype=pl.String).implode()))
+    if min_depth is not None:
+        frame = frame.filter(pl.col("depth") >= min_depth)
+    if where:
+        frame = frame.filter(parse_where(where, frame.collect_schema()))
+    return frame
+
+
 def load_rows(dataset_dir: Path, *, accepted: bool = True, rejected: bool = False, where: str | None = None,
               kind: str | Iterable[str] | None = None, min_depth: int | None = None,
               domain: str | Iterable[str] | None = None, min_score: float | None = None) -> list[dict[str, Any]]:
@@ -33,27 +48,37 @@ def load_rows(dataset_dir: Path, *, accepted: bool = True, rejected: bool = Fals
     dataset_dir = Path(dataset_dir)
     parts = []
     for side, wanted, folder in (("accepted", accepted, "shards"), ("rejected", rejected, "rejected")):
-        if not wanted:
-            continue
-        frame = _scan(sorted((dataset_dir / folder).glob("*.parquet")))
-        if frame is None:
-            continue
-        if min_score is not None and side == "accepted":
-            frame = frame.filter(pl.col("judge_score") >= min_score)
-        parts.append(frame)
+        frame = _scan(sorted((dataset_dir / folder).glob("*.parquet"))) if wanted else None
+        if frame is not None:
+            parts.append(_select(frame, side=side, where=where, kinds=_as_list(kind), min_depth=min_depth,
+                                 domains=_as_list(domain), min_score=min_score))
     if not parts:
         return []
     frame = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
-    kinds, domains = _as_list(kind), _as_list(domain)
-    if kinds:
-        frame = frame.filter(pl.col("kind").is_in(pl.Series(kinds, dtype=pl.String).implode()))
-    if domains:
-        frame = frame.filter(pl.col("domain").is_in(pl.Series(domains, dtype=pl.String).implode()))
-    if min_depth is not None:
-        frame = frame.filter(pl.col("depth") >= min_depth)
-    if where:
-        frame = frame.filter(parse_where(where, frame.collect_schema()))
     return frame.collect().to_dicts()
+
+
+def shard_names(dataset_dir: Path) -> list[str]:
+    dataset_dir = Path(dataset_dir)
+    return sorted({p.name for folder in ("shards", "rejected") for p in (dataset_dir / folder).glob("*.parquet")})
+
+
+def iter_rows(dataset_dir: Path, *, accepted: bool = True, rejected: bool = False, where: str | None = None,
+              kind: str | Iterable[str] | None = None, min_depth: int | None = None,
+              domain: str | Iterable[str] | None = None, min_score: float | None = None,
+              batch: int = 2000, shards: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """The rows `load_rows` selects, streamed shard by shard (a shard's accepted rows, then its rejected ones), so
+    an export of millions of rows holds one batch in memory, not the dataset. `shards` limits it to those files."""
+    dataset_dir = Path(dataset_dir)
+    for name in shard_names(dataset_dir) if shards is None else shards:
+        for side, wanted, folder in (("accepted", accepted, "shards"), ("rejected", rejected, "rejected")):
+            path = dataset_dir / folder / name
+            if not wanted or not path.exists():
+                continue
+            frame = _select(pl.scan_parquet(str(path)), side=side, where=where, kinds=_as_list(kind),
+                            min_depth=min_depth, domains=_as_list(domain), min_score=min_score).collect()
+            for chunk in frame.iter_slices(batch):
+                yield from chunk.to_dicts()
 
 
 def family_bucket(family: str, seed: int) -> float:
@@ -78,4 +103,4 @@ def split_by_family(rows: Iterable[dict[str, Any]], val_fraction: float,
     return train, val
 
 
-__all__ = ["WhereError", "family_bucket", "load_rows", "split_by_family"]
+__all__ = ["WhereError", "family_bucket", "iter_rows", "load_rows", "shard_names", "split_by_family"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:
     from agentfab.exporters import ExportReport
@@ -13,18 +13,28 @@ def run_export(dataset: Path, fmt: str, out: Path, *, where: str | None, kinds: 
                min_depth: int | None, min_score: float | None, reasoning: bool,
                val_fraction: float) -> list["ExportReport"]:
     from agentfab.exporters import FORMATS, write_export
-    from agentfab.exporters.select import load_rows, split_by_family
+    from agentfab.exporters.select import family_bucket, iter_rows, shard_names
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not (dataset / "shards").exists():
         raise FileNotFoundError(f"{dataset} has no shards/ folder: is it an agentfab build?")
-    rows = load_rows(dataset, accepted=True, rejected=fmt == "dpo", where=where, kind=kinds or None,
-                     min_depth=min_depth, domain=domains or None, min_score=min_score)
     if not 0 <= val_fraction < 1:
         raise ValueError("--val-fraction must be in [0, 1)")
-    outputs = [(out, rows)]
-    if val_fraction:
-        train, val = split_by_family(rows, val_fraction, seed=0)
-        outputs = [(out, train), (out.with_suffix(".val" + out.suffix), val)]
-    return [write_export(subset, fmt, path, reasoning=reasoning) for path, subset in outputs]
+
+    def rows(side: str | None = None, shards: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Streamed, so a million-row build exports in constant memory; a split reads the shards twice."""
+        for row in iter_rows(dataset, accepted=True, rejected=fmt == "dpo", where=where, kind=kinds or None,
+                             min_depth=min_depth, domain=domains or None, min_score=min_score, shards=shards):
+            if side is None or (family_bucket(str(row["family"]), 0) < val_fraction) == (side == "val"):
+                yield row
+
+    def write(side: str | None, path: Path) -> "ExportReport":
+        if fmt == "dpo":  # a negative lives in its task's shard: pair shard by shard
+            groups = (rows(side, [name]) for name in shard_names(dataset))
+            return write_export([], fmt, path, reasoning=reasoning, groups=groups)
+        return write_export(rows(side), fmt, path, reasoning=reasoning)
+
+    if not val_fraction:
+        return [write(None, out)]
+    return [write("train", out), write("val", out.with_suffix(".val" + out.suffix))]
