@@ -83,3 +83,26 @@ def test_tools_converts_an_openapi_document_and_refuses_remote_refs(tmp_path: Pa
     (tmp_path / "remote.json").write_text(json.dumps(doc))
     result = CliRunner().invoke(main, ["tools", str(tmp_path / "remote.json"), "--format", "openapi"])
     assert result.exit_code == 2 and "error:" in result.output
+
+
+def test_inspect_show_and_export_work_from_the_command_line(tmp_path: Path):
+    from fixtures.small_builds import make_build
+
+    build = make_build(tmp_path / "b", {"name": "cli", "seed": 1, "records": 60, "shard_size": 60,
+                                        "worlds": ["bank"], "negatives": 0.5})
+    runner = CliRunner()
+    summary = runner.invoke(main, ["inspect", str(build), "--html", str(tmp_path / "r.html")])
+    assert summary.exit_code == 0, summary.output
+    assert "accepted" in summary.output and (tmp_path / "r.html").exists()
+    row_id = json.loads((build / "manifest.json").read_text())["name"] + "-00000-000000"
+    shown = runner.invoke(main, ["show", str(build), row_id])
+    assert shown.exit_code == 0 and "User:" in shown.output and "Verdict:" in shown.output
+    missing = runner.invoke(main, ["show", str(build), "no-such-row"])
+    assert missing.exit_code == 2
+    exported = runner.invoke(main, ["export", str(build), "--format", "adp-jsonl", "--out", str(tmp_path / "a.jsonl")])
+    assert exported.exit_code == 0 and "adp-jsonl records" in exported.output
+    bad = runner.invoke(main, ["export", str(build), "--format", "openai", "--out", str(tmp_path / "o.jsonl"),
+                               "--where", "__import__('os')"])
+    assert bad.exit_code == 2 and "error:" in bad.output and not (tmp_path / "o.jsonl").exists()
+    validated = runner.invoke(main, ["validate", str(build), "--rejected"])
+    assert validated.exit_code == 0, validated.output
