@@ -136,3 +136,16 @@ def test_validate_fails_with_counts_per_code_on_a_tampered_dataset(small_build, 
     clean = subprocess.run([sys.executable, "-m", "agentfab", "validate", str(small_build)], capture_output=True,
                            text=True, timeout=300)
     assert clean.returncode == 0 and " 0 failed" in clean.stdout
+
+
+def test_build_works_where_an_event_loop_already_runs_as_in_a_notebook(prefect_harness, tmp_path):
+    import asyncio
+
+    recipe = tmp_path / "nb.yaml"
+    recipe.write_text("name: nb\nseed: 1\nrecords: 40\nshard_size: 20\nworlds: [bank]\n")
+
+    async def notebook_cell():
+        return build(recipe, out=tmp_path / "nb", workers=2)
+
+    manifest = asyncio.run(notebook_cell())
+    assert manifest["rows"]["accepted"] > 0

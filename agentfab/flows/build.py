@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 import time
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from multiprocessing import get_context
@@ -242,6 +242,16 @@ async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool 
     return finalize(recipe, out_path, time.perf_counter() - launch.started, launch.todo)
 
 
+def _run(coroutine: Any) -> Any:
+    """asyncio.run, also from code that already runs an event loop (a Jupyter notebook): then in a thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
+
+
 def build(recipe_path: str | Path, *, out: str | Path | None = None, records: int | None = None,
           seed: int | None = None, workers: int | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Build a dataset from a recipe file; returns the manifest. The Python API behind `agentfab build`."""
@@ -262,7 +272,7 @@ def build(recipe_path: str | Path, *, out: str | Path | None = None, records: in
             future = launch.early[i] = pool.submit(build_shard, job)
             future.add_done_callback(_report_early)
     try:
-        manifest = asyncio.run(build_flow(recipe, str(recipe_dir), str(out_path), overwrite, n))
+        manifest = _run(build_flow(recipe, str(recipe_dir), str(out_path), overwrite, n))
         # What the flow's own timings cannot see: Prefect's start-up and shut-down around it.
         timings = manifest["timings"]
         timings["total_seconds"] = round(time.perf_counter() - started, 3)
