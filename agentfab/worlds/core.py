@@ -152,6 +152,13 @@ class Store:
     def get(self, table: str, key: str) -> Record | None:
         return self._tables[table].get(key)
 
+    def require(self, table: str, key: str, what: str) -> Record:
+        """The record, or the `not_found` error a real API gives: "<what> <key> does not exist"."""
+        record = self._tables[table].get(key)
+        if record is None:
+            raise ToolError("not_found", f"{what} {key} does not exist")
+        return record
+
     def rows(self, table: str) -> Iterator[Record]:
         return iter(self._tables[table].values())
 

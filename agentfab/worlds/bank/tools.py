@@ -87,17 +87,11 @@ class Transfer(TypedDict):
 
 
 def _account(db: Store, account_id: str) -> dict:
-    record = db.get("accounts", account_id)
-    if record is None:
-        raise ToolError("not_found", f"account {account_id} does not exist")
-    return record
+    return db.require("accounts", account_id, "account")
 
 
 def _customer(db: Store, customer_id: str) -> dict:
-    record = db.get("customers", customer_id)
-    if record is None:
-        raise ToolError("not_found", f"customer {customer_id} does not exist")
-    return record
+    return db.require("customers", customer_id, "customer")
 
 
 @tool(phrases=("look up customer {customer_id}", "get the profile of customer {customer_id}"))

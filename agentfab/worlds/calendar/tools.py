@@ -111,17 +111,11 @@ class Event(TypedDict):
 
 
 def _person(db: Store, person_id: str) -> dict:
-    record = db.get("people", person_id)
-    if record is None:
-        raise ToolError("not_found", f"person {person_id} does not exist")
-    return record
+    return db.require("people", person_id, "person")
 
 
 def _event(db: Store, event_id: str) -> dict:
-    record = db.get("events", event_id)
-    if record is None:
-        raise ToolError("not_found", f"event {event_id} does not exist")
-    return record
+    return db.require("events", event_id, "event")
 
 
 def _person_view(p: dict) -> Person:

@@ -125,24 +125,15 @@ class Order(TypedDict):
 
 
 def _customer(db: Store, customer_id: str) -> dict:
-    record = db.get("customers", customer_id)
-    if record is None:
-        raise ToolError("not_found", f"customer {customer_id} does not exist")
-    return record
+    return db.require("customers", customer_id, "customer")
 
 
 def _product(db: Store, product_id: str) -> dict:
-    record = db.get("products", product_id)
-    if record is None:
-        raise ToolError("not_found", f"product {product_id} does not exist")
-    return record
+    return db.require("products", product_id, "product")
 
 
 def _order(db: Store, order_id: str) -> dict:
-    record = db.get("orders", order_id)
-    if record is None:
-        raise ToolError("not_found", f"order {order_id} does not exist")
-    return record
+    return db.require("orders", order_id, "order")
 
 
 def _customer_view(c: dict) -> Customer:
