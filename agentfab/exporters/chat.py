@@ -190,3 +190,32 @@ def system_prompt(row: dict[str, Any]) -> str:
     domain = row.get("domain") or "general"
     return (f"You are a helpful assistant for {domain} tasks. Use the provided tools when they help, "
             "and ask the user when a required detail is missing.")
+
+
+def chat_messages(row: dict[str, Any], *, reasoning: bool, arguments_as_text: bool,
+                  tool_names: bool) -> list[dict[str, Any]]:
+    """Chat-completions messages: one assistant message per group of calls, one `tool` message per result.
+
+    The two dialects differ only where the formats do: OpenAI wants arguments as JSON text and `content: null`
+    beside calls; Hugging Face templates want arguments as objects, no empty content, and a `name` on tool messages.
+    """
+    out: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(row)}]
+    for block in blocks(row, reasoning=reasoning):
+        if isinstance(block, UserTurn):
+            out.append({"role": "user", "content": block.text})
+        elif isinstance(block, AgentMessage):
+            out.append({"role": "assistant", "content": block.text})
+        elif isinstance(block, CallGroup):
+            msg: dict[str, Any] = {"role": "assistant"}
+            if arguments_as_text or block.reasoning:
+                msg["content"] = block.reasoning
+            msg["tool_calls"] = [
+                {"id": c.id, "type": "function",
+                 "function": {"name": c.name, "arguments": c.arguments_text if arguments_as_text else c.arguments}}
+                for c in block.calls]
+            out.append(msg)
+        elif isinstance(block, ResultGroup):
+            for r in block.results:
+                tool = {"role": "tool", "name": r.name} if tool_names else {"role": "tool"}
+                out.append({**tool, "tool_call_id": r.call_id, "content": r.content})
+    return out

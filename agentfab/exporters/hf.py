@@ -20,28 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentfab.exporters.chat import AgentMessage, CallGroup, ResultGroup, UserTurn, blocks, openai_tools, system_prompt
+from agentfab.exporters.chat import chat_messages, openai_tools
 
 
 def messages(row: dict[str, Any], *, reasoning: bool = True) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(row)}]
-    for block in blocks(row, reasoning=reasoning):
-        if isinstance(block, UserTurn):
-            out.append({"role": "user", "content": block.text})
-        elif isinstance(block, AgentMessage):
-            out.append({"role": "assistant", "content": block.text})
-        elif isinstance(block, CallGroup):
-            msg: dict[str, Any] = {"role": "assistant"}
-            if block.reasoning:
-                msg["content"] = block.reasoning
-            msg["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                for c in block.calls]
-            out.append(msg)
-        elif isinstance(block, ResultGroup):
-            out.extend({"role": "tool", "name": r.name, "tool_call_id": r.call_id, "content": r.content}
-                       for r in block.results)
-    return out
+    return chat_messages(row, reasoning=reasoning, arguments_as_text=False, tool_names=True)
 
 
 def export_row(row: dict[str, Any], *, reasoning: bool = True) -> dict[str, Any]:

@@ -12,23 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agentfab.exporters.chat import (AgentMessage, CallGroup, ResultGroup, SkipRow, UserTurn, blocks, openai_tools,
-                                     system_prompt)
+from agentfab.exporters.chat import SkipRow, chat_messages, openai_tools
 
 
 def messages(row: dict[str, Any], *, reasoning: bool = True) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(row)}]
-    for block in blocks(row, reasoning=reasoning):
-        if isinstance(block, UserTurn):
-            out.append({"role": "user", "content": block.text})
-        elif isinstance(block, AgentMessage):
-            out.append({"role": "assistant", "content": block.text})
-        elif isinstance(block, CallGroup):
-            out.append({"role": "assistant", "content": block.reasoning, "tool_calls": [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments_text}}
-                for c in block.calls]})
-        elif isinstance(block, ResultGroup):
-            out.extend({"role": "tool", "tool_call_id": r.call_id, "content": r.content} for r in block.results)
+    out = chat_messages(row, reasoning=reasoning, arguments_as_text=True, tool_names=False)
     return _skip_failed_calls(out)
 
 
