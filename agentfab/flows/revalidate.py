@@ -91,10 +91,12 @@ def revalidate(dataset: Path, include_rejected: bool = False) -> Report:
             task = task_from_row(row)
             content = [event_from_row(e) for e in row["content"]]
             offered = {}
+            known = domain.memo("tool_names", lambda d=domain: {x.name for x in d.tools})
             for t in row["tools"]:
-                if t["name"] in {x.name for x in domain.tools}:
+                if t["name"] in known:
                     tool = domain.tool(t["name"])
-                    if canonical_json(tool.spec.parameters) != t["parameters"]:
+                    if domain.memo(("parameters_json", tool.name), lambda s=tool.spec: canonical_json(s.parameters)) \
+                            != t["parameters"]:
                         report.codes["schema.tool_drift"] += 1
                     offered[t["name"]] = tool
             verdict = verify(task, content, offered, stores[key], judge, recipe.filters.judge.min_score)
