@@ -161,7 +161,7 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
         verdict = verify(task, rollout.content, offered, world.store, judge, min_score)
         key = exact_key(task, rollout.content)
         if verdict.passed:
-            dup = deduper.check(task, rollout.content)
+            dup = deduper.check(task, rollout.content, key)
             if dup:
                 verdict.add([dup])
             verdict.stages.append("dedup")

@@ -35,9 +35,9 @@ class Deduper:
         self._by_feature: dict[str, list[int]] = {}
         self._sets: list[set[str]] = []
 
-    def check(self, task: Task, content: list[dict[str, Any]]) -> tuple[str, str] | None:
+    def check(self, task: Task, content: list[dict[str, Any]], key: str | None = None) -> tuple[str, str] | None:
         """A (code, detail) when this row duplicates an accepted one; otherwise remembers it and returns None."""
-        key = exact_key(task, content)
+        key = exact_key(task, content) if key is None else key
         if key in self.keys:
             return ("dedup.exact_duplicate", f"same request and calls as an accepted row ({key[:12]})")
         feats = features(task)
