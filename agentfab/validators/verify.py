@@ -38,15 +38,13 @@ class Verdict:
             self.details.append(f"{code}: {detail}")
 
 
-def verify(
+def check(
     task: Task,
     content: list[dict[str, Any]],
     offered: Mapping[str, Tool],
     store: Store,
-    judge: Judge,
-    min_score: float,
 ) -> Verdict:
-    """Run every stage (later stages too, so a rejected row carries all its problems) and collect reason codes."""
+    """Schema, execution, ground truth and rules (later stages too, so a rejected row carries all its problems)."""
     v = Verdict()
     v.stages.append("schema")
     v.add(check_events(content))
@@ -58,8 +56,26 @@ def verify(
     v.add(check_truth(task, content, rep))
     v.stages.append("rule")
     v.add(check_rules(task, rep))
+    return v
+
+
+def apply_judge(v: Verdict, task: Task, content: list[dict[str, Any]], judge: Judge, min_score: float) -> None:
+    """The judge stage: score the trajectory; below `min_score` it is rejected with `judge.low_score`."""
     v.stages.append("judge")
     v.judgement = judge.judge(task, content)
     if v.judgement.score < min_score:
         v.add([("judge.low_score", f"score {v.judgement.score:g} < {min_score:g}: {v.judgement.rationale}")])
+
+
+def verify(
+    task: Task,
+    content: list[dict[str, Any]],
+    offered: Mapping[str, Tool],
+    store: Store,
+    judge: Judge,
+    min_score: float,
+) -> Verdict:
+    """Run every stage up to the judge and collect reason codes."""
+    v = check(task, content, offered, store)
+    apply_judge(v, task, content, judge, min_score)
     return v

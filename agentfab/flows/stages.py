@@ -1,0 +1,233 @@
+"""The named stages of a shard: compose -> phrase -> roll out -> verify -> judge -> dedup -> write.
+
+Each stage is a small typed object with one job. The offline implementations here are the default engine; an LLM
+engine replaces `phrase`, `roll out` and `judge` with implementations of the same protocols. Randomness is owned
+by the stage that uses it (one seeded stream each), so stages can be swapped without shifting anyone else's draws.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agentfab.flows.recipe import Recipe
+from agentfab.flows.rows import dataset_row
+from agentfab.generators.negatives import EXPECTED_CODE, make_negative
+from agentfab.generators.queries import render_step, to_task
+from agentfab.generators.rollouts import OracleAgent
+from agentfab.generators.tasks import ComposeLimits, Composer, Plan, Step
+from agentfab.generators.values import PoolCache, sample_arguments
+from agentfab.schemas.tasks import TASK_KINDS, Task
+from agentfab.validators.codes import STAGES
+from agentfab.validators.dedup import Deduper, exact_key
+from agentfab.validators.judge import Judge
+from agentfab.validators.verify import Verdict, apply_judge, check
+from agentfab.worlds.core import Domain, Tool
+
+Event = dict[str, Any]
+
+FALLBACK_REQUESTS = (
+    "translate 'good morning' into Japanese",
+    "write a haiku about autumn rain",
+    "tell me who won the 1998 football world cup",
+    "convert 30 degrees Celsius to Fahrenheit",
+    "summarize the plot of Hamlet in two sentences",
+    "recommend a good sci-fi novel",
+)
+
+
+class ShardWorld:
+    """One domain's seeded state for this shard, with its composer and oracle agent."""
+
+    def __init__(self, ref: str, domain: Domain, seed: int, recipe: Recipe):
+        self.ref = ref
+        self.domain = domain
+        self.seed = seed
+        self.store = domain.seeded(seed)
+        limits = ComposeLimits(max_depth=recipe.tasks.depth.max, max_width=recipe.tasks.width.max)
+        self.composer = Composer(domain, self.store, seed, limits)
+        self.agent = OracleAgent(domain, self.store, recovery=recipe.rollouts.recovery)
+        self.pools = PoolCache(domain, self.store)
+
+
+@dataclass
+class Draft:
+    """A composed task before it is phrased: its plan (None for an irrelevant request) and its world."""
+
+    index: int
+    task_id: str
+    kind: str
+    world: ShardWorld
+    plan: Plan | None
+
+
+@dataclass
+class Record:
+    """One task on its way through the stages; `verdict` collects every stage's reason codes."""
+
+    draft: Draft
+    task: Task
+    content: list[Event] = field(default_factory=list)
+    verdict: Verdict = field(default_factory=Verdict)
+    key: str = ""
+
+    @property
+    def offered(self) -> dict[str, Tool]:
+        return {n: self.draft.world.domain.tool(n) for n in self.task.tools}
+
+
+class Compose:
+    """Stage 1: pick a kind and a world, compose a plan over real executions (falling back to `single`)."""
+
+    def __init__(self, recipe: Recipe, worlds: list[ShardWorld], rng: random.Random):
+        self.recipe, self.worlds, self.rng = recipe, worlds, rng
+        mix = recipe.tasks.mix
+        self.kinds = [k for k in TASK_KINDS if mix.get(k, 0) > 0]
+        self.weights = [mix[k] for k in self.kinds]
+        self.fallbacks: Counter[str] = Counter()
+
+    def __call__(self, index: int, task_id: str) -> Draft:
+        rng = self.rng
+        kind = rng.choices(self.kinds, self.weights)[0]
+        world = self.worlds[rng.randrange(len(self.worlds))]
+        plan = None
+        if kind != "irrelevant":
+            for candidate in [world] + [w for w in self.worlds if w is not world]:
+                plan = candidate.composer.compose(kind, rng)
+                if plan is not None:
+                    world = candidate
+                    break
+            if plan is None:
+                self.fallbacks[kind] += 1
+                kind = "single"
+                plan = world.composer.compose("single", rng)
+        return Draft(index, task_id, kind, world, plan)
+
+
+class Phrase(Protocol):
+    def __call__(self, draft: Draft) -> Task: ...
+
+
+class TemplatePhrase:
+    """Stage 2 (offline): render the user turns from templates; shares the composer's stream, as it always did."""
+
+    def __init__(self, recipe: Recipe, worlds: list[ShardWorld], rng: random.Random):
+        self.distractors, self.worlds, self.rng = recipe.tasks.distractors, worlds, rng
+
+    def __call__(self, draft: Draft) -> Task:
+        rng, world = self.rng, draft.world
+        foreign = self._foreign_request(world) if draft.kind == "irrelevant" else ""
+        return to_task(draft.plan, world.domain, rng, task_id=draft.task_id, kind=draft.kind,
+                       distractors=self.distractors, foreign_request=foreign)
+
+    def _foreign_request(self, here: ShardWorld) -> str:
+        rng = self.rng
+        others = [w for w in self.worlds if w.domain.name != here.domain.name]
+        if not others:
+            return FALLBACK_REQUESTS[rng.randrange(len(FALLBACK_REQUESTS))]
+        w = others[rng.randrange(len(others))]
+        tool = w.domain.tools[rng.randrange(len(w.domain.tools))]
+        return render_step(Step("x", tool.name, sample_arguments(tool, w.pools, rng)), tool, rng)
+
+
+class RollOut(Protocol):
+    def __call__(self, draft: Draft, task: Task) -> list[Event]: ...
+
+
+class OracleRollOut:
+    """Stage 3 (offline): the oracle follows the plan in a fresh copy of the world."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+
+    def __call__(self, draft: Draft, task: Task) -> list[Event]:
+        return draft.world.agent.roll_out(task, self.rng).content
+
+
+def verify_stage(record: Record) -> None:
+    """Stage 4: schema, execution replay, ground truth and rules; every failure becomes a reason code."""
+    record.verdict = check(record.task, record.content, record.offered, record.draft.world.store)
+
+
+@dataclass
+class JudgeStage:
+    """Stage 5: score the trajectory; below `min_score` is `judge.low_score`."""
+
+    judge: Judge
+    min_score: float
+
+    def __call__(self, record: Record) -> None:
+        apply_judge(record.verdict, record.task, record.content, self.judge, self.min_score)
+
+
+@dataclass
+class DedupStage:
+    """Stage 6: exact and near duplicates of rows accepted earlier in this shard (order matters: run in row order)."""
+
+    deduper: Deduper
+
+    def __call__(self, record: Record) -> None:
+        record.key = exact_key(record.task, record.content)
+        if record.verdict.passed:
+            dup = self.deduper.check(record.task, record.content, record.key)
+            if dup:
+                record.verdict.add([dup])
+            record.verdict.stages.append("dedup")
+
+
+@dataclass
+class ShardRows:
+    """Stage 7: the rows and the funnel of one shard, written by `flows.shard` when the shard is complete."""
+
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    funnel: dict[str, dict[str, int]] = field(default_factory=lambda: {s: {"entered": 0, "rejected": 0}
+                                                                        for s in STAGES})
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, record: Record, provenance: dict[str, Any]) -> None:
+        verdict = record.verdict
+        row = dataset_row(row_id=record.task.id, task=record.task, content=record.content, verdict=verdict,
+                          domain=record.draft.world.domain, provenance=provenance, dedup_key=record.key)
+        for stage in verdict.stages:
+            self.funnel[stage]["entered"] += 1
+        if verdict.passed:
+            self.accepted.append(row)
+        else:
+            self.funnel[verdict.stage]["rejected"] += 1
+            self.reasons.update(verdict.reasons)
+            self.rejected.append(row)
+
+
+class Negatives:
+    """Beside the stages: a share of tasks also get a deliberately broken trajectory, which must be rejected."""
+
+    def __init__(self, share: float, judge: JudgeStage, rng: random.Random):
+        self.share, self.judge, self.rng = share, judge, rng
+        self.counts: Counter[str] = Counter()
+        self.codes: Counter[str] = Counter()
+
+    def __call__(self, record: Record, provenance: dict[str, Any], rows: ShardRows) -> None:
+        if not (self.share and self.rng.random() < self.share):
+            return
+        task, world = record.task, record.draft.world
+        made = make_negative(task, record.content, world.agent, self.rng)
+        if made is None:
+            return
+        name, content = made
+        broken = Record(record.draft, task, content)
+        verify_stage(broken)
+        self.judge(broken)
+        nv = broken.verdict
+        self.counts["made"] += 1
+        if not nv.passed and EXPECTED_CODE[name] in nv.reasons:
+            self.counts["caught_by_expected_code"] += 1
+        if nv.passed:  # never written as accepted: it would be a validator bug
+            self.counts["escaped"] += 1
+            nv.add([("negative.escaped", f"perturbation {name} passed every check")])
+        self.codes.update(nv.reasons)
+        rows.rejected.append(dataset_row(
+            row_id=f"{task.id}-neg", task=task, content=content, verdict=nv, domain=world.domain,
+            provenance={**provenance, "negative": name}, dedup_key=exact_key(task, content)))
