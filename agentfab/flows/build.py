@@ -30,6 +30,7 @@ from agentfab.flows.recipe import Recipe, load_recipe
 from agentfab.flows.shard import ShardJob, build_shard, load_world
 from agentfab.flows.storage import (clear_partial, paths, read_stats, rows_table, shard_is_complete, write_json,
                                     write_table, write_text)
+from agentfab.schemas.codes import Reason
 
 ProgressHook = Callable[[str, dict[str, Any]], None]
 _progress: ProgressHook | None = None
@@ -167,7 +168,7 @@ def dedup_across_shards(out: Path, recipe: Recipe) -> int:
         moving = [r for r in accepted.filter(pc.invert(mask)).to_pylist() if r["id"] not in have]
         for r in moving:
             r["verification"]["passed"] = False
-            r["verification"]["reasons"].append("dedup.exact_duplicate")
+            r["verification"]["reasons"].append(Reason.EXACT_DUPLICATE)
             r["verification"]["details"].append("dedup.exact_duplicate: an earlier shard accepted the same row")
         meta = {"recipe_hash": recipe.hash(), "shard": str(shard)}
         stats = read_stats(p["stats"]) or {}
@@ -176,7 +177,7 @@ def dedup_across_shards(out: Path, recipe: Recipe) -> int:
         write_table(p["accepted"], accepted.filter(mask))
         stats["rows"] = {"accepted": len(keys) - len(dup), "rejected": rejected.num_rows + len(moving)}
         stats["funnel"]["dedup"]["rejected"] += len(dup)
-        stats["reasons"]["dedup.exact_duplicate"] = stats["reasons"].get("dedup.exact_duplicate", 0) + len(dup)
+        stats["reasons"][Reason.EXACT_DUPLICATE] = stats["reasons"].get(Reason.EXACT_DUPLICATE, 0) + len(dup)
         write_json(p["stats"], stats)
         moved += len(dup)
     return moved

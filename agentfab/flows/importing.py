@@ -15,8 +15,8 @@ from typing import Any
 from agentfab import __version__
 from agentfab.flows.rows import event_row
 from agentfab.flows.storage import write_json, write_rows
+from agentfab.schemas.codes import stage_of
 from agentfab.schemas.trajectory import ADP_SCHEMA_VERSION
-from agentfab.validators.codes import stage_of
 from agentfab.validators.replay import replay
 from agentfab.validators.structure import check_calls, check_events
 from agentfab.worlds.core import Tool, canonical_json

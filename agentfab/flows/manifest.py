@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from agentfab import __version__
-from agentfab.validators.codes import CODES, STAGES
+from agentfab.schemas.codes import STAGES, describe
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-'.][a-z0-9]+)*")
 
@@ -81,7 +81,7 @@ def merge_stats(all_stats: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "rows": dict(rows),
         "funnel": funnel,
-        "reasons": {code: {"count": n, "meaning": CODES.get(code, "")} for code, n in sorted(merged["reasons"].items())},
+        "reasons": {code: {"count": n, "meaning": describe(code)} for code, n in sorted(merged["reasons"].items())},
         "fallbacks": dict(merged["fallbacks"]),
         "negatives": dict(merged["negatives"]) | {"reasons": dict(sorted(merged["negative_reasons"].items()))},
         "distributions": {name: ordered(c) for name, c in sorted(dists.items())},

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.rows import event_from_row
 from agentfab.flows.shard import load_world, world_label
+from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import Clarification, PlanStep, Task, UserTurn
 from agentfab.validators.judge import RuleJudge
 from agentfab.validators.verify import verify
@@ -97,7 +98,7 @@ def revalidate(dataset: Path, include_rejected: bool = False) -> Report:
                     tool = domain.tool(t["name"])
                     if domain.memo(("parameters_json", tool.name), lambda s=tool.spec: canonical_json(s.parameters)) \
                             != t["parameters"]:
-                        report.codes["schema.tool_drift"] += 1
+                        report.codes[Reason.TOOL_DRIFT] += 1
                     offered[t["name"]] = tool
             verdict = verify(task, content, offered, stores[key], judge, recipe.filters.judge.min_score)
             report.checked += 1
@@ -108,9 +109,9 @@ def revalidate(dataset: Path, include_rejected: bool = False) -> Report:
             if not should_pass and stored and all(c.startswith("dedup.") for c in stored):
                 # dedup is a dataset-level judgement: the row itself must pass, and an exact duplicate must have
                 # its twin among the accepted rows
-                if not verdict.passed or ("dedup.exact_duplicate" in stored and dedup_key not in accepted_keys):
+                if not verdict.passed or (Reason.EXACT_DUPLICATE in stored and dedup_key not in accepted_keys):
                     report.failed += 1
-                    report.codes["dedup.unfounded"] += 1
+                    report.codes[Reason.DEDUP_UNFOUNDED] += 1
                     report.examples.append(f"{row['id']}: rejected as {stored}, which does not hold")
                 continue
             if verdict.passed != should_pass:
@@ -119,6 +120,6 @@ def revalidate(dataset: Path, include_rejected: bool = False) -> Report:
                     report.codes.update(verdict.reasons)
                     report.examples.append(f"{row['id']}: {'; '.join(verdict.details[:2])}")
                 else:
-                    report.codes["rejected_row_passed"] += 1
+                    report.codes[Reason.REJECTED_ROW_PASSED] += 1
                     report.examples.append(f"{row['id']}: rejected as {row['verification']['reasons']} but passes now")
     return report

@@ -19,8 +19,8 @@ from agentfab.generators.queries import render_step, to_task
 from agentfab.generators.rollouts import OracleAgent
 from agentfab.generators.tasks import ComposeLimits, Composer, Plan, Step
 from agentfab.generators.values import PoolCache, sample_arguments
+from agentfab.schemas.codes import STAGES, Reason
 from agentfab.schemas.tasks import TASK_KINDS, Task
-from agentfab.validators.codes import STAGES
 from agentfab.validators.dedup import Deduper, exact_key
 from agentfab.validators.judge import Judge
 from agentfab.validators.verify import Verdict, apply_judge, check
@@ -226,7 +226,7 @@ class Negatives:
             self.counts["caught_by_expected_code"] += 1
         if nv.passed:  # never written as accepted: it would be a validator bug
             self.counts["escaped"] += 1
-            nv.add([("negative.escaped", f"perturbation {name} passed every check")])
+            nv.add([(Reason.NEGATIVE_ESCAPED, f"perturbation {name} passed every check")])
         self.codes.update(nv.reasons)
         rows.rejected.append(dataset_row(
             row_id=f"{task.id}-neg", task=task, content=content, verdict=nv, domain=world.domain,

@@ -12,21 +12,22 @@ from typing import Any, Callable
 from agentfab.generators.rollouts import Event, OracleAgent, call, result
 from agentfab.generators.values import PoolCache, render_value, sample_arguments
 from agentfab.schemas.answers import mentions, replace_mentions
+from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import Task
 from agentfab.worlds.core import canonical_json, is_error
 
 # perturbation -> the reason code the validators must report for it
 EXPECTED_CODE: dict[str, str] = {
-    "wrong_argument": "truth.wrong_arguments",
-    "wrong_tool": "rule.distractor_call",
-    "missing_call": "truth.missing_call",
-    "invented_answer": "truth.wrong_answer",
-    "extra_mutating_call": "truth.state_mismatch",
-    "fabricated_observation": "exec.observation_mismatch",
-    "role_confusion": "rule.role_confusion",
-    "unknown_tool": "schema.unknown_tool",
-    "bad_arguments": "schema.bad_arguments",
-    "ignored_refusal": "truth.unexpected_call",
+    "wrong_argument": Reason.WRONG_ARGUMENTS,
+    "wrong_tool": Reason.DISTRACTOR_CALL,
+    "missing_call": Reason.MISSING_CALL,
+    "invented_answer": Reason.WRONG_ANSWER,
+    "extra_mutating_call": Reason.STATE_MISMATCH,
+    "fabricated_observation": Reason.OBSERVATION_MISMATCH,
+    "role_confusion": Reason.ROLE_CONFUSION,
+    "unknown_tool": Reason.UNKNOWN_TOOL,
+    "bad_arguments": Reason.BAD_ARGUMENTS,
+    "ignored_refusal": Reason.UNEXPECTED_CALL,
 }
 NEGATIVES = tuple(EXPECTED_CODE)
 

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from agentfab.inspect import stats
 from agentfab.inspect.dataset import open_build
-from agentfab.validators.codes import CODES, STAGES
+from agentfab.schemas.codes import STAGES, describe
 
 WIDTH = 100
 
@@ -60,7 +60,7 @@ def reason_rows(manifest: dict[str, Any], on_disk: list[tuple[str, int]]) -> lis
     negatives = manifest.get("negatives", {}).get("reasons", {})
     disk = dict(on_disk)
     codes = sorted(set(generated) | set(negatives) | set(disk), key=lambda c: (-disk.get(c, 0), c))
-    return [(c, generated.get(c, 0), negatives.get(c, 0), disk.get(c, 0), CODES.get(c, "")) for c in codes]
+    return [(c, generated.get(c, 0), negatives.get(c, 0), disk.get(c, 0), describe(c)) for c in codes]
 
 
 def summarize(dataset_dir: str | Path) -> str:

@@ -10,6 +10,7 @@ import hashlib
 import re
 from typing import Any
 
+from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import Task
 from agentfab.worlds.core import canonical_json
 
@@ -39,7 +40,7 @@ class Deduper:
         """A (code, detail) when this row duplicates an accepted one; otherwise remembers it and returns None."""
         key = exact_key(task, content) if key is None else key
         if key in self.keys:
-            return ("dedup.exact_duplicate", f"same request and calls as an accepted row ({key[:12]})")
+            return (Reason.EXACT_DUPLICATE, f"same request and calls as an accepted row ({key[:12]})")
         feats = features(task)
         if feats and self.near_threshold < 1.0:
             candidates = sorted({i for f in feats for i in self._by_feature.get(f, ())})
@@ -47,7 +48,7 @@ class Deduper:
                 other = self._sets[i]
                 similarity = len(feats & other) / len(feats | other)
                 if similarity >= self.near_threshold:
-                    return ("dedup.near_duplicate", f"Jaccard {similarity:.2f} with an accepted row")
+                    return (Reason.NEAR_DUPLICATE, f"Jaccard {similarity:.2f} with an accepted row")
         self.keys.add(key)
         index = len(self._sets)
         self._sets.append(feats)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from agentfab.schemas.answers import flatten, mentioned
+from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import Task
 from agentfab.validators.structure import Event, Failure
 from agentfab.worlds.core import Store, Tool, canonical_json, is_error
@@ -37,11 +38,11 @@ def replay(content: list[Event], tools: Mapping[str, Tool], store: Store) -> Rep
         out.calls.append((ev["function"], ev["kwargs"], value))
         seen = observed.get(ev.get("tool_call_id"))
         if seen is not None and not _same(seen, value):
-            out.failures.append(("exec.observation_mismatch",
+            out.failures.append((Reason.OBSERVATION_MISMATCH,
                                  f"content[{i}]: {ev['function']} returned something else on replay"))
     for n, (name, _, value) in enumerate(out.calls):
         if is_error(value) and not any(c[0] == name and not is_error(c[2]) for c in out.calls[n + 1:]):
-            out.failures.append(("exec.error_unrecovered", f"{name} failed ({value['error']['message']}) and was "
+            out.failures.append((Reason.ERROR_UNRECOVERED, f"{name} failed ({value['error']['message']}) and was "
                                  "never retried successfully"))
     out.state_diff = world.diff()
     return out
@@ -77,10 +78,10 @@ def check_truth(task: Task, content: list[Event], rep: Replay) -> list[Failure]:
     calls = [e for e in content if e.get("class_") == "api_action"]
     if task.expect_refusal:
         if calls:
-            failures.append(("truth.unexpected_call", f"{len(calls)} call(s) although no offered tool fits"))
+            failures.append((Reason.UNEXPECTED_CALL, f"{len(calls)} call(s) although no offered tool fits"))
         final = (content[-1].get("content") or "").lower() if content else ""
         if not any(m in final for m in REFUSAL_MARKERS):
-            failures.append(("truth.no_refusal", "the reply does not tell the user the request cannot be served"))
+            failures.append((Reason.NO_REFUSAL, "the reply does not tell the user the request cannot be served"))
         return failures
     made = [(name, canonical_json(kwargs)) for name, kwargs, value in rep.calls if not is_error(value)]
     unmatched_steps = []
@@ -94,27 +95,27 @@ def check_truth(task: Task, content: list[Event], rep: Replay) -> list[Failure]:
         same_tool = [m for m in made if m[0] == step.tool]
         if same_tool:
             made.remove(same_tool[0])
-            failures.append(("truth.wrong_arguments", f"{step.id}: {step.tool} was called with {same_tool[0][1]}, "
+            failures.append((Reason.WRONG_ARGUMENTS, f"{step.id}: {step.tool} was called with {same_tool[0][1]}, "
                              f"the task needs {canonical_json(step.arguments)}"))
         else:
-            failures.append(("truth.missing_call", f"{step.id}: {step.tool} was never called successfully"))
+            failures.append((Reason.MISSING_CALL, f"{step.id}: {step.tool} was never called successfully"))
     replies = turn_replies(content)
     if task.clarification is not None:
         first_call = next((i for i, e in enumerate(content) if e.get("class_") == "api_action"), len(content))
         asked = any(e.get("class_") == "message_action" for e in content[:first_call])
         answered = sum(1 for e in content[:first_call] if e.get("source") == "user") >= 2
         if not (asked and answered):
-            failures.append(("truth.no_clarification", f"{task.clarification.param} was never asked for"))
+            failures.append((Reason.NO_CLARIFICATION, f"{task.clarification.param} was never asked for"))
         replies = replies[1:] if asked else replies
     for t, turn in enumerate(task.user_turns):
         reply = flatten(replies[t]) if t < len(replies) else ""
         missing = [v for v in turn.answer if not mentioned(reply, v)]
         if missing:
-            failures.append(("truth.wrong_answer", f"turn {t + 1}: the reply does not state {', '.join(missing)}"))
+            failures.append((Reason.WRONG_ANSWER, f"turn {t + 1}: the reply does not state {', '.join(missing)}"))
     if canonical_json(rep.state_diff) != canonical_json(task.state_diff):
         changed = sorted(f"{t}/{k}" for t, rows in rep.state_diff.items() for k in rows)
         expected = sorted(f"{t}/{k}" for t, rows in task.state_diff.items() for k in rows)
-        failures.append(("truth.state_mismatch", f"changed {changed or 'nothing'}, expected {expected or 'nothing'}"))
+        failures.append((Reason.STATE_MISMATCH, f"changed {changed or 'nothing'}, expected {expected or 'nothing'}"))
     return failures
 
 
@@ -126,8 +127,8 @@ def check_rules(task: Task, rep: Replay) -> list[Failure]:
         key = canonical_json([name, kwargs])
         if not is_error(value):
             if key in seen:
-                failures.append(("rule.repeated_call", f"{name} was called twice with {canonical_json(kwargs)}"))
+                failures.append((Reason.REPEATED_CALL, f"{name} was called twice with {canonical_json(kwargs)}"))
             seen.add(key)
         if name not in needed and not task.expect_refusal:
-            failures.append(("rule.distractor_call", f"{name} is offered but the task does not need it"))
+            failures.append((Reason.DISTRACTOR_CALL, f"{name} is offered but the task does not need it"))
     return failures

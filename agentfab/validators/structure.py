@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from agentfab.schemas.codes import Reason
 from agentfab.worlds.core import Tool
 
 Event = dict[str, Any]
@@ -21,22 +22,22 @@ def check_events(content: list[Event]) -> list[Failure]:
     """ADP validity, role separation and the pairing of every call with exactly one result."""
     failures: list[Failure] = []
     if not content:
-        return [("schema.invalid_event", "the trajectory has no events")]
+        return [(Reason.INVALID_EVENT, "the trajectory has no events")]
     pending: dict[str, int] = {}
     seen: set[str] = set()
     for i, ev in enumerate(content):
         cls = ev.get("class_")
         if cls not in _REQUIRED or any(ev.get(k) is None for k in _REQUIRED[cls]):
-            failures.append(("schema.invalid_event", f"content[{i}] is not a valid ADP event: class_={cls!r}"))
+            failures.append((Reason.INVALID_EVENT, f"content[{i}] is not a valid ADP event: class_={cls!r}"))
             continue
         if cls == "api_action":
             if not isinstance(ev["kwargs"], dict):
-                failures.append(("schema.invalid_event", f"content[{i}]: kwargs must be an object"))
+                failures.append((Reason.INVALID_EVENT, f"content[{i}]: kwargs must be an object"))
             cid = ev.get("tool_call_id")
             if not cid:
-                failures.append(("rule.orphan_result", f"content[{i}]: call to {ev['function']} has no tool_call_id"))
+                failures.append((Reason.ORPHAN_RESULT, f"content[{i}]: call to {ev['function']} has no tool_call_id"))
             elif cid in seen:
-                failures.append(("rule.duplicate_call_id", f"content[{i}]: tool_call_id {cid} is used twice"))
+                failures.append((Reason.DUPLICATE_CALL_ID, f"content[{i}]: tool_call_id {cid} is used twice"))
             else:
                 seen.add(cid)
                 pending[cid] = i
@@ -44,26 +45,26 @@ def check_events(content: list[Event]) -> list[Failure]:
             source, cid = ev["source"], ev.get("tool_call_id")
             if source == "user":
                 if cid is not None:
-                    failures.append(("rule.role_confusion", f"content[{i}]: a user turn carries tool_call_id {cid}"))
+                    failures.append((Reason.ROLE_CONFUSION, f"content[{i}]: a user turn carries tool_call_id {cid}"))
                 if pending:
-                    failures.append(("rule.turn_order", f"content[{i}]: user speaks while calls are unanswered"))
+                    failures.append((Reason.TURN_ORDER, f"content[{i}]: user speaks while calls are unanswered"))
             elif source == "environment":
                 if cid is None:
-                    failures.append(("rule.role_confusion", f"content[{i}]: environment text without tool_call_id"))
+                    failures.append((Reason.ROLE_CONFUSION, f"content[{i}]: environment text without tool_call_id"))
                 elif cid not in pending:
-                    failures.append(("rule.orphan_result", f"content[{i}]: result for {cid}, which no pending call made"))
+                    failures.append((Reason.ORPHAN_RESULT, f"content[{i}]: result for {cid}, which no pending call made"))
                 else:
                     del pending[cid]
             else:
-                failures.append(("rule.role_confusion", f"content[{i}]: observation from {source!r}"))
+                failures.append((Reason.ROLE_CONFUSION, f"content[{i}]: observation from {source!r}"))
         elif cls == "message_action" and pending:
-            failures.append(("rule.turn_order", f"content[{i}]: the agent replies while calls are unanswered"))
+            failures.append((Reason.TURN_ORDER, f"content[{i}]: the agent replies while calls are unanswered"))
     for cid, i in pending.items():
-        failures.append(("rule.unanswered_call", f"content[{i}]: call {cid} never gets a result"))
+        failures.append((Reason.UNANSWERED_CALL, f"content[{i}]: call {cid} never gets a result"))
     if content[0].get("class_") != "text_observation" or content[0].get("source") != "user":
-        failures.append(("rule.turn_order", "the trajectory does not open with a user turn"))
+        failures.append((Reason.TURN_ORDER, "the trajectory does not open with a user turn"))
     if content[-1].get("class_") != "message_action":
-        failures.append(("rule.no_final_answer", "the last event is not a message to the user"))
+        failures.append((Reason.NO_FINAL_ANSWER, "the last event is not a message to the user"))
     return failures
 
 
@@ -75,9 +76,9 @@ def check_calls(content: list[Event], offered: Mapping[str, Tool]) -> list[Failu
             continue
         tool = offered.get(ev["function"])
         if tool is None:
-            failures.append(("schema.unknown_tool", f"content[{i}]: {ev['function']} is not an offered tool"))
+            failures.append((Reason.UNKNOWN_TOOL, f"content[{i}]: {ev['function']} is not an offered tool"))
             continue
         problem = tool.check(ev["kwargs"])
         if problem is not None:
-            failures.append(("schema.bad_arguments", f"content[{i}]: {ev['function']}: {problem}"))
+            failures.append((Reason.BAD_ARGUMENTS, f"content[{i}]: {ev['function']}: {problem}"))
     return failures

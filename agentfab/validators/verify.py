@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from agentfab.schemas.codes import STAGES, Reason, stage_of
 from agentfab.schemas.tasks import Task
-from agentfab.validators.codes import STAGES, stage_of
 from agentfab.validators.judge import Judge, Judgement
 from agentfab.validators.replay import check_rules, check_truth, replay
 from agentfab.validators.structure import check_calls, check_events
@@ -64,7 +64,7 @@ def apply_judge(v: Verdict, task: Task, content: list[dict[str, Any]], judge: Ju
     v.stages.append("judge")
     v.judgement = judge.judge(task, content)
     if v.judgement.score < min_score:
-        v.add([("judge.low_score", f"score {v.judgement.score:g} < {min_score:g}: {v.judgement.rationale}")])
+        v.add([(Reason.LOW_SCORE, f"score {v.judgement.score:g} < {min_score:g}: {v.judgement.rationale}")])
 
 
 def verify(

@@ -1,0 +1,77 @@
+"""Stable reason codes: every check a trajectory can fail, by stage. Rejected rows carry these codes.
+
+The codes live here, with the data contracts, because both sides need them: validators report them, generators
+of deliberately broken trajectories name the code that must catch each break, and flows count them. A `Reason`
+is a `str`, so it is written, compared and JSON-encoded as its stable text (`"truth.wrong_answer"`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+# the funnel's stages, in the order a trajectory meets them
+STAGES = ("schema", "exec", "truth", "rule", "judge", "dedup")
+
+
+class Reason(StrEnum):
+    description: str
+
+    def __new__(cls, value: str, description: str) -> Reason:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.description = description
+        return member
+
+    INVALID_EVENT = "schema.invalid_event", "an event is not a valid ADP event (unknown class_ or missing field)"
+    UNKNOWN_TOOL = "schema.unknown_tool", "a call names a tool that was not offered"
+    BAD_ARGUMENTS = "schema.bad_arguments", "a call's arguments do not validate against the tool's JSON Schema"
+    OBSERVATION_MISMATCH = ("exec.observation_mismatch",
+                            "a tool result differs from what replaying the call on a fresh world returns")
+    ERROR_UNRECOVERED = "exec.error_unrecovered", "a call failed and no later call to that tool succeeded"
+    MISSING_CALL = "truth.missing_call", "a call the plan needs was never made successfully"
+    WRONG_ARGUMENTS = ("truth.wrong_arguments",
+                       "a needed tool was called, but never with the arguments the task requires")
+    WRONG_ANSWER = "truth.wrong_answer", "a reply does not state a value the user asked for"
+    STATE_MISMATCH = ("truth.state_mismatch",
+                      "the final world state differs from the expected one (missing or collateral changes)")
+    UNEXPECTED_CALL = "truth.unexpected_call", "a tool was called although no offered tool fits the request"
+    NO_REFUSAL = "truth.no_refusal", "the request cannot be served but the agent did not say so"
+    NO_CLARIFICATION = ("truth.no_clarification",
+                        "a required value was missing but the agent did not ask for it before acting")
+    ROLE_CONFUSION = "rule.role_confusion", "user text marked as tool output, or a tool result marked as user text"
+    ORPHAN_RESULT = "rule.orphan_result", "a tool result answers no earlier, unanswered call"
+    UNANSWERED_CALL = "rule.unanswered_call", "a call never gets its result"
+    DUPLICATE_CALL_ID = "rule.duplicate_call_id", "two calls share one tool_call_id"
+    TURN_ORDER = ("rule.turn_order",
+                  "events are out of order (no opening user turn, a reply while calls are pending, turns lost)")
+    NO_FINAL_ANSWER = "rule.no_final_answer", "the trajectory does not end with a message to the user"
+    REPEATED_CALL = "rule.repeated_call", "the same successful call was made twice"
+    DISTRACTOR_CALL = "rule.distractor_call", "a call to an offered tool the task does not need"
+    LOW_SCORE = "judge.low_score", "the judge's score is below the recipe's minimum"
+    EXACT_DUPLICATE = "dedup.exact_duplicate", "an identical trajectory was already accepted"
+    NEAR_DUPLICATE = ("dedup.near_duplicate",
+                      "a trajectory with nearly the same calls or request was already accepted")
+    NEGATIVE_ESCAPED = ("negative.escaped",
+                        "a deliberately broken trajectory passed every check (a validator bug; never written as accepted)")
+    # found only by `agentfab validate` (flows/revalidate.py), which re-checks a written dataset from its files
+    TOOL_DRIFT = "schema.tool_drift", "an offered tool's parameters differ from the world's tool of that name today"
+    DEDUP_UNFOUNDED = ("dedup.unfounded",
+                       "a row rejected as a duplicate fails other checks, or its exact twin is not among the accepted")
+    REJECTED_ROW_PASSED = ("recheck.rejected_row_passed",
+                           "a row stored as rejected passes every check when validated again")
+
+    @property
+    def stage(self) -> str:
+        return stage_of(self)
+
+
+def stage_of(code: str) -> str:
+    return code.split(".", 1)[0]
+
+
+def describe(code: str) -> str:
+    """The meaning of a code; empty for a code this version does not know (e.g. read from an older build)."""
+    try:
+        return Reason(code).description
+    except ValueError:
+        return ""
