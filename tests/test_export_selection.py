@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rows import accepted_rows, rejected_parallel_row, sample_rows
 
-from agentfab.exporters.select import load_rows, split_by_family
-from agentfab.exporters.where import WhereError, parse_where
+from agentfab.formats.export.select import load_rows, split_by_family
+from agentfab.formats.export.where import WhereError, parse_where
 from agentfab.schemas.rows import ROW_ARROW_SCHEMA
 
 

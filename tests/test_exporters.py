@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from rows import accepted_rows, rejected_parallel_row, sample_rows, single_call_row
 
-from agentfab.exporters import FORMATS, write_export
-from agentfab.exporters.adp import row_to_trajectory, trajectory_to_events
-from agentfab.exporters.chat import SkipRow
-from agentfab.exporters.dpo import dpo_features, export_pairs
-from agentfab.exporters.hf import hf_features
-from agentfab.exporters.openai_chat import check_openai_line
-from agentfab.exporters.sharegpt import turn_order_problem
+from agentfab.formats.export import FORMATS, write_export
+from agentfab.formats.export.adp import row_to_trajectory, trajectory_to_events
+from agentfab.formats.export.chat import SkipRow
+from agentfab.formats.export.dpo import dpo_features, export_pairs
+from agentfab.formats.export.hf import hf_features
+from agentfab.formats.export.openai_chat import check_openai_line
+from agentfab.formats.export.sharegpt import turn_order_problem
 from agentfab.schemas.trajectory import Trajectory
 
 GOLDEN = Path(__file__).parent / "golden" / "export"
@@ -345,7 +345,7 @@ def test_an_unknown_format_is_named_with_the_choices(tmp_path):
 
 
 def test_openai_gives_a_failed_call_weight_zero_and_trains_on_the_recovery():
-    from agentfab.exporters.openai_chat import messages
+    from agentfab.formats.export.openai_chat import messages
     from fixtures.rows import sample_rows
 
     rows = [r for r in sample_rows() if any(

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from agentfab.exporters import write_export
-from agentfab.exporters.select import load_rows
+from agentfab.formats.export import write_export
+from agentfab.formats.export.select import load_rows
 from agentfab.flows.importing import run_import
 from agentfab.flows.recipe import parse_recipe
 from agentfab.flows.shard import ShardJob, build_shard

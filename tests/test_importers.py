@@ -15,22 +15,22 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from agentfab.exporters import import_schema
-from agentfab.exporters.import_chat import XLAM_NOTE
-from agentfab.exporters.import_tools import (ToolImportError, tools_from_json, tools_from_mcp, tools_from_openapi,
+from agentfab.formats.toolspecs import documents as import_schema
+from agentfab.formats.imports.convert import XLAM_NOTE
+from agentfab.formats.toolspecs.sources import (ToolImportError, tools_from_json, tools_from_mcp, tools_from_openapi,
                                              xlam_parameters)
-from agentfab.exporters.importers import ImportFileError, read_records
+from agentfab.formats.imports import ImportFileError, read_records
 from agentfab.schemas.rows import EventRow
 from agentfab.schemas.tools import ToolSpec
 from agentfab.schemas.trajectory import Trajectory
 
 try:
-    from agentfab.exporters import write_export
-    from agentfab.exporters.chat import tool_functions
+    from agentfab.formats.export import write_export
+    from agentfab.formats.export.chat import tool_functions
     from rows import sample_rows
 except ImportError as exc:  # the exporters are written by another helper; round trips need them
     write_export = None
-    EXPORTERS_MISSING = f"agentfab.exporters (write_export) or tests/fixtures/rows.py is not importable: {exc}"
+    EXPORTERS_MISSING = f"agentfab.formats.export (write_export) or tests/fixtures/rows.py is not importable: {exc}"
 else:
     EXPORTERS_MISSING = ""
 

@@ -28,7 +28,7 @@ def test_running_from_the_repo_root_does_not_shadow_pypi_names():
     # to a folder of ours.
     code = (
         "import importlib.util, sys;"
-        "names = ['validators', 'schemas', 'worlds', 'generators', 'exporters', 'flows'];"
+        "names = ['validators', 'schemas', 'worlds', 'generators', 'formats', 'flows'];"
         "hits = [n for n in names if (s := importlib.util.find_spec(n)) and s.origin and s.origin.startswith(sys.argv[1])];"
         "print(','.join(hits))"
     )
@@ -39,11 +39,12 @@ def test_running_from_the_repo_root_does_not_shadow_pypi_names():
 def test_the_layers_import_one_way():
     # worlds build on schemas; generators and validators on worlds and schemas, never on each other.
     forbidden = {
-        "worlds": ("agentfab.generators", "agentfab.validators", "agentfab.flows", "agentfab.exporters"),
-        "generators": ("agentfab.validators", "agentfab.flows", "agentfab.exporters"),
-        "validators": ("agentfab.generators", "agentfab.flows", "agentfab.exporters"),
-        "schemas": ("agentfab.worlds", "agentfab.generators", "agentfab.validators", "agentfab.flows"),
-        "exporters": ("agentfab.generators", "agentfab.validators", "agentfab.flows", "agentfab.worlds"),
+        "worlds": ("agentfab.generators", "agentfab.validators", "agentfab.flows", "agentfab.formats"),
+        "generators": ("agentfab.validators", "agentfab.flows", "agentfab.formats"),
+        "validators": ("agentfab.generators", "agentfab.flows", "agentfab.formats"),
+        "schemas": ("agentfab.worlds", "agentfab.generators", "agentfab.validators", "agentfab.flows",
+                    "agentfab.formats"),
+        "formats": ("agentfab.generators", "agentfab.validators", "agentfab.flows", "agentfab.worlds"),
     }
     for layer, bad in forbidden.items():
         for path in (ROOT / "agentfab" / layer).rglob("*.py"):

@@ -253,7 +253,7 @@ def tools(source: Path, fmt: str, out: Path | None) -> None:
     """
     import json as _json
 
-    from agentfab.exporters.import_tools import ToolImportError, tools_from_json, tools_from_mcp, tools_from_openapi
+    from agentfab.formats.toolspecs import ToolImportError, tools_from_json, tools_from_mcp, tools_from_openapi
 
     convert = {"openapi": tools_from_openapi, "mcp": tools_from_mcp, "json": tools_from_json}[fmt]
     try:

@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:
-    from agentfab.exporters import ExportReport
+    from agentfab.formats.export import ExportReport
 
 
 def run_export(dataset: Path, fmt: str, out: Path, *, where: str | None, kinds: list[str], domains: list[str],
                min_depth: int | None, min_score: float | None, reasoning: bool,
                val_fraction: float) -> list["ExportReport"]:
-    from agentfab.exporters import FORMATS, write_export
-    from agentfab.exporters.select import family_bucket, iter_rows, shard_names
+    from agentfab.formats.export import FORMATS, write_export
+    from agentfab.formats.export.select import family_bucket, iter_rows, shard_names
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

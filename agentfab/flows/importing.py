@@ -53,7 +53,7 @@ def _shape(events: list[dict[str, Any]]) -> tuple[int, int, int]:
 
 
 def run_import(path: Path, fmt: str, out: Path, *, world: str | None = None, world_seed: int = 0) -> ImportSummary:
-    from agentfab.exporters.importers import read_records
+    from agentfab.formats.imports import read_records
 
     result = read_records(path, fmt)
     domain = builtin_domain(world) if world else None

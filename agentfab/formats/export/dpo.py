@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterable, Iterator
 
-from agentfab.exporters.chat import SkipRow, openai_tools
-from agentfab.exporters.hf import json_features, messages
+from agentfab.formats.export.chat import SkipRow, openai_tools
+from agentfab.formats.export.hf import json_features, messages
 
 
 def _split(row: dict[str, Any], reasoning: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

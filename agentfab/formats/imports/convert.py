@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from agentfab.exporters.import_schema import ToolImportError
-from agentfab.exporters.import_tools import tool_from_function, tool_from_xlam
+from agentfab.formats.toolspecs.documents import ToolImportError
+from agentfab.formats.toolspecs.sources import tool_from_function, tool_from_xlam
 from agentfab.schemas.tools import ToolSpec
 
 MAX_LITERAL_CHARS = 1_000_000  # Python-repr payloads longer than this are not parsed (ast is slow on huge input)

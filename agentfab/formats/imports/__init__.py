@@ -5,11 +5,11 @@ returns every record it could convert plus one `ImportError_` per record it coul
 (for `.json`, its array index + 1) and the reason; one bad record never costs the good ones. Each converted record
 is checked against the ADP `Trajectory` model (calls and results pair up, ids are unique) before it is kept.
 
-The formats are the exporters' (see `agentfab/exporters/*.py` and formats.md): exporting rows and importing the
+The formats are the exporters' (see `agentfab/formats/export/*.py` and formats.md): exporting rows and importing the
 file gives back the same users' text, calls, arguments, results and replies. What a format does not carry is not
 invented: the thought behind an agent message (no chat format keeps it), call ids in ShareGPT/Hermes/xLAM (minted
-as `call_1`...), tool result schemas and `mutates` (True, the safe default; see `import_tools`).
-Converters are in `import_chat`, tool importers in `import_tools` (`tools_from_openapi`, `tools_from_mcp`,
+as `call_1`...), tool result schemas and `mutates` (True, the safe default; see `formats.toolspecs`).
+Converters are in `imports.convert`, tool importers in `formats.toolspecs` (`tools_from_openapi`, `tools_from_mcp`,
 `tools_from_json`).
 """
 
@@ -22,8 +22,8 @@ from typing import Any, Iterator
 
 from pydantic import ValidationError
 
-from agentfab.exporters.import_chat import CONVERTERS, Converted, RecordError
-from agentfab.exporters.import_schema import slug, tool_name
+from agentfab.formats.imports.convert import CONVERTERS, Converted, RecordError
+from agentfab.formats.toolspecs.documents import slug, tool_name
 from agentfab.schemas.rows import EventRow
 from agentfab.schemas.tools import ToolSpec
 from agentfab.schemas.trajectory import Trajectory

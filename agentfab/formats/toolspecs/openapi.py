@@ -10,7 +10,7 @@
 - mutates: every method but GET, HEAD, OPTIONS and TRACE (the methods HTTP defines as safe).
 - domain: a slug of `info.title`.
 
-Local `$ref`s are expanded; remote ones raise; see `import_schema` for the limits.
+Local `$ref`s are expanded; remote ones raise; see `documents` for the limits.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agentfab.exporters.import_schema import (SchemaCopier, ToolImportError, check_schema, deref, load, slug,
+from agentfab.formats.toolspecs.documents import (SchemaCopier, ToolImportError, check_schema, deref, load, slug,
                                               tool_name, unique_name)
 from agentfab.schemas.tools import ToolSpec
 

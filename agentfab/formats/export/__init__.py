@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from agentfab.exporters import adp, dpo, hermes, hf, openai_chat, sharegpt
-from agentfab.exporters.chat import SkipRow
+from agentfab.formats.export import adp, dpo, hermes, hf, openai_chat, sharegpt
+from agentfab.formats.export.chat import SkipRow
 
 log = logging.getLogger(__name__)
 

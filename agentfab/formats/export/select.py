@@ -8,7 +8,7 @@ from typing import Any, Iterable, Iterator
 
 import polars as pl
 
-from agentfab.exporters.where import WhereError, parse_where
+from agentfab.formats.export.where import WhereError, parse_where
 
 
 def _as_list(value: str | Iterable[str] | None) -> list[str] | None:

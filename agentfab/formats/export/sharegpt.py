@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agentfab.exporters.chat import (AgentMessage, CallGroup, ResultGroup, SkipRow, UserTurn, blocks, dumps,
+from agentfab.formats.export.chat import (AgentMessage, CallGroup, ResultGroup, SkipRow, UserTurn, blocks, dumps,
                                      system_prompt, tool_functions)
 
 USER, MODEL = ("human", "observation"), ("gpt", "function_call")

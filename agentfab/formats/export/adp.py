@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agentfab.exporters.chat import SkipRow
+from agentfab.formats.export.chat import SkipRow
 from agentfab.schemas.rows import EventRow
 from agentfab.schemas.trajectory import ADP_SCHEMA_VERSION, Trajectory
 

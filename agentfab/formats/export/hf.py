@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentfab.exporters.chat import chat_messages, openai_tools
+from agentfab.formats.export.chat import chat_messages, openai_tools
 
 
 def messages(row: dict[str, Any], *, reasoning: bool = True) -> list[dict[str, Any]]:

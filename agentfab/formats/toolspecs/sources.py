@@ -8,7 +8,7 @@ where assuming a read would let an unexpected change pass unseen.
 
 Names are made valid function names (`get-weather` -> `get_weather`); a rename is logged, since a client calling
 the original server must map it back. Schemas go through the limits and the remote-`$ref` refusal of
-`import_schema`, and must pass `jsonschema.Draft202012Validator.check_schema`.
+`documents`, and must pass `jsonschema.Draft202012Validator.check_schema`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from agentfab.exporters.import_openapi import tools_from_openapi
-from agentfab.exporters.import_schema import (SchemaCopier, ToolImportError, check_schema, load, slug, tool_name,
+from agentfab.formats.toolspecs.openapi import tools_from_openapi
+from agentfab.formats.toolspecs.documents import (SchemaCopier, ToolImportError, check_schema, load, slug, tool_name,
                                               unique_name)
 from agentfab.schemas.tools import ToolSource, ToolSpec
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agentfab.exporters.chat import SkipRow, chat_messages, openai_tools
+from agentfab.formats.export.chat import SkipRow, chat_messages, openai_tools
 
 
 def messages(row: dict[str, Any], *, reasoning: bool = True) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agentfab.exporters.chat import AgentMessage, CallGroup, ResultGroup, UserTurn, blocks, openai_tools
+from agentfab.formats.export.chat import AgentMessage, CallGroup, ResultGroup, UserTurn, blocks, openai_tools
 
 
 def _dumps(value: Any) -> str:
