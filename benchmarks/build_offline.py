@@ -115,7 +115,8 @@ def main() -> None:
 
         from prefect.logging import disable_run_logger
 
-        from agentfab.flows.build import finalize, prepare_output, start_pool
+        from agentfab.flows.build import finalize, prepare_output
+        from agentfab.flows.runners import start_pool
 
         t0 = time.perf_counter()
         bare = tmp / "bare"

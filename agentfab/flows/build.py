@@ -10,12 +10,9 @@ import asyncio
 import json
 import os
 import shutil
-import sys
 import time
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,7 +24,8 @@ from prefect.cache_policies import NO_CACHE
 
 from agentfab.flows.manifest import dataset_card, merge_stats, query_diversity, versions
 from agentfab.flows.recipe import Recipe, load_recipe
-from agentfab.flows.shard import ShardJob, build_shard, load_world
+from agentfab.flows.runners import ProcessRunner, ShardRunner
+from agentfab.flows.shard import ShardJob, load_world
 from agentfab.flows.storage import (clear_partial, paths, read_stats, rows_table, shard_is_complete, write_json,
                                     write_table, write_text)
 from agentfab.schemas.codes import Reason
@@ -87,67 +85,13 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> list[int]:
 
 
 @task(name="build-shard", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
-async def run_shard(job: ShardJob) -> dict[str, Any]:
-    launch = _LAUNCH.get("run")
-    if launch is not None and launch.out == job.out and job.shard in launch.early:
-        # started before Prefect was up; its completion was already reported by the future's callback
-        return await asyncio.wrap_future(launch.early.pop(job.shard))
-    if launch is not None and launch.pool is not None:
-        stats = await asyncio.get_running_loop().run_in_executor(launch.pool, build_shard, job)
-    else:
-        stats = build_shard(job)
-    _report("shard_done", shard=job.shard, stats=stats)
+async def run_shard(job: ShardJob, runner: ShardRunner) -> dict[str, Any]:
+    """Wait for the shard on its runner; a shard launched early was already reported when it finished."""
+    future, reported = runner.future(job)
+    stats = await asyncio.wrap_future(future)
+    if not reported:
+        _report("shard_done", shard=job.shard, stats=stats)
     return stats
-
-
-@dataclass
-class _Launch:
-    """Work started before the flow: Prefect's ephemeral server takes seconds to start, the shards need not wait.
-
-    A shard whose early run fails is retried by its Prefect task like any other.
-    """
-
-    out: str
-    todo: list[int]
-    pool: Executor | None
-    started: float
-    early: dict[int, Future] = field(default_factory=dict)
-
-
-_LAUNCH: dict[str, _Launch | None] = {}
-
-
-def _report_early(future: Future) -> None:
-    if not future.cancelled() and future.exception() is None:
-        stats = future.result()
-        _report("shard_done", shard=stats["shard"], stats=stats)
-def _ready() -> bool:
-    return True
-
-
-def _die_with_parent() -> None:
-    """Linux: a worker gets SIGKILL when the build process dies, so a killed build leaves no orphan writing."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            import signal
-
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
-
-
-def start_pool(workers: int, method: str | None = None) -> ProcessPoolExecutor:
-    """Worker processes for shard CPU work, started (and warmed) now.
-
-    On Linux they are forked before Prefect starts its threads, which is cheap and safe and needs no
-    `if __name__ == "__main__"` guard in the caller's script; elsewhere they are spawned.
-    """
-    method = method or ("fork" if sys.platform.startswith("linux") else "spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method), initializer=_die_with_parent)
-    for f in [pool.submit(_ready) for _ in range(workers)]:
-        f.result()
-    return pool
 
 
 def dedup_across_shards(out: Path, recipe: Recipe) -> int:
@@ -217,30 +161,30 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int]) -
 
 
 @flow(name="agentfab-build", log_prints=False, validate_parameters=False)
-async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool = False,
-                     workers: int = 1) -> dict[str, Any]:
+async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool = False, workers: int = 1,
+                     runner: ShardRunner | None = None, todo: list[int] | None = None,
+                     started: float | None = None) -> dict[str, Any]:
+    """Build (or resume) `out`. With `runner` and `todo`, the caller has claimed the folder and launched the
+    shards already (the `build` API, `started` being its perf_counter then); without them (a deployment, a test)
+    the flow does both itself."""
+    started = time.perf_counter() if started is None else started
     out_path = Path(out)
-    launch = _LAUNCH.get("run")
-    if launch is None or launch.out != out:  # called directly (a deployment, a test): claim the folder now
+    own = runner is None
+    if todo is None:
         for ref in recipe.worlds:  # a broken world fails here, before any shard starts
             load_world(ref, Path(recipe_dir))
         todo = prepare_output(recipe, out_path, overwrite)
-        pool = start_pool(min(workers, len(todo)), "spawn") if workers > 1 and len(todo) > 1 else None
-        launch = _LAUNCH["run"] = _Launch(out, todo, pool, time.perf_counter())
-        own = True
-    else:
-        own = False
-    if own:
-        _report("start", total=recipe.n_shards, todo=len(launch.todo), records=recipe.records)
-    jobs = [ShardJob(recipe.canonical(), recipe.hash(), recipe_dir, out, i) for i in launch.todo]
+        _report("start", total=recipe.n_shards, todo=len(todo), records=recipe.records)
+    if runner is None:
+        runner = ProcessRunner(workers, "spawn")
+    jobs = [ShardJob(recipe.canonical(), recipe.hash(), recipe_dir, out, i) for i in todo]
     try:
-        await asyncio.gather(*(run_shard(job) for job in jobs))
+        runner.open(len(jobs))
+        await asyncio.gather(*(run_shard(job, runner) for job in jobs))
     finally:
         if own:
-            _LAUNCH["run"] = None
-            if launch.pool is not None:
-                launch.pool.shutdown(cancel_futures=True)
-    return finalize(recipe, out_path, time.perf_counter() - launch.started, launch.todo)
+            runner.close()
+    return finalize(recipe, out_path, time.perf_counter() - started, todo)
 
 
 def _run(coroutine: Any) -> Any:
@@ -254,33 +198,38 @@ def _run(coroutine: Any) -> Any:
 
 
 def build(recipe_path: str | Path, *, out: str | Path | None = None, records: int | None = None,
-          seed: int | None = None, workers: int | None = None, overwrite: bool = False) -> dict[str, Any]:
-    """Build a dataset from a recipe file; returns the manifest. The Python API behind `agentfab build`."""
+          seed: int | None = None, workers: int | None = None, overwrite: bool = False,
+          runner: ShardRunner | None = None) -> dict[str, Any]:
+    """Build a dataset from a recipe file; returns the manifest. The Python API behind `agentfab build`.
+
+    `runner` says where shards run (default: a process pool of `workers`, all cores unless given); the caller
+    keeps ownership of a runner it passes in.
+    """
     recipe, recipe_dir = load_recipe(recipe_path, {"records": records, "seed": seed})
     out_path = (Path(out) if out else Path("data") / "builds" / recipe.name).resolve()
     for ref in recipe.worlds:  # fail on a broken world or a foreign output folder before anything starts
         load_world(ref, recipe_dir)
     check_output(recipe, out_path, overwrite)
-    n = workers if workers else (os.cpu_count() or 1)
+    own = runner is None
+    if runner is None:
+        runner = ProcessRunner(workers if workers else (os.cpu_count() or 1))
     started = time.perf_counter()
     todo = prepare_output(recipe, out_path, overwrite)
-    pool = start_pool(min(n, len(todo))) if n > 1 and len(todo) > 1 else None
-    launch = _LAUNCH["run"] = _Launch(str(out_path), todo, pool, started)
-    _report("start", total=recipe.n_shards, todo=len(todo), records=recipe.records)
-    if pool is not None:
-        for i in todo:
-            job = ShardJob(recipe.canonical(), recipe.hash(), str(recipe_dir), str(out_path), i)
-            future = launch.early[i] = pool.submit(build_shard, job)
-            future.add_done_callback(_report_early)
+    runner.on_done = lambda stats: _report("shard_done", shard=stats["shard"], stats=stats)
     try:
-        manifest = _run(build_flow(recipe, str(recipe_dir), str(out_path), overwrite, n))
+        runner.open(len(todo))
+        _report("start", total=recipe.n_shards, todo=len(todo), records=recipe.records)
+        runner.launch([ShardJob(recipe.canonical(), recipe.hash(), str(recipe_dir), str(out_path), i) for i in todo])
+        manifest = _run(build_flow(recipe, str(recipe_dir), str(out_path), overwrite, runner=runner, todo=todo,
+                                  started=started))
         # What the flow's own timings cannot see: Prefect's start-up and shut-down around it.
         timings = manifest["timings"]
+        timings["runner"] = runner.describe()
         timings["total_seconds"] = round(time.perf_counter() - started, 3)
         timings["outside_shards_seconds"] = round(timings["total_seconds"] - timings["shards_wall_seconds"], 3)
         write_json(out_path / "manifest.json", manifest)
         return manifest
     finally:
-        _LAUNCH["run"] = None
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        runner.on_done = None
+        if own:
+            runner.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,13 @@ def main() -> None:
 @click.option("--seed", type=int, help="Override the recipe's seed.")
 @click.option("--workers", type=int, help="Worker processes for shards. Default: all cores; 1 runs in-process.")
 @click.option("--overwrite", is_flag=True, help="Replace an output folder built from a different recipe.")
+@click.option("--runner", "runner_kind", type=click.Choice(["process", "dask"]), default="process", show_default=True,
+              help="Where shards run: a process pool on this machine, or a Dask cluster.")
+@click.option("--address", help="With --runner dask: the scheduler, e.g. tcp://HOST:8786. Default: a LocalCluster "
+                                "of --workers processes.")
 @click.option("--quiet", is_flag=True, help="No progress bar; print only the summary.")
 def build(recipe: Path, out: Path | None, records: int | None, seed: int | None, workers: int | None,
-          overwrite: bool, quiet: bool) -> None:
+          overwrite: bool, runner_kind: str, address: str | None, quiet: bool) -> None:
     """Build a dataset from RECIPE, offline, with Prefect in its ephemeral mode.
 
     Re-running the same command resumes: finished shards are kept, unfinished ones are rebuilt. The same recipe
@@ -61,13 +66,20 @@ def build(recipe: Path, out: Path | None, records: int | None, seed: int | None,
     from agentfab.flows.recipe import RecipeError
     from agentfab.worlds.declared import DeclaredDomainError
 
+    from agentfab.flows.runners import RunnerError, make_runner
+
     if workers is not None and workers < 1:
         raise UserError("--workers must be at least 1")
+    try:
+        runner = make_runner(runner_kind, workers=workers or (os.cpu_count() or 1), address=address)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     progress = _Progress(quiet)
     set_progress(progress.update)
     try:
-        manifest = run_build(recipe, out=out, records=records, seed=seed, workers=workers, overwrite=overwrite)
-    except (RecipeError, BuildError, DeclaredDomainError) as exc:
+        with runner:
+            manifest = run_build(recipe, out=out, records=records, seed=seed, overwrite=overwrite, runner=runner)
+    except (RecipeError, BuildError, DeclaredDomainError, RunnerError) as exc:
         raise UserError(str(exc)) from None
     except ValueError as exc:  # e.g. a {python: module} that is not a domain
         raise UserError(str(exc)) from None

@@ -1,0 +1,160 @@
+"""Where shard functions run: in this process, in a local process pool, or on a Dask cluster.
+
+A runner is handed to the build flow (never module state). The build starts every shard on it before Prefect's
+server is up (that takes seconds); the flow's per-shard tasks then wait for those futures, and a retry submits
+the shard again. Every runner runs the same plain `build_shard(job)`, so the rows do not depend on the runner.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any, Callable
+
+from agentfab.flows.shard import ShardJob, build_shard
+
+RUNNERS = ("process", "dask")
+OnDone = Callable[[dict[str, Any]], None]
+
+
+class RunnerError(RuntimeError):
+    """A runner that cannot start (a missing package, no scheduler at the address); the message says what to do."""
+
+
+def _ready() -> bool:
+    return True
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGKILL when the build process dies, so a killed build leaves no orphan writing."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def start_pool(workers: int, method: str | None = None) -> ProcessPoolExecutor:
+    """Worker processes for shard CPU work, started (and warmed) now.
+
+    On Linux they are forked before Prefect starts its threads, which is cheap and safe and needs no
+    `if __name__ == "__main__"` guard in the caller's script; elsewhere they are spawned.
+    """
+    method = method or ("fork" if sys.platform.startswith("linux") else "spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method), initializer=_die_with_parent)
+    for f in [pool.submit(_ready) for _ in range(workers)]:
+        f.result()
+    return pool
+
+
+class ShardRunner:
+    """Runs shard jobs and hands back one concurrent.futures.Future per shard.
+
+    `launch` submits the jobs the build still needs (early, so they need not wait for Prefect); `future` returns
+    that early future once, then submits afresh (a Prefect retry). `on_done` hears of each shard that succeeds.
+    """
+
+    name = "base"
+
+    def __init__(self) -> None:
+        self.on_done: OnDone | None = None
+        self._early: dict[tuple[str, int], Future] = {}
+
+    # the part a concrete runner provides
+    def open(self, n_jobs: int) -> None:
+        """Start what the jobs need (a pool, a cluster client); `n_jobs` bounds how many workers are useful."""
+
+    def submit(self, job: ShardJob) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(build_shard(job))
+        except BaseException as exc:  # a failed shard is the future's error, as in a pool
+            future.set_exception(exc)
+        return future
+
+    def close(self) -> None:
+        """Stop workers; a close after a close does nothing."""
+
+    def describe(self) -> str:
+        return self.name
+
+    @property
+    def concurrent(self) -> bool:
+        """True when submit returns before the shard is built (jobs run elsewhere)."""
+        return False
+
+    # shared behaviour
+    def launch(self, jobs: list[ShardJob]) -> None:
+        if not self.concurrent:
+            return  # in-process: the flow runs each shard as its task runs, so pdb and tracebacks stay simple
+        for job in jobs:
+            future = self._early[(job.out, job.shard)] = self.submit(job)
+            future.add_done_callback(self._heard)
+
+    def future(self, job: ShardJob) -> tuple[Future, bool]:
+        """The shard's future and whether its completion was already reported (an early launch)."""
+        early = self._early.pop((job.out, job.shard), None)
+        if early is not None:
+            return early, True
+        return self.submit(job), False
+
+    def _heard(self, future: Future) -> None:
+        if self.on_done is not None and not future.cancelled() and future.exception() is None:
+            self.on_done(future.result())
+
+    def __enter__(self) -> "ShardRunner":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class ProcessRunner(ShardRunner):
+    """One machine: a process pool for `workers` > 1, else in-process (so pdb works). Today's default."""
+
+    name = "process"
+
+    def __init__(self, workers: int = 1, method: str | None = None):
+        super().__init__()
+        self.workers = max(1, workers)
+        self.method = method
+        self.pool: ProcessPoolExecutor | None = None
+
+    def open(self, n_jobs: int) -> None:
+        n = min(self.workers, n_jobs)
+        if self.pool is None and n > 1:
+            self.pool = start_pool(n, self.method)
+
+    @property
+    def concurrent(self) -> bool:
+        return self.pool is not None
+
+    def submit(self, job: ShardJob) -> Future:
+        if self.pool is None:
+            return super().submit(job)
+        return self.pool.submit(build_shard, job)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+
+    def describe(self) -> str:
+        return f"process ({self.pool._max_workers if self.pool else 1} workers)"  # noqa: SLF001
+
+
+def make_runner(kind: str, *, workers: int = 1, address: str | None = None) -> ShardRunner:
+    """The runner named on the command line; a ValueError names the choices."""
+    if kind == "process":
+        if address:
+            raise ValueError("--address goes with --runner dask")
+        return ProcessRunner(workers)
+    if kind == "dask":
+        from agentfab.flows.dask_runner import DaskRunner
+
+        return DaskRunner(address=address, workers=workers)
+    raise ValueError(f"unknown runner {kind!r}; choose one of {', '.join(RUNNERS)}")
