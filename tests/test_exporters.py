@@ -22,7 +22,7 @@ from agentfab.formats.export.dpo import dpo_features, export_pairs
 from agentfab.formats.export.hf import hf_features
 from agentfab.formats.export.openai_chat import check_openai_line
 from agentfab.formats.export.sharegpt import turn_order_problem
-from agentfab.schemas.trajectory import Trajectory
+from agentfab.schemas.trajectory import ADP_RELEASED_VERSIONS, ADP_SCHEMA_VERSION, Trajectory
 
 GOLDEN = Path(__file__).parent / "golden" / "export"
 UPDATE = os.environ.get("AGENTFAB_UPDATE_GOLDEN") == "1"
@@ -284,6 +284,30 @@ def test_adp_refuses_a_row_with_a_result_for_no_call():
     row["content"][2]["tool_call_id"] = "call_9"
     with pytest.raises(SkipRow, match="adp.invalid"):
         row_to_trajectory(row)
+
+
+# ADP's releases as reference/formats.md lists them (SUPPORTED_SCHEMA_VERSIONS of ADP's newest `version.py`):
+# "1.3.2" is not one of them, and ADP's own `Trajectory` refuses every row that declares it.
+ADP_RELEASES = ("1.5.0", "1.4.0", "1.3.0", "1.2.0", "1.1.0", "1.0.0")
+FORMATS_MD = Path(__file__).resolve().parents[2] / "shared" / "reference" / "formats.md"
+
+
+def test_adp_rows_declare_the_newest_released_adp_version(tmp_path):
+    assert ADP_RELEASED_VERSIONS == ADP_RELEASES and ADP_SCHEMA_VERSION == ADP_RELEASES[0]
+    if FORMATS_MD.exists():  # the shared reference, next to the repository in the workspace
+        listed = re.search(r"SUPPORTED_SCHEMA_VERSIONS = \(([^)]*)\)", FORMATS_MD.read_text()).group(1)
+        assert tuple(re.findall(r'"([0-9.]+)"', listed)) == ADP_RELEASES
+    old = single_call_row() | {"schema_version": "1.3.2"}  # a row of an earlier build
+    assert {line["schema_version"] for line in export_lines(tmp_path, "adp-jsonl", [old])} == {"1.5.0"}
+
+
+def test_adp_trajectory_refuses_a_version_adp_never_released():
+    trajectory = row_to_trajectory(single_call_row())
+    for version in ADP_RELEASES:
+        Trajectory.model_validate(trajectory | {"schema_version": version})
+    for version in ("1.3.2", "2.0.0", "1.5"):
+        with pytest.raises(ValueError, match="schema_version"):
+            Trajectory.model_validate(trajectory | {"schema_version": version})
 
 
 # --- reasoning ---------------------------------------------------------------------------------------------------

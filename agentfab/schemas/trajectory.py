@@ -11,9 +11,13 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-# ADP documents per-call `tool_call_id`s on actions and observations from schema 1.3.0 on (its SCHEMA.md of
-# 1.3.2; older releases forbid the field on actions), so trajectories carrying them declare that version.
-ADP_SCHEMA_VERSION = "1.3.2"
+# The ADP releases (`schema/version.py`, SUPPORTED_SCHEMA_VERSIONS of the newest release read), newest first. ADP's
+# `Trajectory` refuses any other value, patch versions included. Exports follow the newest, 1.5.0: per-call
+# `tool_call_id`s on actions and observations (required for a call followed by its result since 1.3.0); its
+# optional `reasoning_content` and `reward` are not written.
+ADP_RELEASED_VERSIONS = ("1.5.0", "1.4.0", "1.3.0", "1.2.0", "1.1.0", "1.0.0")
+ADP_SCHEMA_VERSION = ADP_RELEASED_VERSIONS[0]
+AdpVersion = Literal["1.5.0", "1.4.0", "1.3.0", "1.2.0", "1.1.0", "1.0.0"]
 
 
 class _Event(BaseModel):
@@ -64,7 +68,7 @@ Event = Annotated[
 class Trajectory(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: str = ADP_SCHEMA_VERSION
+    schema_version: AdpVersion = ADP_SCHEMA_VERSION
     id: str
     content: list[Event] = Field(min_length=1)
     details: dict[str, Any] = Field(default_factory=dict)

@@ -69,7 +69,7 @@ def row_to_trajectory(row: dict[str, Any]) -> dict[str, Any]:
     """One row as an ADP trajectory dict, checked against the Trajectory model."""
     row_id = row.get("id", "?")
     trajectory = {
-        "schema_version": row.get("schema_version") or ADP_SCHEMA_VERSION,
+        "schema_version": ADP_SCHEMA_VERSION,  # the release this exporter writes, whatever a row was built with
         "id": row_id,
         "content": [_event(e, f"row {row_id} content[{i}]") for i, e in enumerate(row.get("content") or [])],
         "details": row_details(row),
