@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import typing
 from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agentfab.llm.settings import ModelSettings
 from agentfab.schemas.tasks import TASK_KINDS
 
 
@@ -52,12 +54,17 @@ class TaskSettings(_Section):
 
 
 class RolloutSettings(_Section):
-    agent: Literal["oracle"] = Field("oracle", description="Which agent acts: the offline oracle follows the plan.")
+    agent: Literal["oracle", "llm"] = Field(
+        "oracle", description="Which agent acts: the offline oracle follows the plan; llm: models.agent with tools=.")
+    max_steps: int = Field(12, ge=1, le=100, description="Model turns an LLM agent gets per task.")
+    oracle_pairs: bool = Field(True, description="llm agent: when its trajectory is rejected and the oracle's is "
+                               "accepted, keep the oracle's too (a preference pair for the dpo export).")
     recovery: float = Field(0.1, ge=0, le=1, description="Chance that a call group starts with a real, corrected error.")
 
 
 class JudgeSettings(_Section):
-    engine: Literal["rules"] = "rules"
+    engine: Literal["rules", "llm"] = Field("rules", description="llm: models.judge scores a rubric; "
+                                            "the rule judge's score is kept beside it.")
     min_score: float = Field(3, ge=1, le=5)
 
 
@@ -91,6 +98,8 @@ class Recipe(_Section):
     rollouts: RolloutSettings = Field(default_factory=RolloutSettings)
     negatives: float = Field(0.1, ge=0, le=1, description="Share of tasks that also get a deliberately broken trajectory.")
     filters: FilterSettings = Field(default_factory=FilterSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings,
+                                  description="LLM roles (generator, agent, user, judge, simulator); none by default.")
 
     @field_validator("worlds")
     @classmethod
@@ -109,6 +118,20 @@ class Recipe(_Section):
         if len(set(keys)) != len(keys):
             raise ValueError("a world is listed twice")
         return self
+
+    @model_validator(mode="after")
+    def _roles_configured(self) -> "Recipe":
+        if self.rollouts.agent == "llm" and self.models.agent is None:
+            raise ValueError("rollouts.agent is llm but models.agent is missing (base_url, model, api_key_env)")
+        if self.filters.judge.engine == "llm" and self.models.judge is None:
+            raise ValueError("filters.judge.engine is llm but models.judge is missing (base_url, model, api_key_env)")
+        if self.models.user is not None and self.rollouts.agent != "llm":
+            raise ValueError("models.user simulates the user for an LLM agent; set rollouts.agent: llm")
+        return self
+
+    @property
+    def uses_llm(self) -> bool:
+        return bool(self.models.roles())
 
     @property
     def n_shards(self) -> int:
@@ -132,6 +155,8 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
         if part not in fields:
             return []
         annotation = fields[part].annotation
+        models = [a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        annotation = models[0] if models else annotation
         model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
         if model is None:
             return []

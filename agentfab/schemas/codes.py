@@ -27,6 +27,8 @@ class Reason(StrEnum):
     BAD_ARGUMENTS = "schema.bad_arguments", "a call's arguments do not validate against the tool's JSON Schema"
     OBSERVATION_MISMATCH = ("exec.observation_mismatch",
                             "a tool result differs from what replaying the call on a fresh world returns")
+    LLM_AGENT_FAILED = ("exec.llm_failed",
+                        "the LLM agent's endpoint failed for good (after retries) before the trajectory ended")
     ERROR_UNRECOVERED = "exec.error_unrecovered", "a call failed and no later call to that tool succeeded"
     MISSING_CALL = "truth.missing_call", "a call the plan needs was never made successfully"
     WRONG_ARGUMENTS = ("truth.wrong_arguments",
@@ -46,8 +48,12 @@ class Reason(StrEnum):
                   "events are out of order (no opening user turn, a reply while calls are pending, turns lost)")
     NO_FINAL_ANSWER = "rule.no_final_answer", "the trajectory does not end with a message to the user"
     REPEATED_CALL = "rule.repeated_call", "the same successful call was made twice"
+    MAX_STEPS = "rule.max_steps", "the LLM agent used its recipe's max_steps model turns without finishing"
     DISTRACTOR_CALL = "rule.distractor_call", "a call to an offered tool the task does not need"
     LOW_SCORE = "judge.low_score", "the judge's score is below the recipe's minimum"
+    LLM_JUDGE_FAILED = "judge.llm_failed", "the LLM judge's endpoint failed for good, so the row has no judgement"
+    JUDGE_INVALID_ANSWER = ("judge.invalid_answer",
+                            "the LLM judge's answers never validated against the rubric schema (after repairs)")
     EXACT_DUPLICATE = "dedup.exact_duplicate", "an identical trajectory was already accepted"
     NEAR_DUPLICATE = ("dedup.near_duplicate",
                       "a trajectory with nearly the same calls or request was already accepted")
@@ -63,6 +69,26 @@ class Reason(StrEnum):
     @property
     def stage(self) -> str:
         return stage_of(self)
+
+
+class Refusal(StrEnum):
+    """A refused LLM answer that does not reject a row: the template text (or scripted user turn) is kept instead.
+    Counted per shard in stats["llm"]["refused"], each listed in rejected/llm-answers-NNNNN.jsonl."""
+
+    description: str
+
+    def __new__(cls, value: str, description: str) -> Refusal:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.description = description
+        return member
+
+    DROPPED_VALUE = "phrase.dropped_value", "a paraphrase lost or changed a value of the original text"
+    PHRASE_INVALID = "phrase.invalid_answer", "the generator's answers never validated (JSON, schema) after repairs"
+    PHRASE_FAILED = "phrase.llm_failed", "the generator's endpoint failed for good"
+    USER_DROPPED_VALUE = "user.dropped_value", "the simulated user's message lost a value it had to convey"
+    USER_EMPTY = "user.empty", "the simulated user said nothing"
+    USER_FAILED = "user.llm_failed", "the user simulator's endpoint failed for good"
 
 
 def stage_of(code: str) -> str:

@@ -1,0 +1,221 @@
+"""One role's connection to an OpenAI-compatible endpoint: the only place a request is sent.
+
+Concurrency (a semaphore), pacing (requests and tokens per minute), retries with backoff on 429, 5xx, timeouts and
+lost connections (honouring Retry-After), the disk cache and usage accounting all live here. The per-request work
+in the event loop is kept small: the raw JSON answer is read once, never parsed into pydantic objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+import orjson
+
+from agentfab.llm.cache import RequestCache, request_key
+from agentfab.llm.settings import RoleSettings
+from agentfab.llm.usage import RoleUsage
+
+MAX_WAIT = 60.0  # never sleep longer than this on one Retry-After
+
+
+class LLMError(RuntimeError):
+    """A request that failed for good. `code` is a stable reason code; `fatal` stops the build (auth, bad model)."""
+
+    def __init__(self, code: str, message: str, fatal: bool = False):
+        super().__init__(message)
+        self.code = code
+        self.fatal = fatal
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries (shard workers) intact
+        return (LLMError, (self.code, str(self), self.fatal))
+
+
+@dataclass(frozen=True)
+class Answer:
+    message: dict[str, Any]  # the assistant message: content, tool_calls
+    finish_reason: str | None
+    cached: bool
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    headers = response.headers
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time()) if when else None
+
+
+def _http_client() -> Any:
+    try:
+        return openai.DefaultAioHttpClient()
+    except (RuntimeError, ImportError):  # the aiohttp extra is missing: httpx's own transport
+        return None
+
+
+class RoleClient:
+    """Send chat completions for one role. Create and use it inside one running event loop."""
+
+    def __init__(self, role: str, settings: RoleSettings, cache: RequestCache, usage: RoleUsage | None = None):
+        self.role = role
+        self.settings = settings
+        self.cache = cache
+        self.usage = usage or RoleUsage()
+        self._gate = asyncio.Semaphore(settings.max_concurrency)
+        self._resume_at = 0.0  # a server's Retry-After holds every request of this role, not only the one refused
+        self._next_slot = 0.0
+        self._tokens = float(settings.tokens_per_minute or 0)
+        self._tokens_at = time.monotonic()
+        self._pending: dict[str, asyncio.Future] = {}
+        try:
+            key = settings.api_key()
+        except KeyError as exc:
+            raise LLMError("llm.no_key", f"models.{role}.api_key_env: environment variable {exc.args[0]} is not set; "
+                           "export it before the build", fatal=True) from None
+        self._client = openai.AsyncOpenAI(base_url=settings.base_url, api_key=key, max_retries=0,
+                                          timeout=settings.timeout, http_client=_http_client())
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    def body(self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None,
+             response_format: dict[str, Any] | None = None) -> dict[str, Any]:
+        s = self.settings.sampling
+        body: dict[str, Any] = {"model": self.settings.model, "messages": messages, "temperature": s.temperature,
+                                "top_p": s.top_p, "max_tokens": s.max_tokens}
+        if s.seed is not None:
+            body["seed"] = s.seed
+        if tools:
+            body["tools"] = tools
+        if response_format is not None:
+            body["response_format"] = response_format
+        return body
+
+    async def complete(self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None,
+                       response_format: dict[str, Any] | None = None) -> Answer:
+        body = self.body(messages, tools=tools, response_format=response_format)
+        key = request_key(body)
+        hit = self.cache.get(key)
+        if hit is None and key in self._pending:  # the same request already in flight: wait for its answer
+            await asyncio.shield(self._pending[key])
+            hit = self.cache.get(key)
+        if hit is not None:
+            self.usage.cache_hits += 1
+            return Answer(hit["message"], hit.get("finish_reason"), True)
+        future = self._pending[key] = asyncio.get_running_loop().create_future()
+        try:
+            data = await self._send(body, key)
+        finally:
+            del self._pending[key]
+            future.set_result(None)
+        choice = (data.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        kept = {"message": {k: message[k] for k in ("content", "tool_calls") if message.get(k) is not None},
+                "finish_reason": choice.get("finish_reason")}
+        self.cache.put(key, kept)
+        return Answer(kept["message"], kept["finish_reason"], False)
+
+    async def _pace(self, body: dict[str, Any]) -> None:
+        s = self.settings
+        now = time.monotonic()
+        wait = self._resume_at - now
+        if s.requests_per_minute:
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + 60.0 / s.requests_per_minute
+            wait = max(wait, slot - now)
+        if s.tokens_per_minute:
+            need = s.sampling.max_tokens + len(orjson.dumps(body["messages"])) / 4
+            rate = s.tokens_per_minute / 60.0
+            self._tokens = min(float(s.tokens_per_minute), self._tokens + (now - self._tokens_at) * rate) - need
+            self._tokens_at = now
+            if self._tokens < 0:
+                wait = max(wait, -self._tokens / rate)
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def _send(self, body: dict[str, Any], key: str) -> dict[str, Any]:
+        s = self.settings
+        jitter = random.Random(key)  # backoff spread, seeded: nothing here reaches a row
+        attempt = limited = 0
+        while True:
+            async with self._gate:
+                await self._pace(body)
+                self.usage.requests += 1
+                started = time.perf_counter()
+                try:
+                    raw = await self._client.chat.completions.with_raw_response.create(**body)
+                    data = orjson.loads(raw.content)
+                    self.usage.answered(data.get("usage"), time.perf_counter() - started, s.prices)
+                    if not isinstance(data.get("choices"), list) or not data["choices"]:
+                        raise LLMError("llm.bad_response", f"{self.role}: the server answered without choices")
+                    return data
+                except (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError,
+                        openai.RateLimitError, openai.APIStatusError, orjson.JSONDecodeError) as exc:
+                    code, fatal = _classify(exc)
+                    wait = _retry_after(exc)
+            self.usage.failures[code] += 1
+            if code == "llm.bad_request":  # the same request would be refused again
+                raise LLMError(code, f"{self.role} endpoint {s.base_url} refused the request: {_brief(exc)}") from None
+            if fatal:
+                raise LLMError(code, f"{self.role} endpoint {s.base_url} refused the request: {_brief(exc)}",
+                               fatal=True) from None
+            if code == "llm.rate_limited":
+                limited += 1  # a 429 storm slows the role down; it gets a larger budget than other errors
+                budget_left = limited <= 4 * s.max_retries
+            else:
+                attempt += 1
+                budget_left = attempt <= s.max_retries
+            if not budget_left:
+                never = self.usage.answers == 0  # an endpoint that never answered is down, not flaky: stop
+                raise LLMError(code, f"{self.role} endpoint {s.base_url}: {_brief(exc)} (gave up after "
+                               f"{attempt + limited} attempts{'; it never answered' if never else ''})",
+                               fatal=never) from None
+            self.usage.retries += 1
+            backoff = min(20.0, 0.25 * 2 ** min(attempt + limited, 7)) * (0.5 + jitter.random())
+            delay = min(MAX_WAIT, wait) if wait is not None else backoff
+            if code == "llm.rate_limited":
+                self._resume_at = max(self._resume_at, time.monotonic() + delay)
+            await asyncio.sleep(delay)
+
+
+def _classify(exc: Exception) -> tuple[str, bool]:
+    if isinstance(exc, openai.APITimeoutError):
+        return "llm.timeout", False
+    if isinstance(exc, openai.APIConnectionError):
+        return "llm.connection", False
+    if isinstance(exc, orjson.JSONDecodeError):
+        return "llm.bad_response", False
+    status = getattr(exc, "status_code", 0)
+    if status == 429:
+        return "llm.rate_limited", False
+    if status >= 500 or status in (408, 409):
+        return "llm.server_error", False
+    if status in (401, 403):
+        return "llm.auth", True
+    if status == 404:
+        return "llm.not_found", True
+    return "llm.bad_request", False
+
+
+def _brief(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    kind = type(exc).__name__
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"HTTP {status} {text}".strip() if status else f"{kind} {text}".strip()

@@ -1,0 +1,134 @@
+"""The generator (paraphrases), the user simulator and the judge: small async roles over one `RoleClient` each.
+
+Each returns what it made together with a reason code when its answer was refused, so the caller keeps the
+template text (or the rule judge's score) and records why.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentfab.llm.client import LLMError, RoleClient
+from agentfab.llm.prompts import prompt
+from agentfab.llm.structured import AnswerRejected, ask
+
+
+class ParaphraseAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class RubricAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    helpfulness: int = Field(ge=1, le=5)
+    grounding: int = Field(ge=1, le=5)
+    efficiency: int = Field(ge=1, le=5)
+    tone: int = Field(ge=1, le=5)
+    rationale: str = Field(min_length=1, max_length=2000)
+
+    @property
+    def score(self) -> float:
+        return (self.helpfulness + self.grounding + self.efficiency + self.tone) / 4
+
+
+@dataclass(frozen=True)
+class Made:
+    """A role's output: `text` is the LLM's when `code` is None, else the fallback the caller gave."""
+
+    text: str
+    code: str | None = None
+    detail: str = ""
+
+
+def missing_values(text: str, must_keep: list[str]) -> list[str]:
+    """The values a rewrite lost (case-insensitive, as written)."""
+    low = text.lower()
+    return [v for v in must_keep if v and str(v).lower() not in low]
+
+
+async def paraphrase(client: RoleClient, text: str, must_keep: list[str]) -> Made:
+    """Rewrite `text`; refused (code phrase.*) when a value is dropped or changed or the answer is unusable."""
+    p = prompt("paraphrase")
+    messages = [{"role": "system", "content": p.render(values=", ".join(repr(v) for v in must_keep) or "(none)")},
+                {"role": "user", "content": f"Message: <<<{text}>>>"}]
+    try:
+        answer, _ = await ask(client, messages, ParaphraseAnswer)
+    except AnswerRejected as exc:
+        return Made(text, "phrase.invalid_answer", f"{exc.code}: {exc.error}")
+    except LLMError as exc:
+        if exc.fatal:
+            raise
+        return Made(text, "phrase.llm_failed", exc.code)
+    lost = missing_values(answer.text, must_keep)
+    if lost:
+        return Made(text, "phrase.dropped_value", f"rewrite {answer.text!r} lost {', '.join(map(repr, lost))}")
+    return Made(answer.text.strip())
+
+
+async def user_turn(client: RoleClient, goal: str, history: list[dict[str, Any]], scripted: str,
+                    must_keep: list[str]) -> Made:
+    """The simulated user's next message, grounded in the task's next scripted turn; refused (code user.*) when
+    it loses a value, so the scripted turn is used instead."""
+    p = prompt("user")
+    messages = [{"role": "system", "content": p.render(goal=goal, next=scripted)}]
+    # the simulator sees the conversation from the user's side: the assistant's messages are its input
+    for m in history:
+        if m["role"] == "assistant" and m.get("content"):
+            messages.append({"role": "user", "content": m["content"]})
+        elif m["role"] == "user":
+            messages.append({"role": "assistant", "content": m["content"]})
+    try:
+        answer = await client.complete(messages)
+    except LLMError as exc:
+        if exc.fatal:
+            raise
+        return Made(scripted, "user.llm_failed", exc.code)
+    text = (answer.message.get("content") or "").strip()
+    if not text:
+        return Made(scripted, "user.empty", "the simulated user said nothing")
+    lost = missing_values(text, must_keep)
+    if lost:
+        return Made(scripted, "user.dropped_value", f"lost {', '.join(map(repr, lost))}")
+    return Made(text)
+
+
+@dataclass(frozen=True)
+class Grade:
+    score: float | None
+    rationale: str
+    code: str | None = None
+
+
+def transcript(content: list[dict[str, Any]]) -> str:
+    lines = []
+    for ev in content:
+        cls = ev.get("class_")
+        if cls == "api_action":
+            lines.append(f"ASSISTANT CALLS {ev.get('function')}({json.dumps(ev.get('kwargs'), sort_keys=True)})")
+        elif cls == "message_action":
+            lines.append(f"ASSISTANT: {ev.get('content')}")
+        elif ev.get("source") == "environment":
+            lines.append(f"TOOL {ev.get('name')}: {ev.get('content')}")
+        else:
+            lines.append(f"USER: {ev.get('content')}")
+    return "\n".join(lines)
+
+
+async def grade(client: RoleClient, content: list[dict[str, Any]]) -> Grade:
+    """Rubric scores (helpfulness, grounding, efficiency, tone) averaged to 1..5, with the judge's rationale."""
+    messages = [{"role": "system", "content": prompt("judge").text},
+                {"role": "user", "content": transcript(content)}]
+    try:
+        answer, _ = await ask(client, messages, RubricAnswer)
+    except AnswerRejected as exc:
+        return Grade(None, f"{exc.code}: {exc.error}", "judge.invalid_answer")
+    except LLMError as exc:
+        if exc.fatal:
+            raise
+        return Grade(None, str(exc), "judge.llm_failed")
+    return Grade(answer.score, f"helpfulness {answer.helpfulness}, grounding {answer.grounding}, efficiency "
+                 f"{answer.efficiency}, tone {answer.tone}: {answer.rationale}")
