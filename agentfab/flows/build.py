@@ -28,6 +28,7 @@ from agentfab.flows.runners import ProcessRunner, ShardRunner
 from agentfab.flows.shard import ShardJob, load_world
 from agentfab.flows.storage import (clear_partial, paths, read_stats, rows_table, shard_is_complete, write_json,
                                     write_table, write_text)
+from agentfab.llm.usage import llm_summary
 from agentfab.schemas.codes import Reason
 
 ProgressHook = Callable[[str, dict[str, Any]], None]
@@ -144,7 +145,7 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int]) -
         "seed": recipe.seed,
         "records": recipe.records,
         "shards": recipe.n_shards,
-        "engine": "offline",
+        "engine": "llm" if recipe.uses_llm else "offline",
         "recipe": recipe.canonical(),
         "versions": versions(),
         **merged,
@@ -154,6 +155,8 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int]) -
                     "shards_resumed": recipe.n_shards - len(built)},
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if recipe.uses_llm:
+        manifest["llm"] = llm_summary([s.get("llm", {}) for s in all_stats if s], merged["rows"].get("accepted", 0))
     manifest["timings"]["finalize_seconds"] = round(time.perf_counter() - started, 3)
     write_json(out / "manifest.json", manifest)
     write_text(out / "README.md", dataset_card(manifest))

@@ -64,6 +64,7 @@ def build(recipe: Path, out: Path | None, records: int | None, seed: int | None,
     configure()
     from agentfab.flows.build import BuildError, build as run_build, set_progress
     from agentfab.flows.recipe import RecipeError
+    from agentfab.llm.client import LLMError
     from agentfab.worlds.declared import DeclaredDomainError
 
     from agentfab.flows.runners import RunnerError, make_runner
@@ -81,6 +82,9 @@ def build(recipe: Path, out: Path | None, records: int | None, seed: int | None,
             manifest = run_build(recipe, out=out, records=records, seed=seed, overwrite=overwrite, runner=runner)
     except (RecipeError, BuildError, DeclaredDomainError, RunnerError) as exc:
         raise UserError(str(exc)) from None
+    except LLMError as exc:  # an endpoint that refuses or never answers: one line, finished shards kept
+        raise UserError(f"{exc} [{exc.code}]; finished shards are kept, fix it and run the same command "
+                        "again to resume") from None
     except ValueError as exc:  # e.g. a {python: module} that is not a domain
         raise UserError(str(exc)) from None
     except KeyboardInterrupt:

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from agentfab.flows.recipe import DeclaredWorld, PythonWorld, Recipe, WorldRef
+from agentfab.flows.llm_stages import Item, LLMStages
 from agentfab.flows.stages import (Compose, DedupStage, JudgeStage, Negatives, OracleRollOut, Phrase, Record,
                                    RollOut, ShardRows, ShardWorld, TemplatePhrase, verify_stage)
-from agentfab.flows.storage import paths, write_json, write_rows
+from agentfab.flows.storage import paths, shard_name, write_json, write_rows, write_text
 from agentfab.validators.dedup import Deduper
 from agentfab.validators.judge import RuleJudge
 from agentfab.worlds.core import Domain, canonical_json
@@ -92,7 +93,10 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
     negatives = Negatives(recipe.negatives, judge, random.Random(derive_seed(shard_seed, "negatives")))
     rows = ShardRows()
 
-    for k in range(recipe.shard_records(job.shard)):
+    llm = LLMStages(recipe, out / "cache" / "llm", shard_name(job.shard)) if recipe.uses_llm else None
+    if llm is not None:
+        _run_llm(recipe, job, llm, compose, phrase, roll_out, dedup, negatives, rows, timings)
+    for k in range(recipe.shard_records(job.shard) if llm is None else 0):
         t0 = time.perf_counter()
         draft = compose(k, f"{recipe.name}-{job.shard:05d}-{k:06d}")
         record = Record(draft, phrase(draft))
@@ -118,6 +122,8 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
     meta = {"recipe_hash": job.recipe_hash, "shard": str(job.shard)}
     p = paths(out, job.shard)
     write_rows(p["rejected"], rows.rejected, meta)
+    if llm is not None:  # refused answers first: the shard counts as done only once its Parquet files exist
+        write_text(out / "rejected" / f"llm-answers-{shard_name(job.shard)}.jsonl", llm.refused_jsonl())
     write_rows(p["accepted"], rows.accepted, meta)
     timings["write"] += time.perf_counter() - t_write
     stats = {
@@ -134,15 +140,48 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
         "timings": {k: round(v, 4) for k, v in sorted(timings.items())},
         "seconds": round(time.perf_counter() - t_start, 4),
     }
+    if llm is not None:
+        stats["llm"] = llm.stats()
     write_json(p["stats"], stats)
     return stats
 
 
-def _provenance(recipe: Recipe, job: ShardJob, world: ShardWorld) -> dict[str, Any]:
+def _provenance(recipe: Recipe, job: ShardJob, world: ShardWorld, models: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
     return {
         "recipe_name": recipe.name, "recipe_hash": job.recipe_hash, "seed": recipe.seed, "shard": job.shard,
-        "world_seed": world.seed, "world": world.ref, "engine": "offline", "models": "{}", "negative": None,
+        "world_seed": world.seed, "world": world.ref, "engine": "llm" if models else "offline",
+        "models": canonical_json(models) if models else "{}", "negative": None,
     }
+
+
+def _run_llm(recipe: Recipe, job: ShardJob, llm: LLMStages, compose: Compose, phrase: Phrase, roll_out: RollOut,
+             dedup: DedupStage, negatives: Negatives, rows: ShardRows, timings: Counter[str]) -> None:
+    """Compose, phrase and the oracle's rollout in row order (seeded streams), then every record's LLM stages
+    concurrently, then dedup and rows in row order again."""
+    t0 = time.perf_counter()
+    items = []
+    for k in range(recipe.shard_records(job.shard)):
+        draft = compose(k, f"{recipe.name}-{job.shard:05d}-{k:06d}")
+        task = phrase(draft)
+        items.append(Item(Record(draft, task), Record(draft, task, roll_out(draft, task))))
+    t1 = time.perf_counter()
+    llm.run(items)
+    t2 = time.perf_counter()
+    for item in items:
+        dedup(item.record)
+        provenance = _provenance(recipe, job, item.record.draft.world, item.info)
+        rows.add(item.record, provenance)
+        if item.pair:  # the oracle's accepted trajectory of the same task: the chosen side of a dpo pair
+            dedup(item.oracle)
+            oracle_info = {**item.info, "agent": {"model": "oracle"}}
+            oracle_info.pop("user", None)
+            rows.add(item.oracle, _provenance(recipe, job, item.record.draft.world, oracle_info),
+                     row_id=f"{item.record.task.id}-oracle")
+        negatives(item.oracle, provenance, rows)
+    timings["compose"] += t1 - t0
+    timings["llm"] += t2 - t1
+    timings["rows"] += time.perf_counter() - t2
 
 
 def _distributions(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:

@@ -187,9 +187,9 @@ class ShardRows:
                                                                         for s in STAGES})
     reasons: Counter[str] = field(default_factory=Counter)
 
-    def add(self, record: Record, provenance: dict[str, Any]) -> None:
+    def add(self, record: Record, provenance: dict[str, Any], row_id: str | None = None) -> None:
         verdict = record.verdict
-        row = dataset_row(row_id=record.task.id, task=record.task, content=record.content, verdict=verdict,
+        row = dataset_row(row_id=row_id or record.task.id, task=record.task, content=record.content, verdict=verdict,
                           domain=record.draft.world.domain, provenance=provenance, dedup_key=record.key)
         for stage in verdict.stages:
             self.funnel[stage]["entered"] += 1

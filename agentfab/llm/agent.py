@@ -10,6 +10,7 @@ from typing import Any, Awaitable, Callable
 
 from agentfab.llm.client import LLMError, RoleClient
 from agentfab.llm.prompts import prompt
+from agentfab.schemas.codes import Reason
 from agentfab.schemas.tools import ToolSpec
 
 Event = dict[str, Any]
@@ -55,7 +56,7 @@ async def run_agent(client: RoleClient, first: str, tools: list[dict[str, Any]],
         except LLMError as exc:
             if exc.fatal:
                 raise
-            run.code, run.detail = "exec.llm_failed", str(exc)
+            run.code, run.detail = Reason.LLM_AGENT_FAILED, str(exc)
             return run
         msg = answer.message
         calls = msg.get("tool_calls") or []
@@ -89,5 +90,5 @@ async def run_agent(client: RoleClient, first: str, tools: list[dict[str, Any]],
             return run
         run.content.append({"class_": "text_observation", "source": "user", "content": nxt})
         messages.append({"role": "user", "content": nxt})
-    run.code, run.detail = "rule.max_steps", f"no final answer after {max_steps} model turns"
+    run.code, run.detail = Reason.MAX_STEPS, f"no final answer after {max_steps} model turns"
     return run

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentfab.llm.client import LLMError, RoleClient
 from agentfab.llm.prompts import prompt
 from agentfab.llm.structured import AnswerRejected, ask
+from agentfab.schemas.codes import Reason, Refusal
 
 
 class ParaphraseAnswer(BaseModel):
@@ -58,14 +59,14 @@ async def paraphrase(client: RoleClient, text: str, must_keep: list[str]) -> Mad
     try:
         answer, _ = await ask(client, messages, ParaphraseAnswer)
     except AnswerRejected as exc:
-        return Made(text, "phrase.invalid_answer", f"{exc.code}: {exc.error}")
+        return Made(text, Refusal.PHRASE_INVALID, f"{exc.code}: {exc.error}")
     except LLMError as exc:
         if exc.fatal:
             raise
-        return Made(text, "phrase.llm_failed", exc.code)
+        return Made(text, Refusal.PHRASE_FAILED, exc.code)
     lost = missing_values(answer.text, must_keep)
     if lost:
-        return Made(text, "phrase.dropped_value", f"rewrite {answer.text!r} lost {', '.join(map(repr, lost))}")
+        return Made(text, Refusal.DROPPED_VALUE, f"rewrite {answer.text!r} lost {', '.join(map(repr, lost))}")
     return Made(answer.text.strip())
 
 
@@ -86,13 +87,13 @@ async def user_turn(client: RoleClient, goal: str, history: list[dict[str, Any]]
     except LLMError as exc:
         if exc.fatal:
             raise
-        return Made(scripted, "user.llm_failed", exc.code)
+        return Made(scripted, Refusal.USER_FAILED, exc.code)
     text = (answer.message.get("content") or "").strip()
     if not text:
-        return Made(scripted, "user.empty", "the simulated user said nothing")
+        return Made(scripted, Refusal.USER_EMPTY, "the simulated user said nothing")
     lost = missing_values(text, must_keep)
     if lost:
-        return Made(scripted, "user.dropped_value", f"lost {', '.join(map(repr, lost))}")
+        return Made(scripted, Refusal.USER_DROPPED_VALUE, f"lost {', '.join(map(repr, lost))}")
     return Made(text)
 
 
@@ -125,10 +126,10 @@ async def grade(client: RoleClient, content: list[dict[str, Any]]) -> Grade:
     try:
         answer, _ = await ask(client, messages, RubricAnswer)
     except AnswerRejected as exc:
-        return Grade(None, f"{exc.code}: {exc.error}", "judge.invalid_answer")
+        return Grade(None, f"{exc.code}: {exc.error}", Reason.JUDGE_INVALID_ANSWER)
     except LLMError as exc:
         if exc.fatal:
             raise
-        return Grade(None, str(exc), "judge.llm_failed")
+        return Grade(None, str(exc), Reason.LLM_JUDGE_FAILED)
     return Grade(answer.score, f"helpfulness {answer.helpfulness}, grounding {answer.grounding}, efficiency "
                  f"{answer.efficiency}, tone {answer.tone}: {answer.rationale}")

@@ -84,3 +84,20 @@ def _quantile(hist: Counter[str], q: float) -> str | None:
         if seen >= q * total:
             return b
     return order[-1]
+
+
+def llm_summary(parts: list[dict[str, Any]], accepted: int) -> dict[str, Any]:
+    """The manifest's `llm` section from the shards' stats["llm"]: usage per role, totals, cost per accepted row."""
+    usage = merge_usage([p.get("usage", {}) for p in parts])
+    counts: Counter[str] = Counter()
+    for p in parts:
+        counts.update(p.get("counts", {}))
+    cost = round(sum(u["cost_usd"] for u in usage.values()), 6)
+    return {
+        "usage": usage,
+        "counts": dict(sorted(counts.items())),
+        "requests": sum(u["requests"] for u in usage.values()),
+        "cache_hits": sum(u["cache_hits"] for u in usage.values()),
+        "cost_usd": cost,
+        "cost_per_accepted_usd": round(cost / accepted, 8) if accepted else None,
+    }

@@ -1,0 +1,226 @@
+"""The LLM engine's stages of a shard: phrase (generator), roll out (agent, with the simulated user) and judge
+(judge), wired over `agentfab.llm`. All records of a shard are in flight at once on one event loop, each role
+bounded by its own concurrency; the CPU checks (verify, rule judge) run inline and stay cheap. Dedup and writing
+stay in row order (flows.shard), so a build is reproducible whatever order the answers come back in.
+
+A record is rejected by the same validators as an oracle one. Refused answers that do not reject a row (a
+paraphrase that lost a value, a simulated user turn that did) keep the template text and are listed with their code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentfab.flows.recipe import Recipe
+from agentfab.flows.stages import JudgeStage, Record, verify_stage
+from agentfab.llm.agent import openai_tools, run_agent
+from agentfab.llm.cache import RequestCache
+from agentfab.llm.client import RoleClient
+from agentfab.llm.prompts import prompt
+from agentfab.llm.roles import Made, grade, paraphrase, user_turn
+from agentfab.llm.usage import RoleUsage
+from agentfab.schemas.codes import Reason
+from agentfab.schemas.tasks import Task
+from agentfab.validators.judge import Judgement, RuleJudge
+from agentfab.worlds.core import canonical_json
+
+PROMPT_OF = {"generator": "paraphrase", "agent": "agent", "user": "user", "judge": "judge", "simulator": "simulator"}
+
+
+@dataclass
+class Item:
+    """One task through the LLM stages: the record that is written, and the oracle's version of the same task."""
+
+    record: Record
+    oracle: Record
+    info: dict[str, Any] = field(default_factory=dict)  # role -> what it did; the row's provenance.models
+    pair: bool = False  # write the oracle's accepted trajectory beside this rejected one (dpo pair)
+
+
+def stated_values(task: Task, turn: int, text: str) -> list[str]:
+    """Values a rewrite of `text` must keep: the plan's argument values it states, quoted text and numbers."""
+    low = text.lower()
+    values = [str(v) for s in task.plan if s.turn == turn for v in s.arguments.values()
+              if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v).lower() in low]
+    values += re.findall(r"'([^']+)'", text) + re.findall(r"\b\d[\d.,:/-]*\d\b|\b\d\b", text)
+    return list(dict.fromkeys(v for v in values if v.strip()))
+
+
+def _substitute(content: list[dict[str, Any]], texts: dict[str, str]) -> list[dict[str, Any]]:
+    return [{**e, "content": texts.get(e["content"], e["content"])}
+            if e.get("source") == "user" else e for e in content]
+
+
+class LLMStages:
+    def __init__(self, recipe: Recipe, cache_dir: Path, writer: str):
+        self.recipe = recipe
+        self.roles = recipe.models.roles()
+        self.cache = RequestCache(cache_dir, writer)
+        self.usage = {role: RoleUsage() for role in self.roles}
+        self.refused: list[dict[str, Any]] = []
+        self.counts: Counter[str] = Counter()
+        self.rule_judge = JudgeStage(RuleJudge(), recipe.filters.judge.min_score)
+        self.clients: dict[str, RoleClient] = {}
+
+    def run(self, items: list[Item]) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(self._run(items))
+            return
+        from concurrent.futures import ThreadPoolExecutor  # called from a running loop (in-process Prefect task)
+
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            thread.submit(asyncio.run, self._run(items)).result()
+
+    async def _run(self, items: list[Item]) -> None:
+        self.clients = {role: RoleClient(role, s, self.cache, self.usage[role]) for role, s in self.roles.items()}
+        try:
+            await asyncio.gather(*(self._process(item) for item in items))
+        finally:
+            for client in self.clients.values():
+                await client.close()
+            self.cache.close()
+
+    def _refuse(self, item: Item, role: str, made: Made) -> None:
+        self.counts[f"refused.{made.code}"] += 1
+        self.refused.append({"task_id": item.record.task.id, "role": role, "code": made.code,
+                             "detail": made.detail, "kept": made.text})
+
+    def _info(self, item: Item, role: str, **extra: Any) -> None:
+        entry = item.info.setdefault(role, {"model": self.roles[role].model,
+                                            "prompt": prompt(PROMPT_OF[role]).ref})
+        entry.update(extra)
+
+    async def _process(self, item: Item) -> None:
+        rec = item.record
+        if "generator" in self.roles:
+            await self._paraphrase_requests(item)
+        if self.recipe.rollouts.agent == "llm":
+            failure = await self._roll_out(item)
+        else:
+            rec.content = item.oracle.content
+            failure = None
+            if "generator" in self.roles:
+                await self._paraphrase_replies(item)
+        verify_stage(rec)
+        if failure:
+            rec.verdict.add([failure])
+        await self._judge(item)
+        if self.recipe.rollouts.agent == "llm" and self.recipe.rollouts.oracle_pairs and not rec.verdict.passed:
+            verify_stage(item.oracle)
+            self.rule_judge(item.oracle)
+            item.pair = item.oracle.verdict.passed
+            self.counts["oracle_pairs"] += item.pair
+
+    async def _paraphrase_requests(self, item: Item) -> None:
+        task = item.record.task
+        made = await asyncio.gather(*(paraphrase(self.clients["generator"], t.text, stated_values(task, i, t.text))
+                                      for i, t in enumerate(task.user_turns)))
+        kept = [m for m in made if m.code is None]
+        for m in made:
+            if m.code is not None:
+                self._refuse(item, "generator", m)
+        self.counts["paraphrased_requests"] += len(kept)
+        self._info(item, "generator", requests=[m.code or "paraphrased" for m in made])
+        turns = [t.model_copy(update={"text": m.text}) for t, m in zip(task.user_turns, made)]
+        texts = {t.text: m.text for t, m in zip(task.user_turns, made)}
+        item.record.task = task.model_copy(update={"user_turns": turns})
+        item.oracle.task = item.record.task
+        item.oracle.content = _substitute(item.oracle.content, texts)
+
+    async def _paraphrase_replies(self, item: Item) -> None:
+        content = list(item.record.content)
+        task = item.record.task
+        spots = [i for i, e in enumerate(content) if e.get("class_") == "message_action"]
+        answers = [v for t in task.user_turns for v in t.answer]
+        made = await asyncio.gather(*(paraphrase(
+            self.clients["generator"], content[i]["content"],
+            [a for a in answers if a.lower() in content[i]["content"].lower()]) for i in spots))
+        for i, m in zip(spots, made):
+            if m.code is None:
+                content[i] = {**content[i], "content": m.text}
+            else:
+                self._refuse(item, "generator", m)
+        self.counts["paraphrased_replies"] += sum(m.code is None for m in made)
+        self._info(item, "generator", replies=[m.code or "paraphrased" for m in made])
+        item.record.content = content
+
+    async def _roll_out(self, item: Item) -> tuple[str, str] | None:
+        rec = item.record
+        task, world = rec.task, rec.draft.world
+        store = world.store.fork()
+        offered = set(task.tools)
+
+        def execute(name: str, kwargs: dict[str, Any]) -> str:
+            if name not in offered:
+                return canonical_json({"error": {"type": "not_found", "message": f"no tool named {name!r} is offered"}})
+            return canonical_json(world.domain.tool(name).invoke(store, kwargs))
+
+        specs = [world.domain.tool(n).spec for n in task.tools]
+        tools = world.domain.memo(("openai_tools", tuple(task.tools)), lambda: openai_tools(specs))
+        run = await run_agent(self.clients["agent"], task.user_turns[0].text, tools, execute,
+                              self._next_user(item), self.recipe.rollouts.max_steps)
+        rec.content = run.content
+        self._info(item, "agent", steps=run.steps, stopped=run.code)
+        return (run.code, run.detail) if run.code else None
+
+    def _next_user(self, item: Item) -> Any:
+        task = item.record.task
+        c = task.clarification
+        queue = ([c.reply] if c else []) + [t.text for t in task.user_turns[1:]]
+        goal = " Then: ".join(t.text for t in task.user_turns)
+        if c:
+            goal += f" (You left out the {c.param}; it is {c.value}. Give it only when asked.)"
+        state = {"asked": c is None}
+
+        async def next_user(messages: list[dict[str, Any]]) -> str | None:
+            if not queue:
+                return None
+            if not state["asked"]:  # the withheld value goes only to an agent that asked for it
+                if "?" not in (messages[-1].get("content") or ""):
+                    return None
+                state["asked"] = True
+            scripted = queue.pop(0)
+            if "user" not in self.roles:
+                return scripted
+            made = await user_turn(self.clients["user"], goal, messages, scripted,
+                                   stated_values(task, 0, scripted) + ([str(c.value)] if c and scripted == c.reply
+                                                                      else []))
+            if made.code is not None:
+                self._refuse(item, "user", made)
+            self._info(item, "user")
+            return made.text
+
+        return next_user
+
+    async def _judge(self, item: Item) -> None:
+        rec = item.record
+        if self.recipe.filters.judge.engine != "llm":
+            self.rule_judge(rec)
+            return
+        rule = RuleJudge().judge(rec.task, rec.content)
+        g = await grade(self.clients["judge"], rec.content)
+        v = rec.verdict
+        v.stages.append("judge")
+        self._info(item, "judge", score=g.score, rule_score=rule.score)
+        if g.code is not None or g.score is None:
+            v.judgement = rule
+            v.add([(g.code or Reason.JUDGE_INVALID_ANSWER, g.rationale)])
+            return
+        v.judgement = Judgement(g.score, f"{g.rationale} | rule judge {rule.score:g}: {rule.rationale}")
+        if g.score < self.recipe.filters.judge.min_score:
+            v.add([(Reason.LOW_SCORE, f"score {g.score:g} < {self.recipe.filters.judge.min_score:g}: {g.rationale}")])
+
+    def stats(self) -> dict[str, Any]:
+        return {"usage": {r: u.to_dict() for r, u in sorted(self.usage.items())},
+                "counts": dict(sorted(self.counts.items()))}
+
+    def refused_jsonl(self) -> str:
+        return "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.refused)
