@@ -25,7 +25,7 @@ from prefect.cache_policies import NO_CACHE
 from agentfab.flows.manifest import dataset_card, merge_stats, query_diversity, versions
 from agentfab.flows.recipe import Recipe, load_recipe
 from agentfab.flows.runners import ProcessRunner, ShardRunner
-from agentfab.flows.shard import ShardJob, load_world
+from agentfab.flows.shard import ShardJob, load_world, world_files
 from agentfab.flows.storage import (clear_partial, paths, read_stats, rows_table, shard_is_complete, write_json,
                                     write_table, write_text)
 from agentfab.llm.usage import llm_summary
@@ -71,8 +71,9 @@ def check_output(recipe: Recipe, out: Path, overwrite: bool) -> bool:
     return False
 
 
-def prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> list[int]:
-    """Claim the output folder for this recipe and return the shards still to build."""
+def prepare_output(recipe: Recipe, out: Path, overwrite: bool, recipe_dir: Path | None = None) -> list[int]:
+    """Claim the output folder for this recipe and return the shards still to build. build.json keeps the recipe,
+    and where its declared domain files were found (relative to `recipe_dir`), for `agentfab validate`."""
     if check_output(recipe, out, overwrite):
         for name in ("shards", "rejected", "stats"):
             shutil.rmtree(out / name, ignore_errors=True)
@@ -80,7 +81,8 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool) -> list[int]:
             (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "build.json", {"recipe": recipe.canonical(), "recipe_hash": recipe.hash(),
-                                    "agentfab": versions()["agentfab"]})
+                                    "agentfab": versions()["agentfab"],
+                                    "world_files": world_files(recipe.worlds, recipe_dir or Path.cwd())})
     clear_partial(out)
     return [i for i in range(recipe.n_shards) if not shard_is_complete(out, i, recipe.hash())]
 
@@ -176,7 +178,7 @@ async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool 
     if todo is None:
         for ref in recipe.worlds:  # a broken world fails here, before any shard starts
             load_world(ref, Path(recipe_dir))
-        todo = prepare_output(recipe, out_path, overwrite)
+        todo = prepare_output(recipe, out_path, overwrite, Path(recipe_dir))
         _report("start", total=recipe.n_shards, todo=len(todo), records=recipe.records)
     if runner is None:
         runner = ProcessRunner(workers, "spawn")
@@ -217,7 +219,7 @@ def build(recipe_path: str | Path, *, out: str | Path | None = None, records: in
     if runner is None:
         runner = ProcessRunner(workers if workers else (os.cpu_count() or 1))
     started = time.perf_counter()
-    todo = prepare_output(recipe, out_path, overwrite)
+    todo = prepare_output(recipe, out_path, overwrite, recipe_dir)
     runner.on_done = lambda stats: _report("shard_done", shard=stats["shard"], stats=stats)
     try:
         runner.open(len(todo))

@@ -69,7 +69,9 @@ def revalidate(dataset: Path, include_rejected: bool = False) -> Report:
     marker = dataset / "build.json"
     if not marker.exists():
         raise FileNotFoundError(f"{dataset} is not an agentfab build (no build.json)")
-    recipe = Recipe.model_validate(json.loads(marker.read_text())["recipe"])
+    meta = json.loads(marker.read_text())
+    recipe = Recipe.model_validate(meta["recipe"])
+    files = meta.get("world_files", {})  # builds older than build.json's world_files: found from the current folder
     refs = {world_label(ref): ref for ref in recipe.worlds}
     domains: dict[str, Domain] = {}
     stores: dict[tuple[str, int], Store] = {}
@@ -84,7 +86,7 @@ def revalidate(dataset: Path, include_rejected: bool = False) -> Report:
             if ref is None:
                 raise ValueError(f"row {row['id']}: world {prov['world']!r} is not in the build's recipe")
             if prov["world"] not in domains:
-                domains[prov["world"]] = load_world(ref, Path.cwd())
+                domains[prov["world"]] = load_world(ref, Path.cwd(), files)
             domain = domains[prov["world"]]
             key = (prov["world"], prov["world_seed"])
             if key not in stores:

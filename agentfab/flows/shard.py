@@ -40,7 +40,31 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(hashlib.sha256(canonical_json(list(parts)).encode()).digest()[:8], "big") >> 1
 
 
-def load_world(ref: WorldRef, recipe_dir: Path) -> Domain:
+def declared_file(path: str, recipe_dir: Path) -> Path:
+    """A declared domain file named in a recipe: absolute, or relative to the recipe's folder, then to the current
+    folder."""
+    given = Path(path)
+    if given.is_absolute():
+        return given
+    candidates = [recipe_dir / given, Path.cwd() / given]
+    found = [c for c in candidates if c.exists()]
+    if not found:
+        from agentfab.worlds.declared import DeclaredDomainError
+
+        raise DeclaredDomainError(f"declared domain {path!r} not found next to the recipe "
+                                  f"({candidates[0]}) or in the current folder ({candidates[1]})")
+    return found[0].resolve()
+
+
+def world_files(worlds: list[WorldRef], recipe_dir: Path) -> dict[str, str]:
+    """Every declared domain file of a recipe, as written there -> its absolute path: stored in build.json, so that
+    a build can be re-checked from any folder."""
+    return {ref.declared: str(declared_file(ref.declared, recipe_dir)) for ref in worlds
+            if isinstance(ref, DeclaredWorld) and isinstance(ref.declared, str)}
+
+
+def load_world(ref: WorldRef, recipe_dir: Path, files: dict[str, str] | None = None) -> Domain:
+    """The Domain a recipe's world names; `files` (from build.json) pins where declared domain files were found."""
     if isinstance(ref, str):
         return builtin_domain(ref)
     if isinstance(ref, PythonWorld):
@@ -50,17 +74,8 @@ def load_world(ref: WorldRef, recipe_dir: Path) -> Domain:
             from agentfab.worlds.declared import declared_domain_from_dict
 
             return declared_domain_from_dict(ref.declared, source="declared", where="recipe worlds")
-        path = Path(ref.declared)
-        if not path.is_absolute():
-            candidates = [recipe_dir / path, Path.cwd() / path]
-            found = [c for c in candidates if c.exists()]
-            if not found:
-                from agentfab.worlds.declared import DeclaredDomainError
-
-                raise DeclaredDomainError(f"declared domain {ref.declared!r} not found next to the recipe "
-                                          f"({candidates[0]}) or in the current folder ({candidates[1]})")
-            path = found[0]
-        return declared_domain(str(path.resolve()))
+        pinned = (files or {}).get(ref.declared)
+        return declared_domain(pinned or str(declared_file(ref.declared, recipe_dir)))
     raise TypeError(f"unknown world reference {ref!r}")
 
 

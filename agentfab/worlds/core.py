@@ -19,6 +19,7 @@ import fastjsonschema
 import orjson
 from pydantic import Field, TypeAdapter
 
+from agentfab.schemas.keywords import rewrite
 from agentfab.schemas.tools import ToolSpec
 
 Record = dict[str, Any]
@@ -73,29 +74,19 @@ def tool(*, mutates: bool = False, phrases: tuple[str, ...] = (), answer: tuple[
     return mark
 
 
-def _inline(schema: Any, defs: Mapping[str, Any]) -> Any:
-    """Resolve local $refs and drop pydantic's `title`s: tool schemas are read by models, keep them plain."""
-    if isinstance(schema, dict):
-        if "$ref" in schema:
-            name = schema["$ref"].rsplit("/", 1)[-1]
-            return _inline(defs[name], defs)
-        out = {}
-        for k, v in schema.items():
-            if k in ("title", "$defs"):
-                continue
-            if k == "properties" and isinstance(v, dict):  # property names are data, not keywords
-                out[k] = {name: _inline(sub, defs) for name, sub in v.items()}
-            else:
-                out[k] = _inline(v, defs)
-        return out
-    if isinstance(schema, list):
-        return [_inline(v, defs) for v in schema]
-    return schema
-
-
 def json_schema_of(annotation: Any) -> dict[str, Any]:
+    """The JSON Schema of a type, with pydantic's local `$ref`s inlined and its `title`s dropped: tool schemas are
+    read by models, keep them plain."""
     raw = TypeAdapter(annotation).json_schema()
-    return _inline(raw, raw.get("$defs", {}))
+    defs = raw.get("$defs", {})
+
+    def inline(node: dict[str, Any]) -> dict[str, Any]:
+        if "$ref" not in node:
+            return node
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        return {**defs[node["$ref"].rsplit("/", 1)[-1]], **siblings}
+
+    return rewrite(raw, drop=lambda key: key in ("title", "$defs"), resolve=inline)
 
 
 def spec_from_function(fn: Callable[..., Any], domain: str, source: str = "builtin") -> ToolSpec:
@@ -256,7 +247,9 @@ class Tool:
     def check(self, kwargs: Mapping[str, Any]) -> str | None:
         """None when kwargs satisfy the parameters' JSON Schema, else the reason."""
         if self._check is None:
-            self._check = fastjsonschema.compile(_for_validation(self.spec.parameters))
+            # `format` is an annotation for models (fastjsonschema would refuse names it does not know) and a `default`
+            # is documentation, never filled into the caller's arguments
+            self._check = fastjsonschema.compile(self.spec.parameters, use_default=False, use_formats=False)
         key = canonical_json(kwargs)
         if key in self._valid:  # the same arguments are checked many times (compose, roll out, replay)
             return None
@@ -278,15 +271,6 @@ class Tool:
             return self.run(store, **kwargs)
         except ToolError as exc:
             return exc.as_result()
-
-
-def _for_validation(schema: Any) -> Any:
-    """fastjsonschema rejects unknown `format`s and reads `default`s as instructions; keep the checking keywords."""
-    if isinstance(schema, dict):
-        return {k: _for_validation(v) for k, v in schema.items() if k not in ("format", "default", "examples")}
-    if isinstance(schema, list):
-        return [_for_validation(v) for v in schema]
-    return schema
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from agentfab.schemas.keywords import rewrite
+
 
 class SkipRow(ValueError):
     """A row this format cannot express; `code` names why, and the export report counts it."""
@@ -145,26 +147,9 @@ def iter_calls(items: list[Block]) -> Iterator[Call]:
             yield from block.calls
 
 
-def _strip_extensions(schema: Any) -> Any:
-    """A JSON Schema without `x-` annotations (agentfab's own, e.g. x-entity), which a trained prompt should not see.
-
-    Only keyword positions are cleaned: property names under `properties` are kept even when they start with x-.
-    """
-    if isinstance(schema, list):
-        return [_strip_extensions(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {}
-    for key, value in schema.items():
-        if key.startswith("x-"):
-            continue
-        if key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(value, dict):
-            out[key] = {name: _strip_extensions(sub) for name, sub in value.items()}
-        elif key in ("items", "additionalProperties", "not", "anyOf", "oneOf", "allOf", "prefixItems"):
-            out[key] = _strip_extensions(value)
-        else:
-            out[key] = value
-    return out
+def _is_extension(keyword: str) -> bool:
+    """agentfab's own annotations (x-entity...), which a trained prompt should not see."""
+    return keyword.startswith("x-")
 
 
 def tool_functions(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -177,7 +162,7 @@ def tool_functions(row: dict[str, Any]) -> list[dict[str, Any]]:
             raise SkipRow("tool.bad_parameters",
                           f"row {row.get('id')}: parameters of {tool['name']} are not JSON") from None
         specs.append({"name": tool["name"], "description": tool["description"],
-                      "parameters": _strip_extensions(parameters)})
+                      "parameters": rewrite(parameters, drop=_is_extension)})
     return specs
 
 

@@ -1,8 +1,8 @@
 """Reading tool documents that nobody vetted: size, depth and node limits, local `$ref`s only, valid names.
 
-Every schema an importer keeps is copied through `SchemaCopier`, which walks JSON Schema keyword positions (so a
-property called `nullable` or an enum value holding `$ref` is data, not a keyword) and stops with `ToolImportError`
-long before a hostile or broken document can hang the import:
+Every schema an importer keeps is copied through `SchemaCopier`, which walks JSON Schema keyword positions
+(`agentfab.schemas.keywords.position`: a property called `nullable` or an enum value holding `$ref` is data, not a
+keyword) and stops with `ToolImportError` long before a hostile or broken document can hang the import:
 
 - `MAX_DOCUMENT_BYTES` (10 MB): a file larger than this is refused before it is read.
 - `MAX_DEPTH` (32): subschemas nested inside one another, `$ref` expansions included.
@@ -26,15 +26,13 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from agentfab.schemas.keywords import position
+
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 32
 MAX_TOOL_NODES = 50_000
 MAX_DOCUMENT_NODES = 1_000_000
 
-_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
-_SCHEMA_ONE = frozenset({"items", "additionalProperties", "not", "contains", "propertyNames", "if", "then", "else",
-                         "unevaluatedItems", "unevaluatedProperties", "additionalItems"})
-_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -211,13 +209,14 @@ class SchemaCopier:
         out: dict[str, Any] = {}
         for key, value in node.items():
             where = f"{at}.{key}"
-            if key in _SCHEMA_MAPS and isinstance(value, dict):
+            kind = position(key, value)
+            if kind == "map":
                 self._count(where, depth + 1)
                 out[key] = {name: self._schema(sub, f"{where}.{name}", depth + 1, stack) for name, sub in value.items()}
-            elif (key in _SCHEMA_LISTS or key == "items") and isinstance(value, list):
+            elif kind == "list":
                 self._count(where, depth + 1)
                 out[key] = [self._schema(sub, f"{where}[{i}]", depth + 1, stack) for i, sub in enumerate(value)]
-            elif key in _SCHEMA_ONE:
+            elif kind == "one":
                 out[key] = self._schema(value, where, depth + 1, stack)
             else:
                 out[key] = self._data(value, where, depth + 1)
