@@ -25,7 +25,8 @@ from prefect.cache_policies import NO_CACHE
 from agentfab.flows.manifest import dataset_card, merge_stats, query_diversity, versions
 from agentfab.flows.recipe import Recipe, load_recipe
 from agentfab.flows.runners import ProcessRunner, ShardRunner
-from agentfab.flows.shard import ShardJob, load_world, world_files
+from agentfab.flows.shard import ShardJob
+from agentfab.flows.worlds import expand_worlds, world_files
 from agentfab.flows.storage import (clear_partial, paths, read_stats, rows_table, shard_is_complete, write_json,
                                     write_table, write_text)
 from agentfab.llm.usage import llm_summary
@@ -176,8 +177,7 @@ async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool 
     out_path = Path(out)
     own = runner is None
     if todo is None:
-        for ref in recipe.worlds:  # a broken world fails here, before any shard starts
-            load_world(ref, Path(recipe_dir))
+        expand_worlds(recipe.worlds, Path(recipe_dir))  # a broken world fails here, before any shard starts
         todo = prepare_output(recipe, out_path, overwrite, Path(recipe_dir))
         _report("start", total=recipe.n_shards, todo=len(todo), records=recipe.records)
     if runner is None:
@@ -212,8 +212,7 @@ def build(recipe_path: str | Path, *, out: str | Path | None = None, records: in
     """
     recipe, recipe_dir = load_recipe(recipe_path, {"records": records, "seed": seed})
     out_path = (Path(out) if out else Path("data") / "builds" / recipe.name).resolve()
-    for ref in recipe.worlds:  # fail on a broken world or a foreign output folder before anything starts
-        load_world(ref, recipe_dir)
+    expand_worlds(recipe.worlds, recipe_dir)  # fail on a broken world or a foreign output folder before anything starts
     check_output(recipe, out_path, overwrite)
     own = runner is None
     if runner is None:

@@ -284,6 +284,40 @@ def tools(source: Path, fmt: str, out: Path | None) -> None:
         click.echo(f"wrote {len(specs)} tools to {out}")
 
 
+@main.group()
+def domains() -> None:
+    """Synthesize declared domains (readable YAML files) from agentfab's vocabulary."""
+
+
+@domains.command(name="synthesize")
+@click.option("--n", "n", type=int, required=True, help="How many domains to write.")
+@click.option("--seed", type=int, default=0, show_default=True, help="The same seed gives the same domains.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for the files.")
+def synthesize(n: int, seed: int, out: Path) -> None:
+    """Write N synthesized declared domains to OUT, one NAME.yaml each, every one validated and built.
+
+    Use one with `worlds: [{declared: OUT/NAME.yaml}]`, or all of them at once with
+    `worlds: [{synthesize: {domains: N, seed: SEED}}]` (the same domains, without the files).
+    """
+    from agentfab.generators.domains import SynthesisError, domain_yaml, synthesize_domains
+    from agentfab.worlds.declared import DeclaredDomainError, declared_domain_from_dict
+
+    if seed < 0:
+        raise UserError("--seed must be >= 0")
+    try:
+        specs = synthesize_domains(n, seed)
+        tools = sum(len(declared_domain_from_dict(s, source="synthesized", where=s["name"]).tools) for s in specs)
+    except (SynthesisError, DeclaredDomainError) as exc:
+        raise UserError(str(exc).replace("domains:", "--n:", 1)) from None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for spec in specs:
+            (out / f"{spec['name']}.yaml").write_text(domain_yaml(spec, seed=seed), encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write the domain files ({exc.strerror or exc})") from None
+    click.echo(f"wrote {len(specs)} domains ({tools} tools) to {out}")
+
+
 @main.command()
 @click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),

@@ -85,7 +85,22 @@ class PythonWorld(_Section):
     python: str = Field(description="An importable module of @tool functions (see README: Bring your own tools).")
 
 
-WorldRef = Union[str, DeclaredWorld, PythonWorld]
+class SynthesizeSettings(_Section):
+    domains: int = Field(ge=1, le=5_000, description="How many domains to synthesize from agentfab's vocabulary.")
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="Synthesis seed: the same seed gives the same domains.")
+
+
+class SynthesizeWorld(_Section):
+    synthesize: SynthesizeSettings = Field(description="Declared domains synthesized offline (agentfab domains).")
+
+
+class OpenAPIWorld(_Section):
+    openapi: str = Field(min_length=1, description="An OpenAPI 3 document (JSON or YAML) made executable.")
+
+
+WorldRef = Union[str, DeclaredWorld, PythonWorld, SynthesizeWorld, OpenAPIWorld]
+WORLD_KINDS = {"declared": "DeclaredWorld", "python": "PythonWorld", "synthesize": "SynthesizeWorld",
+               "openapi": "OpenAPIWorld"}
 
 
 class Recipe(_Section):
@@ -108,8 +123,8 @@ class Recipe(_Section):
 
         for w in worlds:
             if isinstance(w, str) and w not in BUILTIN:
-                raise ValueError(f"unknown world {w!r} (built-in: {', '.join(BUILTIN)}; or use {{declared: FILE}} "
-                                 "or {python: MODULE})")
+                raise ValueError(f"unknown world {w!r} (built-in: {', '.join(BUILTIN)}; or use {{declared: FILE}}, "
+                                 "{python: MODULE}, {synthesize: {domains: N, seed: S}} or {openapi: FILE})")
         return worlds
 
     @model_validator(mode="after")
@@ -149,6 +164,8 @@ class Recipe(_Section):
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    if len(loc) == 4 and loc[0] == "worlds" and loc[2] == "synthesize":
+        return list(SynthesizeSettings.model_fields)
     model: Any = Recipe
     for part in loc[:-1]:
         fields = getattr(model, "model_fields", {})
@@ -164,7 +181,7 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
 
 
 def _describe(error: dict[str, Any]) -> str:
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p in ("str", "DeclaredWorld", "PythonWorld")))
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p in ("str", *WORLD_KINDS.values())))
     where = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[") or "(top level)"
     kind = error["type"]
     given = error.get("input")
@@ -195,10 +212,20 @@ def parse_recipe(data: Any, source: str = "recipe") -> Recipe:
         seen, lines = set(), []
         for e in errors:
             loc = e["loc"]
-            if len(loc) > 2 and loc[0] == "worlds" and loc[2] in ("str", "DeclaredWorld", "PythonWorld"):
+            if len(loc) > 2 and loc[0] == "worlds" and loc[2] in ("str", *WORLD_KINDS.values()):
                 given = data["worlds"][loc[1]]
-                line = (f"worlds[{loc[1]}]: must be a built-in world name, {{declared: FILE}} or "
-                        f"{{python: MODULE}}, got {given!r}")
+                kinds = [WORLD_KINDS[k] for k in given if k in WORLD_KINDS] if isinstance(given, dict) else []
+                if len(kinds) == 1:  # the entry says which kind it is: report that kind's own errors, by field
+                    if loc[2] != kinds[0]:
+                        continue
+                    line = _describe(e)
+                    if e["type"] == "extra_forbidden" and len(loc) == 4:
+                        kind = next(k for k, v in WORLD_KINDS.items() if v == kinds[0])
+                        line += f" (allowed: {kind})"
+                else:
+                    line = (f"worlds[{loc[1]}]: must be a built-in world name, {{declared: FILE}}, "
+                            f"{{python: MODULE}}, {{synthesize: {{domains: N, seed: S}}}} or {{openapi: FILE}}, "
+                            f"got {given!r}")
             else:
                 line = _describe(e)
             if line not in seen:

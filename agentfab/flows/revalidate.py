@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.rows import event_from_row
-from agentfab.flows.shard import load_world, world_label
+from agentfab.flows.worlds import expand_world, world_labels
 from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import Clarification, PlanStep, Task, UserTurn
 from agentfab.validators.judge import RuleJudge
@@ -72,7 +72,10 @@ def revalidate(dataset: Path, include_rejected: bool = False) -> Report:
     meta = json.loads(marker.read_text())
     recipe = Recipe.model_validate(meta["recipe"])
     files = meta.get("world_files", {})  # builds older than build.json's world_files: found from the current folder
-    refs = {world_label(ref): ref for ref in recipe.worlds}
+    refs: dict[str, Any] = {}
+    for ref in recipe.worlds:  # label -> the entry it comes from (a synthesize entry has one label per domain)
+        for label in world_labels(ref):
+            refs[label] = ref
     domains: dict[str, Domain] = {}
     stores: dict[tuple[str, int], Store] = {}
     judge = RuleJudge()
@@ -86,7 +89,7 @@ def revalidate(dataset: Path, include_rejected: bool = False) -> Report:
             if ref is None:
                 raise ValueError(f"row {row['id']}: world {prov['world']!r} is not in the build's recipe")
             if prov["world"] not in domains:
-                domains[prov["world"]] = load_world(ref, Path.cwd(), files)
+                domains.update(expand_world(ref, Path.cwd(), files))
             domain = domains[prov["world"]]
             key = (prov["world"], prov["world_seed"])
             if key not in stores:

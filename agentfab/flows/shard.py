@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentfab.flows.recipe import DeclaredWorld, PythonWorld, Recipe, WorldRef
+from agentfab.flows.recipe import Recipe
 from agentfab.flows.llm_stages import Item, LLMStages
 from agentfab.flows.stages import (Compose, DedupStage, JudgeStage, Negatives, OracleRollOut, Phrase, Record,
                                    RollOut, ShardRows, ShardWorld, TemplatePhrase, verify_stage)
 from agentfab.flows.storage import paths, shard_name, write_json, write_rows, write_text
 from agentfab.validators.dedup import Deduper
 from agentfab.validators.judge import RuleJudge
-from agentfab.worlds.core import Domain, canonical_json
-from agentfab.worlds.registry import builtin_domain, declared_domain, python_domain
+from agentfab.flows.worlds import expand_worlds
+from agentfab.worlds.core import canonical_json
 
 
 @dataclass(frozen=True)
@@ -40,49 +40,6 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(hashlib.sha256(canonical_json(list(parts)).encode()).digest()[:8], "big") >> 1
 
 
-def declared_file(path: str, recipe_dir: Path) -> Path:
-    """A declared domain file named in a recipe: absolute, or relative to the recipe's folder, then to the current
-    folder."""
-    given = Path(path)
-    if given.is_absolute():
-        return given
-    candidates = [recipe_dir / given, Path.cwd() / given]
-    found = [c for c in candidates if c.exists()]
-    if not found:
-        from agentfab.worlds.declared import DeclaredDomainError
-
-        raise DeclaredDomainError(f"declared domain {path!r} not found next to the recipe "
-                                  f"({candidates[0]}) or in the current folder ({candidates[1]})")
-    return found[0].resolve()
-
-
-def world_files(worlds: list[WorldRef], recipe_dir: Path) -> dict[str, str]:
-    """Every declared domain file of a recipe, as written there -> its absolute path: stored in build.json, so that
-    a build can be re-checked from any folder."""
-    return {ref.declared: str(declared_file(ref.declared, recipe_dir)) for ref in worlds
-            if isinstance(ref, DeclaredWorld) and isinstance(ref.declared, str)}
-
-
-def load_world(ref: WorldRef, recipe_dir: Path, files: dict[str, str] | None = None) -> Domain:
-    """The Domain a recipe's world names; `files` (from build.json) pins where declared domain files were found."""
-    if isinstance(ref, str):
-        return builtin_domain(ref)
-    if isinstance(ref, PythonWorld):
-        return python_domain(ref.python)
-    if isinstance(ref, DeclaredWorld):
-        if isinstance(ref.declared, dict):
-            from agentfab.worlds.declared import declared_domain_from_dict
-
-            return declared_domain_from_dict(ref.declared, source="declared", where="recipe worlds")
-        pinned = (files or {}).get(ref.declared)
-        return declared_domain(pinned or str(declared_file(ref.declared, recipe_dir)))
-    raise TypeError(f"unknown world reference {ref!r}")
-
-
-def world_label(ref: WorldRef) -> str:
-    return ref if isinstance(ref, str) else canonical_json(ref.model_dump())
-
-
 def build_shard(job: ShardJob) -> dict[str, Any]:
     """Build shard `job.shard` and write its files. Returns the stats also written to stats/shard-N.json.
 
@@ -94,9 +51,8 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
     timings: Counter[str] = Counter()
     shard_seed = derive_seed(recipe.seed, job.shard)
     worlds = [
-        ShardWorld(world_label(ref), load_world(ref, Path(job.recipe_dir)),
-                   derive_seed(recipe.seed, job.shard, world_label(ref)), recipe)
-        for ref in recipe.worlds
+        ShardWorld(label, domain, derive_seed(recipe.seed, job.shard, label), recipe)
+        for label, domain in expand_worlds(recipe.worlds, Path(job.recipe_dir))
     ]
     timings["seed_worlds"] += time.perf_counter() - t_start
     task_rng = random.Random(shard_seed)

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ToolSource = Literal["builtin", "declared", "python", "openapi", "mcp", "json", "llm"]
+ToolSource = Literal["builtin", "declared", "synthesized", "python", "openapi", "mcp", "json", "llm"]
 
 
 class ToolSpec(BaseModel):

@@ -27,8 +27,9 @@ Format::
           added_on:  {type: date, min: 2020-01-01, max: 2025-06-30}
 
 Field keys: `type` (string, integer, number, boolean, date) or `ref`; `description` on any field. A string takes
-exactly one of `faker` (a provider from `FAKER_PROVIDERS`) or `choices`, plus `searchable` and `unique` (faker
-strings only). Numbers and dates need `min` and `max`: they bound both the seeded values and what create/update
+exactly one of `faker` (a provider from `FAKER_PROVIDERS`), `choices`, or `combine` (lists of words: a value is one
+word of each, e.g. `[[Alpine, Harbor], [Trail, Summit], [Jacket, Boots]]` -> "Harbor Trail Boots"), plus
+`searchable` and `unique` (faker and combine strings only). Numbers and dates need `min` and `max`: they bound both the seeded values and what create/update
 accept. Unknown keys, and keys that do not apply to a field's type, are refused.
 
 Generated tools, for an entity Book (plural books) with key book_id:
@@ -129,6 +130,9 @@ def _drawer(f: FieldDef, table_of: dict[str, str]) -> Draw:
     if f.choices:
         choices = f.choices
         return lambda fake, keys: choices[fake.random.randrange(len(choices))]
+    if f.combine:
+        parts = f.combine
+        return lambda fake, keys: " ".join(p[fake.random.randrange(len(p))] for p in parts)
     if f.kind == "integer":
         low, high = f.low, f.high
         return lambda fake, keys: fake.random.randint(low, high)
@@ -162,7 +166,7 @@ def _seeder(d: DomainDef, where: str) -> Callable[[int], Tables]:
                     value = draw(fake, keys)
                     if f.unique:
                         value = _fresh(value, draw, fake, keys, seen[f.name], f"{where}: entities.{e.name}"
-                                       f".fields.{f.name}: faker {f.faker!r} ran out of unique values after "
+                                       f".fields.{f.name}: {f'faker {f.faker!r}' if f.faker else 'combine'} ran out of unique values after "
                                        f"{len(seen[f.name])} of {e.count} rows; lower count or drop unique")
                     rec[f.name] = value
                 rows[key] = rec
@@ -190,7 +194,7 @@ def _examples(d: DomainDef, sample: Tables) -> Examples:
     out: Examples = {}
     for e in d.entities:
         for f in e.fields:
-            if not (f.faker or f.kind == "date"):
+            if not (f.faker or f.combine or f.kind == "date"):
                 continue
             draw = _drawer(f, table_of)
             taken = {r[f.name].casefold() for r in sample[e.table].values()} if f.unique else set()

@@ -8,6 +8,7 @@ The format itself is documented at the top of `agentfab.worlds.declared`.
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ class FieldSpec(_Strict):
     description: Optional[str] = None
     faker: Optional[str] = None
     choices: Optional[list[str]] = None
+    combine: Optional[list[list[str]]] = None
     searchable: bool = False
     unique: bool = False
     min: Any = None
@@ -83,6 +85,7 @@ class FieldDef:
     description: str
     faker: str | None = None
     choices: tuple[str, ...] = ()
+    combine: tuple[tuple[str, ...], ...] = ()  # word lists: a value is one word of each, joined by spaces
     searchable: bool = False
     unique: bool = False
     low: Any = None  # int, float or date
@@ -276,7 +279,7 @@ def _entity(ename: str, espec: EntitySpec, known: list[str], problems: list[str]
             problems.append(f"{fpath}: field names are lower_snake_case, got {fname!r}")
         elif fname in (espec.key, key_name):
             problems.append(f"{fpath}: {fname!r} is the entity's key; rename the field or the key")
-        f = _field(fname, fspec, fpath, ename, known, problems)
+        f = _field(fname, fspec, fpath, ename, known, problems, espec.count)
         if f is not None:
             fields.append(f)
     if len(problems) > before:
@@ -290,7 +293,7 @@ def _entity(ename: str, espec: EntitySpec, known: list[str], problems: list[str]
 
 _ALLOWED_BY_KIND = {
     "ref": {"ref", "description"},
-    "string": {"type", "description", "faker", "choices", "searchable", "unique"},
+    "string": {"type", "description", "faker", "choices", "combine", "searchable", "unique"},
     "integer": {"type", "description", "min", "max", "aggregate"},
     "number": {"type", "description", "min", "max", "decimals", "aggregate"},
     "boolean": {"type", "description", "p_true", "default"},
@@ -309,7 +312,8 @@ def _as_date(value: Any) -> date | None:
     return None
 
 
-def _field(name: str, spec: FieldSpec, at: str, owner: str, known: list[str], problems: list[str]) -> FieldDef | None:
+def _field(name: str, spec: FieldSpec, at: str, owner: str, known: list[str], problems: list[str],
+           owner_count: int = 0) -> FieldDef | None:
     before = len(problems)
     if (spec.type is None) == (spec.ref is None):
         problems.append(f"{at}: give exactly one of `type` ({', '.join(FIELD_TYPES)}) or `ref` (an entity name)")
@@ -328,10 +332,17 @@ def _field(name: str, spec: FieldSpec, at: str, owner: str, known: list[str], pr
             problems.append(f"{at}.ref: an entity cannot reference itself ({owner!r})")
         return FieldDef(name, "ref", description, target=spec.ref)
     if kind == "string":
-        if (spec.faker is None) == (spec.choices is None):
-            problems.append(f"{at}: a string field needs exactly one value source: `faker` (a provider name) "
-                            f"or `choices` (a list)")
+        if sum(source is not None for source in (spec.faker, spec.choices, spec.combine)) != 1:
+            problems.append(f"{at}: a string field needs exactly one value source: `faker` (a provider name), "
+                            f"`choices` (a list) or `combine` (lists of words)")
             return None
+        if spec.combine is not None:
+            parts = spec.combine
+            if not parts or any(not p or len(set(p)) != len(p) for p in parts):
+                problems.append(f"{at}.combine: give lists of distinct words, e.g. [[Blue, Red], [Harbor, Ridge]]")
+            elif spec.unique and math.prod(len(p) for p in parts) < owner_count + 3:  # 3 spare for create examples
+                problems.append(f"{at}.combine: {math.prod(len(p) for p in parts)} combinations are too few for "
+                                f"{owner_count} unique values; add words or lower count")
         if spec.faker is not None and spec.faker not in FAKER_PROVIDERS:
             problems.append(f"{at}.faker: unknown faker provider {spec.faker!r} "
                             f"(allowed: {', '.join(sorted(FAKER_PROVIDERS))})")
@@ -341,7 +352,8 @@ def _field(name: str, spec: FieldSpec, at: str, owner: str, known: list[str], pr
             if spec.unique:
                 problems.append(f"{at}.unique: a field drawn from choices cannot be unique; use `faker`")
         return FieldDef(name, "string", description, faker=spec.faker, choices=tuple(spec.choices or ()),
-                        searchable=spec.searchable, unique=spec.unique)
+                        combine=tuple(tuple(p) for p in spec.combine or ()), searchable=spec.searchable,
+                        unique=spec.unique)
     if kind == "boolean":
         return FieldDef(name, "boolean", description, p_true=0.5 if spec.p_true is None else spec.p_true,
                         default=bool(spec.default))
