@@ -12,15 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentfab import __version__
-from agentfab.flows.rows import event_row
+from agentfab.flows.rows import tool_row, trajectory_row
 from agentfab.flows.storage import write_json, write_rows
 from agentfab.schemas.codes import stage_of
-from agentfab.schemas.trajectory import ADP_SCHEMA_VERSION
 from agentfab.validators.replay import replay
 from agentfab.validators.structure import check_calls, check_events
-from agentfab.worlds.core import Tool, canonical_json
+from agentfab.worlds.core import Tool
 from agentfab.worlds.registry import builtin_domain
+
+
+# an imported record has no task: nothing to compare its answers, calls or state against
+NO_GROUND_TRUTH: dict[str, Any] = {"answers": [], "plan": [], "state_changes": [], "expect_refusal": False,
+                                   "clarify_param": None, "clarify_question": None, "clarify_reply": None,
+                                   "user_turns": [], "needed_tools": []}
 
 
 def _not_executable(*_: Any, **__: Any) -> Any:
@@ -72,32 +76,20 @@ def run_import(path: Path, fmt: str, out: Path, *, world: str | None = None, wor
         codes = list(dict.fromkeys(code for code, _ in failures))
         for code in codes:
             reasons[code] = reasons.get(code, 0) + 1
-        depth, width, turns = _shape(rec.events)
-        calls = [e for e in rec.events if e["class_"] == "api_action"]
-        row = {
-            "id": rec.id, "task_id": rec.id, "family": rec.id, "domain": world or "imported", "kind": "imported",
-            "depth": depth, "width": width, "n_turns": turns, "n_calls": len(calls),
-            "n_errors": sum(1 for e in rec.events if e.get("source") == "environment"
-                            and str(e.get("content", "")).startswith('{"error"')),
-            "tools_used": sorted({e["function"] for e in calls}), "judge_score": 0.0,
-            "query": next((e["content"] for e in rec.events if e.get("source") == "user"), ""),
-            "schema_version": ADP_SCHEMA_VERSION,
-            "content": [event_row(e) for e in rec.events],
-            "details": canonical_json({"imported_from": fmt, "file": path.name, "line": rec.line,
-                                       "system": rec.system, "notes": rec.notes}),
-            "tools": [{"name": t.name, "description": t.description, "parameters": canonical_json(t.parameters),
-                       "returns": canonical_json(t.returns), "domain": t.domain, "source": t.source,
-                       "mutates": t.mutates} for t in rec.tools],
-            "ground_truth": {"answers": [], "plan": [], "state_changes": [], "expect_refusal": False,
-                             "clarify_param": None, "clarify_question": None, "clarify_reply": None,
-                             "user_turns": [], "needed_tools": []},
-            "verification": {"passed": not codes, "reasons": codes, "details": [f"{c}: {d}" for c, d in failures],
-                             "judge_score": 0.0, "judge_rationale": "not judged (imported)",
-                             "stages": sorted({stage_of(c) for c in codes} | {"schema"}), "dedup_key": ""},
-            "provenance": {"recipe_name": f"import:{path.name}", "recipe_hash": "", "seed": 0, "shard": 0,
-                           "world_seed": world_seed, "world": world or "", "engine": f"import:{fmt}",
-                           "models": "{}", "agentfab_version": __version__, "negative": None},
-        }
+        row = trajectory_row(
+            row_id=rec.id, task_id=rec.id, family=rec.id, domain=world or "imported", kind="imported",
+            shape=_shape(rec.events), query=next((e["content"] for e in rec.events if e.get("source") == "user"), ""),
+            content=rec.events, tools=[tool_row(t) for t in rec.tools],
+            details={"imported_from": fmt, "file": path.name, "line": rec.line, "system": rec.system,
+                     "notes": rec.notes},
+            ground_truth={**NO_GROUND_TRUTH},
+            verification={"passed": not codes, "reasons": codes, "details": [f"{c}: {d}" for c, d in failures],
+                          "judge_score": 0.0, "judge_rationale": "not judged (imported)",
+                          "stages": sorted({stage_of(c) for c in codes} | {"schema"}), "dedup_key": ""},
+            provenance={"recipe_name": f"import:{path.name}", "recipe_hash": "", "seed": 0, "shard": 0,
+                        "world_seed": world_seed, "world": world or "", "engine": f"import:{fmt}",
+                        "models": "{}", "negative": None},
+        )
         (rejected if codes else accepted).append(row)
     meta = {"recipe_hash": "", "shard": "0", "imported_from": fmt}
     write_rows(out / "rejected" / "shard-00000.parquet", rejected, meta)

@@ -1,4 +1,5 @@
-"""Turn a task, its trajectory and its verdict into a dataset row (the storage form of `DatasetRow`)."""
+"""Dataset rows (the storage form of `DatasetRow`), assembled in one place: `trajectory_row`. A built task's row
+comes through `dataset_row`, an imported record's through `flows.importing`."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import json
 from typing import Any
 
 from agentfab import __version__
-from agentfab.schemas.rows import ROW_ARROW_SCHEMA
 from agentfab.schemas.tasks import Task
+from agentfab.schemas.tools import ToolSpec
 from agentfab.schemas.trajectory import ADP_SCHEMA_VERSION
 from agentfab.validators.verify import Verdict
 from agentfab.worlds.core import Domain, canonical_json
@@ -33,16 +34,66 @@ def event_from_row(row: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def tool_rows(domain: Domain, names: list[str]) -> list[dict[str, Any]]:
-    def row(name: str) -> dict[str, Any]:  # specs are frozen: serialize each once per domain
-        spec = domain.tool(name).spec
-        return {
-            "name": spec.name, "description": spec.description,
-            "parameters": canonical_json(spec.parameters), "returns": canonical_json(spec.returns),
-            "domain": spec.domain, "source": spec.source, "mutates": spec.mutates,
-        }
+def tool_row(spec: ToolSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name, "description": spec.description,
+        "parameters": canonical_json(spec.parameters), "returns": canonical_json(spec.returns),
+        "domain": spec.domain, "source": spec.source, "mutates": spec.mutates,
+    }
 
-    return [dict(domain.memo(("tool_row", name), lambda n=name: row(n))) for name in names]
+
+def tool_rows(domain: Domain, names: list[str]) -> list[dict[str, Any]]:
+    # specs are frozen: serialize each once per domain
+    return [dict(domain.memo(("tool_row", name), lambda n=name: tool_row(domain.tool(n).spec))) for name in names]
+
+
+def _is_error_result(event: dict[str, Any]) -> bool:
+    return event.get("source") == "environment" and str(event.get("content") or "").startswith('{"error"')
+
+
+def trajectory_row(
+    *,
+    row_id: str,
+    task_id: str,
+    family: str,
+    domain: str,
+    kind: str,
+    shape: tuple[int, int, int],
+    query: str,
+    content: list[dict[str, Any]],
+    tools: list[dict[str, Any]],
+    details: dict[str, Any],
+    ground_truth: dict[str, Any],
+    verification: dict[str, Any],
+    provenance: dict[str, Any],
+) -> dict[str, Any]:
+    """The one place a dataset row is assembled (built tasks and imported records alike): what is read off the
+    events (calls, failed calls, tools used) is computed here and nowhere else. `shape` is
+    (depth, width, turns); `content` holds in-memory events (kwargs as objects)."""
+    calls = [e for e in content if e.get("class_") == "api_action"]
+    depth, width, turns = shape
+    return {
+        "id": row_id,
+        "task_id": task_id,
+        "family": family,
+        "domain": domain,
+        "kind": kind,
+        "depth": depth,
+        "width": width,
+        "n_turns": turns,
+        "n_calls": len(calls),
+        "n_errors": sum(1 for e in content if _is_error_result(e)),
+        "tools_used": sorted({e["function"] for e in calls if isinstance(e.get("function"), str)}),
+        "judge_score": verification["judge_score"],
+        "query": query,
+        "schema_version": ADP_SCHEMA_VERSION,
+        "content": [event_row(e) for e in content],
+        "details": canonical_json(details),
+        "tools": tools,
+        "ground_truth": ground_truth,
+        "verification": verification,
+        "provenance": {**provenance, "agentfab_version": __version__},
+    }
 
 
 def dataset_row(
@@ -55,28 +106,13 @@ def dataset_row(
     provenance: dict[str, Any],
     dedup_key: str,
 ) -> dict[str, Any]:
-    calls = [e for e in content if e.get("class_") == "api_action"]
-    errors = sum(1 for e in content if e.get("source") == "environment" and (e.get("content") or "").startswith('{"error"'))
-    details = {"task_id": task.id, "domain": task.domain, "kind": task.kind, "world_seed": provenance["world_seed"]}
-    return {
-        "id": row_id,
-        "task_id": task.id,
-        "family": task.family,
-        "domain": task.domain,
-        "kind": task.kind,
-        "depth": task.depth,
-        "width": task.width,
-        "n_turns": task.turns,
-        "n_calls": len(calls),
-        "n_errors": errors,
-        "tools_used": sorted({e["function"] for e in calls if isinstance(e.get("function"), str)}),
-        "judge_score": verdict.judgement.score,
-        "query": task.user_turns[0].text,
-        "schema_version": ADP_SCHEMA_VERSION,
-        "content": [event_row(e) for e in content],
-        "details": canonical_json(details),
-        "tools": tool_rows(domain, task.tools),
-        "ground_truth": {
+    """The row of a built task: its trajectory, ground truth and verdict."""
+    return trajectory_row(
+        row_id=row_id, task_id=task.id, family=task.family, domain=task.domain, kind=task.kind,
+        shape=(task.depth, task.width, task.turns), query=task.user_turns[0].text, content=content, tools=tool_rows(domain, task.tools),
+        details={"task_id": task.id, "domain": task.domain, "kind": task.kind,
+                 "world_seed": provenance["world_seed"]},
+        ground_truth={
             "answers": [t.answer for t in task.user_turns],
             "plan": [
                 {"id": s.id, "tool": s.tool, "arguments": canonical_json(s.arguments),
@@ -97,7 +133,7 @@ def dataset_row(
             "clarify_reply": task.clarification.reply if task.clarification else None,
             "needed_tools": task.needed_tools,
         },
-        "verification": {
+        verification={
             "passed": verdict.passed,
             "reasons": list(verdict.reasons),
             "details": list(verdict.details),
@@ -106,8 +142,6 @@ def dataset_row(
             "stages": list(verdict.stages),
             "dedup_key": dedup_key,
         },
-        "provenance": {**provenance, "agentfab_version": __version__},
-    }
+        provenance=provenance,
+    )
 
-
-ROW_FIELDS = tuple(ROW_ARROW_SCHEMA.names)

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from agentfab.schemas.rows import ROW_ARROW_SCHEMA
+from agentfab.schemas.rows import ROW_ARROW_SCHEMA, check_row_shapes
 
 
 def shard_name(shard: int) -> str:
@@ -63,6 +63,7 @@ def write_json(path: Path, value: Any) -> None:
 
 def rows_table(rows: list[dict[str, Any]], metadata: dict[str, str]) -> pa.Table:
     """Rows -> an Arrow table of the declared schema; a row that does not fit raises before anything is written."""
+    check_row_shapes(rows)  # from_pylist would drop an unknown key and null a missing one without a word
     table = pa.Table.from_pylist(rows, schema=ROW_ARROW_SCHEMA)
     meta = dict(ROW_ARROW_SCHEMA.metadata or {})
     meta.update({f"agentfab.{k}".encode(): v.encode() for k, v in metadata.items()})

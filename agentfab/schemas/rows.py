@@ -158,3 +158,55 @@ def arrow_schema() -> pa.Schema:
 
 
 ROW_ARROW_SCHEMA = arrow_schema()
+
+
+class RowShapeError(ValueError):
+    """A row whose keys are not the contract's: a misspelled key would otherwise vanish in the Parquet writer."""
+
+
+# A struct's field names and the nested checks of its fields; a list of structs checks each item.
+_Shape = tuple[frozenset[str], tuple[tuple[str, Any], ...]]
+
+
+def _shape(arrow_type: pa.DataType) -> Any:
+    if pa.types.is_struct(arrow_type):
+        fields = [arrow_type.field(i) for i in range(arrow_type.num_fields)]
+        nested = tuple((f.name, sub) for f in fields if (sub := _shape(f.type)) is not None)
+        return (frozenset(f.name for f in fields), nested)
+    if pa.types.is_list(arrow_type):
+        item = _shape(arrow_type.value_type)
+        return None if item is None else ("list", item)
+    return None
+
+
+_ROW_SHAPE = _shape(pa.struct(list(ROW_ARROW_SCHEMA)))
+
+
+def _misfit(value: Any, shape: Any, at: str) -> str | None:
+    if value is None:
+        return None  # nullability is the Arrow writer's to check
+    if shape[0] == "list":
+        for i, item in enumerate(value):
+            if (problem := _misfit(item, shape[1], f"{at}[{i}]")) is not None:
+                return problem
+        return None
+    names, nested = shape
+    if not isinstance(value, dict):
+        return f"{at or 'row'} must be an object, got {type(value).__name__}"
+    if value.keys() != names:
+        unknown, missing = sorted(value.keys() - names), sorted(names - value.keys())
+        return f"{at or 'row'}: " + "; ".join(
+            [f"unknown key(s) {unknown}"] * bool(unknown) + [f"missing key(s) {missing}"] * bool(missing))
+    for name, sub in nested:
+        if (problem := _misfit(value[name], sub, f"{at}.{name}" if at else name)) is not None:
+            return problem
+    return None
+
+
+def check_row_shapes(rows: list[dict[str, Any]]) -> None:
+    """Raise RowShapeError unless every row has exactly the keys of `DatasetRow`, at every level."""
+    for row in rows:
+        problem = _misfit(row, _ROW_SHAPE, "")
+        if problem is not None:
+            raise RowShapeError(f"row {row.get('id', '?') if isinstance(row, dict) else '?'} does not fit the "
+                                f"DatasetRow contract: {problem}")
