@@ -6,6 +6,7 @@ import json
 import shutil
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from agentfab.flows.build import dedup_across_shards, prepare_output
@@ -53,3 +54,30 @@ def test_rows_an_earlier_shard_accepted_move_to_rejected_once(tmp_path):
     assert dedup_across_shards(out, recipe) == 0  # idempotent: a rerun after a crash moves nothing twice
     assert pq.read_metadata(second["rejected"]).num_rows == rejected_before + n
     assert shard_is_complete(out, 1, recipe.hash())
+
+
+def test_manifest_distributions_count_the_rows_on_disk_after_cross_shard_dedup(tmp_path):
+    from prefect.logging import disable_run_logger
+
+    from agentfab.flows.build import finalize
+    from agentfab.flows.shard import distributions
+
+    recipe, out = _build(tmp_path)
+    first, second = paths(out, 0), paths(out, 1)
+    repeated = pq.read_table(first["accepted"]).slice(0, 5)  # shard 1 also "accepted" five rows of shard 0
+    both = pa.concat_tables([pq.read_table(second["accepted"]), repeated.cast(pq.read_schema(second["accepted"]))])
+    pq.write_table(both, second["accepted"])
+    stats = json.loads(second["stats"].read_text())
+    stats["rows"]["accepted"] = both.num_rows
+    stats["distributions"] = distributions(both.to_pylist())
+    second["stats"].write_text(json.dumps(stats))
+    with disable_run_logger():
+        manifest = finalize.fn(recipe, out, 1.0, [0, 1])
+    assert manifest["cross_shard_duplicates_moved"] == 5
+    rows = pl.read_parquet(out / "shards" / "*.parquet")
+    assert manifest["rows"]["accepted"] == rows.height
+    for column in ("domain", "kind", "depth", "width", "n_turns", "n_calls"):
+        on_disk = {str(k): n for k, n in rows[column].value_counts().iter_rows()}
+        assert manifest["distributions"][column] == on_disk, column
+    tools = {k: n for k, n in rows["tools_used"].explode().drop_nulls().value_counts().iter_rows()}
+    assert manifest["distributions"]["tools_used"] == tools

@@ -25,7 +25,7 @@ from prefect.cache_policies import NO_CACHE
 from agentfab.flows.manifest import dataset_card, merge_stats, query_diversity, versions
 from agentfab.flows.recipe import Recipe, load_recipe
 from agentfab.flows.runners import ProcessRunner, ShardRunner
-from agentfab.flows.shard import ShardJob
+from agentfab.flows.shard import ShardJob, distributions, subtract_distributions
 from agentfab.flows.worlds import expand_worlds, world_files
 from agentfab.flows.storage import (clear_partial, paths, read_stats, rows_table, shard_is_complete, write_json,
                                     write_table, write_text)
@@ -113,7 +113,8 @@ def dedup_across_shards(out: Path, recipe: Recipe) -> int:
         mask = pa.array([i not in set(dup) for i in range(len(keys))])
         rejected = pq.read_table(p["rejected"])
         have = set(rejected.column("id").to_pylist())
-        moving = [r for r in accepted.filter(pc.invert(mask)).to_pylist() if r["id"] not in have]
+        removed = accepted.filter(pc.invert(mask)).to_pylist()
+        moving = [r for r in removed if r["id"] not in have]
         for r in moving:
             r["verification"]["passed"] = False
             r["verification"]["reasons"].append(Reason.EXACT_DUPLICATE)
@@ -126,6 +127,7 @@ def dedup_across_shards(out: Path, recipe: Recipe) -> int:
         stats["rows"] = {"accepted": len(keys) - len(dup), "rejected": rejected.num_rows + len(moving)}
         stats["funnel"]["dedup"]["rejected"] += len(dup)
         stats["reasons"][Reason.EXACT_DUPLICATE] = stats["reasons"].get(Reason.EXACT_DUPLICATE, 0) + len(dup)
+        stats["distributions"] = subtract_distributions(stats["distributions"], distributions(removed))
         write_json(p["stats"], stats)
         moved += len(dup)
     return moved

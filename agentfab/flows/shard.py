@@ -7,7 +7,6 @@ depends only on the recipe and the shard index, so every machine makes the same 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import time
 from collections import Counter
@@ -107,7 +106,7 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
         "fallbacks": dict(sorted(compose.fallbacks.items())),
         "negatives": dict(sorted(negatives.counts.items())),
         "negative_reasons": dict(sorted(negatives.codes.items())),
-        "distributions": _distributions(rows.accepted),
+        "distributions": distributions(rows.accepted),
         "timings": {k: round(v, 4) for k, v in sorted(timings.items())},
         "seconds": round(time.perf_counter() - t_start, 4),
     }
@@ -155,7 +154,8 @@ def _run_llm(recipe: Recipe, job: ShardJob, llm: LLMStages, compose: Compose, ph
     timings["rows"] += time.perf_counter() - t2
 
 
-def _distributions(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+def distributions(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Counts of the accepted rows per value of the columns people filter on (and per tool used)."""
     dist: dict[str, Counter[str]] = {k: Counter() for k in ("domain", "kind", "depth", "width", "n_turns", "n_calls",
                                                            "tools_used")}
     for r in rows:
@@ -165,5 +165,12 @@ def _distributions(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     return {k: dict(sorted(v.items())) for k, v in dist.items()}
 
 
-def shard_stats_json(stats: dict[str, Any]) -> str:
-    return json.dumps(stats, sort_keys=True)
+def subtract_distributions(counts: dict[str, dict[str, int]], removed: dict[str, dict[str, int]]
+                           ) -> dict[str, dict[str, int]]:
+    """`counts` without the rows counted in `removed` (rows moved out of a shard); values that reach 0 go."""
+    out = {}
+    for name, values in counts.items():
+        left = Counter(values)
+        left.subtract(removed.get(name, {}))
+        out[name] = {value: n for value, n in sorted(left.items()) if n > 0}
+    return out
