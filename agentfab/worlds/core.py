@@ -143,11 +143,11 @@ class Store:
     def get(self, table: str, key: str) -> Record | None:
         return self._tables[table].get(key)
 
-    def require(self, table: str, key: str, what: str) -> Record:
-        """The record, or the `not_found` error a real API gives: "<what> <key> does not exist"."""
+    def require(self, table: str, key: str, what: str, *, missing: str | None = None) -> Record:
+        """The record, or the `not_found` error a real API gives: "<what> <key> does not exist" (or `missing`)."""
         record = self._tables[table].get(key)
         if record is None:
-            raise ToolError("not_found", f"{what} {key} does not exist")
+            raise ToolError("not_found", missing or f"{what} {key} does not exist")
         return record
 
     def rows(self, table: str) -> Iterator[Record]:

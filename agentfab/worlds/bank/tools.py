@@ -231,18 +231,14 @@ CardId = Annotated[str, Arg("Card id, e.g. CRD-5001", entity="card_id", pattern=
 @tool(phrases=("look up card {card_id}", "find out which account card {card_id} is linked to"))
 def get_card(db: Store, card_id: CardId) -> Card:
     """Get a payment card: its account, network and status."""
-    c = db.get("cards", card_id)
-    if c is None:
-        raise ToolError("not_found", f"card {card_id} does not exist")
+    c = db.require("cards", card_id, "card")
     return {"card_id": c["id"], "account_id": c["account_id"], "network": c["network"], "status": c["status"]}
 
 
 @tool(mutates=True, phrases=("block card {card_id}", "stop card {card_id} from being used"))
 def block_card(db: Store, card_id: CardId) -> Card:
     """Block a card, e.g. when it is lost or stolen."""
-    c = db.get("cards", card_id)
-    if c is None:
-        raise ToolError("not_found", f"card {card_id} does not exist")
+    c = db.require("cards", card_id, "card")
     if c["status"] == "blocked":
         raise ToolError("invalid_state", f"card {card_id} is already blocked")
     db.put("cards", card_id, {**c, "status": "blocked"})
@@ -259,7 +255,5 @@ class Branch(TypedDict):
 @tool(phrases=("find the bank branch in {city}", "give me the branch manager and phone for {city}"))
 def get_branch(db: Store, city: Annotated[str, Arg("City name", entity="city")]) -> Branch:
     """Get the bank branch serving a city: its manager and phone number."""
-    b = db.get("branches", city)
-    if b is None:
-        raise ToolError("not_found", f"there is no branch in {city}")
+    b = db.require("branches", city, "branch", missing=f"there is no branch in {city}")
     return {"branch_id": b["id"], "city": b["city"], "manager": b["manager"], "phone": b["phone"]}

@@ -173,9 +173,7 @@ class Team(TypedDict):
 @tool(phrases=("find out who leads {team}", "get the lead and head count of {team}"))
 def get_team(db: Store, team: Annotated[str, Arg("Team name", entity="team")]) -> Team:
     """Get a team's lead and head count."""
-    t = db.get("teams", team)
-    if t is None:
-        raise ToolError("not_found", f"there is no team {team!r}")
+    t = db.require("teams", team, "team", missing=f"there is no team {team!r}")
     members = sum(1 for p in db.rows("people") if p["team"] == team)
     return {"team": team, "lead_id": t["lead_id"], "lead_name": _person(db, t["lead_id"])["name"],
             "member_count": members}

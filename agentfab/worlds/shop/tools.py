@@ -345,9 +345,7 @@ def refund_order(
 )
 def get_refund(db: Store, refund_id: RefundId) -> Refund:
     """Get a refund: the order it refunds, the amount, the reason and its status."""
-    r = db.get("refunds", refund_id)
-    if r is None:
-        raise ToolError("not_found", f"refund {refund_id} does not exist")
+    r = db.require("refunds", refund_id, "refund")
     return _refund_view(r)
 
 

@@ -98,13 +98,6 @@ def seed_state(seed: int) -> Tables:
             "flights": flights, "hotels": hotels, "bookings": bookings, "stays": {}}
 
 
-def _get(db: Store, table: str, key: str, what: str) -> dict:
-    record = db.get(table, key)
-    if record is None:
-        raise ToolError("not_found", f"{what} {key} does not exist")
-    return record
-
-
 def _city(db: Store, city: str) -> dict:
     for c in db.rows("cities"):
         if c["id"].lower() == city.strip().lower():
@@ -145,7 +138,7 @@ class Traveler(TypedDict):
 )
 def get_traveler(db: Store, traveler_id: TravelerId) -> Traveler:
     """Get a traveler's profile: name, email, home city and loyalty tier."""
-    t = _get(db, "travelers", traveler_id, "traveler")
+    t = db.require("travelers", traveler_id, "traveler")
     return {"traveler_id": t["id"], "name": t["name"], "email": t["email"], "home_city": t["home_city"],
             "loyalty_tier": t["loyalty_tier"]}
 
@@ -165,9 +158,8 @@ class Weather(TypedDict):
 def get_weather(db: Store, city: City, date: TravelDate) -> Weather:
     """Get the weather forecast (condition, high and low in Celsius) for a city on a date."""
     c = _city(db, city)
-    w = db.get("weather", f"{c['id']}/{date}")
-    if w is None:
-        raise ToolError("not_found", f"no forecast for {c['id']} on {date}; forecasts cover {DATES[0]}..{DATES[-1]}")
+    w = db.require("weather", f"{c['id']}/{date}", "forecast",
+                   missing=f"no forecast for {c['id']} on {date}; forecasts cover {DATES[0]}..{DATES[-1]}")
     return {"city": c["id"], "date": date, "condition": w["condition"], "high_c": w["high_c"], "low_c": w["low_c"]}
 
 
@@ -245,7 +237,7 @@ class Flight(TypedDict):
 )
 def get_flight(db: Store, flight_id: FlightId) -> Flight:
     """Get a flight: number, route, date, departure time, fare and free seats."""
-    f = _get(db, "flights", flight_id, "flight")
+    f = db.require("flights", flight_id, "flight")
     city_of = {c["airport_code"]: c["id"] for c in db.rows("cities")}
     return {"flight_id": f["id"], "flight_number": f["flight_number"], "origin": f["origin"],
             "destination": f["destination"], "origin_city": city_of[f["origin"]],
@@ -273,8 +265,8 @@ def _booking_view(b: dict) -> Booking:
 )
 def book_flight(db: Store, flight_id: FlightId, traveler_id: TravelerId) -> Booking:
     """Book a seat on a flight for a traveler. Fails when the flight is full or the traveler already holds a seat."""
-    f = _get(db, "flights", flight_id, "flight")
-    _get(db, "travelers", traveler_id, "traveler")
+    f = db.require("flights", flight_id, "flight")
+    db.require("travelers", traveler_id, "traveler")
     if f["seats_left"] <= 0:
         raise ToolError("invalid_state", f"flight {flight_id} is sold out")
     for b in db.rows("bookings"):
@@ -294,7 +286,7 @@ def book_flight(db: Store, flight_id: FlightId, traveler_id: TravelerId) -> Book
 )
 def get_booking(db: Store, booking_id: BookingId) -> Booking:
     """Get a flight booking: the flight, the traveler, the fare paid and its status."""
-    return _booking_view(_get(db, "bookings", booking_id, "booking"))
+    return _booking_view(db.require("bookings", booking_id, "booking"))
 
 
 @tool(
@@ -303,7 +295,7 @@ def get_booking(db: Store, booking_id: BookingId) -> Booking:
 )
 def get_latest_booking(db: Store, traveler_id: TravelerId) -> Booking:
     """Get the most recent flight booking a traveler made, whatever its status."""
-    _get(db, "travelers", traveler_id, "traveler")
+    db.require("travelers", traveler_id, "traveler")
     mine = [b for b in db.rows("bookings") if b["traveler_id"] == traveler_id]
     if not mine:
         raise ToolError("not_found", f"traveler {traveler_id} has no bookings")
@@ -319,10 +311,10 @@ class CancelledBooking(TypedDict):
 @tool(mutates=True, phrases=("cancel {booking_id}", "call off {booking_id} and refund it"))
 def cancel_booking(db: Store, booking_id: BookingId) -> CancelledBooking:
     """Cancel a flight booking: the seat is released and the fare refunded minus a 20% fee."""
-    b = _get(db, "bookings", booking_id, "booking")
+    b = db.require("bookings", booking_id, "booking")
     if b["status"] != "confirmed":
         raise ToolError("invalid_state", f"booking {booking_id} is already {b['status']}")
-    f = _get(db, "flights", b["flight_id"], "flight")
+    f = db.require("flights", b["flight_id"], "flight")
     db.put("flights", f["id"], {**f, "seats_left": f["seats_left"] + 1})
     db.put("bookings", booking_id, {**b, "status": "cancelled"})
     return {"booking_id": booking_id, "status": "cancelled", "refund_amount": round(b["price"] * (1 - CANCEL_FEE), 2)}
@@ -375,7 +367,7 @@ class Hotel(TypedDict):
 )
 def get_hotel(db: Store, hotel_id: HotelId) -> Hotel:
     """Get a hotel: name, city, star rating, nightly rate and free rooms."""
-    h = _get(db, "hotels", hotel_id, "hotel")
+    h = db.require("hotels", hotel_id, "hotel")
     return {"hotel_id": h["id"], "name": h["name"], "city": h["city"], "stars": h["stars"],
             "price_per_night": h["price_per_night"], "rooms_left": h["rooms_left"]}
 
@@ -405,8 +397,8 @@ def book_hotel(
     nights: Annotated[int, Arg("Number of nights", ge=1, le=14)],
 ) -> Stay:
     """Reserve a hotel room for a traveler. Fails when the hotel has no free rooms."""
-    h = _get(db, "hotels", hotel_id, "hotel")
-    _get(db, "travelers", traveler_id, "traveler")
+    h = db.require("hotels", hotel_id, "hotel")
+    db.require("travelers", traveler_id, "traveler")
     if h["rooms_left"] <= 0:
         raise ToolError("invalid_state", f"hotel {hotel_id} has no free rooms")
     sid = f"ST-{db.count('stays') + 1:04d}"
