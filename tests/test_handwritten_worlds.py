@@ -120,7 +120,8 @@ CASES: dict[str, dict[str, Case]] = {
             lambda kw, r: {"orders": {kw["order_id"]}, "products": {r["_product_id"]}},
         ),
         "refund_order": Case(
-            lambda s: {"order_id": first(s, "orders", lambda o: o["status"] == "delivered")["id"], "reason": "damaged"},
+            lambda s: {"order_id": first(s, "orders", lambda o: o["status"] == "delivered"
+                                         and o["placed_on"] >= "2026-11-05")["id"], "reason": "damaged"},
             lambda kw, r: {"orders": {kw["order_id"]}, "refunds": {r["refund_id"]}},
         ),
         "restock_product": Case(lambda s: {"product_id": "P-2008", "quantity": 12},
@@ -173,34 +174,48 @@ ERRORS: dict[str, list[tuple[str, Args, str]]] = {
          "forbidden"),
         ("place_order", lambda s: {"customer_id": first(s, "customers", lambda c: c["status"] == "active")["id"],
                                    "product_id": first(s, "products", lambda p: p["stock"] == 0)["id"], "quantity": 1},
-         "invalid_state"),
+         "out_of_stock"),
         ("cancel_order", lambda s: {"order_id": first(s, "orders", lambda o: o["status"] == "delivered")["id"]},
          "invalid_state"),
         ("refund_order", lambda s: {"order_id": first(s, "orders", lambda o: o["status"] == "processing")["id"],
                                     "reason": "changed_mind"}, "invalid_state"),
         ("refund_order", lambda s: {"order_id": first(s, "orders", lambda o: o["status"] == "refunded")["id"],
-                                    "reason": "damaged"}, "invalid_state"),
+                                    "reason": "damaged"}, "already_done"),
+        ("refund_order", lambda s: {"order_id": first(s, "orders", lambda o: o["status"] == "delivered"
+                                                      and o["placed_on"] < "2026-11-05")["id"],
+                                    "reason": "damaged"}, "window_closed"),
         ("restock_product", lambda s: {"product_id": "P-9999", "quantity": 5}, "not_found"),
     ],
     "calendar": [
-        ("create_event", _conflicting_create, "invalid_state"),
+        ("create_event", _conflicting_create, "schedule_conflict"),
         ("create_event", lambda s: {**_create_args(s), "attendee_id": "P-101"}, "bad_value"),
         ("create_event", lambda s: {**_create_args(s), "date": "2026-12-05"}, "bad_value"),  # a Saturday
         ("reschedule_event", lambda s: {**_reschedule_args(s), "event_id": first(
             s, "events", lambda e: e["status"] == "cancelled")["id"]}, "invalid_state"),
         ("cancel_event", lambda s: {"event_id": first(s, "events", lambda e: e["status"] == "cancelled")["id"]},
-         "invalid_state"),
+         "already_done"),
         ("add_attendee", lambda s: {"event_id": "EV-3001", "person_id": s.get("events", "EV-3001")["attendees"][0]},
-         "invalid_state"),
+         "already_done"),
     ],
     "travel": [
         ("book_flight", lambda s: {"flight_id": first(s, "flights", lambda f: f["seats_left"] == 0)["id"],
-                                   "traveler_id": "T-201"}, "invalid_state"),
+                                   "traveler_id": "T-201"}, "sold_out"),
         ("book_flight", lambda s: {"flight_id": "FL-0001", "traveler_id": "T-999"}, "not_found"),
         ("cancel_booking", lambda s: {"booking_id": first(s, "bookings", lambda b: b["status"] == "cancelled")["id"]},
-         "invalid_state"),
+         "already_done"),
         ("book_hotel", lambda s: {"hotel_id": first(s, "hotels", lambda h: h["rooms_left"] == 0)["id"],
-                                  "traveler_id": "T-201", "check_in": "2026-12-19", "nights": 2}, "invalid_state"),
+                                  "traveler_id": "T-201", "check_in": "2026-12-19", "nights": 2}, "sold_out"),
+    ],
+    "bank": [
+        ("transfer", lambda s: {"from_account": first(s, "accounts", lambda a: a["status"] == "frozen")["id"],
+                                "to_account": "ACC-1001", "amount": 20.0}, "account_frozen"),
+        ("transfer", lambda s: {"from_account": first(s, "accounts", lambda a: a["status"] == "active"
+                                                      and a["balance"] < 100 and a["id"] != "ACC-1001")["id"],
+                                "to_account": "ACC-1001", "amount": 150.0}, "insufficient_funds"),
+        ("freeze_account", lambda s: {"account_id": first(s, "accounts", lambda a: a["status"] == "frozen")["id"]},
+         "already_done"),
+        ("block_card", lambda s: {"card_id": first(s, "cards", lambda c: c["status"] == "blocked")["id"]},
+         "already_done"),
     ],
 }
 
@@ -305,7 +320,7 @@ def test_shop_stock_moves_with_orders_and_only_delivered_orders_are_refunded():
 def test_calendar_refuses_double_booking_and_a_found_free_slot_can_be_booked():
     store = domain("calendar").seeded(SEEDS[0]).fork()
     clash = run("calendar", store, "create_event", _conflicting_create(store))
-    assert clash["error"]["type"] == "invalid_state" and "busy" in clash["error"]["message"]
+    assert clash["error"]["type"] == "schedule_conflict" and "busy" in clash["error"]["message"]
     day = WORKDAYS[2]
     slot = run("calendar", store, "find_free_slot", {"person_id": "P-104", "date": day, "duration_minutes": 90})
     start, end = _mins(slot["start_time"]), _mins(slot["end_time"])
@@ -326,10 +341,10 @@ def test_travel_cheapest_flight_is_the_cheapest_with_seats_and_cancelling_releas
     found = run("travel", store, "search_flights", _route(store))
     open_seats = [f for f in found["flights"] if f["seats_left"] > 0]
     assert found["cheapest_price"] == min(f["price"] for f in open_seats)
-    booking = run("travel", store, "book_flight", {"flight_id": found["cheapest_flight_id"], "traveler_id": "T-230"})
+    booking = run("travel", store, "book_flight", {"flight_id": found["cheapest_flight_id"], "traveler_id": "T-210"})
     seats = run("travel", store, "get_flight", {"flight_id": found["cheapest_flight_id"]})["seats_left"]
-    twice = run("travel", store, "book_flight", {"flight_id": found["cheapest_flight_id"], "traveler_id": "T-230"})
-    assert twice["error"]["type"] == "invalid_state"
+    twice = run("travel", store, "book_flight", {"flight_id": found["cheapest_flight_id"], "traveler_id": "T-210"})
+    assert twice["error"]["type"] == "already_done"
     cancelled = run("travel", store, "cancel_booking", {"booking_id": booking["booking_id"]})
     assert cancelled["refund_amount"] == round(booking["price"] * 0.8, 2)
     assert run("travel", store, "get_flight", {"flight_id": found["cheapest_flight_id"]})["seats_left"] == seats + 1

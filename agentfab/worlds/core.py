@@ -24,7 +24,15 @@ from agentfab.schemas.tools import ToolSpec
 
 Record = dict[str, Any]
 Tables = dict[str, dict[str, Record]]
-ErrorKind = Literal["not_found", "invalid_state", "bad_value", "forbidden"]
+ErrorKind = Literal[
+    "not_found", "invalid_state", "bad_value", "forbidden",
+    # business rules: what a real API reports when a request is well-formed but the world says no
+    "insufficient_funds", "limit_exceeded", "account_frozen", "out_of_stock", "sold_out", "schedule_conflict",
+    "window_closed", "already_done", "unavailable",
+]
+ERROR_KINDS: tuple[str, ...] = typing.get_args(ErrorKind)
+# errors a well-formed request meets because of the world's state (not a typo or a malformed value)
+RULE_ERRORS: frozenset[str] = frozenset(ERROR_KINDS) - {"not_found", "bad_value"}
 
 
 class ToolError(Exception):
@@ -125,20 +133,33 @@ def spec_from_function(fn: Callable[..., Any], domain: str, source: str = "built
 class Store:
     """Tables of records, copied on write. Records are never mutated in place: tools `put` a new dict."""
 
-    __slots__ = ("_tables", "_owned", "_touched", "_root")
+    __slots__ = ("_tables", "_owned", "_touched", "_root", "offset")
 
-    def __init__(self, tables: Tables, root: "Store | None" = None):
+    def __init__(self, tables: Tables, root: "Store | None" = None, offset: int = 0):
         self._tables = tables
         self._owned: set[str] = set()
         self._touched: dict[str, set[str]] = {}
         self._root = root
+        self.offset = offset  # how many records of each kind this world's history made before it (see `serial`)
 
     def fork(self) -> "Store":
         """A fresh, independent world over the same seeded state."""
         root = self._root or self
         if self._touched:
             raise RuntimeError("fork() is taken from a seeded store, not from one that was changed")
-        return Store(dict(root._tables), root)
+        return Store(dict(root._tables), root, self.offset)
+
+    def with_offset(self, offset: int) -> "Store":
+        """The same seeded state whose new records are numbered `offset` further on: a per-task world variant
+        that costs one small dict copy, so two tasks on one seeded state do not create the same ids."""
+        if self._root is not None or self._touched:
+            raise RuntimeError("with_offset() is taken from a seeded store")
+        variant = Store(dict(self._tables), None, offset)
+        return variant
+
+    def serial(self, table: str) -> int:
+        """The number of the next record of `table`: its row count plus the variant's offset, plus one."""
+        return len(self._tables[table]) + self.offset + 1
 
     def get(self, table: str, key: str) -> Record | None:
         return self._tables[table].get(key)
@@ -192,6 +213,7 @@ class Store:
         """Canonical hash of the whole state (seeded state + changes)."""
         root = self._root or self
         h = hashlib.sha256(_seeded_digest(root).encode())
+        h.update(str(self.offset).encode())
         h.update(canonical_json(self.diff()).encode())
         return h.hexdigest()
 

@@ -12,7 +12,7 @@ Format::
       Author:
         key: id                        # key field of stored records (default id); tools call it author_id
         id_format: "AUT-{n:03d}"       # optional (default "AUT-{n:04d}"); n counts from 1; only {n} is allowed
-        count: 40                      # rows seeded (default 20)
+        count: 40                      # rows seeded (default 20); each world seed keeps 80-100% of them
         plural: authors                # optional; the default adds -s/-es/-ies
         description: A writer.         # optional
         fields:
@@ -25,12 +25,20 @@ Format::
           price:     {type: number, min: 5, max: 80, decimals: 2}  # aggregate defaults to [min, max, sum, avg]
           available: {type: boolean, p_true: 0.8, default: true}  # default: the value create_book uses
           added_on:  {type: date, min: 2020-01-01, max: 2025-06-30}
+        rules:                                           # preconditions of writes (optional)
+          - {when: create, ref: author_id, field: active, equals: true, error: unavailable}
+          - {when: create, ref: account_id, field: balance, covers: price}   # referenced balance >= the new price
+          - {when: delete, field: available, equals: true}  # the record itself; error defaults to invalid_state
 
 Field keys: `type` (string, integer, number, boolean, date) or `ref`; `description` on any field. A string takes
 exactly one of `faker` (a provider from `FAKER_PROVIDERS`), `choices`, or `combine` (lists of words: a value is one
 word of each, e.g. `[[Alpine, Harbor], [Trail, Summit], [Jacket, Boots]]` -> "Harbor Trail Boots"), plus
 `searchable` and `unique` (faker and combine strings only). Numbers and dates need `min` and `max`: they bound both the seeded values and what create/update
 accept. Unknown keys, and keys that do not apply to a field's type, are refused.
+A rule runs `when` a create, update or delete happens; it reads the record itself, or with `ref` the record a ref field
+points at, and needs that `field` to equal `equals` or to be at least the write's value of `covers` (a number
+field of this entity; create only). `error` is one of the business-rule error types (`RULE_ERRORS`); a failed
+rule is that error with a message naming the record, the field and its value.
 
 Generated tools, for an entity Book (plural books) with key book_id:
   get_book(book_id)                        the record; ref fields carry `x-entity` of the referenced key
@@ -58,6 +66,7 @@ from typing import Any, Callable
 import yaml
 from faker import Faker
 
+from agentfab.worlds import plausible
 from agentfab.worlds.core import Domain, EntityPool, Tables, canonical_json
 from agentfab.worlds.declared_spec import FAKER_PROVIDERS, DeclaredDomainError, DomainDef, FieldDef, parse_domain
 from agentfab.worlds.declared_tools import Examples, build_tools
@@ -124,6 +133,10 @@ def _drawer(f: FieldDef, table_of: dict[str, str]) -> Draw:
     if f.kind == "ref":
         target = table_of[f.target or ""]
         return lambda fake, keys: keys[target][fake.random.randrange(len(keys[target]))]
+    if f.faker == "city":
+        return lambda fake, keys: plausible.city(fake.random)
+    if f.faker == "book_title":
+        return lambda fake, keys: plausible.book_title(fake.random)
     if f.faker:
         provider = f.faker  # from the allow-list checked in declared_spec, never an arbitrary attribute
         return lambda fake, keys: getattr(fake, provider)()
@@ -159,7 +172,8 @@ def _seeder(d: DomainDef, where: str) -> Callable[[int], Tables]:
             rows: dict[str, dict[str, Any]] = {}
             tables[e.table] = rows
             seen: dict[str, set[str]] = {f.name: set() for f, _ in drawers if f.unique}
-            for n in range(1, e.count + 1):
+            count = e.count - fake.random.randrange(e.count // 5 + 1)  # the seed varies row counts (up to -20%)
+            for n in range(1, count + 1):
                 key = e.key_of(n)
                 rec: dict[str, Any] = {e.key: key}
                 for f, draw in drawers:

@@ -11,13 +11,17 @@ from __future__ import annotations
 import math
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agentfab.worlds.core import ERROR_KINDS
+from agentfab.worlds.core import RULE_ERRORS as _RULE_KINDS
+
 FAKER_PROVIDERS = frozenset({
+    "book_title",  # agentfab's own: catalogue-like titles; `city` draws real city names, not Faker's inventions
     "name", "first_name", "last_name", "job", "email", "user_name", "phone_number",
     "company", "catch_phrase", "bs",
     "city", "country", "state", "street_address", "street_name", "postcode",
@@ -60,6 +64,17 @@ class FieldSpec(_Strict):
     aggregate: Optional[list[Literal["min", "max", "sum", "avg"]]] = None
 
 
+class RuleSpec(_Strict):
+    """A precondition a write must meet, checked on the stored record or on the record a ref field points at."""
+
+    when: Literal["create", "update", "delete"]
+    field: str
+    ref: Optional[str] = None
+    equals: Any = None
+    covers: Optional[str] = None
+    error: Optional[str] = None
+
+
 class EntitySpec(_Strict):
     key: str = "id"
     id_format: Optional[str] = None
@@ -67,6 +82,7 @@ class EntitySpec(_Strict):
     plural: Optional[str] = None
     description: Optional[str] = None
     fields: dict[str, FieldSpec]
+    rules: list[RuleSpec] = Field(default_factory=list)
 
 
 class DomainSpec(_Strict):
@@ -102,6 +118,19 @@ class FieldDef:
 
 
 @dataclass(frozen=True)
+class RuleDef:
+    """`when` a write, the record (or the one `ref` points at) must have `field == equals`, or `field >= covers`
+    (the value the write gives for that field of this entity); otherwise the tool fails with `error`."""
+
+    when: str
+    field: str
+    ref: str | None
+    equals: Any
+    covers: str | None
+    error: str
+
+
+@dataclass(frozen=True)
 class EntityDef:
     name: str
     snake: str  # "loan_record"
@@ -113,6 +142,7 @@ class EntityDef:
     count: int
     description: str
     fields: tuple[FieldDef, ...]
+    rules: tuple[RuleDef, ...] = ()
 
     @property
     def table(self) -> str:
@@ -230,6 +260,11 @@ def _resolve(spec: DomainSpec, problems: list[str]) -> DomainDef | None:
         if entity is not None:
             entities[ename] = entity
     order = _seeding_order(entities, problems)
+    if not problems:
+        for ename, espec in spec.entities.items():
+            rules = tuple(_rule(f"entities.{ename}.rules[{i}]", r, entities[ename], entities, problems)
+                          for i, r in enumerate(espec.rules))
+            entities[ename] = replace(entities[ename], rules=rules)
     if problems:
         return None
     description = spec.description or f"A declared domain with {', '.join(known)}."
@@ -379,6 +414,61 @@ def _field(name: str, spec: FieldSpec, at: str, owner: str, known: list[str], pr
     return FieldDef(name, kind, description, low=low, high=high,
                     decimals=2 if spec.decimals is None else spec.decimals,
                     aggregates=aggregates if kind != "date" else ())
+
+
+RULE_ERRORS = tuple(k for k in ERROR_KINDS if k in _RULE_KINDS)  # error types a precondition may report
+
+
+def _rule(at: str, spec: RuleSpec, e: EntityDef, entities: dict[str, EntityDef], problems: list[str]) -> RuleDef:
+    """Resolve one precondition; every problem names the rule's key and what would be valid."""
+    fields = {f.name: f for f in e.fields}
+    subject = e
+    if spec.ref is not None:
+        ref = fields.get(spec.ref)
+        if ref is None or ref.kind != "ref":
+            refs = [f.name for f in e.fields if f.kind == "ref"]
+            problems.append(f"{at}.ref: {spec.ref!r} is not a ref field of {e.name} "
+                            f"(ref fields: {', '.join(refs) or 'none'})")
+            return RuleDef(spec.when, spec.field, spec.ref, spec.equals, spec.covers, "invalid_state")
+        subject = entities[ref.target or ""]
+    target = {f.name: f for f in subject.fields}.get(spec.field)
+    if target is None:
+        problems.append(f"{at}.field: {subject.name} has no field {spec.field!r} "
+                        f"(fields: {', '.join(f.name for f in subject.fields)})")
+    elif (spec.equals is None) == (spec.covers is None):
+        problems.append(f"{at}: give exactly one of `equals` (a value {spec.field} must have) or `covers` "
+                        f"(a number field of {e.name} that {spec.field} must be at least)")
+    elif spec.equals is not None and not _fits(target, spec.equals):
+        allowed = f" (one of: {', '.join(target.choices)})" if target.choices else ""
+        problems.append(f"{at}.equals: {spec.equals!r} is not a possible {target.kind} value of "
+                        f"{subject.name}.{spec.field}{allowed}")
+    elif spec.covers is not None:
+        amount = fields.get(spec.covers)
+        if target.kind not in ("integer", "number"):
+            problems.append(f"{at}.field: covers compares numbers, but {subject.name}.{spec.field} is {target.kind}")
+        elif amount is None or amount.kind not in ("integer", "number"):
+            numbers = [f.name for f in e.fields if f.kind in ("integer", "number")]
+            problems.append(f"{at}.covers: {spec.covers!r} is not a number field of {e.name} "
+                            f"(number fields: {', '.join(numbers) or 'none'})")
+        elif spec.when != "create":
+            problems.append(f"{at}.covers: only a create gives the amount to cover; use when: create")
+    default = "insufficient_funds" if spec.covers is not None else "invalid_state"
+    error = spec.error or default
+    if error not in RULE_ERRORS:
+        problems.append(f"{at}.error: unknown error type {error!r} (allowed: {', '.join(RULE_ERRORS)})")
+    return RuleDef(spec.when, spec.field, spec.ref, spec.equals, spec.covers, error)
+
+
+def _fits(f: FieldDef, value: Any) -> bool:
+    if f.kind == "boolean":
+        return isinstance(value, bool)
+    if f.kind == "string":
+        return isinstance(value, str) and (not f.choices or value in f.choices)
+    if f.kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if f.kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, str)
 
 
 def _seeding_order(entities: dict[str, EntityDef], problems: list[str]) -> list[str]:

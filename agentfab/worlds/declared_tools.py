@@ -12,6 +12,7 @@ import re
 from datetime import date
 from typing import Any, Callable
 
+from agentfab.schemas.answers import render_value
 from agentfab.schemas.tools import ToolSpec
 from agentfab.worlds.core import Record, Store, Tool, ToolError
 from agentfab.worlds.declared_spec import (
@@ -52,6 +53,32 @@ class _Family:
         if rec is None:
             raise ToolError("not_found", f"{self.e.words} {key} does not exist")
         return rec
+
+    def check_rules(self, store: Store, op: str, rec: Record) -> None:
+        """The entity's preconditions for `op` (create, update, delete) on `rec`, as the error a real API gives."""
+        for rule in self.e.rules:
+            if rule.when != op:
+                continue
+            if rule.ref is not None:
+                target = self.targets[rule.ref]
+                subject = store.get(target.table, rec[rule.ref])
+                what = f"{target.words} {rec[rule.ref]}"
+            else:
+                subject, what = rec, f"{self.e.words} {rec[self.e.key]}" if self.e.key in rec else f"the {self.e.words}"
+            if subject is None:
+                continue  # a missing reference is reported as not_found by check_value
+            value = subject[rule.field]
+            words = rule.field.replace("_", " ")
+            if rule.covers is not None and value < rec[rule.covers]:
+                need = rule.covers.replace("_", " ")
+                raise ToolError(rule.error, f"{what} has {words} {render_value(value)}, less than the {need} "  # type: ignore[arg-type]
+                                            f"{render_value(rec[rule.covers])}")
+            if rule.covers is None and value != rule.equals:
+                if isinstance(rule.equals, bool):  # "book BK-0002 is not available"
+                    state = f"is {'not ' if rule.equals else ''}{words}"
+                else:
+                    state = f"has {words} {render_value(value)}, not {render_value(rule.equals)}"
+                raise ToolError(rule.error, f"{what} {state}")  # type: ignore[arg-type]
 
     def check_value(self, store: Store, f: FieldDef, value: Any, own_key: str | None) -> Any:
         """The value to store for `f`, or a ToolError for what the JSON Schema cannot see."""
@@ -341,6 +368,23 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
           ("value",))
 
 
+def _rules_text(e: EntityDef, op: str) -> str:
+    """The entity's preconditions for `op`, as the sentences a tool description carries."""
+    out = []
+    for r in e.rules:
+        if r.when != op:
+            continue
+        whose = f"the {r.ref[:-3] if r.ref.endswith('_id') else r.ref}" if r.ref else "it"
+        words = r.field.replace("_", " ")
+        if r.covers:
+            out.append(f" Refused unless {whose}'s {words} covers the {r.covers.replace('_', ' ')}.")
+        elif isinstance(r.equals, bool):
+            out.append(f" Refused unless {whose} is {'' if r.equals else 'not '}{words}.")
+        else:
+            out.append(f" Refused unless {whose}'s {words} is {render_value(r.equals)}.")
+    return "".join(out)
+
+
 def _object(props: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
@@ -355,13 +399,14 @@ def _writes(b: _Builder, fam: _Family) -> None:
                      for f in fields}
 
     def create(store: Store, **kw: Any) -> Record:
-        n = store.count(table) + 1
+        n = store.serial(table)
         while store.get(table, e.key_of(n)) is not None:
             n += 1
         new_key = e.key_of(n)
         rec = {key: new_key}
         for f in fields:
             rec[f.name] = fam.check_value(store, f, kw.get(f.name, f.default), None)
+        fam.check_rules(store, "create", rec)
         store.put(table, new_key, rec)
         return out(rec)
 
@@ -372,7 +417,7 @@ def _writes(b: _Builder, fam: _Family) -> None:
     b.add(f"create_{e.snake}",
           f"Create a new {e.words}; its id is assigned and returned."
           + (" Referenced records must exist." if fam.targets else "")
-          + "".join(f" The {f.words} must be unique." for f in fields if f.unique),
+          + "".join(f" The {f.words} must be unique." for f in fields if f.unique) + _rules_text(e, "create"),
           create_params, required, record, create,
           (f"create a new {e.words} ({listed})", f"add {with_article(e.words)} with {set_to}"), (k,), mutates=True)
 
@@ -382,19 +427,20 @@ def _writes(b: _Builder, fam: _Family) -> None:
         changes = {f.name: fam.check_value(store, f, kw[f.name], own) for f in fields if f.name in kw}
         if not changes:
             raise ToolError("bad_value", f"give at least one field of the {e.words} to change")
+        fam.check_rules(store, "update", rec)
         new = {**rec, **changes}
         store.put(table, own, new)
         return out(new)
 
     b.add(f"update_{e.snake}",
-          f"Change one or more fields of {with_article(e.words)}; fields not given keep their value.",
+          f"Change one or more fields of {with_article(e.words)}; fields not given keep their value." + _rules_text(e, "update"),
           {k: key_schema(e), **params}, [k], record, update,
           (f"update the {e.words} record for {{{k}}}", f"change the {e.words} details on file for {{{k}}}"), (k,),
           mutates=True, min_params=2)
 
     def delete(store: Store, **kw: Any) -> dict[str, Any]:
         own = kw[k]
-        fam.require(store, own)
+        fam.check_rules(store, "delete", fam.require(store, own))
         for other, f in fam.referrers:
             users = sorted(r[other.key] for r in store.rows(other.table) if r[f.name] == own)
             if users:
@@ -408,7 +454,7 @@ def _writes(b: _Builder, fam: _Family) -> None:
     refs = sorted({o.plural_words for o, _ in fam.referrers})
     b.add(f"delete_{e.snake}",
           f"Delete {with_article(e.words)}."
-          + (f" Refused while {' or '.join(refs)} still reference it." if refs else ""),
+          + (f" Refused while {' or '.join(refs)} still reference it." if refs else "") + _rules_text(e, "delete"),
           {k: key_schema(e)}, [k],
           _object({k: key_schema(e, f"The deleted {e.words}"), "deleted": {"type": "boolean"}}), delete,
           (f"delete the {e.words} record for {{{k}}}", f"remove {{{k}}} from the {e.plural_words}"), (k,),

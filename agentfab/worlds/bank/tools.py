@@ -9,6 +9,7 @@ from typing_extensions import TypedDict
 from faker import Faker
 
 from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, tool
+from agentfab.worlds.plausible import city
 
 NAME = "bank"
 DESCRIPTION = "Retail banking: customers, accounts, balances, transfers and cards."
@@ -29,26 +30,33 @@ DAILY_LIMIT = 5000.0
 
 
 def seed_state(seed: int) -> Tables:
+    """A bank of 30-50 customers; the seed varies how many, and who holds what."""
     fake = Faker("en_US")
     fake.seed_instance(seed)
+    rng = fake.random
     customers, accounts = {}, {}
-    for i in range(40):
+    n_customers = rng.randint(30, 50)
+    for i in range(n_customers):
         cid = f"CUS-{101 + i}"
-        customers[cid] = {"id": cid, "name": fake.name(), "city": fake.city(), "tier": fake.random_element(["basic", "gold", "private"])}
-    for i in range(80):
+        customers[cid] = {"id": cid, "name": fake.name(), "city": city(rng),
+                          "tier": fake.random_element(["basic", "gold", "private"])}
+    for i in range(2 * n_customers):
         aid = f"ACC-{1001 + i}"
+        low = rng.random() < 0.15  # some accounts run low, so a transfer can really bounce
         accounts[aid] = {
             "id": aid,
-            "owner_id": f"CUS-{101 + i % 40}",
+            "owner_id": f"CUS-{101 + i % n_customers}",
             "type": fake.random_element(["checking", "savings"]),
             "currency": "USD",
-            "balance": round(fake.pyfloat(min_value=0, max_value=20000, right_digits=2), 2),
+            "balance": round(rng.uniform(0, 150) if low else rng.uniform(200, 20000), 2),
             "status": "frozen" if i % 13 == 5 else "active",
         }
     cards = {}
-    for i in range(60):
+    n_accounts = len(accounts)
+    for i in range(rng.randint(40, 70)):
         cid = f"CRD-{5001 + i}"
-        cards[cid] = {"id": cid, "account_id": f"ACC-{1001 + (i * 7) % 80}", "network": fake.random_element(["visa", "mastercard"]),
+        cards[cid] = {"id": cid, "account_id": f"ACC-{1001 + (i * 7) % n_accounts}",
+                      "network": fake.random_element(["visa", "mastercard"]),
                       "status": "blocked" if i % 11 == 4 else "active"}
     branches = {}
     for c in customers.values():
@@ -153,16 +161,16 @@ def transfer(db: Store, from_account: AccountId, to_account: AccountId, amount: 
     src, dst = _account(db, from_account), _account(db, to_account)
     for a in (src, dst):
         if a["status"] != "active":
-            raise ToolError("invalid_state", f"account {a['id']} is {a['status']}")
+            raise ToolError("account_frozen", f"account {a['id']} is {a['status']}")
     sent_today = sum(t["amount"] for t in db.rows("transfers") if t["from_account"] == from_account)
     if sent_today + amount > DAILY_LIMIT:
-        raise ToolError("invalid_state", f"daily transfer limit of {DAILY_LIMIT:.2f} exceeded for {from_account}")
+        raise ToolError("limit_exceeded", f"daily transfer limit of {DAILY_LIMIT:.2f} exceeded for {from_account}")
     if src["balance"] < amount:
-        raise ToolError("invalid_state", f"insufficient funds in {from_account}: balance {src['balance']:.2f}")
+        raise ToolError("insufficient_funds", f"insufficient funds in {from_account}: balance {src['balance']:.2f}")
     new_src = round(src["balance"] - amount, 2)
     db.put("accounts", src["id"], {**src, "balance": new_src})
     db.put("accounts", dst["id"], {**dst, "balance": round(dst["balance"] + amount, 2)})
-    tid = f"TRF-{db.count('transfers') + 1:05d}"
+    tid = f"TRF-{db.serial('transfers'):05d}"
     db.put("transfers", tid, {"id": tid, "from_account": from_account, "to_account": to_account, "amount": amount})
     return {"transfer_id": tid, "from_account": from_account, "to_account": to_account, "amount": amount, "from_balance": new_src}
 
@@ -177,7 +185,7 @@ def freeze_account(db: Store, account_id: AccountId) -> StatusChange:
     """Freeze an active account so no money can move in or out."""
     a = _account(db, account_id)
     if a["status"] == "frozen":
-        raise ToolError("invalid_state", f"account {account_id} is already frozen")
+        raise ToolError("already_done", f"account {account_id} is already frozen")
     db.put("accounts", account_id, {**a, "status": "frozen"})
     return {"account_id": account_id, "status": "frozen"}
 
@@ -212,8 +220,8 @@ def open_account(
     _customer(db, customer_id)
     owned = sum(1 for a in db.rows("accounts") if a["owner_id"] == customer_id)
     if owned >= 4:
-        raise ToolError("invalid_state", f"customer {customer_id} already holds the maximum of 4 accounts")
-    aid = f"ACC-{1001 + db.count('accounts')}"
+        raise ToolError("limit_exceeded", f"customer {customer_id} already holds the maximum of 4 accounts")
+    aid = f"ACC-{1000 + db.serial('accounts')}"
     db.put("accounts", aid, {"id": aid, "owner_id": customer_id, "type": type, "currency": "USD", "balance": 0.0, "status": "active"})
     return {"account_id": aid, "owner_id": customer_id, "type": type, "balance": 0.0}
 
@@ -240,7 +248,7 @@ def block_card(db: Store, card_id: CardId) -> Card:
     """Block a card, e.g. when it is lost or stolen."""
     c = db.require("cards", card_id, "card")
     if c["status"] == "blocked":
-        raise ToolError("invalid_state", f"card {card_id} is already blocked")
+        raise ToolError("already_done", f"card {card_id} is already blocked")
     db.put("cards", card_id, {**c, "status": "blocked"})
     return {"card_id": card_id, "account_id": c["account_id"], "network": c["network"], "status": "blocked"}
 

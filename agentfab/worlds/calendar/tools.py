@@ -61,8 +61,10 @@ def _overlaps(events: list[dict], person_id: str, day: str, start: int, end: int
 def seed_state(seed: int) -> Tables:
     fake = Faker("en_US")
     fake.seed_instance(seed)
+    rng = fake.random
     people, teams, events = {}, {}, {}
-    for i in range(30):
+    n_people = rng.randint(24, 40)
+    for i in range(n_people):
         pid = f"P-{101 + i}"
         first, last = fake.first_name(), fake.last_name()
         team = TEAMS[i % len(TEAMS)]
@@ -72,10 +74,11 @@ def seed_state(seed: int) -> Tables:
             teams[team] = {"id": team, "lead_id": pid, "floor": fake.random_int(1, 6)}
     ids = list(people)
     placed: list[dict] = []
-    for n in range(200):
-        if len(placed) >= 80:
+    n_events = rng.randint(60, 100)
+    for n in range(250):
+        if len(placed) >= n_events:
             break
-        organizer = ids[n] if n < 30 else fake.random_element(ids)  # everyone gets a turn at organizing first
+        organizer = ids[n] if n < n_people else fake.random_element(ids)  # everyone gets a turn at organizing first
         guests = [p for p in dict.fromkeys(fake.random_elements(ids, length=fake.random_int(1, 3))) if p != organizer]
         attendees = [organizer, *guests]
         day = fake.random_element(WORKDAYS)
@@ -134,7 +137,7 @@ def _check_free(db: Store, person_ids: list[str], day: str, start: int, end: int
     for pid in person_ids:
         clash = _overlaps(events, pid, day, start, end, skip)
         if clash is not None:
-            raise ToolError("invalid_state", f"{pid} is busy {clash['start']}-{clash['end']} on {day} "
+            raise ToolError("schedule_conflict", f"{pid} is busy {clash['start']}-{clash['end']} on {day} "
                             f"({clash['id']} {clash['subject']!r})")
 
 
@@ -283,7 +286,7 @@ def create_event(
     start = _minutes(start_time)
     _check_slot(date, start, start + duration_minutes)
     _check_free(db, [organizer_id, attendee_id], date, start, start + duration_minutes)
-    eid = f"EV-{3001 + db.count('events')}"
+    eid = f"EV-{3000 + db.serial('events')}"
     event = {"id": eid, "subject": subject, "date": date, "start": start_time, "end": _hhmm(start + duration_minutes),
              "organizer_id": organizer_id, "attendees": [organizer_id, attendee_id], "status": "confirmed"}
     db.put("events", eid, event)
@@ -322,7 +325,7 @@ def cancel_event(db: Store, event_id: EventId) -> Cancelled:
     """Cancel an event; every attendee is notified."""
     e = _event(db, event_id)
     if e["status"] == "cancelled":
-        raise ToolError("invalid_state", f"event {event_id} is already cancelled")
+        raise ToolError("already_done", f"event {event_id} is already cancelled")
     db.put("events", event_id, {**e, "status": "cancelled"})
     return {"event_id": event_id, "status": "cancelled", "notified": len(e["attendees"])}
 
@@ -339,7 +342,7 @@ def add_attendee(db: Store, event_id: EventId, person_id: PersonId) -> Event:
     if e["status"] != "confirmed":
         raise ToolError("invalid_state", f"event {event_id} is {e['status']}")
     if person_id in e["attendees"]:
-        raise ToolError("invalid_state", f"{person_id} already attends event {event_id}")
+        raise ToolError("already_done", f"{person_id} already attends event {event_id}")
     _check_free(db, [person_id], e["date"], _minutes(e["start"]), _minutes(e["end"]))
     updated = {**e, "attendees": [*e["attendees"], person_id]}
     db.put("events", event_id, updated)

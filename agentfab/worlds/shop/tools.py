@@ -9,6 +9,7 @@ from faker import Faker
 from typing_extensions import TypedDict
 
 from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, tool
+from agentfab.worlds.plausible import city
 
 NAME = "shop"
 DESCRIPTION = "Online shop: customers, products, stock, orders, cancellations and refunds."
@@ -26,6 +27,7 @@ NOUNS = {
 ADJECTIVES = ("Compact", "Classic", "Deluxe", "Eco", "Pro", "Travel", "Everyday", "Premium", "Mini", "Sturdy")
 TODAY = "2026-12-20"  # the shop's fixed "today": new orders are placed on it, seeded ones before it
 MAX_QUANTITY = 5
+REFUND_DAYS = 45  # a delivered order can be refunded within this many days of its order date
 
 CustomerId = Annotated[str, Arg("Customer id, e.g. C-1001", entity="customer_id", pattern=r"^C-\d{4}$")]
 ProductId = Annotated[str, Arg("Product id, e.g. P-2001", entity="product_id", pattern=r"^P-\d{4}$")]
@@ -50,9 +52,11 @@ ENTITIES = {
 def seed_state(seed: int) -> Tables:
     fake = Faker("en_US")
     fake.seed_instance(seed)
+    rng = fake.random
     customers, products, orders, refunds = {}, {}, {}, {}
     emails: set[str] = set()
-    for i in range(30):
+    n_customers, n_products = rng.randint(24, 40), rng.randint(36, 60)
+    for i in range(n_customers):
         cid = f"C-{1001 + i}"
         first, last = fake.first_name(), fake.last_name()
         email = f"{first}.{last}@{fake.free_email_domain()}".lower()
@@ -60,9 +64,9 @@ def seed_state(seed: int) -> Tables:
             email = email.replace("@", f"{i}@")
         emails.add(email)
         status = "suspended" if i % 11 == 4 else "active"
-        customers[cid] = {"id": cid, "name": f"{first} {last}", "email": email, "city": fake.city(), "status": status}
+        customers[cid] = {"id": cid, "name": f"{first} {last}", "email": email, "city": city(rng), "status": status}
     names: set[str] = set()
-    for i in range(48):
+    for i in range(n_products):
         pid = f"P-{2001 + i}"
         category = CATEGORIES[i % len(CATEGORIES)]
         name = f"{fake.random_element(ADJECTIVES)} {fake.random_element(NOUNS[category])}"
@@ -73,16 +77,16 @@ def seed_state(seed: int) -> Tables:
         price = round(fake.pyfloat(min_value=4, max_value=400, right_digits=2), 2)
         products[pid] = {"id": pid, "name": name, "category": category, "price": price, "stock": stock}
     start = date(2026, 11, 1)
-    for i in range(64):
+    for i in range(rng.randint(2 * n_customers, 3 * n_customers)):
         oid = f"ORD-{50001 + i}"
-        product = products[f"P-{2001 + fake.random_int(0, 47)}"]
+        product = products[f"P-{2001 + fake.random_int(0, n_products - 1)}"]
         quantity = fake.random_int(1, 3)
         roll = fake.random_int(0, 99)
         status = "processing" if roll < 45 else "shipped" if roll < 52 else "delivered"
         placed = start + timedelta(days=fake.random_int(0, 48))
         orders[oid] = {
             "id": oid,
-            "customer_id": f"C-{1001 + i % 30}",  # every customer has at least one order
+            "customer_id": f"C-{1001 + i % n_customers}",  # every customer has at least one order
             "product_id": product["id"],
             "quantity": quantity,
             "total": round(product["price"] * quantity, 2),
@@ -276,8 +280,8 @@ def place_order(
     if c["status"] != "active":
         raise ToolError("forbidden", f"customer {customer_id} is {c['status']} and cannot place orders")
     if p["stock"] < quantity:
-        raise ToolError("invalid_state", f"only {p['stock']} units of {product_id} are in stock, {quantity} requested")
-    oid = f"ORD-{50001 + db.count('orders')}"
+        raise ToolError("out_of_stock", f"only {p['stock']} units of {product_id} are in stock, {quantity} requested")
+    oid = f"ORD-{50000 + db.serial('orders')}"
     order = {"id": oid, "customer_id": customer_id, "product_id": product_id, "quantity": quantity,
              "total": round(p["price"] * quantity, 2), "status": "processing", "placed_on": TODAY}
     db.put("products", product_id, {**p, "stock": p["stock"] - quantity})
@@ -326,13 +330,18 @@ def refund_order(
     order_id: OrderId,
     reason: RefundReason,
 ) -> Refund:
-    """Refund a delivered order in full. Orders not yet delivered must be cancelled instead."""
+    """Refund a delivered order in full, within 45 days of its order date. Orders not yet delivered must be
+    cancelled instead."""
     o = _order(db, order_id)
     if o["status"] == "refunded":
-        raise ToolError("invalid_state", f"order {order_id} was already refunded")
+        raise ToolError("already_done", f"order {order_id} was already refunded")
     if o["status"] != "delivered":
         raise ToolError("invalid_state", f"order {order_id} is {o['status']}; only delivered orders can be refunded")
-    rid = f"RF-{db.count('refunds') + 1:04d}"
+    placed = date.fromisoformat(o["placed_on"])
+    if (date.fromisoformat(TODAY) - placed).days > REFUND_DAYS:
+        raise ToolError("window_closed", f"order {order_id} was placed on {o['placed_on']}; refunds are only "
+                        f"possible within {REFUND_DAYS} days of the order date")
+    rid = f"RF-{db.serial('refunds'):04d}"
     refund = {"id": rid, "order_id": order_id, "amount": o["total"], "reason": reason, "status": "issued"}
     db.put("refunds", rid, refund)
     db.put("orders", order_id, {**o, "status": "refunded"})

@@ -57,12 +57,14 @@ def seed_state(seed: int) -> Tables:
             low = fake.random_int(-12, 18)
             weather[f"{c}/{d}"] = {"city": c, "date": d, "condition": fake.random_element(CONDITIONS),
                                    "low_c": low, "high_c": low + fake.random_int(3, 12)}
+    rng = fake.random
     companies, travelers, flights, bookings, hotels = {}, {}, {}, {}, {}
     for i in range(20):
         cid = f"CO-{101 + i}"
         companies[cid] = {"id": cid, "name": fake.unique.company(), "hq_city": names[i % len(names)],
                           "industry": fake.random_element(INDUSTRIES)}
-    for i in range(30):
+    n_travelers = rng.randint(24, 40)
+    for i in range(n_travelers):
         tid = f"T-{201 + i}"
         first, last = fake.first_name(), fake.last_name()
         travelers[tid] = {"id": tid, "name": f"{first} {last}", "email": f"{first}.{last}{i}@example.com".lower(),
@@ -82,17 +84,17 @@ def seed_state(seed: int) -> Tables:
                         "price": round(fake.pyfloat(min_value=89, max_value=640, right_digits=2), 2),
                         "seats_left": 0 if len(flights) % 13 == 6 else fake.random_int(1, 9),  # some sold out
                     }
-    for i in range(24):
+    for i in range(rng.randint(18, 30)):
         hid = f"H-{301 + i}"
         hotels[hid] = {"id": hid, "name": f"{fake.last_name()} {fake.random_element(('Inn', 'Hotel', 'Suites'))}",
                        "city": names[i % len(names)], "stars": fake.random_int(2, 5),
                        "price_per_night": round(fake.pyfloat(min_value=70, max_value=420, right_digits=2), 2),
                        "rooms_left": 0 if i % 7 == 3 else fake.random_int(1, 12)}
     flight_ids = list(flights)
-    for i in range(40):
+    for i in range(rng.randint(30, 50)):
         bid = f"BK-{i + 1:04d}"
         flight = flights[fake.random_element(flight_ids)]
-        bookings[bid] = {"id": bid, "flight_id": flight["id"], "traveler_id": f"T-{201 + i % 30}",
+        bookings[bid] = {"id": bid, "flight_id": flight["id"], "traveler_id": f"T-{201 + i % n_travelers}",
                          "price": flight["price"], "status": "cancelled" if i % 8 == 5 else "confirmed"}
     return {"cities": cities, "weather": weather, "companies": companies, "travelers": travelers,
             "flights": flights, "hotels": hotels, "bookings": bookings, "stays": {}}
@@ -267,12 +269,12 @@ def book_flight(db: Store, flight_id: FlightId, traveler_id: TravelerId) -> Book
     """Book a seat on a flight for a traveler. Fails when the flight is full or the traveler already holds a seat."""
     f = db.require("flights", flight_id, "flight")
     db.require("travelers", traveler_id, "traveler")
-    if f["seats_left"] <= 0:
-        raise ToolError("invalid_state", f"flight {flight_id} is sold out")
     for b in db.rows("bookings"):
         if b["flight_id"] == flight_id and b["traveler_id"] == traveler_id and b["status"] == "confirmed":
-            raise ToolError("invalid_state", f"{traveler_id} already holds booking {b['id']} on {flight_id}")
-    bid = f"BK-{db.count('bookings') + 1:04d}"
+            raise ToolError("already_done", f"{traveler_id} already holds booking {b['id']} on {flight_id}")
+    if f["seats_left"] <= 0:
+        raise ToolError("sold_out", f"flight {flight_id} is sold out")
+    bid = f"BK-{db.serial('bookings'):04d}"
     booking = {"id": bid, "flight_id": flight_id, "traveler_id": traveler_id, "price": f["price"],
                "status": "confirmed"}
     db.put("flights", flight_id, {**f, "seats_left": f["seats_left"] - 1})
@@ -313,7 +315,7 @@ def cancel_booking(db: Store, booking_id: BookingId) -> CancelledBooking:
     """Cancel a flight booking: the seat is released and the fare refunded minus a 20% fee."""
     b = db.require("bookings", booking_id, "booking")
     if b["status"] != "confirmed":
-        raise ToolError("invalid_state", f"booking {booking_id} is already {b['status']}")
+        raise ToolError("already_done", f"booking {booking_id} is already {b['status']}")
     f = db.require("flights", b["flight_id"], "flight")
     db.put("flights", f["id"], {**f, "seats_left": f["seats_left"] + 1})
     db.put("bookings", booking_id, {**b, "status": "cancelled"})
@@ -400,8 +402,8 @@ def book_hotel(
     h = db.require("hotels", hotel_id, "hotel")
     db.require("travelers", traveler_id, "traveler")
     if h["rooms_left"] <= 0:
-        raise ToolError("invalid_state", f"hotel {hotel_id} has no free rooms")
-    sid = f"ST-{db.count('stays') + 1:04d}"
+        raise ToolError("sold_out", f"hotel {hotel_id} has no free rooms")
+    sid = f"ST-{db.serial('stays'):04d}"
     stay: Stay = {"stay_id": sid, "hotel_id": hotel_id, "traveler_id": traveler_id, "check_in": check_in,
                   "nights": nights, "total_price": round(h["price_per_night"] * nights, 2)}
     db.put("hotels", hotel_id, {**h, "rooms_left": h["rooms_left"] - 1})
