@@ -87,7 +87,7 @@ def run_import(path: Path, fmt: str, out: Path, *, world: str | None = None, wor
                           "judge_score": 0.0, "judge_rationale": "not judged (imported)",
                           "stages": sorted({stage_of(c) for c in codes} | {"schema"}), "dedup_key": ""},
             provenance={"recipe_name": f"import:{path.name}", "recipe_hash": "", "seed": 0, "shard": 0,
-                        "world_seed": world_seed, "world": world or "", "engine": f"import:{fmt}",
+                        "world_seed": world_seed, "world_offset": 0, "world": world or "", "engine": f"import:{fmt}",
                         "models": "{}", "negative": None},
         )
         (rejected if codes else accepted).append(row)

@@ -105,7 +105,8 @@ def revalidate(dataset: Path, include_rejected: bool = False) -> Report:
                             != t["parameters"]:
                         report.codes[Reason.TOOL_DRIFT] += 1
                     offered[t["name"]] = tool
-            verdict = verify(task, content, offered, stores[key], judge, recipe.filters.judge.min_score)
+            world = stores[key].with_offset(prov.get("world_offset") or 0)
+            verdict = verify(task, content, offered, world, judge, recipe.filters.judge.min_score)
             report.checked += 1
             dedup_key = row["verification"]["dedup_key"]
             if should_pass:

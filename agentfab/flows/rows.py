@@ -111,7 +111,7 @@ def dataset_row(
         row_id=row_id, task_id=task.id, family=task.family, domain=task.domain, kind=task.kind,
         shape=(task.depth, task.width, task.turns), query=task.user_turns[0].text, content=content, tools=tool_rows(domain, task.tools),
         details={"task_id": task.id, "domain": task.domain, "kind": task.kind,
-                 "world_seed": provenance["world_seed"]},
+                 "world_seed": provenance["world_seed"], "world_offset": provenance.get("world_offset", 0)},
         ground_truth={
             "answers": [t.answer for t in task.user_turns],
             "plan": [

@@ -17,7 +17,7 @@ from typing import Any
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.llm_stages import Item, LLMStages
 from agentfab.flows.stages import (Compose, DedupStage, JudgeStage, Negatives, OracleRollOut, Phrase, Record,
-                                   RollOut, ShardRows, ShardWorld, TemplatePhrase, verify_stage)
+                                   RollOut, ShardRows, ShardWorld, TaskWorld, TemplatePhrase, verify_stage)
 from agentfab.flows.storage import paths, shard_name, write_json, write_rows, write_text
 from agentfab.validators.dedup import Deduper
 from agentfab.validators.judge import RuleJudge
@@ -50,7 +50,7 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
     timings: Counter[str] = Counter()
     shard_seed = derive_seed(recipe.seed, job.shard)
     worlds = [
-        ShardWorld(label, domain, derive_seed(recipe.seed, job.shard, label), recipe)
+        ShardWorld(label, domain, derive_seed(recipe.seed, label), recipe)
         for label, domain in expand_worlds(recipe.worlds, Path(job.recipe_dir))
     ]
     timings["seed_worlds"] += time.perf_counter() - t_start
@@ -116,12 +116,13 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
     return stats
 
 
-def _provenance(recipe: Recipe, job: ShardJob, world: ShardWorld, models: dict[str, Any] | None = None
+def _provenance(recipe: Recipe, job: ShardJob, world: TaskWorld, models: dict[str, Any] | None = None
                 ) -> dict[str, Any]:
     return {
         "recipe_name": recipe.name, "recipe_hash": job.recipe_hash, "seed": recipe.seed, "shard": job.shard,
-        "world_seed": world.seed, "world": world.ref, "engine": "llm" if models else "offline",
-        "models": canonical_json(models) if models else "{}", "negative": None,
+        "world_seed": world.seed, "world_offset": world.offset, "world": world.ref,
+        "engine": "llm" if models else "offline", "models": canonical_json(models) if models else "{}",
+        "negative": None,
     }
 
 

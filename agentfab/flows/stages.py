@@ -24,7 +24,7 @@ from agentfab.schemas.tasks import TASK_KINDS, Task
 from agentfab.validators.dedup import Deduper, exact_key
 from agentfab.validators.judge import Judge
 from agentfab.validators.verify import Verdict, apply_judge, check
-from agentfab.worlds.core import Domain, Tool
+from agentfab.worlds.core import Domain, Store, Tool
 
 Event = dict[str, Any]
 
@@ -38,18 +38,89 @@ FALLBACK_REQUESTS = (
 )
 
 
+VARIANTS = 8  # seeded states per world, shared by every shard: counts, values and who-holds-what differ
+ID_OFFSETS = 4000  # a task's world numbers new records after 0..3999 earlier ones: created ids differ per task
+
+
+class WorldVariant:
+    """One seeded state of a domain with its composer and oracle agent.
+
+    Built once per process and reused by every shard (seeding and the composer's indexes are the costly part);
+    everything it caches is a pure function of the seeded state, so reuse never changes a row.
+    """
+
+    def __init__(self, domain: Domain, seed: int, limits: ComposeLimits, recovery: float):
+        self.domain = domain
+        self.seed = seed
+        self.base = domain.seeded(seed)
+        self.composer = Composer(domain, self.base, seed, limits)
+        self.agent = OracleAgent(domain, self.base, recovery=recovery)
+        self.pools = PoolCache(domain, self.base)
+
+    def at(self, offset: int) -> Store:
+        """This task's world: the seeded state with its id offset. The composer and the agent act on it."""
+        store = self.base.with_offset(offset)
+        self.composer.store = store
+        self.agent.store = store
+        return store
+
+
+_VARIANTS: dict[tuple[Any, ...], WorldVariant] = {}
+
+
+def world_variant(domain: Domain, seed: int, limits: ComposeLimits, recovery: float) -> WorldVariant:
+    key = (id(domain), seed, limits, recovery)
+    found = _VARIANTS.get(key)
+    if found is None or found.domain is not domain:
+        if len(_VARIANTS) >= 256:
+            _VARIANTS.clear()
+        found = _VARIANTS[key] = WorldVariant(domain, seed, limits, recovery)
+    return found
+
+
 class ShardWorld:
-    """One domain's seeded state for this shard, with its composer and oracle agent."""
+    """One domain of the recipe with its pool of seeded variants; each task draws a variant and an id offset."""
 
     def __init__(self, ref: str, domain: Domain, seed: int, recipe: Recipe):
         self.ref = ref
         self.domain = domain
-        self.seed = seed
-        self.store = domain.seeded(seed)
         limits = ComposeLimits(max_depth=recipe.tasks.depth.max, max_width=recipe.tasks.width.max)
-        self.composer = Composer(domain, self.store, seed, limits)
-        self.agent = OracleAgent(domain, self.store, recovery=recipe.rollouts.recovery)
-        self.pools = PoolCache(domain, self.store)
+        self.variants = [world_variant(domain, variant_seed(seed, k), limits, recipe.rollouts.recovery)
+                         for k in range(VARIANTS)]
+        self.pools = self.variants[0].pools
+
+    def for_task(self, rng: random.Random) -> "TaskWorld":
+        variant = self.variants[rng.randrange(len(self.variants))]
+        offset = rng.randrange(ID_OFFSETS)
+        return TaskWorld(self.ref, self.domain, variant.seed, offset, variant.at(offset), variant)
+
+
+def variant_seed(world_seed: int, k: int) -> int:
+    """The seed of variant k of a world (the row's provenance keeps it, so replay rebuilds the same state)."""
+    return (world_seed + 7919 * k) % (2**63)
+
+
+@dataclass
+class TaskWorld:
+    """The world one task is composed, rolled out and replayed in: a variant's state at an id offset."""
+
+    ref: str
+    domain: Domain
+    seed: int
+    offset: int
+    store: Store
+    variant: WorldVariant
+
+    @property
+    def agent(self) -> OracleAgent:
+        """The variant's agent, acting on this task's world (rebound on every use: tasks may be interleaved)."""
+        self.variant.agent.store = self.store
+        return self.variant.agent
+
+    @property
+    def composer(self) -> Composer:
+        self.variant.composer.store = self.store
+        return self.variant.composer
 
 
 @dataclass
@@ -59,7 +130,7 @@ class Draft:
     index: int
     task_id: str
     kind: str
-    world: ShardWorld
+    world: TaskWorld
     plan: Plan | None
 
 
@@ -91,17 +162,20 @@ class Compose:
     def __call__(self, index: int, task_id: str) -> Draft:
         rng = self.rng
         kind = rng.choices(self.kinds, self.weights)[0]
-        world = self.worlds[rng.randrange(len(self.worlds))]
+        first = self.worlds[rng.randrange(len(self.worlds))]
+        world = first.for_task(rng)
         plan = None
         if kind != "irrelevant":
-            for candidate in [world] + [w for w in self.worlds if w is not world]:
-                plan = candidate.composer.compose(kind, rng)
+            for candidate in [first] + [w for w in self.worlds if w is not first]:
+                here = world if candidate is first else candidate.for_task(rng)
+                plan = here.composer.compose(kind, rng)
                 if plan is not None:
-                    world = candidate
+                    world = here
                     break
             if plan is None:
                 self.fallbacks[kind] += 1
                 kind = "single"
+                world = first.for_task(rng)
                 plan = world.composer.compose("single", rng)
         return Draft(index, task_id, kind, world, plan)
 
@@ -122,7 +196,7 @@ class TemplatePhrase:
         return to_task(draft.plan, world.domain, rng, task_id=draft.task_id, kind=draft.kind,
                        distractors=self.distractors, foreign_request=foreign)
 
-    def _foreign_request(self, here: ShardWorld) -> str:
+    def _foreign_request(self, here: TaskWorld) -> str:
         rng = self.rng
         others = [w for w in self.worlds if w.domain.name != here.domain.name]
         if not others:

@@ -93,13 +93,7 @@ class Composer:
 
         `reach` keeps only tools that can head a chain of that many calls in this domain's entity graph.
         """
-        names = self._candidates.get((read_only, reach, with_args))
-        if names is None:
-            names = self._candidates[(read_only, reach, with_args)] = [
-                t.name for t in self.domain.tools
-                if not (read_only and t.spec.mutates) and self._reach[t.name] >= reach
-                and (t.spec.parameters.get("required") or not with_args)
-            ]
+        names = self._candidate_tools(read_only, reach, with_args)
         if not names:
             return None
         for _ in range(self.limits.attempts):
@@ -110,6 +104,17 @@ class Composer:
                 self._seen[step.id] = executed[0][step.id]
                 return step
         return None
+
+    def _candidate_tools(self, read_only: bool, reach: int, with_args: bool) -> list[str]:
+        """Tools an atomic task may use (computed once; never draws from an rng, so a cache never shifts a stream)."""
+        names = self._candidates.get((read_only, reach, with_args))
+        if names is None:
+            names = self._candidates[(read_only, reach, with_args)] = [
+                t.name for t in self.domain.tools
+                if not (read_only and t.spec.mutates) and self._reach[t.name] >= reach
+                and (t.spec.parameters.get("required") or not with_args)
+            ]
+        return names
 
     def family_of(self, step: Step) -> str:
         key = canonical_json([self.domain.name, self.world_seed, step.tool, step.arguments])
@@ -225,10 +230,7 @@ class Composer:
 
         Still an ordinary atomic task (the call is executed and must succeed); only the choice of value is aimed.
         """
-        names = self._candidates.get((read_only, depth, False))
-        if names is None:
-            self.atomic(rng, read_only=read_only, reach=depth)  # fills the cache
-            names = self._candidates[(read_only, depth, False)]
+        names = self._candidate_tools(read_only, depth, False)
         for _ in range(4):
             if not names:
                 return None

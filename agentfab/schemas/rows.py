@@ -90,6 +90,8 @@ class ProvenanceRow(_Strict):
     seed: int
     shard: int
     world_seed: int = Field(default=0, description="Seed of the world state this row was generated and replayed on.")
+    world_offset: int = Field(default=0, description="Id offset of the task's world variant: new records are "
+                                                     "numbered after this many earlier ones (Store.with_offset).")
     world: str = Field(default="", description="JSON text of the recipe's reference to the world (name or spec).")
     engine: str
     models: str = Field(description="JSON text: role -> model, empty for the offline engine.")
