@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from agentfab.generators.negatives import EXPECTED_CODE, NEGATIVES, make_negative
+from agentfab.generators.negatives import EXPECTED_CODE, NEGATIVES, ValueBank, make_negative
 from agentfab.generators.queries import to_task
 from agentfab.generators.rollouts import OracleAgent, message, user
 from agentfab.generators.tasks import Composer
@@ -61,8 +61,11 @@ def test_every_kind_is_generated(world_tasks):
 def test_each_negative_is_caught_by_its_expected_code(world_tasks, name):
     applied = 0
     rng = random.Random(7)
+    bank = ValueBank()  # what the shard has accepted: the real values wrong ones are drawn from
+    for *_, rollout in world_tasks:
+        bank.observe(rollout.content)
     for domain, store, agent, task, rollout in world_tasks:
-        made = make_negative(task, rollout.content, agent, rng, only=name)
+        made = make_negative(task, rollout.content, agent, rng, only=name, bank=bank)
         if made is None:
             continue
         applied += 1

@@ -88,6 +88,7 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
         timings["rows"] += t4 - t3
         timings["negatives"] += t5 - t4
 
+    negatives.finish()
     t_write = time.perf_counter()
     meta = {"recipe_hash": job.recipe_hash, "shard": str(job.shard)}
     p = paths(out, job.shard)

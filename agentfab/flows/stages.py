@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.rows import dataset_row
-from agentfab.generators.negatives import EXPECTED_CODE, make_negative
+from agentfab.generators.negatives import EXPECTED_CODE, ValueBank, make_negative, tokens
 from agentfab.generators.queries import render_step, to_task
 from agentfab.generators.rollouts import OracleAgent
 from agentfab.generators.tasks import ComposeLimits, Composer, Plan, Step
@@ -276,21 +276,33 @@ class ShardRows:
 
 
 class Negatives:
-    """Beside the stages: a share of tasks also get a deliberately broken trajectory, which must be rejected."""
+    """Beside the stages: a share of tasks also get a deliberately broken trajectory, which must be rejected.
+
+    It learns from accepted rows as they come (their tokens and values), so a negative's wrong values are real
+    values seen in accepted data; `finish` counts the negatives that still carry a token no accepted row of the
+    shard has (`giveaway`: an upper bound on the build-wide share, since a shard sees less than the build).
+    """
 
     def __init__(self, share: float, judge: JudgeStage, rng: random.Random):
         self.share, self.judge, self.rng = share, judge, rng
         self.counts: Counter[str] = Counter()
         self.codes: Counter[str] = Counter()
+        self.bank = ValueBank()
+        self._unseen: list[set[str]] = []
 
     def __call__(self, record: Record, provenance: dict[str, Any], rows: ShardRows) -> None:
-        if not (self.share and self.rng.random() < self.share):
+        if not self.share:
+            return
+        if record.verdict.passed:
+            self.bank.observe(record.content)
+        if not self.rng.random() < self.share:
             return
         task, world = record.task, record.draft.world
-        made = make_negative(task, record.content, world.agent, self.rng)
+        made = make_negative(task, record.content, world.agent, self.rng, bank=self.bank)
         if made is None:
             return
         name, content = made
+        self._unseen.append(tokens(content) - self.bank.vocab)
         broken = Record(record.draft, task, content)
         verify_stage(broken)
         self.judge(broken)
@@ -305,3 +317,7 @@ class Negatives:
         rows.rejected.append(dataset_row(
             row_id=f"{task.id}-neg", task=task, content=content, verdict=nv, domain=world.domain,
             provenance={**provenance, "negative": name}, dedup_key=exact_key(task, content)))
+
+    def finish(self) -> None:
+        """Count the negatives with a token that no accepted row of the shard has (after the whole shard)."""
+        self.counts["giveaway"] = sum(1 for unseen in self._unseen if unseen - self.bank.vocab)

@@ -1,19 +1,24 @@
 """Deliberately broken trajectories, each made in one known way, with the reason code that must catch it.
 
 Behavioural perturbations change what the agent does and then really execute it (so the observations are honest
-and only the ground-truth checks can tell); structural ones corrupt the record itself.
+and only the ground-truth checks can tell); structural ones corrupt the record itself. Neither may give itself
+away: a wrong value is a real value of the same field seen in accepted data (`ValueBank`), a fabricated result is
+schema-valid, an unknown tool is a real tool name that was not offered, and `make_negative` prefers a perturbation
+whose every token (`tokens`) already occurs in accepted data.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from typing import Any, Callable
 
-from agentfab.generators.rollouts import Event, OracleAgent, call, result
-from agentfab.generators.values import PoolCache, render_value, sample_arguments
+from agentfab.generators.rollouts import Event, OracleAgent, call, describe_answer, result
+from agentfab.generators.values import PoolCache, normalize, render_value, sample_arguments
 from agentfab.schemas.answers import mentions, replace_mentions
 from agentfab.schemas.codes import Reason
-from agentfab.schemas.tasks import Task
+from agentfab.schemas.tasks import PlanStep, Task
 from agentfab.worlds.core import canonical_json, is_error
 
 # perturbation -> the reason code the validators must report for it
@@ -31,34 +36,96 @@ EXPECTED_CODE: dict[str, str] = {
 }
 NEGATIVES = tuple(EXPECTED_CODE)
 
-Perturb = Callable[[Task, list[Event], OracleAgent, random.Random], "list[Event] | None"]
+TOKEN = re.compile(r"[A-Za-z0-9]+(?:[_.@:+'-][A-Za-z0-9]+)*")
+
+
+def tokens(content: list[Event]) -> set[str]:
+    """Every word, id and number of a trajectory's text, arguments, reasoning and tool names (case kept)."""
+    out: set[str] = set()
+    for e in content:
+        for key in ("content", "description", "function"):
+            text = e.get(key)
+            if isinstance(text, str):
+                out.update(TOKEN.findall(text))
+        kwargs = e.get("kwargs")
+        if kwargs:
+            out.update(TOKEN.findall(kwargs if isinstance(kwargs, str) else canonical_json(kwargs)))
+    return out
+
+
+class ValueBank:
+    """Values seen in accepted trajectories, per (tool, result field) and (tool, parameter), and whole calls per
+    tool: the real values a wrong value or a fabricated result is drawn from."""
+
+    def __init__(self, cap: int = 64):
+        self.cap = cap
+        self.vocab: set[str] = set()  # every token of accepted data (`tokens`)
+        self._values: dict[tuple[str, str], list[Any]] = {}
+        self._calls: dict[str, list[dict[str, Any]]] = {}
+
+    def _keep(self, key: tuple[str, str], value: Any) -> None:
+        seen = self._values.setdefault(key, [])
+        if len(seen) < self.cap and value not in seen:
+            seen.append(value)
+
+    def observe(self, content: list[Event]) -> None:
+        """Learn from one accepted trajectory: its tokens, its successful calls and the fields of their results."""
+        self.vocab |= tokens(content)
+        results = {e.get("tool_call_id"): _value(e) for e in content if e.get("source") == "environment"}
+        for e in content:
+            if e.get("class_") != "api_action" or not isinstance(e.get("kwargs"), dict):
+                continue
+            tool, value = e["function"], results.get(e.get("tool_call_id"))
+            if not isinstance(value, dict) or is_error(value):
+                continue
+            for param, v in e["kwargs"].items():
+                self._keep((tool, param), v)
+            for field, v in value.items():
+                if not isinstance(v, (list, dict)):
+                    self._keep((tool, field), v)
+            calls = self._calls.setdefault(tool, [])
+            if len(calls) < self.cap and e["kwargs"] not in calls:
+                calls.append(e["kwargs"])
+
+    def values(self, tool: str, field: str, other_than: Any) -> list[Any]:
+        return [v for v in self._values.get((tool, field), []) if v != other_than and type(v) is type(other_than)]
+
+    def calls(self, tool: str) -> list[dict[str, Any]]:
+        return list(self._calls.get(tool, []))
+
+
+Perturb = Callable[[Task, list[Event], OracleAgent, random.Random, ValueBank], "list[Event] | None"]
 
 
 def _calls(content: list[Event]) -> list[int]:
     return [i for i, e in enumerate(content) if e["class_"] == "api_action"]
 
 
-def wrong_argument(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random) -> list[Event] | None:
+def wrong_argument(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random,
+                   bank: ValueBank) -> list[Event] | None:
+    """One free argument of one step takes another real value of that parameter; the call still succeeds."""
     pools = PoolCache(agent.domain, agent.store)
     for step in rng.sample(task.plan, len(task.plan)):
         tool = agent.domain.tool(step.tool)
-        free = [p for p in sorted(step.arguments) if p not in step.bindings]
-        for _ in range(8):
-            if not free:
-                break
-            param = free[rng.randrange(len(free))]
-            value = sample_arguments(tool, pools, rng).get(param)
-            if value is None or value == step.arguments[param]:
+        for param in rng.sample(sorted(step.arguments), len(step.arguments)):
+            if param in step.bindings:
                 continue
-            plan = [s.model_copy(update={"arguments": {**s.arguments, param: value}}) if s.id == step.id else s
-                    for s in task.plan]
-            out = agent.roll_out(task.model_copy(update={"plan": plan}), rng).content
-            if not any(is_error(_value(e)) for e in out if e.get("source") == "environment"):
-                return out
+            seen = bank.values(step.tool, param, step.arguments[param])
+            drawn = sample_arguments(tool, pools, rng).get(param)
+            candidates = rng.sample(seen, min(4, len(seen))) + ([drawn] if drawn is not None else [])
+            for value in candidates:
+                if value == step.arguments[param]:
+                    continue
+                plan = [s.model_copy(update={"arguments": {**s.arguments, param: value}}) if s.id == step.id else s
+                        for s in task.plan]
+                out = agent.roll_out(task.model_copy(update={"plan": plan}), rng).content
+                if not any(is_error(_value(e)) for e in out if e.get("source") == "environment"):
+                    return out
     return None
 
 
-def wrong_tool(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random) -> list[Event] | None:
+def wrong_tool(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random,
+               bank: ValueBank) -> list[Event] | None:
     if not task.plan:
         return None
     step = task.plan[-1]
@@ -72,7 +139,8 @@ def wrong_tool(task: Task, content: list[Event], agent: OracleAgent, rng: random
     return None
 
 
-def missing_call(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random) -> list[Event] | None:
+def missing_call(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random,
+                 bank: ValueBank) -> list[Event] | None:
     if not task.plan:
         return None
     dropped = task.plan[-1].id
@@ -80,8 +148,9 @@ def missing_call(task: Task, content: list[Event], agent: OracleAgent, rng: rand
     return agent.roll_out(task.model_copy(update={"plan": plan}), rng).content
 
 
-def invented_answer(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random) -> list[Event] | None:
-    """The reply to one turn states a value that no tool returned, in place of the true one."""
+def invented_answer(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random,
+                    bank: ValueBank) -> list[Event] | None:
+    """The reply to one turn states another real value of the same field in place of the true one."""
     turns = [t for t, turn in enumerate(task.user_turns) if turn.answer]
     if not turns or task.expect_refusal:
         return None
@@ -90,10 +159,20 @@ def invented_answer(task: Task, content: list[Event], agent: OracleAgent, rng: r
     reply_at = _reply_index(content, t, task.clarification is not None)
     if reply_at is None or not mentions(content[reply_at]["content"], value):
         return None
-    fake = _alter(value, rng)
-    out = [dict(e) for e in content]
-    out[reply_at]["content"] = replace_mentions(out[reply_at]["content"], value, fake)
-    return out
+    for step in task.plan:  # which result field the value is, so the stand-in is a value of that same field
+        found = task.results.get(step.id)
+        if not isinstance(found, dict):
+            continue
+        for name, v in found.items():
+            if isinstance(v, (list, dict)) or normalize(v) != value:
+                continue
+            others = [o for o in bank.values(step.tool, name, v) if normalize(o) != value]
+            if others:
+                fake = render_value(others[rng.randrange(len(others))])
+                out = [dict(e) for e in content]
+                out[reply_at]["content"] = replace_mentions(out[reply_at]["content"], value, fake)
+                return out
+    return None
 
 
 def _reply_index(content: list[Event], turn: int, clarified: bool) -> int | None:
@@ -114,7 +193,9 @@ def _reply_index(content: list[Event], turn: int, clarified: bool) -> int | None
     return replies[turn] if turn < len(replies) else None
 
 
-def extra_mutating_call(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random) -> list[Event] | None:
+def extra_mutating_call(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random,
+                        bank: ValueBank) -> list[Event] | None:
+    """One more change nobody asked for: a mutating call seen in accepted data, really executed."""
     if task.expect_refusal:
         return None  # calling anything at all is `ignored_refusal`
     rollout = agent.roll_out(task, rng)
@@ -125,30 +206,43 @@ def extra_mutating_call(task: Task, content: list[Event], agent: OracleAgent, rn
         if not mutating:
             return None
         tool = mutating[rng.randrange(len(mutating))]
-        kwargs = sample_arguments(tool, pools, rng)
+        seen = bank.calls(tool.name)
+        kwargs = seen[rng.randrange(len(seen))] if seen and rng.random() < 0.9 else sample_arguments(tool, pools, rng)
         before = canonical_json(world.diff())
         value = tool.invoke(world, kwargs)
         if not is_error(value) and canonical_json(world.diff()) != before:  # a call that really changed something
             cid = f"call_{len(_calls(rollout.content)) + 1}"
+            step = PlanStep(id="extra", tool=tool.name, arguments=kwargs)
+            reason = agent._reason([step], {step.id: kwargs}, {}, rng)
             out = rollout.content[:-1]
-            out += [call(tool.name, kwargs, cid, "I will also make this change while I am at it."),
-                    result(tool.name, value, cid), rollout.content[-1]]
+            out += [call(tool.name, kwargs, cid, reason), result(tool.name, value, cid), rollout.content[-1]]
             return out
     return None
 
 
-def fabricated_observation(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random) -> list[Event] | None:
+def fabricated_observation(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random,
+                           bank: ValueBank) -> list[Event] | None:
+    """One field of one tool result holds another real value of that field: schema-valid, plausible, untrue."""
+    names = {e.get("tool_call_id"): e.get("function") for e in content if e["class_"] == "api_action"}
     obs = [i for i, e in enumerate(content) if e.get("source") == "environment"]
-    if not obs:
-        return None
-    out = [dict(e) for e in content]
-    i = obs[rng.randrange(len(obs))]
-    value = _value(out[i])
-    out[i]["content"] = canonical_json({"fabricated": True, **value} if isinstance(value, dict) else {"value": value})
-    return out
+    for i in rng.sample(obs, len(obs)):
+        value = _value(content[i])
+        tool = names.get(content[i].get("tool_call_id"))
+        if not isinstance(value, dict) or is_error(value) or tool is None:
+            continue
+        fields = [f for f, v in value.items() if not isinstance(v, (list, dict)) and bank.values(tool, f, v)]
+        if not fields:
+            continue
+        name = fields[rng.randrange(len(fields))]
+        others = bank.values(tool, name, value[name])
+        out = [dict(e) for e in content]
+        out[i]["content"] = canonical_json({**value, name: others[rng.randrange(len(others))]})
+        return out
+    return None
 
 
-def role_confusion(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random) -> list[Event] | None:
+def role_confusion(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random,
+                   bank: ValueBank) -> list[Event] | None:
     obs = [i for i, e in enumerate(content) if e.get("source") == "environment"]
     if not obs:
         return None
@@ -157,43 +251,61 @@ def role_confusion(task: Task, content: list[Event], agent: OracleAgent, rng: ra
     return out
 
 
-def unknown_tool(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random) -> list[Event] | None:
+def unknown_tool(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random,
+                 bank: ValueBank) -> list[Event] | None:
+    """A call names a real tool of the domain that was not offered with this task."""
     calls = _calls(content)
+    hidden = sorted(t.name for t in agent.domain.tools if t.name not in task.tools)
+    if not calls or not hidden:
+        return None
+    out = [dict(e) for e in content]
+    i = calls[rng.randrange(len(calls))]
+    out[i]["function"] = hidden[rng.randrange(len(hidden))]
+    return out
+
+
+def bad_arguments(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random,
+                  bank: ValueBank) -> list[Event] | None:
+    """A call leaves out a required argument."""
+    def required(i: int) -> list[str]:
+        spec = agent.domain.tool(content[i]["function"]).spec
+        return [p for p in spec.parameters.get("required", []) if p in content[i]["kwargs"]]
+
+    calls = [i for i in _calls(content) if required(i)]
     if not calls:
         return None
     out = [dict(e) for e in content]
     i = calls[rng.randrange(len(calls))]
-    out[i]["function"] = out[i]["function"] + "_v2"
+    names = required(i)
+    dropped = names[rng.randrange(len(names))]
+    out[i]["kwargs"] = {k: v for k, v in out[i]["kwargs"].items() if k != dropped}
     return out
 
 
-def bad_arguments(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random) -> list[Event] | None:
-    calls = [i for i in _calls(content) if content[i]["kwargs"]]
-    if not calls:
-        return None
-    out = [dict(e) for e in content]
-    i = calls[rng.randrange(len(calls))]
-    kwargs = dict(out[i]["kwargs"])
-    param = sorted(kwargs)[rng.randrange(len(kwargs))]
-    kwargs[param] = [kwargs[param]]  # a list where the schema wants a scalar
-    out[i]["kwargs"] = kwargs
-    return out
-
-
-def ignored_refusal(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random) -> list[Event] | None:
+def ignored_refusal(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random,
+                    bank: ValueBank) -> list[Event] | None:
+    """No offered tool fits, yet the agent calls one (with arguments seen in accepted data) and reports it."""
     if not task.expect_refusal:
         return None
     pools = PoolCache(agent.domain, agent.store)
     world = agent.store.fork()
+    first = None
     for name in rng.sample(task.tools, len(task.tools)):
         tool = agent.domain.tool(name)
-        kwargs = sample_arguments(tool, pools, rng)
-        value = tool.invoke(world, kwargs)
-        if not is_error(value):
-            return [content[0], call(name, kwargs, "call_1", "Let me try this tool anyway."),
-                    result(name, value, "call_1"), {**content[-1], "content": "Here is what I found: " +
-                                                     render_value(value)}]
-    return None
+        seen = bank.calls(name)
+        for kwargs in rng.sample(seen, min(6, len(seen))) or [sample_arguments(tool, pools, rng)]:
+            value = tool.invoke(world, kwargs)
+            if is_error(value):
+                continue
+            step = PlanStep(id="s1", tool=name, arguments=kwargs)
+            reason = agent._reason([step], {step.id: kwargs}, {}, rng)
+            reply = describe_answer(agent.domain, [step], {step.id: value}, rng)
+            out = [content[0], call(name, kwargs, "call_1", reason), result(name, value, "call_1"),
+                   {**content[-1], "content": reply}]
+            if tokens(out) <= bank.vocab:
+                return out
+            first = first or out
+    return first
 
 
 PERTURBATIONS: dict[str, Perturb] = {
@@ -211,30 +323,28 @@ PERTURBATIONS: dict[str, Perturb] = {
 
 
 def make_negative(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random,
-                  only: str | None = None) -> tuple[str, list[Event]] | None:
-    """Apply one applicable perturbation (a seeded choice, or `only`); None if none applies to this task."""
+                  only: str | None = None, bank: ValueBank | None = None) -> tuple[str, list[Event]] | None:
+    """Apply one applicable perturbation (a seeded choice, or `only`); None if none applies to this task.
+
+    With a `bank` of accepted data, a perturbation whose text adds no token unseen there is preferred; the first
+    applicable one is the fallback.
+    """
+    bank = bank if bank is not None else ValueBank()
+    known = bank.vocab if bank.vocab else None
     names = [only] if only else rng.sample(NEGATIVES, len(NEGATIVES))
+    fallback = None
     for name in names:
-        out = PERTURBATIONS[name](task, content, agent, rng)
-        if out is not None:
+        out = PERTURBATIONS[name](task, content, agent, rng, bank)
+        if out is None:
+            continue
+        if known is None or tokens(out) <= known:
             return name, out
-    return None
+        fallback = fallback or (name, out)
+    return fallback
 
 
 def _value(event: Event) -> Any:
-    import json
-
     try:
         return json.loads(event.get("content") or "null")
     except ValueError:
         return None
-
-
-def _alter(value: str, rng: random.Random) -> str:
-    digits = [i for i, ch in enumerate(value) if ch.isdigit()]
-    chars = list(value)
-    if digits:
-        i = digits[rng.randrange(len(digits))]
-        chars[i] = str((int(chars[i]) + rng.randint(1, 9)) % 10)
-        return "".join(chars)
-    return value[::-1] if value[::-1] != value else value + " (approx.)"
