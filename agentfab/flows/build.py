@@ -29,6 +29,7 @@ from agentfab.flows.shard import ShardJob, distributions, subtract_distributions
 from agentfab.flows.worlds import expand_worlds, world_files
 from agentfab.flows.storage import (clear_partial, paths, read_stats, rows_table, shard_is_complete, write_json,
                                     write_table, write_text)
+from agentfab.llm.client import LLMError
 from agentfab.llm.usage import llm_summary
 from agentfab.schemas.codes import Reason
 
@@ -92,7 +93,12 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool, recipe_dir: Path 
 async def run_shard(job: ShardJob, runner: ShardRunner) -> dict[str, Any]:
     """Wait for the shard on its runner; a shard launched early was already reported when it finished."""
     future, reported = runner.future(job)
-    stats = await asyncio.wrap_future(future)
+    try:
+        stats = await asyncio.wrap_future(future)
+    except LLMError as exc:
+        if not exc.fatal:
+            raise
+        return {"fatal": [exc.code, str(exc)]}  # an endpoint that refuses or is down: no retry, no traceback
     if not reported:
         _report("shard_done", shard=job.shard, stats=stats)
     return stats
@@ -187,10 +193,15 @@ async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool 
     jobs = [ShardJob(recipe.canonical(), recipe.hash(), recipe_dir, out, i) for i in todo]
     try:
         runner.open(len(jobs))
-        await asyncio.gather(*(run_shard(job, runner) for job in jobs))
+        results = await asyncio.gather(*(run_shard(job, runner) for job in jobs))
     finally:
         if own:
             runner.close()
+    fatal = next((r["fatal"] for r in results if "fatal" in r), None)
+    if fatal is not None:
+        if own:  # a deployment or a direct call: the flow run fails with the endpoint's error
+            raise LLMError(fatal[0], fatal[1], True)
+        return {"fatal": fatal}  # the `build` API reports it outside Prefect, as one line
     return finalize(recipe, out_path, time.perf_counter() - started, todo)
 
 
@@ -228,6 +239,8 @@ def build(recipe_path: str | Path, *, out: str | Path | None = None, records: in
         runner.launch([ShardJob(recipe.canonical(), recipe.hash(), str(recipe_dir), str(out_path), i) for i in todo])
         manifest = _run(build_flow(recipe, str(recipe_dir), str(out_path), overwrite, runner=runner, todo=todo,
                                   started=started))
+        if "fatal" in manifest:
+            raise LLMError(manifest["fatal"][0], manifest["fatal"][1], True)
         # What the flow's own timings cannot see: Prefect's start-up and shut-down around it.
         timings = manifest["timings"]
         timings["runner"] = runner.describe()

@@ -170,11 +170,12 @@ class RoleClient:
                         openai.RateLimitError, openai.APIStatusError, orjson.JSONDecodeError) as exc:
                     code, fatal = _classify(exc)
                     wait = _retry_after(exc)
+                    brief = _brief(exc)
             self.usage.failures[code] += 1
             if code == "llm.bad_request":  # the same request would be refused again
-                raise LLMError(code, f"{self.role} endpoint {s.base_url} refused the request: {_brief(exc)}") from None
+                raise LLMError(code, f"{self.role} endpoint {s.base_url} refused the request: {brief}") from None
             if fatal:
-                raise LLMError(code, f"{self.role} endpoint {s.base_url} refused the request: {_brief(exc)}",
+                raise LLMError(code, f"{self.role} endpoint {s.base_url} refused the request: {brief}",
                                fatal=True) from None
             if code == "llm.rate_limited":
                 limited += 1  # a 429 storm slows the role down; it gets a larger budget than other errors
@@ -184,7 +185,7 @@ class RoleClient:
                 budget_left = attempt <= s.max_retries
             if not budget_left:
                 never = self.usage.answers == 0  # an endpoint that never answered is down, not flaky: stop
-                raise LLMError(code, f"{self.role} endpoint {s.base_url}: {_brief(exc)} (gave up after "
+                raise LLMError(code, f"{self.role} endpoint {s.base_url}: {brief} (gave up after "
                                f"{attempt + limited} attempts{'; it never answered' if never else ''})",
                                fatal=never) from None
             self.usage.retries += 1
@@ -197,7 +198,9 @@ class RoleClient:
 
 def _classify(exc: Exception) -> tuple[str, bool]:
     if isinstance(exc, openai.APITimeoutError):
-        return "llm.timeout", False
+        # the aiohttp transport reports a refused or dropped connection as a connect timeout
+        dropped = any(m in str(exc.__cause__).lower() for m in ("disconnect", "cannot connect"))
+        return ("llm.connection" if dropped else "llm.timeout"), False
     if isinstance(exc, openai.APIConnectionError):
         return "llm.connection", False
     if isinstance(exc, orjson.JSONDecodeError):
@@ -217,5 +220,6 @@ def _classify(exc: Exception) -> tuple[str, bool]:
 def _brief(exc: Exception) -> str:
     status = getattr(exc, "status_code", None)
     kind = type(exc).__name__
-    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    cause = exc.__cause__ if exc.__cause__ is not None and str(exc.__cause__) else exc
+    text = str(cause).splitlines()[0][:200] if str(cause) else ""
     return f"HTTP {status} {text}".strip() if status else f"{kind} {text}".strip()

@@ -1,0 +1,170 @@
+"""LLM builds against a real scripted OpenAI-compatible server on 127.0.0.1, run as the CLI runs them: every role
+produces accepted and rejected rows, usage and cost land in the manifest, no secret reaches the output folder or
+Prefect's home, a SIGKILLed build resumes without asking anything twice, and a dead endpoint ends in one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from small_builds import make_build
+
+from agentfab.llm.cache import request_key
+from agentfab.llm.loopback import LoopbackServer, ScriptedModel, agent_script
+
+SECRET = "sk-llm-build-secret-9f8e7d"
+BASE = {"seed": 11, "shard_size": 20, "worlds": ["bank", "library"], "negatives": 0.1,
+        "tasks": {"mix": {"single": 1, "parallel": 1, "chain": 1, "multi_turn": 1, "clarify": 1, "irrelevant": 1}}}
+
+
+def llm_recipe(name: str, records: int, url: str, concurrency: int = 8) -> dict:
+    role = {"base_url": url, "model": "scripted-1", "api_key_env": "AGENTFAB_LLM_KEY", "max_concurrency": concurrency,
+            "max_retries": 2, "timeout": 5, "prices": {"input": 0.5, "output": 1.5}}
+    return {**BASE, "name": name, "records": records, "rollouts": {"agent": "llm", "max_steps": 8},
+            "filters": {"judge": {"engine": "llm", "min_score": 3}},
+            "models": {"generator": role, "agent": role, "user": role, "judge": role}}
+
+
+@pytest.fixture(scope="module")
+def script(tmp_path_factory) -> dict:
+    """Good agent turns for every task of the recipes below, from the oracle's offline build of the same tasks."""
+    out = make_build(tmp_path_factory.mktemp("oracle") / "b", {**BASE, "name": "oracle", "records": 120})
+    rows = [r for folder in ("shards", "rejected") for r in pl.read_parquet(out / folder / "*.parquet").to_dicts()
+            if r["provenance"]["negative"] is None]
+    return agent_script(rows)
+
+
+@pytest.fixture(scope="module")
+def prefect_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("prefect-home")
+
+
+def cli(recipe: Path, out: Path, home: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PREFECT_HOME": str(home), "AGENTFAB_LLM_KEY": SECRET}
+    return subprocess.Popen([sys.executable, "-m", "agentfab", "build", str(recipe), "--out", str(out), "--workers",
+                             "1", "--quiet", *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def write(path: Path, recipe: dict) -> Path:
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def rows(out: Path) -> pl.DataFrame:
+    return pl.concat([pl.read_parquet(out / f / "*.parquet") for f in ("shards", "rejected")], how="vertical")
+
+
+def test_an_llm_build_runs_every_role_keeps_no_secret_and_a_rerun_asks_nothing(tmp_path, script, prefect_home):
+    broken = sorted(script)[::4]  # the scripted model fails these tasks: real rejections, with oracle pairs
+    model = ScriptedModel({k: v for k, v in script.items() if k not in broken})
+    with LoopbackServer(model) as server:
+        recipe = write(tmp_path / "llm.yaml", llm_recipe("llmall", 40, server.base_url))
+        out = tmp_path / "out"
+        proc = cli(recipe, out, prefect_home)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        sent = len(server.log)
+
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["engine"] == "llm"
+        usage = manifest["llm"]["usage"]
+        assert set(usage) == {"agent", "generator", "judge", "user"}
+        assert all(u["answers"] > 0 and u["prompt_tokens"] > 0 and u["cost_usd"] > 0 for u in usage.values())
+        assert manifest["llm"]["requests"] == sent and manifest["llm"]["cost_per_accepted_usd"] > 0
+        assert manifest["llm"]["counts"]["oracle_pairs"] > 0
+
+        data = rows(out)
+        llm_rows = data.filter(pl.col("provenance").struct.field("engine") == "llm")
+        assert llm_rows.height == data.height
+        accepted = data.filter(pl.col("verification").struct.field("passed"))
+        rejected = data.filter(~pl.col("verification").struct.field("passed")
+                               & pl.col("provenance").struct.field("negative").is_null())
+        assert accepted.height > 0 and rejected.height > 0
+        models = [json.loads(m) for m in rejected["provenance"].struct.field("models")]
+        assert all(m["agent"]["model"] == "scripted-1" and m["agent"]["prompt"].startswith("agent@v1:")
+                   for m in models)
+        codes = {c for r in rejected["verification"].struct.field("reasons").to_list() for c in r}
+        assert codes & {"truth.missing_call", "truth.wrong_answer", "truth.no_refusal", "truth.no_clarification"}
+        # the oracle's accepted trajectory beside each rejected LLM one: dpo pairs from real model mistakes
+        pairs = accepted.filter(pl.col("id").str.ends_with("-oracle"))
+        assert pairs.height > 0 and set(pairs["task_id"]) <= set(rejected["task_id"])
+        queries = accepted.filter(~pl.col("id").str.ends_with("-oracle"))["query"]
+        assert all(q.startswith("Hello! ") for q in queries)  # requests went through the generator
+
+        for place in (out, prefect_home):
+            leaked = [p for p in place.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+            assert not leaked, f"the API key leaked into {leaked}"
+
+        for folder in ("shards", "rejected", "stats"):  # resume from nothing but the request cache
+            for p in (out / folder).glob("shard-*"):
+                p.unlink()
+        (out / "manifest.json").unlink()
+        again = cli(recipe, out, prefect_home)
+        _, err = again.communicate(timeout=300)
+        assert again.returncode == 0, err[-3000:]
+        assert len(server.log) == sent, "a re-run sent requests the cache had answered"
+        assert rows(out).equals(data)
+        assert json.loads((out / "manifest.json").read_text())["llm"]["cache_hits"] == sent
+
+
+def test_a_sigkilled_llm_build_resumes_and_never_asks_an_answered_request_again(tmp_path, script, prefect_home):
+    with LoopbackServer(ScriptedModel(script), latency=0.03) as server:
+        recipe = write(tmp_path / "kill.yaml", llm_recipe("llmkill", 100, server.base_url, concurrency=4))
+        out = tmp_path / "out"
+        proc = cli(recipe, out, prefect_home)
+        journal = out / "cache" / "llm"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            lines = sum(p.read_bytes().count(b"\n") for p in journal.glob("*.jsonl")) if journal.exists() else 0
+            if lines >= 60:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the build finished before it could be killed: " + proc.stderr.read()[-2000:]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        answered = {json.loads(line)["key"] for p in journal.glob("*.jsonl")
+                    for line in p.read_bytes().splitlines() if line.endswith(b"}")}
+        before = len(server.log)
+        assert answered and not (out / "manifest.json").exists()
+
+        resumed = cli(recipe, out, prefect_home)
+        _, err = resumed.communicate(timeout=300)
+        assert resumed.returncode == 0, err[-3000:]
+        again = {request_key({k: v for k, v in body.items()}) for body in server.log[before:]}
+        assert not again & answered, f"{len(again & answered)} answered requests were sent again after the kill"
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["rows"]["accepted"] > 0 and manifest["llm"]["cache_hits"] >= len(answered) - 1
+        ids = rows(out)["id"].to_list()
+        assert len(ids) == len(set(ids))
+
+
+def test_a_dead_endpoint_ends_the_build_with_one_line_and_exit_code_2(tmp_path, prefect_home):
+    recipe = llm_recipe("llmdead", 10, "http://127.0.0.1:9/v1")
+    recipe["models"]["agent"]["max_retries"] = 1
+    proc = cli(write(tmp_path / "dead.yaml", recipe), tmp_path / "out", prefect_home)
+    _, err = proc.communicate(timeout=300)
+    # (Prefect's own events worker may log a heartbeat traceback when its server stops; none of ours may show)
+    assert proc.returncode == 2 and "LLMError" not in err and "agentfab/llm" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "endpoint http://127.0.0.1:9/v1" in lines[0] and "never answered" in lines[0], err
+
+
+def test_a_recipe_naming_an_llm_agent_without_its_model_fails_naming_the_field(tmp_path):
+    from agentfab.flows.recipe import RecipeError, parse_recipe
+
+    with pytest.raises(RecipeError, match="rollouts.agent is llm but models.agent is missing"):
+        parse_recipe({**BASE, "name": "x", "records": 5, "rollouts": {"agent": "llm"}})
+    with pytest.raises(RecipeError, match=r"models.agent.api_key_env: .*NAME of an environment variable"):
+        parse_recipe({**BASE, "name": "x", "records": 5, "models": {"agent": {
+            "base_url": "http://localhost:8000/v1", "model": "m", "api_key_env": "sk-abc-123"}}})
+    with pytest.raises(RecipeError, match=r"models.judge.timeout: must be > 0"):
+        parse_recipe({**BASE, "name": "x", "records": 5, "models": {"judge": {
+            "base_url": "http://localhost:8000/v1", "model": "m", "timeout": 0}}})
