@@ -219,9 +219,13 @@ class LoopbackServer:
                       "total_tokens": prompt_tokens + completion_tokens},
         }), content_type="application/json")
 
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response({"requests": len(self.log), "answered": len(self.answered)})
+
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/stats", self._stats)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
