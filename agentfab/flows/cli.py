@@ -286,7 +286,7 @@ def tools(source: Path, fmt: str, out: Path | None) -> None:
 
 @main.group()
 def domains() -> None:
-    """Synthesize declared domains (readable YAML files) from agentfab's vocabulary."""
+    """Synthesize declared domains from agentfab's vocabulary; show the world inferred from an OpenAPI document."""
 
 
 @domains.command(name="synthesize")
@@ -316,6 +316,34 @@ def synthesize(n: int, seed: int, out: Path) -> None:
     except OSError as exc:
         raise UserError(f"{out}: cannot write the domain files ({exc.strerror or exc})") from None
     click.echo(f"wrote {len(specs)} domains ({tools} tools) to {out}")
+
+
+@domains.command(name="openapi")
+@click.argument("document", type=click.Path(dir_okay=False, path_type=Path))
+def openapi(document: Path) -> None:
+    """Show the executable world agentfab infers from an OpenAPI 3 DOCUMENT: its tools (the document's own
+    operations) and the operations left out, each with the reason.
+
+    Use the document in a recipe with `worlds: [{openapi: DOCUMENT}]`.
+    """
+    from agentfab.flows.openapi_world import inferred
+    from agentfab.worlds.openapi import OpenAPIWorldError
+
+    if not document.is_file():
+        raise UserError(f"{document}: no such file")
+    try:
+        domain, skipped = inferred(str(document.resolve()))
+    except OpenAPIWorldError as exc:
+        raise UserError(str(exc)) from None
+    tables = domain.seed_state(0)
+    click.echo(f"domain {domain.name}: {len(domain.tools)} executable tools over "
+               + ", ".join(f"{t} ({len(rows)} seeded)" for t, rows in tables.items()))
+    for t in domain.tools:
+        required = t.spec.parameters.get("required", [])
+        click.echo(f"  {t.name}({', '.join(required)}){'  [mutates]' if t.spec.mutates else ''}")
+    click.echo(f"left out: {len(skipped)} operation(s)")
+    for s in skipped:
+        click.echo(f"  {s.operation}: {s.reason}")
 
 
 @main.command()
