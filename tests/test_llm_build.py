@@ -168,3 +168,16 @@ def test_a_recipe_naming_an_llm_agent_without_its_model_fails_naming_the_field(t
     with pytest.raises(RecipeError, match=r"models.judge.timeout: must be > 0"):
         parse_recipe({**BASE, "name": "x", "records": 5, "models": {"judge": {
             "base_url": "http://localhost:8000/v1", "model": "m", "timeout": 0}}})
+
+
+def test_the_shipped_llm_recipes_parse_and_hold_no_key():
+    from agentfab.flows.recipe import load_recipe
+
+    root = Path(__file__).resolve().parents[1] / "data" / "recipes"
+    for name in ("llm-local.yaml", "llm-openai.yaml"):
+        recipe, _ = load_recipe(root / name)
+        assert set(recipe.models.roles()) == {"agent", "generator", "user", "judge"}
+        assert recipe.rollouts.agent == "llm" and recipe.filters.judge.engine == "llm"
+        assert "sk-" not in (root / name).read_text()
+    openai_recipe, _ = load_recipe(root / "llm-openai.yaml")
+    assert openai_recipe.models.agent.api_key_env == "OPENAI_API_KEY"

@@ -146,6 +146,11 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         f"Query diversity over {qd['rows_measured']} requests: distinct-1 {qd['distinct_1']}, "
         f"distinct-2 {qd['distinct_2']}, distinct-3 {qd['distinct_3']}.",
         "",
+    ]
+    if "llm" in m:
+        parts += ["", *llm_card(m["llm"])]
+    parts += [
+        "",
         "## Load it",
         "```python",
         "import polars as pl",
@@ -160,3 +165,23 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def llm_card(llm: dict[str, Any]) -> list[str]:
+    """The dataset card's LLM section: what each role asked and spent, and the cost of an accepted row."""
+    rows = [(role, u["requests"], u["cache_hits"], u["retries"], u["prompt_tokens"], u["completion_tokens"],
+             f"{u['cost_usd']:.4f}", u["mean_latency_ms"], u["p95_latency_ms"],
+             ", ".join(f"{k} {v}" for k, v in u["failures"].items()) or "-")
+            for role, u in llm["usage"].items()]
+    per = llm["cost_per_accepted_usd"]
+    return [
+        "## LLM usage",
+        _table(rows, ("role", "requests", "cache hits", "retries", "prompt tokens", "completion tokens", "cost USD",
+                      "mean ms", "p95 ms", "failures")),
+        "",
+        f"Total: {llm['requests']} requests, {llm['cache_hits']} answered from the request cache, "
+        f"{llm['cost_usd']:.4f} USD" + (f", {per:.6f} USD per accepted row." if per is not None else "."),
+        "",
+        "Refused answers and other counts: " + (", ".join(f"{k} {v}" for k, v in llm["counts"].items()) or "none")
+        + " (refused answers are listed in rejected/llm-answers-*.jsonl).",
+    ]
