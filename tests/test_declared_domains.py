@@ -107,7 +107,7 @@ def test_parameters_carry_enums_bounds_and_three_examples_for_free_text(library)
 def test_phrases_are_lower_case_and_mention_every_required_parameter(library):
     for t in library.tools:
         assert len(t.phrases) >= 2, t.name
-        for phrase in t.phrases:
+        for phrase in (p.text for p in t.phrases):
             assert phrase == phrase.lower(), phrase
             for p in t.spec.parameters["required"]:
                 assert "{" + p + "}" in phrase, (t.name, phrase)

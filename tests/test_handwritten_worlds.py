@@ -390,9 +390,11 @@ def test_every_phrase_mentions_every_parameter_and_nothing_else(world):
     for tool in domain(world).tools:
         params = set(tool.spec.parameters["properties"])
         assert len(tool.phrases) >= 2, tool.name
-        for phrase in tool.phrases:
+        for p in tool.phrases:
+            phrase = p.text
             assert set(re.findall(r"\{(\w+)\}", phrase)) == params, (tool.name, phrase)
             assert phrase[0].islower() and not phrase.endswith((".", "?")), (tool.name, phrase)
+            assert set(p.asks or ()) <= set(tool.spec.returns["properties"]), (tool.name, phrase, p.asks)
         if tool.answer is not None:
             assert set(tool.answer) <= set(tool.spec.returns["properties"]), tool.name
 

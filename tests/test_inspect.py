@@ -87,8 +87,8 @@ def test_a_rendered_trajectory_shows_every_call_and_every_result_with_their_ids(
             assert f"-> {event['function']}({event['kwargs']}) [{event['tool_call_id']}]" in text
         elif event["class_"] == "text_observation" and event["source"] == "environment":
             assert f"<- {event['content']} [{event['tool_call_id']}]" in text
-        elif event["class_"] == "message_action":
-            assert event["content"] in text
+        elif event["class_"] == "message_action":  # a multi-line reply is indented under its label
+            assert "Assistant: " + event["content"].replace("\n", "\n" + " " * len("Assistant: ")) in text
     assert "Verdict: ACCEPTED" in text
 
 

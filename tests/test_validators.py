@@ -48,9 +48,13 @@ def _verify(domain, store, task, content):
 
 
 def test_the_oracle_passes_every_check(world_tasks):
+    """Every hard check passes; only the judge may mark down an oracle that flailed (3 failed attempts)."""
     for domain, store, _, task, rollout in world_tasks:
         v = _verify(domain, store, task, rollout.content)
-        assert v.passed, (task.kind, v.details)
+        if rollout.n_errors >= 3:
+            assert v.reasons in ([], ["judge.low_score"]), (task.kind, v.details)
+        else:
+            assert v.passed, (task.kind, v.details)
 
 
 def test_every_kind_is_generated(world_tasks):

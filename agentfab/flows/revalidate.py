@@ -14,7 +14,7 @@ from agentfab.flows.recipe import Recipe
 from agentfab.flows.rows import event_from_row
 from agentfab.flows.worlds import expand_world, world_labels
 from agentfab.schemas.codes import Reason
-from agentfab.schemas.tasks import Clarification, PlanStep, Task, UserTurn
+from agentfab.schemas.tasks import Clarification, PlanStep, Task, UserTurn, required_facts
 from agentfab.validators.judge import RuleJudge
 from agentfab.validators.verify import verify
 from agentfab.worlds.core import Domain, Store, canonical_json
@@ -35,7 +35,7 @@ def task_from_row(row: dict[str, Any]) -> Task:
     for s in gt["plan"]:
         bindings = dict(b.split("=", 1) for b in s["bindings"])
         plan.append(PlanStep(id=s["id"], tool=s["tool"], arguments=json.loads(s["arguments"]), bindings=bindings,
-                             depends_on=s["depends_on"], turn=s["turn"]))
+                             depends_on=s["depends_on"], turn=s["turn"], asks=s.get("asks") or []))
         results[s["id"]] = json.loads(s["result"])
     diff: dict[str, dict[str, list[Any]]] = {}
     for c in gt["state_changes"]:
@@ -44,7 +44,8 @@ def task_from_row(row: dict[str, Any]) -> Task:
             None if c["after"] is None else json.loads(c["after"]),
         ]
     texts = gt["user_turns"] or [row["query"]]
-    turns = [UserTurn(text=t, steps=[s.id for s in plan if s.turn == i], answer=gt["answers"][i])
+    turns = [UserTurn(text=t, steps=[s.id for s in plan if s.turn == i], answer=gt["answers"][i],
+                      facts=required_facts(plan, results, i))
              for i, t in enumerate(texts)]
     clarification = None
     if gt["clarify_param"]:

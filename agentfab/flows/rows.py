@@ -117,7 +117,7 @@ def dataset_row(
             "plan": [
                 {"id": s.id, "tool": s.tool, "arguments": canonical_json(s.arguments),
                  "bindings": [f"{p}={r}" for p, r in sorted(s.bindings.items())], "depends_on": s.depends_on,
-                 "turn": s.turn, "result": canonical_json(task.results.get(s.id))}
+                 "turn": s.turn, "result": canonical_json(task.results.get(s.id)), "asks": s.asks}
                 for s in task.plan
             ],
             "state_changes": [

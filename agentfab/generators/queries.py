@@ -1,29 +1,23 @@
-"""Render plans into user requests from varied templates. Every argument value the agent needs is in the text,
-except a clarify task's missing value and values that a plan step feeds from an earlier result."""
+"""Render plans into user requests. Every argument value the agent needs is in the text, except a clarify task's
+missing value and values that a plan step feeds from an earlier result; every clause records what it asks to see
+(its phrase's `asks`), which becomes the task's required facts. The words come from `generators.language`."""
 
 from __future__ import annotations
 
 import random
 import re
-from typing import Any
+from dataclasses import dataclass
 
-from agentfab.generators.tasks import Plan, Step
-from agentfab.generators.values import entity_words, normalize, render_value
-from agentfab.schemas.tasks import Clarification, PlanStep, Task, UserTurn
-from agentfab.worlds.core import Domain, Tool
-
-_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-OPENERS = ("Please ", "Could you ", "Can you ", "I need you to ", "Hi, please ", "Would you ", "Hey, can you ", "")
-CLOSERS = (".", ", thanks.", " please.", " for me.", ". Thank you!")
-QUESTION_CLOSERS = ("?", " for me?", ", please?", "? Thanks.")
-REFERENCES = (
-    "the {words} from that",
-    "that {words}",
-    "the {words} you got",
-    "the resulting {words}",
-    "the {words} you just found",
+from agentfab.generators.language import (
+    clarify_answer, clarify_question, clarify_template, fill, is_id, param_label, phrases_of, sentence, tool_class,
 )
+from agentfab.generators.tasks import Plan, Step
+from agentfab.generators.values import render_value
+from agentfab.schemas.tasks import Clarification, PlanStep, Task, UserTurn, fact_values, required_facts
+from agentfab.schemas.wording import join_words, label, noun
+from agentfab.worlds.core import Domain, Phrase, Tool
+
+REFERENCES = ("the {words} from that", "that {words}", "the {words} you got", "the {words} you just found")
 NOUN_REFERENCES = ("that {noun}", "the same {noun}", "the {noun} you found", "that {noun} from before")
 CHAIN_JOINS = (
     ("First, {a}. Then {b}.", "{a}, then {b}"),
@@ -40,68 +34,75 @@ PARALLEL_JOINS = (
 NEXT_TURN = ("Thanks. Now {a}.", "Great. Next, {a}.", "OK, and {a}?", "Perfect. Could you also {a}?", "Now {a}.")
 
 
-def fill(template: str, values: dict[str, str]) -> str:
-    """Substitute `{param}` fields only: templates are data, never format strings with attribute access."""
-    return _FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+@dataclass(frozen=True)
+class Clause:
+    """One step as request text, and the phrase it was made from (which says what the text asks to see)."""
+
+    text: str
+    phrase: Phrase
 
 
-def phrase_for(tool: Tool, rng: random.Random) -> str:
-    if tool.phrases:
-        return tool.phrases[rng.randrange(len(tool.phrases))]
-    required = tool.spec.parameters.get("required", [])
-    action = tool.spec.description.rstrip(".")
-    action = action[:1].lower() + action[1:]
-    return action + "".join(f", with {p.replace('_', ' ')} {{{p}}}" for p in required)
+def _reference(param: str, field: str, tool: Tool, source: Tool | None) -> str:
+    """How a request names a value an earlier step will produce: by its entity, or by the field when the earlier
+    result has two of that entity (a flight's origin and destination city are never just "that city")."""
+    props = tool.spec.parameters.get("properties", {})
+    entity = props.get(param, {}).get("x-entity") or field
+    if source is not None:
+        returns = source.spec.returns.get("properties", {})
+        twins = [f for f, s in returns.items() if s.get("x-entity", f) == returns.get(field, {}).get("x-entity", field)]
+        if len(twins) > 1:
+            return label(field)
+    return noun(entity) if is_id(tool, param) else label(entity)
+
+
+def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | None = None,
+                  sources: dict[str, Tool] | None = None) -> Clause:
+    """A step as a request clause. Values fed by earlier steps are referred to, `hide` is left out (clarify)."""
+    sources = sources or {}
+    phrases = phrases_of(tool)
+    phrase = phrases[rng.randrange(len(phrases))]
+    template = phrase.text if hide is None else clarify_template(phrase.text, hide, tool)
+    values: dict[str, str] = {}
+    referred: set[str] = set()
+    for param in step.bindings:  # "customer {customer_id}" fed by a result reads "that customer"
+        source_id, field = step.bindings[param].split(".", 1)
+        words = _reference(param, field, tool, sources.get(source_id))
+        thing = noun(tool.spec.parameters.get("properties", {}).get(param, {}).get("x-entity") or param)
+        pattern = re.compile(r"\b" + re.escape(thing) + r" \{" + re.escape(param) + r"\}", re.IGNORECASE)
+        if words == thing and pattern.search(template):
+            short = NOUN_REFERENCES[rng.randrange(len(NOUN_REFERENCES))].format(noun=thing)
+            template = pattern.sub(short, template, count=1)
+            referred.add(param)
+        else:
+            values[param] = REFERENCES[rng.randrange(len(REFERENCES))].format(words=words)
+    for param, value in step.arguments.items():
+        if param not in step.bindings and param != hide:
+            values[param] = render_value(value)
+    text = fill(template, values)
+    extra = [p for p in step.arguments if "{" + p + "}" not in phrase.text and p != hide and p not in referred]
+    if extra:  # arguments the phrase does not name still reach the text, in words
+        said = [f"{param_label(tool, p)} {values[p]}" for p in extra]
+        if tool_class(tool) == "update":
+            text += ", setting the " + join_words([f"{param_label(tool, p)} to {values[p]}" for p in extra])
+        else:
+            text += " with the " + join_words(said)
+    return Clause(text, phrase)
 
 
 def render_step(step: Step, tool: Tool, rng: random.Random, *, hide: str | None = None) -> str:
-    props = tool.spec.parameters.get("properties", {})
-    values: dict[str, str] = {}
-    for param, value in step.arguments.items():
-        if param in step.bindings:
-            field = step.bindings[param].split(".", 1)[1]
-            words = entity_words(props.get(param, {}).get("x-entity") or field)
-            values[param] = REFERENCES[rng.randrange(len(REFERENCES))].format(words=words)
-        elif param != hide:
-            values[param] = render_value(value)
-    if hide is not None:  # the request names the action, not the value the agent will have to ask for
-        action = tool.spec.description.split(". ")[0].rstrip(".")
-        template = action[:1].lower() + action[1:] + "".join(
-            f", with {p.replace('_', ' ')} {{{p}}}" for p in step.arguments if p != hide
-        )
-    else:
-        template = phrase_for(tool, rng)
-    referred: set[str] = set()
-    for param in step.bindings:  # "customer {customer_id}" fed by a result reads "that customer"
-        noun = entity_words(props.get(param, {}).get("x-entity") or param).split(" ")[0]
-        pattern = re.compile(r"\b" + re.escape(noun) + r" \{" + re.escape(param) + r"\}", re.IGNORECASE)
-        if pattern.search(template):
-            short = NOUN_REFERENCES[rng.randrange(len(NOUN_REFERENCES))].format(noun=noun)
-            template = pattern.sub(short, template, count=1)
-            referred.add(param)
-    text = fill(template, values)
-    for param in step.arguments:  # arguments the phrase does not mention still reach the text
-        if "{" + param + "}" not in template and param != hide and param not in referred:
-            text += f" ({param.replace('_', ' ')}: {values[param]})"
-    return text
-
-
-def _sentence(body: str, rng: random.Random) -> str:
-    if body[:1].isupper():  # already whole sentences ("First, ... Then ...")
-        return body if body.rstrip()[-1:] in ".?!" else body + "."
-    opener = OPENERS[rng.randrange(len(OPENERS))]
-    body = body if opener else body[:1].upper() + body[1:]
-    question = opener.rstrip().endswith("you")  # Could you / Can you / Would you ... ?
-    closers = QUESTION_CLOSERS if question else CLOSERS
-    closers = [c for c in closers if not ("please" in c and "please" in opener.lower())]
-    closer = closers[rng.randrange(len(closers))] if opener else "."
-    return opener + body.rstrip(".") + closer
+    return render_clause(step, tool, rng, hide=hide).text
 
 
 def render_chain(steps: list[Step], domain: Domain, rng: random.Random, hide: dict[str, str],
-                 inline: bool = False) -> str:
-    """Steps in order as one request; `inline` keeps it a lower-case clause (to follow "Now ..." or "(2)")."""
-    parts = [render_step(s, domain.tool(s.tool), rng, hide=hide.get(s.id)) for s in steps]
+                 inline: bool = False, asks: dict[str, Phrase] | None = None,
+                 sources: dict[str, Tool] | None = None) -> str:
+    """Steps in order as one request; `inline` keeps it a lower-case clause (to follow "Now ..." or "(2)").
+
+    `asks` (when given) receives, per step id, the phrase its clause was made from."""
+    clauses = [render_clause(s, domain.tool(s.tool), rng, hide=hide.get(s.id), sources=sources) for s in steps]
+    if asks is not None:
+        asks.update({s.id: c.phrase for s, c in zip(steps, clauses)})
+    parts = [c.text for c in clauses]
     if len(parts) == 1:
         return parts[0]
     whole, inner = CHAIN_JOINS[rng.randrange(len(CHAIN_JOINS))]
@@ -112,58 +113,51 @@ def render_chain(steps: list[Step], domain: Domain, rng: random.Random, hide: di
     return text
 
 
-def render_turn(plan: Plan, turn: int, domain: Domain, rng: random.Random, hide: dict[str, str]) -> str:
+def render_turn(plan: Plan, turn: int, domain: Domain, rng: random.Random, hide: dict[str, str],
+                asks: dict[str, Phrase] | None = None) -> str:
     steps_in_turn = {s.id for s in plan.steps if s.turn == turn}
     chains = [[sid for sid in member if sid in steps_in_turn] for member in plan.members]
     chains = [c for c in chains if c]
     by_id = {s.id: s for s in plan.steps}
+    sources = {s.id: domain.tool(s.tool) for s in plan.steps}
     inline = turn > 0 or len(chains) > 1
-    bodies = [render_chain([by_id[sid] for sid in c], domain, rng, hide, inline) for c in chains]
+    bodies = [render_chain([by_id[sid] for sid in c], domain, rng, hide, inline, asks, sources) for c in chains]
     if turn > 0:
         return NEXT_TURN[rng.randrange(len(NEXT_TURN))].format(a=" and ".join(bodies).rstrip("."))
     if len(bodies) == 1:
-        return _sentence(bodies[0], rng)
+        return sentence(bodies[0], rng)
     items = " ".join(f"({i + 1}) {b.rstrip('.')}." for i, b in enumerate(bodies))
     template = PARALLEL_JOINS[rng.randrange(len(PARALLEL_JOINS))]
     return template.format(n=len(bodies), items=items)
 
 
-def answer_fields(tool: Tool, result: Any) -> list[str]:
-    if not isinstance(result, dict):
-        return []
-    if tool.answer is not None:
-        return [f for f in tool.answer if f in result]
-    return [k for k, v in result.items() if not isinstance(v, (list, dict))]
-
-
-def turn_answers(plan: Plan, turn: int, domain: Domain) -> list[str]:
-    """Normalized values a reply to `turn` must state: the answer fields of the turn's last step per member."""
-    values: list[str] = []
+def _carried(plan: Plan, asks: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """A later turn refers only to values the assistant said: a field fed across turns joins its step's asks."""
     by_id = {s.id: s for s in plan.steps}
+    out = dict(asks)
+    for step in plan.steps:
+        for ref in step.bindings.values():
+            source, field = ref.split(".", 1)
+            if by_id[source].turn < step.turn and field not in out.get(source, ()):
+                out[source] = (*out.get(source, ()), field)
+    return out
+
+
+def turn_answers(plan: Plan, turn: int, steps: list[PlanStep]) -> list[str]:
+    """Normalized values a reply to `turn` must state: the asked facts of the turn's last step per member."""
+    values: list[str] = []
+    by_id = {s.id: s for s in steps}
     for member in plan.members:
         in_turn = [sid for sid in member if by_id[sid].turn == turn]
         if not in_turn:
             continue
         last = by_id[in_turn[-1]]
         result = plan.results[last.id]
-        for name in answer_fields(domain.tool(last.tool), result):
-            value = normalize(result[name])
-            if value not in values:
-                values.append(value)
+        for name in last.asks:
+            for value in fact_values(result.get(name)) or () if isinstance(result, dict) else ():
+                if value not in values:
+                    values.append(value)
     return values
-
-
-def clarify_question(param: str, tool: Tool) -> str:
-    entity = tool.spec.parameters["properties"][param].get("x-entity")
-    words = entity_words(param)
-    if entity and entity != param and entity_words(entity) not in words:
-        words = f"{words} ({entity_words(entity)})"  # "from account (account id)", not just "account id"
-    return f"Sure. Which {words} should I use?"
-
-
-def clarify_reply(value: Any, rng: random.Random) -> str:
-    forms = ("It's {v}.", "Use {v}.", "{v}, please.", "Sorry, it is {v}.", "The value is {v}.")
-    return forms[rng.randrange(len(forms))].format(v=render_value(value))
 
 
 def offer_tools(domain: Domain, needed: list[str], distractors: int, rng: random.Random) -> list[str]:
@@ -213,7 +207,7 @@ def to_task(
             kind="irrelevant",
             depth=0,
             width=0,
-            user_turns=[UserTurn(text=_sentence(foreign_request, rng))],
+            user_turns=[UserTurn(text=sentence(foreign_request, rng))],
             tools=offer_tools(domain, [], distractors + 1, rng),
             needed_tools=[],
             plan=[],
@@ -223,7 +217,8 @@ def to_task(
     clarification = None
     if kind == "clarify":
         head = plan.steps[0]
-        props = domain.tool(head.tool).spec.parameters.get("properties", {})
+        tool = domain.tool(head.tool)
+        props = tool.spec.parameters.get("properties", {})
         choices = [p for p in sorted(head.arguments) if p not in head.bindings and "x-entity" in props.get(p, {})]
         choices = choices or [p for p in sorted(head.arguments) if p not in head.bindings]
         if not choices:
@@ -231,20 +226,21 @@ def to_task(
         param = choices[rng.randrange(len(choices))]
         hide[head.id] = param
         value = head.arguments[param]
-        clarification = Clarification(
-            step=head.id,
-            param=param,
-            question=clarify_question(param, domain.tool(head.tool)),
-            reply=clarify_reply(value, rng),
-            value=value,
-        )
+        clarification = Clarification(step=head.id, param=param, question=clarify_question(tool, param, rng),
+                                      reply=clarify_answer(tool, param, value, rng), value=value)
     n_turns = 1 + max(s.turn for s in plan.steps)
+    phrases: dict[str, Phrase] = {}
+    texts = [render_turn(plan, t, domain, rng, hide, phrases) for t in range(n_turns)]
+    asks = _carried(plan, {s.id: tuple(domain.tool(s.tool).asked(phrases.get(s.id), plan.results[s.id]))
+                           for s in plan.steps})
+    steps = [
+        PlanStep(id=s.id, tool=s.tool, arguments=s.arguments, bindings=s.bindings, depends_on=s.depends_on,
+                 turn=s.turn, asks=list(asks.get(s.id, ())))
+        for s in plan.steps
+    ]
     turns = [
-        UserTurn(
-            text=render_turn(plan, t, domain, rng, hide),
-            steps=[s.id for s in plan.steps if s.turn == t],
-            answer=turn_answers(plan, t, domain),
-        )
+        UserTurn(text=texts[t], steps=[s.id for s in plan.steps if s.turn == t],
+                 answer=turn_answers(plan, t, steps), facts=required_facts(steps, plan.results, t))
         for t in range(n_turns)
     ]
     needed = list(dict.fromkeys(s.tool for s in plan.steps))
@@ -258,11 +254,7 @@ def to_task(
         user_turns=turns,
         tools=offer_tools(domain, needed, distractors, rng),
         needed_tools=needed,
-        plan=[
-            PlanStep(id=s.id, tool=s.tool, arguments=s.arguments, bindings=s.bindings, depends_on=s.depends_on,
-                     turn=s.turn)
-            for s in plan.steps
-        ],
+        plan=steps,
         results=plan.results,
         state_diff=plan.state_diff,
         clarification=clarification,

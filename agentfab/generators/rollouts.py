@@ -11,8 +11,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentfab.generators.queries import answer_fields
-from agentfab.generators.values import PoolCache, render_value
+from agentfab.generators.language import Said, reply
+from agentfab.generators.reasoning import Reasoner
+from agentfab.generators.values import PoolCache
 from agentfab.schemas.tasks import PlanStep, Task
 from agentfab.worlds.core import Domain, Store, Tool, canonical_json, is_error
 
@@ -66,23 +67,31 @@ def levels(steps: list[PlanStep]) -> list[list[PlanStep]]:
     return rounds
 
 
-READ_LEADS = ("Here is what I found", "I looked it up", "Here you go", "This is the result", "Found it")
-WRITE_LEADS = ("Done", "All set", "That is done", "Completed")
+def reply_parts(domain: Domain, steps: list[PlanStep], results: dict[str, Any], terminal: set[str]) -> list[Said]:
+    """What a reply to a turn states: every step whose facts were asked, and every final step, chain by chain."""
+    parts = []
+    for step in _by_chain(steps):
+        if step.asks or step.id in terminal:
+            parts.append(Said(domain.tool(step.tool), resolve(step, results), results[step.id], tuple(step.asks)))
+    return parts
+
+
+def _by_chain(steps: list[PlanStep]) -> list[PlanStep]:
+    """Plan order is level by level; a reply reads better member by member (each chain from its first step)."""
+    by_id = {s.id: s for s in steps}
+    position = {s.id: i for i, s in enumerate(steps)}
+
+    def root(step: PlanStep) -> int:
+        while step.depends_on and step.depends_on[0] in by_id:
+            step = by_id[step.depends_on[0]]
+        return position[step.id]
+
+    return sorted(steps, key=lambda s: (root(s), position[s.id]))
 
 
 def describe_answer(domain: Domain, steps: list[PlanStep], results: dict[str, Any], rng: random.Random) -> str:
-    """The reply to a turn: the answer fields of each final result, with a lead-in that fits reads or writes."""
-    parts = []
-    for step in steps:
-        tool = domain.tool(step.tool)
-        value = results[step.id]
-        facts = "; ".join(f"{name.replace('_', ' ')}: {render_value(value[name])}"
-                          for name in answer_fields(tool, value))
-        leads = WRITE_LEADS if tool.spec.mutates else READ_LEADS
-        lead = leads[rng.randrange(len(leads))]
-        subject = f" ({step.tool})" if len(steps) > 1 else ""
-        parts.append(f"{lead}{subject}: {facts}." if facts else f"{lead}{subject}.")
-    return " ".join(parts)
+    """The reply to a turn whose steps are `steps` (all of them final when no step says what it asks)."""
+    return reply(reply_parts(domain, steps, results, {s.id for s in steps}), rng)
 
 
 class OracleAgent:
@@ -99,39 +108,44 @@ class OracleAgent:
         out = Rollout(content=[], world=world)
         results: dict[str, Any] = {}
         ids = iter(range(1, 10_000))
+        thinker = Reasoner(self.domain, task.tools, task.needed_tools)
+        tool_of = {s.id: s.tool for s in task.plan}
         for t, turn in enumerate(task.user_turns):
             out.content.append(user(turn.text))
             if task.expect_refusal:
-                out.content.append(message(REFUSALS[rng.randrange(len(REFUSALS))],
-                                           "No offered tool fits this request, so I should not call any."))
+                out.content.append(message(REFUSALS[rng.randrange(len(REFUSALS))], thinker.refusal()))
                 continue
             if t == 0 and task.clarification is not None:
                 c = task.clarification
-                out.content.append(message(c.question, f"The request does not say which {c.param} to use; I must ask."))
+                asked = next((self.domain.tool(s.tool) for s in task.plan if s.id == c.step), None)
+                out.content.append(message(c.question, thinker.before_question(asked, c.param)))
                 out.content.append(user(c.reply))
             steps = [s for s in task.plan if s.turn == t]
             for group in levels_after(steps, results):
-                self._call_group(group, world, results, out, ids, rng, {s.id: s.tool for s in task.plan})
-            terminal = _terminal_steps(task, t)
-            summary = describe_answer(self.domain, terminal, results, rng)
-            out.content.append(message(summary, "I have every result the request asked for."))
+                self._call_group(group, world, results, out, ids, rng, tool_of, thinker)
+            terminal = {s.id for s in _terminal_steps(task, t)}
+            parts = reply_parts(self.domain, steps, results, terminal)
+            out.content.append(message(reply(parts, rng), thinker.before_reply(parts, rng)))
         return out
 
     def _call_group(self, group: list[PlanStep], world: Store, results: dict[str, Any], out: Rollout,
-                    ids: Any, rng: random.Random, tool_of: dict[str, str]) -> None:
+                    ids: Any, rng: random.Random, tool_of: dict[str, str], thinker: Reasoner) -> None:
         args_of = {s.id: resolve(s, results) for s in group}
-        reason = self._reason(group, args_of, tool_of, rng)
+        reason = thinker.before_calls(group, args_of, results, tool_of, rng)
         if self.recovery and rng.random() < self.recovery:
-            wrong = self._wrong_call(group[0], args_of[group[0].id], world, rng)
-            if wrong is not None:
+            first = group[0]
+            tool = self.domain.tool(first.tool)
+            attempts = 1
+            while attempts < 3 and rng.random() < 0.3:  # sometimes the agent flails before getting it right
+                attempts += 1
+            for wrong in self._wrong_calls(first, args_of[first.id], rng)[:attempts]:
                 cid = f"call_{next(ids)}"
-                out.content.append(call(group[0].tool, wrong, cid, reason))
-                err = self.domain.tool(group[0].tool).invoke(world, wrong)
-                out.content.append(result(group[0].tool, err, cid))
+                out.content.append(call(first.tool, wrong, cid, reason))
+                err = tool.invoke(world, wrong)
+                out.content.append(result(first.tool, err, cid))
                 out.n_calls += 1
                 out.n_errors += 1
-                reason = (f"That call failed ({err['error']['message']}): I used the wrong value. "
-                          f"I will retry {group[0].tool} with the right one. " + reason)
+                reason = thinker.after_error(tool, wrong, args_of[first.id], err, rng)
         pending = []
         for i, step in enumerate(group):
             cid = f"call_{next(ids)}"
@@ -144,36 +158,19 @@ class OracleAgent:
             out.n_calls += 1
             out.n_errors += is_error(value)
 
-    def _reason(self, group: list[PlanStep], args_of: dict[str, dict[str, Any]], tool_of: dict[str, str],
-                rng: random.Random) -> str:
-        """The thought shown before a group of calls: what each call is for and where its inputs come from."""
-        parts = []
-        for step in group:
-            action = self.domain.tool(step.tool).spec.description.split(". ")[0].rstrip(".")
-            action = action[:1].lower() + action[1:]
-            fed = [f"the {ref.split('.', 1)[1].replace('_', ' ')} {render_value(args_of[step.id][p])} that "
-                   f"{tool_of.get(ref.split('.', 1)[0], 'the earlier call')} returned"
-                   for p, ref in sorted(step.bindings.items())]
-            parts.append(f"call {step.tool} to {action}" + (f", using {' and '.join(fed)}" if fed else ""))
-        if len(group) == 1:
-            openers = ("I need to {p}.", "To do this, I'll {p}.", "I'll {p}.") + (("Next, I'll {p}.",) if fed else ())
-            opener = openers[rng.randrange(len(openers))]
-            return opener.format(p=parts[0])
-        joined = "; ".join(parts)
-        return (f"These {len(group)} calls do not depend on each other, so I will make them in parallel: {joined}.")
-
-    def _wrong_call(self, step: PlanStep, args: dict[str, Any], world: Store, rng: random.Random) -> dict | None:
-        """Arguments that pass the tool's schema but really fail (an id that does not exist, say), or None."""
+    def _wrong_calls(self, step: PlanStep, args: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
+        """Distinct arguments that pass the tool's schema but really fail (ids that do not exist, say)."""
         tool: Tool = self.domain.tool(step.tool)
+        out: list[dict[str, Any]] = []
         for param in sorted(args):
             value = args[param]
             if not isinstance(value, str):
                 continue
             for candidate in _near_misses(value, rng):
                 wrong = {**args, param: candidate}
-                if tool.check(wrong) is None and is_error(tool.invoke(self.store.fork(), wrong)):
-                    return wrong
-        return None
+                if wrong not in out and tool.check(wrong) is None and is_error(tool.invoke(self.store.fork(), wrong)):
+                    out.append(wrong)
+        return out
 
 
 def _near_misses(value: str, rng: random.Random) -> list[str]:

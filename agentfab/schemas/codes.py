@@ -34,6 +34,8 @@ class Reason(StrEnum):
     WRONG_ARGUMENTS = ("truth.wrong_arguments",
                        "a needed tool was called, but never with the arguments the task requires")
     WRONG_ANSWER = "truth.wrong_answer", "a reply does not state a value the user asked for"
+    INCOMPLETE_ANSWER = ("truth.incomplete_answer",
+                         "a reply leaves out a fact the request asked to see (an intermediate step's included)")
     STATE_MISMATCH = ("truth.state_mismatch",
                       "the final world state differs from the expected one (missing or collateral changes)")
     UNEXPECTED_CALL = "truth.unexpected_call", "a tool was called although no offered tool fits the request"
@@ -50,6 +52,8 @@ class Reason(StrEnum):
     REPEATED_CALL = "rule.repeated_call", "the same successful call was made twice"
     MAX_STEPS = "rule.max_steps", "the LLM agent used its recipe's max_steps model turns without finishing"
     DISTRACTOR_CALL = "rule.distractor_call", "a call to an offered tool the task does not need"
+    TEMPLATE_LEAK = ("rule.template_leak",
+                     "a request or reply shows template residue: a placeholder, 'e.g', a raw field or tool name")
     LOW_SCORE = "judge.low_score", "the judge's score is below the recipe's minimum"
     LLM_JUDGE_FAILED = "judge.llm_failed", "the LLM judge's endpoint failed for good, so the row has no judgement"
     JUDGE_INVALID_ANSWER = ("judge.invalid_answer",

@@ -53,6 +53,8 @@ class StepRow(_Strict):
     depends_on: list[str]
     turn: int
     result: str = Field(description="JSON text of the result of executing this step on a fresh world.")
+    asks: list[str] = Field(default_factory=list,
+                            description="Result fields the request asks to see; a reply to the turn must state them.")
 
 
 class StateChangeRow(_Strict):

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentfab.schemas.answers import normalize
+
 TaskKind = Literal["single", "parallel", "chain", "compound", "multi_turn", "irrelevant", "clarify"]
 TASK_KINDS: tuple[str, ...] = ("single", "parallel", "chain", "compound", "multi_turn", "irrelevant", "clarify")
 
@@ -24,6 +26,20 @@ class PlanStep(BaseModel):
     )
     depends_on: list[str] = Field(default_factory=list)
     turn: int = Field(default=0, ge=0, description="Index of the user turn this step answers.")
+    asks: list[str] = Field(
+        default_factory=list,
+        description="Result fields of this step the request asks to see (a reply to its turn must state them).",
+    )
+
+
+class Fact(BaseModel):
+    """One thing the user asked to see: a result field of a plan step, as the normalized values a reply states."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: str
+    field: str
+    values: list[str] = Field(description="Normalized values; a list result asks for each of its items.")
 
 
 class UserTurn(BaseModel):
@@ -32,7 +48,12 @@ class UserTurn(BaseModel):
     text: str
     steps: list[str] = Field(default_factory=list, description="Plan steps that answer this turn.")
     answer: list[str] = Field(
-        default_factory=list, description="Normalized values the agent's reply to this turn must contain."
+        default_factory=list,
+        description="Normalized values the agent's reply to this turn must contain: the final steps' asked facts.",
+    )
+    facts: list[Fact] = Field(
+        default_factory=list,
+        description="Every fact this turn asks to see, intermediate steps included (`truth.incomplete_answer`).",
     )
 
 
@@ -71,3 +92,28 @@ class Task(BaseModel):
     @property
     def turns(self) -> int:
         return len(self.user_turns)
+
+
+def fact_values(value: Any) -> list[str] | None:
+    """The normalized values that state a result field, or None when a reply cannot state it (nested records)."""
+    if isinstance(value, dict):
+        return None
+    if isinstance(value, list):
+        if any(isinstance(v, (list, dict)) for v in value):
+            return None
+        return list(dict.fromkeys(normalize(v) for v in value))
+    return [normalize(value)]
+
+
+def required_facts(plan: list[PlanStep], results: dict[str, Any], turn: int) -> list[Fact]:
+    """The facts a reply to `turn` must state: every asked field of every step of that turn, in plan order."""
+    out: list[Fact] = []
+    for step in plan:
+        result = results.get(step.id)
+        if step.turn != turn or not isinstance(result, dict):
+            continue
+        for name in step.asks:
+            values = fact_values(result.get(name)) if name in result else None
+            if values is not None:
+                out.append(Fact(step=step.id, field=name, values=values))
+    return out

@@ -1,14 +1,26 @@
 """Judges score a trajectory 1..5 with a rationale. The rule-based judge runs offline; an LLM judge implements the
-same `Judge` protocol, so a recipe switches engines without touching the pipeline."""
+same `Judge` protocol, so a recipe switches engines without touching the pipeline.
+
+The rule judge measures what differs between trajectories that all pass the hard checks: calls wasted against the
+plan (a failed attempt costs half a point, each further one a full point: flailing is worse than one slip), calls
+repeated, thoughts missing before a call, an error whose cause the next thought never names, reply values that no
+observation or user turn contains (ungrounded), asked facts left out, and replies that are empty or bloated.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from agentfab.schemas.answers import flatten, mentioned, render_value
 from agentfab.schemas.tasks import Task
 
 Event = dict[str, Any]
+
+# Values a reply states that must come from somewhere: ids ("ACC-1001", "FL-0207") and numbers with decimals.
+_CHECKABLE = re.compile(r"\b[A-Z]{1,5}-\d{2,}\b|(?<![\w.])\d+\.\d{2}\b")
 
 
 @dataclass(frozen=True)
@@ -23,34 +35,105 @@ class Judge(Protocol):
     def judge(self, task: Task, content: list[Event]) -> Judgement: ...
 
 
+def _errors(content: list[Event]) -> list[tuple[int, str]]:
+    """(index, message) of every failed call's observation."""
+    out = []
+    for i, e in enumerate(content):
+        text = e.get("content") or ""
+        if e.get("source") == "environment" and text.startswith('{"error"'):
+            try:
+                out.append((i, str(json.loads(text)["error"].get("message", ""))))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                out.append((i, ""))
+    return out
+
+
+def _leaves(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _leaves(v)]
+    return [render_value(value)]
+
+
+def _said_by_others(content: list[Event]) -> list[str]:
+    """Texts a reply may draw values from: user turns, and tool results with each value written as replies write it."""
+    out = []
+    for e in content:
+        if e.get("class_") != "text_observation":
+            continue
+        text = e.get("content") or ""
+        out.append(text)
+        if e.get("source") == "environment":
+            try:
+                out.extend(_leaves(json.loads(text)))
+            except ValueError:
+                pass
+    return out
+
+
+def _cause_named(thought: str, message: str) -> bool:
+    """Does a thought name the error: its message, or the value the message blames?"""
+    low = thought.lower()
+    if message and message.lower() in low:
+        return True
+    blamed = [w for w in re.findall(r"[A-Za-z]{1,5}-\d+|\d+\.\d+", message)]
+    return bool(blamed) and all(w.lower() in low for w in blamed)
+
+
 class RuleJudge:
-    """Deducts points for what a reviewer would mark down: silent calls, wasted calls, flailing, bad replies."""
+    """Deducts points for what a reviewer would mark down; the scores spread over what really varies."""
 
     name = "rules"
 
     def judge(self, task: Task, content: list[Event]) -> Judgement:
-        score = 5.0
-        notes: list[str] = []
+        deduct: list[tuple[float, str]] = []
         calls = [i for i, e in enumerate(content) if e.get("class_") == "api_action"]
         groups = [i for i in calls if i == 0 or content[i - 1].get("class_") != "api_action"]
         silent = [i for i in groups if not (content[i].get("description") or "").strip()]
         if silent:
-            score -= 1
-            notes.append(f"{len(silent)} call group(s) without reasoning")
-        errors = sum(1 for e in content if e.get("source") == "environment" and '"error":' in (e.get("content") or ""))
-        if errors > 1:
-            score -= min(2, errors - 1)
-            notes.append(f"{errors} failed calls")
-        extra = len(calls) - len(task.plan) - errors
-        if extra > 0:
-            score -= min(2, extra)
-            notes.append(f"{extra} call(s) beyond the plan")
+            deduct.append((1.0, f"{len(silent)} call group(s) without reasoning"))
+        errors = _errors(content)
+        wasted = max(0, len(calls) - len(task.plan))
+        if wasted:
+            deduct.append((0.5 + (wasted - 1), f"{wasted} call(s) beyond the plan"))
+        seen: set[str] = set()
+        repeats = 0
+        for i in calls:
+            key = json.dumps([content[i].get("function"), content[i].get("kwargs")], sort_keys=True, default=str)
+            repeats += key in seen
+            seen.add(key)
+        if repeats:
+            deduct.append((0.5 * repeats, f"{repeats} repeated call(s)"))
+        unexplained = 0
+        for i, message in errors:
+            after = next((e for e in content[i + 1:] if e.get("class_") in ("api_action", "message_action")), None)
+            thought = (after or {}).get("description") or ""
+            unexplained += not _cause_named(thought, message)
+        if unexplained:
+            deduct.append((0.5 * unexplained, f"{unexplained} error(s) whose cause the next thought never names"))
+        deduct += self._replies(task, content)
+        score = max(1.0, 5.0 - sum(d for d, _ in deduct))
+        notes = "; ".join(n for _, n in deduct)
+        return Judgement(round(score * 2) / 2, notes or "clear reasoning, no wasted calls, grounded complete replies")
+
+    @staticmethod
+    def _replies(task: Task, content: list[Event]) -> list[tuple[float, str]]:
+        out: list[tuple[float, str]] = []
         replies = [e.get("content") or "" for e in content if e.get("class_") == "message_action"]
         if not replies or any(len(r.strip()) < 10 for r in replies):
-            score -= 2
-            notes.append("a reply is empty or too short to be useful")
+            out.append((2.0, "a reply is empty or too short to be useful"))
         elif any(len(r) > 4000 for r in replies):
-            score -= 1
-            notes.append("a reply is over 4000 characters")
-        score = max(1.0, score)
-        return Judgement(score, "; ".join(notes) if notes else "clear reasoning, no wasted calls, complete replies")
+            out.append((1.0, "a reply is over 4000 characters"))
+        sources = flatten(" ".join(_said_by_others(content)))
+        ungrounded = sorted({v for r in replies for v in _CHECKABLE.findall(r) if not mentioned(sources, v.lower())})
+        if ungrounded:
+            out.append((min(2.0, float(len(ungrounded))), f"reply states {', '.join(ungrounded[:3])}, which no "
+                                                          "observation or user turn contains"))
+        said = flatten(" ".join(replies))
+        facts = [v for turn in task.user_turns for f in turn.facts for v in f.values]
+        if facts:
+            share = sum(mentioned(said, v) for v in facts) / len(facts)
+            if share < 1.0:
+                out.append((round(2 * (1 - share) * 2) / 2 or 0.5, f"{share:.0%} of the asked facts stated"))
+        return out

@@ -112,6 +112,10 @@ def check_truth(task: Task, content: list[Event], rep: Replay) -> list[Failure]:
         missing = [v for v in turn.answer if not mentioned(reply, v)]
         if missing:
             failures.append((Reason.WRONG_ANSWER, f"turn {t + 1}: the reply does not state {', '.join(missing)}"))
+        left_out = [f"{f.step}.{f.field}" for f in turn.facts
+                    if any(v not in missing and not mentioned(reply, v) for v in f.values)]
+        if left_out:
+            failures.append((Reason.INCOMPLETE_ANSWER, f"turn {t + 1}: the reply leaves out {', '.join(left_out)}"))
     if canonical_json(rep.state_diff) != canonical_json(task.state_diff):
         changed = sorted(f"{t}/{k}" for t, rows in rep.state_diff.items() for k in rows)
         expected = sorted(f"{t}/{k}" for t, rows in task.state_diff.items() for k in rows)

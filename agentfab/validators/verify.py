@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from agentfab.schemas.codes import STAGES, Reason, stage_of
 from agentfab.schemas.tasks import Task
 from agentfab.validators.judge import Judge, Judgement
+from agentfab.validators.language import check_language
 from agentfab.validators.replay import check_rules, check_truth, replay
 from agentfab.validators.structure import check_calls, check_events
 from agentfab.worlds.core import Store, Tool
@@ -56,6 +57,7 @@ def check(
     v.add(check_truth(task, content, rep))
     v.stages.append("rule")
     v.add(check_rules(task, rep))
+    v.add(check_language(content, offered))
     return v
 
 

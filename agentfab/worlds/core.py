@@ -62,21 +62,44 @@ def Arg(description: str, *, entity: str | None = None, examples: list[Any] | No
 
 
 @dataclass(frozen=True)
+class Phrase:
+    """A request template over parameter names, and the result fields the request asks to see.
+
+    "tell me when {event_id} is and who organizes it" asks for (date, start_time, organizer_id): a reply to it
+    must state those. `asks=None` means the tool's `answer` fields (what a plain "look up ..." asks for).
+    """
+
+    text: str
+    asks: tuple[str, ...] | None = None
+
+
+def ask(text: str, *fields: str) -> Phrase:
+    """`ask("tell me where and when {flight_id} goes", "origin", "destination", "date", "departure")`."""
+    return Phrase(text, tuple(fields))
+
+
+def as_phrases(phrases: tuple[str | Phrase, ...] | list[str | Phrase]) -> tuple[Phrase, ...]:
+    return tuple(p if isinstance(p, Phrase) else Phrase(p) for p in phrases)
+
+
+@dataclass(frozen=True)
 class ToolMeta:
     mutates: bool
-    phrases: tuple[str, ...]
+    phrases: tuple[Phrase, ...]
     answer: tuple[str, ...] | None
 
 
-def tool(*, mutates: bool = False, phrases: tuple[str, ...] = (), answer: tuple[str, ...] | None = None):
+def tool(*, mutates: bool = False, phrases: tuple[str | Phrase, ...] = (), answer: tuple[str, ...] | None = None):
     """Mark a function as a tool. Only sets an attribute: the schema is derived when the domain is loaded.
 
-    `phrases` are request templates over the parameter names ("check the balance of {account_id}");
-    `answer` names the result fields a reply must state (default: every top-level scalar field).
+    `phrases` are request templates over the parameter names ("check the balance of {account_id}"), plain or as
+    `ask(text, *fields)` when the phrase asks for other result fields than `answer`; `answer` names the result
+    fields a plain request asks to see (default: every top-level scalar field).
     """
 
     def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
-        fn.__agentfab_tool__ = ToolMeta(mutates=mutates, phrases=tuple(phrases), answer=answer)  # type: ignore[attr-defined]
+        meta = ToolMeta(mutates=mutates, phrases=as_phrases(phrases), answer=answer)
+        fn.__agentfab_tool__ = meta  # type: ignore[attr-defined]
         return fn
 
     return mark
@@ -257,7 +280,7 @@ class EntityPool:
 class Tool:
     spec: ToolSpec
     run: Callable[..., Any]
-    phrases: tuple[str, ...] = ()
+    phrases: tuple[Phrase, ...] = ()
     answer: tuple[str, ...] | None = None
     _check: Callable[[Any], Any] | None = field(default=None, repr=False)
     _valid: set[str] = field(default_factory=set, repr=False)
@@ -265,6 +288,15 @@ class Tool:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def asked(self, phrase: Phrase | None, result: Any) -> list[str]:
+        """The result fields a request made with `phrase` asks to see (only fields the result really has)."""
+        if not isinstance(result, dict):
+            return []
+        fields = phrase.asks if phrase is not None and phrase.asks is not None else self.answer
+        if fields is None:
+            return [k for k, v in result.items() if not isinstance(v, (list, dict))]
+        return [f for f in fields if f in result]
 
     def check(self, kwargs: Mapping[str, Any]) -> str | None:
         """None when kwargs satisfy the parameters' JSON Schema, else the reason."""

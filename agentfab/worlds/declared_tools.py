@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tools import ToolSpec
-from agentfab.worlds.core import Record, Store, Tool, ToolError
+from agentfab.schemas.wording import join_words, label
+from agentfab.worlds.core import Phrase, Record, Store, Tool, ToolError, as_phrases, ask
 from agentfab.worlds.declared_spec import (
     DeclaredDomainError, DomainDef, EntityDef, FieldDef, relation_label, with_article,
 )
@@ -175,7 +176,7 @@ class _Builder:
         self.tools: list[Tool] = []
 
     def add(self, name: str, description: str, params: dict[str, Any], required: list[str], returns: dict[str, Any],
-            run: Callable[..., Any], phrases: tuple[str, ...], answer: tuple[str, ...] | None, *,
+            run: Callable[..., Any], phrases: tuple[str | Phrase, ...], answer: tuple[str, ...] | None, *,
             mutates: bool = False, min_params: int = 0) -> None:
         if not _TOOL_NAME.match(name):
             raise DeclaredDomainError(f"{self.where}: generated tool name {name!r} is over 64 characters; "
@@ -189,7 +190,7 @@ class _Builder:
             parameters["minProperties"] = min_params
         spec = ToolSpec(name=name, description=description, parameters=parameters, returns=returns,
                         domain=self.domain, source=self.source, mutates=mutates)  # type: ignore[arg-type]
-        self.tools.append(Tool(spec=spec, run=run, phrases=phrases, answer=answer))
+        self.tools.append(Tool(spec=spec, run=run, phrases=as_phrases(phrases), answer=answer))
 
 
 def build_tools(d: DomainDef, domain: str, source: str, where: str, examples: Examples) -> tuple[Tool, ...]:
@@ -222,7 +223,9 @@ def _reads(b: _Builder, fam: _Family) -> None:
     b.add(f"get_{e.snake}", f"Get {with_article(e.words)} by its id: {', '.join(f.words for f in e.fields)}.",
           {k: key_schema(e)}, [k], record_schema(e, b.d), get,
           (f"look up the {e.words} record for {{{k}}}", f"show me the {e.words} details on file for {{{k}}}",
-           f"get the {e.words} record for {{{k}}}"), None)
+           *(ask(f"tell me the {label(f.name)} of {e.words} {{{k}}}", f.name) for f in e.fields[:3]),
+           *(ask(f"tell me the {label(a.name)} and {label(z.name)} of {e.words} {{{k}}}", a.name, z.name)
+             for a, z in zip(e.fields[:2], e.fields[2:4]))), None)
     for f in e.fields:
         if f.searchable:
             _search(b, fam, f)
@@ -410,16 +413,16 @@ def _writes(b: _Builder, fam: _Family) -> None:
         store.put(table, new_key, rec)
         return out(rec)
 
-    words = {f.name: relation_label(f, fam.targets[f.name]).replace("_", " ") if f.target else f.words
+    words = {f.name: relation_label(f, fam.targets[f.name]).replace("_", " ") if f.target else label(f.name)
              for f in fields}
-    listed = ", ".join(f"{words[n]}: {{{n}}}" for n in required)
-    set_to = "; ".join(f"{words[n]} set to {{{n}}}" for n in required)
+    listed = join_words([f"{words[n]} {{{n}}}" for n in required])
+    colon = ", ".join(f"{words[n]} {{{n}}}" for n in required)
     b.add(f"create_{e.snake}",
           f"Create a new {e.words}; its id is assigned and returned."
           + (" Referenced records must exist." if fam.targets else "")
           + "".join(f" The {f.words} must be unique." for f in fields if f.unique) + _rules_text(e, "create"),
           create_params, required, record, create,
-          (f"create a new {e.words} ({listed})", f"add {with_article(e.words)} with {set_to}"), (k,), mutates=True)
+          (f"create a new {e.words} with {listed}", f"add {with_article(e.words)}: {colon}"), (k,), mutates=True)
 
     def update(store: Store, **kw: Any) -> Record:
         own = kw[k]

@@ -1,0 +1,109 @@
+"""The oracle's thoughts (the `description` of its actions): why this tool and not an offered alternative, what
+each result taught it, what went wrong when a call failed, and why its reply answers the request.
+
+Reasoning may name tools (the agent is choosing between them); the reply to the user never does.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from agentfab.generators.language import Said, error_cause, fact_label, topic, value_text
+from agentfab.schemas.answers import render_value
+from agentfab.schemas.tasks import PlanStep
+from agentfab.schemas.wording import join_words, label
+from agentfab.worlds.core import Domain, Tool
+
+
+def _purpose(tool: Tool) -> str:
+    text = tool.spec.description.split(". ")[0].rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
+def _entities(tool: Tool) -> set[str]:
+    props = tool.spec.parameters.get("properties", {})
+    return {p["x-entity"] for p in props.values() if "x-entity" in p}
+
+
+class Reasoner:
+    """Thoughts for one task: knows the offered tools, so it can say why the others do not fit."""
+
+    def __init__(self, domain: Domain, offered: list[str], needed: list[str]):
+        self.domain = domain
+        self.others = [domain.tool(n) for n in offered if n not in needed]
+
+    def _alternative(self, tool: Tool, rng: random.Random) -> str:
+        close = [t for t in self.others if _entities(t) & _entities(tool)] or self.others
+        if not close:
+            return ""
+        alt = close[rng.randrange(len(close))]
+        return rng.choice((f" {alt.name} would {_purpose(alt)} instead, which is not what is needed here.",
+                           f" Not {alt.name}: it would {_purpose(alt)}.",
+                           f" {alt.name} is offered too, but it would only {_purpose(alt)}."))
+
+    def before_calls(self, group: list[PlanStep], args_of: dict[str, dict[str, Any]], results: dict[str, Any],
+                     tool_of: dict[str, str], rng: random.Random) -> str:
+        """Before a group of calls: what was learned that feeds them, and why each tool."""
+        learned, plans = [], []
+        for step in group:
+            tool = self.domain.tool(step.tool)
+            for param, ref in sorted(step.bindings.items()):
+                source, field = ref.split(".", 1)
+                if source in results:
+                    learned.append(f"the {label(field)} {render_value(args_of[step.id][param])} from "
+                                   f"{tool_of.get(source, 'the earlier call')}")
+            plans.append(f"{step.tool} to {_purpose(tool)}")
+        head = rng.choice(("I now have {x}, which the next step needs. ", "The results give me {x}. ",
+                           "From what came back I have {x}. ")).format(x=join_words(learned)) if learned else ""
+        if len(group) == 1:
+            tool = self.domain.tool(group[0].tool)
+            verb = rng.choice(("I'll call", "The right tool is", "I need"))
+            return head + f"{verb} {plans[0]}." + self._alternative(tool, rng)
+        return head + (f"These {len(group)} calls do not depend on each other, so I'll make them together: "
+                       f"{'; '.join(plans)}.")
+
+    def after_error(self, tool: Tool, wrong: dict[str, Any], right: dict[str, Any], error: Any,
+                    rng: random.Random) -> str:
+        """After a failed call: its cause, and what changes in the retry."""
+        changed = [p for p in right if wrong.get(p) != right[p]]
+        cause = error_cause(error)
+        if changed:
+            p = changed[0]
+            fix = (f"I wrote the {label(p)} as {render_value(wrong[p])}, but the request says "
+                   f"{render_value(right[p])}.")
+            return rng.choice((f"That failed: {cause}. {fix} Retrying with the right value.",
+                               f"The call was refused ({cause}). {fix} I'll call {tool.name} again.",
+                               f"Error: {cause}. My mistake: {fix} Trying again."))
+        return f"That failed: {cause}. I'll try {tool.name} again."
+
+    def before_reply(self, parts: list[Said], rng: random.Random) -> str:
+        """Before the reply: what the results say, and that they cover what was asked."""
+        said = []
+        for part in parts[:3]:
+            result = part.result if isinstance(part.result, dict) else {}
+            fields = [f for f in part.asks if f in result][:2]
+            if fields:
+                said.append(join_words([f"the {fact_label(part.tool, f)} is {value_text(f, result[f], result)}"
+                                        for f in fields]))
+            elif part.tool.spec.mutates:
+                said.append(f"{topic(part.tool)} went through")
+        if not said:
+            return "The calls succeeded; I'll confirm that to the user."
+        summary = "; ".join(said)
+        return rng.choice((f"The results show that {summary}. That covers what was asked, so I can answer.",
+                           f"Now I know that {summary}. I'll tell the user each of these.",
+                           f"Everything asked for is in the results: {summary}."))
+
+    @staticmethod
+    def before_question(tool: Tool | None, param: str) -> str:
+        goal = f"To {_purpose(tool)} I need" if tool is not None else "I need"
+        return f"{goal} the {label(param)}, and the request does not give it. I should ask rather than guess."
+
+    @staticmethod
+    def refusal() -> str:
+        return "None of the offered tools can do what is asked, so I should say so and not call any."
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]

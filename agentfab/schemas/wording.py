@@ -1,0 +1,117 @@
+"""How field and parameter names read to a person: one place for the words requests, replies and checks use.
+
+"hq_city" reads "headquarters city", "owner_id" reads "owner", "due_on" reads "due date"; "1 nights" is never
+written. Worlds (declared-domain phrases), generators (requests, replies) and validators (the template lint) all
+read these, so a label is chosen once.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Field names whose plain reading is wrong or unclear. Everything else follows the suffix rules in `label`.
+LABELS: dict[str, str] = {
+    "hq_city": "headquarters city",
+    "high_c": "high",
+    "low_c": "low",
+    "from_balance": "new balance of the source account",
+    "from_account": "source account",
+    "to_account": "destination account",
+    "price_per_night": "nightly rate",
+    "seats_left": "free seats",
+    "rooms_left": "free rooms",
+    "lead_id": "team lead",
+    "lead_name": "lead's name",
+    "member_count": "head count",
+    "owner_id": "owner",
+    "organizer_id": "organizer",
+    "attendee_ids": "attendees",
+    "account_ids": "accounts",
+    "cheapest_flight_id": "cheapest flight",
+    "cheapest_hotel_id": "cheapest hotel",
+    "cheapest_product_id": "cheapest product",
+    "cheapest_price": "lowest price",
+    "airport_code": "airport code",
+    "refund_amount": "refund",
+    "placed_on": "order date",
+    "check_in": "check-in date",
+    "duration_minutes": "length in minutes",
+    "company_name": "company",
+    "in_stock": "in stock",
+    "stay_id": "stay",
+    "id": "ID",
+    "email": "email address",
+    "type": "type",
+    "stars": "star rating",
+    "born": "birth year",
+    "year": "year",
+    "tier": "tier",
+    "count": "number",
+}
+
+# Words that take a count: "1 nights" -> "1 night".
+_COUNTED = {"nights": "night", "units": "unit", "seats": "seat", "rooms": "room", "days": "day", "guests": "guest",
+            "copies": "copy", "people": "person", "minutes": "minute", "accounts": "account", "books": "book",
+            "loans": "loan", "members": "member", "authors": "author", "events": "event", "orders": "order",
+            "products": "product", "results": "result", "meetings": "meeting", "items": "item", "hours": "hour"}
+_ONE = re.compile(r"\b(?<![.\d])(1|one) (" + "|".join(_COUNTED) + r")\b")
+SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+
+
+def label(name: str) -> str:
+    """A field or parameter name as a person says it: `owner_id` -> "owner", `due_on` -> "due date"."""
+    if name in LABELS:
+        return LABELS[name]
+    if name.endswith("_ids"):
+        return plural(label(name[:-4]))
+    if name.endswith("_id"):
+        return name[:-3].replace("_", " ")
+    if name.endswith("_on"):
+        return name[:-3].replace("_", " ") + " date"
+    if name.endswith("_at"):
+        return name[:-3].replace("_", " ") + " time"
+    return name.replace("_", " ")
+
+
+def noun(entity: str) -> str:
+    """The thing an id names: `customer_id` -> "customer", `from_account` -> "account", `card_id` -> "card"."""
+    if entity in ("from_account", "to_account"):
+        return "account"
+    words = label(entity)
+    return words[:-3] if words.endswith(" id") else words
+
+
+def plural(word: str) -> str:
+    if not word or word.endswith("s") and not word.endswith("ss"):
+        return word
+    last = word.rsplit(" ", 1)[-1]
+    if last in ("person",):
+        return word[: -len(last)] + "people"
+    if word.endswith("y") and word[-2:-1] not in "aeiou":
+        return word[:-1] + "ies"
+    if word.endswith(("s", "x", "ch", "sh")):
+        return word + "es"
+    return word + "s"
+
+
+def agree(text: str) -> str:
+    """Number agreement after filling values: "for 1 nights" -> "for 1 night"."""
+    return _ONE.sub(lambda m: f"{m.group(1)} {_COUNTED[m.group(2)]}", text)
+
+
+def counted(n: int, singular: str) -> str:
+    """"1 loan", "3 loans", "no loans"."""
+    if n == 0:
+        return f"0 {plural(singular)}"
+    return f"{n} {singular if n == 1 else plural(singular)}"
+
+
+def with_article(words: str) -> str:
+    return ("an " if words[:1].lower() in "aeiou" else "a ") + words
+
+
+def join_words(items: list[str], conjunction: str = "and") -> str:
+    """"A", "A and B", "A, B and C"."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + f" {conjunction} " + items[-1]

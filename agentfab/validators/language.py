@@ -1,0 +1,90 @@
+"""The template lint: what a person never writes and a template leaves behind.
+
+A request, a user's answer or a reply to the user fails with `rule.template_leak` when it shows an unfilled
+placeholder ("{account_id}"), "e.g", a tool's name, a raw snake_case field name ("owner_id"), a field written the
+way its name is spelled instead of how it reads ("high c: 30"), or a tool's description pasted as a request.
+Reasoning (an action's `description`) may name tools: it is the agent choosing between them, not talking.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+from agentfab.schemas.codes import Reason
+from agentfab.schemas.wording import SNAKE, label
+from agentfab.validators.structure import Event, Failure
+from agentfab.worlds.core import Tool, canonical_json
+
+_PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}|<[a-z_]+>|\$\{|\{\{")
+_EG = re.compile(r"\be\.g\b", re.IGNORECASE)
+
+
+def _vocabulary(offered: Mapping[str, Tool]) -> tuple[set[str], set[str], list[str], list[str]]:
+    """Tool names, raw field names, field names spelled out ("high c") and description openings, of the tools."""
+    tools, fields, spelled, described = set(), set(), [], []
+    for tool in offered.values():
+        if "_" in tool.name:
+            tools.add(tool.name.lower())
+        names = set(tool.spec.parameters.get("properties", {})) | set(tool.spec.returns.get("properties", {}))
+        for name in names:
+            if "_" in name:
+                fields.add(name.lower())
+                words = name.replace("_", " ").lower()
+                if words != label(name).lower():
+                    spelled.append(words + ":")
+        opening = tool.spec.description.split(". ")[0].rstrip(".").lower()
+        if len(opening.split()) >= 5:
+            described.append(opening)
+    return tools, fields, spelled, described
+
+
+def _spoken(content: list[Event]) -> list[tuple[str, str]]:
+    """(where, text) of everything said to or by a person: user turns and replies, not tool traffic or thoughts."""
+    out = []
+    for i, ev in enumerate(content):
+        if ev.get("class_") == "message_action" or (ev.get("class_") == "text_observation"
+                                                      and ev.get("source") == "user"):
+            out.append((f"content[{i}]", ev.get("content") or ""))
+    return out
+
+
+def _values_blob(content: list[Event]) -> str:
+    """Every argument and result value as text: a token found there is data (an email, an enum), not a leak."""
+    parts = []
+    for ev in content:
+        if ev.get("class_") == "api_action":
+            parts.append(canonical_json(ev.get("kwargs")))
+        elif ev.get("class_") == "text_observation" and ev.get("source") == "environment":
+            parts.append(ev.get("content") or "")
+    return " ".join(parts).lower()
+
+
+def template_leaks(text: str, vocabulary: tuple[set[str], set[str], list[str], list[str]], data: str) -> list[str]:
+    """What in `text` is template residue (empty when it reads as a person wrote it)."""
+    tools, fields, spelled, described = vocabulary
+    low = text.lower()
+    found = [f"placeholder {m.group(0)!r}" for m in _PLACEHOLDER.finditer(text)]
+    if _EG.search(text):
+        found.append("'e.g'")
+    for token in SNAKE.findall(low):
+        if token in data:
+            continue
+        if token in tools:
+            found.append(f"tool name {token!r}")
+        elif token in fields:
+            found.append(f"field name {token!r}")
+    found += [f"raw field {s[:-1]!r}" for s in sorted(set(spelled)) if s in low]
+    found += [f"tool description {d[:40]!r}" for d in described if d in low]
+    return found
+
+
+def check_language(content: list[Event], offered: Mapping[str, Tool]) -> list[Failure]:
+    vocabulary = _vocabulary(offered)
+    data = _values_blob(content)
+    failures: list[Failure] = []
+    for where, text in _spoken(content):
+        leaks = template_leaks(text, vocabulary, data)
+        if leaks:
+            failures.append((Reason.TEMPLATE_LEAK, f"{where}: {', '.join(leaks)}"))
+    return failures

@@ -1,0 +1,171 @@
+"""Requests say what they ask for and replies say it: required facts, `truth.incomplete_answer`, the template lint
+(`rule.template_leak`), clarify requests written as a person would, and a judge whose scores spread."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agentfab.generators.queries import to_task
+from agentfab.generators.rollouts import OracleAgent
+from agentfab.generators.tasks import Composer
+from agentfab.schemas.answers import flatten, mentioned, replace_mentions
+from agentfab.validators.judge import RuleJudge
+from agentfab.validators.language import check_language
+from agentfab.validators.replay import check_truth, replay, turn_replies
+from agentfab.validators.verify import verify
+from agentfab.worlds.registry import BUILTIN, builtin_domain
+
+KINDS = ["single", "parallel", "chain", "compound", "multi_turn", "clarify"]
+_DOMAINS = {name: builtin_domain(name) for name in BUILTIN}
+_STORES = {name: d.seeded(5) for name, d in _DOMAINS.items()}
+
+
+def _task(world: str, kind: str, seed: int):
+    domain, store = _DOMAINS[world], _STORES[world]
+    rng = random.Random(seed)
+    plan = Composer(domain, store, 5).compose(kind, rng)  # a fresh composer: same seed, same task
+    if plan is None:
+        return None
+    task = to_task(plan, domain, rng, task_id="t", kind=kind, distractors=3)
+    content = OracleAgent(domain, store).roll_out(task, rng).content
+    return domain, store, task, content
+
+
+def _codes(domain, store, task, content):
+    offered = {n: domain.tool(n) for n in task.tools}
+    return {c for c, _ in check_truth(task, content, replay(content, offered, store))} | \
+        {c for c, _ in check_language(content, offered)}
+
+
+def _replace_in_replies(content, task, turn_index, old, new):
+    """The content with `old` replaced by `new` in the reply to user turn `turn_index` (as `turn_replies` pairs)."""
+    picked, last = [], None
+    for i, e in enumerate(content):
+        if e.get("source") == "user":
+            if last is not None:
+                picked.append(last)
+            last = None
+        elif e["class_"] == "message_action":
+            last = i
+    picked += [last] if last is not None else []
+    picked = picked[1:] if task.clarification else picked
+    out = [dict(e) for e in content]
+    out[picked[turn_index]]["content"] = replace_mentions(out[picked[turn_index]]["content"], old, new)
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(world=st.sampled_from(BUILTIN), kind=st.sampled_from(KINDS), seed=st.integers(0, 10_000), data=st.data())
+def test_every_required_fact_is_stated_by_the_oracle_and_removing_any_one_is_caught(world, kind, seed, data):
+    made = _task(world, kind, seed)
+    if made is None:
+        return
+    domain, store, task, content = made
+    replies = turn_replies(content)
+    replies = replies[1:] if task.clarification else replies
+    facts = [(t, v) for t, turn in enumerate(task.user_turns) for f in turn.facts for v in f.values]
+    for t, value in facts:
+        assert mentioned(flatten(replies[t]), value), (value, replies[t])
+    assert not _codes(domain, store, task, content) & {"truth.incomplete_answer", "truth.wrong_answer"}
+    if not facts:
+        return
+    t, value = data.draw(st.sampled_from(facts))
+    broken = _replace_in_replies(content, task, t, value, "something")
+    assert _codes(domain, store, task, broken) & {"truth.incomplete_answer", "truth.wrong_answer"}
+
+
+def test_an_intermediate_fact_left_out_fails_with_incomplete_answer_and_only_that():
+    for seed in range(200):
+        made = _task("shop", "chain", seed)
+        if made is None:
+            continue
+        domain, store, task, content = made
+        turn = task.user_turns[0]
+        inner = [v for f in turn.facts for v in f.values if v not in turn.answer]
+        if not inner:
+            continue
+        assert not _codes(domain, store, task, content)  # negative control: the oracle's reply is complete
+        broken = _replace_in_replies(content, task, 0, inner[0], "something")
+        assert _codes(domain, store, task, broken) == {"truth.incomplete_answer"}
+        return
+    raise AssertionError("no chain with an asked intermediate fact was generated")
+
+
+def test_the_template_lint_catches_each_kind_of_leak_and_passes_clean_text():
+    made = _task("travel", "single", 11) or _task("travel", "single", 12)
+    domain, store, task, content = made
+    offered = {t.name: t for t in domain.tools}
+    assert check_language(content, offered) == []
+    tool = domain.tool(task.plan[0].tool)
+    leaks = ["Your id is {flight_id}.", "Use a city, e.g. Paris.", f"I used {tool.name} for that.",
+             "The cheapest_flight_id is FL-0001.", "Forecast: high c: 30.",
+             tool.spec.description.split(". ")[0].rstrip(".") + " for me."]
+    for text in leaks:
+        broken = [dict(e) for e in content]
+        broken[-1]["content"] = text
+        found = check_language(broken, offered)
+        assert [c for c, _ in found] == ["rule.template_leak"], text
+
+
+def test_a_snake_case_value_from_the_data_is_not_a_leak():
+    domain = _DOMAINS["calendar"]
+    made = next(m for s in range(50) if (m := _task("calendar", "single", s)) is not None)
+    _, _, task, content = made
+    offered = {n: domain.tool(n) for n in task.tools}
+    content = [dict(e) for e in content]
+    content.insert(1, {"class_": "api_action", "function": "x", "kwargs": {"email": "ann_lee@example.com"},
+                       "tool_call_id": "c0"})
+    content[-1]["content"] += " Her address is ann_lee@example.com."
+    assert check_language(content, offered) == []
+
+
+def test_clarify_requests_leave_one_value_out_and_never_copy_a_tool_description():
+    seen = 0
+    for world in BUILTIN:
+        for seed in range(12):
+            made = _task(world, "clarify", seed)
+            if made is None:
+                continue
+            domain, _, task, content = made
+            text = task.user_turns[0].text.lower()
+            for tool in domain.tools:
+                assert tool.spec.description.split(". ")[0].rstrip(".").lower() not in text, (text, tool.name)
+            assert "(" not in text and "e.g" not in text and "{" not in text, text
+            assert task.clarification.question.endswith("?") or "?" in task.clarification.question
+            assert "_" not in task.clarification.question
+            seen += 1
+    assert seen >= 20
+
+
+def test_judge_scores_spread_with_wasted_calls_and_the_minimum_rejects_flailing():
+    domain, store = _DOMAINS["bank"], _STORES["bank"]
+    agent = OracleAgent(domain, store, recovery=1.0)
+    scores: dict[int, set[float]] = {}
+    for seed in range(120):
+        rng = random.Random(seed)
+        plan = Composer(domain, store, 5).compose("single", rng)
+        task = to_task(plan, domain, rng, task_id="t", kind="single", distractors=2)
+        rollout = agent.roll_out(task, rng)
+        offered = {n: domain.tool(n) for n in task.tools}
+        v = verify(task, rollout.content, offered, store, RuleJudge(), 3)
+        scores.setdefault(rollout.n_errors, set()).add(v.judgement.score)
+        assert ("judge.low_score" in v.reasons) == (v.judgement.score < 3)
+    assert scores[1] == {4.5} and scores[2] == {3.5}
+    assert scores.get(3, {2.5}) == {2.5}
+    clean = _task("bank", "single", 1)
+    assert RuleJudge().judge(clean[2], clean[3]).score == 5.0
+
+
+def test_the_judge_marks_down_an_ungrounded_value_and_a_missing_fact():
+    domain, store, task, content = next(m for s in range(50) if (m := _task("shop", "single", s)) and
+                                         m[2].user_turns[0].facts)
+    base = RuleJudge().judge(task, content).score
+    invented = [dict(e) for e in content]
+    invented[-1]["content"] += " Your reference is ORD-99999."
+    assert RuleJudge().judge(task, invented).score < base
+    value = task.user_turns[0].facts[0].values[0]
+    missing = _replace_in_replies(content, task, 0, value, "something")
+    assert RuleJudge().judge(task, missing).score < base
