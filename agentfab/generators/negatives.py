@@ -213,7 +213,7 @@ def extra_mutating_call(task: Task, content: list[Event], agent: OracleAgent, rn
         if not is_error(value) and canonical_json(world.diff()) != before:  # a call that really changed something
             cid = f"call_{len(_calls(rollout.content)) + 1}"
             step = PlanStep(id="extra", tool=tool.name, arguments=kwargs)
-            reason = agent._reason([step], {step.id: kwargs}, {}, rng)
+            reason = agent.reason([step], {step.id: kwargs}, rng, task.tools)
             out = rollout.content[:-1]
             out += [call(tool.name, kwargs, cid, reason), result(tool.name, value, cid), rollout.content[-1]]
             return out
@@ -298,7 +298,7 @@ def ignored_refusal(task: Task, content: list[Event], agent: OracleAgent, rng: r
             if is_error(value):
                 continue
             step = PlanStep(id="s1", tool=name, arguments=kwargs)
-            reason = agent._reason([step], {step.id: kwargs}, {}, rng)
+            reason = agent.reason([step], {step.id: kwargs}, rng, task.tools)
             reply = describe_answer(agent.domain, [step], {step.id: value}, rng)
             out = [content[0], call(name, kwargs, "call_1", reason), result(name, value, "call_1"),
                    {**content[-1], "content": reply}]

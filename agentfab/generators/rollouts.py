@@ -72,7 +72,9 @@ def reply_parts(domain: Domain, steps: list[PlanStep], results: dict[str, Any], 
     parts = []
     for step in _by_chain(steps):
         if step.asks or step.id in terminal:
-            parts.append(Said(domain.tool(step.tool), resolve(step, results), results[step.id], tuple(step.asks)))
+            tool = domain.tool(step.tool)
+            asks = step.asks or tool.asked(None, results[step.id])  # a step made without a request: its defaults
+            parts.append(Said(tool, resolve(step, results), results[step.id], tuple(asks)))
     return parts
 
 
@@ -157,6 +159,12 @@ class OracleAgent:
             out.content.append(result(step.tool, value, cid))
             out.n_calls += 1
             out.n_errors += is_error(value)
+
+    def reason(self, group: list[PlanStep], args_of: dict[str, dict[str, Any]], rng: random.Random,
+               offered: list[str] | None = None) -> str:
+        """The thought before `group` (for callers outside a rollout, e.g. negatives adding a call)."""
+        thinker = Reasoner(self.domain, offered or [t.name for t in self.domain.tools], [s.tool for s in group])
+        return thinker.before_calls(group, args_of, {}, {}, rng)
 
     def _wrong_calls(self, step: PlanStep, args: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
         """Distinct arguments that pass the tool's schema but really fail (ids that do not exist, say)."""
