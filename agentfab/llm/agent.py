@@ -4,6 +4,7 @@ agent's messages, and the result is an ADP trajectory for the same validators as
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
@@ -14,7 +15,7 @@ from agentfab.schemas.codes import Reason
 from agentfab.schemas.tools import ToolSpec
 
 Event = dict[str, Any]
-Execute = Callable[[str, dict[str, Any]], str]  # (tool name, arguments) -> observation text
+Execute = Callable[[str, dict[str, Any]], "str | Awaitable[str]"]  # (tool name, arguments) -> observation text
 NextUser = Callable[[list[dict[str, Any]]], Awaitable[str | None]]  # conversation so far -> next user text or None
 
 
@@ -78,6 +79,8 @@ async def run_agent(client: RoleClient, first: str, tools: list[dict[str, Any]],
             for cid, name, kwargs, problem in pending:
                 observation = (json.dumps({"error": {"type": "bad_value", "message": problem}}) if problem
                                else execute(name, kwargs))
+                if inspect.isawaitable(observation):  # a simulated tool answers through the simulator role
+                    observation = await observation
                 run.content.append({"class_": "text_observation", "source": "environment", "content": observation,
                                     "tool_call_id": cid, "name": name})
                 messages.append({"role": "tool", "tool_call_id": cid, "content": observation})
