@@ -64,7 +64,7 @@ def rows(out: Path) -> pl.DataFrame:
 
 def test_an_llm_build_runs_every_role_keeps_no_secret_and_a_rerun_asks_nothing(tmp_path, script, prefect_home):
     broken = sorted(script)[::4]  # the scripted model fails these tasks: real rejections, with oracle pairs
-    model = ScriptedModel({k: v for k, v in script.items() if k not in broken})
+    model = ScriptedModel({k: v for k, v in script.items() if k not in broken}, drop_every=5)
     with LoopbackServer(model) as server:
         recipe = write(tmp_path / "llm.yaml", llm_recipe("llmall", 40, server.base_url))
         out = tmp_path / "out"
@@ -96,8 +96,22 @@ def test_an_llm_build_runs_every_role_keeps_no_secret_and_a_rerun_asks_nothing(t
         # the oracle's accepted trajectory beside each rejected LLM one: dpo pairs from real model mistakes
         pairs = accepted.filter(pl.col("id").str.ends_with("-oracle"))
         assert pairs.height > 0 and set(pairs["task_id"]) <= set(rejected["task_id"])
-        queries = accepted.filter(~pl.col("id").str.ends_with("-oracle"))["query"]
-        assert all(q.startswith("Hello! ") for q in queries)  # requests went through the generator
+        # requests went through the generator; a rewrite that lost a value was refused and the template kept
+        refused = [json.loads(line) for p in (out / "rejected").glob("llm-answers-*.jsonl")
+                   for line in p.read_text().splitlines()]
+        dropped = [r for r in refused if r["code"] == "phrase.dropped_value"]
+        assert dropped and manifest["llm"]["counts"]["refused.phrase.dropped_value"] == len(dropped)
+        kept = {r["kept"] for r in dropped}
+        queries = data.filter(pl.col("provenance").struct.field("negative").is_null())["query"].to_list()
+        assert all(q.startswith("Hello! ") or q in kept for q in queries)
+        assert kept & set(queries) and not any(q.startswith("Hello! something") for q in queries)
+        # the simulated user gives a withheld value only after the agent asked for it
+        for row in data.filter(pl.col("kind") == "clarify").iter_rows(named=True):
+            events = row["content"]
+            second_user = next((i for i, e in enumerate(events[1:], 1) if e["source"] == "user"), None)
+            if second_user is not None:
+                asked = [e for e in events[:second_user] if e["class_"] == "message_action"]
+                assert asked and "?" in asked[-1]["content"], row["id"]
 
         for place in (out, prefect_home):
             leaked = [p for p in place.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]

@@ -230,3 +230,14 @@ def test_openai_tools_are_function_tools():
     (tool,) = openai_tools([spec])
     assert tool == {"type": "function", "function": {"name": spec.name, "description": spec.description,
                                                      "parameters": spec.parameters}}
+
+
+def test_requests_per_minute_paces_a_role(server):
+    c = client(server, requests_per_minute=600, max_concurrency=16)  # one request every 100 ms
+
+    async def many(c):
+        return await asyncio.gather(*(hello(c, f"p{i}") for i in range(8)))
+
+    started = time.perf_counter()
+    run(many, c)
+    assert time.perf_counter() - started >= 0.65 and len(server.log) == 8

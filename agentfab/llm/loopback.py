@@ -96,6 +96,7 @@ class ScriptedModel:
     agent_turns: dict[str, list[Body]] = field(default_factory=dict)
     judge_score: int = 5
     drop_values: bool = False  # the generator drops the first quoted or numeric value of the text
+    drop_every: int = 0  # >0: only for about one text in n (chosen by the text's hash, so any order gives the same)
 
     def __call__(self, body: Body) -> Body:
         role = role_of(body)
@@ -113,7 +114,8 @@ class ScriptedModel:
 
     def generator(self, body: Body) -> Body:
         text = _between(body["messages"][-1]["content"], "<<<", ">>>")
-        if self.drop_values:
+        chosen = self.drop_every and int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % self.drop_every == 0
+        if self.drop_values or chosen:
             text = re.sub(r"'[^']+'|\b\d[\d.,:-]*\b", "something", text, count=1)
         return _reply(json.dumps({"text": PARAPHRASE_PREFIX + text}))
 
