@@ -15,6 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 os.environ["PREFECT_HOME"] = str(ROOT / ".cache" / "prefect-tests")
 os.environ["PREFECT_API_URL"] = ""
+# the benchmark index for decontamination: fetched and built once, then reused by every test session
+os.environ.setdefault("AGENTFAB_CACHE", str(ROOT / ".cache" / "agentfab"))
 for key, value in {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",

@@ -9,20 +9,28 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from agentfab.flows.build import dedup_across_shards, prepare_output
+from agentfab.flows.build import prepare_output
+from agentfab.flows.crossshard import cross_shard_pass
 from agentfab.flows.recipe import parse_recipe
 from agentfab.flows.shard import ShardJob, build_shard
 from agentfab.flows.storage import paths, shard_is_complete
+from agentfab.validators.near_index import NearIndex
 
 
 def _build(tmp_path):
     recipe = parse_recipe({"name": "st", "seed": 2, "records": 120, "shard_size": 60, "worlds": ["bank"],
                            "negatives": 0})
     out = tmp_path / "out"
-    assert prepare_output(recipe, out, overwrite=False) == [0, 1]
+    assert prepare_output(recipe, out, overwrite=False) == (1, [0, 1])
     for i in range(recipe.n_shards):
         build_shard(ShardJob(recipe.canonical(), recipe.hash(), str(tmp_path), str(out), i))
     return recipe, out
+
+
+def _dedup(out, recipe) -> int:
+    """The cross-shard pass of finalize, without the benchmark check: how many rows it moved."""
+    near = NearIndex(recipe.filters.dedup.near_threshold)
+    return sum(cross_shard_pass(out, ["shard-00000", "shard-00001"], near=near, contamination=None).moved.values())
 
 
 def test_a_complete_shard_is_recognized_and_a_damaged_one_is_not(tmp_path):
@@ -33,7 +41,7 @@ def test_a_complete_shard_is_recognized_and_a_damaged_one_is_not(tmp_path):
     p["rejected"].write_bytes(p["rejected"].read_bytes()[:100])
     assert not shard_is_complete(out, 1, recipe.hash())
     p["stats"].unlink()
-    assert prepare_output(recipe, out, overwrite=False) == [1]
+    assert prepare_output(recipe, out, overwrite=False) == (1, [1])
 
 
 def test_rows_an_earlier_shard_accepted_move_to_rejected_once(tmp_path):
@@ -45,13 +53,13 @@ def test_rows_an_earlier_shard_accepted_move_to_rejected_once(tmp_path):
     rejected_before = pq.read_metadata(second["rejected"]).num_rows
     stats["rows"]["accepted"] = n
     second["stats"].write_text(json.dumps(stats))
-    assert dedup_across_shards(out, recipe) == n
+    assert _dedup(out, recipe) == n
     assert pq.read_metadata(second["accepted"]).num_rows == 0
     moved = pl.read_parquet(second["rejected"])
     assert moved.height == rejected_before + n
     reasons = moved.select(pl.col("verification").struct.field("reasons")).to_series().to_list()
     assert sum("dedup.exact_duplicate" in r for r in reasons) >= n
-    assert dedup_across_shards(out, recipe) == 0  # idempotent: a rerun after a crash moves nothing twice
+    assert _dedup(out, recipe) == 0  # idempotent: a rerun after a crash moves nothing twice
     assert pq.read_metadata(second["rejected"]).num_rows == rejected_before + n
     assert shard_is_complete(out, 1, recipe.hash())
 

@@ -16,22 +16,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from agentfab.flows.manifest import dataset_card, merge_stats, query_diversity, versions
+from agentfab.flows.benchmark_sets import BenchmarkUnavailable, contamination_index
+from agentfab.flows.crossshard import QUERY_SAMPLE, cross_shard_pass, shard_files
+from agentfab.flows.lineage import building_version, index_path, lineage, stems, version_recipe, version_seed
+from agentfab.flows.manifest import dataset_card, distinct_ns, merge_stats, versions
 from agentfab.flows.recipe import Recipe, load_recipe
 from agentfab.flows.runners import ProcessRunner, ShardRunner
-from agentfab.flows.shard import ShardJob, distributions, subtract_distributions
+from agentfab.flows.shard import ShardJob
+from agentfab.flows.storage import clear_partial, read_stats, shard_is_complete, write_json, write_text
 from agentfab.flows.worlds import expand_worlds, world_files
-from agentfab.flows.storage import (clear_partial, paths, read_stats, rows_table, shard_is_complete, write_json,
-                                    write_table, write_text)
 from agentfab.llm.client import LLMError
 from agentfab.llm.usage import llm_summary
-from agentfab.schemas.codes import Reason
+from agentfab.validators.near_index import NearIndex
 
 ProgressHook = Callable[[str, dict[str, Any]], None]
 _progress: ProgressHook | None = None
@@ -73,20 +73,36 @@ def check_output(recipe: Recipe, out: Path, overwrite: bool) -> bool:
     return False
 
 
-def prepare_output(recipe: Recipe, out: Path, overwrite: bool, recipe_dir: Path | None = None) -> list[int]:
-    """Claim the output folder for this recipe and return the shards still to build. build.json keeps the recipe,
-    and where its declared domain files were found (relative to `recipe_dir`), for `agentfab validate`."""
+def prepare_output(recipe: Recipe, out: Path, overwrite: bool, recipe_dir: Path | None = None,
+                   extend: bool = False) -> tuple[int, list[int]]:
+    """Claim the output folder for this recipe; return the version to build and its shards still to build.
+    build.json keeps the recipe, and where its declared domain files were found (relative to `recipe_dir`), for
+    `agentfab validate`.
+
+    Without `extend` the version is the one build.json names (a resumed extension, or 1); with `extend` an
+    unfinished version is resumed, else the next one after the last complete version starts.
+    """
     if check_output(recipe, out, overwrite):
-        for name in ("shards", "rejected", "stats"):
+        for name in ("shards", "rejected", "stats", "index"):
             shutil.rmtree(out / name, ignore_errors=True)
         for name in ("manifest.json", "README.md", "build.json"):
             (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+    done = [v["version"] for v in lineage(out)]
+    version = building_version(out) if (out / "build.json").exists() else 1
+    if extend and done and version <= max(done):
+        version = max(done) + 1
     write_json(out / "build.json", {"recipe": recipe.canonical(), "recipe_hash": recipe.hash(),
-                                    "agentfab": versions()["agentfab"],
+                                    "agentfab": versions()["agentfab"], "version": version,
+                                    "seed": version_seed(recipe.seed, version),
                                     "world_files": world_files(recipe.worlds, recipe_dir or Path.cwd())})
     clear_partial(out)
-    return [i for i in range(recipe.n_shards) if not shard_is_complete(out, i, recipe.hash())]
+    return version, [i for i in range(recipe.n_shards) if not shard_is_complete(out, i, recipe.hash(), version)]
+
+
+def shard_jobs(recipe: Recipe, recipe_dir: str, out: str, version: int, todo: list[int]) -> list[ShardJob]:
+    canonical = version_recipe(recipe.canonical(), version)
+    return [ShardJob(canonical, recipe.hash(), recipe_dir, out, i, version) for i in todo]
 
 
 @task(name="build-shard", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -104,67 +120,65 @@ async def run_shard(job: ShardJob, runner: ShardRunner) -> dict[str, Any]:
     return stats
 
 
-def dedup_across_shards(out: Path, recipe: Recipe) -> int:
-    """Move rows whose exact key an earlier shard already accepted into rejected/. Idempotent, so resumable."""
-    seen: set[str] = set()
-    moved = 0
-    for shard in range(recipe.n_shards):
-        p = paths(out, shard)
-        keys = pq.read_table(p["accepted"], columns=["verification.dedup_key"]).column(0).to_pylist()
-        dup = [i for i, k in enumerate(keys) if k in seen]
-        seen.update(keys)
-        if not dup:
-            continue
-        accepted = pq.read_table(p["accepted"])
-        mask = pa.array([i not in set(dup) for i in range(len(keys))])
-        rejected = pq.read_table(p["rejected"])
-        have = set(rejected.column("id").to_pylist())
-        removed = accepted.filter(pc.invert(mask)).to_pylist()
-        moving = [r for r in removed if r["id"] not in have]
-        for r in moving:
-            r["verification"]["passed"] = False
-            r["verification"]["reasons"].append(Reason.EXACT_DUPLICATE)
-            r["verification"]["details"].append("dedup.exact_duplicate: an earlier shard accepted the same row")
-        meta = {"recipe_hash": recipe.hash(), "shard": str(shard)}
-        stats = read_stats(p["stats"]) or {}
-        # rejected first: a crash between the two writes leaves the row in both, and the rerun skips ids present
-        write_table(p["rejected"], pa.concat_tables([rejected, rows_table(moving, meta).cast(rejected.schema)]))
-        write_table(p["accepted"], accepted.filter(mask))
-        stats["rows"] = {"accepted": len(keys) - len(dup), "rejected": rejected.num_rows + len(moving)}
-        stats["funnel"]["dedup"]["rejected"] += len(dup)
-        stats["reasons"][Reason.EXACT_DUPLICATE] = stats["reasons"].get(Reason.EXACT_DUPLICATE, 0) + len(dup)
-        stats["distributions"] = subtract_distributions(stats["distributions"], distributions(removed))
-        write_json(p["stats"], stats)
-        moved += len(dup)
-    return moved
+def _contamination(recipe: Recipe) -> tuple[Any, dict[str, Any]]:
+    if not recipe.filters.decontaminate:
+        return None, {"status": "off (filters.decontaminate: false)"}
+    try:
+        return contamination_index(), {"status": "checked"}
+    except BenchmarkUnavailable as exc:
+        return None, {"status": f"unavailable: {exc}"}
 
 
 @task(name="finalize", cache_policy=NO_CACHE)
-def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int]) -> dict[str, Any]:
-    """Cross-shard dedup, then manifest.json and the dataset card. `wall_seconds`: the shards' phase."""
+def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], version: int = 1) -> dict[str, Any]:
+    """Decontamination and dedup across shards and versions, then manifest.json and the dataset card."""
     started = time.perf_counter()
     _report("finalize")
-    moved = dedup_across_shards(out, recipe)
-    all_stats = [read_stats(paths(out, i)["stats"]) for i in range(recipe.n_shards)]
-    missing = [i for i, s in enumerate(all_stats) if s is None]
+    new = stems(recipe.n_shards, version)
+    previous = [v for v in lineage(out) if v["version"] < version]
+    near = NearIndex.load(index_path(out, version - 1), recipe.filters.dedup.near_threshold) \
+        if previous and index_path(out, version - 1).exists() else NearIndex(recipe.filters.dedup.near_threshold)
+    if previous and not len(near) and version > 1:
+        near = _rebuild_index(out, [s for v in previous for s in v["shards"]], recipe.filters.dedup.near_threshold)
+    index, decontamination = _contamination(recipe)
+    passed = cross_shard_pass(out, new, near=near, contamination=index)
+    near.save(index_path(out, version))
+    for old in range(1, version - 1):  # keep the parent's index: a re-finalize of this version starts from it
+        index_path(out, old).unlink(missing_ok=True)
+    all_stems = [s for v in previous for s in v["shards"]] + new
+    all_stats = [read_stats(shard_files(out, s)["stats"]) for s in all_stems]
+    missing = [s for s, st in zip(all_stems, all_stats) if st is None]
     if missing:
         raise BuildError(f"shards {missing} have no stats; re-run the same command to resume")
     merged = merge_stats([s for s in all_stats if s])
+    mine = merge_stats([s for s in all_stats[len(all_stems) - len(new):] if s])
+    if index is not None:
+        decontamination.update(benchmarks=index.benchmarks, checked_rows=passed.checked, examples=passed.examples,
+                               contaminated={b: dict(c) for b, c in sorted(passed.contaminated.items())})
+    entry = {"version": version, "parent": previous[-1]["version"] if previous else None,
+             "seed": version_seed(recipe.seed, version), "recipe_hash": recipe.hash(), "shards": new,
+             "records": recipe.records, "rows": mine["rows"], "moved_across_shards": dict(passed.moved),
+             "contaminated": sum(sum(c.values()) for c in passed.contaminated.values()),
+             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    texts = passed.queries if not previous else _sample_queries(out, all_stems)
     manifest = {
         "name": recipe.name,
         "recipe_hash": recipe.hash(),
         "seed": recipe.seed,
-        "records": recipe.records,
-        "shards": recipe.n_shards,
+        "records": recipe.records * version,
+        "shards": len(all_stems),
         "engine": "llm" if recipe.uses_llm else "offline",
         "recipe": recipe.canonical(),
         "versions": versions(),
         **merged,
-        "cross_shard_duplicates_moved": moved,
-        "query_diversity": query_diversity(out, recipe.n_shards),
+        "cross_shard_duplicates_moved": sum(passed.moved.values()) + sum(
+            sum(v.get("moved_across_shards", {}).values()) for v in previous),
+        "decontamination": decontamination,
+        "lineage": previous + [entry],
+        "query_diversity": distinct_ns(texts) | {"rows_measured": len(texts)},
         "timings": {"shards_wall_seconds": round(wall_seconds, 3), "shards_built_this_run": len(built),
                     "shards_resumed": recipe.n_shards - len(built)},
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": entry["finished_at"],
     }
     if recipe.uses_llm:
         manifest["llm"] = llm_summary([s.get("llm", {}) for s in all_stats if s], merged["rows"].get("accepted", 0))
@@ -174,26 +188,44 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int]) -
     return manifest
 
 
+def _rebuild_index(out: Path, earlier: list[str], threshold: float) -> NearIndex:
+    """The duplicate index of earlier versions, when its file is gone (or the dataset predates it)."""
+    near = NearIndex(threshold)
+    cross_shard_pass(out, earlier, near=near, contamination=None)
+    return near
+
+
+def _sample_queries(out: Path, all_stems: list[str]) -> list[str]:
+    texts: list[str] = []
+    for stem in all_stems:
+        if len(texts) >= QUERY_SAMPLE:
+            break
+        column = pq.read_table(shard_files(out, stem)["accepted"], columns=["query"]).column("query")
+        texts.extend(column.to_pylist()[: QUERY_SAMPLE - len(texts)])
+    return texts
+
+
 @flow(name="agentfab-build", log_prints=False, validate_parameters=False)
 async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool = False, workers: int = 1,
-                     runner: ShardRunner | None = None, todo: list[int] | None = None,
-                     started: float | None = None) -> dict[str, Any]:
-    """Build (or resume) `out`. With `runner` and `todo`, the caller has claimed the folder and launched the
-    shards already (the `build` API, `started` being its perf_counter then); without them (a deployment, a test)
-    the flow does both itself."""
+                     extend: bool = False, runner: ShardRunner | None = None,
+                     claimed: tuple[int, list[int]] | None = None, started: float | None = None) -> dict[str, Any]:
+    """Build (or resume) `out`; with `extend`, add a version to it. With `runner` and `claimed` (version, shards
+    to build), the caller has claimed the folder and launched the shards already (the `build` API, `started`
+    being its perf_counter then); without them (a deployment, a schedule) the flow does both itself."""
     started = time.perf_counter() if started is None else started
     out_path = Path(out)
     own = runner is None
-    if todo is None:
+    if claimed is None:
         expand_worlds(recipe.worlds, Path(recipe_dir))  # a broken world fails here, before any shard starts
-        todo = prepare_output(recipe, out_path, overwrite, Path(recipe_dir))
-        _report("start", total=recipe.n_shards, todo=len(todo), records=recipe.records)
+        claimed = prepare_output(recipe, out_path, overwrite, Path(recipe_dir), extend)
+        _report("start", total=recipe.n_shards, todo=len(claimed[1]), records=recipe.records)
+    version, todo = claimed
     if runner is None:
         runner = ProcessRunner(workers, "spawn")
-    jobs = [ShardJob(recipe.canonical(), recipe.hash(), recipe_dir, out, i) for i in todo]
     try:
-        runner.open(len(jobs))
-        results = await asyncio.gather(*(run_shard(job, runner) for job in jobs))
+        runner.open(len(todo))
+        results = await asyncio.gather(*(run_shard(job, runner)
+                                         for job in shard_jobs(recipe, recipe_dir, out, version, todo)))
     finally:
         if own:
             runner.close()
@@ -202,7 +234,7 @@ async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool 
         if own:  # a deployment or a direct call: the flow run fails with the endpoint's error
             raise LLMError(fatal[0], fatal[1], True)
         return {"fatal": fatal}  # the `build` API reports it outside Prefect, as one line
-    return finalize(recipe, out_path, time.perf_counter() - started, todo)
+    return finalize(recipe, out_path, time.perf_counter() - started, todo, version)
 
 
 def _run(coroutine: Any) -> Any:
@@ -217,11 +249,11 @@ def _run(coroutine: Any) -> Any:
 
 def build(recipe_path: str | Path, *, out: str | Path | None = None, records: int | None = None,
           seed: int | None = None, workers: int | None = None, overwrite: bool = False,
-          runner: ShardRunner | None = None) -> dict[str, Any]:
+          runner: ShardRunner | None = None, extend: bool = False) -> dict[str, Any]:
     """Build a dataset from a recipe file; returns the manifest. The Python API behind `agentfab build`.
 
     `runner` says where shards run (default: a process pool of `workers`, all cores unless given); the caller
-    keeps ownership of a runner it passes in.
+    keeps ownership of a runner it passes in. `extend` adds a version to an existing dataset (see lineage.py).
     """
     recipe, recipe_dir = load_recipe(recipe_path, {"records": records, "seed": seed})
     out_path = (Path(out) if out else Path("data") / "builds" / recipe.name).resolve()
@@ -231,14 +263,14 @@ def build(recipe_path: str | Path, *, out: str | Path | None = None, records: in
     if runner is None:
         runner = ProcessRunner(workers if workers else (os.cpu_count() or 1))
     started = time.perf_counter()
-    todo = prepare_output(recipe, out_path, overwrite, recipe_dir)
+    version, todo = prepare_output(recipe, out_path, overwrite, recipe_dir, extend)
     runner.on_done = lambda stats: _report("shard_done", shard=stats["shard"], stats=stats)
     try:
         runner.open(len(todo))
         _report("start", total=recipe.n_shards, todo=len(todo), records=recipe.records)
-        runner.launch([ShardJob(recipe.canonical(), recipe.hash(), str(recipe_dir), str(out_path), i) for i in todo])
-        manifest = _run(build_flow(recipe, str(recipe_dir), str(out_path), overwrite, runner=runner, todo=todo,
-                                  started=started))
+        runner.launch(shard_jobs(recipe, str(recipe_dir), str(out_path), version, todo))
+        manifest = _run(build_flow(recipe, str(recipe_dir), str(out_path), overwrite, extend=extend, runner=runner,
+                                   claimed=(version, todo), started=started))
         if "fatal" in manifest:
             raise LLMError(manifest["fatal"][0], manifest["fatal"][1], True)
         # What the flow's own timings cannot see: Prefect's start-up and shut-down around it.

@@ -51,9 +51,11 @@ def main() -> None:
               help="Where shards run: a process pool on this machine, or a Dask cluster.")
 @click.option("--address", help="With --runner dask: the scheduler, e.g. tcp://HOST:8786. Default: a LocalCluster "
                                 "of --workers processes.")
+@click.option("--extend", is_flag=True, help="Add a version to the dataset in --out: new shards with the seed of "
+                                           "that version, deduplicated against every earlier version.")
 @click.option("--quiet", is_flag=True, help="No progress bar; print only the summary.")
 def build(recipe: Path, out: Path | None, records: int | None, seed: int | None, workers: int | None,
-          overwrite: bool, runner_kind: str, address: str | None, quiet: bool) -> None:
+          overwrite: bool, runner_kind: str, address: str | None, extend: bool, quiet: bool) -> None:
     """Build a dataset from RECIPE, offline, with Prefect in its ephemeral mode.
 
     Re-running the same command resumes: finished shards are kept, unfinished ones are rebuilt. The same recipe
@@ -79,7 +81,8 @@ def build(recipe: Path, out: Path | None, records: int | None, seed: int | None,
     set_progress(progress.update)
     try:
         with runner:
-            manifest = run_build(recipe, out=out, records=records, seed=seed, overwrite=overwrite, runner=runner)
+            manifest = run_build(recipe, out=out, records=records, seed=seed, overwrite=overwrite, runner=runner,
+                                     extend=extend)
     except (RecipeError, BuildError, DeclaredDomainError, RunnerError) as exc:
         raise UserError(str(exc)) from None
     except LLMError as exc:  # an endpoint that refuses or never answers: one line, finished shards kept
@@ -208,8 +211,10 @@ def schema(write: bool, check: bool, name: str | None) -> None:
 @click.option("--no-reasoning", is_flag=True, help="Drop the reasoning text shown before calls.")
 @click.option("--val-fraction", type=float, default=0.0, show_default=True,
               help="Also write OUT with .val before the suffix: a split by task family.")
+@click.option("--version", "version", type=int, help="The dataset as of this version (see `agentfab versions`).")
 def export(dataset: Path, fmt: str, out: Path, where: str | None, kind: tuple[str, ...], domain: tuple[str, ...],
-           min_depth: int | None, min_score: float | None, no_reasoning: bool, val_fraction: float) -> None:
+           min_depth: int | None, min_score: float | None, no_reasoning: bool, val_fraction: float,
+           version: int | None) -> None:
     """Export a built DATASET to a trainer format (JSONL).
 
     Filters select rows; the train/validation split keeps every extension of one atomic task on one side.
@@ -219,7 +224,7 @@ def export(dataset: Path, fmt: str, out: Path, where: str | None, kind: tuple[st
     try:
         reports = run_export(dataset, fmt, out, where=where, kinds=list(kind), domains=list(domain),
                            min_depth=min_depth, min_score=min_score, reasoning=not no_reasoning,
-                           val_fraction=val_fraction)
+                           val_fraction=val_fraction, version=version)
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
     for report in reports:
@@ -350,7 +355,8 @@ def openapi(document: Path) -> None:
 @click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a self-contained HTML report (plots, samples) to this file.")
-def inspect(dataset: Path, html_out: Path | None) -> None:
+@click.option("--version", "version", type=int, help="The dataset as of this version (see `agentfab versions`).")
+def inspect(dataset: Path, html_out: Path | None, version: int | None) -> None:
     """Summarize a built DATASET: counts, the funnel with reason codes, distributions, tools, lengths.
 
     With --html, write one offline HTML file with plots and accepted/rejected samples side by side.
@@ -358,7 +364,7 @@ def inspect(dataset: Path, html_out: Path | None) -> None:
     from agentfab.inspect import summarize, write_report
 
     try:
-        click.echo(summarize(dataset), nl=False)
+        click.echo(summarize(dataset, version), nl=False)
         if html_out is not None:
             click.echo(f"wrote {write_report(dataset, html_out)}")
     except ValueError as exc:
@@ -376,6 +382,53 @@ def show(dataset: Path, row_id: str) -> None:
         click.echo(render_trajectory(find_row(dataset, row_id)))
     except ValueError as exc:
         raise UserError(str(exc)) from None
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def versions(dataset: Path) -> None:
+    """List the complete versions of DATASET with their lineage (parent, seed, shards added, counts).
+
+    A version is added by `agentfab build --extend` or a scheduled run (`agentfab serve`); one still being built
+    is shown as in progress, never as complete.
+    """
+    from agentfab.flows.lineage import building_version, lineage
+
+    known = lineage(dataset)
+    if not known and not (dataset / "build.json").exists():
+        raise UserError(f"{dataset} is not an agentfab build (no manifest.json or build.json)")
+    click.echo("version  parent  seed                  shards  accepted  rejected  moved  contaminated  finished")
+    for v in known:
+        moved = sum((v.get("moved_across_shards") or {}).values())
+        click.echo(f"{v['version']:>7}  {str(v['parent'] or '-'):>6}  {v['seed']:<20}  {len(v['shards']):>6}  "
+                   f"{v['rows'].get('accepted', 0):>8}  {v['rows'].get('rejected', 0):>8}  {moved:>5}  "
+                   f"{v.get('contaminated', 0):>12}  {v.get('finished_at', '')}")
+    pending = building_version(dataset)
+    if (dataset / "build.json").exists() and pending > max((v["version"] for v in known), default=0):
+        click.echo(f"version {pending}: in progress (not complete); run the same build command to resume it")
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def decontaminate(dataset: Path) -> None:
+    """Check DATASET (built or imported) against public function-calling test sets (BFCL).
+
+    Accepted rows whose request contains a test query, whose calls are a test item's expected calls, or whose
+    offered tools are a benchmark's function definitions move to rejected/ with the code dedup.contaminated.
+    """
+    from agentfab.flows.benchmark_sets import BenchmarkUnavailable
+    from agentfab.flows.decontaminate import decontaminate_dataset
+
+    try:
+        report = decontaminate_dataset(dataset)
+    except (BenchmarkUnavailable, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    total = sum(sum(c.values()) for c in report.contaminated.values())
+    click.echo(f"checked {report.checked} accepted rows: {total} contaminated")
+    for bench, tests in sorted(report.contaminated.items()):
+        click.echo(f"  {bench}: " + ", ".join(f"{t} {n}" for t, n in sorted(tests.items())))
+    for line in report.examples:
+        click.echo(f"  e.g. {line}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 def run_export(dataset: Path, fmt: str, out: Path, *, where: str | None, kinds: list[str], domains: list[str],
                min_depth: int | None, min_score: float | None, reasoning: bool,
-               val_fraction: float) -> list["ExportReport"]:
+               val_fraction: float, version: int | None = None) -> list["ExportReport"]:
     from agentfab.formats.export import FORMATS, write_export
     from agentfab.formats.export.select import family_bucket, iter_rows, shard_names
 
@@ -21,17 +21,23 @@ def run_export(dataset: Path, fmt: str, out: Path, *, where: str | None, kinds: 
         raise FileNotFoundError(f"{dataset} has no shards/ folder: is it an agentfab build?")
     if not 0 <= val_fraction < 1:
         raise ValueError("--val-fraction must be in [0, 1)")
+    chosen = None
+    if version is not None:
+        from agentfab.inspect.dataset import open_build
+
+        chosen = [f"{s}.parquet" for s in open_build(dataset, version).stems or ()]
 
     def rows(side: str | None = None, shards: list[str] | None = None) -> Iterator[dict[str, Any]]:
         """Streamed, so a million-row build exports in constant memory; a split reads the shards twice."""
         for row in iter_rows(dataset, accepted=True, rejected=fmt == "dpo", where=where, kind=kinds or None,
-                             min_depth=min_depth, domain=domains or None, min_score=min_score, shards=shards):
+                             min_depth=min_depth, domain=domains or None, min_score=min_score,
+                             shards=shards if shards is not None else chosen):
             if side is None or (family_bucket(str(row["family"]), 0) < val_fraction) == (side == "val"):
                 yield row
 
     def write(side: str | None, path: Path) -> "ExportReport":
         if fmt == "dpo":  # a negative lives in its task's shard: pair shard by shard
-            groups = (rows(side, [name]) for name in shard_names(dataset))
+            groups = (rows(side, [name]) for name in (chosen if chosen is not None else shard_names(dataset)))
             return write_export([], fmt, path, reasoning=reasoning, groups=groups)
         return write_export(rows(side), fmt, path, reasoning=reasoning)
 

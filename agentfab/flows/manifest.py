@@ -6,10 +6,8 @@ import platform
 import re
 from collections import Counter
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 
 from agentfab import __version__
 from agentfab.schemas.codes import STAGES, describe
@@ -45,16 +43,6 @@ def distinct_ns(texts: list[str], ns: tuple[int, ...] = (1, 2, 3)) -> dict[str, 
             totals[n] += len(grams)
             seen[n].update(grams)
     return {f"distinct_{n}": round(len(seen[n]) / totals[n], 4) if totals[n] else 0.0 for n in ns}
-
-
-def query_diversity(out: Path, shards: int, limit: int = 50_000) -> dict[str, Any]:
-    texts: list[str] = []
-    for i in range(shards):
-        if len(texts) >= limit:
-            break
-        path = out / "shards" / f"shard-{i:05d}.parquet"
-        texts.extend(pq.read_table(path, columns=["query"]).column("query").to_pylist()[: limit - len(texts)])
-    return distinct_ns(texts) | {"rows_measured": len(texts)}
 
 
 def merge_stats(all_stats: list[dict[str, Any]]) -> dict[str, Any]:

@@ -75,6 +75,8 @@ class DedupSettings(_Section):
 class FilterSettings(_Section):
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
+    decontaminate: bool = Field(True, description="Reject rows that copy an item of a public function-calling "
+                                                  "test set (BFCL, from the bfcl-eval package): dedup.contaminated.")
 
 
 class DeclaredWorld(_Section):

@@ -32,6 +32,12 @@ class ShardJob:
     recipe_dir: str
     out: str
     shard: int
+    version: int = 1  # a dataset version after the first: its recipe carries that version's seed
+
+    @property
+    def id_infix(self) -> str:
+        """Row ids of later versions never collide with earlier ones: name-v0002-00000-000000."""
+        return "" if self.version == 1 else f"v{self.version:04d}-"
 
 
 def derive_seed(*parts: Any) -> int:
@@ -68,7 +74,7 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
         _run_llm(recipe, job, llm, compose, phrase, roll_out, dedup, negatives, rows, timings)
     for k in range(recipe.shard_records(job.shard) if llm is None else 0):
         t0 = time.perf_counter()
-        draft = compose(k, f"{recipe.name}-{job.shard:05d}-{k:06d}")
+        draft = compose(k, f"{recipe.name}-{job.id_infix}{job.shard:05d}-{k:06d}")
         record = Record(draft, phrase(draft))
         t1 = time.perf_counter()
         record.content = roll_out(draft, record.task)
@@ -91,7 +97,7 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
     negatives.finish()
     t_write = time.perf_counter()
     meta = {"recipe_hash": job.recipe_hash, "shard": str(job.shard)}
-    p = paths(out, job.shard)
+    p = paths(out, job.shard, job.version)
     write_rows(p["rejected"], rows.rejected, meta)
     if llm is not None:  # refused answers first: the shard counts as done only once its Parquet files exist
         write_text(out / "rejected" / f"llm-answers-{shard_name(job.shard)}.jsonl", llm.refused_jsonl())
@@ -99,6 +105,7 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
     timings["write"] += time.perf_counter() - t_write
     stats = {
         "shard": job.shard,
+        "version": job.version,
         "recipe_hash": job.recipe_hash,
         "rows": {"accepted": len(rows.accepted), "rejected": len(rows.rejected)},
         "tasks": recipe.shard_records(job.shard),

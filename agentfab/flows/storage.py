@@ -22,12 +22,13 @@ import pyarrow.parquet as pq
 from agentfab.schemas.rows import ROW_ARROW_SCHEMA, check_row_shapes
 
 
-def shard_name(shard: int) -> str:
-    return f"shard-{shard:05d}"
+def shard_name(shard: int, version: int = 1) -> str:
+    """shard-00000 for the first version; shard-v0002-00000 for later ones (sorted after every earlier name)."""
+    return f"shard-{shard:05d}" if version == 1 else f"shard-v{version:04d}-{shard:05d}"
 
 
-def paths(out: Path, shard: int) -> dict[str, Path]:
-    name = shard_name(shard)
+def paths(out: Path, shard: int, version: int = 1) -> dict[str, Path]:
+    name = shard_name(shard, version)
     return {
         "accepted": out / "shards" / f"{name}.parquet",
         "rejected": out / "rejected" / f"{name}.parquet",
@@ -88,9 +89,9 @@ def read_stats(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def shard_is_complete(out: Path, shard: int, recipe_hash: str) -> bool:
+def shard_is_complete(out: Path, shard: int, recipe_hash: str, version: int = 1) -> bool:
     """Done means: stats present, both Parquet files readable, same recipe hash, row counts as the stats say."""
-    p = paths(out, shard)
+    p = paths(out, shard, version)
     stats = read_stats(p["stats"])
     if not stats or stats.get("recipe_hash") != recipe_hash:
         return False

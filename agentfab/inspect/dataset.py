@@ -19,16 +19,32 @@ _FOLDERS = {"accepted": "shards", "rejected": "rejected"}
 class BuildDir:
     path: Path
     manifest: dict[str, Any]
+    stems: tuple[str, ...] | None = None  # the shards of one dataset version (and its ancestors); None: all
+    version: int | None = None
 
     def scan(self, split: str) -> pl.LazyFrame:
         """Lazy scan of one split ("accepted" or "rejected"); an empty frame of the row schema when it has no files."""
         folder = self.path / _FOLDERS[split]
-        if not any(folder.glob("*.parquet")):
+        files = sorted(folder.glob("*.parquet")) if self.stems is None else \
+            [folder / f"{s}.parquet" for s in self.stems if (folder / f"{s}.parquet").exists()]
+        if not files:
             return pl.from_arrow(ROW_ARROW_SCHEMA.empty_table()).lazy()
-        return pl.scan_parquet(folder / "*.parquet")
+        return pl.scan_parquet(files)
 
 
-def open_build(dataset_dir: str | Path) -> BuildDir:
+def version_stems(path: Path, manifest: dict[str, Any], version: int | None) -> tuple[str, ...] | None:
+    """The shard names of the dataset as of `version` (None: all); a ValueError names the complete versions."""
+    if version is None:
+        return None
+    known = manifest.get("lineage") or []
+    if version not in {v["version"] for v in known}:
+        have = ", ".join(str(v["version"]) for v in known) or "none"
+        raise ValueError(f"{path}: no complete version {version} (complete versions: {have}); "
+                         f"see `agentfab versions {path}`")
+    return tuple(s for v in known if v["version"] <= version for s in v["shards"])
+
+
+def open_build(dataset_dir: str | Path, version: int | None = None) -> BuildDir:
     """Open a finished build, or raise ValueError saying what the folder is missing and how to get it."""
     path = Path(dataset_dir)
     if not path.is_dir():
@@ -49,4 +65,4 @@ def open_build(dataset_dir: str | Path) -> BuildDir:
         raise ValueError(f"{manifest_path}: not valid JSON ({exc}); re-run `agentfab build` to rewrite it") from exc
     if not isinstance(manifest, dict) or "funnel" not in manifest:
         raise ValueError(f"{manifest_path}: not an agentfab manifest (no 'funnel'); re-run `agentfab build`")
-    return BuildDir(path, manifest)
+    return BuildDir(path, manifest, version_stems(path, manifest, version), version)

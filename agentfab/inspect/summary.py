@@ -63,9 +63,9 @@ def reason_rows(manifest: dict[str, Any], on_disk: list[tuple[str, int]]) -> lis
     return [(c, generated.get(c, 0), negatives.get(c, 0), disk.get(c, 0), describe(c)) for c in codes]
 
 
-def summarize(dataset_dir: str | Path) -> str:
-    """The terminal summary of a finished build, as text (tables drawn by rich, no colour codes)."""
-    build = open_build(dataset_dir)
+def summarize(dataset_dir: str | Path, version: int | None = None) -> str:
+    """The terminal summary of a finished build (or of one of its versions), as text (rich tables, no colours)."""
+    build = open_build(dataset_dir, version)
     m = build.manifest
     accepted, rejected = build.scan("accepted"), build.scan("rejected")
     console = Console(file=io.StringIO(), record=True, width=WIDTH, color_system=None, force_terminal=False,
@@ -73,6 +73,9 @@ def summarize(dataset_dir: str | Path) -> str:
     header = Text(f"{m.get('name', build.path.name)}", style="bold")
     header.append(f"  recipe {str(m.get('recipe_hash', ''))[:16]}  seed {m.get('seed', '?')}  "
                   f"engine {m.get('engine', '?')}  folder {build.path}", style="")
+    if build.version is not None:
+        header.append(f"  version {build.version} of {len(m['lineage'])} (rows on disk: as of this version; "
+                      "counts and funnel: the whole dataset)")
     console.print(header)
 
     counts = counts_rows(m) + [("accepted rows on disk", stats.row_count(accepted)),

@@ -61,6 +61,8 @@ class Reason(StrEnum):
     EXACT_DUPLICATE = "dedup.exact_duplicate", "an identical trajectory was already accepted"
     NEAR_DUPLICATE = ("dedup.near_duplicate",
                       "a trajectory with nearly the same calls or request was already accepted")
+    CONTAMINATED = ("dedup.contaminated",
+                    "the request, the calls or an offered tool copies an item of a public evaluation set (e.g. BFCL)")
     NEGATIVE_ESCAPED = ("negative.escaped",
                         "a deliberately broken trajectory passed every check (a validator bug; never written as accepted)")
     # found only by `agentfab validate` (flows/revalidate.py), which re-checks a written dataset from its files

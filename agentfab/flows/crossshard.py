@@ -1,0 +1,180 @@
+"""The checks that need more than one shard: decontamination, exact and near duplicates across shards and versions.
+
+One pass reads each shard once (only the columns the checks need), in order; a shard whose rows must move is then
+read whole and rewritten (rejected first: a crash between the two writes leaves a row in both files, and the
+rerun skips ids already rejected), so the pass is idempotent and a killed finalize resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from agentfab.flows.shard import distributions, subtract_distributions
+from agentfab.flows.storage import read_stats, rows_table, write_json, write_table
+from agentfab.schemas.codes import Reason
+from agentfab.validators.contamination import ContaminationIndex
+from agentfab.validators.near_index import NearIndex, hash_text
+
+QUERY_SAMPLE = 50_000  # requests kept for the diversity figures
+_COLUMNS = ["id", "query", "verification.dedup_key", "ground_truth.plan", "ground_truth.user_turns"]
+
+
+@dataclass
+class PassReport:
+    moved: Counter[str] = field(default_factory=Counter)
+    checked: int = 0
+    contaminated: dict[str, Counter[str]] = field(default_factory=dict)  # benchmark -> test -> rows
+    queries: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
+
+
+def shard_files(out: Path, stem: str) -> dict[str, Path]:
+    return {"accepted": out / "shards" / f"{stem}.parquet", "rejected": out / "rejected" / f"{stem}.parquet",
+            "stats": out / "stats" / f"{stem}.json"}
+
+
+def row_features(plan: list[dict[str, Any]], query: str) -> np.ndarray:
+    """The near-duplicate features: the planned calls, or for a call-free task its request's words."""
+    if plan:
+        feats = {f"{s['tool']}\x00{s['arguments']}" for s in plan}
+    else:
+        feats = {"w:" + w for w in query.lower().split()}
+    return np.array(sorted(hash_text(f) for f in feats), dtype=np.uint64)
+
+
+class _ToolKeys:
+    """Offered tools as (name, parameters); parsed once per distinct tool, as tools repeat across rows."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {}
+
+    def __call__(self, tools: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any] | None]]:
+        out = []
+        for t in tools:
+            key = (t["name"], t["parameters"])
+            if key not in self._parsed:
+                try:
+                    params = json.loads(t["parameters"])
+                except ValueError:
+                    params = None
+                self._parsed[key] = (t["name"], params if isinstance(params, dict) else None)
+            out.append(self._parsed[key])
+        return out
+
+
+def _calls(plan: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for s in plan:
+        try:
+            args = json.loads(s["arguments"])
+        except ValueError:
+            args = {}
+        out.append((s["tool"], args if isinstance(args, dict) else {}))
+    return out
+
+
+def _content_calls(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An imported row has no plan: its calls, as plan steps, come from its API actions."""
+    return [{"tool": e["function"], "arguments": e["kwargs"] or "{}"} for e in content
+            if e.get("class_") == "api_action" and e.get("function")]
+
+
+def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
+                     contamination: ContaminationIndex | None) -> PassReport:
+    """Check the accepted rows of `stems` in order; move the rows that fail into rejected/ with their codes.
+
+    `near` holds the rows of earlier versions (and gains these); None skips duplicate checks.
+    """
+    report = PassReport()
+    tool_keys = _ToolKeys()
+    for stem in stems:
+        files = shard_files(out, stem)
+        names = pq.read_schema(files["accepted"]).names
+        columns = [c for c in _COLUMNS if c.split(".")[0] in names]
+        if contamination is not None:
+            columns += ["tools"] + (["content"] if "ground_truth" not in names else [])
+        table = pq.read_table(files["accepted"], columns=columns)
+        ids = table.column("id").to_pylist()
+        queries = table.column("query").to_pylist()
+        if "plan" in table.column_names:  # nested columns arrive under their leaf names
+            plans = table.column("plan").to_pylist()
+            turns = [[t for t in u or [] if t] or [q] for u, q in zip(table.column("user_turns").to_pylist(), queries)]
+        else:
+            plans, turns = [[] for _ in ids], [[q] for q in queries]
+        if "content" in table.column_names:
+            plans = [p or _content_calls(c) for p, c in zip(plans, table.column("content").to_pylist())]
+        room = QUERY_SAMPLE - len(report.queries)
+        report.queries.extend(queries[:max(0, room)])
+        report.checked += len(ids)
+        moves: dict[int, tuple[str, str]] = {}
+        if contamination is not None:
+            tools = table.column("tools").to_pylist()
+            hits = contamination.check_rows([(t, _calls(p), tool_keys(tl)) for t, p, tl in zip(turns, plans, tools)])
+            for i, hit in enumerate(hits):
+                if hit is not None:
+                    moves[i] = (Reason.CONTAMINATED, f"{Reason.CONTAMINATED}: {hit.test}: {hit.detail}")
+                    report.contaminated.setdefault(hit.benchmark, Counter())[hit.test] += 1
+                    if len(report.examples) < 5:
+                        report.examples.append(f"{ids[i]}: {hit.detail}")
+        if near is not None:
+            keep = [i for i in range(len(ids)) if i not in moves]
+            keys_hex = table.column("dedup_key").to_pylist()
+            keys = np.array([int(keys_hex[i][:16] or "0", 16) for i in keep], dtype=np.uint64)
+            feats = [row_features(plans[i], queries[i]) for i in keep]
+            kept_keys, kept_feats = [], []
+            for j, verdict in enumerate(near.check(keys, feats)):
+                i = keep[j]
+                if verdict is None:
+                    kept_keys.append(keys[j])
+                    kept_feats.append(feats[j])
+                elif verdict[0] == "exact":
+                    moves[i] = (Reason.EXACT_DUPLICATE, "dedup.exact_duplicate: an earlier shard or version "
+                                                         "accepted the same row")
+                else:
+                    moves[i] = (Reason.NEAR_DUPLICATE, f"dedup.near_duplicate: Jaccard {verdict[2]:.2f} with a row "
+                                                        "of an earlier shard or version")
+            near.add(np.array(kept_keys, dtype=np.uint64), kept_feats)
+        if moves:
+            move_rows(files, {ids[i]: m for i, m in moves.items()})
+            report.moved.update(code for code, _ in moves.values())
+    return report
+
+
+def move_rows(files: dict[str, Path], moves: dict[str, tuple[str, str]]) -> None:
+    """Move the accepted rows named in `moves` (id -> (code, detail)) to rejected/, and update the shard's stats."""
+    accepted = pq.read_table(files["accepted"])
+    rejected = pq.read_table(files["rejected"])
+    mask = pc.invert(pc.is_in(accepted.column("id"), value_set=pa.array(list(moves))))
+    have = set(rejected.column("id").to_pylist())
+    removed = accepted.filter(pc.invert(mask)).to_pylist()
+    moving = [r for r in removed if r["id"] not in have]
+    for r in moving:
+        code, detail = moves[r["id"]]
+        r["verification"]["passed"] = False
+        r["verification"]["reasons"].append(str(code))
+        r["verification"]["details"].append(detail)
+    meta = {k.decode().removeprefix("agentfab."): v.decode()
+            for k, v in (accepted.schema.metadata or {}).items() if k.startswith(b"agentfab.")}
+    write_table(files["rejected"], pa.concat_tables([rejected, rows_table(moving, meta).cast(rejected.schema)]))
+    kept = accepted.filter(mask)
+    write_table(files["accepted"], kept)
+    stats = read_stats(files["stats"])
+    if stats is None:  # an imported dataset has no per-shard stats
+        return
+    codes = Counter(code for code, _ in moves.values())
+    stats["rows"] = {"accepted": kept.num_rows, "rejected": rejected.num_rows + len(moving)}
+    stats["funnel"]["dedup"]["rejected"] += sum(codes.values())
+    for code, n in codes.items():
+        stats["reasons"][str(code)] = stats["reasons"].get(str(code), 0) + n
+    if "distributions" in stats:  # the manifest counts only rows left on disk
+        stats["distributions"] = subtract_distributions(stats["distributions"], distributions(removed))
+    write_json(files["stats"], stats)

@@ -1,0 +1,121 @@
+"""A dataset grows by versions: fresh seeds from the recipe seed and the version, no duplicates across versions,
+lineage in the manifest; an interrupted version resumes and is never listed as complete."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import Future
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from agentfab.flows.build import build
+from agentfab.flows.cli import main
+from agentfab.flows.lineage import version_seed
+from agentfab.flows.runners import ProcessRunner
+from agentfab.validators.near_index import NearIndex
+
+RECIPE = "name: grow\nseed: 21\nrecords: 90\nshard_size: 30\nworlds: [bank, library]\nnegatives: 0.1\n"
+
+
+class _FailingShard(ProcessRunner):
+    """In-process, except that one shard of the version being built fails (as a killed worker would)."""
+
+    def __init__(self, shard: int):
+        super().__init__(1)
+        self.shard = shard
+
+    def submit(self, job):
+        if job.version > 1 and job.shard == self.shard:
+            future: Future = Future()
+            future.set_exception(RuntimeError("worker lost"))
+            return future
+        return super().submit(job)
+
+
+def _accepted(out: Path) -> pl.DataFrame:
+    return pl.read_parquet(out / "shards" / "*.parquet")
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("grow") / "grow.yaml"
+    path.write_text(RECIPE)
+    return path
+
+
+def test_an_extension_adds_a_version_with_its_own_seed_and_no_duplicates(prefect_harness, recipe, tmp_path: Path):
+    out = tmp_path / "ds"
+    first = build(recipe, out=out, workers=1)
+    second = build(recipe, out=out, workers=1, extend=True)
+    assert [v["version"] for v in second["lineage"]] == [1, 2]
+    v1, v2 = second["lineage"]
+    assert v1 == first["lineage"][0]  # an earlier version's entry never changes
+    assert (v2["parent"], v2["seed"], v2["shards"]) == (1, version_seed(21, 2),
+                                                         ["shard-v0002-00000", "shard-v0002-00001", "shard-v0002-00002"])
+    assert v2["seed"] not in (21, version_seed(21, 3)) and v2["recipe_hash"] == v1["recipe_hash"]
+    rows = _accepted(out)
+    assert rows["id"].is_unique().all()
+    assert rows["verification"].struct.field("dedup_key").is_unique().all()
+    calls = rows.filter(pl.col("n_calls") > 0).select(
+        pl.col("ground_truth").struct.field("plan").list.eval(
+            pl.element().struct.field("tool") + pl.element().struct.field("arguments")).list.sort().list.join("|"))
+    assert calls.to_series().is_unique().all()  # no near-duplicate call sets, across shards and versions
+    assert rows.filter(pl.col("id").str.contains("-v0002-")).height == v2["rows"]["accepted"] > 0
+    assert second["rows"]["accepted"] == rows.height == v1["rows"]["accepted"] + v2["rows"]["accepted"]
+    seeds = pl.read_parquet(out / "shards" / "shard-v0002-*.parquet")["provenance"].struct.field("seed").unique()
+    assert seeds.to_list() == [v2["seed"]]
+    assert (out / "index" / "near-v0002.npz").exists()
+
+    listing = CliRunner().invoke(main, ["versions", str(out)])
+    assert listing.exit_code == 0
+    lines = listing.output.splitlines()
+    assert lines[1].split()[:3] == ["1", "-", "21"] and lines[2].split()[:3] == ["2", "1", str(v2["seed"])]
+    exported = CliRunner().invoke(main, ["export", str(out), "--format", "openai", "--out",
+                                         str(tmp_path / "v1.jsonl"), "--version", "1"])
+    assert exported.exit_code == 0, exported.output
+    assert len((tmp_path / "v1.jsonl").read_text().splitlines()) == v1["rows"]["accepted"]
+    inspected = CliRunner().invoke(main, ["inspect", str(out), "--version", "1"])
+    assert inspected.exit_code == 0 and "version 1 of 2" in inspected.output
+    wrong = CliRunner().invoke(main, ["inspect", str(out), "--version", "3"])
+    assert wrong.exit_code == 2 and "no complete version 3 (complete versions: 1, 2)" in wrong.output
+
+
+def test_an_interrupted_extension_is_not_listed_and_resumes_to_the_same_rows(prefect_harness, recipe,
+                                                                             tmp_path: Path):
+    broken, clean = tmp_path / "broken", tmp_path / "clean"
+    build(recipe, out=broken, workers=1)
+    with pytest.raises(Exception, match="worker lost"):
+        build(recipe, out=broken, runner=_FailingShard(1), extend=True)
+    assert [v["version"] for v in json.loads((broken / "manifest.json").read_text())["lineage"]] == [1]
+    listing = CliRunner().invoke(main, ["versions", str(broken)])
+    assert "version 2: in progress (not complete)" in listing.output
+
+    resumed = build(recipe, out=broken, workers=1, extend=True)  # resumes version 2, does not start 3
+    assert [v["version"] for v in resumed["lineage"]] == [1, 2]
+    assert resumed["timings"]["shards_built_this_run"] == 1  # only the shard that failed is built again
+
+    build(recipe, out=clean, workers=1)
+    build(recipe, out=clean, workers=1, extend=True)
+    for split in ("shards", "rejected"):
+        a = pl.read_parquet(broken / split / "*.parquet").sort("id")
+        b = pl.read_parquet(clean / split / "*.parquet").sort("id")
+        assert a.equals(b), split
+
+
+def test_the_near_duplicate_index_finds_a_reordered_call_set_and_not_a_different_one():
+    def feats(*names: str) -> np.ndarray:
+        return np.array(sorted(hash(n) % 2**63 for n in names), dtype=np.uint64)
+
+    index = NearIndex(0.75)
+    index.add(np.array([1, 2], dtype=np.uint64), [feats("a", "b", "c", "d"), feats("x", "y")])
+    got = index.check(np.array([3, 2, 4, 5], dtype=np.uint64),
+                      [feats("d", "c", "b", "a"), feats("p"), feats("a", "b", "c", "d", "e"), feats("a", "q")])
+    assert got[0][0] == "near" and got[0][2] == 1.0
+    assert got[1][0] == "exact"
+    assert got[2] is not None and got[2][0] == "near" and abs(got[2][2] - 0.8) < 1e-9  # 4 of 5 shared
+    assert got[3] is None  # Jaccard 0.2: a different task
+    assert NearIndex(1.0).check(np.array([9], dtype=np.uint64), [feats("a")]) == [None]
