@@ -120,7 +120,7 @@ def main() -> None:
 
         t0 = time.perf_counter()
         bare = tmp / "bare"
-        todo = prepare_output(recipe, bare, overwrite=False)
+        _, todo = prepare_output(recipe, bare, overwrite=False)
         pool = start_pool(args.workers) if args.workers > 1 else None
         jobs = [ShardJob(recipe.canonical(), recipe.hash(), str(tmp), str(bare), i) for i in todo]
         if pool is None:

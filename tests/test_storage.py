@@ -81,7 +81,8 @@ def test_manifest_distributions_count_the_rows_on_disk_after_cross_shard_dedup(t
     second["stats"].write_text(json.dumps(stats))
     with disable_run_logger():
         manifest = finalize.fn(recipe, out, 1.0, [0, 1])
-    assert manifest["cross_shard_duplicates_moved"] == 5
+    moved = manifest["lineage"][0]["moved_across_shards"]  # near-duplicates across shards move too
+    assert moved["dedup.exact_duplicate"] == 5 and manifest["cross_shard_duplicates_moved"] == sum(moved.values())
     rows = pl.read_parquet(out / "shards" / "*.parquet")
     assert manifest["rows"]["accepted"] == rows.height
     for column in ("domain", "kind", "depth", "width", "n_turns", "n_calls"):
