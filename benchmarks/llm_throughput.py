@@ -30,6 +30,9 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=1500)
     ap.add_argument("--roles", default="agent", help="comma-separated LLM roles: agent, judge, generator")
     ap.add_argument("--worlds", default="bank, shop, travel, calendar, library")
+    ap.add_argument("--bare", type=int, default=2000, metavar="N",
+                    help="also time N requests from a bare AsyncOpenAI loop (aiohttp transport, a semaphore of C) "
+                    "against the same server, as a reference for the same machine load; 0 to skip")
     args = ap.parse_args()
 
     from agentfab.flows.prefect_env import configure
@@ -81,6 +84,8 @@ def main() -> None:
         rate = requests / llm_seconds
         limit = args.concurrency / args.latency
 
+        bare_rate = bare_loop(url, args.concurrency, args.bare) if args.bare else None
+
         # 3. the same build again from the request cache alone
         for f in ("shards", "rejected", "stats"):
             shutil.rmtree(tmp / "llm" / f, ignore_errors=True)
@@ -98,6 +103,8 @@ def main() -> None:
           f"L={args.latency * 1000:.0f} ms, server in its own process")
     print(f"requests: {requests} in {llm_seconds:.2f} s of LLM stages = {rate:.0f} requests/s "
           f"= {100 * rate / limit:.0f}% of C/L ({limit:.0f}/s)")
+    if bare_rate is not None:
+        print(f"reference, bare AsyncOpenAI loop now: {bare_rate:.0f} requests/s = {100 * bare_rate / limit:.0f}% of C/L")
     print(f"client CPU per request: {1000 * cpu / max(1, requests):.3f} ms "
           f"(whole shard in this process: compose, verify, write included)")
     print(f"accepted records: {accepted} of {stats['tasks']} = {accepted / stats['seconds']:.0f} accepted/s "
@@ -105,6 +112,29 @@ def main() -> None:
     print(f"cache-hit re-run: {rerun:.2f} s, {rerun_requests} requests sent, "
           f"{again['llm']['usage']['agent']['cache_hits'] if 'agent' in roles else '-'} cache hits")
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bare_loop(url: str, concurrency: int, n: int) -> float:
+    """Requests/s of the simplest client: chat.completions.create under a semaphore, nothing else."""
+    import asyncio
+
+    import openai
+
+    async def run() -> float:
+        client = openai.AsyncOpenAI(base_url=url, api_key="x", max_retries=0, http_client=openai.DefaultAioHttpClient())
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> None:
+            async with gate:
+                await client.chat.completions.create(model="bench", messages=[{"role": "user", "content": f"q{i}"}])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        took = time.perf_counter() - started
+        await client.close()
+        return n / took
+
+    return asyncio.run(run())
 
 
 if __name__ == "__main__":

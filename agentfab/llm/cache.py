@@ -14,9 +14,14 @@ from typing import IO, Any
 import orjson
 
 
-def request_key(body: dict[str, Any]) -> str:
+def canonical_request(body: dict[str, Any]) -> bytes:
+    """The request as sent: canonical JSON (sorted keys), so equal requests are equal bytes."""
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+def request_key(body: dict[str, Any] | bytes) -> str:
     """sha256 of the canonical request: model, messages, tools, sampling, response format, seed."""
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(body if isinstance(body, bytes) else canonical_request(body)).hexdigest()
 
 
 class RequestCache:

@@ -22,7 +22,7 @@ try:  # the transport types of the installed openai client (httpx2 since openai 
 except ImportError:  # pragma: no cover - older openai clients
     from httpx import Response
 
-from agentfab.llm.cache import RequestCache, request_key
+from agentfab.llm.cache import RequestCache, canonical_request, request_key
 from agentfab.llm.settings import RoleSettings
 from agentfab.llm.usage import RoleUsage
 
@@ -115,8 +115,8 @@ class RoleClient:
 
     async def complete(self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None,
                        response_format: dict[str, Any] | None = None) -> Answer:
-        body = self.body(messages, tools=tools, response_format=response_format)
-        key = request_key(body)
+        body = canonical_request(self.body(messages, tools=tools, response_format=response_format))
+        key = request_key(body)  # one serialization: the same bytes are hashed and sent
         hit = self.cache.get(key)
         if hit is None and key in self._pending:  # the same request already in flight: wait for its answer
             await asyncio.shield(self._pending[key])
@@ -137,7 +137,7 @@ class RoleClient:
         self.cache.put(key, kept)
         return Answer(kept["message"], kept["finish_reason"], False)
 
-    async def _pace(self, body: dict[str, Any]) -> None:
+    async def _pace(self, body: bytes) -> None:
         s = self.settings
         now = time.monotonic()
         wait = self._resume_at - now
@@ -146,7 +146,7 @@ class RoleClient:
             self._next_slot = slot + 60.0 / s.requests_per_minute
             wait = max(wait, slot - now)
         if s.tokens_per_minute:
-            need = s.sampling.max_tokens + len(orjson.dumps(body["messages"])) / 4
+            need = s.sampling.max_tokens + len(body) / 4
             rate = s.tokens_per_minute / 60.0
             self._tokens = min(float(s.tokens_per_minute), self._tokens + (now - self._tokens_at) * rate) - need
             self._tokens_at = now
@@ -155,7 +155,7 @@ class RoleClient:
         if wait > 0:
             await asyncio.sleep(wait)
 
-    async def _send(self, body: dict[str, Any], key: str) -> dict[str, Any]:
+    async def _send(self, body: bytes, key: str) -> dict[str, Any]:
         s = self.settings
         jitter = random.Random(key)  # backoff spread, seeded: nothing here reaches a row
         attempt = limited = 0
@@ -167,7 +167,7 @@ class RoleClient:
                 try:
                     # the client's generic post: its per-parameter transform of messages and tools would cost
                     # more CPU than everything else a request does; the body is sent as we built it
-                    raw = await self._client.post("/chat/completions", cast_to=Response, content=orjson.dumps(body),
+                    raw = await self._client.post("/chat/completions", cast_to=Response, content=body,
                                                   options={"headers": {"Content-Type": "application/json"}})
                     data = orjson.loads(raw.content)
                     self.usage.answered(data.get("usage"), time.perf_counter() - started, s.prices)
