@@ -80,6 +80,12 @@ def test_an_llm_build_runs_every_role_keeps_no_secret_and_a_rerun_asks_nothing(t
         assert all(u["answers"] > 0 and u["prompt_tokens"] > 0 and u["cost_usd"] > 0 for u in usage.values())
         assert manifest["llm"]["requests"] == sent and manifest["llm"]["cost_per_accepted_usd"] > 0
         assert manifest["llm"]["counts"]["oracle_pairs"] > 0
+        card = (out / "README.md").read_text()
+        assert "## LLM usage" in card and "| judge |" in card
+        from agentfab.inspect.report import write_report
+
+        html = write_report(out, tmp_path / "report.html").read_text()
+        assert '<section id="llm">' in html and "<td>generator</td>" in html
 
         data = rows(out)
         llm_rows = data.filter(pl.col("provenance").struct.field("engine") == "llm")

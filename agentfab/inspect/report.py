@@ -124,6 +124,24 @@ def _judge(accepted: pl.LazyFrame, rejected: pl.LazyFrame) -> str:
                         x_label="score")))
 
 
+def _llm(build: BuildDir) -> str:
+    """What each LLM role asked and spent (LLM builds only)."""
+    llm = build.manifest.get("llm")
+    if not llm:
+        return ""
+    rows = [(role, u["requests"], u["cache_hits"], u["retries"], u["prompt_tokens"], u["completion_tokens"],
+             round(u["cost_usd"], 4), u["mean_latency_ms"] if u["mean_latency_ms"] is not None else "-",
+             u["p95_latency_ms"] or "-", ", ".join(f"{k} {v}" for k, v in u["failures"].items()) or "-")
+            for role, u in llm["usage"].items()]
+    per = llm.get("cost_per_accepted_usd")
+    summary = (f"<p>{llm['requests']:,} requests, {llm['cache_hits']:,} answered from the request cache, "
+               f"{llm['cost_usd']:.4f} USD" + (f", {per:.6f} USD per accepted row" if per is not None else "")
+               + ".</p>")
+    return _section("llm", "LLM usage", _table(("role", "requests", "cache hits", "retries", "prompt tokens",
+                                                "completion tokens", "cost USD", "mean ms", "p95 ms", "failures"),
+                                               rows), summary)
+
+
 def pick_samples(build: BuildDir) -> list[tuple[str, str | None, str | None]]:
     """Per kind, (kind, accepted id, rejected id): a rejected row and the accepted row of the same task when one
     exists, preferring a reason code not shown yet. Deterministic: ties go to the smallest id."""
@@ -168,7 +186,7 @@ def render_report(build: BuildDir) -> str:
     accepted, rejected = build.scan("accepted"), build.scan("rejected")
     name = escape(str(build.manifest.get("name", build.path.name)))
     body = [_header(build), _funnel(build, rejected), _shape(accepted), _tools(accepted), _lengths(accepted),
-            _judge(accepted, rejected), _samples(build)]
+            _judge(accepted, rejected), _llm(build), _samples(build)]
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>agentfab report: {name}</title><style>{CSS}</style></head><body>\n"
