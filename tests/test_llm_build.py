@@ -119,6 +119,11 @@ def test_an_llm_build_runs_every_role_keeps_no_secret_and_a_rerun_asks_nothing(t
                 asked = [e for e in events[:second_user] if e["class_"] == "message_action"]
                 assert asked and "?" in asked[-1]["content"], row["id"]
 
+        from agentfab.flows.revalidate import revalidate
+
+        report = revalidate(out, include_rejected=True)  # offline re-check: replay, truth, the LLM judge's stored score
+        assert report.checked == data.height and report.failed == 0, report.examples[:3]
+
         for place in (out, prefect_home):
             leaked = [p for p in place.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
             assert not leaked, f"the API key leaked into {leaked}"

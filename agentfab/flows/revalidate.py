@@ -15,7 +15,7 @@ from agentfab.flows.rows import event_from_row
 from agentfab.flows.worlds import expand_world, world_labels
 from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import Clarification, PlanStep, Task, UserTurn, required_facts
-from agentfab.validators.judge import RuleJudge
+from agentfab.validators.judge import Judge, Judgement, RuleJudge
 from agentfab.validators.verify import verify
 from agentfab.worlds.core import Domain, Store, canonical_json
 
@@ -107,7 +107,7 @@ def revalidate(dataset: Path, include_rejected: bool = False) -> Report:
                         report.codes[Reason.TOOL_DRIFT] += 1
                     offered[t["name"]] = tool
             world = stores[key].with_offset(prov.get("world_offset") or 0)
-            verdict = verify(task, content, offered, world, judge, recipe.filters.judge.min_score)
+            verdict = verify(task, content, offered, world, _judge_for(row, judge), recipe.filters.judge.min_score)
             report.checked += 1
             dedup_key = row["verification"]["dedup_key"]
             if should_pass:
@@ -130,3 +130,26 @@ def revalidate(dataset: Path, include_rejected: bool = False) -> Report:
                     report.codes[Reason.REJECTED_ROW_PASSED] += 1
                     report.examples.append(f"{row['id']}: rejected as {row['verification']['reasons']} but passes now")
     return report
+
+
+class StoredJudgement:
+    """An LLM judge cannot be asked again offline: its stored score is checked against the threshold instead
+    (0 when the LLM judge gave none, so a row rejected for that stays rejected)."""
+
+    name = "stored"
+
+    def __init__(self, judgement: Judgement):
+        self.judgement = judgement
+
+    def judge(self, task: Any, content: Any) -> Judgement:
+        return self.judgement
+
+
+def _judge_for(row: dict[str, Any], rules: Judge) -> Judge:
+    models = json.loads(row["provenance"].get("models") or "{}")
+    llm = models.get("judge") if isinstance(models, dict) else None
+    if not isinstance(llm, dict):
+        return rules
+    v = row["verification"]
+    score = llm.get("score")
+    return StoredJudgement(Judgement(float(score) if score is not None else 0.0, v.get("judge_rationale") or ""))

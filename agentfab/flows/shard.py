@@ -155,6 +155,7 @@ def _run_llm(recipe: Recipe, job: ShardJob, llm: LLMStages, compose: Compose, ph
             dedup(item.oracle)
             oracle_info = {**item.info, "agent": {"model": "oracle"}}
             oracle_info.pop("user", None)
+            oracle_info.pop("judge", None)  # judged by the rule judge
             rows.add(item.oracle, _provenance(recipe, job, item.record.draft.world, oracle_info),
                      row_id=f"{item.record.task.id}-oracle")
         negatives(item.oracle, provenance, rows)

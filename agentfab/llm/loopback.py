@@ -138,18 +138,22 @@ class ScriptedModel:
 
 def agent_script(rows: list[Body]) -> dict[str, list[Body]]:
     """Agent turns from dataset rows (as `polars`/`pyarrow` read them): consecutive calls become one message with
-    parallel tool_calls, every agent message one message. Keyed by the row's first user text."""
+    parallel tool_calls (the reasoning before them as its content), every agent message one message. Keyed by the
+    row's first user text."""
     script: dict[str, list[Body]] = {}
     for row in rows:
         turns: list[Body] = []
         calls: list[Body] = []
+        thought: str | None = None
         for ev in row["content"]:
             if ev["class_"] == "api_action":
+                if not calls:
+                    thought = ev.get("description")
                 calls.append({"id": ev["tool_call_id"], "type": "function",
                               "function": {"name": ev["function"], "arguments": ev["kwargs"]}})
                 continue
             if calls:
-                turns.append(_reply(None, calls))
+                turns.append(_reply(thought, calls))
                 calls = []
             if ev["class_"] == "message_action":
                 turns.append(_reply(ev["content"]))
