@@ -169,3 +169,24 @@ def test_the_judge_marks_down_an_ungrounded_value_and_a_missing_fact():
     value = task.user_turns[0].facts[0].values[0]
     missing = _replace_in_replies(content, task, 0, value, "something")
     assert RuleJudge().judge(task, missing).score < base
+
+
+def test_a_build_reports_its_quality_figures_in_manifest_card_and_report(tmp_path):
+    import json
+
+    from fixtures.small_builds import make_build
+
+    from agentfab.inspect import write_report
+
+    out = make_build(tmp_path / "b", {"name": "q", "seed": 3, "records": 120, "shard_size": 60,
+                                      "worlds": ["bank", "shop", "library"], "negatives": 0.2,
+                                      "rollouts": {"agent": "oracle", "recovery": 0.3}})
+    q = json.loads((out / "manifest.json").read_text())["quality"]
+    assert q["rows_measured"] > 50 and q["asked_facts"] > 0 and q["asked_facts_stated_share"] == 1.0
+    assert 0 < q["user_text"]["distinct_1"] < 1 and 0 < q["assistant_text"]["distinct_2"] <= 1
+    assert q["error_types"].get("not_found", 0) > 0  # recovery 0.3 makes real failed calls
+    assert 0 <= q["created_ids_distinct_share"] <= 1 and q["template_lint_rejected_rows"] == 0
+    assert "negative_giveaway_rate" in q
+    assert "## Quality" in (out / "README.md").read_text()
+    html = write_report(out, tmp_path / "r.html").read_text()
+    assert "Quality figures" in html and "asked facts stated" in html

@@ -24,6 +24,7 @@ from agentfab.flows.benchmark_sets import BenchmarkUnavailable, contamination_in
 from agentfab.flows.crossshard import QUERY_SAMPLE, cross_shard_pass, shard_files
 from agentfab.flows.lineage import building_version, index_path, lineage, stems, version_recipe, version_seed
 from agentfab.flows.manifest import dataset_card, distinct_ns, merge_stats, versions
+from agentfab.flows.quality import measure_quality
 from agentfab.flows.recipe import Recipe, load_recipe
 from agentfab.flows.runners import ProcessRunner, ShardRunner
 from agentfab.flows.shard import ShardJob
@@ -176,6 +177,7 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
         "decontamination": decontamination,
         "lineage": previous + [entry],
         "query_diversity": distinct_ns(texts) | {"rows_measured": len(texts)},
+        "quality": measure_quality(out, merged["negatives"]),
         "timings": {"shards_wall_seconds": round(wall_seconds, 3), "shards_built_this_run": len(built),
                     "shards_resumed": recipe.n_shards - len(built)},
         "finished_at": entry["finished_at"],

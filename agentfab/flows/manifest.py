@@ -10,6 +10,7 @@ from typing import Any
 
 
 from agentfab import __version__
+from agentfab.inspect.summary import quality_rows
 from agentfab.schemas.codes import STAGES, describe
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-'.][a-z0-9]+)*")
@@ -138,6 +139,10 @@ def dataset_card(manifest: dict[str, Any]) -> str:
     if "llm" in m:
         parts += ["", *llm_card(m["llm"])]
     parts += [
+        "",
+        "## Quality",
+        "",
+        _table(quality_rows(m), ("figure", "value")) if quality_rows(m) else "Not measured for this build.",
         "",
         "## Load it",
         "```python",

@@ -127,8 +127,11 @@ def action_text(tool: Tool, arguments: dict[str, Any]) -> str:
     phrase = phrases_of(tool)[0].text
     text = fill(phrase, {k: render_value(v) for k, v in arguments.items()})
     missing = [p for p in arguments if "{" + p + "}" not in phrase]
-    if missing:
-        text += " with " + join_words([f"{param_label(tool, p)} {render_value(arguments[p])}" for p in missing])
+    if missing and tool_class(tool) == "update":
+        text += ", setting the " + join_words([f"{param_label(tool, p)} to {render_value(arguments[p])}"
+                                               for p in missing])
+    elif missing:
+        text += " with the " + join_words([f"{param_label(tool, p)} {render_value(arguments[p])}" for p in missing])
     return text
 
 
@@ -203,6 +206,9 @@ def subject(tool: Tool, arguments: dict[str, Any]) -> str:
     if ids:
         p = ids[0]
         return f"{noun(_entity_of(tool, p) or p)} {render_value(arguments[p])}"
+    if len(arguments) == 1:  # "the username pattonvanessa", "the status delayed"
+        (param, value), = arguments.items()
+        return f"the {param_label(tool, param)} {render_value(value)}"
     words = [render_value(v) if i == 0 else f"{_preposition(p)} {render_value(v)}"
              for i, (p, v) in enumerate(arguments.items())]
     return " ".join(words)
@@ -234,16 +240,24 @@ def headline(tool: Tool, arguments: dict[str, Any]) -> str:
 def _clause(lab: str, text: str, value: Any) -> str:
     if isinstance(value, bool):
         return f"{lab}: {text}"
-    verb = "are" if isinstance(value, list) and len(value) != 1 else "is"
-    return f"the {lab} {verb} {text}"
+    if isinstance(value, list):
+        return f"the {lab} {'is' if len(value) == 1 else 'are'} {text}"
+    if lab.endswith("s") and not lab.endswith(("ss", "us", "is")) and isinstance(value, (int, float)) \
+            and not lab.startswith(("number", "average", "total", "highest", "lowest", "maximum", "minimum")):
+        return f"the number of {lab} is {text}"  # "the hectares is 117.75" is not English
+    return f"the {lab} is {text}"
 
 
-def _facts(part: Said, skip: set[str] = frozenset()) -> list[tuple[str, str, Any]]:
+def _facts(part: Said, skip: set[str] = frozenset(), said: str = "") -> list[tuple[str, str, Any]]:
+    """(label, text, value) of the asked facts, leaving out those `said` already states (the subject's id)."""
     result = part.result if isinstance(part.result, dict) else {}
     out = []
     for field in part.asks:
         if field in result and field not in skip:
-            out.append((fact_label(part.tool, field), value_text(field, result[field], result), result[field]))
+            text = value_text(field, result[field], result)
+            if said and re.search(r"(?<![\w-])" + re.escape(text) + r"(?![\w-])", said):
+                continue
+            out.append((fact_label(part.tool, field), text, result[field]))
     return out
 
 
@@ -252,41 +266,54 @@ def _cap(text: str) -> str:
 
 
 def _sentences(part: Said, rng: random.Random) -> str:
-    """One part as prose, shaped by its tool class."""
+    """One part as prose, shaped by its tool class; a fact the chosen shape left unsaid is added at the end."""
+    text = _shaped(part, rng)
+    unsaid = _facts(part, said=text)
+    if unsaid:
+        text = (text + " " if text else "") + _cap(join_words([_clause(a, b, c) for a, b, c in unsaid])) + "."
+    return text
+
+
+def _shaped(part: Said, rng: random.Random) -> str:
     cls = tool_class(part.tool)
     result = part.result if isinstance(part.result, dict) else {}
     about = subject(part.tool, part.arguments)
     if cls in ("list", "search", "count") and "count" in part.asks and isinstance(result.get("count"), int):
         what = counted(result["count"], noun_of_results(part.tool))
         head = rng.choice((f"I found {what}", f"There are {what}", f"I count {what}"))
-        head += f" for {about}" if about else ""
+        head += (f" with {about[4:]}" if about.startswith("the ") else f" for {about}") if about else ""
         rest = _facts(part, {"count"})
         tail = "; " + join_words([_clause(a, b, c) for a, b, c in rest]) if rest else ""
         return head + tail + "."
-    facts = _facts(part)
-    if not facts:
-        return f"{_cap(past(action_text(part.tool, part.arguments)))}." if part.tool.spec.mutates else ""
-    clauses = [_clause(a, b, c) for a, b, c in facts]
     if cls in ("create", "update", "delete", "act"):
         done = past(action_text(part.tool, part.arguments))
         lead = rng.choice((f"I've {done}", f"Done: I {done}", f"I {done}"))
-        return f"{lead}. {_cap(join_words(clauses))}."
+        facts = _facts(part, said=done)
+        return f"{lead}. {_cap(join_words([_clause(a, b, c) for a, b, c in facts]))}." if facts else f"{lead}."
+    facts = _facts(part, said=about)
+    if not facts:
+        full = _facts(part)
+        return _cap(join_words([_clause(a, b, c) for a, b, c in full])) + f" for {about}." if full else ""
+    clauses = [_clause(a, b, c) for a, b, c in facts]
     if cls == "aggregate":
         return f"{_cap(join_words(clauses))}" + (f" for {about}." if about else ".")
+    if not about:
+        return _cap(join_words(clauses)) + "."
     if len(clauses) == 1:
         lab, text, value = facts[0]
-        if isinstance(value, bool) or not about:
+        if isinstance(value, bool):
             return _cap(clauses[0]) + "."
+        if about.startswith("the "):
+            return rng.choice((f"{_cap(clauses[0])} for {about}.", f"For {about}, {clauses[0]}."))
         return rng.choice((f"The {lab} of {about} is {text}.", f"For {about}, {clauses[0]}."))
-    intro = rng.choice((f"For {about}, " if about else "", f"Here is {about}: " if about else ""))
+    intro = rng.choice((f"For {about}, ", f"Here is {about}: " if not about.startswith("the ") else f"For {about}, "))
     return _cap(intro + join_words(clauses)) + "."
 
 
 def _bullets(part: Said) -> str:
-    about = subject(part.tool, part.arguments)
-    facts = _facts(part)
     head = _cap(past(action_text(part.tool, part.arguments))) if part.tool.spec.mutates else \
         headline(part.tool, part.arguments)
+    facts = _facts(part, said=head) or _facts(part)
     return head + ":\n" + "\n".join(f"- {_cap(a)}: {b}" for a, b, _ in facts)
 
 
@@ -301,7 +328,7 @@ def reply(parts: list[Said], rng: random.Random) -> str:
     use_list = sum(len(p.asks) for p in parts) >= 4 and rng.random() < 0.4
     texts = []
     for part in parts:
-        if use_list and len(_facts(part)) >= 2:
+        if use_list and len(_facts(part)) >= 3:
             texts.append(_bullets(part))
         else:
             texts.append(_sentences(part, rng))

@@ -7,6 +7,7 @@ Reasoning may name tools (the agent is choosing between them); the reply to the 
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 from agentfab.generators.language import Said, error_cause, fact_label, topic, value_text
@@ -17,7 +18,7 @@ from agentfab.worlds.core import Domain, Tool
 
 
 def _purpose(tool: Tool) -> str:
-    text = tool.spec.description.split(". ")[0].rstrip(".")
+    text = re.split(r"\. |; |: ", tool.spec.description)[0].rstrip(".")
     return text[:1].lower() + text[1:]
 
 

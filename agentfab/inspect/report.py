@@ -15,7 +15,7 @@ import polars as pl
 from agentfab.inspect import plots, stats
 from agentfab.inspect.dataset import BuildDir, open_build
 from agentfab.inspect.render import trajectory_html
-from agentfab.inspect.summary import counts_rows, funnel_rows, reason_rows
+from agentfab.inspect.summary import counts_rows, funnel_rows, quality_rows, reason_rows
 
 SAMPLE_SCAN_LIMIT = 20_000  # rejected rows considered when pairing samples; keeps huge builds fast
 
@@ -182,11 +182,19 @@ def _samples(build: BuildDir) -> str:
     return _section("samples", "Sample trajectories", *parts)
 
 
+def _quality(build: BuildDir) -> str:
+    rows = quality_rows(build.manifest)
+    if not rows:
+        return ""
+    return _section("quality", "Quality figures", "<p>Measured on the rows the build wrote (manifest "
+                    "<code>quality</code>).</p>", _table(("figure", "value"), rows))
+
+
 def render_report(build: BuildDir) -> str:
     accepted, rejected = build.scan("accepted"), build.scan("rejected")
     name = escape(str(build.manifest.get("name", build.path.name)))
     body = [_header(build), _funnel(build, rejected), _shape(accepted), _tools(accepted), _lengths(accepted),
-            _judge(accepted, rejected), _llm(build), _samples(build)]
+            _judge(accepted, rejected), _llm(build), _quality(build), _samples(build)]
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>agentfab report: {name}</title><style>{CSS}</style></head><body>\n"

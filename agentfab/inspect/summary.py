@@ -102,4 +102,27 @@ def summarize(dataset_dir: str | Path, version: int | None = None) -> str:
     console.print(_table("Lengths of accepted rows", ("", "min", "mean", "median", "p95", "max"),
                          [(name, *(s[k] for k in ("min", "mean", "median", "p95", "max")))
                           for name, s in lengths.items()]))
+    quality = quality_rows(m)
+    if quality:
+        console.print(_table("Quality", ("figure", "value"), quality))
     return console.export_text()
+
+
+def quality_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
+    """(figure, value) rows of the manifest's `quality` section, for the dataset card and the HTML report."""
+    q = m.get("quality") or {}
+    if not q:
+        return []
+    errors = ", ".join(f"{k} {v}" for k, v in q.get("error_types", {}).items()) or "none"
+    ut, at = q.get("user_text", {}), q.get("assistant_text", {})
+    return [
+        ("asked facts stated", f"{q.get('asked_facts_stated_share', 0):.1%} of {q.get('asked_facts', 0):,}"),
+        ("rows rejected by the template lint", f"{q.get('template_lint_rejected_rows', 0):,}"),
+        ("user text distinct-1 / 2 / 3", f"{ut.get('distinct_1', 0)} / {ut.get('distinct_2', 0)} / "
+                                         f"{ut.get('distinct_3', 0)}"),
+        ("assistant text distinct-1 / 2 / 3", f"{at.get('distinct_1', 0)} / {at.get('distinct_2', 0)} / "
+                                              f"{at.get('distinct_3', 0)}"),
+        ("created ids distinct", f"{q.get('created_ids_distinct_share', 0):.1%} of {q.get('created_ids', 0):,}"),
+        ("error types met", errors),
+        ("negatives with a token unseen in accepted data", f"{q.get('negative_giveaway_rate', 0):.1%}"),
+    ]

@@ -49,6 +49,11 @@ LABELS: dict[str, str] = {
     "count": "number",
 }
 
+# "hired_on" is the hire date, "filed_on" the filing date
+_STEMS = {"hired": "hire", "filed": "filing", "released": "release", "closed": "closing", "created": "creation",
+          "issued": "issue", "paid": "payment", "placed": "order", "done": "completion", "scheduled": "scheduled",
+          "registered": "registration", "shipped": "shipping", "signed": "signing", "enrolled": "enrollment"}
+
 # Words that take a count: "1 nights" -> "1 night".
 _COUNTED = {"nights": "night", "units": "unit", "seats": "seat", "rooms": "room", "days": "day", "guests": "guest",
             "copies": "copy", "people": "person", "minutes": "minute", "accounts": "account", "books": "book",
@@ -67,7 +72,9 @@ def label(name: str) -> str:
     if name.endswith("_id"):
         return name[:-3].replace("_", " ")
     if name.endswith("_on"):
-        return name[:-3].replace("_", " ") + " date"
+        words = name[:-3].split("_")
+        words[-1] = _STEMS.get(words[-1], words[-1][:-2] if words[-1].endswith("ed") else words[-1])
+        return " ".join(words) + " date"
     if name.endswith("_at"):
         return name[:-3].replace("_", " ") + " time"
     return name.replace("_", " ")

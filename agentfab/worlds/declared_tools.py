@@ -216,13 +216,14 @@ def build_tools(d: DomainDef, domain: str, source: str, where: str, examples: Ex
 
 def _reads(b: _Builder, fam: _Family) -> None:
     e, out, k = fam.e, fam.out, fam.e.key_name
+    rec = "" if e.words.endswith("record") else " record"
 
     def get(store: Store, **kw: Any) -> Record:
         return out(fam.require(store, kw[k]))
 
     b.add(f"get_{e.snake}", f"Get {with_article(e.words)} by its id: {', '.join(f.words for f in e.fields)}.",
           {k: key_schema(e)}, [k], record_schema(e, b.d), get,
-          (f"look up the {e.words} record for {{{k}}}", f"show me the {e.words} details on file for {{{k}}}",
+          (f"look up the {e.words}{rec} for {{{k}}}", f"show me the {e.words} details on file for {{{k}}}",
            *(ask(f"tell me the {label(f.name)} of {e.words} {{{k}}}", f.name) for f in e.fields[:3]),
            *(ask(f"tell me the {label(a.name)} and {label(z.name)} of {e.words} {{{k}}}", a.name, z.name)
              for a, z in zip(e.fields[:2], e.fields[2:4]))), None)
@@ -396,6 +397,7 @@ def _writes(b: _Builder, fam: _Family) -> None:
     e, d, out, k = fam.e, b.d, fam.out, fam.e.key_name
     table, key, fields = e.table, e.key, e.fields
     record = record_schema(e, d)
+    rec = "" if e.words.endswith("record") else " record"
     params = {f.name: param_schema(f, e, d, b.examples) for f in fields}
     required = [f.name for f in fields if f.kind != "boolean"]
     create_params = {f.name: ({**params[f.name], "default": f.default} if f.kind == "boolean" else params[f.name])
@@ -438,7 +440,7 @@ def _writes(b: _Builder, fam: _Family) -> None:
     b.add(f"update_{e.snake}",
           f"Change one or more fields of {with_article(e.words)}; fields not given keep their value." + _rules_text(e, "update"),
           {k: key_schema(e), **params}, [k], record, update,
-          (f"update the {e.words} record for {{{k}}}", f"change the {e.words} details on file for {{{k}}}"), (k,),
+          (f"update the {e.words}{rec} for {{{k}}}", f"change the {e.words} details on file for {{{k}}}"), (k,),
           mutates=True, min_params=2)
 
     def delete(store: Store, **kw: Any) -> dict[str, Any]:
@@ -460,5 +462,5 @@ def _writes(b: _Builder, fam: _Family) -> None:
           + (f" Refused while {' or '.join(refs)} still reference it." if refs else "") + _rules_text(e, "delete"),
           {k: key_schema(e)}, [k],
           _object({k: key_schema(e, f"The deleted {e.words}"), "deleted": {"type": "boolean"}}), delete,
-          (f"delete the {e.words} record for {{{k}}}", f"remove {{{k}}} from the {e.plural_words}"), (k,),
+          (f"delete the {e.words}{rec} for {{{k}}}", f"remove {{{k}}} from the {e.plural_words}"), (k,),
           mutates=True)

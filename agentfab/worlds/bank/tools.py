@@ -8,7 +8,7 @@ from typing_extensions import TypedDict
 
 from faker import Faker
 
-from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, tool
+from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, ask, tool
 from agentfab.worlds.plausible import city
 
 NAME = "bank"
@@ -118,14 +118,14 @@ def find_customer(db: Store, name: Annotated[str, Arg("Exact full name", entity=
     raise ToolError("not_found", f"no customer is named {name!r}")
 
 
-@tool(phrases=("check the balance of account {account_id}", "tell me how much money is in {account_id}"))
+@tool(phrases=("check the balance of account {account_id}", ask("tell me how much money is in {account_id}", "balance", "currency")))
 def get_balance(db: Store, account_id: AccountId) -> Balance:
     """Get the current balance of an account."""
     a = _account(db, account_id)
     return {"account_id": a["id"], "balance": a["balance"], "currency": a["currency"]}
 
 
-@tool(phrases=("show the details of account {account_id}", "get the owner and status of account {account_id}"))
+@tool(phrases=("show the details of account {account_id}", ask("get the owner and status of account {account_id}", "owner_id", "status")))
 def get_account(db: Store, account_id: AccountId) -> Account:
     """Get an account's owner, type and status."""
     a = _account(db, account_id)
@@ -138,7 +138,7 @@ class AccountList(TypedDict):
     count: int
 
 
-@tool(phrases=("list the accounts of customer {customer_id}", "find out which accounts customer {customer_id} holds"))
+@tool(phrases=(ask("list the accounts of customer {customer_id}", "account_ids", "count"), ask("find out which accounts customer {customer_id} holds", "account_ids")))
 def list_accounts(db: Store, customer_id: CustomerId) -> AccountList:
     """List the ids of all accounts a customer owns."""
     _customer(db, customer_id)
@@ -236,7 +236,7 @@ class Card(TypedDict):
 CardId = Annotated[str, Arg("Card id, e.g. CRD-5001", entity="card_id", pattern=r"^CRD-\d{4}$")]
 
 
-@tool(phrases=("look up card {card_id}", "find out which account card {card_id} is linked to"))
+@tool(phrases=("look up card {card_id}", ask("find out which account card {card_id} is linked to", "account_id")))
 def get_card(db: Store, card_id: CardId) -> Card:
     """Get a payment card: its account, network and status."""
     c = db.require("cards", card_id, "card")
@@ -260,7 +260,7 @@ class Branch(TypedDict):
     phone: str
 
 
-@tool(phrases=("find the bank branch in {city}", "give me the branch manager and phone for {city}"))
+@tool(phrases=("find the bank branch in {city}", ask("give me the branch manager and phone for {city}", "manager", "phone")))
 def get_branch(db: Store, city: Annotated[str, Arg("City name", entity="city")]) -> Branch:
     """Get the bank branch serving a city: its manager and phone number."""
     b = db.require("branches", city, "branch", missing=f"there is no branch in {city}")

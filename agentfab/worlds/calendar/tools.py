@@ -8,7 +8,7 @@ from typing import Annotated, Literal, get_args
 from faker import Faker
 from typing_extensions import TypedDict
 
-from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, tool
+from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, ask, tool
 
 NAME = "calendar"
 DESCRIPTION = "Team calendar: people, teams and meetings, with conflict checks, free slots and rescheduling."
@@ -160,7 +160,7 @@ def find_person_by_email(db: Store, email: Annotated[str, Arg("Work email addres
     raise ToolError("not_found", f"nobody has the email {email!r}")
 
 
-@tool(phrases=("look up {person_id}", "tell me who {person_id} is and which team they are on"))
+@tool(phrases=("look up {person_id}", ask("tell me who {person_id} is and which team they are on", "name", "team")))
 def get_person(db: Store, person_id: PersonId) -> Person:
     """Get a person's name, email, team and job title."""
     return _person_view(_person(db, person_id))
@@ -173,7 +173,7 @@ class Team(TypedDict):
     member_count: int
 
 
-@tool(phrases=("find out who leads {team}", "get the lead and head count of {team}"))
+@tool(phrases=(ask("find out who leads {team}", "lead_id", "lead_name"), ask("get the lead and head count of {team}", "lead_name", "member_count")))
 def get_team(db: Store, team: Annotated[str, Arg("Team name", entity="team")]) -> Team:
     """Get a team's lead and head count."""
     t = db.require("teams", team, "team", missing=f"there is no team {team!r}")
@@ -196,7 +196,7 @@ def get_next_event(db: Store, person_id: PersonId) -> Event:
 
 
 @tool(
-    phrases=("show the details of {event_id}", "tell me when {event_id} is and who organizes it"),
+    phrases=("show the details of {event_id}", ask("tell me when {event_id} is and who organizes it", "date", "start_time", "organizer_id")),
     answer=("subject", "date", "start_time", "status"),
 )
 def get_event(db: Store, event_id: EventId) -> Event:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, get_args
 from faker import Faker
 from typing_extensions import TypedDict
 
-from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, tool
+from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, ask, tool
 from agentfab.worlds.plausible import city
 
 NAME = "shop"
@@ -193,7 +193,7 @@ def get_latest_order(db: Store, customer_id: CustomerId) -> Order:
 
 
 @tool(
-    phrases=("show the details of {order_id}", "check the status of {order_id}"),
+    phrases=("show the details of {order_id}", ask("check the status of {order_id}", "status")),
     answer=("status", "total", "product_id"),
 )
 def get_order(db: Store, order_id: OrderId) -> Order:
@@ -213,7 +213,7 @@ def find_product(db: Store, name: Annotated[str, Arg("Exact product name", entit
     raise ToolError("not_found", f"no product is named {name!r}")
 
 
-@tool(phrases=("show the product details of {product_id}", "get the name and price of {product_id}"))
+@tool(phrases=("show the product details of {product_id}", ask("get the name and price of {product_id}", "name", "price")))
 def get_product(db: Store, product_id: ProductId) -> Product:
     """Get a product's name, category, price and stock."""
     return _product_view(_product(db, product_id))
@@ -225,7 +225,7 @@ class Stock(TypedDict):
     in_stock: bool
 
 
-@tool(phrases=("check the stock level of {product_id}", "tell me how many units of {product_id} are left"))
+@tool(phrases=("check the stock level of {product_id}", ask("tell me how many units of {product_id} are left", "stock")))
 def check_stock(db: Store, product_id: ProductId) -> Stock:
     """Check how many units of a product are in stock."""
     p = _product(db, product_id)
@@ -247,7 +247,7 @@ class ProductSearch(TypedDict):
 
 
 @tool(
-    phrases=("list the in-stock products in {category}", "find the cheapest in-stock product in {category}"),
+    phrases=(ask("list the in-stock products in {category}", "count", "cheapest_product_id"), ask("find the cheapest in-stock product in {category}", "cheapest_product_id", "cheapest_price")),
     answer=("count", "cheapest_product_id", "cheapest_price"),
 )
 def search_products(db: Store, category: Category) -> ProductSearch:

@@ -7,7 +7,7 @@ from typing import Annotated
 from faker import Faker
 from typing_extensions import TypedDict
 
-from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, tool
+from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, ask, tool
 
 NAME = "travel"
 DESCRIPTION = "Business travel: companies, travelers, airports, weather, flights and hotels with real bookings."
@@ -115,7 +115,7 @@ class Company(TypedDict):
 
 
 @tool(
-    phrases=("find the company called {company_name}", "tell me where {company_name} has its headquarters"),
+    phrases=(ask("find the company called {company_name}", "company_id", "hq_city"), ask("tell me where {company_name} has its headquarters", "hq_city")),
     answer=("hq_city",),
 )
 def find_company(db: Store, company_name: Annotated[str, Arg("Company name", entity="company_name")]) -> Company:
@@ -154,7 +154,7 @@ class Weather(TypedDict):
 
 
 @tool(
-    phrases=("get the weather forecast for {city} on {date}", "tell me what the weather will be in {city} on {date}"),
+    phrases=("get the weather forecast for {city} on {date}", ask("tell me what the weather will be in {city} on {date}", "condition", "high_c", "low_c")),
     answer=("condition", "high_c", "low_c"),
 )
 def get_weather(db: Store, city: City, date: TravelDate) -> Weather:
@@ -171,7 +171,7 @@ class Airport(TypedDict):
     city: Annotated[str, Arg("City the airport serves", entity="city")]
 
 
-@tool(phrases=("find the airport of {city}", "get the airport code for {city}"), answer=("airport_code",))
+@tool(phrases=(ask("find the airport of {city}", "airport_code", "airport_name"), "get the airport code for {city}"), answer=("airport_code",))
 def get_airport(db: Store, city: City) -> Airport:
     """Get the main airport serving a city."""
     c = _city(db, city)
@@ -198,7 +198,7 @@ class FlightSearch(TypedDict):
 
 @tool(
     phrases=(
-        "search flights from {origin} to {destination} on {date}",
+        ask("search flights from {origin} to {destination} on {date}", "count", "cheapest_flight_id", "cheapest_price"),
         "find the cheapest flight from {origin} to {destination} on {date}",
     ),
     answer=("cheapest_flight_id", "cheapest_price"),
@@ -234,7 +234,7 @@ class Flight(TypedDict):
 
 
 @tool(
-    phrases=("show the details of {flight_id}", "tell me where and when {flight_id} goes"),
+    phrases=("show the details of {flight_id}", ask("tell me where and when {flight_id} goes", "origin_city", "destination_city", "date", "departure")),
     answer=("flight_number", "origin", "destination", "date", "departure"),
 )
 def get_flight(db: Store, flight_id: FlightId) -> Flight:
@@ -283,7 +283,7 @@ def book_flight(db: Store, flight_id: FlightId, traveler_id: TravelerId) -> Book
 
 
 @tool(
-    phrases=("look up {booking_id}", "check the status of {booking_id}"),
+    phrases=("look up {booking_id}", ask("check the status of {booking_id}", "status")),
     answer=("flight_id", "status"),
 )
 def get_booking(db: Store, booking_id: BookingId) -> Booking:
@@ -338,7 +338,7 @@ class HotelSearch(TypedDict):
 
 
 @tool(
-    phrases=("search hotels with free rooms in {city}", "find the cheapest available hotel in {city}"),
+    phrases=(ask("search hotels with free rooms in {city}", "count", "cheapest_hotel_id", "cheapest_price"), "find the cheapest available hotel in {city}"),
     answer=("cheapest_hotel_id", "cheapest_price"),
 )
 def search_hotels(db: Store, city: City) -> HotelSearch:
@@ -364,7 +364,7 @@ class Hotel(TypedDict):
 
 
 @tool(
-    phrases=("show the details of {hotel_id}", "tell me the name, stars and nightly rate of {hotel_id}"),
+    phrases=("show the details of {hotel_id}", ask("tell me the name, stars and nightly rate of {hotel_id}", "name", "stars", "price_per_night")),
     answer=("name", "stars", "price_per_night", "rooms_left"),
 )
 def get_hotel(db: Store, hotel_id: HotelId) -> Hotel:
