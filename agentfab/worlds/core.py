@@ -285,6 +285,9 @@ class Tool:
     _check: Callable[[Any], Any] | None = field(default=None, repr=False)
     _valid: set[str] = field(default_factory=set, repr=False)
 
+    def __post_init__(self) -> None:
+        self.phrases = as_phrases(self.phrases)  # plain strings are phrases that ask for the `answer` fields
+
     @property
     def name(self) -> str:
         return self.spec.name
