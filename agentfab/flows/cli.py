@@ -385,6 +385,52 @@ def show(dataset: Path, row_id: str) -> None:
 
 
 @main.command()
+@click.argument("recipe", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--cron", required=True, help='When to build, a cron expression in UTC, e.g. "0 3 * * *".')
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="The dataset folder each run adds a version to. Default: data/builds/<recipe name>.")
+@click.option("--name", help="Deployment name. Default: the recipe's name.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes per run.")
+@click.option("--port", type=int, help="Port of the local Prefect server agentfab starts (default: a free one).")
+def serve(recipe: Path, cron: str, out: Path | None, name: str | None, workers: int, port: int | None) -> None:
+    """Build RECIPE on a schedule: every run adds a version to one dataset folder (see `agentfab versions`).
+
+    Uses the Prefect server named by PREFECT_API_URL, or starts a local `prefect server` on 127.0.0.1 (and stops
+    it on exit); either way it prints the API and UI addresses. Trigger a run now with
+    `prefect deployment run 'agentfab-scheduled-build/NAME'`. Version N's seed derives from the recipe seed and N.
+    """
+    from agentfab.flows.prefect_env import configure
+
+    configure()
+    from prefect.schedules import Cron
+
+    from agentfab.flows.recipe import RecipeError, load_recipe
+    from agentfab.flows.serve import ServerError, find_or_start_server, interrupt_on_sigterm, serve_recipe
+
+    try:
+        Cron(cron, timezone="UTC")
+    except ValueError as exc:
+        raise UserError(f"--cron: {exc}; e.g. --cron \"0 3 * * *\" (03:00 UTC daily)") from None
+    try:
+        parsed, _ = load_recipe(recipe, {})
+    except RecipeError as exc:
+        raise UserError(str(exc)) from None
+    target = (out or Path("data") / "builds" / parsed.name).resolve()
+    interrupt_on_sigterm()
+    try:
+        server = find_or_start_server(port)
+    except ServerError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        serve_recipe(recipe.resolve(), cron=cron, out=target, name=name or parsed.name, workers=workers,
+                     server=server, announce=click.echo)
+    except KeyboardInterrupt:
+        click.echo("stopped serving", err=True)
+    finally:
+        server.stop()
+
+
+@main.command()
 @click.argument("dataset", type=click.Path(file_okay=False, exists=True, path_type=Path))
 def versions(dataset: Path) -> None:
     """List the complete versions of DATASET with their lineage (parent, seed, shards added, counts).
