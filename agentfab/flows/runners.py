@@ -26,14 +26,14 @@ def _ready() -> bool:
     return True
 
 
-def _die_with_parent() -> None:
-    """Linux: a worker gets SIGKILL when the build process dies, so a killed build leaves no orphan writing."""
+def die_with_parent(sig: int = 9) -> None:
+    """Linux: this process gets `sig` (SIGKILL) when its parent dies, so a killed build leaves no orphan writing
+    (and `agentfab serve` no orphaned server: it asks for SIGTERM)."""
     if sys.platform.startswith("linux"):
         try:
             import ctypes
-            import signal
 
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
         except OSError:
             pass
 
@@ -45,7 +45,7 @@ def start_pool(workers: int, method: str | None = None) -> ProcessPoolExecutor:
     `if __name__ == "__main__"` guard in the caller's script; elsewhere they are spawned.
     """
     method = method or ("fork" if sys.platform.startswith("linux") else "spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method), initializer=_die_with_parent)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method), initializer=die_with_parent)
     for f in [pool.submit(_ready) for _ in range(workers)]:
         f.result()
     return pool

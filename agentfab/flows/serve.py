@@ -16,10 +16,13 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from prefect import flow
+
+from agentfab.flows.runners import die_with_parent
 
 DEPLOYMENT_FLOW = "agentfab-scheduled-build"
 
@@ -66,17 +69,6 @@ class ServerError(RuntimeError):
     """No Prefect server could be found or started; the message says what to do."""
 
 
-def _stop_with_parent() -> None:
-    """Linux: the server gets SIGTERM if `agentfab serve` dies without stopping it (no orphaned server)."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
-
-
 def interrupt_on_sigterm() -> None:
     """SIGTERM (a service manager, `kill`) stops serving like Ctrl-C, so the local server is stopped too."""
     def handler(signum: int, frame: Any) -> None:
@@ -114,7 +106,7 @@ def find_or_start_server(port: int | None = None, wait: float = 120.0, log: Path
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the server outlives this call
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
                              str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                            preexec_fn=_stop_with_parent)
+                            preexec_fn=partial(die_with_parent, signal.SIGTERM))
     server = Server(api_url, proc)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
