@@ -102,6 +102,10 @@ def test_an_llm_build_runs_every_role_keeps_no_secret_and_a_rerun_asks_nothing(t
         # the oracle's accepted trajectory beside each rejected LLM one: dpo pairs from real model mistakes
         pairs = accepted.filter(pl.col("id").str.ends_with("-oracle"))
         assert pairs.height > 0 and set(pairs["task_id"]) <= set(rejected["task_id"])
+        from agentfab.formats.export.dpo import export_pairs
+
+        dpo = list(export_pairs(pairs.to_dicts() + rejected.to_dicts()))
+        assert dpo and all(p["chosen"] != p["rejected"] for p in dpo)
         # requests went through the generator; a rewrite that lost a value was refused and the template kept
         refused = [json.loads(line) for p in (out / "rejected").glob("llm-answers-*.jsonl")
                    for line in p.read_text().splitlines()]
