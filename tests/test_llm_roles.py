@@ -103,3 +103,24 @@ def test_a_proposed_domain_that_breaks_the_schema_is_repaired_or_refused_with_a_
         run(go)
     assert err.value.code == "domain.invalid_spec" and err.value.attempts == 3
     assert "invalid" in server.log[-1]["messages"][-1]["content"]
+
+
+def test_agentfab_domains_propose_writes_a_declared_domain_a_recipe_can_build(server, tmp_path: Path):
+    from click.testing import CliRunner
+
+    from agentfab.flows.cli import main
+    from agentfab.worlds.registry import declared_domain
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "p", "records": 5, "worlds": ["bank"],
+                                      "models": {"generator": {"base_url": server.base_url, "model": "m"}}}))
+    out = tmp_path / "proposed.yaml"
+    result = CliRunner().invoke(main, ["domains", "propose", str(recipe), "--theme", "a bakery", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    domain = declared_domain(str(out))
+    assert len(domain.tools) > 3 and "executable tools" in result.output
+    assert "a bakery" in server.log[0]["messages"][-1]["content"]
+    no_model = tmp_path / "n.yaml"
+    no_model.write_text(yaml.safe_dump({"name": "p", "records": 5, "worlds": ["bank"]}))
+    result = CliRunner().invoke(main, ["domains", "propose", str(no_model), "--theme", "x", "--out", str(out)])
+    assert result.exit_code == 2 and "models.generator is missing" in result.output

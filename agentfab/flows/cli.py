@@ -323,6 +323,50 @@ def synthesize(n: int, seed: int, out: Path) -> None:
     click.echo(f"wrote {len(specs)} domains ({tools} tools) to {out}")
 
 
+@domains.command(name="propose")
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--theme", required=True, help="What the domain is about, e.g. 'a veterinary clinic'.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The YAML file to write.")
+def propose(recipe: Path, theme: str, out: Path) -> None:
+    """Ask the RECIPE's `models.generator` for a new domain about THEME, as declared-domain data (never code):
+    validated by the same schema as a hand-written domain file and built into executable tools before it is
+    written. Use it with `worlds: [{declared: OUT}]`."""
+    import asyncio
+
+    import yaml
+
+    from agentfab.flows.recipe import RecipeError, load_recipe
+    from agentfab.generators.domains import synthesize_domains
+    from agentfab.llm.cache import RequestCache
+    from agentfab.llm.client import LLMError, RoleClient
+    from agentfab.llm.domains import DomainRejected, propose_domain
+
+    try:
+        parsed, _ = load_recipe(recipe)
+    except RecipeError as exc:
+        raise UserError(str(exc)) from None
+    if parsed.models.generator is None:
+        raise UserError(f"{recipe.name}: models.generator is missing (base_url, model, api_key_env)")
+
+    async def ask() -> tuple[dict, object]:
+        client = RoleClient("generator", parsed.models.generator, RequestCache(None))
+        try:
+            return await propose_domain(client, theme, synthesize_domains(1, 0)[0])
+        finally:
+            await client.close()
+
+    try:
+        spec, domain = asyncio.run(ask())
+    except (LLMError, DomainRejected) as exc:
+        raise UserError(str(exc)) from None
+    try:
+        out.write_text(f"# proposed by {parsed.models.generator.model} for theme {theme!r}\n"
+                       + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write ({exc.strerror or exc})") from None
+    click.echo(f"wrote domain {spec.get('name')} ({len(domain.tools)} executable tools) to {out}")
+
+
 @domains.command(name="openapi")
 @click.argument("document", type=click.Path(dir_okay=False, path_type=Path))
 def openapi(document: Path) -> None:
