@@ -126,7 +126,7 @@ def test_a_missing_key_variable_names_the_field_and_the_variable(server, monkeyp
 def test_the_cache_answers_a_repeated_request_without_the_server_even_in_a_new_process(server, tmp_path: Path):
     c = client(server, RequestCache(tmp_path, "w1"))
     first = run(hello, c)
-    again = client(server, RequestCache(tmp_path, "w2"))  # a later run reads the journal from disk
+    again = client(server, RequestCache(tmp_path, "w1"))  # a later run of the same writer reads its journal
     second = run(hello, again)
     assert len(server.log) == 1 and second.cached and second.message == first.message
     assert again.usage.requests == 0 and again.usage.cache_hits == 1
@@ -135,7 +135,7 @@ def test_the_cache_answers_a_repeated_request_without_the_server_even_in_a_new_p
 
 def test_a_journal_line_cut_by_a_kill_is_skipped(tmp_path: Path):
     (tmp_path / "w.jsonl").write_text('{"key": "a", "response": {"message": {"content": "x"}}}\n{"key": "b", "resp')
-    assert set(RequestCache(tmp_path).entries) == {"a"}
+    assert set(RequestCache(tmp_path, "w").entries) == {"a"}
 
 
 def test_structured_answers_send_the_json_schema_and_repair_invalid_json(server):

@@ -1,7 +1,7 @@
 """A disk cache of LLM answers keyed by the full request, so a repeated or resumed build asks nothing twice.
 
 Each writer (one shard) appends to its own JSON-lines journal and flushes every answer as it arrives: a process
-killed mid-shard loses at most the line being written, and the next run reads every journal of the folder. The
+killed mid-shard loses at most the line being written, and the next run of that shard reads the journal back. The
 request body never holds the key (that travels in a header), so neither does the cache.
 """
 
@@ -30,9 +30,10 @@ class RequestCache:
         self.writer = writer
         self.entries: dict[str, dict[str, Any]] = {}
         self._out: IO[bytes] | None = None
-        if folder is not None and folder.exists():
-            for path in sorted(folder.glob("*.jsonl")):
-                self._load(path)
+        if folder is not None and (folder / f"{writer}.jsonl").exists():
+            # a shard reads only its own journal: its tasks are the same on every run, and a build of many shards
+            # must not load every shard's answers into every worker
+            self._load(folder / f"{writer}.jsonl")
 
     def _load(self, path: Path) -> None:
         for line in path.read_bytes().splitlines():
