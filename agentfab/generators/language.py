@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentfab.schemas.answers import render_value
-from agentfab.schemas.wording import agree, counted, join_words, label, noun, plural
+from agentfab.schemas.wording import agree, counted, join_words, label, noun, plural, unit
 from agentfab.worlds.core import Phrase, Tool, is_error
 
 TOOL_CLASSES = ("lookup", "search", "list", "count", "aggregate", "create", "update", "delete", "act")
@@ -173,6 +173,8 @@ def value_text(field: str, value: Any, result: dict[str, Any]) -> str:
     text = render_value(value)
     if field.endswith("_c") and isinstance(value, (int, float)):
         return f"{text}°C"
+    if unit(field) and isinstance(value, (int, float)):
+        return f"{text} {unit(field)}"
     if field in _MONEY and isinstance(result.get("currency"), str):
         return f"{text} {result['currency']}"
     return text
@@ -310,9 +312,13 @@ def _shaped(part: Said, rng: random.Random) -> str:
     return _cap(intro + join_words(clauses)) + "."
 
 
-def _bullets(part: Said) -> str:
-    head = _cap(past(action_text(part.tool, part.arguments))) if part.tool.spec.mutates else \
+def _head(part: Said) -> str:
+    return _cap(past(action_text(part.tool, part.arguments))) if part.tool.spec.mutates else \
         headline(part.tool, part.arguments)
+
+
+def _bullets(part: Said) -> str:
+    head = _head(part)
     facts = _facts(part, said=head) or _facts(part)
     return head + ":\n" + "\n".join(f"- {_cap(a)}: {b}" for a, b, _ in facts)
 
@@ -328,14 +334,14 @@ def reply(parts: list[Said], rng: random.Random) -> str:
     use_list = sum(len(p.asks) for p in parts) >= 4 and rng.random() < 0.4
     texts = []
     for part in parts:
-        if use_list and len(_facts(part)) >= 3:
+        if use_list and len(_facts(part, said=_head(part))) >= 3:
             texts.append(_bullets(part))
         else:
             texts.append(_sentences(part, rng))
     texts = [t for t in texts if t]
     writes = any(p.tool.spec.mutates for p in parts)
     lead = rng.choice(WRITE_LEADS if writes else READ_LEADS)
-    lead = "" if any(t.startswith(("Done", "I've", "I ")) for t in texts[:1]) else lead
+    lead = "" if any(t.startswith(("Done", "I've", "I ", "Here")) for t in texts[:1]) else lead
     joiner = "\n\n" if use_list else " "
     return (lead + joiner.join(texts)).strip() or "Done."
 
@@ -380,6 +386,15 @@ def clarify_template(text: str, param: str, tool: Tool) -> str:
         if named.search(text):
             return named.sub(f"my {thing}", text, count=1)
         return text.replace(slot, f"my {thing}", 1)
+    named = re.escape(param_label(tool, param)) + r"\s+" + re.escape(slot)
+    for pattern in (r"(,\s*|\s+and\s+)" + named, named + r"(,\s*|\s+and\s+)"):  # an item of a listing
+        found = re.search(pattern, text)
+        if found:
+            listed = text[: found.start()] + text[found.end():]
+            if "and" in found.group(1) and ", " in listed:  # "a, b and c" less c is "a and b"
+                head, _, last = listed.rpartition(", ")
+                listed = f"{head} and {last}"
+            return " ".join(listed.split())
     dropped = re.sub(_PREPOSITION + re.escape(slot) + _COUNTED_SLOT, "", text, count=1)
     if dropped == text:
         dropped = text.replace(slot, "it", 1)

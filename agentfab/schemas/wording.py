@@ -52,7 +52,10 @@ LABELS: dict[str, str] = {
 # "hired_on" is the hire date, "filed_on" the filing date
 _STEMS = {"hired": "hire", "filed": "filing", "released": "release", "closed": "closing", "created": "creation",
           "issued": "issue", "paid": "payment", "placed": "order", "done": "completion", "scheduled": "scheduled",
-          "registered": "registration", "shipped": "shipping", "signed": "signing", "enrolled": "enrollment"}
+          "registered": "registration", "shipped": "shipping", "signed": "signing", "enrolled": "enrollment",
+          "born": "birth", "starts": "start", "ends": "end", "joined": "join", "installed": "install"}
+# Units a field name ends with: the label drops them, the value carries them ("distance_km" -> distance 661.90 km).
+UNITS = {"_km": "km", "_kg": "kg", "_minutes": "minutes", "_hours": "hours", "_usd": "USD", "_eur": "EUR"}
 
 # Words that take a count: "1 nights" -> "1 night".
 _COUNTED = {"nights": "night", "units": "unit", "seats": "seat", "rooms": "room", "days": "day", "guests": "guest",
@@ -67,6 +70,9 @@ def label(name: str) -> str:
     """A field or parameter name as a person says it: `owner_id` -> "owner", `due_on` -> "due date"."""
     if name in LABELS:
         return LABELS[name]
+    for suffix in UNITS:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return label(name[: -len(suffix)])
     if name.endswith("_ids"):
         return plural(label(name[:-4]))
     if name.endswith("_id"):
@@ -78,6 +84,11 @@ def label(name: str) -> str:
     if name.endswith("_at"):
         return name[:-3].replace("_", " ") + " time"
     return name.replace("_", " ")
+
+
+def unit(name: str) -> str | None:
+    """The unit a field's name carries, if any: `distance_km` -> "km"."""
+    return next((u for suffix, u in UNITS.items() if name.endswith(suffix)), None)
 
 
 def noun(entity: str) -> str:
