@@ -25,7 +25,6 @@ from agentfab.validators.contamination import ContaminationIndex
 from agentfab.validators.near_index import NearIndex, hash_text
 
 QUERY_SAMPLE = 50_000  # requests kept for the diversity figures
-_COLUMNS = ["id", "query", "verification.dedup_key", "ground_truth.plan", "ground_truth.user_turns"]
 
 
 @dataclass
@@ -51,22 +50,31 @@ def row_features(plan: list[dict[str, Any]], query: str) -> np.ndarray:
     return np.array(sorted(hash_text(f) for f in feats), dtype=np.uint64)
 
 
+def _list_of_structs(column: pa.ChunkedArray, fields: tuple[str, ...]) -> list[list[tuple[Any, ...]]]:
+    """A list<struct> column as, per row, a list of tuples of the named fields (only those are made Python)."""
+    array = column.combine_chunks()
+    offsets = array.offsets.to_numpy()
+    flat = array.values
+    values = list(zip(*(pc.struct_field(flat, f).to_pylist() for f in fields)))
+    base = offsets[0]
+    return [values[lo - base:hi - base] for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+
+
 class _ToolKeys:
     """Offered tools as (name, parameters); parsed once per distinct tool, as tools repeat across rows."""
 
     def __init__(self) -> None:
         self._parsed: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {}
 
-    def __call__(self, tools: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any] | None]]:
+    def __call__(self, tools: list[tuple[str, str]]) -> list[tuple[str, dict[str, Any] | None]]:
         out = []
-        for t in tools:
-            key = (t["name"], t["parameters"])
+        for key in tools:
             if key not in self._parsed:
                 try:
-                    params = json.loads(t["parameters"])
+                    params = json.loads(key[1])
                 except ValueError:
                     params = None
-                self._parsed[key] = (t["name"], params if isinstance(params, dict) else None)
+                self._parsed[key] = (key[0], params if isinstance(params, dict) else None)
             out.append(self._parsed[key])
         return out
 
@@ -98,26 +106,26 @@ def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
     tool_keys = _ToolKeys()
     for stem in stems:
         files = shard_files(out, stem)
-        names = pq.read_schema(files["accepted"]).names
-        columns = [c for c in _COLUMNS if c.split(".")[0] in names]
-        if contamination is not None:
-            columns += ["tools"] + (["content"] if "ground_truth" not in names else [])
-        table = pq.read_table(files["accepted"], columns=columns)
+        table = pq.read_table(files["accepted"])  # read once: the checks and, if rows move, the rewrite
         ids = table.column("id").to_pylist()
         queries = table.column("query").to_pylist()
-        if "plan" in table.column_names:  # nested columns arrive under their leaf names
-            plans = table.column("plan").to_pylist()
-            turns = [[t for t in u or [] if t] or [q] for u, q in zip(table.column("user_turns").to_pylist(), queries)]
-        else:
-            plans, turns = [[] for _ in ids], [[q] for q in queries]
-        if "content" in table.column_names:
-            plans = [p or _content_calls(c) for p, c in zip(plans, table.column("content").to_pylist())]
+        gt = table.column("ground_truth")
+        plans = [[{"tool": t, "arguments": a} for t, a in steps]
+                 for steps in _list_of_structs(pc.struct_field(gt, "plan"), ("tool", "arguments"))]
+        turns = [[t for t in u or [] if t] or [q] for u, q in zip(pc.struct_field(gt, "user_turns").to_pylist(),
+                                                                 queries)]
+        n_calls = table.column("n_calls").to_pylist()
+        bare = [i for i, (p, n) in enumerate(zip(plans, n_calls)) if not p and n]  # imported rows have no plan
+        if bare:
+            content = table.column("content").take(pa.array(bare)).to_pylist()
+            for i, c in zip(bare, content):
+                plans[i] = _content_calls(c)
         room = QUERY_SAMPLE - len(report.queries)
         report.queries.extend(queries[:max(0, room)])
         report.checked += len(ids)
         moves: dict[int, tuple[str, str]] = {}
         if contamination is not None:
-            tools = table.column("tools").to_pylist()
+            tools = _list_of_structs(table.column("tools"), ("name", "parameters"))
             hits = contamination.check_rows([(t, _calls(p), tool_keys(tl)) for t, p, tl in zip(turns, plans, tools)])
             for i, hit in enumerate(hits):
                 if hit is not None:
@@ -127,7 +135,7 @@ def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
                         report.examples.append(f"{ids[i]}: {hit.detail}")
         if near is not None:
             keep = [i for i in range(len(ids)) if i not in moves]
-            keys_hex = table.column("dedup_key").to_pylist()
+            keys_hex = pc.struct_field(table.column("verification"), "dedup_key").to_pylist()
             keys = np.array([int(keys_hex[i][:16] or "0", 16) for i in keep], dtype=np.uint64)
             feats = [row_features(plans[i], queries[i]) for i in keep]
             kept_keys, kept_feats = [], []
@@ -144,14 +152,15 @@ def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
                                                         "of an earlier shard or version")
             near.add(np.array(kept_keys, dtype=np.uint64), kept_feats)
         if moves:
-            move_rows(files, {ids[i]: m for i, m in moves.items()})
+            move_rows(files, {ids[i]: m for i, m in moves.items()}, table)
             report.moved.update(code for code, _ in moves.values())
     return report
 
 
-def move_rows(files: dict[str, Path], moves: dict[str, tuple[str, str]]) -> None:
-    """Move the accepted rows named in `moves` (id -> (code, detail)) to rejected/, and update the shard's stats."""
-    accepted = pq.read_table(files["accepted"])
+def move_rows(files: dict[str, Path], moves: dict[str, tuple[str, str]], accepted: pa.Table | None = None) -> None:
+    """Move the accepted rows named in `moves` (id -> (code, detail)) to rejected/, and update the shard's stats.
+    `accepted`: the shard's accepted table when the caller has read it already."""
+    accepted = pq.read_table(files["accepted"]) if accepted is None else accepted
     rejected = pq.read_table(files["rejected"])
     mask = pc.invert(pc.is_in(accepted.column("id"), value_set=pa.array(list(moves))))
     have = set(rejected.column("id").to_pylist())
