@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from agentfab.schemas.answers import render_value
+from agentfab.schemas.answers import flatten, mentioned, render_value
 from agentfab.schemas.wording import agree, counted, join_words, label, noun, plural, unit
 from agentfab.worlds.core import Phrase, Tool, is_error
 
@@ -47,8 +47,22 @@ def _name_words(name: str) -> list[str]:
     return _CAMEL.sub("_", name).lower().split("_")
 
 
+_MEMO: dict[tuple[str, int, str], str] = {}  # (what, id(tool), field) -> words; tools live as long as the process
+
+
+def _memo(what: str, tool: Tool, field: str, make: Any) -> str:
+    key = (what, id(tool), field)
+    if key not in _MEMO:
+        _MEMO[key] = make()
+    return _MEMO[key]
+
+
 def tool_class(tool: Tool) -> str:
     """The grammar class of a tool, from what it does to the world and how it is named."""
+    return _memo("class", tool, "", lambda: _tool_class(tool))
+
+
+def _tool_class(tool: Tool) -> str:
     words = _name_words(tool.name)
     first = words[0]
     if tool.spec.mutates:
@@ -72,6 +86,10 @@ def tool_class(tool: Tool) -> str:
 
 def topic(tool: Tool) -> str:
     """What a tool is about, from its name: `get_latest_order` -> "latest order", `list_loans_of_member` -> "loans"."""
+    return _memo("topic", tool, "", lambda: _topic(tool))
+
+
+def _topic(tool: Tool) -> str:
     words = _name_words(tool.name)
     words = words[1:] if len(words) > 1 else words
     for cut in ("of", "by", "for", "in", "with"):
@@ -182,6 +200,10 @@ def value_text(field: str, value: Any, result: dict[str, Any]) -> str:
 
 def fact_label(tool: Tool, field: str) -> str:
     """What a result field is called in a reply; generic names ("value") take their schema description."""
+    return _memo("fact", tool, field, lambda: _fact_label(tool, field))
+
+
+def _fact_label(tool: Tool, field: str) -> str:
     if field in ("value", "result"):
         described = tool.spec.returns.get("properties", {}).get(field, {}).get("description", "")
         if described:
@@ -254,10 +276,11 @@ def _facts(part: Said, skip: set[str] = frozenset(), said: str = "") -> list[tup
     """(label, text, value) of the asked facts, leaving out those `said` already states (the subject's id)."""
     result = part.result if isinstance(part.result, dict) else {}
     out = []
+    flat = flatten(said) if said else ""
     for field in part.asks:
         if field in result and field not in skip:
             text = value_text(field, result[field], result)
-            if said and re.search(r"(?<![\w-])" + re.escape(text) + r"(?![\w-])", said):
+            if flat and mentioned(flat, flatten(text)):
                 continue
             out.append((fact_label(part.tool, field), text, result[field]))
     return out

@@ -140,7 +140,7 @@ class OracleAgent:
             attempts = 1
             while attempts < 3 and rng.random() < 0.3:  # sometimes the agent flails before getting it right
                 attempts += 1
-            for wrong in self._wrong_calls(first, args_of[first.id], rng)[:attempts]:
+            for wrong in self._wrong_calls(first, args_of[first.id], rng, attempts):
                 cid = f"call_{next(ids)}"
                 out.content.append(call(first.tool, wrong, cid, reason))
                 err = tool.invoke(world, wrong)
@@ -166,8 +166,9 @@ class OracleAgent:
         thinker = Reasoner(self.domain, offered or [t.name for t in self.domain.tools], [s.tool for s in group])
         return thinker.before_calls(group, args_of, {}, {}, rng)
 
-    def _wrong_calls(self, step: PlanStep, args: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
-        """Distinct arguments that pass the tool's schema but really fail (ids that do not exist, say)."""
+    def _wrong_calls(self, step: PlanStep, args: dict[str, Any], rng: random.Random,
+                     limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` distinct arguments that pass the tool's schema but really fail (ids that do not exist)."""
         tool: Tool = self.domain.tool(step.tool)
         out: list[dict[str, Any]] = []
         for param in sorted(args):
@@ -178,6 +179,8 @@ class OracleAgent:
                 wrong = {**args, param: candidate}
                 if wrong not in out and tool.check(wrong) is None and is_error(tool.invoke(self.store.fork(), wrong)):
                     out.append(wrong)
+                    if len(out) >= limit:
+                        return out
         return out
 
 

@@ -8,6 +8,7 @@ read these, so a label is chosen once.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Field names whose plain reading is wrong or unclear. Everything else follows the suffix rules in `label`.
 LABELS: dict[str, str] = {
@@ -66,6 +67,7 @@ _ONE = re.compile(r"\b(?<![.\d])(1|one) (" + "|".join(_COUNTED) + r")\b")
 SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 
 
+@lru_cache(maxsize=4096)
 def label(name: str) -> str:
     """A field or parameter name as a person says it: `owner_id` -> "owner", `due_on` -> "due date"."""
     if name in LABELS:
@@ -86,11 +88,13 @@ def label(name: str) -> str:
     return name.replace("_", " ")
 
 
+@lru_cache(maxsize=4096)
 def unit(name: str) -> str | None:
     """The unit a field's name carries, if any: `distance_km` -> "km"."""
     return next((u for suffix, u in UNITS.items() if name.endswith(suffix)), None)
 
 
+@lru_cache(maxsize=4096)
 def noun(entity: str) -> str:
     """The thing an id names: `customer_id` -> "customer", `from_account` -> "account", `card_id` -> "card"."""
     if entity in ("from_account", "to_account"):
@@ -99,6 +103,7 @@ def noun(entity: str) -> str:
     return words[:-3] if words.endswith(" id") else words
 
 
+@lru_cache(maxsize=4096)
 def plural(word: str) -> str:
     if not word or word.endswith("s") and not word.endswith("ss"):
         return word

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 from agentfab.schemas.answers import flatten, mentioned, render_value
 from agentfab.schemas.tasks import Task
 
@@ -66,8 +68,8 @@ def _said_by_others(content: list[Event]) -> list[str]:
         out.append(text)
         if e.get("source") == "environment":
             try:
-                out.extend(_leaves(json.loads(text)))
-            except ValueError:
+                out.extend(_leaves(orjson.loads(text)))
+            except orjson.JSONDecodeError:
                 pass
     return out
 

@@ -20,9 +20,25 @@ _PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}|<[a-z_]+>|\$\{|\{\{")
 _EG = re.compile(r"\be\.g\b", re.IGNORECASE)
 
 
-def _vocabulary(offered: Mapping[str, Tool]) -> tuple[set[str], set[str], list[str], list[str]]:
+Vocabulary = tuple[frozenset[str], frozenset[str], tuple[str, ...], tuple[str, ...]]
+_VOCABULARIES: dict[tuple[int, ...], Vocabulary] = {}  # per offered tool set (tools live as long as the process)
+
+
+def _vocabulary(offered: Mapping[str, Tool]) -> Vocabulary:
+    key = tuple(sorted(id(t) for t in offered.values()))
+    if key not in _VOCABULARIES:
+        if len(_VOCABULARIES) > 50_000:
+            _VOCABULARIES.clear()
+        _VOCABULARIES[key] = _vocabulary_of(offered)
+    return _VOCABULARIES[key]
+
+
+def _vocabulary_of(offered: Mapping[str, Tool]) -> Vocabulary:
     """Tool names, raw field names, field names spelled out ("high c") and description openings, of the tools."""
-    tools, fields, spelled, described = set(), set(), [], []
+    tools: set[str] = set()
+    fields: set[str] = set()
+    spelled: list[str] = []
+    described: list[str] = []
     for tool in offered.values():
         if "_" in tool.name:
             tools.add(tool.name.lower())
@@ -36,7 +52,7 @@ def _vocabulary(offered: Mapping[str, Tool]) -> tuple[set[str], set[str], list[s
         opening = tool.spec.description.split(". ")[0].rstrip(".").lower()
         if len(opening.split()) >= 5:
             described.append(opening)
-    return tools, fields, spelled, described
+    return frozenset(tools), frozenset(fields), tuple(sorted(set(spelled))), tuple(described)
 
 
 def _spoken(content: list[Event]) -> list[tuple[str, str]]:
@@ -60,7 +76,7 @@ def _values_blob(content: list[Event]) -> str:
     return " ".join(parts).lower()
 
 
-def template_leaks(text: str, vocabulary: tuple[set[str], set[str], list[str], list[str]], data: str) -> list[str]:
+def template_leaks(text: str, vocabulary: Vocabulary, data: str) -> list[str]:
     """What in `text` is template residue (empty when it reads as a person wrote it)."""
     tools, fields, spelled, described = vocabulary
     low = text.lower()
@@ -74,7 +90,7 @@ def template_leaks(text: str, vocabulary: tuple[set[str], set[str], list[str], l
             found.append(f"tool name {token!r}")
         elif token in fields:
             found.append(f"field name {token!r}")
-    found += [f"raw field {s[:-1]!r}" for s in sorted(set(spelled)) if s in low]
+    found += [f"raw field {s[:-1]!r}" for s in spelled if s in low]
     found += [f"tool description {d[:40]!r}" for d in described if d in low]
     return found
 
