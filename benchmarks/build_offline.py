@@ -3,6 +3,8 @@
     python benchmarks/build_offline.py                     # 20k tasks, shards run in-process (one core)
     python benchmarks/build_offline.py --records 100000 --flow    # also through the Prefect flow
     python benchmarks/build_offline.py --records 1000000 --flow --workers 2   # the 1M-row memory check
+    python benchmarks/build_offline.py --synthesize 30     # + 30 synthesized domains: synthesis time per
+                                                           # 1,000 tools, and trajectories/s against built-ins alone
 
 Prints figures; asserts nothing. Targets (issue #3): >= 3,000 verified trajectories/s per core; 1,000,000 rows
 with peak RSS under 1 GB; Prefect's share of the wall time under 5% at 100k rows.
@@ -34,6 +36,33 @@ def recipe_text(records: int, shard_size: int, worlds: str) -> str:
             "negatives: 0.1\nrollouts: {agent: oracle, recovery: 0.1}\n")
 
 
+def synthesis_figures(args: argparse.Namespace) -> float:
+    """Print the cost of synthesizing domains; return accepted trajectories/s over --worlds alone (same records)."""
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.generators.domains import synthesize_domains
+
+    t0 = time.perf_counter()
+    synthesize_domains(args.synthesize, 1)
+    spec = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tools = sum(len(d.tools) for d in synthesized_domains(args.synthesize, 1))
+    built = time.perf_counter() - t0
+    print(f"synthesis: {args.synthesize} domains, {tools:,} executable tools: declarations {spec:.2f}s, validated "
+          f"and built (seeded, tools generated) {built:.2f}s -> {1000 * (spec + built) / tools:.2f}s per 1,000 tools")
+    from agentfab.flows.recipe import parse_recipe
+    from agentfab.flows.shard import ShardJob, build_shard
+
+    tmp = Path(tempfile.mkdtemp(prefix="agentfab-bench-base-"))
+    recipe = parse_recipe(__import__("yaml").safe_load(recipe_text(args.records, args.shard_size, args.worlds)))
+    t0 = time.perf_counter()
+    accepted = sum(build_shard(ShardJob(recipe.canonical(), recipe.hash(), str(tmp), str(tmp / "out"), i))
+                   ["rows"]["accepted"] for i in range(recipe.n_shards))
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"built-in worlds alone ({args.worlds}), in-process: {accepted / seconds:,.0f} accepted trajectories/s")
+    return accepted / seconds
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=20_000)
@@ -41,11 +70,16 @@ def main() -> None:
     ap.add_argument("--worlds", default="bank, shop, travel, calendar, library")
     ap.add_argument("--flow", action="store_true", help="also build through the Prefect flow and compare")
     ap.add_argument("--workers", type=int, default=1, help="workers for the --flow build")
+    ap.add_argument("--synthesize", type=int, default=0, metavar="N",
+                    help="add N synthesized domains to --worlds; first measure synthesis and the built-ins alone")
     args = ap.parse_args()
 
     from agentfab.flows.prefect_env import configure
 
     configure()
+    if args.synthesize:
+        baseline = synthesis_figures(args)
+        args.worlds += f", {{synthesize: {{domains: {args.synthesize}, seed: 1}}}}"
     from agentfab.flows.recipe import parse_recipe
     from agentfab.flows.shard import ShardJob, build_shard
 
@@ -69,6 +103,9 @@ def main() -> None:
     print(f"tasks: {args.records}  worlds: {args.worlds}  shards: {recipe.n_shards} x {args.shard_size}")
     print(f"in-process, 1 core: {plain:.2f}s  -> {args.records / plain:,.0f} tasks/s, "
           f"{accepted / plain:,.0f} accepted (verified) trajectories/s; {accepted} accepted, {rejected} rejected")
+    if args.synthesize:
+        print(f"  with {args.synthesize} synthesized domains: {accepted / plain:,.0f} accepted/s against "
+              f"{baseline:,.0f} accepted/s over the built-in worlds alone ({accepted / plain / baseline:.2f}x)")
     total = sum(stages.values())
     for name, seconds in sorted(stages.items(), key=lambda kv: -kv[1]):
         print(f"  stage {name:<12} {seconds:7.2f}s  {100 * seconds / total:5.1f}%  "

@@ -167,3 +167,34 @@ def test_a_build_over_synthesized_domains_passes_revalidation(tmp_path):
     assert revalidate(out).failed == 0
     report = revalidate(out, include_rejected=True)
     assert report.failed == 0 and report.checked > df.height
+
+
+def test_coverage_in_the_manifest_card_and_report_counts_what_the_rows_call(tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.inspect import write_report
+
+    out = make_build(tmp_path / "c", {"name": "cov", "seed": 1, "records": 120, "shard_size": 60,
+                                      "worlds": ["shop", {"synthesize": {"domains": 3, "seed": 4}}]})
+    calls: dict[tuple[str, str], int] = {}
+    for path in sorted((out / "shards").glob("*.parquet")):
+        for row in pq.read_table(path, columns=["domain", "content"]).to_pylist():
+            for event in row["content"]:
+                if event["class_"] == "api_action":
+                    key = (row["domain"], event["function"])
+                    calls[key] = calls.get(key, 0) + 1
+    c = json.loads((out / "manifest.json").read_text())["coverage"]
+    offered = 13 + sum(len(d.tools) for d in synthesized_domains(3, 4))
+    assert c["tools_offered"] == offered and c["domains_offered"] == 4
+    assert c["tools_called"] == len(calls) and c["calls"] == sum(calls.values())
+    assert c["tools_called"] + c["never_called_count"] == offered
+    assert c["by_source"]["synthesized"]["domains"] == 3 and c["by_source"]["builtin"]["domains"] == 1
+    for name, per in c["domains"].items():
+        assert per["calls"] == sum(n for (d, _), n in calls.items() if d == name)
+    card = (out / "README.md").read_text()
+    assert "## Tool coverage" in card and f"{c['tools_called']} of {offered} tools called" in card
+    html = write_report(out, tmp_path / "r.html").read_text()
+    assert "Tool usage and coverage" in html and f"{c['tools_called']:,} of {offered:,} tools offered" in html

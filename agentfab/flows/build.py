@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from agentfab.flows.coverage import build_coverage
 from agentfab.flows.benchmark_sets import BenchmarkUnavailable, contamination_index
 from agentfab.flows.crossshard import QUERY_SAMPLE, cross_shard_pass, shard_files
 from agentfab.flows.lineage import building_version, index_path, lineage, stems, version_recipe, version_seed
@@ -184,6 +185,7 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
     }
     if recipe.uses_llm:
         manifest["llm"] = llm_summary([s.get("llm", {}) for s in all_stats if s], merged["rows"].get("accepted", 0))
+    manifest["coverage"] = build_coverage(recipe, out)
     manifest["timings"]["finalize_seconds"] = round(time.perf_counter() - started, 3)
     write_json(out / "manifest.json", manifest)
     write_text(out / "README.md", dataset_card(manifest))

@@ -10,6 +10,7 @@ from typing import Any
 
 
 from agentfab import __version__
+from agentfab.flows.coverage import card_section
 from agentfab.inspect.summary import quality_rows
 from agentfab.schemas.codes import STAGES, describe
 
@@ -129,6 +130,7 @@ def dataset_card(manifest: dict[str, Any]) -> str:
         parts += ["", f"**{name}**: " + ", ".join(f"{k}: {v}" for k, v in dist.get(name, {}).items())]
     tools = sorted(dist.get("tools_used", {}).items(), key=lambda kv: -kv[1])[:15]
     parts += ["", "**most used tools**: " + ", ".join(f"{k}: {v}" for k, v in tools)]
+    parts += card_section(m.get("coverage"))
     qd = m["query_diversity"]
     parts += [
         "",

@@ -17,7 +17,8 @@ from typing import Any
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.llm_stages import Item, LLMStages
 from agentfab.flows.stages import (Compose, DedupStage, JudgeStage, Negatives, OracleRollOut, Phrase, Record,
-                                   RollOut, ShardRows, ShardWorld, TaskWorld, TemplatePhrase, verify_stage)
+                                   RollOut, ShardRows, ShardWorld, TaskWorld, TemplatePhrase, variants_per_world,
+                                   verify_stage)
 from agentfab.flows.storage import paths, shard_name, write_json, write_rows, write_text
 from agentfab.validators.dedup import Deduper
 from agentfab.validators.judge import RuleJudge
@@ -55,10 +56,9 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
     t_start = time.perf_counter()
     timings: Counter[str] = Counter()
     shard_seed = derive_seed(recipe.seed, job.shard)
-    worlds = [
-        ShardWorld(label, domain, derive_seed(recipe.seed, label), recipe)
-        for label, domain in expand_worlds(recipe.worlds, Path(job.recipe_dir))
-    ]
+    domains = expand_worlds(recipe.worlds, Path(job.recipe_dir))
+    worlds = [ShardWorld(label, domain, derive_seed(recipe.seed, label), recipe, variants_per_world(len(domains)))
+              for label, domain in domains]
     timings["seed_worlds"] += time.perf_counter() - t_start
     task_rng = random.Random(shard_seed)
     compose = Compose(recipe, worlds, task_rng)

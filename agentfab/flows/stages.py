@@ -39,6 +39,12 @@ FALLBACK_REQUESTS = (
 
 
 VARIANTS = 8  # seeded states per world, shared by every shard: counts, values and who-holds-what differ
+VARIANT_BUDGET = 40  # seeded states in all: a recipe with many domains (synthesized ones) has fewer per domain,
+                     # so each variant's indexes serve enough tasks to pay for themselves
+
+
+def variants_per_world(n_worlds: int) -> int:
+    return max(1, min(VARIANTS, VARIANT_BUDGET // max(1, n_worlds)))
 ID_OFFSETS = 4000  # a task's world numbers new records after 0..3999 earlier ones: created ids differ per task
 
 
@@ -72,7 +78,7 @@ def world_variant(domain: Domain, seed: int, limits: ComposeLimits, recovery: fl
     key = (id(domain), seed, limits, recovery)
     found = _VARIANTS.get(key)
     if found is None or found.domain is not domain:
-        if len(_VARIANTS) >= 256:
+        if len(_VARIANTS) >= 4096:  # a recipe with hundreds of (synthesized) domains keeps all its variants
             _VARIANTS.clear()
         found = _VARIANTS[key] = WorldVariant(domain, seed, limits, recovery)
     return found
@@ -81,12 +87,12 @@ def world_variant(domain: Domain, seed: int, limits: ComposeLimits, recovery: fl
 class ShardWorld:
     """One domain of the recipe with its pool of seeded variants; each task draws a variant and an id offset."""
 
-    def __init__(self, ref: str, domain: Domain, seed: int, recipe: Recipe):
+    def __init__(self, ref: str, domain: Domain, seed: int, recipe: Recipe, variants: int = VARIANTS):
         self.ref = ref
         self.domain = domain
         limits = ComposeLimits(max_depth=recipe.tasks.depth.max, max_width=recipe.tasks.width.max)
         self.variants = [world_variant(domain, variant_seed(seed, k), limits, recipe.rollouts.recovery)
-                         for k in range(VARIANTS)]
+                         for k in range(variants)]
         self.pools = self.variants[0].pools
 
     def for_task(self, rng: random.Random) -> "TaskWorld":

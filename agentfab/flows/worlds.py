@@ -96,12 +96,13 @@ def expand_world(ref: WorldRef, recipe_dir: Path, files: dict[str, str] | None =
     return [(world_label(ref), load_world(ref, recipe_dir, files))]
 
 
-def expand_worlds(refs: list[WorldRef], recipe_dir: Path) -> list[tuple[str, Domain]]:
+def expand_worlds(refs: list[WorldRef], recipe_dir: Path, files: dict[str, str] | None = None
+                  ) -> list[tuple[str, Domain]]:
     """Every domain of a recipe, in recipe order; two domains with one name are refused (rows name domains)."""
     out: list[tuple[str, Domain]] = []
     where: dict[str, int] = {}
     for i, ref in enumerate(refs):
-        for label, domain in expand_world(ref, recipe_dir):
+        for label, domain in expand_world(ref, recipe_dir, files):
             if domain.name in where:
                 raise DeclaredDomainError(f"worlds[{where[domain.name]}] and worlds[{i}] both define a domain named "
                                           f"{domain.name!r}; rename one (rows and tools are keyed by domain name)")

@@ -27,6 +27,7 @@ from agentfab.worlds.declared_spec import pluralize, snake_case
 
 VOCAB_DIR = Path(__file__).parent / "vocab"
 MAX_DOMAINS = 5_000
+MAX_ROWS = 60
 QUALIFIERS = ("north", "south", "east", "west", "central", "metro", "coastal", "valley", "harbor", "summit",
               "pacific", "atlantic", "alpine", "prairie", "lakeside", "uptown", "riverside", "highland")
 RESERVED = frozenset({"bank", "shop", "travel", "calendar", "library"})  # the built-in worlds' names
@@ -110,7 +111,8 @@ def _choose_entities(entities: dict[str, dict[str, Any]], rng: random.Random) ->
 
 def _entity(spec: dict[str, Any], chosen: set[str], rng: random.Random) -> dict[str, Any]:
     low, high = spec["count"]
-    count = rng.randint(low, high)
+    high = min(high, MAX_ROWS)  # a list, count or aggregate scans its table: keep worlds as small as the built-ins
+    count = rng.randint(min(low, high // 2), high)
     width = len(str(count)) + rng.choice((1, 2))
     fields: dict[str, Any] = {}
     for fname, f in spec["fields"].items():

@@ -59,11 +59,12 @@ class Composer:
         self.pools = PoolCache(domain, store)
         self.tools = {t.name: t for t in domain.tools}
         self._ids = itertools.count(1)
-        self._producers = self._index_producers()
+        # both depend on the tool specs only: computed once per domain, shared by every seeded variant
+        self._producers = domain.memo("compose_producers", self._index_producers)
         self._inverse: dict[tuple[str, str], dict[str, tuple[Any, list[tuple[dict, Any]]]]] = {}
         self._seen: dict[str, Any] = {}  # temp step id -> its result when executed alone (cleared per plan)
         self._candidates: dict[tuple[bool, int, bool], list[str]] = {}
-        self._reach = {t.name: self._reach_of(t.name, ()) for t in domain.tools}
+        self._reach = domain.memo("compose_reach", lambda: {t.name: self._reach_of(t.name, ()) for t in domain.tools})
 
     # -- execution -------------------------------------------------------------------------------------------
 

@@ -98,9 +98,25 @@ def _shape(accepted: pl.LazyFrame) -> str:
     return _section("shape", "Shape of accepted rows", _grid(heat, kind, domain, turns))
 
 
-def _tools(accepted: pl.LazyFrame) -> str:
-    return _section("tools", "Tool usage",
-                    _grid(plots.hbar_chart("Top 20 tools by calls (accepted rows)", stats.call_counts(accepted, 20))))
+def _tools(build: BuildDir, accepted: pl.LazyFrame) -> str:
+    top = _grid(plots.hbar_chart("Top 20 tools by calls (accepted rows)", stats.call_counts(accepted, 20)))
+    c = build.manifest.get("coverage")
+    if not c:
+        return _section("tools", "Tool usage", top)
+    per = c["calls_per_called_tool"]
+    summary = (f"<p>{c['tools_called']:,} of {c['tools_offered']:,} tools offered are called, in "
+               f"{c['domains_called']} of {c['domains_offered']} domains: {c['calls']:,} calls (per called tool: "
+               f"min {per['min']}, median {per['median']}, max {per['max']}).</p>")
+    sources = _table(("source", "domains", "tools offered", "tools called", "calls"),
+                     [(s, v["domains"], v["tools_offered"], v["tools_called"], v["calls"])
+                      for s, v in c["by_source"].items()])
+    domains = _table(("domain", "source", "tools offered", "tools called", "calls"),
+                     [(d, v["source"], v["tools_offered"], v["tools_called"], v["calls"])
+                      for d, v in c["domains"].items()])
+    never = (f"<p>Never called ({c['never_called_count']:,}): {escape(', '.join(c['never_called']))}"
+             f"{' ...' if c['never_called_count'] > len(c['never_called']) else ''}</p>"
+             if c["never_called_count"] else "")
+    return _section("tools", "Tool usage and coverage", summary, sources, "<p></p>", top, "<p></p>", domains, never)
 
 
 def _lengths(accepted: pl.LazyFrame) -> str:
@@ -193,7 +209,7 @@ def _quality(build: BuildDir) -> str:
 def render_report(build: BuildDir) -> str:
     accepted, rejected = build.scan("accepted"), build.scan("rejected")
     name = escape(str(build.manifest.get("name", build.path.name)))
-    body = [_header(build), _funnel(build, rejected), _shape(accepted), _tools(accepted), _lengths(accepted),
+    body = [_header(build), _funnel(build, rejected), _shape(accepted), _tools(build, accepted), _lengths(accepted),
             _judge(accepted, rejected), _llm(build), _quality(build), _samples(build)]
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

@@ -33,8 +33,8 @@ Format::
 Field keys: `type` (string, integer, number, boolean, date) or `ref`; `description` on any field. A string takes
 exactly one of `faker` (a provider from `FAKER_PROVIDERS`), `choices`, or `combine` (lists of words: a value is one
 word of each, e.g. `[[Alpine, Harbor], [Trail, Summit], [Jacket, Boots]]` -> "Harbor Trail Boots"), plus
-`searchable` and `unique` (faker and combine strings only). Numbers and dates need `min` and `max`: they bound both the seeded values and what create/update
-accept. Unknown keys, and keys that do not apply to a field's type, are refused.
+`searchable` and `unique` (faker and combine strings only). Numbers and dates need `min` and `max`: they bound
+both the seeded values and what create/update accept. Unknown keys, and keys that do not apply to a field's type, are refused.
 A rule runs `when` a create, update or delete happens; it reads the record itself, or with `ref` the record a ref field
 points at, and needs that `field` to equal `equals` or to be at least the write's value of `covers` (a number
 field of this entity; create only). `error` is one of the business-rule error types (`RULE_ERRORS`); a failed
@@ -53,12 +53,13 @@ Generated tools, for an entity Book (plural books) with key book_id:
   update_book(book_id, <fields>)           at least one field
   delete_book(book_id)                     invalid_state while another record references it
 
-Seeding is Faker("en_US") seeded per world: the same seed gives the same state, and refs always point at seeded
-keys. Entity pools: every key (`book_id`), every searchable field (`book_title`), every choices field.
+Seeding draws with a Random seeded per world (Faker providers through a per-process pool of 2,000 values made from
+a fixed seed): the same seed gives the same state, and refs always point at seeded keys. Entity pools: every key (`book_id`), every searchable field (`book_title`), every choices field.
 """
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
@@ -74,6 +75,7 @@ from agentfab.worlds.declared_tools import Examples, build_tools
 __all__ = ["DeclaredDomainError", "FAKER_PROVIDERS", "declared_domain_from_dict", "load_declared_domain"]
 
 EXAMPLE_SEED = 1_000_003  # examples for free-text parameters come from a Faker stream no world is seeded with
+POOL_SEED = 1_000_037
 _UNIQUE_ATTEMPTS = 200
 _BUILT: dict[str, Domain] = {}
 
@@ -124,39 +126,56 @@ def _pools(d: DomainDef) -> dict[str, EntityPool]:
 
 # -- seeding -----------------------------------------------------------------------------------------------------
 
+FAKER_POOL = 2_000  # values per provider, drawn once per process from a fixed seed
+_POOLS: dict[str, tuple[Any, ...]] = {}
+
+
+def faker_pool(provider: str) -> tuple[Any, ...]:
+    """Values of one Faker provider, made once per process: a seeded world draws from them with its own Random.
+
+    Calling Faker per value costs tens of microseconds; a build with hundreds of declared domains seeds thousands
+    of records per world variant, so the draws are what must be cheap. The pool is the same on every machine."""
+    if provider not in _POOLS:
+        fake = Faker("en_US")
+        fake.seed_instance(POOL_SEED)
+        make = getattr(fake, provider)  # from the allow-list checked in declared_spec, never an arbitrary attribute
+        _POOLS[provider] = tuple(make() for _ in range(FAKER_POOL))
+    return _POOLS[provider]
+
+
 Keys = dict[str, list[str]]  # table -> its seeded keys, for drawing references
-Draw = Callable[[Faker, Keys], Any]
+Draw = Callable[[random.Random, Keys], Any]
 
 
 def _drawer(f: FieldDef, table_of: dict[str, str]) -> Draw:
-    """How one field's seeded values are drawn; every draw uses the seeded Faker's own Random."""
+    """How one field's seeded values are drawn, with the world's seeded Random (never the global one)."""
     if f.kind == "ref":
         target = table_of[f.target or ""]
-        return lambda fake, keys: keys[target][fake.random.randrange(len(keys[target]))]
+        return lambda rng, keys: keys[target][rng.randrange(len(keys[target]))]
     if f.faker == "city":
-        return lambda fake, keys: plausible.city(fake.random)
+        return lambda rng, keys: plausible.city(rng)
     if f.faker == "book_title":
-        return lambda fake, keys: plausible.book_title(fake.random)
+        return lambda rng, keys: plausible.book_title(rng)
     if f.faker:
-        provider = f.faker  # from the allow-list checked in declared_spec, never an arbitrary attribute
-        return lambda fake, keys: getattr(fake, provider)()
+        pool = faker_pool(f.faker)
+        return lambda rng, keys: pool[rng.randrange(len(pool))]
     if f.choices:
         choices = f.choices
-        return lambda fake, keys: choices[fake.random.randrange(len(choices))]
+        return lambda rng, keys: choices[rng.randrange(len(choices))]
     if f.combine:
         parts = f.combine
-        return lambda fake, keys: " ".join(p[fake.random.randrange(len(p))] for p in parts)
+        return lambda rng, keys: " ".join(p[rng.randrange(len(p))] for p in parts)
     if f.kind == "integer":
         low, high = f.low, f.high
-        return lambda fake, keys: fake.random.randint(low, high)
+        return lambda rng, keys: rng.randint(low, high)
     if f.kind == "number":
         low, high, digits = float(f.low), float(f.high), f.decimals
-        return lambda fake, keys: round(fake.random.uniform(low, high), digits)
+        return lambda rng, keys: round(rng.uniform(low, high), digits)
     if f.kind == "boolean":
         p = f.p_true
-        return lambda fake, keys: fake.random.random() < p
+        return lambda rng, keys: rng.random() < p
     start, span = f.low, (f.high - f.low).days
-    return lambda fake, keys: (start + timedelta(days=fake.random.randint(0, span))).isoformat()
+    return lambda rng, keys: (start + timedelta(days=rng.randint(0, span))).isoformat()
 
 
 def _seeder(d: DomainDef, where: str) -> Callable[[int], Tables]:
@@ -164,22 +183,21 @@ def _seeder(d: DomainDef, where: str) -> Callable[[int], Tables]:
     plan = [(e, [(f, _drawer(f, table_of)) for f in e.fields]) for e in d.entities]
 
     def seed_state(seed: int) -> Tables:
-        fake = Faker("en_US")
-        fake.seed_instance(seed)
+        rng = random.Random(seed)
         tables: Tables = {}
         keys: Keys = {}
         for e, drawers in plan:
             rows: dict[str, dict[str, Any]] = {}
             tables[e.table] = rows
             seen: dict[str, set[str]] = {f.name: set() for f, _ in drawers if f.unique}
-            count = e.count - fake.random.randrange(e.count // 5 + 1)  # the seed varies row counts (up to -20%)
+            count = e.count - rng.randrange(e.count // 5 + 1)  # the seed varies row counts (up to -20%)
             for n in range(1, count + 1):
                 key = e.key_of(n)
                 rec: dict[str, Any] = {e.key: key}
                 for f, draw in drawers:
-                    value = draw(fake, keys)
+                    value = draw(rng, keys)
                     if f.unique:
-                        value = _fresh(value, draw, fake, keys, seen[f.name], f"{where}: entities.{e.name}"
+                        value = _fresh(value, draw, rng, keys, seen[f.name], f"{where}: entities.{e.name}"
                                        f".fields.{f.name}: {f'faker {f.faker!r}' if f.faker else 'combine'} ran out of unique values after "
                                        f"{len(seen[f.name])} of {e.count} rows; lower count or drop unique")
                     rec[f.name] = value
@@ -190,20 +208,19 @@ def _seeder(d: DomainDef, where: str) -> Callable[[int], Tables]:
     return seed_state
 
 
-def _fresh(value: Any, draw: Draw, fake: Faker, keys: Keys, seen: set[str], problem: str) -> Any:
+def _fresh(value: Any, draw: Draw, rng: random.Random, keys: Keys, seen: set[str], problem: str) -> Any:
     for _ in range(_UNIQUE_ATTEMPTS):
         if value.casefold() not in seen:
             seen.add(value.casefold())
             return value
-        value = draw(fake, keys)
+        value = draw(rng, keys)
     raise DeclaredDomainError(problem)
 
 
 def _examples(d: DomainDef, sample: Tables) -> Examples:
     """Three values for each free-text or date parameter; for a unique field none is in the seed-0 world, so a
     create with them does not collide."""
-    fake = Faker("en_US")
-    fake.seed_instance(EXAMPLE_SEED)
+    rng = random.Random(EXAMPLE_SEED)
     table_of = {e.name: e.table for e in d.entities}
     out: Examples = {}
     for e in d.entities:
@@ -214,7 +231,7 @@ def _examples(d: DomainDef, sample: Tables) -> Examples:
             taken = {r[f.name].casefold() for r in sample[e.table].values()} if f.unique else set()
             values: list[Any] = []
             for _ in range(50):
-                v = draw(fake, {})
+                v = draw(rng, {})
                 if v.casefold() not in taken and v not in values:
                     values.append(v)
                 if len(values) == 3:
