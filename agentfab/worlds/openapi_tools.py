@@ -15,7 +15,7 @@ from typing import Any, Callable
 import jsonschema
 from faker import Faker
 
-from agentfab.worlds.core import Record, Store, Tables, Tool, ToolError
+from agentfab.worlds.core import Record, Store, Tables, Tool, ToolError, as_phrases
 from agentfab.worlds.openapi import PAGING, SEARCH, Operation, Resource, Skipped, _field_for, key_of, list_array
 from agentfab.worlds.openapi_values import Unsupported, draw, json_type
 
@@ -110,7 +110,7 @@ class _Builder:
             if params is None:
                 return
         spec = op.spec.model_copy(update={"parameters": params, "returns": self.returns(res, op.spec.returns)})
-        self.tools.append(Tool(spec=spec, run=run, phrases=phrases, answer=answer))
+        self.tools.append(Tool(spec=spec, run=run, phrases=as_phrases(phrases), answer=answer))
 
 
 def _check_ref(store: Store, resources: dict[str, Resource], res: Resource, field: str, value: Any) -> None:
