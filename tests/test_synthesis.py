@@ -24,6 +24,7 @@ from agentfab.generators.domains import (RESERVED, SynthesisError, domain_names,
 from agentfab.generators.values import PoolCache, sample_arguments
 from agentfab.worlds.core import is_error
 from agentfab.worlds.declared import DeclaredDomainError, declared_domain_from_dict, load_declared_domain
+from agentfab.worlds.declared_spec import pluralize, snake_case
 
 API_NAME = re.compile(r"^(get|search|find|list|count|max|min|total|average|create|update|delete)_[a-z0-9_]+$")
 
@@ -198,3 +199,61 @@ def test_coverage_in_the_manifest_card_and_report_counts_what_the_rows_call(tmp_
     assert "## Tool coverage" in card and f"{c['tools_called']} of {offered} tools called" in card
     html = write_report(out, tmp_path / "r.html").read_text()
     assert "Tool usage and coverage" in html and f"{c['tools_called']:,} of {offered:,} tools offered" in html
+
+
+def test_distractors_are_near_misses_among_many_tools():
+    from agentfab.generators.queries import offer_tools
+
+    for spec in synthesize_domains(8, 6):
+        domain = build(spec)
+        for t in domain.tools:
+            if t.name.startswith("find_"):
+                entity, field = t.name[len("find_"):].split("_by_")
+                twin = next(x.name for x in domain.tools if x.name.startswith("search_") and x.name.endswith(
+                    f"_by_{field}") and t.spec.parameters["properties"][field]["x-entity"]
+                    == x.spec.parameters["properties"][field].get("x-entity"))
+                assert twin in offer_tools(domain, [t.name], 1, random.Random(0)), (t.name, twin)
+
+
+def test_irrelevant_requests_come_from_a_sibling_domain_through_a_tool_this_domain_lacks():
+    from agentfab.flows.recipe import parse_recipe
+    from agentfab.flows.stages import ShardWorld, _entity_types, foreign_tool
+    from agentfab.flows.worlds import expand_worlds
+
+    recipe = parse_recipe({"name": "r", "records": 1, "worlds": ["shop", {"synthesize": {"domains": 30, "seed": 2}}]})
+    worlds = [ShardWorld(label, d, 1, recipe, 1) for label, d in expand_worlds(recipe.worlds, Path("."))]
+    rng = random.Random(3)
+    with_siblings = 0
+    for here in worlds:
+        has_sibling = any(_entity_types(w.domain) & _entity_types(here.domain) for w in worlds if w is not here)
+        with_siblings += has_sibling
+        for _ in range(10):
+            w, tool = foreign_tool(here.domain, worlds, rng)
+            assert w.domain.name != here.domain.name
+            assert tool.name not in {t.name for t in here.domain.tools}  # never answerable here
+            assert bool(_entity_types(w.domain) & _entity_types(here.domain)) == has_sibling
+    assert with_siblings >= 6  # customers, departments, airports... recur across themes
+
+
+def test_synthesized_preconditions_refuse_a_write_that_breaks_them():
+    checked = 0
+    for spec in synthesize_domains(60, 3):
+        domain = build(spec)
+        store = domain.seeded(2)
+        pools = PoolCache(domain, store)
+        for ename, entity in spec["entities"].items():
+            for rule in entity.get("rules", []):
+                if rule["when"] != "create" or "equals" not in rule:
+                    continue
+                target = entity["fields"][rule["ref"]]["ref"]
+                table = spec["entities"][target].get("plural") or pluralize(snake_case(target))
+                bad = [r for r in store.rows(table) if r[rule["field"]] != rule["equals"]]
+                if not bad:
+                    continue
+                tool = domain.tool(f"create_{snake_case(ename)}")
+                args = sample_arguments(tool, pools, random.Random(1))
+                args[rule["ref"]] = bad[0]["id"]
+                result = tool.invoke(store.fork(), args)
+                assert is_error(result) and result["error"]["type"] == rule.get("error", "invalid_state"), result
+                checked += 1
+    assert checked >= 3

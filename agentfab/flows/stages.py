@@ -203,13 +203,36 @@ class TemplatePhrase:
                        distractors=self.distractors, foreign_request=foreign)
 
     def _foreign_request(self, here: TaskWorld) -> str:
+        """A request another domain serves and this one cannot: from a sibling (a domain sharing entity types with
+        this one, so it sounds answerable) when there is one, and never through a tool this domain also has."""
         rng = self.rng
-        others = [w for w in self.worlds if w.domain.name != here.domain.name]
-        if not others:
+        found = foreign_tool(here.domain, self.worlds, rng)
+        if found is None:
             return FALLBACK_REQUESTS[rng.randrange(len(FALLBACK_REQUESTS))]
-        w = others[rng.randrange(len(others))]
-        tool = w.domain.tools[rng.randrange(len(w.domain.tools))]
+        w, tool = found
         return render_step(Step("x", tool.name, sample_arguments(tool, w.pools, rng)), tool, rng)
+
+
+def foreign_tool(here: Domain, worlds: list[ShardWorld], rng: random.Random) -> tuple[ShardWorld, Tool] | None:
+    """A tool of a sibling domain (most entity types in common) that `here` has no tool of the same name for."""
+    mine = _entity_types(here)
+    own = here.memo("tool_names", lambda: {t.name for t in here.tools})
+    others = [(w, [t for t in w.domain.tools if t.name not in own]) for w in worlds if w.domain.name != here.name]
+    others = [(w, tools) for w, tools in others if tools]
+    if not others:
+        return None
+    overlap = [len(_entity_types(w.domain) & mine) for w, _ in others]
+    if max(overlap) > 0:
+        others = [o for o, n in zip(others, overlap) if n == max(overlap)]
+    w, tools = others[rng.randrange(len(others))]
+    return w, tools[rng.randrange(len(tools))]
+
+
+def _entity_types(domain: Domain) -> frozenset[str]:
+    """The entity types a domain's tools take (`customer_id`, `order_id`): what makes two domains siblings."""
+    return domain.memo("entity_types", lambda: frozenset(
+        p["x-entity"] for t in domain.tools for p in t.spec.parameters.get("properties", {}).values()
+        if isinstance(p, dict) and "x-entity" in p))
 
 
 class RollOut(Protocol):

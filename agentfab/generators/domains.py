@@ -89,9 +89,28 @@ def synthesize_domain(name: str, theme: dict[str, Any], rng: random.Random) -> d
     for ename in entities:  # vocabulary order: referenced entities come first, which reads well
         if ename in chosen:
             out[ename] = _entity(entities[ename], chosen, rng)
+    for ename in out:
+        rules = [r for r in entities[ename].get("rules", []) if _rule_fits(r, ename, out) and rng.random() < 0.8]
+        if rules:
+            out[ename]["rules"] = rules
     words = [_plural_words(ename, entities[ename]) for ename in out]
     listing = ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else words[0]
     return {"name": name, "description": f"{theme['about']}: {listing}.", "entities": out}
+
+
+def _rule_fits(rule: dict[str, Any], ename: str, entities: dict[str, dict[str, Any]]) -> bool:
+    """A vocabulary precondition survives when the fields it reads were kept (and its value is still a choice)."""
+    own = entities[ename]["fields"]
+    if "ref" in rule:
+        if rule["ref"] not in own:
+            return False
+        subject = entities[own[rule["ref"]]["ref"]]["fields"]
+    else:
+        subject = own
+    f = subject.get(rule["field"])
+    if f is None or ("covers" in rule and rule["covers"] not in own):
+        return False
+    return "equals" not in rule or not f.get("choices") or rule["equals"] in f["choices"]
 
 
 def _choose_entities(entities: dict[str, dict[str, Any]], rng: random.Random) -> set[str]:

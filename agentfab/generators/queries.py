@@ -161,17 +161,24 @@ def turn_answers(plan: Plan, turn: int, steps: list[PlanStep]) -> list[str]:
 
 
 def offer_tools(domain: Domain, needed: list[str], distractors: int, rng: random.Random) -> list[str]:
-    """The needed tools plus the most similar others (sharing entity types), in a seeded order."""
+    """The needed tools plus the most similar others (sharing entity types, then name words), in a seeded order."""
     def entities(name: str) -> frozenset[str]:
         props = domain.tool(name).spec.parameters.get("properties", {})
         return frozenset(p["x-entity"] for p in props.values() if "x-entity" in p)
 
+    def words(name: str) -> frozenset[str]:
+        return frozenset(name.lower().split("_")) - {"by", "of", "for", "the"}
+
     def rank() -> list[list[str]]:
+        # near misses first: the same entity types, then the most name words in common (find_x_by_name ~
+        # search_xs_by_name), so distractors stay hard in a domain of many tools
         wanted = frozenset().union(*(entities(n) for n in needed)) if needed else frozenset()
-        by_score: dict[int, list[str]] = {}
+        named = frozenset().union(*(words(n) for n in needed)) if needed else frozenset()
+        by_score: dict[tuple[int, int], list[str]] = {}
         for t in domain.tools:
             if t.name not in needed:
-                by_score.setdefault(len(entities(t.name) & wanted), []).append(t.name)
+                score = (len(entities(t.name) & wanted), len(words(t.name) & named))
+                by_score.setdefault(score, []).append(t.name)
         return [by_score[k] for k in sorted(by_score, reverse=True)]
 
     buckets = domain.memo(("distractors", tuple(sorted(set(needed)))), rank)
