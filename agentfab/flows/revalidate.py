@@ -35,7 +35,8 @@ def task_from_row(row: dict[str, Any]) -> Task:
     for s in gt["plan"]:
         bindings = dict(b.split("=", 1) for b in s["bindings"])
         plan.append(PlanStep(id=s["id"], tool=s["tool"], arguments=json.loads(s["arguments"]), bindings=bindings,
-                             depends_on=s["depends_on"], turn=s["turn"], asks=s.get("asks") or []))
+                             depends_on=s["depends_on"], turn=s["turn"], asks=s.get("asks") or [],
+                             expect_error=s.get("expect_error")))
         results[s["id"]] = json.loads(s["result"])
     diff: dict[str, dict[str, list[Any]]] = {}
     for c in gt["state_changes"]:
@@ -57,6 +58,7 @@ def task_from_row(row: dict[str, Any]) -> Task:
         width=row["width"], user_turns=turns, tools=[t["name"] for t in row["tools"]],
         needed_tools=gt["needed_tools"], plan=plan, results=results, state_diff=diff,
         clarification=clarification, expect_refusal=gt["expect_refusal"],
+        failure_outcome=gt.get("failure_outcome"),
     )
 
 

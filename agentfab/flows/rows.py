@@ -117,7 +117,8 @@ def dataset_row(
             "plan": [
                 {"id": s.id, "tool": s.tool, "arguments": canonical_json(s.arguments),
                  "bindings": [f"{p}={r}" for p, r in sorted(s.bindings.items())], "depends_on": s.depends_on,
-                 "turn": s.turn, "result": canonical_json(task.results.get(s.id)), "asks": s.asks}
+                 "turn": s.turn, "result": canonical_json(task.results.get(s.id)), "asks": s.asks,
+                 "expect_error": s.expect_error}
                 for s in task.plan
             ],
             "state_changes": [
@@ -132,6 +133,7 @@ def dataset_row(
             "user_turns": [t.text for t in task.user_turns],
             "clarify_reply": task.clarification.reply if task.clarification else None,
             "needed_tools": task.needed_tools,
+            "failure_outcome": task.failure_outcome,
         },
         verification={
             "passed": verdict.passed,

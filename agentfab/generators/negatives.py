@@ -105,7 +105,10 @@ def wrong_argument(task: Task, content: list[Event], agent: OracleAgent, rng: ra
                    bank: ValueBank) -> list[Event] | None:
     """One free argument of one step takes another real value of that parameter; the call still succeeds."""
     pools = PoolCache(agent.domain, agent.store)
+    expected = sum(1 for s in task.plan if s.expect_error)  # a failure task's attempt must still fail as planned
     for step in rng.sample(task.plan, len(task.plan)):
+        if step.expect_error:
+            continue
         tool = agent.domain.tool(step.tool)
         for param in rng.sample(sorted(step.arguments), len(step.arguments)):
             if param in step.bindings:
@@ -119,7 +122,7 @@ def wrong_argument(task: Task, content: list[Event], agent: OracleAgent, rng: ra
                 plan = [s.model_copy(update={"arguments": {**s.arguments, param: value}}) if s.id == step.id else s
                         for s in task.plan]
                 out = agent.roll_out(task.model_copy(update={"plan": plan}), rng).content
-                if not any(is_error(_value(e)) for e in out if e.get("source") == "environment"):
+                if sum(is_error(_value(e)) for e in out if e.get("source") == "environment") == expected:
                     return out
     return None
 

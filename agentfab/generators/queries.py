@@ -9,10 +9,11 @@ import re
 from dataclasses import dataclass
 
 from agentfab.generators.language import (
-    clarify_answer, clarify_question, clarify_template, fill, is_id, param_label, phrases_of, sentence, tool_class,
+    clarify_answer, clarify_question, clarify_template, error_cause, fill, is_id, param_label, phrases_of, sentence,
+    tool_class,
 )
 from agentfab.generators.tasks import Plan, Step
-from agentfab.generators.values import render_value
+from agentfab.generators.values import normalize, render_value
 from agentfab.schemas.tasks import Clarification, PlanStep, Task, UserTurn, fact_values, required_facts
 from agentfab.schemas.wording import join_words, label, noun
 from agentfab.worlds.core import Domain, Phrase, Tool
@@ -237,17 +238,20 @@ def to_task(
                                       reply=clarify_answer(tool, param, value, rng), value=value)
     n_turns = 1 + max(s.turn for s in plan.steps)
     phrases: dict[str, Phrase] = {}
-    texts = [render_turn(plan, t, domain, rng, hide, phrases) for t in range(n_turns)]
+    if kind == "failure":
+        texts = [failure_request(plan, domain, rng, phrases)]
+    else:
+        texts = [render_turn(plan, t, domain, rng, hide, phrases) for t in range(n_turns)]
     asks = _carried(plan, {s.id: tuple(domain.tool(s.tool).asked(phrases.get(s.id), plan.results[s.id]))
                            for s in plan.steps})
     steps = [
         PlanStep(id=s.id, tool=s.tool, arguments=s.arguments, bindings=s.bindings, depends_on=s.depends_on,
-                 turn=s.turn, asks=list(asks.get(s.id, ())))
+                 turn=s.turn, asks=list(asks.get(s.id, ())), expect_error=s.expect_error)
         for s in plan.steps
     ]
     turns = [
         UserTurn(text=texts[t], steps=[s.id for s in plan.steps if s.turn == t],
-                 answer=turn_answers(plan, t, steps), facts=required_facts(steps, plan.results, t))
+                 answer=failure_answer(plan, t, steps), facts=required_facts(steps, plan.results, t))
         for t in range(n_turns)
     ]
     needed = list(dict.fromkeys(s.tool for s in plan.steps))
@@ -265,4 +269,29 @@ def to_task(
         results=plan.results,
         state_diff=plan.state_diff,
         clarification=clarification,
+        failure_outcome=("alternative" if len(plan.steps) > 1 else "report") if kind == "failure" else None,
     )
+
+
+FALLBACK_CLAUSES = ("If that doesn't work, {b} instead.", "If that's not possible, please {b} instead.",
+                    "Should that fail, {b}.")
+
+
+def failure_request(plan: Plan, domain: Domain, rng: random.Random, asks: dict[str, Phrase]) -> str:
+    """A failure task's request: the write that will break a rule, plus (for an alternative route) the fallback the
+    user offers."""
+    failing, *alternative = plan.steps
+    clause = render_clause(failing, domain.tool(failing.tool), rng)
+    asks[failing.id] = clause.phrase
+    text = sentence(clause.text, rng)
+    if alternative:
+        alt = render_clause(alternative[0], domain.tool(alternative[0].tool), rng)
+        asks[alternative[0].id] = alt.phrase
+        text += " " + FALLBACK_CLAUSES[rng.randrange(len(FALLBACK_CLAUSES))].format(b=alt.text)
+    return text
+
+
+def failure_answer(plan: Plan, turn: int, steps: list[PlanStep]) -> list[str]:
+    """`turn_answers`, led for a failure task by what failed and why (the cause a reply must state)."""
+    causes = [normalize(error_cause(plan.results[s.id])) for s in steps if s.expect_error and s.turn == turn]
+    return causes + [v for v in turn_answers(plan, turn, steps) if v not in causes]

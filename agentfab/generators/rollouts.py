@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentfab.generators.language import Said, reply
+from agentfab.generators.language import Said, alternative_reply, error_cause, failure_reply, reply
 from agentfab.generators.reasoning import Reasoner
 from agentfab.generators.values import PoolCache
 from agentfab.schemas.tasks import PlanStep, Task
@@ -126,15 +126,26 @@ class OracleAgent:
             for group in levels_after(steps, results):
                 self._call_group(group, world, results, out, ids, rng, tool_of, thinker)
             terminal = {s.id for s in _terminal_steps(task, t)}
-            parts = reply_parts(self.domain, steps, results, terminal)
-            out.content.append(message(reply(parts, rng), thinker.before_reply(parts, rng)))
+            failed = [s for s in steps if s.expect_error and is_error(results.get(s.id))]
+            parts = reply_parts(self.domain, [s for s in steps if s not in failed], results, terminal)
+            text = reply(parts, rng)
+            if failed:  # what failed and why, in the world's own words; then what was done instead, if anything
+                f = failed[0]
+                attempt = (self.domain.tool(f.tool), resolve(f, results))
+                text = (alternative_reply(attempt, results[f.id], parts, rng) if parts
+                        else failure_reply(*attempt, results[f.id], rng))
+            out.content.append(message(text, thinker.before_reply(parts, rng)))
         return out
 
     def _call_group(self, group: list[PlanStep], world: Store, results: dict[str, Any], out: Rollout,
                     ids: Any, rng: random.Random, tool_of: dict[str, str], thinker: Reasoner) -> None:
         args_of = {s.id: resolve(s, results) for s in group}
         reason = thinker.before_calls(group, args_of, results, tool_of, rng)
-        if self.recovery and rng.random() < self.recovery:
+        failed = [results[d] for s in group for d in s.depends_on if is_error(results.get(d))]
+        if failed:  # the first attempt broke a rule of the world: take the alternative the user offered
+            reason = f"That did not work ({error_cause(failed[0])}), so I'll take the alternative you gave. " + reason
+        expected = any(s.expect_error for s in group)  # a rule the world enforces, not a typo to correct
+        if self.recovery and not expected and rng.random() < self.recovery:
             first = group[0]
             tool = self.domain.tool(first.tool)
             attempts = 1

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentfab.generators.values import PoolCache, sample_arguments
-from agentfab.worlds.core import Domain, Store, Tool, canonical_json, is_error
+from agentfab.worlds.core import RULE_ERRORS, Domain, Store, Tool, canonical_json, is_error
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Step:
     bindings: dict[str, str] = field(default_factory=dict)  # param -> "STEP_ID.field"
     depends_on: list[str] = field(default_factory=list)
     turn: int = 0
+    expect_error: str | None = None  # a failure task's first attempt meets this business rule
 
 
 @dataclass
@@ -78,7 +79,9 @@ class Composer:
                 source, name = ref.split(".", 1)
                 args[param] = results[source][name]
             result = self.tools[step.tool].invoke(world, args)
-            if is_error(result):
+            if is_error(result) != (step.expect_error is not None):
+                return None
+            if step.expect_error is not None and result["error"]["type"] != step.expect_error:
                 return None
             results[step.id] = result
         return results, world.diff()
@@ -300,6 +303,7 @@ class Composer:
                 {p: f"{rename[r.split('.', 1)[0]]}.{r.split('.', 1)[1]}" for p, r in s.bindings.items()},
                 [rename[d] for d in s.depends_on],
                 s.turn,
+                s.expect_error,
             )
             for _, _, s in order
         ]
@@ -325,10 +329,47 @@ class Composer:
             width=len(members),
         )
 
+    def failure(self, rng: random.Random) -> Plan | None:
+        """A write that really breaks a business rule of this world (a sold-out flight, a frozen account), then,
+        most of the time, the same write with one value changed that succeeds: the alternative the user offers."""
+        names = [t.name for t in self.domain.tools if t.spec.mutates and t.spec.parameters.get("required")]
+        for _ in range(self.limits.attempts * 2):
+            if not names:
+                return None
+            tool = self.tools[names[rng.randrange(len(names))]]
+            args = sample_arguments(tool, self.pools, rng)
+            outcome = tool.invoke(self.store.fork(), args)
+            if not is_error(outcome) or outcome["error"]["type"] not in RULE_ERRORS:
+                continue
+            failing = Step(self._new_id(), tool.name, args, expect_error=outcome["error"]["type"])
+            members = [[failing]]
+            if rng.random() < 0.6:
+                alternative = self._alternative(tool, args, rng)
+                if alternative is not None:
+                    members.append([Step(self._new_id(), tool.name, alternative, depends_on=[failing.id])])
+            return self.finish("failure", members, self.family_of(failing))
+        return None
+
+    def _alternative(self, tool: Tool, args: dict[str, Any], rng: random.Random) -> dict[str, Any] | None:
+        """The same call with one entity-typed value swapped for another one that really succeeds."""
+        props = tool.spec.parameters.get("properties", {})
+        params = [p for p in sorted(args) if "x-entity" in props.get(p, {})]
+        for param in rng.sample(params, len(params)):
+            pool = self.pools.pool(props[param]["x-entity"])
+            for value in rng.sample(pool, min(8, len(pool))):
+                if value == args[param]:
+                    continue
+                other = {**args, param: value}
+                if not is_error(tool.invoke(self.store.fork(), other)):
+                    return other
+        return None
+
     def compose(self, kind: str, rng: random.Random) -> Plan | None:
         """A plan of the given kind, or None when this domain cannot make one (the caller picks another)."""
         self._seen.clear()
         lim = self.limits
+        if kind == "failure":
+            return self.failure(rng)
         if kind in ("single", "clarify"):
             step = self.atomic(rng, with_args=kind == "clarify")
             return self.finish(kind, [[step]], self.family_of(step)) if step else None

@@ -55,6 +55,7 @@ class StepRow(_Strict):
     result: str = Field(description="JSON text of the result of executing this step on a fresh world.")
     asks: list[str] = Field(default_factory=list,
                             description="Result fields the request asks to see; a reply to the turn must state them.")
+    expect_error: str | None = Field(default=None, description="The business-rule error this call must meet.")
 
 
 class StateChangeRow(_Strict):
@@ -74,6 +75,8 @@ class GroundTruthRow(_Strict):
     clarify_reply: str | None = None
     user_turns: list[str] = Field(default_factory=list, description="Every user turn's text, in order.")
     needed_tools: list[str] = Field(default_factory=list)
+    failure_outcome: str | None = Field(default=None, description="A failure task: 'alternative' (the route the "
+                                        "user offered) or 'report' (say plainly what failed and why).")
 
 
 class VerificationRow(_Strict):

@@ -8,8 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentfab.schemas.answers import normalize
 
-TaskKind = Literal["single", "parallel", "chain", "compound", "multi_turn", "irrelevant", "clarify"]
-TASK_KINDS: tuple[str, ...] = ("single", "parallel", "chain", "compound", "multi_turn", "irrelevant", "clarify")
+TaskKind = Literal["single", "parallel", "chain", "compound", "multi_turn", "irrelevant", "clarify", "failure"]
+TASK_KINDS: tuple[str, ...] = ("single", "parallel", "chain", "compound", "multi_turn", "irrelevant", "clarify",
+                               "failure")
+FailureOutcome = Literal["alternative", "report"]
 
 
 class PlanStep(BaseModel):
@@ -26,6 +28,8 @@ class PlanStep(BaseModel):
     )
     depends_on: list[str] = Field(default_factory=list)
     turn: int = Field(default=0, ge=0, description="Index of the user turn this step answers.")
+    expect_error: str | None = Field(
+        default=None, description="The business-rule error this call must meet (a failure task's first attempt).")
     asks: list[str] = Field(
         default_factory=list,
         description="Result fields of this step the request asks to see (a reply to its turn must state them).",
@@ -88,6 +92,8 @@ class Task(BaseModel):
     )
     clarification: Clarification | None = None
     expect_refusal: bool = Field(default=False, description="No offered tool fits: the agent must not call one.")
+    failure_outcome: FailureOutcome | None = Field(
+        default=None, description="A failure task: take the alternative the user gave, or report what failed and why.")
 
     @property
     def turns(self) -> int:

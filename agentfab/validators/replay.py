@@ -22,8 +22,15 @@ class Replay:
     failures: list[Failure] = field(default_factory=list)
 
 
-def replay(content: list[Event], tools: Mapping[str, Tool], store: Store) -> Replay:
-    """Re-execute every call in order on a fresh fork; each observation must equal the replayed result."""
+def expected_errors(task: Task) -> set[tuple[str, str, str]]:
+    """(tool, arguments, error type) of the calls a failure task must see fail: a rule of the world, not a slip."""
+    return {(s.tool, canonical_json(s.arguments), s.expect_error) for s in task.plan if s.expect_error}
+
+
+def replay(content: list[Event], tools: Mapping[str, Tool], store: Store,
+           expected: set[tuple[str, str, str]] | frozenset = frozenset()) -> Replay:
+    """Re-execute every call in order on a fresh fork; each observation must equal the replayed result.
+    A failed call is unrecovered unless a later call to the tool succeeds or the task `expected` that failure."""
     world = store.fork()
     out = Replay()
     observed = {
@@ -41,6 +48,8 @@ def replay(content: list[Event], tools: Mapping[str, Tool], store: Store) -> Rep
             out.failures.append((Reason.OBSERVATION_MISMATCH,
                                  f"content[{i}]: {ev['function']} returned something else on replay"))
     for n, (name, _, value) in enumerate(out.calls):
+        if is_error(value) and (name, canonical_json(out.calls[n][1]), value["error"]["type"]) in expected:
+            continue
         if is_error(value) and not any(c[0] == name and not is_error(c[2]) for c in out.calls[n + 1:]):
             out.failures.append((Reason.ERROR_UNRECOVERED, f"{name} failed ({value['error']['message']}) and was "
                                  "never retried successfully"))
@@ -84,9 +93,18 @@ def check_truth(task: Task, content: list[Event], rep: Replay) -> list[Failure]:
             failures.append((Reason.NO_REFUSAL, "the reply does not tell the user the request cannot be served"))
         return failures
     made = [(name, canonical_json(kwargs)) for name, kwargs, value in rep.calls if not is_error(value)]
+    met = [(name, canonical_json(kwargs), value["error"]["type"]) for name, kwargs, value in rep.calls
+           if is_error(value)]
     unmatched_steps = []
     for step in task.plan:  # pair each planned step with one successful call that does exactly it
         wanted = (step.tool, canonical_json(step.arguments))
+        if step.expect_error:  # ... or, for a failure task's attempt, with the call that met the rule
+            if (*wanted, step.expect_error) in met:
+                met.remove((*wanted, step.expect_error))
+            else:
+                failures.append((Reason.MISSING_CALL, f"{step.id}: {step.tool} was never tried (it must meet "
+                                 f"{step.expect_error} before any alternative)"))
+            continue
         if wanted in made:
             made.remove(wanted)
         else:

@@ -10,7 +10,7 @@ from agentfab.schemas.codes import STAGES, Reason, stage_of
 from agentfab.schemas.tasks import Task
 from agentfab.validators.judge import Judge, Judgement
 from agentfab.validators.language import check_language
-from agentfab.validators.replay import check_rules, check_truth, replay
+from agentfab.validators.replay import check_rules, check_truth, expected_errors, replay
 from agentfab.validators.structure import check_calls, check_events
 from agentfab.worlds.core import Store, Tool
 
@@ -51,7 +51,7 @@ def check(
     v.add(check_events(content))
     v.add(check_calls(content, offered))
     v.stages.append("exec")
-    rep = replay(content, offered, store)
+    rep = replay(content, offered, store, expected_errors(task))
     v.add(rep.failures)
     v.stages.append("truth")
     v.add(check_truth(task, content, rep))

@@ -1,0 +1,78 @@
+"""Failure tasks: a write breaks a real business rule; the oracle takes the user's alternative or says plainly what
+failed and why, and ground truth knows which."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from agentfab.generators.queries import to_task
+from agentfab.generators.rollouts import OracleAgent, message
+from agentfab.generators.tasks import Composer
+from agentfab.validators.judge import RuleJudge
+from agentfab.validators.verify import verify
+from agentfab.worlds.core import RULE_ERRORS, is_error
+from agentfab.worlds.registry import builtin_domain
+
+
+def failure_tasks(world: str, seed: int, n: int = 12):
+    domain = builtin_domain(world)
+    store = domain.seeded(seed).with_offset(123)
+    composer, agent = Composer(domain, store, seed), OracleAgent(domain, store)
+    rng = random.Random(seed)
+    out = []
+    for i in range(n * 3):
+        plan = composer.compose("failure", rng)
+        if plan is None:
+            continue
+        task = to_task(plan, domain, rng, task_id=f"f{i}", kind="failure", distractors=2)
+        out.append((domain, store, task, agent.roll_out(task, rng).content))
+        if len(out) == n:
+            break
+    return out
+
+
+def _verify(domain, store, task, content):
+    return verify(task, content, {n: domain.tool(n) for n in task.tools}, store, RuleJudge(), 3)
+
+
+@pytest.mark.parametrize("world", ["bank", "shop", "travel", "calendar", "library"])
+def test_the_oracle_meets_a_real_rule_and_passes_every_check(world):
+    tasks = failure_tasks(world, 3)
+    assert len(tasks) >= 8
+    for domain, store, task, content in tasks:
+        first = task.plan[0]
+        assert first.expect_error in RULE_ERRORS and is_error(task.results[first.id])
+        assert task.failure_outcome == ("alternative" if len(task.plan) == 2 else "report")
+        v = _verify(domain, store, task, content)
+        assert v.passed, v.details
+        reply = content[-1]["content"]
+        assert task.results[first.id]["error"]["message"] in reply  # what failed and why, plainly
+        if task.failure_outcome == "report":
+            assert task.state_diff == {}
+        else:
+            assert task.state_diff and any(w in task.user_turns[0].text for w in ("instead", "fail"))
+
+
+def test_both_outcomes_occur():
+    outcomes = {t.failure_outcome for world in ("bank", "shop", "travel") for _, _, t, _ in failure_tasks(world, 5)}
+    assert outcomes == {"alternative", "report"}
+
+
+def test_claiming_success_or_skipping_the_attempt_is_caught():
+    for domain, store, task, content in failure_tasks("bank", 4) + failure_tasks("shop", 4):
+        boast = [*content[:-1], message("Done, all taken care of!")]
+        assert "truth.wrong_answer" in _verify(domain, store, task, boast).reasons
+        first_call = next(i for i, e in enumerate(content) if e["class_"] == "api_action")
+        skipped = content[:1] + content[first_call + 2:]  # drop the attempt that met the rule, keep the rest
+        if task.failure_outcome == "alternative":
+            assert "truth.missing_call" in _verify(domain, store, task, skipped).reasons
+
+
+def test_an_unexpected_failure_is_still_unrecovered():
+    """Negative control: the exemption covers only the planned attempt, not any failed call."""
+    domain, store, task, content = next(t for t in failure_tasks("bank", 6) if t[2].failure_outcome == "report")
+    plain = task.model_copy(update={"plan": [s.model_copy(update={"expect_error": None}) for s in task.plan],
+                                    "failure_outcome": None})
+    assert "exec.error_unrecovered" in _verify(domain, store, plain, content).reasons
