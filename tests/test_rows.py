@@ -28,7 +28,8 @@ def test_sample_rows_fit_the_contract_and_pydantic_agrees():
 def test_a_misspelled_key_at_any_depth_raises_before_writing(tmp_path, path):
     row = copy.deepcopy(accepted_rows()[0])
     row["ground_truth"]["plan"] = [{"id": "s1", "tool": "get_balance", "arguments": "{}", "bindings": [],
-                                    "depends_on": [], "turn": 0, "result": "{}", "asks": []}]
+                                    "depends_on": [], "turn": 0, "result": "{}", "asks": [],
+                                    "expect_error": None}]
     check_row_shapes([row])
     parent = row
     for part in path[:-1]:

@@ -388,6 +388,9 @@ def error_cause(error: Any) -> str:
     """The reason a call failed, as a clause: the message of an `{"error": ...}` result."""
     if is_error(error):
         message = str(error["error"].get("message", "")).strip().rstrip(".")
+        first = message.split(" ", 1)[0]
+        if first[1:] != first[1:].lower() or any(ch.isdigit() or ch == "-" for ch in first):
+            return message  # it starts with an id ("P-113 is busy ..."): never lower-case an id
         return message[:1].lower() + message[1:] if message else "the service reported an error"
     return str(error).strip().rstrip(".")
 
