@@ -324,8 +324,8 @@ class Negatives:
             return
         if record.verdict.passed:
             self.bank.observe(record.content)
-        if not self.rng.random() < self.share:
-            return
+        if not self.rng.random() < self.share or not record.verdict.passed:
+            return  # the broken twin of an accepted row only: a DPO pair needs its chosen side
         task, world = record.task, record.draft.world
         made = make_negative(task, record.content, world.agent, self.rng, bank=self.bank)
         if made is None:

@@ -291,13 +291,14 @@ def ignored_refusal(task: Task, content: list[Event], agent: OracleAgent, rng: r
     if not task.expect_refusal:
         return None
     pools = PoolCache(agent.domain, agent.store)
-    world = agent.store.fork()
     first = None
-    for name in rng.sample(task.tools, len(task.tools)):
+    names = rng.sample(task.tools, len(task.tools))  # reads first (a write would make a new id), tools seen first
+    names.sort(key=lambda n: (agent.domain.tool(n).spec.mutates, not bank.calls(n)))
+    for name in names:
         tool = agent.domain.tool(name)
         seen = bank.calls(name)
         for kwargs in rng.sample(seen, min(6, len(seen))) or [sample_arguments(tool, pools, rng)]:
-            value = tool.invoke(world, kwargs)
+            value = tool.invoke(agent.store.fork(), kwargs)
             if is_error(value):
                 continue
             step = PlanStep(id="s1", tool=name, arguments=kwargs)
@@ -308,7 +309,7 @@ def ignored_refusal(task: Task, content: list[Event], agent: OracleAgent, rng: r
             if tokens(out) <= bank.vocab:
                 return out
             first = first or out
-    return first
+    return None if bank.vocab else first  # with accepted data to compare, only a call that gives nothing away
 
 
 PERTURBATIONS: dict[str, Perturb] = {
