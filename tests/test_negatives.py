@@ -44,6 +44,7 @@ def test_under_five_percent_of_negatives_add_a_token_unseen_in_accepted_data(bui
     manifest = json.loads((build / "manifest.json").read_text())
     counts = manifest["negatives"]
     assert counts["made"] == made and counts["giveaway"] / counts["made"] < 0.05  # the shard-level upper bound
+    assert manifest["quality"]["negative_giveaway_rate"] == round(counts["giveaway"] / made, 4)
     assert counts["giveaway"] >= flagged
 
 

@@ -24,7 +24,8 @@ from agentfab.worlds.registry import builtin_domain
 # an imported record has no task: nothing to compare its answers, calls or state against
 NO_GROUND_TRUTH: dict[str, Any] = {"answers": [], "plan": [], "state_changes": [], "expect_refusal": False,
                                    "clarify_param": None, "clarify_question": None, "clarify_reply": None,
-                                   "user_turns": [], "needed_tools": [], "failure_outcome": None}
+                                   "user_turns": [], "needed_tools": [], "failure_outcome": None,
+                                   "declined": None}
 
 
 def _not_executable(*_: Any, **__: Any) -> Any:

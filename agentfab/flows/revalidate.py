@@ -58,7 +58,7 @@ def task_from_row(row: dict[str, Any]) -> Task:
         width=row["width"], user_turns=turns, tools=[t["name"] for t in row["tools"]],
         needed_tools=gt["needed_tools"], plan=plan, results=results, state_diff=diff,
         clarification=clarification, expect_refusal=gt["expect_refusal"],
-        failure_outcome=gt.get("failure_outcome"),
+        failure_outcome=gt.get("failure_outcome"), declined=gt.get("declined"),
     )
 
 

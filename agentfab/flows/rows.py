@@ -134,6 +134,7 @@ def dataset_row(
             "clarify_reply": task.clarification.reply if task.clarification else None,
             "needed_tools": task.needed_tools,
             "failure_outcome": task.failure_outcome,
+            "declined": task.declined,
         },
         verification={
             "passed": verdict.passed,

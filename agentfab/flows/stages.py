@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.rows import dataset_row
 from agentfab.generators.negatives import EXPECTED_CODE, ValueBank, make_negative, tokens
+from agentfab.generators.nearmiss import near_miss
 from agentfab.generators.queries import render_step, to_task
 from agentfab.generators.rollouts import OracleAgent
 from agentfab.generators.tasks import ComposeLimits, Composer, Plan, Step
@@ -198,9 +199,17 @@ class TemplatePhrase:
 
     def __call__(self, draft: Draft) -> Task:
         rng, world = self.rng, draft.world
-        foreign = self._foreign_request(world) if draft.kind == "irrelevant" else ""
+        foreign, near = "", None
+        if draft.kind in ("irrelevant", "partial"):  # half the irrelevant requests are near misses of this domain
+            missed = near_miss(world.domain, world.variant.pools, rng) if (
+                draft.kind == "partial" or rng.random() < 0.5) else None
+            if missed is not None:
+                foreign, near = missed
+            else:
+                foreign = self._foreign_request(world)
         return to_task(draft.plan, world.domain, rng, task_id=draft.task_id, kind=draft.kind,
-                       distractors=self.distractors, foreign_request=foreign)
+                       distractors=self.distractors, foreign_request=foreign,
+                       near_tools=near if draft.kind == "irrelevant" else None)
 
     def _foreign_request(self, here: TaskWorld) -> str:
         """A request another domain serves and this one cannot: from a sibling (a domain sharing entity types with

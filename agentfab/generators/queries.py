@@ -203,8 +203,12 @@ def to_task(
     kind: str,
     distractors: int,
     foreign_request: str = "",
+    near_tools: list[str] | None = None,
 ) -> Task:
-    """Render a composed plan (or, for `irrelevant`, a request no offered tool serves) into a Task."""
+    """Render a composed plan (or, for `irrelevant`, a request no offered tool serves) into a Task.
+
+    `foreign_request` is the undoable request of an `irrelevant` or `partial` task; `near_tools` (a near miss from
+    the same domain) are the tools that come closest to it, offered instead of random ones."""
     if plan is None:
         if kind != "irrelevant":
             raise ValueError(f"a {kind} task needs a plan")
@@ -216,7 +220,8 @@ def to_task(
             depth=0,
             width=0,
             user_turns=[UserTurn(text=sentence(foreign_request, rng))],
-            tools=offer_tools(domain, [], distractors + 1, rng),
+            tools=(rng.sample(near_tools, min(len(near_tools), distractors + 1)) if near_tools
+                   else offer_tools(domain, [], distractors + 1, rng)),
             needed_tools=[],
             plan=[],
             expect_refusal=True,
@@ -255,6 +260,10 @@ def to_task(
         for t in range(n_turns)
     ]
     needed = list(dict.fromkeys(s.tool for s in plan.steps))
+    declined = None
+    if kind == "partial" and foreign_request:  # a doable request and an undoable one: do one, decline the other
+        declined = foreign_request
+        turns[0].text = turns[0].text.rstrip() + " " + ALSO[rng.randrange(len(ALSO))].format(b=foreign_request)
     return Task(
         id=task_id,
         family=plan.family,
@@ -270,7 +279,11 @@ def to_task(
         state_diff=plan.state_diff,
         clarification=clarification,
         failure_outcome=("alternative" if len(plan.steps) > 1 else "report") if kind == "failure" else None,
+        declined=declined,
     )
+
+
+ALSO = ("Also, {b}.", "And while you're at it, {b}.", "Could you also {b}?")
 
 
 FALLBACK_CLAUSES = ("If that doesn't work, {b} instead.", "If that's not possible, please {b} instead.",

@@ -19,6 +19,8 @@ from agentfab.worlds.core import Domain, Store, Tool, canonical_json, is_error
 
 Event = dict[str, Any]
 
+DECLINES = ("I can't {b}, though: none of my tools can do that.",
+            "As for the other request, I'm not able to {b}; no tool I have supports it.")
 REFUSALS = (
     "I'm sorry, but none of the tools I have can do that, so I can't help with this request.",
     "I can't do that: it is outside what my available tools support.",
@@ -134,6 +136,8 @@ class OracleAgent:
                 attempt = (self.domain.tool(f.tool), resolve(f, results))
                 text = (alternative_reply(attempt, results[f.id], parts, rng) if parts
                         else failure_reply(*attempt, results[f.id], rng))
+            if t == 0 and task.declined:  # the part no offered tool can do: said plainly, after what was done
+                text += " " + DECLINES[rng.randrange(len(DECLINES))].format(b=task.declined)
             out.content.append(message(text, thinker.before_reply(parts, rng)))
         return out
 

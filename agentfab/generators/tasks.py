@@ -370,6 +370,8 @@ class Composer:
         lim = self.limits
         if kind == "failure":
             return self.failure(rng)
+        if kind == "partial":  # the doable part: one call (the undoable part is phrased, never composed)
+            kind = "single"
         if kind in ("single", "clarify"):
             step = self.atomic(rng, with_args=kind == "clarify")
             return self.finish(kind, [[step]], self.family_of(step)) if step else None

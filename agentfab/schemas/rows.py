@@ -75,6 +75,8 @@ class GroundTruthRow(_Strict):
     clarify_reply: str | None = None
     user_turns: list[str] = Field(default_factory=list, description="Every user turn's text, in order.")
     needed_tools: list[str] = Field(default_factory=list)
+    declined: str | None = Field(default=None, description="A partial task's undoable part, which the reply must "
+                                 "decline.")
     failure_outcome: str | None = Field(default=None, description="A failure task: 'alternative' (the route the "
                                         "user offered) or 'report' (say plainly what failed and why).")
 

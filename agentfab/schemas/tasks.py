@@ -8,9 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentfab.schemas.answers import normalize
 
-TaskKind = Literal["single", "parallel", "chain", "compound", "multi_turn", "irrelevant", "clarify", "failure"]
+TaskKind = Literal["single", "parallel", "chain", "compound", "multi_turn", "irrelevant", "clarify", "failure",
+                   "partial"]
 TASK_KINDS: tuple[str, ...] = ("single", "parallel", "chain", "compound", "multi_turn", "irrelevant", "clarify",
-                               "failure")
+                               "failure", "partial")
 FailureOutcome = Literal["alternative", "report"]
 
 
@@ -92,6 +93,8 @@ class Task(BaseModel):
     )
     clarification: Clarification | None = None
     expect_refusal: bool = Field(default=False, description="No offered tool fits: the agent must not call one.")
+    declined: str | None = Field(
+        default=None, description="A partial task's undoable part: the agent does the rest and declines this.")
     failure_outcome: FailureOutcome | None = Field(
         default=None, description="A failure task: take the alternative the user gave, or report what failed and why.")
 

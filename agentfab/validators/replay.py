@@ -92,6 +92,10 @@ def check_truth(task: Task, content: list[Event], rep: Replay) -> list[Failure]:
         if not any(m in final for m in REFUSAL_MARKERS):
             failures.append((Reason.NO_REFUSAL, "the reply does not tell the user the request cannot be served"))
         return failures
+    if task.declined:
+        final = (content[-1].get("content") or "").lower() if content else ""
+        if not any(m in final for m in REFUSAL_MARKERS):
+            failures.append((Reason.NO_REFUSAL, f"the reply does not decline the part no tool can do: {task.declined}"))
     made = [(name, canonical_json(kwargs)) for name, kwargs, value in rep.calls if not is_error(value)]
     met = [(name, canonical_json(kwargs), value["error"]["type"]) for name, kwargs, value in rep.calls
            if is_error(value)]

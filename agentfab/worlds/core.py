@@ -339,6 +339,9 @@ class Domain:
     tools: tuple[Tool, ...]
     seed_state: Callable[[int], Tables]
     entities: Mapping[str, EntityPool]
+    # requests in this domain's words that no tool of it can do ("unblock card {card_id}"), placeholders naming
+    # entity pools: the near misses of irrelevant and partial tasks
+    near_misses: tuple[str, ...] = ()
 
     def seeded(self, seed: int) -> Store:
         return Store(self.seed_state(seed))
@@ -388,4 +391,5 @@ def domain_from_module(module: Any, source: str = "builtin") -> Domain:
         tools=tools,
         seed_state=module.seed_state,
         entities=dict(module.ENTITIES),
+        near_misses=tuple(getattr(module, "NEAR_MISSES", ())),
     )

@@ -109,7 +109,18 @@ def _build(raw: Any, source: str, where: str) -> Domain:
     seed_state = _seeder(d, where)
     sample = seed_state(0)  # fails now, not mid-build, when unique values run out
     tools = build_tools(d, d.name, source, where, _examples(d, sample))
-    return Domain(name=d.name, description=d.description, tools=tools, seed_state=seed_state, entities=_pools(d))
+    return Domain(name=d.name, description=d.description, tools=tools, seed_state=seed_state, entities=_pools(d),
+                  near_misses=_near_misses(d))
+
+
+def _near_misses(d: DomainDef) -> tuple[str, ...]:
+    """What no generated tool family does: mail, print, export or undo (tools only read, write and aggregate)."""
+    out: list[str] = []
+    for e in d.entities:
+        key = "{" + e.key_name + "}"
+        out += [f"email me a copy of the {e.words} record {key}", f"print a label for {e.words} {key}",
+                f"undo the last change made to {e.words} {key}", f"export all {e.plural_words} to a spreadsheet"]
+    return tuple(out)
 
 
 def _pools(d: DomainDef) -> dict[str, EntityPool]:

@@ -27,6 +27,11 @@ ENTITIES = {
 }
 
 DAILY_LIMIT = 5000.0
+NEAR_MISSES = (  # in the bank's words, but no tool does it (see Domain.near_misses)
+    "unblock card {card_id}", "close account {account_id} for good", "reverse the last transfer out of {account_id}",
+    "raise the daily transfer limit on {account_id}", "order a replacement for card {card_id}",
+    "change the home city on file for customer {customer_id}",
+)
 
 
 def seed_state(seed: int) -> Tables:

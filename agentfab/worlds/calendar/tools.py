@@ -17,6 +17,11 @@ TEAMS = ("design", "platform", "sales", "support", "research")
 WORKDAYS = tuple(
     d.isoformat() for d in (date(2026, 12, 1) + timedelta(days=n) for n in range(31)) if d.weekday() < 5
 )
+NEAR_MISSES = (  # in the calendar's words, but no tool does it (see Domain.near_misses)
+    "set up a weekly recurring meeting for {person_id}", "book a meeting room for {event_id}",
+    "send the agenda of {event_id} to everyone invited", "mark {person_id} as out of office tomorrow",
+    "remove {person_id} from {event_id}", "move {person_id} to the {team} team",
+)
 DAY_START, DAY_END = 9 * 60, 18 * 60  # working hours, in minutes after midnight
 StartTime = Literal[
     "09:00", "09:30", "10:00", "10:30", "11:00", "11:30", "12:00", "12:30",

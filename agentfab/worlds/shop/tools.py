@@ -27,6 +27,11 @@ NOUNS = {
 ADJECTIVES = ("Compact", "Classic", "Deluxe", "Eco", "Pro", "Travel", "Everyday", "Premium", "Mini", "Sturdy")
 TODAY = "2026-12-20"  # the shop's fixed "today": new orders are placed on it, seeded ones before it
 MAX_QUANTITY = 5
+NEAR_MISSES = (  # in the shop's words, but no tool does it (see Domain.near_misses)
+    "change the delivery address of {order_id}", "apply a discount code to {order_id}",
+    "exchange {order_id} for a different size", "post a five-star review of {product_id}",
+    "update the email address of {customer_id}", "give me the tracking number of {order_id}",
+)
 REFUND_DAYS = 45  # a delivered order can be refunded within this many days of its order date
 
 CustomerId = Annotated[str, Arg("Customer id, e.g. C-1001", entity="customer_id", pattern=r"^C-\d{4}$")]

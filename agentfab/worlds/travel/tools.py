@@ -24,6 +24,10 @@ DATES = ("2026-12-19", "2026-12-20", "2026-12-21", "2026-12-22", "2026-12-23")
 AIRLINES = ("UA", "AA", "DL", "WN", "AS")
 CONDITIONS = ("sunny", "cloudy", "rain", "snow", "windy", "fog")
 INDUSTRIES = ("software", "logistics", "biotech", "retail", "energy", "media")
+NEAR_MISSES = (  # in travel's words, but no tool does it (see Domain.near_misses)
+    "pick a window seat on {booking_id}", "add a checked bag to {booking_id}", "upgrade {booking_id} to business class",
+    "cancel the hotel stays of {traveler_id}", "change the passenger name on {booking_id}",
+)
 CANCEL_FEE = 0.2  # share of the fare kept when a booking is cancelled
 
 City = Annotated[str, Arg("City name, e.g. Denver", entity="city")]

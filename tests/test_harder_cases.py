@@ -1,0 +1,75 @@
+"""Harder cases: near-miss irrelevance (the domain's own tools come close but cannot do it) and requests with a
+doable and an undoable part (do one, decline the other)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from agentfab.flows.recipe import parse_recipe
+from agentfab.flows.stages import Compose, Draft, ShardWorld, TemplatePhrase
+from agentfab.generators.negatives import make_negative
+from agentfab.generators.rollouts import message
+from agentfab.validators.judge import RuleJudge
+from agentfab.validators.verify import verify
+from agentfab.worlds.registry import builtin_domain
+
+WORLDS = ["bank", "shop", "travel", "calendar", "library"]
+
+
+def drafts(kind: str, n: int = 40):
+    recipe = parse_recipe({"name": "hard", "seed": 2, "records": n, "worlds": WORLDS,
+                           "tasks": {"mix": {kind: 1}}, "rollouts": {"recovery": 0}})
+    worlds = [ShardWorld(name, builtin_domain(name), 11, recipe) for name in WORLDS]
+    rng = random.Random(4)
+    compose, phrase = Compose(recipe, worlds, rng), TemplatePhrase(recipe, worlds, rng)
+    out = []
+    for k in range(n):
+        draft: Draft = compose(k, f"t{k}")
+        task = phrase(draft)
+        content = draft.world.agent.roll_out(task, rng).content
+        out.append((draft, task, content))
+    return out
+
+
+def _verify(draft, task, content):
+    offered = {n: draft.world.domain.tool(n) for n in task.tools}
+    return verify(task, content, offered, draft.world.store, RuleJudge(), 3)
+
+
+def test_near_miss_requests_come_from_the_same_domain_and_offer_its_closest_tools():
+    near = 0
+    for draft, task, content in drafts("irrelevant"):
+        assert task.expect_refusal and _verify(draft, task, content).passed
+        text = task.user_turns[0].text.lower()
+        templates = [t.split("{")[0].strip().lower() for t in draft.world.domain.near_misses]
+        if any(t and t in text for t in templates):
+            near += 1
+            assert all(n in {t.name for t in draft.world.domain.tools} for n in task.tools)
+            bad = make_negative(task, content, draft.world.agent, random.Random(1), only="ignored_refusal")
+            if bad is not None:
+                assert "truth.unexpected_call" in _verify(draft, task, bad[1]).reasons
+    assert near >= 10
+
+
+@pytest.fixture(scope="module")
+def partial():
+    return drafts("partial", 30)
+
+
+def test_a_partial_request_does_the_doable_part_and_declines_the_rest(partial):
+    for draft, task, content in partial:
+        assert task.kind == "partial" and task.declined and task.declined in task.user_turns[0].text
+        v = _verify(draft, task, content)
+        assert v.passed, v.details
+        assert task.declined in content[-1]["content"]
+
+
+def test_not_declining_or_not_doing_is_caught(partial):
+    for draft, task, content in partial:
+        reply = content[-1]["content"]
+        silent = [*content[:-1], {**content[-1], "content": reply.split(" I can't ")[0].split(" As for the other")[0]}]
+        assert "truth.no_refusal" in _verify(draft, task, silent).reasons
+        only_refuses = [content[0], message("Sorry, I can't do any of that.")]
+        assert "truth.missing_call" in _verify(draft, task, only_refuses).reasons
