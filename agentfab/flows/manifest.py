@@ -74,10 +74,6 @@ def merge_stats(all_stats: list[dict[str, Any]]) -> dict[str, Any]:
         "reasons": {code: {"count": n, "meaning": describe(code)} for code, n in sorted(merged["reasons"].items())},
         "fallbacks": dict(merged["fallbacks"]),
         "negatives": dict(merged["negatives"]) | {"reasons": dict(sorted(merged["negative_reasons"].items()))},
-        "quality": {  # share of negatives with a token no accepted row of their shard has (an upper bound)
-            "negative_giveaway_rate": round(merged["negatives"]["giveaway"] / merged["negatives"]["made"], 4)
-            if merged["negatives"]["made"] else 0.0,
-        },
         "distributions": {name: ordered(c) for name, c in sorted(dists.items())},
         "stage_seconds": {k: round(v, 3) for k, v in sorted(merged["timings"].items())},
     }

@@ -7,7 +7,6 @@ depends only on the recipe and the shard index, so every machine makes the same 
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import time
 from collections import Counter
@@ -168,14 +167,11 @@ def _run_llm(recipe: Recipe, job: ShardJob, llm: LLMStages, compose: Compose, ph
 def distributions(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     """Counts of the accepted rows per value of the columns people filter on (and per tool used)."""
     dist: dict[str, Counter[str]] = {k: Counter() for k in ("domain", "kind", "depth", "width", "n_turns", "n_calls",
-                                                           "tools_used", "error_type")}
+                                                           "tools_used")}
     for r in rows:
         for key in ("domain", "kind", "depth", "width", "n_turns", "n_calls"):
             dist[key][str(r[key])] += 1
         dist["tools_used"].update(r["tools_used"])
-        if r["n_errors"]:  # which errors the agents met: typos (not_found) and the world's business rules
-            dist["error_type"].update(json.loads(e["content"])["error"]["type"] for e in r["content"]
-                                      if e["source"] == "environment" and e["content"].startswith('{"error"'))
     return {k: dict(sorted(v.items())) for k, v in dist.items()}
 
 
