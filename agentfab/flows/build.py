@@ -28,11 +28,12 @@ from agentfab.flows.manifest import dataset_card, distinct_ns, merge_stats, vers
 from agentfab.flows.quality import measure_quality
 from agentfab.flows.recipe import Recipe, load_recipe
 from agentfab.flows.runners import ProcessRunner, ShardRunner
-from agentfab.flows.shard import ShardJob
-from agentfab.flows.storage import clear_partial, read_stats, shard_is_complete, write_json, write_text
+from agentfab.flows.shard import ShardJob, load_stats
+from agentfab.flows.storage import clear_partial, shard_is_complete, write_json, write_text
 from agentfab.flows.worlds import expand_worlds, world_files
 from agentfab.llm.client import LLMError
 from agentfab.llm.usage import llm_summary
+from agentfab.schemas.manifest import Manifest
 from agentfab.validators.near_index import NearIndex
 
 ProgressHook = Callable[[str, dict[str, Any]], None]
@@ -148,18 +149,19 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
     for old in range(1, version - 1):  # keep the parent's index: a re-finalize of this version starts from it
         index_path(out, old).unlink(missing_ok=True)
     all_stems = [s for v in previous for s in v["shards"]] + new
-    all_stats = [read_stats(shard_files(out, s)["stats"]) for s in all_stems]
-    missing = [s for s, st in zip(all_stems, all_stats) if st is None]
+    loaded = [load_stats(shard_files(out, s)["stats"]) for s in all_stems]
+    missing = [s for s, st in zip(all_stems, loaded) if st is None]
     if missing:
         raise BuildError(f"shards {missing} have no stats; re-run the same command to resume")
-    merged = merge_stats([s for s in all_stats if s])
-    mine = merge_stats([s for s in all_stats[len(all_stems) - len(new):] if s])
+    all_stats = [s for s in loaded if s is not None]
+    merged = merge_stats(all_stats)
+    mine = merge_stats(all_stats[len(all_stems) - len(new):])
     if index is not None:
         decontamination.update(benchmarks=index.benchmarks, checked_rows=passed.checked, examples=passed.examples,
                                contaminated={b: dict(c) for b, c in sorted(passed.contaminated.items())})
     entry = {"version": version, "parent": previous[-1]["version"] if previous else None,
              "seed": version_seed(recipe.seed, version), "recipe_hash": recipe.hash(), "shards": new,
-             "records": recipe.records, "rows": mine["rows"], "moved_across_shards": dict(passed.moved),
+             "records": recipe.records, "rows": mine["rows"].model_dump(), "moved_across_shards": dict(passed.moved),
              "contaminated": sum(sum(c.values()) for c in passed.contaminated.values()),
              "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     texts = passed.queries if not previous else _sample_queries(out, all_stems)
@@ -184,12 +186,13 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
         "finished_at": entry["finished_at"],
     }
     if recipe.uses_llm:
-        manifest["llm"] = llm_summary([s.get("llm", {}) for s in all_stats if s], merged["rows"].get("accepted", 0))
+        manifest["llm"] = llm_summary([s.llm or {} for s in all_stats], merged["rows"].accepted)
     manifest["coverage"] = build_coverage(recipe, out)
     manifest["timings"]["finalize_seconds"] = round(time.perf_counter() - started, 3)
-    write_json(out / "manifest.json", manifest)
-    write_text(out / "README.md", dataset_card(manifest))
-    return manifest
+    typed = Manifest.model_validate(manifest)  # a misspelled or untyped section fails here, not in a reader
+    write_json(out / "manifest.json", typed.as_json())
+    write_text(out / "README.md", dataset_card(typed))
+    return typed.as_json().as_json()
 
 
 def _rebuild_index(out: Path, earlier: list[str], threshold: float) -> NearIndex:
@@ -282,7 +285,7 @@ def build(recipe_path: str | Path, *, out: str | Path | None = None, records: in
         timings["runner"] = runner.describe()
         timings["total_seconds"] = round(time.perf_counter() - started, 3)
         timings["outside_shards_seconds"] = round(timings["total_seconds"] - timings["shards_wall_seconds"], 3)
-        write_json(out_path / "manifest.json", manifest)
+        write_json(out_path / "manifest.json", Manifest.model_validate(manifest).as_json())
         return manifest
     finally:
         runner.on_done = None

@@ -130,18 +130,20 @@ class _Progress:
             self.bar = None
 
 
-def _summary(m: dict[str, Any], out: Path) -> None:
-    rows = m["rows"]
-    click.echo(f"built {m['name']}: {rows.get('accepted', 0)} accepted, {rows.get('rejected', 0)} rejected "
-               f"({m['timings']['shards_resumed']} of {m['shards']} shards resumed) in "
-               f"{m['timings']['total_seconds']:.1f}s -> {out}")
-    top = sorted(m["reasons"].items(), key=lambda kv: -kv[1]["count"])[:5]
+def _summary(manifest: dict[str, Any], out: Path) -> None:
+    from agentfab.schemas.manifest import Manifest
+
+    m = Manifest.model_validate(manifest)
+    click.echo(f"built {m.name}: {m.rows.accepted} accepted, {m.rows.rejected} rejected "
+               f"({m.timings.shards_resumed} of {m.shards} shards resumed) in "
+               f"{m.timings.total_seconds or 0:.1f}s -> {out}")
+    top = sorted(m.reasons.items(), key=lambda kv: -kv[1].count)[:5]
     if top:
-        click.echo("top rejection reasons: " + ", ".join(f"{c} {r['count']}" for c, r in top))
-    neg = m["negatives"]
-    if neg.get("made"):
-        click.echo(f"negatives: {neg['made']} made, {neg.get('caught_by_expected_code', 0)} caught by their expected "
-                   f"code, {neg.get('escaped', 0)} escaped")
+        click.echo("top rejection reasons: " + ", ".join(f"{c} {r.count}" for c, r in top))
+    neg = m.negatives
+    if neg.made:
+        click.echo(f"negatives: {neg.made} made, {neg.caught_by_expected_code} caught by their expected "
+                   f"code, {neg.escaped} escaped")
 
 
 @main.command()

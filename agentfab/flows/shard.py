@@ -19,7 +19,8 @@ from agentfab.flows.llm_stages import Item, LLMStages
 from agentfab.flows.stages import (Compose, DedupStage, JudgeStage, Negatives, OracleRollOut, Phrase, Record,
                                    RollOut, ShardRows, ShardWorld, TaskWorld, TemplatePhrase, variants_per_world,
                                    verify_stage)
-from agentfab.flows.storage import paths, shard_name, write_json, write_rows, write_text
+from agentfab.flows.storage import paths, read_stats, shard_name, write_json, write_rows, write_text
+from agentfab.schemas.manifest import NegativeCounts, RowCounts, ShardStats
 from agentfab.validators.dedup import Deduper
 from agentfab.validators.judge import RuleJudge
 from agentfab.flows.worlds import expand_worlds
@@ -103,25 +104,24 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
         write_text(out / "rejected" / f"llm-answers-{shard_name(job.shard)}.jsonl", llm.refused_jsonl())
     write_rows(p["accepted"], rows.accepted, meta)
     timings["write"] += time.perf_counter() - t_write
-    stats = {
-        "shard": job.shard,
-        "version": job.version,
-        "recipe_hash": job.recipe_hash,
-        "rows": {"accepted": len(rows.accepted), "rejected": len(rows.rejected)},
-        "tasks": recipe.shard_records(job.shard),
-        "funnel": rows.funnel,
-        "reasons": dict(sorted(rows.reasons.items())),
-        "fallbacks": dict(sorted(compose.fallbacks.items())),
-        "negatives": dict(sorted(negatives.counts.items())),
-        "negative_reasons": dict(sorted(negatives.codes.items())),
-        "distributions": distributions(rows.accepted),
-        "timings": {k: round(v, 4) for k, v in sorted(timings.items())},
-        "seconds": round(time.perf_counter() - t_start, 4),
-    }
-    if llm is not None:
-        stats["llm"] = llm.stats()
-    write_json(p["stats"], stats)
-    return stats
+    stats = ShardStats(
+        shard=job.shard,
+        version=job.version,
+        recipe_hash=job.recipe_hash,
+        rows=RowCounts(accepted=len(rows.accepted), rejected=len(rows.rejected)),
+        tasks=recipe.shard_records(job.shard),
+        funnel=rows.funnel,
+        reasons=dict(sorted(rows.reasons.items())),
+        fallbacks=dict(sorted(compose.fallbacks.items())),
+        negatives=NegativeCounts(**negatives.counts),
+        negative_reasons=dict(sorted(negatives.codes.items())),
+        distributions=distributions(rows.accepted),
+        timings={k: round(v, 4) for k, v in sorted(timings.items())},
+        seconds=round(time.perf_counter() - t_start, 4),
+        llm=llm.stats() if llm is not None else None,
+    )
+    write_stats(p["stats"], stats)
+    return stats.model_dump(mode="json")
 
 
 def _provenance(recipe: Recipe, job: ShardJob, world: TaskWorld, models: dict[str, Any] | None = None
@@ -162,6 +162,16 @@ def _run_llm(recipe: Recipe, job: ShardJob, llm: LLMStages, compose: Compose, ph
     timings["compose"] += t1 - t0
     timings["llm"] += t2 - t1
     timings["rows"] += time.perf_counter() - t2
+
+
+def write_stats(path: Path, stats: ShardStats) -> None:
+    write_json(path, stats.model_dump(mode="json", exclude={"llm"} if stats.llm is None else None))
+
+
+def load_stats(path: Path) -> ShardStats | None:
+    """A shard's stats, or None when the shard has not finished (no file, or a file cut short)."""
+    raw = read_stats(path)
+    return None if raw is None else ShardStats.model_validate(raw)
 
 
 def distributions(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
