@@ -205,7 +205,7 @@ def schema(write: bool, check: bool, name: str | None) -> None:
 @click.argument("dataset", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--format", "fmt", required=True, help="adp-jsonl, openai, hf, sharegpt, hermes or dpo.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output file.")
-@click.option("--where", help='A filter expression, e.g. "depth >= 2 and domain == \'bank\'".')
+@click.option("--where", help='A SQL condition on the columns, e.g. "depth >= 2 AND domain = \'bank\'".')
 @click.option("--kind", multiple=True, help="Keep only these task kinds (repeatable).")
 @click.option("--domain", multiple=True, help="Keep only these domains (repeatable).")
 @click.option("--min-depth", type=int, help="Keep rows with depth >= N.")
