@@ -180,7 +180,7 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
         "decontamination": decontamination,
         "lineage": previous + [entry],
         "query_diversity": distinct_ns(texts) | {"rows_measured": len(texts)},
-        "quality": measure_quality(out, merged["negatives"]),
+        "quality": measure_quality(out, merged["negatives"].model_dump()),
         "timings": {"shards_wall_seconds": round(wall_seconds, 3), "shards_built_this_run": len(built),
                     "shards_resumed": recipe.n_shards - len(built)},
         "finished_at": entry["finished_at"],

@@ -82,24 +82,20 @@ def _line(c: dict[str, Any]) -> str:
             f"{c['domains_offered']} domains; {c['calls']:,} calls")
 
 
-def card_section(c: dict[str, Any] | None) -> list[str]:
-    """The dataset card's "Tool coverage" section (empty for manifests written before coverage existed)."""
+def card_section(c: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the dataset card's "Tool coverage" section shows (None for manifests written before coverage existed);
+    the card template lays it out and escapes it."""
     if not c:
-        return []
+        return None
     per = c["calls_per_called_tool"]
-    lines = ["", "## Tool coverage", "",
-             f"{_line(c)} (calls per called tool: min {per['min']}, median {per['median']}, max {per['max']}).", "",
-             "| source | domains | tools offered | tools called | calls |", "|---|---|---|---|---|"]
-    lines += [f"| {s} | {v['domains']} | {v['tools_offered']} | {v['tools_called']} | {v['calls']} |"
-              for s, v in c["by_source"].items()]
-    lines += ["", "| domain | source | tools offered | tools called | calls |", "|---|---|---|---|---|"]
-    lines += [f"| {name} | {v['source']} | {v['tools_offered']} | {v['tools_called']} | {v['calls']} |"
-              for name, v in c["domains"].items()]
-    if c["never_called_count"]:
-        shown = ", ".join(c["never_called"])
-        more = c["never_called_count"] - len(c["never_called"])
-        lines += ["", f"Never called ({c['never_called_count']}): {shown}" + (f", and {more} more" if more else "")]
-    if any(v["source"] == "synthesized" for v in c["domains"].values()):
-        lines += ["", "Synthesized domains come from agentfab's own vocabulary of business themes "
-                      "(`agentfab/generators/vocab/`, written for agentfab, Apache-2.0 like the code)."]
-    return lines
+    more = c["never_called_count"] - len(c["never_called"])
+    return {
+        "line": f"{_line(c)} (calls per called tool: min {per['min']}, median {per['median']}, max {per['max']}).",
+        "sources": [(s, v["domains"], v["tools_offered"], v["tools_called"], v["calls"])
+                    for s, v in c["by_source"].items()],
+        "domains": [(name, v["source"], v["tools_offered"], v["tools_called"], v["calls"])
+                    for name, v in c["domains"].items()],
+        "never": (f"Never called ({c['never_called_count']}): {', '.join(c['never_called'])}"
+                  + (f", and {more} more" if more else "")) if c["never_called_count"] else None,
+        "synthesized": any(v["source"] == "synthesized" for v in c["domains"].values()),
+    }

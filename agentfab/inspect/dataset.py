@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from pydantic import ValidationError
 
+from agentfab.schemas.manifest import Manifest
 from agentfab.schemas.rows import ROW_ARROW_SCHEMA
 
 SPLITS = ("accepted", "rejected")
@@ -18,7 +20,7 @@ _FOLDERS = {"accepted": "shards", "rejected": "rejected"}
 @dataclass(frozen=True)
 class BuildDir:
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     stems: tuple[str, ...] | None = None  # the shards of one dataset version (and its ancestors); None: all
     version: int | None = None
 
@@ -65,4 +67,11 @@ def open_build(dataset_dir: str | Path, version: int | None = None) -> BuildDir:
         raise ValueError(f"{manifest_path}: not valid JSON ({exc}); re-run `agentfab build` to rewrite it") from exc
     if not isinstance(manifest, dict) or "funnel" not in manifest:
         raise ValueError(f"{manifest_path}: not an agentfab manifest (no 'funnel'); re-run `agentfab build`")
-    return BuildDir(path, manifest, version_stems(path, manifest, version), version)
+    stems = version_stems(path, manifest, version)
+    try:
+        return BuildDir(path, Manifest.model_validate(manifest), stems, version)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top)"
+        raise ValueError(f"{manifest_path}: {where}: {first['msg']}; it was written by another agentfab version: "
+                         "re-run `agentfab build` to rewrite it") from None

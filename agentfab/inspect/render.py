@@ -1,15 +1,22 @@
-"""One trajectory, read as a conversation: as plain text for the terminal and as escaped HTML for the report."""
+"""One trajectory, read as a conversation: as plain text for the terminal and as HTML for the report.
+
+HTML comes only from the Jinja2 templates in `templates/`, rendered with autoescaping on (`HTML`): a value from the
+dataset is escaped unless code marks it as markup on purpose (the SVG plots, which escape their own labels).
+"""
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from agentfab.inspect.dataset import SPLITS, open_build
+
+HTML = Environment(loader=PackageLoader("agentfab.inspect", "templates"), autoescape=True,
+                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
 
 @dataclass(frozen=True)
@@ -86,24 +93,26 @@ _HTML_LABEL = {"user": "User", "reasoning": "Assistant (reasoning)", "call": "â†
                "reply": "Assistant", "other": "other"}
 
 
+def trajectory_view(row: dict[str, Any]) -> dict[str, Any]:
+    """What the trajectory template shows of a row (plain values; the template escapes them)."""
+    passed = bool((row.get("verification") or {}).get("passed"))
+    status_line, judge, *rest = verdict_lines(row)
+    return {
+        "status": "accepted" if passed else "rejected",
+        "id": str(row.get("id")),
+        "meta": _header(row).split("  ", 1)[1],
+        "blocks": [{"role": b.role, "label": _HTML_LABEL[b.role], "call_id": b.call_id, "text": b.text}
+                   for b in blocks(row)],
+        "status_line": status_line,
+        "judge": judge,
+        "details": [line[4:] for line in rest if line.startswith("  - ")],
+        "notes": [line for line in rest if not line.startswith("  - ")],
+    }
+
+
 def trajectory_html(row: dict[str, Any]) -> str:
     """A row as an HTML fragment; every dataset value is escaped, so its text can never become markup."""
-    e = html.escape
-    passed = bool((row.get("verification") or {}).get("passed"))
-    status = "accepted" if passed else "rejected"
-    parts = [f'<article class="trajectory {status}">',
-             f'<header><span class="badge {status}">{status}</span> <code>{e(str(row.get("id")))}</code>'
-             f'<div class="meta">{e(_header(row).split("  ", 1)[1])}</div></header>']
-    for b in blocks(row):
-        tag = f' <span class="call-id">[{e(b.call_id)}]</span>' if b.call_id else ""
-        parts.append(f'<div class="ev {b.role}"><span class="who">{_HTML_LABEL[b.role]}</span>{tag}'
-                     f'<pre>{e(b.text)}</pre></div>')
-    status_line, judge, *rest = verdict_lines(row)
-    details = "".join(f"<li>{e(line[4:])}</li>" for line in rest if line.startswith("  - "))
-    negative = "".join(f"<div>{e(line)}</div>" for line in rest if not line.startswith("  - "))
-    parts.append(f'<footer class="verdict"><strong>{e(status_line)}</strong><div>{e(judge)}</div>'
-                 + (f"<ul>{details}</ul>" if details else "") + negative + "</footer></article>")
-    return "\n".join(parts)
+    return HTML.get_template("trajectory.html.j2").render(t=trajectory_view(row)).strip()
 
 
 def find_row(dataset_dir: str | Path, row_id: str) -> dict[str, Any]:

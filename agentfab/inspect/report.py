@@ -1,20 +1,21 @@
 """The HTML report of a build: one self-contained file (inline CSS and SVG, no scripts, nothing fetched).
 
-Every value read from the dataset or its manifest goes through `html.escape` (here, in `plots` and in
-`render.trajectory_html`), so a trajectory that contains markup shows it as text.
+The page is the Jinja2 template `templates/report.html.j2`, rendered with autoescaping: every value read from the
+dataset or its manifest is escaped, so a trajectory that contains markup shows it as text. Only the SVG charts of
+`plots` (which escape their own labels) go in as markup.
 """
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from markupsafe import Markup
 
 from agentfab.inspect import plots, stats
 from agentfab.inspect.dataset import BuildDir, open_build
-from agentfab.inspect.render import trajectory_html
+from agentfab.inspect.render import HTML, trajectory_view
 from agentfab.inspect.summary import counts_rows, funnel_rows, quality_rows, reason_rows
 
 SAMPLE_SCAN_LIMIT = 20_000  # rejected rows considered when pairing samples; keeps huge builds fast
@@ -44,35 +45,12 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
 """
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f'<td class="n">{c:,}</td>' if isinstance(c, (int, float)) and
-                                    not isinstance(c, bool) else f"<td>{escape(str(c))}</td>" for c in r) + "</tr>"
-                   for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _plot(svg: str) -> Markup:
+    """A chart from `plots`: SVG markup whose labels `plots` has escaped itself."""
+    return Markup(svg)
 
 
-def _section(anchor: str, title: str, *parts: str) -> str:
-    return f'<section id="{anchor}"><h2>{escape(title)}</h2>' + "".join(parts) + "</section>"
-
-
-def _grid(*figures: str) -> str:
-    return '<div class="grid">' + "".join(figures) + "</div>"
-
-
-def _header(build: BuildDir) -> str:
-    m = build.manifest
-    sub = (f"recipe <code>{escape(str(m.get('recipe_hash', ''))[:16])}</code> · seed {escape(str(m.get('seed')))}"
-           f" · engine {escape(str(m.get('engine')))} · agentfab {escape(str(m.get('versions', {}).get('agentfab')))}"
-           f" · finished {escape(str(m.get('finished_at', '?')))}")
-    cards = "".join(f'<div class="card">{escape(label)}<b>{value:,}</b></div>' if isinstance(value, int) else
-                    f'<div class="card">{escape(label)}<b>{escape(str(value))}</b></div>'
-                    for label, value in counts_rows(m))
-    return (f"<header><h1>{escape(str(m.get('name', build.path.name)))}</h1><p class=\"sub\">{sub}</p>"
-            f'<div class="cards">{cards}</div></header>')
-
-
-def _funnel(build: BuildDir, rejected: pl.LazyFrame) -> str:
+def _funnel(build: BuildDir, rejected: pl.LazyFrame) -> dict[str, Any]:
     rows = funnel_rows(build.manifest)
     funnel = plots.stacked_hbar_chart(
         "Funnel: rows per stage", [r[0] for r in rows],
@@ -83,43 +61,37 @@ def _funnel(build: BuildDir, rejected: pl.LazyFrame) -> str:
                                note="(incl. deliberate negatives)")
     negatives = plots.hbar_chart("Deliberate negatives by perturbation", stats.negative_counts(rejected),
                                  color=plots.GREY)
-    table = _table(("code", "generated rows rejected", "negatives caught", "rows on disk", "meaning"),
-                   reason_rows(build.manifest, on_disk) or [("none", 0, 0, 0, "")])
-    return _section("funnel", "Funnel and reason codes", _grid(funnel, reasons, negatives), "<p></p>", table)
+    return {"plots": [_plot(funnel), _plot(reasons), _plot(negatives)],
+            "reasons": reason_rows(build.manifest, on_disk) or [("none", 0, 0, 0, "")]}
 
 
-def _shape(accepted: pl.LazyFrame) -> str:
+def _shape(accepted: pl.LazyFrame) -> list[Markup]:
     depths, widths, grid = stats.depth_width(accepted)
     heat = plots.heat_map("Depth x width (accepted rows)", [str(d) for d in depths], [str(w) for w in widths],
                           grid, row_title="depth", col_title="width")
     kind = plots.bar_chart("Task kind", stats.value_counts(accepted, "kind"))
     domain = plots.bar_chart("Domain", stats.value_counts(accepted, "domain"))
     turns = plots.bar_chart("User turns per row", stats.value_counts(accepted, "n_turns"), x_label="turns")
-    return _section("shape", "Shape of accepted rows", _grid(heat, kind, domain, turns))
+    return [_plot(heat), _plot(kind), _plot(domain), _plot(turns)]
 
 
-def _tools(build: BuildDir, accepted: pl.LazyFrame) -> str:
-    top = _grid(plots.hbar_chart("Top 20 tools by calls (accepted rows)", stats.call_counts(accepted, 20)))
-    c = build.manifest.get("coverage")
+def _tools(build: BuildDir, accepted: pl.LazyFrame) -> dict[str, Any]:
+    top = [_plot(plots.hbar_chart("Top 20 tools by calls (accepted rows)", stats.call_counts(accepted, 20)))]
+    c = build.manifest.coverage
     if not c:
-        return _section("tools", "Tool usage", top)
-    per = c["calls_per_called_tool"]
-    summary = (f"<p>{c['tools_called']:,} of {c['tools_offered']:,} tools offered are called, in "
-               f"{c['domains_called']} of {c['domains_offered']} domains: {c['calls']:,} calls (per called tool: "
-               f"min {per['min']}, median {per['median']}, max {per['max']}).</p>")
-    sources = _table(("source", "domains", "tools offered", "tools called", "calls"),
-                     [(s, v["domains"], v["tools_offered"], v["tools_called"], v["calls"])
-                      for s, v in c["by_source"].items()])
-    domains = _table(("domain", "source", "tools offered", "tools called", "calls"),
-                     [(d, v["source"], v["tools_offered"], v["tools_called"], v["calls"])
-                      for d, v in c["domains"].items()])
-    never = (f"<p>Never called ({c['never_called_count']:,}): {escape(', '.join(c['never_called']))}"
-             f"{' ...' if c['never_called_count'] > len(c['never_called']) else ''}</p>"
-             if c["never_called_count"] else "")
-    return _section("tools", "Tool usage and coverage", summary, sources, "<p></p>", top, "<p></p>", domains, never)
+        return {"top": top, "coverage": None}
+    return {"top": top, "coverage": {
+        "tools_called": c["tools_called"], "tools_offered": c["tools_offered"], "domains_called": c["domains_called"],
+        "domains_offered": c["domains_offered"], "calls": c["calls"], "per": c["calls_per_called_tool"],
+        "sources": [(s, v["domains"], v["tools_offered"], v["tools_called"], v["calls"])
+                    for s, v in c["by_source"].items()],
+        "domains": [(d, v["source"], v["tools_offered"], v["tools_called"], v["calls"])
+                    for d, v in c["domains"].items()],
+        "never": c["never_called"], "never_count": c["never_called_count"],
+        "more": c["never_called_count"] > len(c["never_called"])}}
 
 
-def _lengths(accepted: pl.LazyFrame) -> str:
+def _lengths(accepted: pl.LazyFrame) -> dict[str, Any]:
     events = plots.bar_chart("Events per row", stats.histogram(stats.value_counts(accepted, stats.EVENTS)),
                              x_label="events")
     calls = plots.bar_chart("Calls per row (n_calls)", stats.histogram(stats.value_counts(accepted, "n_calls")),
@@ -127,35 +99,31 @@ def _lengths(accepted: pl.LazyFrame) -> str:
     chars = plots.bar_chart("Characters per row",
                             stats.histogram(stats.value_counts(accepted, stats.CHARACTERS), max_bins=20),
                             x_label="characters")
-    table = _table(("accepted rows", "min", "mean", "median", "p95", "max"),
-                   [(name, *(s[k] for k in ("min", "mean", "median", "p95", "max")))
-                    for name, s in stats.length_stats(accepted).items()])
-    return _section("lengths", "Lengths", _grid(events, calls, chars), "<p></p>", table)
+    table = [(name, *(s[k] for k in ("min", "mean", "median", "p95", "max")))
+             for name, s in stats.length_stats(accepted).items()]
+    return {"plots": [_plot(events), _plot(calls), _plot(chars)], "table": table}
 
 
-def _judge(accepted: pl.LazyFrame, rejected: pl.LazyFrame) -> str:
-    return _section("judge", "Judge scores", _grid(
-        plots.bar_chart("Judge score, accepted rows", stats.value_counts(accepted, "judge_score"), x_label="score"),
-        plots.bar_chart("Judge score, rejected rows", stats.value_counts(rejected, "judge_score"), color=plots.RED,
-                        x_label="score")))
+def _judge(accepted: pl.LazyFrame, rejected: pl.LazyFrame) -> list[Markup]:
+    return [
+        _plot(plots.bar_chart("Judge score, accepted rows", stats.value_counts(accepted, "judge_score"),
+                              x_label="score")),
+        _plot(plots.bar_chart("Judge score, rejected rows", stats.value_counts(rejected, "judge_score"),
+                              color=plots.RED, x_label="score")),
+    ]
 
 
-def _llm(build: BuildDir) -> str:
+def _llm(build: BuildDir) -> dict[str, Any] | None:
     """What each LLM role asked and spent (LLM builds only)."""
-    llm = build.manifest.get("llm")
+    llm = build.manifest.llm
     if not llm:
-        return ""
+        return None
     rows = [(role, u["requests"], u["cache_hits"], u["retries"], u["prompt_tokens"], u["completion_tokens"],
              round(u["cost_usd"], 4), u["mean_latency_ms"] if u["mean_latency_ms"] is not None else "-",
              u["p95_latency_ms"] or "-", ", ".join(f"{k} {v}" for k, v in u["failures"].items()) or "-")
             for role, u in llm["usage"].items()]
-    per = llm.get("cost_per_accepted_usd")
-    summary = (f"<p>{llm['requests']:,} requests, {llm['cache_hits']:,} answered from the request cache, "
-               f"{llm['cost_usd']:.4f} USD" + (f", {per:.6f} USD per accepted row" if per is not None else "")
-               + ".</p>")
-    return _section("llm", "LLM usage", _table(("role", "requests", "cache hits", "retries", "prompt tokens",
-                                                "completion tokens", "cost USD", "mean ms", "p95 ms", "failures"),
-                                               rows), summary)
+    return {"rows": rows, "requests": llm["requests"], "cache_hits": llm["cache_hits"], "cost_usd": llm["cost_usd"],
+            "per_accepted": llm.get("cost_per_accepted_usd")}
 
 
 def pick_samples(build: BuildDir) -> list[tuple[str, str | None, str | None]]:
@@ -182,39 +150,25 @@ def pick_samples(build: BuildDir) -> list[tuple[str, str | None, str | None]]:
     return picks
 
 
-def _samples(build: BuildDir) -> str:
+def _samples(build: BuildDir) -> list[dict[str, Any]]:
     picks = pick_samples(build)
     wanted = [i for _, a, r in picks for i in (a, r) if i]
     rows: dict[str, dict[str, Any]] = {}
     for split in ("accepted", "rejected"):
         for row in build.scan(split).filter(pl.col("id").is_in(wanted)).collect().iter_rows(named=True):
             rows.setdefault(row["id"], row)
-    parts = ["<p>Per task kind, an accepted row and a rejected one (the same task when the build has both).</p>"]
-    for kind, acc_id, rej_id in picks:
-        cells = [trajectory_html(rows[i]) if i in rows else
-                 f'<div class="trajectory missing">no {label} row of this kind</div>'
-                 for i, label in ((acc_id, "accepted"), (rej_id, "rejected"))]
-        parts.append(f"<h3>{escape(kind)}</h3><div class=\"pair\">{''.join(cells)}</div>")
-    return _section("samples", "Sample trajectories", *parts)
-
-
-def _quality(build: BuildDir) -> str:
-    rows = quality_rows(build.manifest)
-    if not rows:
-        return ""
-    return _section("quality", "Quality figures", "<p>Measured on the rows the build wrote (manifest "
-                    "<code>quality</code>).</p>", _table(("figure", "value"), rows))
+    return [{"kind": kind, "sides": [{"label": label, "row": trajectory_view(rows[i]) if i in rows else None}
+                                     for i, label in ((acc_id, "accepted"), (rej_id, "rejected"))]}
+            for kind, acc_id, rej_id in picks]
 
 
 def render_report(build: BuildDir) -> str:
     accepted, rejected = build.scan("accepted"), build.scan("rejected")
-    name = escape(str(build.manifest.get("name", build.path.name)))
-    body = [_header(build), _funnel(build, rejected), _shape(accepted), _tools(build, accepted), _lengths(accepted),
-            _judge(accepted, rejected), _llm(build), _quality(build), _samples(build)]
-    return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>agentfab report: {name}</title><style>{CSS}</style></head><body>\n"
-            + "\n".join(body) + "\n<footer class=\"sub\"><p>Written by agentfab inspect.</p></footer></body></html>\n")
+    return HTML.get_template("report.html.j2").render(
+        css=Markup(CSS), name=build.manifest.name or build.path.name, m=build.manifest,
+        counts=counts_rows(build.manifest), funnel=_funnel(build, rejected), shape=_shape(accepted),
+        tools=_tools(build, accepted), lengths=_lengths(accepted), judge=_judge(accepted, rejected), llm=_llm(build),
+        quality=quality_rows(build.manifest), samples=_samples(build))
 
 
 def write_report(dataset_dir: str | Path, out_html: str | Path) -> Path:

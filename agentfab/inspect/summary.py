@@ -14,6 +14,7 @@ from rich.text import Text
 from agentfab.inspect import stats
 from agentfab.inspect.dataset import open_build
 from agentfab.schemas.codes import STAGES, describe
+from agentfab.schemas.manifest import Manifest
 
 WIDTH = 100
 
@@ -38,26 +39,24 @@ def _distribution(title: str, pairs: list[tuple[str, int]]) -> Table:
     return _table(title, ("value", "rows", "share"), [(v, n, _share(n, total)) for v, n in pairs])
 
 
-def counts_rows(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
-    m, neg = manifest, manifest.get("negatives", {})
-    return [("tasks requested", m.get("records", "?")), ("accepted rows", m["rows"].get("accepted", 0)),
-            ("rejected rows", m["rows"].get("rejected", 0)), ("shards", m.get("shards", "?")),
-            ("deliberate negatives", neg.get("made", 0)),
-            ("negatives caught by their expected code", neg.get("caught_by_expected_code", 0)),
-            ("negatives that escaped", neg.get("escaped", 0))]
+def counts_rows(manifest: Manifest) -> list[tuple[str, Any]]:
+    m, neg = manifest, manifest.negatives
+    return [("tasks requested", m.records), ("accepted rows", m.rows.accepted), ("rejected rows", m.rows.rejected),
+            ("shards", m.shards), ("deliberate negatives", neg.made),
+            ("negatives caught by their expected code", neg.caught_by_expected_code),
+            ("negatives that escaped", neg.escaped)]
 
 
-def funnel_rows(manifest: dict[str, Any]) -> list[tuple[str, int, int, int]]:
-    funnel = manifest["funnel"]
+def funnel_rows(manifest: Manifest) -> list[tuple[str, int, int, int]]:
+    funnel = manifest.funnel
     order = [s for s in STAGES if s in funnel] + sorted(set(funnel) - set(STAGES))
-    return [(s, funnel[s]["entered"], funnel[s]["entered"] - funnel[s]["rejected"], funnel[s]["rejected"])
-            for s in order]
+    return [(s, funnel[s].entered, funnel[s].entered - funnel[s].rejected, funnel[s].rejected) for s in order]
 
 
-def reason_rows(manifest: dict[str, Any], on_disk: list[tuple[str, int]]) -> list[tuple[str, int, int, int, str]]:
+def reason_rows(manifest: Manifest, on_disk: list[tuple[str, int]]) -> list[tuple[str, int, int, int, str]]:
     """Per code: rows of generated trajectories it rejected, negatives it caught, rows carrying it on disk."""
-    generated = {code: r["count"] for code, r in manifest.get("reasons", {}).items()}
-    negatives = manifest.get("negatives", {}).get("reasons", {})
+    generated = {code: r.count for code, r in manifest.reasons.items()}
+    negatives = manifest.negatives.reasons
     disk = dict(on_disk)
     codes = sorted(set(generated) | set(negatives) | set(disk), key=lambda c: (-disk.get(c, 0), c))
     return [(c, generated.get(c, 0), negatives.get(c, 0), disk.get(c, 0), describe(c)) for c in codes]
@@ -70,11 +69,10 @@ def summarize(dataset_dir: str | Path, version: int | None = None) -> str:
     accepted, rejected = build.scan("accepted"), build.scan("rejected")
     console = Console(file=io.StringIO(), record=True, width=WIDTH, color_system=None, force_terminal=False,
                       force_jupyter=False)
-    header = Text(f"{m.get('name', build.path.name)}", style="bold")
-    header.append(f"  recipe {str(m.get('recipe_hash', ''))[:16]}  seed {m.get('seed', '?')}  "
-                  f"engine {m.get('engine', '?')}  folder {build.path}", style="")
+    header = Text(m.name or build.path.name, style="bold")
+    header.append(f"  recipe {m.recipe_hash[:16]}  seed {m.seed}  engine {m.engine}  folder {build.path}", style="")
     if build.version is not None:
-        header.append(f"  version {build.version} of {len(m['lineage'])} (rows on disk: as of this version; "
+        header.append(f"  version {build.version} of {len(m.lineage or [])} (rows on disk: as of this version; "
                       "counts and funnel: the whole dataset)")
     console.print(header)
 
@@ -108,9 +106,9 @@ def summarize(dataset_dir: str | Path, version: int | None = None) -> str:
     return console.export_text()
 
 
-def quality_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
+def quality_rows(m: Manifest) -> list[tuple[str, str]]:
     """(figure, value) rows of the manifest's `quality` section, for the dataset card and the HTML report."""
-    q = m.get("quality") or {}
+    q = m.quality or {}
     if not q:
         return []
     errors = ", ".join(f"{k} {v}" for k, v in q.get("error_types", {}).items()) or "none"

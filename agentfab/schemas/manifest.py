@@ -126,10 +126,11 @@ class Manifest(_Section):
     decontamination: dict[str, Any] | None = Field(None, description="benchmark overlap check (flows.benchmark_sets)")
     lineage: list[LineageEntry] | None = Field(None, description="the dataset's versions, oldest first")
     coverage: dict[str, Any] | None = Field(None, description="domains, tools and families covered (flows.coverage)")
+    quality: dict[str, Any] | None = Field(None, description="quality figures of the written rows (flows.quality)")
 
     def as_json(self) -> dict[str, Any]:
         """The manifest.json form: absent optional sections and timings left out rather than written as null."""
-        absent = {name for name in ("query_diversity", "llm", "decontamination", "lineage", "coverage")
+        absent = {name for name in ("query_diversity", "llm", "decontamination", "lineage", "coverage", "quality")
                   if getattr(self, name) is None}
         timings = {name for name in ("runner", "total_seconds", "outside_shards_seconds")
                    if getattr(self.timings, name) is None}
