@@ -178,13 +178,12 @@ def test_the_notebook_runs_against_a_build(build, monkeypatch):
 
 def test_the_dataset_card_shows_markup_and_pipes_from_the_manifest_as_text(build):
     from agentfab.flows.manifest import dataset_card
-    from agentfab.schemas.manifest import Manifest
+    from agentfab.schemas.manifest import Manifest, ReasonCount
 
     manifest = Manifest.model_validate_json((build / "manifest.json").read_text())
     assert dataset_card(manifest) == (build / "README.md").read_text(encoding="utf-8")  # what finalize wrote
     manifest.distributions["domain"] = {XSS: 3}
-    manifest.reasons["rule.x"] = manifest.reasons[next(iter(manifest.reasons))].model_copy(
-        update={"meaning": "a | b"})
+    manifest.reasons["rule.x"] = ReasonCount(count=1, meaning="a | b")
     card = dataset_card(manifest)
     assert "**domain**: &lt;script&gt;alert(1)&lt;/script&gt;: 3" in card and "<script" not in card
     assert "| rule.x |" in card and "a \\| b" in card  # a pipe in a cell cannot split the table

@@ -45,6 +45,11 @@ def distinct_ns(texts: list[str], ns: tuple[int, ...] = (1, 2, 3)) -> dict[str, 
     return {f"distinct_{n}": round(len(seen[n]) / totals[n], 4) if totals[n] else 0.0 for n in ns}
 
 
+def _ordered(counts: dict[str, int]) -> dict[str, int]:
+    """Values in their natural order: numbers as numbers (2 before 10), words alphabetically."""
+    return dict(sorted(counts.items(), key=lambda kv: (len(kv[0]), kv[0]) if kv[0].isdigit() else (0, kv[0])))
+
+
 def merge_stats(all_stats: list[ShardStats]) -> dict[str, Any]:
     """The manifest's counting sections, summed over the shards' stats."""
     funnel = {s: StageFunnel() for s in STAGES}
@@ -69,16 +74,13 @@ def merge_stats(all_stats: list[ShardStats]) -> dict[str, Any]:
     for stage in funnel.values():
         stage.passed = stage.entered - stage.rejected
 
-    def ordered(c: Counter[str]) -> dict[str, int]:
-        return dict(sorted(c.items(), key=lambda kv: (len(kv[0]), kv[0]) if kv[0].isdigit() else (0, kv[0])))
-
     return {
         "rows": rows,
         "funnel": funnel,
         "reasons": {code: ReasonCount(count=n, meaning=describe(code)) for code, n in sorted(merged["reasons"].items())},
         "fallbacks": dict(merged["fallbacks"]),
         "negatives": ManifestNegatives(**merged["negatives"], reasons=dict(sorted(merged["negative_reasons"].items()))),
-        "distributions": {name: ordered(c) for name, c in sorted(dists.items())},
+        "distributions": {name: _ordered(c) for name, c in sorted(dists.items())},
         "stage_seconds": {k: round(v, 3) for k, v in sorted(merged["timings"].items())},
     }
 
@@ -107,7 +109,7 @@ def dataset_card(manifest: Manifest) -> str:
         funnel=[(s, m.funnel[s].entered, m.funnel[s].passed, m.funnel[s].rejected)
                 for s in sorted(m.funnel, key=lambda s: (STAGES.index(s) if s in STAGES else len(STAGES), s))],
         reasons=[(c, r.count, r.meaning) for c, r in m.reasons.items()] or [("none", 0, "")],
-        distributions=[(name, list(dist.get(name, {}).items()))
+        distributions=[(name, list(_ordered(dist.get(name, {})).items()))
                        for name in ("domain", "kind", "depth", "width", "n_turns", "n_calls")],
         tools=sorted(dist.get("tools_used", {}).items(), key=lambda kv: -kv[1])[:15],
         versions=sorted(m.versions.items()),
