@@ -192,7 +192,7 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
     typed = Manifest.model_validate(manifest)  # a misspelled or untyped section fails here, not in a reader
     write_json(out / "manifest.json", typed.as_json())
     write_text(out / "README.md", dataset_card(typed))
-    return typed.as_json().as_json()
+    return typed.as_json()
 
 
 def _rebuild_index(out: Path, earlier: list[str], threshold: float) -> NearIndex:
