@@ -28,8 +28,7 @@ class AgentRun:
 
 
 def openai_tools(specs: list[ToolSpec]) -> list[dict[str, Any]]:
-    return [{"type": "function", "function": {"name": s.name, "description": s.description,
-                                              "parameters": s.parameters}} for s in specs]
+    return [s.openai_tool() for s in specs]
 
 
 def _arguments(raw: Any) -> tuple[dict[str, Any], str | None]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from agentfab.schemas.keywords import rewrite
 
@@ -139,12 +139,6 @@ def _check_pairs(out: list[Block], row_id: str) -> None:
                 raise SkipRow("result.unpaired", f"row {row_id}: calls {sorted(wanted)} answered by {sorted(got)}")
         elif isinstance(block, ResultGroup) and not (i and isinstance(out[i - 1], CallGroup)):
             raise SkipRow("result.unpaired", f"row {row_id}: results with no call before them")
-
-
-def iter_calls(items: list[Block]) -> Iterator[Call]:
-    for block in items:
-        if isinstance(block, CallGroup):
-            yield from block.calls
 
 
 def _is_extension(keyword: str) -> bool:
