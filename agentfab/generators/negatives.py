@@ -9,10 +9,11 @@ whose every token (`tokens`) already occurs in accepted data.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from typing import Any, Callable
+
+import orjson
 
 from agentfab.generators.rollouts import Event, OracleAgent, call, describe_answer, result
 from agentfab.generators.values import PoolCache, normalize, render_value, sample_arguments
@@ -349,6 +350,6 @@ def make_negative(task: Task, content: list[Event], agent: OracleAgent, rng: ran
 
 def _value(event: Event) -> Any:
     try:
-        return json.loads(event.get("content") or "null")
-    except ValueError:
+        return orjson.loads(event.get("content") or "null")  # every observation of every accepted row: keep it cheap
+    except orjson.JSONDecodeError:
         return None
