@@ -8,12 +8,11 @@ import re
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rows import accepted_rows, rejected_parallel_row, sample_rows
+from small_builds import write_dataset
 
 from agentfab.formats.export.select import load_rows, split_by_family
 from agentfab.formats.export.where import WhereError, parse_where
@@ -23,11 +22,7 @@ from agentfab.schemas.rows import ROW_ARROW_SCHEMA
 @pytest.fixture
 def dataset_dir(tmp_path: Path) -> Path:
     """A build folder holding the fixture rows: accepted in shards/, rejected in rejected/."""
-    for folder, rows in (("shards", accepted_rows()), ("rejected", [rejected_parallel_row()])):
-        (tmp_path / "build" / folder).mkdir(parents=True)
-        pq.write_table(pa.Table.from_pylist(rows, schema=ROW_ARROW_SCHEMA),
-                       tmp_path / "build" / folder / "shard-00000.parquet")
-    return tmp_path / "build"
+    return write_dataset(tmp_path / "build", accepted_rows(), [rejected_parallel_row()])
 
 
 # --- selection ---------------------------------------------------------------------------------------------------

@@ -8,21 +8,17 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from small_builds import make_build
 
 from agentfab.formats.export import write_export
 from agentfab.formats.export.select import load_rows
 from agentfab.flows.importing import run_import
-from agentfab.flows.recipe import parse_recipe
-from agentfab.flows.shard import ShardJob, build_shard
 
 
 @pytest.fixture(scope="module")
 def bank_build(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("bank")
-    recipe = parse_recipe({"name": "imp", "seed": 4, "records": 120, "shard_size": 120, "worlds": ["bank"],
-                           "negatives": 0.3})
-    build_shard(ShardJob(recipe.canonical(), recipe.hash(), str(out), str(out), 0))
-    return out
+    return make_build(tmp_path_factory.mktemp("bank"), {"name": "imp", "seed": 4, "records": 120, "shard_size": 120,
+                                                         "worlds": ["bank"], "negatives": 0.3})
 
 
 def test_an_openai_export_imports_and_replays_on_the_right_world(bank_build, tmp_path):

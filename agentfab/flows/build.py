@@ -7,9 +7,9 @@ a process pool (or in-process with workers=1, so pdb works), never one Prefect t
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from agentfab.flows import lifeline
 from agentfab.flows.coverage import build_coverage
 from agentfab.flows.benchmark_sets import BenchmarkUnavailable, contamination_index
 from agentfab.flows.crossshard import QUERY_SAMPLE, cross_shard_pass, shard_files
@@ -27,9 +28,10 @@ from agentfab.flows.lineage import building_version, index_path, lineage, stems,
 from agentfab.flows.manifest import dataset_card, distinct_ns, merge_stats, versions
 from agentfab.flows.quality import measure_quality
 from agentfab.flows.recipe import Recipe, load_recipe
+from agentfab.flows.ownership import FolderError, check_writable, may_replace, remove_owned, start_ledger, writer_lock
 from agentfab.flows.runners import ProcessRunner, ShardRunner
 from agentfab.flows.shard import ShardJob, load_stats
-from agentfab.flows.storage import clear_partial, shard_is_complete, write_json, write_text
+from agentfab.flows.storage import check_shard, clear_partial, paths, write_json, write_text
 from agentfab.flows.worlds import expand_worlds, world_files
 from agentfab.llm.client import LLMError
 from agentfab.llm.usage import llm_summary
@@ -56,29 +58,36 @@ def _report(event: str, **data: Any) -> None:
 
 
 def check_output(recipe: Recipe, out: Path, overwrite: bool) -> bool:
-    """Refuse a folder holding another recipe's build (unless overwrite); True when it must be cleared first."""
-    marker = out / "build.json"
-    if marker.exists():
-        try:
-            previous = json.loads(marker.read_text()).get("recipe_hash")
-        except ValueError:
-            previous = None
-        if previous == recipe.hash():
+    """Refuse a folder agentfab may not write (see ownership.py) or, unless overwrite, another recipe's build.
+
+    True when agentfab's files there must be removed first.
+    """
+    try:
+        kind = check_writable(out)
+        if kind in ("missing", "empty"):
             return False
+        previous = None
+        if kind == "build":
+            try:
+                previous = json.loads((out / "build.json").read_text()).get("recipe_hash")
+            except (OSError, ValueError, AttributeError):
+                previous = None
+            if previous == recipe.hash():
+                return False
         if not overwrite:
-            raise BuildError(f"{out} holds a build of a different recipe (hash {str(previous)[:12]}); "
-                             "pass --overwrite to replace it, or choose another --out")
-        return True
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise BuildError(f"{out} exists and is not an agentfab build; pass --overwrite or choose another --out")
-        return True
-    return False
+            what = f"a build of a different recipe (hash {str(previous)[:12]})" if kind == "build" else "an import"
+            raise BuildError(f"{out} holds {what}; pass --overwrite to delete what agentfab wrote there (and "
+                             "nothing else), or choose another --out")
+        may_replace(out)
+    except FolderError as exc:
+        raise BuildError(str(exc)) from None
+    return True
 
 
 def prepare_output(recipe: Recipe, out: Path, overwrite: bool, recipe_dir: Path | None = None,
                    extend: bool = False) -> tuple[int, list[int]]:
-    """Claim the output folder for this recipe; return the version to build and its shards still to build.
+    """Claim the output folder for this recipe; return the version to build and its shards still to build (the
+    caller holds the folder's lock).
     build.json keeps the recipe, and where its declared domain files were found (relative to `recipe_dir`), for
     `agentfab validate`.
 
@@ -86,11 +95,9 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool, recipe_dir: Path 
     unfinished version is resumed, else the next one after the last complete version starts.
     """
     if check_output(recipe, out, overwrite):
-        for name in ("shards", "rejected", "stats", "index"):
-            shutil.rmtree(out / name, ignore_errors=True)
-        for name in ("manifest.json", "README.md", "build.json"):
-            (out / name).unlink(missing_ok=True)
+        remove_owned(out)  # what agentfab wrote there, and nothing else
     out.mkdir(parents=True, exist_ok=True)
+    start_ledger(out)
     done = [v["version"] for v in lineage(out)]
     version = building_version(out) if (out / "build.json").exists() else 1
     if extend and done and version <= max(done):
@@ -100,7 +107,14 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool, recipe_dir: Path 
                                     "seed": version_seed(recipe.seed, version),
                                     "world_files": world_files(recipe.worlds, recipe_dir or Path.cwd())})
     clear_partial(out)
-    return version, [i for i in range(recipe.n_shards) if not shard_is_complete(out, i, recipe.hash(), version)]
+    todo = []
+    for i in range(recipe.n_shards):
+        problem = check_shard(out, i, recipe.hash(), version=version)
+        if problem is not None:
+            todo.append(i)
+            if paths(out, i, version)["stats"].is_file():  # it was done once: say which file failed its check
+                _report("damaged", shard=i, problem=problem)
+    return version, todo
 
 
 def shard_jobs(recipe: Recipe, recipe_dir: str, out: str, version: int, todo: list[int]) -> list[ShardJob]:
@@ -212,7 +226,21 @@ def _sample_queries(out: Path, all_stems: list[str]) -> list[str]:
     return texts
 
 
+def _one_writer(flow_fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The flow holds the folder's write lock while it runs (re-entrant: the `build` API already holds it)."""
+
+    @functools.wraps(flow_fn)
+    async def locked(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool = False, *args: Any,
+                     **kwargs: Any) -> dict[str, Any]:
+        check_output(recipe, Path(out), overwrite)  # before the lock creates anything in a folder that is not ours
+        with writer_lock(Path(out)):
+            return await flow_fn(recipe, recipe_dir, out, overwrite, *args, **kwargs)
+
+    return locked
+
+
 @flow(name="agentfab-build", log_prints=False, validate_parameters=False)
+@_one_writer
 async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool = False, workers: int = 1,
                      extend: bool = False, runner: ShardRunner | None = None,
                      claimed: tuple[int, list[int]] | None = None, started: float | None = None) -> dict[str, Any]:
@@ -266,6 +294,13 @@ def build(recipe_path: str | Path, *, out: str | Path | None = None, records: in
     out_path = (Path(out) if out else Path("data") / "builds" / recipe.name).resolve()
     expand_worlds(recipe.worlds, recipe_dir)  # fail on a broken world or a foreign output folder before anything starts
     check_output(recipe, out_path, overwrite)
+    with writer_lock(out_path):  # one writer: a second build or import into this folder stops at once
+        lifeline.install()  # Prefect's temporary server dies with this process, even by SIGKILL
+        return _build_locked(recipe, recipe_dir, out_path, workers, overwrite, runner, extend)
+
+
+def _build_locked(recipe: Recipe, recipe_dir: Path, out_path: Path, workers: int | None, overwrite: bool,
+                  runner: ShardRunner | None, extend: bool) -> dict[str, Any]:
     own = runner is None
     if runner is None:
         runner = ProcessRunner(workers if workers else (os.cpu_count() or 1))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,8 @@ def build(recipe: Path, out: Path | None, records: int | None, seed: int | None,
         raise UserError(str(exc)) from None
     progress = _Progress(quiet)
     set_progress(progress.update)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop_build)
     try:
         with runner:
             manifest = run_build(recipe, out=out, records=records, seed=seed, overwrite=overwrite, runner=runner,
@@ -90,14 +94,35 @@ def build(recipe: Path, out: Path | None, records: int | None, seed: int | None,
                         "again to resume") from None
     except ValueError as exc:  # e.g. a {python: module} that is not a domain
         raise UserError(str(exc)) from None
-    except KeyboardInterrupt:
-        progress.close()
-        click.echo("interrupted: finished shards are kept; run the same command again to resume", err=True)
-        sys.exit(130)
+    except OSError as exc:
+        raise UserError(_os_error(exc)) from None
     finally:
         progress.close()
         set_progress(None)
     _summary(manifest, out or Path("data/builds") / manifest["name"])
+
+
+def _stop_build(signum: int, _frame: Any) -> None:
+    """Ctrl-C or SIGTERM (a service manager, a CI cancel): one line, exit 128+signal, at once.
+
+    Finished shards are already on disk, and a shard being written is a temporary file the next run removes. No
+    clean-up runs: waiting for Prefect to flush its events took minutes with many shards. Worker processes and
+    Prefect's server die with this process (see start_pool and lifeline.py); the OS releases the folder's lock.
+    """
+    restore = "\x1b[?25h" if sys.stderr.isatty() else ""  # the progress bar hides the cursor
+    os.write(2, f"{restore}\ninterrupted: finished shards are kept; run the same command again to resume\n".encode())
+    os._exit(128 + signum)
+
+
+def _os_error(exc: OSError) -> str:
+    """An OS failure while writing, as one line naming the file and what to do."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    what = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        return f"{where}no space left on device; free some space and run the same command again to resume"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{where}{what}; choose an --out folder you can write to"
+    return f"{where}{what}"
 
 
 class _Progress:
@@ -107,6 +132,9 @@ class _Progress:
         self.task: Any = None
 
     def update(self, event: str, data: dict[str, Any]) -> None:
+        if event == "damaged":  # even when quiet: the user must know a finished shard did not pass its check
+            click.echo(f"warning: {data['problem']}; rebuilding shard {data['shard']}", err=True)
+            return
         if self.quiet:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -150,23 +178,39 @@ def _summary(manifest: dict[str, Any], out: Path) -> None:
 @click.argument("dataset", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--rejected", "include_rejected", is_flag=True, help="Also re-check rejected rows (they must fail).")
 def validate(dataset: Path, include_rejected: bool) -> None:
-    """Re-check a written DATASET: every accepted row by schema, replay on a fresh world and ground truth.
+    """Re-check a written DATASET: the whole folder, then every accepted row by schema, replay and ground truth.
 
-    Exits 1 and prints counts per reason code if any accepted row fails (or, with --rejected, if a rejected row
-    passes).
+    The folder: every shard present and matching the checksum and row count recorded when it was written, the
+    stats readable, the manifest consistent with the files, one recipe hash everywhere, no id twice. Exits 1 and
+    names each damaged or missing file, or prints counts per reason code if any accepted row fails (or, with
+    --rejected, if a rejected row passes).
     """
+    from agentfab.flows.integrity import problems
     from agentfab.flows.revalidate import revalidate
 
+    found = problems(dataset)
+    if found:
+        click.echo(f"{dataset} is not whole: {len(found)} problem{'s' if len(found) > 1 else ''}")
+        for line in found:
+            click.echo(f"  {line}")
+    if (dataset / "import.json").is_file() and not (dataset / "build.json").is_file():
+        if found:
+            sys.exit(1)
+        click.echo(f"{dataset} (written by `agentfab import`) is whole; its rows were verified when imported")
+        return
     try:
         report = revalidate(dataset, include_rejected=include_rejected)
     except (FileNotFoundError, ValueError) as exc:
+        if found:  # already explained above; the rows cannot be re-checked until the files are repaired
+            click.echo(f"rows not re-checked: {exc}")
+            sys.exit(1)
         raise UserError(str(exc)) from None
     click.echo(f"checked {report.checked} rows: {report.failed} failed")
     for code, n in sorted(report.codes.items()):
         click.echo(f"  {code}: {n}")
     for line in report.examples[:10]:
         click.echo(f"  e.g. {line}")
-    if report.failed:
+    if report.failed or found:
         sys.exit(1)
 
 
@@ -214,21 +258,38 @@ def schema(write: bool, check: bool, name: str | None) -> None:
 @click.option("--val-fraction", type=float, default=0.0, show_default=True,
               help="Also write OUT with .val before the suffix: a split by task family.")
 @click.option("--version", "version", type=int, help="The dataset as of this version (see `agentfab versions`).")
+@click.option("--partial", is_flag=True,
+              help="Export an unfinished or damaged build: only its intact shards; OUT.partial.json says what is "
+                   "missing.")
 def export(dataset: Path, fmt: str, out: Path, where: str | None, kind: tuple[str, ...], domain: tuple[str, ...],
            min_depth: int | None, min_score: float | None, no_reasoning: bool, val_fraction: float,
-           version: int | None) -> None:
+           version: int | None, partial: bool) -> None:
     """Export a built DATASET to a trainer format (JSONL).
 
-    Filters select rows; the train/validation split keeps every extension of one atomic task on one side.
+    Filters select rows; the train/validation split keeps every extension of one atomic task on one side. An
+    unfinished or damaged build is refused (`agentfab validate` says what is wrong) unless --partial.
     """
     from agentfab.flows.exporting import run_export
+    from agentfab.flows.integrity import whole_shards
 
     try:
         reports = run_export(dataset, fmt, out, where=where, kinds=list(kind), domains=list(domain),
-                           min_depth=min_depth, min_score=min_score, reasoning=not no_reasoning,
-                           val_fraction=val_fraction, version=version)
+                             min_depth=min_depth, min_score=min_score, reasoning=not no_reasoning,
+                             val_fraction=val_fraction, version=version, partial=partial)
+        if partial:
+            good, bad = whole_shards(dataset)
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(_os_error(exc)) from None
+    if partial:
+        import json as _json
+
+        marker = out.with_name(out.name + ".partial.json")
+        marker.write_text(_json.dumps({"partial": True, "dataset": str(dataset), "shards_exported": good,
+                                       "not_exported": bad}, indent=2) + "\n", encoding="utf-8")
+        click.echo(f"warning: PARTIAL export: {len(good)} intact shards of {len(good) + len(bad)}; "
+                   f"what is missing is listed in {marker}", err=True)
     for report in reports:
         click.echo(f"wrote {report.records} {report.fmt} records to {report.path}")
         for reason, n in sorted(report.skipped.items()):
@@ -260,6 +321,8 @@ def import_(source: Path, fmt: str, out: Path, world: str | None, world_seed: in
         summary = run_import(source, fmt, out, world=world, world_seed=world_seed)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError(_os_error(exc)) from None
     for line in import_report_lines(summary):
         click.echo(line)
 
@@ -407,9 +470,11 @@ def inspect(dataset: Path, html_out: Path | None, version: int | None) -> None:
 
     With --html, write one offline HTML file with plots and accepted/rejected samples side by side.
     """
+    from agentfab.flows.integrity import require_whole
     from agentfab.inspect import summarize, write_report
 
     try:
+        require_whole(dataset)
         click.echo(summarize(dataset, version), nl=False)
         if html_out is not None:
             click.echo(f"wrote {write_report(dataset, html_out)}")
@@ -422,9 +487,11 @@ def inspect(dataset: Path, html_out: Path | None, version: int | None) -> None:
 @click.argument("row_id")
 def show(dataset: Path, row_id: str) -> None:
     """Show one trajectory of DATASET (accepted or rejected) as a readable conversation, with its verdict."""
+    from agentfab.flows.integrity import require_whole
     from agentfab.inspect import find_row, render_trajectory
 
     try:
+        require_whole(dataset, full=False)  # sizes and row counts: one row need not read every byte
         click.echo(render_trajectory(find_row(dataset, row_id)))
     except ValueError as exc:
         raise UserError(str(exc)) from None

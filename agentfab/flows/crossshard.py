@@ -173,12 +173,18 @@ def move_rows(files: dict[str, Path], moves: dict[str, tuple[str, str]], accepte
         r["verification"]["details"].append(detail)
     meta = {k.decode().removeprefix("agentfab."): v.decode()
             for k, v in (accepted.schema.metadata or {}).items() if k.startswith(b"agentfab.")}
-    write_table(files["rejected"], pa.concat_tables([rejected, rows_table(moving, meta).cast(rejected.schema)]))
+    written = {"rejected": write_table(files["rejected"], pa.concat_tables([rejected, rows_table(moving, meta)
+                                                                            .cast(rejected.schema)]))}
     kept = accepted.filter(mask)
-    write_table(files["accepted"], kept)
+    written["accepted"] = write_table(files["accepted"], kept)
     stats = read_stats(files["stats"])
-    if stats is None:  # an imported dataset has no per-shard stats
+    if stats is None:  # an imported dataset has no per-shard stats: its import.json records the files
+        marker = files["accepted"].parent.parent / "import.json"
+        record = read_stats(marker)
+        if record is not None and "files" in record:
+            write_json(marker, {**record, "files": written})
         return
+    stats["files"] = written  # the new checksums: resume and validate check the files against them
     codes = Counter(code for code, _ in moves.values())
     stats["rows"] = {"accepted": kept.num_rows, "rejected": rejected.num_rows + len(moving)}
     stats["funnel"]["dedup"]["rejected"] += sum(codes.values())

@@ -11,14 +11,16 @@ if TYPE_CHECKING:
 
 def run_export(dataset: Path, fmt: str, out: Path, *, where: str | None, kinds: list[str], domains: list[str],
                min_depth: int | None, min_score: float | None, reasoning: bool,
-               val_fraction: float, version: int | None = None) -> list["ExportReport"]:
+               val_fraction: float, version: int | None = None, partial: bool = False) -> list["ExportReport"]:
     from agentfab.formats.export import FORMATS, write_export
     from agentfab.formats.export.select import family_bucket, iter_rows, shard_names
 
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if not (dataset / "shards").exists():
-        raise FileNotFoundError(f"{dataset} has no shards/ folder: is it an agentfab build?")
+    from agentfab.flows.integrity import require_whole, whole_shards
+
+    if not partial:
+        require_whole(dataset)
     if not 0 <= val_fraction < 1:
         raise ValueError("--val-fraction must be in [0, 1)")
     chosen = None
@@ -26,6 +28,9 @@ def run_export(dataset: Path, fmt: str, out: Path, *, where: str | None, kinds: 
         from agentfab.inspect.dataset import open_build
 
         chosen = [f"{s}.parquet" for s in open_build(dataset, version).stems or ()]
+    if partial:  # the shards that are done and intact, nothing else; the caller marks the export as partial
+        intact = [f"{stem}.parquet" for stem in whole_shards(dataset)[0]]
+        chosen = intact if chosen is None else [name for name in chosen if name in intact]
 
     def rows(side: str | None = None, shards: list[str] | None = None) -> Iterator[dict[str, Any]]:
         """Streamed, so a million-row build exports in constant memory; a split reads the shards twice."""

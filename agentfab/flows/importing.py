@@ -8,12 +8,14 @@ ones are written.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentfab.flows.ownership import check_writable, start_ledger, writer_lock
 from agentfab.flows.rows import tool_row, trajectory_row
-from agentfab.flows.storage import write_json, write_rows
+from agentfab.flows.storage import RowsWriter, write_json
 from agentfab.schemas.codes import stage_of
 from agentfab.validators.replay import replay
 from agentfab.validators.structure import check_calls, check_events
@@ -58,49 +60,79 @@ def _shape(events: list[dict[str, Any]]) -> tuple[int, int, int]:
 
 
 def run_import(path: Path, fmt: str, out: Path, *, world: str | None = None, world_seed: int = 0) -> ImportSummary:
-    from agentfab.formats.imports import read_records
+    """Import `path` into the new dataset folder `out` (an existing dataset is refused, never replaced)."""
+    check_writable(out, command="import")
+    with writer_lock(out):
+        start_ledger(out)
+        return _import_into(path, fmt, out, world, world_seed)
 
-    result = read_records(path, fmt)
+
+def _import_into(path: Path, fmt: str, out: Path, world: str | None, world_seed: int) -> ImportSummary:
+    from agentfab.formats.imports import ImportError_, iter_records
+
     domain = builtin_domain(world) if world else None
     store = domain.seeded(world_seed) if domain else None
-    summary = ImportSummary(out=out, bad_lines=[(e.line, e.reason) for e in result.errors])
-    accepted, rejected = [], []
+    summary = ImportSummary(out=out)
     reasons: dict[str, int] = {}
-    for rec in result.records:
-        tools = {t.name: Tool(spec=t, run=_not_executable) for t in rec.tools}
-        failures = check_events(rec.events) + check_calls(rec.events, tools)
-        if domain is not None and store is not None:
-            known = {t.name for t in domain.tools}
-            runnable = {n: domain.tool(n) for n in tools if n in known}
-            if runnable:
-                failures += replay(rec.events, runnable, store).failures
-        codes = list(dict.fromkeys(code for code, _ in failures))
-        for code in codes:
-            reasons[code] = reasons.get(code, 0) + 1
-        row = trajectory_row(
-            row_id=rec.id, task_id=rec.id, family=rec.id, domain=world or "imported", kind="imported",
-            shape=_shape(rec.events), query=next((e["content"] for e in rec.events if e.get("source") == "user"), ""),
-            content=rec.events, tools=[tool_row(t) for t in rec.tools],
-            details={"imported_from": fmt, "file": path.name, "line": rec.line, "system": rec.system,
-                     "notes": rec.notes},
-            ground_truth={**NO_GROUND_TRUTH},
-            verification={"passed": not codes, "reasons": codes, "details": [f"{c}: {d}" for c, d in failures],
-                          "judge_score": 0.0, "judge_rationale": "not judged (imported)",
-                          "stages": sorted({stage_of(c) for c in codes} | {"schema"}), "dedup_key": ""},
-            provenance={"recipe_name": f"import:{path.name}", "recipe_hash": "", "seed": 0, "shard": 0,
-                        "world_seed": world_seed, "world_offset": 0, "world": world or "", "engine": f"import:{fmt}",
-                        "models": "{}", "negative": None},
-        )
-        (rejected if codes else accepted).append(row)
     meta = {"recipe_hash": "", "shard": "0", "imported_from": fmt}
-    write_rows(out / "rejected" / "shard-00000.parquet", rejected, meta)
-    write_rows(out / "shards" / "shard-00000.parquet", accepted, meta)
-    summary.accepted, summary.rejected, summary.reasons = len(accepted), len(rejected), dict(sorted(reasons.items()))
+    sinks = {True: RowsWriter(out / "rejected" / "shard-00000.parquet", meta),
+             False: RowsWriter(out / "shards" / "shard-00000.parquet", meta)}
+    try:
+        for rec in iter_records(path, fmt):  # one record in memory at a time (and one batch of rows per file)
+            if isinstance(rec, ImportError_):
+                summary.bad_lines.append((rec.line, rec.reason))
+                continue
+            try:
+                tools = {t.name: Tool(spec=t, run=_not_executable) for t in rec.tools}
+                failures = check_events(rec.events) + check_calls(rec.events, tools)
+                if domain is not None and store is not None:
+                    known = {t.name for t in domain.tools}
+                    runnable = {n: domain.tool(n) for n in tools if n in known}
+                    if runnable:
+                        failures += replay(rec.events, runnable, store).failures
+                codes = list(dict.fromkeys(code for code, _ in failures))
+                row = trajectory_row(
+                    row_id=rec.id, task_id=rec.id, family=rec.id, domain=world or "imported", kind="imported",
+                    shape=_shape(rec.events),
+                    query=next((e["content"] for e in rec.events if e.get("source") == "user"), ""),
+                    content=rec.events, tools=[tool_row(t) for t in rec.tools],
+                    details={"imported_from": fmt, "file": path.name, "line": rec.line, "system": rec.system,
+                             "notes": rec.notes},
+                    ground_truth={**NO_GROUND_TRUTH},
+                    verification={"passed": not codes, "reasons": codes,
+                                  "details": [f"{c}: {d}" for c, d in failures],
+                                  "judge_score": 0.0, "judge_rationale": "not judged (imported)",
+                                  "stages": sorted({stage_of(c) for c in codes} | {"schema"}), "dedup_key": ""},
+                    provenance={"recipe_name": f"import:{path.name}", "recipe_hash": "", "seed": 0, "shard": 0,
+                                "world_seed": world_seed, "world_offset": 0, "world": world or "",
+                                "engine": f"import:{fmt}", "models": "{}", "negative": None},
+                )
+                json.dumps(row, ensure_ascii=False).encode("utf-8")  # a lone surrogate cannot be stored
+            except Exception as exc:  # noqa: BLE001 - one record's failure is that record's, with its line
+                summary.bad_lines.append((rec.line, _why(exc)))
+                continue
+            for code in codes:
+                reasons[code] = reasons.get(code, 0) + 1
+            sinks[bool(codes)].add(row)
+        files = {"rejected": sinks[True].close(), "accepted": sinks[False].close()}
+    except BaseException as exc:
+        for sink in sinks.values():
+            if not sink.written:
+                sink.abort(exc)
+        raise
+    summary.accepted, summary.rejected = files["accepted"]["rows"], files["rejected"]["rows"]
+    summary.reasons = dict(sorted(reasons.items()))
     write_json(out / "import.json", {"source": str(path), "format": fmt, "world": world, "world_seed": world_seed,
                                      "accepted": summary.accepted, "rejected": summary.rejected,
-                                     "reasons": summary.reasons,
+                                     "reasons": summary.reasons, "files": files,
                                      "bad_lines": [{"line": n, "reason": r} for n, r in summary.bad_lines]})
     return summary
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, UnicodeEncodeError):
+        return f"text holds a lone surrogate ({exc.object[exc.start:exc.end]!r}), which is not valid Unicode"
+    return f"cannot be checked ({type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''})"
 
 
 def import_report_lines(summary: ImportSummary) -> list[str]:

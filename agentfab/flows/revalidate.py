@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from agentfab.flows.recipe import Recipe
@@ -64,7 +65,12 @@ def task_from_row(row: dict[str, Any]) -> Task:
 
 def _rows(folder: Path) -> Iterator[dict[str, Any]]:
     for path in sorted(folder.glob("shard-*.parquet")):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1000):
+        try:
+            batches = list(pq.ParquetFile(path).iter_batches(batch_size=1000))  # a shard is a few MB at most
+        except (OSError, pa.ArrowException) as exc:
+            raise ValueError(f"{folder.name}/{path.name} cannot be read as Parquet "
+                             f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        for batch in batches:
             yield from batch.to_pylist()
 
 

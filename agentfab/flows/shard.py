@@ -99,16 +99,17 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
     t_write = time.perf_counter()
     meta = {"recipe_hash": job.recipe_hash, "shard": str(job.shard)}
     p = paths(out, job.shard, job.version)
-    write_rows(p["rejected"], rows.rejected, meta)
+    files = {"rejected": write_rows(p["rejected"], rows.rejected, meta)}
     if llm is not None:  # refused answers first: the shard counts as done only once its Parquet files exist
         write_text(out / "rejected" / f"llm-answers-{shard_name(job.shard)}.jsonl", llm.refused_jsonl())
-    write_rows(p["accepted"], rows.accepted, meta)
+    files["accepted"] = write_rows(p["accepted"], rows.accepted, meta)
     timings["write"] += time.perf_counter() - t_write
     stats = ShardStats(
         shard=job.shard,
         version=job.version,
         recipe_hash=job.recipe_hash,
         rows=RowCounts(accepted=len(rows.accepted), rejected=len(rows.rejected)),
+        files=files,  # checksums and row counts: resume and validate trust a file only if it still matches
         tasks=recipe.shard_records(job.shard),
         funnel=rows.funnel,
         reasons=dict(sorted(rows.reasons.items())),

@@ -40,6 +40,14 @@ class NegativeCounts(_Section):
     giveaway: int = Field(0, description="negatives holding a token no accepted row of their shard has")
 
 
+class FileRecord(_Section):
+    """One Parquet file as agentfab wrote it: resume and validate trust the file only while it still matches."""
+
+    sha256: str
+    bytes: int
+    rows: int
+
+
 class ShardStats(_Section):
     """stats/shard-N.json: written last, it marks the shard complete."""
 
@@ -47,6 +55,7 @@ class ShardStats(_Section):
     version: int = Field(1, description="the dataset version (lineage) this shard belongs to")
     recipe_hash: str
     rows: RowCounts
+    files: dict[str, FileRecord] = Field(default_factory=dict, description="accepted/rejected -> its file's record")
     tasks: int
     funnel: dict[str, StageCounts]
     reasons: Counts = Field(default_factory=dict)

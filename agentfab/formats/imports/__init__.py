@@ -75,22 +75,29 @@ class ImportResult:
 
 def read_records(path: Path | str, fmt: str) -> ImportResult:
     """Every record of `path` in format `fmt` (one of FORMATS), converted, and every failure with its line."""
+    result = ImportResult()
+    for item in iter_records(path, fmt):
+        (result.errors if isinstance(item, ImportError_) else result.records).append(item)
+    return result
+
+
+def iter_records(path: Path | str, fmt: str) -> Iterator[ImportedRecord | ImportError_]:
+    """`read_records` one record at a time, in file order: a `.jsonl` file is read in constant memory."""
     if fmt not in CONVERTERS:
         raise ImportFileError(f"unknown import format {fmt!r}; choose one of {', '.join(FORMATS)}")
     path = Path(path)
     domain = slug(path.stem) or "imported"
-    result = ImportResult()
     for line, raw in _raw_records(path):
         if isinstance(raw, ImportError_):
-            result.errors.append(raw)
+            yield raw
             continue
         try:
-            result.records.append(_record(raw, fmt, line, path.stem, domain))
+            yield _record(raw, fmt, line, path.stem, domain)
         except RecordError as exc:
-            result.errors.append(ImportError_(line, str(exc)))
-        except (TypeError, AttributeError, KeyError) as exc:  # a shape no check foresaw: report it, keep going
-            result.errors.append(ImportError_(line, f"unexpected record shape ({type(exc).__name__}: {exc})"))
-    return result
+            yield ImportError_(line, str(exc))
+        except (TypeError, AttributeError, KeyError, ValueError, RecursionError) as exc:
+            # a shape no check foresaw: report it, keep going
+            yield ImportError_(line, f"unexpected record shape ({type(exc).__name__}: {str(exc)[:300]})")
 
 
 def _raw_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | ImportError_]]:
@@ -163,4 +170,5 @@ def _match_tool_names(converted: Converted) -> None:
     converted.notes[:] = list(dict.fromkeys(converted.notes))
 
 
-__all__ = ["FORMATS", "ImportError_", "ImportFileError", "ImportResult", "ImportedRecord", "read_records"]
+__all__ = ["FORMATS", "ImportError_", "ImportFileError", "ImportResult", "ImportedRecord", "iter_records",
+           "read_records"]
