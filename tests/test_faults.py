@@ -85,7 +85,7 @@ def test_overwrite_deletes_exactly_the_files_agentfab_wrote(build, tmp_path):
                if rel.startswith("shards/inner/") or rel in ("stats/q3-report.csv", "shards/notes.txt")}
     assert len(foreign) > 8 and (nested / "manifest.json").is_file()
     other = parse_recipe({**SMALL, "seed": 22})
-    assert prepare_output(other, build, overwrite=True) == [0, 1, 2]
+    assert prepare_output(other, build, overwrite=True) == (1, [0, 1, 2])
     after = snapshot(build)
     assert {rel: after.get(rel) for rel in foreign} == foreign  # every foreign file intact, the nested build too
     assert not (build / "shards" / "shard-00000.parquet").exists() and not (build / "manifest.json").exists()
@@ -213,7 +213,7 @@ def test_a_partial_export_needs_its_flag_and_says_it_is_partial(build, tmp_path)
     intact = sum(pl.read_parquet(build / "shards" / f"shard-0000{i}.parquet").height for i in (0, 1))
     assert len(out.read_text().splitlines()) == intact
     marker = json.loads((tmp_path / "train.jsonl.partial.json").read_text())
-    assert marker["partial"] and marker["shards_exported"] == [0, 1] and "shard-00002" in marker["not_exported"][0]
+    assert marker["partial"] and marker["shards_exported"] == ["shard-00000", "shard-00001"] and "shard-00002" in marker["not_exported"][0]
 
 
 # --- one writer -----------------------------------------------------------------------------------------------------

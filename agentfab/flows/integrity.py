@@ -14,10 +14,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from agentfab.flows.lineage import lineage, stems
 from agentfab.flows.recipe import Recipe
-from agentfab.flows.storage import check_file, check_shard, paths, read_stats
+from agentfab.flows.storage import check_file, check_shard, read_stats
 
-_SHARD_FILE = re.compile(r"^shard-(\d{5})\.(parquet|json)$")
+_STEM = re.compile(r"^shard-(?:v(\d{4})-)?(\d{5})$")
 RESUME = "re-run the same `agentfab build` command to finish or repair it"
 
 
@@ -28,15 +29,34 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _strays(out: Path, n_shards: int) -> list[str]:
+def _strays(out: Path, expected: set[str]) -> list[str]:
     found = []
     for folder, ext in (("shards", "parquet"), ("rejected", "parquet"), ("stats", "json")):
         for path in sorted((out / folder).glob(f"*.{ext}")):
-            m = _SHARD_FILE.match(path.name)
-            if m is None or int(m.group(1)) >= n_shards:
-                found.append(f"{folder}/{path.name} is not one of this build's {n_shards} shards; move it out of "
-                             "the dataset folder")
+            if path.stem not in expected:
+                found.append(f"{folder}/{path.name} is not one of this dataset's shards; move it out of the "
+                             "dataset folder")
     return found
+
+
+def _check_stem(out: Path, stem: str, recipe_hash: str | None, full: bool) -> str | None:
+    m = _STEM.match(stem)
+    if m is None:
+        return f"{stem}: not a shard name"
+    return check_shard(out, int(m.group(2)), recipe_hash, full=full, version=int(m.group(1) or 1))
+
+
+def _expected(out: Path, recipe: Recipe, marker: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The shard stems a whole dataset has (every complete version's), and what says it is not finished."""
+    manifest = _read_json(out / "manifest.json")
+    building = int(marker.get("version", 1) or 1)
+    if not isinstance(manifest, dict):
+        return stems(recipe.n_shards, building), []
+    done = lineage(out)
+    names = [s for v in done for s in v.get("shards", [])]
+    if building not in {v.get("version") for v in done}:
+        return names + stems(recipe.n_shards, building), [f"version {building} is not finished; {RESUME}"]
+    return names, []
 
 
 def _duplicate_ids(out: Path, files: list[Path]) -> list[str]:
@@ -67,34 +87,33 @@ def _build_problems(out: Path, marker: Any, full: bool) -> list[str]:
     recipe_hash = recipe.hash()
     if marker.get("recipe_hash") != recipe_hash:
         return [f"build.json: its recipe_hash does not match its recipe; {RESUME}"]
-    found = []
+    expected, found = _expected(out, recipe, marker)
     intact = []
-    for i in range(recipe.n_shards):
-        problem = check_shard(out, i, recipe_hash, full=full)
+    for stem in expected:
+        problem = _check_stem(out, stem, recipe_hash, full)
         if problem:
             found.append(f"{problem}; {RESUME}")
         else:
-            intact.append(i)
-    found += _strays(out, recipe.n_shards)
+            intact.append(stem)
+    found += _strays(out, set(expected))
     manifest = _read_json(out / "manifest.json")
     if not (out / "manifest.json").is_file():
         found.append(f"manifest.json is missing: the build did not finish; {RESUME}")
-    elif not isinstance(manifest, dict) or "rows" not in manifest:
+    elif not isinstance(manifest, dict) or not isinstance(manifest.get("rows"), dict):
         found.append(f"manifest.json is not a readable agentfab manifest; {RESUME}")
-    else:
-        if manifest.get("recipe_hash") != recipe_hash or manifest.get("shards") != recipe.n_shards:
-            found.append(f"manifest.json describes another build than build.json; {RESUME}")
-        elif len(intact) == recipe.n_shards:
-            rows: dict[str, int] = {"accepted": 0, "rejected": 0}
-            for i in intact:
-                stats = read_stats(paths(out, i)["stats"]) or {}
-                for kind in rows:
-                    rows[kind] += stats["rows"].get(kind, 0)
-            if {k: manifest["rows"].get(k, 0) for k in rows} != rows:
-                found.append(f"manifest.json counts {manifest['rows']} rows, the shards {rows}; {RESUME}")
+    elif manifest.get("recipe_hash") != recipe_hash:
+        found.append(f"manifest.json describes another recipe than build.json; {RESUME}")
+    elif len(intact) == len(expected):
+        rows: dict[str, int] = {"accepted": 0, "rejected": 0}
+        for stem in intact:
+            stats = read_stats(out / "stats" / f"{stem}.json") or {}
+            for kind in rows:
+                rows[kind] += stats["rows"].get(kind, 0)
+        if {k: manifest["rows"].get(k, 0) for k in rows} != rows:
+            found.append(f"manifest.json counts {manifest['rows']} rows, the shards {rows}; {RESUME}")
     if not found:
-        files = [paths(out, i)[kind] for kind in ("accepted", "rejected") for i in range(recipe.n_shards)]
-        found += _duplicate_ids(out, files)
+        found += _duplicate_ids(out, [out / folder / f"{stem}.parquet" for folder in ("shards", "rejected")
+                                      for stem in expected])
     return found
 
 
@@ -107,7 +126,7 @@ def _import_problems(out: Path, marker: Any, full: bool) -> list[str]:
         problem = check_file(out / folder / "shard-00000.parquet", marker["files"].get(kind), out, full=full)
         if problem:
             found.append(f"{problem}; import the source again into a new folder")
-    found += _strays(out, 1)
+    found += _strays(out, {"shard-00000"})
     if not found:
         found += _duplicate_ids(out, [out / "shards" / "shard-00000.parquet", out / "rejected" / "shard-00000.parquet"])
     return found
@@ -136,17 +155,17 @@ def require_whole(out: Path, *, full: bool = True) -> None:
         raise ValueError(f"{out}: {found[0]}{more}")
 
 
-def whole_shards(out: Path) -> tuple[list[int], list[str]]:
-    """For a partial export: the shards that are done and intact, and what is wrong with the others."""
+def whole_shards(out: Path) -> tuple[list[str], list[str]]:
+    """For a partial export: the shard stems that are done and intact, and what is wrong with the others."""
     marker = _read_json(out / "build.json")
-    if not isinstance(marker, dict):
+    if not isinstance(marker, dict) or "recipe" not in marker:
         raise ValueError(f"{out} is not an agentfab build (no readable build.json)")
     recipe = Recipe.model_validate(marker["recipe"])
     good, bad = [], []
-    for i in range(recipe.n_shards):
-        problem = check_shard(out, i, recipe.hash())
+    for stem in _expected(out, recipe, marker)[0]:
+        problem = _check_stem(out, stem, recipe.hash(), True)
         if problem:
             bad.append(problem)
         else:
-            good.append(i)
+            good.append(stem)
     return good, bad
