@@ -491,7 +491,7 @@ def show(dataset: Path, row_id: str) -> None:
     from agentfab.inspect import find_row, render_trajectory
 
     try:
-        require_whole(dataset, full=False)  # sizes and row counts: one row need not read every byte
+        require_whole(dataset)  # every checksum: a damaged file is named, never shown as if it were data
         click.echo(render_trajectory(find_row(dataset, row_id)))
     except ValueError as exc:
         raise UserError(str(exc)) from None
