@@ -190,3 +190,19 @@ def test_a_build_reports_its_quality_figures_in_manifest_card_and_report(tmp_pat
     assert "## Quality" in (out / "README.md").read_text()
     html = write_report(out, tmp_path / "r.html").read_text()
     assert "Quality figures" in html and "asked facts stated" in html
+
+
+def test_a_value_fed_from_a_result_with_two_of_its_entity_is_named_by_its_field():
+    """A flight has an origin and a destination city: a request never says just "that city"."""
+    from agentfab.generators.queries import render_clause
+    from agentfab.generators.tasks import Step
+
+    travel = _DOMAINS["travel"]
+    step = Step("s2", "get_weather", {"city": "Boston", "date": "2026-12-20"},
+                bindings={"city": "s1.destination_city"}, depends_on=["s1"])
+    texts = {render_clause(step, travel.tool("get_weather"), random.Random(i),
+                           sources={"s1": travel.tool("get_flight")}).text for i in range(20)}
+    assert all("destination city" in t for t in texts), texts
+    plain = {render_clause(step, travel.tool("get_weather"), random.Random(i),
+                           sources={"s1": travel.tool("get_hotel")}).text for i in range(20)}
+    assert any("that city" in t or "the city" in t for t in plain), plain

@@ -54,7 +54,9 @@ LABELS: dict[str, str] = {
 _STEMS = {"hired": "hire", "filed": "filing", "released": "release", "closed": "closing", "created": "creation",
           "issued": "issue", "paid": "payment", "placed": "order", "done": "completion", "scheduled": "scheduled",
           "registered": "registration", "shipped": "shipping", "signed": "signing", "enrolled": "enrollment",
-          "born": "birth", "starts": "start", "ends": "end", "joined": "join", "installed": "install"}
+          "born": "birth", "starts": "start", "ends": "end", "joined": "join", "installed": "install",
+          "delivered": "delivery", "opens": "opening", "closes": "closing", "arrived": "arrival",
+          "departed": "departure", "returned": "return", "submitted": "submission", "updated": "update"}
 # Units a field name ends with: the label drops them, the value carries them ("distance_km" -> distance 661.90 km).
 UNITS = {"_km": "km", "_kg": "kg", "_minutes": "minutes", "_hours": "hours", "_usd": "USD", "_eur": "EUR"}
 
@@ -84,7 +86,9 @@ def label(name: str) -> str:
         words[-1] = _STEMS.get(words[-1], words[-1][:-2] if words[-1].endswith("ed") else words[-1])
         return " ".join(words) + " date"
     if name.endswith("_at"):
-        return name[:-3].replace("_", " ") + " time"
+        words = name[:-3].split("_")
+        words[-1] = _STEMS.get(words[-1], words[-1])
+        return " ".join(words) + " time"
     return name.replace("_", " ")
 
 
