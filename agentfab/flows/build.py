@@ -7,6 +7,7 @@ a process pool (or in-process with workers=1, so pdb works), never one Prefect t
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import json
 import os
@@ -40,6 +41,10 @@ from agentfab.validators.near_index import NearIndex
 
 ProgressHook = Callable[[str, dict[str, Any]], None]
 _progress: ProgressHook | None = None
+
+
+# a full disk, a quota, a folder agentfab may not write: the machine's state, reported as one line, never retried
+MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 class BuildError(RuntimeError):
@@ -132,6 +137,12 @@ async def run_shard(job: ShardJob, runner: ShardRunner) -> dict[str, Any]:
         if not exc.fatal:
             raise
         return {"fatal": [exc.code, str(exc)]}  # an endpoint that refuses or is down: no retry, no traceback
+    except OSError as exc:
+        if exc.errno not in MACHINE_ERRNOS:
+            raise
+        failed = [exc.errno, exc.strerror or str(exc), exc.filename]
+        _report("machine_error", error=OSError(*failed))  # the CLI stops here, before Prefect's shutdown talks
+        return {"os_error": failed}  # a full disk: likewise
     if not reported:
         _report("shard_done", shard=job.shard, stats=stats)
     return stats
@@ -264,6 +275,11 @@ async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool 
     finally:
         if own:
             runner.close()
+    failed = next((r["os_error"] for r in results if "os_error" in r), None)
+    if failed is not None:
+        if own:
+            raise OSError(*failed)
+        return {"os_error": failed}
     fatal = next((r["fatal"] for r in results if "fatal" in r), None)
     if fatal is not None:
         if own:  # a deployment or a direct call: the flow run fails with the endpoint's error
@@ -315,6 +331,8 @@ def _build_locked(recipe: Recipe, recipe_dir: Path, out_path: Path, workers: int
                                    claimed=(version, todo), started=started))
         if "fatal" in manifest:
             raise LLMError(manifest["fatal"][0], manifest["fatal"][1], True)
+        if "os_error" in manifest:
+            raise OSError(*manifest["os_error"])
         # What the flow's own timings cannot see: Prefect's start-up and shut-down around it.
         timings = manifest["timings"]
         timings["runner"] = runner.describe()

@@ -79,7 +79,7 @@ def build(recipe: Path, out: Path | None, records: int | None, seed: int | None,
         runner = make_runner(runner_kind, workers=workers or (os.cpu_count() or 1), address=address)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    progress = _Progress(quiet)
+    progress = _Progress(quiet, out)
     set_progress(progress.update)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _stop_build)
@@ -94,8 +94,9 @@ def build(recipe: Path, out: Path | None, records: int | None, seed: int | None,
                         "again to resume") from None
     except ValueError as exc:  # e.g. a {python: module} that is not a domain
         raise UserError(str(exc)) from None
-    except OSError as exc:
-        raise UserError(_os_error(exc)) from None
+    except OSError as exc:  # a full disk, a read-only folder
+        progress.close()
+        _stop_on(exc, out)
     finally:
         progress.close()
         set_progress(None)
@@ -114,9 +115,17 @@ def _stop_build(signum: int, _frame: Any) -> None:
     os._exit(128 + signum)
 
 
-def _os_error(exc: OSError) -> str:
-    """An OS failure while writing, as one line naming the file and what to do."""
-    where = f"{exc.filename}: " if exc.filename else ""
+def _stop_on(exc: OSError, out: Path | None) -> None:
+    """One line and out at once: Prefect's shutdown after a failed write would print pages of its own errors."""
+    click.echo(f"error: {_os_error(exc, out)}", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(UserError.exit_code)
+
+
+def _os_error(exc: OSError, out: Path | None = None) -> str:
+    """An OS failure while writing, as one line naming the file (or the output folder) and what to do."""
+    where = f"{exc.filename}: " if exc.filename else (f"{out}: " if out else "")
     what = exc.strerror or str(exc)
     if exc.errno == errno.ENOSPC:
         return f"{where}no space left on device; free some space and run the same command again to resume"
@@ -126,12 +135,16 @@ def _os_error(exc: OSError) -> str:
 
 
 class _Progress:
-    def __init__(self, quiet: bool):
+    def __init__(self, quiet: bool, out: Path | None = None):
         self.quiet = quiet
+        self.out = out
         self.bar: Any = None
         self.task: Any = None
 
     def update(self, event: str, data: dict[str, Any]) -> None:
+        if event == "machine_error":  # a full disk: the build cannot go on, and its finished shards are kept
+            self.close()
+            _stop_on(data["error"], self.out)
         if event == "damaged":  # even when quiet: the user must know a finished shard did not pass its check
             click.echo(f"warning: {data['problem']}; rebuilding shard {data['shard']}", err=True)
             return
@@ -475,6 +488,10 @@ def inspect(dataset: Path, html_out: Path | None, version: int | None) -> None:
 
     try:
         require_whole(dataset)
+        if (dataset / "import.json").is_file() and not (dataset / "build.json").is_file():
+            raise ValueError(f"{dataset} was written by `agentfab import`, which keeps no build funnel or "
+                             f"distributions to summarize: its counts are in {dataset / 'import.json'}; read a row "
+                             f"with `agentfab show {dataset} ID`, or export it")
         click.echo(summarize(dataset, version), nl=False)
         if html_out is not None:
             click.echo(f"wrote {write_report(dataset, html_out)}")

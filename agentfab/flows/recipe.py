@@ -13,7 +13,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import yaml
+from agentfab.schemas.yaml_input import YamlInputError, load_yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agentfab.llm.settings import ModelSettings
@@ -25,7 +25,18 @@ class RecipeError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: Any) -> Any:
+        """YAML reads `true` as a boolean, which pydantic would take as 1 where a number is expected."""
+        annotation = cls.model_fields[info.field_name].annotation
+        if annotation in (int, float, dict[str, float]):
+            values = value.values() if isinstance(value, dict) else [value]
+            if any(isinstance(v, bool) for v in values):
+                raise ValueError("must be a number, not true or false")
+        return value
 
 
 class Limit(_Section):
@@ -242,11 +253,14 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> tu
     if not path.exists():
         raise RecipeError(f"{path}: no such recipe file (try data/recipes/quickstart.yaml)")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RecipeError(f"{path.name}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+        text = path.read_bytes().decode("utf-8")
+        data = load_yaml(text, path.name)
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not a text file (byte {exc.start} is not UTF-8); a recipe is YAML text") from None
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except YamlInputError as exc:
+        raise RecipeError(str(exc)) from None
     if isinstance(data, dict):
         data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return parse_recipe(data, path.name), path.parent.resolve()

@@ -27,21 +27,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from agentfab.flows.ownership import record
+from agentfab.schemas.files import file_mode
 from agentfab.schemas.rows import ROW_ARROW_SCHEMA, check_row_shapes
 
 
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux tells it (so no other thread sees a change)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o22)
-    os.umask(mask)
-    return mask
 
 
 def shard_name(shard: int, version: int = 1) -> str:
@@ -64,7 +53,7 @@ def _temporary(path: Path) -> Iterator[str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, file_mode())
     finally:
         os.close(fd)
     try:

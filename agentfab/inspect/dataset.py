@@ -52,6 +52,12 @@ def open_build(dataset_dir: str | Path, version: int | None = None) -> BuildDir:
     if not path.is_dir():
         raise ValueError(f"{path}: no such folder; pass the --out folder of `agentfab build`")
     manifest_path = path / "manifest.json"
+    if not manifest_path.is_file() and (path / "import.json").is_file():  # written by `agentfab import`
+        try:
+            record = json.loads((path / "import.json").read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ValueError(f"{path / 'import.json'}: not valid JSON ({exc}); import the source again") from exc
+        return BuildDir(path, {"name": path.name, "imported": record})
     if not manifest_path.is_file():
         if (path / "build.json").is_file():
             raise ValueError(f"{path}: the build did not finish (no manifest.json); re-run the same "

@@ -6,6 +6,7 @@ dataset is escaped unless code marks it as markup on purpose (the SVG plots, whi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,15 +79,27 @@ def _indent(text: str, pad: int) -> str:
     return text.replace("\n", "\n" + " " * pad)
 
 
+# Terminal control: CSI (colours, cursor moves, screen clears), OSC (window titles, hyperlinks), other ESC
+# sequences, and any C0/C1 control character but newline and tab. Row text is data: it must never drive the terminal.
+_CONTROL = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~]?)"
+                      r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` without terminal control sequences (a row's text can hold any character)."""
+    return _CONTROL.sub("", text)
+
+
 def render_trajectory(row: dict[str, Any]) -> str:
-    """A row as a readable conversation followed by its verification verdict (plain text, no markup)."""
+    """A row as a readable conversation followed by its verification verdict (plain text, no markup and no
+    terminal control sequences)."""
     lines = [_header(row), ""]
     for b in blocks(row):
         label = _TEXT_LABEL[b.role]
         tag = f" [{b.call_id}]" if b.call_id else ""
         lines.append(label + _indent(b.text, len(label)) + tag)
     lines += ["", "Verdict: " + verdict_lines(row)[0], *verdict_lines(row)[1:]]
-    return "\n".join(lines)
+    return terminal_safe("\n".join(lines))
 
 
 _HTML_LABEL = {"user": "User", "reasoning": "Assistant (reasoning)", "call": "→ call", "result": "← result",

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Literal, Mapping
 
 import fastjsonschema
+import re2
 import orjson
 from pydantic import Field, TypeAdapter
 
@@ -304,9 +305,7 @@ class Tool:
     def check(self, kwargs: Mapping[str, Any]) -> str | None:
         """None when kwargs satisfy the parameters' JSON Schema, else the reason."""
         if self._check is None:
-            # `format` is an annotation for models (fastjsonschema would refuse names it does not know) and a `default`
-            # is documentation, never filled into the caller's arguments
-            self._check = fastjsonschema.compile(self.spec.parameters, use_default=False, use_formats=False)
+            self._check = compile_parameters(self.spec.parameters)
         key = canonical_json(kwargs)
         if key in self._valid:  # the same arguments are checked many times (compose, roll out, replay)
             return None
@@ -328,6 +327,36 @@ class Tool:
             return self.run(store, **kwargs)
         except ToolError as exc:
             return exc.as_result()
+
+
+def _refuse(problem: str) -> Callable[[Any], Any]:
+    def check(_: Any) -> Any:
+        raise fastjsonschema.JsonSchemaValueException(problem)
+
+    return check
+
+
+def compile_parameters(schema: Any) -> Callable[[Any], Any]:
+    """A validator of arguments for this parameter schema, safe on schemas from outside.
+
+    `format` is an annotation for models (fastjsonschema would refuse names it does not know) and a `default` is
+    documentation, never filled into the caller's arguments. `pattern` and `patternProperties` run on RE2, whose
+    time is linear in the text (Python's backtracking `re` takes exponential time on `^(a+)+$`). A pattern RE2
+    cannot run (a lookaround, a backreference) and a schema that cannot be compiled make every call invalid, with
+    the reason, instead of stopping the build or import.
+    """
+    try:
+        check = fastjsonschema.compile(schema, use_default=False, use_formats=False)
+    except (fastjsonschema.JsonSchemaDefinitionException, ValueError, TypeError, KeyError, RecursionError) as exc:
+        return _refuse(f"the tool's parameter schema cannot be used ({type(exc).__name__}: {str(exc)[:200]})")
+    patterns = check.__globals__.get("REGEX_PATTERNS") or {}  # this validator's own namespace
+    for source in list(patterns):
+        try:
+            patterns[source] = re2.compile(source)
+        except re2.error:
+            return _refuse(f"pattern {source[:100]!r} needs backtracking (a lookaround or backreference), which "
+                           "agentfab does not run on schemas from outside")
+    return check
 
 
 @dataclass(frozen=True)

@@ -64,10 +64,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 from faker import Faker
 
 from agentfab.worlds import plausible
+from agentfab.schemas.yaml_input import YamlInputError, load_yaml
 from agentfab.worlds.core import Domain, EntityPool, Tables, canonical_json
 from agentfab.worlds.declared_spec import FAKER_PROVIDERS, DeclaredDomainError, DomainDef, FieldDef, parse_domain
 from agentfab.worlds.declared_tools import Examples, build_tools
@@ -88,11 +88,9 @@ def load_declared_domain(path: Path, source: str = "declared") -> Domain:
     except OSError as exc:
         raise DeclaredDomainError(f"{path}: cannot read the domain file ({exc.strerror or exc})") from None
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise DeclaredDomainError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
+        raw = load_yaml(text, str(path))  # anchors and aliases bounded before anything is built from them
+    except YamlInputError as exc:
+        raise DeclaredDomainError(str(exc)) from None
     return _build(raw, source, str(path))
 
 

@@ -37,6 +37,17 @@ def python_domain(module_name: str) -> Domain:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ValueError(f"cannot import {module_name!r} ({exc}); is it installed or on PYTHONPATH?") from exc
+    except SyntaxError as exc:
+        raise ValueError(f"{exc.filename}:{exc.lineno}: {exc.msg} (in world module {module_name!r}); fix the "
+                         "module") from None
+    except Exception as exc:  # noqa: BLE001 - any error raised while the user's module runs its top level
+        where = ""
+        tb = exc.__traceback__
+        while tb is not None:
+            where = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+            tb = tb.tb_next
+        raise ValueError(f"world module {module_name!r} raised {type(exc).__name__}: {exc}{where} while being "
+                         "imported; fix the module") from None
     return domain_from_module(module, source="python")
 
 

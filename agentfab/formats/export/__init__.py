@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from agentfab.formats.export import adp, dpo, hermes, hf, openai_chat, sharegpt
 from agentfab.formats.export.chat import SkipRow
+from agentfab.schemas.files import file_mode
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def _atomic_write(path: Path, lines: Iterable[str]) -> int:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     n = 0
     try:
+        os.fchmod(fd, file_mode())  # as `open` would make it, not mkstemp's 0600
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             for line in lines:
                 fh.write(line)

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from agentfab.schemas.keywords import position
+from agentfab.schemas.yaml_input import YamlInputError, load_yaml
 
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 32
@@ -63,12 +63,12 @@ def read_document(path: str | Path) -> Any:
                 if path.suffix.lower() == ".json":
                     raise ToolImportError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno} column "
                                           f"{exc.colno})") from None
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return load_yaml(text, str(path))  # anchors and aliases bounded before anything is built from them
     except RecursionError:
         raise ToolImportError(f"{path}: nested more deeply than the parser can follow; tool schemas deeper than "
                               f"{MAX_DEPTH} levels are refused anyway") from None
-    except yaml.YAMLError as exc:
-        raise ToolImportError(f"{path}: not valid JSON or YAML ({exc})".replace("\n", " ")) from None
+    except YamlInputError as exc:
+        raise ToolImportError(str(exc).replace("\n", " ")) from None
 
 
 def load(source: Any, what: str) -> tuple[str, Any]:

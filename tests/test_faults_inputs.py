@@ -1,0 +1,271 @@
+"""Fault injection on inputs and the machine: hostile YAML and patterns with a time and memory bound, records that
+break one at a time, user mistakes that must cost one line, a full disk (a real small tmpfs), the umask, and a
+terminal that row text must not drive. (Files, writers and signals: test_faults.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+from fault_kit import SMALL, agentfab, final_error_line, one_line_error, write_recipe
+from small_builds import make_build, reseal
+
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+    f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8))
+
+
+def _bounded(args: list[str], timeout: float = 60) -> tuple[subprocess.CompletedProcess, float, int]:
+    """Run the CLI; return its result, wall seconds and peak resident memory in MB (of that process alone)."""
+    probe = ("import resource, subprocess, sys, json; r = subprocess.run(sys.argv[1:], capture_output=True, "
+             "text=True); print(json.dumps([r.returncode, r.stdout, r.stderr, "
+             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))")
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "agentfab", *args], capture_output=True,
+                         text=True, timeout=timeout)
+    code, stdout, stderr, peak_kb = json.loads(out.stdout)
+    return subprocess.CompletedProcess(args, code, stdout, stderr), time.monotonic() - started, peak_kb // 1024
+
+
+# --- bounded inputs -----------------------------------------------------------------------------------------------
+
+def test_a_recipe_of_nested_aliases_is_refused_in_bounded_time_and_memory(tmp_path):
+    recipe = tmp_path / "laughs.yaml"
+    recipe.write_text(LAUGHS + "name: x\nrecords: 10\nworlds: [bank]\n")
+    assert recipe.stat().st_size < 1000  # 9 levels of 9: 387 million values once expanded
+    result, seconds, peak_mb = _bounded(["build", str(recipe), "--out", str(tmp_path / "out")])
+    line = one_line_error(result, "laughs.yaml", "aliases")
+    assert len(line) < 400 and seconds < 45 and peak_mb < 400, (seconds, peak_mb)
+    recursive = tmp_path / "loop.yaml"
+    recursive.write_text("name: x\nrecords: &r [*r]\nworlds: [bank]\n")
+    one_line_error(agentfab("build", recursive, "--out", tmp_path / "out"), "loop.yaml", "recursive")
+    assert not (tmp_path / "out").exists()
+
+
+def test_anchors_a_user_writes_for_convenience_still_work(tmp_path):
+    from agentfab.flows.recipe import load_recipe
+
+    path = tmp_path / "ok.yaml"
+    path.write_text("name: ok\nrecords: &n 40\nshard_size: *n\nworlds: &w [bank, shop]\n")
+    recipe, _ = load_recipe(path)
+    assert recipe.records == recipe.shard_size == 40 and recipe.worlds == ["bank", "shop"]
+
+
+def test_aliases_in_a_declared_domain_and_an_openapi_document_are_bounded(tmp_path):
+    domain = tmp_path / "dom.yaml"
+    domain.write_text(LAUGHS)
+    recipe = write_recipe(tmp_path / "r.yaml", {**SMALL, "worlds": [{"declared": str(domain)}]})
+    result, seconds, peak_mb = _bounded(["build", str(recipe), "--out", str(tmp_path / "out")])
+    one_line_error(result, "dom.yaml", "aliases")
+    assert seconds < 45 and peak_mb < 400
+    api = tmp_path / "api.yaml"
+    api.write_text(LAUGHS + "openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths: {}\n")
+    result, seconds, peak_mb = _bounded(["tools", str(api), "--format", "openapi"])
+    one_line_error(result, "api.yaml", "aliases")
+    assert seconds < 45 and peak_mb < 400
+
+
+def _chat(tool: dict, value: str) -> str:
+    call = {"id": "call_1", "type": "function", "function": {"name": tool["name"],
+                                                               "arguments": json.dumps({"s": value})}}
+    return json.dumps({"messages": [{"role": "user", "content": f"look up {value[:8]}"},
+                                    {"role": "assistant", "content": None, "tool_calls": [call]},
+                                    {"role": "tool", "tool_call_id": "call_1", "content": "{\"ok\": true}"},
+                                    {"role": "assistant", "content": "Done."}],
+                       "tools": [{"type": "function", "function": tool}]}, ensure_ascii=False)
+
+
+def _tool(pattern: str) -> dict:
+    return {"name": "lookup", "description": "Look a code up.", "parameters": {
+        "type": "object", "properties": {"s": {"type": "string", "pattern": pattern}}, "required": ["s"]}}
+
+
+def test_a_catastrophic_pattern_from_outside_runs_in_linear_time(tmp_path):
+    evil = _tool("^(a+)+$")
+    source = tmp_path / "evil.jsonl"  # Python's re needs ~2^40 steps for the first record
+    source.write_text("\n".join([_chat(evil, "a" * 40 + "!"), _chat(evil, "aaaa"),
+                                 _chat(_tool("^(?=a)a+$"), "aaa")]) + "\n")
+    result, seconds, peak_mb = _bounded(["import", str(source), "--format", "openai", "--out", str(tmp_path / "o")])
+    assert result.returncode == 0 and seconds < 45 and peak_mb < 500, (result.stderr[-2000:], seconds)
+    report = json.loads((tmp_path / "o" / "import.json").read_text())
+    assert report["accepted"] == 1 and report["rejected"] == 2  # no match; a lookahead is refused, not run
+    rejected = pl.read_parquet(tmp_path / "o" / "rejected" / "*.parquet")
+    details = " ".join(d for ds in rejected["verification"].struct.field("details").to_list() for d in ds)
+    assert "does not match" in details or "must match" in details or "pattern" in details
+    assert "backtracking" in details
+
+
+def test_every_broken_record_stays_its_own_with_its_line(tmp_path):
+    good = _chat(_tool("^[a-z]+$"), "abc")
+    surrogate = good.replace("look up", "look up \\ud800")
+    dangling = json.loads(good)
+    dangling["tools"][0]["function"]["parameters"]["properties"]["s"] = {"$ref": "#/$defs/missing"}
+    source = tmp_path / "mixed.jsonl"
+    source.write_text("\n".join([good, surrogate, good.replace("abc", "abd"), json.dumps(dangling), good]) + "\n")
+    result = agentfab("import", source, "--format", "openai", "--out", tmp_path / "o")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    report = json.loads((tmp_path / "o" / "import.json").read_text())
+    assert report["accepted"] == 3, report  # lines 1, 3 and 5
+    bad = {b["line"]: b["reason"] for b in report["bad_lines"]}
+    assert 2 in bad and "surrogate" in bad[2], report
+    if 4 not in bad:  # a dangling $ref: that record alone is rejected, and its row says which line it was
+        assert report["rejected"] == 1, report
+        row = pl.read_parquet(tmp_path / "o" / "rejected" / "*.parquet").row(0, named=True)
+        assert json.loads(row["details"])["line"] == 4
+    assert "line 2" in result.stdout
+
+
+def test_import_memory_stays_flat_in_the_number_of_records(tmp_path):
+    padding = "x" * 4000
+    line = json.loads(_chat(_tool("^[a-z]+$"), "abc"))
+    line["messages"].insert(0, {"role": "system", "content": padding})
+
+    def peak(n: int) -> int:
+        source = tmp_path / f"n{n}.jsonl"
+        with source.open("w") as fh:
+            for i in range(n):
+                line["messages"][1]["content"] = f"look up abc {i}"
+                fh.write(json.dumps(line) + "\n")
+        result, _, peak_mb = _bounded(["import", str(source), "--format", "openai", "--out", str(tmp_path / f"o{n}")],
+                                      timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return peak_mb
+
+    small, large = peak(500), peak(6000)
+    assert large < small + 40, (small, large)  # 11,000 more 4 KB records would be ~50 MB in memory at once
+
+
+# --- one line for every user error --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, named", [
+    ("raise RuntimeError('boom')\n", "boom"),
+    ("def broken(:\n", "broken_world"),
+])
+def test_a_python_world_that_raises_or_does_not_parse_is_one_line(tmp_path, body, named):
+    (tmp_path / "broken_world.py").write_text(body)
+    recipe = write_recipe(tmp_path / "r.yaml", {**SMALL, "worlds": [{"python": "broken_world"}]})
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    one_line_error(agentfab("build", recipe, "--out", tmp_path / "out", env=env), named)
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"records": True}, "records"),
+    ({"tasks": {"mix": {"single": float("nan")}}}, "tasks.mix.single"),
+    ({"tasks": {"mix": {"single": float("inf")}}}, "tasks.mix.single"),
+    ({"negatives": True}, "negatives"),
+])
+def test_booleans_and_non_finite_numbers_are_refused_where_numbers_are_expected(tmp_path, change, named):
+    recipe = write_recipe(tmp_path / "r.yaml", {**SMALL, **change})
+    one_line_error(agentfab("build", recipe, "--out", tmp_path / "out"), "r.yaml", named)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_binary_recipe_and_an_output_below_a_file_are_one_line_naming_them(tmp_path):
+    binary = tmp_path / "recipe.yaml"
+    binary.write_bytes(os.urandom(64) + b"\xff\xfe")
+    one_line_error(agentfab("build", binary, "--out", tmp_path / "out"), str(binary))
+    (tmp_path / "file").write_text("x")
+    recipe = write_recipe(tmp_path / "r.yaml", SMALL)
+    one_line_error(agentfab("build", recipe, "--out", tmp_path / "file" / "sub"), str(tmp_path / "file"))
+
+
+def _mount_tmpfs(where: Path, options: str) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}): needs root and mount rights")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    disk = tmp_path / "disk"
+    _mount_tmpfs(disk, "size=96k,mode=0777")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_full_disk_is_one_line_and_the_build_resumes_exactly_once_there_is_room(small_disk, tmp_path):
+    out = small_disk / "out"
+    recipe = write_recipe(tmp_path / "r.yaml", SMALL)
+    full = agentfab("build", recipe, "--out", out, "--workers", "1", "--quiet")
+    final_error_line(full, str(out), "no space left on device")
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    resumed = agentfab("build", recipe, "--out", out, "--workers", "1", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    clean = make_build(tmp_path / "clean", SMALL)
+    for folder in ("shards", "rejected"):
+        assert pl.read_parquet(out / folder / "*.parquet").sort("id").equals(
+            pl.read_parquet(clean / folder / "*.parquet").sort("id"))
+    assert agentfab("validate", out).returncode == 0
+
+
+def test_a_read_only_output_folder_is_one_line(tmp_path):
+    ro = tmp_path / "ro"
+    _mount_tmpfs(ro, "size=1m,ro")
+    try:
+        recipe = write_recipe(tmp_path / "r.yaml", SMALL)
+        final_error_line(agentfab("build", recipe, "--out", ro / "out"), str(ro / "out"))
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], capture_output=True)
+
+
+# --- files follow the umask; the terminal is not driven by row text; imported folders are readable ------------
+
+def test_files_follow_the_umask(tmp_path):
+    script = ("import os, sys; os.umask(0o027); sys.path.insert(0, sys.argv[2]); from small_builds import make_build;"
+              "from fault_kit import SMALL; make_build(__import__('pathlib').Path(sys.argv[1]), SMALL)")
+    fixtures = Path(__file__).parent / "fixtures"
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "b"), str(fixtures)], check=True, timeout=300)
+    for rel in ("shards/shard-00000.parquet", "rejected/shard-00000.parquet", "stats/shard-00000.json",
+                "manifest.json", "README.md", "build.json"):
+        assert stat.S_IMODE((tmp_path / "b" / rel).stat().st_mode) == 0o640, rel
+    old = os.umask(0o022)
+    try:
+        result = agentfab("export", tmp_path / "b", "--format", "openai", "--out", tmp_path / "train.jsonl")
+    finally:
+        os.umask(old)
+    assert result.returncode == 0 and stat.S_IMODE((tmp_path / "train.jsonl").stat().st_mode) == 0o644
+
+
+def test_show_strips_terminal_control_sequences_from_row_text(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    build = make_build(tmp_path / "b", SMALL)
+    path = build / "shards" / "shard-00000.parquet"
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    hostile = "\x1b]0;owned\x07\x1b[2J\x1b[31mred\x1b[0m\x9b1m\rover\x08"
+    for event in rows[0]["content"]:
+        if event["class_"] == "text_observation" and event["source"] == "user":
+            event["content"] = hostile
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
+    reseal(build, 0)
+    result = agentfab("show", build, rows[0]["id"])
+    assert result.returncode == 0, result.stderr
+    assert "red" in result.stdout and "over" in result.stdout
+    assert not any(c in result.stdout for c in "\x1b\x07\x9b\r\x08"), repr(result.stdout[:500])
+
+
+def test_a_folder_written_by_import_is_read_by_show_and_validate_and_inspect_explains(tmp_path):
+    source = tmp_path / "chat.jsonl"
+    source.write_text(_chat(_tool("^[a-z]+$"), "abc") + "\n")
+    assert agentfab("import", source, "--format", "openai", "--out", tmp_path / "o").returncode == 0
+    checked = agentfab("validate", tmp_path / "o")
+    assert checked.returncode == 0 and "whole" in checked.stdout, checked.stdout + checked.stderr
+    row_id = pl.read_parquet(tmp_path / "o" / "shards" / "*.parquet")["id"][0]
+    shown = agentfab("show", tmp_path / "o", row_id)
+    assert shown.returncode == 0 and "look up abc" in shown.stdout, shown.stderr
+    one_line_error(agentfab("inspect", tmp_path / "o"), "agentfab import", "import.json")
+    shutil.rmtree(tmp_path / "o" / "rejected")
+    assert "rejected/shard-00000.parquet" in agentfab("validate", tmp_path / "o").stdout
