@@ -57,7 +57,7 @@ def _measure(root: Node, source: str) -> None:
         if nodes > MAX_NODES or text > MAX_TEXT:
             mark = node.start_mark
             raise YamlInputError(f"{source}: aliases at line {mark.line + 1} expand to more than "
-                                 f"{MAX_NODES:,} values or {MAX_TEXT // 2**20} MB of text; write the values out "
+                                 f"{MAX_NODES:,} nodes or {MAX_TEXT // 2**20} MB of text; write the values out "
                                  "instead of repeating anchors")
         sizes[key] = (nodes, text)
         return sizes[key]
