@@ -206,3 +206,29 @@ def test_a_value_fed_from_a_result_with_two_of_its_entity_is_named_by_its_field(
     plain = {render_clause(step, travel.tool("get_weather"), random.Random(i),
                            sources={"s1": travel.tool("get_hotel")}).text for i in range(20)}
     assert any("that city" in t or "the city" in t for t in plain), plain
+
+
+def test_clarify_requests_over_declared_domains_never_end_on_a_dangling_slot():
+    """'whose username contains {username}' less its value reads 'by username', never 'whose username contains.'"""
+    import re
+
+    from agentfab.generators.domains import synthesize_domains
+    from agentfab.worlds.declared import declared_domain_from_dict
+
+    dangling = re.compile(r"\b(contains|is|with name|in their [a-z ]+|whose [a-z ]+|: (name|title|username|city))[.,?!]*$")
+    seen = 0
+    for spec in synthesize_domains(8, 3):
+        domain = declared_domain_from_dict(spec, source="synthesized", where=spec["name"])
+        store = domain.seeded(5)
+        for seed in range(25):
+            rng = random.Random(seed)
+            plan = Composer(domain, store, 5).compose("clarify", rng)
+            if plan is None:
+                continue
+            task = to_task(plan, domain, rng, task_id="t", kind="clarify", distractors=2)
+            text = task.user_turns[0].text
+            core = re.sub(r"(,? ?(please|thanks|for me|thank you!?)[.?!]*|[.?!])+$", "", text, flags=re.I).strip()
+            assert not dangling.search(core.lower()), text
+            assert "{" not in text, text
+            seen += 1
+    assert seen >= 50

@@ -305,7 +305,8 @@ def _shaped(part: Said, rng: random.Random) -> str:
     about = subject(part.tool, part.arguments)
     if cls in ("list", "search", "count") and "count" in part.asks and isinstance(result.get("count"), int):
         what = counted(result["count"], noun_of_results(part.tool))
-        head = rng.choice((f"I found {what}", f"There are {what}", f"I count {what}"))
+        there = "There is" if result["count"] == 1 else "There are"
+        head = rng.choice((f"I found {what}", f"{there} {what}", f"I count {what}"))
         head += (f" with {about[4:]}" if about.startswith("the ") else f" for {about}") if about else ""
         rest = _facts(part, {"count"})
         tail = "; " + join_words([_clause(a, b, c) for a, b, c in rest]) if rest else ""
@@ -406,6 +407,23 @@ def clarify_template(text: str, param: str, tool: Tool) -> str:
     slot = "{" + param + "}"
     if slot not in text:
         return text
+    whose = re.search(r"\s+whose\s+([a-z][a-z ]*?)\s+(?:contains|is)\s+" + re.escape(slot), text)
+    if whose:  # "rooms whose property is {id}" -> "rooms of my property"; "... whose name contains {x}" -> "by name"
+        if is_id(tool, param):
+            said = f" of my {noun(_entity_of(tool, param) or param)}"
+        else:
+            said = f" by {whose.group(1)}"
+        return " ".join((text[: whose.start()] + said + text[whose.end():]).split())
+    their = re.search(r"\s+with\s+" + re.escape(slot) + r"\s+in\s+their\s+([a-z][a-z ]*[a-z])", text)
+    if their:  # "players with {name} in their name" -> "players by name"
+        return " ".join((text[: their.start()] + f" by {their.group(1)}" + text[their.end():]).split())
+    label = re.search(r"\s+with\s+(" + re.escape(param_label(tool, param)) + r")\s+" + re.escape(slot) + r"(?=[\s.,?!]|$)", text)
+    if label and not is_id(tool, param):  # "the carrier with name {name}" -> "the carrier by name"
+        said = "" if tool_class(tool) == "create" else f" by {label.group(1)}"
+        return " ".join((text[: label.start()] + said + text[label.end():]).split())
+    only = re.search(r":\s+" + re.escape(param_label(tool, param)) + r"\s+" + re.escape(slot) + r"(?=[.,?!]|$)", text)
+    if only:  # "add a carrier: name {name}" -> "add a carrier"
+        return " ".join((text[: only.start()] + text[only.end():]).split())
     if is_id(tool, param):
         thing = noun(_entity_of(tool, param) or param)
         named = re.compile(r"\b(?:the\s+)?" + re.escape(thing) + r"\s+" + re.escape(slot), re.IGNORECASE)
