@@ -3,6 +3,8 @@ lineage in the manifest; an interrupted version resumes and is never listed as c
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 from concurrent.futures import Future
 from pathlib import Path
@@ -108,7 +110,9 @@ def test_an_interrupted_extension_is_not_listed_and_resumes_to_the_same_rows(pre
 
 def test_the_near_duplicate_index_finds_a_reordered_call_set_and_not_a_different_one():
     def feats(*names: str) -> np.ndarray:
-        return np.array(sorted(hash(n) % 2**63 for n in names), dtype=np.uint64)
+        # a stable hash: Python's hash() of a str changes with each process, and so would the LSH's buckets
+        return np.array(sorted(int.from_bytes(hashlib.blake2b(n.encode(), digest_size=8).digest(), "little") % 2**63
+                               for n in names), dtype=np.uint64)
 
     index = NearIndex(0.75)
     index.add(np.array([1, 2], dtype=np.uint64), [feats("a", "b", "c", "d"), feats("x", "y")])
