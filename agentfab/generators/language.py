@@ -261,14 +261,18 @@ def headline(tool: Tool, arguments: dict[str, Any]) -> str:
     return _cap(what + joiner + about)
 
 
-def _clause(lab: str, text: str, value: Any) -> str:
+def fact_clause(lab: str, text: str, value: Any) -> str:
+    """One stated fact as a clause with agreement: "the number of songs is 263", "the total minutes are 4"."""
     if isinstance(value, bool):
         return f"{lab}: {text}"
     if isinstance(value, list):
         return f"the {lab} {'is' if len(value) == 1 else 'are'} {text}"
-    if lab.endswith("s") and not lab.endswith(("ss", "us", "is")) and isinstance(value, (int, float)) \
-            and not lab.startswith(("number", "average", "total", "highest", "lowest", "maximum", "minimum")):
-        return f"the number of {lab} is {text}"  # "the hectares is 117.75" is not English
+    plural = lab.endswith("s") and not lab.endswith(("ss", "us", "is"))
+    if plural and isinstance(value, (int, float)):
+        if lab.startswith(("average", "total", "highest", "lowest", "maximum", "minimum")):
+            return f"the {lab} are {text}"  # "the total minutes is 4" is not English either
+        if not lab.startswith("number"):
+            return f"the number of {lab} is {text}"  # "the hectares is 117.75" is not English
     return f"the {lab} is {text}"
 
 
@@ -295,7 +299,7 @@ def _sentences(part: Said, rng: random.Random) -> str:
     text = _shaped(part, rng)
     unsaid = _facts(part, said=text)
     if unsaid:
-        text = (text + " " if text else "") + _cap(join_words([_clause(a, b, c) for a, b, c in unsaid])) + "."
+        text = (text + " " if text else "") + _cap(join_words([fact_clause(a, b, c) for a, b, c in unsaid])) + "."
     return text
 
 
@@ -309,18 +313,18 @@ def _shaped(part: Said, rng: random.Random) -> str:
         head = rng.choice((f"I found {what}", f"{there} {what}", f"I count {what}"))
         head += (f" with {about[4:]}" if about.startswith("the ") else f" for {about}") if about else ""
         rest = _facts(part, {"count"})
-        tail = "; " + join_words([_clause(a, b, c) for a, b, c in rest]) if rest else ""
+        tail = "; " + join_words([fact_clause(a, b, c) for a, b, c in rest]) if rest else ""
         return head + tail + "."
     if cls in ("create", "update", "delete", "act"):
         done = past(action_text(part.tool, part.arguments))
         lead = rng.choice((f"I've {done}", f"Done: I {done}", f"I {done}"))
         facts = _facts(part, said=done)
-        return f"{lead}. {_cap(join_words([_clause(a, b, c) for a, b, c in facts]))}." if facts else f"{lead}."
+        return f"{lead}. {_cap(join_words([fact_clause(a, b, c) for a, b, c in facts]))}." if facts else f"{lead}."
     facts = _facts(part, said=about)
     if not facts:
         full = _facts(part)
-        return _cap(join_words([_clause(a, b, c) for a, b, c in full])) + f" for {about}." if full else ""
-    clauses = [_clause(a, b, c) for a, b, c in facts]
+        return _cap(join_words([fact_clause(a, b, c) for a, b, c in full])) + f" for {about}." if full else ""
+    clauses = [fact_clause(a, b, c) for a, b, c in facts]
     if cls == "aggregate":
         return f"{_cap(join_words(clauses))}" + (f" for {about}." if about else ".")
     if not about:

@@ -10,7 +10,7 @@ import random
 import re
 from typing import Any
 
-from agentfab.generators.language import Said, error_cause, fact_label, topic, value_text
+from agentfab.generators.language import Said, error_cause, fact_clause, fact_label, topic, value_text
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tasks import PlanStep
 from agentfab.schemas.wording import join_words, label
@@ -85,7 +85,7 @@ class Reasoner:
             result = part.result if isinstance(part.result, dict) else {}
             fields = [f for f in part.asks if f in result][:2]
             if fields:
-                said.append(join_words([f"the {fact_label(part.tool, f)} is {value_text(f, result[f], result)}"
+                said.append(join_words([fact_clause(fact_label(part.tool, f), value_text(f, result[f], result), result[f])
                                         for f in fields]))
             elif part.tool.spec.mutates:
                 said.append(f"{topic(part.tool)} went through")
