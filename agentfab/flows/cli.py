@@ -6,6 +6,7 @@ import errno
 import os
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +86,12 @@ def build(recipe: Path, out: Path | None, records: int | None, seed: int | None,
         signal.signal(signum, _stop_build)
     try:
         with runner:
-            manifest = run_build(recipe, out=out, records=records, seed=seed, overwrite=overwrite, runner=runner,
-                                     extend=extend)
+            # The build runs off the main thread so that Prefect's engine cannot swap in its own SIGTERM handler
+            # (it installs one only on the main thread): that handler reported a crash to the server first and
+            # left a terminated build alive for many seconds. Here SIGTERM and Ctrl-C reach `_stop_build` at once.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentfab-build") as pool:
+                manifest = pool.submit(run_build, recipe, out=out, records=records, seed=seed, overwrite=overwrite,
+                                       runner=runner, extend=extend).result()
     except (RecipeError, BuildError, DeclaredDomainError, RunnerError) as exc:
         raise UserError(str(exc)) from None
     except LLMError as exc:  # an endpoint that refuses or never answers: one line, finished shards kept
