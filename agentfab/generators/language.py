@@ -303,6 +303,18 @@ def _sentences(part: Said, rng: random.Random) -> str:
     return text
 
 
+def _found_ids(tool: Tool, result: dict[str, Any]) -> str:
+    """A short list or search names what it found (": BLD-003 and BLD-007"), not only how many."""
+    key = noun_of_results(tool).replace(" ", "_") + "_id"
+    found = result.get("results")
+    if not isinstance(found, list) or not 0 < len(found) <= 5:
+        return ""
+    ids = [item.get(key) for item in found if isinstance(item, dict)]
+    if len(ids) != len(found) or not all(isinstance(i, str) for i in ids):
+        return ""
+    return ": " + join_words(ids)
+
+
 def _shaped(part: Said, rng: random.Random) -> str:
     cls = tool_class(part.tool)
     result = part.result if isinstance(part.result, dict) else {}
@@ -312,6 +324,7 @@ def _shaped(part: Said, rng: random.Random) -> str:
         there = "There is" if result["count"] == 1 else "There are"
         head = rng.choice((f"I found {what}", f"{there} {what}", f"I count {what}"))
         head += (f" with {about[4:]}" if about.startswith("the ") else f" for {about}") if about else ""
+        head += _found_ids(part.tool, result) if cls != "count" else ""
         rest = _facts(part, {"count"})
         tail = "; " + join_words([fact_clause(a, b, c) for a, b, c in rest]) if rest else ""
         return head + tail + "."
