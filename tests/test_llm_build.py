@@ -97,6 +97,11 @@ def test_an_llm_build_runs_every_role_keeps_no_secret_and_a_rerun_asks_nothing(t
         models = [json.loads(m) for m in rejected["provenance"].struct.field("models")]
         assert all(m["agent"]["model"] == "scripted-1" and m["agent"]["prompt"].startswith("agent@v1:")
                    for m in models)
+        # the LLM judge's rubric and the rule judge's score, both kept in every judged row
+        judged = [json.loads(m)["judge"] for m in accepted.filter(~pl.col("id").str.ends_with("-oracle"))[
+            "provenance"].struct.field("models")]
+        assert judged and all(set(j["rubric"]) == {"helpfulness", "grounding", "efficiency", "tone"}
+                              and j["score"] == 5 and j["rule_score"] is not None for j in judged)
         codes = {c for r in rejected["verification"].struct.field("reasons").to_list() for c in r}
         assert codes & {"truth.missing_call", "truth.wrong_answer", "truth.no_refusal", "truth.no_clarification"}
         # the oracle's accepted trajectory beside each rejected LLM one: dpo pairs from real model mistakes

@@ -15,7 +15,7 @@ from agentfab.llm.agent import openai_tools, run_agent
 from agentfab.llm.cache import RequestCache
 from agentfab.llm.client import LLMError, RoleClient
 from agentfab.llm.loopback import Fault, LoopbackServer, ScriptedModel
-from agentfab.llm.roles import ParaphraseAnswer, grade, paraphrase
+from agentfab.llm.roles import ParaphraseAnswer, paraphrase
 from agentfab.llm.settings import RoleSettings
 from agentfab.llm.structured import AnswerRejected, ask
 from agentfab.schemas.codes import Reason, Refusal
@@ -172,16 +172,6 @@ def test_a_paraphrase_that_drops_a_value_is_refused_and_the_template_kept(server
     text = "Transfer 120.50 from 'ACC-1' to 'ACC-2'."
     made = run(paraphrase, c, text, ["120.50", "ACC-1", "ACC-2"])
     assert made.code == Refusal.DROPPED_VALUE and made.text == text and "120.50" in made.detail
-
-
-def test_the_judge_returns_rubric_scores_and_a_failed_judge_a_reason_code(server):
-    c = client(server, role="judge")
-    g = run(grade, c, [{"class_": "message_action", "content": "done"}])
-    assert g.score == 5 and "helpfulness 5" in g.rationale and g.code is None
-    server.faults.extend([Fault("text", text="[]", role="judge")] * 3)
-    c = client(server, role="judge", max_repairs=2)
-    g = run(grade, c, [{"class_": "message_action", "content": "done"}])
-    assert g.score is None and g.code == Reason.JUDGE_INVALID_ANSWER
 
 
 def test_the_agent_executes_parallel_calls_and_sees_errors_as_observations(server):

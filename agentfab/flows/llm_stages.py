@@ -22,12 +22,13 @@ from agentfab.flows.stages import JudgeStage, Record, verify_stage
 from agentfab.llm.agent import openai_tools, run_agent
 from agentfab.llm.cache import RequestCache
 from agentfab.llm.client import RoleClient
+from agentfab.llm.judge import Judged, LLMJudge
 from agentfab.llm.prompts import prompt
-from agentfab.llm.roles import Made, grade, paraphrase, user_turn
+from agentfab.llm.roles import Made, paraphrase, user_turn
 from agentfab.llm.usage import RoleUsage
-from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import Task
-from agentfab.validators.judge import Judgement, RuleJudge
+from agentfab.validators.judge import RuleJudge
+from agentfab.validators.verify import apply_judge
 from agentfab.worlds.core import canonical_json
 
 PROMPT_OF = {"generator": "paraphrase", "agent": "agent", "user": "user", "judge": "judge", "simulator": "simulator"}
@@ -67,6 +68,8 @@ class LLMStages:
         self.counts: Counter[str] = Counter()
         self.rule_judge = JudgeStage(RuleJudge(), recipe.filters.judge.min_score)
         self.clients: dict[str, RoleClient] = {}
+        self.llm_judge = (LLMJudge(self.roles["judge"], RuleJudge()) if recipe.filters.judge.engine == "llm"
+                          else None)
 
     def run(self, items: list[Item]) -> None:
         try:
@@ -202,21 +205,12 @@ class LLMStages:
 
     async def _judge(self, item: Item) -> None:
         rec = item.record
-        if self.recipe.filters.judge.engine != "llm":
+        if self.llm_judge is None:
             self.rule_judge(rec)
             return
-        rule = RuleJudge().judge(rec.task, rec.content)
-        g = await grade(self.clients["judge"], rec.content)
-        v = rec.verdict
-        v.stages.append("judge")
-        self._info(item, "judge", score=g.score, rule_score=rule.score)
-        if g.code is not None or g.score is None:
-            v.judgement = rule
-            v.add([(g.code or Reason.JUDGE_INVALID_ANSWER, g.rationale)])
-            return
-        v.judgement = Judgement(g.score, f"{g.rationale} | rule judge {rule.score:g}: {rule.rationale}")
-        if g.score < self.recipe.filters.judge.min_score:
-            v.add([(Reason.LOW_SCORE, f"score {g.score:g} < {self.recipe.filters.judge.min_score:g}: {g.rationale}")])
+        j = await self.llm_judge.grade(rec.task, rec.content, self.clients["judge"])
+        apply_judge(rec.verdict, rec.task, rec.content, Judged(j), self.recipe.filters.judge.min_score)
+        self._info(item, "judge", score=None if j.code else j.score, rule_score=j.rule_score, rubric=j.rubric)
 
     def stats(self) -> dict[str, Any]:
         return {"usage": {r: u.to_dict() for r, u in sorted(self.usage.items())},

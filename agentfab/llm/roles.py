@@ -1,4 +1,5 @@
-"""The generator (paraphrases), the user simulator and the judge: small async roles over one `RoleClient` each.
+"""The generator (paraphrases) and the user simulator: small async roles over one `RoleClient` each (the judge is
+`agentfab.llm.judge`).
 
 Each returns what it made together with a reason code when its answer was refused, so the caller keeps the
 template text (or the rule judge's score) and records why.
@@ -6,7 +7,6 @@ template text (or the rule judge's score) and records why.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,25 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentfab.llm.client import LLMError, RoleClient
 from agentfab.llm.prompts import prompt
 from agentfab.llm.structured import AnswerRejected, ask
-from agentfab.schemas.codes import Reason, Refusal
+from agentfab.schemas.codes import Refusal
 
 
 class ParaphraseAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(min_length=1, max_length=4000)
-
-
-class RubricAnswer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    helpfulness: int = Field(ge=1, le=5)
-    grounding: int = Field(ge=1, le=5)
-    efficiency: int = Field(ge=1, le=5)
-    tone: int = Field(ge=1, le=5)
-    rationale: str = Field(min_length=1, max_length=2000)
-
-    @property
-    def score(self) -> float:
-        return (self.helpfulness + self.grounding + self.efficiency + self.tone) / 4
 
 
 @dataclass(frozen=True)
@@ -95,41 +82,3 @@ async def user_turn(client: RoleClient, goal: str, history: list[dict[str, Any]]
     if lost:
         return Made(scripted, Refusal.USER_DROPPED_VALUE, f"lost {', '.join(map(repr, lost))}")
     return Made(text)
-
-
-@dataclass(frozen=True)
-class Grade:
-    score: float | None
-    rationale: str
-    code: str | None = None
-
-
-def transcript(content: list[dict[str, Any]]) -> str:
-    lines = []
-    for ev in content:
-        cls = ev.get("class_")
-        if cls == "api_action":
-            lines.append(f"ASSISTANT CALLS {ev.get('function')}({json.dumps(ev.get('kwargs'), sort_keys=True)})")
-        elif cls == "message_action":
-            lines.append(f"ASSISTANT: {ev.get('content')}")
-        elif ev.get("source") == "environment":
-            lines.append(f"TOOL {ev.get('name')}: {ev.get('content')}")
-        else:
-            lines.append(f"USER: {ev.get('content')}")
-    return "\n".join(lines)
-
-
-async def grade(client: RoleClient, content: list[dict[str, Any]]) -> Grade:
-    """Rubric scores (helpfulness, grounding, efficiency, tone) averaged to 1..5, with the judge's rationale."""
-    messages = [{"role": "system", "content": prompt("judge").text},
-                {"role": "user", "content": transcript(content)}]
-    try:
-        answer, _ = await ask(client, messages, RubricAnswer)
-    except AnswerRejected as exc:
-        return Grade(None, f"{exc.code}: {exc.error}", Reason.JUDGE_INVALID_ANSWER)
-    except LLMError as exc:
-        if exc.fatal:
-            raise
-        return Grade(None, str(exc), Reason.LLM_JUDGE_FAILED)
-    return Grade(answer.score, f"helpfulness {answer.helpfulness}, grounding {answer.grounding}, efficiency "
-                 f"{answer.efficiency}, tone {answer.tone}: {answer.rationale}")

@@ -62,10 +62,14 @@ def check(
 
 
 def apply_judge(v: Verdict, task: Task, content: list[dict[str, Any]], judge: Judge, min_score: float) -> None:
-    """The judge stage: score the trajectory; below `min_score` it is rejected with `judge.low_score`."""
+    """The judge stage: score the trajectory; below `min_score` it is rejected with `judge.low_score`. A judge that
+    could not score (an LLM judge whose answers never validated) says why with a `code` on its judgement."""
     v.stages.append("judge")
     v.judgement = judge.judge(task, content)
-    if v.judgement.score < min_score:
+    code = getattr(v.judgement, "code", None)
+    if code:
+        v.add([(code, v.judgement.rationale)])
+    elif v.judgement.score < min_score:
         v.add([(Reason.LOW_SCORE, f"score {v.judgement.score:g} < {min_score:g}: {v.judgement.rationale}")])
 
 
