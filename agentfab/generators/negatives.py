@@ -42,16 +42,17 @@ TOKEN = re.compile(r"[A-Za-z0-9]+(?:[_.@:+'-][A-Za-z0-9]+)*")
 
 def tokens(content: list[Event]) -> set[str]:
     """Every word, id and number of a trajectory's text, arguments, reasoning and tool names (case kept)."""
-    out: set[str] = set()
+    texts: list[str] = []
     for e in content:
         for key in ("content", "description", "function"):
             text = e.get(key)
             if isinstance(text, str):
-                out.update(TOKEN.findall(text))
+                texts.append(text)
         kwargs = e.get("kwargs")
         if kwargs:
-            out.update(TOKEN.findall(kwargs if isinstance(kwargs, str) else canonical_json(kwargs)))
-    return out
+            texts.append(kwargs if isinstance(kwargs, str) else canonical_json(kwargs))
+    # one scan of all texts: no token spans a newline, so joining on one finds exactly each text's tokens
+    return set(TOKEN.findall("\n".join(texts)))
 
 
 class ValueBank:

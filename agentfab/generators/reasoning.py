@@ -6,6 +6,7 @@ Reasoning may name tools (the agent is choosing between them); the reply to the 
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from typing import Any
@@ -18,13 +19,18 @@ from agentfab.worlds.core import Domain, Tool
 
 
 def _purpose(tool: Tool) -> str:
-    text = re.split(r"\. |; |: ", tool.spec.description)[0].rstrip(".")
+    return _purpose_of(tool.spec.description)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _purpose_of(description: str) -> str:
+    text = re.split(r"\. |; |: ", description)[0].rstrip(".")
     return text[:1].lower() + text[1:]
 
 
-def _entities(tool: Tool) -> set[str]:
+def _entities(tool: Tool) -> frozenset[str]:
     props = tool.spec.parameters.get("properties", {})
-    return {p["x-entity"] for p in props.values() if "x-entity" in p}
+    return frozenset(p["x-entity"] for p in props.values() if "x-entity" in p)
 
 
 class Reasoner:
@@ -34,8 +40,12 @@ class Reasoner:
         self.domain = domain
         self.others = [domain.tool(n) for n in offered if n not in needed]
 
+    def _entities(self, tool: Tool) -> frozenset[str]:
+        return self.domain.memo(("reasoning_entities", tool.name), lambda: _entities(tool))
+
     def _alternative(self, tool: Tool, rng: random.Random) -> str:
-        close = [t for t in self.others if _entities(t) & _entities(tool)] or self.others
+        mine = self._entities(tool)
+        close = [t for t in self.others if self._entities(t) & mine] or self.others
         if not close:
             return ""
         alt = close[rng.randrange(len(close))]

@@ -54,13 +54,14 @@ def result(function: str, value: Any, call_id: str) -> Event:
             "tool_call_id": call_id, "name": function}
 
 
-def levels(steps: list[PlanStep]) -> list[list[PlanStep]]:
-    """Group steps whose dependencies are met into rounds of parallel calls, in plan order."""
+def levels(steps: list[PlanStep], met: Any = frozenset()) -> list[list[PlanStep]]:
+    """Group steps whose dependencies are met into rounds of parallel calls, in plan order; dependencies in `met`
+    (answered in earlier turns) count as met from the start."""
     done: set[str] = set()
     remaining = list(steps)
     rounds: list[list[PlanStep]] = []
     while remaining:
-        ready = [s for s in remaining if all(d in done for d in s.depends_on)]
+        ready = [s for s in remaining if all(d in done or d in met for d in s.depends_on)]
         if not ready:
             raise ValueError("plan has a dependency cycle or a dependency outside its turn")
         rounds.append(ready)
@@ -228,9 +229,7 @@ def resolve(step: PlanStep, results: dict[str, Any]) -> dict[str, Any]:
 
 def levels_after(steps: list[PlanStep], results: dict[str, Any]) -> list[list[PlanStep]]:
     """`levels` where dependencies answered in earlier turns count as met."""
-    trimmed = [s.model_copy(update={"depends_on": [d for d in s.depends_on if d not in results]}) for s in steps]
-    originals = {s.id: s for s in steps}
-    return [[originals[s.id] for s in group] for group in levels(trimmed)]
+    return levels(steps, results)
 
 
 def _terminal_steps(task: Task, turn: int) -> list[PlanStep]:

@@ -27,17 +27,14 @@ def normalize(value: Any) -> str:
     return " ".join(render_value(value).lower().split())
 
 
-_CONTINUES = set("abcdefghijklmnopqrstuvwxyz0123456789_@-")
+_CONTINUES = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_@-")
+_NOT_BEFORE = _CONTINUES | {"."}  # a token does not start right after these
 
 
-def _starts_token(text: str, i: int) -> bool:
-    if i == 0:
-        return True
-    before = text[i - 1]
-    return before not in _CONTINUES and before != "."
-
-
-def _ends_token(text: str, j: int) -> bool:
+def _whole_token(text: str, i: int, j: int) -> bool:
+    """Is text[i:j] a whole token: nothing that continues a token right before it or right after it?"""
+    if i and text[i - 1] in _NOT_BEFORE:
+        return False
     if j >= len(text):
         return True
     after = text[j]
@@ -48,11 +45,14 @@ def _ends_token(text: str, j: int) -> bool:
 
 def _spans(text: str, value: str) -> list[tuple[int, int]]:
     """Where `value` occurs in `text` as a whole token (both already lower-case and space-normalized)."""
-    out, i = [], text.find(value)
-    while i >= 0 and value:
-        j = i + len(value)
-        if _starts_token(text, i) and _ends_token(text, j):
-            out.append((i, j))
+    out: list[tuple[int, int]] = []
+    if not value:
+        return out
+    n = len(value)
+    i = text.find(value)
+    while i >= 0:
+        if _whole_token(text, i, i + n):
+            out.append((i, i + n))
         i = text.find(value, i + 1)
     return out
 
@@ -64,7 +64,15 @@ def flatten(text: str) -> str:
 
 def mentioned(flat_text: str, value: str) -> bool:
     """`mentions` for a text already passed through `flatten` (check many values against one reply)."""
-    return bool(_spans(flat_text, value))
+    if not value:
+        return False
+    n = len(value)
+    i = flat_text.find(value)
+    while i >= 0:  # the first whole-token occurrence answers: no need to collect every span
+        if _whole_token(flat_text, i, i + n):
+            return True
+        i = flat_text.find(value, i + 1)
+    return False
 
 
 def mentions(text: str, value: str) -> bool:
