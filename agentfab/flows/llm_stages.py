@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.stages import JudgeStage, Record, verify_stage
@@ -26,6 +26,8 @@ from agentfab.llm.judge import Judged, LLMJudge
 from agentfab.llm.prompts import prompt
 from agentfab.llm.roles import Made, paraphrase, user_turn
 from agentfab.llm.usage import RoleUsage
+from agentfab.schemas.answers import flatten, mentioned, normalize
+from agentfab.schemas.codes import Refusal
 from agentfab.schemas.tasks import Task
 from agentfab.validators.judge import RuleJudge
 from agentfab.validators.verify import apply_judge
@@ -44,13 +46,24 @@ class Item:
     pair: bool = False  # write the oracle's accepted trajectory beside this rejected one (dpo pair)
 
 
-def stated_values(task: Task, turn: int, text: str) -> list[str]:
-    """Values a rewrite of `text` must keep: the plan's argument values it states, quoted text and numbers."""
-    low = text.lower()
-    values = [str(v) for s in task.plan if s.turn == turn for v in s.arguments.values()
-              if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v).lower() in low]
-    values += re.findall(r"'([^']+)'", text) + re.findall(r"\b\d[\d.,:/-]*\d\b|\b\d\b", text)
-    return list(dict.fromkeys(v for v in values if v.strip()))
+_LITERALS = re.compile(r"'([^']+)'|\b([A-Za-z]{1,6}-\d+)\b|\b(\d[\d.,:/-]*\d|\d)\b")
+
+
+def stated_values(task: Task, text: str) -> list[str]:
+    """What a rewrite of `text` must keep, of all `text` states: the plan's argument values, the expected answers
+    and every turn's required facts (the ground truth), quoted text, ids and numbers. Each is kept only if `text`
+    states it as a whole token, the same test a rewrite must pass."""
+    values = [str(v) for s in task.plan for v in s.arguments.values()
+              if isinstance(v, (str, int, float)) and not isinstance(v, bool)]
+    values += [v for t in task.user_turns for v in [*t.answer, *(x for f in t.facts for x in f.values)]]
+    values += [next(g for g in m.groups() if g) for m in _LITERALS.finditer(text)]
+    flat = flatten(text)
+    return list(dict.fromkeys(v for v in values if v.strip() and mentioned(flat, normalize(v))))
+
+
+def _codes(record: Record) -> set[str]:
+    verify_stage(record)
+    return set(record.verdict.reasons)
 
 
 def _substitute(content: list[dict[str, Any]], texts: dict[str, str]) -> list[dict[str, Any]]:
@@ -124,36 +137,68 @@ class LLMStages:
 
     async def _paraphrase_requests(self, item: Item) -> None:
         task = item.record.task
-        made = await asyncio.gather(*(paraphrase(self.clients["generator"], t.text, stated_values(task, i, t.text))
+        made = await asyncio.gather(*(paraphrase(self.clients["generator"], t.text, stated_values(task, t.text))
                                       for i, t in enumerate(task.user_turns)))
-        kept = [m for m in made if m.code is None]
-        for m in made:
+
+        def trial(subs: dict[int, Made]) -> Record:  # the oracle's trajectory told with these requests
+            turns = [t.model_copy(update={"text": subs[i].text}) if i in subs else t
+                     for i, t in enumerate(task.user_turns)]
+            texts = {task.user_turns[i].text: m.text for i, m in subs.items()}
+            return Record(item.oracle.draft, task.model_copy(update={"user_turns": turns}),
+                          _substitute(item.oracle.content, texts))
+
+        checked = self._checks_kept(dict(enumerate(made)), trial)
+        for m in checked.values():
             if m.code is not None:
                 self._refuse(item, "generator", m)
-        self.counts["paraphrased_requests"] += len(kept)
-        self._info(item, "generator", requests=[m.code or "paraphrased" for m in made])
-        turns = [t.model_copy(update={"text": m.text}) for t, m in zip(task.user_turns, made)]
-        texts = {t.text: m.text for t, m in zip(task.user_turns, made)}
-        item.record.task = task.model_copy(update={"user_turns": turns})
-        item.oracle.task = item.record.task
-        item.oracle.content = _substitute(item.oracle.content, texts)
+        self.counts["paraphrased_requests"] += sum(m.code is None for m in checked.values())
+        self._info(item, "generator", requests=[m.code or "paraphrased" for m in checked.values()])
+        chosen = trial({i: m for i, m in checked.items() if m.code is None})
+        item.record.task = item.oracle.task = chosen.task
+        item.oracle.content = chosen.content
 
     async def _paraphrase_replies(self, item: Item) -> None:
         content = list(item.record.content)
         task = item.record.task
         spots = [i for i, e in enumerate(content) if e.get("class_") == "message_action"]
-        answers = [v for t in task.user_turns for v in t.answer]
-        made = await asyncio.gather(*(paraphrase(
-            self.clients["generator"], content[i]["content"],
-            [a for a in answers if a.lower() in content[i]["content"].lower()]) for i in spots))
-        for i, m in zip(spots, made):
-            if m.code is None:
-                content[i] = {**content[i], "content": m.text}
-            else:
+        made = await asyncio.gather(*(paraphrase(self.clients["generator"], content[i]["content"],
+                                                 stated_values(task, content[i]["content"])) for i in spots))
+
+        def trial(subs: dict[int, Made]) -> Record:
+            return Record(item.record.draft, task, [{**e, "content": subs[i].text} if i in subs else e
+                                                    for i, e in enumerate(content)])
+
+        checked = self._checks_kept(dict(zip(spots, made)), trial)
+        for m in checked.values():
+            if m.code is not None:
                 self._refuse(item, "generator", m)
-        self.counts["paraphrased_replies"] += sum(m.code is None for m in made)
-        self._info(item, "generator", replies=[m.code or "paraphrased" for m in made])
-        item.record.content = content
+        self.counts["paraphrased_replies"] += sum(m.code is None for m in checked.values())
+        self._info(item, "generator", replies=[m.code or "paraphrased" for m in checked.values()])
+        item.record.content = trial({i: m for i, m in checked.items() if m.code is None}).content
+
+    def _checks_kept(self, made: dict[int, Made], trial: Callable[[dict[int, Made]], Record]) -> dict[int, Made]:
+        """Rewrites must pass every check their templates passed (the truth checks above all: each required fact
+        stated). One that fails a check is refused (`phrase.dropped_fact`) and its template text stays.
+        `trial(rewrites)` is the record told with those rewrites in place of their templates."""
+        rewritten = {i: m for i, m in made.items() if m.code is None}
+        if not rewritten:
+            return made
+        base = _codes(trial({}))
+
+        def new_codes(subs: dict[int, Made]) -> set[str]:
+            return _codes(trial(subs)) - base
+
+        if not new_codes(rewritten):
+            return made
+        blamed = {i: new_codes({i: m}) for i, m in rewritten.items()}
+        alone = any(blamed.values())
+        out = dict(made)
+        for i, m in rewritten.items():
+            codes = blamed[i] if alone else {"the checks only together with the other rewrites"}
+            if codes:
+                out[i] = Made(m.original, Refusal.DROPPED_FACT,
+                              f"rewrite {m.text!r} fails {', '.join(sorted(codes))}")
+        return out
 
     async def _roll_out(self, item: Item) -> tuple[str, str] | None:
         rec = item.record
@@ -194,7 +239,7 @@ class LLMStages:
             if "user" not in self.roles:
                 return scripted
             made = await user_turn(self.clients["user"], goal, messages, scripted,
-                                   stated_values(task, 0, scripted) + ([str(c.value)] if c and scripted == c.reply
+                                   stated_values(task, scripted) + ([str(c.value)] if c and scripted == c.reply
                                                                       else []))
             if made.code is not None:
                 self._refuse(item, "user", made)

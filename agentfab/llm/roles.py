@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentfab.llm.client import LLMError, RoleClient
 from agentfab.llm.prompts import prompt
 from agentfab.llm.structured import AnswerRejected, ask
+from agentfab.schemas.answers import flatten, mention_count, normalize
 from agentfab.schemas.codes import Refusal
 
 
@@ -30,12 +31,16 @@ class Made:
     text: str
     code: str | None = None
     detail: str = ""
+    original: str = ""  # the text it rewrote (a later check that refuses the rewrite keeps this one)
 
 
-def missing_values(text: str, must_keep: list[str]) -> list[str]:
-    """The values a rewrite lost (case-insensitive, as written)."""
-    low = text.lower()
-    return [v for v in must_keep if v and str(v).lower() not in low]
+def missing_values(text: str, must_keep: list[str], original: str = "") -> list[str]:
+    """The values a rewrite lost or changed: each must stand in it as a whole token, any case or spacing
+    ('120.50' is not kept by '1120.50' or '120.5'), and at least as often as `original` states it (a value
+    changed in one place is not kept by its other mention)."""
+    flat, before = flatten(text), flatten(original)
+    return [v for v in must_keep
+            if v and mention_count(flat, normalize(v)) < max(1, mention_count(before, normalize(v)))]
 
 
 async def paraphrase(client: RoleClient, text: str, must_keep: list[str]) -> Made:
@@ -51,10 +56,10 @@ async def paraphrase(client: RoleClient, text: str, must_keep: list[str]) -> Mad
         if exc.fatal:
             raise
         return Made(text, Refusal.PHRASE_FAILED, exc.code)
-    lost = missing_values(answer.text, must_keep)
+    lost = missing_values(answer.text, must_keep, text)
     if lost:
         return Made(text, Refusal.DROPPED_VALUE, f"rewrite {answer.text!r} lost {', '.join(map(repr, lost))}")
-    return Made(answer.text.strip())
+    return Made(answer.text.strip(), original=text)
 
 
 async def user_turn(client: RoleClient, goal: str, history: list[dict[str, Any]], scripted: str,

@@ -75,6 +75,11 @@ def mentioned(flat_text: str, value: str) -> bool:
     return False
 
 
+def mention_count(flat_text: str, value: str) -> int:
+    """How many times a text already passed through `flatten` states `value` as a whole token."""
+    return len(_spans(flat_text, value))
+
+
 def mentions(text: str, value: str) -> bool:
     """Does `text` (any case, any spacing) state the normalized `value` as a whole token?
 

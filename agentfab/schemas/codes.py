@@ -90,6 +90,8 @@ class Refusal(StrEnum):
         return member
 
     DROPPED_VALUE = "phrase.dropped_value", "a paraphrase lost or changed a value of the original text"
+    DROPPED_FACT = ("phrase.dropped_fact",
+                    "a paraphrased reply fails a truth check its template passed (a required fact lost or changed)")
     PHRASE_INVALID = "phrase.invalid_answer", "the generator's answers never validated (JSON, schema) after repairs"
     PHRASE_FAILED = "phrase.llm_failed", "the generator's endpoint failed for good"
     USER_DROPPED_VALUE = "user.dropped_value", "the simulated user's message lost a value it had to convey"
