@@ -124,24 +124,58 @@ def test_every_broken_record_stays_its_own_with_its_line(tmp_path):
     assert "line 2" in result.stdout
 
 
-def test_import_memory_stays_flat_in_the_number_of_records(tmp_path):
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_import_memory_stays_flat_in_the_number_of_records(tmp_path, suffix):
     padding = "x" * 4000
     line = json.loads(_chat(_tool("^[a-z]+$"), "abc"))
     line["messages"].insert(0, {"role": "system", "content": padding})
 
     def peak(n: int) -> int:
-        source = tmp_path / f"n{n}.jsonl"
+        source = tmp_path / f"n{n}{suffix}"
         with source.open("w") as fh:
+            fh.write("" if suffix == ".jsonl" else "[\n")
             for i in range(n):
                 line["messages"][1]["content"] = f"look up abc {i}"
-                fh.write(json.dumps(line) + "\n")
+                end = "\n" if suffix == ".jsonl" else (",\n" if i < n - 1 else "\n]\n")
+                fh.write(json.dumps(line) + end)
         result, _, peak_mb = _bounded(["import", str(source), "--format", "openai", "--out", str(tmp_path / f"o{n}")],
                                       timeout=300)
         assert result.returncode == 0, result.stderr[-2000:]
+        assert json.loads((tmp_path / f"o{n}" / "import.json").read_text())["accepted"] == n
         return peak_mb
 
     small, large = peak(500), peak(6000)
-    assert large < small + 40, (small, large)  # 11,000 more 4 KB records would be ~50 MB in memory at once
+    assert large < small + 40, (small, large)  # 5,500 more 4 KB records would be ~50 MB in memory at once
+
+
+NOT_JSON = '{"messages": [{"role": "user", "content": tru}]}'
+
+
+def test_a_json_array_keeps_each_broken_record_its_own_with_its_position(tmp_path):
+    good = _chat(_tool("^[a-z]+$"), "abc")
+    source = tmp_path / "mixed.json"
+    source.write_bytes(("[\n" + ",\n".join([
+        good,
+        NOT_JSON,  # balanced, not JSON
+        '"just a string"',
+        good.replace("look up", "look up \\ud800"),  # a lone surrogate
+        good.replace("look up", "look up XFF"),  # a byte that is not UTF-8
+        good.replace("abc", "abd"),
+    ]) + "\n]\n").encode().replace(b"XFF", b"\xff"))
+    result = agentfab("import", source, "--format", "openai", "--out", tmp_path / "o")
+    assert result.returncode == 0 and not result.stderr, result.stderr[-3000:]
+    report = json.loads((tmp_path / "o" / "import.json").read_text())
+    assert report["accepted"] == 2 and report["rejected"] == 0, report
+    bad = {b["line"]: b["reason"] for b in report["bad_lines"]}
+    assert sorted(bad) == [2, 3, 4, 5], bad
+    assert "not JSON" in bad[2] and f"file line 3, column {NOT_JSON.index('tru') + 1}" in bad[2], bad[2]
+    assert "JSON object" in bad[3] and "surrogate" in bad[4] and "not UTF-8" in bad[5] and "file line 6" in bad[5]
+    details = [json.loads(d)["line"] for d in pl.read_parquet(tmp_path / "o" / "shards" / "*.parquet")["details"]]
+    assert sorted(details) == [1, 6]
+    # a file whose structure breaks stops with one line saying where
+    (tmp_path / "broken.json").write_text("[\n" + good + "\n" + good + "\n]\n")
+    one_line_error(agentfab("import", tmp_path / "broken.json", "--format", "openai", "--out", tmp_path / "o2"),
+                   "broken.json", "after record 1", "line 3 column 1")
 
 
 # --- one line for every user error --------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from agentfab.formats.toolspecs import documents as import_schema
@@ -157,6 +159,26 @@ def test_bad_records_in_a_json_array_are_reported_by_index_plus_one():
     assert "JSON object" in reasons[2]
     assert "2 parallel calls" in reasons[3]
     assert "no unanswered call" in reasons[4]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(JSON_VALUES, max_size=6), chunk=st.sampled_from([1, 2, 3, 7, 64]),
+       ascii_only=st.booleans(), indent=st.sampled_from([None, 1]), bom=st.booleans())
+def test_a_json_array_streamed_in_any_chunks_reads_as_json_loads_does(tmp_path_factory, values, chunk, ascii_only,
+                                                                       indent, bom):
+    from agentfab.formats.imports.json_array import iter_array
+
+    path = tmp_path_factory.mktemp("array") / "a.json"
+    path.write_text(("\ufeff" if bom else "") + json.dumps(values, ensure_ascii=ascii_only, indent=indent),
+                    encoding="utf-8", errors="surrogatepass")
+    streamed = [v for _, v in iter_array(path, chunk)]  # elements and strings cut at every possible place
+    assert json.dumps(streamed) == json.dumps(json.loads(path.read_text(encoding="utf-8-sig", errors="surrogatepass")))
 
 
 def test_an_unknown_format_or_file_kind_is_refused(tmp_path):

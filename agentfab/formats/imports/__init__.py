@@ -2,8 +2,9 @@
 
 `read_records(path, fmt)` reads a `.jsonl` file (one record per line) or a `.json` file (one array of records) and
 returns every record it could convert plus one `ImportError_` per record it could not, with the record's line
-(for `.json`, its array index + 1) and the reason; one bad record never costs the good ones. Each converted record
-is checked against the ADP `Trajectory` model (calls and results pair up, ids are unique) before it is kept.
+(for `.json`, its array index + 1) and the reason; one bad record never costs the good ones. `iter_records` does
+the same one record at a time: both kinds of file are streamed (`imports.json_array` reads an array). Each
+converted record is checked against the ADP `Trajectory` model (calls and results pair up, ids are unique) before it is kept.
 
 The formats are the exporters' (see `agentfab/formats/export/*.py` and formats.md): exporting rows and importing the
 file gives back the same users' text, calls, arguments, results and replies. What a format does not carry is not
@@ -23,6 +24,7 @@ from typing import Any, Iterator
 from pydantic import ValidationError
 
 from agentfab.formats.imports.convert import CONVERTERS, Converted, RecordError
+from agentfab.formats.imports.json_array import ArrayError, BadElement, iter_array
 from agentfab.formats.toolspecs.documents import slug, tool_name
 from agentfab.schemas.rows import EventRow
 from agentfab.schemas.tools import ToolSpec
@@ -109,16 +111,13 @@ def _raw_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | ImportError
                     yield line, _parse_line(raw, line)
     elif suffix == ".json":
         try:
-            data = json.loads(path.read_bytes().decode("utf-8-sig"))
-        except (UnicodeDecodeError, RecursionError) as exc:
-            raise ImportFileError(f"{path}: cannot be read as JSON ({type(exc).__name__})") from None
-        except json.JSONDecodeError as exc:
-            hint = "; if it holds one record per line, name it .jsonl" if exc.msg == "Extra data" else ""
-            raise ImportFileError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno}){hint}") from None
-        if not isinstance(data, list):
-            raise ImportFileError(f"{path}: a .json file must hold one JSON array of records")
-        for index, item in enumerate(data, start=1):
-            yield index, item if isinstance(item, dict) else ImportError_(index, _not_object(item))
+            for index, item in iter_array(path):
+                if isinstance(item, BadElement):
+                    yield index, ImportError_(index, item.reason)
+                else:
+                    yield index, item if isinstance(item, dict) else ImportError_(index, _not_object(item))
+        except ArrayError as exc:
+            raise ImportFileError(f"{path}: {exc}") from None
     else:
         raise ImportFileError(f"{path}: expected a .jsonl file (one record per line) or a .json array")
 
