@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.stages import JudgeStage, Record, verify_stage
@@ -25,13 +25,15 @@ from agentfab.llm.client import RoleClient
 from agentfab.llm.judge import Judged, LLMJudge
 from agentfab.llm.prompts import prompt
 from agentfab.llm.roles import Made, paraphrase, user_turn
+from agentfab.llm.simulator import ToolSimulator
 from agentfab.llm.usage import RoleUsage
 from agentfab.schemas.answers import flatten, mentioned, normalize
 from agentfab.schemas.codes import Refusal
 from agentfab.schemas.tasks import Task
 from agentfab.validators.judge import RuleJudge
 from agentfab.validators.verify import apply_judge
-from agentfab.worlds.core import canonical_json
+from agentfab.worlds.core import Domain, Store, Tool, canonical_json
+from agentfab.worlds.simulated import SimulatedCalls, sample_calls, simulated_calls
 
 PROMPT_OF = {"generator": "paraphrase", "agent": "agent", "user": "user", "judge": "judge", "simulator": "simulator"}
 
@@ -81,28 +83,51 @@ class LLMStages:
         self.counts: Counter[str] = Counter()
         self.rule_judge = JudgeStage(RuleJudge(), recipe.filters.judge.min_score)
         self.clients: dict[str, RoleClient] = {}
+        self.simulator: ToolSimulator | None = None
         self.llm_judge = (LLMJudge(self.roles["judge"], RuleJudge()) if recipe.filters.judge.engine == "llm"
                           else None)
 
     def run(self, items: list[Item]) -> None:
+        self._in_loop(lambda: asyncio.gather(*(self._process(item) for item in items)))
+
+    def prime(self, domains: list[Domain]) -> None:
+        """Before any task is composed: the simulator's answer to every call the composer can draw in the simulated
+        domains (imported tools without an implementation), memoized in each domain."""
+        todo = [(calls, tool, args) for d in domains if (calls := simulated_calls(d)) is not None
+                for tool, args in sample_calls(d) if not calls.has(tool.name, args)]
+        if not todo:
+            return
+
+        async def ask() -> None:
+            results = await asyncio.gather(*(self.simulator.call(tool.spec, args, tool.spec.domain)
+                                             for _, tool, args in todo))
+            for (calls, tool, args), result in zip(todo, results):
+                calls.record(tool.name, args, result)
+            self.counts["simulated_calls"] += len(todo)
+
+        self._in_loop(ask)
+
+    def _in_loop(self, work: Callable[[], Awaitable[Any]]) -> None:
+        """Run `work` with this shard's clients on one event loop (a thread's own when called from a running one)."""
+        async def go() -> None:
+            self.clients = {role: RoleClient(role, s, self.cache, self.usage[role]) for role, s in self.roles.items()}
+            self.simulator = ToolSimulator(self.clients["simulator"]) if "simulator" in self.clients else None
+            try:
+                await work()
+            finally:
+                for client in self.clients.values():
+                    await client.close()
+                self.cache.close()
+
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            asyncio.run(self._run(items))
+            asyncio.run(go())
             return
         from concurrent.futures import ThreadPoolExecutor  # called from a running loop (in-process Prefect task)
 
         with ThreadPoolExecutor(max_workers=1) as thread:
-            thread.submit(asyncio.run, self._run(items)).result()
-
-    async def _run(self, items: list[Item]) -> None:
-        self.clients = {role: RoleClient(role, s, self.cache, self.usage[role]) for role, s in self.roles.items()}
-        try:
-            await asyncio.gather(*(self._process(item) for item in items))
-        finally:
-            for client in self.clients.values():
-                await client.close()
-            self.cache.close()
+            thread.submit(asyncio.run, go()).result()
 
     def _refuse(self, item: Item, role: str, made: Made) -> None:
         self.counts[f"refused.{made.code}"] += 1
@@ -128,6 +153,10 @@ class LLMStages:
         verify_stage(rec)
         if failure:
             rec.verdict.add([failure])
+        if simulated_calls(rec.draft.world.domain) is not None:  # the row says its tool results were simulated
+            self._info(item, "simulator", tools=sorted({e["function"] for e in rec.content
+                                                        if e.get("class_") == "api_action"}))
+            self.counts["simulated_rows"] += 1
         await self._judge(item)
         if self.recipe.rollouts.agent == "llm" and self.recipe.rollouts.oracle_pairs and not rec.verdict.passed:
             verify_stage(item.oracle)
@@ -206,10 +235,15 @@ class LLMStages:
         store = world.store.fork()
         offered = set(task.tools)
 
-        def execute(name: str, kwargs: dict[str, Any]) -> str:
+        calls = simulated_calls(world.domain)
+
+        def execute(name: str, kwargs: dict[str, Any]) -> str | Awaitable[str]:
             if name not in offered:
                 return canonical_json({"error": {"type": "not_found", "message": f"no tool named {name!r} is offered"}})
-            return canonical_json(world.domain.tool(name).invoke(store, kwargs))
+            tool = world.domain.tool(name)
+            if calls is not None and tool.check(kwargs) is None and not calls.has(name, kwargs):
+                return self._simulate(calls, tool, kwargs, store)  # arguments nobody drew yet: ask the simulator
+            return canonical_json(tool.invoke(store, kwargs))
 
         specs = [world.domain.tool(n).spec for n in task.tools]
         tools = world.domain.memo(("openai_tools", tuple(task.tools)), lambda: openai_tools(specs))
@@ -218,6 +252,14 @@ class LLMStages:
         rec.content = run.content
         self._info(item, "agent", steps=run.steps, stopped=run.code)
         return (run.code, run.detail) if run.code else None
+
+    async def _simulate(self, calls: SimulatedCalls, tool: Tool, kwargs: dict[str, Any], store: Store) -> str:
+        assert self.simulator is not None
+        result = await self.simulator.call(tool.spec, kwargs, tool.spec.domain)
+        if not calls.has(tool.name, kwargs):  # another rollout may have asked the same call meanwhile
+            calls.record(tool.name, kwargs, result)
+            self.counts["simulated_calls"] += 1
+        return canonical_json(tool.invoke(store, kwargs))
 
     def _next_user(self, item: Item) -> Any:
         task = item.record.task

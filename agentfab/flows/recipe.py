@@ -111,9 +111,16 @@ class OpenAPIWorld(_Section):
     openapi: str = Field(min_length=1, description="An OpenAPI 3 document (JSON or YAML) made executable.")
 
 
-WorldRef = Union[str, DeclaredWorld, PythonWorld, SynthesizeWorld, OpenAPIWorld]
+class ToolsWorld(_Section):
+    tools: str = Field(min_length=1, description="An imported tool list without implementations (a JSON/YAML list "
+                       "of function tools, or an MCP tools/list result), executed by models.simulator.")
+    format: Literal["json", "mcp"] = Field("json", description="json: a list of tools (or {tools: [...]}); "
+                                           "mcp: a tools/list result.")
+
+
+WorldRef = Union[str, DeclaredWorld, PythonWorld, SynthesizeWorld, OpenAPIWorld, ToolsWorld]
 WORLD_KINDS = {"declared": "DeclaredWorld", "python": "PythonWorld", "synthesize": "SynthesizeWorld",
-               "openapi": "OpenAPIWorld"}
+               "openapi": "OpenAPIWorld", "tools": "ToolsWorld"}
 
 
 class Recipe(_Section):
@@ -153,6 +160,9 @@ class Recipe(_Section):
             raise ValueError("rollouts.agent is llm but models.agent is missing (base_url, model, api_key_env)")
         if self.filters.judge.engine == "llm" and self.models.judge is None:
             raise ValueError("filters.judge.engine is llm but models.judge is missing (base_url, model, api_key_env)")
+        if any(isinstance(w, ToolsWorld) for w in self.worlds) and self.models.simulator is None:
+            raise ValueError("worlds: a {tools: FILE} world has no implementation; set models.simulator (base_url, "
+                             "model) so its calls are simulated")
         if self.models.user is not None and self.rollouts.agent != "llm":
             raise ValueError("models.user simulates the user for an LLM agent; set rollouts.agent: llm")
         return self

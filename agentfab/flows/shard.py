@@ -140,6 +140,7 @@ def _run_llm(recipe: Recipe, job: ShardJob, llm: LLMStages, compose: Compose, ph
     """Compose, phrase and the oracle's rollout in row order (seeded streams), then every record's LLM stages
     concurrently, then dedup and rows in row order again."""
     t0 = time.perf_counter()
+    llm.prime([w.domain for w in compose.worlds])  # simulated tools answer before any task is composed on them
     items = []
     for k in range(recipe.shard_records(job.shard)):
         draft = compose(k, f"{recipe.name}-{job.shard:05d}-{k:06d}")

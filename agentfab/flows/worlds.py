@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from agentfab.flows.recipe import DeclaredWorld, OpenAPIWorld, PythonWorld, SynthesizeWorld, WorldRef
+from agentfab.flows.recipe import DeclaredWorld, OpenAPIWorld, PythonWorld, SynthesizeWorld, ToolsWorld, WorldRef
 from agentfab.worlds.core import Domain, canonical_json
 from agentfab.worlds.declared import DeclaredDomainError
 from agentfab.worlds.registry import builtin_domain, declared_domain, python_domain
@@ -42,6 +42,8 @@ def world_files(worlds: list[WorldRef], recipe_dir: Path) -> dict[str, str]:
             out[ref.declared] = str(world_file(ref.declared, recipe_dir))
         elif isinstance(ref, OpenAPIWorld):
             out[ref.openapi] = str(world_file(ref.openapi, recipe_dir, "OpenAPI document"))
+        elif isinstance(ref, ToolsWorld):
+            out[ref.tools] = str(world_file(ref.tools, recipe_dir, "tool list"))
     return out
 
 
@@ -64,7 +66,27 @@ def load_world(ref: WorldRef, recipe_dir: Path, files: dict[str, str] | None = N
 
         pinned = (files or {}).get(ref.openapi)
         return openapi_domain(pinned or str(world_file(ref.openapi, recipe_dir, "OpenAPI document")))
+    if isinstance(ref, ToolsWorld):
+        pinned = (files or {}).get(ref.tools)
+        return simulated_tools(pinned or str(world_file(ref.tools, recipe_dir, "tool list")), ref.format)
     raise TypeError(f"world entry {ref!r} is not a single domain")
+
+
+@lru_cache(maxsize=32)
+def simulated_tools(path: str, fmt: str) -> Domain:
+    """The simulated domain of an imported tool list (built once per process: its memo of simulated calls lives
+    as long as the domain)."""
+    from agentfab.formats.toolspecs import ToolImportError, tools_from_json, tools_from_mcp
+    from agentfab.worlds.simulated import simulated_domain
+
+    try:
+        specs = (tools_from_mcp if fmt == "mcp" else tools_from_json)(path)
+    except ToolImportError as exc:
+        raise DeclaredDomainError(str(exc)) from None
+    if not specs:
+        raise DeclaredDomainError(f"{path}: the tool list is empty")
+    name = specs[0].domain
+    return simulated_domain(name, f"tools imported from {Path(path).name}, simulated", specs)
 
 
 @lru_cache(maxsize=16)
