@@ -6,13 +6,16 @@ depends only on the recipe and the shard index, so every machine makes the same 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import random
+import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.llm_stages import Item, LLMStages
@@ -47,11 +50,39 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(hashlib.sha256(canonical_json(list(parts)).encode()).digest()[:8], "big") >> 1
 
 
+_GC_LOCK = threading.Lock()
+_GC_SAVED: list[Any] = []  # the thresholds to restore, then one entry per shard running
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run the garbage collector's young generation every 50,000 allocations instead of every 700 while a shard is
+    built: a task allocates thousands of short-lived objects that reference counting frees anyway, and each
+    collection also walks the shard's rows kept so far (about 10% of a shard's CPU time at the default)."""
+    with _GC_LOCK:  # shards may run in threads: the first one in saves the thresholds, the last one out restores
+        if not _GC_SAVED:
+            _GC_SAVED.append(gc.get_threshold())
+            gc.set_threshold(50_000, *_GC_SAVED[0][1:])
+        _GC_SAVED.append(None)
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_SAVED.pop()
+            if len(_GC_SAVED) == 1:
+                gc.set_threshold(*_GC_SAVED.pop())
+
+
 def build_shard(job: ShardJob) -> dict[str, Any]:
     """Build shard `job.shard` and write its files. Returns the stats also written to stats/shard-N.json.
 
     The stages (flows.stages) run in row order: compose -> phrase -> roll out -> verify -> judge -> dedup -> write.
     """
+    with fewer_collections():
+        return _build_shard(job)
+
+
+def _build_shard(job: ShardJob) -> dict[str, Any]:
     recipe = Recipe.model_validate(job.recipe)
     out = Path(job.out)
     t_start = time.perf_counter()

@@ -421,6 +421,10 @@ _PREPOSITION = r"(?:\s+(?:with|for|of|on|to|from|in|at|by|reason:?|,)\s*|\s+)"
 
 def clarify_template(text: str, param: str, tool: Tool) -> str:
     """A request template that leaves `param` out the way a person does: "block my card", "restock PRD-1"."""
+    return _memo("clarify", tool, f"{param}\n{text}", lambda: _clarify_template(text, param, tool))
+
+
+def _clarify_template(text: str, param: str, tool: Tool) -> str:
     slot = "{" + param + "}"
     if slot not in text:
         return text

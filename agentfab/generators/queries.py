@@ -164,11 +164,13 @@ def turn_answers(plan: Plan, turn: int, steps: list[PlanStep]) -> list[str]:
 def offer_tools(domain: Domain, needed: list[str], distractors: int, rng: random.Random) -> list[str]:
     """The needed tools plus the most similar others (sharing entity types, then name words), in a seeded order."""
     def entities(name: str) -> frozenset[str]:
-        props = domain.tool(name).spec.parameters.get("properties", {})
-        return frozenset(p["x-entity"] for p in props.values() if "x-entity" in p)
+        return domain.memo(("offer_entities", name), lambda: frozenset(
+            p["x-entity"] for p in domain.tool(name).spec.parameters.get("properties", {}).values()
+            if "x-entity" in p))
 
     def words(name: str) -> frozenset[str]:
-        return frozenset(name.lower().split("_")) - {"by", "of", "for", "the"}
+        return domain.memo(("offer_words", name),
+                           lambda: frozenset(name.lower().split("_")) - {"by", "of", "for", "the"})
 
     def rank() -> list[list[str]]:
         # near misses first: the same entity types, then the most name words in common (find_x_by_name ~

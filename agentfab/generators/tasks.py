@@ -63,6 +63,7 @@ class Composer:
         # both depend on the tool specs only: computed once per domain, shared by every seeded variant
         self._producers = domain.memo("compose_producers", self._index_producers)
         self._inverse: dict[tuple[str, str], dict[str, tuple[Any, list[tuple[dict, Any]]]]] = {}
+        self._inverse_keys: dict[tuple[str, str], list[str]] = {}  # each index's keys in order, listed once
         self._seen: dict[str, Any] = {}  # temp step id -> its result when executed alone (cleared per plan)
         self._candidates: dict[tuple[bool, int, bool], list[str]] = {}
         self._reach = domain.memo("compose_reach", lambda: {t.name: self._reach_of(t.name, ()) for t in domain.tools})
@@ -166,6 +167,7 @@ class Composer:
                 produced = result[out_field]
                 index.setdefault(canonical_json(produced), (produced, []))[1].append(({driver: value}, result))
             self._inverse[key] = index
+            self._inverse_keys[key] = list(index)
         return self._inverse[key]
 
     def extend_depth(self, chain: list[Step], rng: random.Random) -> list[Step] | None:
@@ -184,10 +186,11 @@ class Composer:
         for param in params:
             producers = list(self._producers.get(props[param]["x-entity"], []))
             rng.shuffle(producers)
+            wanted = canonical_json(head.arguments[param])
             for tool, driver, out_field in producers:
                 if tool.name in used:
                     continue
-                found = self._inverse_index(tool, driver, out_field).get(canonical_json(head.arguments[param]))
+                found = self._inverse_index(tool, driver, out_field).get(wanted)
                 if not found:
                     continue
                 inputs = found[1]
@@ -239,18 +242,15 @@ class Composer:
             if not names:
                 return None
             tool = self.tools[names[rng.randrange(len(names))]]
-            props = tool.spec.parameters.get("properties", {})
-            params = [p for p in tool.spec.parameters.get("required", [])
-                      if any(g.name != tool.name for g, _, _ in self._producers.get(props[p].get("x-entity", ""), []))]
-            if not params:
+            fed = self.domain.memo(("compose_fed", tool.name), lambda: self._fed_params(tool))
+            if not fed:
                 continue
-            param = params[rng.randrange(len(params))]
-            producers = [x for x in self._producers[props[param]["x-entity"]] if x[0].name != tool.name]
+            param, producers = fed[rng.randrange(len(fed))]
             producer, driver, out_field = producers[rng.randrange(len(producers))]
             index = self._inverse_index(producer, driver, out_field)
             if not index:
                 continue
-            keys = list(index)
+            keys = self._inverse_keys[(producer.name, out_field)]
             args = sample_arguments(tool, self.pools, rng)
             args[param] = index[keys[rng.randrange(len(keys))]][0]
             step = Step(self._new_id(), tool.name, args)
@@ -259,6 +259,17 @@ class Composer:
                 self._seen[step.id] = executed[0][step.id]
                 return step
         return None
+
+    def _fed_params(self, tool: Tool) -> list[tuple[str, list[tuple[Tool, str, str]]]]:
+        """(param, producers other than the tool itself) of each required parameter that another tool's output
+        can feed, in the order the parameters are declared (depends on the tool specs only)."""
+        props = tool.spec.parameters.get("properties", {})
+        out = []
+        for p in tool.spec.parameters.get("required", []):
+            producers = [x for x in self._producers.get(props[p].get("x-entity", ""), []) if x[0].name != tool.name]
+            if producers:
+                out.append((p, producers))
+        return out
 
     # -- width -----------------------------------------------------------------------------------------------
 
