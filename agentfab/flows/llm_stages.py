@@ -10,18 +10,23 @@ paraphrase that lost a value, a simulated user turn that did) keep the template 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import random
 import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 from agentfab.flows.recipe import Recipe
-from agentfab.flows.stages import JudgeStage, Record, verify_stage
+from agentfab.flows.stages import Draft, JudgeStage, Record, ShardWorld, verify_stage
+from agentfab.generators.tasks import Step
+from agentfab.generators.values import sample_arguments
 from agentfab.llm.agent import openai_tools, run_agent
 from agentfab.llm.cache import RequestCache
 from agentfab.llm.client import RoleClient
+from agentfab.llm.intents import Intent, propose_intents
 from agentfab.llm.judge import Judged, LLMJudge
 from agentfab.llm.prompts import prompt
 from agentfab.llm.roles import Made, paraphrase, user_turn
@@ -34,6 +39,9 @@ from agentfab.validators.judge import RuleJudge
 from agentfab.validators.verify import apply_judge
 from agentfab.worlds.core import Domain, Store, Tool, canonical_json
 from agentfab.worlds.simulated import SimulatedCalls, sample_calls, simulated_calls
+
+T = TypeVar("T")
+INTENTS_PER_WORLD = 12  # asked of the generator per world and shard at most
 
 PROMPT_OF = {"generator": "paraphrase", "agent": "agent", "user": "user", "judge": "judge", "simulator": "simulator"}
 
@@ -107,13 +115,61 @@ class LLMStages:
 
         self._in_loop(ask)
 
-    def _in_loop(self, work: Callable[[], Awaitable[Any]]) -> None:
+    def propose(self, worlds: list[ShardWorld], wanted: int, rng: random.Random) -> list[tuple[ShardWorld, Intent]]:
+        """The generator's task intents for each world, checked against its tools; rejected ones are listed with
+        their code (rejected/llm-answers-*.jsonl), accepted ones returned in world order."""
+        if wanted <= 0 or not worlds:
+            return []
+        examples = {w.ref: {t.name: [sample_arguments(t, w.pools, rng) for _ in range(3)] for t in w.domain.tools}
+                    for w in worlds}
+        count = min(INTENTS_PER_WORLD, max(2, -(-wanted // len(worlds))))
+
+        async def ask() -> list[tuple[list[Any], str | None]]:
+            return await asyncio.gather(*(propose_intents(self.clients["generator"], w.domain, examples[w.ref], count)
+                                          for w in worlds))
+
+        pool: list[tuple[ShardWorld, Intent]] = []
+        for w, (judged, failure) in zip(worlds, self._in_loop(ask)):
+            if failure is not None:
+                self._refuse_intent(failure.split(":", 1)[0], failure, "")
+            for j in judged:
+                if j.code is None:
+                    pool.append((w, j.intent))
+                else:
+                    self._refuse_intent(j.code, j.detail, j.intent.model_dump_json())
+        self.counts["intents_accepted"] += len(pool)
+        return pool
+
+    def intent_draft(self, world: ShardWorld, intent: Intent, index: int, task_id: str,
+                     rng: random.Random) -> Draft | None:
+        """The intent's calls as a plan, executed on a world variant like a composed one; None (refused with
+        `intent.failed_call`) when a call fails there."""
+        here = world.for_task(rng)
+        members = [[Step(f"i{n}", c.tool, dict(c.arguments))] for n, c in enumerate(intent.calls)]
+        kind = "single" if len(members) == 1 else "parallel"
+        family = hashlib.sha256(canonical_json([world.domain.name, intent.model_dump()["calls"]]).encode())
+        plan = here.composer.finish(kind, members, family.hexdigest()[:16])
+        if plan is None:
+            self._refuse_intent(Refusal.INTENT_FAILED_CALL, "a call failed on the task's world",
+                                intent.model_dump_json())
+            return None
+        self.counts["intent_tasks"] += 1
+        return Draft(index, task_id, kind, here, plan)
+
+    def mark_intent(self, item: Item) -> None:
+        self._info(item, "generator", intent=prompt("intents").ref)
+
+    def _refuse_intent(self, code: str, detail: str, kept: str) -> None:
+        self.counts[f"refused.{code}"] += 1
+        self.refused.append({"task_id": None, "role": "generator", "code": code, "detail": detail, "kept": kept})
+
+    def _in_loop(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run `work` with this shard's clients on one event loop (a thread's own when called from a running one)."""
-        async def go() -> None:
+        async def go() -> T:
             self.clients = {role: RoleClient(role, s, self.cache, self.usage[role]) for role, s in self.roles.items()}
             self.simulator = ToolSimulator(self.clients["simulator"]) if "simulator" in self.clients else None
             try:
-                await work()
+                return await work()
             finally:
                 for client in self.clients.values():
                     await client.close()
@@ -122,12 +178,11 @@ class LLMStages:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            asyncio.run(go())
-            return
+            return asyncio.run(go())
         from concurrent.futures import ThreadPoolExecutor  # called from a running loop (in-process Prefect task)
 
         with ThreadPoolExecutor(max_workers=1) as thread:
-            thread.submit(asyncio.run, go()).result()
+            return thread.submit(asyncio.run, go()).result()
 
     def _refuse(self, item: Item, role: str, made: Made) -> None:
         self.counts[f"refused.{made.code}"] += 1

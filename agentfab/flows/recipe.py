@@ -52,6 +52,8 @@ class TaskSettings(_Section):
     depth: Limit = Field(default_factory=Limit)
     width: Limit = Field(default_factory=Limit)
     distractors: int = Field(3, ge=0, le=20, description="Similar but unneeded tools offered with each task.")
+    intents: float = Field(0.0, ge=0, le=1, description="Share of tasks built from intents models.generator "
+                           "proposes for a domain (checked, then executed like composed ones).")
 
     @field_validator("mix")
     @classmethod
@@ -160,6 +162,8 @@ class Recipe(_Section):
             raise ValueError("rollouts.agent is llm but models.agent is missing (base_url, model, api_key_env)")
         if self.filters.judge.engine == "llm" and self.models.judge is None:
             raise ValueError("filters.judge.engine is llm but models.judge is missing (base_url, model, api_key_env)")
+        if self.tasks.intents > 0 and self.models.generator is None:
+            raise ValueError("tasks.intents > 0 needs models.generator (base_url, model), which proposes the intents")
         if any(isinstance(w, ToolsWorld) for w in self.worlds) and self.models.simulator is None:
             raise ValueError("worlds: a {tools: FILE} world has no implementation; set models.simulator (base_url, "
                              "model) so its calls are simulated")

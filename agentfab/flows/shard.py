@@ -172,11 +172,26 @@ def _run_llm(recipe: Recipe, job: ShardJob, llm: LLMStages, compose: Compose, ph
     concurrently, then dedup and rows in row order again."""
     t0 = time.perf_counter()
     llm.prime([w.domain for w in compose.worlds])  # simulated tools answer before any task is composed on them
+    n = recipe.shard_records(job.shard)
+    intent_rng = random.Random(derive_seed(recipe.seed, job.shard, "intents"))
+    wanted = round(recipe.tasks.intents * n)
+    pool = llm.propose(compose.worlds, wanted, intent_rng)
+    chosen = {k: pool[j % len(pool)] for j, k in enumerate(sorted(intent_rng.sample(range(n), wanted)))} if pool else {}
     items = []
-    for k in range(recipe.shard_records(job.shard)):
-        draft = compose(k, f"{recipe.name}-{job.shard:05d}-{k:06d}")
+    for k in range(n):
+        task_id = f"{recipe.name}-{job.shard:05d}-{k:06d}"
+        intent = chosen.get(k)
+        draft = llm.intent_draft(*intent, k, task_id, intent_rng) if intent else None
+        request = intent[1].request if intent and draft is not None else None
+        draft = draft or compose(k, task_id)
         task = phrase(draft)
-        items.append(Item(Record(draft, task), Record(draft, task, roll_out(draft, task))))
+        if request is not None:  # the generator's request in place of the template's
+            task = task.model_copy(update={"user_turns": [task.user_turns[0].model_copy(update={"text": request}),
+                                                          *task.user_turns[1:]]})
+        item = Item(Record(draft, task), Record(draft, task, roll_out(draft, task)))
+        if request is not None:
+            llm.mark_intent(item)
+        items.append(item)
     t1 = time.perf_counter()
     llm.run(items)
     t2 = time.perf_counter()

@@ -23,6 +23,8 @@ from typing import Any, Callable
 import orjson
 from aiohttp import web
 
+from agentfab.schemas.answers import render_value
+
 Body = dict[str, Any]
 Responder = Callable[[Body], Body]
 
@@ -41,7 +43,8 @@ class Fault:
 def role_of(body: Body) -> str:
     system = next((m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "system"), "")
     for role, marker in (("generator", "You rewrite"), ("judge", "You grade"), ("user", "You play the user"),
-                         ("simulator", "You simulate the tool"), ("domains", "You design")):
+                         ("simulator", "You simulate the tool"), ("domains", "You design"),
+                         ("intents", "You propose tasks")):
         if system.startswith(marker):
             return role
     return "agent"
@@ -97,6 +100,7 @@ class ScriptedModel:
     judge_score: int = 5
     drop_values: bool = False  # the generator drops the first quoted or numeric value of the text
     drop_every: int = 0  # >0: only for about one text in n (chosen by the text's hash, so any order gives the same)
+    bad_intents: bool = False  # proposed intents include one of each kind the checks must reject
 
     def __call__(self, body: Body) -> Body:
         role = role_of(body)
@@ -131,6 +135,25 @@ class ScriptedModel:
     def simulator(self, body: Body) -> Body:
         schema = json.loads(_between(body["messages"][-1]["content"], "RETURNS <<<", ">>>") or "{}")
         return _reply(json.dumps({"result": _instance(schema, body["messages"][-1]["content"])}))
+
+    def intents(self, body: Body) -> Body:
+        """One intent per tool from its first example (its request states every value), then, with `bad_intents`,
+        one naming an unknown tool, one whose arguments the schema refuses and one that leaves a value unsaid."""
+        text = body["messages"][-1]["content"]
+        tools = json.loads(_between(text, "TOOLS <<<", ">>>") or "[]")
+        count = int(_between(text, "COUNT <<<", ">>>") or 4)
+        good = [{"request": "Could you help me with " + " and ".join(render_value(v) for v in t["examples"][0].values())
+                 + "?" if t["examples"][0] else "Could you help me, please?",
+                 "calls": [{"tool": t["name"], "arguments": t["examples"][0]}]} for t in tools if t.get("examples")]
+        intents = good[:max(1, count - 3) if self.bad_intents else count]
+        if self.bad_intents and good:
+            needy = next((t for t in tools if t["parameters"].get("required")), None)
+            intents += [{"request": "Teleport me home.", "calls": [{"tool": "teleport_user", "arguments": {}}]},
+                        {"request": "Do that thing.", "calls": [{"tool": needy["name"], "arguments": {}}]} if needy
+                        else good[0],
+                        {"request": "Please do it.", "calls": good[-1]["calls"]} if good[-1]["calls"][0]["arguments"]
+                        else good[0]]
+        return _reply(json.dumps({"intents": intents}))
 
     def domains(self, body: Body) -> Body:
         return _reply(_between(body["messages"][-1]["content"], "EXAMPLE <<<", ">>>"))

@@ -94,6 +94,13 @@ class Refusal(StrEnum):
                     "a paraphrased reply fails a truth check its template passed (a required fact lost or changed)")
     PHRASE_INVALID = "phrase.invalid_answer", "the generator's answers never validated (JSON, schema) after repairs"
     PHRASE_FAILED = "phrase.llm_failed", "the generator's endpoint failed for good"
+    INTENT_UNKNOWN_TOOL = "intent.unknown_tool", "a proposed intent calls a tool the domain does not have"
+    INTENT_BAD_ARGUMENTS = "intent.bad_arguments", "a proposed intent's arguments fail the tool's parameter schema"
+    INTENT_UNSTATED_VALUE = ("intent.unstated_value",
+                             "a proposed intent's request does not state one of its calls' argument values")
+    INTENT_FAILED_CALL = "intent.failed_call", "a proposed intent's call failed on the task's world (composed instead)"
+    INTENT_INVALID = "intent.invalid_answer", "the generator's intents never validated (JSON, schema) after repairs"
+    INTENT_FAILED = "intent.llm_failed", "the generator's endpoint failed for good while proposing intents"
     USER_DROPPED_VALUE = "user.dropped_value", "the simulated user's message lost a value it had to convey"
     USER_EMPTY = "user.empty", "the simulated user said nothing"
     USER_FAILED = "user.llm_failed", "the user simulator's endpoint failed for good"
