@@ -17,7 +17,7 @@ GOOD = {"name": "r", "records": 10, "worlds": ["bank"]}
         ({"tasks": {"depth": {"max": 9}}}, "r.yaml: tasks.depth.max: must be <= 6, got 9"),
         ({"worlds": ["bnak"]}, "unknown world 'bnak' (built-in: bank, calendar, library, shop, travel"),
         ({"colour": "red"}, "r.yaml: colour: unknown key (allowed: name, seed, records"),
-        ({"tasks": {"mixx": {}}}, "r.yaml: tasks.mixx: unknown key (allowed: mix, depth, width, distractors)"),
+        ({"tasks": {"mixx": {}}}, "r.yaml: tasks.mixx: unknown key (allowed: mix, depth, width, distractors, intents)"),
         ({"tasks": {"mix": {"single": 1, "chains": 1}}}, "unknown task kind 'chains' (allowed: single, parallel"),
         ({"records": 0}, "r.yaml: records: must be >= 1, got 0"),
         ({"negatives": 1.5}, "r.yaml: negatives: must be <= 1, got 1.5"),
