@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentfab.schemas.answers import flatten, mentioned, render_value
-from agentfab.schemas.wording import agree, counted, join_words, label, noun, plural, unit
+from agentfab.schemas.wording import agree, counted, join_words, label, noun, plural, unit, yes_no_statement
 from agentfab.worlds.core import Phrase, Tool, is_error
 
 TOOL_CLASSES = ("lookup", "search", "list", "count", "aggregate", "create", "update", "delete", "act")
@@ -277,12 +277,13 @@ def fact_clause(lab: str, text: str, value: Any) -> str:
 
 
 def _facts(part: Said, skip: set[str] = frozenset(), said: str = "") -> list[tuple[str, str, Any]]:
-    """(label, text, value) of the asked facts, leaving out those `said` already states (the subject's id)."""
+    """(label, text, value) of the asked facts, leaving out those `said` already states (the subject's id) and the
+    yes/no facts (`_verdicts` states those as sentences)."""
     result = part.result if isinstance(part.result, dict) else {}
     out = []
     flat = flatten(said) if said else ""
     for field in part.asks:
-        if field in result and field not in skip:
+        if field in result and field not in skip and not isinstance(result[field], bool):
             text = value_text(field, result[field], result)
             if flat and mentioned(flat, flatten(text)):
                 continue
@@ -294,24 +295,65 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _record(part: Said) -> tuple[str, str]:
+    """(kind, words) of the record a call is about: ("location", "location LOC-0003")."""
+    ids = [p for p in part.arguments if is_id(part.tool, p)]
+    if ids:
+        thing = noun(_entity_of(part.tool, ids[0]) or ids[0])
+        return thing, f"{thing} {render_value(part.arguments[ids[0]])}"
+    result = part.result if isinstance(part.result, dict) else {}
+    thing = noun_of_results(part.tool)
+    key = result.get(thing.replace(" ", "_") + "_id")
+    return (thing, f"{thing} {key}") if isinstance(key, str) else ("it", "it")
+
+
+def yes_no_fact(part: Said, field: str) -> str:
+    """A boolean fact as a statement: "location LOC-0003 is not at an airport"."""
+    value = part.result[field]
+    described = part.tool.spec.returns.get("properties", {}).get(field, {}).get("description", "")
+    thing, record = _record(part)
+    return yes_no_statement(described, field, thing, record, value)
+
+
+def _verdicts(part: Said) -> list[str]:
+    """The asked yes/no facts as answers: "No, location LOC-0003 is not at an airport." (the yes/no is the value)."""
+    result = part.result if isinstance(part.result, dict) else {}
+    return [f"{'Yes' if result[f] else 'No'}, {yes_no_fact(part, f)}." for f in part.asks
+            if isinstance(result.get(f), bool)]
+
+
+def fact_text(part: Said, field: str) -> str:
+    """One asked fact as a clause (for reasoning): "the title is Dune", "club CLB-4 has a pool"."""
+    result = part.result if isinstance(part.result, dict) else {}
+    if isinstance(result.get(field), bool):
+        return yes_no_fact(part, field)
+    return fact_clause(fact_label(part.tool, field), value_text(field, result[field], result), result[field])
+
+
 def _sentences(part: Said, rng: random.Random) -> str:
     """One part as prose, shaped by its tool class; a fact the chosen shape left unsaid is added at the end."""
     text = _shaped(part, rng)
     unsaid = _facts(part, said=text)
     if unsaid:
         text = (text + " " if text else "") + _cap(join_words([fact_clause(a, b, c) for a, b, c in unsaid])) + "."
-    return text
+    return " ".join([text, *_verdicts(part)]).strip()
 
 
 def _found_ids(tool: Tool, result: dict[str, Any]) -> str:
-    """A short list or search names what it found (": BLD-003 and BLD-007"), not only how many."""
+    """A list or search names what it found (": BLD-003 and BLD-007"), not only how many; when the tool returned
+    only the first page of a longer list, it says so ("; the first 10 are ...")."""
     key = noun_of_results(tool).replace(" ", "_") + "_id"
     found = result.get("results")
-    if not isinstance(found, list) or not 0 < len(found) <= 5:
+    if found is None:  # a hand-written tool names its list ("products", "events")
+        found = next((v for v in result.values() if isinstance(v, list) and v and isinstance(v[0], dict)), None)
+    if not isinstance(found, list) or not found:
         return ""
     ids = [item.get(key) for item in found if isinstance(item, dict)]
     if len(ids) != len(found) or not all(isinstance(i, str) for i in ids):
         return ""
+    total = result.get("count")
+    if isinstance(total, int) and total > len(ids):
+        return f"; the first {len(ids)} are " + join_words(ids)
     return ": " + join_words(ids)
 
 
@@ -344,8 +386,6 @@ def _shaped(part: Said, rng: random.Random) -> str:
         return _cap(join_words(clauses)) + "."
     if len(clauses) == 1:
         lab, text, value = facts[0]
-        if isinstance(value, bool):
-            return _cap(clauses[0]) + "."
         if about.startswith("the "):
             return rng.choice((f"{_cap(clauses[0])} for {about}.", f"For {about}, {clauses[0]}."))
         return rng.choice((f"The {lab} of {about} is {text}.", f"For {about}, {clauses[0]}."))
@@ -361,7 +401,8 @@ def _head(part: Said) -> str:
 def _bullets(part: Said) -> str:
     head = _head(part)
     facts = _facts(part, said=head) or _facts(part)
-    return head + ":\n" + "\n".join(f"- {_cap(a)}: {b}" for a, b, _ in facts)
+    verdicts = "".join("\n" + v for v in _verdicts(part))
+    return head + ":\n" + "\n".join(f"- {_cap(a)}: {b}" for a, b, _ in facts) + verdicts
 
 
 READ_LEADS = ("", "Here's what I found. ", "Sure. ", "I checked. ", "Got it. ")

@@ -11,7 +11,7 @@ import random
 import re
 from typing import Any
 
-from agentfab.generators.language import Said, error_cause, fact_clause, fact_label, topic, value_text
+from agentfab.generators.language import Said, error_cause, fact_text, topic
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tasks import PlanStep
 from agentfab.schemas.wording import join_words, label
@@ -88,22 +88,32 @@ class Reasoner:
                                f"Error: {cause}. My mistake: {fix} Trying again."))
         return f"That failed: {cause}. I'll try {tool.name} again."
 
-    def before_reply(self, parts: list[Said], rng: random.Random) -> str:
-        """Before the reply: what the results say, and that they cover what was asked."""
-        said = []
+    def before_reply(self, parts: list[Said], rng: random.Random, failure: Any = None) -> str:
+        """Before the reply: what the results say, and that they cover what was asked; after a business-rule
+        failure, its cause first (the reply must tell the user why)."""
+        said: list[str] = []
         for part in parts[:3]:
             result = part.result if isinstance(part.result, dict) else {}
             fields = [f for f in part.asks if f in result][:2]
-            if fields:
-                said.append(join_words([fact_clause(fact_label(part.tool, f), value_text(f, result[f], result), result[f])
-                                        for f in fields]))
-            elif part.tool.spec.mutates:
-                said.append(f"{topic(part.tool)} went through")
+            clause = join_words(list(dict.fromkeys(fact_text(part, f) for f in fields))) if fields else (
+                f"{topic(part.tool)} went through" if part.tool.spec.mutates else "")
+            if clause and clause not in said:
+                said.append(clause)
+        if failure is not None:
+            cause = error_cause(failure)
+            if not said:
+                return rng.choice((f"The request cannot be done: {cause}. I'll tell the user plainly what failed "
+                                   "and why.", f"That was refused because {cause}. Nothing else was asked, so I'll "
+                                   "explain the failure and its cause."))
+            return f"The first attempt failed because {cause}; the alternative worked: {'; '.join(said)}. " \
+                   "I'll report both."
         if not said:
             return "The calls succeeded; I'll confirm that to the user."
         summary = "; ".join(said)
+        facts = sum(len([f for f in p.asks if isinstance(p.result, dict) and f in p.result]) for p in parts)
+        tell = "I'll tell the user each of these." if facts > 1 else "That is what the user asked, so I'll say it."
         return rng.choice((f"The results show that {summary}. That covers what was asked, so I can answer.",
-                           f"Now I know that {summary}. I'll tell the user each of these.",
+                           f"Now I know that {summary}. {tell}",
                            f"Everything asked for is in the results: {summary}."))
 
     @staticmethod

@@ -139,7 +139,7 @@ class OracleAgent:
                         else failure_reply(*attempt, results[f.id], rng))
             if t == 0 and task.declined:  # the part no offered tool can do: said plainly, after what was done
                 text += " " + DECLINES[rng.randrange(len(DECLINES))].format(b=task.declined)
-            out.content.append(message(text, thinker.before_reply(parts, rng)))
+            out.content.append(message(text, thinker.before_reply(parts, rng, results[failed[0].id] if failed else None)))
         return out
 
     def _call_group(self, group: list[PlanStep], world: Store, results: dict[str, Any], out: Rollout,
@@ -184,7 +184,8 @@ class OracleAgent:
 
     def _wrong_calls(self, step: PlanStep, args: dict[str, Any], rng: random.Random,
                      limit: int) -> list[dict[str, Any]]:
-        """Up to `limit` distinct arguments that pass the tool's schema but really fail (ids that do not exist)."""
+        """Up to `limit` arguments that pass the tool's schema but really fail (ids that do not exist), each with a
+        typo in a different value."""
         tool: Tool = self.domain.tool(step.tool)
         out: list[dict[str, Any]] = []
         for param in sorted(args):
@@ -195,8 +196,9 @@ class OracleAgent:
                 wrong = {**args, param: candidate}
                 if wrong not in out and tool.check(wrong) is None and is_error(tool.invoke(self.store.fork(), wrong)):
                     out.append(wrong)
-                    if len(out) >= limit:
-                        return out
+                    break  # one typo per value: a second miss of the same id is not what a real rollout shows
+            if len(out) >= limit:
+                return out
         return out
 
 

@@ -142,3 +142,63 @@ def join_words(items: list[str], conjunction: str = "and") -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + f" {conjunction} " + items[-1]
+
+
+# -- yes/no facts ------------------------------------------------------------------------------------------------
+# A boolean field is a question ("Does the club have a pool?"), never a noun ("the has pool of club CLB-4").
+# Its description, when it is a yes/no question about "it" or "the <thing>", gives the statement a request asks
+# about ("whether club CLB-4 has a pool") and a reply states ("No, club CLB-4 does not have a pool.").
+
+_QUESTION = re.compile(r"^(is|was|has|can|does|did)\s+(it|the\s+[a-z-]+)\s+(.+?)\s*\?$", re.IGNORECASE)
+_IRREGULAR = {"have": ("has", "had"), "do": ("does", "did"), "go": ("goes", "went"), "meet": ("meets", "met"),
+              "hold": ("holds", "held"), "pay": ("pays", "paid"), "ride": ("rides", "rode"),
+              "drop": ("drops", "dropped"), "get": ("gets", "got"), "take": ("takes", "took")}
+
+
+def _conjugated(verb: str, past: bool) -> str:
+    if verb in _IRREGULAR:
+        return _IRREGULAR[verb][past]
+    if past:
+        return verb + "d" if verb.endswith("e") else verb[:-1] + "ied" if verb.endswith("y") else verb + "ed"
+    if verb.endswith(("s", "sh", "ch", "x", "o")):
+        return verb + "es"
+    return verb[:-1] + "ies" if verb.endswith("y") and verb[-2:-1] not in "aeiou" else verb + "s"
+
+
+@lru_cache(maxsize=4096)
+def yes_no(description: str, field: str) -> tuple[str, str, str]:
+    """(subject, positive predicate, negative predicate) of a boolean field.
+
+    "Does the club have a pool?" -> ("the club", "has a pool", "does not have a pool"); a description that is no
+    such question falls back to the field's label: `in_stock` -> ("it", "is in stock", "is not in stock").
+    """
+    m = _QUESTION.match(description.strip())
+    if m is None:
+        words = label(field)
+        return "it", f"is {words}", f"is not {words}"
+    aux, subject, rest = m.group(1).lower(), m.group(2).lower(), m.group(3)
+    if aux in ("does", "did"):
+        verb, _, tail = rest.partition(" ")
+        positive = " ".join(filter(None, (_conjugated(verb.lower(), aux == "did"), tail)))
+        return subject, positive, f"{aux} not {rest}"
+    return subject, f"{aux} {rest}", f"{'cannot' if aux == 'can' else aux + ' not'} {rest}"
+
+
+def yes_no_statement(description: str, field: str, thing: str, record: str, value: bool | None) -> str:
+    """The statement about `record` ("club CLB-4", whose kind is `thing`): positive for True or None (a request
+    asks "whether ..." it holds), negative for False. A question about another subject keeps it and names the
+    record first: "for enrollment ENR-31, the student did not drop the course"."""
+    subject, positive, negative = yes_no(description, field)
+    predicate = negative if value is False else positive
+    if subject in ("it", f"the {thing}"):
+        return f"{record} {predicate}"
+    return f"for {record}, {subject} {predicate}"
+
+
+def ask_whether(description: str, field: str, thing: str, record: str) -> str:
+    """A request for a boolean fact: "tell me whether club CLB-4 has a pool"."""
+    statement = yes_no_statement(description, field, thing, record, None)
+    if statement.startswith("for "):
+        about, _, rest = statement.partition(", ")
+        return f"tell me, {about}, whether {rest}"
+    return f"tell me whether {statement}"

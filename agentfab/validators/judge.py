@@ -3,7 +3,7 @@ same `Judge` protocol, so a recipe switches engines without touching the pipelin
 
 The rule judge measures what differs between trajectories that all pass the hard checks: calls wasted against the
 plan (a failed attempt costs half a point, each further one a full point: flailing is worse than one slip), calls
-repeated, thoughts missing before a call, an error whose cause the next thought never names, reply values that no
+repeated, thoughts missing before a call, an error whose cause neither the next thought nor the reply that follows it names, reply values that no
 observation or user turn contains (ungrounded), asked facts left out, and replies that are empty or bloated.
 """
 
@@ -75,9 +75,10 @@ def _said_by_others(content: list[Event]) -> list[str]:
 
 
 def _cause_named(thought: str, message: str) -> bool:
-    """Does a thought name the error: its message, or the value the message blames?"""
-    low = thought.lower()
-    if message and message.lower() in low:
+    """Does a thought (or reply) name the error: its message, or the value the message blames?"""
+    low = flatten(thought)
+    cause = flatten(message).rstrip(".")
+    if cause and cause in low:
         return True
     blamed = [w for w in re.findall(r"[A-Za-z]{1,5}-\d+|\d+\.\d+", message)]
     return bool(blamed) and all(w.lower() in low for w in blamed)
@@ -111,7 +112,8 @@ class RuleJudge:
         for i, message in errors:
             after = next((e for e in content[i + 1:] if e.get("class_") in ("api_action", "message_action")), None)
             thought = (after or {}).get("description") or ""
-            unexplained += not _cause_named(thought, message)
+            told = (after or {}).get("content") or "" if (after or {}).get("class_") == "message_action" else ""
+            unexplained += not (_cause_named(thought, message) or _cause_named(told, message))
         if unexplained:
             deduct.append((0.5 * unexplained, f"{unexplained} error(s) whose cause the next thought never names"))
         deduct += self._replies(task, content)

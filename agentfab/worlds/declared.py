@@ -32,7 +32,8 @@ Format::
 
 Field keys: `type` (string, integer, number, boolean, date) or `ref`; `description` on any field. A string takes
 exactly one of `faker` (a provider from `FAKER_PROVIDERS`), `choices`, or `combine` (lists of words: a value is one
-word of each, e.g. `[[Alpine, Harbor], [Trail, Summit], [Jacket, Boots]]` -> "Harbor Trail Boots"), plus
+word of each, e.g. `[[Alpine, Harbor], [Trail, Summit], [Jacket, Boots]]` -> "Harbor Trail Boots"; a word
+written `-zine` is a suffix glued to the word before it: `[[Cetiri, Ibu], [-zine, -profen]]` -> "Cetirizine"), plus
 `searchable` and `unique` (faker and combine strings only). Numbers and dates need `min` and `max`: they bound
 both the seeded values and what create/update accept. Unknown keys, and keys that do not apply to a field's type, are refused.
 A rule runs `when` a create, update or delete happens; it reads the record itself, or with `ref` the record a ref field
@@ -173,7 +174,8 @@ def _drawer(f: FieldDef, table_of: dict[str, str]) -> Draw:
         return lambda rng, keys: choices[rng.randrange(len(choices))]
     if f.combine:
         parts = f.combine
-        return lambda rng, keys: " ".join(p[rng.randrange(len(p))] for p in parts)
+        # a word written "-zine" is a suffix: glued to the word before it ("Cetiri" + "-zine" is "Cetirizine")
+        return lambda rng, keys: " ".join(p[rng.randrange(len(p))] for p in parts).replace(" -", "")
     if f.kind == "integer":
         low, high = f.low, f.high
         return lambda rng, keys: rng.randint(low, high)

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tools import ToolSpec
-from agentfab.schemas.wording import join_words, label
+from agentfab.schemas.wording import ask_whether, join_words, label
 from agentfab.worlds.core import Phrase, Record, Store, Tool, ToolError, as_phrases, ask
 from agentfab.worlds.declared_spec import (
     DeclaredDomainError, DomainDef, EntityDef, FieldDef, relation_label, with_article,
@@ -224,14 +224,21 @@ def _reads(b: _Builder, fam: _Family) -> None:
     b.add(f"get_{e.snake}", f"Get {with_article(e.words)} by its id: {', '.join(f.words for f in e.fields)}.",
           {k: key_schema(e)}, [k], record_schema(e, b.d), get,
           (f"look up the {e.words}{rec} for {{{k}}}", f"show me the {e.words} details on file for {{{k}}}",
-           *(ask(f"tell me the {label(f.name)} of {e.words} {{{k}}}", f.name) for f in e.fields[:3]),
+           *(ask(_tell(f, e, k), f.name) for f in e.fields[:3]),
            *(ask(f"tell me the {label(a.name)} and {label(z.name)} of {e.words} {{{k}}}", a.name, z.name)
-             for a, z in zip(e.fields[:2], e.fields[2:4]))), None)
+             for a, z in zip(e.fields[:2], e.fields[2:4]) if "boolean" not in (a.kind, z.kind))), None)
     for f in e.fields:
         if f.searchable:
             _search(b, fam, f)
         if f.searchable and f.unique:
             _find(b, fam, f)
+
+
+def _tell(f: FieldDef, e: EntityDef, k: str) -> str:
+    """A request for one field; a yes/no field is asked as a question ("whether club {id} has a pool")."""
+    if f.kind == "boolean":
+        return ask_whether(f.description or "", f.name, e.words, f"{e.words} {{{k}}}")
+    return f"tell me the {label(f.name)} of {e.words} {{{k}}}"
 
 
 def _search(b: _Builder, fam: _Family, f: FieldDef) -> None:

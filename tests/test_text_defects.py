@@ -1,0 +1,175 @@
+"""Text defects a reader flagged, each checked on the text it used to produce: a yes/no field asked as a noun, a
+long list answered by a count, "each of these" after one fact, a synthesized name split by a suffix, two typos of
+one id, and the judge's half point off every planned failure."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import yaml
+from test_failure_tasks import failure_tasks
+
+from agentfab.flows.worlds import synthesized_domains
+from agentfab.generators.language import Said, reply
+from agentfab.generators.queries import to_task
+from agentfab.generators.reasoning import Reasoner
+from agentfab.generators.rollouts import OracleAgent
+from agentfab.generators.tasks import Composer
+from agentfab.generators.values import PoolCache
+from agentfab.schemas.answers import flatten, mentioned
+from agentfab.schemas.wording import _QUESTION, yes_no_statement
+from agentfab.validators.judge import RuleJudge
+from agentfab.worlds.core import is_error
+from agentfab.worlds.registry import builtin_domain
+
+_SYNTH = synthesized_domains(30, 7)
+_VOCAB = Path(__file__).parents[1] / "agentfab" / "generators" / "vocab"
+
+
+def _boolean_lookups():
+    """(domain, get tool, boolean field) of every synthesized record type with a yes/no field."""
+    for domain in _SYNTH:
+        for tool in domain.tools:
+            if not tool.name.startswith("get_"):
+                continue
+            for name, schema in tool.spec.returns.get("properties", {}).items():
+                if schema.get("type") == "boolean":
+                    yield domain, tool, name
+
+
+def test_a_yes_no_field_is_asked_whether_it_holds_and_answered_yes_or_no():
+    found = list(_boolean_lookups())
+    assert len(found) >= 15
+    answered = 0
+    for domain, tool, field in found:
+        texts = [p.text for p in tool.phrases]
+        label = field.replace("_", " ")
+        assert not any(f"the {label} of" in t or f"the {label} and" in t or f"and {label} of" in t
+                       for t in texts), texts  # "tell me the airport of location {id}" is gone
+        asking = [p for p in tool.phrases if p.asks == (field,)]
+        if not asking:
+            continue  # only the first three fields get a phrase of their own
+        assert asking[0].text.startswith("tell me") and " whether " in asking[0].text, asking[0].text
+        store = domain.seeded(3)
+        key = next(iter(tool.spec.parameters["required"]))
+        result = None
+        for guess in PoolCache(domain, store).pool(tool.spec.parameters["properties"][key]["x-entity"]):
+            result = tool.invoke(store.fork(), {key: guess})
+            if not is_error(result):
+                break
+        assert result is not None and not is_error(result)
+        text = reply([Said(tool, {key: result[key]}, result, (field,))], random.Random(1))
+        yes = "Yes, " if result[field] else "No, "
+        assert text.startswith(yes) or f" {yes}" in text, text
+        assert f"{field.replace('_', ' ').capitalize()}: " not in text, text  # the old "Airport: no."
+        assert mentioned(flatten(text), "yes" if result[field] else "no")
+        if not result[field]:
+            assert " not " in text or "cannot" in text, text
+        answered += 1
+    assert answered >= 10
+
+
+def test_every_yes_no_field_of_the_vocabulary_is_a_question_the_grammar_reads():
+    fields = 0
+    for path in sorted(_VOCAB.glob("*.yaml")):
+        for theme in yaml.safe_load(path.read_text()).values():
+            for entity in theme.get("entities", {}).values():
+                for name, spec in entity.get("fields", {}).items():
+                    if isinstance(spec, dict) and spec.get("type") == "boolean":
+                        fields += 1
+                        assert _QUESTION.match(spec["description"]), (path.name, name, spec["description"])
+    assert fields >= 25
+    assert yes_no_statement("Does the club have a pool?", "has_pool", "club", "club CLB-4", False) == \
+        "club CLB-4 does not have a pool"
+    assert yes_no_statement("Did the student drop the course?", "dropped", "enrollment", "enrollment E-1", True) \
+        == "for enrollment E-1, the student dropped the course"
+    assert yes_no_statement("Is a copy on the shelf?", "available", "book", "book BK-1", False) == \
+        "book BK-1 is not available"  # not a question about it: the label reads
+
+
+def test_a_list_longer_than_five_names_what_it_found_not_only_how_many():
+    domain = builtin_domain("library")
+    store = domain.seeded(5)
+    tool = next(t for t in domain.tools if t.name == "search_authors_by_country")
+    result = max((tool.invoke(store.fork(), {"country": c}) for c in ("France", "Japan", "Brazil", "Kenya",
+                                                                       "Canada", "India")),
+                 key=lambda r: r["count"])
+    assert result["count"] > 5
+    text = reply([Said(tool, {"country": "x"}, result, ("count",))], random.Random(2))
+    ids = [item["author_id"] for item in result["results"]]
+    assert all(i in text for i in ids), text  # the old reply: "I count 10 authors with country France."
+    if result["count"] > len(ids):
+        assert f"the first {len(ids)}" in text
+
+
+def test_reasoning_says_each_of_these_only_after_several_facts():
+    domain = builtin_domain("library")
+    store = domain.seeded(5)
+    tool = next(t for t in domain.tools if t.name == "search_authors_by_country")
+    result = tool.invoke(store.fork(), {"country": "France"})
+    thinker = Reasoner(domain, [tool.name], [tool.name])
+    one = [Said(tool, {"country": "France"}, result, ("count",))]
+    for seed in range(30):
+        assert "each of these" not in thinker.before_reply(one, random.Random(seed))
+    get = next(t for t in domain.tools if t.name == "get_book")
+    book = next(r for r in (get.invoke(store.fork(), {"book_id": f"BK-{i:04d}"}) for i in range(1, 60))
+                if not is_error(r))
+    two = [Said(get, {"book_id": book["book_id"]}, book, ("title", "year"))]
+    assert any("each of these" in thinker.before_reply(two, random.Random(s)) for s in range(30))
+
+
+def test_a_synthesized_name_made_of_a_stem_and_a_suffix_is_one_word():
+    names = set()
+    for domain in _SYNTH:
+        store = domain.seeded(1)
+        for table in store._tables:
+            for row in store._tables[table].values():
+                for field, value in row.items():
+                    if field == "name" and isinstance(value, str) and any(
+                            value.startswith(s) for s in ("Amoxi", "Ibu", "Lisino", "Metfor", "Cetiri")):
+                        names.add(value)
+    assert len(names) >= 5
+    assert all(re.fullmatch(r"[A-Z][a-z]+", n) for n in names), sorted(names)  # never "Cetiri zole"
+
+
+def test_a_recovery_mistypes_each_value_at_most_once():
+    wrong_twice = checked = 0
+    for world in ("bank", "shop", "travel", "calendar", "library"):
+        domain = builtin_domain(world)
+        store = domain.seeded(5)
+        agent = OracleAgent(domain, store, recovery=1.0)
+        for seed in range(40):
+            rng = random.Random(seed)
+            plan = Composer(domain, store, 5).compose("single", rng)
+            if plan is None:
+                continue
+            task = to_task(plan, domain, rng, task_id="t", kind="single", distractors=2)
+            content = agent.roll_out(task, rng).content
+            right = task.plan[0].arguments
+            typos: list[str] = []
+            for e in content:
+                if e["class_"] == "api_action" and e["kwargs"] != right:
+                    typos += [p for p in right if e["kwargs"].get(p) != right[p]]
+            checked += bool(typos)
+            wrong_twice += len(typos) != len(set(typos))
+    assert checked >= 50
+    assert wrong_twice == 0
+
+
+def test_the_judge_credits_a_planned_failure_whose_cause_is_told_and_marks_down_one_whose_is_not():
+    judge = RuleJudge()
+    tasks = [t for world in ("bank", "shop", "travel", "library") for t in failure_tasks(world, 3)]
+    reports = [t for t in tasks if t[2].failure_outcome == "report"]
+    assert len(reports) >= 5 and len(tasks) > len(reports)
+    for _, _, task, content in tasks:
+        verdict = judge.judge(task, content)
+        assert "cause" not in verdict.rationale, verdict.rationale
+        assert verdict.score == 5.0, verdict.rationale
+    for _, _, task, content in reports:  # negative control: neither the thought nor the reply names the cause
+        muted = [dict(e) for e in content]
+        muted[-1]["content"] = "I'm sorry, that did not work."
+        muted[-1]["description"] = "The call did not go through."
+        verdict = judge.judge(task, muted)
+        assert "cause" in verdict.rationale and verdict.score < 5.0, verdict.rationale
