@@ -66,7 +66,9 @@ class ValueBank:
         self._calls: dict[str, list[dict[str, Any]]] = {}
 
     def _keep(self, key: tuple[str, str], value: Any) -> None:
-        seen = self._values.setdefault(key, [])
+        seen = self._values.get(key)
+        if seen is None:
+            seen = self._values[key] = []
         if len(seen) < self.cap and value not in seen:
             seen.append(value)
 

@@ -43,12 +43,18 @@ class Deduper:
             return (Reason.EXACT_DUPLICATE, f"same request and calls as an accepted row ({key[:12]})")
         feats = features(task)
         if feats and self.near_threshold < 1.0:
-            candidates = sorted({i for f in feats for i in self._by_feature.get(f, ())})
-            for i in candidates:
-                other = self._sets[i]
-                similarity = len(feats & other) / len(feats | other)
-                if similarity >= self.near_threshold:
-                    return (Reason.NEAR_DUPLICATE, f"Jaccard {similarity:.2f} with an accepted row")
+            shared: dict[int, int] = {}  # accepted row -> features in common (a row is listed once per feature)
+            for f in feats:
+                for i in self._by_feature.get(f, ()):
+                    shared[i] = shared.get(i, 0) + 1
+            first = None  # the earliest accepted row similar enough, as a scan in row order finds it
+            for i, common in shared.items():
+                if first is None or i < first[0]:
+                    similarity = common / (len(feats) + len(self._sets[i]) - common)
+                    if similarity >= self.near_threshold:
+                        first = (i, similarity)
+            if first is not None:
+                return (Reason.NEAR_DUPLICATE, f"Jaccard {first[1]:.2f} with an accepted row")
         self.keys.add(key)
         index = len(self._sets)
         self._sets.append(feats)

@@ -18,6 +18,7 @@ import orjson
 
 from agentfab.schemas.answers import flatten, mentioned, render_value
 from agentfab.schemas.tasks import Task
+from agentfab.worlds.core import canonical_json
 
 Event = dict[str, Any]
 
@@ -50,12 +51,17 @@ def _errors(content: list[Event]) -> list[tuple[int, str]]:
     return out
 
 
-def _leaves(value: Any) -> list[str]:
+def _leaves(value: Any, out: list[str]) -> list[str]:
+    """Every scalar of `value` as replies write it, appended to `out` in document order."""
     if isinstance(value, dict):
-        return [x for v in value.values() for x in _leaves(v)]
-    if isinstance(value, list):
-        return [x for v in value for x in _leaves(v)]
-    return [render_value(value)]
+        for v in value.values():
+            _leaves(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _leaves(v, out)
+    else:
+        out.append(render_value(value))
+    return out
 
 
 def _said_by_others(content: list[Event]) -> list[str]:
@@ -68,7 +74,7 @@ def _said_by_others(content: list[Event]) -> list[str]:
         out.append(text)
         if e.get("source") == "environment":
             try:
-                out.extend(_leaves(orjson.loads(text)))
+                _leaves(orjson.loads(text), out)
             except orjson.JSONDecodeError:
                 pass
     return out
@@ -103,7 +109,7 @@ class RuleJudge:
         seen: set[str] = set()
         repeats = 0
         for i in calls:
-            key = json.dumps([content[i].get("function"), content[i].get("kwargs")], sort_keys=True, default=str)
+            key = canonical_json([content[i].get("function"), content[i].get("kwargs")])
             repeats += key in seen
             seen.add(key)
         if repeats:
@@ -129,8 +135,9 @@ class RuleJudge:
             out.append((2.0, "a reply is empty or too short to be useful"))
         elif any(len(r) > 4000 for r in replies):
             out.append((1.0, "a reply is over 4000 characters"))
-        sources = flatten(" ".join(_said_by_others(content)))
-        ungrounded = sorted({v for r in replies for v in _CHECKABLE.findall(r) if not mentioned(sources, v.lower())})
+        checkable = [v for r in replies for v in _CHECKABLE.findall(r)]
+        sources = flatten(" ".join(_said_by_others(content))) if checkable else ""  # only when there is a value
+        ungrounded = sorted({v for v in checkable if not mentioned(sources, v.lower())})
         if ungrounded:
             out.append((min(2.0, float(len(ungrounded))), f"reply states {', '.join(ungrounded[:3])}, which no "
                                                           "observation or user turn contains"))
