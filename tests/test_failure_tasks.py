@@ -12,7 +12,7 @@ from agentfab.generators.rollouts import OracleAgent, message
 from agentfab.generators.tasks import Composer
 from agentfab.validators.judge import RuleJudge
 from agentfab.validators.verify import verify
-from agentfab.worlds.core import RULE_ERRORS, is_error
+from agentfab.worlds.core import RULE_ERRORS, canonical_json, is_error
 from agentfab.worlds.registry import builtin_domain
 
 
@@ -76,3 +76,36 @@ def test_an_unexpected_failure_is_still_unrecovered():
     plain = task.model_copy(update={"plan": [s.model_copy(update={"expect_error": None}) for s in task.plan],
                                     "failure_outcome": None})
     assert "exec.error_unrecovered" in _verify(domain, store, plain, content).reasons
+
+
+@pytest.mark.parametrize("world", ["bank", "shop", "library"])
+def test_the_thought_after_a_refused_call_names_its_cause_and_never_claims_success(world):
+    """A reader flagged 'The calls succeeded; I'll confirm that to the user.' right after a refused call."""
+    for _, _, task, content in failure_tasks(world, 7):
+        cause = task.results[task.plan[0].id]["error"]["message"].rstrip(".")
+        thoughts = [e.get("description") or "" for e in content if e["class_"] in ("message_action", "api_action")]
+        assert not any("succeeded" in t for t in thoughts)
+        assert any(cause in t for t in thoughts), thoughts
+        if task.failure_outcome == "report":
+            assert cause in content[-1]["description"]
+
+
+def test_a_typo_is_only_ever_an_id_that_does_not_exist():
+    """A slip that reaches another real record (refused by a rule, or worse, changed) is not a harmless typo."""
+    domain = builtin_domain("library")
+    store = domain.seeded(2)
+    composer, agent = Composer(domain, store, 2), OracleAgent(domain, store, recovery=1.0)
+    rng = random.Random(2)
+    errors = []
+    for i in range(60):
+        plan = composer.compose(("single", "chain", "failure")[i % 3], rng)
+        if plan is None:
+            continue
+        kind = ("single", "chain", "failure")[i % 3]
+        task = to_task(plan, domain, rng, task_id=f"t{i}", kind=kind, distractors=2)
+        planned = {canonical_json(task.results[s.id]) for s in task.plan if s.expect_error}
+        content = agent.roll_out(task, rng).content
+        errors += [e["content"] for e in content if e["class_"] == "text_observation"
+                   and e["source"] == "environment" and '"error"' in e["content"] and e["content"] not in planned]
+    assert errors
+    assert all('"type":"not_found"' in text.replace(" ", "") for text in errors), errors[:3]

@@ -10,7 +10,7 @@ import pytest
 from agentfab.flows.recipe import parse_recipe
 from agentfab.flows.stages import Compose, Draft, ShardWorld, TemplatePhrase
 from agentfab.generators.negatives import make_negative
-from agentfab.generators.rollouts import message
+from agentfab.generators.rollouts import addressed, message
 from agentfab.validators.judge import RuleJudge
 from agentfab.validators.verify import verify
 from agentfab.worlds.registry import builtin_domain
@@ -63,7 +63,12 @@ def test_a_partial_request_does_the_doable_part_and_declines_the_rest(partial):
         assert task.kind == "partial" and task.declined and task.declined in task.user_turns[0].text
         v = _verify(draft, task, content)
         assert v.passed, v.details
-        assert task.declined in content[-1]["content"]
+        assert addressed(task.declined) in content[-1]["content"]
+
+
+def test_the_declined_part_is_said_back_to_the_user_not_in_their_words():
+    assert addressed("email me a copy of my record CUS-0043") == "email you a copy of your record CUS-0043"
+    assert addressed("export all members to a spreadsheet") == "export all members to a spreadsheet"
 
 
 def test_not_declining_or_not_doing_is_caught(partial):

@@ -439,8 +439,11 @@ def failure_reply(tool: Tool, arguments: dict[str, Any], error: Any, rng: random
 def alternative_reply(failed: tuple[Tool, dict[str, Any]], error: Any, done: list[Said], rng: random.Random) -> str:
     """A failure that the agent routed around: what failed and why, then what it did instead and its facts."""
     tool, arguments = failed
-    first = f"I couldn't {action_text(tool, arguments)} because {error_cause(error)}, so I took another route."
-    return first + " " + reply(done, rng)
+    action, cause = action_text(tool, arguments), error_cause(error)
+    first = rng.choice((f"I couldn't {action}: {cause}.", f"I wasn't able to {action}, because {cause}."))
+    then = rng.choice(("So I went with the alternative you gave.", "As you suggested, I took the other option.",
+                       "So I used your fallback instead."))
+    return f"{first} {then} {reply(done, rng)}"
 
 
 def error_cause(error: Any) -> str:

@@ -8,6 +8,7 @@ become JSON text only when a row is written.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,15 @@ class Rollout:
     n_calls: int = 0
     n_errors: int = 0
     world: Store | None = field(default=None, repr=False)
+
+
+_PERSON = {"me": "you", "my": "your", "mine": "yours", "myself": "yourself", "i": "you", "i'm": "you're"}
+_PERSON_WORD = re.compile(r"\b(?:myself|mine|my|me|i'm|i)\b", re.IGNORECASE)
+
+
+def addressed(request: str) -> str:
+    """The user's words said back to them: 'email me a copy of my record' -> 'email you a copy of your record'."""
+    return _PERSON_WORD.sub(lambda m: _PERSON[m.group(0).lower()], request)
 
 
 def user(text: str) -> Event:
@@ -138,7 +148,7 @@ class OracleAgent:
                 text = (alternative_reply(attempt, results[f.id], parts, rng) if parts
                         else failure_reply(*attempt, results[f.id], rng))
             if t == 0 and task.declined:  # the part no offered tool can do: said plainly, after what was done
-                text += " " + DECLINES[rng.randrange(len(DECLINES))].format(b=task.declined)
+                text += " " + DECLINES[rng.randrange(len(DECLINES))].format(b=addressed(task.declined))
             out.content.append(message(text, thinker.before_reply(parts, rng, results[failed[0].id] if failed else None)))
         return out
 
@@ -194,12 +204,18 @@ class OracleAgent:
                 continue
             for candidate in _near_misses(value, rng):
                 wrong = {**args, param: candidate}
-                if wrong not in out and tool.check(wrong) is None and is_error(tool.invoke(self.store.fork(), wrong)):
+                if wrong not in out and tool.check(wrong) is None and _not_found(tool.invoke(self.store.fork(), wrong)):
                     out.append(wrong)
                     break  # one typo per value: a second miss of the same id is not what a real rollout shows
             if len(out) >= limit:
                 return out
         return out
+
+
+def _not_found(value: Any) -> bool:
+    """A typo's call fails only because its id does not exist: one that reaches another real record (and is then
+    refused by a rule, or worse would change it) is not a harmless slip to correct."""
+    return is_error(value) and value["error"].get("type") == "not_found"
 
 
 def _near_misses(value: str, rng: random.Random) -> list[str]:
