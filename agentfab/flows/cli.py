@@ -139,6 +139,7 @@ class _Progress:
 
 
 def _summary(manifest: dict[str, Any], out: Path) -> None:
+    from agentfab.schemas.codes import Reason
     from agentfab.schemas.manifest import Manifest
 
     m = Manifest.model_validate(manifest)
@@ -152,6 +153,29 @@ def _summary(manifest: dict[str, Any], out: Path) -> None:
     if neg.made:
         click.echo(f"negatives: {neg.made} made, {neg.caught_by_expected_code} caught by their expected "
                    f"code, {neg.escaped} escaped")
+    raised = m.reasons.get(Reason.TOOL_RAISED)
+    if raised is not None:
+        click.echo(f"tool errors: {raised.count} records rejected because a {{python: module}} tool raised "
+                   f"({Reason.TOOL_RAISED}){_raised_example(out)}")
+
+
+def _raised_example(out: Path) -> str:
+    """`, e.g. ID: tool X raised ...` from the rejected rows (empty if they cannot be read)."""
+    import polars as pl
+
+    from agentfab.schemas.codes import Reason
+
+    try:
+        hit = (pl.scan_parquet(out / "rejected" / "*.parquet")
+               .select("id", pl.col("verification").struct.field("reasons"),
+                       pl.col("verification").struct.field("details"))
+               .filter(pl.col("reasons").list.contains(str(Reason.TOOL_RAISED))).head(1).collect())
+    except (OSError, pl.exceptions.PolarsError):
+        return ""
+    if hit.is_empty():
+        return ""
+    detail = next((d for d in hit["details"][0] if d.startswith(Reason.TOOL_RAISED)), "")
+    return f", e.g. {hit['id'][0]}: {detail.split(': ', 1)[-1]}"
 
 
 @main.command()

@@ -14,20 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from agentfab.flows.ownership import check_writable, start_ledger, writer_lock
-from agentfab.flows.rows import tool_row, trajectory_row
+from agentfab.flows.rows import EMPTY_GROUND_TRUTH, tool_row, trajectory_row
 from agentfab.flows.storage import RowsWriter, write_json
 from agentfab.schemas.codes import stage_of
 from agentfab.validators.replay import replay
 from agentfab.validators.structure import check_calls, check_events
 from agentfab.worlds.core import Tool
 from agentfab.worlds.registry import builtin_domain
-
-
-# an imported record has no task: nothing to compare its answers, calls or state against
-NO_GROUND_TRUTH: dict[str, Any] = {"answers": [], "plan": [], "state_changes": [], "expect_refusal": False,
-                                   "clarify_param": None, "clarify_question": None, "clarify_reply": None,
-                                   "user_turns": [], "needed_tools": [], "failure_outcome": None,
-                                   "declined": None}
 
 
 def _not_executable(*_: Any, **__: Any) -> Any:
@@ -98,7 +91,7 @@ def _import_into(path: Path, fmt: str, out: Path, world: str | None, world_seed:
                     content=rec.events, tools=[tool_row(t) for t in rec.tools],
                     details={"imported_from": fmt, "file": path.name, "line": rec.line, "system": rec.system,
                              "notes": rec.notes},
-                    ground_truth={**NO_GROUND_TRUTH},
+                    ground_truth={**EMPTY_GROUND_TRUTH},
                     verification={"passed": not codes, "reasons": codes,
                                   "details": [f"{c}: {d}" for c, d in failures],
                                   "judge_score": 0.0, "judge_rationale": "not judged (imported)",

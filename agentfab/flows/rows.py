@@ -7,12 +7,19 @@ import json
 from typing import Any
 
 from agentfab import __version__
+from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import Task
 from agentfab.schemas.tools import ToolSpec
 from agentfab.schemas.trajectory import ADP_SCHEMA_VERSION
 from agentfab.validators.verify import Verdict
 from agentfab.worlds.core import Domain, canonical_json
 
+# a row without a composed task (an imported record, a task a tool raised on): nothing to compare answers, calls or
+# state against
+EMPTY_GROUND_TRUTH: dict[str, Any] = {"answers": [], "plan": [], "state_changes": [], "expect_refusal": False,
+                                      "clarify_param": None, "clarify_question": None, "clarify_reply": None,
+                                      "user_turns": [], "needed_tools": [], "failure_outcome": None,
+                                      "declined": None}
 _EVENT_FIELDS = ("class_", "content", "function", "kwargs", "description", "tool_call_id", "source", "name", "language")
 
 
@@ -136,15 +143,39 @@ def dataset_row(
             "failure_outcome": task.failure_outcome,
             "declined": task.declined,
         },
-        verification={
-            "passed": verdict.passed,
-            "reasons": list(verdict.reasons),
-            "details": list(verdict.details),
-            "judge_score": verdict.judgement.score,
-            "judge_rationale": verdict.judgement.rationale,
-            "stages": list(verdict.stages),
-            "dedup_key": dedup_key,
-        },
+        verification=_verification(verdict, dedup_key),
         provenance=provenance,
     )
+
+
+def _verification(verdict: Verdict, dedup_key: str) -> dict[str, Any]:
+    return {
+        "passed": verdict.passed,
+        "reasons": list(verdict.reasons),
+        "details": list(verdict.details),
+        "judge_score": verdict.judgement.score,
+        "judge_rationale": verdict.judgement.rationale,
+        "stages": list(verdict.stages),
+        "dedup_key": dedup_key,
+    }
+
+
+def raised_row(*, row_id: str, kind: str, domain: Domain, task: Task | None, failure: str,
+               provenance: dict[str, Any]) -> dict[str, Any]:
+    """The rejected row of a task on which a `{python: module}` tool raised (`exec.tool_raised`, see ToolRaised):
+    the task as far as it got (its request and ground truth, when it was composed before the tool raised), no
+    trajectory, and in its verification details which tool raised what, where."""
+    verdict = Verdict(reasons=[Reason.TOOL_RAISED], details=[f"{Reason.TOOL_RAISED}: {failure}"],
+                      stages=["schema", "exec"])
+    if task is not None:
+        opening = {"class_": "text_observation", "source": "user", "content": task.user_turns[0].text}
+        return dataset_row(row_id=row_id, task=task, content=[opening], verdict=verdict, domain=domain,
+                           provenance=provenance, dedup_key="")
+    return trajectory_row(
+        row_id=row_id, task_id=row_id, family="", domain=domain.name, kind=kind, shape=(0, 0, 0), query="",
+        content=[], tools=[],
+        details={"task_id": row_id, "domain": domain.name, "kind": kind, "world_seed": provenance["world_seed"],
+                 "world_offset": provenance.get("world_offset", 0)},
+        ground_truth={**EMPTY_GROUND_TRUTH, "answers": [[]]},  # one (empty) turn: the task was never phrased
+        verification=_verification(verdict, ""), provenance=provenance)
 

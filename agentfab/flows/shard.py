@@ -27,7 +27,7 @@ from agentfab.schemas.manifest import NegativeCounts, RowCounts, ShardStats
 from agentfab.validators.dedup import Deduper
 from agentfab.validators.judge import RuleJudge
 from agentfab.flows.worlds import expand_worlds
-from agentfab.worlds.core import canonical_json
+from agentfab.worlds.core import ToolRaised, canonical_json
 
 
 @dataclass(frozen=True)
@@ -107,15 +107,22 @@ def _build_shard(job: ShardJob) -> dict[str, Any]:
     for k in range(recipe.shard_records(job.shard) if llm is None else 0):
         t0 = time.perf_counter()
         draft = compose(k, f"{recipe.name}-{job.id_infix}{job.shard:05d}-{k:06d}")
-        record = Record(draft, phrase(draft))
-        t1 = time.perf_counter()
-        record.content = roll_out(draft, record.task)
-        t2 = time.perf_counter()
-        verify_stage(record)
-        judge(record)
-        dedup(record)
-        t3 = time.perf_counter()
         provenance = _provenance(recipe, job, draft.world)
+        task = None
+        try:
+            if draft.raised is not None:
+                raise draft.raised
+            record = Record(draft, task := phrase(draft))
+            t1 = time.perf_counter()
+            record.content = roll_out(draft, record.task)
+            t2 = time.perf_counter()
+            verify_stage(record)
+            judge(record)
+            dedup(record)
+        except ToolRaised as exc:  # the user's tool code failed: this task alone is rejected, the build goes on
+            rows.add_raised(draft, task, exc, provenance)
+            continue
+        t3 = time.perf_counter()
         rows.add(record, provenance)
         t4 = time.perf_counter()
         negatives(record, provenance, rows)
@@ -184,11 +191,18 @@ def _run_llm(recipe: Recipe, job: ShardJob, llm: LLMStages, compose: Compose, ph
         draft = llm.intent_draft(*intent, k, task_id, intent_rng) if intent else None
         request = intent[1].request if intent and draft is not None else None
         draft = draft or compose(k, task_id)
-        task = phrase(draft)
-        if request is not None:  # the generator's request in place of the template's
-            task = task.model_copy(update={"user_turns": [task.user_turns[0].model_copy(update={"text": request}),
-                                                          *task.user_turns[1:]]})
-        item = Item(Record(draft, task), Record(draft, task, roll_out(draft, task)))
+        task = None
+        try:
+            if draft.raised is not None:
+                raise draft.raised
+            task = phrase(draft)
+            if request is not None:  # the generator's request in place of the template's
+                task = task.model_copy(update={"user_turns": [
+                    task.user_turns[0].model_copy(update={"text": request}), *task.user_turns[1:]]})
+            item = Item(Record(draft, task), Record(draft, task, roll_out(draft, task)))
+        except ToolRaised as exc:  # rejected before any LLM stage runs
+            rows.add_raised(draft, task, exc, _provenance(recipe, job, draft.world))
+            continue
         if request is not None:
             llm.mark_intent(item)
         items.append(item)

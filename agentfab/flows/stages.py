@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agentfab.flows.recipe import Recipe
-from agentfab.flows.rows import dataset_row
+from agentfab.flows.rows import dataset_row, raised_row
 from agentfab.generators.negatives import EXPECTED_CODE, ValueBank, make_negative, tokens
 from agentfab.generators.nearmiss import near_miss
 from agentfab.generators.queries import render_step, to_task
@@ -25,7 +25,7 @@ from agentfab.schemas.tasks import TASK_KINDS, Task
 from agentfab.validators.dedup import Deduper, exact_key
 from agentfab.validators.judge import Judge
 from agentfab.validators.verify import Verdict, apply_judge, check
-from agentfab.worlds.core import Domain, Store, Tool
+from agentfab.worlds.core import Domain, Store, Tool, ToolRaised
 
 Event = dict[str, Any]
 
@@ -139,6 +139,7 @@ class Draft:
     kind: str
     world: TaskWorld
     plan: Plan | None
+    raised: ToolRaised | None = None  # a {python: module} tool raised while composing: the task is rejected
 
 
 @dataclass
@@ -172,18 +173,22 @@ class Compose:
         first = self.worlds[rng.randrange(len(self.worlds))]
         world = first.for_task(rng)
         plan = None
-        if kind != "irrelevant":
-            for candidate in [first] + [w for w in self.worlds if w is not first]:
-                here = world if candidate is first else candidate.for_task(rng)
-                plan = here.composer.compose(kind, rng)
-                if plan is not None:
-                    world = here
-                    break
-            if plan is None:
-                self.fallbacks[kind] += 1
-                kind = "single"
-                world = first.for_task(rng)
-                plan = world.composer.compose("single", rng)
+        here = world
+        try:
+            if kind != "irrelevant":
+                for candidate in [first] + [w for w in self.worlds if w is not first]:
+                    here = world if candidate is first else candidate.for_task(rng)
+                    plan = here.composer.compose(kind, rng)
+                    if plan is not None:
+                        world = here
+                        break
+                if plan is None:
+                    self.fallbacks[kind] += 1
+                    kind = "single"
+                    world = here = first.for_task(rng)
+                    plan = world.composer.compose("single", rng)
+        except ToolRaised as exc:
+            return Draft(index, task_id, kind, here, None, raised=exc)
         return Draft(index, task_id, kind, world, plan)
 
 
@@ -312,6 +317,15 @@ class ShardRows:
             self.reasons.update(verdict.reasons)
             self.rejected.append(row)
 
+    def add_raised(self, draft: Draft, task: Task | None, raised: ToolRaised, provenance: dict[str, Any]) -> None:
+        """The rejected row of a task a `{python: module}` tool raised on, counted in the funnel at `exec`."""
+        self.rejected.append(raised_row(row_id=draft.task_id, kind=draft.kind, domain=draft.world.domain, task=task,
+                                        failure=str(raised), provenance=provenance))
+        for stage in ("schema", "exec"):
+            self.funnel[stage]["entered"] += 1
+        self.funnel["exec"]["rejected"] += 1
+        self.reasons[Reason.TOOL_RAISED] += 1
+
 
 class Negatives:
     """Beside the stages: a share of tasks also get a deliberately broken trajectory, which must be rejected.
@@ -336,7 +350,10 @@ class Negatives:
         if not self.rng.random() < self.share or not record.verdict.passed:
             return  # the broken twin of an accepted row only: a DPO pair needs its chosen side
         task, world = record.task, record.draft.world
-        made = make_negative(task, record.content, world.agent, self.rng, bank=self.bank)
+        try:
+            made = make_negative(task, record.content, world.agent, self.rng, bank=self.bank)
+        except ToolRaised:  # a python tool raised on a perturbed call: no negative (its task is already a row)
+            return
         if made is None:
             return
         name, content = made

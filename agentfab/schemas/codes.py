@@ -13,15 +13,19 @@ from enum import StrEnum
 STAGES = ("schema", "exec", "truth", "rule", "judge", "dedup")
 
 
-class Reason(StrEnum):
+class _Described(StrEnum):
+    """A code that is its stable text and carries its meaning: members are written `NAME = "code", "meaning"`."""
+
     description: str
 
-    def __new__(cls, value: str, description: str) -> Reason:
+    def __new__(cls, value: str, description: str) -> _Described:
         member = str.__new__(cls, value)
         member._value_ = value
         member.description = description
         return member
 
+
+class Reason(_Described):
     INVALID_EVENT = "schema.invalid_event", "an event is not a valid ADP event (unknown class_ or missing field)"
     UNKNOWN_TOOL = "schema.unknown_tool", "a call names a tool that was not offered"
     BAD_ARGUMENTS = "schema.bad_arguments", "a call's arguments do not validate against the tool's JSON Schema"
@@ -30,6 +34,9 @@ class Reason(StrEnum):
     LLM_AGENT_FAILED = ("exec.llm_failed",
                         "the LLM agent's endpoint failed for good (after retries) before the trajectory ended")
     ERROR_UNRECOVERED = "exec.error_unrecovered", "a call failed and no later call to that tool succeeded"
+    TOOL_RAISED = ("exec.tool_raised",
+                   "a tool of a {python: module} world raised an exception (not a ToolError) while the record was "
+                   "built or checked; the row's details keep its type, message and line")
     MISSING_CALL = "truth.missing_call", "a call the plan needs was never made successfully"
     WRONG_ARGUMENTS = ("truth.wrong_arguments",
                        "a needed tool was called, but never with the arguments the task requires")
@@ -77,17 +84,9 @@ class Reason(StrEnum):
         return stage_of(self)
 
 
-class Refusal(StrEnum):
+class Refusal(_Described):
     """A refused LLM answer that does not reject a row: the template text (or scripted user turn) is kept instead.
     Counted per shard in stats["llm"]["refused"], each listed in rejected/llm-answers-NNNNN.jsonl."""
-
-    description: str
-
-    def __new__(cls, value: str, description: str) -> Refusal:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.description = description
-        return member
 
     DROPPED_VALUE = "phrase.dropped_value", "a paraphrase lost or changed a value of the original text"
     DROPPED_FACT = ("phrase.dropped_fact",

@@ -10,7 +10,7 @@ from agentfab.schemas.answers import flatten, mentioned
 from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import Task
 from agentfab.validators.structure import Event, Failure
-from agentfab.worlds.core import Store, Tool, canonical_json, is_error
+from agentfab.worlds.core import Store, Tool, ToolRaised, canonical_json, is_error
 
 REFUSAL_MARKERS = ("can't", "cannot", "unable", "don't have", "no tool", "not able", "outside")
 
@@ -41,7 +41,11 @@ def replay(content: list[Event], tools: Mapping[str, Tool], store: Store,
     for i, ev in enumerate(content):
         if ev.get("class_") != "api_action" or ev.get("function") not in tools or not isinstance(ev.get("kwargs"), dict):
             continue
-        value = tools[ev["function"]].invoke(world, ev["kwargs"])
+        try:
+            value = tools[ev["function"]].invoke(world, ev["kwargs"])
+        except ToolRaised as exc:  # the user's tool code failed, not the trajectory: this row alone is rejected
+            out.failures.append((Reason.TOOL_RAISED, f"content[{i}]: {exc}"))
+            continue
         out.calls.append((ev["function"], ev["kwargs"], value))
         seen = observed.get(ev.get("tool_call_id"))
         if seen is not None and not _same(seen, value):

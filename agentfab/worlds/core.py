@@ -48,6 +48,23 @@ class ToolError(Exception):
         return {"error": {"type": self.kind, "message": self.message}}
 
 
+class ToolRaised(Exception):
+    """A tool of a `{python: module}` world raised something other than a ToolError: a bug in the user's code,
+    not an answer of the world. The record being built is rejected with `exec.tool_raised` (its row keeps this
+    text: the tool, the exception's type and message, and where it was raised); the build goes on. A built-in or
+    declared tool that raises is agentfab's own bug and is never turned into a rejection."""
+
+    def __init__(self, tool: str, exc: BaseException):
+        tb, where = exc.__traceback__, ""
+        while tb is not None:  # the innermost frame: the user's line that raised
+            where = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+            tb = tb.tb_next
+        message = " ".join(str(exc).split())[:300]
+        super().__init__(f"tool {tool} raised {type(exc).__name__}{': ' + message if message else ''}{where}")
+        self.tool = tool
+        self.error_type = type(exc).__name__
+
+
 def is_error(result: Any) -> bool:
     return isinstance(result, dict) and set(result) == {"error"} and isinstance(result["error"], dict)
 
@@ -319,7 +336,8 @@ class Tool:
         return None
 
     def invoke(self, store: Store, kwargs: Mapping[str, Any]) -> Any:
-        """Execute for real. Errors (bad arguments included) come back as an `{"error": ...}` result."""
+        """Execute for real. Errors (bad arguments included) come back as an `{"error": ...}` result; anything else
+        a `{python: module}` tool raises comes out as ToolRaised."""
         problem = self.check(kwargs)
         if problem is not None:
             return ToolError("bad_value", f"invalid arguments for {self.name}: {problem}").as_result()
@@ -327,6 +345,10 @@ class Tool:
             return self.run(store, **kwargs)
         except ToolError as exc:
             return exc.as_result()
+        except Exception as exc:
+            if self.spec.source != "python":
+                raise
+            raise ToolRaised(self.name, exc) from exc
 
 
 def _refuse(problem: str) -> Callable[[Any], Any]:
