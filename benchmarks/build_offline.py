@@ -1,18 +1,25 @@
 """Offline build throughput, per stage, peak memory, the cost of Prefect and the ratio to pyarrow alone.
 
     python benchmarks/build_offline.py                     # 20k tasks, shards run in-process (one core)
-    python benchmarks/build_offline.py --records 100000 --flow    # also through the Prefect flow
-    python benchmarks/build_offline.py --records 1000000 --flow --workers 2   # the 1M-row memory check
+    python benchmarks/build_offline.py --cli               # end to end: 50k tasks of the quickstart recipe,
+                                                           # in-process (1 core) AND `agentfab build --workers 2`
+    python benchmarks/build_offline.py --cli --records 100000    # Prefect's share of a 100k build
     python benchmarks/build_offline.py --synthesize 30     # + 30 synthesized domains: synthesis time per
                                                            # 1,000 tools, and trajectories/s against built-ins alone
 
-Prints figures; asserts nothing. Targets (issue #3): >= 3,000 verified trajectories/s per core; 1,000,000 rows
-with peak RSS under 1 GB; Prefect's share of the wall time under 5% at 100k rows.
+--cli prints both figures on the same recipe and tasks: verified (accepted) trajectories/s on one core in-process,
+and end to end through the real command (Prefect's start-up, every shard, finalize, exit) per core, with the
+finalize time and Prefect's share (the command against the same pool build and finalize run without Prefect).
+Each figure is given per wall second and per CPU second: on a shared machine the wall figures move with the other
+load, the CPU figures much less. Prints figures; asserts nothing. Targets (issue #12): in-process >= 5,000/s/core;
+end to end on 2 cores >= 3,000/s/core; Prefect's share of a 100k build under 5%.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
 import shutil
 import sys
@@ -23,6 +30,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from proctree import run_tree
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def peak_rss_mb() -> tuple[float, float]:
@@ -53,7 +64,8 @@ def synthesis_figures(args: argparse.Namespace) -> float:
     from agentfab.flows.shard import ShardJob, build_shard
 
     tmp = Path(tempfile.mkdtemp(prefix="agentfab-bench-base-"))
-    recipe = parse_recipe(__import__("yaml").safe_load(recipe_text(args.records, args.shard_size, args.worlds)))
+    recipe = parse_recipe(__import__("yaml").safe_load(recipe_text(args.records, args.shard_size or 2_000,
+                                                                   args.worlds)))
     t0 = time.perf_counter()
     accepted = sum(build_shard(ShardJob(recipe.canonical(), recipe.hash(), str(tmp), str(tmp / "out"), i))
                    ["rows"]["accepted"] for i in range(recipe.n_shards))
@@ -63,16 +75,82 @@ def synthesis_figures(args: argparse.Namespace) -> float:
     return accepted / seconds
 
 
+def bare_build(args: argparse.Namespace, recipe, recipe_dir: Path, out: Path) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """The same shards on a pool of --workers processes, then finalize, without Prefect: (wall, CPU) seconds."""
+    from prefect.logging import disable_run_logger
+
+    from agentfab.flows.build import finalize, prepare_output, shard_jobs
+    from agentfab.flows.runners import start_pool
+    from agentfab.flows.shard import build_shard
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    c0, t0 = time.process_time(), time.perf_counter()
+    version, todo = prepare_output(recipe, out, overwrite=False, recipe_dir=recipe_dir)
+    jobs = shard_jobs(recipe, str(recipe_dir), str(out), version, todo)
+    if args.workers > 1:
+        pool = start_pool(args.workers)
+        for f in [pool.submit(build_shard, job) for job in jobs]:
+            f.result()
+        pool.shutdown()
+    else:
+        for job in jobs:
+            build_shard(job)
+    with disable_run_logger():
+        finalize.fn(recipe, out, time.perf_counter() - t0, todo, version)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return time.perf_counter() - t0, time.process_time() - c0 + children
+
+
+def cli_figures(args: argparse.Namespace, recipe_path: Path, recipe, recipe_dir: Path, tmp: Path,  # type: ignore[no-untyped-def]
+                in_process: float, in_process_cpu: float) -> None:
+    """End to end through `agentfab build` against the same build without Prefect; prints both per-core figures."""
+    w = args.workers
+    if args.shard_size and args.recipe is not None:  # the command has no --shard-size: give it the recipe as run
+        import yaml
+
+        recipe_path = tmp / recipe_path.name
+        recipe_path.write_text(yaml.safe_dump(recipe.canonical(), sort_keys=False))
+    bare_wall, bare_cpu = bare_build(args, recipe, recipe_dir, tmp / "bare")
+    cmd = [sys.executable, "-m", "agentfab", "build", str(recipe_path), "--records", str(recipe.records),
+           "--out", str(tmp / "cli"), "--workers", str(w), "--quiet"]
+    run = run_tree(cmd)
+    if run.returncode != 0:
+        raise SystemExit(f"agentfab build failed:\n{run.stderr[-3000:]}")
+    m = json.loads((tmp / "cli" / "manifest.json").read_text())
+    t, accepted = m["timings"], m["rows"]["accepted"]
+    prefect_cpu = run.cpu_by_role["prefect server"]
+    print(f"\nend to end, `agentfab build --workers {w}` ({accepted:,} accepted of {recipe.records:,} tasks):")
+    print(f"  wall {run.wall:.2f}s (build() {t['total_seconds']:.2f}s: shards {t['shards_wall_seconds']:.2f}s, "
+          f"finalize {t['finalize_seconds']:.2f}s); CPU {run.cpu:.2f}s (Prefect's server {prefect_cpu:.2f}s)")
+    print(f"  -> {accepted / run.wall / w:,.0f} verified trajectories/s/core end to end "
+          f"({accepted / run.wall:,.0f}/s on {w} cores); {accepted / run.cpu:,.0f} per CPU second")
+    print(f"  in-process on 1 core, same recipe: {in_process:,.0f}/s ({in_process_cpu:,.0f} per CPU second); "
+          f"end to end per core is {accepted / run.wall / w / in_process:.2f}x that")
+    print(f"  without Prefect (pool of {w} + finalize, this process): {bare_wall:.2f}s wall, {bare_cpu:.2f}s CPU")
+    print(f"  Prefect's share: {100 * (run.wall - bare_wall) / run.wall:.1f}% of the wall time, "
+          f"{100 * (run.cpu - bare_cpu) / run.cpu:.1f}% of the CPU time (the command against the bare build; "
+          f"its server alone {100 * prefect_cpu / run.cpu:.1f}% of the CPU)")
+    print(f"  peak RSS: driver {run.peak_mb['driver']:.0f} MB, largest worker {run.peak_mb['worker']:.0f} MB, "
+          f"Prefect's server {run.peak_mb['prefect server']:.0f} MB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--records", type=int, default=20_000)
-    ap.add_argument("--shard-size", type=int, default=2_000)
+    ap.add_argument("--records", type=int, help="tasks (default 20,000; 50,000 with --cli)")
+    ap.add_argument("--shard-size", type=int, help="tasks per shard (default 2,000; the recipe's with --recipe)")
     ap.add_argument("--worlds", default="bank, shop, travel, calendar, library")
-    ap.add_argument("--flow", action="store_true", help="also build through the Prefect flow and compare")
-    ap.add_argument("--workers", type=int, default=1, help="workers for the --flow build")
+    ap.add_argument("--recipe", type=Path, help="build this recipe file (default: a recipe over --worlds; "
+                                                 "data/recipes/quickstart.yaml with --cli)")
+    ap.add_argument("--cli", action="store_true", help="also build end to end through `agentfab build` and "
+                                                       "without Prefect, and compare")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes of the --cli builds (default 2)")
     ap.add_argument("--synthesize", type=int, default=0, metavar="N",
                     help="add N synthesized domains to --worlds; first measure synthesis and the built-ins alone")
     args = ap.parse_args()
+    if args.cli and args.recipe is None:
+        args.recipe = ROOT / "data" / "recipes" / "quickstart.yaml"
+    args.records = args.records or (50_000 if args.cli else 20_000)
 
     from agentfab.flows.prefect_env import configure
 
@@ -80,29 +158,38 @@ def main() -> None:
     if args.synthesize:
         baseline = synthesis_figures(args)
         args.worlds += f", {{synthesize: {{domains: {args.synthesize}, seed: 1}}}}"
-    from agentfab.flows.recipe import parse_recipe
+    from agentfab.flows.recipe import load_recipe
     from agentfab.flows.shard import ShardJob, build_shard
 
     tmp = Path(tempfile.mkdtemp(prefix="agentfab-bench-"))
-    recipe_path = tmp / "bench.yaml"
-    recipe_path.write_text(recipe_text(args.records, args.shard_size, args.worlds))
-    recipe = parse_recipe(__import__("yaml").safe_load(recipe_path.read_text()))
+    if args.recipe is None:
+        recipe_path = tmp / "bench.yaml"
+        recipe_path.write_text(recipe_text(args.records, args.shard_size or 2_000, args.worlds))
+    else:
+        recipe_path = args.recipe.resolve()
+    recipe, recipe_dir = load_recipe(recipe_path, {"records": args.records, "shard_size": args.shard_size})
+    args.worlds = ", ".join(str(w) for w in recipe.worlds)
     out = tmp / "plain"
 
     # 1. The pipeline without orchestration, in this process: one core.
     t0 = time.perf_counter()
+    c0 = time.process_time()
     stages: Counter[str] = Counter()
     accepted = rejected = 0
     for shard in range(recipe.n_shards):
-        stats = build_shard(ShardJob(recipe.canonical(), recipe.hash(), str(tmp), str(out), shard))
+        stats = build_shard(ShardJob(recipe.canonical(), recipe.hash(), str(recipe_dir), str(out), shard))
         stages.update(stats["timings"])
         accepted += stats["rows"]["accepted"]
         rejected += stats["rows"]["rejected"]
     plain = time.perf_counter() - t0
+    plain_cpu = time.process_time() - c0
     own, _ = peak_rss_mb()
-    print(f"tasks: {args.records}  worlds: {args.worlds}  shards: {recipe.n_shards} x {args.shard_size}")
-    print(f"in-process, 1 core: {plain:.2f}s  -> {args.records / plain:,.0f} tasks/s, "
-          f"{accepted / plain:,.0f} accepted (verified) trajectories/s; {accepted} accepted, {rejected} rejected")
+    print(f"recipe: {recipe_path.name}  tasks: {recipe.records:,}  worlds: {args.worlds}  "
+          f"shards: {recipe.n_shards} x {recipe.shard_size}; {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f} at the start (a shared machine moves the wall figures)")
+    print(f"in-process, 1 core: {plain:.2f}s wall, {plain_cpu:.2f}s CPU -> {args.records / plain:,.0f} tasks/s, "
+          f"{accepted / plain:,.0f} accepted (verified) trajectories/s ({accepted / plain_cpu:,.0f} per CPU second); "
+          f"{accepted} accepted, {rejected} rejected")
     if args.synthesize:
         print(f"  with {args.synthesize} synthesized domains: {accepted / plain:,.0f} accepted/s against "
               f"{baseline:,.0f} accepted/s over the built-in worlds alone ({accepted / plain / baseline:.2f}x)")
@@ -111,6 +198,11 @@ def main() -> None:
         print(f"  stage {name:<12} {seconds:7.2f}s  {100 * seconds / total:5.1f}%  "
               f"{1e6 * seconds / args.records:7.1f} us/task")
     print(f"peak RSS (this process): {own:.0f} MB")
+
+    if args.cli:  # the world and pyarrow figures below are the default mode's
+        cli_figures(args, recipe_path, recipe, recipe_dir, tmp, accepted / plain, accepted / plain_cpu)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
 
     # 1b. A fresh world per rollout must cost microseconds: fork the seeded state, make one change, diff it.
     from agentfab.worlds.registry import BUILTIN, builtin_domain
@@ -145,48 +237,6 @@ def main() -> None:
     print(f"pyarrow alone writing the {accepted} accepted rows: {raw:.2f}s ({accepted / raw:,.0f} rows/s); "
           f"the whole pipeline costs {plain / raw:.1f}x that")
 
-    # 3. The same build with and without Prefect, with --workers processes: what does orchestration add?
-    if args.flow:
-        import json
-        import subprocess
-
-        from prefect.logging import disable_run_logger
-
-        from agentfab.flows.build import finalize, prepare_output
-        from agentfab.flows.runners import start_pool
-
-        t0 = time.perf_counter()
-        bare = tmp / "bare"
-        _, todo = prepare_output(recipe, bare, overwrite=False)
-        pool = start_pool(args.workers) if args.workers > 1 else None
-        jobs = [ShardJob(recipe.canonical(), recipe.hash(), str(tmp), str(bare), i) for i in todo]
-        if pool is None:
-            for job in jobs:
-                build_shard(job)
-        else:
-            for f in [pool.submit(build_shard, job) for job in jobs]:
-                f.result()
-            pool.shutdown()
-        with disable_run_logger():
-            finalize.fn(recipe, bare, time.perf_counter() - t0, todo)
-        plain_total = time.perf_counter() - t0
-
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "agentfab", "build", str(recipe_path), "--out", str(tmp / "flow"),
-                        "--workers", str(args.workers), "--quiet"], check=True, stdout=subprocess.DEVNULL)
-        command = time.perf_counter() - t0
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        m = json.loads((tmp / "flow" / "manifest.json").read_text())
-        t = m["timings"]
-        added = t["total_seconds"] - plain_total
-        print(f"{args.workers} worker(s) without Prefect: {plain_total:.2f}s -> {args.records / plain_total:,.0f} tasks/s")
-        print(f"{args.workers} worker(s) through the Prefect flow: {t['total_seconds']:.2f}s in build() "
-              f"({command:.2f}s for the whole command) -> {args.records / t['total_seconds']:,.0f} tasks/s, "
-              f"{m['rows']['accepted'] / t['total_seconds']:,.0f} accepted/s")
-        print(f"  Prefect adds {added:.2f}s = {100 * added / t['total_seconds']:.1f}% of build()'s wall time "
-              f"(shards {t['shards_wall_seconds']:.2f}s, finalize {t['finalize_seconds']:.2f}s)")
-        print(f"  peak RSS of the largest process of the build: {max(peak, before):.0f} MB")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -6,9 +6,11 @@
     python benchmarks/build_scale.py --compare-dask 20000     # shards to Dask from Prefect tasks vs prefect-dask
 
 Each size runs in a fresh process (`agentfab build --quiet`, the real command) while a sampler reads the RSS of
-that process and of every descendant once every 0.2 s: the driver (the agentfab process), the workers (shard
-processes or Dask workers) and Prefect's temporary server are reported apart. Prints figures; asserts nothing.
-On a shared machine the figures move with the other load: say so when you quote them.
+that process and of every descendant once every 0.2 s (benchmarks/proctree.py): the driver (the agentfab process),
+the workers (shard processes or Dask workers) and Prefect's temporary server are reported apart. `traj/s` is
+accepted rows per wall second, `/CPU s` per CPU second of the whole process tree (driver, workers, server; the
+figure a shared machine moves least), `prefect` the server's share of that CPU. Prints figures; asserts nothing.
+On a shared machine the wall figures move with the other load: say so when you quote them.
 """
 
 from __future__ import annotations
@@ -16,14 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
+from proctree import run_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,58 +34,16 @@ def recipe_text(records: int, shard_size: int) -> str:
             "rollouts: {agent: oracle, recovery: 0.1}\n")
 
 
-class Sampler(threading.Thread):
-    """Peak RSS per role of a process tree: driver, workers, Prefect server."""
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.root = psutil.Process(pid)
-        self.peak = {"driver": 0, "worker": 0, "prefect server": 0, "workers together": 0}
-        self.done = threading.Event()
-
-    def role(self, proc: psutil.Process) -> str:
-        try:
-            cmd = " ".join(proc.cmdline())
-        except psutil.Error:
-            return "worker"
-        return "prefect server" if "uvicorn" in cmd or "prefect.server" in cmd else "worker"
-
-    def run(self) -> None:
-        while not self.done.is_set():
-            try:
-                self.peak["driver"] = max(self.peak["driver"], self.root.memory_info().rss)
-                together = 0
-                for child in self.root.children(recursive=True):
-                    try:
-                        rss = child.memory_info().rss
-                    except psutil.Error:
-                        continue
-                    role = self.role(child)
-                    self.peak[role] = max(self.peak[role], rss)
-                    if role == "worker":
-                        together += rss
-                self.peak["workers together"] = max(self.peak["workers together"], together)
-            except psutil.Error:
-                pass
-            time.sleep(0.2)
-
-
 def run_size(records: int, shard_size: int, workers: int, runner: str, tmp: Path) -> dict:
     recipe = tmp / f"scale-{records}.yaml"
     recipe.write_text(recipe_text(records, shard_size))
     out = tmp / f"out-{records}"
     cmd = [sys.executable, "-m", "agentfab", "build", str(recipe), "--out", str(out), "--workers", str(workers),
            "--runner", runner, "--quiet", "--overwrite"]
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    sampler = Sampler(proc.pid)
-    sampler.start()
-    _, err = proc.communicate()
-    wall = time.perf_counter() - started
-    sampler.done.set()
-    sampler.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"build of {records} failed:\n{err[-3000:]}")
+    run = run_tree(cmd)
+    if run.returncode != 0:
+        raise SystemExit(f"build of {records} failed:\n{run.stderr[-3000:]}")
+    wall = run.wall
     m = json.loads((out / "manifest.json").read_text())
     accepted, rejected = m["rows"]["accepted"], m["rows"]["rejected"]
     acc_bytes = sum(p.stat().st_size for p in (out / "shards").glob("*.parquet"))
@@ -95,7 +53,7 @@ def run_size(records: int, shard_size: int, workers: int, runner: str, tmp: Path
             "shards_s": m["timings"]["shards_wall_seconds"], "finalize_s": m["timings"]["finalize_seconds"],
             "bytes_per_accepted_row": acc_bytes / max(accepted, 1), "bytes_per_rejected_row": rej_bytes / max(rejected, 1),
             "moved_across_shards": m["cross_shard_duplicates_moved"],
-            "peak_mb": {k: v / 2**20 for k, v in sampler.peak.items()}}
+            "cpu_s": run.cpu, "prefect_cpu_s": run.cpu_by_role["prefect server"], "peak_mb": run.peak_mb}
 
 
 def compare_dask(records: int, shard_size: int, tmp: Path) -> None:
@@ -166,14 +124,16 @@ def main() -> None:
             return
         print(f"runner {args.runner}, {args.workers} workers, shards of {args.shard_size:,}; {os.cpu_count()} cores "
               f"(shared machine: figures move with other load)")
-        header = (f"{'tasks':>9} {'wall s':>7} {'traj/s':>7} {'tasks/s':>7} {'finalize s':>10} {'B/row':>6} "
-                  f"{'driver MB':>9} {'worker MB':>9} {'workers MB':>10} {'prefect MB':>10} {'moved':>6}")
+        header = (f"{'tasks':>9} {'wall s':>7} {'CPU s':>7} {'traj/s':>7} {'/CPU s':>7} {'finalize s':>10} "
+                  f"{'prefect':>7} {'B/row':>6} {'driver MB':>9} {'worker MB':>9} {'workers MB':>10} "
+                  f"{'prefect MB':>10} {'moved':>6}")
         print(header)
         for size in args.sizes:
             r = run_size(size, args.shard_size, args.workers, args.runner, tmp)
             p = r["peak_mb"]
-            print(f"{size:>9,} {r['wall_s']:>7.1f} {r['trajectories_per_s']:>7,.0f} {r['tasks_per_s']:>7,.0f} "
-                  f"{r['finalize_s']:>10.2f} {r['bytes_per_accepted_row']:>6,.0f} {p['driver']:>9,.0f} "
+            print(f"{size:>9,} {r['wall_s']:>7.1f} {r['cpu_s']:>7.1f} {r['trajectories_per_s']:>7,.0f} "
+                  f"{r['accepted'] / r['cpu_s']:>7,.0f} {r['finalize_s']:>10.2f} "
+                  f"{100 * r['prefect_cpu_s'] / r['cpu_s']:>6.1f}% {r['bytes_per_accepted_row']:>6,.0f} {p['driver']:>9,.0f} "
                   f"{p['worker']:>9,.0f} {p['workers together']:>10,.0f} {p['prefect server']:>10,.0f} "
                   f"{r['moved_across_shards']:>6,}", flush=True)
     finally:

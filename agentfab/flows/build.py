@@ -17,17 +17,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-import pyarrow.parquet as pq
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from agentfab.flows import lifeline
 from agentfab.flows.coverage import build_coverage
 from agentfab.flows.benchmark_sets import BenchmarkUnavailable, contamination_index
-from agentfab.flows.crossshard import QUERY_SAMPLE, cross_shard_pass, shard_files
+from agentfab.flows.crossshard import cross_shard_pass, shard_files
 from agentfab.flows.lineage import building_version, index_path, lineage, stems, version_recipe, version_seed
 from agentfab.flows.manifest import dataset_card, distinct_ns, merge_stats, versions
-from agentfab.flows.quality import measure_quality
+from agentfab.flows.quality import file_quality, merge_quality, merged_calls, per_shard_sample, read_sample
 from agentfab.flows.recipe import Recipe, load_recipe
 from agentfab.flows.ownership import FolderError, check_writable, may_replace, remove_owned, start_ledger, writer_lock
 from agentfab.flows.runners import ProcessRunner, ShardRunner
@@ -168,12 +167,13 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
         if previous and index_path(out, version - 1).exists() else NearIndex(recipe.filters.dedup.near_threshold)
     if previous and not len(near) and version > 1:
         near = _rebuild_index(out, [s for v in previous for s in v["shards"]], recipe.filters.dedup.near_threshold)
+    all_stems = [s for v in previous for s in v["shards"]] + new
+    per_shard = per_shard_sample(len(all_stems))
     index, decontamination = _contamination(recipe)
-    passed = cross_shard_pass(out, new, near=near, contamination=index)
+    passed = cross_shard_pass(out, new, near=near, contamination=index, sample_rows=per_shard)
     near.save(index_path(out, version))
     for old in range(1, version - 1):  # keep the parent's index: a re-finalize of this version starts from it
         index_path(out, old).unlink(missing_ok=True)
-    all_stems = [s for v in previous for s in v["shards"]] + new
     loaded = [load_stats(shard_files(out, s)["stats"]) for s in all_stems]
     missing = [s for s, st in zip(all_stems, loaded) if st is None]
     if missing:
@@ -189,7 +189,11 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
              "records": recipe.records, "rows": mine["rows"].model_dump(), "moved_across_shards": dict(passed.moved),
              "contaminated": sum(sum(c.values()) for c in passed.contaminated.values()),
              "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    texts = passed.queries if not previous else _sample_queries(out, all_stems)
+    sample = [row for stem in all_stems[:len(all_stems) - len(new)]
+              for row in read_sample(shard_files(out, stem)["accepted"], per_shard)] + passed.sample
+    qualities = [st.quality if st.quality is not None else file_quality(shard_files(out, stem)["accepted"],
+                                                                         shard_files(out, stem)["rejected"])
+                 for stem, st in zip(all_stems, all_stats)]  # stats written before the figures were: read once
     manifest = {
         "name": recipe.name,
         "recipe_hash": recipe.hash(),
@@ -204,15 +208,15 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
             sum(v.get("moved_across_shards", {}).values()) for v in previous),
         "decontamination": decontamination,
         "lineage": previous + [entry],
-        "query_diversity": distinct_ns(texts) | {"rows_measured": len(texts)},
-        "quality": measure_quality(out, merged["negatives"].model_dump()),
+        "query_diversity": distinct_ns([row["query"] for row in sample]) | {"rows_measured": len(sample)},
+        "quality": merge_quality(qualities, sample, merged["negatives"].model_dump()),
         "timings": {"shards_wall_seconds": round(wall_seconds, 3), "shards_built_this_run": len(built),
                     "shards_resumed": recipe.n_shards - len(built)},
         "finished_at": entry["finished_at"],
     }
     if recipe.uses_llm:
         manifest["llm"] = llm_summary([s.llm or {} for s in all_stats], merged["rows"].accepted)
-    manifest["coverage"] = build_coverage(recipe, out)
+    manifest["coverage"] = build_coverage(recipe, out, merged_calls(qualities))
     manifest["timings"]["finalize_seconds"] = round(time.perf_counter() - started, 3)
     typed = Manifest.model_validate(manifest)  # a misspelled or untyped section fails here, not in a reader
     write_json(out / "manifest.json", typed.as_json())
@@ -225,16 +229,6 @@ def _rebuild_index(out: Path, earlier: list[str], threshold: float) -> NearIndex
     near = NearIndex(threshold)
     cross_shard_pass(out, earlier, near=near, contamination=None)
     return near
-
-
-def _sample_queries(out: Path, all_stems: list[str]) -> list[str]:
-    texts: list[str] = []
-    for stem in all_stems:
-        if len(texts) >= QUERY_SAMPLE:
-            break
-        column = pq.read_table(shard_files(out, stem)["accepted"], columns=["query"]).column("query")
-        texts.extend(column.to_pylist()[: QUERY_SAMPLE - len(texts)])
-    return texts
 
 
 def _one_writer(flow_fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -3,7 +3,8 @@ accepted rows call, and how the calls spread over tools. Written to the manifest
 the HTML report.
 
 Calls are counted from the accepted rows' API actions (every call, retries included), per (domain, tool): two
-synthesized domains can both have a `get_patient`, and they are different tools.
+synthesized domains can both have a `get_patient`, and they are different tools. Each shard counts its own as it
+writes them (flows.quality); finalize adds them up.
 """
 
 from __future__ import annotations
@@ -13,25 +14,11 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-import polars as pl
-
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.worlds import expand_worlds
 from agentfab.worlds.core import Domain
 
 NEVER_CALLED_SHOWN = 30
-
-
-def call_counts(out: Path) -> dict[tuple[str, str], int]:
-    files = sorted((out / "shards").glob("shard-*.parquet"))
-    if not files:
-        return {}
-    calls = (pl.scan_parquet([str(f) for f in files])
-             .select("domain", pl.col("content").list.eval(
-                 pl.element().filter(pl.element().struct.field("class_") == "api_action").struct.field("function"))
-                 .alias("tool"))
-             .explode("tool").drop_nulls("tool").group_by("domain", "tool").len().collect())
-    return {(d, t): n for d, t, n in calls.iter_rows()}
 
 
 def coverage(domains: list[Domain], counts: dict[tuple[str, str], int]) -> dict[str, Any]:
@@ -67,14 +54,15 @@ def coverage(domains: list[Domain], counts: dict[tuple[str, str], int]) -> dict[
     }
 
 
-def build_coverage(recipe: Recipe, out: Path) -> dict[str, Any]:
-    """The coverage of the build in `out`, with its worlds found where build.json pinned their files."""
+def build_coverage(recipe: Recipe, out: Path, counts: dict[tuple[str, str], int]) -> dict[str, Any]:
+    """The coverage of the build in `out`, with its worlds found where build.json pinned their files; `counts`:
+    (domain, tool) -> calls in the accepted rows (the shards count them as they write, flows.quality)."""
     files: dict[str, str] = {}
     marker = out / "build.json"
     if marker.exists():
         files = json.loads(marker.read_text()).get("world_files", {})
     domains = [d for _, d in expand_worlds(recipe.worlds, Path.cwd(), files)]
-    return coverage(domains, call_counts(out))
+    return coverage(domains, counts)
 
 
 def _line(c: dict[str, Any]) -> str:

@@ -18,21 +18,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from agentfab.flows.quality import SAMPLE_COLUMNS, remove_rows
 from agentfab.flows.shard import distributions, subtract_distributions
 from agentfab.flows.storage import read_stats, rows_table, write_json, write_table
 from agentfab.schemas.codes import Reason
+from agentfab.schemas.manifest import ShardQuality
 from agentfab.validators.contamination import ContaminationIndex
 from agentfab.validators.near_index import NearIndex, hash_text
-
-QUERY_SAMPLE = 50_000  # requests kept for the diversity figures
-
 
 @dataclass
 class PassReport:
     moved: Counter[str] = field(default_factory=Counter)
     checked: int = 0
     contaminated: dict[str, Counter[str]] = field(default_factory=dict)  # benchmark -> test -> rows
-    queries: list[str] = field(default_factory=list)
+    sample: list[dict[str, Any]] = field(default_factory=list)  # kept rows' SAMPLE_COLUMNS, the first of each shard
     examples: list[str] = field(default_factory=list)
 
 
@@ -97,10 +96,11 @@ def _content_calls(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
-                     contamination: ContaminationIndex | None) -> PassReport:
+                     contamination: ContaminationIndex | None, sample_rows: int = 0) -> PassReport:
     """Check the accepted rows of `stems` in order; move the rows that fail into rejected/ with their codes.
 
-    `near` holds the rows of earlier versions (and gains these); None skips duplicate checks.
+    `near` holds the rows of earlier versions (and gains these); None skips duplicate checks. The report keeps
+    the first `sample_rows` rows each shard keeps (flows.quality's diversity sample), from the same read.
     """
     report = PassReport()
     tool_keys = _ToolKeys()
@@ -120,8 +120,6 @@ def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
             content = table.column("content").take(pa.array(bare)).to_pylist()
             for i, c in zip(bare, content):
                 plans[i] = _content_calls(c)
-        room = QUERY_SAMPLE - len(report.queries)
-        report.queries.extend(queries[:max(0, room)])
         report.checked += len(ids)
         moves: dict[int, tuple[str, str]] = {}
         if contamination is not None:
@@ -151,6 +149,9 @@ def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
                     moves[i] = (Reason.NEAR_DUPLICATE, f"dedup.near_duplicate: Jaccard {verdict[2]:.2f} with a row "
                                                         "of an earlier shard or version")
             near.add(np.array(kept_keys, dtype=np.uint64), kept_feats)
+        if sample_rows:
+            first = [i for i in range(len(ids)) if i not in moves][:sample_rows]
+            report.sample.extend(table.select(SAMPLE_COLUMNS).take(pa.array(first, pa.int64())).to_pylist())
         if moves:
             move_rows(files, {ids[i]: m for i, m in moves.items()}, table)
             report.moved.update(code for code, _ in moves.values())
@@ -192,4 +193,6 @@ def move_rows(files: dict[str, Path], moves: dict[str, tuple[str, str]], accepte
         stats["reasons"][str(code)] = stats["reasons"].get(str(code), 0) + n
     if "distributions" in stats:  # the manifest counts only rows left on disk
         stats["distributions"] = subtract_distributions(stats["distributions"], distributions(removed))
+    if stats.get("quality") is not None:
+        stats["quality"] = remove_rows(ShardQuality.model_validate(stats["quality"]), removed).model_dump(mode="json")
     write_json(files["stats"], stats)

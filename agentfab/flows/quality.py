@@ -1,6 +1,12 @@
-"""Quality figures of a finished build, measured on the rows it wrote (manifest key `quality`, dataset card and HTML
-report): how much of what requests ask is stated, template-lint hits, lexical diversity of user and assistant text,
-how varied created ids are, which error types the trajectories meet, and how often negatives give themselves away.
+"""Quality figures of a build (manifest key `quality`, dataset card and HTML report): how much of what requests ask
+is stated, template-lint hits, lexical diversity of user and assistant text, how varied created ids are, which
+error types the trajectories meet, and how often negatives give themselves away.
+
+Measured where the rows are made: a shard measures its own rows as it writes them (`shard_quality`, kept in its
+stats with the tool calls the coverage counts), cross-shard dedup subtracts the rows it moves (`remove_rows`), and
+finalize adds the shards up (`merge_quality`) without re-reading a row. Lexical diversity does not add up over
+shards: it is measured on a sample of DIVERSITY_SAMPLE accepted rows spread evenly over the shards (the first rows
+of each), taken during finalize's one pass over the data, so the figure compares across builds of any size.
 
 Other stages may add their own figures to the same `quality` mapping (one flat level of named figures).
 """
@@ -8,30 +14,22 @@ Other stages may add their own figures to the same `quality` mapping (one flat l
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable
 
 import pyarrow.parquet as pq
 
 from agentfab.flows.manifest import distinct_ns
 from agentfab.schemas.answers import flatten, mentioned
 from agentfab.schemas.codes import Reason
+from agentfab.schemas.manifest import ShardQuality
 from agentfab.schemas.tasks import PlanStep, required_facts
 from agentfab.validators.replay import turn_replies
 
-_COLUMNS = ["content", "ground_truth", "n_turns"]
-
-
-def _rows(folder: Path, columns: list[str], limit: int) -> Iterator[dict[str, Any]]:
-    seen = 0
-    for path in sorted(folder.glob("shard-*.parquet")):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=2000, columns=columns):
-            for row in batch.to_pylist():
-                if seen >= limit:
-                    return
-                seen += 1
-                yield row
+DIVERSITY_SAMPLE = 10_000  # accepted rows whose texts the diversity figures measure
+SAMPLE_COLUMNS = ["query", "content"]
 
 
 def _facts(row: dict[str, Any]) -> tuple[int, int]:
@@ -51,46 +49,116 @@ def _facts(row: dict[str, Any]) -> tuple[int, int]:
     return asked, stated
 
 
-def measure_quality(out: Path, negatives: dict[str, Any], limit: int = 50_000) -> dict[str, Any]:
-    """The build's quality figures from its accepted rows (up to `limit`) and its rejected generated rows."""
-    asked = stated = 0
+def _error_type(text: str) -> str:
+    try:
+        return str(json.loads(text)["error"].get("type", "unknown"))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "unparsable"
+
+
+def _count(quality: ShardQuality, rows: Iterable[dict[str, Any]], sign: int) -> None:
+    """Add (sign 1) or take away (sign -1) accepted rows' figures; counts that reach 0 go."""
+    errors, created = Counter(quality.error_types), Counter(quality.created_ids)
+    calls = {domain: Counter(c) for domain, c in quality.calls.items()}
+    for row in rows:
+        asked, stated = _facts(row)
+        quality.rows += sign
+        quality.asked_facts += sign * asked
+        quality.stated_facts += sign * stated
+        mine = calls.setdefault(row["domain"], Counter())
+        for ev in row["content"]:
+            if ev.get("class_") == "api_action":
+                if ev.get("function"):
+                    mine[ev["function"]] += sign
+            elif ev.get("source") == "environment" and (ev.get("content") or "").startswith('{"error"'):
+                errors[_error_type(ev["content"])] += sign
+        for change in row["ground_truth"]["state_changes"]:
+            if change["before"] is None:
+                created[change["key"]] += sign
+    quality.error_types = {k: n for k, n in sorted(errors.items()) if n > 0}
+    quality.created_ids = {k: n for k, n in sorted(created.items()) if n > 0}
+    quality.calls = {d: {t: n for t, n in sorted(c.items()) if n > 0} for d, c in sorted(calls.items())}
+    quality.calls = {d: c for d, c in quality.calls.items() if c}
+
+
+def shard_quality(accepted: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> ShardQuality:
+    """The figures of one shard's rows (row dicts as written), for its stats."""
+    quality = ShardQuality()
+    _count(quality, accepted, 1)
+    quality.template_lint_rejected_rows = sum(
+        1 for row in rejected
+        if not (row["provenance"] or {}).get("negative") and Reason.TEMPLATE_LEAK in (row["verification"]["reasons"] or []))
+    return quality
+
+
+def remove_rows(quality: ShardQuality, removed: list[dict[str, Any]]) -> ShardQuality:
+    """The figures without accepted rows moved out of the shard since (cross-shard dedup)."""
+    quality = quality.model_copy(deep=True)
+    _count(quality, removed, -1)
+    return quality
+
+
+def file_quality(accepted: Path, rejected: Path) -> ShardQuality:
+    """The figures of a shard whose stats predate them, read from its files (once, for this shard only)."""
+    columns = ["domain", "content", "ground_truth", "n_turns"]
+    return shard_quality(pq.read_table(accepted, columns=columns).to_pylist(),
+                         pq.read_table(rejected, columns=["verification", "provenance"]).to_pylist())
+
+
+def per_shard_sample(n_shards: int) -> int:
+    """Rows each shard gives the diversity sample."""
+    return math.ceil(DIVERSITY_SAMPLE / max(1, n_shards))
+
+
+def read_sample(path: Path, rows: int) -> list[dict[str, Any]]:
+    """The first `rows` accepted rows of a shard file, with the columns the diversity figures read."""
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=SAMPLE_COLUMNS):
+        return batch.to_pylist()
+    return []
+
+
+def merge_quality(shards: list[ShardQuality], sample: list[dict[str, Any]], negatives: dict[str, Any]
+                  ) -> dict[str, Any]:
+    """The build's quality figures: the shards' figures added up, diversity from `sample` (query and content)."""
+    total = ShardQuality()
+    errors: Counter[str] = Counter()
+    created: Counter[str] = Counter()
+    for q in shards:
+        total.rows += q.rows
+        total.asked_facts += q.asked_facts
+        total.stated_facts += q.stated_facts
+        total.template_lint_rejected_rows += q.template_lint_rejected_rows
+        errors.update(q.error_types)
+        created.update(q.created_ids)
     user_texts: list[str] = []
     assistant_texts: list[str] = []
-    created: list[str] = []
-    errors: Counter[str] = Counter()
-    rows = 0
-    for row in _rows(out / "shards", _COLUMNS, limit):
-        rows += 1
-        a, s = _facts(row)
-        asked += a
-        stated += s
+    for row in sample:
         for ev in row["content"]:
             if ev.get("class_") == "text_observation" and ev.get("source") == "user":
                 user_texts.append(ev.get("content") or "")
             elif ev.get("class_") == "message_action":
                 assistant_texts.append(ev.get("content") or "")
-            elif ev.get("source") == "environment" and (ev.get("content") or "").startswith('{"error"'):
-                try:
-                    errors[str(json.loads(ev["content"])["error"].get("type", "unknown"))] += 1
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    errors["unparsable"] += 1
-        created += [c["key"] for c in row["ground_truth"]["state_changes"] if c["before"] is None]
-    leaks = generated = 0
-    for row in _rows(out / "rejected", ["verification", "provenance"], limit):
-        if (row["provenance"] or {}).get("negative"):
-            continue
-        generated += 1
-        leaks += Reason.TEMPLATE_LEAK in (row["verification"]["reasons"] or [])
     made = negatives.get("made", 0)
+    asked, n_created = total.asked_facts, sum(created.values())
     return {
-        "rows_measured": rows,
+        "rows_measured": total.rows,
         "asked_facts": asked,
-        "asked_facts_stated_share": round(stated / asked, 4) if asked else 1.0,
-        "template_lint_rejected_rows": leaks,
+        "asked_facts_stated_share": round(total.stated_facts / asked, 4) if asked else 1.0,
+        "template_lint_rejected_rows": total.template_lint_rejected_rows,
+        "diversity_rows_measured": len(sample),
         "user_text": distinct_ns(user_texts),
         "assistant_text": distinct_ns(assistant_texts),
-        "created_ids": len(created),
-        "created_ids_distinct_share": round(len(set(created)) / len(created), 4) if created else 1.0,
+        "created_ids": n_created,
+        "created_ids_distinct_share": round(len(created) / n_created, 4) if n_created else 1.0,
         "error_types": dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))),
         "negative_giveaway_rate": round(negatives.get("giveaway", 0) / made, 4) if made else 0.0,
     }
+
+
+def merged_calls(shards: list[ShardQuality]) -> dict[tuple[str, str], int]:
+    """(domain, tool) -> calls in the accepted rows, for the coverage."""
+    calls: Counter[tuple[str, str]] = Counter()
+    for q in shards:
+        for domain, tools in q.calls.items():
+            calls.update({(domain, tool): n for tool, n in tools.items()})
+    return dict(calls)

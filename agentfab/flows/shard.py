@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.llm_stages import Item, LLMStages
+from agentfab.flows.quality import shard_quality
 from agentfab.flows.stages import (Compose, DedupStage, JudgeStage, Negatives, OracleRollOut, Phrase, Record,
                                    RollOut, ShardRows, ShardWorld, TaskWorld, TemplatePhrase, variants_per_world,
                                    verify_stage)
@@ -142,6 +143,9 @@ def _build_shard(job: ShardJob) -> dict[str, Any]:
         write_text(out / "rejected" / f"llm-answers-{shard_name(job.shard)}.jsonl", llm.refused_jsonl())
     files["accepted"] = write_rows(p["accepted"], rows.accepted, meta)
     timings["write"] += time.perf_counter() - t_write
+    t_quality = time.perf_counter()
+    quality = shard_quality(rows.accepted, rows.rejected)  # finalize merges these; it never re-reads the rows
+    timings["quality"] += time.perf_counter() - t_quality
     stats = ShardStats(
         shard=job.shard,
         version=job.version,
@@ -158,6 +162,7 @@ def _build_shard(job: ShardJob) -> dict[str, Any]:
         timings={k: round(v, 4) for k, v in sorted(timings.items())},
         seconds=round(time.perf_counter() - t_start, 4),
         llm=llm.stats() if llm is not None else None,
+        quality=quality,
     )
     write_stats(p["stats"], stats)
     return stats.model_dump(mode="json")

@@ -48,6 +48,20 @@ class FileRecord(_Section):
     rows: int
 
 
+class ShardQuality(_Section):
+    """What finalize needs of a shard's rows for the quality figures and the coverage, measured when the shard is
+    written (flows.quality) and merged by finalize, which never re-reads rows for them. Every field adds up over
+    shards, and rows moved out of a shard later (cross-shard dedup) are subtracted."""
+
+    rows: int = Field(0, description="accepted rows measured")
+    asked_facts: int = 0
+    stated_facts: int = 0
+    template_lint_rejected_rows: int = Field(0, description="generated rows (not negatives) rejected by the lint")
+    error_types: Counts = Field(default_factory=dict, description="error type of a failed call -> calls")
+    created_ids: Counts = Field(default_factory=dict, description="key of a record an accepted row creates -> rows")
+    calls: dict[str, Counts] = Field(default_factory=dict, description="domain -> tool -> calls in accepted rows")
+
+
 class ShardStats(_Section):
     """stats/shard-N.json: written last, it marks the shard complete."""
 
@@ -66,6 +80,7 @@ class ShardStats(_Section):
     timings: dict[str, float] = Field(default_factory=dict, description="stage -> seconds")
     seconds: float = 0.0
     llm: dict[str, Any] | None = Field(None, description="LLM usage of the shard (agentfab.llm.usage)")
+    quality: ShardQuality | None = Field(None, description="None in stats written before it existed")
 
 
 class ReasonCount(_Section):
