@@ -62,7 +62,8 @@ class Composer:
         self._ids = itertools.count(1)
         # both depend on the tool specs only: computed once per domain, shared by every seeded variant
         self._producers = domain.memo("compose_producers", self._index_producers)
-        self._inverse: dict[tuple[str, str], dict[str, tuple[Any, list[tuple[dict, Any]]]]] = {}
+        # (tool, field) -> canonical output value -> (value, [(inputs, result, canonical driver value)])
+        self._inverse: dict[tuple[str, str], dict[str, tuple[Any, list[tuple[dict, Any, str]]]]] = {}
         self._inverse_keys: dict[tuple[str, str], list[str]] = {}  # each index's keys in order, listed once
         self._seen: dict[str, Any] = {}  # temp step id -> its result when executed alone (cleared per plan)
         self._candidates: dict[tuple[bool, int, bool], list[str]] = {}
@@ -153,22 +154,35 @@ class Composer:
                     best = max(best, 1 + self._reach_of(producer.name, (*path, name)))
         return best
 
-    def _inverse_index(self, tool: Tool, driver: str, out_field: str) -> dict[str, tuple[Any, list[tuple[dict, Any]]]]:
+    def _inverse_index(self, tool: Tool, driver: str, out_field: str
+                       ) -> dict[str, tuple[Any, list[tuple[dict, Any, str]]]]:
         """value of `out_field` -> the inputs that produce it, by executing `tool` over every valid driver value."""
         key = (tool.name, out_field)
         if key not in self._inverse:
             entity = tool.spec.parameters["properties"][driver]["x-entity"]
             world = self.store.fork()
-            index: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
+            index: dict[str, tuple[Any, list[tuple[dict, Any, str]]]] = {}
             for value in self.pools.pool(entity):
                 result = tool.invoke(world, {driver: value})
                 if is_error(result) or out_field not in result or result[out_field] == value:
                     continue  # an echo of the input is no sub-task
                 produced = result[out_field]
-                index.setdefault(canonical_json(produced), (produced, []))[1].append(({driver: value}, result))
+                index.setdefault(canonical_json(produced), (produced, []))[1].append(
+                    ({driver: value}, result, canonical_json(value)))
             self._inverse[key] = index
             self._inverse_keys[key] = list(index)
         return self._inverse[key]
+
+    def _known_values(self, chain: list[Step]) -> set[str]:
+        """Canonical values the chain states: its arguments and what its head returns when executed alone."""
+        head = chain[0]
+        known = {canonical_json(v) for s in chain for v in s.arguments.values()}
+        if head.id not in self._seen:
+            executed = self.execute([Step(head.id, head.tool, head.arguments)])
+            self._seen[head.id] = executed[0][head.id] if executed else None
+        if isinstance(self._seen[head.id], dict):
+            known |= {canonical_json(v) for v in self._seen[head.id].values()}
+        return known
 
     def extend_depth(self, chain: list[Step], rng: random.Random) -> list[Step] | None:
         """Replace an entity-typed input of the chain's head by a new call whose real output is that input."""
@@ -177,12 +191,7 @@ class Composer:
         params = [p for p in sorted(head.arguments) if p not in head.bindings and "x-entity" in props.get(p, {})]
         rng.shuffle(params)
         used = {s.tool for s in chain}
-        known = {canonical_json(v) for s in chain for v in s.arguments.values()}
-        if head.id not in self._seen:
-            executed = self.execute([Step(head.id, head.tool, head.arguments)])
-            self._seen[head.id] = executed[0][head.id] if executed else None
-        if isinstance(self._seen[head.id], dict):
-            known |= {canonical_json(v) for v in self._seen[head.id].values()}
+        known: set[str] | None = None  # values the chain already states: computed when a candidate needs them
         for param in params:
             producers = list(self._producers.get(props[param]["x-entity"], []))
             rng.shuffle(producers)
@@ -193,11 +202,12 @@ class Composer:
                 found = self._inverse_index(tool, driver, out_field).get(wanted)
                 if not found:
                     continue
-                inputs = found[1]
-                fresh = [i for i in inputs if canonical_json(i[0][driver]) not in known]
+                if known is None:
+                    known = self._known_values(chain)
+                fresh = [i for i in found[1] if i[2] not in known]
                 if not fresh:
                     continue  # a sub-task whose input the chain already states would be a round trip
-                args, result = fresh[rng.randrange(len(fresh))]
+                args, result, _ = fresh[rng.randrange(len(fresh))]
                 sub = Step(self._new_id(), tool.name, dict(args))
                 self._seen[sub.id] = result
                 new_head = Step(

@@ -93,6 +93,7 @@ def label(name: str) -> str:
 
 
 @lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096)
 def unit(name: str) -> str | None:
     """The unit a field's name carries, if any: `distance_km` -> "km"."""
     return next((u for suffix, u in UNITS.items() if name.endswith(suffix)), None)
