@@ -33,26 +33,43 @@ def _vocabulary(offered: Mapping[str, Tool]) -> Vocabulary:
     return _VOCABULARIES[key]
 
 
+_TOOL_WORDS: dict[int, tuple[Tool, Vocabulary]] = {}  # id(tool) -> (tool, its own vocabulary)
+
+
 def _vocabulary_of(offered: Mapping[str, Tool]) -> Vocabulary:
     """Tool names, raw field names, field names spelled out ("high c") and description openings, of the tools."""
     tools: set[str] = set()
     fields: set[str] = set()
-    spelled: list[str] = []
+    spelled: set[str] = set()
     described: list[str] = []
     for tool in offered.values():
-        if "_" in tool.name:
-            tools.add(tool.name.lower())
-        names = set(tool.spec.parameters.get("properties", {})) | set(tool.spec.returns.get("properties", {}))
-        for name in names:
-            if "_" in name:
-                fields.add(name.lower())
-                words = name.replace("_", " ").lower()
-                if words != label(name).lower():
-                    spelled.append(words + ":")
-        opening = tool.spec.description.split(". ")[0].rstrip(".").lower()
-        if len(opening.split()) >= 5:
-            described.append(opening)
-    return frozenset(tools), frozenset(fields), tuple(sorted(set(spelled))), tuple(described)
+        found = _TOOL_WORDS.get(id(tool))
+        if found is None or found[0] is not tool:
+            if len(_TOOL_WORDS) > 50_000:
+                _TOOL_WORDS.clear()
+            found = _TOOL_WORDS[id(tool)] = (tool, _tool_vocabulary(tool))
+        own = found[1]
+        tools |= own[0]
+        fields |= own[1]
+        spelled.update(own[2])
+        described += own[3]
+    return frozenset(tools), frozenset(fields), tuple(sorted(spelled)), tuple(described)
+
+
+def _tool_vocabulary(tool: Tool) -> Vocabulary:
+    """One tool's share of `_vocabulary_of` (its spelled-out names unsorted, possibly repeated)."""
+    fields: set[str] = set()
+    spelled: list[str] = []
+    names = set(tool.spec.parameters.get("properties", {})) | set(tool.spec.returns.get("properties", {}))
+    for name in names:
+        if "_" in name:
+            fields.add(name.lower())
+            words = name.replace("_", " ").lower()
+            if words != label(name).lower():
+                spelled.append(words + ":")
+    opening = tool.spec.description.split(". ")[0].rstrip(".").lower()
+    return (frozenset({tool.name.lower()} if "_" in tool.name else ()), frozenset(fields), tuple(spelled),
+            (opening,) if len(opening.split()) >= 5 else ())
 
 
 def _spoken(content: list[Event]) -> list[tuple[str, str]]:

@@ -66,7 +66,7 @@ class ToolRaised(Exception):
 
 
 def is_error(result: Any) -> bool:
-    return isinstance(result, dict) and set(result) == {"error"} and isinstance(result["error"], dict)
+    return isinstance(result, dict) and len(result) == 1 and isinstance(result.get("error"), dict)
 
 
 def Arg(description: str, *, entity: str | None = None, examples: list[Any] | None = None, **constraints: Any) -> Any:
@@ -404,9 +404,11 @@ class Domain:
     def memo(self, key: Any, make: Callable[[], Any]) -> Any:
         """A value derived from this domain's (immutable) tools, computed once: lives and dies with the domain."""
         memo: dict[Any, Any] = self._memo  # type: ignore[attr-defined]
-        if key not in memo:
-            memo[key] = make()
-        return memo[key]
+        try:
+            return memo[key]
+        except KeyError:
+            value = memo[key] = make()
+            return value
 
     def tool(self, name: str) -> Tool:
         try:
