@@ -25,7 +25,7 @@ from agentfab.generators.tasks import Step
 from agentfab.generators.values import sample_arguments
 from agentfab.llm.agent import openai_tools, run_agent
 from agentfab.llm.cache import RequestCache
-from agentfab.llm.client import RoleClient
+from agentfab.llm.client import RoleClient, run_async
 from agentfab.llm.intents import Intent, propose_intents
 from agentfab.llm.judge import Judged, LLMJudge
 from agentfab.llm.prompts import prompt
@@ -178,11 +178,11 @@ class LLMStages:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(go())
+            return run_async(go())
         from concurrent.futures import ThreadPoolExecutor  # called from a running loop (in-process Prefect task)
 
         with ThreadPoolExecutor(max_workers=1) as thread:
-            return thread.submit(asyncio.run, go()).result()
+            return thread.submit(run_async, go()).result()
 
     def _refuse(self, item: Item, role: str, made: Made) -> None:
         self.counts[f"refused.{made.code}"] += 1

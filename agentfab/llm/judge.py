@@ -9,7 +9,6 @@ opens its own client for callers that have no event loop.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,7 +16,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentfab.llm.cache import RequestCache
-from agentfab.llm.client import LLMError, RoleClient
+from agentfab.llm.client import LLMError, RoleClient, run_async
 from agentfab.llm.prompts import prompt
 from agentfab.llm.settings import RoleSettings
 from agentfab.llm.structured import AnswerRejected, ask
@@ -125,7 +124,7 @@ class LLMJudge:
             finally:
                 await client.close()
 
-        return asyncio.run(once())
+        return run_async(once())
 
 
 @dataclass(frozen=True)
