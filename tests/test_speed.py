@@ -62,3 +62,22 @@ def test_near_duplicates_are_the_earliest_similar_row_as_a_full_scan_finds_it(ro
     assert got == _near_by_brute_force(rows, threshold)
     if len(rows) >= 2 and rows[0] == rows[1]:  # negative control: a repeated feature set is always caught
         assert got[1] is not None
+
+
+def test_tools_with_the_same_parameter_schema_share_one_compiled_validator_and_others_do_not():
+    import copy
+
+    from agentfab.worlds.core import compile_parameters
+
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^A-[0-9]{3}$"}},
+              "required": ["code"], "additionalProperties": False}
+    same = compile_parameters(schema)
+    assert compile_parameters(copy.deepcopy(schema)) is same
+    same({"code": "A-123"})
+    other = copy.deepcopy(schema)
+    other["properties"]["code"]["pattern"] = "^B-[0-9]{3}$"
+    checked = compile_parameters(other)
+    assert checked is not same
+    checked({"code": "B-123"})  # negative control: the other schema's rule, not the cached one, decides
+    with pytest.raises(Exception, match="must match pattern"):
+        checked({"code": "A-123"})

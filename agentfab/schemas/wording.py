@@ -124,6 +124,8 @@ def plural(word: str) -> str:
 
 def agree(text: str) -> str:
     """Number agreement after filling values: "for 1 nights" -> "for 1 night"."""
+    if "1 " not in text and "one " not in text:  # nothing the pattern could match
+        return text
     return _ONE.sub(lambda m: f"{m.group(1)} {_COUNTED[m.group(2)]}", text)
 
 

@@ -358,7 +358,22 @@ def _refuse(problem: str) -> Callable[[Any], Any]:
     return check
 
 
+_COMPILED: dict[str, Callable[[Any], Any]] = {}  # canonical schema -> its validator
+
+
 def compile_parameters(schema: Any) -> Callable[[Any], Any]:
+    """`_compile_parameters`, once per distinct schema: tools of synthesized and declared domains often share one,
+    and compiling (generating and executing Python code) costs milliseconds per schema."""
+    key = canonical_json(schema)
+    found = _COMPILED.get(key)
+    if found is None:
+        if len(_COMPILED) >= 20_000:
+            _COMPILED.clear()
+        found = _COMPILED[key] = _compile_parameters(schema)
+    return found
+
+
+def _compile_parameters(schema: Any) -> Callable[[Any], Any]:
     """A validator of arguments for this parameter schema, safe on schemas from outside.
 
     `format` is an annotation for models (fastjsonschema would refuse names it does not know) and a `default` is
