@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from fault_kit import SMALL, agentfab, final_error_line, one_line_error, write_recipe
+from fault_kit import SMALL, agentfab, one_line_error, write_recipe
 from small_builds import make_build, reseal
 
 LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -271,6 +271,39 @@ def test_a_binary_recipe_and_an_output_below_a_file_are_one_line_naming_them(tmp
     one_line_error(agentfab("build", recipe, "--out", tmp_path / "file" / "sub"), str(tmp_path / "file"))
 
 
+# Prefect at DEBUG logs dozens of lines in a build (its EventsWorker, task runs, the temporary server): none of them
+# may reach the terminal beside a one-line error
+PREFECT_CHATTY = {**os.environ, "PREFECT_LOGGING_LEVEL": "DEBUG"}
+
+
+def test_prefect_log_lines_go_to_its_log_file_not_to_stderr(tmp_path):
+    script = ("import logging, sys; from agentfab.flows.prefect_env import configure, quiet_console; configure();"
+              "log = quiet_console() if sys.argv[1] == 'quiet' else None; from prefect import flow;"
+              "logging.getLogger('prefect.events.clients').warning('events lost: %s', sys.argv[1]);"
+              "logging.getLogger('uvicorn.error').error('server said no'); print(log)")
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
+    env.pop("PREFECT_LOGGING_SETTINGS_PATH", None)
+    quiet = subprocess.run([sys.executable, "-c", script, "quiet"], capture_output=True, text=True, env=env,
+                           timeout=120)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    log = Path(quiet.stdout.strip())
+    assert log.parent == tmp_path / "home" and "events lost: quiet" in log.read_text()
+    assert "server said no" in log.read_text()
+    loud = subprocess.run([sys.executable, "-c", script, "loud"], capture_output=True, text=True, env=env, timeout=120)
+    assert "events lost: loud" in loud.stderr  # the control: without it, Prefect's lines are on stderr
+
+
+def test_a_real_crash_still_shows_its_traceback(tmp_path):
+    (tmp_path / "cursed.py").write_text("from byo_tools import DESCRIPTION, ENTITIES, NAME, get_todo\n\n\n"
+                                        "def seed_state(seed):\n    raise RuntimeError(f'seed {seed} is cursed')\n")
+    recipe = write_recipe(tmp_path / "r.yaml", {**SMALL, "worlds": [{"python": "cursed"}], "negatives": 0})
+    env = {**PREFECT_CHATTY, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).parent / "fixtures")])}
+    result = agentfab("build", recipe, "--out", tmp_path / "out", "--workers", "1", "--quiet", env=env)
+    assert result.returncode == 1 and "Traceback" in result.stderr, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1].startswith("RuntimeError: seed ") and "is cursed" in result.stderr
+    assert "| DEBUG" not in result.stderr  # the traceback alone, without Prefect's log lines
+
+
 def _mount_tmpfs(where: Path, options: str) -> None:
     where.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True,
@@ -290,8 +323,8 @@ def small_disk(tmp_path):
 def test_a_full_disk_is_one_line_and_the_build_resumes_exactly_once_there_is_room(small_disk, tmp_path):
     out = small_disk / "out"
     recipe = write_recipe(tmp_path / "r.yaml", SMALL)
-    full = agentfab("build", recipe, "--out", out, "--workers", "1", "--quiet")
-    final_error_line(full, str(out), "no space left on device")
+    full = agentfab("build", recipe, "--out", out, "--workers", "1", "--quiet", env=PREFECT_CHATTY)
+    one_line_error(full, str(out), "no space left on device")  # Prefect's own lines went to its log file
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
     resumed = agentfab("build", recipe, "--out", out, "--workers", "1", "--quiet")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -307,7 +340,7 @@ def test_a_read_only_output_folder_is_one_line(tmp_path):
     _mount_tmpfs(ro, "size=1m,ro")
     try:
         recipe = write_recipe(tmp_path / "r.yaml", SMALL)
-        final_error_line(agentfab("build", recipe, "--out", ro / "out"), str(ro / "out"))
+        one_line_error(agentfab("build", recipe, "--out", ro / "out", env=PREFECT_CHATTY), str(ro / "out"))
     finally:
         subprocess.run(["umount", "-l", str(ro)], capture_output=True)
 

@@ -57,9 +57,10 @@ def build(recipe: Path, out: Path | None, records: int | None, seed: int | None,
     Re-running the same command resumes: finished shards are kept, unfinished ones are rebuilt. The same recipe
     and seed give the same rows on any machine.
     """
-    from agentfab.flows.prefect_env import configure
+    from agentfab.flows.prefect_env import configure, quiet_console
 
     configure()
+    quiet_console()  # Prefect's log lines go to a file: a user error stays one line on stderr
     from agentfab.flows.build import BuildError, build as run_build, set_progress
     from agentfab.flows.recipe import RecipeError
     from agentfab.llm.client import LLMError
