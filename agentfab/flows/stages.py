@@ -201,6 +201,7 @@ class TemplatePhrase:
 
     def __init__(self, recipe: Recipe, worlds: list[ShardWorld], rng: random.Random):
         self.distractors, self.worlds, self.rng = recipe.tasks.distractors, worlds, rng
+        self._siblings: dict[str, list[tuple[ShardWorld, list[Tool]]]] = {}  # per domain, for this shard's worlds
 
     def __call__(self, draft: Draft) -> Task:
         rng, world = self.rng, draft.world
@@ -220,26 +221,42 @@ class TemplatePhrase:
         """A request another domain serves and this one cannot: from a sibling (a domain sharing entity types with
         this one, so it sounds answerable) when there is one, and never through a tool this domain also has."""
         rng = self.rng
-        found = foreign_tool(here.domain, self.worlds, rng)
+        found = foreign_tool(here.domain, self.worlds, rng, self._siblings)
         if found is None:
             return FALLBACK_REQUESTS[rng.randrange(len(FALLBACK_REQUESTS))]
         w, tool = found
         return render_step(Step("x", tool.name, sample_arguments(tool, w.pools, rng)), tool, rng)
 
 
-def foreign_tool(here: Domain, worlds: list[ShardWorld], rng: random.Random) -> tuple[ShardWorld, Tool] | None:
-    """A tool of a sibling domain (most entity types in common) that `here` has no tool of the same name for."""
+def foreign_tool(here: Domain, worlds: list[ShardWorld], rng: random.Random,
+                 siblings: dict[str, list[tuple[ShardWorld, list[Tool]]]] | None = None
+                 ) -> tuple[ShardWorld, Tool] | None:
+    """A tool of a sibling domain (most entity types in common) that `here` has no tool of the same name for.
+
+    `siblings` keeps each domain's candidates for callers that always pass the same `worlds` (a shard's stage)."""
+    others = siblings.get(here.name) if siblings is not None else None
+    if others is None:
+        others = _sibling_tools(here, worlds)
+        if siblings is not None:
+            siblings[here.name] = others
+    if not others:
+        return None
+    w, tools = others[rng.randrange(len(others))]
+    return w, tools[rng.randrange(len(tools))]
+
+
+def _sibling_tools(here: Domain, worlds: list[ShardWorld]) -> list[tuple[ShardWorld, list[Tool]]]:
+    """The worlds `foreign_tool` draws from (those with most entity types in common), each with its usable tools."""
     mine = _entity_types(here)
     own = here.memo("tool_names", lambda: {t.name for t in here.tools})
     others = [(w, [t for t in w.domain.tools if t.name not in own]) for w in worlds if w.domain.name != here.name]
     others = [(w, tools) for w, tools in others if tools]
     if not others:
-        return None
+        return others
     overlap = [len(_entity_types(w.domain) & mine) for w, _ in others]
     if max(overlap) > 0:
         others = [o for o, n in zip(others, overlap) if n == max(overlap)]
-    w, tools = others[rng.randrange(len(others))]
-    return w, tools[rng.randrange(len(tools))]
+    return others
 
 
 def _entity_types(domain: Domain) -> frozenset[str]:

@@ -163,25 +163,17 @@ def turn_answers(plan: Plan, turn: int, steps: list[PlanStep]) -> list[str]:
 
 def offer_tools(domain: Domain, needed: list[str], distractors: int, rng: random.Random) -> list[str]:
     """The needed tools plus the most similar others (sharing entity types, then name words), in a seeded order."""
-    def entities(name: str) -> frozenset[str]:
-        return domain.memo(("offer_entities", name), lambda: frozenset(
-            p["x-entity"] for p in domain.tool(name).spec.parameters.get("properties", {}).values()
-            if "x-entity" in p))
-
-    def words(name: str) -> frozenset[str]:
-        return domain.memo(("offer_words", name),
-                           lambda: frozenset(name.lower().split("_")) - {"by", "of", "for", "the"})
-
     def rank() -> list[list[str]]:
         # near misses first: the same entity types, then the most name words in common (find_x_by_name ~
         # search_xs_by_name), so distractors stay hard in a domain of many tools
-        wanted = frozenset().union(*(entities(n) for n in needed)) if needed else frozenset()
-        named = frozenset().union(*(words(n) for n in needed)) if needed else frozenset()
+        profiles = domain.memo("offer_profiles", lambda: _offer_profiles(domain))
+        wanted = frozenset().union(*(profiles[n][0] for n in needed)) if needed else frozenset()
+        named = frozenset().union(*(profiles[n][1] for n in needed)) if needed else frozenset()
         by_score: dict[tuple[int, int], list[str]] = {}
-        for t in domain.tools:
-            if t.name not in needed:
-                score = (len(entities(t.name) & wanted), len(words(t.name) & named))
-                by_score.setdefault(score, []).append(t.name)
+        for name, (entities, words) in profiles.items():
+            if name not in needed:
+                score = (len(entities & wanted), len(words & named))
+                by_score.setdefault(score, []).append(name)
         return [by_score[k] for k in sorted(by_score, reverse=True)]
 
     buckets = domain.memo(("distractors", tuple(sorted(set(needed)))), rank)
@@ -194,6 +186,14 @@ def offer_tools(domain: Domain, needed: list[str], distractors: int, rng: random
     offered = list(dict.fromkeys(needed)) + chosen
     rng.shuffle(offered)
     return offered
+
+
+def _offer_profiles(domain: Domain) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """Each tool's entity types and name words (what distractors are ranked by), in the domain's tool order."""
+    return {t.name: (frozenset(p["x-entity"] for p in t.spec.parameters.get("properties", {}).values()
+                               if "x-entity" in p),
+                     frozenset(t.name.lower().split("_")) - {"by", "of", "for", "the"})
+            for t in domain.tools}
 
 
 def to_task(
