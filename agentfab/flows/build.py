@@ -24,7 +24,9 @@ from agentfab.flows import lifeline
 from agentfab.flows.coverage import build_coverage
 from agentfab.flows.benchmark_sets import BenchmarkUnavailable, contamination_index
 from agentfab.flows.crossshard import cross_shard_pass, shard_files
-from agentfab.flows.lineage import building_version, index_path, lineage, stems, version_recipe, version_seed
+from agentfab.flows.lineage import (building_version, index_path, lineage, read_manifest, stems, version_recipe,
+                                   version_seed)
+from agentfab.flows.object_store import is_url, local_path
 from agentfab.flows.manifest import dataset_card, distinct_ns, merge_stats, versions
 from agentfab.flows.quality import file_quality, merge_quality, merged_calls, per_shard_sample, read_sample
 from agentfab.flows.recipe import Recipe, load_recipe
@@ -110,6 +112,8 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool, recipe_dir: Path 
                                     "agentfab": versions()["agentfab"], "version": version,
                                     "seed": version_seed(recipe.seed, version),
                                     "world_files": world_files(recipe.worlds, recipe_dir or Path.cwd())})
+    if done and version > max(done):  # an extension starts: until it completes, the card lists it as in progress
+        _card_in_progress(out, recipe, version)
     clear_partial(out)
     todo = []
     for i in range(recipe.n_shards):
@@ -119,6 +123,15 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool, recipe_dir: Path 
             if paths(out, i, version)["stats"].is_file():  # it was done once: say which file failed its check
                 _report("damaged", shard=i, problem=problem)
     return version, todo
+
+
+def _card_in_progress(out: Path, recipe: Recipe, version: int) -> None:
+    try:
+        typed = Manifest.model_validate(read_manifest(out))
+    except ValueError:
+        return  # an unreadable manifest: the card is rewritten when this version completes
+    write_text(out / "README.md", dataset_card(typed, {"version": version, "seed": version_seed(recipe.seed, version),
+                                                       "recipe_hash": recipe.hash(), "shards": recipe.n_shards}))
 
 
 def shard_jobs(recipe: Recipe, recipe_dir: str, out: str, version: int, todo: list[int]) -> list[ShardJob]:
@@ -301,7 +314,12 @@ def build(recipe_path: str | Path, *, out: str | Path | None = None, records: in
     keeps ownership of a runner it passes in. `extend` adds a version to an existing dataset (see lineage.py).
     """
     recipe, recipe_dir = load_recipe(recipe_path, {"records": records, "seed": seed})
-    out_path = (Path(out) if out else Path("data") / "builds" / recipe.name).resolve()
+    if is_url(out):  # s3://bucket/prefix and other fsspec URLs: a working copy published to the store
+        from agentfab.flows.store_build import build_to_store
+
+        expand_worlds(recipe.worlds, recipe_dir)
+        return build_to_store(recipe, recipe_dir, str(out), workers, overwrite, runner, extend)
+    out_path = (local_path(out) if out else Path("data") / "builds" / recipe.name).resolve()
     expand_worlds(recipe.worlds, recipe_dir)  # fail on a broken world or a foreign output folder before anything starts
     check_output(recipe, out_path, overwrite)
     with writer_lock(out_path):  # one writer: a second build or import into this folder stops at once
@@ -310,12 +328,16 @@ def build(recipe_path: str | Path, *, out: str | Path | None = None, records: in
 
 
 def _build_locked(recipe: Recipe, recipe_dir: Path, out_path: Path, workers: int | None, overwrite: bool,
-                  runner: ShardRunner | None, extend: bool) -> dict[str, Any]:
+                  runner: ShardRunner | None, extend: bool, on_claimed: Callable[[], None] | None = None
+                  ) -> dict[str, Any]:
+    """`on_claimed` runs once build.json is written, before any shard starts (a store publishes it then)."""
     own = runner is None
     if runner is None:
         runner = ProcessRunner(workers if workers else (os.cpu_count() or 1))
     started = time.perf_counter()
     version, todo = prepare_output(recipe, out_path, overwrite, recipe_dir, extend)
+    if on_claimed is not None:
+        on_claimed()
     runner.on_done = lambda stats: _report("shard_done", shard=stats["shard"], stats=stats)
     try:
         runner.open(len(todo))

@@ -14,6 +14,7 @@ import click
 from agentfab import __version__
 from agentfab.flows.cli_data import decontaminate, export, import_, inspect, schema, show, validate, versions
 from agentfab.flows.cli_errors import UserError, stop_build, stop_on
+from agentfab.flows.dataset_paths import OutFolder
 from agentfab.flows.cli_worlds import domains, tools
 
 
@@ -37,8 +38,9 @@ def main() -> None:
 
 @main.command()
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder. Default: data/builds/<recipe name>.")
+@click.option("--out", type=OutFolder(),
+              help="Output folder, or an fsspec URL such as s3://bucket/prefix (pip install 'agentfab[s3]'). "
+                   "Default: data/builds/<recipe name>.")
 @click.option("--records", type=int, help="Override the recipe's number of tasks.")
 @click.option("--seed", type=int, help="Override the recipe's seed.")
 @click.option("--workers", type=int, help="Worker processes for shards. Default: all cores; 1 runs in-process.")

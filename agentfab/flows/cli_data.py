@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 
 from agentfab.flows.cli_errors import UserError, os_error
+from agentfab.flows.dataset_paths import DatasetFolder
 
 
 @click.command()
-@click.argument("dataset", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("dataset", type=DatasetFolder())
 @click.option("--rejected", "include_rejected", is_flag=True, help="Also re-check rejected rows (they must fail).")
 def validate(dataset: Path, include_rejected: bool) -> None:
     """Re-check a written DATASET: the whole folder, then every accepted row by schema, replay and ground truth.
@@ -83,7 +84,7 @@ def schema(write: bool, check: bool, name: str | None) -> None:
 
 
 @click.command()
-@click.argument("dataset", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("dataset", type=DatasetFolder())
 @click.option("--format", "fmt", required=True, help="adp-jsonl, openai, hf, sharegpt, hermes or dpo.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output file.")
 @click.option("--where", help='A SQL condition on the columns, e.g. "depth >= 2 AND domain = \'bank\'".')
@@ -165,7 +166,7 @@ def import_(source: Path, fmt: str, out: Path, world: str | None, world_seed: in
 
 
 @click.command()
-@click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("dataset", type=DatasetFolder(exists=False))
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a self-contained HTML report (plots, samples) to this file.")
 @click.option("--version", "version", type=int, help="The dataset as of this version (see `agentfab versions`).")
@@ -191,7 +192,7 @@ def inspect(dataset: Path, html_out: Path | None, version: int | None) -> None:
 
 
 @click.command()
-@click.argument("dataset", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("dataset", type=DatasetFolder(exists=False))
 @click.argument("row_id")
 def show(dataset: Path, row_id: str) -> None:
     """Show one trajectory of DATASET (accepted or rejected) as a readable conversation, with its verdict."""
@@ -206,7 +207,7 @@ def show(dataset: Path, row_id: str) -> None:
 
 
 @click.command()
-@click.argument("dataset", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("dataset", type=DatasetFolder())
 def versions(dataset: Path) -> None:
     """List the complete versions of DATASET with their lineage (parent, seed, shards added, counts).
 

@@ -14,7 +14,8 @@ from agentfab import __version__
 from agentfab.flows.coverage import card_section
 from agentfab.inspect.summary import quality_rows
 from agentfab.schemas.codes import STAGES, describe
-from agentfab.schemas.manifest import Manifest, ManifestNegatives, ReasonCount, RowCounts, ShardStats, StageFunnel
+from agentfab.schemas.manifest import (LineageEntry, Manifest, ManifestNegatives, ReasonCount, RowCounts, ShardStats,
+                                       StageFunnel)
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-'.][a-z0-9]+)*")
 
@@ -97,11 +98,29 @@ CARD = Environment(loader=PackageLoader("agentfab.flows", "templates"), autoesca
                    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
 
-def dataset_card(manifest: Manifest) -> str:
+def lineage_rows(manifest: Manifest, building: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    """The card's versions table: every complete version (a build from before versions is version 1), and the one
+    `building` describes (version, seed, recipe_hash, shards) as not complete."""
+    m = manifest
+    done = m.lineage or [LineageEntry(version=1, seed=m.seed, recipe_hash=m.recipe_hash, rows=m.rows,
+                                      shards=[f"shard-{i:05d}" for i in range(m.shards)])]
+    rows: list[tuple[Any, ...]] = [
+        (v.version, v.parent or "-", v.seed, (v.recipe_hash or "")[:12], len(v.shards), v.rows.accepted,
+         v.rows.rejected, sum(v.moved_across_shards.values()), v.contaminated, f"yes ({v.finished_at})"
+         if v.finished_at else "yes") for v in done]
+    if building is not None:
+        rows.append((building["version"], done[-1].version, building["seed"], building["recipe_hash"][:12],
+                     building["shards"], "-", "-", "-", "-", "no: in progress"))
+    return rows
+
+
+def dataset_card(manifest: Manifest, building: dict[str, Any] | None = None) -> str:
+    """README.md of the dataset; `building`: a version being added now, listed as not complete."""
     m = manifest
     dist = m.distributions
     return CARD.get_template("card.md.j2").render(
         m=m,
+        lineage=lineage_rows(m, building),
         counts=[("tasks requested", m.records), ("accepted rows", m.rows.accepted), ("rejected rows", m.rows.rejected),
                 ("shards", m.shards), ("deliberate negatives", m.negatives.made),
                 ("negatives caught by their expected code", m.negatives.caught_by_expected_code),

@@ -39,6 +39,7 @@ class ShardJob:
     out: str
     shard: int
     version: int = 1  # a dataset version after the first: its recipe carries that version's seed
+    publish: str | None = None  # the store URL the shard's files go to once written (flows/object_store.py)
 
     @property
     def id_infix(self) -> str:
@@ -165,6 +166,10 @@ def _build_shard(job: ShardJob) -> dict[str, Any]:
         quality=quality,
     )
     write_stats(p["stats"], stats)
+    if job.publish:
+        from agentfab.flows.object_store import publish_shard
+
+        publish_shard(job.publish, out, job.shard, job.version)
     return stats.model_dump(mode="json")
 
 

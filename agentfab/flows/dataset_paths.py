@@ -1,0 +1,44 @@
+"""Command-line values that name a dataset: a local folder or an fsspec URL (s3://bucket/prefix, ...).
+
+`OutFolder` keeps a URL as text for the build to publish to (flows/store_build.py). `DatasetFolder`, for commands
+that read a dataset, turns a URL into a local copy of it that lives as long as the command (object_store.local_copy).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agentfab.flows.object_store import is_url, local_copy, local_path
+from agentfab.flows.ownership import FolderError
+
+
+class OutFolder(click.Path):
+    """Where a build writes: a local folder (file:// allowed), or an fsspec URL kept as a string."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and is_url(value):
+            return value.rstrip("/")
+        return super().convert(local_path(value) if isinstance(value, str) else value, param, ctx)
+
+
+class DatasetFolder(click.Path):
+    """A dataset to read: a local folder, or an fsspec URL read through a temporary local copy."""
+
+    def __init__(self, exists: bool = True) -> None:
+        super().__init__(file_okay=False, exists=exists, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and is_url(value):
+            if ctx is None:
+                raise click.UsageError(f"{value}: a dataset URL is read only from the command line")
+            try:
+                return ctx.with_resource(local_copy(value))
+            except (FolderError, OSError) as exc:
+                self.fail(f"{value}: {exc}", param, ctx)
+        return super().convert(local_path(value) if isinstance(value, str) else value, param, ctx)
