@@ -59,6 +59,14 @@ def s3():
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def local_build(prefect_harness, tmp_path_factory) -> tuple[Path, dict]:
+    """RECIPE built once into a local folder: what every build of it to the store must equal."""
+    folder = tmp_path_factory.mktemp("local")
+    recipe = _recipe(folder)
+    return folder / "local", build(recipe, out=folder / "local", workers=2)
+
+
 def _url(s3, name: str) -> str:
     url = f"s3://{BUCKET}/{name}-{os.getpid()}"
     s3[1].append(url)
@@ -83,15 +91,15 @@ def _keys(fs, url: str) -> list[str]:
     return sorted(k[len(root) + 1:] for k in fs.find(root))
 
 
-def test_a_build_to_s3_has_the_rows_of_the_same_build_to_a_local_folder(prefect_harness, s3, tmp_path: Path):
+def test_a_build_to_s3_has_the_rows_of_the_same_build_to_a_local_folder(local_build, s3, tmp_path: Path):
     fs, _ = s3
     recipe = _recipe(tmp_path)
-    local = build(recipe, out=tmp_path / "local", workers=2)
+    folder, local = local_build
     url = _url(s3, "same")
     stored = build(recipe, out=url, workers=2)
     assert stored["rows"] == local["rows"]
-    for folder in ("shards", "rejected"):
-        assert _table(fs, url, folder).equals(pl.read_parquet(tmp_path / "local" / folder / "*.parquet").sort("id"))
+    for kind in ("shards", "rejected"):
+        assert _table(fs, url, kind).equals(pl.read_parquet(folder / kind / "*.parquet").sort("id"))
     keys = _keys(fs, url)
     assert not [k for k in keys if k.endswith(".tmp")]
     assert ".agentfab/lock" not in keys, "the write lock outlived the build"
@@ -104,19 +112,19 @@ def test_a_build_to_s3_has_the_rows_of_the_same_build_to_a_local_folder(prefect_
     # resume of a finished build: every shard verified from the store's bytes, nothing rebuilt
     again = build(recipe, out=url, workers=2)
     assert again["timings"]["shards_built_this_run"] == 0
-    assert _table(fs, url, "shards").equals(pl.read_parquet(tmp_path / "local" / "shards" / "*.parquet").sort("id"))
+    assert _table(fs, url, "shards").equals(pl.read_parquet(folder / "shards" / "*.parquet").sort("id"))
 
 
-def test_validate_export_inspect_and_versions_read_a_dataset_on_s3(prefect_harness, s3, tmp_path: Path):
+def test_validate_export_inspect_and_versions_read_a_dataset_on_s3(local_build, s3, tmp_path: Path):
     fs, _ = s3
     recipe = _recipe(tmp_path)
-    build(recipe, out=tmp_path / "local", workers=1)
+    folder, _ = local_build
     url = _url(s3, "read")
     build(recipe, out=url, workers=1)
     cli = CliRunner()
     result = cli.invoke(main, ["validate", url])
     assert result.exit_code == 0, result.output
-    for where, name in ((url, "s3.jsonl"), (str(tmp_path / "local"), "local.jsonl")):
+    for where, name in ((url, "s3.jsonl"), (str(folder), "local.jsonl")):
         result = cli.invoke(main, ["export", where, "--format", "openai", "--out", str(tmp_path / name)])
         assert result.exit_code == 0, result.output
     assert (tmp_path / "s3.jsonl").read_text() == (tmp_path / "local.jsonl").read_text()
@@ -138,7 +146,8 @@ def test_validate_export_inspect_and_versions_read_a_dataset_on_s3(prefect_harne
 
 def test_a_sigkilled_build_to_s3_resumes_without_loss_duplicates_or_half_files(prefect_harness, s3, tmp_path: Path):
     fs, _ = s3
-    recipe = _recipe(tmp_path, RECIPE.replace("records: 90", "records: 640").replace("shard_size: 30", "shard_size: 40"))
+    recipe = _recipe(tmp_path, RECIPE.replace("records: 90", "records: 640").replace("shard_size: 30",
+                                                                                      "shard_size: 40"))
     url = _url(s3, "killed")
     command = [sys.executable, "-m", "agentfab", "build", str(recipe), "--out", url, "--workers", "2", "--quiet"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -202,12 +211,12 @@ def test_one_writer_and_ownership_on_s3(prefect_harness, s3, tmp_path: Path):
     assert _keys(fs, foreign) == ["data.csv"]
 
 
-def test_the_dask_runner_writes_to_s3_and_extends_it(prefect_harness, s3, tmp_path: Path):
+def test_the_dask_runner_writes_to_s3_and_extends_it(local_build, s3, tmp_path: Path):
     from agentfab.flows.dask_runner import DaskRunner
 
     fs, _ = s3
     recipe = _recipe(tmp_path)
-    local = build(recipe, out=tmp_path / "local", workers=1)
+    folder, local = local_build
     url = _url(s3, "dask")
     with DaskRunner(workers=2) as runner:
         stored = build(recipe, out=url, runner=runner)
@@ -215,7 +224,7 @@ def test_the_dask_runner_writes_to_s3_and_extends_it(prefect_harness, s3, tmp_pa
         extended = build(recipe, out=url, runner=runner, extend=True)
     assert stored["rows"] == local["rows"]
     assert _table(fs, url, "shards").filter(~pl.col("id").str.contains("-v0002-")).equals(
-        pl.read_parquet(tmp_path / "local" / "shards" / "*.parquet").sort("id"))
+        pl.read_parquet(folder / "shards" / "*.parquet").sort("id"))
     assert [v["version"] for v in extended["lineage"]] == [1, 2]
     card = fs.cat_file(f"{url[5:]}/README.md").decode()
     assert "## Versions" in card and "| 2 | 1 |" in card

@@ -52,8 +52,9 @@ def main() -> None:
 @click.option("--extend", is_flag=True, help="Add a version to the dataset in --out: new shards with the seed of "
                                            "that version, deduplicated against every earlier version.")
 @click.option("--quiet", is_flag=True, help="No progress bar; print only the summary.")
-def build(recipe: Path, out: Path | None, records: int | None, seed: int | None, workers: int | None,
-          overwrite: bool, runner_kind: str, address: str | None, extend: bool, quiet: bool) -> None:
+def build(recipe: Path, out: Path | str | None, records: int | None, seed: int | None,
+          workers: int | None, overwrite: bool, runner_kind: str, address: str | None, extend: bool,
+          quiet: bool) -> None:
     """Build a dataset from RECIPE, offline, with Prefect in its ephemeral mode.
 
     Re-running the same command resumes: finished shards are kept, unfinished ones are rebuilt. The same recipe
@@ -184,12 +185,14 @@ def _raised_example(out: Path) -> str:
 @main.command()
 @click.argument("recipe", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--cron", required=True, help='When to build, a cron expression in UTC, e.g. "0 3 * * *".')
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="The dataset folder each run adds a version to. Default: data/builds/<recipe name>.")
+@click.option("--out", type=OutFolder(),
+              help="The dataset folder (or fsspec URL, e.g. s3://bucket/prefix) each run adds a version to. "
+                   "Default: data/builds/<recipe name>.")
 @click.option("--name", help="Deployment name. Default: the recipe's name.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes per run.")
 @click.option("--port", type=int, help="Port of the local Prefect server agentfab starts (default: a free one).")
-def serve(recipe: Path, cron: str, out: Path | None, name: str | None, workers: int, port: int | None) -> None:
+def serve(recipe: Path, cron: str, out: Path | str | None, name: str | None, workers: int,
+          port: int | None) -> None:
     """Build RECIPE on a schedule: every run adds a version to one dataset folder (see `agentfab versions`).
 
     Uses the Prefect server named by PREFECT_API_URL, or starts a local `prefect server` on 127.0.0.1 (and stops
@@ -212,7 +215,7 @@ def serve(recipe: Path, cron: str, out: Path | None, name: str | None, workers: 
         parsed, _ = load_recipe(recipe, {})
     except RecipeError as exc:
         raise UserError(str(exc)) from None
-    target = (out or Path("data") / "builds" / parsed.name).resolve()
+    target = out if isinstance(out, str) else (out or Path("data") / "builds" / parsed.name).resolve()
     interrupt_on_sigterm()
     try:
         server = find_or_start_server(port)

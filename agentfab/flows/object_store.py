@@ -41,6 +41,8 @@ ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oci", "me
 LOCK_KEY = f"{STATE}/lock"
 LEDGER_KEYS = f"{STATE}/ledger"
 LEASE_SECONDS = 60.0
+DATASET_FILES = {"build.json", "import.json", "manifest.json", "README.md"}
+DATASET_FOLDERS = {"shards", "rejected", "stats", "index"}
 
 
 def is_url(out: str | Path | None) -> bool:
@@ -136,24 +138,31 @@ class Store:
         return owned
 
     def download(self, folder: Path) -> list[str]:
-        """Copy every file of the dataset (not the lock or ledger) into `folder`; a local ledger lists the owned."""
-        rels = [rel for rel in self.files() if not rel.startswith(STATE + "/") and not rel.endswith(".tmp")]
+        """Copy the dataset's files into `folder`: what agentfab wrote, and anything in its folders (a stray shard
+        must be seen); not a user's other objects, the lock or the ledger. A local ledger lists the owned."""
+        owned = set(self.owned())
+        rels = [rel for rel in self.files() if not rel.startswith(STATE + "/") and not rel.endswith(".tmp")
+                and (rel in owned or rel in DATASET_FILES or rel.split("/", 1)[0] in DATASET_FOLDERS)]
         for rel in rels:
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         if rels:
             self.fs.get([self.key(r) for r in rels], [str(folder / r) for r in rels])
         start_ledger(folder)
-        (folder / LEDGER).write_text("".join(f"{rel}\n" for rel in self.owned()), encoding="utf-8")
+        (folder / LEDGER).write_text("".join(f"{rel}\n" for rel in sorted(owned)), encoding="utf-8")
         return rels
 
 
 def reset_working_copy(folder: Path) -> None:
-    """Empty the working copy (agentfab's own cache folder) but for the lock this process holds on it."""
+    """Empty the working copy (agentfab's own cache folder) but for the lock this process holds on it and the LLM
+    request cache (cache/: a resumed LLM build asks nothing twice)."""
     for path in sorted(folder.rglob("*"), reverse=True):
+        rel = path.relative_to(folder).as_posix()
+        if rel == "cache" or rel.startswith("cache/"):
+            continue
         if path.is_symlink() or path.is_file():
-            if path.relative_to(folder).as_posix() != f"{STATE}/lock":
+            if rel != f"{STATE}/lock":
                 path.unlink()
-        elif path.is_dir() and path.name != STATE:
+        elif path.is_dir() and rel != STATE:
             path.rmdir()
 
 

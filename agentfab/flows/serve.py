@@ -120,7 +120,7 @@ def find_or_start_server(port: int | None = None, wait: float = 120.0, log: Path
     raise ServerError(f"the local Prefect server did not become healthy within {wait:.0f}s")
 
 
-def serve_recipe(recipe: Path, *, cron: str, out: Path, name: str, workers: int, server: Server,
+def serve_recipe(recipe: Path, *, cron: str, out: Path | str, name: str, workers: int, server: Server,
                  announce: Any = print) -> None:
     """Register the deployment with its cron schedule on `server` and run its scheduled runs until interrupted."""
     # runs execute in child processes, which read the environment; this process's settings were read at import
