@@ -12,6 +12,7 @@ place for it and the message text is the answer itself. ADP keeps both.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,6 +172,28 @@ def system_prompt(row: dict[str, Any]) -> str:
             "and ask the user when a required detail is missing.")
 
 
+def spell(row: dict[str, Any], *, reasoning: bool, user: Callable[[UserTurn], list[dict[str, Any]]],
+          agent: Callable[[AgentMessage], list[dict[str, Any]]], calls: Callable[[CallGroup], list[dict[str, Any]]],
+          results: Callable[[ResultGroup], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The row's blocks in a format's words: each block becomes the messages its speller returns, in order."""
+    spellers: dict[type, Callable[[Any], list[dict[str, Any]]]] = {
+        UserTurn: user, AgentMessage: agent, CallGroup: calls, ResultGroup: results}
+    out: list[dict[str, Any]] = []
+    for block in blocks(row, reasoning=reasoning):
+        out.extend(spellers[type(block)](block))
+    return out
+
+
+def from_value_turns(row: dict[str, Any], *, reasoning: bool, calls: Callable[[CallGroup], dict[str, str]],
+                     results: Callable[[ResultGroup], dict[str, str]]) -> list[dict[str, str]]:
+    """ShareGPT-style turns (`{"from", "value"}`, as ShareGPT and Hermes write them): user text is a `human` turn,
+    an agent message a `gpt` turn; a group of calls and the results answering it are the turns the format's
+    `calls` and `results` spell."""
+    return spell(row, reasoning=reasoning, user=lambda b: [{"from": "human", "value": b.text}],
+                 agent=lambda b: [{"from": "gpt", "value": b.text}], calls=lambda b: [calls(b)],
+                 results=lambda b: [results(b)])
+
+
 def chat_messages(row: dict[str, Any], *, reasoning: bool, arguments_as_text: bool,
                   tool_names: bool) -> list[dict[str, Any]]:
     """Chat-completions messages: one assistant message per group of calls, one `tool` message per result.
@@ -178,23 +201,21 @@ def chat_messages(row: dict[str, Any], *, reasoning: bool, arguments_as_text: bo
     The two dialects differ only where the formats do: OpenAI wants arguments as JSON text and `content: null`
     beside calls; Hugging Face templates want arguments as objects, no empty content, and a `name` on tool messages.
     """
-    out: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(row)}]
-    for block in blocks(row, reasoning=reasoning):
-        if isinstance(block, UserTurn):
-            out.append({"role": "user", "content": block.text})
-        elif isinstance(block, AgentMessage):
-            out.append({"role": "assistant", "content": block.text})
-        elif isinstance(block, CallGroup):
-            msg: dict[str, Any] = {"role": "assistant"}
-            if arguments_as_text or block.reasoning:
-                msg["content"] = block.reasoning
-            msg["tool_calls"] = [
-                {"id": c.id, "type": "function",
-                 "function": {"name": c.name, "arguments": c.arguments_text if arguments_as_text else c.arguments}}
-                for c in block.calls]
-            out.append(msg)
-        elif isinstance(block, ResultGroup):
-            for r in block.results:
-                tool = {"role": "tool", "name": r.name} if tool_names else {"role": "tool"}
-                out.append({**tool, "tool_call_id": r.call_id, "content": r.content})
-    return out
+    def call_message(block: CallGroup) -> list[dict[str, Any]]:
+        msg: dict[str, Any] = {"role": "assistant"}
+        if arguments_as_text or block.reasoning:
+            msg["content"] = block.reasoning
+        msg["tool_calls"] = [
+            {"id": c.id, "type": "function",
+             "function": {"name": c.name, "arguments": c.arguments_text if arguments_as_text else c.arguments}}
+            for c in block.calls]
+        return [msg]
+
+    def tool_messages(block: ResultGroup) -> list[dict[str, Any]]:
+        return [{**({"role": "tool", "name": r.name} if tool_names else {"role": "tool"}), "tool_call_id": r.call_id,
+                 "content": r.content} for r in block.results]
+
+    return [{"role": "system", "content": system_prompt(row)},
+            *spell(row, reasoning=reasoning, user=lambda b: [{"role": "user", "content": b.text}],
+                   agent=lambda b: [{"role": "assistant", "content": b.text}], calls=call_message,
+                   results=tool_messages)]

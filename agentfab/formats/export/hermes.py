@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agentfab.formats.export.chat import AgentMessage, CallGroup, ResultGroup, UserTurn, blocks, openai_tools
+from agentfab.formats.export.chat import CallGroup, ResultGroup, from_value_turns, openai_tools
 
 
 def _dumps(value: Any) -> str:
@@ -33,21 +33,19 @@ def system_turn(row: dict[str, Any]) -> str:
 
 
 def conversations(row: dict[str, Any], *, reasoning: bool = True) -> list[dict[str, str]]:
-    turns = [{"from": "system", "value": system_turn(row)}]
-    for block in blocks(row, reasoning=reasoning):
-        if isinstance(block, UserTurn):
-            turns.append({"from": "human", "value": block.text})
-        elif isinstance(block, AgentMessage):
-            turns.append({"from": "gpt", "value": block.text})
-        elif isinstance(block, CallGroup):
-            calls = "\n".join(f"<tool_call>\n{_dumps({'name': c.name, 'arguments': c.arguments})}\n</tool_call>"
-                              for c in block.calls)
-            turns.append({"from": "gpt", "value": f"{block.reasoning}\n{calls}" if block.reasoning else calls})
-        elif isinstance(block, ResultGroup):
-            turns.append({"from": "tool", "value": "\n".join(
-                f"<tool_response>\n{_dumps({'name': r.name, 'content': r.value})}\n</tool_response>"
-                for r in block.results)})
-    return turns
+    return [{"from": "system", "value": system_turn(row)},
+            *from_value_turns(row, reasoning=reasoning, calls=_call_turn, results=_result_turn)]
+
+
+def _call_turn(block: CallGroup) -> dict[str, str]:
+    calls = "\n".join(f"<tool_call>\n{_dumps({'name': c.name, 'arguments': c.arguments})}\n</tool_call>"
+                      for c in block.calls)
+    return {"from": "gpt", "value": f"{block.reasoning}\n{calls}" if block.reasoning else calls}
+
+
+def _result_turn(block: ResultGroup) -> dict[str, str]:
+    return {"from": "tool", "value": "\n".join(
+        f"<tool_response>\n{_dumps({'name': r.name, 'content': r.value})}\n</tool_response>" for r in block.results)}
 
 
 def export_row(row: dict[str, Any], *, reasoning: bool = True) -> dict[str, Any]:

@@ -20,33 +20,32 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agentfab.formats.export.chat import (AgentMessage, CallGroup, ResultGroup, SkipRow, UserTurn, blocks, dumps,
-                                     system_prompt, tool_functions)
+from agentfab.formats.export.chat import (CallGroup, ResultGroup, SkipRow, dumps, from_value_turns, system_prompt,
+                                          tool_functions)
 
 USER, MODEL = ("human", "observation"), ("gpt", "function_call")
 
 
 def conversations(row: dict[str, Any], *, reasoning: bool = True) -> list[dict[str, str]]:
-    turns: list[dict[str, str]] = []
-    for block in blocks(row, reasoning=reasoning):
-        if isinstance(block, UserTurn):
-            turns.append({"from": "human", "value": block.text})
-        elif isinstance(block, AgentMessage):
-            turns.append({"from": "gpt", "value": block.text})
-        elif isinstance(block, CallGroup):
-            calls = [{"name": c.name, "arguments": c.arguments} for c in block.calls]
-            value = dumps(calls[0] if len(calls) == 1 else calls)
-            if block.reasoning:
-                value = f"<think>\n{block.reasoning}\n</think>\n\n{value}"
-            turns.append({"from": "function_call", "value": value})
-        elif isinstance(block, ResultGroup):
-            results = block.results
-            value = results[0].content if len(results) == 1 else dumps([r.value for r in results])
-            turns.append({"from": "observation", "value": value})
+    turns = from_value_turns(row, reasoning=reasoning, calls=_call_turn, results=_result_turn)
     problem = turn_order_problem(turns)
     if problem:
         raise SkipRow("sharegpt.turn_order", f"row {row.get('id')}: {problem}")
     return turns
+
+
+def _call_turn(block: CallGroup) -> dict[str, str]:
+    calls = [{"name": c.name, "arguments": c.arguments} for c in block.calls]
+    value = dumps(calls[0] if len(calls) == 1 else calls)
+    if block.reasoning:
+        value = f"<think>\n{block.reasoning}\n</think>\n\n{value}"
+    return {"from": "function_call", "value": value}
+
+
+def _result_turn(block: ResultGroup) -> dict[str, str]:
+    results = block.results
+    value = results[0].content if len(results) == 1 else dumps([r.value for r in results])
+    return {"from": "observation", "value": value}
 
 
 def turn_order_problem(turns: list[dict[str, str]]) -> str | None:
