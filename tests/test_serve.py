@@ -39,18 +39,8 @@ async def _registered_then_triggered(api: str) -> tuple[str, str]:
 
     with temporary_settings({PREFECT_API_URL: api}):
         async with get_client() as client:
-            from prefect.exceptions import ObjectNotFound
-
-            # serve announces itself before `flow.serve` has registered the deployment: wait for it to appear
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    deployment = await client.read_deployment_by_name("agentfab-scheduled-build/nightly")
-                    break
-                except ObjectNotFound:
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(0.5)
+            # serve announces itself once the deployment is registered: it is there at once
+            deployment = await client.read_deployment_by_name("agentfab-scheduled-build/nightly")
             schedule = deployment.schedules[0].schedule
             await client.create_flow_run_from_deployment(deployment.id)
     return schedule.cron, schedule.timezone

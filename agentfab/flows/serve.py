@@ -8,6 +8,7 @@ Version N's seed derives from the recipe seed and N (lineage.py), never from the
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -126,13 +127,21 @@ def serve_recipe(recipe: Path, *, cron: str, out: Path | str, name: str, workers
     # runs execute in child processes, which read the environment; this process's settings were read at import
     os.environ["PREFECT_API_URL"] = server.api_url
     os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"  # a run must never fall back to a temporary server
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
     from prefect.schedules import Cron
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED, temporary_settings
 
     schedule = Cron(cron, timezone="UTC")
     announce(server.describe())
-    announce(f"serving {DEPLOYMENT_FLOW}/{name}: cron '{cron}' (UTC), each run adds a version to {out}; "
-             "stop with Ctrl-C")
     with temporary_settings({PREFECT_API_URL: server.api_url, PREFECT_SERVER_EPHEMERAL_ENABLED: False}):
-        scheduled_build.serve(name=name, schedules=[schedule], print_starting_message=False,
-                              parameters={"recipe": str(recipe), "out": str(out), "workers": workers})
+        # what `flow.serve` does, with the announcement once the deployment is registered (not before)
+        runner = Runner(name=name)
+        runner.add_flow(scheduled_build, name=name, schedules=[schedule],
+                        parameters={"recipe": str(recipe), "out": str(out), "workers": workers})
+        announce(f"serving {DEPLOYMENT_FLOW}/{name}: cron '{cron}' (UTC), each run adds a version to {out}; "
+                 "stop with Ctrl-C")
+        try:
+            asyncio.run(runner.start())
+        except TerminationSignal:  # Prefect's own SIGTERM handling: stop serving like Ctrl-C
+            raise KeyboardInterrupt from None
