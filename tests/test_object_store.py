@@ -228,3 +228,31 @@ def test_the_dask_runner_writes_to_s3_and_extends_it(local_build, s3, tmp_path: 
     assert [v["version"] for v in extended["lineage"]] == [1, 2]
     card = fs.cat_file(f"{url[5:]}/README.md").decode()
     assert "## Versions" in card and "| 2 | 1 |" in card
+
+
+def test_a_store_without_credentials_is_one_line_naming_the_settings(s3, tmp_path: Path):
+    recipe = _recipe(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k == "AWS_ENDPOINT_URL"}
+    env["HOME"] = str(tmp_path)  # no ~/.aws/credentials either
+    for command in (["build", str(recipe), "--out", f"s3://{BUCKET}/nocreds", "--quiet"],
+                    ["validate", f"s3://{BUCKET}/nocreds"]):
+        done = subprocess.run([sys.executable, "-m", "agentfab", *command], capture_output=True, text=True, env=env,
+                              timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and "AWS_ACCESS_KEY_ID" in done.stderr, done.stderr
+        assert "NoCredentialsError" in done.stderr
+
+
+def test_a_shard_published_by_a_worker_elsewhere_is_pulled_whole_into_the_working_copy(local_build, s3,
+                                                                                        tmp_path: Path):
+    from agentfab.flows.object_store import pull_shard
+    from agentfab.flows.storage import check_shard
+
+    url = _url(s3, "pulled")
+    manifest = build(_recipe(tmp_path), out=url, workers=1)
+    elsewhere = tmp_path / "driver"  # the driver's working copy never saw the worker's files
+    assert check_shard(elsewhere, 1, manifest["recipe_hash"]) is not None
+    pull_shard(Store(url), elsewhere, 1, 1)
+    assert check_shard(elsewhere, 1, manifest["recipe_hash"]) is None
+    assert pl.read_parquet(elsewhere / "shards" / "shard-00001.parquet").equals(
+        pl.read_parquet(local_build[0] / "shards" / "shard-00001.parquet"))

@@ -40,5 +40,5 @@ class DatasetFolder(click.Path):
             try:
                 return ctx.with_resource(local_copy(value))
             except (FolderError, OSError) as exc:
-                self.fail(f"{value}: {exc}", param, ctx)
+                self.fail(str(exc) if value in str(exc) else f"{value}: {exc}", param, ctx)
         return super().convert(local_path(value) if isinstance(value, str) else value, param, ctx)

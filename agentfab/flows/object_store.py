@@ -91,6 +91,12 @@ class Store:
             found = self.fs.find(self.root)
         except FileNotFoundError:
             return []
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a driver's own error (no credentials, no endpoint): one line
+            raise FolderError(f"{self.url}: {type(exc).__name__}: {exc}; check the store's settings (for S3: "
+                              "AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL for "
+                              "another S3-compatible store)") from None
         return sorted(p[len(self.root) + 1:] for p in found if p.startswith(self.root + "/"))
 
     def kind(self) -> str:
