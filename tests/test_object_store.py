@@ -256,3 +256,43 @@ def test_a_shard_published_by_a_worker_elsewhere_is_pulled_whole_into_the_workin
     assert check_shard(elsewhere, 1, manifest["recipe_hash"]) is None
     assert pl.read_parquet(elsewhere / "shards" / "shard-00001.parquet").equals(
         pl.read_parquet(local_build[0] / "shards" / "shard-00001.parquet"))
+
+
+def test_the_store_lock_is_won_by_one_writer_and_a_lost_lease_stops_the_final_publish(s3, tmp_path: Path):
+    from agentfab.flows.object_store import publish_finished
+    from agentfab.flows.ownership import FolderError
+
+    fs, _ = s3
+    store = Store(_url(s3, "locks"))
+    key = store.key(".agentfab/lock")
+    fs.pipe_file(key, json.dumps({"host": "elsewhere", "pid": 1, "lease_until": time.time() - 1}).encode())
+    stale = fs.info(key)["ETag"]
+    first, second = StoreLock(store), StoreLock(store)
+    first._put(stale)  # both saw the same stale lock: the conditional PUT lets exactly one replace it
+    with pytest.raises(FileExistsError):
+        second._put(stale)
+    assert json.loads(fs.cat_file(key))["token"] == first.token
+    with pytest.raises(FolderError, match="being written by another agentfab process"):
+        second.acquire()  # the winner's lease is live
+
+    fs.rm_file(key)
+    holder = StoreLock(store, lease=0.6)
+    holder.acquire()
+    fs.pipe_file(key, b'{"host": "elsewhere", "pid": 2, "lease_until": 0}')  # another writer took it meanwhile
+    deadline = time.monotonic() + 10
+    while not holder.lost and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert holder.lost, "a renewal over another writer's lock must fail"
+    with pytest.raises(FolderError, match="lost its write lock"):
+        publish_finished(store, tmp_path, holder)
+    holder.release()
+    assert json.loads(fs.cat_file(key))["pid"] == 2, "release deleted another writer's lock"
+
+
+def test_a_url_where_only_a_local_path_fits_is_refused_in_one_line(tmp_path: Path):
+    cli = CliRunner()
+    for command in (["decontaminate", f"s3://{BUCKET}/x"], ["import", str(_recipe(tmp_path)), "--format", "sharegpt",
+                                                              "--out", f"s3://{BUCKET}/x"]):
+        result = cli.invoke(main, command)
+        assert result.exit_code == 2 and "give a local path here" in result.output, result.output
+    assert not Path("s3:").exists()

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from agentfab.flows.cli_errors import UserError, os_error
-from agentfab.flows.dataset_paths import DatasetFolder
+from agentfab.flows.dataset_paths import DatasetFolder, LocalPath
 
 
 @click.command()
@@ -86,7 +86,7 @@ def schema(write: bool, check: bool, name: str | None) -> None:
 @click.command()
 @click.argument("dataset", type=DatasetFolder())
 @click.option("--format", "fmt", required=True, help="adp-jsonl, openai, hf, sharegpt, hermes or dpo.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output file.")
+@click.option("--out", required=True, type=LocalPath(dir_okay=False, path_type=Path), help="Output file.")
 @click.option("--where", help='A SQL condition on the columns, e.g. "depth >= 2 AND domain = \'bank\'".')
 @click.option("--kind", multiple=True, help="Keep only these task kinds (repeatable).")
 @click.option("--domain", multiple=True, help="Keep only these domains (repeatable).")
@@ -139,7 +139,8 @@ def export(dataset: Path, fmt: str, out: Path, where: str | None, kind: tuple[st
 @click.command(name="import")
 @click.argument("source", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--format", "fmt", required=True, help="openai, hf, sharegpt, hermes or xlam.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Dataset folder to write.")
+@click.option("--out", required=True, type=LocalPath(file_okay=False, path_type=Path),
+              help="Dataset folder to write.")
 @click.option("--world", help="A built-in world whose tools the data calls: those calls are replayed and checked.")
 @click.option("--world-seed", type=int, default=0, show_default=True, help="Seed of that world's state.")
 def import_(source: Path, fmt: str, out: Path, world: str | None, world_seed: int) -> None:
@@ -231,7 +232,7 @@ def versions(dataset: Path) -> None:
 
 
 @click.command()
-@click.argument("dataset", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("dataset", type=LocalPath(file_okay=False, exists=True, path_type=Path))
 def decontaminate(dataset: Path) -> None:
     """Check DATASET (built or imported) against public function-calling test sets (BFCL).
 

@@ -2,6 +2,8 @@
 
 `OutFolder` keeps a URL as text for the build to publish to (flows/store_build.py). `DatasetFolder`, for commands
 that read a dataset, turns a URL into a local copy of it that lives as long as the command (object_store.local_copy).
+`LocalPath` is for what is written on this machine only (an export file, an import folder, a decontamination): a URL
+there is refused in one line rather than taken as a local path named `s3:`.
 """
 
 from __future__ import annotations
@@ -41,4 +43,14 @@ class DatasetFolder(click.Path):
                 return ctx.with_resource(local_copy(value))
             except (FolderError, OSError) as exc:
                 self.fail(str(exc) if value in str(exc) else f"{value}: {exc}", param, ctx)
+        return super().convert(local_path(value) if isinstance(value, str) else value, param, ctx)
+
+
+class LocalPath(click.Path):
+    """A local file or folder; an fsspec URL is refused (pathlib would read s3://b/x as the folder s3:/b/x)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and is_url(value):
+            self.fail(f"{value}: give a local path here; only a dataset may be an object-store URL (build --out, "
+                      "and the DATASET of validate, export, inspect, show and versions)", param, ctx)
         return super().convert(local_path(value) if isinstance(value, str) else value, param, ctx)
