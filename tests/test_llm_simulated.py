@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -81,6 +83,12 @@ def test_a_build_on_imported_tools_runs_on_simulated_results_that_are_validated_
         assert counts["simulated_calls"] == SAMPLED and counts["simulated_rows"] == data.height
         assert manifest["llm"]["usage"]["simulator"]["answers"] == SAMPLED
 
+        # `agentfab validate` in a new process (no memo, no server): the simulated results are the rows' own, and
+        # every replay agrees with them
+        checked = subprocess.run([sys.executable, "-m", "agentfab", "validate", str(out), "--rejected"],
+                                 capture_output=True, text=True, timeout=300)
+        assert checked.returncode == 0 and "0 failed" in checked.stdout + checked.stderr, checked.stdout + checked.stderr
+
         shutil.rmtree(out)  # the same build again in a new folder, this process: the domain's memo answers
         again = make_build(tmp_path / "again", recipe(tools, server.base_url))
         assert len(server.log) == SAMPLED and rows(again)["id"].to_list() == data["id"].to_list()
@@ -122,3 +130,38 @@ def test_an_llm_agents_own_arguments_are_simulated_live_and_replay_agrees(tmp_pa
     codes = {c for r in data["verification"].struct.field("reasons").to_list() for c in r}
     assert "exec.observation_mismatch" not in codes  # the replay found the same simulated result
     assert json.loads((out / "manifest.json").read_text())["llm"]["counts"]["simulated_calls"] == SAMPLED + 1
+
+
+def test_the_memo_learnt_from_rows_keeps_the_first_result_so_a_disagreeing_row_fails_its_replay(tools):
+    from agentfab.flows.worlds import simulated_tools
+    from agentfab.worlds.simulated import learn_calls
+
+    domain = simulated_tools(str(tools), "json")
+    call = {"class_": "api_action", "function": "get_weather", "kwargs": {"city": "Oslo"}, "tool_call_id": "c1"}
+
+    def seen(result: dict) -> list[dict]:
+        return [call, {"class_": "text_observation", "source": "environment", "tool_call_id": "c1",
+                       "content": json.dumps(result)}]
+
+    store = domain.seeded(0)
+    assert domain.tool("get_weather").invoke(store, {"city": "Oslo"})["error"]["type"] == "unavailable"
+    assert learn_calls(domain, seen({"celsius": 3.5, "sky": "snow"})) == 1
+    assert learn_calls(domain, seen({"celsius": 30, "sky": "sun"})) == 0  # a second row disagrees: not learnt
+    assert domain.tool("get_weather").invoke(store, {"city": "Oslo"}) == {"celsius": 3.5, "sky": "snow"}
+    unavailable = seen({"error": {"type": "unavailable", "message": "no simulated result"}})
+    unavailable[0] = {**call, "kwargs": {"city": "Lima"}}
+    assert learn_calls(domain, unavailable) == 0  # a call the build never simulated stays unsimulated
+
+
+def test_the_shipped_simulated_tools_recipe_parses_and_its_tools_load():
+    from agentfab.flows.recipe import load_recipe
+    from agentfab.flows.worlds import expand_worlds
+    from agentfab.worlds.simulated import sample_calls, simulated_calls
+
+    path = Path(__file__).resolve().parents[1] / "data" / "recipes" / "llm-simulated.yaml"
+    recipe, _ = load_recipe(path)
+    assert recipe.models.simulator is not None and recipe.tasks.intents == 0.2
+    domains = dict(expand_worlds(recipe.worlds, path.parent))
+    simulated = [d for d in domains.values() if simulated_calls(d) is not None]
+    assert [d.name for d in simulated] == ["city_tools"]
+    assert len(sample_calls(simulated[0])) == 4 + 2 * 2 + 2 * 2

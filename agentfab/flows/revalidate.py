@@ -19,6 +19,7 @@ from agentfab.schemas.tasks import Clarification, PlanStep, Task, UserTurn, requ
 from agentfab.validators.judge import Judge, Judgement, RuleJudge
 from agentfab.validators.verify import verify
 from agentfab.worlds.core import Domain, Store, canonical_json
+from agentfab.worlds.simulated import learn_calls
 
 
 @dataclass
@@ -105,6 +106,7 @@ def revalidate(dataset: Path, include_rejected: bool = False) -> Report:
                 stores[key] = domain.seeded(prov["world_seed"])
             task = task_from_row(row)
             content = [event_from_row(e) for e in row["content"]]
+            learn_calls(domain, content)  # simulated tools: their results are the rows' own, checked for agreement
             offered = {}
             known = domain.memo("tool_names", lambda d=domain: {x.name for x in d.tools})
             for t in row["tools"]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -116,3 +117,31 @@ def sample_calls(domain: Domain) -> list[tuple[Tool, dict[str, Any]]]:
         for combo in itertools.islice(itertools.product(*values), COMBINATIONS):
             out.append((tool, dict(zip(required, combo))))
     return out
+
+
+def learn_calls(domain: Domain, content: list[dict[str, Any]]) -> int:
+    """Fill a simulated domain's memo from a trajectory's own observations (what `agentfab validate` has of a build's
+    simulated results): each call's result as the row shows it, first seen wins, so a row whose result for the same
+    call differs fails its replay (`exec.observation_mismatch`). Calls the build never simulated (an `unavailable`
+    error) and arguments the schema refuses stay out. Returns how many calls were learnt."""
+    calls = simulated_calls(domain)
+    if calls is None:
+        return 0
+    actions = {e.get("tool_call_id"): e for e in content if e.get("class_") == "api_action"}
+    learnt = 0
+    for ev in content:
+        action = actions.get(ev.get("tool_call_id")) if ev.get("source") == "environment" else None
+        if action is None:
+            continue
+        name, kwargs = action.get("function"), action.get("kwargs")
+        try:
+            tool, result = domain.tool(str(name)), json.loads(ev.get("content") or "")
+        except (KeyError, ValueError):
+            continue
+        if not isinstance(kwargs, dict) or tool.check(kwargs) is not None or calls.has(tool.name, kwargs):
+            continue
+        if isinstance(result, dict) and (result.get("error") or {}).get("type") == "unavailable":
+            continue
+        calls.record(tool.name, kwargs, result)
+        learnt += 1
+    return learnt
