@@ -52,9 +52,10 @@ def task_from_row(row: dict[str, Any]) -> Task:
              for i, t in enumerate(texts)]
     clarification = None
     if gt["clarify_param"]:
-        head = plan[0]
+        head = next((s for s in plan if s.id == gt.get("clarify_step")), plan[0])
         clarification = Clarification(step=head.id, param=gt["clarify_param"], question=gt["clarify_question"] or "",
-                                      reply=gt["clarify_reply"] or "", value=head.arguments[gt["clarify_param"]])
+                                      reply=gt["clarify_reply"] or "", value=head.arguments[gt["clarify_param"]],
+                                      options=gt.get("clarify_options") or [])
     return Task(
         id=row["task_id"], family=row["family"], domain=row["domain"], kind=row["kind"], depth=row["depth"],
         width=row["width"], user_turns=turns, tools=[t["name"] for t in row["tools"]],

@@ -18,7 +18,7 @@ from agentfab.worlds.core import Domain, canonical_json
 # state against
 EMPTY_GROUND_TRUTH: dict[str, Any] = {"answers": [], "plan": [], "state_changes": [], "expect_refusal": False,
                                       "clarify_param": None, "clarify_question": None, "clarify_reply": None,
-                                      "user_turns": [], "needed_tools": [], "failure_outcome": None,
+                                      "clarify_step": None, "clarify_options": [], "user_turns": [], "needed_tools": [], "failure_outcome": None,
                                       "declined": None}
 _EVENT_FIELDS = ("class_", "content", "function", "kwargs", "description", "tool_call_id", "source", "name", "language")
 
@@ -139,6 +139,8 @@ def dataset_row(
             "clarify_question": task.clarification.question if task.clarification else None,
             "user_turns": [t.text for t in task.user_turns],
             "clarify_reply": task.clarification.reply if task.clarification else None,
+            "clarify_step": task.clarification.step if task.clarification else None,
+            "clarify_options": task.clarification.options if task.clarification else [],
             "needed_tools": task.needed_tools,
             "failure_outcome": task.failure_outcome,
             "declined": task.declined,

@@ -459,6 +459,7 @@ def error_cause(error: Any) -> str:
 
 # -- clarify ---------------------------------------------------------------------------------------------------
 
+_A_VOWEL = re.compile(r"\b([Aa]) (?=[aeio])")
 _COUNTED_SLOT = r"(?:\s+(?:x\s+)?(?:units?|nights?|seats?|rooms?|guests?|minutes?|copies|people))?"
 _PREPOSITION = r"(?:\s+(?:with|for|of|on|to|from|in|at|by|reason:?|,)\s*|\s+)"
 
@@ -507,6 +508,7 @@ def _clarify_template(text: str, param: str, tool: Tool) -> str:
     dropped = re.sub(_PREPOSITION + re.escape(slot) + _COUNTED_SLOT, "", text, count=1)
     if dropped == text:
         dropped = text.replace(slot, "it", 1)
+    dropped = _A_VOWEL.sub(r"\1n ", dropped)  # "open a {type} account" less its type is "open an account"
     return " ".join(dropped.split()).rstrip(",")
 
 

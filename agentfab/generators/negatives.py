@@ -34,6 +34,7 @@ EXPECTED_CODE: dict[str, str] = {
     "unknown_tool": Reason.UNKNOWN_TOOL,
     "bad_arguments": Reason.BAD_ARGUMENTS,
     "ignored_refusal": Reason.UNEXPECTED_CALL,
+    "guessed_value": Reason.GUESSED_VALUE,
 }
 NEGATIVES = tuple(EXPECTED_CODE)
 
@@ -316,6 +317,20 @@ def ignored_refusal(task: Task, content: list[Event], agent: OracleAgent, rng: r
     return None if bank.vocab else first  # with accepted data to compare, only a call that gives nothing away
 
 
+def guessed_value(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random,
+                  bank: ValueBank) -> list[Event] | None:
+    """A clarify task where the agent never asks: it goes on with the value it was never given (the right one, as a
+    lucky guess would be), so only the clarification check can tell."""
+    if task.clarification is None:
+        return None
+    users = [i for i, e in enumerate(content) if e.get("source") == "user"]
+    question = next((i for i in range(users[0] + 1, users[1]) if content[i]["class_"] == "message_action"), None) \
+        if len(users) > 1 else None
+    if question is None:
+        return None
+    return [e for i, e in enumerate(content) if i not in (question, users[1])]
+
+
 PERTURBATIONS: dict[str, Perturb] = {
     "wrong_argument": wrong_argument,
     "wrong_tool": wrong_tool,
@@ -327,6 +342,7 @@ PERTURBATIONS: dict[str, Perturb] = {
     "unknown_tool": unknown_tool,
     "bad_arguments": bad_arguments,
     "ignored_refusal": ignored_refusal,
+    "guessed_value": guessed_value,
 }
 
 

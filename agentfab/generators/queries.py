@@ -8,9 +8,10 @@ import random
 import re
 from dataclasses import dataclass
 
+from agentfab.generators.clarify import ambiguity_answer, ambiguity_question, holdings_request
 from agentfab.generators.language import (
     clarify_answer, clarify_question, clarify_template, error_cause, fill, is_id, param_label, phrases_of, sentence,
-    tool_class,
+    subject, tool_class,
 )
 from agentfab.generators.tasks import Plan, Step
 from agentfab.generators.values import normalize, render_value
@@ -57,8 +58,9 @@ def _reference(param: str, field: str, tool: Tool, source: Tool | None) -> str:
 
 
 def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | None = None,
-                  sources: dict[str, Tool] | None = None) -> Clause:
-    """A step as a request clause. Values fed by earlier steps are referred to, `hide` is left out (clarify)."""
+                  sources: dict[str, Tool] | None = None, vague: str | None = None) -> Clause:
+    """A step as a request clause. Values fed by earlier steps are referred to, `hide` is left out (clarify), and
+    `vague` is referred to by its kind alone even where the earlier result has two of that kind ("that city")."""
     sources = sources or {}
     phrases = phrases_of(tool)
     phrase = phrases[rng.randrange(len(phrases))]
@@ -67,7 +69,7 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
     referred: set[str] = set()
     for param in step.bindings:  # "customer {customer_id}" fed by a result reads "that customer"
         source_id, field = step.bindings[param].split(".", 1)
-        words = _reference(param, field, tool, sources.get(source_id))
+        words = _reference(param, field, tool, None if param == vague else sources.get(source_id))
         thing = noun(tool.spec.parameters.get("properties", {}).get(param, {}).get("x-entity") or param)
         pattern = re.compile(r"\b" + re.escape(thing) + r" \{" + re.escape(param) + r"\}", re.IGNORECASE)
         if words == thing and pattern.search(template):
@@ -96,11 +98,13 @@ def render_step(step: Step, tool: Tool, rng: random.Random, *, hide: str | None 
 
 def render_chain(steps: list[Step], domain: Domain, rng: random.Random, hide: dict[str, str],
                  inline: bool = False, asks: dict[str, Phrase] | None = None,
-                 sources: dict[str, Tool] | None = None) -> str:
+                 sources: dict[str, Tool] | None = None, vague: dict[str, str] | None = None) -> str:
     """Steps in order as one request; `inline` keeps it a lower-case clause (to follow "Now ..." or "(2)").
 
     `asks` (when given) receives, per step id, the phrase its clause was made from."""
-    clauses = [render_clause(s, domain.tool(s.tool), rng, hide=hide.get(s.id), sources=sources) for s in steps]
+    vague = vague or {}
+    clauses = [render_clause(s, domain.tool(s.tool), rng, hide=hide.get(s.id), sources=sources, vague=vague.get(s.id))
+               for s in steps]
     if asks is not None:
         asks.update({s.id: c.phrase for s, c in zip(steps, clauses)})
     parts = [c.text for c in clauses]
@@ -115,14 +119,14 @@ def render_chain(steps: list[Step], domain: Domain, rng: random.Random, hide: di
 
 
 def render_turn(plan: Plan, turn: int, domain: Domain, rng: random.Random, hide: dict[str, str],
-                asks: dict[str, Phrase] | None = None) -> str:
+                asks: dict[str, Phrase] | None = None, vague: dict[str, str] | None = None) -> str:
     steps_in_turn = {s.id for s in plan.steps if s.turn == turn}
     chains = [[sid for sid in member if sid in steps_in_turn] for member in plan.members]
     chains = [c for c in chains if c]
     by_id = {s.id: s for s in plan.steps}
     sources = {s.id: domain.tool(s.tool) for s in plan.steps}
     inline = turn > 0 or len(chains) > 1
-    bodies = [render_chain([by_id[sid] for sid in c], domain, rng, hide, inline, asks, sources) for c in chains]
+    bodies = [render_chain([by_id[sid] for sid in c], domain, rng, hide, inline, asks, sources, vague) for c in chains]
     if turn > 0:
         return NEXT_TURN[rng.randrange(len(NEXT_TURN))].format(a=" and ".join(bodies).rstrip("."))
     if len(bodies) == 1:
@@ -229,8 +233,12 @@ def to_task(
             expect_refusal=True,
         )
     hide: dict[str, str] = {}
+    vague: dict[str, str] = {}
     clarification = None
-    if kind == "clarify":
+    asked = next((s for s in plan.steps if s.ask), None) if kind == "clarify" else None
+    if asked is not None:
+        clarification, hide, vague = _clarification(plan, asked, domain, rng)
+    elif kind == "clarify":
         head = plan.steps[0]
         tool = domain.tool(head.tool)
         props = tool.spec.parameters.get("properties", {})
@@ -244,13 +252,23 @@ def to_task(
         clarification = Clarification(step=head.id, param=param, question=clarify_question(tool, param, rng),
                                       reply=clarify_answer(tool, param, value, rng), value=value)
     n_turns = 1 + max(s.turn for s in plan.steps)
+    by_id = {s.id: s for s in plan.steps}
+    silent: set[str] = set()
     phrases: dict[str, Phrase] = {}
     if kind == "failure":
         texts = [failure_request(plan, domain, rng, phrases)]
+    elif asked is not None and asked.options and not asked.bindings:  # "I'm member MEM-17. ... my loan"
+        lister = by_id[asked.depends_on[0]]
+        silent.add(lister.id)  # the user never asked to see the list: the assistant looks it up to ask
+        clause = render_clause(asked, domain.tool(asked.tool), rng, hide=asked.ask)
+        phrases[asked.id] = clause.phrase
+        thing = noun(domain.tool(asked.tool).spec.parameters["properties"][asked.ask].get("x-entity") or "")
+        texts = [holdings_request(domain.tool(lister.tool), *next(iter(lister.arguments.items())), clause.text, thing,
+                                  sentence, rng)]
     else:
-        texts = [render_turn(plan, t, domain, rng, hide, phrases) for t in range(n_turns)]
+        texts = [render_turn(plan, t, domain, rng, hide, phrases, vague) for t in range(n_turns)]
     asks = _carried(plan, {s.id: tuple(domain.tool(s.tool).asked(phrases.get(s.id), plan.results[s.id]))
-                           for s in plan.steps})
+                           if s.id not in silent else () for s in plan.steps})
     steps = [
         PlanStep(id=s.id, tool=s.tool, arguments=s.arguments, bindings=s.bindings, depends_on=s.depends_on,
                  turn=s.turn, asks=list(asks.get(s.id, ())), expect_error=s.expect_error)
@@ -283,6 +301,35 @@ def to_task(
         failure_outcome=("alternative" if len(plan.steps) > 1 else "report") if kind == "failure" else None,
         declined=declined,
     )
+
+
+def _clarification(plan: Plan, asked: Step, domain: Domain,
+                   rng: random.Random) -> tuple[Clarification, dict[str, str], dict[str, str]]:
+    """The question, the user's answer and what the request leaves out (`hide`) or names vaguely (`vague`) for a
+    step marked to be asked about: a missing value, or an ambiguous one with its options."""
+    tool, param = domain.tool(asked.tool), asked.ask or ""
+    value = asked.arguments[param]
+    by_id = {s.id: s for s in plan.steps}
+    if not asked.options:
+        return (Clarification(step=asked.id, param=param, question=clarify_question(tool, param, rng),
+                              reply=clarify_answer(tool, param, value, rng), value=value),
+                {asked.id: param}, {})
+    if asked.bindings:  # twins: "that city" of a flight with two; the answer names the field it meant
+        source_id, field = asked.bindings[param].split(".", 1)
+        source, result = domain.tool(by_id[source_id].tool), plan.results[source_id]
+        returns = source.spec.returns.get("properties", {})
+        entity = returns[field].get("x-entity")
+        fields = [f for f in returns if f in result and returns[f].get("x-entity") == entity]
+        about = subject(source, by_id[source_id].arguments)
+        question = ambiguity_question(tool, param, [result[f] for f in fields], fields, about, rng)
+        answer, hide, vague = ambiguity_answer(value, field, rng), {}, {asked.id: param}
+    else:  # holdings: "my loan" of a member with several
+        lister = by_id[asked.depends_on[0]]
+        about = subject(domain.tool(lister.tool), lister.arguments)
+        question = ambiguity_question(tool, param, asked.options, None, about, rng)
+        answer, hide, vague = ambiguity_answer(value, None, rng), {asked.id: param}, {}
+    return (Clarification(step=asked.id, param=param, question=question, reply=answer, value=value,
+                          options=[render_value(o) for o in asked.options]), hide, vague)
 
 
 ALSO = ("Also, {b}.", "And while you're at it, {b}.", "Could you also {b}?")

@@ -117,8 +117,11 @@ class Reasoner:
                            f"Everything asked for is in the results: {summary}."))
 
     @staticmethod
-    def before_question(tool: Tool | None, param: str) -> str:
+    def before_question(tool: Tool | None, param: str, options: list[str] | None = None) -> str:
         goal = f"To {_purpose(tool)} I need" if tool is not None else "I need"
+        if options:
+            return (f"{goal} one {label(param)}, but the request could mean any of {len(options)}: "
+                    f"{join_words(options, 'or')}. Picking one would be a guess, so I'll ask which.")
         return f"{goal} the {label(param)}, and the request does not give it. I should ask rather than guess."
 
     @staticmethod

@@ -130,13 +130,14 @@ class OracleAgent:
             if task.expect_refusal:
                 out.content.append(message(REFUSALS[rng.randrange(len(REFUSALS))], thinker.refusal()))
                 continue
-            if t == 0 and task.clarification is not None:
-                c = task.clarification
-                asked = next((self.domain.tool(s.tool) for s in task.plan if s.id == c.step), None)
-                out.content.append(message(c.question, thinker.before_question(asked, c.param)))
-                out.content.append(user(c.reply))
+            c = task.clarification if t == 0 else None
             steps = [s for s in task.plan if s.turn == t]
             for group in levels_after(steps, results):
+                if c is not None and any(s.id == c.step for s in group):  # ask right before the call that needs it
+                    asked = self.domain.tool(tool_of[c.step])
+                    out.content.append(message(c.question, thinker.before_question(asked, c.param, c.options)))
+                    out.content.append(user(c.reply))
+                    c = None
                 self._call_group(group, world, results, out, ids, rng, tool_of, thinker)
             terminal = {s.id for s in _terminal_steps(task, t)}
             failed = [s for s in steps if s.expect_error and is_error(results.get(s.id))]

@@ -26,6 +26,8 @@ class Step:
     depends_on: list[str] = field(default_factory=list)
     turn: int = 0
     expect_error: str | None = None  # a failure task's first attempt meets this business rule
+    ask: str | None = None  # a clarify task: the parameter the assistant must ask the user for before this call
+    options: list[Any] = field(default_factory=list)  # ... and, for an ambiguous reference, what it could mean
 
 
 @dataclass
@@ -325,6 +327,8 @@ class Composer:
                 [rename[d] for d in s.depends_on],
                 s.turn,
                 s.expect_error,
+                s.ask,
+                s.options,
             )
             for _, _, s in order
         ]
@@ -393,8 +397,12 @@ class Composer:
             return self.failure(rng)
         if kind == "partial":  # the doable part: one call (the undoable part is phrased, never composed)
             kind = "single"
-        if kind in ("single", "clarify"):
-            step = self.atomic(rng, with_args=kind == "clarify")
+        if kind == "clarify":
+            from agentfab.generators.clarify import compose_clarify  # it builds on this class
+
+            return compose_clarify(self, rng)
+        if kind == "single":
+            step = self.atomic(rng)
             return self.finish(kind, [[step]], self.family_of(step)) if step else None
         if kind in ("chain", "multi_turn"):
             chain = self.chain(rng.randint(2, lim.max_depth), rng) or self.chain(2, rng)

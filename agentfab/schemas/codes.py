@@ -49,6 +49,9 @@ class Reason(_Described):
     NO_REFUSAL = "truth.no_refusal", "the request cannot be served but the agent did not say so"
     NO_CLARIFICATION = ("truth.no_clarification",
                         "a required value was missing but the agent did not ask for it before acting")
+    GUESSED_VALUE = ("truth.guessed_value",
+                     "a call used a value the user had not given yet (missing or ambiguous): the agent guessed "
+                     "instead of waiting for the answer to its question")
     ROLE_CONFUSION = "rule.role_confusion", "user text marked as tool output, or a tool result marked as user text"
     ORPHAN_RESULT = "rule.orphan_result", "a tool result answers no earlier, unanswered call"
     UNANSWERED_CALL = "rule.unanswered_call", "a call never gets its result"

@@ -73,6 +73,10 @@ class GroundTruthRow(_Strict):
     clarify_param: str | None
     clarify_question: str | None = None
     clarify_reply: str | None = None
+    clarify_step: str | None = Field(default=None, description="The plan step the clarifying question comes before "
+                                     "(null: the first step).")
+    clarify_options: list[str] = Field(default_factory=list, description="An ambiguous reference: every value it "
+                                       "could mean, as written; the question must offer each.")
     user_turns: list[str] = Field(default_factory=list, description="Every user turn's text, in order.")
     needed_tools: list[str] = Field(default_factory=list)
     declined: str | None = Field(default=None, description="A partial task's undoable part, which the reply must "

@@ -63,15 +63,19 @@ class UserTurn(BaseModel):
 
 
 class Clarification(BaseModel):
-    """A required value the first user turn leaves out; the agent must ask, the scripted user answers."""
+    """A value the first user turn leaves out or names ambiguously; the agent must ask before the step that needs
+    it (after the steps before it, in a multi-step task), the scripted user answers."""
 
     model_config = ConfigDict(extra="forbid")
 
-    step: str
+    step: str = Field(description="The plan step that needs the answer: the assistant asks before calling it.")
     param: str
     question: str
     reply: str
     value: Any
+    options: list[str] = Field(
+        default_factory=list,
+        description="An ambiguous reference: the values it could mean, as written (the question offers each).")
 
 
 class Task(BaseModel):

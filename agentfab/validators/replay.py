@@ -127,11 +127,8 @@ def check_truth(task: Task, content: list[Event], rep: Replay) -> list[Failure]:
             failures.append((Reason.MISSING_CALL, f"{step.id}: {step.tool} was never called successfully"))
     replies = turn_replies(content)
     if task.clarification is not None:
-        first_call = next((i for i, e in enumerate(content) if e.get("class_") == "api_action"), len(content))
-        asked = any(e.get("class_") == "message_action" for e in content[:first_call])
-        answered = sum(1 for e in content[:first_call] if e.get("source") == "user") >= 2
-        if not (asked and answered):
-            failures.append((Reason.NO_CLARIFICATION, f"{task.clarification.param} was never asked for"))
+        asked, found = check_clarification(task, content)
+        failures += found
         replies = replies[1:] if asked else replies
     for t, turn in enumerate(task.user_turns):
         reply = flatten(replies[t]) if t < len(replies) else ""
@@ -147,6 +144,33 @@ def check_truth(task: Task, content: list[Event], rep: Replay) -> list[Failure]:
         expected = sorted(f"{t}/{k}" for t, rows in task.state_diff.items() for k in rows)
         failures.append((Reason.STATE_MISMATCH, f"changed {changed or 'nothing'}, expected {expected or 'nothing'}"))
     return failures
+
+
+def check_clarification(task: Task, content: list[Event]) -> tuple[bool, list[Failure]]:
+    """A clarify task's question and answer come before the first call that needs the value (after the calls of the
+    steps before it); a call made with it before the user answered is a guess. An ambiguous reference's question
+    offers every value it could mean. Returns (a question was asked before the first user answer, failures)."""
+    c = task.clarification
+    if c is None:
+        return False, []
+    tool = next((s.tool for s in task.plan if s.id == c.step), None)
+    users = [i for i, e in enumerate(content) if e.get("class_") == "text_observation" and e.get("source") == "user"]
+    answer = users[1] if len(users) > 1 else len(content)
+    question = next((i for i, e in enumerate(content[:answer]) if e.get("class_") == "message_action"), None)
+    failures: list[Failure] = []
+    if question is None or answer == len(content):
+        failures.append((Reason.NO_CLARIFICATION, f"{c.param} was never asked for"))
+    guessed = [i for i, e in enumerate(content[:answer]) if e.get("class_") == "api_action"
+               and e.get("function") == tool and isinstance(e.get("kwargs"), dict) and c.param in e["kwargs"]]
+    if guessed:
+        failures.append((Reason.GUESSED_VALUE, f"content[{guessed[0]}]: {tool} was called with a {c.param} before "
+                         "the user said which"))
+    if question is not None and c.options:
+        said = flatten(content[question].get("content") or "")
+        left = [o for o in c.options if not mentioned(said, flatten(o))]
+        if left:
+            failures.append((Reason.NO_CLARIFICATION, f"the question does not offer {', '.join(left)}"))
+    return question is not None, failures
 
 
 def check_rules(task: Task, rep: Replay) -> list[Failure]:

@@ -1,0 +1,129 @@
+"""Clarification for missing values and ambiguous references, first or later in a multi-step task: the assistant
+asks right before the call that needs the answer, an ambiguous question offers every value the request could
+mean, and a trajectory that guesses is rejected (`truth.guessed_value`)."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+
+from agentfab.flows.worlds import synthesized_domains
+from agentfab.generators.clarify import PEOPLE
+from agentfab.generators.negatives import EXPECTED_CODE, make_negative
+from agentfab.generators.queries import to_task
+from agentfab.generators.rollouts import OracleAgent
+from agentfab.generators.tasks import Composer
+from agentfab.schemas.answers import mentions
+from agentfab.schemas.codes import Reason
+from agentfab.validators.judge import RuleJudge
+from agentfab.validators.verify import verify
+from agentfab.worlds.registry import BUILTIN, builtin_domain
+
+_DOMAINS = [builtin_domain(n) for n in BUILTIN] + list(synthesized_domains(8, 7))
+
+
+def _shape(task) -> str:
+    c = task.clarification
+    if c.options:
+        return "twins" if next(s for s in task.plan if s.id == c.step).bindings else "holdings"
+    return "later" if c.step != task.plan[0].id else "first"
+
+
+def _clarify_tasks():
+    out = []
+    for domain in _DOMAINS:
+        store = domain.seeded(5).with_offset(77)
+        for seed in range(12):
+            rng = random.Random(seed)
+            plan = Composer(domain, store, 5).compose("clarify", rng)
+            if plan is None:
+                continue
+            task = to_task(plan, domain, rng, task_id=f"c{seed}", kind="clarify", distractors=2)
+            content = OracleAgent(domain, store).roll_out(task, rng).content
+            out.append((domain, store, task, content))
+    return out
+
+
+_TASKS = _clarify_tasks()
+
+
+def _verify(domain, store, task, content):
+    return verify(task, content, {n: domain.tool(n) for n in task.tools}, store, RuleJudge(), 3)
+
+
+def test_every_shape_occurs_and_the_oracle_passes_every_check():
+    shapes = Counter(_shape(t) for _, _, t, _ in _TASKS)
+    assert shapes["first"] >= 50 and shapes["later"] >= 10 and shapes["holdings"] >= 3 and shapes["twins"] >= 2, shapes
+    for domain, store, task, content in _TASKS:
+        v = _verify(domain, store, task, content)
+        assert v.passed, (task.user_turns[0].text, v.reasons)
+
+
+def test_the_question_comes_right_before_the_call_that_needs_the_answer():
+    for domain, _, task, content in _TASKS:
+        c = task.clarification
+        question = next(i for i, e in enumerate(content) if e["class_"] == "message_action")
+        assert content[question]["content"] == c.question and content[question + 1]["content"] == c.reply
+        needed = next(s for s in task.plan if s.id == c.step)
+        first_use = next(i for i, e in enumerate(content) if e["class_"] == "api_action"
+                         and e["function"] == needed.tool and e["kwargs"].get(c.param) == c.value)
+        assert question < first_use
+        earlier = [e for e in content[:question] if e["class_"] == "api_action"]
+        assert bool(earlier) == (_shape(task) != "first")  # later steps first, then the question
+
+
+def test_an_ambiguous_request_never_says_which_and_the_question_offers_every_option():
+    ambiguous = [(t, c) for _, _, t, c in _TASKS if t.clarification.options]
+    assert len(ambiguous) >= 5
+    for task, _ in ambiguous:
+        c = task.clarification
+        assert len(c.options) >= 2
+        assert all(mentions(c.question, o.lower()) for o in c.options), c.question
+        assert not mentions(task.user_turns[0].text, str(c.value).lower()), task.user_turns[0].text
+        assert mentions(c.reply, str(c.value).lower())
+        assert "?" in c.question
+        text = task.user_turns[0].text
+        said = re.match(r"(?:I'm|This is|My) ([a-z]+)", text)
+        assert said is None or said.group(1) in PEOPLE, text  # "I'm member MEM-17", never "I'm unit UNT-4"
+
+
+def test_a_trajectory_that_guesses_is_rejected_with_its_own_code():
+    caught = 0
+    for domain, store, task, content in _TASKS:
+        users = [i for i, e in enumerate(content) if e.get("source") == "user"]
+        question = users[1] - 1
+        guessed = [e for i, e in enumerate(content) if i not in (question, users[1])]  # never asks
+        v = _verify(domain, store, task, guessed)
+        assert Reason.GUESSED_VALUE in v.reasons and Reason.NO_CLARIFICATION in v.reasons, v.reasons
+        # asks only after acting: the same calls, then the question and the answer, then the reply
+        acted = [e for e in content if e not in (content[question], content[users[1]])]
+        reply = acted.pop()
+        after = [*acted, content[question], content[users[1]], reply]
+        v = _verify(domain, store, task, after)
+        assert Reason.GUESSED_VALUE in v.reasons, v.reasons
+        caught += 1
+    assert caught >= 60
+
+
+def test_a_question_that_leaves_out_an_option_is_no_clarification():
+    for domain, store, task, content in [x for x in _TASKS if x[2].clarification.options]:
+        c = task.clarification
+        other = next(o for o in c.options if o.lower() != str(c.value).lower())
+        short = [dict(e) for e in content]
+        i = next(i for i, e in enumerate(short) if e["class_"] == "message_action")
+        short[i]["content"] = short[i]["content"].replace(other, "the other one")
+        v = _verify(domain, store, task, short)
+        assert Reason.NO_CLARIFICATION in v.reasons, (short[i]["content"], v.reasons)
+
+
+def test_the_guessing_negative_is_caught_by_its_expected_code():
+    made = 0
+    for domain, store, task, content in _TASKS[::3]:
+        out = make_negative(task, content, OracleAgent(domain, store), random.Random(1), only="guessed_value")
+        assert out is not None
+        name, broken = out
+        v = _verify(domain, store, task, broken)
+        assert EXPECTED_CODE[name] in v.reasons and not v.passed
+        made += 1
+    assert made >= 20
