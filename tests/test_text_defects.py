@@ -12,7 +12,7 @@ import yaml
 from test_failure_tasks import failure_tasks
 
 from agentfab.flows.worlds import synthesized_domains
-from agentfab.generators.language import Said, reply
+from agentfab.generators.language import Said, action_text, reply
 from agentfab.generators.queries import to_task
 from agentfab.generators.reasoning import Reasoner
 from agentfab.generators.rollouts import OracleAgent
@@ -173,3 +173,51 @@ def test_the_judge_credits_a_planned_failure_whose_cause_is_told_and_marks_down_
         muted[-1]["description"] = "The call did not go through."
         verdict = judge.judge(task, muted)
         assert "cause" in verdict.rationale and verdict.score < 5.0, verdict.rationale
+
+
+def test_an_update_of_a_yes_no_field_says_what_becomes_true():
+    domain = next(d for d in _SYNTH if any(t.name == "update_location" for t in d.tools))
+    tool = domain.tool("update_location")
+    assert action_text(tool, {"location_id": "LOC-0008", "airport": True}).endswith(
+        "to record that it is at an airport")  # not "setting the airport to yes"
+    assert action_text(tool, {"location_id": "LOC-0008", "airport": False}).endswith(
+        "to record that it is not at an airport")
+
+
+def test_a_listed_fact_agrees_in_number_and_a_record_is_only_introduced_as_itself():
+    bank, calendar = builtin_domain("bank"), builtin_domain("calendar")
+    listing = bank.tool("list_accounts")
+    result = {"customer_id": "CUS-105", "account_ids": ["ACC-1005", "ACC-1039"], "count": 2}
+    texts = {reply([Said(listing, {"customer_id": "CUS-105"}, result, ("account_ids",))], random.Random(s))
+             for s in range(20)}
+    assert not any(" is ACC-1005 and" in t for t in texts), texts  # "The accounts of customer CUS-105 is ..."
+    nxt = calendar.tool("get_next_event")
+    event = {"event_id": "EV-3065", "subject": "Design review", "date": "2026-12-07", "start_time": "09:00"}
+    texts = {reply([Said(nxt, {"person_id": "P-116"}, event, tuple(event))], random.Random(s)) for s in range(20)}
+    assert not any("Here is person P-116" in t for t in texts), texts  # the next event is not the person
+
+
+def test_a_money_fact_is_not_followed_by_its_currency_again():
+    tool = builtin_domain("bank").tool("get_balance")
+    result = {"account_id": "ACC-1005", "balance": 345.51, "currency": "USD"}
+    text = reply([Said(tool, {"account_id": "ACC-1005"}, result, ("balance", "currency"))], random.Random(1))
+    assert "345.51 USD" in text and "currency is USD" not in text, text
+    cancel = builtin_domain("shop").tool("cancel_order")
+    done = {"order_id": "ORD-50006", "status": "cancelled", "restocked": 1}
+    text = reply([Said(cancel, {"order_id": "ORD-50006"}, done, ("status", "restocked"))], random.Random(1))
+    assert "restocked is" not in text and "put back in stock is 1" in text, text  # not "The restocked is 1."
+
+
+def test_a_failure_alternative_really_changes_something():
+    domain = next(d for d in _SYNTH if d.name == "charity")
+    store = domain.seeded(3)
+    composer, tool = Composer(domain, store, 3), domain.tool("update_campaign")
+    taken = domain.tool("get_campaign").invoke(store.fork(), {"campaign_id": "CMP-009"})["name"]
+    clash = {"campaign_id": "CMP-008", "name": taken}
+    assert is_error(tool.invoke(store.fork(), clash))  # the name is CMP-009's: a unique-field rule
+    for seed in range(40):
+        other = composer._alternative(tool, clash, random.Random(seed))
+        if other is not None:
+            world = store.fork()
+            tool.invoke(world, other)
+            assert world.diff(), other  # never "rename CMP-009 to the name it already has"

@@ -43,19 +43,22 @@ def compose_clarify(c: Composer, rng: random.Random) -> Plan | None:
 
 
 def _later(c: Composer, rng: random.Random) -> Plan | None:
-    """A chain whose last call needs a value the request leaves out (never an update's new value: the user who
-    says "update X" without saying what is not asking anything)."""
-    for _ in range(3):
+    """A chain where a step after the first needs a value the request leaves out (never an update's new value:
+    a user who says "update X" without saying what is not asking anything). One chain is composed (chains are the
+    costly part, so at most two); any later step with a free required value can be the one asked about."""
+    for _ in range(2):
         chain = c.chain(rng.randint(2, min(3, max(2, c.limits.max_depth))), rng)
         if chain is None or len(chain) < 2:
             return None
-        head = chain[-1]
-        tool = c.tools[head.tool]
-        required = tool.spec.parameters.get("required", [])
-        free = [p for p in sorted(head.arguments) if p not in head.bindings and p in required]
-        if free and tool_class(tool) != "update":
-            head.ask = free[rng.randrange(len(free))]
-            return c.finish("clarify", [chain], c.family_of(head))
+        candidates = []
+        for step in chain[1:]:
+            tool = c.tools[step.tool]
+            if tool_class(tool) != "update":
+                required = tool.spec.parameters.get("required", [])
+                candidates += [(step, p) for p in sorted(step.arguments) if p not in step.bindings and p in required]
+        if candidates:
+            step, step.ask = candidates[rng.randrange(len(candidates))]
+            return c.finish("clarify", [chain], c.family_of(chain[-1]))
     return None
 
 
@@ -154,7 +157,7 @@ def _holdings(c: Composer, rng: random.Random) -> Plan | None:
     """"I'm member MEM-017. When is my loan due?" from a member with several loans: list them, then ask which."""
     consumers = _consumers(c.domain)
     listers = [x for x in _listers(c.domain) if any(h[0].name != x[0].name for h in consumers.get(x[4], []))]
-    for _ in range(8):
+    for _ in range(5):
         if not listers:
             return None
         tool, owner, field, key, entity = listers[rng.randrange(len(listers))]

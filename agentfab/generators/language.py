@@ -146,11 +146,29 @@ def action_text(tool: Tool, arguments: dict[str, Any]) -> str:
     text = fill(phrase, {k: render_value(v) for k, v in arguments.items()})
     missing = [p for p in arguments if "{" + p + "}" not in phrase]
     if missing and tool_class(tool) == "update":
-        text += ", setting the " + join_words([f"{param_label(tool, p)} to {render_value(arguments[p])}"
-                                               for p in missing])
+        text += setting(tool, [(p, render_value(arguments[p]), arguments[p]) for p in missing])
     elif missing:
         text += " with the " + join_words([f"{param_label(tool, p)} {render_value(arguments[p])}" for p in missing])
     return text
+
+
+def setting(tool: Tool, changes: list[tuple[str, str, Any]]) -> str:
+    """The new values of an update, after its record: ", setting the plan to plus"; a yes/no field is said as what
+    becomes true (" to record that it is at an airport"), never "setting the airport to yes"."""
+    plain = [f"{param_label(tool, p)} to {text}" for p, text, value in changes if not isinstance(value, bool)]
+    flags = [_flag(tool, p, value) for p, _, value in changes if isinstance(value, bool)]
+    out = ", setting the " + join_words(plain) if plain else ""
+    if flags:
+        out += (" and" if plain else "") + " to record that " + join_words(flags)
+    return out
+
+
+def _flag(tool: Tool, param: str, value: bool) -> str:
+    """"it is at an airport", "the membership is not active": a yes/no value of the record an update changes."""
+    described = tool.spec.parameters.get("properties", {}).get(param, {}).get("description", "")
+    ids = [p for p in tool.spec.parameters.get("properties", {}) if is_id(tool, p)]
+    thing = noun(_entity_of(tool, ids[0]) or ids[0]) if ids else ""
+    return yes_no_statement(described, param, thing, "it", value).removeprefix("for it, ")
 
 
 def past(clause: str) -> str:
@@ -282,7 +300,10 @@ def _facts(part: Said, skip: set[str] = frozenset(), said: str = "") -> list[tup
     result = part.result if isinstance(part.result, dict) else {}
     out = []
     flat = flatten(said) if said else ""
+    money = any(f in _MONEY for f in part.asks if f in result)  # "1204.50 USD" already says the currency
     for field in part.asks:
+        if field == "currency" and money:
+            continue
         if field in result and field not in skip and not isinstance(result[field], bool):
             text = value_text(field, result[field], result)
             if flat and mentioned(flat, flatten(text)):
@@ -388,8 +409,10 @@ def _shaped(part: Said, rng: random.Random) -> str:
         lab, text, value = facts[0]
         if about.startswith("the "):
             return rng.choice((f"{_cap(clauses[0])} for {about}.", f"For {about}, {clauses[0]}."))
-        return rng.choice((f"The {lab} of {about} is {text}.", f"For {about}, {clauses[0]}."))
-    intro = rng.choice((f"For {about}, ", f"Here is {about}: " if not about.startswith("the ") else f"For {about}, "))
+        verb = "are" if isinstance(value, list) and len(value) != 1 else "is"
+        return rng.choice((f"The {lab} of {about} {verb} {text}.", f"For {about}, {clauses[0]}."))
+    itself = not about.startswith("the ") and about.split(" ", 1)[0] == topic(part.tool)  # get_person: the person
+    intro = rng.choice((f"For {about}, ", f"Here is {about}: " if itself else f"For {about}, "))
     return _cap(intro + join_words(clauses)) + "."
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from agentfab.generators.clarify import ambiguity_answer, ambiguity_question, holdings_request
 from agentfab.generators.language import (
     clarify_answer, clarify_question, clarify_template, error_cause, fill, is_id, param_label, phrases_of, sentence,
-    subject, tool_class,
+    setting, subject, tool_class,
 )
 from agentfab.generators.tasks import Plan, Step
 from agentfab.generators.values import normalize, render_value
@@ -86,7 +86,7 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
     if extra:  # arguments the phrase does not name still reach the text, in words
         said = [f"{param_label(tool, p)} {values[p]}" for p in extra]
         if tool_class(tool) == "update":
-            text += ", setting the " + join_words([f"{param_label(tool, p)} to {values[p]}" for p in extra])
+            text += setting(tool, [(p, values[p], step.arguments.get(p)) for p in extra])
         else:
             text += " with the " + join_words(said)
     return Clause(text, phrase)

@@ -109,7 +109,7 @@ class Reasoner:
                    "I'll report both."
         if not said:
             return "The calls succeeded; I'll confirm that to the user."
-        summary = "; ".join(said)
+        summary = "; ".join(said).rstrip(".")  # a value may end a sentence already ("Joshua Pitts Jr.")
         facts = sum(len([f for f in p.asks if isinstance(p.result, dict) and f in p.result]) for p in parts)
         tell = "I'll tell the user each of these." if facts > 1 else "That is what the user asked, so I'll say it."
         return rng.choice((f"The results show that {summary}. That covers what was asked, so I can answer.",

@@ -385,8 +385,9 @@ class Composer:
                 if value == args[param]:
                     continue
                 other = {**args, param: value}
-                if not is_error(tool.invoke(self.store.fork(), other)):
-                    return other
+                world = self.store.fork()
+                if not is_error(tool.invoke(world, other)) and (world.diff() or not tool.spec.mutates):
+                    return other  # never a no-op ("rename CMP-9 to the name it already has")
         return None
 
     def compose(self, kind: str, rng: random.Random) -> Plan | None:

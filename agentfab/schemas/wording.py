@@ -48,6 +48,7 @@ LABELS: dict[str, str] = {
     "year": "year",
     "tier": "tier",
     "count": "number",
+    "restocked": "number of units put back in stock",
 }
 
 # "hired_on" is the hire date, "filed_on" the filing date
@@ -58,7 +59,7 @@ _STEMS = {"hired": "hire", "filed": "filing", "released": "release", "closed": "
           "delivered": "delivery", "opens": "opening", "closes": "closing", "arrived": "arrival",
           "departed": "departure", "returned": "return", "submitted": "submission", "updated": "update"}
 # Units a field name ends with: the label drops them, the value carries them ("distance_km" -> distance 661.90 km).
-UNITS = {"_km": "km", "_kg": "kg", "_minutes": "minutes", "_hours": "hours", "_usd": "USD", "_eur": "EUR"}
+UNITS = {"_km": "km", "_kg": "kg", "_mg": "mg", "_minutes": "minutes", "_hours": "hours", "_usd": "USD", "_eur": "EUR"}
 
 # Words that take a count: "1 nights" -> "1 night".
 _COUNTED = {"nights": "night", "units": "unit", "seats": "seat", "rooms": "room", "days": "day", "guests": "guest",
