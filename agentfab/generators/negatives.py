@@ -43,6 +43,11 @@ TOKEN = re.compile(r"[A-Za-z0-9]+(?:[_.@:+'-][A-Za-z0-9]+)*")
 
 def tokens(content: list[Event]) -> set[str]:
     """Every word, id and number of a trajectory's text, arguments, reasoning and tool names (case kept)."""
+    return _tokens_of(_texts(content))
+
+
+def _texts(content: list[Event]) -> list[str]:
+    """The texts `tokens` reads: contents, reasoning, tool names and arguments (as canonical JSON)."""
     texts: list[str] = []
     for e in content:
         for key in ("content", "description", "function"):
@@ -52,6 +57,10 @@ def tokens(content: list[Event]) -> set[str]:
         kwargs = e.get("kwargs")
         if kwargs:
             texts.append(kwargs if isinstance(kwargs, str) else canonical_json(kwargs))
+    return texts
+
+
+def _tokens_of(texts: list[str]) -> set[str]:
     # one scan of all texts: no token spans a newline, so joining on one finds exactly each text's tokens
     return set(TOKEN.findall("\n".join(texts)))
 
@@ -63,6 +72,7 @@ class ValueBank:
     def __init__(self, cap: int = 64):
         self.cap = cap
         self.vocab: set[str] = set()  # every token of accepted data (`tokens`)
+        self._read: set[str] = set()  # texts whose tokens are in `vocab` already (results and thoughts repeat)
         self._values: dict[tuple[str, str], list[Any]] = {}
         self._calls: dict[str, list[dict[str, Any]]] = {}
 
@@ -75,7 +85,9 @@ class ValueBank:
 
     def observe(self, content: list[Event]) -> None:
         """Learn from one accepted trajectory: its tokens, its successful calls and the fields of their results."""
-        self.vocab |= tokens(content)
+        new = [t for t in _texts(content) if t not in self._read]
+        self._read.update(new)
+        self.vocab |= _tokens_of(new)
         results = {e.get("tool_call_id"): _value(e) for e in content if e.get("source") == "environment"}
         for e in content:
             if e.get("class_") != "api_action" or not isinstance(e.get("kwargs"), dict):

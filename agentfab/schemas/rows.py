@@ -222,6 +222,12 @@ def _fits(value: Any, shape: Any) -> bool:
         return True
     if shape[0] == "list":
         item = shape[1]
+        if item[0] != "list" and not item[1]:  # a list of flat structs (events, tools): no call per item
+            names = item[0]
+            for v in value:
+                if v is not None and not (isinstance(v, dict) and v.keys() == names):
+                    return False
+            return True
         for v in value:
             if not _fits(v, item):
                 return False
