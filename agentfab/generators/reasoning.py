@@ -92,13 +92,16 @@ class Reasoner:
         """Before the reply: what the results say, and that they cover what was asked; after a business-rule
         failure, its cause first (the reply must tell the user why)."""
         said: list[str] = []
+        stated = 0  # facts the thought itself names: "each of these" only after several
         for part in parts[:3]:
             result = part.result if isinstance(part.result, dict) else {}
             fields = [f for f in part.asks if f in result][:2]
-            clause = join_words(list(dict.fromkeys(fact_text(part, f) for f in fields))) if fields else (
+            texts = list(dict.fromkeys(fact_text(part, f) for f in fields))
+            clause = join_words(texts) if fields else (
                 f"{topic(part.tool)} went through" if part.tool.spec.mutates else "")
             if clause and clause not in said:
                 said.append(clause)
+                stated += max(1, len(texts))
         if failure is not None:
             cause = error_cause(failure)
             if not said:
@@ -110,8 +113,7 @@ class Reasoner:
         if not said:
             return "The calls succeeded; I'll confirm that to the user."
         summary = "; ".join(said).rstrip(".")  # a value may end a sentence already ("Joshua Pitts Jr.")
-        facts = sum(len([f for f in p.asks if isinstance(p.result, dict) and f in p.result]) for p in parts)
-        tell = "I'll tell the user each of these." if facts > 1 else "That is what the user asked, so I'll say it."
+        tell = "I'll tell the user each of these." if stated > 1 else "That is what the user asked, so I'll say it."
         return rng.choice((f"The results show that {summary}. That covers what was asked, so I can answer.",
                            f"Now I know that {summary}. {tell}",
                            f"Everything asked for is in the results: {summary}."))
