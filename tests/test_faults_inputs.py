@@ -293,14 +293,26 @@ def test_prefect_log_lines_go_to_its_log_file_not_to_stderr(tmp_path):
     assert "events lost: loud" in loud.stderr  # the control: without it, Prefect's lines are on stderr
 
 
-def test_a_real_crash_still_shows_its_traceback(tmp_path):
+def test_a_python_worlds_seed_state_that_raises_is_one_line_naming_the_module(tmp_path):
     (tmp_path / "cursed.py").write_text("from byo_tools import DESCRIPTION, ENTITIES, NAME, get_todo\n\n\n"
                                         "def seed_state(seed):\n    raise RuntimeError(f'seed {seed} is cursed')\n")
     recipe = write_recipe(tmp_path / "r.yaml", {**SMALL, "worlds": [{"python": "cursed"}], "negatives": 0})
     env = {**PREFECT_CHATTY, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).parent / "fixtures")])}
     result = agentfab("build", recipe, "--out", tmp_path / "out", "--workers", "1", "--quiet", env=env)
+    one_line_error(result, "world module 'cursed'", "RuntimeError: seed ", "is cursed", "cursed.py:5")
+
+
+def test_a_real_crash_still_shows_its_traceback(tmp_path):
+    # a world module that breaks agentfab itself: a stand-in for a bug of ours, met inside a worker process
+    (tmp_path / "breaks_agentfab.py").write_text(
+        "import agentfab.flows.shard\nfrom byo_tools import DESCRIPTION, ENTITIES, NAME, get_todo, seed_state\n\n\n"
+        "def _bug(record):\n    raise RuntimeError('an internal bug')\n\n\n"
+        "agentfab.flows.shard.verify_stage = _bug\n")
+    recipe = write_recipe(tmp_path / "r.yaml", {**SMALL, "worlds": [{"python": "breaks_agentfab"}], "negatives": 0})
+    env = {**PREFECT_CHATTY, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).parent / "fixtures")])}
+    result = agentfab("build", recipe, "--out", tmp_path / "out", "--workers", "1", "--quiet", env=env)
     assert result.returncode == 1 and "Traceback" in result.stderr, result.stderr[-3000:]
-    assert result.stderr.strip().splitlines()[-1].startswith("RuntimeError: seed ") and "is cursed" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "RuntimeError: an internal bug", result.stderr[-3000:]
     assert "| DEBUG" not in result.stderr  # the traceback alone, without Prefect's log lines
 
 

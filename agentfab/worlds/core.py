@@ -48,6 +48,17 @@ class ToolError(Exception):
         return {"error": {"type": self.kind, "message": self.message}}
 
 
+def raised_text(exc: BaseException) -> str:
+    """An exception from a user's module on one line: `Type: message at FILE:LINE` (the innermost frame, the
+    user's line that raised)."""
+    tb, where = exc.__traceback__, ""
+    while tb is not None:
+        where = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    message = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}{': ' + message if message else ''}{where}"
+
+
 class ToolRaised(Exception):
     """A tool of a `{python: module}` world raised something other than a ToolError: a bug in the user's code,
     not an answer of the world. The record being built is rejected with `exec.tool_raised` (its row keeps this
@@ -55,12 +66,7 @@ class ToolRaised(Exception):
     declared tool that raises is agentfab's own bug and is never turned into a rejection."""
 
     def __init__(self, tool: str, exc: BaseException):
-        tb, where = exc.__traceback__, ""
-        while tb is not None:  # the innermost frame: the user's line that raised
-            where = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
-            tb = tb.tb_next
-        message = " ".join(str(exc).split())[:300]
-        super().__init__(f"tool {tool} raised {type(exc).__name__}{': ' + message if message else ''}{where}")
+        super().__init__(f"tool {tool} raised {raised_text(exc)}")
         self.tool = tool
         self.error_type = type(exc).__name__
 
@@ -437,6 +443,20 @@ def tool_from_function(fn: Callable[..., Any], domain: str, source: str = "built
     return Tool(spec=spec_from_function(fn, domain, source), run=fn, phrases=meta.phrases, answer=meta.answer)
 
 
+def _reported(module_name: str, seed_state: Callable[[int], Tables]) -> Callable[[int], Tables]:
+    """A python world's seed_state: what it raises stops the build with one line naming the module (a bug in the
+    user's module, not agentfab's), wherever the shard runs."""
+
+    def seeded(seed: int) -> Tables:
+        try:
+            return seed_state(seed)
+        except Exception as exc:  # noqa: BLE001 - anything the user's function raises
+            raise ValueError(f"world module {module_name!r}: seed_state({seed}) raised {raised_text(exc)}; fix the "
+                             "module") from None
+
+    return seeded
+
+
 def domain_from_module(module: Any, source: str = "builtin") -> Domain:
     """Build a Domain from a module of `@tool` functions plus `NAME`, `DESCRIPTION`, `ENTITIES` and `seed_state`.
 
@@ -457,7 +477,7 @@ def domain_from_module(module: Any, source: str = "builtin") -> Domain:
         name=module.NAME,
         description=module.DESCRIPTION,
         tools=tools,
-        seed_state=module.seed_state,
+        seed_state=_reported(where, module.seed_state) if source == "python" else module.seed_state,
         entities=dict(module.ENTITIES),
         near_misses=tuple(getattr(module, "NEAR_MISSES", ())),
     )

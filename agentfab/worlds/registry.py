@@ -6,7 +6,7 @@ import importlib
 from functools import lru_cache
 from pathlib import Path
 
-from agentfab.worlds.core import Domain, domain_from_module
+from agentfab.worlds.core import Domain, domain_from_module, raised_text
 
 BUILTIN_MODULES = {
     "bank": "agentfab.worlds.bank",
@@ -41,13 +41,8 @@ def python_domain(module_name: str) -> Domain:
         raise ValueError(f"{exc.filename}:{exc.lineno}: {exc.msg} (in world module {module_name!r}); fix the "
                          "module") from None
     except Exception as exc:  # noqa: BLE001 - any error raised while the user's module runs its top level
-        where = ""
-        tb = exc.__traceback__
-        while tb is not None:
-            where = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
-            tb = tb.tb_next
-        raise ValueError(f"world module {module_name!r} raised {type(exc).__name__}: {exc}{where} while being "
-                         "imported; fix the module") from None
+        raise ValueError(f"world module {module_name!r} raised {raised_text(exc)} while being imported; fix the "
+                         "module") from None
     return domain_from_module(module, source="python")
 
 
