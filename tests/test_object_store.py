@@ -107,6 +107,7 @@ def test_a_build_to_s3_has_the_rows_of_the_same_build_to_a_local_folder(local_bu
     data = [k for k in keys if not k.startswith(".agentfab/")]
     assert set(data) <= set(owned), "an object agentfab wrote is missing from its ledger"
     assert "index/near-v0001.npz" in data
+    assert "index/near-v0001.npz" in (folder / ".agentfab" / "ledger").read_text().splitlines()  # local ledger too
     manifest = json.loads(fs.cat_file(f"{url[5:]}/manifest.json"))
     assert manifest["rows"] == local["rows"] and manifest["lineage"][0]["version"] == 1
     # resume of a finished build: every shard verified from the store's bytes, nothing rebuilt
@@ -243,18 +244,29 @@ def test_a_store_without_credentials_is_one_line_naming_the_settings(s3, tmp_pat
         assert "NoCredentialsError" in done.stderr
 
 
-def test_a_shard_published_by_a_worker_elsewhere_is_pulled_whole_into_the_working_copy(local_build, s3,
-                                                                                        tmp_path: Path):
+def test_a_worker_on_another_machine_publishes_its_shard_and_the_driver_pulls_it_whole(local_build, s3,
+                                                                                      tmp_path: Path):
+    import dataclasses
+
+    from agentfab.flows.build import shard_jobs
     from agentfab.flows.object_store import pull_shard
+    from agentfab.flows.recipe import load_recipe
+    from agentfab.flows.shard import build_shard
     from agentfab.flows.storage import check_shard
 
     url = _url(s3, "pulled")
-    manifest = build(_recipe(tmp_path), out=url, workers=1)
-    elsewhere = tmp_path / "driver"  # the driver's working copy never saw the worker's files
-    assert check_shard(elsewhere, 1, manifest["recipe_hash"]) is not None
-    pull_shard(Store(url), elsewhere, 1, 1)
-    assert check_shard(elsewhere, 1, manifest["recipe_hash"]) is None
-    assert pl.read_parquet(elsewhere / "shards" / "shard-00001.parquet").equals(
+    recipe, recipe_dir = load_recipe(_recipe(tmp_path), {})
+    (tmp_path / "a-file").write_text("")
+    driver_path = tmp_path / "a-file" / "working-copy"  # the driver's folder cannot exist on the worker's machine
+    job = dataclasses.replace(shard_jobs(recipe, str(recipe_dir), str(driver_path), 1, [1])[0], publish=url)
+    build_shard(job)
+    assert {"shards/shard-00001.parquet", "rejected/shard-00001.parquet", "stats/shard-00001.json"} <= set(
+        _keys(s3[0], url))
+    driver = tmp_path / "driver"
+    assert check_shard(driver, 1, recipe.hash()) is not None
+    pull_shard(Store(url), driver, 1, 1)
+    assert check_shard(driver, 1, recipe.hash()) is None
+    assert pl.read_parquet(driver / "shards" / "shard-00001.parquet").equals(
         pl.read_parquet(local_build[0] / "shards" / "shard-00001.parquet"))
 
 
@@ -296,3 +308,19 @@ def test_a_url_where_only_a_local_path_fits_is_refused_in_one_line(tmp_path: Pat
         result = cli.invoke(main, command)
         assert result.exit_code == 2 and "give a local path here" in result.output, result.output
     assert not Path("s3:").exists()
+
+
+def test_a_store_without_atomic_puts_gets_a_temporary_key_moved_into_place_and_the_generic_lock(tmp_path: Path):
+    from agentfab.flows.ownership import FolderError
+
+    store = Store(f"file://{tmp_path}/ds")  # fsspec's local driver: a file system, not an object store
+    source = tmp_path / "shard.parquet"
+    source.write_bytes(b"PAR1 whole file PAR1")
+    store.put(source, "shards/shard-00000.parquet")
+    assert (tmp_path / "ds" / "shards" / "shard-00000.parquet").read_bytes() == source.read_bytes()
+    assert store.owned() == ["shards/shard-00000.parquet"]
+    assert not list((tmp_path / "ds").rglob("*.tmp"))
+    with StoreLock(store):
+        with pytest.raises(FolderError, match=f"pid {os.getpid()}"):
+            StoreLock(store).acquire()
+    assert not (tmp_path / "ds" / ".agentfab" / "lock").exists()

@@ -30,7 +30,8 @@ from agentfab.flows.object_store import is_url, local_path
 from agentfab.flows.manifest import dataset_card, distinct_ns, merge_stats, versions
 from agentfab.flows.quality import file_quality, merge_quality, merged_calls, per_shard_sample, read_sample
 from agentfab.flows.recipe import Recipe, load_recipe
-from agentfab.flows.ownership import FolderError, check_writable, may_replace, remove_owned, start_ledger, writer_lock
+from agentfab.flows.ownership import (FolderError, check_writable, may_replace, record, remove_owned, start_ledger,
+                                     writer_lock)
 from agentfab.flows.runners import ProcessRunner, ShardRunner
 from agentfab.flows.shard import ShardJob, load_stats
 from agentfab.flows.storage import check_shard, clear_partial, paths, write_json, write_text
@@ -184,6 +185,7 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
     per_shard = per_shard_sample(len(all_stems))
     index, decontamination = _contamination(recipe)
     passed = cross_shard_pass(out, new, near=near, contamination=index, sample_rows=per_shard)
+    record(index_path(out, version))  # in the ledger first, like every file agentfab writes (--overwrite removes it)
     near.save(index_path(out, version))
     for old in range(1, version - 1):  # keep the parent's index: a re-finalize of this version starts from it
         index_path(out, old).unlink(missing_ok=True)

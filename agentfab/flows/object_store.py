@@ -82,7 +82,11 @@ class Store:
         self.protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
 
     def key(self, rel: str) -> str:
-        return f"{self.root}/{rel}"
+        """The full key of `rel`; on a store that is a file system (sftp, hdfs...) its folder is made first."""
+        key = f"{self.root}/{rel}"
+        if self.protocol not in ATOMIC_PUT:
+            self.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
+        return key
 
     def files(self) -> list[str]:
         """Every object under the prefix, as a path relative to it."""

@@ -30,7 +30,7 @@ MARKERS = ("build.json", "import.json")
 # what an agentfab of before the ledger wrote: the only names it may delete in a build folder that has no ledger
 _LEGACY = re.compile(r"^(build\.json|import\.json|manifest\.json|README\.md|"
                      r"(shards|rejected)/shard-\d{5}\.parquet|stats/shard-\d{5}\.json)$")
-_FOLDERS = ("shards", "rejected", "stats")
+_FOLDERS = ("shards", "rejected", "stats", "index")
 
 
 class FolderError(ValueError):

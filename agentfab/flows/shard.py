@@ -87,6 +87,10 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
 def _build_shard(job: ShardJob) -> dict[str, Any]:
     recipe = Recipe.model_validate(job.recipe)
     out = Path(job.out)
+    if job.publish:  # a build to a store: this machine's working copy (the driver's path may not exist here)
+        from agentfab.flows.object_store import staging_folder
+
+        out = staging_folder(job.publish)
     t_start = time.perf_counter()
     timings: Counter[str] = Counter()
     shard_seed = derive_seed(recipe.seed, job.shard)
