@@ -73,7 +73,7 @@ def test_a_triggered_scheduled_run_adds_a_version_on_a_real_prefect_server(prefe
     try:
         _wait(lambda: "serving agentfab-scheduled-build/nightly" in log.read_text(), 240, "the deployment", proc, log)
         said = log.read_text()
-        assert f"started a local Prefect server (pid " in said and f"API {api}, UI http://127.0.0.1:{port}" in said
+        assert "started a local Prefect server (pid " in said and f"API {api}, UI http://127.0.0.1:{port}" in said
         server_pid = int(re.search(r"pid (\d+)", said).group(1))
         assert healthy(api)
         assert asyncio.run(_registered_then_triggered(api)) == ("0 3 * * *", "UTC")

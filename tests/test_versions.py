@@ -123,3 +123,12 @@ def test_the_near_duplicate_index_finds_a_reordered_call_set_and_not_a_different
     assert got[2] is not None and got[2][0] == "near" and abs(got[2][2] - 0.8) < 1e-9  # 4 of 5 shared
     assert got[3] is None  # Jaccard 0.2: a different task
     assert NearIndex(1.0).check(np.array([9], dtype=np.uint64), [feats("a")]) == [None]
+
+
+def test_task_ids_of_a_later_version_never_repeat_an_earlier_ones():
+    """One id scheme for offline and LLM shards (the LLM path once built ids without the version)."""
+    from agentfab.flows.shard import ShardJob
+
+    first, second = (ShardJob("{}", "h", ".", "out", 3, version) for version in (1, 2))
+    assert first.task_id("qs", 7) == "qs-00003-000007"
+    assert second.task_id("qs", 7) == "qs-v0002-00003-000007"

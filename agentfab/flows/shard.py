@@ -41,10 +41,11 @@ class ShardJob:
     version: int = 1  # a dataset version after the first: its recipe carries that version's seed
     publish: str | None = None  # the store URL the shard's files go to once written (flows/object_store.py)
 
-    @property
-    def id_infix(self) -> str:
-        """Row ids of later versions never collide with earlier ones: name-v0002-00000-000000."""
-        return "" if self.version == 1 else f"v{self.version:04d}-"
+    def task_id(self, name: str, k: int) -> str:
+        """The id of task `k` of this shard, offline and LLM alike; ids of later versions never collide with
+        earlier ones: name-00000-000000, then name-v0002-00000-000000."""
+        infix = "" if self.version == 1 else f"v{self.version:04d}-"
+        return f"{name}-{infix}{self.shard:05d}-{k:06d}"
 
 
 def derive_seed(*parts: Any) -> int:
@@ -112,7 +113,7 @@ def _build_shard(job: ShardJob) -> dict[str, Any]:
         _run_llm(recipe, job, llm, compose, phrase, roll_out, dedup, negatives, rows, timings)
     for k in range(recipe.shard_records(job.shard) if llm is None else 0):
         t0 = time.perf_counter()
-        draft = compose(k, f"{recipe.name}-{job.id_infix}{job.shard:05d}-{k:06d}")
+        draft = compose(k, job.task_id(recipe.name, k))
         provenance = _provenance(recipe, job, draft.world)
         task = None
         try:
@@ -200,7 +201,7 @@ def _run_llm(recipe: Recipe, job: ShardJob, llm: LLMStages, compose: Compose, ph
     chosen = {k: pool[j % len(pool)] for j, k in enumerate(sorted(intent_rng.sample(range(n), wanted)))} if pool else {}
     items = []
     for k in range(n):
-        task_id = f"{recipe.name}-{job.shard:05d}-{k:06d}"
+        task_id = job.task_id(recipe.name, k)
         intent = chosen.get(k)
         draft = llm.intent_draft(*intent, k, task_id, intent_rng) if intent else None
         request = intent[1].request if intent and draft is not None else None
