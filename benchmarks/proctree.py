@@ -54,7 +54,10 @@ class Sampler(threading.Thread):
                 together = 0
                 for child in self.root.children(recursive=True):
                     try:
-                        name = role(child)  # not cached: a child sampled between fork and exec looks like its parent
+                        # not cached: sampled between fork and exec, the server looks like its parent; once seen as
+                        # the server it stays the server (an exiting process's command line reads as empty)
+                        seen = self.cpu.get(child.pid, ("",))[0]
+                        name = seen if seen == "prefect server" else role(child)
                         rss = self._sample(child, name)
                     except psutil.Error:
                         continue

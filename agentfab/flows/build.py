@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from agentfab.flows import lifeline
 from agentfab.flows.coverage import build_coverage
 from agentfab.flows.benchmark_sets import BenchmarkUnavailable, contamination_index
-from agentfab.flows.crossshard import cross_shard_pass, shard_files
+from agentfab.flows.crossshard import ShardChecks, cross_shard_pass, shard_files
 from agentfab.flows.lineage import (building_version, index_path, lineage, read_manifest, stems, version_recipe,
                                    version_seed)
 from agentfab.flows.object_store import is_url, local_path
@@ -170,23 +170,38 @@ def _contamination(recipe: Recipe) -> tuple[Any, dict[str, Any]]:
         return None, {"status": f"unavailable: {exc}"}
 
 
+
+def shard_checks(recipe: Recipe, out: Path, version: int) -> ShardChecks:
+    """The checks across shards for `version` of the dataset in `out`: the duplicate index holds every earlier
+    version's rows (rebuilt from their files if its file is gone), and the benchmark index is loaded."""
+    previous = [s for v in lineage(out) if v["version"] < version for s in v["shards"]]
+    threshold = recipe.filters.dedup.near_threshold
+    near = NearIndex.load(index_path(out, version - 1), threshold) \
+        if previous and index_path(out, version - 1).exists() else NearIndex(threshold)
+    if previous and not len(near) and version > 1:
+        near = _rebuild_index(out, previous, threshold)
+    index, status = _contamination(recipe)
+    return ShardChecks(out, stems(recipe.n_shards, version), near, index, status,
+                       per_shard_sample(len(previous) + recipe.n_shards))
+
+
 @task(name="finalize", cache_policy=NO_CACHE)
-def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], version: int = 1) -> dict[str, Any]:
-    """Decontamination and dedup across shards and versions, then manifest.json and the dataset card."""
+def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], version: int = 1,
+             checks: ShardChecks | None = None) -> dict[str, Any]:
+    """Decontamination and dedup across shards and versions (what `checks` has not done yet while shards were
+    being built), then manifest.json and the dataset card."""
     started = time.perf_counter()
     _report("finalize")
-    new = stems(recipe.n_shards, version)
+    checks = shard_checks(recipe, out, version) if checks is None else checks
+    new = checks.stems
     previous = [v for v in lineage(out) if v["version"] < version]
-    near = NearIndex.load(index_path(out, version - 1), recipe.filters.dedup.near_threshold) \
-        if previous and index_path(out, version - 1).exists() else NearIndex(recipe.filters.dedup.near_threshold)
-    if previous and not len(near) and version > 1:
-        near = _rebuild_index(out, [s for v in previous for s in v["shards"]], recipe.filters.dedup.near_threshold)
     all_stems = [s for v in previous for s in v["shards"]] + new
-    per_shard = per_shard_sample(len(all_stems))
-    index, decontamination = _contamination(recipe)
-    passed = cross_shard_pass(out, new, near=near, contamination=index, sample_rows=per_shard)
-    record(index_path(out, version))  # in the ledger first, like every file agentfab writes (--overwrite removes it)
-    near.save(index_path(out, version))
+    per_shard = checks.sample_rows
+    index, decontamination = checks.contamination, dict(checks.status)
+    passed = checks.run()
+    if checks.near is not None:
+        record(index_path(out, version))  # in the ledger first, like every file agentfab writes (--overwrite removes it)
+        checks.near.save(index_path(out, version))
     for old in range(1, version - 1):  # keep the parent's index: a re-finalize of this version starts from it
         index_path(out, old).unlink(missing_ok=True)
     loaded = [load_stats(shard_files(out, s)["stats"]) for s in all_stems]
@@ -277,10 +292,10 @@ async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool 
     version, todo = claimed
     if runner is None:
         runner = ProcessRunner(workers, "spawn")
+    checks = shard_checks(recipe, out_path, version)
     try:
         runner.open(len(todo))
-        results = await asyncio.gather(*(run_shard(job, runner)
-                                         for job in shard_jobs(recipe, recipe_dir, out, version, todo)))
+        results = await _build_and_check(recipe, recipe_dir, out, version, todo, runner, checks)
     finally:
         if own:
             runner.close()
@@ -294,7 +309,27 @@ async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool 
         if own:  # a deployment or a direct call: the flow run fails with the endpoint's error
             raise LLMError(fatal[0], fatal[1], True)
         return {"fatal": fatal}  # the `build` API reports it outside Prefect, as one line
-    return finalize(recipe, out_path, time.perf_counter() - started, todo, version)
+    return finalize(recipe, out_path, time.perf_counter() - started, todo, version, checks)
+
+
+async def _build_and_check(recipe: Recipe, recipe_dir: str, out: str, version: int, todo: list[int],
+                           runner: ShardRunner, checks: ShardChecks) -> list[dict[str, Any]]:
+    """Every shard's task, and the checks across shards of each shard as soon as it and every earlier shard are
+    done (in a thread, while later shards are still being built)."""
+    tasks = {job.shard: asyncio.ensure_future(run_shard(job, runner))
+             for job in shard_jobs(recipe, recipe_dir, out, version, todo)}
+    results: list[dict[str, Any]] = []
+    try:
+        for i in range(recipe.n_shards):
+            if i in tasks:
+                results.append(await tasks[i])
+            if not any("os_error" in r or "fatal" in r for r in results):
+                await asyncio.to_thread(checks.run, i + 1)
+    except BaseException:
+        for t in tasks.values():  # as asyncio.gather: the other shards' tasks are not left unawaited
+            t.cancel()
+        raise
+    return results
 
 
 def _run(coroutine: Any) -> Any:

@@ -95,14 +95,43 @@ def _content_calls(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if e.get("class_") == "api_action" and e.get("function")]
 
 
+class ShardChecks:
+    """The checks across the shards of one version, run shard by shard in shard order.
+
+    The build hands it each shard as soon as that shard and every earlier one are done, so the checks overlap the
+    building of later shards instead of waiting for the last; finalize runs what is left. In shard order against
+    one index, the same rows move as in a single pass at the end. (A plain class, not a dataclass: Prefect walks
+    dataclass task parameters field by field, and this one holds the whole index.)
+    """
+
+    def __init__(self, out: Path, stems: list[str], near: NearIndex | None,
+                 contamination: ContaminationIndex | None, status: dict[str, Any], sample_rows: int = 0):
+        self.out, self.stems, self.near, self.contamination = out, stems, near, contamination
+        self.status = status  # what the benchmark check says of itself (the manifest's `decontamination`)
+        self.sample_rows = sample_rows
+        self.report = PassReport()
+        self.done = 0  # stems[:done] are checked
+
+    def run(self, upto: int | None = None) -> PassReport:
+        """Check the shards before index `upto` (all of them by default) not checked yet."""
+        upto = len(self.stems) if upto is None else upto
+        if upto > self.done:
+            cross_shard_pass(self.out, self.stems[self.done:upto], near=self.near, contamination=self.contamination,
+                             sample_rows=self.sample_rows, report=self.report)
+            self.done = upto
+        return self.report
+
+
 def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
-                     contamination: ContaminationIndex | None, sample_rows: int = 0) -> PassReport:
+                     contamination: ContaminationIndex | None, sample_rows: int = 0,
+                     report: PassReport | None = None) -> PassReport:
     """Check the accepted rows of `stems` in order; move the rows that fail into rejected/ with their codes.
 
-    `near` holds the rows of earlier versions (and gains these); None skips duplicate checks. The report keeps
-    the first `sample_rows` rows each shard keeps (flows.quality's diversity sample), from the same read.
+    `near` holds the rows of earlier versions (and gains these); None skips duplicate checks. The report (a new
+    one, or `report` continued) keeps the first `sample_rows` rows each shard keeps (flows.quality's diversity
+    sample), from the same read.
     """
-    report = PassReport()
+    report = PassReport() if report is None else report
     tool_keys = _ToolKeys()
     for stem in stems:
         files = shard_files(out, stem)
