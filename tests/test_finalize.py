@@ -111,3 +111,26 @@ def test_stats_written_before_the_figures_existed_are_measured_from_their_files(
         path.write_text(json.dumps(stats))
     again = _finalize(recipe, out)
     assert again["quality"] == expected["quality"] and again["coverage"] == expected["coverage"]
+
+
+def test_checks_that_overlap_the_shards_move_the_same_rows_as_one_pass_at_the_end(prefect_harness, tmp_path):
+    from agentfab.flows.build import build
+
+    text = ("name: overlap\nseed: 5\nrecords: 480\nshard_size: 80\nworlds: [bank]\nnegatives: 0\n"
+            "tasks: {mix: {single: 1}}\n")  # one world, single calls: shards repeat each other's calls
+    (tmp_path / "r.yaml").write_text(text)
+    overlapped = tmp_path / "overlapped"
+    manifest = build(tmp_path / "r.yaml", out=overlapped, workers=2)  # checks run while later shards build
+    recipe = parse_recipe(__import__("yaml").safe_load(text))
+    at_end = tmp_path / "at_end"
+    prepare_output(recipe, at_end, overwrite=False)
+    for i in range(recipe.n_shards):
+        build_shard(ShardJob(recipe.canonical(), recipe.hash(), str(tmp_path), str(at_end), i))
+    with disable_run_logger():
+        single = finalize.fn(recipe, at_end, 1.0, list(range(recipe.n_shards)))
+    assert manifest["cross_shard_duplicates_moved"] == single["cross_shard_duplicates_moved"] > 0
+    for folder in ("shards", "rejected"):
+        for path in sorted((at_end / folder).glob("*.parquet")):
+            ids = pq.read_table(path, columns=["id"]).column("id").to_pylist()
+            assert pq.read_table(overlapped / folder / path.name, columns=["id"]).column("id").to_pylist() == ids
+    assert manifest["quality"] == single["quality"] and manifest["coverage"] == single["coverage"]
