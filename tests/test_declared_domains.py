@@ -481,3 +481,12 @@ def test_file_errors_name_the_file(tmp_path):
         load_declared_domain(path)
     with pytest.raises(DeclaredDomainError, match=r"missing\.yaml: cannot read the domain file"):
         load_declared_domain(tmp_path / "missing.yaml")
+
+
+def test_a_unit_in_a_field_name_is_said_as_a_unit_not_as_a_word():
+    """A reader flagged 'the highest weight kg is 696.20': `weight_kg` reads 'weight (kg)' in tools and text."""
+    from agentfab.worlds.declared_spec import FieldDef
+
+    assert FieldDef("weight_kg", "number", "").words == "weight (kg)"
+    assert FieldDef("odometer_km", "integer", "").words == "odometer (km)"
+    assert FieldDef("pet_name", "text", "").words == "pet name"

@@ -17,6 +17,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agentfab.schemas.wording import label, unit
 from agentfab.worlds.core import ERROR_KINDS
 from agentfab.worlds.core import RULE_ERRORS as _RULE_KINDS
 
@@ -114,7 +115,9 @@ class FieldDef:
 
     @property
     def words(self) -> str:
-        return self.name.replace("_", " ")
+        """The field as text says it; a unit its name carries goes in brackets: `weight_kg` -> "weight (kg)"."""
+        measured = unit(self.name)
+        return f"{label(self.name)} ({measured})" if measured else self.name.replace("_", " ")
 
 
 @dataclass(frozen=True)
