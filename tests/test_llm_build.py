@@ -215,3 +215,58 @@ def test_the_shipped_llm_recipes_parse_and_hold_no_key():
         assert "sk-" not in (root / name).read_text()
     openai_recipe, _ = load_recipe(root / "llm-openai.yaml")
     assert openai_recipe.models.agent.api_key_env == "OPENAI_API_KEY"
+
+
+FLAKY_LLM_WORLD = """
+from byo_tools import DESCRIPTION, ENTITIES, NAME, Todo, TodoId, count_open, seed_state, set_status
+from agentfab.worlds.core import Store, ToolError, tool
+
+
+@tool(phrases=("show to-do {todo_id}", "what is to-do {todo_id} about"))
+def get_todo(db: Store, todo_id: TodoId) -> Todo:
+    \"\"\"Get one to-do item.\"\"\"
+    t = db.get("todos", todo_id)
+    if t is None:
+        raise ToolError("not_found", f"no to-do {todo_id}")
+    if todo_id == "TD-004":
+        raise ZeroDivisionError(f"ratio of {todo_id} is undefined")
+    return {"todo_id": t["id"], "project_id": t["project_id"], "title": t["title"], "status": t["status"]}
+"""
+
+
+def test_a_python_tool_that_raises_under_the_llm_agent_rejects_that_task_alone(tmp_path, prefect_home):
+    """The agent's own call reaches the user's buggy tool: that task is rejected with exec.tool_raised (the
+    exception kept in its details), every other task is built, and the build ends well."""
+    (tmp_path / "flaky_llm.py").write_text(FLAKY_LLM_WORLD)
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home), "AGENTFAB_LLM_KEY": SECRET,
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).parent / "fixtures")])}
+    base = {"seed": 5, "records": 20, "shard_size": 20, "worlds": [{"python": "flaky_llm"}],
+            "tasks": {"mix": {"single": 1}}}
+
+    def build(recipe: dict, out: Path) -> subprocess.CompletedProcess:
+        path = write(tmp_path / f"{out.name}.yaml", recipe)
+        return subprocess.run([sys.executable, "-m", "agentfab", "build", str(path), "--out", str(out), "--workers",
+                               "1", "--quiet"], env=env, capture_output=True, text=True, timeout=300)
+
+    oracle = build({**base, "name": "flakyoracle"}, tmp_path / "oracle")
+    assert oracle.returncode == 0, oracle.stderr[-3000:]
+    script = agent_script([r for r in rows(tmp_path / "oracle").to_dicts() if r["provenance"]["negative"] is None])
+    broken = []
+    for first, turns in sorted(script.items()):
+        calls = turns[0].get("tool_calls") or []
+        if len(broken) < 2 and calls and calls[0]["function"]["name"] == "get_todo" \
+                and "TD-004" not in calls[0]["function"]["arguments"]:
+            calls[0]["function"]["arguments"] = json.dumps({"todo_id": "TD-004"})  # the model asks for the bad one
+            broken.append(first)
+    assert broken, "no scripted task calls get_todo first"
+    with LoopbackServer(ScriptedModel(script)) as server:
+        role = llm_recipe("x", 20, server.base_url)["models"]["agent"]
+        done = build({**base, "name": "flakyllm", "rollouts": {"agent": "llm", "max_steps": 6},
+                      "models": {"agent": role}}, tmp_path / "llm")
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = rows(tmp_path / "llm")
+    hit = data.filter(pl.col("verification").struct.field("reasons").list.contains("exec.tool_raised"))
+    assert sorted(hit["query"].to_list()) == sorted(broken)
+    details = " ".join(d for ds in hit["verification"].struct.field("details").to_list() for d in ds)
+    assert "tool get_todo raised ZeroDivisionError: ratio of TD-004 is undefined" in details
+    assert data.filter(pl.col("verification").struct.field("passed")).height > 0  # the rest was built

@@ -33,11 +33,11 @@ from agentfab.llm.roles import Made, paraphrase, user_turn
 from agentfab.llm.simulator import ToolSimulator
 from agentfab.llm.usage import RoleUsage
 from agentfab.schemas.answers import flatten, mentioned, normalize
-from agentfab.schemas.codes import Refusal
+from agentfab.schemas.codes import Reason, Refusal
 from agentfab.schemas.tasks import Task
 from agentfab.validators.judge import RuleJudge
 from agentfab.validators.verify import apply_judge
-from agentfab.worlds.core import Domain, Store, Tool, canonical_json
+from agentfab.worlds.core import Domain, Store, Tool, ToolRaised, canonical_json
 from agentfab.worlds.simulated import SimulatedCalls, sample_calls, simulated_calls
 
 T = TypeVar("T")
@@ -199,7 +199,11 @@ class LLMStages:
         if "generator" in self.roles:
             await self._paraphrase_requests(item)
         if self.recipe.rollouts.agent == "llm":
-            failure = await self._roll_out(item)
+            try:
+                failure = await self._roll_out(item)
+            except ToolRaised as exc:  # the user's tool code failed under the agent: this task alone is rejected
+                rec.content = item.oracle.content[:1]  # the request; the agent's run ended with the exception
+                failure = (str(Reason.TOOL_RAISED), str(exc))
         else:
             rec.content = item.oracle.content
             failure = None
