@@ -18,7 +18,7 @@ import yaml
 from small_builds import make_build
 
 from agentfab.llm.cache import request_key
-from agentfab.llm.loopback import LoopbackServer, ScriptedModel, agent_script
+from agentfab.llm.loopback import LoopbackServer, ScriptedModel, agent_script, role_of
 
 SECRET = "sk-llm-build-secret-9f8e7d"
 BASE = {"seed": 11, "shard_size": 20, "worlds": ["bank", "library"], "negatives": 0.1,
@@ -270,3 +270,24 @@ def test_a_python_tool_that_raises_under_the_llm_agent_rejects_that_task_alone(t
     details = " ".join(d for ds in hit["verification"].struct.field("details").to_list() for d in ds)
     assert "tool get_todo raised ZeroDivisionError: ratio of TD-004 is undefined" in details
     assert data.filter(pl.col("verification").struct.field("passed")).height > 0  # the rest was built
+
+
+def test_a_python_tool_that_raises_on_a_proposed_intent_rejects_that_task_alone(tmp_path, prefect_home):
+    """The generator proposes a call the user's buggy tool raises on: that task is rejected, the build goes on."""
+    (tmp_path / "flaky_llm.py").write_text(FLAKY_LLM_WORLD.replace('todo_id == "TD-004"', 'todo_id'))
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home), "AGENTFAB_LLM_KEY": SECRET,
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).parent / "fixtures")])}
+    with LoopbackServer(ScriptedModel()) as server:
+        role = llm_recipe("x", 20, server.base_url)["models"]["generator"]
+        recipe = write(tmp_path / "r.yaml", {"name": "flakyintents", "seed": 5, "records": 20, "shard_size": 20,
+                                             "worlds": [{"python": "flaky_llm"}], "negatives": 0.0,
+                                             "tasks": {"mix": {"single": 1}, "intents": 1.0},
+                                             "models": {"generator": role}})
+        done = subprocess.run([sys.executable, "-m", "agentfab", "build", str(recipe), "--out", str(tmp_path / "o"),
+                               "--workers", "1", "--quiet"], env=env, capture_output=True, text=True, timeout=300)
+        proposed = [b for b in server.log if role_of(b) == "intents"]
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert proposed and "get_todo" in json.dumps(proposed)
+    hit = rows(tmp_path / "o").filter(pl.col("verification").struct.field("reasons").list.contains("exec.tool_raised"))
+    details = " ".join(d for ds in hit["verification"].struct.field("details").to_list() for d in ds)
+    assert "tool get_todo raised ZeroDivisionError: ratio of TD-" in details

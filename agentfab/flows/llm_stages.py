@@ -148,7 +148,10 @@ class LLMStages:
         members = [[Step(f"i{n}", c.tool, dict(c.arguments))] for n, c in enumerate(intent.calls)]
         kind = "single" if len(members) == 1 else "parallel"
         family = hashlib.sha256(canonical_json([world.domain.name, intent.model_dump()["calls"]]).encode())
-        plan = here.composer.finish(kind, members, family.hexdigest()[:16])
+        try:
+            plan = here.composer.finish(kind, members, family.hexdigest()[:16])
+        except ToolRaised as exc:  # the user's tool code failed on the intent's calls: that task alone is rejected
+            return Draft(index, task_id, kind, here, None, raised=exc)
         if plan is None:
             self._refuse_intent(Refusal.INTENT_FAILED_CALL, "a call failed on the task's world",
                                 intent.model_dump_json())
