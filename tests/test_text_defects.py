@@ -12,7 +12,8 @@ import yaml
 from test_failure_tasks import failure_tasks
 
 from agentfab.flows.worlds import synthesized_domains
-from agentfab.generators.language import Said, action_text, reply
+from agentfab.generators.language import action_text
+from agentfab.generators.replies import Said, reply
 from agentfab.generators.queries import to_task
 from agentfab.generators.reasoning import Reasoner
 from agentfab.generators.rollouts import OracleAgent

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 from agentfab.generators.clarify import ambiguity_answer, ambiguity_question, holdings_request
 from agentfab.generators.language import (
-    clarify_answer, clarify_question, clarify_template, error_cause, fill, is_id, param_label, phrases_of, sentence,
-    setting, subject, tool_class,
+    clarify_answer, clarify_question, clarify_template, fill, is_id, param_label, phrases_of, sentence, setting,
+    tool_class,
 )
+from agentfab.generators.replies import error_cause, subject
 from agentfab.generators.tasks import Plan, Step
 from agentfab.generators.values import normalize, render_value
 from agentfab.schemas.tasks import Clarification, PlanStep, Task, UserTurn, fact_values, required_facts

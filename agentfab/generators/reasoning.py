@@ -11,7 +11,8 @@ import random
 import re
 from typing import Any
 
-from agentfab.generators.language import Said, error_cause, fact_text, topic
+from agentfab.generators.language import topic
+from agentfab.generators.replies import Said, error_cause, fact_text
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tasks import PlanStep
 from agentfab.schemas.wording import join_words, label

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentfab.generators.language import Said, alternative_reply, error_cause, failure_reply, reply
+from agentfab.generators.replies import Said, alternative_reply, error_cause, failure_reply, reply
 from agentfab.generators.reasoning import Reasoner
 from agentfab.generators.values import PoolCache
 from agentfab.schemas.tasks import PlanStep, Task

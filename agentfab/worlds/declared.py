@@ -70,7 +70,8 @@ from faker import Faker
 from agentfab.worlds import plausible
 from agentfab.schemas.yaml_input import YamlInputError, load_yaml
 from agentfab.worlds.core import Domain, EntityPool, Tables, canonical_json
-from agentfab.worlds.declared_spec import FAKER_PROVIDERS, DeclaredDomainError, DomainDef, FieldDef, parse_domain
+from agentfab.worlds.declared_parse import parse_domain
+from agentfab.worlds.declared_spec import FAKER_PROVIDERS, DeclaredDomainError, DomainDef, FieldDef
 from agentfab.worlds.declared_tools import Examples, build_tools
 
 __all__ = ["DeclaredDomainError", "FAKER_PROVIDERS", "declared_domain_from_dict", "load_declared_domain"]
@@ -148,7 +149,7 @@ def faker_pool(provider: str) -> tuple[Any, ...]:
     if provider not in _POOLS:
         fake = Faker("en_US")
         fake.seed_instance(POOL_SEED)
-        make = getattr(fake, provider)  # from the allow-list checked in declared_spec, never an arbitrary attribute
+        make = getattr(fake, provider)  # from the allow-list checked in declared_parse, never an arbitrary attribute
         _POOLS[provider] = tuple(make() for _ in range(FAKER_POOL))
     return _POOLS[provider]
 

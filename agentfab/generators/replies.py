@@ -1,0 +1,308 @@
+"""The offline engine's replies: facts stated the way an assistant talks to a person, failure reports and the
+route taken instead (the words of tools and requests are in `language`).
+
+- `reply(parts, rng)`: the reply to a turn; each `Said` part states the facts its request asked for.
+- `failure_reply(tool, arguments, error, rng)`: "I couldn't block card CRD-5003: card CRD-5003 is already blocked."
+- `alternative_reply(failed, error, done, rng)`: the plan changed after a failure; states the new route's facts.
+Values are always written by `render_value`, so the answer checks find them as whole tokens.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from agentfab.generators.language import _cap, _entity_of, _memo, action_text, is_id, param_label, past, tool_class, topic
+from agentfab.schemas.answers import flatten, mentioned, render_value
+from agentfab.schemas.wording import counted, join_words, label, noun, plural, unit, yes_no_statement
+from agentfab.worlds.core import Tool, is_error
+
+# -- facts -----------------------------------------------------------------------------------------------------
+
+_MONEY = {"balance", "amount", "from_balance", "total", "price", "total_price", "cheapest_price", "refund_amount",
+          "price_per_night"}
+
+
+@dataclass(frozen=True)
+class Said:
+    """One step's share of a reply: the call, what it returned, and the result fields the request asked for."""
+
+    tool: Tool
+    arguments: dict[str, Any]
+    result: Any
+    asks: tuple[str, ...]
+
+
+def value_text(field: str, value: Any, result: dict[str, Any]) -> str:
+    """A value as a reply writes it, with its unit: "30°C", "1204.50 USD", "ACC-1001 and ACC-1041"."""
+    if isinstance(value, list):
+        return join_words([render_value(v) for v in value]) if value else "none"
+    text = render_value(value)
+    if field.endswith("_c") and isinstance(value, (int, float)):
+        return f"{text}°C"
+    if unit(field) and isinstance(value, (int, float)):
+        return f"{text} {unit(field)}"
+    if field in _MONEY and isinstance(result.get("currency"), str):
+        return f"{text} {result['currency']}"
+    return text
+
+
+def fact_label(tool: Tool, field: str) -> str:
+    """What a result field is called in a reply; generic names ("value") take their schema description."""
+    return _memo("fact", tool, field, lambda: _fact_label(tool, field))
+
+
+def _fact_label(tool: Tool, field: str) -> str:
+    if field in ("value", "result"):
+        described = tool.spec.returns.get("properties", {}).get(field, {}).get("description", "")
+        if described:
+            text = described[:1].lower() + described[1:]
+            return text[4:] if text.startswith("the ") else text
+        return topic(tool)
+    if field == "count":
+        return "number of " + plural(noun_of_results(tool))
+    return label(field)
+
+
+def noun_of_results(tool: Tool) -> str:
+    """The singular noun of what a list, search or count returns: `count_loans_of_member` -> "loan"."""
+    what = topic(tool).split(" ")
+    last = what[-1]
+    single = last[:-3] + "y" if last.endswith("ies") else last[:-1] if last.endswith("s") and not last.endswith("ss") \
+        else last
+    return " ".join([*what[:-1], single])
+
+
+def subject(tool: Tool, arguments: dict[str, Any]) -> str:
+    """The record a call is about: "account ACC-1001", or the values it was asked with ("Paris on 2025-06-01")."""
+    ids = [p for p in arguments if is_id(tool, p)]
+    if ids:
+        p = ids[0]
+        return f"{noun(_entity_of(tool, p) or p)} {render_value(arguments[p])}"
+    if len(arguments) == 1:  # "the username pattonvanessa", "the status delayed"
+        (param, value), = arguments.items()
+        return f"the {param_label(tool, param)} {render_value(value)}"
+    words = [render_value(v) if i == 0 else f"{_preposition(p)} {render_value(v)}"
+             for i, (p, v) in enumerate(arguments.items())]
+    return " ".join(words)
+
+
+def _preposition(param: str) -> str:
+    if param in ("origin", "source") or param.startswith("from_"):
+        return "from"
+    if param in ("destination", "target") or param.startswith("to_"):
+        return "to"
+    if param == "date" or param.endswith(("_on", "_date")):
+        return "on"
+    return "for"
+
+
+def headline(tool: Tool, arguments: dict[str, Any]) -> str:
+    """A heading for a part of a reply: "Latest booking of traveler T-211", "Weather for Miami on 2026-12-19"."""
+    what = topic(tool)
+    about = subject(tool, arguments)
+    ids = [p for p in arguments if is_id(tool, p)]
+    if ids and noun(_entity_of(tool, ids[0]) or ids[0]) == what:
+        return _cap(about)
+    if not about:
+        return _cap(what)
+    joiner = " of " if ids else f" {_preposition(next(iter(arguments)))} "
+    return _cap(what + joiner + about)
+
+
+def fact_clause(lab: str, text: str, value: Any) -> str:
+    """One stated fact as a clause with agreement: "the number of songs is 263", "the total minutes are 4"."""
+    if isinstance(value, bool):
+        return f"{lab}: {text}"
+    if isinstance(value, list):
+        return f"the {lab} {'is' if len(value) == 1 else 'are'} {text}"
+    plural = lab.endswith("s") and not lab.endswith(("ss", "us", "is"))
+    if plural and isinstance(value, (int, float)):
+        if lab.startswith(("average", "total", "highest", "lowest", "maximum", "minimum")):
+            return f"the {lab} are {text}"  # "the total minutes is 4" is not English either
+        if not lab.startswith("number"):
+            return f"the number of {lab} is {text}"  # "the hectares is 117.75" is not English
+    return f"the {lab} is {text}"
+
+
+def _facts(part: Said, skip: set[str] = frozenset(), said: str = "") -> list[tuple[str, str, Any]]:
+    """(label, text, value) of the asked facts, leaving out those `said` already states (the subject's id) and the
+    yes/no facts (`_verdicts` states those as sentences)."""
+    result = part.result if isinstance(part.result, dict) else {}
+    out = []
+    flat = flatten(said) if said else ""
+    money = any(f in _MONEY for f in part.asks if f in result)  # "1204.50 USD" already says the currency
+    for field in part.asks:
+        if field == "currency" and money:
+            continue
+        if field in result and field not in skip and not isinstance(result[field], bool):
+            text = value_text(field, result[field], result)
+            if flat and mentioned(flat, flatten(text)):
+                continue
+            out.append((fact_label(part.tool, field), text, result[field]))
+    return out
+
+
+def _record(part: Said) -> tuple[str, str]:
+    """(kind, words) of the record a call is about: ("location", "location LOC-0003")."""
+    ids = [p for p in part.arguments if is_id(part.tool, p)]
+    if ids:
+        thing = noun(_entity_of(part.tool, ids[0]) or ids[0])
+        return thing, f"{thing} {render_value(part.arguments[ids[0]])}"
+    result = part.result if isinstance(part.result, dict) else {}
+    thing = noun_of_results(part.tool)
+    key = result.get(thing.replace(" ", "_") + "_id")
+    return (thing, f"{thing} {key}") if isinstance(key, str) else ("it", "it")
+
+
+def yes_no_fact(part: Said, field: str) -> str:
+    """A boolean fact as a statement: "location LOC-0003 is not at an airport"."""
+    value = part.result[field]
+    described = part.tool.spec.returns.get("properties", {}).get(field, {}).get("description", "")
+    thing, record = _record(part)
+    return yes_no_statement(described, field, thing, record, value)
+
+
+def _verdicts(part: Said) -> list[str]:
+    """The asked yes/no facts as answers: "No, location LOC-0003 is not at an airport." (the yes/no is the value)."""
+    result = part.result if isinstance(part.result, dict) else {}
+    return [f"{'Yes' if result[f] else 'No'}, {yes_no_fact(part, f)}." for f in part.asks
+            if isinstance(result.get(f), bool)]
+
+
+def fact_text(part: Said, field: str) -> str:
+    """One asked fact as a clause (for reasoning): "the title is Dune", "club CLB-4 has a pool"."""
+    result = part.result if isinstance(part.result, dict) else {}
+    if isinstance(result.get(field), bool):
+        return yes_no_fact(part, field)
+    return fact_clause(fact_label(part.tool, field), value_text(field, result[field], result), result[field])
+
+
+def _sentences(part: Said, rng: random.Random) -> str:
+    """One part as prose, shaped by its tool class; a fact the chosen shape left unsaid is added at the end."""
+    text = _shaped(part, rng)
+    unsaid = _facts(part, said=text)
+    if unsaid:
+        text = (text + " " if text else "") + _cap(join_words([fact_clause(a, b, c) for a, b, c in unsaid])) + "."
+    return " ".join([text, *_verdicts(part)]).strip()
+
+
+def _found_ids(tool: Tool, result: dict[str, Any]) -> str:
+    """A list or search names what it found (": BLD-003 and BLD-007"), not only how many; when the tool returned
+    only the first page of a longer list, it says so ("; the first 10 are ...")."""
+    key = noun_of_results(tool).replace(" ", "_") + "_id"
+    found = result.get("results")
+    if found is None:  # a hand-written tool names its list ("products", "events")
+        found = next((v for v in result.values() if isinstance(v, list) and v and isinstance(v[0], dict)), None)
+    if not isinstance(found, list) or not found:
+        return ""
+    ids = [item.get(key) for item in found if isinstance(item, dict)]
+    if len(ids) != len(found) or not all(isinstance(i, str) for i in ids):
+        return ""
+    total = result.get("count")
+    if isinstance(total, int) and total > len(ids):
+        return f"; the first {len(ids)} are " + join_words(ids)
+    return ": " + join_words(ids)
+
+
+def _shaped(part: Said, rng: random.Random) -> str:
+    cls = tool_class(part.tool)
+    result = part.result if isinstance(part.result, dict) else {}
+    about = subject(part.tool, part.arguments)
+    if cls in ("list", "search", "count") and "count" in part.asks and isinstance(result.get("count"), int):
+        what = counted(result["count"], noun_of_results(part.tool))
+        there = "There is" if result["count"] == 1 else "There are"
+        head = rng.choice((f"I found {what}", f"{there} {what}", f"I count {what}"))
+        head += (f" with {about[4:]}" if about.startswith("the ") else f" for {about}") if about else ""
+        head += _found_ids(part.tool, result) if cls != "count" else ""
+        rest = _facts(part, {"count"})
+        tail = "; " + join_words([fact_clause(a, b, c) for a, b, c in rest]) if rest else ""
+        return head + tail + "."
+    if cls in ("create", "update", "delete", "act"):
+        done = past(action_text(part.tool, part.arguments))
+        lead = rng.choice((f"I've {done}", f"Done: I {done}", f"I {done}"))
+        facts = _facts(part, said=done)
+        return f"{lead}. {_cap(join_words([fact_clause(a, b, c) for a, b, c in facts]))}." if facts else f"{lead}."
+    facts = _facts(part, said=about)
+    if not facts:
+        full = _facts(part)
+        return _cap(join_words([fact_clause(a, b, c) for a, b, c in full])) + f" for {about}." if full else ""
+    clauses = [fact_clause(a, b, c) for a, b, c in facts]
+    if cls == "aggregate":
+        return f"{_cap(join_words(clauses))}" + (f" for {about}." if about else ".")
+    if not about:
+        return _cap(join_words(clauses)) + "."
+    if len(clauses) == 1:
+        lab, text, value = facts[0]
+        if about.startswith("the "):
+            return rng.choice((f"{_cap(clauses[0])} for {about}.", f"For {about}, {clauses[0]}."))
+        verb = "are" if isinstance(value, list) and len(value) != 1 else "is"
+        return rng.choice((f"The {lab} of {about} {verb} {text}.", f"For {about}, {clauses[0]}."))
+    itself = not about.startswith("the ") and about.split(" ", 1)[0] == topic(part.tool)  # get_person: the person
+    intro = rng.choice((f"For {about}, ", f"Here is {about}: " if itself else f"For {about}, "))
+    return _cap(intro + join_words(clauses)) + "."
+
+
+def _head(part: Said) -> str:
+    return _cap(past(action_text(part.tool, part.arguments))) if part.tool.spec.mutates else \
+        headline(part.tool, part.arguments)
+
+
+def _bullets(part: Said) -> str:
+    head = _head(part)
+    facts = _facts(part, said=head) or _facts(part)
+    verdicts = "".join("\n" + v for v in _verdicts(part))
+    return head + ":\n" + "\n".join(f"- {_cap(a)}: {b}" for a, b, _ in facts) + verdicts
+
+
+READ_LEADS = ("", "Here's what I found. ", "Sure. ", "I checked. ", "Got it. ")
+WRITE_LEADS = ("", "All set. ", "Done. ")
+
+
+def reply(parts: list[Said], rng: random.Random) -> str:
+    """The reply to one turn: every part's asked facts, as prose or (for fact-heavy parts) a short list."""
+    if not parts:
+        return "Done."
+    use_list = sum(len(p.asks) for p in parts) >= 4 and rng.random() < 0.4
+    texts = []
+    for part in parts:
+        if use_list and len(_facts(part, said=_head(part))) >= 3:
+            texts.append(_bullets(part))
+        else:
+            texts.append(_sentences(part, rng))
+    texts = [t for t in texts if t]
+    writes = any(p.tool.spec.mutates for p in parts)
+    lead = rng.choice(WRITE_LEADS if writes else READ_LEADS)
+    lead = "" if any(t.startswith(("Done", "I've", "I ", "Here")) for t in texts[:1]) else lead
+    joiner = "\n\n" if use_list else " "
+    return (lead + joiner.join(texts)).strip() or "Done."
+
+
+def failure_reply(tool: Tool, arguments: dict[str, Any], error: Any, rng: random.Random) -> str:
+    """Telling the user plainly what could not be done and why (the error's own words as the cause)."""
+    cause = error_cause(error)
+    action = action_text(tool, arguments)
+    return rng.choice((f"I couldn't {action}: {cause}.", f"I wasn't able to {action}, because {cause}.",
+                       f"Sorry, I can't {action}: {cause}."))
+
+
+def alternative_reply(failed: tuple[Tool, dict[str, Any]], error: Any, done: list[Said], rng: random.Random) -> str:
+    """A failure that the agent routed around: what failed and why, then what it did instead and its facts."""
+    tool, arguments = failed
+    action, cause = action_text(tool, arguments), error_cause(error)
+    first = rng.choice((f"I couldn't {action}: {cause}.", f"I wasn't able to {action}, because {cause}."))
+    then = rng.choice(("So I went with the alternative you gave.", "As you suggested, I took the other option.",
+                       "So I used your fallback instead."))
+    return f"{first} {then} {reply(done, rng)}"
+
+
+def error_cause(error: Any) -> str:
+    """The reason a call failed, as a clause: the message of an `{"error": ...}` result."""
+    if is_error(error):
+        message = str(error["error"].get("message", "")).strip().rstrip(".")
+        first = message.split(" ", 1)[0]
+        if first[1:] != first[1:].lower() or any(ch.isdigit() or ch == "-" for ch in first):
+            return message  # it starts with an id ("P-113 is busy ..."): never lower-case an id
+        return message[:1].lower() + message[1:] if message else "the service reported an error"
+    return str(error).strip().rstrip(".")
