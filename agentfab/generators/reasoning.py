@@ -109,7 +109,7 @@ class Reasoner:
                 return rng.choice((f"The request cannot be done: {cause}. I'll tell the user plainly what failed "
                                    "and why.", f"That was refused because {cause}. Nothing else was asked, so I'll "
                                    "explain the failure and its cause."))
-            return f"The first attempt failed because {cause}; the alternative worked: {'; '.join(said)}. " \
+            return f"The first attempt failed because {cause}. The alternative worked: {'; '.join(said)}. " \
                    "I'll report both."
         if not said:
             return "The calls succeeded; I'll confirm that to the user."

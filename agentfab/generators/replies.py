@@ -41,8 +41,9 @@ def value_text(field: str, value: Any, result: dict[str, Any]) -> str:
     text = render_value(value)
     if field.endswith("_c") and isinstance(value, (int, float)):
         return f"{text}°C"
-    if unit(field) and isinstance(value, (int, float)):
-        return f"{text} {unit(field)}"
+    measure = unit(field)
+    if measure and isinstance(value, (int, float)):
+        return f"{text}%" if measure == "%" else f"{text} {measure}"
     if field in _MONEY and isinstance(result.get("currency"), str):
         return f"{text} {result['currency']}"
     return text

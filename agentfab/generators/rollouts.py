@@ -159,7 +159,7 @@ class OracleAgent:
         reason = thinker.before_calls(group, args_of, results, tool_of, rng)
         failed = [results[d] for s in group for d in s.depends_on if is_error(results.get(d))]
         if failed:  # the first attempt broke a rule of the world: take the alternative the user offered
-            reason = f"That did not work ({error_cause(failed[0])}), so I'll take the alternative you gave. " + reason
+            reason = f"That did not work: {error_cause(failed[0])}. So I'll take the alternative you gave. " + reason
         expected = any(s.expect_error for s in group)  # a rule the world enforces, not a typo to correct
         if self.recovery and not expected and rng.random() < self.recovery:
             first = group[0]

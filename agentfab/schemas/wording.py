@@ -49,6 +49,7 @@ LABELS: dict[str, str] = {
     "tier": "tier",
     "count": "number",
     "restocked": "number of units put back in stock",
+    "kwh": "energy use",
 }
 
 # "hired_on" is the hire date, "filed_on" the filing date
@@ -57,9 +58,11 @@ _STEMS = {"hired": "hire", "filed": "filing", "released": "release", "closed": "
           "registered": "registration", "shipped": "shipping", "signed": "signing", "enrolled": "enrollment",
           "born": "birth", "starts": "start", "ends": "end", "joined": "join", "installed": "install",
           "delivered": "delivery", "opens": "opening", "closes": "closing", "arrived": "arrival",
-          "departed": "departure", "returned": "return", "submitted": "submission", "updated": "update"}
+          "departed": "departure", "returned": "return", "submitted": "submission", "updated": "update",
+          "approved": "approval", "received": "receipt"}
 # Units a field name ends with: the label drops them, the value carries them ("distance_km" -> distance 661.90 km).
-UNITS = {"_km": "km", "_kg": "kg", "_mg": "mg", "_minutes": "minutes", "_hours": "hours", "_usd": "USD", "_eur": "EUR"}
+UNITS = {"_km": "km", "_kg": "kg", "_mg": "mg", "_minutes": "minutes", "_hours": "hours", "_usd": "USD", "_eur": "EUR",
+         "_pct": "%", "_kwh": "kWh"}
 
 # Words that take a count: "1 nights" -> "1 night".
 _COUNTED = {"nights": "night", "units": "unit", "seats": "seat", "rooms": "room", "days": "day", "guests": "guest",
@@ -84,7 +87,7 @@ def label(name: str) -> str:
         return name[:-3].replace("_", " ")
     if name.endswith("_on"):
         words = name[:-3].split("_")
-        words[-1] = _STEMS.get(words[-1], words[-1][:-2] if words[-1].endswith("ed") else words[-1])
+        words[-1] = _STEMS.get(words[-1], _stem(words[-1]))
         return " ".join(words) + " date"
     if name.endswith("_at"):
         words = name[:-3].split("_")
@@ -93,10 +96,20 @@ def label(name: str) -> str:
     return name.replace("_", " ")
 
 
-@lru_cache(maxsize=4096)
+def _stem(word: str) -> str:
+    """The noun of a past participle before "date": "originated" -> "origination", "visited" -> "visit"."""
+    if word.endswith("ated"):
+        return word[:-2] + "ion"
+    if word.endswith(("ved", "ced", "sed", "zed", "ged")):
+        return word[:-1]
+    return word[:-2] if word.endswith("ed") else word
+
+
 @lru_cache(maxsize=4096)
 def unit(name: str) -> str | None:
-    """The unit a field's name carries, if any: `distance_km` -> "km"."""
+    """The unit a field's name carries, if any: `distance_km` -> "km", `rate_pct` -> "%", `kwh` -> "kWh"."""
+    if name == "kwh":  # a field named by its unit alone
+        return "kWh"
     return next((u for suffix, u in UNITS.items() if name.endswith(suffix)), None)
 
 

@@ -110,6 +110,8 @@ class FieldDef:
     def words(self) -> str:
         """The field as text says it; a unit its name carries goes in brackets: `weight_kg` -> "weight (kg)"."""
         measured = unit(self.name)
+        if measured == "%":  # "rate_pct" -> "rate": the value says "12.5%"
+            return label(self.name)
         return f"{label(self.name)} ({measured})" if measured else self.name.replace("_", " ")
 
 

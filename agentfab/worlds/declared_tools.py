@@ -458,8 +458,8 @@ def _writes(b: _Builder, fam: _Family) -> None:
             if users:
                 shown = ", ".join(users[:5]) + (", ..." if len(users) > 5 else "")
                 what = other.words if len(users) == 1 else other.plural_words
-                raise ToolError("invalid_state", f"{e.words} {own} is still referenced by {len(users)} {what} "
-                                                 f"({shown}); delete or change those first")
+                raise ToolError("invalid_state", f"{e.words} {own} still has {len(users)} {what} ({shown}), "
+                                                 "which must be deleted or reassigned first")
         store.delete(table, own)
         return {k: own, "deleted": True}
 

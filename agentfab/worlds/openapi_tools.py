@@ -304,9 +304,9 @@ def _delete(b: _Builder, res: Resource, op: Operation, key: str | None, parent: 
         for other, f in referrers:
             users = sorted(str(r[other.key]) for r in store.rows(other.name) if r.get(f) == rec[res.key])
             if users:
-                raise ToolError("invalid_state", f"{_words(res)} {kw[k]} is still referenced by {len(users)} "
-                                                 f"{other.name.replace('_', ' ')} ({', '.join(users[:5])}); "
-                                                 "delete or change those first")
+                raise ToolError("invalid_state", f"{_words(res)} {kw[k]} still has {len(users)} "
+                                                 f"{other.name.replace('_', ' ')} ({', '.join(users[:5])}), "
+                                                 "which must be deleted or reassigned first")
         store.delete(res.name, str(kw[k]))
         return dict(rec) if gives_record else {}
 

@@ -1,0 +1,72 @@
+"""Field names read as words and a refused delete reads as a reason: "origination date", not "originat date";
+"rate 8.90%", not "rate pct 8.90"; "energy use 291.10 kWh", not "kwh 291.10"; and a record still in use is
+reported as "member MEM-038 still has 3 loans (...), which must be deleted or reassigned first", a clause a reply
+can carry, not an instruction ("; delete or change those first") spliced into the assistant's words."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import yaml
+
+from agentfab.generators.replies import failure_reply, value_text
+from agentfab.schemas.wording import label, unit
+from agentfab.worlds.registry import builtin_domain
+
+_VOCAB = Path(__file__).parents[1] / "agentfab" / "generators" / "vocab"
+_UNIT_WORDS = {"pct", "kwh", "km", "kg", "mg", "usd", "eur"}
+
+
+def _vocabulary_fields() -> set[str]:
+    names: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "fields" and isinstance(value, dict):
+                    names.update(value)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in sorted(_VOCAB.glob("*.yaml")):
+        walk(yaml.safe_load(path.read_text()))
+    return names
+
+
+def test_a_date_field_named_by_a_past_participle_reads_as_its_noun():
+    assert label("originated_on") == "origination date"
+    assert label("approved_on") == "approval date" and label("received_on") == "receipt date"
+    assert label("visited_on") == "visit date" and label("hired_on") == "hire date"
+
+
+def test_no_field_of_the_vocabulary_reads_with_a_unit_word_or_a_cut_participle():
+    fields = _vocabulary_fields()
+    assert {"rate_pct", "kwh", "originated_on"} <= fields  # the vocabulary still has the cases this test is for
+    for name in fields:
+        words = label(name).split()
+        assert not _UNIT_WORDS & set(words), (name, label(name))
+        if name.endswith("_on"):  # "originat date": a participle cut to a non-word
+            assert not re.search(r"(at|iv|ac|ov)$", words[-2]), (name, label(name))
+
+
+def test_a_percentage_or_a_kwh_value_carries_its_unit():
+    assert unit("rate_pct") == "%" and value_text("rate_pct", 8.9, {}) == "8.90%"
+    assert unit("kwh") == "kWh" and value_text("kwh", 291.1, {}) == "291.10 kWh"
+    assert label("kwh") == "energy use"
+    assert unit("minutes") is None  # a field named "minutes" is a count, not a unit after a number
+
+
+def test_a_refused_delete_is_a_reason_a_reply_can_carry():
+    domain = builtin_domain("library")
+    world = domain.seeded(3).fork()
+    member = next(r["member_id"] for r in world.rows("loans"))
+    result = domain.tool("delete_member").invoke(world, {"member_id": member})
+    message = result["error"]["message"]
+    assert re.fullmatch(rf"member {member} still has \d+ loans? \([^)]+\), which must be deleted or reassigned "
+                        r"first", message), message
+    text = failure_reply(domain.tool("delete_member"), {"member_id": member}, result, random.Random(0))
+    assert "; delete" not in text and "still has" in text and text.endswith("first.")
