@@ -291,3 +291,24 @@ def test_a_python_tool_that_raises_on_a_proposed_intent_rejects_that_task_alone(
     hit = rows(tmp_path / "o").filter(pl.col("verification").struct.field("reasons").list.contains("exec.tool_raised"))
     details = " ".join(d for ds in hit["verification"].struct.field("details").to_list() for d in ds)
     assert "tool get_todo raised ZeroDivisionError: ratio of TD-" in details
+
+
+def test_an_llm_build_through_the_openai_clients_public_api_makes_the_same_rows_and_requests(tmp_path, script,
+                                                                                              monkeypatch):
+    """AGENTFAB_LLM_PUBLIC_API=1 forces the fallback the client takes when the openai client's private request API is
+    missing or changed (tests/test_llm_client.py plays those releases): same requests, same rows, every role."""
+    monkeypatch.setenv("AGENTFAB_LLM_KEY", SECRET)
+    with LoopbackServer(ScriptedModel(script)) as server:
+        recipe = llm_recipe("llmpublic", 12, server.base_url)
+        built = {}
+        for path in ("private", "public"):
+            monkeypatch.setenv("AGENTFAB_LLM_PUBLIC_API", "1" if path == "public" else "0")
+            first = len(server.log)
+            make_build(tmp_path / path, recipe)
+            usage = json.loads((tmp_path / path / "manifest.json").read_text())["llm"]["usage"]
+            assert set(usage) == {"agent", "generator", "judge", "user"}
+            assert all(u["public_api"] == (u["requests"] if path == "public" else 0) and u["requests"] > 0
+                       for u in usage.values())
+            built[path] = (rows(tmp_path / path), sorted(map(request_key, server.log[first:])))
+    assert built["public"][1] == built["private"][1]
+    assert built["public"][0].equals(built["private"][0])

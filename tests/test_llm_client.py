@@ -231,3 +231,48 @@ def test_requests_per_minute_paces_a_role(server):
     started = time.perf_counter()
     run(many, c)
     assert time.perf_counter() - started >= 0.65 and len(server.log) == 8
+
+
+def _changed_build_request(self, options, extra):  # a release whose private method takes other arguments
+    raise AssertionError("never called: the call itself is refused")
+
+
+@pytest.mark.parametrize("change", ["build_missing", "build_changed", "send_changed"])
+def test_without_the_openai_clients_private_request_api_the_public_api_sends_the_same_requests(
+        server, monkeypatch, change):
+    from openai import _base_client
+
+    from agentfab.llm import client as client_module
+
+    with monkeypatch.context() as patch:
+        if change == "build_missing":  # a release that renamed it
+            patch.setitem(client_module.PRIVATE, "build", "_build_request_renamed")
+        elif change == "build_changed":
+            patch.setattr(_base_client.BaseClient, "_build_request_v9", _changed_build_request, raising=False)
+            patch.setitem(client_module.PRIVATE, "build", "_build_request_v9")
+        else:  # the HTTP client's method by that name takes (method, url): refused when called, before sending
+            patch.setitem(client_module.PRIVATE, "send", "build_request")
+        server.faults.extend([Fault("429", retry_after=0.05), Fault("500"),
+                              Fault("text", text="through the public API")])
+        c = client(server)
+        assert c.private_api
+        answer = run(hello, c)
+        assert not c.private_api and answer.message["content"] == "through the public API"
+        assert len(server.log) == 3 and c.usage.failures == {"llm.rate_limited": 1, "llm.server_error": 1}
+        assert c.usage.answers == 1 and c.usage.prompt_tokens > 0
+    # the private path sends the same body (the key only in a header)
+    private = client(server)
+    server.faults.append(Fault("text", text="x"))
+    run(hello, private)
+    assert private.private_api and server.log[-1] == server.log[0]
+
+
+def test_a_refused_key_through_the_public_api_is_still_fatal(server, monkeypatch):
+    from agentfab.llm import client as client_module
+
+    monkeypatch.setitem(client_module.PRIVATE, "status_error", "_make_status_error_renamed")
+    server.faults.append(Fault("401"))
+    c = client(server)
+    with pytest.raises(LLMError) as err:
+        run(hello, c)
+    assert err.value.code == "llm.auth" and err.value.fatal and not c.private_api

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import os
 import random
 import ssl
 import time
@@ -23,7 +24,11 @@ try:  # the transport of the installed openai client (httpx2 since openai 3)
     import httpx2 as transport
 except ImportError:  # pragma: no cover - older openai clients
     import httpx as transport
-from openai._models import FinalRequestOptions
+
+try:  # private: the fast path of `_post`; the public API is the fallback when it is missing or changed
+    from openai._models import FinalRequestOptions
+except ImportError:  # pragma: no cover - depends on the installed openai
+    FinalRequestOptions = None
 
 from agentfab.llm.cache import RequestCache, canonical_request, request_key
 from agentfab.llm.settings import RoleSettings
@@ -41,6 +46,16 @@ def run_async(work: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(work)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(work)
+
+
+# the openai client's private attributes `_post_private` uses (names kept here, so a test can play a release that
+# renamed or changed one): AsyncOpenAI's request builder and error maker, its HTTP client's send
+PUBLIC_API_ENV = "AGENTFAB_LLM_PUBLIC_API"  # "1": every request through the public API, whatever is installed
+PRIVATE = {"build": "_build_request", "send": "send", "status_error": "_make_status_error_from_response"}
+
+
+class _PrivateAPIChanged(Exception):
+    """The installed openai client lacks a private attribute `_post_private` uses, or it takes other arguments."""
 
 
 class LLMError(RuntimeError):
@@ -111,6 +126,9 @@ class RoleClient:
         self._client = openai.AsyncOpenAI(base_url=settings.base_url, api_key=key, max_retries=0,
                                           timeout=settings.timeout, http_client=_http_client())
         self._template: Any = None  # the chat-completions request as the openai client builds it, without a body
+        # the openai client's private request API (fast); False once it turned out missing or changed, then the
+        # public `chat.completions.with_raw_response.create` sends every request of this role
+        self.private_api = FinalRequestOptions is not None and os.environ.get(PUBLIC_API_ENV, "") != "1"
 
     async def close(self) -> None:
         await self._client.close()
@@ -153,26 +171,57 @@ class RoleClient:
         return Answer(kept["message"], kept["finish_reason"], False)
 
     async def _post(self, body: bytes) -> bytes:
-        """POST /chat/completions through the openai client's own HTTP client, URL, headers (key included) and
-        timeout, as `AsyncOpenAI.post` would send it, raising the same openai errors. The request is built by the
-        client once per role and reused with each body: its per-request option copies, header merges and URL
-        parsing cost twice the CPU of everything else a request does in the event loop."""
-        if self._template is None:
-            built = self._client._build_request(FinalRequestOptions.construct(
+        """POST /chat/completions and return the raw JSON answer, raising the openai client's errors."""
+        if self.private_api:
+            try:
+                return await self._post_private(body)
+            except _PrivateAPIChanged:
+                self.private_api = False  # this openai release moved its internals: the public API from now on
+        self.usage.public_api += 1
+        return await self._post_public(body)
+
+    async def _post_public(self, body: bytes) -> bytes:
+        """The public API: the same request through `chat.completions.with_raw_response.create` (the body is parsed
+        back into keyword arguments, and the client rebuilds its options, headers and URL per request)."""
+        raw = await self._client.chat.completions.with_raw_response.create(**orjson.loads(body))
+        return raw.content
+
+    def _private_template(self) -> tuple[Any, ...]:
+        try:
+            built = getattr(self._client, PRIVATE["build"])(FinalRequestOptions.construct(
                 method="post", url="/chat/completions", content=b"", headers={"Content-Type": "application/json"}))
             headers = transport.Headers([(k, v) for k, v in built.headers.multi_items()
                                          if k.lower() not in ("content-length", "x-stainless-retry-count")])
-            self._template = (built.url, headers, dict(built.extensions))
-        url, headers, extensions = self._template
+            send = getattr(self._client._client, PRIVATE["send"])
+            status_error = getattr(self._client, PRIVATE["status_error"])
+            if not (callable(send) and callable(status_error)):
+                raise TypeError("the HTTP client's send or the status error maker is not callable")
+            return built.url, headers, dict(built.extensions), send, status_error
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise _PrivateAPIChanged(str(exc)) from exc
+
+    async def _post_private(self, body: bytes) -> bytes:
+        """POST /chat/completions through the openai client's own HTTP client, URL, headers (key included) and
+        timeout, as `AsyncOpenAI.post` would send it, raising the same openai errors. The request is built by the
+        client once per role and reused with each body: its per-request option copies, header merges and URL
+        parsing cost twice the CPU of everything else a request does in the event loop. Private attributes that
+        are missing or take other arguments raise `_PrivateAPIChanged` before anything is sent."""
+        if self._template is None:
+            self._template = self._private_template()
+        url, headers, extensions, send, status_error = self._template
         request = transport.Request("POST", url, headers=headers, content=body, extensions=extensions)
         try:
-            response = await self._client._client.send(request)
+            sending = send(request)
+        except (AttributeError, TypeError) as exc:  # the call itself was refused: nothing went out
+            raise _PrivateAPIChanged(str(exc)) from exc
+        try:
+            response = await sending
         except transport.TimeoutException as exc:
             raise openai.APITimeoutError(request=request) from exc
         except (transport.HTTPError, ssl.SSLError, anyio.EndOfStream) as exc:  # what the client's post catches
             raise openai.APIConnectionError(request=request) from exc
         if response.status_code >= 400:
-            raise self._client._make_status_error_from_response(response)
+            raise status_error(response)
         return response.content
 
     async def _pace(self, body: bytes) -> None:

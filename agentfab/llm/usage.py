@@ -25,6 +25,7 @@ class RoleUsage:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     latency_seconds: float = 0.0
+    public_api: int = 0        # requests sent through the openai client's public API (its private one missing)
     latency_ms: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
 
@@ -46,6 +47,7 @@ class RoleUsage:
             "requests": self.requests, "answers": self.answers, "cache_hits": self.cache_hits,
             "retries": self.retries, "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
             "cost_usd": round(self.cost_usd, 6), "latency_seconds": round(self.latency_seconds, 4),
+            "public_api": self.public_api,
             "latency_ms": dict(sorted(self.latency_ms.items())), "failures": dict(sorted(self.failures.items())),
         }
 
