@@ -106,8 +106,8 @@ def test_a_build_to_s3_has_the_rows_of_the_same_build_to_a_local_folder(local_bu
     owned = Store(url).owned()
     data = [k for k in keys if not k.startswith(".agentfab/")]
     assert set(data) <= set(owned), "an object agentfab wrote is missing from its ledger"
-    assert "index/near-v0001.npz" in data
-    assert "index/near-v0001.npz" in (folder / ".agentfab" / "ledger").read_text().splitlines()  # local ledger too
+    assert "index/near-v0001.sqlite" in data
+    assert "index/near-v0001.sqlite" in (folder / ".agentfab" / "ledger").read_text().splitlines()  # local ledger too
     manifest = json.loads(fs.cat_file(f"{url[5:]}/manifest.json"))
     assert manifest["rows"] == local["rows"] and manifest["lineage"][0]["version"] == 1
     # resume of a finished build: every shard verified from the store's bytes, nothing rebuilt

@@ -4,8 +4,9 @@ lineage in the manifest; an interrupted version resumes and is never listed as c
 from __future__ import annotations
 
 import hashlib
-
 import json
+import sqlite3
+import tracemalloc
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from agentfab.flows.build import build
 from agentfab.flows.cli import main
 from agentfab.flows.lineage import version_seed
 from agentfab.flows.runners import ProcessRunner
-from agentfab.validators.near_index import NearIndex
+from agentfab.validators.near_index import NearIndex, band_keys
 
 RECIPE = "name: grow\nseed: 21\nrecords: 90\nshard_size: 30\nworlds: [bank, library]\nnegatives: 0.1\n"
 
@@ -70,7 +71,7 @@ def test_an_extension_adds_a_version_with_its_own_seed_and_no_duplicates(prefect
     assert second["rows"]["accepted"] == rows.height == v1["rows"]["accepted"] + v2["rows"]["accepted"]
     seeds = pl.read_parquet(out / "shards" / "shard-v0002-*.parquet")["provenance"].struct.field("seed").unique()
     assert seeds.to_list() == [v2["seed"]]
-    assert (out / "index" / "near-v0002.npz").exists()
+    assert (out / "index" / "near-v0002.sqlite").exists()
 
     listing = CliRunner().invoke(main, ["versions", str(out)])
     assert listing.exit_code == 0
@@ -123,6 +124,63 @@ def test_the_near_duplicate_index_finds_a_reordered_call_set_and_not_a_different
     assert got[2] is not None and got[2][0] == "near" and abs(got[2][2] - 0.8) < 1e-9  # 4 of 5 shared
     assert got[3] is None  # Jaccard 0.2: a different task
     assert NearIndex(1.0).check(np.array([9], dtype=np.uint64), [feats("a")]) == [None]
+
+
+def _as_old_npz(index: Path) -> Path:
+    """Rewrite an index file in the format of agentfab before the SQLite index: numpy arrays in one .npz."""
+    with sqlite3.connect(index) as db:
+        rows = db.execute("SELECT key, feats FROM rows ORDER BY id").fetchall()
+    feats = [np.frombuffer(blob, dtype=np.uint64) for _, blob in rows]
+    npz = index.with_suffix(".npz")
+    np.savez(npz, keys=np.array([k for k, _ in rows], dtype=np.int64).view(np.uint64), bands=band_keys(feats),
+             feat=np.concatenate(feats), offsets=np.concatenate([[0], np.cumsum([len(f) for f in feats])]),
+             threshold=np.array([0.9]))
+    index.unlink()
+    return npz
+
+
+def test_an_extension_of_an_older_build_reads_its_npz_index_and_makes_the_same_rows(prefect_harness, recipe,
+                                                                                      tmp_path: Path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    for out in (old, new):
+        build(recipe, out=out, workers=1)
+    npz = _as_old_npz(old / "index" / "near-v0001.sqlite")
+    from_npz = NearIndex.start(tmp_path / "a.sqlite", 0.9, npz)
+    from_sqlite = NearIndex.start(tmp_path / "b.sqlite", 0.9, new / "index" / "near-v0001.sqlite")
+    assert len(from_npz) == len(from_sqlite) == _accepted(new).height
+    with sqlite3.connect(new / "index" / "near-v0001.sqlite") as db:
+        key, blob = db.execute("SELECT key, feats FROM rows WHERE id = 3").fetchone()
+    probe = np.array([key, 12345], dtype=np.int64).view(np.uint64)
+    feats = [np.frombuffer(blob, dtype=np.uint64), np.frombuffer(blob, dtype=np.uint64)]
+    assert from_npz.check(probe, feats) == from_sqlite.check(probe, feats) == [("exact", -1, 1.0), ("near", 3, 1.0)]
+    assert NearIndex.start(tmp_path / "c.sqlite", 0.9).check(probe, feats) == [None, None]  # the control: empty
+
+    a, b = (build(recipe, out=out, workers=1, extend=True) for out in (old, new))
+    assert [v["moved_across_shards"] for v in a["lineage"]] == [v["moved_across_shards"] for v in b["lineage"]]
+    for split in ("shards", "rejected"):
+        assert pl.read_parquet(old / split / "*.parquet").sort("id").equals(
+            pl.read_parquet(new / split / "*.parquet").sort("id")), split
+    assert (old / "index" / "near-v0002.sqlite").is_file() and npz.is_file()  # the parent's index is kept
+
+
+def test_the_index_keeps_its_rows_in_its_file_not_in_the_drivers_memory(tmp_path: Path):
+    rng = np.random.default_rng(3)
+    index = NearIndex.start(tmp_path / "i.sqlite", 0.9)
+    batches = [(rng.integers(1, 2**63, 1000, dtype=np.uint64),
+                [np.sort(rng.integers(1, 2**63, 3, dtype=np.uint64)) for _ in range(1000)]) for _ in range(21)]
+    tracemalloc.start()
+    try:
+        for i, (keys, feats) in enumerate(batches):
+            if i == 3:  # from here on (Python's free lists are filled), each row added stays in the file
+                before = tracemalloc.get_traced_memory()[0]
+            assert index.check(keys, feats) == [None] * 1000
+            index.add(keys, feats)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(index) == 21_000 and index.check(*batches[7]) == [("exact", -1, 1.0)] * 1000
+    assert grown < 50_000, grown  # an index in numpy arrays grows by ~1.3 MB for these 18,000 rows
+    assert (tmp_path / "i.sqlite").stat().st_size > 20_000 * 40
 
 
 def test_task_ids_of_a_later_version_never_repeat_an_earlier_ones():

@@ -24,8 +24,8 @@ from agentfab.flows import lifeline
 from agentfab.flows.coverage import build_coverage
 from agentfab.flows.benchmark_sets import BenchmarkUnavailable, contamination_index
 from agentfab.flows.crossshard import ShardChecks, cross_shard_pass, shard_files
-from agentfab.flows.lineage import (building_version, index_path, lineage, read_manifest, stems, version_recipe,
-                                   version_seed)
+from agentfab.flows.lineage import (building_version, index_path, lineage, read_manifest, saved_index, stems,
+                                   version_recipe, version_seed, working_index)
 from agentfab.flows.object_store import is_url, local_path
 from agentfab.flows.manifest import dataset_card, distinct_ns, merge_stats, versions
 from agentfab.flows.quality import file_quality, merge_quality, merged_calls, per_shard_sample, read_sample
@@ -176,10 +176,11 @@ def shard_checks(recipe: Recipe, out: Path, version: int) -> ShardChecks:
     version's rows (rebuilt from their files if its file is gone), and the benchmark index is loaded."""
     previous = [s for v in lineage(out) if v["version"] < version for s in v["shards"]]
     threshold = recipe.filters.dedup.near_threshold
-    near = NearIndex.load(index_path(out, version - 1), threshold) \
-        if previous and index_path(out, version - 1).exists() else NearIndex(threshold)
-    if previous and not len(near) and version > 1:
-        near = _rebuild_index(out, previous, threshold)
+    parent = saved_index(out, version - 1) if previous else None
+    record(working_index(out, version))  # on disk beside the data, grown shard by shard (validators/near_index.py)
+    near = NearIndex.start(working_index(out, version), threshold, parent)
+    if previous and not len(near) and version > 1:  # its file is gone (or the dataset predates it): from the shards
+        cross_shard_pass(out, previous, near=near, contamination=None)
     index, status = _contamination(recipe)
     return ShardChecks(out, stems(recipe.n_shards, version), near, index, status,
                        per_shard_sample(len(previous) + recipe.n_shards))
@@ -204,6 +205,7 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
         checks.near.save(index_path(out, version))
     for old in range(1, version - 1):  # keep the parent's index: a re-finalize of this version starts from it
         index_path(out, old).unlink(missing_ok=True)
+        index_path(out, old).with_suffix(".npz").unlink(missing_ok=True)
     loaded = [load_stats(shard_files(out, s)["stats"]) for s in all_stems]
     missing = [s for s, st in zip(all_stems, loaded) if st is None]
     if missing:
@@ -252,13 +254,6 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
     write_json(out / "manifest.json", typed.as_json())
     write_text(out / "README.md", dataset_card(typed))
     return typed.as_json()
-
-
-def _rebuild_index(out: Path, earlier: list[str], threshold: float) -> NearIndex:
-    """The duplicate index of earlier versions, when its file is gone (or the dataset predates it)."""
-    near = NearIndex(threshold)
-    cross_shard_pass(out, earlier, near=near, contamination=None)
-    return near
 
 
 def _one_writer(flow_fn: Callable[..., Any]) -> Callable[..., Any]:

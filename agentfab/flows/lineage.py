@@ -4,8 +4,9 @@ Version 1 is the first build (the recipe's own seed, shards shard-00000...). Ver
 --extend`, or a scheduled run) adds shards shard-vNNNN-00000... whose seed derives from the recipe seed and N,
 never from the clock. build.json names the version being built; manifest.json lists the complete ones under
 `lineage`, and is rewritten only when a version is complete, so an interrupted version is never listed. The
-duplicate index of every accepted row up to version N is kept in index/near-vNNNN.npz, so version N + 1 is
-checked against all earlier rows without reading them again.
+duplicate index of every accepted row up to version N is kept in index/near-vNNNN.sqlite (older builds kept
+it as an .npz of numpy arrays; both are read), so version N + 1 is checked against all earlier rows without
+reading them again; the version being built grows its own copy, index/building-vNNNN.sqlite, until it completes.
 """
 
 from __future__ import annotations
@@ -58,4 +59,16 @@ def building_version(out: Path) -> int:
 
 
 def index_path(out: Path, version: int) -> Path:
-    return out / "index" / f"near-v{version:04d}.npz"
+    return out / "index" / f"near-v{version:04d}.sqlite"
+
+
+def saved_index(out: Path, version: int) -> Path | None:
+    """The duplicate index saved when `version` completed: an .sqlite, or an older build's .npz; None if gone."""
+    for path in (index_path(out, version), index_path(out, version).with_suffix(".npz")):
+        if path.is_file():
+            return path
+    return None
+
+
+def working_index(out: Path, version: int) -> Path:
+    return out / "index" / f"building-v{version:04d}.sqlite"

@@ -196,7 +196,7 @@ def publish_finished(store: Store, out: Path, lock: "StoreLock") -> None:
             store.put(path, f"stats/{path.name}")
     last = ("README.md", "manifest.json")
     # build.json, the duplicate index of each version (index/), what decontamination wrote...
-    indexes = [p.relative_to(out).as_posix() for p in sorted((out / "index").glob("*.npz"))]
+    indexes = [p.relative_to(out).as_posix() for p in sorted((out / "index").glob("near-v*"))]
     rest = [rel for rel in dict.fromkeys([*owned_files(out), *indexes]) if rel not in last and (out / rel).is_file()
             and not rel.startswith((f"{STATE}/", "shards/", "rejected/", "stats/"))]
     for rel in [*rest, *last]:

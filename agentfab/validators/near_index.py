@@ -3,14 +3,22 @@
 Exact: the first 64 bits of each row's SHA-256 dedup key. Near: MinHash signatures of the row's features (its
 planned calls, or its request's words for call-free tasks) cut into bands (locality-sensitive hashing); rows that
 share a band are candidates, and a candidate counts only if the exact Jaccard similarity of the two feature sets
-reaches the threshold. Everything is numpy arrays: persisted beside the data as one .npz, and for a million
-accepted rows about 100 MB in memory. New rows go into a small sorted tier that is merged into the large one
-now and then, so adding a shard never re-sorts the whole index.
+reaches the threshold.
+
+The index lives in an SQLite file beside the data (or in memory, for small uses): a table of rows (exact key and
+feature hashes) and one of band keys, each with a B-tree on what is looked up. A shard's rows are checked with a
+few joins and appended in one transaction, so the driver's memory does not grow with the rows indexed and adding a
+shard never copies the index. Builds before this one kept the index as numpy arrays in an .npz: `start` reads one
+as a parent. Candidates are visited in the order the earlier in-memory index visited them (its two sorted tiers,
+then band, row in the shard, indexed row), so the same near-duplicate is reported with the same similarity.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +26,19 @@ import numpy as np
 PERMS = 16
 BANDS = 4
 _ROWS = PERMS // BANDS
-_MERGE_AT = 50_000
+_MERGE_AT = 50_000  # the earlier index's small tier: candidates of its newest rows come after the older rows'
+_CHUNK = 50_000  # rows per insert when an .npz is migrated
 _SEEDS = np.array([(0x9E3779B97F4A7C15 * (i + 1)) % 2**64 for i in range(PERMS)], dtype=np.uint64)
 _BAND_MULT = np.array([(0xBF58476D1CE4E5B9 * (i + 3)) % 2**64 | 1 for i in range(_ROWS)], dtype=np.uint64)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rows (id INTEGER PRIMARY KEY, key INTEGER NOT NULL, feats BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS rows_key ON rows (key);
+CREATE TABLE IF NOT EXISTS bands (band INTEGER, key INTEGER, row INTEGER, PRIMARY KEY (band, key, row))
+    WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS ask_keys (pos INTEGER, key INTEGER);
+CREATE TEMP TABLE IF NOT EXISTS ask_bands (pos INTEGER, band INTEGER, key INTEGER);
+CREATE TEMP TABLE IF NOT EXISTS ask_rows (id INTEGER PRIMARY KEY);
+"""
 
 
 def hash_text(text: str) -> int:
@@ -54,97 +72,138 @@ def band_keys(features: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-class _Tier:
-    """Sorted (key, row) pairs: exact keys, then one column per band."""
-
-    def __init__(self, keys: np.ndarray, bands: np.ndarray, rows: np.ndarray):
-        order = np.argsort(keys, kind="stable")
-        self.keys = keys[order]
-        self.band_order = [np.argsort(bands[:, b], kind="stable") for b in range(BANDS)]
-        self.bands = [bands[o, b] for b, o in enumerate(self.band_order)]
-        self.band_rows = [rows[o] for o in self.band_order]
-
-    def has_key(self, keys: np.ndarray) -> np.ndarray:
-        pos = np.searchsorted(self.keys, keys)
-        pos[pos == len(self.keys)] = 0
-        return (self.keys[pos] == keys) if len(self.keys) else np.zeros(len(keys), dtype=bool)
-
-    def candidates(self, band: int, keys: np.ndarray) -> list[tuple[int, int]]:
-        """(query position, indexed row) for every band collision."""
-        col = self.bands[band]
-        left, right = np.searchsorted(col, keys, "left"), np.searchsorted(col, keys, "right")
-        out = []
-        for q in np.flatnonzero((left < right) & (keys != 0)).tolist():
-            out.extend((q, int(r)) for r in self.band_rows[band][left[q]:right[q]].tolist())
-        return out
+def _signed(values: np.ndarray) -> list[int]:
+    """uint64 hashes as SQLite's signed 64-bit integers (the same bits)."""
+    return np.asarray(values, dtype=np.uint64).view(np.int64).tolist()
 
 
 class NearIndex:
-    def __init__(self, threshold: float):
+    """Every accepted row's exact key, band keys and features, in an SQLite file at `path` (in memory without)."""
+
+    def __init__(self, threshold: float, path: Path | None = None):
         self.threshold = threshold
-        self.keys = np.empty(0, dtype=np.uint64)
-        self.bands = np.empty((0, BANDS), dtype=np.uint64)
-        self.feat = np.empty(0, dtype=np.uint64)  # every row's feature hashes, concatenated
-        self.offsets = np.zeros(1, dtype=np.int64)  # row i's features: feat[offsets[i]:offsets[i + 1]]
-        self._big = _Tier(self.keys, self.bands, np.empty(0, dtype=np.int64))
-        self._small_from = 0
-        self._small = self._big
+        self.path = path
+        self._db = self._connect()
+        self._n = self._db.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
+        self._small_from = self._n  # rows indexed before this process count as the earlier index's large tier
+
+    def _connect(self) -> sqlite3.Connection:
+        # the checks run in a worker thread of the build's event loop, one call at a time
+        db = sqlite3.connect(":memory:" if self.path is None else str(self.path), check_same_thread=False,
+                             isolation_level=None)
+        # A working file is rebuilt from its parent whenever a build (re)starts, so it needs no journal (no file
+        # beside it); the page cache is bounded, and no mmap: the driver's memory stays flat.
+        db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY; "
+                         "PRAGMA cache_size = -16384; PRAGMA mmap_size = 0;" + _SCHEMA)
+        return db
+
+    @classmethod
+    def start(cls, path: Path, threshold: float, parent: Path | None = None) -> "NearIndex":
+        """A new index file at `path` holding what the index at `parent` holds (an .sqlite or an older build's
+        .npz; none: empty). Whatever was at `path` (a build stopped half-way) is replaced."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        if parent is not None and parent.suffix != ".npz":
+            tmp = path.with_name(f".{path.name}.tmp")
+            shutil.copyfile(parent, tmp)
+            tmp.replace(path)
+        index = cls(threshold, path)
+        if parent is not None and parent.suffix == ".npz":
+            index._add_npz(parent)
+        return index
+
+    def _add_npz(self, path: Path) -> None:
+        """The rows of an index an earlier agentfab saved as numpy arrays, in their order."""
+        data = np.load(path)
+        keys, bands, feat, offsets = data["keys"], data["bands"], data["feat"], data["offsets"]
+        for lo in range(0, len(keys), _CHUNK):
+            hi = min(lo + _CHUNK, len(keys))
+            self._insert(keys[lo:hi], bands[lo:hi], [feat[offsets[i]:offsets[i + 1]] for i in range(lo, hi)])
+        self._small_from = self._n
 
     def __len__(self) -> int:
-        return len(self.keys)
-
-    def _features(self, row: int) -> set[int]:
-        return set(self.feat[self.offsets[row]:self.offsets[row + 1]].tolist())
+        return self._n
 
     def check(self, keys: np.ndarray, features: list[np.ndarray]) -> list[tuple[str, int, float] | None]:
         """For each new row: ("exact" | "near", the indexed row it repeats, similarity), or None."""
         out: list[tuple[str, int, float] | None] = [None] * len(keys)
-        bands = band_keys(features)
-        for tier in (self._big, self._small):
-            for q in np.flatnonzero(tier.has_key(keys)).tolist():
-                out[q] = ("exact", -1, 1.0)
-        if self.threshold >= 1.0:
+        if not len(keys) or not self._n:
             return out
-        for tier in (self._big, self._small):
-            for b in range(BANDS):
-                for q, r in tier.candidates(b, bands[:, b]):
-                    if out[q] is not None:
-                        continue
-                    mine, theirs = set(features[q].tolist()), self._features(r)
-                    sim = len(mine & theirs) / len(mine | theirs)
-                    if sim >= self.threshold:
-                        out[q] = ("near", r, sim)
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            db.execute("DELETE FROM ask_keys")
+            db.executemany("INSERT INTO ask_keys VALUES (?, ?)", enumerate(_signed(keys)))
+            for (q,) in db.execute("SELECT DISTINCT a.pos FROM ask_keys a JOIN rows r ON r.key = a.key"):
+                out[q] = ("exact", -1, 1.0)
+            if self.threshold >= 1.0:
+                return out
+            bands = band_keys(features)
+            asked = [(q, b, k) for q, row in enumerate(bands.view(np.int64).tolist()) if out[q] is None
+                     for b, k in enumerate(row) if k != 0]
+            db.execute("DELETE FROM ask_bands")
+            db.executemany("INSERT INTO ask_bands VALUES (?, ?, ?)", asked)
+            found = db.execute("SELECT a.pos, a.band, b.row FROM ask_bands a JOIN bands b "
+                               "ON b.band = a.band AND b.key = a.key").fetchall()
+            if not found:
+                return out
+            # the earlier index's order: its large tier, then its small one; in each, by band, row, indexed row
+            found.sort(key=lambda c: (c[2] >= self._small_from, c[1], c[0], c[2]))
+            db.execute("DELETE FROM ask_rows")
+            db.executemany("INSERT OR IGNORE INTO ask_rows VALUES (?)", ((r,) for _, _, r in found))
+            theirs = {r: set(np.frombuffer(blob, dtype=np.uint64).tolist()) for r, blob in db.execute(
+                "SELECT r.id, r.feats FROM ask_rows a JOIN rows r ON r.id = a.id")}
+        finally:
+            db.execute("COMMIT")
+        mine: dict[int, set[int]] = {}
+        for q, _, r in found:
+            if out[q] is not None:
+                continue
+            if q not in mine:
+                mine[q] = set(features[q].tolist())
+            sim = len(mine[q] & theirs[r]) / len(mine[q] | theirs[r])
+            if sim >= self.threshold:
+                out[q] = ("near", r, sim)
         return out
 
     def add(self, keys: np.ndarray, features: list[np.ndarray]) -> None:
-        self.keys = np.concatenate([self.keys, keys])
-        self.bands = np.concatenate([self.bands, band_keys(features)])
-        sizes = np.array([len(f) for f in features], dtype=np.int64)
-        self.feat = np.concatenate([self.feat, *features]) if features else self.feat
-        self.offsets = np.concatenate([self.offsets, self.offsets[-1] + np.cumsum(sizes)])
-        if len(self.keys) - self._small_from > _MERGE_AT:  # merge the small tier into the big one
-            self._small_from = len(self.keys)
-            self._big = self._tier(0, len(self.keys))
-            self._small = self._tier(len(self.keys), len(self.keys))
-        else:
-            self._small = self._tier(self._small_from, len(self.keys))
+        self._insert(keys, band_keys(features), features)
+        if self._n - self._small_from > _MERGE_AT:  # the earlier index merged its small tier into the large one
+            self._small_from = self._n
 
-    def _tier(self, lo: int, hi: int) -> _Tier:
-        return _Tier(self.keys[lo:hi], self.bands[lo:hi], np.arange(lo, hi, dtype=np.int64))
+    def _insert(self, keys: np.ndarray, bands: np.ndarray, features: list[np.ndarray]) -> None:
+        first = self._n
+        ids = range(first, first + len(keys))
+        feats = [np.asarray(f, dtype=np.uint64).tobytes() for f in features]
+        db = self._db
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO rows VALUES (?, ?, ?)", zip(ids, _signed(keys), feats))
+        db.executemany("INSERT INTO bands VALUES (?, ?, ?)",
+                       ((b, k, first + i) for i, row in enumerate(np.asarray(bands).view(np.int64).tolist())
+                        for b, k in enumerate(row) if k != 0))
+        db.execute("COMMIT")
+        self._n += len(keys)
 
     def save(self, path: Path) -> None:
+        """The index as an SQLite file at `path`, taking that name whole; a file index moves there and stays
+        open."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, keys=self.keys, bands=self.bands, feat=self.feat, offsets=self.offsets,
-                 threshold=np.array([self.threshold]))
-        tmp.replace(path)
+        if self.path is None:
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.unlink(missing_ok=True)
+            target = sqlite3.connect(str(tmp))
+            try:
+                self._db.backup(target)
+            finally:
+                target.close()
+            tmp.replace(path)
+            return
+        if path.resolve() == self.path.resolve():
+            return
+        self._db.close()
+        os.replace(self.path, path)
+        self.path = path
+        self._db = self._connect()
 
-    @classmethod
-    def load(cls, path: Path, threshold: float) -> "NearIndex":
-        data = np.load(path)
-        index = cls(threshold)
-        index.keys, index.bands, index.feat, index.offsets = data["keys"], data["bands"], data["feat"], data["offsets"]
-        index._small_from = len(index.keys)
-        index._big = index._tier(0, len(index.keys))
-        index._small = index._tier(len(index.keys), len(index.keys))
-        return index
+    def close(self) -> None:
+        self._db.close()
