@@ -81,3 +81,53 @@ def test_tools_with_the_same_parameter_schema_share_one_compiled_validator_and_o
     checked({"code": "B-123"})  # negative control: the other schema's rule, not the cached one, decides
     with pytest.raises(Exception, match="must match pattern"):
         checked({"code": "A-123"})
+
+
+def test_shard_quality_from_the_checks_counts_equals_reading_every_row_back(tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+
+    from agentfab.flows.quality import shard_quality
+    from agentfab.flows.recipe import parse_recipe
+    from agentfab.flows.shard import ShardJob, build_shard
+    from agentfab.flows.storage import paths
+
+    recipe = parse_recipe({"name": "q", "seed": 11, "records": 120, "shard_size": 120, "worlds": ["bank", "travel"],
+                           "negatives": 0.1})
+    build_shard(ShardJob(recipe.canonical(), recipe.hash(), str(tmp_path), str(tmp_path / "out"), 0))
+    p = paths(tmp_path / "out", 0)
+    stats = json.loads(p["stats"].read_text())["quality"]
+    read = shard_quality(pq.read_table(p["accepted"]).to_pylist(), pq.read_table(p["rejected"]).to_pylist())
+    assert stats == read.model_dump(mode="json") and read.asked_facts > 0
+
+
+def test_the_truth_check_counts_a_fact_left_out_of_a_reply_as_asked_not_stated():
+    import random
+
+    from agentfab.generators.queries import to_task
+    from agentfab.generators.rollouts import OracleAgent
+    from agentfab.generators.tasks import Composer
+    from agentfab.schemas.answers import replace_mentions
+    from agentfab.validators.replay import replay, truth
+    from agentfab.worlds.registry import builtin_domain
+
+    domain = builtin_domain("shop")
+    store = domain.seeded(5)
+    for seed in range(50):
+        rng = random.Random(seed)
+        plan = Composer(domain, store, 5).compose("single", rng)
+        task = to_task(plan, domain, rng, task_id="t", kind="single", distractors=2)
+        content = OracleAgent(domain, store).roll_out(task, rng).content
+        offered = {n: domain.tool(n) for n in task.tools}
+        values = [v for f in task.user_turns[0].facts for v in f.values]
+        if not values:
+            continue
+        failures, counted = truth(task, content, replay(content, offered, store))
+        assert not failures and counted == (len(values), len(values))
+        broken = [dict(e) for e in content]
+        broken[-1]["content"] = replace_mentions(broken[-1]["content"], values[0], "something")
+        failures, counted = truth(task, broken, replay(broken, offered, store))
+        assert failures and counted[0] == len(values) and counted[1] < len(values)  # negative control
+        return
+    raise AssertionError("no single task with an asked fact")

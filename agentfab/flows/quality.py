@@ -56,12 +56,15 @@ def _error_type(text: str) -> str:
         return "unparsable"
 
 
-def _count(quality: ShardQuality, rows: Iterable[dict[str, Any]], sign: int) -> None:
-    """Add (sign 1) or take away (sign -1) accepted rows' figures; counts that reach 0 go."""
+def _count(quality: ShardQuality, rows: Iterable[dict[str, Any]], sign: int,
+           facts: list[tuple[int, int] | None] | None = None) -> None:
+    """Add (sign 1) or take away (sign -1) accepted rows' figures; counts that reach 0 go. `facts` holds each row's
+    (asked, stated) when the ground-truth check already counted them (None: read them off the row)."""
     errors, created = Counter(quality.error_types), Counter(quality.created_ids)
     calls = {domain: Counter(c) for domain, c in quality.calls.items()}
-    for row in rows:
-        asked, stated = _facts(row)
+    for n, row in enumerate(rows):
+        counted = facts[n] if facts is not None else None
+        asked, stated = counted if counted is not None else _facts(row)
         quality.rows += sign
         quality.asked_facts += sign * asked
         quality.stated_facts += sign * stated
@@ -81,10 +84,12 @@ def _count(quality: ShardQuality, rows: Iterable[dict[str, Any]], sign: int) -> 
     quality.calls = {d: c for d, c in quality.calls.items() if c}
 
 
-def shard_quality(accepted: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> ShardQuality:
-    """The figures of one shard's rows (row dicts as written), for its stats."""
+def shard_quality(accepted: list[dict[str, Any]], rejected: list[dict[str, Any]],
+                  facts: list[tuple[int, int] | None] | None = None) -> ShardQuality:
+    """The figures of one shard's rows (row dicts as written), for its stats; `facts`: each accepted row's
+    (asked, stated) as its ground-truth check counted them, or None where it did not."""
     quality = ShardQuality()
-    _count(quality, accepted, 1)
+    _count(quality, accepted, 1, facts)
     quality.template_lint_rejected_rows = sum(
         1 for row in rejected
         if not (row["provenance"] or {}).get("negative") and Reason.TEMPLATE_LEAK in (row["verification"]["reasons"] or []))

@@ -150,7 +150,7 @@ def _build_shard(job: ShardJob) -> dict[str, Any]:
     files["accepted"] = write_rows(p["accepted"], rows.accepted, meta)
     timings["write"] += time.perf_counter() - t_write
     t_quality = time.perf_counter()
-    quality = shard_quality(rows.accepted, rows.rejected)  # finalize merges these; it never re-reads the rows
+    quality = shard_quality(rows.accepted, rows.rejected, rows.facts)  # finalize merges these; it never re-reads the rows
     timings["quality"] += time.perf_counter() - t_quality
     stats = ShardStats(
         shard=job.shard,

@@ -320,6 +320,7 @@ class ShardRows:
     funnel: dict[str, dict[str, int]] = field(default_factory=lambda: {s: {"entered": 0, "rejected": 0}
                                                                         for s in STAGES})
     reasons: Counter[str] = field(default_factory=Counter)
+    facts: list[tuple[int, int] | None] = field(default_factory=list)  # per accepted row: (asked, stated) fact values
 
     def add(self, record: Record, provenance: dict[str, Any], row_id: str | None = None) -> None:
         verdict = record.verdict
@@ -329,6 +330,7 @@ class ShardRows:
             self.funnel[stage]["entered"] += 1
         if verdict.passed:
             self.accepted.append(row)
+            self.facts.append(verdict.facts)
         else:
             self.funnel[verdict.stage]["rejected"] += 1
             self.reasons.update(verdict.reasons)

@@ -87,7 +87,14 @@ def turn_replies(content: list[Event]) -> list[str]:
 
 
 def check_truth(task: Task, content: list[Event], rep: Replay) -> list[Failure]:
+    return truth(task, content, rep)[0]
+
+
+def truth(task: Task, content: list[Event], rep: Replay) -> tuple[list[Failure], tuple[int, int]]:
+    """The ground-truth failures, and (asked, stated): how many fact values the turns ask for and how many of them
+    the replies state (the quality figures reuse the count instead of reading every row again)."""
     failures: list[Failure] = []
+    n_asked = n_stated = 0
     calls = [e for e in content if e.get("class_") == "api_action"]
     if task.expect_refusal:
         if calls:
@@ -95,7 +102,7 @@ def check_truth(task: Task, content: list[Event], rep: Replay) -> list[Failure]:
         final = (content[-1].get("content") or "").lower() if content else ""
         if not any(m in final for m in REFUSAL_MARKERS):
             failures.append((Reason.NO_REFUSAL, "the reply does not tell the user the request cannot be served"))
-        return failures
+        return failures, (0, 0)
     if task.declined:
         final = (content[-1].get("content") or "").lower() if content else ""
         if not any(m in final for m in REFUSAL_MARKERS):
@@ -135,15 +142,20 @@ def check_truth(task: Task, content: list[Event], rep: Replay) -> list[Failure]:
         missing = [v for v in turn.answer if not mentioned(reply, v)]
         if missing:
             failures.append((Reason.WRONG_ANSWER, f"turn {t + 1}: the reply does not state {', '.join(missing)}"))
-        left_out = [f"{f.step}.{f.field}" for f in turn.facts
-                    if any(v not in missing and not mentioned(reply, v) for v in f.values)]
+        left_out = []
+        for f in turn.facts:
+            said = [mentioned(reply, v) for v in f.values]
+            n_asked += len(said)
+            n_stated += sum(said)
+            if any(not s and v not in missing for v, s in zip(f.values, said)):
+                left_out.append(f"{f.step}.{f.field}")
         if left_out:
             failures.append((Reason.INCOMPLETE_ANSWER, f"turn {t + 1}: the reply leaves out {', '.join(left_out)}"))
     if canonical_json(rep.state_diff) != canonical_json(task.state_diff):
         changed = sorted(f"{t}/{k}" for t, rows in rep.state_diff.items() for k in rows)
         expected = sorted(f"{t}/{k}" for t, rows in task.state_diff.items() for k in rows)
         failures.append((Reason.STATE_MISMATCH, f"changed {changed or 'nothing'}, expected {expected or 'nothing'}"))
-    return failures
+    return failures, (n_asked, n_stated)
 
 
 def check_clarification(task: Task, content: list[Event]) -> tuple[bool, list[Failure]]:

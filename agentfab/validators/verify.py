@@ -10,7 +10,7 @@ from agentfab.schemas.codes import STAGES, Reason, stage_of
 from agentfab.schemas.tasks import Task
 from agentfab.validators.judge import Judge, Judgement
 from agentfab.validators.language import check_language
-from agentfab.validators.replay import check_rules, check_truth, expected_errors, replay
+from agentfab.validators.replay import check_rules, expected_errors, replay, truth
 from agentfab.validators.structure import check_calls, check_events
 from agentfab.worlds.core import Store, Tool
 
@@ -21,6 +21,7 @@ class Verdict:
     details: list[str] = field(default_factory=list)
     judgement: Judgement = Judgement(0.0, "not judged")
     stages: list[str] = field(default_factory=list)
+    facts: tuple[int, int] | None = None  # (asked, stated) fact values, counted by the ground-truth check
 
     @property
     def passed(self) -> bool:
@@ -54,7 +55,8 @@ def check(
     rep = replay(content, offered, store, expected_errors(task))
     v.add(rep.failures)
     v.stages.append("truth")
-    v.add(check_truth(task, content, rep))
+    failures, v.facts = truth(task, content, rep)
+    v.add(failures)
     v.stages.append("rule")
     v.add(check_rules(task, rep))
     v.add(check_language(content, offered))
