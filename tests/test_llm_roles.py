@@ -44,15 +44,17 @@ def run(coro_factory):
 def test_a_simulated_result_matches_the_returns_schema_and_the_same_call_is_asked_once(server):
     async def go():
         sim = ToolSimulator(client(server, "simulator"))
-        a = await sim.call(WEATHER, {"city": "Oslo"}, "state-1")
-        b = await sim.call(WEATHER, {"city": "Oslo"}, "state-1")
-        c = await sim.call(WEATHER, {"city": "Oslo"}, "state-2")  # another state is another call
+        a = await sim.call(WEATHER, {"city": "Oslo"}, [])
+        b = await sim.call(WEATHER, {"city": "Oslo"}, [])
+        wrote = [{"tool": "set_sky", "arguments": {"city": "Oslo"}, "result": {"ok": True}}]
+        c = await sim.call(WEATHER, {"city": "Oslo"}, wrote)  # another state is another call
         await sim.client.close()
         return a, b, c
 
     a, b, c = run(go)
     assert set(a) == {"city", "celsius"} and isinstance(a["celsius"], (int, float))
     assert a == b and len(server.log) == 2 and "RETURNS <<<" in server.log[0]["messages"][-1]["content"]
+    assert '"writes": [{"arguments": {"city": "Oslo"}' in server.log[1]["messages"][-1]["content"]
 
 
 def test_a_result_off_the_returns_schema_is_re_asked_then_refused_as_an_error_result(server):

@@ -24,14 +24,14 @@ TOOLS = [
         "parameters": {"type": "object", "properties": {"city": {"type": "string", "enum": ["Oslo", "Lima", "Pune"]}},
                        "required": ["city"]},
         "returns": {"type": "object", "properties": {"celsius": {"type": "number"}, "sky": {"type": "string"}},
-                    "required": ["celsius", "sky"]}}},
+                    "required": ["celsius", "sky"]}, "mutates": False}},
     {"type": "function", "function": {
         "name": "convert_currency", "description": "Convert an amount of US dollars into another currency",
         "parameters": {"type": "object", "properties": {
             "amount": {"type": "number", "examples": [10, 25]},
             "currency": {"type": "string", "enum": ["EUR", "JPY", "GBP"]}}, "required": ["amount", "currency"]},
         "returns": {"type": "object", "properties": {"converted": {"type": "number"}, "rate": {"type": "number"}},
-                    "required": ["converted", "rate"]}}},
+                    "required": ["converted", "rate"]}, "mutates": False}},
 ]
 SAMPLED = 3 + 2 * 2  # calls the composer can draw: 3 cities; 2 amounts x 2 currencies (8 combinations at most)
 

@@ -38,10 +38,11 @@ from agentfab.schemas.tasks import Task
 from agentfab.validators.judge import RuleJudge
 from agentfab.validators.verify import apply_judge
 from agentfab.worlds.core import Domain, Store, Tool, ToolRaised, canonical_json
-from agentfab.worlds.simulated import SimulatedCalls, sample_calls, simulated_calls
+from agentfab.worlds.simulated import SimulatedCalls, calls_to_simulate, simulated_calls, state_of, writes
 
 T = TypeVar("T")
 INTENTS_PER_WORLD = 12  # asked of the generator per world and shard at most
+PRIME_ROUNDS = 6  # simulated producers, then their consumers: chains of simulated calls this deep at most
 
 PROMPT_OF = {"generator": "paraphrase", "agent": "agent", "user": "user", "judge": "judge", "simulator": "simulator"}
 
@@ -100,18 +101,26 @@ class LLMStages:
 
     def prime(self, domains: list[Domain]) -> None:
         """Before any task is composed: the simulator's answer to every call the composer can draw in the simulated
-        domains (imported tools without an implementation), memoized in each domain."""
-        todo = [(calls, tool, args) for d in domains if (calls := simulated_calls(d)) is not None
-                for tool, args in sample_calls(d) if not calls.has(tool.name, args)]
+        domains (imported tools without an implementation), memoized in each domain; the tools that produce a
+        linked parameter's values first, then the calls over those values (`calls_to_simulate`)."""
+        def unsimulated() -> list[tuple[SimulatedCalls, Tool, dict[str, Any]]]:
+            return [(calls, tool, args) for d in domains if (calls := simulated_calls(d)) is not None
+                    for tool, args in calls_to_simulate(d)]
+
+        todo = unsimulated()
         if not todo:
             return
 
         async def ask() -> None:
-            results = await asyncio.gather(*(self.simulator.call(tool.spec, args, tool.spec.domain)
-                                             for _, tool, args in todo))
-            for (calls, tool, args), result in zip(todo, results):
-                calls.record(tool.name, args, result)
-            self.counts["simulated_calls"] += len(todo)
+            nonlocal todo
+            for _ in range(PRIME_ROUNDS):
+                if not todo:
+                    return
+                results = await asyncio.gather(*(self.simulator.call(tool.spec, args) for _, tool, args in todo))
+                for (calls, tool, args), result in zip(todo, results):
+                    calls.record(tool.name, args, result)
+                self.counts["simulated_calls"] += len(todo)
+                todo = unsimulated()
 
         self._in_loop(ask)
 
@@ -303,8 +312,8 @@ class LLMStages:
             if name not in offered:
                 return canonical_json({"error": {"type": "not_found", "message": f"no tool named {name!r} is offered"}})
             tool = world.domain.tool(name)
-            if calls is not None and tool.check(kwargs) is None and not calls.has(name, kwargs):
-                return self._simulate(calls, tool, kwargs, store)  # arguments nobody drew yet: ask the simulator
+            if calls is not None and tool.check(kwargs) is None and not calls.has(name, kwargs, state_of(store)):
+                return self._simulate(calls, tool, kwargs, store)  # a call nobody made in this state: simulate it
             return canonical_json(tool.invoke(store, kwargs))
 
         specs = [world.domain.tool(n).spec for n in task.tools]
@@ -317,9 +326,10 @@ class LLMStages:
 
     async def _simulate(self, calls: SimulatedCalls, tool: Tool, kwargs: dict[str, Any], store: Store) -> str:
         assert self.simulator is not None
-        result = await self.simulator.call(tool.spec, kwargs, tool.spec.domain)
-        if not calls.has(tool.name, kwargs):  # another rollout may have asked the same call meanwhile
-            calls.record(tool.name, kwargs, result)
+        state = state_of(store)  # this rollout's world does not change while it waits
+        result = await self.simulator.call(tool.spec, kwargs, writes(store))
+        if not calls.has(tool.name, kwargs, state):  # another rollout may have asked the same call meanwhile
+            calls.record(tool.name, kwargs, result, state)
             self.counts["simulated_calls"] += 1
         return canonical_json(tool.invoke(store, kwargs))
 

@@ -133,8 +133,24 @@ class ScriptedModel:
         return _reply(_between(system, "NEXT MESSAGE <<<", ">>>"))
 
     def simulator(self, body: Body) -> Body:
-        schema = json.loads(_between(body["messages"][-1]["content"], "RETURNS <<<", ">>>") or "{}")
-        return _reply(json.dumps({"result": _instance(schema, body["messages"][-1]["content"])}))
+        """A result valid against the returns schema, seeded by the whole request (call and state); a top-level
+        field named like an argument or result field of a write in the state takes that write's value (the last
+        one), as a consistent model's would."""
+        text = body["messages"][-1]["content"]
+        schema = json.loads(_between(text, "RETURNS <<<", ">>>") or "{}")
+        result = _instance(schema, text)
+        state = json.loads(_between(text, "STATE <<<", ">>>") or "{}")
+        known: Body = {}
+        for write in state.get("writes", []) if isinstance(state, dict) else []:
+            if not isinstance(write, dict):
+                continue
+            known.update(write.get("arguments") or {})
+            known.update(write["result"] if isinstance(write.get("result"), dict) else {})
+        if isinstance(result, dict):
+            for name, value in known.items():
+                if name in result and type(value) is type(result[name]):
+                    result[name] = value
+        return _reply(json.dumps({"result": result}))
 
     def intents(self, body: Body) -> Body:
         """One intent per tool from its first example (its request states every value), then, with `bad_intents`,

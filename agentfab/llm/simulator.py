@@ -1,7 +1,9 @@
 """The tool simulator, for tools that have a spec but no implementation: the model answers a call, the answer is
 validated against the tool's `returns` JSON Schema (re-asked with the error a bounded number of times), and the
 result is memoized per (tool, arguments, state), so the same call on the same state always gives the same
-result. Results say they are simulated (`SIMULATED`), so rows built on them can say so in provenance."""
+result. The state is the tool's domain and the simulated writes made in the task's world so far (each with its
+arguments and result, in order), shown to the model, so a read after a write can reflect it. Results say they are
+simulated (`SIMULATED`), so rows built on them can say so in provenance."""
 
 from __future__ import annotations
 
@@ -36,9 +38,11 @@ class ToolSimulator:
         self.memo: dict[str, Any] = {}
         self.refused = 0
 
-    async def call(self, spec: ToolSpec, arguments: dict[str, Any], state: str = "") -> Any:
+    async def call(self, spec: ToolSpec, arguments: dict[str, Any], writes: list[dict[str, Any]] | None = None
+                   ) -> Any:
         """The tool's result, or an `{"error": ...}` result when no valid answer came (never an exception,
-        except for a fatal endpoint error)."""
+        except for a fatal endpoint error). `writes`: the simulated writes made before this call, in order."""
+        state = json.dumps({"domain": spec.domain, "writes": writes or []}, sort_keys=True)
         key = _key(spec, arguments, state)
         if key in self.memo:
             return self.memo[key]
