@@ -193,7 +193,9 @@ def test_a_build_reports_its_quality_figures_in_manifest_card_and_report(tmp_pat
 
 
 def test_a_value_fed_from_a_result_with_two_of_its_entity_is_named_by_its_field():
-    """A flight has an origin and a destination city: a request never says just "that city"."""
+    """A flight has an origin and a destination city: a request never says just "that city"; a hotel has one."""
+    import pytest
+
     from agentfab.generators.queries import render_clause
     from agentfab.generators.tasks import Step
 
@@ -203,9 +205,13 @@ def test_a_value_fed_from_a_result_with_two_of_its_entity_is_named_by_its_field(
     texts = {render_clause(step, travel.tool("get_weather"), random.Random(i),
                            sources={"s1": travel.tool("get_flight")}).text for i in range(20)}
     assert all("destination city" in t for t in texts), texts
+    step = Step("s2", "get_weather", {"city": "Boston", "date": "2026-12-20"}, bindings={"city": "s1.city"},
+                depends_on=["s1"])
     plain = {render_clause(step, travel.tool("get_weather"), random.Random(i),
                            sources={"s1": travel.tool("get_hotel")}).text for i in range(20)}
     assert any("that city" in t or "the city" in t for t in plain), plain
+    with pytest.raises(ValueError, match="source step s1"):  # no source, no way to say which: never "that city"
+        render_clause(step, travel.tool("get_weather"), random.Random(0))
 
 
 def test_clarify_requests_over_declared_domains_never_end_on_a_dangling_slot():

@@ -4,6 +4,7 @@ missing value and values that a plan step feeds from an earlier result; every cl
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from agentfab.generators.clarify import ambiguity_answer, ambiguity_question, holdings_request
 from agentfab.generators.language import (
     clarify_answer, clarify_question, clarify_template, fill, is_id, param_label, phrases_of, sentence, setting,
-    tool_class,
+    tool_class, topic,
 )
 from agentfab.generators.replies import error_cause, subject
 from agentfab.generators.tasks import Plan, Step
@@ -21,6 +22,7 @@ from agentfab.schemas.wording import join_words, label, noun
 from agentfab.worlds.core import Domain, Phrase, Tool
 
 REFERENCES = ("the {words} from that", "that {words}", "the {words} you got", "the {words} you just found")
+ROLE_REFERENCES = ("the {what}'s {role}", "that {what}'s {role}", "the {role} of that {what}")
 NOUN_REFERENCES = ("that {noun}", "the same {noun}", "the {noun} you found", "that {noun} from before")
 CHAIN_JOINS = (
     ("First, {a}. Then {b}.", "{a}, then {b}"),
@@ -45,40 +47,75 @@ class Clause:
     phrase: Phrase
 
 
-def _reference(param: str, field: str, tool: Tool, source: Tool | None) -> str:
-    """How a request names a value an earlier step will produce: by its entity, or by the field when the earlier
-    result has two of that entity (a flight's origin and destination city are never just "that city")."""
+def _reference(param: str, field: str, tool: Tool, source: Tool | None) -> tuple[str, str]:
+    """How a request names a value an earlier step will produce, and its entity's plain name: by its entity ("that
+    course"), or by the field's role when the field is more than its entity ("the destination city", "the
+    organizer", "the home city"), which it always is when the earlier result has two values of that kind (a flight's
+    origin and destination city are never just "that city"). `source` is None only for a clarify task's
+    deliberately vague reference."""
     props = tool.spec.parameters.get("properties", {})
     entity = props.get(param, {}).get("x-entity") or field
-    if source is not None:
-        returns = source.spec.returns.get("properties", {})
-        twins = [f for f, s in returns.items() if s.get("x-entity", f) == returns.get(field, {}).get("x-entity", field)]
-        if len(twins) > 1:
-            return label(field)
-    return noun(entity) if is_id(tool, param) else label(entity)
+    plain = noun(entity) if is_id(tool, param) else label(entity)
+    if source is None:
+        return plain, plain
+    returns = source.spec.returns.get("properties", {})
+    kind = _kind(returns, field)
+    twins = [f for f in returns if _kind(returns, f) == kind]
+    role = label(field)
+    return (role if len(twins) > 1 or role not in plain else plain), plain
+
+
+@functools.lru_cache(maxsize=8192)
+def _slot_patterns(thing: str, param: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """"customer {customer_id}" (said "that customer") and "whose customer is {customer_id}" (said "of ...")."""
+    slot = r"\{" + re.escape(param) + r"\}"
+    return (re.compile(r"\b" + re.escape(thing) + " " + slot, re.IGNORECASE),
+            re.compile(r"\bwhose " + re.escape(thing) + " is (" + slot + ")"))
+
+
+def _kind(returns: dict, field: str) -> str:
+    """What a result field holds: its entity (a list's items' entity), or its own name when it has none."""
+    schema = returns.get(field, {})
+    return schema.get("x-entity") or schema.get("items", {}).get("x-entity") or field
+
+
+def _referred(words: str, plain: str, source: Tool | None, rng: random.Random) -> str:
+    """The words of a reference: a role is named with the record it belongs to where that reads well ("the flight's
+    destination city", "the organizer of that event")."""
+    if source is not None and words != plain and tool_class(source) == "lookup" and " " not in topic(source):
+        what = topic(source)
+        return ROLE_REFERENCES[rng.randrange(len(ROLE_REFERENCES))].format(role=words, what=what)
+    return REFERENCES[rng.randrange(len(REFERENCES))].format(words=words)
 
 
 def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | None = None,
                   sources: dict[str, Tool] | None = None, vague: str | None = None) -> Clause:
     """A step as a request clause. Values fed by earlier steps are referred to, `hide` is left out (clarify), and
-    `vague` is referred to by its kind alone even where the earlier result has two of that kind ("that city")."""
+    `vague` is referred to by its kind alone even where the earlier result has two of that kind ("that city").
+    `sources` must give the tool of every step a binding names: without it no reference could say which value."""
     sources = sources or {}
     phrases = phrases_of(tool)
     phrase = phrases[rng.randrange(len(phrases))]
     template = phrase.text if hide is None else clarify_template(phrase.text, hide, tool)
     values: dict[str, str] = {}
     referred: set[str] = set()
+    props = tool.spec.parameters.get("properties", {})
     for param in step.bindings:  # "customer {customer_id}" fed by a result reads "that customer"
         source_id, field = step.bindings[param].split(".", 1)
-        words = _reference(param, field, tool, None if param == vague else sources.get(source_id))
-        thing = noun(tool.spec.parameters.get("properties", {}).get(param, {}).get("x-entity") or param)
-        pattern = re.compile(r"\b" + re.escape(thing) + r" \{" + re.escape(param) + r"\}", re.IGNORECASE)
-        if words == thing and pattern.search(template):
-            short = NOUN_REFERENCES[rng.randrange(len(NOUN_REFERENCES))].format(noun=thing)
-            template = pattern.sub(short, template, count=1)
+        source = None if param == vague else sources.get(source_id)
+        if source is None and param != vague:
+            raise ValueError(f"step {step.id}: the tool of its source step {source_id} was not given")
+        words, plain = _reference(param, field, tool, source)
+        thing = noun(props.get(param, {}).get("x-entity") or param)
+        pattern, whose = _slot_patterns(thing, param)
+        if pattern.search(template):  # "customer {customer_id}" reads "that customer" or "the account's owner"
+            short = (NOUN_REFERENCES[rng.randrange(len(NOUN_REFERENCES))].format(noun=thing) if words == thing
+                     else _referred(words, plain, source, rng))
+            template = pattern.sub(lambda m: short, template, count=1)
             referred.add(param)
-        else:
-            values[param] = REFERENCES[rng.randrange(len(REFERENCES))].format(words=words)
+            continue
+        template = whose.sub(r"of \1", template, count=1)  # "the refills whose customer is that customer"
+        values[param] = _referred(words, plain, source, rng)
     for param, value in step.arguments.items():
         if param not in step.bindings and param != hide:
             values[param] = render_value(value)

@@ -118,6 +118,8 @@ def fact_clause(lab: str, text: str, value: Any) -> str:
         return f"{lab}: {text}"
     if isinstance(value, list):
         return f"the {lab} {'is' if len(value) == 1 else 'are'} {text}"
+    if value == 0 and lab.startswith("number of ") and not isinstance(value, bool):
+        return f"there are no {lab[10:]}"  # "the number of events is 0" is not how a person says it
     plural = lab.endswith("s") and not lab.endswith(("ss", "us", "is"))
     if plural and isinstance(value, (int, float)):
         if lab.startswith(("average", "total", "highest", "lowest", "maximum", "minimum")):
@@ -212,10 +214,15 @@ def _shaped(part: Said, rng: random.Random) -> str:
     result = part.result if isinstance(part.result, dict) else {}
     about = subject(part.tool, part.arguments)
     if cls in ("list", "search", "count") and "count" in part.asks and isinstance(result.get("count"), int):
-        what = counted(result["count"], noun_of_results(part.tool))
-        there = "There is" if result["count"] == 1 else "There are"
-        head = rng.choice((f"I found {what}", f"{there} {what}", f"I count {what}"))
-        head += (f" with {about[4:]}" if about.startswith("the ") else f" for {about}") if about else ""
+        n = result["count"]
+        what = counted(n, noun_of_results(part.tool))
+        there = "There is" if n == 1 else "There are"
+        record = any(is_id(part.tool, a) for a in part.arguments)
+        if record and rng.random() < 0.5:  # "Contact CON-46 has no activities"
+            head = f"{_cap(about)} has {what}"
+        else:
+            head = rng.choice((f"I found {what}", f"{there} {what}")) if n else f"There are {what}"
+            head += (f" with {about[4:]}" if about.startswith("the ") else f" for {about}") if about else ""
         head += _found_ids(part.tool, result) if cls != "count" else ""
         rest = _facts(part, {"count"})
         tail = "; " + join_words([fact_clause(a, b, c) for a, b, c in rest]) if rest else ""
@@ -225,6 +232,9 @@ def _shaped(part: Said, rng: random.Random) -> str:
         lead = rng.choice((f"I've {done}", f"Done: I {done}", f"I {done}"))
         facts = _facts(part, said=done)
         return f"{lead}. {_cap(join_words([fact_clause(a, b, c) for a, b, c in facts]))}." if facts else f"{lead}."
+    found = _found_by_value(part, rng) if cls == "lookup" else None
+    if found is not None:
+        return found
     facts = _facts(part, said=about)
     if not facts:
         full = _facts(part)
@@ -243,6 +253,39 @@ def _shaped(part: Said, rng: random.Random) -> str:
     itself = not about.startswith("the ") and about.split(" ", 1)[0] == topic(part.tool)  # get_person: the person
     intro = rng.choice((f"For {about}, ", f"Here is {about}: " if itself else f"For {about}, "))
     return _cap(intro + join_words(clauses)) + "."
+
+
+_FOUND_BY = {"name": "named", "title": "titled", "city": "in", "username": "with the username",
+             "email": "with the email address", "label": "labelled", "company": "of the company"}
+
+
+def _found_by_value(part: Said, rng: random.Random) -> str | None:
+    """A record found by one value, said as a person would: "The teacher named Janet Friedman is TCH-0029" or
+    "Janet Friedman's teacher ID is TCH-0029", never "The teacher is TCH-0029 for the name Janet Friedman"."""
+    result = part.result if isinstance(part.result, dict) else {}
+    if len(part.arguments) != 1 or is_id(part.tool, next(iter(part.arguments))):
+        return None
+    thing = topic(part.tool)
+    key = thing.replace(" ", "_") + "_id"
+    if key not in part.asks or not isinstance(result.get(key), str):
+        return None
+    (param, value), = part.arguments.items()
+    said = render_value(value)
+    how = _FOUND_BY.get(param)
+    if param == "name" and rng.random() < 0.5:
+        whose = said + ("'" if said.endswith("s") else "'s")
+        head = f"{whose} {thing} ID is {result[key]}"
+    else:
+        head = f"The {thing} {how or 'with ' + param_label(part.tool, param)} {said} is {result[key]}"
+    rest = [c for c in _facts(part, {key}, said=head)]
+    if rest:
+        head += ". " + _cap(join_words([_its(fact_clause(a, b, c)) for a, b, c in rest]))
+    return " ".join([head + ".", *_verdicts(part)])
+
+
+def _its(clause: str) -> str:
+    """"the artist is ART-6" about a record just named reads "its artist is ART-6"."""
+    return "its " + clause[4:] if clause.startswith("the ") else clause
 
 
 def _head(part: Said) -> str:

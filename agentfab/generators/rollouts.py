@@ -161,31 +161,41 @@ class OracleAgent:
         if failed:  # the first attempt broke a rule of the world: take the alternative the user offered
             reason = f"That did not work: {error_cause(failed[0])}. So I'll take the alternative you gave. " + reason
         expected = any(s.expect_error for s in group)  # a rule the world enforces, not a typo to correct
+        wrongs: list[dict[str, Any]] = []
+        slip = group[-1]  # the last of the group: its retry then runs in plan order, after the others
         if self.recovery and not expected and rng.random() < self.recovery:
-            first = group[0]
-            tool = self.domain.tool(first.tool)
             attempts = 1
             while attempts < 3 and rng.random() < 0.3:  # sometimes the agent flails before getting it right
                 attempts += 1
-            for wrong in self._wrong_calls(first, args_of[first.id], rng, attempts):
-                cid = f"call_{next(ids)}"
-                out.content.append(call(first.tool, wrong, cid, reason))
-                err = tool.invoke(world, wrong)
-                out.content.append(result(first.tool, err, cid))
-                out.n_calls += 1
-                out.n_errors += 1
-                reason = thinker.after_error(tool, wrong, args_of[first.id], err, rng)
+            wrongs = self._wrong_calls(slip, args_of[slip.id], rng, attempts)
+        tool = self.domain.tool(slip.tool)
+        # the group is made together as the thought says, the mistyped call among the others; it fails alone
+        made = [(step, wrongs[0] if wrongs and step is slip else args_of[step.id]) for step in group]
         pending = []
-        for i, step in enumerate(group):
+        for i, (step, args) in enumerate(made):
             cid = f"call_{next(ids)}"
-            out.content.append(call(step.tool, args_of[step.id], cid, reason if i == 0 else None))
-            pending.append((step, cid))
-        for step, cid in pending:
-            value = self.domain.tool(step.tool).invoke(world, args_of[step.id])
-            results[step.id] = value
+            out.content.append(call(step.tool, args, cid, reason if i == 0 else None))
+            pending.append((step, args, cid))
+        last = None  # what the slip's latest attempt returned
+        for step, args, cid in pending:
+            value = self.domain.tool(step.tool).invoke(world, args)
+            if wrongs and step is slip:
+                last = value
+            else:
+                results[step.id] = value
             out.content.append(result(step.tool, value, cid))
             out.n_calls += 1
             out.n_errors += is_error(value)
+        right = args_of[slip.id]
+        for previous, args in zip(wrongs, [*wrongs[1:], right]):  # each retry alone, saying what went wrong
+            cid = f"call_{next(ids)}"
+            out.content.append(call(slip.tool, args, cid, thinker.after_error(tool, previous, right, last, rng)))
+            last = tool.invoke(world, args)
+            out.content.append(result(slip.tool, last, cid))
+            out.n_calls += 1
+            out.n_errors += is_error(last)
+            if args is right:
+                results[slip.id] = last
 
     def reason(self, group: list[PlanStep], args_of: dict[str, dict[str, Any]], rng: random.Random,
                offered: list[str] | None = None) -> str:

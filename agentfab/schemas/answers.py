@@ -1,12 +1,15 @@
 """How answer values are written and found in text: one rule for the renderer, the checker and the negatives.
 
 A task's expected answers are normalized values (`normalize`); a reply states a value when the value occurs in
-it as a whole token (`mentions`): "2" is not stated by "2026-12-02", "12.50" is not stated by "112.50".
+it as a whole token (`mentions`): "2" is not stated by "2026-12-02", "12.50" is not stated by "112.50". A zero is
+said the way a person says it too: "Contact CON-46 has no activities" states the count 0, as "zero" does; "No, ..."
+(a yes/no answer) and "no tool ..." do not.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 
@@ -45,18 +48,25 @@ def _whole_token(text: str, i: int, j: int) -> bool:
     return not (after == "." and j + 1 < len(text) and (text[j + 1].isalnum() or text[j + 1] == "_"))
 
 
+# "no activities", "zero": a zero count said in words. Not "no," or "no." (a yes/no answer), nor "no tool" (a
+# reply declining a request), nor "no longer"/"no more" (not a quantity of anything).
+_ZERO = re.compile(r"(?<![\w@.-])(?:zero(?![\w@-])|no (?!tool|longer|more|one\b)(?=[a-z]))")
+
+
 def _spans(text: str, value: str) -> list[tuple[int, int]]:
     """Where `value` occurs in `text` as a whole token (both already lower-case and space-normalized)."""
     out: list[tuple[int, int]] = []
     if not value:
         return out
+    if value == "0":
+        out = [(m.start(), m.start() + (4 if m.group(0) == "zero" else 2)) for m in _ZERO.finditer(text)]
     n = len(value)
     i = text.find(value)
     while i >= 0:
         if _whole_token(text, i, i + n):
             out.append((i, i + n))
         i = text.find(value, i + 1)
-    return out
+    return sorted(out) if value == "0" else out
 
 
 def flatten(text: str) -> str:
@@ -74,7 +84,7 @@ def mentioned(flat_text: str, value: str) -> bool:
         if _whole_token(flat_text, i, i + n):
             return True
         i = flat_text.find(value, i + 1)
-    return False
+    return value == "0" and _ZERO.search(flat_text) is not None
 
 
 def mention_count(flat_text: str, value: str) -> int:

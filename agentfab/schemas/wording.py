@@ -64,6 +64,10 @@ _STEMS = {"hired": "hire", "filed": "filing", "released": "release", "closed": "
 UNITS = {"_km": "km", "_kg": "kg", "_mg": "mg", "_minutes": "minutes", "_hours": "hours", "_usd": "USD", "_eur": "EUR",
          "_pct": "%", "_kwh": "kWh"}
 
+# A field named for a span of time spent on something: "years_experience" reads "years of experience".
+_OF_UNITS = frozenset({"years", "months", "weeks", "days"})
+_SPENT_ON = frozenset({"experience", "service", "employment", "membership", "tenure", "coverage", "study"})
+
 # Words that take a count: "1 nights" -> "1 night".
 _COUNTED = {"nights": "night", "units": "unit", "seats": "seat", "rooms": "room", "days": "day", "guests": "guest",
             "copies": "copy", "people": "person", "minutes": "minute", "accounts": "account", "books": "book",
@@ -81,6 +85,9 @@ def label(name: str) -> str:
     for suffix in UNITS:
         if name.endswith(suffix) and len(name) > len(suffix):
             return label(name[: -len(suffix)])
+    head, _, rest = name.partition("_")
+    if head in _OF_UNITS and rest in _SPENT_ON:
+        return f"{head} of {label(rest)}"  # "years_experience" is "years of experience", not "years experience"
     if name.endswith("_ids"):
         return plural(label(name[:-4]))
     if name.endswith("_id"):
@@ -146,7 +153,7 @@ def agree(text: str) -> str:
 def counted(n: int, singular: str) -> str:
     """"1 loan", "3 loans", "no loans"."""
     if n == 0:
-        return f"0 {plural(singular)}"
+        return f"no {plural(singular)}"
     return f"{n} {singular if n == 1 else plural(singular)}"
 
 

@@ -112,7 +112,10 @@ class FieldDef:
         measured = unit(self.name)
         if measured == "%":  # "rate_pct" -> "rate": the value says "12.5%"
             return label(self.name)
-        return f"{label(self.name)} ({measured})" if measured else self.name.replace("_", " ")
+        if measured:
+            return f"{label(self.name)} ({measured})"
+        said = label(self.name)  # "years_experience" is "years of experience"; other names read as spelled
+        return said if " of " in said else self.name.replace("_", " ")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,147 @@
+"""What a careful reader flagged in rows of main c557233, each checked on generated text: a reference to a value of a
+result that holds two of its kind (or a value named for its role) that does not say which, a typo made alone inside
+a group announced as made together, "There are 0 activities", "The teacher is TCH-0029 for the name Janet
+Friedman", "the refills whose customer is that customer" and "years experience"."""
+
+from __future__ import annotations
+
+import random
+import re
+
+from agentfab.flows.worlds import synthesized_domains
+from agentfab.generators.queries import _kind, to_task
+from agentfab.generators.replies import Said, reply
+from agentfab.generators.rollouts import OracleAgent
+from agentfab.generators.tasks import Composer
+from agentfab.schemas.answers import flatten, mentioned, mentions
+from agentfab.schemas.wording import label, noun
+from agentfab.validators.replay import check_truth, replay
+from agentfab.worlds.registry import builtin_domain
+
+_SYNTH = {d.name: d for d in synthesized_domains(30, 7)}
+_BUILTIN = {n: builtin_domain(n) for n in ("bank", "travel", "calendar", "shop", "library")}
+
+
+def _tasks(domain, kinds, seeds):
+    store = domain.seeded(3)
+    for kind in kinds:
+        for seed in seeds:
+            rng = random.Random(seed)
+            plan = Composer(domain, store, 3).compose(kind, rng)
+            if plan is not None:
+                yield store, to_task(plan, domain, rng, task_id="t", kind=kind, distractors=2), rng
+
+
+def test_no_chain_reference_points_at_one_of_two_values_of_a_kind_without_naming_which():
+    """After get_flight (an origin and a destination), get_event (an organizer and attendees) or get_account (its
+    owner), a fed value is named by its role: "the flight's destination city", "the organizer of that event"."""
+    checked = named_roles = 0
+    domains = [*_BUILTIN.values(), _SYNTH["sports_league"], _SYNTH["helpdesk"], _SYNTH["airline_ops"],
+               _SYNTH["school"], _SYNTH["utility"]]
+    for domain in domains:
+        for _, task, _ in _tasks(domain, ("chain", "compound", "multi_turn"), range(12)):
+            text = flatten(" ".join(t.text for t in task.user_turns))
+            by_id = {s.id: s for s in task.plan}
+            for step in task.plan:
+                for param, ref in step.bindings.items():
+                    source_id, field = ref.split(".", 1)
+                    returns = domain.tool(by_id[source_id].tool).spec.returns.get("properties", {})
+                    entity = domain.tool(step.tool).spec.parameters["properties"][param].get("x-entity") or field
+                    twins = [f for f in returns if _kind(returns, f) == _kind(returns, field)]
+                    role = label(field)
+                    checked += 1
+                    if len(twins) > 1 or role not in (noun(entity), label(entity)):
+                        named_roles += 1
+                        assert re.search(r"\b" + re.escape(role) + r"\b", text), (domain.name, field, text)
+    assert checked >= 100 and named_roles >= 10, (checked, named_roles)
+
+
+def _recovery_rows(kind: str, n: int):
+    """(task, content) of rollouts whose agent mistyped once, over built-in worlds."""
+    for domain in _BUILTIN.values():
+        for store, task, rng in _tasks(domain, (kind,), range(n)):
+            content = OracleAgent(domain, store, recovery=1.0).roll_out(task, rng).content
+            yield domain, store, task, content
+
+
+def test_a_typo_inside_a_parallel_group_is_one_call_of_the_group_and_the_thought_says_so():
+    groups_with_typo = 0
+    for domain, store, task, content in _recovery_rows("parallel", 6):
+        offered = {n: domain.tool(n) for n in task.tools}
+        assert not check_truth(task, content, replay(content, offered, store)), task.id
+        calls = [i for i, e in enumerate(content) if e["class_"] == "api_action"]
+        first = calls[0]
+        group = [i for i in calls if all(content[j]["class_"] == "api_action" for j in range(first, i + 1))]
+        results = content[group[-1] + 1: group[-1] + 1 + len(group)]
+        errors = [r for r in results if r["content"].startswith('{"error"')]
+        if len(group) < 2 or not errors:
+            continue
+        groups_with_typo += 1
+        thought = content[first]["description"]
+        assert f"These {len(group)} calls" in thought, thought  # the thought counts what is made together
+        assert len(group) == len({s.id for s in task.plan}), "every planned call is in the group, the typo too"
+        assert len(errors) == 1
+        retry = content[group[-1] + 1 + len(group)]
+        assert retry["class_"] == "api_action" and retry["description"], "the retry follows, with its reason"
+    assert groups_with_typo >= 5
+
+
+def test_a_zero_count_reads_no_and_the_answer_check_accepts_it_but_not_its_omission():
+    domain = _SYNTH["crm"]
+    tool = domain.tool("count_activities_of_contact")
+    said = [reply([Said(tool, {"contact_id": "CON-046"}, {"count": 0}, ("count",))], random.Random(s))
+            for s in range(12)]
+    assert not any(re.search(r"\b0 activities|number of activities is 0", t) for t in said), said
+    assert "Contact CON-046 has no activities." in said or any("no activities for contact CON-046" in t
+                                                               for t in said), said
+    assert all(mentions(t, "0") for t in said)
+    for negative in ("Contact CON-046 has activities.", "No, contact CON-046 is not active.",
+                     "I can't do that: no tool I have supports it.", "None of my tools can do that."):
+        assert not mentioned(flatten(negative), "0"), negative  # omitted, or a "no" that is no quantity
+    assert mentions("I found zero activities.", "0") and not mentions("I found 10 activities.", "0")
+
+
+def test_a_zero_count_in_a_built_task_passes_the_truth_check_and_a_reply_without_it_fails():
+    checked = 0
+    for domain in (_SYNTH["crm"], _SYNTH["veterinary"], _SYNTH["school"], _BUILTIN["library"]):
+        for store, task, rng in _tasks(domain, ("single", "chain", "compound"), range(30)):
+            zero = [f for t in task.user_turns for f in t.facts if f.field == "count" and f.values == ["0"]]
+            if not zero:
+                continue
+            offered = {n: domain.tool(n) for n in task.tools}
+            content = OracleAgent(domain, store).roll_out(task, rng).content
+            text = content[-1]["content"]
+            assert not re.search(r"\b0 [a-z]+s\b", text), text
+            assert not check_truth(task, content, replay(content, offered, store)), text
+            broken = [dict(e) for e in content]
+            broken[-1]["content"] = re.sub(r"\bno ([a-z ]+?s)\b", r"some \1", text)
+            assert broken[-1]["content"] != text
+            codes = {c for c, _ in check_truth(task, broken, replay(broken, offered, store))}
+            assert codes & {"truth.wrong_answer", "truth.incomplete_answer"}, (text, codes)
+            checked += 1
+    assert checked >= 3
+
+
+def test_a_record_found_by_a_value_is_said_as_a_person_would():
+    domain = _SYNTH["school"]
+    tool = domain.tool("find_teacher_by_name")
+    result = {"teacher_id": "TCH-0029", "name": "Janet Friedman", "subject": "math", "years_experience": 9}
+    said = {reply([Said(tool, {"name": "Janet Friedman"}, result, ("teacher_id",))], random.Random(s))
+            for s in range(12)}
+    assert not any("for the name" in t.lower() or "the teacher is" in t.lower() for t in said), said
+    assert any("Janet Friedman's teacher ID is TCH-0029" in t for t in said), said
+    assert any("The teacher named Janet Friedman is TCH-0029" in t for t in said), said
+
+
+def test_a_list_of_a_record_is_not_whose_record_is_that_record_and_years_read_of_experience():
+    texts = []
+    for domain in (_SYNTH["pharmacy"], _SYNTH["sports_league"], _SYNTH["school"], _SYNTH["library"]
+                   if "library" in _SYNTH else _BUILTIN["library"]):
+        texts += [t.text for _, task, _ in _tasks(domain, ("chain", "multi_turn"), range(25)) for t in task.user_turns]
+    joined = " ".join(texts)
+    assert not re.search(r"whose (\w+) is (that|the same) \1\b", joined), re.search(
+        r".{60}whose (\w+) is (that|the same) \1\b.{20}", joined)
+    assert re.search(r"\b(of|linked to) (that|the same) \w+", joined)
+    assert label("years_experience") == "years of experience" and label("days_left") == "days left"
+    teacher = _SYNTH["school"].tool("average_teacher_years_experience")
+    assert all("years experience" not in p.text for p in teacher.phrases)
