@@ -145,3 +145,41 @@ def test_a_list_of_a_record_is_not_whose_record_is_that_record_and_years_read_of
     assert label("years_experience") == "years of experience" and label("days_left") == "days left"
     teacher = _SYNTH["school"].tool("average_teacher_years_experience")
     assert all("years experience" not in p.text for p in teacher.phrases)
+
+
+def test_the_judge_still_marks_down_a_hedge_a_redundant_call_and_an_error_whose_cause_is_not_named():
+    from agentfab.validators.judge import RuleJudge
+
+    judge = RuleJudge()
+    domain = _BUILTIN["bank"]
+    store, task, rng = next(x for x in _tasks(domain, ("single",), range(40)) if x[1].plan[0].arguments)
+    content = OracleAgent(domain, store).roll_out(task, rng).content
+    clean = judge.judge(task, content)
+    assert clean.score == 5.0, clean.rationale
+    reply_at = len(content) - 1
+    for hedge in ("I think ", "It seems that ", "Probably: "):
+        hedged = [*content[:reply_at], dict(content[reply_at], content=hedge + content[reply_at]["content"])]
+        verdict = judge.judge(task, hedged)
+        assert verdict.score < clean.score and "hedges" in verdict.rationale, hedge
+    data = [dict(e) for e in content]  # negative control: a hedge word that is a value of the data is no hedge
+    data[0]["content"] += " My note says probably fine."
+    data[reply_at]["content"] += " Your note says 'probably fine'."
+    assert "hedges" not in judge.judge(task, data).rationale
+    calls = [i for i, e in enumerate(content) if e["class_"] == "api_action"]
+    i = calls[0]
+    again = content[: i + 2] + [dict(content[i], tool_call_id="again", description="Let me check once more."),
+                                dict(content[i + 1], tool_call_id="again")] + content[i + 2:]
+    redundant = judge.judge(task, again)
+    assert redundant.score < clean.score and "repeated" in redundant.rationale, redundant.rationale
+    # a recovered typo whose cause the next thought names costs half a point; one whose cause it hides costs more
+    typo_store, typo_task, typo_rng = next(x for x in _tasks(domain, ("single",), range(40, 80))
+                                           if x[1].plan[0].arguments)
+    typo = OracleAgent(domain, typo_store, recovery=1.0).roll_out(typo_task, typo_rng).content
+    told = judge.judge(typo_task, typo)
+    errors = [i for i, e in enumerate(typo) if e.get("source") == "environment" and '"error"' in e["content"]]
+    assert errors and told.score == 5.0 - 0.5 * len(errors) - max(0, len(errors) - 1) * 0.5, told.rationale
+    hidden = [dict(e) for e in typo]
+    for i in errors:
+        hidden[i + 1]["description"] = "Trying again."
+    muted = judge.judge(typo_task, hidden)
+    assert muted.score < told.score and "cause" in muted.rationale, muted.rationale

@@ -168,10 +168,21 @@ def yes_no_fact(part: Said, field: str) -> str:
 
 
 def _verdicts(part: Said) -> list[str]:
-    """The asked yes/no facts as answers: "No, location LOC-0003 is not at an airport." (the yes/no is the value)."""
+    """The yes/no facts: answers when the request asked whether ("No, location LOC-0003 is not at an airport."),
+    and in a record's details, where nobody asked, said without answering a question ("As for whether the student
+    dropped the course: no."). The yes/no is the value the checks look for either way."""
     result = part.result if isinstance(part.result, dict) else {}
-    return [f"{'Yes' if result[f] else 'No'}, {yes_no_fact(part, f)}." for f in part.asks
-            if isinstance(result.get(f), bool)]
+    flags = [f for f in part.asks if isinstance(result.get(f), bool)]
+    if len(flags) == len([f for f in part.asks if f in result]):  # only whether-questions were asked
+        return [f"{'Yes' if result[f] else 'No'}, {yes_no_fact(part, f)}." for f in flags]
+    out = []
+    for f in flags:
+        described = part.tool.spec.returns.get("properties", {}).get(f, {}).get("description", "")
+        thing, record = _record(part)
+        whether = yes_no_statement(described, f, thing, record, None)
+        whether = whether.split(", ", 1)[1] if whether.startswith("for ") else whether
+        out.append(f"As for whether {whether}: {'yes' if result[f] else 'no'}.")
+    return out
 
 
 def fact_text(part: Said, field: str) -> str:
@@ -230,7 +241,11 @@ def _shaped(part: Said, rng: random.Random) -> str:
     if cls in ("create", "update", "delete", "act"):
         done = past(action_text(part.tool, part.arguments))
         lead = rng.choice((f"I've {done}", f"Done: I {done}", f"I {done}"))
-        facts = _facts(part, said=done)
+        key = topic(part.tool).replace(" ", "_") + "_id"
+        new = cls == "create" and key in part.asks and isinstance(result.get(key), str)
+        facts = _facts(part, {key} if new else set(), said=done)
+        if new:  # "The project is PRJ-1725" says nothing: the id is the new record's
+            lead += ". " + rng.choice((f"The new {topic(part.tool)}'s ID is {result[key]}", f"Its ID is {result[key]}"))
         return f"{lead}. {_cap(join_words([fact_clause(a, b, c) for a, b, c in facts]))}." if facts else f"{lead}."
     found = _found_by_value(part, rng) if cls == "lookup" else None
     if found is not None:

@@ -4,7 +4,8 @@ same `Judge` protocol, so a recipe switches engines without touching the pipelin
 The rule judge measures what differs between trajectories that all pass the hard checks: calls wasted against the
 plan (a failed attempt costs half a point, each further one a full point: flailing is worse than one slip), calls
 repeated, thoughts missing before a call, an error whose cause neither the next thought nor the reply that follows it names, reply values that no
-observation or user turn contains (ungrounded), asked facts left out, and replies that are empty or bloated.
+observation or user turn contains (ungrounded), asked facts left out, replies that hedge about what the results
+state ("I think", "probably"), and replies that are empty or bloated.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from agentfab.schemas.tasks import Task
 from agentfab.worlds.core import canonical_json
 
 Event = dict[str, Any]
+
+# What an assistant says when it is not sure of what it tells the user: an answer read from a result never needs it.
+_HEDGE = re.compile(r"\b(?:i think|i believe|i guess|i assume|probably|perhaps|possibly|presumably|not (?:entirely |"
+                    r"completely |quite )?sure|it seems|seems to be|might be|may be|if i'm not mistaken|"
+                    r"as far as i (?:can tell|know))\b")
 
 # Values a reply states that must come from somewhere: ids ("ACC-1001", "FL-0207") and numbers with decimals.
 _CHECKABLE = re.compile(r"\b[A-Z]{1,5}-\d{2,}\b|(?<![\w.])\d+\.\d{2}\b")
@@ -135,8 +141,12 @@ class RuleJudge:
             out.append((2.0, "a reply is empty or too short to be useful"))
         elif any(len(r) > 4000 for r in replies):
             out.append((1.0, "a reply is over 4000 characters"))
+        hedges = [m.group(0) for r in replies for m in _HEDGE.finditer(r.lower())]
         checkable = [v for r in replies for v in _CHECKABLE.findall(r)]
-        sources = flatten(" ".join(_said_by_others(content))) if checkable else ""  # only when there is a value
+        sources = flatten(" ".join(_said_by_others(content))) if checkable or hedges else ""  # only when needed
+        hedged = [h for h in hedges if h not in sources]  # a hedge word inside a value ("Maybe Tomorrow") is data
+        if hedged:
+            out.append((1.0, f"a reply hedges ({', '.join(hedged[:2])}) about what the results state"))
         ungrounded = sorted({v for v in checkable if not mentioned(sources, v.lower())})
         if ungrounded:
             out.append((min(2.0, float(len(ungrounded))), f"reply states {', '.join(ungrounded[:3])}, which no "
