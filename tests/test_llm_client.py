@@ -276,3 +276,29 @@ def test_a_refused_key_through_the_public_api_is_still_fatal(server, monkeypatch
     with pytest.raises(LLMError) as err:
         run(hello, c)
     assert err.value.code == "llm.auth" and err.value.fatal and not c.private_api
+
+
+def test_the_gate_hands_a_freed_slot_to_the_conversation_furthest_along_first_in_order_among_equals():
+    from agentfab.llm.client import Gate
+
+    async def go():
+        gate = Gate(1)
+        await gate.acquire()
+        order = []
+
+        async def wait(name, priority):
+            await gate.acquire(priority)
+            order.append(name)
+            gate.release()
+
+        waiters = [asyncio.create_task(wait(n, p)) for n, p in
+                   [("first-turn-a", -2), ("first-turn-b", -2), ("fourth-turn", -8), ("cancelled", -9)]]
+        await asyncio.sleep(0)
+        waiters[3].cancel()  # a waiter cancelled before its turn never holds the slot
+        await asyncio.sleep(0)
+        gate.release()
+        await asyncio.gather(*waiters[:3])
+        return order, gate.free
+
+    order, free = asyncio.run(go())
+    assert order == ["fourth-turn", "first-turn-a", "first-turn-b"] and free == 1

@@ -64,3 +64,38 @@ def test_proposed_intents_become_verified_tasks_and_bad_ones_are_kept_with_their
     assert kept and kept[0].calls[0].tool == "teleport_user"
     assert counts["refused.intent.unknown_tool"] == 2  # one per world
     assert Path(out / "manifest.json").exists()
+
+
+class NamedFields(ScriptedModel):
+    """Intents that ask for one named field of an account ("the status of account ACC-..."), or nothing named."""
+
+    def intents(self, body: dict) -> dict:
+        text = body["messages"][-1]["content"]
+        tools = {t["name"]: t for t in json.loads(text.split("TOOLS <<<", 1)[1].split(">>>", 1)[0])}
+        account = tools["get_account"]["examples"][0]["account_id"]
+        intents = [{"request": f"What is the status of account {account}?",
+                    "calls": [{"tool": "get_account", "arguments": {"account_id": account}}]},
+                   {"request": f"Could you help me with account {account}?",
+                    "calls": [{"tool": "get_balance", "arguments": {"account_id": account}}]}]
+        return {"role": "assistant", "content": json.dumps({"intents": intents})}
+
+
+def test_an_intents_required_facts_are_what_its_request_asks_to_see(tmp_path):
+    with LoopbackServer(NamedFields()) as server:
+        recipe = {"name": "facts", "seed": 5, "records": 16, "shard_size": 16, "negatives": 0.0, "worlds": ["bank"],
+                  "tasks": {"mix": {"single": 1}, "intents": 0.5},
+                  "models": {"generator": {"base_url": server.base_url, "model": "gen-1"}}}
+        out = make_build(tmp_path / "out", recipe)
+    data = pl.concat([pl.read_parquet(out / f / "*.parquet") for f in ("shards", "rejected")], how="vertical")
+    asks = {}
+    for row in data.iter_rows(named=True):
+        if "intent" in json.loads(row["provenance"]["models"]).get("generator", {}):
+            (step,) = row["ground_truth"]["plan"]
+            asks.setdefault(step["tool"], set()).add(tuple(step["asks"]))
+            result = json.loads(step["result"])
+            reply = row["content"][-1]["content"]
+            assert all(str(result[f]) in reply for f in step["asks"]), (step, reply)
+            assert row["verification"]["passed"] or all(c.startswith("dedup.")
+                                                        for c in row["verification"]["reasons"])
+    # named: only that field (whatever the template it replaced asked); none named: what the tool answers
+    assert asks == {"get_account": {("status",)}, "get_balance": {("account_id", "balance", "currency")}}

@@ -21,11 +21,12 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.stages import Draft, JudgeStage, Record, ShardWorld, verify_stage
+from agentfab.generators.queries import turn_answers
 from agentfab.generators.tasks import Step
 from agentfab.generators.values import sample_arguments
 from agentfab.llm.agent import openai_tools, run_agent
 from agentfab.llm.cache import RequestCache
-from agentfab.llm.client import RoleClient, run_async
+from agentfab.llm.client import RoleClient, run_async, tls_context
 from agentfab.llm.intents import Intent, propose_intents
 from agentfab.llm.judge import Judged, LLMJudge
 from agentfab.llm.prompts import prompt
@@ -34,7 +35,7 @@ from agentfab.llm.simulator import ToolSimulator
 from agentfab.llm.usage import RoleUsage
 from agentfab.schemas.answers import flatten, mentioned, normalize
 from agentfab.schemas.codes import Reason, Refusal
-from agentfab.schemas.tasks import Task
+from agentfab.schemas.tasks import Task, required_facts
 from agentfab.validators.judge import RuleJudge
 from agentfab.validators.verify import apply_judge
 from agentfab.worlds.core import Domain, Store, Tool, ToolRaised, canonical_json
@@ -95,9 +96,14 @@ class LLMStages:
         self.simulator: ToolSimulator | None = None
         self.llm_judge = (LLMJudge(self.roles["judge"], RuleJudge()) if recipe.filters.judge.engine == "llm"
                           else None)
+        tls_context()  # the process's HTTP stack set up once, before any stage runs
 
     def run(self, items: list[Item]) -> None:
-        self._in_loop(lambda: asyncio.gather(*(self._process(item) for item in items)))
+        """Every item's stages at once. The longest (by the oracle's trajectory of the same task) start first, so
+        with the client's gate (a conversation further along goes first) the shard ends on short ones, not on a
+        tail of long conversations at a fraction of the concurrency. Outputs do not depend on this order."""
+        longest = sorted(items, key=lambda item: -len(item.oracle.content))
+        self._in_loop(lambda: asyncio.gather(*(self._process(item) for item in longest)))
 
     def prime(self, domains: list[Domain]) -> None:
         """Before any task is composed: the simulator's answer to every call the composer can draw in the simulated
@@ -167,6 +173,25 @@ class LLMStages:
             return None
         self.counts["intent_tasks"] += 1
         return Draft(index, task_id, kind, here, plan)
+
+    @staticmethod
+    def intent_task(draft: Draft, task: Task, request: str) -> Task:
+        """The task told with the generator's request in place of the template's. Its required facts are what
+        that request asks to see: the result fields it names ("the status of account ACC-1"), or, for a request
+        that names none, what the tool answers by default; never what the replaced template happened to ask."""
+        flat = flatten(request)
+        steps = []
+        for s in task.plan:
+            result = task.results.get(s.id)
+            named = [k for k in result if mentioned(flat, k.replace("_", " "))] if isinstance(result, dict) else []
+            asks = named or draft.world.domain.tool(s.tool).asked(None, result)
+            steps.append(s.model_copy(update={"asks": asks}))
+        assert draft.plan is not None
+        turns = [t.model_copy(update={"text": request if i == 0 else t.text,
+                                      "answer": turn_answers(draft.plan, i, steps),
+                                      "facts": required_facts(steps, task.results, i)})
+                 for i, t in enumerate(task.user_turns)]
+        return task.model_copy(update={"plan": steps, "user_turns": turns})
 
     def mark_intent(self, item: Item) -> None:
         self._info(item, "generator", intent=prompt("intents").ref)

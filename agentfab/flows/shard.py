@@ -211,9 +211,8 @@ def _run_llm(recipe: Recipe, job: ShardJob, llm: LLMStages, compose: Compose, ph
             if draft.raised is not None:
                 raise draft.raised
             task = phrase(draft)
-            if request is not None:  # the generator's request in place of the template's
-                task = task.model_copy(update={"user_turns": [
-                    task.user_turns[0].model_copy(update={"text": request}), *task.user_turns[1:]]})
+            if request is not None:  # the generator's request in place of the template's, with its own facts
+                task = llm.intent_task(draft, task, request)
             item = Item(Record(draft, task), Record(draft, task, roll_out(draft, task)))
         except ToolRaised as exc:  # rejected before any LLM stage runs
             rows.add_raised(draft, task, exc, _provenance(recipe, job, draft.world))

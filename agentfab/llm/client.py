@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
+import heapq
+import itertools
 import os
 import random
 import ssl
@@ -70,6 +73,41 @@ class LLMError(RuntimeError):
         return (LLMError, (self.code, str(self), self.fatal))
 
 
+class Gate:
+    """A semaphore that hands a freed slot straight to the waiter of lowest priority value (FIFO among equals).
+
+    `complete` waits with minus the conversation's length, so a record further along goes first: records in flight
+    finish before new ones start, and a shard does not end with a tail of long conversations each a turn behind
+    (with FIFO every record's k-th turn queued behind every record's first, and the last turns ran at a fraction
+    of the concurrency)."""
+
+    def __init__(self, slots: int):
+        self.free = slots
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def acquire(self, priority: int = 0) -> None:
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._order), future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # handed a slot, then cancelled: pass it on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)  # the slot goes to this waiter; `free` stays as it is
+                return
+        self.free += 1
+
+
 @dataclass(frozen=True)
 class Answer:
     message: dict[str, Any]  # the assistant message: content, tool_calls
@@ -97,11 +135,18 @@ def _retry_after(exc: Exception) -> float | None:
         return max(0.0, when.timestamp() - time.time()) if when else None
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The process's TLS context (system trust store, SSL_CERT_* honoured), made once: building one reads the
+    trust store and cost ~45 ms per client, and a shard makes a client per role for each of its LLM stages."""
+    return transport.create_ssl_context()
+
+
 def _http_client() -> Any:
     try:
-        return openai.DefaultAioHttpClient()
+        return openai.DefaultAioHttpClient(verify=tls_context())
     except (RuntimeError, ImportError):  # the aiohttp extra is missing: httpx's own transport
-        return None
+        return openai.DefaultAsyncHttpxClient(verify=tls_context())
 
 
 class RoleClient:
@@ -112,7 +157,7 @@ class RoleClient:
         self.settings = settings
         self.cache = cache
         self.usage = usage or RoleUsage()
-        self._gate = asyncio.Semaphore(settings.max_concurrency)
+        self._gate = Gate(settings.max_concurrency)
         self._resume_at = 0.0  # a server's Retry-After holds every request of this role, not only the one refused
         self._next_slot = 0.0
         self._tokens = float(settings.tokens_per_minute or 0)
@@ -159,7 +204,7 @@ class RoleClient:
             return Answer(hit["message"], hit.get("finish_reason"), True)
         future = self._pending[key] = asyncio.get_running_loop().create_future()
         try:
-            data = await self._send(body, key)
+            data = await self._send(body, key, -len(messages))
         finally:
             del self._pending[key]
             future.set_result(None)
@@ -242,12 +287,13 @@ class RoleClient:
         if wait > 0:
             await asyncio.sleep(wait)
 
-    async def _send(self, body: bytes, key: str) -> dict[str, Any]:
+    async def _send(self, body: bytes, key: str, priority: int = 0) -> dict[str, Any]:
         s = self.settings
         jitter = random.Random(key)  # backoff spread, seeded: nothing here reaches a row
         attempt = limited = 0
         while True:
-            async with self._gate:
+            await self._gate.acquire(priority)
+            try:
                 await self._pace(body)
                 self.usage.requests += 1
                 started = time.perf_counter()
@@ -262,6 +308,8 @@ class RoleClient:
                     code, fatal = _classify(exc)
                     wait = _retry_after(exc)
                     brief = _brief(exc)
+            finally:
+                self._gate.release()
             self.usage.failures[code] += 1
             if code == "llm.bad_request":  # the same request would be refused again
                 raise LLMError(code, f"{self.role} endpoint {s.base_url} refused the request: {brief}") from None
