@@ -243,7 +243,7 @@ def test_clarify_requests_over_declared_domains_never_end_on_a_dangling_slot():
 def test_a_stated_fact_agrees_with_its_label():
     from agentfab.generators.replies import fact_clause
 
-    assert fact_clause("total minutes", "4", 4) == "the total minutes are 4"
+    assert fact_clause("total minutes", "4", 4) == "the total is 4 minutes"
     assert fact_clause("songs", "263", 263) == "the number of songs is 263"
     assert fact_clause("number of rooms", "2", 2) == "the number of rooms is 2"
     assert fact_clause("status", "active", "active") == "the status is active"

@@ -183,3 +183,24 @@ def test_the_judge_still_marks_down_a_hedge_a_redundant_call_and_an_error_whose_
         hidden[i + 1]["description"] = "Trying again."
     muted = judge.judge(typo_task, hidden)
     assert muted.score < told.score and "cause" in muted.rationale, muted.rationale
+
+
+def test_measures_totals_and_counts_read_as_a_person_says_them():
+    from agentfab.generators.language import sentence
+    from agentfab.generators.replies import fact_clause, value_text
+
+    assert fact_clause("total minutes", "67", 67) == "the total is 67 minutes"  # not "the total minutes are 67"
+    assert fact_clause("average years of experience", "5.50", 5.5) == "the average is 5.50 years of experience"
+    assert fact_clause("hectares", "1309.79", 1309.79) == "it has 1309.79 hectares"  # not "the number of hectares"
+    assert fact_clause("years of experience", "9", 9) == "it has 9 years of experience"
+    assert fact_clause("minutes", "54", 54) == "it takes 54 minutes"
+    assert fact_clause("days", "9", 9) == "the number of days is 9"
+    assert fact_clause("highest attendance", "7514", 7514) == "the highest attendance is 7514"
+    assert fact_clause(label("notified"), "4", 4) == "the number of people notified is 4"  # not "the notified is 4"
+    assert label("flight_hours") == "flying hours" and value_text("flight_hours", 10602, {}) == "10602"
+    field = _SYNTH["farm"].tool("get_field")
+    said = {reply([Said(field, {"field_id": "FLD-004"}, {"field_id": "FLD-004", "hectares": 105.04}, ("hectares",))],
+                  random.Random(s)) for s in range(6)}
+    assert all("Field FLD-004 has 105.04 hectares." in t for t in said), said
+    asked = {sentence("tell me the filing date and status of my claim", random.Random(s)) for s in range(40)}
+    assert not any("for me" in t for t in asked), asked  # never "... of my claim for me?"

@@ -276,6 +276,9 @@ CLOSERS = (".", ", thanks.", " please.", " for me.", ". Thank you!")
 QUESTION_CLOSERS = ("?", " for me?", ", please?", "? Thanks.")
 
 
+_ME = re.compile(r"\b(?:me|my|mine)\b", re.IGNORECASE)
+
+
 def sentence(body: str, rng: random.Random) -> str:
     """A request clause as a whole sentence with a varied opener and closer; whole sentences pass through."""
     if body[:1].isupper():
@@ -284,6 +287,7 @@ def sentence(body: str, rng: random.Random) -> str:
     body = body if opener else _cap(body)
     question = opener.rstrip().endswith("you")
     closers = QUESTION_CLOSERS if question else CLOSERS
-    closers = [c for c in closers if not ("please" in c and "please" in opener.lower())]
+    closers = [c for c in closers if not ("please" in c and "please" in opener.lower())
+               and not ("for me" in c and _ME.search(body))]  # never "my claim for me?"
     closer = closers[rng.randrange(len(closers))] if opener else "."
     return opener + body.rstrip(".") + closer

@@ -112,6 +112,10 @@ def headline(tool: Tool, arguments: dict[str, Any]) -> str:
     return _cap(what + joiner + about)
 
 
+_AGGREGATES = ("average", "total", "highest", "lowest", "maximum", "minimum", "combined", "mean")
+_SPANS = ("years", "months", "weeks", "days", "hours", "minutes")  # "years of experience" is plural
+
+
 def fact_clause(lab: str, text: str, value: Any) -> str:
     """One stated fact as a clause with agreement: "the number of songs is 263", "the total minutes are 4"."""
     if isinstance(value, bool):
@@ -120,10 +124,18 @@ def fact_clause(lab: str, text: str, value: Any) -> str:
         return f"the {lab} {'is' if len(value) == 1 else 'are'} {text}"
     if value == 0 and lab.startswith("number of ") and not isinstance(value, bool):
         return f"there are no {lab[10:]}"  # "the number of events is 0" is not how a person says it
-    plural = lab.endswith("s") and not lab.endswith(("ss", "us", "is"))
-    if plural and isinstance(value, (int, float)):
-        if lab.startswith(("average", "total", "highest", "lowest", "maximum", "minimum")):
-            return f"the {lab} are {text}"  # "the total minutes is 4" is not English either
+    words = lab.split(" ")
+    head = words[1] if words[0] in _AGGREGATES and len(words) > 1 else words[0]
+    plural = lab.endswith("s") and not lab.endswith(("ss", "us", "is")) or head in _SPANS
+    if plural and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if words[0] in _AGGREGATES and len(words) > 1 and text == render_value(value):
+            return f"the {words[0]} is {text} {' '.join(words[1:])}"  # "the total is 67 minutes"
+        if words[0] in _AGGREGATES:
+            return f"the {lab} are {text}"
+        if lab in ("minutes", "hours") and text == render_value(value):
+            return f"it takes {text} {lab}"  # an appointment's minutes, a course's hours
+        if (isinstance(value, float) or head in _SPANS and len(words) > 1) and text == render_value(value):
+            return f"it has {text} {lab}"  # "it has 1309.79 hectares", not "the number of hectares is 1309.79"
         if not lab.startswith("number"):
             return f"the number of {lab} is {text}"  # "the hectares is 117.75" is not English
     return f"the {lab} is {text}"
@@ -261,6 +273,8 @@ def _shaped(part: Said, rng: random.Random) -> str:
         return _cap(join_words(clauses)) + "."
     if len(clauses) == 1:
         lab, text, value = facts[0]
+        if clauses[0].startswith(("it has ", "it takes ")) and not about.startswith("the "):
+            return f"{_cap(about)} {clauses[0][3:]}."  # "Field FLD-4 has 105.04 hectares."
         if about.startswith("the "):
             return rng.choice((f"{_cap(clauses[0])} for {about}.", f"For {about}, {clauses[0]}."))
         verb = "are" if isinstance(value, list) and len(value) != 1 else "is"

@@ -49,6 +49,8 @@ LABELS: dict[str, str] = {
     "tier": "tier",
     "count": "number",
     "restocked": "number of units put back in stock",
+    "notified": "number of people notified",
+    "flight_hours": "flying hours",
     "kwh": "energy use",
 }
 
@@ -117,7 +119,10 @@ def unit(name: str) -> str | None:
     """The unit a field's name carries, if any: `distance_km` -> "km", `rate_pct` -> "%", `kwh` -> "kWh"."""
     if name == "kwh":  # a field named by its unit alone
         return "kWh"
-    return next((u for suffix, u in UNITS.items() if name.endswith(suffix)), None)
+    measured = next((u for suffix, u in UNITS.items() if name.endswith(suffix)), None)
+    if measured and measured in LABELS.get(name, ""):  # "flying hours", "length in minutes" say it already
+        return None
+    return measured
 
 
 @lru_cache(maxsize=4096)
