@@ -267,8 +267,9 @@ def _shaped(part: Said, rng: random.Random) -> str:
         full = _facts(part)
         return _cap(join_words([fact_clause(a, b, c) for a, b, c in full])) + f" for {about}." if full else ""
     clauses = [fact_clause(a, b, c) for a, b, c in facts]
+    lead, tail = _scope(part) or (f"For {about}", f"for {about}")  # "In Chicago", not "For the city Chicago"
     if cls == "aggregate":
-        return f"{_cap(join_words(clauses))}" + (f" for {about}." if about else ".")
+        return f"{_cap(join_words(clauses))}" + (f" {tail}." if about else ".")
     if not about:
         return _cap(join_words(clauses)) + "."
     if len(clauses) == 1:
@@ -276,12 +277,27 @@ def _shaped(part: Said, rng: random.Random) -> str:
         if clauses[0].startswith(("it has ", "it takes ")) and not about.startswith("the "):
             return f"{_cap(about)} {clauses[0][3:]}."  # "Field FLD-4 has 105.04 hectares."
         if about.startswith("the "):
-            return rng.choice((f"{_cap(clauses[0])} for {about}.", f"For {about}, {clauses[0]}."))
+            return rng.choice((f"{_cap(clauses[0])} {tail}.", f"{lead}, {clauses[0]}."))
         verb = "are" if isinstance(value, list) and len(value) != 1 else "is"
         return rng.choice((f"The {lab} of {about} {verb} {text}.", f"For {about}, {clauses[0]}."))
     itself = not about.startswith("the ") and about.split(" ", 1)[0] == topic(part.tool)  # get_person: the person
-    intro = rng.choice((f"For {about}, ", f"Here is {about}: " if itself else f"For {about}, "))
+    intro = rng.choice((f"{lead}, ", f"Here is {about}: " if itself else f"{lead}, "))
     return _cap(intro + join_words(clauses)) + "."
+
+
+def _scope(part: Said) -> tuple[str, str] | None:
+    """How a reply names the one value a lookup was asked with, where "For the city Chicago" is not how a person
+    says it: ("In Chicago", "in Chicago"), ("For Vazquez-King", "for Vazquez-King")."""
+    if len(part.arguments) != 1:
+        return None
+    (param, value), = part.arguments.items()
+    if is_id(part.tool, param) or not isinstance(value, str):
+        return None
+    if param == "city" or param.endswith("_city"):
+        return f"In {value}", f"in {value}"
+    if param in ("name", "title", "company", "holder", "username"):
+        return f"For {value}", f"for {value}"
+    return None
 
 
 _FOUND_BY = {"name": "named", "title": "titled", "city": "in", "username": "with the username",
