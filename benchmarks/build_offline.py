@@ -7,9 +7,12 @@
     python benchmarks/build_offline.py --synthesize 30     # + 30 synthesized domains: synthesis time per
                                                            # 1,000 tools, and trajectories/s against built-ins alone
 
---cli prints both figures on the same recipe and tasks: verified (accepted) trajectories/s on one core in-process,
-and end to end through the real command (Prefect's start-up, every shard, finalize, exit) per core, with the
-finalize time and Prefect's share (the command against the same pool build and finalize run without Prefect).
+--cli prints both figures on the same recipe and tasks: verified (accepted) trajectories/s on one core in-process
+(the shards alone, then with the checks across shards and finalize, which leave the same rows as the command), and
+end to end through the real command (Prefect's start-up, every shard, finalize, exit) per core, with the finalize
+time, CPU by process (driver, workers, Prefect's server) and Prefect's share: the command against the same build
+without Prefect (the same pool, checks and finalize), run in a process of its own so that it pays the same imports
+and per-worker warm-up as the command.
 Each figure is given per wall second and per CPU second: on a shared machine the wall figures move with the other
 load, the CPU figures much less. Prints figures; asserts nothing. Targets (issue #12): in-process >= 5,000/s/core;
 end to end on 2 cores >= 3,000/s/core; Prefect's share of a 100k build under 5%.
@@ -75,31 +78,31 @@ def synthesis_figures(args: argparse.Namespace) -> float:
     return accepted / seconds
 
 
-def bare_build(args: argparse.Namespace, recipe, recipe_dir: Path, out: Path) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """The same shards on a pool of --workers processes, then finalize, without Prefect: (wall, CPU) seconds."""
+def bare_build(args: argparse.Namespace, recipe, recipe_dir: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """The same shards on a pool of --workers processes, each shard's checks across shards as soon as it and every
+    earlier shard are done (as the flow does), then finalize: the build without Prefect. Run in a process of its
+    own (--bare-out), so that it pays the same imports and warm-up as the command."""
     from prefect.logging import disable_run_logger
 
-    from agentfab.flows.build import finalize, prepare_output, shard_jobs
+    from agentfab.flows.build import finalize, prepare_output, shard_checks, shard_jobs
     from agentfab.flows.runners import start_pool
     from agentfab.flows.shard import build_shard
+    from agentfab.flows.worlds import expand_worlds
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    c0, t0 = time.process_time(), time.perf_counter()
+    t0 = time.perf_counter()
+    expand_worlds(recipe.worlds, recipe_dir)  # as the command does before its workers start
     version, todo = prepare_output(recipe, out, overwrite=False, recipe_dir=recipe_dir)
     jobs = shard_jobs(recipe, str(recipe_dir), str(out), version, todo)
-    if args.workers > 1:
-        pool = start_pool(args.workers)
-        for f in [pool.submit(build_shard, job) for job in jobs]:
-            f.result()
+    checks = shard_checks(recipe, out, version)
+    pool = start_pool(args.workers) if args.workers > 1 else None
+    futures = [pool.submit(build_shard, job) for job in jobs] if pool else []
+    for i, job in enumerate(jobs):
+        futures[i].result() if pool else build_shard(job)
+        checks.run(i + 1)
+    if pool:
         pool.shutdown()
-    else:
-        for job in jobs:
-            build_shard(job)
     with disable_run_logger():
-        finalize.fn(recipe, out, time.perf_counter() - t0, todo, version)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    children = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return time.perf_counter() - t0, time.process_time() - c0 + children
+        finalize.fn(recipe, out, time.perf_counter() - t0, todo, version, checks)
 
 
 def cli_figures(args: argparse.Namespace, recipe_path: Path, recipe, recipe_dir: Path, tmp: Path,  # type: ignore[no-untyped-def]
@@ -111,7 +114,11 @@ def cli_figures(args: argparse.Namespace, recipe_path: Path, recipe, recipe_dir:
 
         recipe_path = tmp / recipe_path.name
         recipe_path.write_text(yaml.safe_dump(recipe.canonical(), sort_keys=False))
-    bare_wall, bare_cpu = bare_build(args, recipe, recipe_dir, tmp / "bare")
+    bare = run_tree([sys.executable, __file__, "--bare-out", str(tmp / "bare"), "--recipe", str(recipe_path),
+                     "--records", str(recipe.records), "--workers", str(w)])
+    if bare.returncode != 0:
+        raise SystemExit(f"the build without Prefect failed:\n{bare.stderr[-3000:]}")
+    bare_wall, bare_cpu = bare.wall, bare.cpu
     cmd = [sys.executable, "-m", "agentfab", "build", str(recipe_path), "--records", str(recipe.records),
            "--out", str(tmp / "cli"), "--workers", str(w), "--quiet"]
     run = run_tree(cmd)
@@ -122,12 +129,15 @@ def cli_figures(args: argparse.Namespace, recipe_path: Path, recipe, recipe_dir:
     prefect_cpu = run.cpu_by_role["prefect server"]
     print(f"\nend to end, `agentfab build --workers {w}` ({accepted:,} accepted of {recipe.records:,} tasks):")
     print(f"  wall {run.wall:.2f}s (build() {t['total_seconds']:.2f}s: shards {t['shards_wall_seconds']:.2f}s, "
-          f"finalize {t['finalize_seconds']:.2f}s); CPU {run.cpu:.2f}s (Prefect's server {prefect_cpu:.2f}s)")
+          f"finalize {t['finalize_seconds']:.2f}s); CPU {run.cpu:.2f}s: driver {run.cpu_by_role['driver']:.2f}s, "
+          f"workers {run.cpu_by_role['worker']:.2f}s, Prefect's server {prefect_cpu:.2f}s (sampled every 0.2 s)")
     print(f"  -> {accepted / run.wall / w:,.0f} verified trajectories/s/core end to end "
           f"({accepted / run.wall:,.0f}/s on {w} cores); {accepted / run.cpu:,.0f} per CPU second")
-    print(f"  in-process on 1 core, same recipe: {in_process:,.0f}/s ({in_process_cpu:,.0f} per CPU second); "
-          f"end to end per core is {accepted / run.wall / w / in_process:.2f}x that")
-    print(f"  without Prefect (pool of {w} + finalize, this process): {bare_wall:.2f}s wall, {bare_cpu:.2f}s CPU")
+    print(f"  in-process on 1 core, same rows (checks across shards and finalize included): {in_process:,.0f}/s "
+          f"({in_process_cpu:,.0f} per CPU second); end to end per core is {accepted / run.wall / w / in_process:.2f}x "
+          f"that per wall second, {accepted / run.cpu / in_process_cpu:.2f}x per CPU second")
+    print(f"  without Prefect (pool of {w}, checks, finalize; a process of its own): {bare_wall:.2f}s wall, "
+          f"{bare_cpu:.2f}s CPU")
     print(f"  Prefect's share: {100 * (run.wall - bare_wall) / run.wall:.1f}% of the wall time, "
           f"{100 * (run.cpu - bare_cpu) / run.cpu:.1f}% of the CPU time (the command against the bare build; "
           f"its server alone {100 * prefect_cpu / run.cpu:.1f}% of the CPU)")
@@ -147,6 +157,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="worker processes of the --cli builds (default 2)")
     ap.add_argument("--synthesize", type=int, default=0, metavar="N",
                     help="add N synthesized domains to --worlds; first measure synthesis and the built-ins alone")
+    ap.add_argument("--bare-out", type=Path, help=argparse.SUPPRESS)  # --cli runs the build without Prefect so
     args = ap.parse_args()
     if args.cli and args.recipe is None:
         args.recipe = ROOT / "data" / "recipes" / "quickstart.yaml"
@@ -159,8 +170,12 @@ def main() -> None:
         baseline = synthesis_figures(args)
         args.worlds += f", {{synthesize: {{domains: {args.synthesize}, seed: 1}}}}"
     from agentfab.flows.recipe import load_recipe
-    from agentfab.flows.shard import ShardJob, build_shard
+    from agentfab.flows.shard import build_shard
 
+    if args.bare_out is not None:
+        recipe, recipe_dir = load_recipe(args.recipe, {"records": args.records})
+        bare_build(args, recipe, recipe_dir, args.bare_out)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="agentfab-bench-"))
     if args.recipe is None:
         recipe_path = tmp / "bench.yaml"
@@ -170,14 +185,18 @@ def main() -> None:
     recipe, recipe_dir = load_recipe(recipe_path, {"records": args.records, "shard_size": args.shard_size})
     args.worlds = ", ".join(str(w) for w in recipe.worlds)
     out = tmp / "plain"
+    from agentfab.flows.build import prepare_output, shard_checks, shard_jobs
+
+    version, todo = prepare_output(recipe, out, overwrite=False, recipe_dir=recipe_dir)
+    jobs = shard_jobs(recipe, str(recipe_dir), str(out), version, todo)
 
     # 1. The pipeline without orchestration, in this process: one core.
     t0 = time.perf_counter()
     c0 = time.process_time()
     stages: Counter[str] = Counter()
     accepted = rejected = 0
-    for shard in range(recipe.n_shards):
-        stats = build_shard(ShardJob(recipe.canonical(), recipe.hash(), str(recipe_dir), str(out), shard))
+    for job in jobs:
+        stats = build_shard(job)
         stages.update(stats["timings"])
         accepted += stats["rows"]["accepted"]
         rejected += stats["rows"]["rejected"]
@@ -200,7 +219,19 @@ def main() -> None:
     print(f"peak RSS (this process): {own:.0f} MB")
 
     if args.cli:  # the world and pyarrow figures below are the default mode's
-        cli_figures(args, recipe_path, recipe, recipe_dir, tmp, accepted / plain, accepted / plain_cpu)
+        from prefect.logging import disable_run_logger
+
+        from agentfab.flows.build import finalize
+
+        t1, c1 = time.perf_counter(), time.process_time()
+        checks = shard_checks(recipe, out, version)
+        checks.run()
+        with disable_run_logger():
+            final = finalize.fn(recipe, out, plain, todo, version, checks)["rows"]["accepted"]
+        wall, cpu = plain + time.perf_counter() - t1, plain_cpu + time.process_time() - c1
+        print(f"  + checks across shards and finalize: {time.perf_counter() - t1:.2f}s -> {final:,} accepted rows "
+              f"left, {final / wall:,.0f}/s ({final / cpu:,.0f} per CPU second) for the whole build on one core")
+        cli_figures(args, recipe_path, recipe, recipe_dir, tmp, final / wall, final / cpu)
         shutil.rmtree(tmp, ignore_errors=True)
         return
 

@@ -1,13 +1,13 @@
 """The build flow: recipe -> shards (in parallel, resumable) -> cross-shard dedup -> manifest and dataset card.
 
-Prefect orchestrates coarse units only: one task per shard plus a finalize task. The CPU work of a shard runs in
-a process pool (or in-process with workers=1, so pdb works), never one Prefect task per record.
+Prefect orchestrates coarse units only: a task run per batch of consecutive shards (flows/shard_tasks.py) plus a
+finalize task. The CPU work of a shard runs in a process pool (or in-process with workers=1, so pdb works), never
+one Prefect task per record.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import functools
 import json
 import os
@@ -34,6 +34,7 @@ from agentfab.flows.ownership import (FolderError, check_writable, may_replace, 
                                      writer_lock)
 from agentfab.flows.runners import ProcessRunner, ShardRunner
 from agentfab.flows.shard import ShardJob, load_stats
+from agentfab.flows.shard_tasks import build_and_check, report, set_progress  # noqa: F401 (set_progress: the API)
 from agentfab.flows.storage import check_shard, clear_partial, paths, write_json, write_text
 from agentfab.flows.worlds import expand_worlds, world_files
 from agentfab.llm.client import LLMError
@@ -41,27 +42,8 @@ from agentfab.llm.usage import llm_summary
 from agentfab.schemas.manifest import Manifest
 from agentfab.validators.near_index import NearIndex
 
-ProgressHook = Callable[[str, dict[str, Any]], None]
-_progress: ProgressHook | None = None
-
-
-# a full disk, a quota, a folder agentfab may not write: the machine's state, reported as one line, never retried
-MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
-
-
 class BuildError(RuntimeError):
     """A build that cannot start; the message says what to do."""
-
-
-def set_progress(hook: ProgressHook | None) -> None:
-    """The CLI's progress bar listens here (a callable cannot travel as a flow parameter)."""
-    global _progress
-    _progress = hook
-
-
-def _report(event: str, **data: Any) -> None:
-    if _progress is not None:
-        _progress(event, data)
 
 
 def check_output(recipe: Recipe, out: Path, overwrite: bool) -> bool:
@@ -122,7 +104,7 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool, recipe_dir: Path 
         if problem is not None:
             todo.append(i)
             if paths(out, i, version)["stats"].is_file():  # it was done once: say which file failed its check
-                _report("damaged", shard=i, problem=problem)
+                report("damaged", shard=i, problem=problem)
     return version, todo
 
 
@@ -138,27 +120,6 @@ def _card_in_progress(out: Path, recipe: Recipe, version: int) -> None:
 def shard_jobs(recipe: Recipe, recipe_dir: str, out: str, version: int, todo: list[int]) -> list[ShardJob]:
     canonical = version_recipe(recipe.canonical(), version)
     return [ShardJob(canonical, recipe.hash(), recipe_dir, out, i, version) for i in todo]
-
-
-@task(name="build-shard", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
-async def run_shard(job: ShardJob, runner: ShardRunner) -> dict[str, Any]:
-    """Wait for the shard on its runner; a shard launched early was already reported when it finished."""
-    future, reported = runner.future(job)
-    try:
-        stats = await asyncio.wrap_future(future)
-    except LLMError as exc:
-        if not exc.fatal:
-            raise
-        return {"fatal": [exc.code, str(exc)]}  # an endpoint that refuses or is down: no retry, no traceback
-    except OSError as exc:
-        if exc.errno not in MACHINE_ERRNOS:
-            raise
-        failed = [exc.errno, exc.strerror or str(exc), exc.filename]
-        _report("machine_error", error=OSError(*failed))  # the CLI stops here, before Prefect's shutdown talks
-        return {"os_error": failed}  # a full disk: likewise
-    if not reported:
-        _report("shard_done", shard=job.shard, stats=stats)
-    return stats
 
 
 def _contamination(recipe: Recipe) -> tuple[Any, dict[str, Any]]:
@@ -192,7 +153,7 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
     """Decontamination and dedup across shards and versions (what `checks` has not done yet while shards were
     being built), then manifest.json and the dataset card."""
     started = time.perf_counter()
-    _report("finalize")
+    report("finalize")
     checks = shard_checks(recipe, out, version) if checks is None else checks
     new = checks.stems
     previous = [v for v in lineage(out) if v["version"] < version]
@@ -283,14 +244,15 @@ async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool 
     if claimed is None:
         expand_worlds(recipe.worlds, Path(recipe_dir))  # a broken world fails here, before any shard starts
         claimed = prepare_output(recipe, out_path, overwrite, Path(recipe_dir), extend)
-        _report("start", total=recipe.n_shards, todo=len(claimed[1]), records=recipe.records)
+        report("start", total=recipe.n_shards, todo=len(claimed[1]), records=recipe.records)
     version, todo = claimed
     if runner is None:
         runner = ProcessRunner(workers, "spawn")
     checks = shard_checks(recipe, out_path, version)
     try:
         runner.open(len(todo))
-        results = await _build_and_check(recipe, recipe_dir, out, version, todo, runner, checks)
+        results = await build_and_check(shard_jobs(recipe, recipe_dir, out, version, todo), recipe.n_shards,
+                                        runner, checks)
     finally:
         if own:
             runner.close()
@@ -305,26 +267,6 @@ async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool 
             raise LLMError(fatal[0], fatal[1], True)
         return {"fatal": fatal}  # the `build` API reports it outside Prefect, as one line
     return finalize(recipe, out_path, time.perf_counter() - started, todo, version, checks)
-
-
-async def _build_and_check(recipe: Recipe, recipe_dir: str, out: str, version: int, todo: list[int],
-                           runner: ShardRunner, checks: ShardChecks) -> list[dict[str, Any]]:
-    """Every shard's task, and the checks across shards of each shard as soon as it and every earlier shard are
-    done (in a thread, while later shards are still being built)."""
-    tasks = {job.shard: asyncio.ensure_future(run_shard(job, runner))
-             for job in shard_jobs(recipe, recipe_dir, out, version, todo)}
-    results: list[dict[str, Any]] = []
-    try:
-        for i in range(recipe.n_shards):
-            if i in tasks:
-                results.append(await tasks[i])
-            if not any("os_error" in r or "fatal" in r for r in results):
-                await asyncio.to_thread(checks.run, i + 1)
-    except BaseException:
-        for t in tasks.values():  # as asyncio.gather: the other shards' tasks are not left unawaited
-            t.cancel()
-        raise
-    return results
 
 
 def _run(coroutine: Any) -> Any:
@@ -370,11 +312,12 @@ def _build_locked(recipe: Recipe, recipe_dir: Path, out_path: Path, workers: int
     version, todo = prepare_output(recipe, out_path, overwrite, recipe_dir, extend)
     if on_claimed is not None:
         on_claimed()
-    runner.on_done = lambda stats: _report("shard_done", shard=stats["shard"], stats=stats)
+    runner.on_done = lambda stats: report("shard_done", shard=stats["shard"], stats=stats)
     try:
         runner.open(len(todo))
-        _report("start", total=recipe.n_shards, todo=len(todo), records=recipe.records)
+        report("start", total=recipe.n_shards, todo=len(todo), records=recipe.records)
         runner.launch(shard_jobs(recipe, str(recipe_dir), str(out_path), version, todo))
+        lifeline.wait_for_server()  # the command's own server (started first thing) may still be importing
         manifest = _run(build_flow(recipe, str(recipe_dir), str(out_path), overwrite, extend=extend, runner=runner,
                                    claimed=(version, todo), started=started))
         if "fatal" in manifest:

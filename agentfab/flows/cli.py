@@ -62,8 +62,13 @@ def build(recipe: Path, out: Path | str | None, records: int | None, seed: int |
     """
     from agentfab.flows.prefect_env import configure, quiet_console
 
+    from agentfab.flows.lifeline import ServerStartError, start_server
+
     configure()
     quiet_console()  # Prefect's log lines go to a file: a user error stays one line on stderr
+    if workers is not None and workers < 1:
+        raise UserError("--workers must be at least 1")
+    start_server()  # before Prefect is imported: the server starts while this process imports and sets up
     from agentfab.flows.build import BuildError, build as run_build, set_progress
     from agentfab.flows.recipe import RecipeError
     from agentfab.llm.client import LLMError
@@ -71,8 +76,6 @@ def build(recipe: Path, out: Path | str | None, records: int | None, seed: int |
 
     from agentfab.flows.runners import RunnerError, make_runner
 
-    if workers is not None and workers < 1:
-        raise UserError("--workers must be at least 1")
     try:
         runner = make_runner(runner_kind, workers=workers or (os.cpu_count() or 1), address=address)
     except ValueError as exc:
@@ -89,7 +92,7 @@ def build(recipe: Path, out: Path | str | None, records: int | None, seed: int |
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentfab-build") as pool:
                 manifest = pool.submit(run_build, recipe, out=out, records=records, seed=seed, overwrite=overwrite,
                                        runner=runner, extend=extend).result()
-    except (RecipeError, BuildError, DeclaredDomainError, RunnerError) as exc:
+    except (RecipeError, BuildError, DeclaredDomainError, RunnerError, ServerStartError) as exc:
         raise UserError(str(exc)) from None
     except LLMError as exc:  # an endpoint that refuses or never answers: one line, finished shards kept
         raise UserError(f"{exc} [{exc.code}]; finished shards are kept, fix it and run the same command "

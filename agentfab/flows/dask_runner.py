@@ -1,8 +1,8 @@
-"""Shards on a Dask cluster: the plain shard function goes to Dask from the flow's per-shard Prefect task.
+"""Shards on a Dask cluster: the plain shard function goes to Dask; the flow's Prefect task runs wait for it.
 
 Why not Prefect tasks through `prefect-dask`: every Dask worker would then run Prefect's task engine and, with no
 server configured, start its own temporary Prefect server against one SQLite file (reference/prefect.md §5;
-measured in benchmarks/build_scale.py --compare-dask). Here Prefect stays on the driver (one task per shard,
+measured in benchmarks/build_scale.py --compare-dask). Here Prefect stays on the driver (task runs,
 retries and state there) and a worker only runs `build_shard`, which needs nothing but the shared output folder.
 """
 

@@ -1,5 +1,10 @@
 """Prefect's ephemeral API server, tied to the life of the process that started it.
 
+`agentfab build` starts that server itself, first thing (`start_server`), and points PREFECT_API_URL at it before
+Prefect is imported: its start-up (~3 s of CPU, importing Prefect's server) then overlaps the command's own imports
+and world set-up instead of the shards, and the command never imports Prefect's server modules itself (~1.4 s of
+CPU). The Python API (`build()` in a notebook) keeps Prefect's own way of starting it, through `install()`.
+
 Prefect runs its temporary server as a `python -m uvicorn ...` subprocess and stops it from an atexit hook, which
 never runs when the build is killed (SIGKILL from a service manager or a CI cancel): the server, ~200 MB, would
 stay forever. `install()` makes Prefect start the same command through this module instead, which runs uvicorn
@@ -11,12 +16,17 @@ before the process does.
 
 from __future__ import annotations
 
+import atexit
+import importlib.util
 import os
+import socket
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 POLL_SECONDS = 0.2
@@ -45,6 +55,90 @@ def install() -> None:
 
     if not isinstance(server.subprocess, _Subprocess):
         server.subprocess = _Subprocess()  # type: ignore[assignment]
+
+
+class ServerStartError(RuntimeError):
+    """Prefect's temporary server did not come up; the message says what to do."""
+
+
+class TemporaryServer:
+    """Prefect's temporary API server (what Prefect's own SubprocessASGIServer runs), under the lifeline."""
+
+    def __init__(self) -> None:
+        spec = importlib.util.find_spec("prefect")  # finds it without importing it
+        if spec is None or not spec.submodule_search_locations:
+            raise ServerStartError("Prefect is not installed: pip install -e .")
+        app_dir = str(Path(list(spec.submodule_search_locations)[0]).parent)
+        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+        # The socket is bound here and handed over: no other process can take the port while the server imports
+        # (seconds), and a request sent before it serves waits in the backlog instead of being refused.
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(64)
+            self.port = int(sock.getsockname()[1])
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "agentfab.flows.lifeline", str(os.getpid()), "--app-dir", app_dir, "--factory",
+                 "prefect.server.api.server:create_app", "--fd", str(sock.fileno()), "--log-level", "error",
+                 "--lifespan", "on"], env=env, pass_fds=(sock.fileno(),))
+        self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self.started = time.monotonic()
+        self.ready = False
+
+    def wait(self) -> None:
+        """Until the server answers /health, within Prefect's start-up timeout (`configure` sets it) of its start."""
+        timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 90)
+        deadline = self.started + timeout
+        while not self.ready:
+            code = self.proc.poll()
+            if code is not None:
+                log = Path(os.environ.get("PREFECT_HOME", "~/.prefect")) / "agentfab-prefect.log"
+                raise ServerStartError(f"Prefect's temporary server exited with code {code} while starting (its "
+                                       f"log: {log}); set PREFECT_API_URL to a running Prefect server to use that "
+                                       "one instead")
+            if time.monotonic() > deadline:
+                raise ServerStartError(f"Prefect's temporary server did not answer within {timeout:g}s; raise "
+                                       "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS on a slow machine, or set "
+                                       "PREFECT_API_URL to a running Prefect server")
+            try:  # waits in the socket's backlog until the server serves
+                wait = max(0.05, min(5.0, deadline - time.monotonic()))
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=wait) as reply:
+                    self.ready = reply.status == 200
+            except OSError:
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM and wait, as Prefect stops its own: the server records the last task runs' states first."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+_started: TemporaryServer | None = None
+
+
+def start_server() -> TemporaryServer | None:
+    """Start Prefect's temporary server now and point PREFECT_API_URL at it, unless a server is configured (or
+    Prefect's ephemeral mode is off). Call before Prefect is imported; stopped when this process exits (after
+    Prefect's own exit handlers have sent their last events)."""
+    global _started
+    if _started is not None or os.environ.get("PREFECT_API_URL", "").strip():
+        return _started
+    if os.environ.get("PREFECT_SERVER_EPHEMERAL_ENABLED", "").strip().lower() in ("0", "false", "no", "off"):
+        return None  # Prefect says itself that it needs a server
+    _started = TemporaryServer()
+    os.environ["PREFECT_API_URL"] = _started.api_url
+    atexit.register(_started.stop)  # registered before Prefect is imported: runs after Prefect's exit handlers
+    return _started
+
+
+def wait_for_server() -> None:
+    """Block until the server `start_server` started answers (nothing to wait for without one)."""
+    if _started is not None:
+        _started.wait()
 
 
 def _watch(parent: int) -> None:

@@ -1,8 +1,8 @@
 """Where shard functions run: in this process, in a local process pool, or on a Dask cluster.
 
 A runner is handed to the build flow (never module state). The build starts every shard on it before Prefect's
-server is up (that takes seconds); the flow's per-shard tasks then wait for those futures, and a retry submits
-the shard again. Every runner runs the same plain `build_shard(job)`, so the rows do not depend on the runner.
+server is up (that takes seconds); the flow's task runs (flows/shard_tasks.py) then wait for those futures, and a
+retry submits the shard again. Every runner runs the same plain `build_shard(job)`, so the rows do not depend on the runner.
 """
 
 from __future__ import annotations
