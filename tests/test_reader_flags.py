@@ -204,3 +204,15 @@ def test_measures_totals_and_counts_read_as_a_person_says_them():
     assert all("Field FLD-004 has 105.04 hectares." in t for t in said), said
     asked = {sentence("tell me the filing date and status of my claim", random.Random(s)) for s in range(40)}
     assert not any("for me" in t for t in asked), asked  # never "... of my claim for me?"
+
+
+def test_a_value_fed_from_another_record_names_that_record_not_one_the_request_mentioned_before():
+    """'(1) find the vehicle whose plate is X, ... the highest odometer among the vehicles of its depot, ... list the
+    trips of that vehicle' read as the plate's vehicle; it meant the one with the highest odometer. A fed value is
+    "the trip's vehicle", "the vehicle with the highest odometer (km)", never "the same vehicle"."""
+    texts = []
+    for domain in (_SYNTH["fleet"], _SYNTH["university"], _SYNTH["farm"], _BUILTIN["travel"]):
+        texts += [t.text for _, task, _ in _tasks(domain, ("chain", "compound"), range(15)) for t in task.user_turns]
+    joined = " ".join(texts)
+    assert not re.search(r"\bthe same \w+|\bfrom before\b", joined), re.search(r".{40}(the same|from before).{20}", joined)
+    assert re.search(r"\bthe \w+'s \w+", joined) and re.search(r"\bthe \w+ with the (highest|lowest) ", joined), joined

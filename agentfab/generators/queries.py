@@ -23,7 +23,7 @@ from agentfab.worlds.core import Domain, Phrase, Tool
 
 REFERENCES = ("the {words} from that", "that {words}", "the {words} you got", "the {words} you just found")
 ROLE_REFERENCES = ("the {what}'s {role}", "that {what}'s {role}", "the {role} of that {what}")
-NOUN_REFERENCES = ("that {noun}", "the same {noun}", "the {noun} you found", "that {noun} from before")
+NOUN_REFERENCES = ("that {noun}", "the {noun} you found")  # never "the same" one: nobody named it before
 CHAIN_JOINS = (
     ("First, {a}. Then {b}.", "{a}, then {b}"),
     ("{a}, and after that {b}.", "{a}, and after that {b}"),
@@ -47,22 +47,21 @@ class Clause:
     phrase: Phrase
 
 
-def _reference(param: str, field: str, tool: Tool, source: Tool | None) -> tuple[str, str]:
-    """How a request names a value an earlier step will produce, and its entity's plain name: by its entity ("that
-    course"), or by the field's role when the field is more than its entity ("the destination city", "the
-    organizer", "the home city"), which it always is when the earlier result has two values of that kind (a flight's
-    origin and destination city are never just "that city"). `source` is None only for a clarify task's
-    deliberately vague reference."""
+def _reference(param: str, field: str, tool: Tool, source: Tool | None) -> str:
+    """What a request calls a value an earlier step will produce: its entity ("course"), or the field's role when
+    the field is more than its entity ("destination city", "organizer", "home city"), which it always is when the
+    earlier result has two values of that kind (a flight's origin and destination city are never just "that
+    city"). `source` is None only for a clarify task's deliberately vague reference."""
     props = tool.spec.parameters.get("properties", {})
     entity = props.get(param, {}).get("x-entity") or field
     plain = noun(entity) if is_id(tool, param) else label(entity)
     if source is None:
-        return plain, plain
+        return plain
     returns = source.spec.returns.get("properties", {})
     kind = _kind(returns, field)
     twins = [f for f in returns if _kind(returns, f) == kind]
     role = label(field)
-    return (role if len(twins) > 1 or role not in plain else plain), plain
+    return role if len(twins) > 1 or role not in plain else plain
 
 
 @functools.lru_cache(maxsize=8192)
@@ -79,12 +78,20 @@ def _kind(returns: dict, field: str) -> str:
     return schema.get("x-entity") or schema.get("items", {}).get("x-entity") or field
 
 
-def _referred(words: str, plain: str, source: Tool | None, rng: random.Random) -> str:
-    """The words of a reference: a role is named with the record it belongs to where that reads well ("the flight's
-    destination city", "the organizer of that event")."""
-    if source is not None and words != plain and tool_class(source) == "lookup" and " " not in topic(source):
-        what = topic(source)
-        return ROLE_REFERENCES[rng.randrange(len(ROLE_REFERENCES))].format(role=words, what=what)
+def _referred(words: str, thing: str, field: str, source: Tool | None, rng: random.Random) -> str:
+    """The words of a reference, naming the record the value belongs to wherever the source says it, so that a
+    request never reads as if it meant another record of that kind it mentioned before: "the trip's vehicle", "the
+    flight's destination city", "the vehicle with the highest odometer (km)"; "that course" when the source is the
+    course itself (or a list, a search, a write)."""
+    if source is not None:
+        what, cls = topic(source), tool_class(source)
+        if cls == "lookup" and what not in words and what != thing:
+            return ROLE_REFERENCES[rng.randrange(len(ROLE_REFERENCES))].format(role=words, what=what)
+        best = source.spec.returns.get("properties", {}).get("value", {}).get("description", "")
+        if cls == "aggregate" and field != "value" and best.lower().startswith("the "):
+            return f"the {words} with {best[:1].lower()}{best[1:]}"  # the record that has the highest value
+    if words == thing:
+        return NOUN_REFERENCES[rng.randrange(len(NOUN_REFERENCES))].format(noun=thing)
     return REFERENCES[rng.randrange(len(REFERENCES))].format(words=words)
 
 
@@ -105,17 +112,16 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
         source = None if param == vague else sources.get(source_id)
         if source is None and param != vague:
             raise ValueError(f"step {step.id}: the tool of its source step {source_id} was not given")
-        words, plain = _reference(param, field, tool, source)
+        words = _reference(param, field, tool, source)
         thing = noun(props.get(param, {}).get("x-entity") or param)
         pattern, whose = _slot_patterns(thing, param)
+        short = _referred(words, thing, field, source, rng)
         if pattern.search(template):  # "customer {customer_id}" reads "that customer" or "the account's owner"
-            short = (NOUN_REFERENCES[rng.randrange(len(NOUN_REFERENCES))].format(noun=thing) if words == thing
-                     else _referred(words, plain, source, rng))
             template = pattern.sub(lambda m: short, template, count=1)
             referred.add(param)
             continue
         template = whose.sub(r"of \1", template, count=1)  # "the refills whose customer is that customer"
-        values[param] = _referred(words, plain, source, rng)
+        values[param] = short
     for param, value in step.arguments.items():
         if param not in step.bindings and param != hide:
             values[param] = render_value(value)
