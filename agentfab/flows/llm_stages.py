@@ -99,11 +99,20 @@ class LLMStages:
         tls_context()  # the process's HTTP stack set up once, before any stage runs
 
     def run(self, items: list[Item]) -> None:
-        """Every item's stages at once. The longest (by the oracle's trajectory of the same task) start first, so
-        with the client's gate (a conversation further along goes first) the shard ends on short ones, not on a
-        tail of long conversations at a fraction of the concurrency. Outputs do not depend on this order."""
-        longest = sorted(items, key=lambda item: -len(item.oracle.content))
-        self._in_loop(lambda: asyncio.gather(*(self._process(item) for item in longest)))
+        """Every item's stages, a window of them at a time (twice the roles' summed concurrency: enough to keep
+        every role's slots busy; starting all of a shard's records at once kept the loop from reading answers
+        while thousands of records took their first steps). The longest (by the oracle's trajectory of the same
+        task) start first, so with the client's gate (a conversation further along goes first) the shard ends on
+        short ones, not on a tail of long conversations at a fraction of the concurrency. Outputs do not depend
+        on this order."""
+        queue = iter(sorted(items, key=lambda item: -len(item.oracle.content)))
+        window = min(len(items), 2 * sum(s.max_concurrency for s in self.roles.values()))
+
+        async def worker() -> None:
+            for item in queue:  # one event loop: workers share the iterator without a lock
+                await self._process(item)
+
+        self._in_loop(lambda: asyncio.gather(*(worker() for _ in range(window))))
 
     def prime(self, domains: list[Domain]) -> None:
         """Before any task is composed: the simulator's answer to every call the composer can draw in the simulated
@@ -401,4 +410,6 @@ class LLMStages:
                 "counts": dict(sorted(self.counts.items()))}
 
     def refused_jsonl(self) -> str:
-        return "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.refused)
+        """The refused answers in task order (they are refused in whatever order the answers came back)."""
+        order = sorted(self.refused, key=lambda r: (r["task_id"] or "", r["role"], r["code"], r["detail"], r["kept"]))
+        return "".join(json.dumps(r, sort_keys=True) + "\n" for r in order)
