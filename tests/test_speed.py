@@ -19,6 +19,11 @@ def test_a_shard_build_restores_the_collector_thresholds_even_nested_and_on_erro
             assert gc.get_threshold()[0] == 50_000
         assert gc.get_threshold()[0] == 50_000
     assert gc.get_threshold() == before
+    with fewer_collections(0):  # an offline shard: no automatic collection
+        assert gc.get_threshold()[0] == 0
+        with fewer_collections():  # a second shard in another thread keeps the first one's setting
+            assert gc.get_threshold()[0] == 0
+    assert gc.get_threshold() == before
     with pytest.raises(RuntimeError):
         with fewer_collections():
             raise RuntimeError("a shard failed")
@@ -131,3 +136,40 @@ def test_the_truth_check_counts_a_fact_left_out_of_a_reply_as_asked_not_stated()
         assert failures and counted[0] == len(values) and counted[1] < len(values)  # negative control
         return
     raise AssertionError("no single task with an asked fact")
+
+
+def _cycles_from_shard(job) -> int:
+    from agentfab.flows.shard import build_shard
+
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        build_shard(job)
+        assert gc.get_threshold()[0] != 0  # put back
+        return gc.collect()
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_an_offline_shard_leaves_almost_no_cyclic_garbage_for_the_collector_it_runs_without(tmp_path, monkeypatch):
+    import agentfab.flows.shard as shard
+    from agentfab.flows.recipe import parse_recipe
+
+    recipe = parse_recipe({"name": "gc", "seed": 4, "records": 450, "shard_size": 150, "worlds": ["bank", "library"],
+                           "negatives": 0.2, "rollouts": {"agent": "oracle", "recovery": 0.3}})
+    job = [shard.ShardJob(recipe.canonical(), recipe.hash(), str(tmp_path), str(tmp_path / "out"), i)
+           for i in range(3)]
+    shard.build_shard(job[0])  # seeds the worlds (their garbage is the first shard's, once per process)
+    garbage = _cycles_from_shard(job[1])
+    assert garbage < 150, f"{garbage} objects in reference cycles from 150 tasks: find what makes them"
+    provenance = shard._provenance
+
+    def cyclic(*args, **kwargs):  # negative control: one self-referencing list per task
+        loop: list = []
+        loop.append(loop)
+        return provenance(*args, **kwargs)
+
+    monkeypatch.setattr(shard, "_provenance", cyclic)
+    assert _cycles_from_shard(job[2]) >= 150  # the bound above catches one cycle per task
