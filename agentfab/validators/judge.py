@@ -70,6 +70,11 @@ def _leaves(value: Any, out: list[str]) -> list[str]:
     return out
 
 
+def _said(content: list[Event]) -> list[str]:
+    """The user turns and tool results as they are: `_said_by_others` without the values rewritten."""
+    return [e.get("content") or "" for e in content if e.get("class_") == "text_observation"]
+
+
 def _said_by_others(content: list[Event]) -> list[str]:
     """Texts a reply may draw values from: user turns, and tool results with each value written as replies write it."""
     out = []
@@ -143,7 +148,15 @@ class RuleJudge:
             out.append((1.0, "a reply is over 4000 characters"))
         hedges = [m.group(0) for r in replies for m in _HEDGE.finditer(r.lower())]
         checkable = [v for r in replies for v in _CHECKABLE.findall(r)]
-        sources = flatten(" ".join(_said_by_others(content))) if checkable or hedges else ""  # only when needed
+        sources = ""
+        if hedges:
+            sources = flatten(" ".join(_said_by_others(content)))
+        elif checkable:
+            # the texts as they are usually state every value already; then adding each result's values as replies
+            # write them cannot change the verdict (a checkable value has no space, so it never spans two texts)
+            sources = flatten(" ".join(_said(content)))
+            if not all(mentioned(sources, v.lower()) for v in checkable):
+                sources = flatten(" ".join(_said_by_others(content)))
         hedged = [h for h in hedges if h not in sources]  # a hedge word inside a value ("Maybe Tomorrow") is data
         if hedged:
             out.append((1.0, f"a reply hedges ({', '.join(hedged[:2])}) about what the results state"))
