@@ -9,7 +9,7 @@ Reasoning (an action's `description`) may name tools: it is the agent choosing b
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from typing import Callable, Mapping
 
 from agentfab.schemas.codes import Reason
 from agentfab.schemas.wording import SNAKE, label
@@ -93,28 +93,43 @@ def _values_blob(content: list[Event]) -> str:
     return " ".join(parts).lower()
 
 
-def template_leaks(text: str, vocabulary: Vocabulary, data: str) -> list[str]:
-    """What in `text` is template residue (empty when it reads as a person wrote it)."""
+def template_leaks(text: str, vocabulary: Vocabulary, data: str | Callable[[], str]) -> list[str]:
+    """What in `text` is template residue (empty when it reads as a person wrote it). `data` may be given as a
+    function: it is read only when the text holds a snake_case token.
+
+    Each pattern runs only where the character it cannot match without is there ('{' or '<', 'e.g', '_', ':'):
+    the same findings, without scanning clean text five times."""
     tools, fields, spelled, described = vocabulary
     low = text.lower()
-    found = [f"placeholder {m.group(0)!r}" for m in _PLACEHOLDER.finditer(text)]
-    if _EG.search(text):
+    found = ([f"placeholder {m.group(0)!r}" for m in _PLACEHOLDER.finditer(text)]
+             if "{" in text or "<" in text else [])
+    if "e.g" in low and _EG.search(text):
         found.append("'e.g'")
-    for token in SNAKE.findall(low):
-        if token in data:
-            continue
-        if token in tools:
-            found.append(f"tool name {token!r}")
-        elif token in fields:
-            found.append(f"field name {token!r}")
-    found += [f"raw field {s[:-1]!r}" for s in spelled if s in low]
+    if "_" in low:
+        for token in SNAKE.findall(low):
+            if not isinstance(data, str):
+                data = data()
+            if token in data:
+                continue
+            if token in tools:
+                found.append(f"tool name {token!r}")
+            elif token in fields:
+                found.append(f"field name {token!r}")
+    if ":" in low:  # every spelled-out field name ends with one
+        found += [f"raw field {s[:-1]!r}" for s in spelled if s in low]
     found += [f"tool description {d[:40]!r}" for d in described if d in low]
     return found
 
 
 def check_language(content: list[Event], offered: Mapping[str, Tool]) -> list[Failure]:
     vocabulary = _vocabulary(offered)
-    data = _values_blob(content)
+    blob: list[str] = []
+
+    def data() -> str:  # built once, and only for a text that needs it
+        if not blob:
+            blob.append(_values_blob(content))
+        return blob[0]
+
     failures: list[Failure] = []
     for where, text in _spoken(content):
         leaks = template_leaks(text, vocabulary, data)
