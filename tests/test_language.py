@@ -248,3 +248,19 @@ def test_a_stated_fact_agrees_with_its_label():
     assert fact_clause("number of rooms", "2", 2) == "the number of rooms is 2"
     assert fact_clause("status", "active", "active") == "the status is active"
     assert fact_clause("average value", "12.50", 12.5) == "the average value is 12.50"
+
+
+def test_the_vocabulary_memo_of_offered_tool_sets_stays_under_its_cap_and_answers_the_same(monkeypatch):
+    """A worker meets ~1,100 new offered sets per 5,000 tasks: the memo is bounded, and a cleared entry comes back
+    equal (a long build's worker must not grow with the tasks it has built)."""
+    from itertools import combinations
+
+    from agentfab.validators import language
+
+    monkeypatch.setattr(language, "_VOCABULARIES", {})
+    monkeypatch.setattr(language, "_VOCABULARIES_MAX", 4)
+    tools = builtin_domain("bank").tools[:5]
+    sets = [{t.name: t for t in pair} for pair in combinations(tools, 2)]
+    first = [language._vocabulary(s) for s in sets]
+    assert len(language._VOCABULARIES) <= 4
+    assert [language._vocabulary(s) for s in sets] == first == [language._vocabulary_of(s) for s in sets]
