@@ -173,3 +173,46 @@ def test_an_offline_shard_leaves_almost_no_cyclic_garbage_for_the_collector_it_r
 
     monkeypatch.setattr(shard, "_provenance", cyclic)
     assert _cycles_from_shard(job[2]) >= 150  # the bound above catches one cycle per task
+
+
+def test_exploring_reuses_a_read_only_answer_per_seeded_variant_and_executes_everything_else(monkeypatch):
+    import random
+
+    from agentfab.generators.tasks import FAILED, Composer, Step
+    from agentfab.generators.values import sample_arguments
+
+    domain = __import__("agentfab.worlds.registry", fromlist=["x"]).builtin_domain("bank")
+    base = domain.seeded(3)
+    composer = Composer(domain, base.with_offset(17), 3)
+    runs: list[str] = []
+    for tool in domain.tools:
+        real = tool.run
+        monkeypatch.setattr(tool, "run", lambda *a, _real=real, _name=tool.name, **k: runs.append(_name) or _real(*a, **k))
+    rng = random.Random(2)
+    read = next(t for t in domain.tools if not t.spec.mutates and t.spec.parameters.get("required"))
+    write = next(t for t in domain.tools if t.spec.mutates)
+    for tool in (read, write):
+        for _ in range(20):  # arguments that succeed
+            step = Step("x", tool.name, sample_arguments(tool, composer.pools, rng))
+            executed = composer.execute([step])
+            if executed is not None:
+                break
+        runs.clear()
+        first = composer.try_call(step)
+        composer.store = base.with_offset(900)  # another task on the same seeded variant
+        second = composer.try_call(Step("y", step.tool, dict(step.arguments)))
+        assert first is not FAILED and first == executed[0]["x"]
+        if tool is read:
+            assert second == first and runs == [read.name]  # executed once, then answered from the variant's reads
+            read_args = dict(step.arguments)
+        else:  # negative control: a write depends on the task's world (its new ids): executed every time
+            assert runs == [write.name, write.name]
+    import dataclasses
+
+    composer.tools[read.name] = dataclasses.replace(  # a user's module: never assumed pure
+        read, spec=read.spec.model_copy(update={"source": "python"}))
+    composer._reads.clear()
+    runs.clear()
+    composer.try_call(Step("z", read.name, dict(read_args)))
+    composer.try_call(Step("z", read.name, dict(read_args)))
+    assert runs == [read.name, read.name]

@@ -16,6 +16,9 @@ from typing import Any
 from agentfab.generators.values import PoolCache, sample_arguments
 from agentfab.worlds.core import RULE_ERRORS, Domain, Store, Tool, canonical_json, is_error
 
+_OWN_SOURCES = frozenset({"builtin", "declared"})  # tools whose code is agentfab's (see `Composer.try_call`)
+FAILED = object()  # `Composer.try_call`: the call failed
+
 
 @dataclass
 class Step:
@@ -68,10 +71,29 @@ class Composer:
         self._inverse: dict[tuple[str, str], dict[str, tuple[Any, list[tuple[dict, Any, str]]]]] = {}
         self._inverse_keys: dict[tuple[str, str], list[str]] = {}  # each index's keys in order, listed once
         self._seen: dict[str, Any] = {}  # temp step id -> its result when executed alone (cleared per plan)
+        self._reads: dict[tuple[str, str], Any] = {}  # (read-only tool, arguments) -> its result or FAILED
         self._candidates: dict[tuple[bool, int, bool], list[str]] = {}
         self._reach = domain.memo("compose_reach", lambda: {t.name: self._reach_of(t.name, ()) for t in domain.tools})
 
     # -- execution -------------------------------------------------------------------------------------------
+
+    def try_call(self, step: Step) -> Any:
+        """The result of one call without bindings on a fresh world (FAILED if it fails): what exploring needs.
+
+        A read-only tool of agentfab's own (built-in or declared) answers from the seeded state alone, never from
+        the task's id offset, so its answer is looked up once per seeded variant and reused by every task on it.
+        The composed plan is still executed whole by `finish`, and every rollout and replay executes for real."""
+        tool = self.tools[step.tool]
+        if step.bindings or step.expect_error or tool.spec.mutates or tool.spec.source not in _OWN_SOURCES:
+            executed = self.execute([step])
+            return FAILED if executed is None else executed[0][step.id]
+        key = (step.tool, canonical_json(step.arguments))
+        if key not in self._reads:
+            if len(self._reads) >= 200_000:
+                self._reads.clear()
+            executed = self.execute([step])
+            self._reads[key] = FAILED if executed is None else executed[0][step.id]
+        return self._reads[key]
 
     def execute(self, steps: list[Step]) -> tuple[dict[str, Any], dict[str, dict[str, list[Any]]]] | None:
         """Run the steps on a fresh world, feeding bindings from earlier results; None if any call fails."""
@@ -107,9 +129,9 @@ class Composer:
         for _ in range(self.limits.attempts):
             tool = self.tools[names[rng.randrange(len(names))]]
             step = Step(self._new_id(), tool.name, sample_arguments(tool, self.pools, rng))
-            executed = self.execute([step])
-            if executed is not None:
-                self._seen[step.id] = executed[0][step.id]
+            result = self.try_call(step)
+            if result is not FAILED:
+                self._seen[step.id] = result
                 return step
         return None
 
@@ -180,8 +202,8 @@ class Composer:
         head = chain[0]
         known = {canonical_json(v) for s in chain for v in s.arguments.values()}
         if head.id not in self._seen:
-            executed = self.execute([Step(head.id, head.tool, head.arguments)])
-            self._seen[head.id] = executed[0][head.id] if executed else None
+            result = self.try_call(Step(head.id, head.tool, head.arguments))
+            self._seen[head.id] = None if result is FAILED else result
         if isinstance(self._seen[head.id], dict):
             known |= {canonical_json(v) for v in self._seen[head.id].values()}
         return known
@@ -266,9 +288,9 @@ class Composer:
             args = sample_arguments(tool, self.pools, rng)
             args[param] = index[keys[rng.randrange(len(keys))]][0]
             step = Step(self._new_id(), tool.name, args)
-            executed = self.execute([step])
-            if executed is not None:
-                self._seen[step.id] = executed[0][step.id]
+            result = self.try_call(step)
+            if result is not FAILED:
+                self._seen[step.id] = result
                 return step
         return None
 
