@@ -199,6 +199,10 @@ def test_the_agent_executes_parallel_calls_and_sees_errors_as_observations(serve
                      ("message_action", None, None)]
     assert '"error"' in result.content[4]["content"] and result.code is None
     assert server.log[0]["tools"] == spec_tools and server.log[1]["messages"][-1]["role"] == "tool"
+    from agentfab.llm.cache import request_key
+
+    # the tool list serialized once per list is the same canonical request: the cache keys are the sent bodies'
+    assert [request_key(b) for b in server.log] == list(c.cache.entries)
 
 
 def test_an_agent_that_never_finishes_stops_at_max_steps_with_a_code(server):

@@ -163,6 +163,7 @@ class RoleClient:
         self._tokens = float(settings.tokens_per_minute or 0)
         self._tokens_at = time.monotonic()
         self._pending: dict[str, asyncio.Future] = {}
+        self._tools: dict[int, tuple[list[dict[str, Any]], orjson.Fragment]] = {}
         try:
             key = settings.api_key()
         except KeyError as exc:
@@ -174,6 +175,14 @@ class RoleClient:
         # the openai client's private request API (fast); False once it turned out missing or changed, then the
         # public `chat.completions.with_raw_response.create` sends every request of this role
         self.private_api = FinalRequestOptions is not None and os.environ.get(PUBLIC_API_ENV, "") != "1"
+
+    def _tools_json(self, tools: list[dict[str, Any]]) -> orjson.Fragment:
+        """A task's tool list as canonical JSON, made once per list object (a domain hands every task offered the
+        same tools the same list): the schemas are most of an agent request's bytes, sorted anew on every turn."""
+        hit = self._tools.get(id(tools))
+        if hit is None or hit[0] is not tools:  # the list is kept, so its id is not reused while cached
+            hit = self._tools[id(tools)] = (tools, orjson.Fragment(orjson.dumps(tools, option=orjson.OPT_SORT_KEYS)))
+        return hit[1]
 
     async def close(self) -> None:
         await self._client.close()
@@ -193,7 +202,10 @@ class RoleClient:
 
     async def complete(self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None,
                        response_format: dict[str, Any] | None = None) -> Answer:
-        body = canonical_request(self.body(messages, tools=tools, response_format=response_format))
+        payload = self.body(messages, tools=tools, response_format=response_format)
+        if tools:  # the same bytes canonical_request writes, serialized once per tool list
+            payload["tools"] = self._tools_json(tools)
+        body = canonical_request(payload)
         key = request_key(body)  # one serialization: the same bytes are hashed and sent
         hit = self.cache.get(key)
         if hit is None and key in self._pending:  # the same request already in flight: wait for its answer
