@@ -6,7 +6,8 @@
 The server runs in its own process (`python -m agentfab.llm.loopback`), answering as a scripted model that replays
 good agent turns, so the client's work per request is what is measured. A client can do at most C/L requests per
 second; the figure to watch is "NN% of C/L" (target >= 90% at C=64, L=100 ms on 2 cores). Also printed: client CPU
-per request, accepted records/s, and the time of a re-run served entirely by the request cache. Asserts nothing.
+per request, the server's CPU per request (it must not compete with the client for a core), accepted records/s,
+and the time of a re-run served entirely by the request cache. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -75,11 +76,18 @@ def main() -> None:
             with urllib.request.urlopen(url.removesuffix("/v1") + "/stats") as r:
                 return json.loads(r.read())["requests"]
 
-        # 2. the LLM build: every record of the shard in flight at once, C requests at a time
-        cpu0, sent0 = time.process_time(), served()
+        import psutil
+
+        def server_cpu() -> float:
+            t = psutil.Process(server.pid).cpu_times()
+            return t.user + t.system
+
+        # 2. the LLM build: a window of the shard's records in flight, C requests at a time
+        cpu0, sent0, server0 = time.process_time(), served(), server_cpu()
         stats = run_shard(recipe, tmp / "llm")
         cpu = time.process_time() - cpu0
         requests = served() - sent0
+        server_cpu_used = server_cpu() - server0
         llm_seconds = stats["timings"]["llm"]
         rate = requests / llm_seconds
         limit = args.concurrency / args.latency
@@ -107,6 +115,8 @@ def main() -> None:
         print(f"reference, bare AsyncOpenAI loop now: {bare_rate:.0f} requests/s = {100 * bare_rate / limit:.0f}% of C/L")
     print(f"client CPU per request: {1000 * cpu / max(1, requests):.3f} ms "
           f"(whole shard in this process: compose, verify, write included)")
+    print(f"loopback server CPU per request: {1000 * server_cpu_used / max(1, requests):.3f} ms "
+          f"({100 * server_cpu_used / llm_seconds:.0f}% of one core during the LLM stages)")
     print(f"accepted records: {accepted} of {stats['tasks']} = {accepted / stats['seconds']:.0f} accepted/s "
           f"(shard wall {stats['seconds']:.2f} s)")
     print(f"cache-hit re-run: {rerun:.2f} s, {rerun_requests} requests sent, "
