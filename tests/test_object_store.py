@@ -26,7 +26,7 @@ from moto.server import ThreadedMotoServer
 
 from agentfab.flows.build import BuildError, build
 from agentfab.flows.cli import main
-from agentfab.flows.object_store import Store, StoreLock, staging_folder
+from agentfab.flows.object_store import Store, StoreLock, for_reading, lineage_only, local_copy, staging_folder
 
 RECIPE = "name: stored\nseed: 21\nrecords: 90\nshard_size: 30\nworlds: [bank, library]\nnegatives: 0.2\n"
 BUCKET = "agentfab-test"
@@ -143,6 +143,24 @@ def test_validate_export_inspect_and_versions_read_a_dataset_on_s3(local_build, 
     repaired = build(recipe, out=url, workers=1)
     assert repaired["timings"]["shards_built_this_run"] == 1
     assert cli.invoke(main, ["validate", url]).exit_code == 0
+
+
+def test_reading_commands_download_only_what_they_read(local_build, s3, tmp_path: Path):
+    """Not the duplicate index (only a build reads it), and for `versions` only the manifest and build.json."""
+    url = _url(s3, "partial")
+    build(_recipe(tmp_path), out=url, workers=1)
+
+    def copied(wanted) -> set[str]:
+        with local_copy(url, wanted) as folder:
+            return {p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                    if p.is_file() and not p.relative_to(folder).as_posix().startswith(".agentfab/")}
+
+    everything = copied(lambda rel: True)  # the control: the index is there to be left out
+    assert "index/near-v0001.sqlite" in everything and "shards/shard-00002.parquet" in everything
+    assert copied(for_reading) == {rel for rel in everything if not rel.startswith("index/")}
+    assert copied(lineage_only) == {"build.json", "manifest.json"}
+    result = CliRunner().invoke(main, ["versions", url])
+    assert result.exit_code == 0 and "      1       -  21" in result.output, result.output
 
 
 def test_a_sigkilled_build_to_s3_resumes_without_loss_duplicates_or_half_files(prefect_harness, s3, tmp_path: Path):

@@ -10,6 +10,7 @@ import click
 
 from agentfab.flows.cli_errors import UserError, os_error
 from agentfab.flows.dataset_paths import DatasetFolder, LocalPath
+from agentfab.flows.object_store import lineage_only
 
 
 @click.command()
@@ -208,7 +209,7 @@ def show(dataset: Path, row_id: str) -> None:
 
 
 @click.command()
-@click.argument("dataset", type=DatasetFolder())
+@click.argument("dataset", type=DatasetFolder(wanted=lineage_only))
 def versions(dataset: Path) -> None:
     """List the complete versions of DATASET with their lineage (parent, seed, shards added, counts).
 

@@ -1,7 +1,8 @@
 """Command-line values that name a dataset: a local folder or an fsspec URL (s3://bucket/prefix, ...).
 
 `OutFolder` keeps a URL as text for the build to publish to (flows/store_build.py). `DatasetFolder`, for commands
-that read a dataset, turns a URL into a local copy of it that lives as long as the command (object_store.local_copy).
+that read a dataset, turns a URL into a local copy of what the command reads, which lives as long as the command
+(object_store.local_copy).
 `LocalPath` is for what is written on this machine only (an export file, an import folder, a decontamination): a URL
 there is refused in one line rather than taken as a local path named `s3:`.
 """
@@ -9,11 +10,11 @@ there is refused in one line rather than taken as a local path named `s3:`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
-from agentfab.flows.object_store import is_url, local_copy, local_path
+from agentfab.flows.object_store import for_reading, is_url, local_copy, local_path
 from agentfab.flows.ownership import FolderError
 
 
@@ -32,15 +33,16 @@ class OutFolder(click.Path):
 class DatasetFolder(click.Path):
     """A dataset to read: a local folder, or an fsspec URL read through a temporary local copy."""
 
-    def __init__(self, exists: bool = True) -> None:
+    def __init__(self, exists: bool = True, wanted: Callable[[str], bool] = for_reading) -> None:
         super().__init__(file_okay=False, exists=exists, path_type=Path)
+        self.wanted = wanted  # which of a URL dataset's files the command reads (object_store.local_copy)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str) and is_url(value):
             if ctx is None:
                 raise click.UsageError(f"{value}: a dataset URL is read only from the command line")
             try:
-                return ctx.with_resource(local_copy(value))
+                return ctx.with_resource(local_copy(value, self.wanted))
             except (FolderError, OSError) as exc:
                 self.fail(str(exc) if value in str(exc) else f"{value}: {exc}", param, ctx)
         return super().convert(local_path(value) if isinstance(value, str) else value, param, ctx)

@@ -31,7 +31,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import quote, unquote
 
 from agentfab.flows.ownership import LEDGER, STATE, FolderError, start_ledger
@@ -147,12 +147,14 @@ class Store:
             self.fs.rm(markers)
         return owned
 
-    def download(self, folder: Path) -> list[str]:
+    def download(self, folder: Path, wanted: Callable[[str], bool] | None = None) -> list[str]:
         """Copy the dataset's files into `folder`: what agentfab wrote, and anything in its folders (a stray shard
-        must be seen); not a user's other objects, the lock or the ledger. A local ledger lists the owned."""
+        must be seen); not a user's other objects, the lock or the ledger. A local ledger lists the owned.
+        `wanted` (a relative path -> bool) narrows the files copied."""
         owned = set(self.owned())
         rels = [rel for rel in self.files() if not rel.startswith(STATE + "/") and not rel.endswith(".tmp")
-                and (rel in owned or rel in DATASET_FILES or rel.split("/", 1)[0] in DATASET_FOLDERS)]
+                and (rel in owned or rel in DATASET_FILES or rel.split("/", 1)[0] in DATASET_FOLDERS)
+                and (wanted is None or wanted(rel))]
         for rel in rels:
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         if rels:
@@ -342,9 +344,21 @@ class StoreLock:
         self.release()
 
 
+def for_reading(rel: str) -> bool:
+    """What a reading command needs of a dataset: all but the duplicate index (only a build reads it; a million
+    rows' index is ~150 MB)."""
+    return not rel.startswith("index/")
+
+
+def lineage_only(rel: str) -> bool:
+    """What `versions` reads: the manifest and build.json."""
+    return rel in ("manifest.json", "build.json")
+
+
 @contextmanager
-def local_copy(url: str) -> Iterator[Path]:
-    """A read-only command's view of the dataset at `url`: every file downloaded into a temporary folder."""
+def local_copy(url: str, wanted: Callable[[str], bool] = for_reading) -> Iterator[Path]:
+    """A read-only command's view of the dataset at `url`: the `wanted` files downloaded into a temporary
+    folder."""
     import tempfile
 
     store = Store(url)
@@ -354,5 +368,5 @@ def local_copy(url: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="agentfab-read-") as tmp:
         folder = Path(tmp) / (store.root.rsplit("/", 1)[-1] or "dataset")
         folder.mkdir()
-        store.download(folder)
+        store.download(folder, wanted)
         yield folder
