@@ -18,6 +18,7 @@ from agentfab.worlds.core import RULE_ERRORS, Domain, Store, Tool, canonical_jso
 
 _OWN_SOURCES = frozenset({"builtin", "declared"})  # tools whose code is agentfab's (see `Composer.try_call`)
 FAILED = object()  # `Composer.try_call`: the call failed
+READS_KEPT = 4096  # read-only answers a seeded variant keeps (`Composer.try_call`)
 
 
 @dataclass
@@ -89,7 +90,7 @@ class Composer:
             return FAILED if executed is None else executed[0][step.id]
         key = (step.tool, canonical_json(step.arguments))
         if key not in self._reads:
-            if len(self._reads) >= 200_000:
+            if len(self._reads) >= READS_KEPT:  # bounded memory: a variant rarely sees 500 (12,000 tasks)
                 self._reads.clear()
             executed = self.execute([step])
             self._reads[key] = FAILED if executed is None else executed[0][step.id]
