@@ -216,3 +216,42 @@ def test_exploring_reuses_a_read_only_answer_per_seeded_variant_and_executes_eve
     composer.try_call(Step("z", read.name, dict(read_args)))
     composer.try_call(Step("z", read.name, dict(read_args)))
     assert runs == [read.name, read.name]
+
+
+_SCALARS = st.one_of(st.integers(-3, 3), st.sampled_from([0.0, 1.0, 2.0, 2.5, float("nan")]), st.booleans(), st.none(),
+                     st.sampled_from(["a", "b", "ACC-1"]))
+_VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=2), st.dictionaries(st.sampled_from("xy"), _SCALARS, max_size=2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["t1", "t2"]), st.dictionaries(st.sampled_from(["p", "q"]), _VALUES,
+                                                                          min_size=1, max_size=2),
+                          st.dictionaries(st.sampled_from(["f", "g"]), _SCALARS, max_size=2)), max_size=30),
+       st.integers(1, 4))
+def test_the_value_bank_keeps_what_a_scan_of_its_lists_keeps(calls, cap):
+    """The bank's sets answer `in` as its lists did (2 == 2.0 == True stay one value; lists and dicts scanned)."""
+    import orjson
+
+    from agentfab.generators.negatives import ValueBank
+
+    content = []
+    for n, (tool, kwargs, result) in enumerate(calls):
+        content.append({"class_": "api_action", "function": tool, "kwargs": kwargs, "tool_call_id": f"c{n}"})
+        content.append({"class_": "text_observation", "source": "environment", "tool_call_id": f"c{n}",
+                        "content": orjson.dumps(result).decode()})
+    bank = ValueBank(cap=cap)
+    bank.observe(content)
+    values: dict = {}
+    whole: dict = {}
+    for tool, kwargs, result in calls:  # the lists a scan keeps
+        parsed = orjson.loads(orjson.dumps(result))
+        for key, v in [((tool, p), v) for p, v in kwargs.items()] + [((tool, f), v) for f, v in parsed.items()]:
+            seen = values.setdefault(key, [])
+            if len(seen) < cap and v not in seen:
+                seen.append(v)
+        kept = whole.setdefault(tool, [])
+        if len(kept) < cap and kwargs not in kept:
+            kept.append(kwargs)
+    same = lambda a, b: orjson.dumps(a) == orjson.dumps(b)  # noqa: E731 - NaN != NaN, its text is the same
+    assert set(bank._values) == set(values) and all(same(bank._values[k], v) for k, v in values.items())
+    assert all(same(bank.calls(t), c) for t, c in whole.items())

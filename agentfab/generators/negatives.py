@@ -75,13 +75,30 @@ class ValueBank:
         self._read: set[str] = set()  # texts whose tokens are in `vocab` already (results and thoughts repeat)
         self._values: dict[tuple[str, str], list[Any]] = {}
         self._calls: dict[str, list[dict[str, Any]]] = {}
+        # the hashable ones of each list again, as a set: `in` without a scan, by the same equality (2 == 2.0)
+        self._hashed: dict[Any, set[Any]] = {}
+
+    def _add(self, seen: list[Any], key: Any, value: Any, hashed: Any) -> None:
+        """Append `value` to `seen` (a list under `key`) unless it is full or holds an equal value already;
+        `hashed` is the value as a set member (None: unhashable, so the list is scanned)."""
+        if len(seen) >= self.cap:
+            return
+        if hashed is None:
+            if value not in seen:
+                seen.append(value)
+            return
+        found = self._hashed.get(key)
+        if found is None:
+            found = self._hashed[key] = set()
+        if hashed not in found:
+            found.add(hashed)
+            seen.append(value)
 
     def _keep(self, key: tuple[str, str], value: Any) -> None:
         seen = self._values.get(key)
         if seen is None:
             seen = self._values[key] = []
-        if len(seen) < self.cap and value not in seen:
-            seen.append(value)
+        self._add(seen, key, value, None if isinstance(value, (list, dict)) else value)
 
     def observe(self, content: list[Event]) -> None:
         """Learn from one accepted trajectory: its tokens, its successful calls and the fields of their results."""
@@ -100,9 +117,9 @@ class ValueBank:
             for field, v in value.items():
                 if not isinstance(v, (list, dict)):
                     self._keep((tool, field), v)
-            calls = self._calls.setdefault(tool, [])
-            if len(calls) < self.cap and e["kwargs"] not in calls:
-                calls.append(e["kwargs"])
+            kwargs = e["kwargs"]
+            flat = not any(isinstance(v, (list, dict)) for v in kwargs.values())
+            self._add(self._calls.setdefault(tool, []), tool, kwargs, frozenset(kwargs.items()) if flat else None)
 
     def values(self, tool: str, field: str, other_than: Any) -> list[Any]:
         return [v for v in self._values.get((tool, field), []) if v != other_than and type(v) is type(other_than)]
