@@ -290,6 +290,7 @@ class LoopbackServer:
             self._loop.run_until_complete(self._start())
             ready.set()
             self._loop.run_forever()
+            self._loop.close()  # its handles released now, not left in reference cycles for a later collection
 
         self._thread = threading.Thread(target=run, name="loopback-llm", daemon=True)
         self._thread.start()
