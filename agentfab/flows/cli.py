@@ -68,9 +68,14 @@ def build(recipe: Path, out: Path | str | None, records: int | None, seed: int |
     quiet_console()  # Prefect's log lines go to a file: a user error stays one line on stderr
     if workers is not None and workers < 1:
         raise UserError("--workers must be at least 1")
+    from agentfab.flows.recipe import RecipeError, load_recipe
+
+    try:  # a broken recipe is one line before any server starts (build() reads it again, in microseconds)
+        load_recipe(recipe, {"records": records, "seed": seed})
+    except RecipeError as exc:
+        raise UserError(str(exc)) from None
     start_server()  # before Prefect is imported: the server starts while this process imports and sets up
     from agentfab.flows.build import BuildError, build as run_build, set_progress
-    from agentfab.flows.recipe import RecipeError
     from agentfab.llm.client import LLMError
     from agentfab.worlds.declared import DeclaredDomainError
 
