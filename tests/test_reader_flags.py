@@ -216,3 +216,15 @@ def test_a_value_fed_from_another_record_names_that_record_not_one_the_request_m
     joined = " ".join(texts)
     assert not re.search(r"\bthe same \w+|\bfrom before\b", joined), re.search(r".{40}(the same|from before).{20}", joined)
     assert re.search(r"\bthe \w+'s \w+", joined) and re.search(r"\bthe \w+ with the (highest|lowest) ", joined), joined
+
+
+def test_a_created_record_is_named_by_its_new_id_and_hours_run_stay_a_number():
+    from agentfab.generators.replies import fact_clause
+
+    travel = _BUILTIN["travel"]
+    tool, args = travel.tool("book_flight"), {"flight_id": "FL-0086", "traveler_id": "T-214"}
+    result = {"booking_id": "BK-0048", "flight_id": "FL-0086", "traveler_id": "T-214", "price": 375.61,
+              "status": "confirmed"}
+    said = {reply([Said(tool, args, result, ("booking_id", "price"))], random.Random(s)) for s in range(6)}
+    assert all("The new booking's ID is BK-0048." in t and "The booking is" not in t for t in said), said
+    assert fact_clause("hours run", "71347", 71347) == "the number of hours run is 71347"  # not "it has ... run"

@@ -112,6 +112,17 @@ def headline(tool: Tool, arguments: dict[str, Any]) -> str:
     return _cap(what + joiner + about)
 
 
+def _created_key(part: Said) -> str | None:
+    """The result field that holds a created record's new id: `project_id` of create_project, `booking_id` of
+    book_flight (an id field the call was not given)."""
+    result = part.result if isinstance(part.result, dict) else {}
+    given = {render_value(v) for v in part.arguments.values()}
+    key = topic(part.tool).replace(" ", "_") + "_id"
+    fields = [key] + [f for f in part.asks if f.endswith("_id") and f != key]
+    return next((f for f in fields if f in part.asks and isinstance(result.get(f), str) and result[f] not in given),
+                None)
+
+
 _AGGREGATES = ("average", "total", "highest", "lowest", "maximum", "minimum", "combined", "mean")
 _SPANS = ("years", "months", "weeks", "days", "hours", "minutes")  # "years of experience" is plural
 
@@ -134,7 +145,7 @@ def fact_clause(lab: str, text: str, value: Any) -> str:
             return f"the {lab} are {text}"
         if lab in ("minutes", "hours") and text == render_value(value):
             return f"it takes {text} {lab}"  # an appointment's minutes, a course's hours
-        if (isinstance(value, float) or head in _SPANS and len(words) > 1) and text == render_value(value):
+        if (isinstance(value, float) or head in _SPANS and " of " in lab) and text == render_value(value):
             return f"it has {text} {lab}"  # "it has 1309.79 hectares", not "the number of hectares is 1309.79"
         if not lab.startswith("number"):
             return f"the number of {lab} is {text}"  # "the hectares is 117.75" is not English
@@ -253,11 +264,12 @@ def _shaped(part: Said, rng: random.Random) -> str:
     if cls in ("create", "update", "delete", "act"):
         done = past(action_text(part.tool, part.arguments))
         lead = rng.choice((f"I've {done}", f"Done: I {done}", f"I {done}"))
-        key = topic(part.tool).replace(" ", "_") + "_id"
-        new = cls == "create" and key in part.asks and isinstance(result.get(key), str)
+        key = _created_key(part)
+        new = cls == "create" and key is not None
         facts = _facts(part, {key} if new else set(), said=done)
         if new:  # "The project is PRJ-1725" says nothing: the id is the new record's
-            lead += ". " + rng.choice((f"The new {topic(part.tool)}'s ID is {result[key]}", f"Its ID is {result[key]}"))
+            said = [f"The new {noun(key)}'s ID is {result[key]}", f"Its ID is {result[key]}"]
+            lead += ". " + (said[rng.randrange(2)] if noun(key) == topic(part.tool) else said[0])  # "its" = what it made
         return f"{lead}. {_cap(join_words([fact_clause(a, b, c) for a, b, c in facts]))}." if facts else f"{lead}."
     found = _found_by_value(part, rng) if cls == "lookup" else None
     if found is not None:
