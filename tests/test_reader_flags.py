@@ -228,3 +228,37 @@ def test_a_created_record_is_named_by_its_new_id_and_hours_run_stay_a_number():
     said = {reply([Said(tool, args, result, ("booking_id", "price"))], random.Random(s)) for s in range(6)}
     assert all("The new booking's ID is BK-0048." in t and "The booking is" not in t for t in said), said
     assert fact_clause("hours run", "71347", 71347) == "the number of hours run is 71347"  # not "it has ... run"
+
+
+def test_a_count_keeps_every_value_it_was_asked_with_and_a_list_of_matches_names_them():
+    from agentfab.generators.replies import noun_of_results
+
+    events = _BUILTIN["calendar"].tool("list_events")
+    said = {reply([Said(events, {"person_id": "P-101", "date": "2026-12-18"},
+                        {"count": 0, "date": "2026-12-18", "events": []}, ("count",))], random.Random(s))
+            for s in range(8)}
+    assert all("no events" in t and "on 2026-12-18" in t for t in said), said  # not "P-101 has no events"
+    matches = _SYNTH["sports_league"].tool("list_matches_of_home_team")
+    assert noun_of_results(matches) == "match"
+    result = {"count": 2, "results": [{"match_id": "MTC-0018"}, {"match_id": "MTC-0020"}]}
+    said = {reply([Said(matches, {"home_team_id": "TM-0002"}, result, ("count",))], random.Random(s)) for s in range(4)}
+    assert all("MTC-0018 and MTC-0020" in t for t in said), said
+
+
+def test_a_reply_with_several_writes_says_done_once():
+    bank = _BUILTIN["bank"]
+    store, task, rng = next(x for x in _tasks(bank, ("parallel",), range(60))
+                            if sum(bank.tool(s.tool).spec.mutates for s in x[1].plan) >= 2)
+    for seed in range(20):
+        content = OracleAgent(bank, store).roll_out(task, random.Random(seed)).content
+        assert content[-1]["content"].count("Done") <= 1, content[-1]["content"]
+
+
+def test_a_list_names_what_it_found_once_and_never_repeats_what_it_was_asked_for():
+    bank = _BUILTIN["bank"]
+    tool = bank.tool("list_accounts")
+    result = {"customer_id": "CUS-123", "account_ids": ["ACC-1023", "ACC-1057"], "count": 2}
+    for asks in (("customer_id", "count"), ("count", "account_ids")):
+        said = {reply([Said(tool, {"customer_id": "CUS-123"}, result, asks)], random.Random(s)) for s in range(6)}
+        assert not any("the customer is CUS-123" in t or "the accounts are" in t for t in said), said
+    assert all("ACC-1023 and ACC-1057" in t for t in said), said

@@ -70,8 +70,12 @@ def noun_of_results(tool: Tool) -> str:
     """The singular noun of what a list, search or count returns: `count_loans_of_member` -> "loan"."""
     what = topic(tool).split(" ")
     last = what[-1]
-    single = last[:-3] + "y" if last.endswith("ies") else last[:-1] if last.endswith("s") and not last.endswith("ss") \
-        else last
+    if last.endswith("ies"):
+        single = last[:-3] + "y"
+    elif last.endswith(("ches", "shes", "xes", "sses", "zes")):  # "matches" is "match", not "matche"
+        single = last[:-2]
+    else:
+        single = last[:-1] if last.endswith("s") and not last.endswith("ss") else last
     return " ".join([*what[:-1], single])
 
 
@@ -252,13 +256,22 @@ def _shaped(part: Said, rng: random.Random) -> str:
         what = counted(n, noun_of_results(part.tool))
         there = "There is" if n == 1 else "There are"
         record = any(is_id(part.tool, a) for a in part.arguments)
+        when = " ".join(f"{_preposition(a)} {render_value(v)}" for a, v in part.arguments.items()
+                        if not is_id(part.tool, a)) if record else ""  # "... has no events on 2026-12-18"
         if record and rng.random() < 0.5:  # "Contact CON-46 has no activities"
-            head = f"{_cap(about)} has {what}"
+            head = f"{_cap(about)} has {what}" + (f" {when}" if when else "")
         else:
             head = rng.choice((f"I found {what}", f"{there} {what}")) if n else f"There are {what}"
             head += (f" with {about[4:]}" if about.startswith("the ") else f" for {about}") if about else ""
-        head += _found_ids(part.tool, result) if cls != "count" else ""
-        rest = _facts(part, {"count"})
+            head += f" {when}" if when else ""
+        found = _found_ids(part.tool, result) if cls != "count" else ""
+        rest = _facts(part, {"count"}, said=head)  # never "... for customer CUS-123; the customer is CUS-123"
+        named = plural(noun_of_results(part.tool))
+        listed = next((r for r in rest if isinstance(r[2], list) and r[0] == named), None) if not found else None
+        if listed is not None and n:  # "2 accounts: ACC-1023 and ACC-1060", not "...; the accounts are ..."
+            found = ": " + listed[1]
+            rest.remove(listed)
+        head += found
         tail = "; " + join_words([fact_clause(a, b, c) for a, b, c in rest]) if rest else ""
         return head + tail + "."
     if cls in ("create", "update", "delete", "act"):
@@ -376,6 +389,9 @@ def reply(parts: list[Said], rng: random.Random) -> str:
     writes = any(p.tool.spec.mutates for p in parts)
     lead = rng.choice(WRITE_LEADS if writes else READ_LEADS)
     lead = "" if any(t.startswith(("Done", "I've", "I ", "Here")) for t in texts[:1]) else lead
+    done = [i for i, t in enumerate(texts) if t.startswith("Done: I ")]
+    for i in done[0 if lead.startswith("Done") else 1:]:  # "Done: I created ... Done: I updated ..." says it once
+        texts[i] = texts[i][len("Done: "):]
     joiner = "\n\n" if use_list else " "
     return (lead + joiner.join(texts)).strip() or "Done."
 
