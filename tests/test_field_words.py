@@ -70,3 +70,12 @@ def test_a_refused_delete_is_a_reason_a_reply_can_carry():
                         r"first", message), message
     text = failure_reply(domain.tool("delete_member"), {"member_id": member}, result, random.Random(0))
     assert "; delete" not in text and "still has" in text and text.endswith("first.")
+
+
+def test_a_person_is_their_not_its():
+    from agentfab.generators.replies import _its
+    from agentfab.schemas.wording import is_person
+    assert is_person("teacher") and is_person("loan officer") and not is_person("farm")
+    assert _its("the name is Mary Brown", "person") == "their name is Mary Brown"
+    assert _its("it has 28 years of experience", "teacher") == "they have 28 years of experience"
+    assert _its("the artist is ART-6", "artwork") == "its artist is ART-6"  # a thing stays "its"

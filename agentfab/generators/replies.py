@@ -15,7 +15,7 @@ from typing import Any
 
 from agentfab.generators.language import _cap, _entity_of, _memo, action_text, is_id, param_label, past, tool_class, topic
 from agentfab.schemas.answers import flatten, mentioned, render_value
-from agentfab.schemas.wording import counted, join_words, label, noun, plural, unit, yes_no_statement
+from agentfab.schemas.wording import counted, is_person, join_words, label, noun, plural, unit, yes_no_statement
 from agentfab.worlds.core import Tool, is_error
 
 # -- facts -----------------------------------------------------------------------------------------------------
@@ -307,6 +307,9 @@ def _shaped(part: Said, rng: random.Random) -> str:
         return rng.choice((f"The {lab} of {about} {verb} {text}.", f"For {about}, {clauses[0]}."))
     itself = not about.startswith("the ") and about.split(" ", 1)[0] == topic(part.tool)  # get_person: the person
     intro = rng.choice((f"{lead}, ", f"Here is {about}: " if itself else f"{lead}, "))
+    kind = "" if about.startswith("the ") else about.rsplit(" ", 1)[0]
+    if is_person(kind):  # "For teacher TCH-15, ... and they have 28 years of experience", never "it has"
+        clauses = [_its(c, kind) if c.startswith(("it has ", "it takes ")) else c for c in clauses]
     return _cap(intro + join_words(clauses)) + "."
 
 
@@ -349,13 +352,20 @@ def _found_by_value(part: Said, rng: random.Random) -> str | None:
         head = f"The {thing} {how or 'with ' + param_label(part.tool, param)} {said} is {result[key]}"
     rest = [c for c in _facts(part, {key}, said=head)]
     if rest:
-        head += ". " + _cap(join_words([_its(fact_clause(a, b, c)) for a, b, c in rest]))
+        head += ". " + _cap(join_words([_its(fact_clause(a, b, c), thing) for a, b, c in rest]))
     return " ".join([head + ".", *_verdicts(part)])
 
 
-def _its(clause: str) -> str:
-    """"the artist is ART-6" about a record just named reads "its artist is ART-6"."""
-    return "its " + clause[4:] if clause.startswith("the ") else clause
+def _its(clause: str, thing: str) -> str:
+    """"the artist is ART-6" about a record just named reads "its artist is ART-6"; about a person, "their name
+    is Mary Brown" and "they have 28 years of experience"."""
+    if not is_person(thing):
+        return "its " + clause[4:] if clause.startswith("the ") else clause
+    if clause.startswith("it has "):
+        return "they have " + clause[7:]
+    if clause.startswith("it takes "):
+        return "they take " + clause[9:]
+    return "their " + clause[4:] if clause.startswith("the ") else clause
 
 
 def _head(part: Said) -> str:

@@ -70,6 +70,23 @@ UNITS = {"_km": "km", "_kg": "kg", "_mg": "mg", "_minutes": "minutes", "_hours":
 _OF_UNITS = frozenset({"years", "months", "weeks", "days"})
 _SPENT_ON = frozenset({"experience", "service", "employment", "membership", "tenure", "coverage", "study"})
 
+# Records that are people: a reply says "their name", "they have 28 years of experience", never "its".
+PEOPLE = frozenset(("person", "people", "teacher", "renter", "borrower", "customer", "member", "owner", "guest",
+                    "traveler", "employee", "patient", "doctor", "pupil", "student", "instructor", "agent", "donor",
+                    "tenant", "driver", "vet", "contact", "author", "artist", "professor", "passenger", "trainer",
+                    "volunteer", "policyholder", "subscriber", "attendee", "organizer", "manager", "officer",
+                    "coach", "nurse", "pharmacist", "technician", "mechanic", "rider", "courier", "buyer",
+                    "seller", "client", "candidate", "applicant", "user", "player", "physician", "dentist",
+                    "therapist", "lawyer", "broker", "adjuster", "recruiter", "speaker", "host", "visitor",
+                    "curator", "guide", "chef", "waiter", "cashier", "staff", "worker", "operator", "pilot",
+                    "assignee", "reviewer", "approver", "landlord", "resident", "athlete", "learner"))
+
+
+def is_person(thing: str) -> bool:
+    """Whether a record kind names a person: "teacher", "loan officer", "support agent"."""
+    return thing.rsplit(" ", 1)[-1] in PEOPLE
+
+
 # Words that take a count: "1 nights" -> "1 night".
 _COUNTED = {"nights": "night", "units": "unit", "seats": "seat", "rooms": "room", "days": "day", "guests": "guest",
             "copies": "copy", "people": "person", "minutes": "minute", "accounts": "account", "books": "book",
