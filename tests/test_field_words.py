@@ -79,3 +79,26 @@ def test_a_person_is_their_not_its():
     assert _its("the name is Mary Brown", "person") == "their name is Mary Brown"
     assert _its("it has 28 years of experience", "teacher") == "they have 28 years of experience"
     assert _its("the artist is ART-6", "artwork") == "its artist is ART-6"  # a thing stays "its"
+
+
+def test_a_reference_never_names_a_record_by_itself():
+    """A value fed from get_next_event / get_latest_booking is "that event", never "the next event's event" or
+    "the booking of that latest booking" (22 quickstart rows read like that)."""
+    from agentfab.generators.queries import to_task
+    from agentfab.generators.tasks import Composer
+
+    doubled = re.compile(r"\b(\w+)'s \1\b|\bthe (\w+) of that \w+ \2\b")
+    seen = 0
+    for world in ("calendar", "travel"):
+        domain = builtin_domain(world)
+        store = domain.seeded(5)
+        composer, rng = Composer(domain, store, 5), random.Random(5)
+        for i in range(150):
+            plan = composer.compose("chain", rng)
+            if plan is None:
+                continue
+            task = to_task(plan, domain, rng, task_id=f"c{i}", kind="chain", distractors=1)
+            text = " ".join(t.text for t in task.user_turns)
+            seen += any(s.tool in ("get_next_event", "get_latest_booking") for s in task.plan[:-1])
+            assert not doubled.search(text), text
+    assert seen >= 5  # the chains this test is about were composed

@@ -85,7 +85,7 @@ def _referred(words: str, thing: str, field: str, source: Tool | None, rng: rand
     course itself (or a list, a search, a write)."""
     if source is not None:
         what, cls = topic(source), tool_class(source)
-        if cls == "lookup" and what not in words and what != thing:
+        if cls == "lookup" and what not in words and words not in what and what != thing:  # never "the next event's event"
             return ROLE_REFERENCES[rng.randrange(len(ROLE_REFERENCES))].format(role=words, what=what)
         best = source.spec.returns.get("properties", {}).get("value", {}).get("description", "")
         if cls == "aggregate" and field != "value" and best.lower().startswith("the "):
