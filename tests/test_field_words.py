@@ -102,3 +102,15 @@ def test_a_reference_never_names_a_record_by_itself():
             seen += any(s.tool in ("get_next_event", "get_latest_booking") for s in task.plan[:-1])
             assert not doubled.search(text), text
     assert seen >= 5  # the chains this test is about were composed
+
+
+def test_a_clarify_question_about_a_person_asks_for_their_id():
+    from agentfab.generators.language import clarify_question
+    from agentfab.worlds.registry import builtin_domain as domain_of
+
+    library = domain_of("library")
+    tool = next(t for t in library.tools if "member_id" in t.spec.parameters.get("properties", {}))
+    book = next(t for t in library.tools if list(t.spec.parameters.get("properties", {})) == ["book_id"])
+    asked = {clarify_question(tool, "member_id", random.Random(i)) for i in range(40)}
+    assert any("their ID" in q for q in asked) and not any("its ID" in q for q in asked), asked
+    assert any("its ID" in q for q in {clarify_question(book, "book_id", random.Random(i)) for i in range(40)})

@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from agentfab.schemas.answers import render_value
-from agentfab.schemas.wording import agree, join_words, label, noun, yes_no_statement
+from agentfab.schemas.wording import agree, is_person, join_words, label, noun, yes_no_statement
 from agentfab.worlds.core import Phrase, Tool
 
 TOOL_CLASSES = ("lookup", "search", "list", "count", "aggregate", "create", "update", "delete", "act")
@@ -247,9 +247,10 @@ def clarify_question(tool: Tool, param: str, rng: random.Random) -> str:
     words = param_label(tool, param)
     if is_id(tool, param):
         thing = noun(_entity_of(tool, param) or param)
-        return rng.choice((f"Sure. Which {thing} is it? Please give me its ID.",
+        its = "their" if is_person(thing) else "its"  # a renter is a person: "their ID"
+        return rng.choice((f"Sure. Which {thing} is it? Please give me {its} ID.",
                            f"Happy to help. What is the {thing} ID?",
-                           f"Of course. Which {thing} do you mean? I'll need its ID."))
+                           f"Of course. Which {thing} do you mean? I'll need {its} ID."))
     schema = tool.spec.parameters.get("properties", {}).get(param, {})
     if schema.get("type") == "integer" and words.endswith("s"):
         return rng.choice((f"Sure. How many {words}?", f"How many {words} should it be?"))
