@@ -151,7 +151,8 @@ class _Progress:
 
         if event == "start":
             self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("shards  {task.fields[rows]} rows accepted"), TimeElapsedColumn(),
+                                TextColumn("shards  {task.fields[rows]} rows (before cross-shard dedup)"),
+                                TimeElapsedColumn(),
                                 transient=False)
             self.bar.start()
             done = data["total"] - data["todo"]
