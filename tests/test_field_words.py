@@ -114,3 +114,23 @@ def test_a_clarify_question_about_a_person_asks_for_their_id():
     asked = {clarify_question(tool, "member_id", random.Random(i)) for i in range(40)}
     assert any("their ID" in q for q in asked) and not any("its ID" in q for q in asked), asked
     assert any("its ID" in q for q in {clarify_question(book, "book_id", random.Random(i)) for i in range(40)})
+
+
+def test_a_username_is_made_from_its_owners_name():
+    """"sarahward" for Elizabeth Wright read as a mistake; every seeded username now comes from the row's name."""
+    from agentfab.flows.worlds import synthesized_domains
+
+    checked = 0
+    for domain in synthesized_domains(30, 7):
+        store = domain.seeded(1)
+        for entity in ("developers", "learners", "listeners"):
+            try:
+                rows_ = list(store.rows(entity))
+            except KeyError:
+                continue
+            for r in rows_:
+                if "username" in r and "name" in r:
+                    last = r["name"].lower().split()[-1]
+                    assert last.strip(".") in r["username"], (r["name"], r["username"])
+                    checked += 1
+    assert checked >= 10

@@ -192,13 +192,13 @@ def _drawer(f: FieldDef, table_of: dict[str, str]) -> Draw:
 
 def _seeder(d: DomainDef, where: str) -> Callable[[int], Tables]:
     table_of = {e.name: e.table for e in d.entities}
-    plan = [(e, [(f, _drawer(f, table_of)) for f in e.fields]) for e in d.entities]
+    plan = [(e, [(f, _drawer(f, table_of)) for f in e.fields], {f.name for f in e.fields}) for e in d.entities]
 
     def seed_state(seed: int) -> Tables:
         rng = random.Random(seed)
         tables: Tables = {}
         keys: Keys = {}
-        for e, drawers in plan:
+        for e, drawers, names in plan:
             rows: dict[str, dict[str, Any]] = {}
             tables[e.table] = rows
             seen: dict[str, set[str]] = {f.name: set() for f, _ in drawers if f.unique}
@@ -208,16 +208,31 @@ def _seeder(d: DomainDef, where: str) -> Callable[[int], Tables]:
                 rec: dict[str, Any] = {e.key: key}
                 for f, draw in drawers:
                     value = draw(rng, keys)
-                    if f.unique:
+                    if f.unique and not (f.faker == "user_name" and "name" in names):
                         value = _fresh(value, draw, rng, keys, seen[f.name], f"{where}: entities.{e.name}"
                                        f".fields.{f.name}: {f'faker {f.faker!r}' if f.faker else 'combine'} ran out of unique values after "
                                        f"{len(seen[f.name])} of {e.count} rows; lower count or drop unique")
                     rec[f.name] = value
+                for f, _ in drawers:  # a person's username is made from their own name, drawn after it
+                    if f.faker == "user_name" and isinstance(rec.get("name"), str):
+                        made = lambda rng, keys, name=rec["name"]: _username_of(name, rng)
+                        value = made(rng, keys)
+                        rec[f.name] = _fresh(value, lambda rng, keys: made(rng, keys) + str(rng.randrange(2, 100)),
+                                             rng, keys, seen[f.name], f"{where}: entities.{e.name}.fields.{f.name}: "
+                                             "ran out of unique usernames; drop unique") if f.unique else value
                 rows[key] = rec
             keys[e.table] = list(rows)
         return tables
 
     return seed_state
+
+
+def _username_of(name: str, rng: random.Random) -> str:
+    """A username made from the person's own name: "Elizabeth Wright" -> "ewright", "elizabeth.wright" or
+    "wrighte" (never another person's name, which a reader would take for a mistake)."""
+    words = "".join(c for c in name.lower() if c.isalpha() or c == " ").split()
+    first, last = (words[0], words[-1]) if len(words) > 1 else ((words or ["user"])[0], "")
+    return rng.choice((first[:1] + last, f"{first}.{last}".rstrip("."), last + first[:1]))
 
 
 def _fresh(value: Any, draw: Draw, rng: random.Random, keys: Keys, seen: set[str], problem: str) -> Any:
