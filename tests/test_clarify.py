@@ -9,7 +9,7 @@ import re
 from collections import Counter
 
 from agentfab.flows.worlds import synthesized_domains
-from agentfab.generators.clarify import PEOPLE
+from agentfab.schemas.wording import is_person
 from agentfab.generators.negatives import EXPECTED_CODE, make_negative
 from agentfab.generators.queries import to_task
 from agentfab.generators.rollouts import OracleAgent
@@ -85,7 +85,7 @@ def test_an_ambiguous_request_never_says_which_and_the_question_offers_every_opt
         assert "?" in c.question
         text = task.user_turns[0].text
         said = re.match(r"(?:I'm|This is|My) ([a-z]+)", text)
-        assert said is None or said.group(1) in PEOPLE, text  # "I'm member MEM-17", never "I'm unit UNT-4"
+        assert said is None or is_person(said.group(1)), text  # "I'm member MEM-17", never "I'm unit UNT-4"
 
 
 def test_a_trajectory_that_guesses_is_rejected_with_its_own_code():

@@ -484,9 +484,10 @@ def test_file_errors_name_the_file(tmp_path):
 
 
 def test_a_unit_in_a_field_name_is_said_as_a_unit_not_as_a_word():
-    """A reader flagged 'the highest weight kg is 696.20': `weight_kg` reads 'weight (kg)' in tools and text."""
+    """A reader flagged 'the highest weight kg is 696.20', then 'the highest delay (minutes)': `weight_kg` reads
+    'weight in kg' in tools and text."""
     from agentfab.worlds.declared_spec import FieldDef
 
-    assert FieldDef("weight_kg", "number", "").words == "weight (kg)"
-    assert FieldDef("odometer_km", "integer", "").words == "odometer (km)"
+    assert FieldDef("weight_kg", "number", "").words == "weight in kg"
+    assert FieldDef("odometer_km", "integer", "").words == "odometer in km"
     assert FieldDef("pet_name", "text", "").words == "pet name"

@@ -196,7 +196,11 @@ def test_measures_totals_and_counts_read_as_a_person_says_them():
     assert fact_clause("minutes", "54", 54) == "it takes 54 minutes"
     assert fact_clause("days", "9", 9) == "the number of days is 9"
     assert fact_clause("highest attendance", "7514", 7514) == "the highest attendance is 7514"
-    assert fact_clause(label("notified"), "4", 4) == "the number of people notified is 4"  # not "the notified is 4"
+    # what a write did, counted: not "the notified is 4" nor "the number of people notified is 4"
+    assert fact_clause(label("notified"), "4", 4) == "4 people were notified"
+    assert fact_clause(label("notified"), "1", 1) == "1 person was notified"
+    assert fact_clause(label("restocked"), "0", 0) == "no units were put back in stock"
+    assert mentions("no units were put back in stock", "0") and mentions("1 person was notified", "1")
     assert label("flight_hours") == "flying hours" and value_text("flight_hours", 10602, {}) == "10602"
     field = _SYNTH["farm"].tool("get_field")
     said = {reply([Said(field, {"field_id": "FLD-004"}, {"field_id": "FLD-004", "hectares": 105.04}, ("hectares",))],

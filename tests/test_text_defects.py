@@ -206,7 +206,7 @@ def test_a_money_fact_is_not_followed_by_its_currency_again():
     cancel = builtin_domain("shop").tool("cancel_order")
     done = {"order_id": "ORD-50006", "status": "cancelled", "restocked": 1}
     text = reply([Said(cancel, {"order_id": "ORD-50006"}, done, ("status", "restocked"))], random.Random(1))
-    assert "restocked is" not in text and "put back in stock is 1" in text, text  # not "The restocked is 1."
+    assert "restocked is" not in text and "1 unit was put back in stock" in text, text  # not "The restocked is 1."
 
 
 def test_a_failure_alternative_really_changes_something():

@@ -19,7 +19,7 @@ from agentfab.generators.language import tool_class
 from agentfab.generators.tasks import Composer, Plan, Step
 from agentfab.generators.values import sample_arguments
 from agentfab.schemas.answers import render_value
-from agentfab.schemas.wording import join_words, label, noun, plural
+from agentfab.schemas.wording import is_person, join_words, label, noun, plural
 from agentfab.worlds.core import Domain, Tool, is_error
 
 SHAPES = ("first", "later", "twins", "holdings")
@@ -203,7 +203,7 @@ def ambiguity_question(tool: Tool, param: str, options: list[Any], fields: list[
         return head + " " + rng.choice(("Which one do you mean?", "Which of these should I use?"))
     listed = join_words([render_value(v) for v in options], "and")
     owner = about.split(" ", 1)[0]
-    head = rng.choice((f"You have {len(options)} {plural(thing)}: {listed}." if owner in PEOPLE else
+    head = rng.choice((f"You have {len(options)} {plural(thing)}: {listed}." if is_person(owner) else
                        f"{about[:1].upper() + about[1:]} has {len(options)} {plural(thing)}: {listed}.",
                        f"I see {len(options)} {plural(thing)} under {about}: {listed}."))
     return head + " " + rng.choice(("Which one do you mean?", "Which one is it?", "Which of these should I use?"))
@@ -219,12 +219,6 @@ def ambiguity_answer(value: Any, field: str | None, rng: random.Random) -> str:
 
 
 OWNER_INTROS = ("I'm {owner} {value}.", "My {owner} ID is {value}.", "This is {owner} {value}.")
-# owners that are people: they say "my loan"; a unit, an order or a team is spoken of ("the tenant of unit UNT-4")
-PEOPLE = frozenset({"customer", "member", "client", "patient", "traveler", "student", "pupil", "tenant", "renter",
-                    "employee", "buyer", "donor", "player", "owner", "professor", "instructor", "teacher", "trainer",
-                    "driver", "courier", "agent", "person", "user", "reader", "learner", "policyholder", "subscriber",
-                    "guest", "passenger", "doctor", "vet", "contact", "author", "artist", "volunteer", "candidate",
-                    "applicant", "athlete", "coach", "listener", "seller", "farmer", "pilot", "nurse", "manager"})
 
 
 def holdings_request(tool: Tool, owner: str, value: Any, clause: str, thing: str, sentence: Any,
@@ -233,7 +227,9 @@ def holdings_request(tool: Tool, owner: str, value: Any, clause: str, thing: str
     MEM-017. When is my loan due?"; of a thing, "... the tenant of unit UNT-0041"."""
     entity = tool.spec.parameters.get("properties", {}).get(owner, {}).get("x-entity") or owner
     who, said = noun(entity), render_value(value)
-    if who.rsplit(" ", 1)[-1] in PEOPLE or f"my {thing}" not in clause:
+    clause = clause.replace(f"one of our {plural(thing)}", f"my {thing}")  # the owner's own: "my meter reading"
+    # a person says "my loan"; a unit or an order is spoken of ("the tenant of unit UNT-4")
+    if is_person(who) or f"my {thing}" not in clause:
         intro = OWNER_INTROS[rng.randrange(len(OWNER_INTROS))].format(owner=who, value=said)
         return intro + " " + sentence(clause, rng)
     return sentence(clause.replace(f"my {thing}", f"the {thing} of {who} {said}", 1), rng)

@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from agentfab.schemas.answers import render_value
-from agentfab.schemas.wording import agree, is_person, join_words, label, noun, yes_no_statement
+from agentfab.schemas.wording import HELD, UNITS, agree, is_person, join_words, label, noun, plural, yes_no_statement
 from agentfab.worlds.core import Phrase, Tool
 
 TOOL_CLASSES = ("lookup", "search", "list", "count", "aggregate", "create", "update", "delete", "act")
@@ -191,6 +191,8 @@ def _cap(text: str) -> str:
 
 _A_VOWEL = re.compile(r"\b([Aa]) (?=[aeio])")
 _COUNTED_SLOT = r"(?:\s+(?:x\s+)?(?:units?|nights?|seats?|rooms?|guests?|minutes?|copies|people))?"
+# a field's unit after its value in a request: "delay {delay_minutes} minutes", "rate {rate_pct}%"
+_UNIT_AFTER = r"(?: (?:" + "|".join(sorted({re.escape(u) for u in UNITS.values() if u != "%"})) + r")\b|%)"
 _PREPOSITION = r"(?:\s+(?:with|for|of|on|to|from|in|at|by|reason:?|,)\s*|\s+)"
 
 
@@ -203,10 +205,11 @@ def _clarify_template(text: str, param: str, tool: Tool) -> str:
     slot = "{" + param + "}"
     if slot not in text:
         return text
+    text = re.sub(re.escape(slot) + _UNIT_AFTER, lambda _: slot, text)  # a value left out takes its unit with it
     whose = re.search(r"\s+whose\s+([a-z][a-z ]*?)\s+(?:contains|is)\s+" + re.escape(slot), text)
     if whose:  # "rooms whose property is {id}" -> "rooms of my property"; "... whose name contains {x}" -> "by name"
         if is_id(tool, param):
-            said = f" of my {noun(_entity_of(tool, param) or param)}"
+            said = f" of {_unnamed(noun(_entity_of(tool, param) or param))}"
         else:
             said = f" by {whose.group(1)}"
         return " ".join((text[: whose.start()] + said + text[whose.end():]).split())
@@ -222,10 +225,13 @@ def _clarify_template(text: str, param: str, tool: Tool) -> str:
         return " ".join((text[: only.start()] + text[only.end():]).split())
     if is_id(tool, param):
         thing = noun(_entity_of(tool, param) or param)
+        # "remove {id} from the loans" -> "remove my loan"; "the borrower record for {id}" -> "the record of ..."
+        text = text.replace(f"{slot} from the {plural(thing)}", slot)
+        text = re.sub(r"\bthe " + re.escape(thing) + r" record for " + re.escape(slot), f"the record of {slot}", text)
         named = re.compile(r"\b(?:the\s+)?" + re.escape(thing) + r"\s+" + re.escape(slot), re.IGNORECASE)
         if named.search(text):
-            return named.sub(f"my {thing}", text, count=1)
-        return text.replace(slot, f"my {thing}", 1)
+            return named.sub(_unnamed(thing), text, count=1)
+        return text.replace(slot, _unnamed(thing), 1)
     named = re.escape(param_label(tool, param)) + r"\s+" + re.escape(slot)
     for pattern in (r"(,\s*|\s+and\s+)" + named, named + r"(,\s*|\s+and\s+)"):  # an item of a listing
         found = re.search(pattern, text)
@@ -240,6 +246,12 @@ def _clarify_template(text: str, param: str, tool: Tool) -> str:
         dropped = text.replace(slot, "it", 1)
     dropped = _A_VOWEL.sub(r"\1n ", dropped)  # "open a {type} account" less its type is "open an account"
     return " ".join(dropped.split()).rstrip(",")
+
+
+def _unnamed(thing: str) -> str:
+    """How a user names the record they leave out: "my card" of what a customer holds, otherwise "one of our
+    airports", "one of our borrowers" (a clerk says neither "my airport" nor "my borrower")."""
+    return f"my {thing}" if thing.rsplit(" ", 1)[-1] in HELD else f"one of our {plural(thing)}"
 
 
 def clarify_question(tool: Tool, param: str, rng: random.Random) -> str:

@@ -10,12 +10,13 @@ Values are always written by `render_value`, so the answer checks find them as w
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from agentfab.generators.language import _cap, _entity_of, _memo, action_text, is_id, param_label, past, tool_class, topic
 from agentfab.schemas.answers import flatten, mentioned, render_value
-from agentfab.schemas.wording import counted, is_person, join_words, label, noun, plural, unit, yes_no_statement
+from agentfab.schemas.wording import agree, counted, is_person, join_words, label, noun, plural, unit, yes_no_statement
 from agentfab.worlds.core import Tool, is_error
 
 # -- facts -----------------------------------------------------------------------------------------------------
@@ -129,6 +130,8 @@ def _created_key(part: Said) -> str | None:
 
 _AGGREGATES = ("average", "total", "highest", "lowest", "maximum", "minimum", "combined", "mean")
 _SPANS = ("years", "months", "weeks", "days", "hours", "minutes")  # "years of experience" is plural
+# a count of what a write did: "number of people notified", "number of units put back in stock"
+_DONE_TO = re.compile(r"number of (\w+) ((?:\w+ed|put|sent|made|paid)\b.*)")
 
 
 def fact_clause(lab: str, text: str, value: Any) -> str:
@@ -137,6 +140,10 @@ def fact_clause(lab: str, text: str, value: Any) -> str:
         return f"{lab}: {text}"
     if isinstance(value, list):
         return f"the {lab} {'is' if len(value) == 1 else 'are'} {text}"
+    done = _DONE_TO.fullmatch(lab) if isinstance(value, int) else None
+    if done:  # "2 people were notified", "1 person was notified", "no units were put back in stock"
+        things, what = done.groups()
+        return f"no {things} were {what}" if value == 0 else agree(f"{text} {things} {'was' if value == 1 else 'were'} {what}")
     if value == 0 and lab.startswith("number of ") and not isinstance(value, bool):
         return f"there are no {lab[10:]}"  # "the number of events is 0" is not how a person says it
     words = lab.split(" ")

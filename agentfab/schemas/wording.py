@@ -79,7 +79,16 @@ PEOPLE = frozenset(("person", "people", "teacher", "renter", "borrower", "custom
                     "seller", "client", "candidate", "applicant", "user", "player", "physician", "dentist",
                     "therapist", "lawyer", "broker", "adjuster", "recruiter", "speaker", "host", "visitor",
                     "curator", "guide", "chef", "waiter", "cashier", "staff", "worker", "operator", "pilot",
-                    "assignee", "reviewer", "approver", "landlord", "resident", "athlete", "learner"))
+                    "assignee", "reviewer", "approver", "landlord", "resident", "athlete", "learner", "reader",
+                    "listener", "farmer"))
+
+
+# Records a customer holds and speaks of as "my card"; of anything else a user (often staff) says "one of our
+# airports", of a person "one of our borrowers".
+HELD = frozenset(("account", "card", "loan", "order", "booking", "reservation", "appointment", "claim", "policy",
+                  "prescription", "ticket", "rental", "subscription", "car", "vehicle", "playlist", "review",
+                  "donation", "pet", "package", "shipment", "application", "enrollment", "membership", "payment",
+                  "invoice", "bill", "trip", "refill", "lease", "pledge", "deposit", "transfer", "cart", "wishlist"))
 
 
 def is_person(thing: str) -> bool:

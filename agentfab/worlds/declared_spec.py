@@ -108,12 +108,12 @@ class FieldDef:
 
     @property
     def words(self) -> str:
-        """The field as text says it; a unit its name carries goes in brackets: `weight_kg` -> "weight (kg)"."""
+        """The field as text says it; a unit its name carries is said after it: `weight_kg` -> "weight in kg"."""
         measured = unit(self.name)
         if measured == "%":  # "rate_pct" -> "rate": the value says "12.5%"
             return label(self.name)
         if measured:
-            return f"{label(self.name)} ({measured})"
+            return f"{label(self.name)} in {measured}"
         said = label(self.name)  # "years_experience" is "years of experience"; other names read as spelled
         return said if " of " in said else self.name.replace("_", " ")
 

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tools import ToolSpec
-from agentfab.schemas.wording import ask_whether, join_words, label
+from agentfab.schemas.wording import ask_whether, join_words, label, unit
 from agentfab.worlds.core import Phrase, Record, Store, Tool, ToolError, as_phrases, ask
 from agentfab.worlds.declared_spec import (
     DeclaredDomainError, DomainDef, EntityDef, FieldDef, relation_label, with_article,
@@ -100,8 +100,8 @@ class _Family:
             folded = value.casefold()
             for rec in store.rows(self.e.table):
                 if rec[f.name].casefold() == folded and rec[self.e.key] != own_key:
-                    raise ToolError("invalid_state", f"{self.e.words} {rec[self.e.key]} already has {f.words} "
-                                                     f"{rec[f.name]!r}; {f.words} must be unique")
+                    raise ToolError("invalid_state", f"the {f.words} {rec[f.name]!r} is already used by {self.e.words} "
+                                                     f"{rec[self.e.key]}, and no two {self.e.plural_words} may share one")
         return value
 
 
@@ -396,6 +396,12 @@ def _rules_text(e: EntityDef, op: str) -> str:
     return "".join(out)
 
 
+def _unit_after(name: str) -> str:
+    """What follows a field's value in a request: "delay 204 minutes", "rate 4.5%"."""
+    measured = unit(name)
+    return "" if not measured else measured if measured == "%" else f" {measured}"
+
+
 def _object(props: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
@@ -424,8 +430,9 @@ def _writes(b: _Builder, fam: _Family) -> None:
 
     words = {f.name: relation_label(f, fam.targets[f.name]).replace("_", " ") if f.target else label(f.name)
              for f in fields}
-    listed = join_words([f"{words[n]} {{{n}}}" for n in required])
-    colon = ", ".join(f"{words[n]} {{{n}}}" for n in required)
+    given = {n: f"{words[n]} {{{n}}}" + _unit_after(n) for n in required}  # "delay {delay_minutes} minutes"
+    listed = join_words([given[n] for n in required])
+    colon = ", ".join(given[n] for n in required)
     b.add(f"create_{e.snake}",
           f"Create a new {e.words}; its id is assigned and returned."
           + (" Referenced records must exist." if fam.targets else "")

@@ -1,0 +1,100 @@
+"""How the user names what they leave out or give with a unit, and how a refused unique value is told: a reader
+flagged "Delete the borrower record for my borrower", "remove my loan from the loans", "show all tours linked to my
+gallery", "add a flight: ..., delay 204" (204 what?) and a reply quoting "city must be unique" raw."""
+
+from __future__ import annotations
+
+import random
+import re
+
+from agentfab.flows.worlds import synthesized_domains
+from agentfab.generators.queries import to_task
+from agentfab.generators.tasks import Composer
+from agentfab.schemas.wording import HELD, is_person
+from agentfab.worlds.core import is_error
+from agentfab.worlds.registry import builtin_domain
+
+_DOMAINS = [*synthesized_domains(30, 7), *(builtin_domain(n) for n in ("bank", "travel", "shop", "library"))]
+
+
+def _requests(kind: str, seeds: range):
+    for domain in _DOMAINS:
+        store = domain.seeded(3)
+        for seed in seeds:
+            rng = random.Random(seed)
+            plan = Composer(domain, store, 3).compose(kind, rng)
+            if plan is not None:
+                task = to_task(plan, domain, rng, task_id="t", kind=kind, distractors=2)
+                yield domain, task
+
+
+def test_a_left_out_record_is_my_card_of_what_a_customer_holds_and_one_of_our_borrowers_otherwise():
+    mine = ours = 0
+    for _, task in _requests("clarify", range(8)):
+        first = task.user_turns[0].text
+        assert not re.search(r"\b(my|one of our) \w+ from the \w+s\b", first), first  # "remove my loan from the loans"
+        if re.match(r"(I'm|This is|My \w+ ID is) ", first):  # the owner speaks of what they hold: "my activity"
+            continue
+        for thing in re.findall(r"\bmy ((?:\w+ )?\w+)\b", first):
+            words = thing.split()
+            mine += 1
+            assert words[-1] in HELD or words[0] in HELD, first  # never "my borrower", "my airport"
+        for _ in re.findall(r"\bone of our\b", first):
+            ours += 1
+            assert re.search(r"\bone of our (?:[a-z]+ ){0,2}[a-z]+(?:s|people)\b", first), first  # a plural follows
+        assert not re.search(r"\bthe (\w+) record for one of our \1s\b", first), first
+    assert mine >= 10 and ours >= 20, (mine, ours)
+
+
+def test_a_person_left_out_is_one_of_our_people():
+    people = [d for d in _DOMAINS for t in d.tools if t.spec.name.startswith("delete_")
+              and is_person(t.spec.name[len("delete_"):].replace("_", " "))]
+    assert people, "no domain deletes a person"
+    seen = 0
+    for _, task in _requests("clarify", range(40)):
+        first = task.user_turns[0].text
+        for thing in re.findall(r"\bmy (\w+)\b", first):
+            assert not is_person(thing) or re.match(r"(I'm|This is|My \w+ ID is) ", first), first
+        seen += bool(re.search(r"one of our (borrowers|members|customers|patients|renters|agents|\w+ers)\b", first))
+    assert seen >= 3, seen
+
+
+def test_a_value_with_a_unit_is_said_with_it_and_left_out_with_it():
+    """'add a flight: ..., delay 204' becomes '... delay 204 minutes'; a request that leaves the delay out leaves
+    its unit out too (no dangling 'minutes'), and no field reads 'delay (minutes)'."""
+    with_unit = 0
+    for kind in ("single", "clarify"):
+        for _, task in _requests(kind, range(30)):
+            text = task.user_turns[0].text
+            assert not re.search(r"\((minutes|hours|kg|km|mg|kWh)\)", text), text
+            for m in re.finditer(r"\b(delay|weight|distance) (\S+)( \w+)?", text):
+                if re.fullmatch(r"[\d.]+,?", m.group(2)):
+                    with_unit += 1
+                    assert not m.group(2).endswith(",") and (m.group(3) or "").strip() in ("minutes", "kg", "km"), text
+            # a value left out takes its unit with it: never "add a flight: aircraft AC-001, minutes"
+            assert not re.search(r"(?:[,:]|\band)\s(minutes|kg|km)\b(?=[.,?!]|$)", text), text
+    assert with_unit >= 3, with_unit
+
+
+def test_a_unique_value_already_taken_is_told_as_a_person_would():
+    """'location LOC-0006 already has city 'Columbus'; city must be unique' was quoted raw in a reply."""
+    checked = 0
+    for domain in _DOMAINS:
+        tables = domain.seed_state(3)
+        for create in domain.tools:
+            said = re.findall(r"The ([a-z ]+) must be unique", create.spec.description)
+            if not create.spec.name.startswith("create_") or not said:
+                continue
+            update = domain.tool("update_" + create.spec.name[len("create_"):])
+            key = update.spec.parameters["required"][0]
+            unique = next(f for f in update.spec.parameters["properties"] if f.replace("_", " ") in said)
+            table = next(t for t in tables.values() if t and all(unique in r for r in t.values())
+                         and update.check({key: next(iter(t)), unique: "x"}) is None)
+            (first_key, first), (second_key, _) = list(table.items())[:2]
+            result = update.invoke(domain.seeded(3), {key: second_key, unique: first[unique]})
+            assert is_error(result), (update.name, result)
+            message = result["error"]["message"]
+            assert "must be unique" not in message and "is already used by" in message, message
+            assert first_key in message and re.search(r"no two \w+", message), message
+            checked += 1
+    assert checked >= 2, checked
