@@ -18,6 +18,12 @@ from agentfab.worlds.core import RULE_ERRORS, Domain, Store, Tool, canonical_jso
 
 _OWN_SOURCES = frozenset({"builtin", "declared"})  # tools whose code is agentfab's (see `Composer.try_call`)
 FAILED = object()  # `Composer.try_call`: the call failed
+_MISSING = object()
+
+
+def _pure(tool: Tool) -> bool:
+    """A read-only tool of agentfab's own: its answer is a function of the seeded state and its arguments."""
+    return not tool.spec.mutates and tool.spec.source in _OWN_SOURCES
 READS_KEPT = 4096  # read-only answers a seeded variant keeps (`Composer.try_call`)
 
 
@@ -71,7 +77,11 @@ class Composer:
         # (tool, field) -> canonical output value -> (value, [(inputs, result, canonical driver value)])
         self._inverse: dict[tuple[str, str], dict[str, tuple[Any, list[tuple[dict, Any, str]]]]] = {}
         self._inverse_keys: dict[tuple[str, str], list[str]] = {}  # each index's keys in order, listed once
+        self._clean: set[tuple[str, str]] = set()  # indexes of own read-only tools that left the world unchanged
+        self._runs: dict[tuple[str, str], tuple[list[tuple[Any, Any, str]], bool]] = {}  # see `_driven`
         self._seen: dict[str, Any] = {}  # temp step id -> its result when executed alone (cleared per plan)
+        # (own read-only tool, canonical arguments) -> its answer on a fresh world, met while exploring (per plan)
+        self._alone: dict[tuple[str, str], Any] = {}
         self._reads: dict[tuple[str, str], Any] = {}  # (read-only tool, arguments) -> its result or FAILED
         self._candidates: dict[tuple[bool, int, bool], list[str]] = {}
         self._reach = domain.memo("compose_reach", lambda: {t.name: self._reach_of(t.name, ()) for t in domain.tools})
@@ -93,19 +103,35 @@ class Composer:
             if len(self._reads) >= READS_KEPT:  # bounded memory: a variant rarely sees 500 (12,000 tasks)
                 self._reads.clear()
             executed = self.execute([step])
+            if executed is not None and executed[1]:  # a read that wrote: never reused
+                return executed[0][step.id]
             self._reads[key] = FAILED if executed is None else executed[0][step.id]
-        return self._reads[key]
+        found = self._reads[key]
+        if found is not FAILED:
+            self._alone[key] = found
+        return found
 
     def execute(self, steps: list[Step]) -> tuple[dict[str, Any], dict[str, dict[str, list[Any]]]] | None:
-        """Run the steps on a fresh world, feeding bindings from earlier results; None if any call fails."""
+        """Run the steps on a fresh world, feeding bindings from earlier results; None if any call fails.
+
+        Until a call may have written, an own read-only call whose answer this plan already met on a fresh world
+        (`_alone`: exploring executed it alone, with no change to the world) is answered from there: the same
+        computation on the same state, so the same result."""
         world = self.store.fork()
         results: dict[str, Any] = {}
+        pristine = True
         for step in steps:
             args = dict(step.arguments)
             for param, ref in step.bindings.items():
                 source, name = ref.split(".", 1)
                 args[param] = results[source][name]
-            result = self.tools[step.tool].invoke(world, args)
+            tool = self.tools[step.tool]
+            result = _MISSING
+            if pristine and self._alone and _pure(tool):
+                result = self._alone.get((step.tool, canonical_json(args)), _MISSING)
+            if result is _MISSING:
+                result = tool.invoke(world, args)
+                pristine = pristine and _pure(tool) and not world.diff()
             if is_error(result) != (step.expect_error is not None):
                 return None
             if step.expect_error is not None and result["error"]["type"] != step.expect_error:
@@ -184,19 +210,33 @@ class Composer:
         """value of `out_field` -> the inputs that produce it, by executing `tool` over every valid driver value."""
         key = (tool.name, out_field)
         if key not in self._inverse:
-            entity = tool.spec.parameters["properties"][driver]["x-entity"]
-            world = self.store.fork()
             index: dict[str, tuple[Any, list[tuple[dict, Any, str]]]] = {}
-            for value in self.pools.pool(entity):
-                result = tool.invoke(world, {driver: value})
+            runs, clean = self._driven(tool, driver)
+            for value, result, canonical in runs:
                 if is_error(result) or out_field not in result or result[out_field] == value:
                     continue  # an echo of the input is no sub-task
                 produced = result[out_field]
-                index.setdefault(canonical_json(produced), (produced, []))[1].append(
-                    ({driver: value}, result, canonical_json(value)))
+                index.setdefault(canonical_json(produced), (produced, []))[1].append(({driver: value}, result, canonical))
             self._inverse[key] = index
             self._inverse_keys[key] = list(index)
+            if clean:
+                self._clean.add(key)
         return self._inverse[key]
+
+    def _driven(self, tool: Tool, driver: str) -> tuple[list[tuple[Any, Any, str]], bool]:
+        """(driver value, result, canonical value) of `tool` over every valid driver value, executed in one fresh
+        world; and whether they are the answers of each call alone (an own read-only tool that changed nothing).
+        Those are shared by the indexes of all its fields; any other tool is executed again for each field."""
+        shared = self._runs.get((tool.name, driver))
+        if shared is not None:
+            return shared
+        world = self.store.fork()
+        entity = tool.spec.parameters["properties"][driver]["x-entity"]
+        runs = [(value, tool.invoke(world, {driver: value}), canonical_json(value)) for value in self.pools.pool(entity)]
+        found = runs, _pure(tool) and not world.diff()
+        if found[1]:
+            self._runs[(tool.name, driver)] = found
+        return found
 
     def _known_values(self, chain: list[Step]) -> set[str]:
         """Canonical values the chain states: its arguments and what its head returns when executed alone."""
@@ -235,6 +275,8 @@ class Composer:
                 args, result, _ = fresh[rng.randrange(len(fresh))]
                 sub = Step(self._new_id(), tool.name, dict(args))
                 self._seen[sub.id] = result
+                if (tool.name, out_field) in self._clean:
+                    self._alone[(tool.name, canonical_json(args))] = result
                 new_head = Step(
                     head.id,
                     head.tool,
@@ -416,6 +458,7 @@ class Composer:
     def compose(self, kind: str, rng: random.Random) -> Plan | None:
         """A plan of the given kind, or None when this domain cannot make one (the caller picks another)."""
         self._seen.clear()
+        self._alone.clear()
         lim = self.limits
         if kind == "failure":
             return self.failure(rng)
