@@ -52,7 +52,10 @@ def test_no_chain_reference_points_at_one_of_two_values_of_a_kind_without_naming
                     checked += 1
                     if len(twins) > 1 or role not in (noun(entity), label(entity)):
                         named_roles += 1
-                        assert re.search(r"\b" + re.escape(role) + r"\b", text), (domain.name, field, text)
+                        short = role.split(" ", 1)[-1]  # "the team's lead" names the team lead
+                        assert re.search(r"\b" + re.escape(role) + r"\b", text) or \
+                            re.search(r"(?:'s|\bthe) " + re.escape(short) + r" of that\b|'s " + re.escape(short) + r"\b", text), \
+                            (domain.name, field, text)
     assert checked >= 100 and named_roles >= 10, (checked, named_roles)
 
 

@@ -98,3 +98,16 @@ def test_a_unique_value_already_taken_is_told_as_a_person_would():
             assert first_key in message and re.search(r"no two \w+", message), message
             checked += 1
     assert checked >= 2, checked
+
+
+def test_a_reference_never_repeats_its_record_kind():
+    """'count the loans whose officer is that loan officer' and 'that loan's loan officer' read 'the loans of that
+    loan officer' and 'that loan's officer'."""
+    seen = 0
+    for kind in ("chain", "multi_turn", "compound"):
+        for _, task in _requests(kind, range(6)):
+            text = " ".join(t.text for t in task.user_turns)
+            assert not re.search(r"\bwhose (\w+) is (?:that|the) (?:\w+ )*\1\b(?! of)", text), text
+            assert not re.search(r"\b(\w+)'s \1\b", text), text
+            seen += bool(re.search(r"\b\w+'s \w+\b", text))
+    assert seen >= 20, seen

@@ -66,10 +66,12 @@ def _reference(param: str, field: str, tool: Tool, source: Tool | None) -> str:
 
 @functools.lru_cache(maxsize=8192)
 def _slot_patterns(thing: str, param: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """"customer {customer_id}" (said "that customer") and "whose customer is {customer_id}" (said "of ...")."""
+    """"customer {customer_id}" (said "that customer") and "whose customer is {customer_id}" or "whose officer is
+    {loan_officer_id}" (said "of ...")."""
     slot = r"\{" + re.escape(param) + r"\}"
+    last = thing.rsplit(" ", 1)[-1]
     return (re.compile(r"\b" + re.escape(thing) + " " + slot, re.IGNORECASE),
-            re.compile(r"\bwhose " + re.escape(thing) + " is (" + slot + ")"))
+            re.compile(r"\bwhose (?:" + re.escape(thing) + "|" + re.escape(last) + ") is (" + slot + ")"))
 
 
 def _kind(returns: dict, field: str) -> str:
@@ -85,8 +87,10 @@ def _referred(words: str, thing: str, field: str, source: Tool | None, rng: rand
     course itself (or a list, a search, a write)."""
     if source is not None:
         what, cls = topic(source), tool_class(source)
-        if cls == "lookup" and what not in words and words not in what and what != thing:  # never "the next event's event"
-            return ROLE_REFERENCES[rng.randrange(len(ROLE_REFERENCES))].format(role=words, what=what)
+        # never "the next event's event"; "the loan's loan officer" is fine
+        if cls == "lookup" and what.rsplit(" ", 1)[-1] != words.rsplit(" ", 1)[-1] and words not in what and what != thing:
+            role = words[len(what) + 1:] if words.startswith(what + " ") else words  # "the loan's officer"
+            return ROLE_REFERENCES[rng.randrange(len(ROLE_REFERENCES))].format(role=role, what=what)
         best = source.spec.returns.get("properties", {}).get("value", {}).get("description", "")
         if cls == "aggregate" and field != "value" and best.lower().startswith("the "):
             return f"the {words} with {best[:1].lower()}{best[1:]}"  # the record that has the highest value
