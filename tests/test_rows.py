@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import copy
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from rows import accepted_rows, sample_rows
 
 from agentfab.flows.importing import run_import
-from agentfab.flows.storage import write_rows
+from agentfab.flows.rows import event_row
+from agentfab.flows.storage import rows_table, write_rows
 from agentfab.formats.export import write_export
-from agentfab.schemas.rows import DatasetRow, RowShapeError, check_row_shapes
+from agentfab.schemas.rows import ROW_ARROW_SCHEMA, DatasetRow, EventRow, RowShapeError, check_row_shapes
 
 
 def test_sample_rows_fit_the_contract_and_pydantic_agrees():
@@ -59,3 +61,34 @@ def test_an_imported_row_has_the_same_derived_columns_as_the_row_it_came_from(tm
     for row, twin in zip(rows, back):
         for column in ("n_calls", "n_errors", "tools_used", "query", "n_turns", "schema_version"):
             assert twin[column] == row[column], (row["id"], column)
+
+
+def test_a_shard_table_is_what_pyarrow_makes_of_its_rows_whether_tools_are_shared_or_copied(tmp_path):
+    """Rows of a build hold one dict per distinct tool and the writer converts each once: the table must equal the
+    plain conversion of the same rows, for shared dicts, copies, and a row without a tools list."""
+    rows = copy.deepcopy(accepted_rows())
+    shared: dict[tuple[str, str], dict] = {}
+    for row in rows[::2]:
+        row["tools"] = [shared.setdefault((t["domain"], t["name"]), t) for t in row["tools"]]
+    assert any(len(row["tools"]) > 1 for row in rows)
+    for batch in (rows, rows[:1], [], [*rows[:2], {**rows[2], "tools": None}]):
+        expected = pa.Table.from_pylist(batch, schema=ROW_ARROW_SCHEMA)
+        table = rows_table(batch, {"shard": "0"})
+        assert table.equals(expected)
+        assert table.schema.remove_metadata().equals(ROW_ARROW_SCHEMA.remove_metadata())
+    write_rows(tmp_path / "s.parquet", rows, {"shard": "0"})
+    assert pq.read_table(tmp_path / "s.parquet").to_pylist() == expected_rows(rows)
+
+
+def expected_rows(rows: list[dict]) -> list[dict]:
+    return pa.Table.from_pylist(rows, schema=ROW_ARROW_SCHEMA).to_pylist()
+
+
+def test_an_event_keeps_only_the_stored_fields_whatever_else_it_carries():
+    call = {"class_": "api_action", "function": "f", "kwargs": {"b": 1, "a": "x"}, "tool_call_id": "c1",
+            "description": None}
+    assert event_row(call) == {"class_": "api_action", "content": None, "function": "f", "kwargs": '{"a":"x","b":1}',
+                               "description": None, "tool_call_id": "c1", "source": None, "name": None,
+                               "language": None}
+    assert event_row({**call, "thought": "scratch"}) == event_row(call)
+    assert list(event_row(call)) == list(EventRow.model_fields)

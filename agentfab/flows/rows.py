@@ -21,10 +21,14 @@ EMPTY_GROUND_TRUTH: dict[str, Any] = {"answers": [], "plan": [], "state_changes"
                                       "clarify_step": None, "clarify_options": [], "user_turns": [], "needed_tools": [], "failure_outcome": None,
                                       "declined": None}
 _EVENT_FIELDS = ("class_", "content", "function", "kwargs", "description", "tool_call_id", "source", "name", "language")
+_EVENT_KEYS = frozenset(_EVENT_FIELDS)
+_NO_EVENT = dict.fromkeys(_EVENT_FIELDS)
 
 
 def event_row(event: dict[str, Any]) -> dict[str, Any]:
-    row = {k: event.get(k) for k in _EVENT_FIELDS}
+    """The stored event: every field of `EventRow` (None where the event has none), kwargs as JSON text; keys an
+    event may carry beyond those are not stored."""
+    row = {**_NO_EVENT, **event} if event.keys() <= _EVENT_KEYS else {k: event.get(k) for k in _EVENT_FIELDS}
     if isinstance(row["kwargs"], dict):
         row["kwargs"] = canonical_json(row["kwargs"])
     return row
@@ -50,8 +54,16 @@ def tool_row(spec: ToolSpec) -> dict[str, Any]:
 
 
 def tool_rows(domain: Domain, names: list[str]) -> list[dict[str, Any]]:
-    # specs are frozen: serialize each once per domain
-    return [dict(domain.memo(("tool_row", name), lambda n=name: tool_row(domain.tool(n).spec))) for name in names]
+    """Specs are frozen: each is serialized once per domain, and every row offering it holds that one dict (rows are
+    never changed once made; `flows.storage` converts each distinct tool once)."""
+    made: dict[str, dict[str, Any]] = domain.memo("tool_rows", dict)
+    out = []
+    for name in names:
+        row = made.get(name)
+        if row is None:
+            row = made[name] = tool_row(domain.tool(name).spec)
+        out.append(row)
+    return out
 
 
 def _is_error_result(event: dict[str, Any]) -> bool:
@@ -77,7 +89,15 @@ def trajectory_row(
     """The one place a dataset row is assembled (built tasks and imported records alike): what is read off the
     events (calls, failed calls, tools used) is computed here and nowhere else. `shape` is
     (depth, width, turns); `content` holds in-memory events (kwargs as objects)."""
-    calls = [e for e in content if e.get("class_") == "api_action"]
+    n_calls = n_errors = 0
+    used = set()
+    for e in content:
+        if e.get("class_") == "api_action":
+            n_calls += 1
+            if isinstance(e.get("function"), str):
+                used.add(e["function"])
+        elif _is_error_result(e):
+            n_errors += 1
     depth, width, turns = shape
     return {
         "id": row_id,
@@ -88,9 +108,9 @@ def trajectory_row(
         "depth": depth,
         "width": width,
         "n_turns": turns,
-        "n_calls": len(calls),
-        "n_errors": sum(1 for e in content if _is_error_result(e)),
-        "tools_used": sorted({e["function"] for e in calls if isinstance(e.get("function"), str)}),
+        "n_calls": n_calls,
+        "n_errors": n_errors,
+        "tools_used": sorted(used),
         "judge_score": verification["judge_score"],
         "query": query,
         "schema_version": ADP_SCHEMA_VERSION,
