@@ -111,3 +111,43 @@ def test_a_reference_never_repeats_its_record_kind():
             assert not re.search(r"\b(\w+)'s \1\b", text), text
             seen += bool(re.search(r"\b\w+'s \w+\b", text))
     assert seen >= 20, seen
+
+
+def test_a_typo_in_a_value_an_earlier_call_returned_says_that_call_not_the_request():
+    """'I wrote the farm as FRM-0067, but the request says FRM-0007' where the request never named the farm."""
+    from agentfab.generators.rollouts import OracleAgent
+
+    fed = given = 0
+    for domain in _DOMAINS[-4:]:
+        store = domain.seeded(3)
+        for seed in range(10):
+            rng = random.Random(seed)
+            plan = Composer(domain, store, 3).compose("chain", rng)
+            if plan is None:
+                continue
+            task = to_task(plan, domain, rng, task_id="t", kind="chain", distractors=2)
+            request = task.user_turns[0].text
+            for event in OracleAgent(domain, store, recovery=1.0).roll_out(task, rng).content:
+                said = re.search(r"I wrote the [a-z ]+ as \S+, but (.+?) (\S+)\.(?: |$)", event.get("description") or "")
+                if not said:
+                    continue
+                if said.group(1) == "the request says":
+                    given += 1
+                    assert said.group(2) in request, (said.group(0), request)
+                else:
+                    fed += 1
+                    assert said.group(1).endswith(" returned") and said.group(2) not in request, said.group(0)
+    assert fed >= 5 and given >= 5, (fed, given)
+
+
+def test_a_record_named_by_a_left_out_name_is_looked_up_by_name():
+    """'Hi, please look up the product named, thanks.': a request that leaves the name out says 'by name'."""
+    from agentfab.generators.language import clarify_template
+
+    shop = builtin_domain("shop")
+    tool = shop.tool("find_product")
+    named = [p.text for p in tool.phrases if "named {name}" in p.text]
+    assert named, [p.text for p in tool.phrases]
+    for text in named:
+        left = clarify_template(text, "name", tool)
+        assert left.endswith("by name") and "named" not in left, left

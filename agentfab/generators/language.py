@@ -220,13 +220,15 @@ def _clarify_template(text: str, param: str, tool: Tool) -> str:
     if label and not is_id(tool, param):  # "the carrier with name {name}" -> "the carrier by name"
         said = "" if tool_class(tool) == "create" else f" by {label.group(1)}"
         return " ".join((text[: label.start()] + said + text[label.end():]).split())
+    named_as = re.search(r"\s+(?:named|called|titled)\s+" + re.escape(slot), text)
+    if named_as:  # "look up the product named {name}" -> "look up the product by name"
+        return " ".join((text[: named_as.start()] + f" by {param_label(tool, param)}" + text[named_as.end():]).split())
     only = re.search(r":\s+" + re.escape(param_label(tool, param)) + r"\s+" + re.escape(slot) + r"(?=[.,?!]|$)", text)
     if only:  # "add a carrier: name {name}" -> "add a carrier"
         return " ".join((text[: only.start()] + text[only.end():]).split())
     if is_id(tool, param):
         thing = noun(_entity_of(tool, param) or param)
-        # "remove {id} from the loans" -> "remove my loan"; "the borrower record for {id}" -> "the record of ..."
-        text = text.replace(f"{slot} from the {plural(thing)}", slot)
+        # "the borrower record for {id}" -> "the record of one of our borrowers"
         text = re.sub(r"\bthe " + re.escape(thing) + r" record for " + re.escape(slot), f"the record of {slot}", text)
         named = re.compile(r"\b(?:the\s+)?" + re.escape(thing) + r"\s+" + re.escape(slot), re.IGNORECASE)
         if named.search(text):

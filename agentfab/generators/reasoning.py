@@ -76,14 +76,15 @@ class Reasoner:
                        f"{'; '.join(plans)}.")
 
     def after_error(self, tool: Tool, wrong: dict[str, Any], right: dict[str, Any], error: Any,
-                    rng: random.Random) -> str:
-        """After a failed call: its cause, and what changes in the retry."""
+                    rng: random.Random, fed: dict[str, str] | None = None) -> str:
+        """After a failed call: its cause, and what changes in the retry. `fed` names the earlier call a value came
+        from (otherwise the request gave it)."""
         changed = [p for p in right if wrong.get(p) != right[p]]
         cause = error_cause(error)
         if changed:
             p = changed[0]
-            fix = (f"I wrote the {label(p)} as {render_value(wrong[p])}, but the request says "
-                   f"{render_value(right[p])}.")
+            where = f"{fed[p]} returned" if fed and p in fed else "the request says"
+            fix = f"I wrote the {label(p)} as {render_value(wrong[p])}, but {where} {render_value(right[p])}."
             return rng.choice((f"That failed: {cause}. {fix} Retrying with the right value.",
                                f"The call was refused ({cause}). {fix} I'll call {tool.name} again.",
                                f"Error: {cause}. My mistake: {fix} Trying again."))

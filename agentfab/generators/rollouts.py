@@ -187,9 +187,11 @@ class OracleAgent:
             out.n_calls += 1
             out.n_errors += is_error(value)
         right = args_of[slip.id]
+        fed = {p: tool_of[ref.split(".", 1)[0]] for p, ref in slip.bindings.items() if ref.split(".", 1)[0] in tool_of}
         for previous, args in zip(wrongs, [*wrongs[1:], right]):  # each retry alone, saying what went wrong
             cid = f"call_{next(ids)}"
-            out.content.append(call(slip.tool, args, cid, thinker.after_error(tool, previous, right, last, rng)))
+            thought = thinker.after_error(tool, previous, right, last, rng, fed)
+            out.content.append(call(slip.tool, args, cid, thought))
             last = tool.invoke(world, args)
             out.content.append(result(slip.tool, last, cid))
             out.n_calls += 1

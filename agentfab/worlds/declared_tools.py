@@ -476,5 +476,5 @@ def _writes(b: _Builder, fam: _Family) -> None:
           + (f" Refused while {' or '.join(refs)} still reference it." if refs else "") + _rules_text(e, "delete"),
           {k: key_schema(e)}, [k],
           _object({k: key_schema(e, f"The deleted {e.words}"), "deleted": {"type": "boolean"}}), delete,
-          (f"delete the {e.words}{rec} for {{{k}}}", f"remove {{{k}}} from the {e.plural_words}"), (k,),
+          (f"delete the {e.words}{rec} for {{{k}}}", f"remove {e.words} {{{k}}}"), (k,),
           mutates=True)
