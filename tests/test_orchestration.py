@@ -115,6 +115,27 @@ def test_a_shard_that_keeps_failing_fails_the_build_after_the_rest_of_its_batch_
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
+def test_each_build_reports_its_progress_to_the_runner_it_runs_on_and_to_no_other(prefect_harness, tmp_path):
+    recipe = tmp_path / "batches.yaml"
+    recipe.write_text(RECIPE)
+    heard: dict[str, list[tuple[str, int | None]]] = {"pool": [], "in-process": []}
+    for name, workers in (("pool", 2), ("in-process", 1)):  # shards launched early, and shards built by task runs
+        with ProcessRunner(workers) as runner:
+            runner.progress = lambda event, data, name=name: heard[name].append((event, data.get("shard")))
+            build(recipe, out=tmp_path / name, runner=runner)
+    for events in heard.values():
+        assert events[0] == ("start", None) and events[-1] == ("finalize", None)
+        done = [shard for event, shard in events if event == "shard_done"]
+        assert sorted(done) == list(range(20))  # every shard once, heard by its own build's runner only
+    (tmp_path / "pool" / "shards" / "shard-00004.parquet").write_bytes(b"damaged")
+    resumed: list[tuple[str, int | None]] = []
+    with ProcessRunner(1) as runner:
+        runner.progress = lambda event, data: resumed.append((event, data.get("shard")))
+        build(recipe, out=tmp_path / "pool", runner=runner)
+    assert resumed == [("damaged", 4), ("start", None), ("shard_done", 4), ("finalize", None)]
+    assert len(heard["in-process"]) == 22  # negative control: the resumed build's events reached no earlier runner
+
+
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "agentfab", *args], capture_output=True, text=True, timeout=600,
                           cwd=ROOT, env={**os.environ, **(env or {})})

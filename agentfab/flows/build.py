@@ -34,7 +34,7 @@ from agentfab.flows.ownership import (FolderError, check_writable, may_replace, 
                                      writer_lock)
 from agentfab.flows.runners import ProcessRunner, ShardRunner
 from agentfab.flows.shard import ShardJob, load_stats
-from agentfab.flows.shard_tasks import build_and_check, report, set_progress  # noqa: F401 (set_progress: the API)
+from agentfab.flows.shard_tasks import build_and_check
 from agentfab.flows.storage import check_shard, clear_partial, paths, write_json, write_text
 from agentfab.flows.worlds import expand_worlds, world_files
 from agentfab.llm.client import LLMError
@@ -74,11 +74,11 @@ def check_output(recipe: Recipe, out: Path, overwrite: bool) -> bool:
 
 
 def prepare_output(recipe: Recipe, out: Path, overwrite: bool, recipe_dir: Path | None = None,
-                   extend: bool = False) -> tuple[int, list[int]]:
+                   extend: bool = False, report: Callable[..., None] | None = None) -> tuple[int, list[int]]:
     """Claim the output folder for this recipe; return the version to build and its shards still to build (the
     caller holds the folder's lock).
     build.json keeps the recipe, and where its declared domain files were found (relative to `recipe_dir`), for
-    `agentfab validate`.
+    `agentfab validate`. `report` (a runner's) hears of each finished shard that fails its check and is rebuilt.
 
     Without `extend` the version is the one build.json names (a resumed extension, or 1); with `extend` an
     unfinished version is resumed, else the next one after the last complete version starts.
@@ -103,7 +103,7 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool, recipe_dir: Path 
         problem = check_shard(out, i, recipe.hash(), version=version)
         if problem is not None:
             todo.append(i)
-            if paths(out, i, version)["stats"].is_file():  # it was done once: say which file failed its check
+            if report is not None and paths(out, i, version)["stats"].is_file():  # done once: say which file failed
                 report("damaged", shard=i, problem=problem)
     return version, todo
 
@@ -153,7 +153,6 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
     """Decontamination and dedup across shards and versions (what `checks` has not done yet while shards were
     being built), then manifest.json and the dataset card."""
     started = time.perf_counter()
-    report("finalize")
     checks = shard_checks(recipe, out, version) if checks is None else checks
     new = checks.stems
     previous = [v for v in lineage(out) if v["version"] < version]
@@ -241,13 +240,13 @@ async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool 
     started = time.perf_counter() if started is None else started
     out_path = Path(out)
     own = runner is None
-    if claimed is None:
-        expand_worlds(recipe.worlds, Path(recipe_dir))  # a broken world fails here, before any shard starts
-        claimed = prepare_output(recipe, out_path, overwrite, Path(recipe_dir), extend)
-        report("start", total=recipe.n_shards, todo=len(claimed[1]), records=recipe.records)
-    version, todo = claimed
     if runner is None:
         runner = ProcessRunner(workers, "spawn")
+    if claimed is None:
+        expand_worlds(recipe.worlds, Path(recipe_dir))  # a broken world fails here, before any shard starts
+        claimed = prepare_output(recipe, out_path, overwrite, Path(recipe_dir), extend, runner.report)
+        runner.report("start", total=recipe.n_shards, todo=len(claimed[1]), records=recipe.records)
+    version, todo = claimed
     checks = shard_checks(recipe, out_path, version)
     try:
         runner.open(len(todo))
@@ -266,6 +265,7 @@ async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool 
         if own:  # a deployment or a direct call: the flow run fails with the endpoint's error
             raise LLMError(fatal[0], fatal[1], True)
         return {"fatal": fatal}  # the `build` API reports it outside Prefect, as one line
+    runner.report("finalize")
     return finalize(recipe, out_path, time.perf_counter() - started, todo, version, checks)
 
 
@@ -309,13 +309,12 @@ def _build_locked(recipe: Recipe, recipe_dir: Path, out_path: Path, workers: int
     if runner is None:
         runner = ProcessRunner(workers if workers else (os.cpu_count() or 1))
     started = time.perf_counter()
-    version, todo = prepare_output(recipe, out_path, overwrite, recipe_dir, extend)
+    version, todo = prepare_output(recipe, out_path, overwrite, recipe_dir, extend, runner.report)
     if on_claimed is not None:
         on_claimed()
-    runner.on_done = lambda stats: report("shard_done", shard=stats["shard"], stats=stats)
     try:
         runner.open(len(todo))
-        report("start", total=recipe.n_shards, todo=len(todo), records=recipe.records)
+        runner.report("start", total=recipe.n_shards, todo=len(todo), records=recipe.records)
         runner.launch(shard_jobs(recipe, str(recipe_dir), str(out_path), version, todo))
         lifeline.wait_for_server()  # the command's own server (started first thing) may still be importing
         manifest = _run(build_flow(recipe, str(recipe_dir), str(out_path), overwrite, extend=extend, runner=runner,
@@ -332,6 +331,5 @@ def _build_locked(recipe: Recipe, recipe_dir: Path, out_path: Path, workers: int
         write_json(out_path / "manifest.json", Manifest.model_validate(manifest).as_json())
         return manifest
     finally:
-        runner.on_done = None
         if own:
             runner.close()

@@ -75,7 +75,7 @@ def build(recipe: Path, out: Path | str | None, records: int | None, seed: int |
     except RecipeError as exc:
         raise UserError(str(exc)) from None
     start_server()  # before Prefect is imported: the server starts while this process imports and sets up
-    from agentfab.flows.build import BuildError, build as run_build, set_progress
+    from agentfab.flows.build import BuildError, build as run_build
     from agentfab.llm.client import LLMError
     from agentfab.worlds.declared import DeclaredDomainError
 
@@ -86,7 +86,7 @@ def build(recipe: Path, out: Path | str | None, records: int | None, seed: int |
     except ValueError as exc:
         raise UserError(str(exc)) from None
     progress = _Progress(quiet, out)
-    set_progress(progress.update)
+    runner.progress = progress.update  # the bar hears the build's events from the runner the build runs on
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop_build)
     try:
@@ -109,7 +109,6 @@ def build(recipe: Path, out: Path | str | None, records: int | None, seed: int |
         stop_on(exc, out)
     finally:
         progress.close()
-        set_progress(None)
     _summary(manifest, out or Path("data/builds") / manifest["name"])
     _exit_without_teardown()
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from agentfab.flows.shard import ShardJob, build_shard
 
 RUNNERS = ("process", "dask")
-OnDone = Callable[[dict[str, Any]], None]
+ProgressHook = Callable[[str, dict[str, Any]], None]
 
 
 class RunnerError(RuntimeError):
@@ -55,13 +55,14 @@ class ShardRunner:
     """Runs shard jobs and hands back one concurrent.futures.Future per shard.
 
     `launch` submits the jobs the build still needs (early, so they need not wait for Prefect); `future` returns
-    that early future once, then submits afresh (a Prefect retry). `on_done` hears of each shard that succeeds.
+    that early future once, then submits afresh (a Prefect retry). `progress` (the CLI's progress bar) hears of
+    the build's events through `report`: start, damaged, shard_done, machine_error, finalize.
     """
 
     name = "base"
 
-    def __init__(self) -> None:
-        self.on_done: OnDone | None = None
+    def __init__(self, progress: ProgressHook | None = None) -> None:
+        self.progress = progress
         self._early: dict[tuple[str, int], Future] = {}
 
     # the part a concrete runner provides
@@ -102,9 +103,14 @@ class ShardRunner:
             return early, True
         return self.submit(job), False
 
+    def report(self, event: str, **data: Any) -> None:
+        if self.progress is not None:
+            self.progress(event, data)
+
     def _heard(self, future: Future) -> None:
-        if self.on_done is not None and not future.cancelled() and future.exception() is None:
-            self.on_done(future.result())
+        if not future.cancelled() and future.exception() is None:
+            stats = future.result()
+            self.report("shard_done", shard=stats["shard"], stats=stats)
 
     def __enter__(self) -> "ShardRunner":
         return self

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from typing import Any, Callable
+from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -20,21 +20,6 @@ from agentfab.llm.client import LLMError
 
 # a full disk, a quota, a folder agentfab may not write: the machine's state, reported as one line, never retried
 MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
-
-ProgressHook = Callable[[str, dict[str, Any]], None]
-_progress: ProgressHook | None = None
-
-
-def set_progress(hook: ProgressHook | None) -> None:
-    """The CLI's progress bar listens here (a callable cannot travel as a flow parameter)."""
-    global _progress
-    _progress = hook
-
-
-def report(event: str, **data: Any) -> None:
-    if _progress is not None:
-        _progress(event, data)
-
 
 # At most this many Prefect task runs wait for a build's shards. Each task run costs Prefect's server ~15-20 ms of CPU
 # (three state events to record) and its client a few: 200 shards as 200 tasks spent ~4 s on bookkeeping, the
@@ -88,19 +73,19 @@ async def run_shards(batch: ShardBatch, runner: ShardRunner) -> list[dict[str, A
     for job in todo:
         future, reported = submitted.get(job.shard) or runner.future(job)  # in-process: built here, in order
         try:
-            stats = await _shard_result(future)
+            stats = await _shard_result(future, runner)
         except Exception as exc:  # noqa: BLE001 - raised below, once the batch's other shards are in
             failure = failure or exc
             continue
         if not reported and "fatal" not in stats and "os_error" not in stats:
-            report("shard_done", shard=job.shard, stats=stats)
+            runner.report("shard_done", shard=job.shard, stats=stats)
         batch.keep(job.shard, stats)
     if failure is not None:
         raise failure
     return [batch.results[job.shard] for job in batch.jobs]
 
 
-async def _shard_result(future: Any) -> dict[str, Any]:
+async def _shard_result(future: Any, runner: ShardRunner) -> dict[str, Any]:
     try:
         return await asyncio.wrap_future(future)
     except LLMError as exc:
@@ -111,7 +96,7 @@ async def _shard_result(future: Any) -> dict[str, Any]:
         if exc.errno not in MACHINE_ERRNOS:
             raise
         failed = [exc.errno, exc.strerror or str(exc), exc.filename]
-        report("machine_error", error=OSError(*failed))  # the CLI stops here, before Prefect's shutdown talks
+        runner.report("machine_error", error=OSError(*failed))  # the CLI stops here, before Prefect's shutdown talks
         return {"os_error": failed}  # a full disk: likewise
 
 

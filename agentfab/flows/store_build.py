@@ -28,7 +28,7 @@ class StoreRunner(ShardRunner):
     its future resolves (a worker on another machine wrote only to the store)."""
 
     def __init__(self, inner: ShardRunner, store: Store):
-        super().__init__()
+        super().__init__(inner.progress)
         self.inner, self.store = inner, store
         self.name = inner.name
 
