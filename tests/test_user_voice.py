@@ -151,3 +151,21 @@ def test_a_record_named_by_a_left_out_name_is_looked_up_by_name():
     for text in named:
         left = clarify_template(text, "name", tool)
         assert left.endswith("by name") and "named" not in left, left
+
+
+def test_a_count_field_is_said_after_its_number_and_left_out_with_its_noun():
+    """'add a leave request: employee EMP-0007, ..., days 27' reads '27 days'; leaving it out drops both."""
+    from agentfab.generators.language import clarify_template
+
+    seen = 0
+    for domain in _DOMAINS:
+        for tool in domain.tools:
+            for param in ("days", "nights", "seats"):
+                for phrase in tool.phrases:
+                    if "{" + param + "}" not in phrase.text or not tool.spec.name.startswith("create_"):
+                        continue
+                    seen += 1
+                    assert "{" + param + "} " + param in phrase.text, phrase.text
+                    left = clarify_template(phrase.text, param, tool)
+                    assert "{" + param + "}" not in left and not re.search(r"[,:]\s*" + param + r"\b", left), left
+    assert seen >= 2, seen

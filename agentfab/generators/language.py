@@ -190,7 +190,7 @@ def _cap(text: str) -> str:
 # -- clarify ---------------------------------------------------------------------------------------------------
 
 _A_VOWEL = re.compile(r"\b([Aa]) (?=[aeio])")
-_COUNTED_SLOT = r"(?:\s+(?:x\s+)?(?:units?|nights?|seats?|rooms?|guests?|minutes?|copies|people))?"
+_COUNTED_SLOT = r"(?:\s+(?:x\s+)?(?:units?|nights?|seats?|rooms?|guests?|minutes?|days?|hours?|copies|people))?"
 # a field's unit after its value in a request: "delay {delay_minutes} minutes", "rate {rate_pct}%"
 _UNIT_AFTER = r"(?: (?:" + "|".join(sorted({re.escape(u) for u in UNITS.values() if u != "%"})) + r")\b|%)"
 _PREPOSITION = r"(?:\s+(?:with|for|of|on|to|from|in|at|by|reason:?|,)\s*|\s+)"

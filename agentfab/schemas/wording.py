@@ -101,6 +101,13 @@ _COUNTED = {"nights": "night", "units": "unit", "seats": "seat", "rooms": "room"
             "copies": "copy", "people": "person", "minutes": "minute", "accounts": "account", "books": "book",
             "loans": "loan", "members": "member", "authors": "author", "events": "event", "orders": "order",
             "products": "product", "results": "result", "meetings": "meeting", "items": "item", "hours": "hour"}
+
+
+def counts(words: str) -> bool:
+    """Whether a field's words name what its number counts ("days", "nights"): said "27 days", not "days 27"."""
+    return words in _COUNTED
+
+
 _ONE = re.compile(r"\b(?<![.\d])(1|one) (" + "|".join(_COUNTED) + r")\b")
 SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 

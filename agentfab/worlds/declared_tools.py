@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tools import ToolSpec
-from agentfab.schemas.wording import ask_whether, join_words, label, unit
+from agentfab.schemas.wording import ask_whether, counts, join_words, label, unit
 from agentfab.worlds.core import Phrase, Record, Store, Tool, ToolError, as_phrases, ask
 from agentfab.worlds.declared_spec import (
     DeclaredDomainError, DomainDef, EntityDef, FieldDef, relation_label, with_article,
@@ -430,7 +430,8 @@ def _writes(b: _Builder, fam: _Family) -> None:
 
     words = {f.name: relation_label(f, fam.targets[f.name]).replace("_", " ") if f.target else label(f.name)
              for f in fields}
-    given = {n: f"{words[n]} {{{n}}}" + _unit_after(n) for n in required}  # "delay {delay_minutes} minutes"
+    # "delay {delay_minutes} minutes", "{days} days"
+    given = {n: f"{{{n}}} {words[n]}" if counts(words[n]) else f"{words[n]} {{{n}}}" + _unit_after(n) for n in required}
     listed = join_words([given[n] for n in required])
     colon = ", ".join(given[n] for n in required)
     b.add(f"create_{e.snake}",
