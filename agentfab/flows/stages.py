@@ -24,6 +24,7 @@ from agentfab.schemas.codes import STAGES, Reason
 from agentfab.schemas.tasks import TASK_KINDS, Task
 from agentfab.validators.dedup import Deduper, exact_key
 from agentfab.validators.judge import Judge
+from agentfab.validators.reading import Reading
 from agentfab.validators.verify import Verdict, apply_judge, check
 from agentfab.worlds.core import Domain, Store, Tool, ToolRaised
 
@@ -151,6 +152,7 @@ class Record:
     content: list[Event] = field(default_factory=list)
     verdict: Verdict = field(default_factory=Verdict)
     key: str = ""
+    reading: Reading | None = None  # what verify, the judge and the negatives read off `content`, read once
 
     @property
     def offered(self) -> dict[str, Tool]:
@@ -282,7 +284,8 @@ class OracleRollOut:
 
 def verify_stage(record: Record) -> None:
     """Stage 4: schema, execution replay, ground truth and rules; every failure becomes a reason code."""
-    record.verdict = check(record.task, record.content, record.offered, record.draft.world.store)
+    record.reading = Reading(record.content)
+    record.verdict = check(record.task, record.content, record.offered, record.draft.world.store, record.reading)
 
 
 @dataclass
@@ -293,7 +296,7 @@ class JudgeStage:
     min_score: float
 
     def __call__(self, record: Record) -> None:
-        apply_judge(record.verdict, record.task, record.content, self.judge, self.min_score)
+        apply_judge(record.verdict, record.task, record.content, self.judge, self.min_score, record.reading)
 
 
 @dataclass

@@ -60,9 +60,16 @@ def _texts(content: list[Event]) -> list[str]:
     return texts
 
 
-def _tokens_of(texts: list[str]) -> set[str]:
+def _tokens_of(texts: "list[str] | set[str]") -> set[str]:
     # one scan of all texts: no token spans a newline, so joining on one finds exactly each text's tokens
     return set(TOKEN.findall("\n".join(texts)))
+
+
+def _chunks(texts: list[str]) -> set[str]:
+    """The texts cut at whitespace and double quotes, which no token holds: a text's tokens are its chunks' tokens
+    (a scan never carries a token across a character that cannot be in one). JSON results and arguments cut into
+    field names and values, most of which an earlier row had: only new chunks need the token scan."""
+    return set(" ".join(texts).replace('"', " ").split())
 
 
 class ValueBank:
@@ -73,7 +80,9 @@ class ValueBank:
         self.cap = cap
         self.vocab: set[str] = set()  # every token of accepted data (`tokens`)
         self._read: set[str] = set()  # texts whose tokens are in `vocab` already (results and thoughts repeat)
+        self._chunks: set[str] = set()  # pieces of texts (`_chunks`) whose tokens are in `vocab` already
         self._values: dict[tuple[str, str], list[Any]] = {}
+        self._results: set[tuple[str, str]] = set()  # (tool, result text) whose fields are kept already
         self._calls: dict[str, list[dict[str, Any]]] = {}
         # the hashable ones of each list again, as a set: `in` without a scan, by the same equality (2 == 2.0)
         self._hashed: dict[Any, set[Any]] = {}
@@ -98,26 +107,34 @@ class ValueBank:
         seen = self._values.get(key)
         if seen is None:
             seen = self._values[key] = []
+        elif len(seen) >= self.cap:
+            return
         self._add(seen, key, value, None if isinstance(value, (list, dict)) else value)
 
     def observe(self, content: list[Event]) -> None:
         """Learn from one accepted trajectory: its tokens, its successful calls and the fields of their results."""
         new = [t for t in _texts(content) if t not in self._read]
         self._read.update(new)
-        self.vocab |= _tokens_of(new)
-        results = {e.get("tool_call_id"): _value(e) for e in content if e.get("source") == "environment"}
+        chunks = _chunks(new) - self._chunks
+        if chunks:
+            self._chunks |= chunks
+            self.vocab |= _tokens_of(chunks)
+        results = {e.get("tool_call_id"): e.get("content") for e in content if e.get("source") == "environment"}
         for e in content:
-            if e.get("class_") != "api_action" or not isinstance(e.get("kwargs"), dict):
+            kwargs = e.get("kwargs")
+            if e.get("class_") != "api_action" or not isinstance(kwargs, dict):
                 continue
-            tool, value = e["function"], results.get(e.get("tool_call_id"))
+            tool, text = e["function"], results.get(e.get("tool_call_id"))
+            value = _parsed(text)
             if not isinstance(value, dict) or is_error(value):
                 continue
-            for param, v in e["kwargs"].items():
+            for param, v in kwargs.items():
                 self._keep((tool, param), v)
-            for field, v in value.items():
-                if not isinstance(v, (list, dict)):
-                    self._keep((tool, field), v)
-            kwargs = e["kwargs"]
+            if (tool, text) not in self._results:  # the same result of the same tool again adds nothing
+                self._results.add((tool, text))
+                for field, v in value.items():
+                    if not isinstance(v, (list, dict)):
+                        self._keep((tool, field), v)
             flat = not any(isinstance(v, (list, dict)) for v in kwargs.values())
             self._add(self._calls.setdefault(tool, []), tool, kwargs, frozenset(kwargs.items()) if flat else None)
 
@@ -397,7 +414,11 @@ def make_negative(task: Task, content: list[Event], agent: OracleAgent, rng: ran
 
 
 def _value(event: Event) -> Any:
+    return _parsed(event.get("content"))
+
+
+def _parsed(text: str | None) -> Any:
     try:
-        return orjson.loads(event.get("content") or "null")  # every observation of every accepted row: keep it cheap
+        return orjson.loads(text or "null")  # every observation of every accepted row: keep it cheap
     except orjson.JSONDecodeError:
         return None

@@ -19,6 +19,7 @@ import orjson
 
 from agentfab.schemas.answers import flatten, mentioned, render_value
 from agentfab.schemas.tasks import Task
+from agentfab.validators.reading import Reading, reading_of
 from agentfab.worlds.core import canonical_json
 
 Event = dict[str, Any]
@@ -28,8 +29,15 @@ _HEDGE = re.compile(r"\b(?:i think|i believe|i guess|i assume|probably|perhaps|p
                     r"completely |quite )?sure|it seems|seems to be|might be|may be|if i'm not mistaken|"
                     r"as far as i (?:can tell|know))\b")
 
-# Values a reply states that must come from somewhere: ids ("ACC-1001", "FL-0207") and numbers with decimals.
-_CHECKABLE = re.compile(r"\b[A-Z]{1,5}-\d{2,}\b|(?<![\w.])\d+\.\d{2}\b")
+# Values a reply states that must come from somewhere: ids ("ACC-1001", "FL-0207") and numbers with decimals:
+# r"\b[A-Z]{1,5}-\d{2,}\b|(?<![\w.])\d+\.\d{2}\b", written to open with the character class every match starts
+# with, so that the scan skips every other character at C speed (a pattern opening with \b tries each position);
+# the lookbehinds after the first character say what \b and (?<![\w.]) said before it. The same matches (a test
+# compares the two).
+_CHECKABLE = re.compile(r"[A-Z\d](?:(?<=[A-Z])(?<!\w[A-Z])[A-Z]{0,4}-\d{2,}\b|(?<=\d)(?<![\w.]\d)\d*\.\d{2}\b)")
+# Every hedge _HEDGE matches holds one of these: a text with none of them has no hedge (no need to run the pattern).
+_HEDGE_WORDS = ("think", "believe", "guess", "assume", "probably", "perhaps", "possibly", "presumably", "sure",
+                "seems", "might be", "may be", "mistaken", "as far as i")
 
 
 @dataclass(frozen=True)
@@ -106,9 +114,11 @@ class RuleJudge:
 
     name = "rules"
 
-    def judge(self, task: Task, content: list[Event]) -> Judgement:
+    def judge(self, task: Task, content: list[Event], reading: Reading | None = None) -> Judgement:
+        """`reading`: the record's reading of `content`, shared with the checks (one is made when None)."""
+        read = reading_of(content, reading)
         deduct: list[tuple[float, str]] = []
-        calls = [i for i, e in enumerate(content) if e.get("class_") == "api_action"]
+        calls = read.calls
         groups = [i for i in calls if i == 0 or content[i - 1].get("class_") != "api_action"]
         silent = [i for i in groups if not (content[i].get("description") or "").strip()]
         if silent:
@@ -117,10 +127,13 @@ class RuleJudge:
         wasted = max(0, len(calls) - len(task.plan))
         if wasted:
             deduct.append((0.5 + (wasted - 1), f"{wasted} call(s) beyond the plan"))
-        seen: set[str] = set()
+        seen: set[object] = set()
         repeats = 0
+        keys = read.call_keys
         for i in calls:
-            key = canonical_json([content[i].get("function"), content[i].get("kwargs")])
+            function, text = content[i].get("function"), keys.get(i)
+            key = (function, text) if isinstance(function, str) and text is not None else canonical_json(
+                [function, content[i].get("kwargs")])  # the same equality as the canonical JSON of the pair
             repeats += key in seen
             seen.add(key)
         if repeats:
@@ -133,40 +146,45 @@ class RuleJudge:
             unexplained += not (_cause_named(thought, message) or _cause_named(told, message))
         if unexplained:
             deduct.append((0.5 * unexplained, f"{unexplained} error(s) whose cause the next thought never names"))
-        deduct += self._replies(task, content)
+        deduct += self._replies(task, content, read)
         score = max(1.0, 5.0 - sum(d for d, _ in deduct))
         notes = "; ".join(n for _, n in deduct)
         return Judgement(round(score * 2) / 2, notes or "clear reasoning, no wasted calls, grounded complete replies")
 
     @staticmethod
-    def _replies(task: Task, content: list[Event]) -> list[tuple[float, str]]:
+    def _replies(task: Task, content: list[Event], read: Reading) -> list[tuple[float, str]]:
         out: list[tuple[float, str]] = []
-        replies = [e.get("content") or "" for e in content if e.get("class_") == "message_action"]
+        replies = read.replies
         if not replies or any(len(r.strip()) < 10 for r in replies):
             out.append((2.0, "a reply is empty or too short to be useful"))
         elif any(len(r) > 4000 for r in replies):
             out.append((1.0, "a reply is over 4000 characters"))
-        hedges = [m.group(0) for r in replies for m in _HEDGE.finditer(r.lower())]
-        checkable = [v for r in replies for v in _CHECKABLE.findall(r)]
+        text = "\n".join(replies)  # neither pattern matches across a line break: one scan reads every reply
+        low = text.lower()
+        hedges = _HEDGE.findall(low) if any(w in low for w in _HEDGE_WORDS) else []
+        checkable = _CHECKABLE.findall(text)
         sources = ""
+        grounded = False
         if hedges:
             sources = flatten(" ".join(_said_by_others(content)))
         elif checkable:
             # the texts as they are usually state every value already; then adding each result's values as replies
             # write them cannot change the verdict (a checkable value has no space, so it never spans two texts)
             sources = flatten(" ".join(_said(content)))
-            if not all(mentioned(sources, v.lower()) for v in checkable):
+            grounded = all(mentioned(sources, v.lower()) for v in checkable)
+            if not grounded:
                 sources = flatten(" ".join(_said_by_others(content)))
         hedged = [h for h in hedges if h not in sources]  # a hedge word inside a value ("Maybe Tomorrow") is data
         if hedged:
             out.append((1.0, f"a reply hedges ({', '.join(hedged[:2])}) about what the results state"))
-        ungrounded = sorted({v for v in checkable if not mentioned(sources, v.lower())})
+        ungrounded = [] if grounded else sorted({v for v in checkable if not mentioned(sources, v.lower())})
         if ungrounded:
             out.append((min(2.0, float(len(ungrounded))), f"reply states {', '.join(ungrounded[:3])}, which no "
                                                           "observation or user turn contains"))
-        said = flatten(" ".join(replies))
         facts = [v for turn in task.user_turns for f in turn.facts for v in f.values]
-        if facts:
+        # the truth check found each fact stated in its own turn's reply: then all replies together state it too
+        if facts and not read.all_facts_stated:
+            said = flatten(" ".join(replies))
             share = sum(mentioned(said, v) for v in facts) / len(facts)
             if share < 1.0:
                 out.append((round(2 * (1 - share) * 2) / 2 or 0.5, f"{share:.0%} of the asked facts stated"))

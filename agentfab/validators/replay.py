@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from agentfab.schemas.answers import flatten, mentioned
 from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import Task
+from agentfab.validators.reading import Reading, reading_of, turn_replies
 from agentfab.validators.structure import Event, Failure
 from agentfab.worlds.core import Store, Tool, ToolRaised, canonical_json, is_error
 
@@ -18,6 +19,7 @@ REFUSAL_MARKERS = ("can't", "cannot", "unable", "don't have", "no tool", "not ab
 @dataclass
 class Replay:
     calls: list[tuple[str, dict[str, Any], Any]] = field(default_factory=list)  # (tool, kwargs, replayed result)
+    keys: list[str] = field(default_factory=list)  # canonical JSON of each call's kwargs
     state_diff: dict[str, Any] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
 
@@ -28,18 +30,21 @@ def expected_errors(task: Task) -> set[tuple[str, str, str]]:
 
 
 def replay(content: list[Event], tools: Mapping[str, Tool], store: Store,
-           expected: set[tuple[str, str, str]] | frozenset = frozenset()) -> Replay:
+           expected: set[tuple[str, str, str]] | frozenset = frozenset(), reading: Reading | None = None) -> Replay:
     """Re-execute every call in order on a fresh fork; each observation must equal the replayed result.
     A failed call is unrecovered unless a later call to the tool succeeds or the task `expected` that failure."""
     world = store.fork()
     out = Replay()
+    read = reading_of(content, reading)
     observed = {
         ev.get("tool_call_id"): ev["content"]
         for ev in content
         if ev.get("class_") == "text_observation" and ev.get("source") == "environment"
     }
-    for i, ev in enumerate(content):
-        if ev.get("class_") != "api_action" or ev.get("function") not in tools or not isinstance(ev.get("kwargs"), dict):
+    keys = read.call_keys
+    for i in read.calls:
+        ev = content[i]
+        if ev.get("function") not in tools or not isinstance(ev.get("kwargs"), dict):
             continue
         try:
             value = tools[ev["function"]].invoke(world, ev["kwargs"])
@@ -47,12 +52,13 @@ def replay(content: list[Event], tools: Mapping[str, Tool], store: Store,
             out.failures.append((Reason.TOOL_RAISED, f"content[{i}]: {exc}"))
             continue
         out.calls.append((ev["function"], ev["kwargs"], value))
+        out.keys.append(keys[i])
         seen = observed.get(ev.get("tool_call_id"))
         if seen is not None and not _same(seen, value):
             out.failures.append((Reason.OBSERVATION_MISMATCH,
                                  f"content[{i}]: {ev['function']} returned something else on replay"))
     for n, (name, _, value) in enumerate(out.calls):
-        if is_error(value) and (name, canonical_json(out.calls[n][1]), value["error"]["type"]) in expected:
+        if is_error(value) and (name, out.keys[n], value["error"]["type"]) in expected:
             continue
         if is_error(value) and not any(c[0] == name and not is_error(c[2]) for c in out.calls[n + 1:]):
             out.failures.append((Reason.ERROR_UNRECOVERED, f"{name} failed ({value['error']['message']}) and was "
@@ -70,32 +76,19 @@ def _same(observed_text: str, value: Any) -> bool:
         return False
 
 
-def turn_replies(content: list[Event]) -> list[str]:
-    """The agent's last message before each following user turn (clarifying questions are not replies)."""
-    replies: list[str] = []
-    last: str | None = None
-    for ev in content:
-        if ev.get("class_") == "text_observation" and ev.get("source") == "user":
-            if last is not None:
-                replies.append(last)
-            last = None
-        elif ev.get("class_") == "message_action":
-            last = ev.get("content") or ""
-    if last is not None:
-        replies.append(last)
-    return replies
-
-
 def check_truth(task: Task, content: list[Event], rep: Replay) -> list[Failure]:
     return truth(task, content, rep)[0]
 
 
-def truth(task: Task, content: list[Event], rep: Replay) -> tuple[list[Failure], tuple[int, int]]:
+def truth(task: Task, content: list[Event], rep: Replay, reading: Reading | None = None
+          ) -> tuple[list[Failure], tuple[int, int]]:
     """The ground-truth failures, and (asked, stated): how many fact values the turns ask for and how many of them
-    the replies state (the quality figures reuse the count instead of reading every row again)."""
+    the replies state (the quality figures reuse the count instead of reading every row again). Sets the reading's
+    `all_facts_stated` when the replies were checked."""
     failures: list[Failure] = []
     n_asked = n_stated = 0
-    calls = [e for e in content if e.get("class_") == "api_action"]
+    read = reading_of(content, reading)
+    calls = read.calls
     if task.expect_refusal:
         if calls:
             failures.append((Reason.UNEXPECTED_CALL, f"{len(calls)} call(s) although no offered tool fits"))
@@ -107,12 +100,16 @@ def truth(task: Task, content: list[Event], rep: Replay) -> tuple[list[Failure],
         final = (content[-1].get("content") or "").lower() if content else ""
         if not any(m in final for m in REFUSAL_MARKERS):
             failures.append((Reason.NO_REFUSAL, f"the reply does not decline the part no tool can do: {task.declined}"))
-    made = [(name, canonical_json(kwargs)) for name, kwargs, value in rep.calls if not is_error(value)]
-    met = [(name, canonical_json(kwargs), value["error"]["type"]) for name, kwargs, value in rep.calls
-           if is_error(value)]
+    made: list[tuple[str, str]] = []
+    met: list[tuple[str, str, str]] = []
+    for (name, _, value), key in zip(rep.calls, rep.keys):
+        if is_error(value):
+            met.append((name, key, value["error"]["type"]))
+        else:
+            made.append((name, key))
     unmatched_steps = []
-    for step in task.plan:  # pair each planned step with one successful call that does exactly it
-        wanted = (step.tool, canonical_json(step.arguments))
+    for step, arguments in zip(task.plan, read.plan_arguments(task)):  # pair each planned step with one
+        wanted = (step.tool, arguments)                                  # successful call that does exactly it
         if step.expect_error:  # ... or, for a failure task's attempt, with the call that met the rule
             if (*wanted, step.expect_error) in met:
                 met.remove((*wanted, step.expect_error))
@@ -132,26 +129,28 @@ def truth(task: Task, content: list[Event], rep: Replay) -> tuple[list[Failure],
                              f"the task needs {canonical_json(step.arguments)}"))
         else:
             failures.append((Reason.MISSING_CALL, f"{step.id}: {step.tool} was never called successfully"))
-    replies = turn_replies(content)
+    replies = read.flat_turn_replies
     if task.clarification is not None:
         asked, found = check_clarification(task, content)
         failures += found
         replies = replies[1:] if asked else replies
     for t, turn in enumerate(task.user_turns):
-        reply = flatten(replies[t]) if t < len(replies) else ""
-        missing = [v for v in turn.answer if not mentioned(reply, v)]
+        reply = replies[t] if t < len(replies) else ""
+        stated = {v: mentioned(reply, v) for v in turn.answer}  # the facts are mostly the answer's values again
+        missing = [v for v in turn.answer if not stated[v]]
         if missing:
             failures.append((Reason.WRONG_ANSWER, f"turn {t + 1}: the reply does not state {', '.join(missing)}"))
         left_out = []
         for f in turn.facts:
-            said = [mentioned(reply, v) for v in f.values]
+            said = [stated[v] if v in stated else mentioned(reply, v) for v in f.values]
             n_asked += len(said)
             n_stated += sum(said)
-            if any(not s and v not in missing for v, s in zip(f.values, said)):
+            if not all(said) and any(not s and v not in missing for v, s in zip(f.values, said)):
                 left_out.append(f"{f.step}.{f.field}")
         if left_out:
             failures.append((Reason.INCOMPLETE_ANSWER, f"turn {t + 1}: the reply leaves out {', '.join(left_out)}"))
-    if canonical_json(rep.state_diff) != canonical_json(task.state_diff):
+    read.all_facts_stated = n_asked == n_stated
+    if (rep.state_diff or task.state_diff) and canonical_json(rep.state_diff) != canonical_json(task.state_diff):
         changed = sorted(f"{t}/{k}" for t, rows in rep.state_diff.items() for k in rows)
         expected = sorted(f"{t}/{k}" for t, rows in task.state_diff.items() for k in rows)
         failures.append((Reason.STATE_MISMATCH, f"changed {changed or 'nothing'}, expected {expected or 'nothing'}"))
@@ -187,13 +186,13 @@ def check_clarification(task: Task, content: list[Event]) -> tuple[bool, list[Fa
 
 def check_rules(task: Task, rep: Replay) -> list[Failure]:
     failures: list[Failure] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     needed = set(task.needed_tools)
-    for name, kwargs, value in rep.calls:
-        key = canonical_json([name, kwargs])
+    for (name, _, value), text in zip(rep.calls, rep.keys):
+        key = (name, text)
         if not is_error(value):
             if key in seen:
-                failures.append((Reason.REPEATED_CALL, f"{name} was called twice with {canonical_json(kwargs)}"))
+                failures.append((Reason.REPEATED_CALL, f"{name} was called twice with {text}"))
             seen.add(key)
         if name not in needed and not task.expect_refusal:
             failures.append((Reason.DISTRACTOR_CALL, f"{name} is offered but the task does not need it"))

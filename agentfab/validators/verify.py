@@ -8,8 +8,9 @@ from typing import Any, Mapping
 
 from agentfab.schemas.codes import STAGES, Reason, stage_of
 from agentfab.schemas.tasks import Task
-from agentfab.validators.judge import Judge, Judgement
+from agentfab.validators.judge import Judge, Judgement, RuleJudge
 from agentfab.validators.language import check_language
+from agentfab.validators.reading import Reading, reading_of
 from agentfab.validators.replay import check_rules, expected_errors, replay, truth
 from agentfab.validators.structure import check_calls, check_events
 from agentfab.worlds.core import Store, Tool
@@ -45,17 +46,20 @@ def check(
     content: list[dict[str, Any]],
     offered: Mapping[str, Tool],
     store: Store,
+    reading: Reading | None = None,
 ) -> Verdict:
-    """Schema, execution, ground truth and rules (later stages too, so a rejected row carries all its problems)."""
+    """Schema, execution, ground truth and rules (later stages too, so a rejected row carries all its problems).
+    `reading`: the record's reading of `content`, shared with the judge and dedup (one is made when None)."""
+    read = reading_of(content, reading)
     v = Verdict()
     v.stages.append("schema")
     v.add(check_events(content))
     v.add(check_calls(content, offered))
     v.stages.append("exec")
-    rep = replay(content, offered, store, expected_errors(task))
+    rep = replay(content, offered, store, expected_errors(task), read)
     v.add(rep.failures)
     v.stages.append("truth")
-    failures, v.facts = truth(task, content, rep)
+    failures, v.facts = truth(task, content, rep, read)
     v.add(failures)
     v.stages.append("rule")
     v.add(check_rules(task, rep))
@@ -63,11 +67,16 @@ def check(
     return v
 
 
-def apply_judge(v: Verdict, task: Task, content: list[dict[str, Any]], judge: Judge, min_score: float) -> None:
+def apply_judge(v: Verdict, task: Task, content: list[dict[str, Any]], judge: Judge, min_score: float,
+                reading: Reading | None = None) -> None:
     """The judge stage: score the trajectory; below `min_score` it is rejected with `judge.low_score`. A judge that
-    could not score (an LLM judge whose answers never validated) says why with a `code` on its judgement."""
+    could not score (an LLM judge whose answers never validated) says why with a `code` on its judgement. The rule
+    judge reads the record's `reading` (shared with the checks) when given one."""
     v.stages.append("judge")
-    v.judgement = judge.judge(task, content)
+    if reading is not None and isinstance(judge, RuleJudge):
+        v.judgement = judge.judge(task, content, reading)
+    else:
+        v.judgement = judge.judge(task, content)
     code = getattr(v.judgement, "code", None)
     if code:
         v.add([(code, v.judgement.rationale)])

@@ -1,0 +1,103 @@
+"""One reading of a trajectory's events, shared by every check of a record.
+
+The checks of a record (structure, replay, ground truth, rules, the judge, dedup) and the value bank of the
+negatives each used to walk the events again, parse the same results, flatten the same replies and write the same
+call arguments as canonical JSON. A `Reading` computes each of those once, on first use, for the stages of one
+record. It only reads: the replay on a fresh world stays the check's own, and a check that is given no reading
+makes one (the same answers, computed for it alone). The events must not change while a reading of them is in use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentfab.schemas.answers import flatten
+from agentfab.schemas.tasks import Task
+from agentfab.validators.structure import Event
+from agentfab.worlds.core import canonical_json
+
+
+class Reading:
+    """What the checks read off `content`; `all_facts_stated` is set by the ground-truth check (None: not run).
+    Each part is computed on first use (plain attributes: functools.cached_property takes a lock on every read)."""
+
+    __slots__ = ("content", "all_facts_stated", "_calls", "_call_keys", "_replies", "_turn_replies", "_flat", "_plan")
+
+    def __init__(self, content: list[Event]):
+        self.content = content
+        self.all_facts_stated: bool | None = None  # every fact value of every turn stated in that turn's reply
+        self._calls: list[int] | None = None
+        self._call_keys: dict[int, str] | None = None
+        self._replies: list[str] | None = None
+        self._turn_replies: list[str] | None = None
+        self._flat: list[str] | None = None
+        self._plan: tuple[Task, list[str]] | None = None
+
+    @property
+    def calls(self) -> list[int]:
+        """Indices of the api_action events."""
+        if self._calls is None:
+            self._calls = [i for i, e in enumerate(self.content) if e.get("class_") == "api_action"]
+        return self._calls
+
+    @property
+    def call_keys(self) -> dict[int, str]:
+        """Canonical JSON of each call's arguments, by event index (calls whose kwargs are an object)."""
+        if self._call_keys is None:
+            content = self.content
+            self._call_keys = {i: canonical_json(content[i]["kwargs"]) for i in self.calls
+                               if isinstance(content[i].get("kwargs"), dict)}
+        return self._call_keys
+
+    @property
+    def replies(self) -> list[str]:
+        """Every message to the user, clarifying questions included."""
+        if self._replies is None:
+            self._replies = [e.get("content") or "" for e in self.content if e.get("class_") == "message_action"]
+        return self._replies
+
+    @property
+    def turn_replies(self) -> list[str]:
+        """The agent's last message before each following user turn (clarifying questions are not replies)."""
+        if self._turn_replies is None:
+            self._turn_replies = turn_replies(self.content)
+        return self._turn_replies
+
+    @property
+    def flat_turn_replies(self) -> list[str]:
+        if self._flat is None:
+            self._flat = [flatten(r) for r in self.turn_replies]
+        return self._flat
+
+    def plan_arguments(self, task: Task) -> list[str]:
+        """Canonical JSON of the arguments of each step of `task` (the record's task: truth and dedup read them)."""
+        if self._plan is None or self._plan[0] is not task:
+            self._plan = (task, [canonical_json(s.arguments) for s in task.plan])
+        return self._plan[1]
+
+
+def turn_replies(content: list[Event]) -> list[str]:
+    """The agent's last message before each following user turn (clarifying questions are not replies)."""
+    replies: list[str] = []
+    last: str | None = None
+    for ev in content:
+        if ev.get("class_") == "text_observation" and ev.get("source") == "user":
+            if last is not None:
+                replies.append(last)
+            last = None
+        elif ev.get("class_") == "message_action":
+            last = ev.get("content") or ""
+    if last is not None:
+        replies.append(last)
+    return replies
+
+
+def reading_of(content: list[Event], reading: Reading | None) -> Reading:
+    """`reading` when it reads `content`, else a new one."""
+    return reading if reading is not None and reading.content is content else Reading(content)
+
+
+def kwargs_text(reading: Reading, i: int, kwargs: Any) -> str:
+    """Canonical JSON of the arguments of call `i` (read once per record)."""
+    found = reading.call_keys.get(i)
+    return found if found is not None else canonical_json(kwargs)

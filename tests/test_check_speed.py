@@ -1,0 +1,120 @@
+"""The checks read each record once and scan less; every verdict, score and bank stays what it was.
+
+A record's `Reading` is shared by verify, the judge and dedup: a verdict reached with it equals one reached without
+it, for accepted rows and for every kind of deliberate negative. The rewritten patterns match what the originals
+matched, and the value bank learns the tokens a scan of every text finds.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from test_validators import tasks_for
+
+from agentfab.generators.negatives import NEGATIVES, ValueBank, make_negative, tokens
+from agentfab.validators.judge import _CHECKABLE, _HEDGE, _HEDGE_WORDS, RuleJudge
+from agentfab.validators.reading import Reading
+from agentfab.validators.verify import apply_judge, check
+from agentfab.worlds.registry import BUILTIN
+
+# the pattern as it was written before it opened with its character class
+_CHECKABLE_AS_WRITTEN = re.compile(r"\b[A-Z]{1,5}-\d{2,}\b|(?<![\w.])\d+\.\d{2}\b")
+_TEXT = st.lists(st.sampled_from(list("ACZaz019٣.-_@ \n,:éΣ") + ["ACC-", "12.50", "FL-0207"]),
+                max_size=30).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_TEXT, max_size=4))
+def test_the_checkable_pattern_finds_what_the_pattern_as_written_found(texts):
+    for text in texts + ["\n".join(texts)]:
+        assert _CHECKABLE.findall(text) == _CHECKABLE_AS_WRITTEN.findall(text)
+    # one scan over the replies joined by line breaks finds what a scan of each reply found, in order
+    assert _CHECKABLE.findall("\n".join(texts)) == [v for t in texts for v in _CHECKABLE_AS_WRITTEN.findall(t)]
+
+
+_HEDGES = ["i think", "i believe", "i guess", "i assume", "probably", "perhaps", "possibly", "presumably", "not sure",
+           "not entirely sure", "not completely sure", "not quite sure", "it seems", "seems to be", "might be",
+           "may be", "if i'm not mistaken", "as far as i can tell", "as far as i know"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_HEDGES + ["the", "sure", "x", " ", ".", "\n", "seem", "mayb"]), max_size=8))
+def test_a_text_without_a_hedge_word_has_no_hedge(pieces):
+    text = " ".join(pieces)
+    if _HEDGE.findall(text):
+        assert any(w in text for w in _HEDGE_WORDS)
+    for hedge in _HEDGES:  # each alternative of the pattern is one the words announce
+        assert _HEDGE.findall(hedge) == [hedge] and any(w in hedge for w in _HEDGE_WORDS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.text(alphabet=st.sampled_from(list("aZ0_.@:+'-\" {},\n\t\xa0\u2028é")), max_size=25),
+                         max_size=4), max_size=6))
+def test_the_bank_learns_every_token_a_scan_of_each_text_finds(rows):
+    """Texts are cut at whitespace and quotes before the token scan: no token is lost or made up."""
+    bank = ValueBank()
+    expected: set[str] = set()
+    for texts in rows:
+        content = [{"class_": "message_action", "content": t} for t in texts]
+        bank.observe(content)
+        expected |= tokens(content)
+        assert bank.vocab == expected
+
+
+def _records(world: str, n: int, seed: int = 5):
+    """Oracle trajectories of every kind, each followed by every broken twin the negatives stage makes of it."""
+    rng = random.Random(seed)
+    bank = ValueBank()
+    for domain, store, agent, task, rollout in tasks_for(world, n, seed):
+        bank.observe(rollout.content)
+        yield domain, store, task, rollout.content
+        for name in NEGATIVES:
+            made = make_negative(task, rollout.content, agent, rng, only=name, bank=bank)
+            if made is not None:
+                yield domain, store, task, made[1]
+
+
+def test_a_shared_reading_gives_the_verdict_and_score_each_check_gives_alone():
+    judge = RuleJudge()
+    seen = {"passed": 0, "rejected": 0, "marked_down": 0}
+    for world in BUILTIN:
+        for domain, store, task, content in _records(world, 28):
+            offered = {n: domain.tool(n) for n in task.tools}
+            alone = check(task, content, offered, store)
+            apply_judge(alone, task, content, judge, 3)
+            reading = Reading(content)
+            shared = check(task, content, offered, store, reading)
+            apply_judge(shared, task, content, judge, 3, reading)
+            assert (shared.reasons, shared.details, shared.facts, shared.judgement) == (
+                alone.reasons, alone.details, alone.facts, alone.judgement)
+            seen["passed" if alone.passed else "rejected"] += 1
+            seen["marked_down"] += alone.judgement.score < 5
+    assert min(seen.values()) >= 10, seen  # both sides, and scores below the top, were compared
+
+
+def test_the_judge_still_marks_down_a_left_out_fact_when_the_checks_read_it_first():
+    """Negative control of the judge's shortcut: the truth check saw a fact left out, so the judge counts."""
+    judge = RuleJudge()
+    for domain, store, task, content in _records("bank", 14):
+        facts = [v for turn in task.user_turns for f in turn.facts for v in f.values]
+        last = content[-1]
+        if not facts or last.get("class_") != "message_action" or len(task.user_turns) != 1:
+            continue
+        value = facts[0]
+        text = last["content"]
+        cut = re.sub(re.escape(value), "", text, flags=re.IGNORECASE)
+        if cut == text:
+            continue
+        broken = [*content[:-1], {**last, "content": cut}]
+        reading = Reading(broken)
+        offered = {n: domain.tool(n) for n in task.tools}
+        v = check(task, broken, offered, store, reading)
+        assert reading.all_facts_stated is False
+        apply_judge(v, task, broken, judge, 0, reading)
+        assert "asked facts stated" in v.judgement.rationale and v.judgement.score < 5
+        return
+    raise AssertionError("no reply to cut a fact from")
