@@ -8,10 +8,13 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from faker import Faker
 from small_builds import make_build
 
 from agentfab.flows.revalidate import revalidate
+from agentfab.worlds.declared_spec import FAKER_PROVIDERS
 from agentfab.worlds.registry import builtin_domain
+from agentfab.worlds.seeded_faker import seeded_faker
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +64,23 @@ def test_replay_rebuilds_each_rows_variant_and_a_wrong_offset_is_caught(bank_bui
     report = revalidate(bank_build)
     assert report.failed == len(creating)
     assert report.codes["exec.observation_mismatch"] >= len(creating)
+
+
+PROVIDERS_SEEDING_USES = sorted(FAKER_PROVIDERS - {"book_title"} | {"first_name_male", "free_email_domain",
+                                                                      "street_suffix", "random_int"})
+
+
+@pytest.mark.parametrize("provider", PROVIDERS_SEEDING_USES)
+def test_the_quick_seeded_faker_makes_fakers_own_values_and_leaves_its_random_where_faker_does(provider):
+    plain = Faker("en_US")
+    plain.seed_instance(41)
+    quick = seeded_faker(41)
+    assert [getattr(quick, provider)() for _ in range(150)] == [getattr(plain, provider)() for _ in range(150)]
+    assert quick.random.random() == plain.random.random()
+
+
+
+def test_the_comparison_tells_another_stream_apart():
+    plain = Faker("en_US")
+    plain.seed_instance(41)
+    assert [seeded_faker(42).name() for _ in range(20)] != [plain.name() for _ in range(20)]

@@ -65,14 +65,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
-from faker import Faker
-
 from agentfab.worlds import plausible
 from agentfab.schemas.yaml_input import YamlInputError, load_yaml
 from agentfab.worlds.core import Domain, EntityPool, Tables, canonical_json
 from agentfab.worlds.declared_parse import parse_domain
 from agentfab.worlds.declared_spec import FAKER_PROVIDERS, DeclaredDomainError, DomainDef, FieldDef
 from agentfab.worlds.declared_tools import Examples, build_tools
+from agentfab.worlds.seeded_faker import seeded_faker
 
 __all__ = ["DeclaredDomainError", "FAKER_PROVIDERS", "declared_domain_from_dict", "load_declared_domain"]
 
@@ -147,8 +146,7 @@ def faker_pool(provider: str) -> tuple[Any, ...]:
     Calling Faker per value costs tens of microseconds; a build with hundreds of declared domains seeds thousands
     of records per world variant, so the draws are what must be cheap. The pool is the same on every machine."""
     if provider not in _POOLS:
-        fake = Faker("en_US")
-        fake.seed_instance(POOL_SEED)
+        fake = seeded_faker(POOL_SEED)
         make = getattr(fake, provider)  # from the allow-list checked in declared_parse, never an arbitrary attribute
         _POOLS[provider] = tuple(make() for _ in range(FAKER_POOL))
     return _POOLS[provider]

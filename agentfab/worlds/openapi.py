@@ -23,12 +23,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from faker import Faker
-
 from agentfab.schemas.tools import ToolSpec
 from agentfab.worlds.core import Domain, EntityPool, Tables, canonical_json
 from agentfab.worlds.declared_spec import snake_case
 from agentfab.worlds.openapi_values import Unsupported, draw, json_type
+from agentfab.worlds.seeded_faker import seeded_faker
 
 MAX_OPERATIONS = 2_000
 ROWS = 30  # seeded records per resource
@@ -300,8 +299,7 @@ def seeder(resources: dict[str, Resource]):
     order = seeding_order(resources)
 
     def seed_state(seed: int) -> Tables:
-        fake = Faker("en_US")
-        fake.seed_instance(seed)
+        fake = seeded_faker(seed)
         tables: Tables = {}
         for res in order:
             rows: dict[str, dict[str, Any]] = {}

@@ -6,10 +6,9 @@ from typing import Annotated, Literal
 
 from typing_extensions import TypedDict
 
-from faker import Faker
-
 from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, ask, tool
 from agentfab.worlds.plausible import city
+from agentfab.worlds.seeded_faker import seeded_faker
 
 NAME = "bank"
 DESCRIPTION = "Retail banking: customers, accounts, balances, transfers and cards."
@@ -36,8 +35,7 @@ NEAR_MISSES = (  # in the bank's words, but no tool does it (see Domain.near_mis
 
 def seed_state(seed: int) -> Tables:
     """A bank of 30-50 customers; the seed varies how many, and who holds what."""
-    fake = Faker("en_US")
-    fake.seed_instance(seed)
+    fake = seeded_faker(seed)
     rng = fake.random
     customers, accounts = {}, {}
     n_customers = rng.randint(30, 50)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Literal, get_args
 
-from faker import Faker
 from typing_extensions import TypedDict
 
 from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, ask, tool
+from agentfab.worlds.seeded_faker import seeded_faker
 
 NAME = "calendar"
 DESCRIPTION = "Team calendar: people, teams and meetings, with conflict checks, free slots and rescheduling."
@@ -64,8 +64,7 @@ def _overlaps(events: list[dict], person_id: str, day: str, start: int, end: int
 
 
 def seed_state(seed: int) -> Tables:
-    fake = Faker("en_US")
-    fake.seed_instance(seed)
+    fake = seeded_faker(seed)
     rng = fake.random
     people, teams, events = {}, {}, {}
     n_people = rng.randint(24, 40)

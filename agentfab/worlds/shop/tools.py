@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Literal, get_args
 
-from faker import Faker
 from typing_extensions import TypedDict
 
 from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, ask, tool
 from agentfab.worlds.plausible import city
+from agentfab.worlds.seeded_faker import seeded_faker
 
 NAME = "shop"
 DESCRIPTION = "Online shop: customers, products, stock, orders, cancellations and refunds."
@@ -55,8 +55,7 @@ ENTITIES = {
 
 
 def seed_state(seed: int) -> Tables:
-    fake = Faker("en_US")
-    fake.seed_instance(seed)
+    fake = seeded_faker(seed)
     rng = fake.random
     customers, products, orders, refunds = {}, {}, {}, {}
     emails: set[str] = set()

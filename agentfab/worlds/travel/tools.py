@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from faker import Faker
 from typing_extensions import TypedDict
 
 from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, ask, tool
+from agentfab.worlds.seeded_faker import seeded_faker
 
 NAME = "travel"
 DESCRIPTION = "Business travel: companies, travelers, airports, weather, flights and hotels with real bookings."
@@ -51,8 +51,7 @@ ENTITIES = {
 
 
 def seed_state(seed: int) -> Tables:
-    fake = Faker("en_US")
-    fake.seed_instance(seed)
+    fake = seeded_faker(seed)
     cities = {c: {"id": c, "airport_code": code, "airport_name": name} for c, (code, name) in CITIES.items()}
     names = list(CITIES)
     weather = {}
