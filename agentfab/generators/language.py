@@ -13,6 +13,7 @@ Values are always written by `render_value`, so the answer checks find them as w
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from typing import Any
@@ -133,7 +134,20 @@ def phrases_of(tool: Tool) -> tuple[Phrase, ...]:
 
 def fill(template: str, values: dict[str, str]) -> str:
     """Substitute `{param}` slots only (templates are data, never format strings), then fix number agreement."""
-    return agree(_SLOT.sub(lambda m: values.get(m.group(1), m.group(0)), template))
+    parts = _slots(template)
+    if len(parts) == 1:
+        return agree(template)
+    out = list(parts)
+    for i in range(1, len(parts), 2):
+        name = parts[i]
+        out[i] = values.get(name, "{" + name + "}")
+    return agree("".join(out))
+
+
+@functools.lru_cache(maxsize=16384)
+def _slots(template: str) -> tuple[str, ...]:
+    """The template as text, slot name, text, ..., slot name, text (split once per template)."""
+    return tuple(_SLOT.split(template))
 
 
 def action_text(tool: Tool, arguments: dict[str, Any]) -> str:

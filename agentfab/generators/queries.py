@@ -64,6 +64,35 @@ def _reference(param: str, field: str, tool: Tool, source: Tool | None) -> str:
     return role if len(twins) > 1 or role not in plain else plain
 
 
+_BOUND: dict[tuple[int, str, str, int], tuple[Tool, Tool | None, str, str]] = {}
+
+
+def _bound(param: str, field: str, tool: Tool, source: Tool | None) -> tuple[str, str]:
+    """(`_reference`, the thing the parameter names) of a fed value: computed once per tool, parameter, field and
+    source tool (the entry holds both tools, so their ids stay theirs)."""
+    key = (id(tool), param, field, id(source))
+    found = _BOUND.get(key)
+    if found is None or found[0] is not tool or found[1] is not source:
+        if len(_BOUND) >= 65536:
+            _BOUND.clear()
+        thing = noun(tool.spec.parameters.get("properties", {}).get(param, {}).get("x-entity") or param)
+        found = _BOUND[key] = (tool, source, _reference(param, field, tool, source), thing)
+    return found[2], found[3]
+
+
+@functools.lru_cache(maxsize=16384)
+def _named_slot(template: str, thing: str, param: str) -> tuple[str, str] | None:
+    """The template around its first "customer {customer_id}" (what a reference replaces), or None."""
+    found = _slot_patterns(thing, param)[0].search(template)
+    return None if found is None else (template[:found.start()], template[found.end():])
+
+
+@functools.lru_cache(maxsize=16384)
+def _whose_slot(template: str, thing: str, param: str) -> str:
+    """"the refills whose customer is {customer_id}" -> "the refills of {customer_id}"."""
+    return _slot_patterns(thing, param)[1].sub(r"of \1", template, count=1)
+
+
 @functools.lru_cache(maxsize=8192)
 def _slot_patterns(thing: str, param: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
     """"customer {customer_id}" (said "that customer") and "whose customer is {customer_id}" or "whose officer is
@@ -110,21 +139,19 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
     template = phrase.text if hide is None else clarify_template(phrase.text, hide, tool)
     values: dict[str, str] = {}
     referred: set[str] = set()
-    props = tool.spec.parameters.get("properties", {})
     for param in step.bindings:  # "customer {customer_id}" fed by a result reads "that customer"
         source_id, field = step.bindings[param].split(".", 1)
         source = None if param == vague else sources.get(source_id)
         if source is None and param != vague:
             raise ValueError(f"step {step.id}: the tool of its source step {source_id} was not given")
-        words = _reference(param, field, tool, source)
-        thing = noun(props.get(param, {}).get("x-entity") or param)
-        pattern, whose = _slot_patterns(thing, param)
+        words, thing = _bound(param, field, tool, source)
         short = _referred(words, thing, field, source, rng)
-        if pattern.search(template):  # "customer {customer_id}" reads "that customer" or "the account's owner"
-            template = pattern.sub(lambda m: short, template, count=1)
+        named = _named_slot(template, thing, param)
+        if named is not None:  # "customer {customer_id}" reads "that customer" or "the account's owner"
+            template = named[0] + short + named[1]
             referred.add(param)
             continue
-        template = whose.sub(r"of \1", template, count=1)  # "the refills whose customer is that customer"
+        template = _whose_slot(template, thing, param)  # "the refills whose customer is that customer"
         values[param] = short
     for param, value in step.arguments.items():
         if param not in step.bindings and param != hide:

@@ -84,6 +84,7 @@ class Composer:
         self._alone: dict[tuple[str, str], Any] = {}
         self._reads: dict[tuple[str, str], Any] = {}  # (read-only tool, arguments) -> its result or FAILED
         self._candidates: dict[tuple[bool, int, bool], list[str]] = {}
+        self._value_sets: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}  # see `_canonical_values`
         self._reach = domain.memo("compose_reach", lambda: {t.name: self._reach_of(t.name, ()) for t in domain.tools})
 
     # -- execution -------------------------------------------------------------------------------------------
@@ -246,8 +247,18 @@ class Composer:
             result = self.try_call(Step(head.id, head.tool, head.arguments))
             self._seen[head.id] = None if result is FAILED else result
         if isinstance(self._seen[head.id], dict):
-            known |= {canonical_json(v) for v in self._seen[head.id].values()}
+            known |= self._canonical_values(self._seen[head.id])
         return known
+
+    def _canonical_values(self, result: dict[str, Any]) -> frozenset[str]:
+        """The canonical values of a result, computed once per result object (a read's answer is reused by every
+        task on the variant; the entry holds the result, so its id stays its own)."""
+        found = self._value_sets.get(id(result))
+        if found is None or found[0] is not result:
+            if len(self._value_sets) >= READS_KEPT:
+                self._value_sets.clear()
+            found = self._value_sets[id(result)] = (result, frozenset(canonical_json(v) for v in result.values()))
+        return found[1]
 
     def extend_depth(self, chain: list[Step], rng: random.Random) -> list[Step] | None:
         """Replace an entity-typed input of the chain's head by a new call whose real output is that input."""
