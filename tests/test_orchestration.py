@@ -127,6 +127,9 @@ def test_each_build_reports_its_progress_to_the_runner_it_runs_on_and_to_no_othe
         assert events[0] == ("start", None) and events[-1] == ("finalize", None)
         done = [shard for event, shard in events if event == "shard_done"]
         assert sorted(done) == list(range(20))  # every shard once, heard by its own build's runner only
+    for split in ("shards", "rejected"):  # workers forked from a warmed driver build the rows of one process
+        for path in sorted((tmp_path / "in-process" / split).glob("*.parquet")):
+            assert (tmp_path / "pool" / split / path.name).read_bytes() == path.read_bytes(), path.name
     (tmp_path / "pool" / "shards" / "shard-00004.parquet").write_bytes(b"damaged")
     resumed: list[tuple[str, int | None]] = []
     with ProcessRunner(1) as runner:

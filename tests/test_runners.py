@@ -36,6 +36,32 @@ def test_a_dask_local_cluster_and_one_process_build_identical_rows(prefect_harne
     assert dask.client is None and dask.cluster is None  # closed: no worker process outlives the build
 
 
+_WARMED: list[str] = []
+
+
+def _warmed() -> list[str]:
+    return list(_WARMED)
+
+
+def test_forked_workers_start_with_what_the_driver_warmed_and_no_one_warms_for_workers_it_does_not_fork():
+    warmings: list[str] = []
+
+    def warm() -> None:
+        warmings.append("called")
+        _WARMED.append("a cache filled in the driver")
+
+    with ProcessRunner(2, "fork") as runner:
+        runner.open(2, warm)
+        assert warmings == ["called"]
+        assert {tuple(f.result()) for f in [runner.pool.submit(_warmed) for _ in range(4)]} == {
+            ("a cache filled in the driver",)}  # every worker has it without warming itself
+    _WARMED.clear()
+    with ProcessRunner(2, "spawn") as spawned, ProcessRunner(1) as in_process:
+        spawned.open(2, warm)  # a spawned worker inherits nothing: warming the driver would be wasted
+        in_process.open(1, warm)  # the first shard warms the one process anyway
+    assert warmings == ["called"]
+
+
 def test_an_unknown_runner_or_a_stray_address_is_refused():
     with pytest.raises(ValueError, match="choose one of process, dask"):
         make_runner("ray")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Callable
 
 from agentfab.flows.runners import RunnerError, ShardRunner
 from agentfab.flows.shard import ShardJob, build_shard
@@ -29,7 +29,7 @@ class DaskRunner(ShardRunner):
         self.client: Any = None
         self.cluster: Any = None
 
-    def open(self, n_jobs: int) -> None:
+    def open(self, n_jobs: int, warm: Callable[[], None] | None = None) -> None:  # workers are not forked from here
         if self.client is not None:
             return
         try:

@@ -38,13 +38,16 @@ def die_with_parent(sig: int = 9) -> None:
             pass
 
 
-def start_pool(workers: int, method: str | None = None) -> ProcessPoolExecutor:
-    """Worker processes for shard CPU work, started (and warmed) now.
+def start_method(method: str | None = None) -> str:
+    """On Linux worker processes are forked before Prefect starts its threads, which is cheap and safe, needs no
+    `if __name__ == "__main__"` guard in the caller's script and hands them this process's warm caches;
+    elsewhere they are spawned."""
+    return method or ("fork" if sys.platform.startswith("linux") else "spawn")
 
-    On Linux they are forked before Prefect starts its threads, which is cheap and safe and needs no
-    `if __name__ == "__main__"` guard in the caller's script; elsewhere they are spawned.
-    """
-    method = method or ("fork" if sys.platform.startswith("linux") else "spawn")
+
+def start_pool(workers: int, method: str | None = None) -> ProcessPoolExecutor:
+    """Worker processes for shard CPU work, started now (see `start_method`)."""
+    method = start_method(method)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method), initializer=die_with_parent)
     for f in [pool.submit(_ready) for _ in range(workers)]:
         f.result()
@@ -66,8 +69,10 @@ class ShardRunner:
         self._early: dict[tuple[str, int], Future] = {}
 
     # the part a concrete runner provides
-    def open(self, n_jobs: int) -> None:
-        """Start what the jobs need (a pool, a cluster client); `n_jobs` bounds how many workers are useful."""
+    def open(self, n_jobs: int, warm: Callable[[], None] | None = None) -> None:
+        """Start what the jobs need (a pool, a cluster client); `n_jobs` bounds how many workers are useful.
+        `warm` fills this process's caches; a runner whose workers are forked from it calls it first, so that
+        they start warm instead of each paying the first shard's set-up (flows/build.py `warm_caches`)."""
 
     def submit(self, job: ShardJob) -> Future:
         future: Future = Future()
@@ -130,9 +135,11 @@ class ProcessRunner(ShardRunner):
         self.method = method
         self.pool: ProcessPoolExecutor | None = None
 
-    def open(self, n_jobs: int) -> None:
+    def open(self, n_jobs: int, warm: Callable[[], None] | None = None) -> None:
         n = min(self.workers, n_jobs)
         if self.pool is None and n > 1:
+            if warm is not None and start_method(self.method) == "fork":
+                warm()
             self.pool = start_pool(n, self.method)
 
     @property

@@ -11,7 +11,7 @@ import dataclasses
 import os
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from agentfab.flows import lifeline
 from agentfab.flows.build import BuildError, _build_locked, check_output
@@ -32,8 +32,8 @@ class StoreRunner(ShardRunner):
         self.inner, self.store = inner, store
         self.name = inner.name
 
-    def open(self, n_jobs: int) -> None:
-        self.inner.open(n_jobs)
+    def open(self, n_jobs: int, warm: Callable[[], None] | None = None) -> None:
+        self.inner.open(n_jobs, warm)
 
     def close(self) -> None:
         self.inner.close()
