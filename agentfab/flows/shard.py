@@ -15,10 +15,9 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from agentfab.flows.recipe import Recipe
-from agentfab.flows.llm_stages import Item, LLMStages
 from agentfab.flows.quality import shard_quality
 from agentfab.flows.stages import (Compose, DedupStage, JudgeStage, Negatives, OracleRollOut, Phrase, Record,
                                    RollOut, ShardRows, ShardWorld, TaskWorld, TemplatePhrase, variants_per_world,
@@ -29,6 +28,9 @@ from agentfab.validators.dedup import Deduper
 from agentfab.validators.judge import RuleJudge
 from agentfab.flows.worlds import expand_worlds
 from agentfab.worlds.core import ToolRaised, canonical_json
+
+if TYPE_CHECKING:  # an offline shard never loads the LLM stages (their client library costs a second to import)
+    from agentfab.flows.llm_stages import LLMStages
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,11 @@ def _build_shard(job: ShardJob) -> dict[str, Any]:
     negatives = Negatives(recipe.negatives, judge, random.Random(derive_seed(shard_seed, "negatives")))
     rows = ShardRows()
 
-    llm = LLMStages(recipe, out / "cache" / "llm", shard_name(job.shard)) if recipe.uses_llm else None
+    llm = None
+    if recipe.uses_llm:
+        from agentfab.flows.llm_stages import LLMStages
+
+        llm = LLMStages(recipe, out / "cache" / "llm", shard_name(job.shard))
     if llm is not None:
         _run_llm(recipe, job, llm, compose, phrase, roll_out, dedup, negatives, rows, timings)
     for k in range(recipe.shard_records(job.shard) if llm is None else 0):
@@ -198,6 +204,8 @@ def _run_llm(recipe: Recipe, job: ShardJob, llm: LLMStages, compose: Compose, ph
              dedup: DedupStage, negatives: Negatives, rows: ShardRows, timings: Counter[str]) -> None:
     """Compose, phrase and the oracle's rollout in row order (seeded streams), then every record's LLM stages
     concurrently, then dedup and rows in row order again."""
+    from agentfab.flows.llm_stages import Item
+
     t0 = time.perf_counter()
     llm.prime([w.domain for w in compose.worlds])  # simulated tools answer before any task is composed on them
     n = recipe.shard_records(job.shard)

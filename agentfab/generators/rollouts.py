@@ -67,6 +67,8 @@ def result(function: str, value: Any, call_id: str) -> Event:
 def levels(steps: list[PlanStep], met: Any = frozenset()) -> list[list[PlanStep]]:
     """Group steps whose dependencies are met into rounds of parallel calls, in plan order; dependencies in `met`
     (answered in earlier turns) count as met from the start."""
+    if not any(s.depends_on for s in steps):  # independent calls (most turns): one round
+        return [list(steps)] if steps else []
     done: set[str] = set()
     remaining = list(steps)
     rounds: list[list[PlanStep]] = []
@@ -93,6 +95,8 @@ def reply_parts(domain: Domain, steps: list[PlanStep], results: dict[str, Any], 
 
 def _by_chain(steps: list[PlanStep]) -> list[PlanStep]:
     """Plan order is level by level; a reply reads better member by member (each chain from its first step)."""
+    if not any(s.depends_on for s in steps):  # no chains: plan order is member order
+        return steps
     by_id = {s.id: s for s in steps}
     position = {s.id: i for i, s in enumerate(steps)}
 
@@ -139,7 +143,7 @@ class OracleAgent:
                     out.content.append(user(c.reply))
                     c = None
                 self._call_group(group, world, results, out, ids, rng, tool_of, thinker)
-            terminal = {s.id for s in _terminal_steps(task, t)}
+            terminal = {s.id for s in _terminal_steps(steps)}
             failed = [s for s in steps if s.expect_error and is_error(results.get(s.id))]
             parts = reply_parts(self.domain, [s for s in steps if s not in failed], results, terminal)
             text = reply(parts, rng)
@@ -217,7 +221,8 @@ class OracleAgent:
                 continue
             for candidate in _near_misses(value, rng):
                 wrong = {**args, param: candidate}
-                if wrong not in out and tool.check(wrong) is None and _not_found(tool.invoke(self.store.fork(), wrong)):
+                # a call that breaks the tool's schema comes back as bad_value, so it is never taken for a typo
+                if wrong not in out and _not_found(tool.invoke(self.store.fork(), wrong)):
                     out.append(wrong)
                     break  # one typo per value: a second miss of the same id is not what a real rollout shows
             if len(out) >= limit:
@@ -263,8 +268,7 @@ def levels_after(steps: list[PlanStep], results: dict[str, Any]) -> list[list[Pl
     return levels(steps, results)
 
 
-def _terminal_steps(task: Task, turn: int) -> list[PlanStep]:
-    """Steps of this turn whose results no later step of the same turn consumes."""
-    in_turn = [s for s in task.plan if s.turn == turn]
+def _terminal_steps(in_turn: list[PlanStep]) -> list[PlanStep]:
+    """The steps of one turn whose results no later step of the same turn consumes."""
     used = {d for s in in_turn for d in s.depends_on}
-    return [s for s in in_turn if s.id not in used]
+    return [s for s in in_turn if s.id not in used] if used else in_turn
