@@ -240,18 +240,19 @@ _VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=2), st.dictionaries(st
                           st.dictionaries(st.sampled_from(["f", "g"]), _SCALARS, max_size=2)), max_size=30),
        st.integers(1, 4))
 def test_the_value_bank_keeps_what_a_scan_of_its_lists_keeps(calls, cap):
-    """The bank's sets answer `in` as its lists did (2 == 2.0 == True stay one value; lists and dicts scanned)."""
+    """The bank's sets answer `in` as its lists did (2 == 2.0 == True stay one value; lists and dicts scanned);
+    its lists, filled from its log only when asked for, hold what reading every call as it came kept."""
     import orjson
 
     from agentfab.generators.negatives import ValueBank
 
-    content = []
-    for n, (tool, kwargs, result) in enumerate(calls):
-        content.append({"class_": "api_action", "function": tool, "kwargs": kwargs, "tool_call_id": f"c{n}"})
-        content.append({"class_": "text_observation", "source": "environment", "tool_call_id": f"c{n}",
-                        "content": orjson.dumps(result).decode()})
     bank = ValueBank(cap=cap)
-    bank.observe(content)
+    for n, (tool, kwargs, result) in enumerate(calls):  # one trajectory per call, some lists asked for between
+        bank.observe([{"class_": "api_action", "function": tool, "kwargs": kwargs, "tool_call_id": f"c{n}"},
+                      {"class_": "text_observation", "source": "environment", "tool_call_id": f"c{n}",
+                       "content": orjson.dumps(result).decode()}])
+        if n % 3 == 1:
+            bank.kept(tool, "p"), bank.kept(tool, "f"), bank.calls(tool)
     values: dict = {}
     whole: dict = {}
     for tool, kwargs, result in calls:  # the lists a scan keeps
@@ -264,5 +265,6 @@ def test_the_value_bank_keeps_what_a_scan_of_its_lists_keeps(calls, cap):
         if len(kept) < cap and kwargs not in kept:
             kept.append(kwargs)
     same = lambda a, b: orjson.dumps(a) == orjson.dumps(b)  # noqa: E731 - NaN != NaN, its text is the same
-    assert set(bank._values) == set(values) and all(same(bank._values[k], v) for k, v in values.items())
+    assert all(same(bank.kept(*k), v) for k, v in values.items())
     assert all(same(bank.calls(t), c) for t, c in whole.items())
+    assert bank.kept("t1", "never") == [] and bank.calls("t3") == []

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.rows import dataset_row, raised_row
-from agentfab.generators.negatives import EXPECTED_CODE, ValueBank, make_negative, tokens
+from agentfab.generators.negatives import EXPECTED_CODE, ValueBank, make_negative
 from agentfab.generators.nearmiss import near_miss
 from agentfab.generators.queries import render_step, to_task
 from agentfab.generators.rollouts import OracleAgent
@@ -368,7 +368,7 @@ class Negatives:
         if not self.share:
             return
         if record.verdict.passed:
-            self.bank.observe(record.content)
+            self.bank.observe(record.content, record.reading.call_keys if record.reading is not None else None)
         if not self.rng.random() < self.share or not record.verdict.passed:
             return  # the broken twin of an accepted row only: a DPO pair needs its chosen side
         task, world = record.task, record.draft.world
@@ -379,7 +379,7 @@ class Negatives:
         if made is None:
             return
         name, content = made
-        self._unseen.append(tokens(content) - self.bank.vocab)
+        self._unseen.append(self.bank.unseen(content))
         broken = Record(record.draft, task, content)
         verify_stage(broken)
         self.judge(broken)

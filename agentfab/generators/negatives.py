@@ -46,17 +46,20 @@ def tokens(content: list[Event]) -> set[str]:
     return _tokens_of(_texts(content))
 
 
-def _texts(content: list[Event]) -> list[str]:
-    """The texts `tokens` reads: contents, reasoning, tool names and arguments (as canonical JSON)."""
+def _texts(content: list[Event], arguments: dict[int, str] | None = None) -> list[str]:
+    """The texts `tokens` reads: contents, reasoning, tool names and arguments (as canonical JSON; `arguments`:
+    that JSON of some events' kwargs by index, already written)."""
     texts: list[str] = []
-    for e in content:
+    for i, e in enumerate(content):
         for key in ("content", "description", "function"):
             text = e.get(key)
             if isinstance(text, str):
                 texts.append(text)
         kwargs = e.get("kwargs")
         if kwargs:
-            texts.append(kwargs if isinstance(kwargs, str) else canonical_json(kwargs))
+            written = arguments.get(i) if arguments else None
+            texts.append(written if written is not None else kwargs if isinstance(kwargs, str)
+                         else canonical_json(kwargs))
     return texts
 
 
@@ -74,7 +77,11 @@ def _chunks(texts: list[str]) -> set[str]:
 
 class ValueBank:
     """Values seen in accepted trajectories, per (tool, result field) and (tool, parameter), and whole calls per
-    tool: the real values a wrong value or a fabricated result is drawn from."""
+    tool: the real values a wrong value or a fabricated result is drawn from.
+
+    `observe` logs each tool's successful calls; a list is filled from the log when a negative first asks for it,
+    and brought up to date on each later ask (most lists are never asked for). Each list holds what it would hold
+    had every call been read into it as it came: its calls in order, parameter before result field, up to `cap`."""
 
     def __init__(self, cap: int = 64):
         self.cap = cap
@@ -82,8 +89,9 @@ class ValueBank:
         self._read: set[str] = set()  # texts whose tokens are in `vocab` already (results and thoughts repeat)
         self._chunks: set[str] = set()  # pieces of texts (`_chunks`) whose tokens are in `vocab` already
         self._values: dict[tuple[str, str], list[Any]] = {}
-        self._results: set[tuple[str, str]] = set()  # (tool, result text) whose fields are kept already
         self._calls: dict[str, list[dict[str, Any]]] = {}
+        self._log: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}  # tool -> (kwargs, result) in order
+        self._read_up_to: dict[Any, int] = {}  # a list's key ((tool, field), or tool) -> log entries read into it
         # the hashable ones of each list again, as a set: `in` without a scan, by the same equality (2 == 2.0)
         self._hashed: dict[Any, set[Any]] = {}
 
@@ -111,9 +119,16 @@ class ValueBank:
             return
         self._add(seen, key, value, None if isinstance(value, (list, dict)) else value)
 
-    def observe(self, content: list[Event]) -> None:
-        """Learn from one accepted trajectory: its tokens, its successful calls and the fields of their results."""
+    def unseen(self, content: list[Event]) -> set[str]:
+        """`tokens(content) - vocab`: only the texts the bank has not read are scanned (a text it read has every
+        token in `vocab`)."""
         new = [t for t in _texts(content) if t not in self._read]
+        return _tokens_of(new) - self.vocab if new else set()
+
+    def observe(self, content: list[Event], arguments: dict[int, str] | None = None) -> None:
+        """Learn from one accepted trajectory: its tokens, its successful calls and the fields of their results.
+        `arguments`: the canonical JSON of the calls' kwargs by event index, when the checks wrote it already."""
+        new = [t for t in _texts(content, arguments) if t not in self._read]
         self._read.update(new)
         chunks = _chunks(new) - self._chunks
         if chunks:
@@ -124,24 +139,39 @@ class ValueBank:
             kwargs = e.get("kwargs")
             if e.get("class_") != "api_action" or not isinstance(kwargs, dict):
                 continue
-            tool, text = e["function"], results.get(e.get("tool_call_id"))
-            value = _parsed(text)
-            if not isinstance(value, dict) or is_error(value):
-                continue
-            for param, v in kwargs.items():
-                self._keep((tool, param), v)
-            if (tool, text) not in self._results:  # the same result of the same tool again adds nothing
-                self._results.add((tool, text))
-                for field, v in value.items():
-                    if not isinstance(v, (list, dict)):
-                        self._keep((tool, field), v)
-            flat = not any(isinstance(v, (list, dict)) for v in kwargs.values())
-            self._add(self._calls.setdefault(tool, []), tool, kwargs, frozenset(kwargs.items()) if flat else None)
+            tool, value = e["function"], _parsed(results.get(e.get("tool_call_id")))
+            if isinstance(value, dict) and not is_error(value):
+                self._log.setdefault(tool, []).append((kwargs, value))
+
+    def _unread(self, key: Any, tool: str, kept: list[Any] | None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """The log entries of `tool` not yet read into the list under `key` (none once the list is full)."""
+        log = self._log.get(tool, ())
+        start = self._read_up_to.get(key, 0)
+        if start >= len(log):
+            return []
+        self._read_up_to[key] = len(log)
+        return [] if kept is not None and len(kept) >= self.cap else log[start:]  # type: ignore[return-value]
+
+    def kept(self, tool: str, field: str) -> list[Any]:
+        """The values kept of a parameter or result field of `tool`, in the order they were met."""
+        key = (tool, field)
+        for kwargs, value in self._unread(key, tool, self._values.get(key)):
+            if field in kwargs:
+                self._keep(key, kwargs[field])
+            if field in value and not isinstance(value[field], (list, dict)):
+                self._keep(key, value[field])
+        return self._values.get(key, [])
 
     def values(self, tool: str, field: str, other_than: Any) -> list[Any]:
-        return [v for v in self._values.get((tool, field), []) if v != other_than and type(v) is type(other_than)]
+        return [v for v in self.kept(tool, field) if v != other_than and type(v) is type(other_than)]
 
     def calls(self, tool: str) -> list[dict[str, Any]]:
+        unread = self._unread(tool, tool, self._calls.get(tool))
+        if unread:
+            seen = self._calls.setdefault(tool, [])
+            for kwargs, _ in unread:
+                flat = not any(isinstance(v, (list, dict)) for v in kwargs.values())
+                self._add(seen, tool, kwargs, frozenset(kwargs.items()) if flat else None)
         return list(self._calls.get(tool, []))
 
 
@@ -357,7 +387,7 @@ def ignored_refusal(task: Task, content: list[Event], agent: OracleAgent, rng: r
             reply = describe_answer(agent.domain, [step], {step.id: value}, rng)
             out = [content[0], call(name, kwargs, "call_1", reason), result(name, value, "call_1"),
                    {**content[-1], "content": reply}]
-            if tokens(out) <= bank.vocab:
+            if not bank.unseen(out):
                 return out
             first = first or out
     return None if bank.vocab else first  # with accepted data to compare, only a call that gives nothing away
@@ -407,7 +437,7 @@ def make_negative(task: Task, content: list[Event], agent: OracleAgent, rng: ran
         out = PERTURBATIONS[name](task, content, agent, rng, bank)
         if out is None:
             continue
-        if known is None or tokens(out) <= known:
+        if known is None or not bank.unseen(out):
             return name, out
         fallback = fallback or (name, out)
     return fallback
