@@ -118,3 +118,14 @@ def test_the_judge_still_marks_down_a_left_out_fact_when_the_checks_read_it_firs
         assert "asked facts stated" in v.judgement.rationale and v.judgement.score < 5
         return
     raise AssertionError("no reply to cut a fact from")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["ACC-1077", "acc-1077", "12.50", "x", ".", "-", "_", "@", " ", "  ", "\n", "\t",
+                                 "\xa0", "é", "1"]), max_size=12).map("".join),
+       st.sampled_from(["acc-1077", "12.50", "1077", "x.1"]))
+def test_a_value_without_spaces_is_found_in_a_lowered_text_as_in_its_flattened_form(text, value):
+    """The judge looks for checkable values (ids, decimals) in the lowered texts without folding their spaces."""
+    from agentfab.schemas.answers import flatten, mentioned
+
+    assert mentioned(text.lower(), value) == mentioned(flatten(text), value)

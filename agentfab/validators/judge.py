@@ -169,11 +169,13 @@ class RuleJudge:
             sources = flatten(" ".join(_said_by_others(content)))
         elif checkable:
             # the texts as they are usually state every value already; then adding each result's values as replies
-            # write them cannot change the verdict (a checkable value has no space, so it never spans two texts)
-            sources = flatten(" ".join(_said(content)))
+            # write them cannot change the verdict (a checkable value has no space, so it never spans two texts).
+            # No hedge to look for: lower case is enough, since a value without spaces is a whole token in a text
+            # exactly when it is one in the text with its spaces folded (`flatten`)
+            sources = " ".join(_said(content)).lower()
             grounded = all(mentioned(sources, v.lower()) for v in checkable)
             if not grounded:
-                sources = flatten(" ".join(_said_by_others(content)))
+                sources = " ".join(_said_by_others(content)).lower()
         hedged = [h for h in hedges if h not in sources]  # a hedge word inside a value ("Maybe Tomorrow") is data
         if hedged:
             out.append((1.0, f"a reply hedges ({', '.join(hedged[:2])}) about what the results state"))
@@ -181,9 +183,9 @@ class RuleJudge:
         if ungrounded:
             out.append((min(2.0, float(len(ungrounded))), f"reply states {', '.join(ungrounded[:3])}, which no "
                                                           "observation or user turn contains"))
-        facts = [v for turn in task.user_turns for f in turn.facts for v in f.values]
         # the truth check found each fact stated in its own turn's reply: then all replies together state it too
-        if facts and not read.all_facts_stated:
+        facts = [] if read.all_facts_stated else [v for turn in task.user_turns for f in turn.facts for v in f.values]
+        if facts:
             said = flatten(" ".join(replies))
             share = sum(mentioned(said, v) for v in facts) / len(facts)
             if share < 1.0:

@@ -10,7 +10,7 @@ from agentfab.worlds.core import Tool
 Event = dict[str, Any]
 Failure = tuple[str, str]  # (reason code, detail)
 
-_REQUIRED = {
+_REQUIRED = {  # one or two fields each (check_events reads them without a loop)
     "api_action": ("function", "kwargs"),
     "code_action": ("language", "content"),
     "message_action": ("content",),
@@ -27,7 +27,8 @@ def check_events(content: list[Event]) -> list[Failure]:
     seen: set[str] = set()
     for i, ev in enumerate(content):
         cls = ev.get("class_")
-        if cls not in _REQUIRED or any(ev.get(k) is None for k in _REQUIRED[cls]):
+        required = _REQUIRED.get(cls)
+        if required is None or ev.get(required[0]) is None or (len(required) > 1 and ev.get(required[1]) is None):
             failures.append((Reason.INVALID_EVENT, f"content[{i}] is not a valid ADP event: class_={cls!r}"))
             continue
         if cls == "api_action":
