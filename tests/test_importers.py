@@ -339,7 +339,7 @@ def test_a_10000_level_schema_fails_fast_with_a_clear_error(tmp_path):
     path.write_text(text)
     with pytest.raises(ToolImportError, match="nested"):
         tools_from_openapi(path)
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 30  # a guard against expansion (minutes), not a speed target: load varies
 
 
 def test_refs_that_multiply_hit_the_node_limit_quickly():
@@ -350,7 +350,7 @@ def test_refs_that_multiply_hit_the_node_limit_quickly():
     start = time.perf_counter()
     with pytest.raises(ToolImportError, match="50,000 nodes"):
         tools_from_openapi(_doc({"$ref": "#/components/schemas/L20"}, components))
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 30  # a guard against expansion (minutes), not a speed target: load varies
 
 
 def test_a_yaml_alias_bomb_hits_the_node_limit(tmp_path):
@@ -363,7 +363,7 @@ def test_a_yaml_alias_bomb_hits_the_node_limit(tmp_path):
     start = time.perf_counter()
     with pytest.raises(ToolImportError, match="nodes"):
         tools_from_openapi(path)
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 30  # a guard against expansion (minutes), not a speed target: load varies
 
 
 def test_an_oversized_document_is_refused_before_it_is_read(tmp_path, monkeypatch):

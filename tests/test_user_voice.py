@@ -169,3 +169,12 @@ def test_a_count_field_is_said_after_its_number_and_left_out_with_its_noun():
                     left = clarify_template(phrase.text, param, tool)
                     assert "{" + param + "}" not in left and not re.search(r"[,:]\s*" + param + r"\b", left), left
     assert seen >= 2, seen
+
+
+def test_a_heading_of_a_record_looked_up_by_its_own_name_is_not_said_twice():
+    """'Team for the team research:' heads a list reply about team research."""
+    from agentfab.generators.replies import headline
+
+    calendar = builtin_domain("calendar")
+    assert headline(calendar.tool("get_team"), {"team": "research"}) == "Team research"
+    assert headline(calendar.tool("get_person"), {"person_id": "P-101"}) == "Person P-101"

@@ -111,6 +111,8 @@ def headline(tool: Tool, arguments: dict[str, Any]) -> str:
     ids = [p for p in arguments if is_id(tool, p)]
     if ids and noun(_entity_of(tool, ids[0]) or ids[0]) == what:
         return _cap(about)
+    if len(arguments) == 1 and param_label(tool, next(iter(arguments))) == what:  # "Team research", not "Team for
+        return _cap(f"{what} {render_value(next(iter(arguments.values())))}")    # the team research"
     if not about:
         return _cap(what)
     joiner = " of " if ids else f" {_preposition(next(iter(arguments)))} "

@@ -3,7 +3,8 @@
 A task's expected answers are normalized values (`normalize`); a reply states a value when the value occurs in
 it as a whole token (`mentions`): "2" is not stated by "2026-12-02", "12.50" is not stated by "112.50". A zero is
 said the way a person says it too: "Contact CON-46 has no activities" states the count 0, as "zero" does; "No, ..."
-(a yes/no answer) and "no tool ..." do not.
+(a yes/no answer) and "no tool ..." do not. An enum value written as code is said in words: "in_transit" is
+stated by "in transit".
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ import re
 from typing import Any
 
 
+_CODE_WORDS = re.compile(r"[a-z]+(?:_[a-z]+)+")  # an enum value written as code: "closed_lost", "in_transit"
+
+
 def render_value(value: Any) -> str:
-    """How a value is written in a query or an answer: the same text the answer check looks for."""
+    """How a value is written in a query or an answer: the same text the answer check looks for. An enum value
+    written as code reads as words ("closed lost"): the tool call keeps "closed_lost"."""
     if type(value) is str:  # the common case first
-        return value
+        return value.replace("_", " ") if "_" in value and _CODE_WORDS.fullmatch(value) else value
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):

@@ -258,8 +258,10 @@ def _search(b: _Builder, fam: _Family, f: FieldDef) -> None:
 
         param["minLength"] = 1
         description = f"Search {e.plural_words} whose {f.words} contains the given text (case-insensitive)"
-        phrases = (f"search for {e.plural_words} whose {f.words} contains {{{name}}}",
-                   f"find the {e.plural_words} with {{{name}}} in their {f.words}")
+        # "with Lisa in their name", but "with holder Colleen Gordon" (not "with Colleen Gordon in their holder")
+        second = (f"find the {e.plural_words} with {{{name}}} in their {f.words}" if f.words.endswith(_NAMED) else
+                  f"find the {e.plural_words} with {f.words} {{{name}}}")
+        phrases = (f"search for {e.plural_words} whose {f.words} contains {{{name}}}", second)
 
     def search(store: Store, **kw: Any) -> dict[str, Any]:
         hits = sorted(filter(matches(kw[name]), store.rows(table)), key=lambda r: r[key])
@@ -267,6 +269,9 @@ def _search(b: _Builder, fam: _Family, f: FieldDef) -> None:
 
     b.add(f"search_{e.plural}_by_{name}", f"{description}: up to {LIMIT}, sorted by id, and the total count.",
           {name: param}, [name], _list_schema(e, b.d), search, phrases, ("count",))
+
+
+_NAMED = ("name", "title", "description", "notes", "address", "email", "summary", "subject", "bio", "tags")
 
 
 def _find(b: _Builder, fam: _Family, f: FieldDef) -> None:
