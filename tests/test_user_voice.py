@@ -178,3 +178,24 @@ def test_a_heading_of_a_record_looked_up_by_its_own_name_is_not_said_twice():
     calendar = builtin_domain("calendar")
     assert headline(calendar.tool("get_team"), {"team": "research"}) == "Team research"
     assert headline(calendar.tool("get_person"), {"person_id": "P-101"}) == "Person P-101"
+
+
+def test_an_enum_value_written_as_code_is_said_in_words_and_the_call_keeps_the_code():
+    """'list the opportunities whose stage is closed_lost' read as code; the call's argument stays 'closed_lost'."""
+    from agentfab.schemas.answers import mentions, normalize, render_value
+
+    assert render_value("closed_lost") == "closed lost" and render_value("in_transit") == "in transit"
+    assert render_value("user_42@x.org") == "user_42@x.org" and render_value("ACC_1") == "ACC_1"  # not code words
+    assert mentions("There are 5 opportunities with stage closed lost.", normalize("closed_lost"))
+    assert not mentions("There are 5 opportunities with stage closed.", normalize("closed_lost"))
+    coded = spoken = 0
+    for kind in ("single", "parallel", "clarify"):
+        for _, task in _requests(kind, range(10)):
+            text = " ".join(t.text for t in task.user_turns)
+            assert not re.search(r"\b[a-z]+_[a-z_]+\b", text), text
+            for step in task.plan:
+                for value in step.arguments.values():
+                    if isinstance(value, str) and re.fullmatch(r"[a-z]+(?:_[a-z]+)+", value):
+                        coded += 1
+                        spoken += value.replace("_", " ") in text
+    assert coded >= 3 and spoken >= 3, (coded, spoken)
