@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import polars as pl
@@ -43,6 +44,10 @@ def _warmed() -> list[str]:
     return list(_WARMED)
 
 
+def _frozen() -> int:
+    return gc.get_freeze_count()
+
+
 def test_forked_workers_start_with_what_the_driver_warmed_and_no_one_warms_for_workers_it_does_not_fork():
     warmings: list[str] = []
 
@@ -55,6 +60,8 @@ def test_forked_workers_start_with_what_the_driver_warmed_and_no_one_warms_for_w
         assert warmings == ["called"]
         assert {tuple(f.result()) for f in [runner.pool.submit(_warmed) for _ in range(4)]} == {
             ("a cache filled in the driver",)}  # every worker has it without warming itself
+        # what the driver held when it forked is frozen in each worker (its collections never copy those pages)
+        assert runner.pool.submit(_frozen).result() > 1000 and gc.get_freeze_count() == 0
     _WARMED.clear()
     with ProcessRunner(2, "spawn") as spawned, ProcessRunner(1) as in_process:
         spawned.open(2, warm)  # a spawned worker inherits nothing: warming the driver would be wasted

@@ -7,6 +7,7 @@ retry submits the shard again. Every runner runs the same plain `build_shard(job
 
 from __future__ import annotations
 
+import gc
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
@@ -49,8 +50,14 @@ def start_pool(workers: int, method: str | None = None) -> ProcessPoolExecutor:
     """Worker processes for shard CPU work, started now (see `start_method`)."""
     method = start_method(method)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method), initializer=die_with_parent)
-    for f in [pool.submit(_ready) for _ in range(workers)]:
-        f.result()
+    if method == "fork":  # the driver's objects (modules, worlds, warm caches) to a generation no collection walks:
+        gc.freeze()  # a worker's collections then never touch, and so never copy, the pages it shares with the driver
+    try:
+        for f in [pool.submit(_ready) for _ in range(workers)]:
+            f.result()
+    finally:
+        if method == "fork":
+            gc.unfreeze()  # the driver's own collections go on as before
     return pool
 
 
