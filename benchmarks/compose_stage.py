@@ -1,0 +1,100 @@
+"""Steady-state CPU of the compose and phrase stages, measured so that a loaded machine moves it little.
+
+    python benchmarks/compose_stage.py                        # benchmark recipe, 2,000 tasks, min of 5 runs
+    python benchmarks/compose_stage.py --recipe quickstart --records 1500 --reps 7
+    python benchmarks/compose_stage.py --profile out.prof     # cProfile the timed runs
+
+One shard of the recipe is composed and phrased once (seeding the world variants and filling every cache, as the
+first tasks of a worker do), recording the shared random stream's state before each stage of each task. Each stage
+is then run again on every task from its recorded state, `--reps` times; the figure is the fastest run's
+time.process_time per task, which other processes on the machine slow far less than the wall clock or a single
+run. A re-run must give the same plan and the same task: the count of those that did not is printed (it must be 0).
+The whole-build figures stay with build_offline.py; this one isolates the two stages a speed change there touches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import random
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ("name: bench\nseed: 1\nrecords: {records}\nshard_size: {records}\n"
+         "worlds: [bank, shop, travel, calendar, library]\nnegatives: 0.1\nrollouts: {{agent: oracle, recovery: 0.1}}\n")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipe", choices=("bench", "quickstart"), default="bench")
+    ap.add_argument("--records", type=int, default=2000, help="tasks (one shard)")
+    ap.add_argument("--reps", type=int, default=5, help="timed runs of each stage; the fastest counts")
+    ap.add_argument("--profile", type=Path, help="write a cProfile of the timed runs to this file")
+    args = ap.parse_args()
+
+    from agentfab.flows.recipe import parse_recipe
+    from agentfab.flows.shard import ShardJob, derive_seed, expand_worlds
+    from agentfab.flows.stages import Compose, ShardWorld, TemplatePhrase, variants_per_world
+
+    if args.recipe == "bench":
+        data, recipe_dir = yaml.safe_load(BENCH.format(records=args.records)), ROOT
+    else:
+        data, recipe_dir = yaml.safe_load((ROOT / "data/recipes/quickstart.yaml").read_text()), ROOT / "data/recipes"
+        data.update(records=args.records, shard_size=args.records)
+    recipe = parse_recipe(data)
+    job = ShardJob(recipe.canonical(), recipe.hash(), str(recipe_dir), "", 0)
+    domains = expand_worlds(recipe.worlds, recipe_dir)
+    worlds = [ShardWorld(label, domain, derive_seed(recipe.seed, label), recipe, variants_per_world(len(domains)))
+              for label, domain in domains]
+    rng = random.Random(derive_seed(recipe.seed, 0))
+    compose, phrase = Compose(recipe, worlds, rng), TemplatePhrase(recipe, worlds, rng)
+    gc.disable()  # as a shard runs (flows.shard.fewer_collections)
+    recorded = []
+    t0 = time.process_time()
+    for k in range(recipe.records):
+        before_compose = rng.getstate()
+        draft = compose(k, job.task_id(recipe.name, k))
+        before_phrase = rng.getstate()
+        task = phrase(draft) if draft.raised is None else None
+        recorded.append((k, before_compose, before_phrase, draft, task))
+    first = time.process_time() - t0
+    profile = cProfile.Profile() if args.profile else None
+    best_compose = best_phrase = float("inf")
+    differ = 0
+    for _ in range(args.reps):
+        spent_compose = spent_phrase = 0.0
+        for k, before_compose, before_phrase, draft, task in recorded:
+            rng.setstate(before_compose)
+            if profile is not None:
+                profile.enable()
+            t0 = time.process_time()
+            again = compose(k, job.task_id(recipe.name, k))
+            spent_compose += time.process_time() - t0
+            if task is not None:
+                rng.setstate(before_phrase)
+                t0 = time.process_time()
+                phrased = phrase(draft)
+                spent_phrase += time.process_time() - t0
+                differ += phrased != task
+            if profile is not None:
+                profile.disable()
+            differ += (again.plan is None) != (draft.plan is None) or (
+                again.plan is not None and again.plan.results != draft.plan.results)
+        best_compose, best_phrase = min(best_compose, spent_compose), min(best_phrase, spent_phrase)
+    gc.enable()
+    n = recipe.records
+    print(f"{args.recipe}, {n} tasks: first pass (seeding, caches) {1e6 * first / n:,.0f} us/task CPU; steady state "
+          f"(fastest of {args.reps}): compose {1e6 * best_compose / n:,.1f} us/task, phrase {1e6 * best_phrase / n:,.1f} "
+          f"us/task; re-runs that differ: {differ}")
+    if profile is not None:
+        profile.dump_stats(str(args.profile))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
