@@ -199,3 +199,16 @@ def test_an_enum_value_written_as_code_is_said_in_words_and_the_call_keeps_the_c
                         coded += 1
                         spoken += value.replace("_", " ") in text
     assert coded >= 3 and spoken >= 3, (coded, spoken)
+
+
+def test_a_clarify_on_an_update_asks_which_record_never_the_new_value():
+    """'change the room details on file for RM-0051' -> 'Which property do you mean?': the user never said what to
+    change, so there was nothing to ask about. The record is what a user leaves out."""
+    updates = 0
+    for domain, task in _requests("clarify", range(40)):
+        step = next(s for s in task.plan if s.id == task.clarification.step)
+        tool = domain.tool(step.tool)
+        if step.tool.startswith("update_") and len(task.plan) == 1:
+            updates += 1
+            assert task.clarification.param in tool.spec.parameters.get("required", []), (step.tool, task.user_turns[0].text)
+    assert updates >= 10, updates

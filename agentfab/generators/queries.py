@@ -317,8 +317,10 @@ def to_task(
         head = plan.steps[0]
         tool = domain.tool(head.tool)
         props = tool.spec.parameters.get("properties", {})
-        choices = [p for p in sorted(head.arguments) if p not in head.bindings and "x-entity" in props.get(p, {})]
-        choices = choices or [p for p in sorted(head.arguments) if p not in head.bindings]
+        free = [p for p in sorted(head.arguments) if p not in head.bindings]
+        if tool_class(tool) == "update":  # never the new value: "change room RM-51" says nothing to ask about
+            free = [p for p in free if p in tool.spec.parameters.get("required", [])] or free
+        choices = [p for p in free if "x-entity" in props.get(p, {})] or free
         if not choices:
             raise ValueError(f"tool {head.tool} has no argument to ask about")
         param = choices[rng.randrange(len(choices))]
