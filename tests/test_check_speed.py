@@ -113,7 +113,7 @@ def test_the_judge_still_marks_down_a_left_out_fact_when_the_checks_read_it_firs
         reading = Reading(broken)
         offered = {n: domain.tool(n) for n in task.tools}
         v = check(task, broken, offered, store, reading)
-        assert reading.all_facts_stated is False
+        assert reading.all_facts_stated(task) is False and reading.all_facts_stated(task.model_copy()) is None
         apply_judge(v, task, broken, judge, 0, reading)
         assert "asked facts stated" in v.judgement.rationale and v.judgement.score < 5
         return

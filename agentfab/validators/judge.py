@@ -184,7 +184,8 @@ class RuleJudge:
             out.append((min(2.0, float(len(ungrounded))), f"reply states {', '.join(ungrounded[:3])}, which no "
                                                           "observation or user turn contains"))
         # the truth check found each fact stated in its own turn's reply: then all replies together state it too
-        facts = [] if read.all_facts_stated else [v for turn in task.user_turns for f in turn.facts for v in f.values]
+        facts = [] if read.all_facts_stated(task) else [v for turn in task.user_turns for f in turn.facts
+                                                         for v in f.values]
         if facts:
             said = flatten(" ".join(replies))
             share = sum(mentioned(said, v) for v in facts) / len(facts)

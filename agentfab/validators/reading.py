@@ -18,14 +18,14 @@ from agentfab.worlds.core import canonical_json
 
 
 class Reading:
-    """What the checks read off `content`; `all_facts_stated` is set by the ground-truth check (None: not run).
+    """What the checks read off `content`; the ground-truth check notes whether every fact was stated.
     Each part is computed on first use (plain attributes: functools.cached_property takes a lock on every read)."""
 
-    __slots__ = ("content", "all_facts_stated", "_calls", "_call_keys", "_replies", "_turn_replies", "_flat", "_plan")
+    __slots__ = ("content", "_facts", "_calls", "_call_keys", "_replies", "_turn_replies", "_flat", "_plan")
 
     def __init__(self, content: list[Event]):
         self.content = content
-        self.all_facts_stated: bool | None = None  # every fact value of every turn stated in that turn's reply
+        self._facts: tuple[Task, bool] | None = None  # (task, every fact of each turn stated in that turn's reply)
         self._calls: list[int] | None = None
         self._call_keys: dict[int, str] | None = None
         self._replies: list[str] | None = None
@@ -68,6 +68,14 @@ class Reading:
         if self._flat is None:
             self._flat = [flatten(r) for r in self.turn_replies]
         return self._flat
+
+    def note_facts_stated(self, task: Task, stated: bool) -> None:
+        """The ground-truth check found every fact value of each turn of `task` stated in that turn's reply (or not)."""
+        self._facts = (task, stated)
+
+    def all_facts_stated(self, task: Task) -> bool | None:
+        """What the ground-truth check found for `task` (None: it has not read these events against that task)."""
+        return self._facts[1] if self._facts is not None and self._facts[0] is task else None
 
     def plan_arguments(self, task: Task) -> list[str]:
         """Canonical JSON of the arguments of each step of `task` (the record's task: truth and dedup read them)."""

@@ -83,8 +83,8 @@ def check_truth(task: Task, content: list[Event], rep: Replay) -> list[Failure]:
 def truth(task: Task, content: list[Event], rep: Replay, reading: Reading | None = None
           ) -> tuple[list[Failure], tuple[int, int]]:
     """The ground-truth failures, and (asked, stated): how many fact values the turns ask for and how many of them
-    the replies state (the quality figures reuse the count instead of reading every row again). Sets the reading's
-    `all_facts_stated` when the replies were checked."""
+    the replies state (the quality figures reuse the count instead of reading every row again). Notes on the reading
+    whether every fact was stated, when the replies were checked."""
     failures: list[Failure] = []
     n_asked = n_stated = 0
     read = reading_of(content, reading)
@@ -149,7 +149,7 @@ def truth(task: Task, content: list[Event], rep: Replay, reading: Reading | None
                 left_out.append(f"{f.step}.{f.field}")
         if left_out:
             failures.append((Reason.INCOMPLETE_ANSWER, f"turn {t + 1}: the reply leaves out {', '.join(left_out)}"))
-    read.all_facts_stated = n_asked == n_stated
+    read.note_facts_stated(task, n_asked == n_stated)
     if (rep.state_diff or task.state_diff) and canonical_json(rep.state_diff) != canonical_json(task.state_diff):
         changed = sorted(f"{t}/{k}" for t, rows in rep.state_diff.items() for k in rows)
         expected = sorted(f"{t}/{k}" for t, rows in task.state_diff.items() for k in rows)
