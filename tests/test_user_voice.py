@@ -212,3 +212,13 @@ def test_a_clarify_on_an_update_asks_which_record_never_the_new_value():
             updates += 1
             assert task.clarification.param in tool.spec.parameters.get("required", []), (step.tool, task.user_turns[0].text)
     assert updates >= 10, updates
+
+
+def test_a_total_of_a_plural_measure_reads_as_english():
+    """'find the total customers affected of the outages' ... 'The total customers affected is 251178'."""
+    from agentfab.generators.replies import fact_clause
+
+    assert fact_clause("total customers affected", "251178", 251178) == "the total is 251178 customers affected"
+    assert fact_clause("total late fee", "1107.66", 1107.66) == "the total late fee is 1107.66"
+    sums = [p.text for d in _DOMAINS for t in d.tools if t.spec.name.startswith("total_") for p in t.phrases]
+    assert sums and not [p for p in sums if re.search(r"\btotal .+ of (?:all|the) ", p)], sums[:3]

@@ -150,7 +150,7 @@ def fact_clause(lab: str, text: str, value: Any) -> str:
         return f"there are no {lab[10:]}"  # "the number of events is 0" is not how a person says it
     words = lab.split(" ")
     head = words[1] if words[0] in _AGGREGATES and len(words) > 1 else words[0]
-    plural = lab.endswith("s") and not lab.endswith(("ss", "us", "is")) or head in _SPANS
+    plural = any(w.endswith("s") and not w.endswith(("ss", "us", "is")) for w in (lab, head)) or head in _SPANS
     if plural and isinstance(value, (int, float)) and not isinstance(value, bool):
         if words[0] in _AGGREGATES and len(words) > 1 and text == render_value(value):
             return f"the {words[0]} is {text} {' '.join(words[1:])}"  # "the total is 67 minutes"

@@ -333,7 +333,7 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
     e, d, k = fam.e, b.d, fam.e.key_name
     table, key, name = e.table, e.key, f.name
     word, word2 = _OP_WORDS[op]
-    among = "among" if op in ("min", "max") else "of"
+    among = "among" if op in ("min", "max") else "across" if op == "sum" else "of"  # "the total X across the Ys"
     value_schema = {"type": "number" if f.kind == "number" or op == "avg" else "integer",
                     "description": f"The {word} {f.words}"}
     if op in ("min", "max"):
