@@ -134,3 +134,56 @@ def test_checks_that_overlap_the_shards_move_the_same_rows_as_one_pass_at_the_en
             ids = pq.read_table(path, columns=["id"]).column("id").to_pylist()
             assert pq.read_table(overlapped / folder / path.name, columns=["id"]).column("id").to_pylist() == ids
     assert manifest["quality"] == single["quality"] and manifest["coverage"] == single["coverage"]
+
+
+def test_diversity_sample_is_the_texts_of_the_first_rows_each_shard_keeps(duplicated_build):
+    """The sample keeps only texts (not whole rows); its figures equal the ones polars measures on the first rows
+    of each shard left on disk."""
+    from agentfab.flows.manifest import distinct_ns
+    from agentfab.flows.quality import per_shard_sample
+
+    recipe, out = duplicated_build
+    manifest = _finalize(recipe, out)
+    k = per_shard_sample(recipe.n_shards)
+    first = pl.concat([pl.read_parquet(p).head(k).with_row_index("row")
+                       .with_columns(pl.lit(p.name).alias("file")) for p in sorted((out / "shards").glob("*.parquet"))])
+    events = first.select("file", "row", "content").explode("content").unnest("content")
+    user = events.filter((pl.col("class_") == "text_observation") & (pl.col("source") == "user"))
+    assistant = events.filter(pl.col("class_") == "message_action")
+    q = manifest["quality"]
+    assert q["diversity_rows_measured"] == first.height == manifest["query_diversity"]["rows_measured"]
+    assert q["user_text"] == distinct_ns(user["content"].fill_null("").to_list())
+    assert q["assistant_text"] == distinct_ns(assistant["content"].fill_null("").to_list())
+    assert {k: v for k, v in manifest["query_diversity"].items() if k != "rows_measured"} == \
+        distinct_ns(first["query"].to_list())
+    # negative control: the tools' outputs and the calls are no user or assistant text
+    others = events.filter(~((pl.col("class_") == "text_observation") & (pl.col("source") == "user"))
+                           & (pl.col("class_") != "message_action"))["content"].drop_nulls().to_list()
+    assert others and distinct_ns(user["content"].to_list() + others) != q["user_text"]
+
+
+def test_sample_texts_reads_only_user_turns_and_assistant_messages():
+    from agentfab.flows.quality import sample_texts
+
+    def ev(cls, source, text):
+        return {"class_": cls, "source": source, "content": text, "function": None}
+
+    table = pa.Table.from_pylist([
+        {"query": "q1", "content": [ev("text_observation", "user", "hi"), ev("message_action", "agent", "hello"),
+                                    ev("api_action", "agent", None), ev("text_observation", "environment", "{}"),
+                                    ev("text_observation", "user", None), ev("message_action", "agent", "done")]},
+        {"query": "q2", "content": []},
+    ])
+    assert sample_texts(table) == [("q1", ("hi", ""), ("hello", "done")), ("q2", (), ())]
+    assert sample_texts(table.slice(1)) == [("q2", (), ())]  # a slice's offsets do not start at 0
+
+
+def test_the_flow_keeps_only_each_shards_outcome():
+    """A shard's stats stay on disk (finalize folds them one at a time); the flow keeps its number and counts."""
+    from agentfab.flows.shard_tasks import outcome
+
+    stats = {"shard": 3, "rows": {"accepted": 9, "rejected": 1}, "distributions": {"tools_used": {"a": 1}},
+             "quality": {"created_ids": {"ACC-1": 1}}, "reasons": {}}
+    assert outcome(stats) == {"shard": 3, "rows": {"accepted": 9, "rejected": 1}}
+    assert outcome({"fatal": ["llm.refused", "no"]}) == {"fatal": ["llm.refused", "no"]}
+    assert outcome({"os_error": [28, "No space left", "x"]}) == {"os_error": [28, "No space left", "x"]}

@@ -28,8 +28,8 @@ from agentfab.flows.crossshard import ShardChecks, cross_shard_pass, shard_files
 from agentfab.flows.lineage import (building_version, index_path, lineage, read_manifest, saved_index, stems,
                                    version_recipe, version_seed, working_index)
 from agentfab.flows.object_store import is_url, local_path
-from agentfab.flows.manifest import dataset_card, distinct_ns, merge_stats, versions
-from agentfab.flows.quality import file_quality, merge_quality, merged_calls, per_shard_sample, read_sample
+from agentfab.flows.manifest import StatsTotals, dataset_card, distinct_ns, versions
+from agentfab.flows.quality import QualityTotals, file_quality, per_shard_sample, read_sample
 from agentfab.flows.recipe import Recipe, load_recipe
 from agentfab.flows.ownership import (FolderError, check_writable, may_replace, record, remove_owned, start_ledger,
                                      writer_lock)
@@ -187,13 +187,9 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
     for old in range(1, version - 1):  # keep the parent's index: a re-finalize of this version starts from it
         index_path(out, old).unlink(missing_ok=True)
         index_path(out, old).with_suffix(".npz").unlink(missing_ok=True)
-    loaded = [load_stats(shard_files(out, s)["stats"]) for s in all_stems]
-    missing = [s for s, st in zip(all_stems, loaded) if st is None]
+    merged, mine, quality, llm, missing = _fold_stats(out, all_stems, len(all_stems) - len(new), recipe.uses_llm)
     if missing:
         raise BuildError(f"shards {missing} have no stats; re-run the same command to resume")
-    all_stats = [s for s in loaded if s is not None]
-    merged = merge_stats(all_stats)
-    mine = merge_stats(all_stats[len(all_stems) - len(new):])
     if index is not None:
         decontamination.update(benchmarks=index.benchmarks, checked_rows=passed.checked, examples=passed.examples,
                                contaminated={b: dict(c) for b, c in sorted(passed.contaminated.items())})
@@ -204,9 +200,6 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
              "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     sample = [row for stem in all_stems[:len(all_stems) - len(new)]
               for row in read_sample(shard_files(out, stem)["accepted"], per_shard)] + passed.sample
-    qualities = [st.quality if st.quality is not None else file_quality(shard_files(out, stem)["accepted"],
-                                                                         shard_files(out, stem)["rejected"])
-                 for stem, st in zip(all_stems, all_stats)]  # stats written before the figures were: read once
     manifest = {
         "name": recipe.name,
         "recipe_hash": recipe.hash(),
@@ -221,20 +214,44 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
             sum(v.get("moved_across_shards", {}).values()) for v in previous),
         "decontamination": decontamination,
         "lineage": previous + [entry],
-        "query_diversity": distinct_ns([row["query"] for row in sample]) | {"rows_measured": len(sample)},
-        "quality": merge_quality(qualities, sample, merged["negatives"].model_dump()),
+        "query_diversity": distinct_ns([query for query, _, _ in sample]) | {"rows_measured": len(sample)},
+        "quality": quality.figures(sample, merged["negatives"].model_dump()),
         "timings": {"shards_wall_seconds": round(wall_seconds, 3), "shards_built_this_run": len(built),
                     "shards_resumed": recipe.n_shards - len(built)},
         "finished_at": entry["finished_at"],
     }
     if recipe.uses_llm:
-        manifest["llm"] = llm_summary([s.llm or {} for s in all_stats], merged["rows"].accepted)
-    manifest["coverage"] = build_coverage(recipe, out, merged_calls(qualities))
+        manifest["llm"] = llm_summary(llm, merged["rows"].accepted)
+    manifest["coverage"] = build_coverage(recipe, out, quality.merged_calls())
     manifest["timings"]["finalize_seconds"] = round(time.perf_counter() - started, 3)
     typed = Manifest.model_validate(manifest)  # a misspelled or untyped section fails here, not in a reader
     write_json(out / "manifest.json", typed.as_json())
     write_text(out / "README.md", dataset_card(typed))
     return typed.as_json()
+
+
+def _fold_stats(out: Path, stems: list[str], first_new: int, uses_llm: bool
+                ) -> tuple[dict[str, Any], dict[str, Any], QualityTotals, list[dict[str, Any]], list[str]]:
+    """The shards' stats added up one shard at a time (a 1M-task build has 200 shards; none is kept): the counts of
+    all `stems` and of those from `first_new` on (this version), the quality figures (read from the files of a
+    shard whose stats predate them, once), each shard's LLM usage when the recipe uses one, and the stems
+    without stats."""
+    every, mine, quality = StatsTotals(), StatsTotals(), QualityTotals()
+    llm: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for n, stem in enumerate(stems):
+        files = shard_files(out, stem)
+        st = load_stats(files["stats"])
+        if st is None:
+            missing.append(stem)
+            continue
+        every.add(st)
+        if n >= first_new:
+            mine.add(st)
+        quality.add(st.quality if st.quality is not None else file_quality(files["accepted"], files["rejected"]))
+        if uses_llm:
+            llm.append(st.llm or {})
+    return every.result(), mine.result(), quality, llm, missing
 
 
 def _one_writer(flow_fn: Callable[..., Any]) -> Callable[..., Any]:

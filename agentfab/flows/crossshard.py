@@ -7,18 +7,19 @@ rerun skips ids already rejected), so the pass is idempotent and a killed finali
 
 from __future__ import annotations
 
+import ctypes
 import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from agentfab.flows.quality import SAMPLE_COLUMNS, remove_rows
+from agentfab.flows.quality import SAMPLE_COLUMNS, SampleRow, remove_rows, sample_texts
 from agentfab.flows.shard import distributions, subtract_distributions
 from agentfab.flows.storage import read_stats, rows_table, write_json, write_table
 from agentfab.schemas.codes import Reason
@@ -31,7 +32,7 @@ class PassReport:
     moved: Counter[str] = field(default_factory=Counter)
     checked: int = 0
     contaminated: dict[str, Counter[str]] = field(default_factory=dict)  # benchmark -> test -> rows
-    sample: list[dict[str, Any]] = field(default_factory=list)  # kept rows' SAMPLE_COLUMNS, the first of each shard
+    sample: list[SampleRow] = field(default_factory=list)  # the texts of the first rows each shard keeps
     examples: list[str] = field(default_factory=list)
 
 
@@ -119,7 +120,27 @@ class ShardChecks:
             cross_shard_pass(self.out, self.stems[self.done:upto], near=self.near, contamination=self.contamination,
                              sample_rows=self.sample_rows, report=self.report)
             self.done = upto
+            release_memory()
         return self.report
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc
+    except (AttributeError, OSError):
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def release_memory() -> None:
+    """Hand back to the system what a shard's check freed: Arrow's allocator keeps freed pages for reuse, and glibc
+    the free parts of its arenas (one per thread the checks ran in). Without it the driver's RSS after 30 checked
+    shards of 1,000 rows was 480-535 MB and rising, with it 430 MB (same build, loaded machine)."""
+    pa.default_memory_pool().release_unused()
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
@@ -180,7 +201,7 @@ def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
             near.add(np.array(kept_keys, dtype=np.uint64), kept_feats)
         if sample_rows:
             first = [i for i in range(len(ids)) if i not in moves][:sample_rows]
-            report.sample.extend(table.select(SAMPLE_COLUMNS).take(pa.array(first, pa.int64())).to_pylist())
+            report.sample.extend(sample_texts(table.select(SAMPLE_COLUMNS).take(pa.array(first, pa.int64()))))
         if moves:
             move_rows(files, {ids[i]: m for i, m in moves.items()}, table)
             report.moved.update(code for code, _ in moves.values())

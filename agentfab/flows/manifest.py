@@ -51,39 +51,48 @@ def _ordered(counts: dict[str, int]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (len(kv[0]), kv[0]) if kv[0].isdigit() else (0, kv[0])))
 
 
-def merge_stats(all_stats: list[ShardStats]) -> dict[str, Any]:
-    """The manifest's counting sections, summed over the shards' stats."""
-    funnel = {s: StageFunnel() for s in STAGES}
-    merged: dict[str, Counter[str]] = {k: Counter() for k in ("reasons", "fallbacks", "negatives", "negative_reasons",
-                                                               "timings")}
-    dists: dict[str, Counter[str]] = {}
-    rows = RowCounts()
-    for st in all_stats:
-        rows.accepted += st.rows.accepted
-        rows.rejected += st.rows.rejected
+class StatsTotals:
+    """The manifest's counting sections, summed as each shard's stats are read (no shard's stats are kept)."""
+
+    def __init__(self) -> None:
+        self.funnel = {s: StageFunnel() for s in STAGES}
+        self.merged: dict[str, Counter[str]] = {k: Counter() for k in ("reasons", "fallbacks", "negatives",
+                                                                        "negative_reasons", "timings")}
+        self.dists: dict[str, Counter[str]] = {}
+        self.rows = RowCounts()
+
+    def add(self, st: ShardStats) -> None:
+        self.rows.accepted += st.rows.accepted
+        self.rows.rejected += st.rows.rejected
         for stage, counts in st.funnel.items():
-            total = funnel.setdefault(stage, StageFunnel())
+            total = self.funnel.setdefault(stage, StageFunnel())
             total.entered += counts.entered
             total.rejected += counts.rejected
+        merged = self.merged
         merged["reasons"].update(st.reasons)
         merged["fallbacks"].update(st.fallbacks)
         merged["negatives"].update(st.negatives.model_dump())
         merged["negative_reasons"].update(st.negative_reasons)
         merged["timings"].update(st.timings)
         for name, counts in st.distributions.items():
-            dists.setdefault(name, Counter()).update(counts)
-    for stage in funnel.values():
-        stage.passed = stage.entered - stage.rejected
+            self.dists.setdefault(name, Counter()).update(counts)
 
-    return {
-        "rows": rows,
-        "funnel": funnel,
-        "reasons": {code: ReasonCount(count=n, meaning=describe(code)) for code, n in sorted(merged["reasons"].items())},
-        "fallbacks": dict(merged["fallbacks"]),
-        "negatives": ManifestNegatives(**merged["negatives"], reasons=dict(sorted(merged["negative_reasons"].items()))),
-        "distributions": {name: _ordered(c) for name, c in sorted(dists.items())},
-        "stage_seconds": {k: round(v, 3) for k, v in sorted(merged["timings"].items())},
-    }
+    def result(self) -> dict[str, Any]:
+        funnel = {stage: f.model_copy() for stage, f in self.funnel.items()}
+        for stage in funnel.values():
+            stage.passed = stage.entered - stage.rejected
+        merged = self.merged
+        return {
+            "rows": self.rows.model_copy(),
+            "funnel": funnel,
+            "reasons": {code: ReasonCount(count=n, meaning=describe(code))
+                        for code, n in sorted(merged["reasons"].items())},
+            "fallbacks": dict(merged["fallbacks"]),
+            "negatives": ManifestNegatives(**merged["negatives"],
+                                           reasons=dict(sorted(merged["negative_reasons"].items()))),
+            "distributions": {name: _ordered(c) for name, c in sorted(self.dists.items())},
+            "stage_seconds": {k: round(v, 3) for k, v in sorted(merged["timings"].items())},
+        }
 
 
 _MARKDOWN = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|"})

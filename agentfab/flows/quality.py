@@ -6,7 +6,9 @@ Measured where the rows are made: a shard measures its own rows as it writes the
 stats with the tool calls the coverage counts), cross-shard dedup subtracts the rows it moves (`remove_rows`), and
 finalize adds the shards up (`merge_quality`) without re-reading a row. Lexical diversity does not add up over
 shards: it is measured on a sample of DIVERSITY_SAMPLE accepted rows spread evenly over the shards (the first rows
-of each), taken during finalize's one pass over the data, so the figure compares across builds of any size.
+of each), taken during finalize's one pass over the data, so the figure compares across builds of any size. The
+sample keeps only the texts it measures (`SampleRow`), never whole rows, and the shards' figures are added up one
+shard at a time (`QualityTotals`): finalize holds nothing per shard.
 
 Other stages may add their own figures to the same `quality` mapping (one flat level of named figures).
 """
@@ -19,6 +21,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from agentfab.flows.manifest import distinct_ns
@@ -30,6 +34,7 @@ from agentfab.validators.replay import turn_replies
 
 DIVERSITY_SAMPLE = 10_000  # accepted rows whose texts the diversity figures measure
 SAMPLE_COLUMNS = ["query", "content"]
+SampleRow = tuple[str, tuple[str, ...], tuple[str, ...]]  # a sampled row's request, user texts, assistant texts
 
 
 def _facts(row: dict[str, Any]) -> tuple[int, int]:
@@ -115,55 +120,75 @@ def per_shard_sample(n_shards: int) -> int:
     return math.ceil(DIVERSITY_SAMPLE / max(1, n_shards))
 
 
-def read_sample(path: Path, rows: int) -> list[dict[str, Any]]:
-    """The first `rows` accepted rows of a shard file, with the columns the diversity figures read."""
+def sample_texts(table: pa.Table) -> list[SampleRow]:
+    """The texts the diversity figures measure, per row of a table with SAMPLE_COLUMNS: its request, its user
+    turns (text observations from the user) and the assistant's messages, in order."""
+    content = table.column("content").combine_chunks()
+    offsets = content.offsets.to_numpy()
+    events = content.values
+    kinds = pc.struct_field(events, "class_").to_pylist()
+    sources = pc.struct_field(events, "source").to_pylist()
+    texts = pc.struct_field(events, "content").to_pylist()
+    base = offsets[0]
+    out: list[SampleRow] = []
+    for query, lo, hi in zip(table.column("query").to_pylist(), offsets[:-1].tolist(), offsets[1:].tolist()):
+        user, assistant = [], []
+        for e in range(lo - base, hi - base):
+            if kinds[e] == "text_observation" and sources[e] == "user":
+                user.append(texts[e] or "")
+            elif kinds[e] == "message_action":
+                assistant.append(texts[e] or "")
+        out.append((query, tuple(user), tuple(assistant)))
+    return out
+
+
+def read_sample(path: Path, rows: int) -> list[SampleRow]:
+    """The texts of the first `rows` accepted rows of a shard file (see `sample_texts`)."""
     for batch in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=SAMPLE_COLUMNS):
-        return batch.to_pylist()
+        return sample_texts(pa.Table.from_batches([batch]))
     return []
 
 
-def merge_quality(shards: list[ShardQuality], sample: list[dict[str, Any]], negatives: dict[str, Any]
-                  ) -> dict[str, Any]:
-    """The build's quality figures: the shards' figures added up, diversity from `sample` (query and content)."""
-    total = ShardQuality()
-    errors: Counter[str] = Counter()
-    created: Counter[str] = Counter()
-    for q in shards:
-        total.rows += q.rows
-        total.asked_facts += q.asked_facts
-        total.stated_facts += q.stated_facts
-        total.template_lint_rejected_rows += q.template_lint_rejected_rows
-        errors.update(q.error_types)
-        created.update(q.created_ids)
-    user_texts: list[str] = []
-    assistant_texts: list[str] = []
-    for row in sample:
-        for ev in row["content"]:
-            if ev.get("class_") == "text_observation" and ev.get("source") == "user":
-                user_texts.append(ev.get("content") or "")
-            elif ev.get("class_") == "message_action":
-                assistant_texts.append(ev.get("content") or "")
-    made = negatives.get("made", 0)
-    asked, n_created = total.asked_facts, sum(created.values())
-    return {
-        "rows_measured": total.rows,
-        "asked_facts": asked,
-        "asked_facts_stated_share": round(total.stated_facts / asked, 4) if asked else 1.0,
-        "template_lint_rejected_rows": total.template_lint_rejected_rows,
-        "diversity_rows_measured": len(sample),
-        "user_text": distinct_ns(user_texts),
-        "assistant_text": distinct_ns(assistant_texts),
-        "created_ids": n_created,
-        "created_ids_distinct_share": round(len(created) / n_created, 4) if n_created else 1.0,
-        "error_types": dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))),
-        "negative_giveaway_rate": round(negatives.get("giveaway", 0) / made, 4) if made else 0.0,
-    }
+class QualityTotals:
+    """The shards' figures added up as each shard's are read, so that no shard's figures are kept."""
 
+    def __init__(self) -> None:
+        self.total = ShardQuality()
+        self.errors: Counter[str] = Counter()
+        self.created: Counter[str] = Counter()
+        self.calls: Counter[tuple[str, str]] = Counter()
 
-def merged_calls(shards: list[ShardQuality]) -> dict[tuple[str, str], int]:
-    """(domain, tool) -> calls in the accepted rows, for the coverage."""
-    calls: Counter[tuple[str, str]] = Counter()
-    for q in shards:
+    def add(self, q: ShardQuality) -> None:
+        self.total.rows += q.rows
+        self.total.asked_facts += q.asked_facts
+        self.total.stated_facts += q.stated_facts
+        self.total.template_lint_rejected_rows += q.template_lint_rejected_rows
+        self.errors.update(q.error_types)
+        self.created.update(q.created_ids)
         for domain, tools in q.calls.items():
-            calls.update({(domain, tool): n for tool, n in tools.items()})
-    return dict(calls)
+            self.calls.update({(domain, tool): n for tool, n in tools.items()})
+
+    def merged_calls(self) -> dict[tuple[str, str], int]:
+        """(domain, tool) -> calls in the accepted rows, for the coverage."""
+        return dict(self.calls)
+
+    def figures(self, sample: list[SampleRow], negatives: dict[str, Any]) -> dict[str, Any]:
+        """The build's quality figures: the shards' added up, diversity from `sample`."""
+        total, created = self.total, self.created
+        user_texts = [t for _, user, _ in sample for t in user]
+        assistant_texts = [t for _, _, assistant in sample for t in assistant]
+        made = negatives.get("made", 0)
+        asked, n_created = total.asked_facts, sum(created.values())
+        return {
+            "rows_measured": total.rows,
+            "asked_facts": asked,
+            "asked_facts_stated_share": round(total.stated_facts / asked, 4) if asked else 1.0,
+            "template_lint_rejected_rows": total.template_lint_rejected_rows,
+            "diversity_rows_measured": len(sample),
+            "user_text": distinct_ns(user_texts),
+            "assistant_text": distinct_ns(assistant_texts),
+            "created_ids": n_created,
+            "created_ids_distinct_share": round(len(created) / n_created, 4) if n_created else 1.0,
+            "error_types": dict(sorted(self.errors.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "negative_giveaway_rate": round(negatives.get("giveaway", 0) / made, 4) if made else 0.0,
+        }

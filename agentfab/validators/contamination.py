@@ -36,12 +36,16 @@ def words(text: str) -> list[str]:
 
 
 _TOKEN_HASH: dict[str, int] = {}
+_TOKEN_MEMO = 200_000  # words memoized at most (~30 MB): a build's ids, names and numbers never stop coming
 # one odd multiplier per position in a window and per window length: a 5-gram never hashes like an 8-gram
 _MULT = np.array([[(hash_seed * 0x9E3779B97F4A7C15 + j * 0xBF58476D1CE4E5B9) % 2**64 | 1
                    for j in range(NGRAM)] for hash_seed in range(NGRAM + 1)], dtype=np.uint64)
 
 
 def _token_hashes(tokens: list[str]) -> np.ndarray:
+    """The tokens' hashes; afterwards every one of them is in _TOKEN_HASH."""
+    if len(_TOKEN_HASH) + len(tokens) > _TOKEN_MEMO:  # the driver checks every shard of a 1M-task build
+        _TOKEN_HASH.clear()
     out = np.empty(len(tokens), dtype=np.uint64)
     for i, tok in enumerate(tokens):
         h = _TOKEN_HASH.get(tok)
