@@ -9,7 +9,9 @@ Each size runs in a fresh process (`agentfab build --quiet`, the real command) w
 that process and of every descendant once every 0.2 s (benchmarks/proctree.py): the driver (the agentfab process),
 the workers (shard processes or Dask workers) and Prefect's temporary server are reported apart. `traj/s` is
 accepted rows per wall second, `/CPU s` per CPU second of the whole process tree (driver, workers, server; the
-figure a shared machine moves least), `prefect` the server's share of that CPU. Prints figures; asserts nothing.
+figure a shared machine moves least), `prefect` the server's share of that CPU. Below each size, the memory through the run (the proof of flatness): RSS of the
+driver and of the largest worker as the shards complete (sampled every 5 s against the count of shard stats files),
+and the driver's growth per shard fitted over the last 90% of the shards. Prints figures; asserts nothing.
 On a shared machine the wall figures move with the other load: say so when you quote them.
 """
 
@@ -40,7 +42,8 @@ def run_size(records: int, shard_size: int, workers: int, runner: str, tmp: Path
     out = tmp / f"out-{records}"
     cmd = [sys.executable, "-m", "agentfab", "build", str(recipe), "--out", str(out), "--workers", str(workers),
            "--runner", runner, "--quiet", "--overwrite"]
-    run = run_tree(cmd)
+    stats = out / "stats"
+    run = run_tree(cmd, progress=lambda: sum(1 for _ in os.scandir(stats)) if stats.is_dir() else 0)
     if run.returncode != 0:
         raise SystemExit(f"build of {records} failed:\n{run.stderr[-3000:]}")
     wall = run.wall
@@ -53,7 +56,31 @@ def run_size(records: int, shard_size: int, workers: int, runner: str, tmp: Path
             "shards_s": m["timings"]["shards_wall_seconds"], "finalize_s": m["timings"]["finalize_seconds"],
             "bytes_per_accepted_row": acc_bytes / max(accepted, 1), "bytes_per_rejected_row": rej_bytes / max(rejected, 1),
             "moved_across_shards": m["cross_shard_duplicates_moved"],
-            "cpu_s": run.cpu, "prefect_cpu_s": run.cpu_by_role["prefect server"], "peak_mb": run.peak_mb}
+            "cpu_s": run.cpu, "prefect_cpu_s": run.cpu_by_role["prefect server"], "peak_mb": run.peak_mb,
+            "timeline": run.timeline, "shards": m["shards"]}
+
+
+def memory_trajectory(timeline: list[tuple[float, int, int, int, int]], shards: int) -> list[str]:
+    """Lines: RSS of the driver and the largest worker when 1, 10%, 25%, ... of the shards were done, and the
+    driver's MB per shard (least squares over the samples from 10% of the shards on, finalize excluded)."""
+    mb = 2**20
+    lines, shown = [], set()
+    for share in (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0):
+        want = max(1, round(share * shards))
+        point = next((p for p in timeline if p[1] >= want), None)
+        if point is not None and point not in shown:
+            shown.add(point)
+            t, done, driver, worker, _ = point
+            lines.append(f"    {done:>5} of {shards} shards at {t:7.0f} s: driver {driver / mb:6.0f} MB, "
+                         f"largest worker {worker / mb:6.0f} MB")
+    fit = [(done, driver / mb) for _, done, driver, _, _ in timeline if max(1, shards // 10) <= done < shards]
+    if len({d for d, _ in fit}) >= 2:
+        n = len(fit)
+        mx, my = sum(d for d, _ in fit) / n, sum(r for _, r in fit) / n
+        slope = sum((d - mx) * (r - my) for d, r in fit) / sum((d - mx) ** 2 for d, _ in fit)
+        lines.append(f"    driver growth {slope:+.2f} MB per shard (least squares, {n} samples from "
+                     f"{fit[0][0]} to {fit[-1][0]} shards done)")
+    return lines
 
 
 def compare_dask(records: int, shard_size: int, tmp: Path) -> None:
@@ -136,6 +163,8 @@ def main() -> None:
                   f"{100 * r['prefect_cpu_s'] / r['cpu_s']:>6.1f}% {r['bytes_per_accepted_row']:>6,.0f} {p['driver']:>9,.0f} "
                   f"{p['worker']:>9,.0f} {p['workers together']:>10,.0f} {p['prefect server']:>10,.0f} "
                   f"{r['moved_across_shards']:>6,}", flush=True)
+            for line in memory_trajectory(r["timeline"], r["shards"]):
+                print(line, flush=True)
     finally:
         if args.keep:
             print(f"kept {tmp}")

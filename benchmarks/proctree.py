@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import psutil
 
@@ -31,10 +32,15 @@ def role(proc: psutil.Process) -> str:
 class Sampler(threading.Thread):
     """Samples a process tree until `done` is set: peak RSS per role and per-process CPU seconds."""
 
-    def __init__(self, pid: int, every: float = 0.2):
+    def __init__(self, pid: int, every: float = 0.2, progress: Callable[[], int] | None = None,
+                 timeline_every: float = 5.0):
         super().__init__(daemon=True)
         self.root = psutil.Process(pid)
         self.every = every
+        # with `progress` (e.g. shards done so far): every `timeline_every` s, (seconds, progress, driver RSS,
+        # largest worker RSS, workers together) in bytes, to show how memory moves through a run
+        self.progress, self.timeline_every = progress, timeline_every
+        self.timeline: list[tuple[float, int, int, int, int]] = []
         self.peak = dict.fromkeys((*ROLES, "workers together"), 0)
         self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, user + system seconds last seen)
         self.done = threading.Event()
@@ -48,10 +54,11 @@ class Sampler(threading.Thread):
         return rss
 
     def run(self) -> None:
+        started = next_point = time.perf_counter()
         while not self.done.is_set():
             try:
-                self._sample(self.root, "driver")
-                together = 0
+                driver = self._sample(self.root, "driver")
+                together = largest = 0
                 for child in self.root.children(recursive=True):
                     try:
                         # not cached: sampled between fork and exec, the server looks like its parent; once seen as
@@ -63,7 +70,12 @@ class Sampler(threading.Thread):
                         continue
                     if name == "worker":
                         together += rss
+                        largest = max(largest, rss)
                 self.peak["workers together"] = max(self.peak["workers together"], together)
+                now = time.perf_counter()
+                if self.progress is not None and now >= next_point:
+                    self.timeline.append((now - started, self.progress(), driver, largest, together))
+                    next_point = now + self.timeline_every
             except psutil.Error:
                 pass
             time.sleep(self.every)
@@ -83,14 +95,15 @@ class TreeRun:
     cpu_by_role: dict[str, float] = field(default_factory=dict)  # sampled
     peak_mb: dict[str, float] = field(default_factory=dict)
     stderr: str = ""
+    timeline: list[tuple[float, int, int, int, int]] = field(default_factory=list)  # see Sampler.timeline
 
 
-def run_tree(cmd: list[str]) -> TreeRun:
-    """Run `cmd` to completion while sampling its process tree."""
+def run_tree(cmd: list[str], progress: Callable[[], int] | None = None, timeline_every: float = 5.0) -> TreeRun:
+    """Run `cmd` to completion while sampling its process tree (and, with `progress`, its memory over time)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    sampler = Sampler(proc.pid)
+    sampler = Sampler(proc.pid, progress=progress, timeline_every=timeline_every)
     sampler.start()
     _, err = proc.communicate()
     wall = time.perf_counter() - started
@@ -99,4 +112,4 @@ def run_tree(cmd: list[str]) -> TreeRun:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return TreeRun(proc.returncode, wall, cpu, sampler.cpu_by_role(),
-                   {k: v / 2**20 for k, v in sampler.peak.items()}, err)
+                   {k: v / 2**20 for k, v in sampler.peak.items()}, err, sampler.timeline)
