@@ -151,19 +151,26 @@ class NearIndex:
             found.sort(key=lambda c: (c[2] >= self._small_from, c[1], c[0], c[2]))
             db.execute("DELETE FROM ask_rows")
             db.executemany("INSERT OR IGNORE INTO ask_rows VALUES (?)", ((r,) for _, _, r in found))
-            theirs = {r: set(np.frombuffer(blob, dtype=np.uint64).tolist()) for r, blob in db.execute(
-                "SELECT r.id, r.feats FROM ask_rows a JOIN rows r ON r.id = a.id")}
+            asking: dict[int, list[int]] = {}  # indexed row -> the new rows it is a candidate for
+            for q, _, r in found:
+                asking.setdefault(r, []).append(q)
+            # one indexed row's features at a time (the candidates grow with the index: never all of them at
+            # once); only the pairs that reach the threshold are kept
+            mine: dict[int, set[int]] = {}
+            close: dict[tuple[int, int], float] = {}
+            for r, blob in db.execute("SELECT r.id, r.feats FROM ask_rows a JOIN rows r ON r.id = a.id"):
+                theirs = set(np.frombuffer(blob, dtype=np.uint64).tolist())
+                for q in asking[r]:
+                    if q not in mine:
+                        mine[q] = set(features[q].tolist())
+                    sim = len(mine[q] & theirs) / len(mine[q] | theirs)
+                    if sim >= self.threshold:
+                        close[(q, r)] = sim
         finally:
             db.execute("COMMIT")
-        mine: dict[int, set[int]] = {}
-        for q, _, r in found:
-            if out[q] is not None:
-                continue
-            if q not in mine:
-                mine[q] = set(features[q].tolist())
-            sim = len(mine[q] & theirs[r]) / len(mine[q] | theirs[r])
-            if sim >= self.threshold:
-                out[q] = ("near", r, sim)
+        for q, _, r in found:  # the first close candidate in the earlier order wins
+            if out[q] is None and (q, r) in close:
+                out[q] = ("near", r, close[(q, r)])
         return out
 
     def add(self, keys: np.ndarray, features: list[np.ndarray]) -> None:
