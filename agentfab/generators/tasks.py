@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,22 @@ def _pure(tool: Tool) -> bool:
     """A read-only tool of agentfab's own: its answer is a function of the seeded state and its arguments."""
     return not tool.spec.mutates and tool.spec.source in _OWN_SOURCES
 READS_KEPT = 4096  # read-only answers a seeded variant keeps (`Composer.try_call`)
+# ... and all variants of a process together: a worker holds every variant of every domain of the recipe (~280
+# for the quickstart), whose per-variant caps fill only slowly, so a 1M-task build kept growing
+KEPT_IN_PROCESS = 65_536
+_KEEPERS: "weakref.WeakSet[Composer]" = weakref.WeakSet()
+_kept = [0]
+
+
+def _kept_one() -> None:
+    """Count one memoized answer; over the process's budget, every composer forgets its memos (they are pure
+    functions of the seeded state: forgetting costs time, never changes a row)."""
+    _kept[0] += 1
+    if _kept[0] > KEPT_IN_PROCESS:
+        for composer in list(_KEEPERS):
+            composer._reads.clear()
+            composer._value_sets.clear()
+        _kept[0] = 0
 
 
 @dataclass
@@ -85,6 +102,7 @@ class Composer:
         self._reads: dict[tuple[str, str], Any] = {}  # (read-only tool, arguments) -> its result or FAILED
         self._candidates: dict[tuple[bool, int, bool], list[str]] = {}
         self._value_sets: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}  # see `_canonical_values`
+        _KEEPERS.add(self)
         self._reach = domain.memo("compose_reach", lambda: {t.name: self._reach_of(t.name, ()) for t in domain.tools})
 
     # -- execution -------------------------------------------------------------------------------------------
@@ -100,14 +118,15 @@ class Composer:
             executed = self.execute([step])
             return FAILED if executed is None else executed[0][step.id]
         key = (step.tool, canonical_json(step.arguments))
-        if key not in self._reads:
+        found = self._reads.get(key, _MISSING)
+        if found is _MISSING:
             if len(self._reads) >= READS_KEPT:  # bounded memory: a variant rarely sees 500 (12,000 tasks)
                 self._reads.clear()
             executed = self.execute([step])
             if executed is not None and executed[1]:  # a read that wrote: never reused
                 return executed[0][step.id]
-            self._reads[key] = FAILED if executed is None else executed[0][step.id]
-        found = self._reads[key]
+            found = self._reads[key] = FAILED if executed is None else executed[0][step.id]
+            _kept_one()
         if found is not FAILED:
             self._alone[key] = found
         return found
@@ -258,6 +277,7 @@ class Composer:
             if len(self._value_sets) >= READS_KEPT:
                 self._value_sets.clear()
             found = self._value_sets[id(result)] = (result, frozenset(canonical_json(v) for v in result.values()))
+            _kept_one()
         return found[1]
 
     def extend_depth(self, chain: list[Step], rng: random.Random) -> list[Step] | None:
