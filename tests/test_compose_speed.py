@@ -74,7 +74,7 @@ def test_a_read_of_a_users_module_is_never_answered_from_what_exploring_met(coun
 def test_the_memos_of_all_variants_stay_within_the_process_budget_and_forgetting_changes_no_plan(monkeypatch):
     """A worker holds every variant of every domain; each variant's memo cap alone let a 1M-task build's workers
     grow ~1 MB per shard. Over the process budget every composer forgets, and the plans are the same."""
-    from agentfab.generators import tasks
+    from agentfab.generators import memo_budget
 
     domains = [builtin_domain(n) for n in ("bank", "travel", "shop", "library")]
 
@@ -85,10 +85,10 @@ def test_the_memos_of_all_variants_stay_within_the_process_budget_and_forgetting
             composer = composers[i % len(composers)]
             plan = composer.compose(("single", "chain", "parallel")[i % 3], random.Random(i))
             out.append(None if plan is None else [(s.tool, s.arguments) for s in plan.steps])
-            kept = sum(len(c._reads) + len(c._value_sets) for c in composers)
-            assert kept <= tasks.KEPT_IN_PROCESS + 2, kept
+            kept = sum(len(c._reads) + len(c.index._value_sets) for c in composers)
+            assert kept <= memo_budget.KEPT_IN_PROCESS + 2, kept
         return out
 
     roomy = plans()
-    monkeypatch.setattr(tasks, "KEPT_IN_PROCESS", 10)
+    monkeypatch.setattr(memo_budget, "KEPT_IN_PROCESS", 10)
     assert plans() == roomy and any(p is not None and len(p) > 1 for p in roomy)

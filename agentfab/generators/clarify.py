@@ -16,7 +16,8 @@ import random
 from typing import Any
 
 from agentfab.generators.language import tool_class
-from agentfab.generators.tasks import Composer, Plan, Step
+from agentfab.generators.plans import Plan, Step
+from agentfab.generators.tasks import Composer
 from agentfab.generators.values import sample_arguments
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.wording import is_person, join_words, label, noun, plural

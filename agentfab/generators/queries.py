@@ -15,7 +15,7 @@ from agentfab.generators.language import (
     tool_class, topic,
 )
 from agentfab.generators.replies import error_cause, subject
-from agentfab.generators.tasks import Plan, Step
+from agentfab.generators.plans import Plan, Step
 from agentfab.generators.values import normalize, render_value
 from agentfab.schemas.tasks import Clarification, PlanStep, Task, UserTurn, fact_values, required_facts
 from agentfab.schemas.wording import join_words, label, noun

@@ -10,72 +10,18 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
-import weakref
-from dataclasses import dataclass, field
 from typing import Any
 
+from agentfab.generators import memo_budget
+from agentfab.generators.depth_index import OWN_SOURCES, DepthIndex, fed_params, pure
+from agentfab.generators.plans import ComposeLimits, Plan, Step
 from agentfab.generators.values import PoolCache, sample_arguments
 from agentfab.worlds.core import RULE_ERRORS, Domain, Store, Tool, canonical_json, is_error
 
-_OWN_SOURCES = frozenset({"builtin", "declared"})  # tools whose code is agentfab's (see `Composer.try_call`)
+__all__ = ["FAILED", "ComposeLimits", "Composer", "Plan", "Step"]
+
 FAILED = object()  # `Composer.try_call`: the call failed
 _MISSING = object()
-
-
-def _pure(tool: Tool) -> bool:
-    """A read-only tool of agentfab's own: its answer is a function of the seeded state and its arguments."""
-    return not tool.spec.mutates and tool.spec.source in _OWN_SOURCES
-READS_KEPT = 4096  # read-only answers a seeded variant keeps (`Composer.try_call`)
-# ... and all variants of a process together: a worker holds every variant of every domain of the recipe (~280
-# for the quickstart), whose per-variant caps fill only slowly, so a 1M-task build kept growing
-KEPT_IN_PROCESS = 65_536
-_KEEPERS: "weakref.WeakSet[Composer]" = weakref.WeakSet()
-_kept = [0]
-
-
-def _kept_one() -> None:
-    """Count one memoized answer; over the process's budget, every composer forgets its memos (they are pure
-    functions of the seeded state: forgetting costs time, never changes a row)."""
-    _kept[0] += 1
-    if _kept[0] > KEPT_IN_PROCESS:
-        for composer in list(_KEEPERS):
-            composer._reads.clear()
-            composer._value_sets.clear()
-        _kept[0] = 0
-
-
-@dataclass
-class Step:
-    id: str
-    tool: str
-    arguments: dict[str, Any]
-    bindings: dict[str, str] = field(default_factory=dict)  # param -> "STEP_ID.field"
-    depends_on: list[str] = field(default_factory=list)
-    turn: int = 0
-    expect_error: str | None = None  # a failure task's first attempt meets this business rule
-    ask: str | None = None  # a clarify task: the parameter the assistant must ask the user for before this call
-    options: list[Any] = field(default_factory=list)  # ... and, for an ambiguous reference, what it could mean
-
-
-@dataclass
-class Plan:
-    """A composed plan before it is rendered into a Task: steps in execution order plus its executed truth."""
-
-    kind: str
-    steps: list[Step]
-    members: list[list[str]]  # independent groups (width); each a chain of step ids in order
-    results: dict[str, Any] = field(default_factory=dict)
-    state_diff: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
-    family: str = ""
-    depth: int = 0
-    width: int = 0
-
-
-@dataclass(frozen=True)
-class ComposeLimits:
-    max_depth: int = 4
-    max_width: int = 4
-    attempts: int = 24
 
 
 class Composer:
@@ -89,21 +35,16 @@ class Composer:
         self.pools = PoolCache(domain, store)
         self.tools = {t.name: t for t in domain.tools}
         self._ids = itertools.count(1)
-        # both depend on the tool specs only: computed once per domain, shared by every seeded variant
-        self._producers = domain.memo("compose_producers", self._index_producers)
-        # (tool, field) -> canonical output value -> (value, [(inputs, result, canonical driver value)])
-        self._inverse: dict[tuple[str, str], dict[str, tuple[Any, list[tuple[dict, Any, str]]]]] = {}
-        self._inverse_keys: dict[tuple[str, str], list[str]] = {}  # each index's keys in order, listed once
-        self._clean: set[tuple[str, str]] = set()  # indexes of own read-only tools that left the world unchanged
-        self._runs: dict[tuple[str, str], tuple[list[tuple[Any, Any, str]], bool]] = {}  # see `_driven`
+        self.index = DepthIndex(domain, self.pools)
         self._seen: dict[str, Any] = {}  # temp step id -> its result when executed alone (cleared per plan)
         # (own read-only tool, canonical arguments) -> its answer on a fresh world, met while exploring (per plan)
         self._alone: dict[tuple[str, str], Any] = {}
         self._reads: dict[tuple[str, str], Any] = {}  # (read-only tool, arguments) -> its result or FAILED
         self._candidates: dict[tuple[bool, int, bool], list[str]] = {}
-        self._value_sets: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}  # see `_canonical_values`
-        _KEEPERS.add(self)
-        self._reach = domain.memo("compose_reach", lambda: {t.name: self._reach_of(t.name, ()) for t in domain.tools})
+        memo_budget.hold(self)
+
+    def forget(self) -> None:
+        self._reads.clear()
 
     # -- execution -------------------------------------------------------------------------------------------
 
@@ -114,19 +55,19 @@ class Composer:
         the task's id offset, so its answer is looked up once per seeded variant and reused by every task on it.
         The composed plan is still executed whole by `finish`, and every rollout and replay executes for real."""
         tool = self.tools[step.tool]
-        if step.bindings or step.expect_error or tool.spec.mutates or tool.spec.source not in _OWN_SOURCES:
+        if step.bindings or step.expect_error or tool.spec.mutates or tool.spec.source not in OWN_SOURCES:
             executed = self.execute([step])
             return FAILED if executed is None else executed[0][step.id]
         key = (step.tool, canonical_json(step.arguments))
         found = self._reads.get(key, _MISSING)
         if found is _MISSING:
-            if len(self._reads) >= READS_KEPT:  # bounded memory: a variant rarely sees 500 (12,000 tasks)
+            if len(self._reads) >= memo_budget.READS_KEPT:  # bounded memory
                 self._reads.clear()
             executed = self.execute([step])
             if executed is not None and executed[1]:  # a read that wrote: never reused
                 return executed[0][step.id]
             found = self._reads[key] = FAILED if executed is None else executed[0][step.id]
-            _kept_one()
+            memo_budget.kept_one()
         if found is not FAILED:
             self._alone[key] = found
         return found
@@ -147,11 +88,11 @@ class Composer:
                 args[param] = results[source][name]
             tool = self.tools[step.tool]
             result = _MISSING
-            if pristine and self._alone and _pure(tool):
+            if pristine and self._alone and pure(tool):
                 result = self._alone.get((step.tool, canonical_json(args)), _MISSING)
             if result is _MISSING:
                 result = tool.invoke(world, args)
-                pristine = pristine and _pure(tool) and not world.diff()
+                pristine = pristine and pure(tool) and not world.diff()
             if is_error(result) != (step.expect_error is not None):
                 return None
             if step.expect_error is not None and result["error"]["type"] != step.expect_error:
@@ -188,7 +129,7 @@ class Composer:
         if names is None:
             names = self._candidates[(read_only, reach, with_args)] = [
                 t.name for t in self.domain.tools
-                if not (read_only and t.spec.mutates) and self._reach[t.name] >= reach
+                if not (read_only and t.spec.mutates) and self.index.reach[t.name] >= reach
                 and (t.spec.parameters.get("required") or not with_args)
             ]
         return names
@@ -199,86 +140,13 @@ class Composer:
 
     # -- depth -----------------------------------------------------------------------------------------------
 
-    def _index_producers(self) -> dict[str, list[tuple[Tool, str, str]]]:
-        """entity -> read-only tools with one required entity parameter whose result has a field of that entity."""
-        out: dict[str, list[tuple[Tool, str, str]]] = {}
-        for tool in self.domain.tools:
-            if tool.spec.mutates:
-                continue
-            required = tool.spec.parameters.get("required", [])
-            props = tool.spec.parameters.get("properties", {})
-            if len(required) != 1 or "x-entity" not in props[required[0]]:
-                continue
-            for name, schema in tool.spec.returns.get("properties", {}).items():
-                entity = schema.get("x-entity")
-                if entity and schema.get("type") in ("string", "integer"):
-                    out.setdefault(entity, []).append((tool, required[0], name))
-        return out
-
-    def _reach_of(self, name: str, path: tuple[str, ...]) -> int:
-        """Longest chain the entity graph allows to end in `name` (an upper bound; values decide the rest)."""
-        props = self.tools[name].spec.parameters.get("properties", {})
-        best = 1
-        for schema in props.values():
-            for producer, _, _ in self._producers.get(schema.get("x-entity", ""), []):
-                if producer.name != name and producer.name not in path and len(path) < 6:
-                    best = max(best, 1 + self._reach_of(producer.name, (*path, name)))
-        return best
-
-    def _inverse_index(self, tool: Tool, driver: str, out_field: str
-                       ) -> dict[str, tuple[Any, list[tuple[dict, Any, str]]]]:
-        """value of `out_field` -> the inputs that produce it, by executing `tool` over every valid driver value."""
-        key = (tool.name, out_field)
-        if key not in self._inverse:
-            index: dict[str, tuple[Any, list[tuple[dict, Any, str]]]] = {}
-            runs, clean = self._driven(tool, driver)
-            for value, result, canonical in runs:
-                if is_error(result) or out_field not in result or result[out_field] == value:
-                    continue  # an echo of the input is no sub-task
-                produced = result[out_field]
-                index.setdefault(canonical_json(produced), (produced, []))[1].append(({driver: value}, result, canonical))
-            self._inverse[key] = index
-            self._inverse_keys[key] = list(index)
-            if clean:
-                self._clean.add(key)
-        return self._inverse[key]
-
-    def _driven(self, tool: Tool, driver: str) -> tuple[list[tuple[Any, Any, str]], bool]:
-        """(driver value, result, canonical value) of `tool` over every valid driver value, executed in one fresh
-        world; and whether they are the answers of each call alone (an own read-only tool that changed nothing).
-        Those are shared by the indexes of all its fields; any other tool is executed again for each field."""
-        shared = self._runs.get((tool.name, driver))
-        if shared is not None:
-            return shared
-        world = self.store.fork()
-        entity = tool.spec.parameters["properties"][driver]["x-entity"]
-        runs = [(value, tool.invoke(world, {driver: value}), canonical_json(value)) for value in self.pools.pool(entity)]
-        found = runs, _pure(tool) and not world.diff()
-        if found[1]:
-            self._runs[(tool.name, driver)] = found
-        return found
-
     def _known_values(self, chain: list[Step]) -> set[str]:
         """Canonical values the chain states: its arguments and what its head returns when executed alone."""
         head = chain[0]
-        known = {canonical_json(v) for s in chain for v in s.arguments.values()}
         if head.id not in self._seen:
             result = self.try_call(Step(head.id, head.tool, head.arguments))
             self._seen[head.id] = None if result is FAILED else result
-        if isinstance(self._seen[head.id], dict):
-            known |= self._canonical_values(self._seen[head.id])
-        return known
-
-    def _canonical_values(self, result: dict[str, Any]) -> frozenset[str]:
-        """The canonical values of a result, computed once per result object (a read's answer is reused by every
-        task on the variant; the entry holds the result, so its id stays its own)."""
-        found = self._value_sets.get(id(result))
-        if found is None or found[0] is not result:
-            if len(self._value_sets) >= READS_KEPT:
-                self._value_sets.clear()
-            found = self._value_sets[id(result)] = (result, frozenset(canonical_json(v) for v in result.values()))
-            _kept_one()
-        return found[1]
+        return self.index.known_values(chain, self._seen[head.id])
 
     def extend_depth(self, chain: list[Step], rng: random.Random) -> list[Step] | None:
         """Replace an entity-typed input of the chain's head by a new call whose real output is that input."""
@@ -289,13 +157,13 @@ class Composer:
         used = {s.tool for s in chain}
         known: set[str] | None = None  # values the chain already states: computed when a candidate needs them
         for param in params:
-            producers = list(self._producers.get(props[param]["x-entity"], []))
+            producers = list(self.index.producers.get(props[param]["x-entity"], []))
             rng.shuffle(producers)
             wanted = canonical_json(head.arguments[param])
             for tool, driver, out_field in producers:
                 if tool.name in used:
                     continue
-                found = self._inverse_index(tool, driver, out_field).get(wanted)
+                found = self.index.inverse(self.store, tool, driver, out_field).get(wanted)
                 if not found:
                     continue
                 if known is None:
@@ -306,7 +174,7 @@ class Composer:
                 args, result, _ = fresh[rng.randrange(len(fresh))]
                 sub = Step(self._new_id(), tool.name, dict(args))
                 self._seen[sub.id] = result
-                if (tool.name, out_field) in self._clean:
+                if (tool.name, out_field) in self.index.clean:
                     self._alone[(tool.name, canonical_json(args))] = result
                 new_head = Step(
                     head.id,
@@ -350,15 +218,15 @@ class Composer:
             if not names:
                 return None
             tool = self.tools[names[rng.randrange(len(names))]]
-            fed = self.domain.memo(("compose_fed", tool.name), lambda: self._fed_params(tool))
+            fed = fed_params(self.domain, tool)
             if not fed:
                 continue
             param, producers = fed[rng.randrange(len(fed))]
             producer, driver, out_field = producers[rng.randrange(len(producers))]
-            index = self._inverse_index(producer, driver, out_field)
+            index = self.index.inverse(self.store, producer, driver, out_field)
             if not index:
                 continue
-            keys = self._inverse_keys[(producer.name, out_field)]
+            keys = self.index.keys[(producer.name, out_field)]
             args = sample_arguments(tool, self.pools, rng)
             args[param] = index[keys[rng.randrange(len(keys))]][0]
             step = Step(self._new_id(), tool.name, args)
@@ -367,17 +235,6 @@ class Composer:
                 self._seen[step.id] = result
                 return step
         return None
-
-    def _fed_params(self, tool: Tool) -> list[tuple[str, list[tuple[Tool, str, str]]]]:
-        """(param, producers other than the tool itself) of each required parameter that another tool's output
-        can feed, in the order the parameters are declared (depends on the tool specs only)."""
-        props = tool.spec.parameters.get("properties", {})
-        out = []
-        for p in tool.spec.parameters.get("required", []):
-            producers = [x for x in self._producers.get(props[p].get("x-entity", ""), []) if x[0].name != tool.name]
-            if producers:
-                out.append((p, producers))
-        return out
 
     # -- width -----------------------------------------------------------------------------------------------
 

@@ -1,0 +1,148 @@
+"""The indexes a depth extension looks values up in: which read-only tools produce which entity, how long a chain
+can end in each tool, and, per seeded variant, which inputs of a producer give each output value.
+
+The entity graph (producers, reach, fed parameters) depends on the tool specs only and is computed once per
+domain; the inverse indexes depend on the seeded state and are built lazily, once per variant, by executing a
+producer over every valid value of its input.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from agentfab.generators import memo_budget
+from agentfab.generators.values import PoolCache
+from agentfab.worlds.core import Domain, Store, Tool, canonical_json, is_error
+
+if TYPE_CHECKING:
+    from agentfab.generators.plans import Step
+
+OWN_SOURCES = frozenset({"builtin", "declared"})  # tools whose code is agentfab's (see `Composer.try_call`)
+
+Producer = tuple[Tool, str, str]  # (read-only tool, its one required entity parameter, a result field)
+# canonical output value -> (value, [(inputs, result, canonical driver value)])
+Inverse = dict[str, tuple[Any, list[tuple[dict, Any, str]]]]
+
+
+def pure(tool: Tool) -> bool:
+    """A read-only tool of agentfab's own: its answer is a function of the seeded state and its arguments."""
+    return not tool.spec.mutates and tool.spec.source in OWN_SOURCES
+
+
+def producers_of(domain: Domain) -> dict[str, list[Producer]]:
+    """entity -> read-only tools with one required entity parameter whose result has a field of that entity."""
+    def build() -> dict[str, list[Producer]]:
+        out: dict[str, list[Producer]] = {}
+        for tool in domain.tools:
+            if tool.spec.mutates:
+                continue
+            required = tool.spec.parameters.get("required", [])
+            props = tool.spec.parameters.get("properties", {})
+            if len(required) != 1 or "x-entity" not in props[required[0]]:
+                continue
+            for name, schema in tool.spec.returns.get("properties", {}).items():
+                entity = schema.get("x-entity")
+                if entity and schema.get("type") in ("string", "integer"):
+                    out.setdefault(entity, []).append((tool, required[0], name))
+        return out
+    return domain.memo("compose_producers", build)
+
+
+def reach_of(domain: Domain) -> dict[str, int]:
+    """tool -> the longest chain the entity graph allows to end in it (an upper bound; values decide the rest)."""
+    producers = producers_of(domain)
+    tools = {t.name: t for t in domain.tools}
+
+    def reach(name: str, path: tuple[str, ...]) -> int:
+        props = tools[name].spec.parameters.get("properties", {})
+        best = 1
+        for schema in props.values():
+            for producer, _, _ in producers.get(schema.get("x-entity", ""), []):
+                if producer.name != name and producer.name not in path and len(path) < 6:
+                    best = max(best, 1 + reach(producer.name, (*path, name)))
+        return best
+    return domain.memo("compose_reach", lambda: {t.name: reach(t.name, ()) for t in domain.tools})
+
+
+def fed_params(domain: Domain, tool: Tool) -> list[tuple[str, list[Producer]]]:
+    """(param, producers other than the tool itself) of each required parameter that another tool's output can
+    feed, in the order the parameters are declared (depends on the tool specs only)."""
+    def build() -> list[tuple[str, list[Producer]]]:
+        producers = producers_of(domain)
+        props = tool.spec.parameters.get("properties", {})
+        out = []
+        for p in tool.spec.parameters.get("required", []):
+            fed = [x for x in producers.get(props[p].get("x-entity", ""), []) if x[0].name != tool.name]
+            if fed:
+                out.append((p, fed))
+        return out
+    return domain.memo(("compose_fed", tool.name), build)
+
+
+class DepthIndex:
+    """The inverse indexes of one seeded variant, built lazily; and the canonical values of the results it met."""
+
+    def __init__(self, domain: Domain, pools: PoolCache):
+        self.domain = domain
+        self.pools = pools
+        self.producers = producers_of(domain)
+        self.reach = reach_of(domain)
+        self._inverse: dict[tuple[str, str], Inverse] = {}
+        self.keys: dict[tuple[str, str], list[str]] = {}  # each index's keys in order, listed once
+        self.clean: set[tuple[str, str]] = set()  # indexes of own read-only tools that left the world unchanged
+        self._runs: dict[tuple[str, str], tuple[list[tuple[Any, Any, str]], bool]] = {}  # see `_driven`
+        self._value_sets: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}  # see `canonical_values`
+        memo_budget.hold(self)
+
+    def forget(self) -> None:
+        self._value_sets.clear()
+
+    def inverse(self, store: Store, tool: Tool, driver: str, out_field: str) -> Inverse:
+        """value of `out_field` -> the inputs that produce it, by executing `tool` over every valid driver value."""
+        key = (tool.name, out_field)
+        if key not in self._inverse:
+            index: Inverse = {}
+            runs, clean = self._driven(store, tool, driver)
+            for value, result, canonical in runs:
+                if is_error(result) or out_field not in result or result[out_field] == value:
+                    continue  # an echo of the input is no sub-task
+                produced = result[out_field]
+                index.setdefault(canonical_json(produced), (produced, []))[1].append(({driver: value}, result, canonical))
+            self._inverse[key] = index
+            self.keys[key] = list(index)
+            if clean:
+                self.clean.add(key)
+        return self._inverse[key]
+
+    def _driven(self, store: Store, tool: Tool, driver: str) -> tuple[list[tuple[Any, Any, str]], bool]:
+        """(driver value, result, canonical value) of `tool` over every valid driver value, executed in one fresh
+        world; and whether they are the answers of each call alone (an own read-only tool that changed nothing).
+        Those are shared by the indexes of all its fields; any other tool is executed again for each field."""
+        shared = self._runs.get((tool.name, driver))
+        if shared is not None:
+            return shared
+        world = store.fork()
+        entity = tool.spec.parameters["properties"][driver]["x-entity"]
+        runs = [(value, tool.invoke(world, {driver: value}), canonical_json(value)) for value in self.pools.pool(entity)]
+        found = runs, pure(tool) and not world.diff()
+        if found[1]:
+            self._runs[(tool.name, driver)] = found
+        return found
+
+    def canonical_values(self, result: dict[str, Any]) -> frozenset[str]:
+        """The canonical values of a result, computed once per result object (a read's answer is reused by every
+        task on the variant; the entry holds the result, so its id stays its own)."""
+        found = self._value_sets.get(id(result))
+        if found is None or found[0] is not result:
+            if len(self._value_sets) >= memo_budget.READS_KEPT:
+                self._value_sets.clear()
+            found = self._value_sets[id(result)] = (result, frozenset(canonical_json(v) for v in result.values()))
+            memo_budget.kept_one()
+        return found[1]
+
+    def known_values(self, chain: list["Step"], head_result: Any) -> set[str]:
+        """Canonical values the chain states: its arguments and what its head returns when executed alone."""
+        known = {canonical_json(v) for s in chain for v in s.arguments.values()}
+        if isinstance(head_result, dict):
+            known |= self.canonical_values(head_result)
+        return known
