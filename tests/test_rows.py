@@ -92,3 +92,46 @@ def test_an_event_keeps_only_the_stored_fields_whatever_else_it_carries():
                                "language": None}
     assert event_row({**call, "thought": "scratch"}) == event_row(call)
     assert list(event_row(call)) == list(EventRow.model_fields)
+
+
+@pytest.mark.parametrize("change", ["str_for_list", "tuple_for_list", "none_for_struct", "none_in_list",
+                                    "int_for_str", "list_for_struct", "none_for_required"])
+def test_a_value_off_the_fast_path_converts_or_fails_as_pyarrow_does(change):
+    """The column-by-column conversion (flows/row_arrow.py) leaves any value it does not expect to pyarrow's own
+    conversion: same table, or the same kind of error, as `pa.Table.from_pylist`."""
+    rows = copy.deepcopy(accepted_rows())
+    row = rows[1]
+    if change == "str_for_list":
+        row["tools_used"] = "get_balance"
+    elif change == "tuple_for_list":
+        row["ground_truth"]["answers"] = tuple(row["ground_truth"]["answers"])
+    elif change == "none_for_struct":
+        row["content"][0] = None
+    elif change == "none_in_list":
+        row["tools_used"] = [None, *row["tools_used"]]
+    elif change == "int_for_str":
+        row["verification"]["judge_rationale"] = 5
+    elif change == "list_for_struct":
+        row["provenance"] = list(row["provenance"].values())
+    else:
+        row["id"] = None
+    try:
+        expected = pa.Table.from_pylist(rows, schema=ROW_ARROW_SCHEMA)
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        with pytest.raises((type(exc), RowShapeError)):
+            rows_table(rows, {})
+        return
+    try:
+        table = rows_table(rows, {})
+    except RowShapeError:  # a non-dict where an object goes: the contract check names it
+        assert change in ("none_for_struct", "list_for_struct")
+        return
+    assert table.equals(expected)
+
+
+def test_many_rows_sharing_tools_convert_to_pyarrows_table():
+    """Every row of a shard holds the same few tool dicts: each is converted once, then taken by index."""
+    rows = copy.deepcopy(accepted_rows())
+    shared = rows[0]["tools"]
+    batch = [{**rows[i % len(rows)], "id": f"r{i}", "tools": shared[: 1 + i % len(shared)]} for i in range(300)]
+    assert rows_table(batch, {}).equals(pa.Table.from_pylist(batch, schema=ROW_ARROW_SCHEMA))

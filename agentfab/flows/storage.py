@@ -27,10 +27,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from agentfab.flows.ownership import record
+from agentfab.flows.row_arrow import rows_to_table
 from agentfab.schemas.files import file_mode
-from agentfab.schemas.rows import ROW_ARROW_SCHEMA, check_row_shapes
-
-
+from agentfab.schemas.rows import ROW_ARROW_SCHEMA
 
 
 def shard_name(shard: int, version: int = 1) -> str:
@@ -84,46 +83,12 @@ def write_json(path: Path, value: Any) -> None:
     write_text(path, json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-_TOOLS_AT = ROW_ARROW_SCHEMA.get_field_index("tools")
-_TOOLS_TYPE = ROW_ARROW_SCHEMA.field("tools").type
-_WITHOUT_TOOLS = ROW_ARROW_SCHEMA.remove(_TOOLS_AT)
-
-
 def rows_table(rows: list[dict[str, Any]], metadata: dict[str, str]) -> pa.Table:
-    """Rows -> an Arrow table of the declared schema; a row that does not fit raises before anything is written."""
-    check_row_shapes(rows)  # from_pylist would drop an unknown key and null a missing one without a word
-    tools = _tools_column(rows)
-    if tools is None:
-        table = pa.Table.from_pylist(rows, schema=ROW_ARROW_SCHEMA)
-    else:
-        table = pa.Table.from_pylist(rows, schema=_WITHOUT_TOOLS).add_column(_TOOLS_AT, ROW_ARROW_SCHEMA.field("tools"),
-                                                                             tools)
+    """Rows -> an Arrow table of the declared schema; a row that does not fit raises before anything is written
+    (flows/row_arrow.py: from_pylist would drop an unknown key and null a missing one without a word)."""
     meta = dict(ROW_ARROW_SCHEMA.metadata or {})
     meta.update({f"agentfab.{k}".encode(): v.encode() for k, v in metadata.items()})
-    return table.replace_schema_metadata(meta)
-
-
-def _tools_column(rows: list[dict[str, Any]]) -> pa.Array | None:
-    """The `tools` column, each distinct tool converted once: a shard's rows offer the same few dozen tools over and
-    over (`flows.rows.tool_rows` hands out one dict per tool), so the lists become indices into those. None when a
-    row has no list (from_pylist then writes the null as it always did)."""
-    position: dict[int, int] = {}
-    distinct: list[dict[str, Any]] = []
-    indices: list[int] = []
-    offsets = [0]
-    for row in rows:
-        offered = row["tools"]
-        if offered is None:
-            return None
-        for tool in offered:
-            i = position.get(id(tool))  # `distinct` holds each dict, so an id is never reused while this runs
-            if i is None:
-                i = position[id(tool)] = len(distinct)
-                distinct.append(tool)
-            indices.append(i)
-        offsets.append(len(indices))
-    values = pa.array(distinct, type=_TOOLS_TYPE.value_type).take(pa.array(indices, type=pa.int32()))
-    return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), values, type=_TOOLS_TYPE)
+    return rows_to_table(rows).replace_schema_metadata(meta)
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]], metadata: dict[str, str]) -> dict[str, Any]:
