@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from agentfab.schemas.yaml_input import load_yaml
 from agentfab.worlds.declared_spec import pluralize, snake_case
 
 VOCAB_DIR = Path(__file__).parent / "vocab"
@@ -43,7 +44,7 @@ def vocabulary() -> dict[str, dict[str, Any]]:
     """Every theme of the vocabulary files, by name (file order is irrelevant: themes are sorted)."""
     themes: dict[str, dict[str, Any]] = {}
     for path in sorted(VOCAB_DIR.glob("themes_*.yaml")):
-        for name, theme in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+        for name, theme in (load_yaml(path.read_text(encoding="utf-8"), path.name) or {}).items():
             if name in themes or name in RESERVED:
                 raise SynthesisError(f"{path.name}: theme {name!r} is defined twice or shadows a built-in world")
             themes[name] = theme
