@@ -17,7 +17,7 @@ from agentfab.generators.language import (
 from agentfab.generators.replies import error_cause, subject
 from agentfab.generators.plans import Plan, Step
 from agentfab.generators.values import normalize, render_value
-from agentfab.schemas.tasks import Clarification, PlanStep, Task, UserTurn, fact_values, required_facts
+from agentfab.schemas.tasks import Clarification, Fact, PlanStep, Task, UserTurn, fact_values, required_facts
 from agentfab.schemas.wording import join_words, label, noun
 from agentfab.worlds.core import Domain, Phrase, Tool
 
@@ -223,18 +223,24 @@ def _carried(plan: Plan, asks: dict[str, tuple[str, ...]]) -> dict[str, tuple[st
     return out
 
 
-def turn_answers(plan: Plan, turn: int, steps: list[PlanStep]) -> list[str]:
-    """Normalized values a reply to `turn` must state: the asked facts of the turn's last step per member."""
+def turn_answers(plan: Plan, turn: int, steps: list[PlanStep], facts: list[Fact] | None = None) -> list[str]:
+    """Normalized values a reply to `turn` must state: the asked facts of the turn's last step per member.
+
+    `facts` (the turn's `required_facts`, when the caller has them) saves normalizing the same values again."""
     values: list[str] = []
     by_id = {s.id: s for s in steps}
+    known = {(f.step, f.field): f.values for f in facts} if facts is not None else {}
     for member in plan.members:
         in_turn = [sid for sid in member if by_id[sid].turn == turn]
         if not in_turn:
             continue
         last = by_id[in_turn[-1]]
         result = plan.results[last.id]
+        if not isinstance(result, dict):
+            continue
         for name in last.asks:
-            for value in fact_values(result.get(name)) or () if isinstance(result, dict) else ():
+            found = known.get((last.id, name))
+            for value in found if found is not None else fact_values(result.get(name)) or ():
                 if value not in values:
                     values.append(value)
     return values
@@ -351,11 +357,11 @@ def to_task(
                  turn=s.turn, asks=list(asks.get(s.id, ())), expect_error=s.expect_error)
         for s in plan.steps
     ]
-    turns = [
-        UserTurn(text=texts[t], steps=[s.id for s in plan.steps if s.turn == t],
-                 answer=failure_answer(plan, t, steps), facts=required_facts(steps, plan.results, t))
-        for t in range(n_turns)
-    ]
+    turns = []
+    for t in range(n_turns):
+        facts = required_facts(steps, plan.results, t)
+        turns.append(UserTurn(text=texts[t], steps=[s.id for s in plan.steps if s.turn == t],
+                              answer=failure_answer(plan, t, steps, facts), facts=facts))
     needed = list(dict.fromkeys(s.tool for s in plan.steps))
     declined = None
     if kind == "partial" and foreign_request:  # a doable request and an undoable one: do one, decline the other
@@ -430,7 +436,7 @@ def failure_request(plan: Plan, domain: Domain, rng: random.Random, asks: dict[s
     return text
 
 
-def failure_answer(plan: Plan, turn: int, steps: list[PlanStep]) -> list[str]:
+def failure_answer(plan: Plan, turn: int, steps: list[PlanStep], facts: list[Fact] | None = None) -> list[str]:
     """`turn_answers`, led for a failure task by what failed and why (the cause a reply must state)."""
     causes = [normalize(error_cause(plan.results[s.id])) for s in steps if s.expect_error and s.turn == turn]
-    return causes + [v for v in turn_answers(plan, turn, steps) if v not in causes]
+    return causes + [v for v in turn_answers(plan, turn, steps, facts) if v not in causes]
