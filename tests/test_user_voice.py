@@ -9,23 +9,34 @@ import re
 
 from agentfab.flows.worlds import synthesized_domains
 from agentfab.generators.queries import to_task
+from agentfab.generators.rollouts import OracleAgent
 from agentfab.generators.tasks import Composer
 from agentfab.schemas.wording import HELD, is_person
+from agentfab.validators.replay import check_truth, replay
 from agentfab.worlds.core import is_error
 from agentfab.worlds.registry import builtin_domain
 
 _DOMAINS = [*synthesized_domains(30, 7), *(builtin_domain(n) for n in ("bank", "travel", "shop", "library"))]
 
 
-def _requests(kind: str, seeds: range):
+def _composed(kind: str, seeds: range):
     for domain in _DOMAINS:
         store = domain.seeded(3)
         for seed in seeds:
             rng = random.Random(seed)
             plan = Composer(domain, store, 3).compose(kind, rng)
             if plan is not None:
-                task = to_task(plan, domain, rng, task_id="t", kind=kind, distractors=2)
-                yield domain, task
+                yield domain, store, to_task(plan, domain, rng, task_id="t", kind=kind, distractors=2), rng
+
+
+def _requests(kind: str, seeds: range):
+    for domain, _, task, _ in _composed(kind, seeds):
+        yield domain, task
+
+
+def _rows(kind: str, seeds: range):
+    for domain, store, task, rng in _composed(kind, seeds):
+        yield domain, store, task, OracleAgent(domain, store).roll_out(task, rng).content
 
 
 def test_a_left_out_record_is_my_card_of_what_a_customer_holds_and_one_of_our_borrowers_otherwise():
@@ -222,3 +233,38 @@ def test_a_total_of_a_plural_measure_reads_as_english():
     assert fact_clause("total late fee", "1107.66", 1107.66) == "the total late fee is 1107.66"
     sums = [p.text for d in _DOMAINS for t in d.tools if t.spec.name.startswith("total_") for p in t.phrases]
     assert sums and not [p for p in sums if re.search(r"\btotal .+ of (?:all|the) ", p)], sums[:3]
+
+
+def test_a_failure_reply_names_the_record_once_and_still_gives_the_reason():
+    """"I couldn't delete the policyholder record for PH-0002: policyholder PH-0002 still has 3 policies" said the id
+    twice; now "...: the policyholder still has 3 policies (...)", and a reply without the reason is refused."""
+    shortened = 0
+    for domain, store, task, content in _rows("failure", range(6)):
+        reply = content[-1]["content"]
+        for m in re.finditer(r"(?:couldn't|wasn't able to|can't) [^:]*?\b([A-Z][A-Z0-9]*-\d+)\b[^:,]*(?::|, because) "
+                             r"(?:[a-z]+ ){1,3}([A-Z][A-Z0-9]*-\d+) ", reply):
+            assert m.group(1) != m.group(2), reply
+        shortened += bool(re.search(r"(?::|because) the [a-z ]+ (?:still|is|has)\b", reply))
+        offered = {n: domain.tool(n) for n in task.tools}
+        assert not check_truth(task, content, replay(content, offered, store)), reply
+        reason = re.search(r"(?:still has|is already|already has)[^.]*", reply)
+        if reason:
+            broken = [dict(e) for e in content]
+            broken[-1]["content"] = reply.replace(reason.group(0), "cannot be done now")
+            codes = {c for c, _ in check_truth(task, broken, replay(broken, offered, store))}
+            assert "truth.wrong_answer" in codes, broken[-1]["content"]
+    assert shortened >= 5, shortened
+
+
+def test_the_thought_before_a_reply_to_a_write_confirms_it_and_does_not_claim_to_have_learned_it():
+    """"Now I know that the teacher is TCH-0027. That is what the user asked" after delete_teacher."""
+    writes = 0
+    for domain, _, task, content in _rows("single", range(10)):
+        step = task.plan[-1]
+        if not domain.tool(step.tool).spec.mutates:
+            continue
+        thought = [e for e in content if e.get("description")][-1]["description"]
+        assert f"{step.tool} went through" in thought, thought
+        assert "That is what the user asked" not in thought, thought
+        writes += 1
+    assert writes >= 20, writes

@@ -84,3 +84,32 @@ def test_the_comparison_tells_another_stream_apart():
     plain = Faker("en_US")
     plain.seed_instance(41)
     assert [seeded_faker(42).name() for _ in range(20)] != [plain.name() for _ in range(20)]
+
+
+def test_seeded_values_are_plausible_together():
+    """What a reader flagged in seeded worlds: a Miami forecast of -5 C with snow, an airport in Milwaukee, Korea,
+    a farm in "County: Indianapolis", and a hotel chain refusing a second hotel in a city ("no two properties may
+    share one")."""
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.worlds.travel.tools import CLIMATE
+
+    travel = builtin_domain("travel")
+    for seed in range(6):
+        for w in travel.seeded(seed).rows("weather"):
+            low, high = CLIMATE[w["city"]]
+            assert low <= w["low_c"] <= high and w["low_c"] < w["high_c"], w
+            assert w["condition"] != "snow" or w["low_c"] <= 0, w
+    miami = [w["low_c"] for seed in range(6) for w in travel.seeded(seed).rows("weather") if w["city"] == "Miami"]
+    assert min(miami) >= 14
+    synth = {d.name: d for d in synthesized_domains(30, 7)}
+    for seed in range(4):
+        airports = list(synth["airline_ops"].seeded(seed).rows("airports"))
+        assert airports and all("country" not in a for a in airports)
+        farms = list(synth["farm"].seeded(seed).rows("farms"))
+        assert farms and all(f["county"].endswith(" County") for f in farms)
+    hotel = synth["hotel"]
+    fields = hotel.tool("create_property").spec.parameters["properties"]
+    assert "name" in fields and "city" in fields
+    cities = [p["city"] for seed in range(8) for p in hotel.seeded(seed).rows("properties")]
+    names = [p["name"] for p in hotel.seeded(0).rows("properties")]
+    assert len(set(names)) == len(names) and len(set(cities)) < len(cities)  # two hotels may share a city

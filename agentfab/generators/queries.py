@@ -14,8 +14,8 @@ from agentfab.generators.language import (
     clarify_answer, clarify_question, clarify_template, fill, is_id, param_label, phrases_of, sentence, setting,
     tool_class, topic,
 )
-from agentfab.generators.replies import error_cause, subject
 from agentfab.generators.plans import Plan, Step
+from agentfab.generators.replies import cause_reason, error_cause, subject
 from agentfab.generators.values import normalize, render_value
 from agentfab.schemas.tasks import Clarification, Fact, PlanStep, Task, UserTurn, fact_values, required_facts
 from agentfab.schemas.wording import join_words, label, noun
@@ -438,5 +438,6 @@ def failure_request(plan: Plan, domain: Domain, rng: random.Random, asks: dict[s
 
 def failure_answer(plan: Plan, turn: int, steps: list[PlanStep], facts: list[Fact] | None = None) -> list[str]:
     """`turn_answers`, led for a failure task by what failed and why (the cause a reply must state)."""
-    causes = [normalize(error_cause(plan.results[s.id])) for s in steps if s.expect_error and s.turn == turn]
+    causes = [normalize(cause_reason(error_cause(plan.results[s.id]))) for s in steps
+              if s.expect_error and s.turn == turn]
     return causes + [v for v in turn_answers(plan, turn, steps, facts) if v not in causes]

@@ -11,7 +11,6 @@ import random
 import re
 from typing import Any
 
-from agentfab.generators.language import topic
 from agentfab.generators.replies import Said, error_cause, fact_text
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tasks import PlanStep
@@ -94,13 +93,16 @@ class Reasoner:
         """Before the reply: what the results say, and that they cover what was asked; after a business-rule
         failure, its cause first (the reply must tell the user why)."""
         said: list[str] = []
-        stated = 0  # facts the thought itself names: "each of these" only after several
+        stated = writes = 0  # facts the thought itself names: "each of these" only after several
         for part in parts[:3]:
             result = part.result if isinstance(part.result, dict) else {}
             fields = [f for f in part.asks if f in result][:2]
             texts = list(dict.fromkeys(fact_text(part, f) for f in fields))
-            clause = join_words(texts) if fields else (
-                f"{topic(part.tool)} went through" if part.tool.spec.mutates else "")
+            if part.tool.spec.mutates:  # a write is done, not learned: "delete_teacher went through (...)"
+                clause = f"{part.tool.name} went through" + (f" ({join_words(texts)})" if texts else "")
+                writes += 1
+            else:
+                clause = join_words(texts)
             if clause and clause not in said:
                 said.append(clause)
                 stated += max(1, len(texts))
@@ -115,7 +117,8 @@ class Reasoner:
         if not said:
             return "The calls succeeded; I'll confirm that to the user."
         summary = "; ".join(said).rstrip(".")  # a value may end a sentence already ("Joshua Pitts Jr.")
-        tell = "I'll tell the user each of these." if stated > 1 else "That is what the user asked, so I'll say it."
+        tell = ("I'll confirm it to the user." if writes == len(said) == 1 else
+                "I'll tell the user each of these." if stated > 1 else "That is what the user asked, so I'll say it.")
         return rng.choice((f"The results show that {summary}. That covers what was asked, so I can answer.",
                            f"Now I know that {summary}. {tell}",
                            f"Everything asked for is in the results: {summary}."))

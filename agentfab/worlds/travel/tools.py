@@ -23,6 +23,10 @@ CITIES = {  # city -> (airport code, airport name)
 DATES = ("2026-12-19", "2026-12-20", "2026-12-21", "2026-12-22", "2026-12-23")
 AIRLINES = ("UA", "AA", "DL", "WN", "AS")
 CONDITIONS = ("sunny", "cloudy", "rain", "snow", "windy", "fog")
+CLIMATE = {  # city -> the range of a late-December low in Celsius (a forecast of -5 in Miami reads as a mistake)
+    "Chicago": (-12, -2), "Denver": (-12, -1), "Seattle": (0, 5),
+    "Boston": (-9, 0), "Austin": (1, 9), "Miami": (14, 21),
+}
 INDUSTRIES = ("software", "logistics", "biotech", "retail", "energy", "media")
 NEAR_MISSES = (  # in travel's words, but no tool does it (see Domain.near_misses)
     "pick a window seat on {booking_id}", "add a checked bag to {booking_id}", "upgrade {booking_id} to business class",
@@ -57,9 +61,10 @@ def seed_state(seed: int) -> Tables:
     weather = {}
     for c in names:
         for d in DATES:
-            low = fake.random_int(-12, 18)
-            weather[f"{c}/{d}"] = {"city": c, "date": d, "condition": fake.random_element(CONDITIONS),
-                                   "low_c": low, "high_c": low + fake.random_int(3, 12)}
+            low = fake.random_int(*CLIMATE[c])
+            condition = fake.random_element(CONDITIONS if low <= 0 else CONDITIONS[:3] + CONDITIONS[4:])
+            weather[f"{c}/{d}"] = {"city": c, "date": d, "condition": condition,
+                                   "low_c": low, "high_c": low + fake.random_int(3, 10)}
     rng = fake.random
     companies, travelers, flights, bookings, hotels = {}, {}, {}, {}, {}
     for i in range(20):
