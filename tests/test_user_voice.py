@@ -268,3 +268,23 @@ def test_the_thought_before_a_reply_to_a_write_confirms_it_and_does_not_claim_to
         assert "That is what the user asked" not in thought, thought
         writes += 1
     assert writes >= 20, writes
+
+
+def test_a_measure_named_with_its_unit_puts_the_unit_after_the_value():
+    """"The average odometer in km is 188795.33" reads "the average odometer is 188795.33 km"."""
+    from agentfab.generators.replies import fact_clause
+    assert fact_clause("average odometer in km", "188795.33", 188795.33) == "the average odometer is 188795.33 km"
+    assert fact_clause("total energy use in kWh", "1954.40", 1954.4) == "the total energy use is 1954.40 kWh"
+    assert fact_clause("average rate in %", "4.10", 4.1) == "the average rate is 4.10%"
+    assert fact_clause("check in", "2025-01-02", "2025-01-02") == "the check in is 2025-01-02"  # not a unit
+
+
+def test_the_thought_before_a_reply_names_a_fact_two_steps_share_once():
+    """"the booking is BK-0042 and the flight is FL-0024; the booking is BK-0042 and the status is cancelled"."""
+    checked = 0
+    for _, _, task, content in _rows("chain", range(8)):
+        thought = [e for e in content if e.get("description")][-1]["description"]
+        facts = re.findall(r"\bthe [a-z ]+ is [A-Z][A-Z0-9]*-\d+\b", thought)
+        assert len(facts) == len(set(facts)), thought
+        checked += len(facts) > 1
+    assert checked >= 20, checked

@@ -93,11 +93,13 @@ class Reasoner:
         """Before the reply: what the results say, and that they cover what was asked; after a business-rule
         failure, its cause first (the reply must tell the user why)."""
         said: list[str] = []
+        known: set[str] = set()  # a fact two parts share ("the booking is BK-0042") is named once
         stated = writes = 0  # facts the thought itself names: "each of these" only after several
         for part in parts[:3]:
             result = part.result if isinstance(part.result, dict) else {}
-            fields = [f for f in part.asks if f in result][:2]
-            texts = list(dict.fromkeys(fact_text(part, f) for f in fields))
+            texts = [t for t in dict.fromkeys(fact_text(part, f) for f in part.asks if f in result)
+                     if t not in known][:2]
+            known.update(texts)
             if part.tool.spec.mutates:  # a write is done, not learned: "delete_teacher went through (...)"
                 clause = f"{part.tool.name} went through" + (f" ({join_words(texts)})" if texts else "")
                 writes += 1

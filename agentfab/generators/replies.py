@@ -136,6 +136,9 @@ _SPANS = ("years", "months", "weeks", "days", "hours", "minutes")  # "years of e
 _DONE_TO = re.compile(r"number of (\w+) ((?:\w+ed|put|sent|made|paid)\b.*)")
 
 
+_IN_UNIT = re.compile(r"(.+) in (km|kg|mg|kWh|USD|EUR|%|minutes|hours|days|nights|hectares|liters|tonnes)")
+
+
 def fact_clause(lab: str, text: str, value: Any) -> str:
     """One stated fact as a clause with agreement: "the number of songs is 263", "the total minutes are 4"."""
     if isinstance(value, bool):
@@ -148,6 +151,9 @@ def fact_clause(lab: str, text: str, value: Any) -> str:
         return f"no {things} were {what}" if value == 0 else agree(f"{text} {things} {'was' if value == 1 else 'were'} {what}")
     if value == 0 and lab.startswith("number of ") and not isinstance(value, bool):
         return f"there are no {lab[10:]}"  # "the number of events is 0" is not how a person says it
+    measured = _IN_UNIT.fullmatch(lab) if isinstance(value, (int, float)) and text == render_value(value) else None
+    if measured:  # "the average odometer is 188795.33 km", not "the average odometer in km is 188795.33"
+        return f"the {measured[1]} is {text}{'' if measured[2] == '%' else ' '}{measured[2]}"
     words = lab.split(" ")
     head = words[1] if words[0] in _AGGREGATES and len(words) > 1 else words[0]
     plural = any(w.endswith("s") and not w.endswith(("ss", "us", "is")) for w in (lab, head)) or head in _SPANS
