@@ -54,20 +54,18 @@ def tool_row(spec: ToolSpec) -> dict[str, Any]:
 
 
 def tool_rows(domain: Domain, names: list[str]) -> list[dict[str, Any]]:
-    """Specs are frozen: each is serialized once per domain, and every row offering it holds that one dict (rows are
-    never changed once made; `flows.storage` converts each distinct tool once)."""
-    made: dict[str, dict[str, Any]] = domain.memo("tool_rows", dict)
-    out = []
-    for name in names:
-        row = made.get(name)
-        if row is None:
-            row = made[name] = tool_row(domain.tool(name).spec)
-        out.append(row)
-    return out
-
-
-def _is_error_result(event: dict[str, Any]) -> bool:
-    return event.get("source") == "environment" and str(event.get("content") or "").startswith('{"error"')
+    """Specs are frozen: each is serialized once per domain, and every row offering the same tools holds the one
+    list of those dicts (rows are never changed once made; `flows.row_arrow` converts each distinct tool once)."""
+    lists: dict[tuple[str, ...], list[dict[str, Any]]] = domain.memo("tool_row_lists", dict)
+    key = tuple(names)
+    found = lists.get(key)
+    if found is None:
+        made: dict[str, dict[str, Any]] = domain.memo("tool_rows", dict)
+        for name in names:
+            if name not in made:
+                made[name] = tool_row(domain.tool(name).spec)
+        found = lists[key] = [made[name] for name in names]
+    return found
 
 
 def trajectory_row(
@@ -91,12 +89,14 @@ def trajectory_row(
     (depth, width, turns); `content` holds in-memory events (kwargs as objects)."""
     n_calls = n_errors = 0
     used = set()
-    for e in content:
+    events = []
+    for e in content:  # one pass: the stored events and what is read off them
+        events.append(event_row(e))
         if e.get("class_") == "api_action":
             n_calls += 1
             if isinstance(e.get("function"), str):
                 used.add(e["function"])
-        elif _is_error_result(e):
+        elif e.get("source") == "environment" and str(e.get("content") or "").startswith('{"error"'):
             n_errors += 1
     depth, width, turns = shape
     return {
@@ -114,7 +114,7 @@ def trajectory_row(
         "judge_score": verification["judge_score"],
         "query": query,
         "schema_version": ADP_SCHEMA_VERSION,
-        "content": [event_row(e) for e in content],
+        "content": events,
         "details": canonical_json(details),
         "tools": tools,
         "ground_truth": ground_truth,
