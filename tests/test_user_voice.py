@@ -113,15 +113,40 @@ def test_a_unique_value_already_taken_is_told_as_a_person_would():
 
 def test_a_reference_never_repeats_its_record_kind():
     """'count the loans whose officer is that loan officer' and 'that loan's loan officer' read 'the loans of that
-    loan officer' and 'that loan's officer'."""
+    loan officer' and 'that loan's officer'; a slot's label is not said before a reference that says it."""
     seen = 0
     for kind in ("chain", "multi_turn", "compound"):
-        for _, task in _requests(kind, range(6)):
+        for _, task in _requests(kind, range(10)):
             text = " ".join(t.text for t in task.user_turns)
             assert not re.search(r"\bwhose (\w+) is (?:that|the) (?:\w+ )*\1\b(?! of)", text), text
             assert not re.search(r"\b(\w+)'s \1\b", text), text
+            # "create a ticket with assignee the assignee of that ticket", "home team that match's home team"
+            assert not re.search(r"\b(\w+) (?:the|that) (?:\w+'s \1|\1 of that)\b", text), text
             seen += bool(re.search(r"\b\w+'s \w+\b", text))
     assert seen >= 20, seen
+
+
+def test_a_slot_fed_by_a_reference_does_not_say_its_label_twice():
+    """"create a new match with home team that match's home team" and "assignee the assignee of that ticket"."""
+    from agentfab.generators.plans import Step
+    from agentfab.generators.queries import render_clause
+
+    synth = {d.name: d for d in _DOMAINS}
+    cases = [("sports_league", "create_match", "get_match", {"home_team_id": "TM-01", "day": "2025-04-04",
+                                                             "attendance": 5413}, "home_team_id", "home team"),
+             ("helpdesk", "create_ticket", "get_ticket", None, "assignee_id", "assignee")]
+    checked = 0
+    for domain_name, tool_name, source_name, arguments, param, words in cases:
+        domain = synth[domain_name]
+        tool = domain.tool(tool_name)
+        if arguments is None:  # every required argument of the create, with a plain value
+            arguments = {p: "X-1" for p in tool.spec.parameters["required"]}
+        step = Step("s2", tool_name, arguments, bindings={param: f"s1.{param}"}, depends_on=["s1"])
+        for i in range(12):
+            text = render_clause(step, tool, random.Random(i), sources={"s1": domain.tool(source_name)}).text
+            assert text.count(words) == 1, text
+            checked += 1
+    assert checked == 24
 
 
 def test_a_typo_in_a_value_an_earlier_call_returned_says_that_call_not_the_request():

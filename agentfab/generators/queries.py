@@ -128,6 +128,20 @@ def _referred(words: str, thing: str, field: str, source: Tool | None, rng: rand
     return REFERENCES[rng.randrange(len(REFERENCES))].format(words=words)
 
 
+def _unlabelled(template: str, param: str, short: str) -> str:
+    """A slot's label left out where the reference says it: "with home team {home_team_id}" fed "that match's home
+    team" reads "with that match's home team", not "with home team that match's home team"."""
+    said = re.search(r"((?:\w+ ){1,3})\{" + re.escape(param) + r"\}", template)
+    if said is None:
+        return template
+    words = said[1].split()
+    for k in range(len(words), 0, -1):
+        label_words = " ".join(words[-k:])
+        if re.search(r"\b" + re.escape(label_words) + r"\b", short):
+            return template.replace(label_words + " {" + param + "}", "{" + param + "}", 1)
+    return template
+
+
 def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | None = None,
                   sources: dict[str, Tool] | None = None, vague: str | None = None) -> Clause:
     """A step as a request clause. Values fed by earlier steps are referred to, `hide` is left out (clarify), and
@@ -146,6 +160,7 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
             raise ValueError(f"step {step.id}: the tool of its source step {source_id} was not given")
         words, thing = _bound(param, field, tool, source)
         short = _referred(words, thing, field, source, rng)
+        template = _unlabelled(template, param, short)
         named = _named_slot(template, thing, param)
         if named is not None:  # "customer {customer_id}" reads "that customer" or "the account's owner"
             template = named[0] + short + named[1]
