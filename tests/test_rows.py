@@ -135,3 +135,24 @@ def test_many_rows_sharing_tools_convert_to_pyarrows_table():
     shared = rows[0]["tools"]
     batch = [{**rows[i % len(rows)], "id": f"r{i}", "tools": shared[: 1 + i % len(shared)]} for i in range(300)]
     assert rows_table(batch, {}).equals(pa.Table.from_pylist(batch, schema=ROW_ARROW_SCHEMA))
+
+
+def test_tool_rows_hold_one_dict_per_tool_and_no_memo_grows_with_the_tasks():
+    """Offered tool lists differ from task to task (distractors): each tool's dict is made once per domain and
+    shared, and nothing kept per domain grows with the number of distinct lists (a 1M-task worker would hold them
+    all)."""
+    import random
+
+    from agentfab.flows.rows import tool_rows
+    from agentfab.worlds.registry import builtin_domain
+
+    domain = builtin_domain("bank")
+    names = sorted(t.spec.name for t in domain.tools)
+    tool_rows(domain, names)
+    before = {k: len(v) if isinstance(v, dict) else 1 for k, v in domain._memo.items()}  # noqa: SLF001
+    rng = random.Random(1)
+    lists = [tool_rows(domain, rng.sample(names, 4)) for _ in range(300)]
+    after = {k: len(v) if isinstance(v, dict) else 1 for k, v in domain._memo.items()}  # noqa: SLF001
+    assert after == before
+    by_name = {row["name"]: row for row in lists[0]}
+    assert all(row is tool_rows(domain, [row["name"]])[0] for row in by_name.values())

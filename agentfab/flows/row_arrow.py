@@ -61,19 +61,29 @@ def _list(arrow_type: pa.ListType, shared: bool) -> Convert:
             raise _Unexpected
         offsets = pa.array(list(accumulate(map(len, lists), initial=0)), type=offset_type)
         values = list(chain.from_iterable(lists))
-        if shared:  # each distinct dict once (ids are stable: `values` holds every dict while this runs)
-            position: dict[int, int] = {}
-            distinct = []
-            for v in values:
-                if id(v) not in position:
-                    position[id(v)] = len(distinct)
-                    distinct.append(v)
-            converted = item(distinct).take(pa.array([position[id(v)] for v in values], type=offset_type))
+        if shared:  # the same dict in many lists: each distinct one converted once
+            distinct_values, at = _distinct(values)
+            converted = item(distinct_values).take(pa.array(at, type=offset_type))
         else:
             converted = item(values)
         return pa.ListArray.from_arrays(offsets, converted, type=arrow_type)
 
     return convert
+
+
+def _distinct(objects: list[Any]) -> tuple[list[Any], list[int]]:
+    """The distinct objects (by identity, first seen first) and where each of `objects` is among them; ids are
+    stable while this runs, as `objects` holds every one of them."""
+    position: dict[int, int] = {}
+    distinct: list[Any] = []
+    at = []
+    for o in objects:
+        i = position.get(id(o))
+        if i is None:
+            i = position[id(o)] = len(distinct)
+            distinct.append(o)
+        at.append(i)
+    return distinct, at
 
 
 def _converter(arrow_type: pa.DataType, shared: bool = False) -> Convert:

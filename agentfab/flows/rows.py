@@ -54,18 +54,17 @@ def tool_row(spec: ToolSpec) -> dict[str, Any]:
 
 
 def tool_rows(domain: Domain, names: list[str]) -> list[dict[str, Any]]:
-    """Specs are frozen: each is serialized once per domain, and every row offering the same tools holds the one
-    list of those dicts (rows are never changed once made; `flows.row_arrow` converts each distinct tool once)."""
-    lists: dict[tuple[str, ...], list[dict[str, Any]]] = domain.memo("tool_row_lists", dict)
-    key = tuple(names)
-    found = lists.get(key)
-    if found is None:
-        made: dict[str, dict[str, Any]] = domain.memo("tool_rows", dict)
-        for name in names:
-            if name not in made:
-                made[name] = tool_row(domain.tool(name).spec)
-        found = lists[key] = [made[name] for name in names]
-    return found
+    """Specs are frozen: each is serialized once per domain, and every row offering it holds that one dict (rows are
+    never changed once made; `flows.row_arrow` converts each distinct tool once). The lists are the row's own: the
+    offered tools differ from task to task (distractors), so a memo of whole lists would only grow."""
+    made: dict[str, dict[str, Any]] = domain.memo("tool_rows", dict)
+    out = []
+    for name in names:
+        row = made.get(name)
+        if row is None:
+            row = made[name] = tool_row(domain.tool(name).spec)
+        out.append(row)
+    return out
 
 
 def trajectory_row(
