@@ -9,8 +9,9 @@ import pytest
 
 from agentfab.flows.recipe import parse_recipe
 from agentfab.flows.stages import Compose, Draft, ShardWorld, TemplatePhrase
+from agentfab.generators.language import retold
 from agentfab.generators.negatives import make_negative
-from agentfab.generators.rollouts import addressed, message
+from agentfab.generators.rollouts import message
 from agentfab.validators.judge import RuleJudge
 from agentfab.validators.verify import verify
 from agentfab.worlds.registry import builtin_domain
@@ -53,6 +54,24 @@ def test_near_miss_requests_come_from_the_same_domain_and_offer_its_closest_tool
     assert near >= 10
 
 
+def test_a_refusal_says_back_what_was_asked_and_its_thought_names_an_offered_tool():
+    """254 irrelevant rows had 3 replies ("I can't do that: it is outside what my available tools support.") and one
+    thought: a constant a model learns by heart. Now the reply says back the request, and the thought what an
+    offered tool would do instead."""
+    replies, thoughts = set(), set()
+    rows = drafts("irrelevant")
+    for draft, task, content in rows:
+        assert task.declined and task.declined.lower() in task.user_turns[0].text.lower()
+        final = content[-1]
+        assert retold(task.declined) in final["content"], final["content"]
+        assert retold(task.declined, "they") in final["description"], final["description"]
+        assert any(name in final["description"] for name in task.tools), final["description"]
+        replies.add(final["content"])
+        thoughts.add(final["description"])
+    assert len(replies) >= len(rows) * 0.8 and len(thoughts) >= len(rows) * 0.8
+    assert retold("email me a copy of my record", "they") == "email them a copy of their record"
+
+
 @pytest.fixture(scope="module")
 def partial():
     return drafts("partial", 30)
@@ -63,12 +82,12 @@ def test_a_partial_request_does_the_doable_part_and_declines_the_rest(partial):
         assert task.kind == "partial" and task.declined and task.declined in task.user_turns[0].text
         v = _verify(draft, task, content)
         assert v.passed, v.details
-        assert addressed(task.declined) in content[-1]["content"]
+        assert retold(task.declined) in content[-1]["content"]
 
 
 def test_the_declined_part_is_said_back_to_the_user_not_in_their_words():
-    assert addressed("email me a copy of my record CUS-0043") == "email you a copy of your record CUS-0043"
-    assert addressed("export all members to a spreadsheet") == "export all members to a spreadsheet"
+    assert retold("email me a copy of my record CUS-0043") == "email you a copy of your record CUS-0043"
+    assert retold("export all members to a spreadsheet") == "export all members to a spreadsheet"
 
 
 def test_not_declining_or_not_doing_is_caught(partial):

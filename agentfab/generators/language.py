@@ -196,6 +196,19 @@ def past(clause: str) -> str:
     return f"{done} {rest}".strip()
 
 
+_PERSONS = {"you": {"me": "you", "my": "your", "mine": "yours", "myself": "yourself", "i": "you", "i'm": "you're"},
+            "they": {"me": "them", "my": "their", "mine": "theirs", "myself": "themselves", "i": "they",
+                     "i'm": "they're"}}
+_PERSON_WORD = re.compile(r"\b(?:myself|mine|my|me|i'm|i)\b", re.IGNORECASE)
+
+
+def retold(request: str, person: str = "you") -> str:
+    """The user's words said back to them ('email me a copy of my record' -> 'email you a copy of your record') or,
+    with person="they", about them in a thought ('... email them a copy of their record')."""
+    words = _PERSONS[person]
+    return _PERSON_WORD.sub(lambda m: words[m.group(0).lower()], request)
+
+
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 

@@ -327,6 +327,7 @@ def to_task(
             needed_tools=[],
             plan=[],
             expect_refusal=True,
+            declined=foreign_request or None,
         )
     hide: dict[str, str] = {}
     vague: dict[str, str] = {}

@@ -11,6 +11,7 @@ import random
 import re
 from typing import Any
 
+from agentfab.generators.language import retold
 from agentfab.generators.replies import Said, error_cause, fact_text
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tasks import PlanStep
@@ -133,9 +134,18 @@ class Reasoner:
                     f"{join_words(options, 'or')}. Picking one would be a guess, so I'll ask which.")
         return f"{goal} the {label(param)}, and the request does not give it. I should ask rather than guess."
 
-    @staticmethod
-    def refusal() -> str:
-        return "None of the offered tools can do what is asked, so I should say so and not call any."
+    def refusal(self, request: str | None, rng: random.Random) -> str:
+        """Why no tool is called: what is asked, and what an offered tool would do instead."""
+        if not request or not self.others:
+            return "None of the offered tools can do what is asked, so I should say so and not call any."
+        wanted, near = retold(request, "they"), self.others[rng.randrange(len(self.others))]
+        return rng.choice((
+            f"The user wants me to {wanted}. None of the {len(self.others)} offered tools does that ({near.name} "
+            f"would only {_purpose(near)}), so I should decline and not call any.",
+            f"Nothing offered can {wanted}: {near.name} would {_purpose(near)}, and the other tools are no closer. "
+            "I won't call a tool; I'll tell the user.",
+            f"The request is to {wanted}. No offered tool does it; {near.name}, for one, would only {_purpose(near)}. "
+            "I'll say so plainly and call nothing."))
 
 
 def _cap(text: str) -> str:

@@ -8,24 +8,27 @@ become JSON text only when a row is written.
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentfab.generators.language import retold
 from agentfab.generators.replies import Said, alternative_reply, error_cause, failure_reply, reply
 from agentfab.generators.reasoning import Reasoner
 from agentfab.generators.values import PoolCache
 from agentfab.schemas.tasks import PlanStep, Task
+from agentfab.schemas.wording import join_words, noun, plural
 from agentfab.worlds.core import Domain, Store, Tool, canonical_json, is_error
 
 Event = dict[str, Any]
 
 DECLINES = ("I can't {b}, though: none of my tools can do that.",
             "As for the other request, I'm not able to {b}; no tool I have supports it.")
-REFUSALS = (
-    "I'm sorry, but none of the tools I have can do that, so I can't help with this request.",
-    "I can't do that: it is outside what my available tools support.",
-    "Unfortunately I don't have a tool for that request, so I cannot complete it.",
+REFUSALS = (  # {b}: the request said back to the user; {things}: what the offered tools work with
+    "I'm sorry, but I can't {b}: none of the tools I have can do that.",
+    "I can't {b}; that is outside what my tools support.",
+    "Unfortunately I don't have a tool to {b}, so I can't do it.",
+    "Sorry, I'm not able to {b}. The tools I have here work with {things}.",
+    "I can't help with that: no tool I have can {b}. I can help with {things} instead.",
 )
 
 
@@ -37,13 +40,6 @@ class Rollout:
     world: Store | None = field(default=None, repr=False)
 
 
-_PERSON = {"me": "you", "my": "your", "mine": "yours", "myself": "yourself", "i": "you", "i'm": "you're"}
-_PERSON_WORD = re.compile(r"\b(?:myself|mine|my|me|i'm|i)\b", re.IGNORECASE)
-
-
-def addressed(request: str) -> str:
-    """The user's words said back to them: 'email me a copy of my record' -> 'email you a copy of your record'."""
-    return _PERSON_WORD.sub(lambda m: _PERSON[m.group(0).lower()], request)
 
 
 def user(text: str) -> Event:
@@ -132,7 +128,7 @@ class OracleAgent:
         for t, turn in enumerate(task.user_turns):
             out.content.append(user(turn.text))
             if task.expect_refusal:
-                out.content.append(message(REFUSALS[rng.randrange(len(REFUSALS))], thinker.refusal()))
+                out.content.append(message(self._refusal(task, rng), thinker.refusal(task.declined, rng)))
                 continue
             c = task.clarification if t == 0 else None
             steps = [s for s in task.plan if s.turn == t]
@@ -153,9 +149,15 @@ class OracleAgent:
                 text = (alternative_reply(attempt, results[f.id], parts, rng) if parts
                         else failure_reply(*attempt, results[f.id], rng))
             if t == 0 and task.declined:  # the part no offered tool can do: said plainly, after what was done
-                text += " " + DECLINES[rng.randrange(len(DECLINES))].format(b=addressed(task.declined))
+                text += " " + DECLINES[rng.randrange(len(DECLINES))].format(b=retold(task.declined))
             out.content.append(message(text, thinker.before_reply(parts, rng, results[failed[0].id] if failed else None)))
         return out
+
+    def _refusal(self, task: Task, rng: random.Random) -> str:
+        """No offered tool fits: the request said back and, in some replies, what the offered tools work with."""
+        things = self.domain.memo(("covered", *task.tools), lambda: _covered(self.domain, task.tools))
+        shapes = REFUSALS if things else REFUSALS[:3]
+        return shapes[rng.randrange(len(shapes))].format(b=retold(task.declined or "do that"), things=things)
 
     def _call_group(self, group: list[PlanStep], world: Store, results: dict[str, Any], out: Rollout,
                     ids: Any, rng: random.Random, tool_of: dict[str, str], thinker: Reasoner) -> None:
@@ -272,3 +274,11 @@ def _terminal_steps(in_turn: list[PlanStep]) -> list[PlanStep]:
     """The steps of one turn whose results no later step of the same turn consumes."""
     used = {d for s in in_turn for d in s.depends_on}
     return [s for s in in_turn if s.id not in used] if used else in_turn
+
+
+def _covered(domain: Domain, tools: list[str]) -> str:
+    """What the offered tools work with, as a user would name it: "accounts, cards and customers"."""
+    things = sorted({plural(noun(p["x-entity"])) for name in tools
+                     for p in domain.tool(name).spec.parameters.get("properties", {}).values()
+                     if isinstance(p, dict) and str(p.get("x-entity", "")).endswith("_id")})
+    return join_words(things[:3]) if things else ""

@@ -79,8 +79,8 @@ class GroundTruthRow(_Strict):
                                        "could mean, as written; the question must offer each.")
     user_turns: list[str] = Field(default_factory=list, description="Every user turn's text, in order.")
     needed_tools: list[str] = Field(default_factory=list)
-    declined: str | None = Field(default=None, description="A partial task's undoable part, which the reply must "
-                                 "decline.")
+    declined: str | None = Field(default=None, description="The request no offered tool can do (an irrelevant "
+                                 "task's whole request, a partial task's second part), which the reply must decline.")
     failure_outcome: str | None = Field(default=None, description="A failure task: 'alternative' (the route the "
                                         "user offered) or 'report' (say plainly what failed and why).")
 

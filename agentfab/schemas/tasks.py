@@ -98,7 +98,8 @@ class Task(BaseModel):
     clarification: Clarification | None = None
     expect_refusal: bool = Field(default=False, description="No offered tool fits: the agent must not call one.")
     declined: str | None = Field(
-        default=None, description="A partial task's undoable part: the agent does the rest and declines this.")
+        default=None, description="The request no offered tool can do: a partial task's second part (the agent does "
+                                     "the rest and declines this), or an irrelevant task's whole request.")
     failure_outcome: FailureOutcome | None = Field(
         default=None, description="A failure task: take the alternative the user gave, or report what failed and why.")
 
