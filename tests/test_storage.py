@@ -90,3 +90,39 @@ def test_manifest_distributions_count_the_rows_on_disk_after_cross_shard_dedup(t
         assert manifest["distributions"][column] == on_disk, column
     tools = {k: n for k, n in rows["tools_used"].explode().drop_nulls().value_counts().iter_rows()}
     assert manifest["distributions"]["tools_used"] == tools
+
+
+def test_a_moved_row_keeps_every_column_but_its_verification_which_names_why(tmp_path):
+    from agentfab.flows.crossshard import move_rows, shard_files
+    from agentfab.flows.quality import shard_quality
+    from agentfab.flows.shard import distributions
+
+    _, out = _build(tmp_path)
+    files = shard_files(out, "shard-00001")
+    before = pq.read_table(files["accepted"])
+    rejected_before = pq.read_table(files["rejected"])
+    ids = before.column("id").to_pylist()
+    moves = {ids[0]: ("dedup.near_duplicate", "dedup.near_duplicate: Jaccard 0.93 with a row"),
+             ids[3]: ("dedup.exact_duplicate", "dedup.exact_duplicate: the same row")}
+    move_rows(files, moves)
+    after, rejected = pl.read_parquet(files["accepted"]), pl.read_parquet(files["rejected"])
+    assert after.height == len(ids) - 2 and set(after["id"]) == set(ids) - set(moves)
+    assert rejected.height == rejected_before.num_rows + 2
+    assert rejected.head(rejected_before.num_rows).equals(pl.from_arrow(rejected_before))  # the old rows unchanged
+    original = pl.from_arrow(before).filter(pl.col("id").is_in(list(moves)))
+    moved = rejected.tail(2)
+    assert moved.drop("verification").equals(original.drop("verification"))
+    for row_id, old, new in zip(moved["id"], original["verification"].to_list(), moved["verification"].to_list()):
+        code, detail = moves[row_id]
+        assert new["passed"] is False and old["passed"] is True
+        assert new["reasons"] == old["reasons"] + [code] and new["details"] == old["details"] + [detail]
+        rest = ("passed", "reasons", "details")
+        assert {k: v for k, v in new.items() if k not in rest} == {k: v for k, v in old.items() if k not in rest}
+    stats = json.loads(files["stats"].read_text())
+    assert stats["rows"] == {"accepted": after.height, "rejected": rejected.height}
+    on_disk = pq.read_table(files["accepted"]).to_pylist()
+    assert stats["distributions"] == distributions(on_disk)
+    assert stats["quality"]["rows"] == shard_quality(on_disk, []).rows
+    assert stats["reasons"]["dedup.near_duplicate"] >= 1 and shard_is_complete(out, 1, stats["recipe_hash"])
+    move_rows(files, moves)  # a rerun (a finalize killed between its writes) adds no row to rejected twice
+    assert pq.read_metadata(files["rejected"]).num_rows == rejected.height

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from agentfab.flows.quality import SAMPLE_COLUMNS, SampleRow, remove_rows, sample_texts
 from agentfab.flows.shard import distributions, subtract_distributions
-from agentfab.flows.storage import read_stats, rows_table, write_json, write_table
+from agentfab.flows.storage import read_stats, write_json, write_table
 from agentfab.schemas.codes import Reason
 from agentfab.schemas.manifest import ShardQuality
 from agentfab.validators.contamination import ContaminationIndex
@@ -208,25 +208,24 @@ def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
     return report
 
 
+# what the stats of a shard need of the rows moved out of it (distributions, quality figures): not `tools`
+_STATS_COLUMNS = ["domain", "kind", "depth", "width", "n_turns", "n_calls", "tools_used", "content", "ground_truth"]
+
+
 def move_rows(files: dict[str, Path], moves: dict[str, tuple[str, str]], accepted: pa.Table | None = None) -> None:
     """Move the accepted rows named in `moves` (id -> (code, detail)) to rejected/, and update the shard's stats.
-    `accepted`: the shard's accepted table when the caller has read it already."""
+    `accepted`: the shard's accepted table when the caller has read it already.
+
+    Each file is read once and written once; the rows move as Arrow data (only their verification is rebuilt), and
+    only the columns the stats count are made Python."""
     accepted = pq.read_table(files["accepted"]) if accepted is None else accepted
     rejected = pq.read_table(files["rejected"])
-    mask = pc.invert(pc.is_in(accepted.column("id"), value_set=pa.array(list(moves))))
-    have = set(rejected.column("id").to_pylist())
-    removed = accepted.filter(pc.invert(mask)).to_pylist()
-    moving = [r for r in removed if r["id"] not in have]
-    for r in moving:
-        code, detail = moves[r["id"]]
-        r["verification"]["passed"] = False
-        r["verification"]["reasons"].append(str(code))
-        r["verification"]["details"].append(detail)
-    meta = {k.decode().removeprefix("agentfab."): v.decode()
-            for k, v in (accepted.schema.metadata or {}).items() if k.startswith(b"agentfab.")}
-    written = {"rejected": write_table(files["rejected"], pa.concat_tables([rejected, rows_table(moving, meta)
-                                                                            .cast(rejected.schema)]))}
-    kept = accepted.filter(mask)
+    leaving = pc.is_in(accepted.column("id"), value_set=pa.array(list(moves), pa.string()))
+    removed = accepted.filter(leaving)
+    moving = removed.filter(pc.invert(pc.is_in(removed.column("id"), value_set=rejected.column("id"))))
+    moving = _mark_rejected(moving, moves).cast(rejected.schema)
+    written = {"rejected": write_table(files["rejected"], pa.concat_tables([rejected, moving]))}
+    kept = accepted.filter(pc.invert(leaving))
     written["accepted"] = write_table(files["accepted"], kept)
     stats = read_stats(files["stats"])
     if stats is None:  # an imported dataset has no per-shard stats: its import.json records the files
@@ -237,12 +236,34 @@ def move_rows(files: dict[str, Path], moves: dict[str, tuple[str, str]], accepte
         return
     stats["files"] = written  # the new checksums: resume and validate check the files against them
     codes = Counter(code for code, _ in moves.values())
-    stats["rows"] = {"accepted": kept.num_rows, "rejected": rejected.num_rows + len(moving)}
+    stats["rows"] = {"accepted": kept.num_rows, "rejected": rejected.num_rows + moving.num_rows}
     stats["funnel"]["dedup"]["rejected"] += sum(codes.values())
     for code, n in codes.items():
         stats["reasons"][str(code)] = stats["reasons"].get(str(code), 0) + n
-    if "distributions" in stats:  # the manifest counts only rows left on disk
-        stats["distributions"] = subtract_distributions(stats["distributions"], distributions(removed))
-    if stats.get("quality") is not None:
-        stats["quality"] = remove_rows(ShardQuality.model_validate(stats["quality"]), removed).model_dump(mode="json")
+    if "distributions" in stats or stats.get("quality") is not None:
+        gone = removed.select(_STATS_COLUMNS).to_pylist()
+        if "distributions" in stats:  # the manifest counts only rows left on disk
+            stats["distributions"] = subtract_distributions(stats["distributions"], distributions(gone))
+        if stats.get("quality") is not None:
+            stats["quality"] = remove_rows(ShardQuality.model_validate(stats["quality"]), gone).model_dump(mode="json")
     write_json(files["stats"], stats)
+
+
+def _mark_rejected(table: pa.Table, moves: dict[str, tuple[str, str]]) -> pa.Table:
+    """`table`'s rows with their verification failed: passed false, and each row's code and detail from `moves`
+    appended to its reasons and details."""
+    at = table.schema.get_field_index("verification")
+    field_ = table.schema.field(at)
+    verification = table.column(at).combine_chunks()
+    parts = dict(zip((f.name for f in field_.type), verification.flatten()))
+    reasons, details = parts["reasons"].to_pylist(), parts["details"].to_pylist()
+    for n, row_id in enumerate(table.column("id").to_pylist()):
+        code, detail = moves[row_id]
+        reasons[n].append(str(code))
+        details[n].append(detail)
+    types = {f.name: f.type for f in field_.type}
+    parts["passed"] = pa.array([False] * table.num_rows, types["passed"])
+    parts["reasons"] = pa.array(reasons, types["reasons"])
+    parts["details"] = pa.array(details, types["details"])
+    marked = pa.StructArray.from_arrays([parts[f.name] for f in field_.type], fields=list(field_.type))
+    return table.set_column(at, field_, marked)
