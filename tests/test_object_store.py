@@ -342,3 +342,48 @@ def test_a_store_without_atomic_puts_gets_a_temporary_key_moved_into_place_and_t
         with pytest.raises(FolderError, match=f"pid {os.getpid()}"):
             StoreLock(store).acquire()
     assert not (tmp_path / "ds" / ".agentfab" / "lock").exists()
+
+
+def test_a_build_to_s3_keeps_only_the_shards_it_works_on_in_its_working_copy(prefect_harness, s3, tmp_path: Path):
+    import threading
+
+    fs, _ = s3
+    recipe = _recipe(tmp_path, RECIPE.replace("records: 90", "records: 360").replace("[bank, library]", "[bank]"))  # 12 shards
+    url = _url(s3, "bounded")
+    staging = staging_folder(url)
+    most, stop = [0], threading.Event()
+
+    def watch() -> None:  # the shards whose accepted rows sit in the working copy, every few milliseconds
+        while not stop.is_set():
+            most[0] = max(most[0], sum(1 for _ in staging.glob("shards/*.parquet")))
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        stored = build(recipe, out=url, workers=2)
+    finally:
+        stop.set()
+        watcher.join()
+    assert 1 <= most[0] <= 2 + 2 + 1, most  # workers + the shards waiting for the checks + the one checked
+    assert not list(staging.glob("shards/*.parquet")) and not list(staging.glob("rejected/*.parquet"))
+    clean = build(recipe, out=tmp_path / "clean", workers=2)
+    assert stored["rows"] == clean["rows"] and stored["cross_shard_duplicates_moved"] > 0  # rows moved and re-put
+    for folder in ("shards", "rejected"):
+        assert _table(fs, url, folder).equals(pl.read_parquet(tmp_path / "clean" / folder / "*.parquet").sort("id"))
+    # a resume finds the finished shards by the store's listing; the checks fetch each one and verify its bytes
+    again = build(recipe, out=url, workers=2)
+    assert again["timings"]["shards_built_this_run"] == 0 and again["rows"] == clean["rows"]
+    assert not list(staging.glob("shards/*.parquet"))
+    # an object whose size is not its record's is rebuilt; one of the right size but other bytes is refused
+    fs.pipe_file(f"{url[5:]}/shards/shard-00003.parquet", b"not parquet")
+    healed = build(recipe, out=url, workers=2)
+    assert healed["timings"]["shards_built_this_run"] == 1
+    assert _table(fs, url, "shards").equals(pl.read_parquet(tmp_path / "clean" / "shards" / "*.parquet").sort("id"))
+    key = f"{url[5:]}/rejected/shard-00005.parquet"
+    body = bytearray(fs.cat_file(key))
+    body[len(body) // 2] ^= 0xFF
+    fs.pipe_file(key, bytes(body))
+    with pytest.raises(BuildError, match=r"rejected/shard-00005.parquet does not match its recorded checksum.*"
+                                         r"stats/shard-00005.json"):
+        build(recipe, out=url, workers=2)

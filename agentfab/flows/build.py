@@ -24,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 from agentfab.flows import lifeline
 from agentfab.flows.coverage import build_coverage
 from agentfab.flows.benchmark_sets import BenchmarkUnavailable, contamination_index
-from agentfab.flows.crossshard import ShardChecks, cross_shard_pass, shard_files
+from agentfab.flows.crossshard import ShardChecks, ShardPlace, cross_shard_pass, shard_files
 from agentfab.flows.lineage import (building_version, index_path, lineage, read_manifest, saved_index, stems,
                                    version_recipe, version_seed, working_index)
 from agentfab.flows.object_store import is_url, local_path
@@ -75,14 +75,16 @@ def check_output(recipe: Recipe, out: Path, overwrite: bool) -> bool:
 
 
 def prepare_output(recipe: Recipe, out: Path, overwrite: bool, recipe_dir: Path | None = None,
-                   extend: bool = False, report: Callable[..., None] | None = None) -> tuple[int, list[int]]:
+                   extend: bool = False, report: Callable[..., None] | None = None,
+                   check: Callable[..., str | None] = check_shard) -> tuple[int, list[int]]:
     """Claim the output folder for this recipe; return the version to build and its shards still to build (the
     caller holds the folder's lock).
     build.json keeps the recipe, and where its declared domain files were found (relative to `recipe_dir`), for
     `agentfab validate`. `report` (a runner's) hears of each finished shard that fails its check and is rebuilt.
 
     Without `extend` the version is the one build.json names (a resumed extension, or 1); with `extend` an
-    unfinished version is resumed, else the next one after the last complete version starts.
+    unfinished version is resumed, else the next one after the last complete version starts. `check` says what is
+    wrong with a finished shard (storage.check_shard's signature; a build to a store checks the store's listing).
     """
     if check_output(recipe, out, overwrite):
         remove_owned(out)  # what agentfab wrote there, and nothing else
@@ -101,7 +103,7 @@ def prepare_output(recipe: Recipe, out: Path, overwrite: bool, recipe_dir: Path 
     clear_partial(out)
     todo = []
     for i in range(recipe.n_shards):
-        problem = check_shard(out, i, recipe.hash(), version=version)
+        problem = check(out, i, recipe.hash(), version=version)
         if problem is not None:
             todo.append(i)
             if report is not None and paths(out, i, version)["stats"].is_file():  # done once: say which file failed
@@ -153,19 +155,21 @@ def _contamination(recipe: Recipe) -> tuple[Any, dict[str, Any]]:
 
 
 
-def shard_checks(recipe: Recipe, out: Path, version: int) -> ShardChecks:
+def shard_checks(recipe: Recipe, out: Path, version: int, place: ShardPlace | None = None) -> ShardChecks:
     """The checks across shards for `version` of the dataset in `out`: the duplicate index holds every earlier
-    version's rows (rebuilt from their files if its file is gone), and the benchmark index is loaded."""
+    version's rows (rebuilt from their files if its file is gone), and the benchmark index is loaded. `place`:
+    where the checks find each shard's files (ShardPlace: in `out`)."""
+    place = place or ShardPlace()
     previous = [s for v in lineage(out) if v["version"] < version for s in v["shards"]]
     threshold = recipe.filters.dedup.near_threshold
     parent = saved_index(out, version - 1) if previous else None
     record(working_index(out, version))  # on disk beside the data, grown shard by shard (validators/near_index.py)
     near = NearIndex.start(working_index(out, version), threshold, parent)
     if previous and not len(near) and version > 1:  # its file is gone (or the dataset predates it): from the shards
-        cross_shard_pass(out, previous, near=near, contamination=None)
+        cross_shard_pass(out, previous, near=near, contamination=None, place=place)
     index, status = _contamination(recipe)
     return ShardChecks(out, stems(recipe.n_shards, version), near, index, status,
-                       per_shard_sample(len(previous) + recipe.n_shards))
+                       per_shard_sample(len(previous) + recipe.n_shards), place)
 
 
 @task(name="finalize", cache_policy=NO_CACHE)
@@ -187,7 +191,8 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
     for old in range(1, version - 1):  # keep the parent's index: a re-finalize of this version starts from it
         index_path(out, old).unlink(missing_ok=True)
         index_path(out, old).with_suffix(".npz").unlink(missing_ok=True)
-    merged, mine, quality, llm, missing = _fold_stats(out, all_stems, len(all_stems) - len(new), recipe.uses_llm)
+    merged, mine, quality, llm, missing = _fold_stats(out, all_stems, len(all_stems) - len(new), recipe.uses_llm,
+                                                      checks.place)
     if missing:
         raise BuildError(f"shards {missing} have no stats; re-run the same command to resume")
     if index is not None:
@@ -199,7 +204,7 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
              "contaminated": sum(sum(c.values()) for c in passed.contaminated.values()),
              "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     sample = [row for stem in all_stems[:len(all_stems) - len(new)]
-              for row in read_sample(shard_files(out, stem)["accepted"], per_shard)] + passed.sample
+              for row in _earlier_sample(out, stem, per_shard, checks.place)] + passed.sample
     manifest = {
         "name": recipe.name,
         "recipe_hash": recipe.hash(),
@@ -230,7 +235,16 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
     return typed.as_json()
 
 
-def _fold_stats(out: Path, stems: list[str], first_new: int, uses_llm: bool
+def _earlier_sample(out: Path, stem: str, rows: int, place: ShardPlace) -> list[Any]:
+    """The diversity sample's rows of an earlier version's shard."""
+    place.fetch(out, stem)
+    try:
+        return read_sample(shard_files(out, stem)["accepted"], rows)
+    finally:
+        place.release(out, stem, False)
+
+
+def _fold_stats(out: Path, stems: list[str], first_new: int, uses_llm: bool, place: ShardPlace
                 ) -> tuple[dict[str, Any], dict[str, Any], QualityTotals, list[dict[str, Any]], list[str]]:
     """The shards' stats added up one shard at a time (a 1M-task build has 200 shards; none is kept): the counts of
     all `stems` and of those from `first_new` on (this version), the quality figures (read from the files of a
@@ -248,7 +262,12 @@ def _fold_stats(out: Path, stems: list[str], first_new: int, uses_llm: bool
         every.add(st)
         if n >= first_new:
             mine.add(st)
-        quality.add(st.quality if st.quality is not None else file_quality(files["accepted"], files["rejected"]))
+        if st.quality is None:
+            place.fetch(out, stem)
+            quality.add(file_quality(files["accepted"], files["rejected"]))
+            place.release(out, stem, False)
+        else:
+            quality.add(st.quality)
         if uses_llm:
             llm.append(st.llm or {})
     return every.result(), mine.result(), quality, llm, missing
@@ -285,7 +304,7 @@ async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool 
         claimed = prepare_output(recipe, out_path, overwrite, Path(recipe_dir), extend, runner.report)
         runner.report("start", total=recipe.n_shards, todo=len(claimed[1]), records=recipe.records)
     version, todo = claimed
-    checks = shard_checks(recipe, out_path, version)
+    checks = shard_checks(recipe, out_path, version, getattr(runner, "place", None))
     try:
         runner.open(len(todo))
         results = await build_and_check(shard_jobs(recipe, recipe_dir, out, version, todo), recipe.n_shards,
@@ -340,14 +359,15 @@ def build(recipe_path: str | Path, *, out: str | Path | None = None, records: in
 
 
 def _build_locked(recipe: Recipe, recipe_dir: Path, out_path: Path, workers: int | None, overwrite: bool,
-                  runner: ShardRunner | None, extend: bool, on_claimed: Callable[[], None] | None = None
-                  ) -> dict[str, Any]:
-    """`on_claimed` runs once build.json is written, before any shard starts (a store publishes it then)."""
+                  runner: ShardRunner | None, extend: bool, on_claimed: Callable[[], None] | None = None,
+                  check: Callable[..., str | None] = check_shard) -> dict[str, Any]:
+    """`on_claimed` runs once build.json is written, before any shard starts (a store publishes it then); `check`
+    finds the finished shards (see `prepare_output`)."""
     own = runner is None
     if runner is None:
         runner = ProcessRunner(workers if workers else (os.cpu_count() or 1))
     started = time.perf_counter()
-    version, todo = prepare_output(recipe, out_path, overwrite, recipe_dir, extend, runner.report)
+    version, todo = prepare_output(recipe, out_path, overwrite, recipe_dir, extend, runner.report, check)
     if on_claimed is not None:
         on_claimed()
     try:

@@ -41,6 +41,18 @@ def shard_files(out: Path, stem: str) -> dict[str, Path]:
             "stats": out / "stats" / f"{stem}.json"}
 
 
+class ShardPlace:
+    """Where the checks find a shard's files: in the dataset folder itself (a local build). A build to an object
+    store keeps only the shards it is working on in its local copy: it fetches a shard before reading it and lets
+    it go after (flows/store_build.py)."""
+
+    def fetch(self, out: Path, stem: str) -> None:
+        """Make the shard's files readable at `shard_files(out, stem)`."""
+
+    def release(self, out: Path, stem: str, rewritten: bool) -> None:
+        """Nothing reads the shard's files again in this build; `rewritten`: its rows moved (its files changed)."""
+
+
 def row_features(plan: list[dict[str, Any]], query: str) -> np.ndarray:
     """The near-duplicate features: the planned calls, or for a call-free task its request's words."""
     if plan:
@@ -106,8 +118,10 @@ class ShardChecks:
     """
 
     def __init__(self, out: Path, stems: list[str], near: NearIndex | None,
-                 contamination: ContaminationIndex | None, status: dict[str, Any], sample_rows: int = 0):
+                 contamination: ContaminationIndex | None, status: dict[str, Any], sample_rows: int = 0,
+                 place: ShardPlace | None = None):
         self.out, self.stems, self.near, self.contamination = out, stems, near, contamination
+        self.place = place or ShardPlace()
         self.status = status  # what the benchmark check says of itself (the manifest's `decontamination`)
         self.sample_rows = sample_rows
         self.report = PassReport()
@@ -118,7 +132,7 @@ class ShardChecks:
         upto = len(self.stems) if upto is None else upto
         if upto > self.done:
             cross_shard_pass(self.out, self.stems[self.done:upto], near=self.near, contamination=self.contamination,
-                             sample_rows=self.sample_rows, report=self.report)
+                             sample_rows=self.sample_rows, report=self.report, place=self.place)
             self.done = upto
             release_memory()
         return self.report
@@ -145,17 +159,19 @@ def release_memory() -> None:
 
 def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
                      contamination: ContaminationIndex | None, sample_rows: int = 0,
-                     report: PassReport | None = None) -> PassReport:
+                     report: PassReport | None = None, place: ShardPlace | None = None) -> PassReport:
     """Check the accepted rows of `stems` in order; move the rows that fail into rejected/ with their codes.
 
     `near` holds the rows of earlier versions (and gains these); None skips duplicate checks. The report (a new
     one, or `report` continued) keeps the first `sample_rows` rows each shard keeps (flows.quality's diversity
-    sample), from the same read.
+    sample), from the same read. `place` fetches each shard before it is read and releases it after.
     """
     report = PassReport() if report is None else report
+    place = place or ShardPlace()
     tool_keys = _ToolKeys()
     for stem in stems:
         files = shard_files(out, stem)
+        place.fetch(out, stem)
         table = pq.read_table(files["accepted"])  # read once: the checks and, if rows move, the rewrite
         ids = table.column("id").to_pylist()
         queries = table.column("query").to_pylist()
@@ -205,6 +221,7 @@ def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
         if moves:
             move_rows(files, {ids[i]: m for i, m in moves.items()}, table)
             report.moved.update(code for code, _ in moves.values())
+        place.release(out, stem, bool(moves))
     return report
 
 

@@ -1,8 +1,10 @@
 """Dataset folders at an fsspec URL (s3://bucket/prefix, gs://..., az://...): a local working copy, published file
 by file with the guarantees of a local folder.
 
-A build to a URL runs in a working copy (`$AGENTFAB_CACHE/staging/<hash of the URL>`), filled from the store when
-the build starts (every file downloaded, so resume verifies every checksum against what the store really holds).
+A build to a URL runs in a working copy (`$AGENTFAB_CACHE/staging/<hash of the URL>`) that holds the dataset's small
+files (build.json, stats, manifest, the duplicate index) and only the shards the build is working on
+(flows/store_build.py): a resume finds the finished shards by the store's listing (each object's size against its
+stats), and a shard's bytes are checked against its SHA-256 when the checks across shards fetch it.
 Each shard's worker publishes its own files as soon as they are written: the Parquet files first, the stats file
 that marks the shard done last. A file is published with one PUT (an object store makes an object appear whole or
 not at all, multipart uploads included); on a store that is a file system (sftp, hdfs...) it is written under a
@@ -102,6 +104,16 @@ class Store:
                               "AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL for "
                               "another S3-compatible store)") from None
         return sorted(p[len(self.root) + 1:] for p in found if p.startswith(self.root + "/"))
+
+    def sizes(self) -> dict[str, int]:
+        """Every object under the prefix with its size in bytes, by path relative to it (one listing)."""
+        self.fs.invalidate_cache()
+        try:
+            found = self.fs.find(self.root, detail=True)
+        except FileNotFoundError:
+            return {}
+        return {p[len(self.root) + 1:]: int(info.get("size") or 0) for p, info in found.items()
+                if p.startswith(self.root + "/")}
 
     def kind(self) -> str:
         """'missing', 'empty', 'build', 'import' or 'foreign', as ownership.kind_of says of a local folder."""
@@ -204,7 +216,10 @@ def publish_finished(store: Store, out: Path, lock: "StoreLock") -> None:
     for rel in [*rest, *last]:
         if (out / rel).is_file():
             store.put(out / rel, rel)
-    gone = [rel for rel in store.owned() if not rel.startswith(f"{STATE}/") and not (out / rel).exists()]
+    # a shard's data leaves the working copy once checked (store_build.StoreShards): only other files finalize
+    # deleted go
+    gone = [rel for rel in store.owned() if not rel.startswith((f"{STATE}/", "shards/", "rejected/"))
+            and not (out / rel).exists()]
     present = set(store.files())
     doomed = [store.key(rel) for rel in gone if rel in present]
     if doomed:

@@ -21,7 +21,7 @@ import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -162,23 +162,29 @@ def read_stats(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def check_file(path: Path, recorded: Any, root: Path, *, full: bool = True) -> str | None:
-    """None when `path` is the file `recorded` describes (sha256, bytes, rows); else what is wrong, naming it."""
+def check_file(path: Path, recorded: Any, root: Path, *, full: bool = True,
+               size_of: Callable[[Path], int | None] | None = None) -> str | None:
+    """None when `path` is the file `recorded` describes (sha256, bytes, rows); else what is wrong, naming it.
+    `size_of`: the file's size where it really is (a store's listing; None: absent), its bytes not read."""
     name = path.relative_to(root).as_posix()
     if not isinstance(recorded, dict) or not {"sha256", "bytes", "rows"} <= set(recorded):
         return f"{name} has no checksum recorded (written by an older agentfab or damaged stats)"
-    if path.is_symlink() or not path.is_file():
+    if size_of is None and (path.is_symlink() or not path.is_file()):
         return f"{name} is missing"
-    if path.stat().st_size != recorded["bytes"]:
-        return f"{name} has {path.stat().st_size} bytes, its record says {recorded['bytes']} (damaged or replaced)"
-    if full and file_digest(path) != recorded["sha256"]:
+    size = path.stat().st_size if size_of is None else size_of(path)
+    if size is None:
+        return f"{name} is missing"
+    if size != recorded["bytes"]:
+        return f"{name} has {size} bytes, its record says {recorded['bytes']} (damaged or replaced)"
+    if full and size_of is None and file_digest(path) != recorded["sha256"]:
         return f"{name} does not match its recorded checksum (damaged or replaced)"
     return None
 
 
 def check_shard(out: Path, shard: int, recipe_hash: str | None, *, full: bool = True,
-                version: int = 1) -> str | None:
-    """None when the shard is done and intact: stats parse, same recipe, both files match their checksum and rows."""
+                version: int = 1, size_of: Callable[[Path], int | None] | None = None) -> str | None:
+    """None when the shard is done and intact: stats parse, same recipe, both files match their checksum and rows.
+    With `size_of` (see check_file) the data files are where it says, and only their sizes are checked."""
     p = paths(out, shard, version)
     name = p["stats"].relative_to(out).as_posix()
     if not p["stats"].is_file():
@@ -192,7 +198,7 @@ def check_shard(out: Path, shard: int, recipe_hash: str | None, *, full: bool = 
         return f"{name} belongs to another recipe (hash {str(stats.get('recipe_hash'))[:12]})"
     for kind in ("accepted", "rejected"):
         recorded = stats["files"].get(kind) if isinstance(stats["files"], dict) else None
-        problem = check_file(p[kind], recorded, out, full=full)
+        problem = check_file(p[kind], recorded, out, full=full, size_of=size_of)
         if problem is None and recorded["rows"] != stats["rows"].get(kind):
             problem = f"{name} counts {stats['rows'].get(kind)} {kind} rows, its file {recorded['rows']}"
         if problem:
