@@ -21,12 +21,33 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ("name: bench\nseed: 1\nrecords: {records}\nshard_size: {records}\n"
          "worlds: [bank, shop, travel, calendar, library]\nnegatives: 0.1\nrollouts: {{agent: oracle, recovery: 0.1}}\n")
+
+
+def shard_worlds(name: str, records: int) -> tuple[Any, Any, list[Any]]:
+    """(recipe, job of shard 0, its worlds) of one shard of `records` tasks of the bench or quickstart recipe (also
+    used by rollout_stage.py)."""
+    from agentfab.flows.recipe import parse_recipe
+    from agentfab.flows.shard import ShardJob, derive_seed, expand_worlds
+    from agentfab.flows.stages import ShardWorld, variants_per_world
+
+    if name == "bench":
+        data, recipe_dir = yaml.safe_load(BENCH.format(records=records)), ROOT
+    else:
+        data, recipe_dir = yaml.safe_load((ROOT / "data/recipes/quickstart.yaml").read_text()), ROOT / "data/recipes"
+        data.update(records=records, shard_size=records)
+    recipe = parse_recipe(data)
+    job = ShardJob(recipe.canonical(), recipe.hash(), str(recipe_dir), "", 0)
+    domains = expand_worlds(recipe.worlds, recipe_dir)
+    worlds = [ShardWorld(label, domain, derive_seed(recipe.seed, label), recipe, variants_per_world(len(domains)))
+              for label, domain in domains]
+    return recipe, job, worlds
 
 
 def main() -> int:
@@ -37,20 +58,10 @@ def main() -> int:
     ap.add_argument("--profile", type=Path, help="write a cProfile of the timed runs to this file")
     args = ap.parse_args()
 
-    from agentfab.flows.recipe import parse_recipe
-    from agentfab.flows.shard import ShardJob, derive_seed, expand_worlds
-    from agentfab.flows.stages import Compose, ShardWorld, TemplatePhrase, variants_per_world
+    from agentfab.flows.shard import derive_seed
+    from agentfab.flows.stages import Compose, TemplatePhrase
 
-    if args.recipe == "bench":
-        data, recipe_dir = yaml.safe_load(BENCH.format(records=args.records)), ROOT
-    else:
-        data, recipe_dir = yaml.safe_load((ROOT / "data/recipes/quickstart.yaml").read_text()), ROOT / "data/recipes"
-        data.update(records=args.records, shard_size=args.records)
-    recipe = parse_recipe(data)
-    job = ShardJob(recipe.canonical(), recipe.hash(), str(recipe_dir), "", 0)
-    domains = expand_worlds(recipe.worlds, recipe_dir)
-    worlds = [ShardWorld(label, domain, derive_seed(recipe.seed, label), recipe, variants_per_world(len(domains)))
-              for label, domain in domains]
+    recipe, job, worlds = shard_worlds(args.recipe, args.records)
     rng = random.Random(derive_seed(recipe.seed, 0))
     compose, phrase = Compose(recipe, worlds, rng), TemplatePhrase(recipe, worlds, rng)
     gc.disable()  # as a shard runs (flows.shard.fewer_collections)

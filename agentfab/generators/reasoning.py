@@ -39,33 +39,36 @@ class Reasoner:
 
     def __init__(self, domain: Domain, offered: list[str], needed: list[str]):
         self.domain = domain
-        self.others = [domain.tool(n) for n in offered if n not in needed]
-
-    def _entities(self, tool: Tool) -> frozenset[str]:
-        return self.domain.memo(("reasoning_entities", tool.name), lambda: _entities(tool))
+        self.others = [n for n in offered if n not in needed]
+        # per tool of the domain: its name, the entity types it takes, and what it is for (once per domain)
+        self._known: dict[str, tuple[frozenset[str], str]] = domain.memo("reasoning_tools", lambda: {
+            t.name: (_entities(t), _purpose(t)) for t in domain.tools})
 
     def _alternative(self, tool: Tool, rng: random.Random) -> str:
-        mine = self._entities(tool)
-        close = [t for t in self.others if self._entities(t) & mine] or self.others
+        known = self._known
+        mine = known[tool.spec.name][0]
+        close = [n for n in self.others if known[n][0] & mine] or self.others
         if not close:
             return ""
         alt = close[rng.randrange(len(close))]
-        return rng.choice((f" {alt.name} would {_purpose(alt)} instead, which is not what is needed here.",
-                           f" Not {alt.name}: it would {_purpose(alt)}.",
-                           f" {alt.name} is offered too, but it would only {_purpose(alt)}."))
+        purpose = known[alt][1]
+        return rng.choice((f" {alt} would {purpose} instead, which is not what is needed here.",
+                           f" Not {alt}: it would {purpose}.",
+                           f" {alt} is offered too, but it would only {purpose}."))
 
     def before_calls(self, group: list[PlanStep], args_of: dict[str, dict[str, Any]], results: dict[str, Any],
                      tool_of: dict[str, str], rng: random.Random) -> str:
         """Before a group of calls: what was learned that feeds them, and why each tool."""
         learned, plans = [], []
+        known = self._known
         for step in group:
-            tool = self.domain.tool(step.tool)
-            for param, ref in sorted(step.bindings.items()):
-                source, field = ref.split(".", 1)
-                if source in results:
-                    learned.append(f"the {label(field)} {render_value(args_of[step.id][param])} from "
-                                   f"{tool_of.get(source, 'the earlier call')}")
-            plans.append(f"{step.tool} to {_purpose(tool)}")
+            if step.bindings:
+                for param, ref in sorted(step.bindings.items()):
+                    source, field = ref.split(".", 1)
+                    if source in results:
+                        learned.append(f"the {label(field)} {render_value(args_of[step.id][param])} from "
+                                       f"{tool_of.get(source, 'the earlier call')}")
+            plans.append(f"{step.tool} to {known[step.tool][1]}")
         head = rng.choice(("I now have {x}, which the next step needs. ", "The results give me {x}. ",
                            "From what came back I have {x}. ")).format(x=join_words(learned)) if learned else ""
         if len(group) == 1:
@@ -139,12 +142,13 @@ class Reasoner:
         if not request or not self.others:
             return "None of the offered tools can do what is asked, so I should say so and not call any."
         wanted, near = retold(request, "they"), self.others[rng.randrange(len(self.others))]
+        purpose = self._known[near][1]
         return rng.choice((
-            f"The user wants me to {wanted}. None of the {len(self.others)} offered tools does that ({near.name} "
-            f"would only {_purpose(near)}), so I should decline and not call any.",
-            f"Nothing offered can {wanted}: {near.name} would {_purpose(near)}, and the other tools are no closer. "
+            f"The user wants me to {wanted}. None of the {len(self.others)} offered tools does that ({near} "
+            f"would only {purpose}), so I should decline and not call any.",
+            f"Nothing offered can {wanted}: {near} would {purpose}, and the other tools are no closer. "
             "I won't call a tool; I'll tell the user.",
-            f"The request is to {wanted}. No offered tool does it; {near.name}, for one, would only {_purpose(near)}. "
+            f"The request is to {wanted}. No offered tool does it; {near}, for one, would only {purpose}. "
             "I'll say so plainly and call nothing."))
 
 

@@ -11,111 +11,32 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
 from typing import Any
 
-from agentfab.generators.language import _cap, _entity_of, _memo, action_text, is_id, param_label, past, tool_class, topic
-from agentfab.schemas.answers import flatten, mentioned, render_value
-from agentfab.schemas.wording import agree, counted, is_person, join_words, label, noun, plural, unit, yes_no_statement
+from agentfab.generators.facts import (MONEY, Said, fact_clause, fact_label, facts as _facts, noun_of_results,
+                                       preposition as _preposition, subject, value_text, words)
+from agentfab.generators.language import _cap, action_text, param_label, past
+from agentfab.schemas.answers import render_value
+from agentfab.schemas.wording import counted, is_person, join_words, noun, yes_no_statement
 from agentfab.worlds.core import Tool, is_error
 
-# -- facts -----------------------------------------------------------------------------------------------------
-
-_MONEY = {"balance", "amount", "from_balance", "total", "price", "total_price", "cheapest_price", "refund_amount",
-          "price_per_night"}
-
-
-@dataclass(frozen=True)
-class Said:
-    """One step's share of a reply: the call, what it returned, and the result fields the request asked for."""
-
-    tool: Tool
-    arguments: dict[str, Any]
-    result: Any
-    asks: tuple[str, ...]
-
-
-def value_text(field: str, value: Any, result: dict[str, Any]) -> str:
-    """A value as a reply writes it, with its unit: "30°C", "1204.50 USD", "ACC-1001 and ACC-1041"."""
-    if isinstance(value, list):
-        return join_words([render_value(v) for v in value]) if value else "none"
-    text = render_value(value)
-    if field.endswith("_c") and isinstance(value, (int, float)):
-        return f"{text}°C"
-    measure = unit(field)
-    if measure and isinstance(value, (int, float)):
-        return f"{text}%" if measure == "%" else f"{text} {measure}"
-    if field in _MONEY and isinstance(result.get("currency"), str):
-        return f"{text} {result['currency']}"
-    return text
-
-
-def fact_label(tool: Tool, field: str) -> str:
-    """What a result field is called in a reply; generic names ("value") take their schema description."""
-    return _memo("fact", tool, field, lambda: _fact_label(tool, field))
-
-
-def _fact_label(tool: Tool, field: str) -> str:
-    if field in ("value", "result"):
-        described = tool.spec.returns.get("properties", {}).get(field, {}).get("description", "")
-        if described:
-            text = described[:1].lower() + described[1:]
-            return text[4:] if text.startswith("the ") else text
-        return topic(tool)
-    if field == "count":
-        return "number of " + plural(noun_of_results(tool))
-    return label(field)
-
-
-def noun_of_results(tool: Tool) -> str:
-    """The singular noun of what a list, search or count returns: `count_loans_of_member` -> "loan"."""
-    what = topic(tool).split(" ")
-    last = what[-1]
-    if last.endswith("ies"):
-        single = last[:-3] + "y"
-    elif last.endswith(("ches", "shes", "xes", "sses", "zes")):  # "matches" is "match", not "matche"
-        single = last[:-2]
-    else:
-        single = last[:-1] if last.endswith("s") and not last.endswith("ss") else last
-    return " ".join([*what[:-1], single])
-
-
-def subject(tool: Tool, arguments: dict[str, Any]) -> str:
-    """The record a call is about: "account ACC-1001", or the values it was asked with ("Paris on 2025-06-01")."""
-    ids = [p for p in arguments if is_id(tool, p)]
-    if ids:
-        p = ids[0]
-        return f"{noun(_entity_of(tool, p) or p)} {render_value(arguments[p])}"
-    if len(arguments) == 1:  # "the username pattonvanessa", "the status delayed"
-        (param, value), = arguments.items()
-        return f"the {param_label(tool, param)} {render_value(value)}"
-    words = [render_value(v) if i == 0 else f"{_preposition(p)} {render_value(v)}"
-             for i, (p, v) in enumerate(arguments.items())]
-    return " ".join(words)
-
-
-def _preposition(param: str) -> str:
-    if param in ("origin", "source") or param.startswith("from_"):
-        return "from"
-    if param in ("destination", "target") or param.startswith("to_"):
-        return "to"
-    if param == "date" or param.endswith(("_on", "_date")):
-        return "on"
-    return "for"
+__all__ = ["MONEY", "Said", "alternative_reply", "cause_reason", "error_cause", "fact_clause", "fact_label", "fact_text",
+           "failure_reply", "headline", "noun_of_results", "reply", "subject", "value_text", "yes_no_fact"]
 
 
 def headline(tool: Tool, arguments: dict[str, Any]) -> str:
     """A heading for a part of a reply: "Latest booking of traveler T-211", "Weather for Miami on 2026-12-19"."""
-    what = topic(tool)
+    named = words(tool)
+    what = named.topic
     about = subject(tool, arguments)
-    ids = [p for p in arguments if is_id(tool, p)]
-    if ids and noun(_entity_of(tool, ids[0]) or ids[0]) == what:
+    first = named.first_id(arguments)
+    if first is not None and named.id_noun(first) == what:
         return _cap(about)
     if len(arguments) == 1 and param_label(tool, next(iter(arguments))) == what:  # "Team research", not "Team for
         return _cap(f"{what} {render_value(next(iter(arguments.values())))}")    # the team research"
     if not about:
         return _cap(what)
-    joiner = " of " if ids else f" {_preposition(next(iter(arguments)))} "
+    joiner = " of " if first is not None else f" {_preposition(next(iter(arguments)))} "
     return _cap(what + joiner + about)
 
 
@@ -124,89 +45,29 @@ def _created_key(part: Said) -> str | None:
     book_flight (an id field the call was not given)."""
     result = part.result if isinstance(part.result, dict) else {}
     given = {render_value(v) for v in part.arguments.values()}
-    key = topic(part.tool).replace(" ", "_") + "_id"
+    key = words(part.tool).topic.replace(" ", "_") + "_id"
     fields = [key] + [f for f in part.asks if f.endswith("_id") and f != key]
     return next((f for f in fields if f in part.asks and isinstance(result.get(f), str) and result[f] not in given),
                 None)
 
 
-_AGGREGATES = ("average", "total", "highest", "lowest", "maximum", "minimum", "combined", "mean")
-_SPANS = ("years", "months", "weeks", "days", "hours", "minutes")  # "years of experience" is plural
-# a count of what a write did: "number of people notified", "number of units put back in stock"
-_DONE_TO = re.compile(r"number of (\w+) ((?:\w+ed|put|sent|made|paid)\b.*)")
-
-
-_IN_UNIT = re.compile(r"(.+) in (km|kg|mg|kWh|USD|EUR|%|minutes|hours|days|nights|hectares|liters|tonnes)")
-
-
-def fact_clause(lab: str, text: str, value: Any) -> str:
-    """One stated fact as a clause with agreement: "the number of songs is 263", "the total minutes are 4"."""
-    if isinstance(value, bool):
-        return f"{lab}: {text}"
-    if isinstance(value, list):
-        return f"the {lab} {'is' if len(value) == 1 else 'are'} {text}"
-    done = _DONE_TO.fullmatch(lab) if isinstance(value, int) else None
-    if done:  # "2 people were notified", "1 person was notified", "no units were put back in stock"
-        things, what = done.groups()
-        return f"no {things} were {what}" if value == 0 else agree(f"{text} {things} {'was' if value == 1 else 'were'} {what}")
-    if value == 0 and lab.startswith("number of ") and not isinstance(value, bool):
-        return f"there are no {lab[10:]}"  # "the number of events is 0" is not how a person says it
-    measured = _IN_UNIT.fullmatch(lab) if isinstance(value, (int, float)) and text == render_value(value) else None
-    if measured:  # "the average odometer is 188795.33 km", not "the average odometer in km is 188795.33"
-        return f"the {measured[1]} is {text}{'' if measured[2] == '%' else ' '}{measured[2]}"
-    words = lab.split(" ")
-    head = words[1] if words[0] in _AGGREGATES and len(words) > 1 else words[0]
-    plural = any(w.endswith("s") and not w.endswith(("ss", "us", "is")) for w in (lab, head)) or head in _SPANS
-    if plural and isinstance(value, (int, float)) and not isinstance(value, bool):
-        if words[0] in _AGGREGATES and len(words) > 1 and text == render_value(value):
-            return f"the {words[0]} is {text} {' '.join(words[1:])}"  # "the total is 67 minutes"
-        if words[0] in _AGGREGATES:
-            return f"the {lab} are {text}"
-        if lab in ("minutes", "hours") and text == render_value(value):
-            return f"it takes {text} {lab}"  # an appointment's minutes, a course's hours
-        if (isinstance(value, float) or head in _SPANS and " of " in lab) and text == render_value(value):
-            return f"it has {text} {lab}"  # "it has 1309.79 hectares", not "the number of hectares is 1309.79"
-        if not lab.startswith("number"):
-            return f"the number of {lab} is {text}"  # "the hectares is 117.75" is not English
-    return f"the {lab} is {text}"
-
-
-def _facts(part: Said, skip: set[str] = frozenset(), said: str = "") -> list[tuple[str, str, Any]]:
-    """(label, text, value) of the asked facts, leaving out those `said` already states (the subject's id) and the
-    yes/no facts (`_verdicts` states those as sentences)."""
-    result = part.result if isinstance(part.result, dict) else {}
-    out = []
-    flat = flatten(said) if said else ""
-    money = any(f in _MONEY for f in part.asks if f in result)  # "1204.50 USD" already says the currency
-    for field in part.asks:
-        if field == "currency" and money:
-            continue
-        if field in result and field not in skip and not isinstance(result[field], bool):
-            text = value_text(field, result[field], result)
-            if flat and mentioned(flat, flatten(text)):
-                continue
-            out.append((fact_label(part.tool, field), text, result[field]))
-    return out
-
-
 def _record(part: Said) -> tuple[str, str]:
     """(kind, words) of the record a call is about: ("location", "location LOC-0003")."""
-    ids = [p for p in part.arguments if is_id(part.tool, p)]
-    if ids:
-        thing = noun(_entity_of(part.tool, ids[0]) or ids[0])
-        return thing, f"{thing} {render_value(part.arguments[ids[0]])}"
+    named = words(part.tool)
+    first = named.first_id(part.arguments)
+    if first is not None:
+        thing = named.id_noun(first)
+        return thing, f"{thing} {render_value(part.arguments[first])}"
     result = part.result if isinstance(part.result, dict) else {}
-    thing = noun_of_results(part.tool)
-    key = result.get(thing.replace(" ", "_") + "_id")
+    thing = named.results_noun
+    key = result.get(named.results_key)
     return (thing, f"{thing} {key}") if isinstance(key, str) else ("it", "it")
 
 
 def yes_no_fact(part: Said, field: str) -> str:
     """A boolean fact as a statement: "location LOC-0003 is not at an airport"."""
-    value = part.result[field]
-    described = part.tool.spec.returns.get("properties", {}).get(field, {}).get("description", "")
     thing, record = _record(part)
-    return yes_no_statement(described, field, thing, record, value)
+    return yes_no_statement(words(part.tool).described(field), field, thing, record, part.result[field])
 
 
 def _verdicts(part: Said) -> list[str]:
@@ -215,13 +76,14 @@ def _verdicts(part: Said) -> list[str]:
     dropped the course: no."). The yes/no is the value the checks look for either way."""
     result = part.result if isinstance(part.result, dict) else {}
     flags = [f for f in part.asks if isinstance(result.get(f), bool)]
+    if not flags:
+        return []
     if len(flags) == len([f for f in part.asks if f in result]):  # only whether-questions were asked
         return [f"{'Yes' if result[f] else 'No'}, {yes_no_fact(part, f)}." for f in flags]
     out = []
+    thing, record = _record(part)
     for f in flags:
-        described = part.tool.spec.returns.get("properties", {}).get(f, {}).get("description", "")
-        thing, record = _record(part)
-        whether = yes_no_statement(described, f, thing, record, None)
+        whether = yes_no_statement(words(part.tool).described(f), f, thing, record, None)
         whether = whether.split(", ", 1)[1] if whether.startswith("for ") else whether
         out.append(f"As for whether {whether}: {'yes' if result[f] else 'no'}.")
     return out
@@ -232,6 +94,9 @@ def fact_text(part: Said, field: str) -> str:
     result = part.result if isinstance(part.result, dict) else {}
     if isinstance(result.get(field), bool):
         return yes_no_fact(part, field)
+    for name, lab, text, value, _ in part.stated:  # worked out once per part
+        if name == field:
+            return fact_clause(lab, text, value)
     return fact_clause(fact_label(part.tool, field), value_text(field, result[field], result), result[field])
 
 
@@ -247,7 +112,7 @@ def _sentences(part: Said, rng: random.Random) -> str:
 def _found_ids(tool: Tool, result: dict[str, Any]) -> str:
     """A list or search names what it found (": BLD-003 and BLD-007"), not only how many; when the tool returned
     only the first page of a longer list, it says so ("; the first 10 are ...")."""
-    key = noun_of_results(tool).replace(" ", "_") + "_id"
+    key = words(tool).results_key
     found = result.get("results")
     if found is None:  # a hand-written tool names its list ("products", "events")
         found = next((v for v in result.values() if isinstance(v, list) and v and isinstance(v[0], dict)), None)
@@ -263,16 +128,17 @@ def _found_ids(tool: Tool, result: dict[str, Any]) -> str:
 
 
 def _shaped(part: Said, rng: random.Random) -> str:
-    cls = tool_class(part.tool)
+    named = words(part.tool)
+    cls = named.cls
     result = part.result if isinstance(part.result, dict) else {}
     about = subject(part.tool, part.arguments)
     if cls in ("list", "search", "count") and "count" in part.asks and isinstance(result.get("count"), int):
         n = result["count"]
-        what = counted(n, noun_of_results(part.tool))
+        what = counted(n, named.results_noun)
         there = "There is" if n == 1 else "There are"
-        record = any(is_id(part.tool, a) for a in part.arguments)
+        record = named.first_id(part.arguments) is not None
         when = " ".join(f"{_preposition(a)} {render_value(v)}" for a, v in part.arguments.items()
-                        if not is_id(part.tool, a)) if record else ""  # "... has no events on 2026-12-18"
+                        if named.id_noun(a) is None) if record else ""  # "... has no events on 2026-12-18"
         if record and rng.random() < 0.5:  # "Contact CON-46 has no activities"
             head = f"{_cap(about)} has {what}" + (f" {when}" if when else "")
         else:
@@ -281,8 +147,8 @@ def _shaped(part: Said, rng: random.Random) -> str:
             head += f" {when}" if when else ""
         found = _found_ids(part.tool, result) if cls != "count" else ""
         rest = _facts(part, {"count"}, said=head)  # never "... for customer CUS-123; the customer is CUS-123"
-        named = plural(noun_of_results(part.tool))
-        listed = next((r for r in rest if isinstance(r[2], list) and r[0] == named), None) if not found else None
+        listed = next((r for r in rest if isinstance(r[2], list) and r[0] == named.results_plural), None) \
+            if not found else None
         if listed is not None and n:  # "2 accounts: ACC-1023 and ACC-1060", not "...; the accounts are ..."
             found = ": " + listed[1]
             rest.remove(listed)
@@ -297,7 +163,7 @@ def _shaped(part: Said, rng: random.Random) -> str:
         facts = _facts(part, {key} if new else set(), said=done)
         if new:  # "The project is PRJ-1725" says nothing: the id is the new record's
             said = [f"The new {noun(key)}'s ID is {result[key]}", f"Its ID is {result[key]}"]
-            lead += ". " + (said[rng.randrange(2)] if noun(key) == topic(part.tool) else said[0])  # "its" = what it made
+            lead += ". " + (said[rng.randrange(2)] if noun(key) == named.topic else said[0])  # "its" = what it made
         return f"{lead}. {_cap(join_words([fact_clause(a, b, c) for a, b, c in facts]))}." if facts else f"{lead}."
     found = _found_by_value(part, rng) if cls == "lookup" else None
     if found is not None:
@@ -320,7 +186,7 @@ def _shaped(part: Said, rng: random.Random) -> str:
             return rng.choice((f"{_cap(clauses[0])} {tail}.", f"{lead}, {clauses[0]}."))
         verb = "are" if isinstance(value, list) and len(value) != 1 else "is"
         return rng.choice((f"The {lab} of {about} {verb} {text}.", f"For {about}, {clauses[0]}."))
-    itself = not about.startswith("the ") and about.split(" ", 1)[0] == topic(part.tool)  # get_person: the person
+    itself = not about.startswith("the ") and about.split(" ", 1)[0] == named.topic  # get_person: the person
     intro = rng.choice((f"{lead}, ", f"Here is {about}: " if itself else f"{lead}, "))
     kind = "" if about.startswith("the ") else about.rsplit(" ", 1)[0]
     if is_person(kind):  # "For teacher TCH-15, ... and they have 28 years of experience", never "it has"
@@ -334,7 +200,7 @@ def _scope(part: Said) -> tuple[str, str] | None:
     if len(part.arguments) != 1:
         return None
     (param, value), = part.arguments.items()
-    if is_id(part.tool, param) or not isinstance(value, str):
+    if words(part.tool).id_noun(param) is not None or not isinstance(value, str):
         return None
     if param == "city" or param.endswith("_city"):
         return f"In {value}", f"in {value}"
@@ -351,9 +217,10 @@ def _found_by_value(part: Said, rng: random.Random) -> str | None:
     """A record found by one value, said as a person would: "The teacher named Janet Friedman is TCH-0029" or
     "Janet Friedman's teacher ID is TCH-0029", never "The teacher is TCH-0029 for the name Janet Friedman"."""
     result = part.result if isinstance(part.result, dict) else {}
-    if len(part.arguments) != 1 or is_id(part.tool, next(iter(part.arguments))):
+    named = words(part.tool)
+    if len(part.arguments) != 1 or named.id_noun(next(iter(part.arguments))) is not None:
         return None
-    thing = topic(part.tool)
+    thing = named.topic
     key = thing.replace(" ", "_") + "_id"
     if key not in part.asks or not isinstance(result.get(key), str):
         return None

@@ -174,24 +174,28 @@ class OracleAgent:
             while attempts < 3 and rng.random() < 0.3:  # sometimes the agent flails before getting it right
                 attempts += 1
             wrongs = self._wrong_calls(slip, args_of[slip.id], rng, attempts)
-        tool = self.domain.tool(slip.tool)
         # the group is made together as the thought says, the mistyped call among the others; it fails alone
-        made = [(step, wrongs[0] if wrongs and step is slip else args_of[step.id]) for step in group]
+        content = out.content
         pending = []
-        for i, (step, args) in enumerate(made):
+        for step in group:
+            args = wrongs[0] if wrongs and step is slip else args_of[step.id]
             cid = f"call_{next(ids)}"
-            out.content.append(call(step.tool, args, cid, reason if i == 0 else None))
+            content.append(call(step.tool, args, cid, reason if not pending else None))
             pending.append((step, args, cid))
         last = None  # what the slip's latest attempt returned
+        tool_named = self.domain.tool
         for step, args, cid in pending:
-            value = self.domain.tool(step.tool).invoke(world, args)
+            value = tool_named(step.tool).invoke(world, args)
             if wrongs and step is slip:
                 last = value
             else:
                 results[step.id] = value
-            out.content.append(result(step.tool, value, cid))
-            out.n_calls += 1
+            content.append(result(step.tool, value, cid))
             out.n_errors += is_error(value)
+        out.n_calls += len(pending)
+        if not wrongs:
+            return
+        tool = tool_named(slip.tool)
         right = args_of[slip.id]
         fed = {p: tool_of[ref.split(".", 1)[0]] for p, ref in slip.bindings.items() if ref.split(".", 1)[0] in tool_of}
         for previous, args in zip(wrongs, [*wrongs[1:], right]):  # each retry alone, saying what went wrong

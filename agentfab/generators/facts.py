@@ -1,0 +1,247 @@
+"""One step's facts as a reply states them: what a tool's fields and parameters are called, values with their units,
+and clauses with agreement ("the number of songs is 263", "2 people were notified").
+
+Everything that depends only on a tool (its class, topic, which parameters name a record, what each result field is
+called) is worked out once per tool (`words`); everything that depends on one call's values is worked out once per
+reply part (`Said.stated`), however many shapes of sentence a reply then tries. `replies` builds the sentences.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from agentfab.generators.language import _entity_of, is_id, param_label, tool_class, topic
+from agentfab.schemas.answers import flatten, mentioned, render_value
+from agentfab.schemas.wording import agree, join_words, label, noun, plural, unit
+from agentfab.worlds.core import Tool
+
+MONEY = frozenset({"balance", "amount", "from_balance", "total", "price", "total_price", "cheapest_price",
+                   "refund_amount", "price_per_night"})
+
+
+class ToolWords:
+    """What a tool's name, parameters and result fields are called, computed once per tool (`words(tool)`)."""
+
+    __slots__ = ("tool", "cls", "topic", "results_noun", "results_key", "results_plural", "_ids", "_labels",
+                 "_described")
+
+    def __init__(self, tool: Tool):
+        self.tool = tool
+        self.cls = tool_class(tool)
+        self.topic = topic(tool)
+        self.results_noun = _noun_of_results(self.topic)
+        self.results_key = self.results_noun.replace(" ", "_") + "_id"
+        self.results_plural = plural(self.results_noun)
+        self._ids: dict[str, str | None] = {}  # parameter -> the noun of the record it names, None for a value
+        self._labels: dict[str, str] = {}
+        props = tool.spec.returns.get("properties", {})
+        self._described = {f: p.get("description", "") for f, p in props.items() if isinstance(p, dict)} \
+            if isinstance(props, dict) else {}
+
+    def id_noun(self, param: str) -> str | None:
+        """"account" for a parameter that names an account (`from_account`, `account_id`); None for a value."""
+        try:
+            return self._ids[param]
+        except KeyError:
+            found = self._ids[param] = noun(_entity_of(self.tool, param) or param) if is_id(self.tool, param) \
+                else None
+            return found
+
+    def first_id(self, arguments: dict[str, Any]) -> str | None:
+        """The first parameter of the call that names a record."""
+        return next((p for p in arguments if self.id_noun(p) is not None), None)
+
+    def described(self, field: str) -> str:
+        """The schema description of a result field ("" when none)."""
+        return self._described.get(field, "")
+
+    def label(self, field: str) -> str:
+        """What a result field is called in a reply; generic names ("value") take their schema description."""
+        try:
+            return self._labels[field]
+        except KeyError:
+            found = self._labels[field] = self._label(field)
+            return found
+
+    def _label(self, field: str) -> str:
+        if field in ("value", "result"):
+            described = self.described(field)
+            if described:
+                text = described[:1].lower() + described[1:]
+                return text[4:] if text.startswith("the ") else text
+            return self.topic
+        if field == "count":
+            return "number of " + self.results_plural
+        return label(field)
+
+
+_WORDS: dict[int, ToolWords] = {}
+
+
+def words(tool: Tool) -> ToolWords:
+    """The tool's `ToolWords` (kept per tool object: tools live as long as the process that loaded them)."""
+    found = _WORDS.get(id(tool))
+    if found is None or found.tool is not tool:
+        if len(_WORDS) >= 65_536:
+            _WORDS.clear()
+        found = _WORDS[id(tool)] = ToolWords(tool)
+    return found
+
+
+def _noun_of_results(what_text: str) -> str:
+    what = what_text.split(" ")
+    last = what[-1]
+    if last.endswith("ies"):
+        single = last[:-3] + "y"
+    elif last.endswith(("ches", "shes", "xes", "sses", "zes")):  # "matches" is "match", not "matche"
+        single = last[:-2]
+    else:
+        single = last[:-1] if last.endswith("s") and not last.endswith("ss") else last
+    return " ".join([*what[:-1], single])
+
+
+def noun_of_results(tool: Tool) -> str:
+    """The singular noun of what a list, search or count returns: `count_loans_of_member` -> "loan"."""
+    return words(tool).results_noun
+
+
+def fact_label(tool: Tool, field: str) -> str:
+    """What a result field is called in a reply; generic names ("value") take their schema description."""
+    return words(tool).label(field)
+
+
+@functools.lru_cache(maxsize=4096)
+def _measure(field: str) -> str | None:
+    """The unit a number of this field is written with: "°C", "%", "km"... (None: none)."""
+    return "°C" if field.endswith("_c") else unit(field)
+
+
+def value_text(field: str, value: Any, result: dict[str, Any]) -> str:
+    """A value as a reply writes it, with its unit: "30°C", "1204.50 USD", "ACC-1001 and ACC-1041"."""
+    if isinstance(value, list):
+        return join_words([render_value(v) for v in value]) if value else "none"
+    text = render_value(value)
+    if isinstance(value, (int, float)):
+        measure = _measure(field)
+        if measure:
+            return f"{text}{measure}" if measure in ("°C", "%") else f"{text} {measure}"
+    if field in MONEY and isinstance(result.get("currency"), str):
+        return f"{text} {result['currency']}"
+    return text
+
+
+@dataclass(frozen=True)
+class Said:
+    """One step's share of a reply: the call, what it returned, and the result fields the request asked for."""
+
+    tool: Tool
+    arguments: dict[str, Any]
+    result: Any
+    asks: tuple[str, ...]
+
+    @functools.cached_property
+    def stated(self) -> tuple[tuple[str, str, str, Any, str], ...]:
+        """(field, label, text, value, text flattened) of each asked fact a clause states: the yes/no facts are
+        sentences of their own, and "1204.50 USD" already says the currency."""
+        result = self.result if isinstance(self.result, dict) else {}
+        if not result:
+            return ()
+        out = []
+        money = any(f in MONEY for f in self.asks if f in result)
+        named = words(self.tool)
+        for field in self.asks:
+            if field == "currency" and money:
+                continue
+            if field in result and not isinstance(result[field], bool):
+                value = result[field]
+                text = value_text(field, value, result)
+                out.append((field, named.label(field), text, value, flatten(text)))
+        return tuple(out)
+
+
+def facts(part: Said, skip: set[str] | frozenset[str] = frozenset(), said: str = "") -> list[tuple[str, str, Any]]:
+    """(label, text, value) of the asked facts, leaving out those `said` already states (the subject's id) and the
+    yes/no facts (`replies` states those as sentences)."""
+    flat = flatten(said) if said else ""
+    return [(lab, text, value) for field, lab, text, value, flat_text in part.stated
+            if field not in skip and not (flat and mentioned(flat, flat_text))]
+
+
+_AGGREGATES = ("average", "total", "highest", "lowest", "maximum", "minimum", "combined", "mean")
+_SPANS = ("years", "months", "weeks", "days", "hours", "minutes")  # "years of experience" is plural
+# a count of what a write did: "number of people notified", "number of units put back in stock"
+_DONE_TO = re.compile(r"number of (\w+) ((?:\w+ed|put|sent|made|paid)\b.*)")
+_IN_UNIT = re.compile(r"(.+) in (km|kg|mg|kWh|USD|EUR|%|minutes|hours|days|nights|hectares|liters|tonnes)")
+
+
+@functools.lru_cache(maxsize=16_384)
+def _label_shape(lab: str) -> tuple[tuple[str, str] | None, tuple[str, str] | None, bool, bool, str, str, bool]:
+    """What `fact_clause` reads off a label, once per label: (what a write did to how many, (what, unit) of a
+    measure named with its unit, aggregate, plural, first word, the rest, a span of time "of" something)."""
+    done = _DONE_TO.fullmatch(lab)
+    measured = _IN_UNIT.fullmatch(lab)
+    words_ = lab.split(" ")
+    aggregate = words_[0] in _AGGREGATES
+    head = words_[1] if aggregate and len(words_) > 1 else words_[0]
+    is_plural = any(w.endswith("s") and not w.endswith(("ss", "us", "is")) for w in (lab, head)) or head in _SPANS
+    span_of = head in _SPANS and " of " in lab
+    return (done.groups() if done else None), ((measured[1], measured[2]) if measured else None), \
+        aggregate and len(words_) > 1, is_plural, words_[0], " ".join(words_[1:]), span_of
+
+
+def fact_clause(lab: str, text: str, value: Any) -> str:
+    """One stated fact as a clause with agreement: "the number of songs is 263", "the total minutes are 4"."""
+    if isinstance(value, bool):
+        return f"{lab}: {text}"
+    if isinstance(value, list):
+        return f"the {lab} {'is' if len(value) == 1 else 'are'} {text}"
+    if type(value) is str:  # the common case: no count, no measure
+        return f"the {lab} is {text}"
+    done, measured, aggregate, is_plural, first, rest, span_of = _label_shape(lab)
+    if done is not None and isinstance(value, int):
+        # "2 people were notified", "1 person was notified", "no units were put back in stock"
+        things, what = done
+        return f"no {things} were {what}" if value == 0 else agree(f"{text} {things} {'was' if value == 1 else 'were'} {what}")
+    if value == 0 and lab.startswith("number of "):
+        return f"there are no {lab[10:]}"  # "the number of events is 0" is not how a person says it
+    if measured and isinstance(value, (int, float)) and text == render_value(value):
+        # "the average odometer is 188795.33 km", not "the average odometer in km is 188795.33"
+        return f"the {measured[0]} is {text}{'' if measured[1] == '%' else ' '}{measured[1]}"
+    if is_plural and isinstance(value, (int, float)):
+        if aggregate and text == render_value(value):
+            return f"the {first} is {text} {rest}"  # "the total is 67 minutes"
+        if first in _AGGREGATES:
+            return f"the {lab} are {text}"
+        if lab in ("minutes", "hours") and text == render_value(value):
+            return f"it takes {text} {lab}"  # an appointment's minutes, a course's hours
+        if (isinstance(value, float) or span_of) and text == render_value(value):
+            return f"it has {text} {lab}"  # "it has 1309.79 hectares", not "the number of hectares is 1309.79"
+        if not lab.startswith("number"):
+            return f"the number of {lab} is {text}"  # "the hectares is 117.75" is not English
+    return f"the {lab} is {text}"
+
+
+def subject(tool: Tool, arguments: dict[str, Any]) -> str:
+    """The record a call is about: "account ACC-1001", or the values it was asked with ("Paris on 2025-06-01")."""
+    named = words(tool)
+    p = named.first_id(arguments)
+    if p is not None:
+        return f"{named.id_noun(p)} {render_value(arguments[p])}"
+    if len(arguments) == 1:  # "the username pattonvanessa", "the status delayed"
+        (param, value), = arguments.items()
+        return f"the {param_label(tool, param)} {render_value(value)}"
+    return " ".join([render_value(v) if i == 0 else f"{preposition(p)} {render_value(v)}"
+                     for i, (p, v) in enumerate(arguments.items())])
+
+
+def preposition(param: str) -> str:
+    if param in ("origin", "source") or param.startswith("from_"):
+        return "from"
+    if param in ("destination", "target") or param.startswith("to_"):
+        return "to"
+    if param == "date" or param.endswith(("_on", "_date")):
+        return "on"
+    return "for"
