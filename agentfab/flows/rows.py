@@ -21,14 +21,16 @@ EMPTY_GROUND_TRUTH: dict[str, Any] = {"answers": [], "plan": [], "state_changes"
                                       "clarify_step": None, "clarify_options": [], "user_turns": [], "needed_tools": [], "failure_outcome": None,
                                       "declined": None}
 _EVENT_FIELDS = ("class_", "content", "function", "kwargs", "description", "tool_call_id", "source", "name", "language")
-_EVENT_KEYS = frozenset(_EVENT_FIELDS)
 _NO_EVENT = dict.fromkeys(_EVENT_FIELDS)
+_N_FIELDS = len(_NO_EVENT)
 
 
 def event_row(event: dict[str, Any]) -> dict[str, Any]:
     """The stored event: every field of `EventRow` (None where the event has none), kwargs as JSON text; keys an
     event may carry beyond those are not stored."""
-    row = {**_NO_EVENT, **event} if event.keys() <= _EVENT_KEYS else {k: event.get(k) for k in _EVENT_FIELDS}
+    row = {**_NO_EVENT, **event}
+    if len(row) != _N_FIELDS:  # a key beyond the stored fields (checked after the merge: the common case pays less)
+        row = {k: event.get(k) for k in _EVENT_FIELDS}
     if isinstance(row["kwargs"], dict):
         row["kwargs"] = canonical_json(row["kwargs"])
     return row
