@@ -9,12 +9,14 @@ first tasks of a worker do), recording the shared random stream's state before e
 is then run again on every task from its recorded state, `--reps` times; the figure is the fastest run's
 time.process_time per task, which other processes on the machine slow far less than the wall clock or a single
 run. A re-run must give the same plan and the same task: the count of those that did not is printed (it must be 0).
-The whole-build figures stay with build_offline.py; this one isolates the two stages a speed change there touches.
+The whole-build figures stay with build_offline.py; this one isolates the two stages a speed change there touches,
+and splits them by task kind (the kind a task ended as, after any fallback).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import cProfile
 import gc
 import random
@@ -76,32 +78,45 @@ def main() -> int:
     first = time.process_time() - t0
     profile = cProfile.Profile() if args.profile else None
     best_compose = best_phrase = float("inf")
+    by_kind: dict[str, tuple[float, float]] = {}  # kind -> (compose, phrase) seconds of the fastest run
     differ = 0
     for _ in range(args.reps):
         spent_compose = spent_phrase = 0.0
+        kinds: collections.Counter[str] = collections.Counter()
+        phrased_kinds: collections.Counter[str] = collections.Counter()
         for k, before_compose, before_phrase, draft, task in recorded:
             rng.setstate(before_compose)
             if profile is not None:
                 profile.enable()
             t0 = time.process_time()
             again = compose(k, job.task_id(recipe.name, k))
-            spent_compose += time.process_time() - t0
+            spent = time.process_time() - t0
+            spent_compose += spent
+            kinds[draft.kind] += spent
             if task is not None:
                 rng.setstate(before_phrase)
                 t0 = time.process_time()
                 phrased = phrase(draft)
-                spent_phrase += time.process_time() - t0
+                spent = time.process_time() - t0
+                spent_phrase += spent
+                phrased_kinds[draft.kind] += spent
                 differ += phrased != task
             if profile is not None:
                 profile.disable()
             differ += (again.plan is None) != (draft.plan is None) or (
                 again.plan is not None and again.plan.results != draft.plan.results)
         best_compose, best_phrase = min(best_compose, spent_compose), min(best_phrase, spent_phrase)
+        for kind in kinds:
+            by_kind[kind] = min(by_kind.get(kind, (float("inf"),) * 2), (kinds[kind], phrased_kinds[kind]), key=sum)
     gc.enable()
     n = recipe.records
     print(f"{args.recipe}, {n} tasks: first pass (seeding, caches) {1e6 * first / n:,.0f} us/task CPU; steady state "
           f"(fastest of {args.reps}): compose {1e6 * best_compose / n:,.1f} us/task, phrase {1e6 * best_phrase / n:,.1f} "
           f"us/task; re-runs that differ: {differ}")
+    count = collections.Counter(draft.kind for _, _, _, draft, _ in recorded)
+    print("by kind (compose / phrase us/task, tasks):", ", ".join(
+        f"{kind} {1e6 * c / count[kind]:,.0f} / {1e6 * p / count[kind]:,.0f} ({count[kind]})"
+        for kind, (c, p) in sorted(by_kind.items())))
     if profile is not None:
         profile.dump_stats(str(args.profile))
     return 0

@@ -92,3 +92,60 @@ def test_the_memos_of_all_variants_stay_within_the_process_budget_and_forgetting
     roomy = plans()
     monkeypatch.setattr(memo_budget, "KEPT_IN_PROCESS", 10)
     assert plans() == roomy and any(p is not None and len(p) > 1 for p in roomy)
+
+
+def _round_trips(plan, tools) -> list[str]:
+    """What a chain must never do: use a tool twice, or feed a call by a sub-task whose input the chain already
+    states (a later call's argument) or the fed call itself returns (a round trip)."""
+    from agentfab.worlds.core import canonical_json
+
+    faults = []
+    steps = plan.steps
+    if len({s.tool for s in steps}) != len(steps):
+        faults.append("a tool twice")
+    for i, sub in enumerate(steps[:-1]):
+        later = {canonical_json(v) for s in steps[i + 1:] for v in s.arguments.values()}
+        fed = plan.results[steps[i + 1].id]
+        returned = {canonical_json(v) for v in fed.values()} if isinstance(fed, dict) and not tools[
+            steps[i + 1].tool].spec.mutates else set()
+        for value in sub.arguments.values():
+            if canonical_json(value) in later | returned:
+                faults.append(f"{sub.tool} takes {value!r}, which the chain already states")
+    return faults
+
+
+@pytest.mark.parametrize("world", ["bank", "shop", "travel", "calendar", "library"])
+def test_a_chain_drawn_from_the_catalog_never_round_trips_and_reaches_every_depth(world):
+    domain = builtin_domain(world)
+    composer = Composer(domain, domain.seeded(4), 4)
+    depths = set()
+    for i in range(80):
+        plan = composer.compose("chain", random.Random(i))
+        if plan is None:
+            continue
+        assert not _round_trips(plan, composer.tools), [(s.tool, s.arguments) for s in plan.steps]
+        depths.add(plan.depth)
+    assert {2, 3} <= depths, depths
+    # negative control: the same chain with its first call's input set to a value a later call states is caught
+    plan = next(p for p in (composer.compose("chain", random.Random(i)) for i in range(80)) if p and p.depth >= 2)
+    first, second = plan.steps[0], plan.steps[1]
+    param = next(iter(first.arguments))
+    first.arguments[param] = next(iter(second.arguments.values()))
+    assert _round_trips(plan, composer.tools)
+
+
+def test_an_extension_is_drawn_uniformly_among_the_calls_whose_input_is_fresh():
+    from agentfab.generators.depth_index import any_fresh, draw_fresh
+
+    entries = [({"x": v}, {}, f'"{v}"') for v in ("a", "b", "c", "d")]
+    said, returned = {'"a"', '"c"'}, frozenset({'"d"'})
+    assert any_fresh(entries, said, returned)
+    rng = random.Random(0)
+    drawn = {draw_fresh(entries, said, returned, rng)[2] for _ in range(50)}
+    assert drawn == {'"b"'}
+    assert any_fresh(entries[1:2], set(), frozenset())
+    assert not any_fresh(entries, said | {'"b"'}, returned)  # negative control: every input already stated
+    counts = {v: 0 for v in ('"b"', '"d"')}
+    for _ in range(2000):
+        counts[draw_fresh(entries, said, frozenset(), rng)[2]] += 1
+    assert all(900 < n < 1100 for n in counts.values()), counts  # uniform among the fresh ones

@@ -8,20 +8,20 @@ producer over every valid value of its input.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agentfab.generators import memo_budget
 from agentfab.generators.values import PoolCache
 from agentfab.worlds.core import Domain, Store, Tool, canonical_json, is_error
 
-if TYPE_CHECKING:
-    from agentfab.generators.plans import Step
-
 OWN_SOURCES = frozenset({"builtin", "declared"})  # tools whose code is agentfab's (see `Composer.try_call`)
 
 Producer = tuple[Tool, str, str]  # (read-only tool, its one required entity parameter, a result field)
-# canonical output value -> (value, [(inputs, result, canonical driver value)])
-Inverse = dict[str, tuple[Any, list[tuple[dict, Any, str]]]]
+Entry = tuple[dict, Any, str]  # (inputs of a producer call, its result, the canonical driver value)
+# canonical output value -> (value, [entries])
+Inverse = dict[str, tuple[Any, list[Entry]]]
+# canonical value of an entity -> the calls that output it: [(producer, its result field, entries)]
+Feeders = dict[str, list[tuple[Tool, str, list[Entry]]]]
 
 
 def pure(tool: Tool) -> bool:
@@ -79,6 +79,33 @@ def fed_params(domain: Domain, tool: Tool) -> list[tuple[str, list[Producer]]]:
     return domain.memo(("compose_fed", tool.name), build)
 
 
+def any_fresh(entries: list[Entry], said: set[str], returned: frozenset[str]) -> bool:
+    """Whether some producer call's input is neither stated by the chain nor returned by its innermost call. Each
+    entry has its own input, so more entries than excluded values always leave one: no scan needed then."""
+    if len(entries) > len(said) + len(returned):
+        return True
+    return any(e[2] not in said and e[2] not in returned for e in entries)
+
+
+def draw_fresh(entries: list[Entry], said: set[str], returned: frozenset[str], rng: random.Random) -> Entry:
+    """One of those entries, uniformly: drawn again until fresh (at most a few excluded values, so ~1 draw)."""
+    while True:
+        entry = entries[rng.randrange(len(entries))] if len(entries) > 1 else entries[0]
+        if entry[2] not in said and entry[2] not in returned:
+            return entry
+
+
+def entity_params(domain: Domain, tool: Tool) -> list[tuple[str, str]]:
+    """(param, entity) of each entity-typed parameter of a tool, by name (once per domain and tool)."""
+    def build() -> list[tuple[str, str]]:
+        props = tool.spec.parameters.get("properties", {})
+        return [(p, props[p]["x-entity"]) for p in sorted(props) if "x-entity" in props[p]]
+    return domain.memo(("compose_entity_params", tool.name), build)
+
+
+Head = tuple[Tool, str, Producer, bool]  # (tool, the parameter a producer feeds, the producer, nothing else to draw)
+
+
 class DepthIndex:
     """The inverse indexes of one seeded variant, built lazily; and the canonical values of the results it met."""
 
@@ -92,6 +119,9 @@ class DepthIndex:
         self.clean: set[tuple[str, str]] = set()  # indexes of own read-only tools that left the world unchanged
         self._runs: dict[tuple[str, str], tuple[list[tuple[Any, Any, str]], bool]] = {}  # see `_driven`
         self._value_sets: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}  # see `canonical_values`
+        self._feeders: dict[str, Feeders] = {}
+        self._links: dict[tuple[str, str], list[tuple[Tool, str, list[Entry]]]] = {}  # see `links_into`
+        self._heads: dict[tuple[str, ...], tuple[list[Head], list[float]]] = {}  # see `heads`
         memo_budget.hold(self)
 
     def forget(self) -> None:
@@ -113,6 +143,59 @@ class DepthIndex:
             if clean:
                 self.clean.add(key)
         return self._inverse[key]
+
+    def feeders(self, store: Store, entity: str) -> Feeders:
+        """The catalog of the edges that chain into an input of `entity`: for each value, every producer call that
+        really outputs it (merged from the inverse indexes of the entity's producers, in their order), so that
+        an extension draws from what works instead of trying producers one by one."""
+        found = self._feeders.get(entity)
+        if found is None:
+            found = self._feeders[entity] = {}
+            for tool, driver, out_field in self.producers.get(entity, ()):
+                for key, (_, entries) in self.inverse(store, tool, driver, out_field).items():
+                    found.setdefault(key, []).append((tool, out_field, entries))
+        return found
+
+    def links_into(self, store: Store, tool: Tool, entry: Entry) -> list[tuple[Tool, str, list[Entry]]]:
+        """The producer calls that can feed the input of `tool`'s call `entry` (a link of a chain), without a round
+        trip through that call: none whose input the call takes or returns. Compiled once per call and variant;
+        a chain only filters out the tools and values its other calls already use."""
+        key = (tool.name, entry[2])
+        found = self._links.get(key)
+        if found is None:
+            driver = next(iter(entry[0]))
+            returned = self.canonical_values(entry[1]) if isinstance(entry[1], dict) else frozenset()
+            found = []
+            entity = tool.spec.parameters["properties"][driver]["x-entity"]
+            for producer, out_field, entries in self.feeders(store, entity).get(entry[2], ()):
+                fresh = [e for e in entries if e[2] != entry[2] and e[2] not in returned]
+                if producer.name != tool.name and fresh:
+                    found.append((producer, out_field, fresh))
+            self._links[key] = found
+        return found
+
+    def heads(self, store: Store, names: list[str]) -> tuple[list[Head], list[float]]:
+        """The catalog a chain's head is drawn from, among the tools `names`: every (tool, parameter, producer) whose
+        producer outputs anything, with cumulative weights that draw it as drawing the tool, then a parameter
+        another tool can feed, then one of its producers, each uniformly, would (once per variant and list)."""
+        found = self._heads.get(tuple(names))
+        if found is None:
+            heads: list[Head] = []
+            weights: list[float] = []
+            total = 0.0
+            for name in names:
+                tool = self.domain.tool(name)
+                fed = fed_params(self.domain, tool)
+                required = tool.spec.parameters.get("required", [])
+                for param, producers in fed:
+                    alone = required == [param] and tool.spec.parameters.get("minProperties", 0) <= 1
+                    for producer in producers:
+                        if self.inverse(store, *producer):
+                            total += 1.0 / (len(names) * len(fed) * len(producers))
+                            heads.append((tool, param, producer, alone))
+                            weights.append(total)
+            found = self._heads[tuple(names)] = (heads, weights)
+        return found
 
     def _driven(self, store: Store, tool: Tool, driver: str) -> tuple[list[tuple[Any, Any, str]], bool]:
         """(driver value, result, canonical value) of `tool` over every valid driver value, executed in one fresh
@@ -139,10 +222,3 @@ class DepthIndex:
             found = self._value_sets[id(result)] = (result, frozenset(canonical_json(v) for v in result.values()))
             memo_budget.kept_one()
         return found[1]
-
-    def known_values(self, chain: list["Step"], head_result: Any) -> set[str]:
-        """Canonical values the chain states: its arguments and what its head returns when executed alone."""
-        known = {canonical_json(v) for s in chain for v in s.arguments.values()}
-        if isinstance(head_result, dict):
-            known |= self.canonical_values(head_result)
-        return known

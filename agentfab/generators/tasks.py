@@ -13,7 +13,9 @@ import random
 from typing import Any
 
 from agentfab.generators import memo_budget
-from agentfab.generators.depth_index import OWN_SOURCES, DepthIndex, fed_params, pure
+from agentfab.generators.depth_index import (
+    OWN_SOURCES, DepthIndex, Entry, any_fresh, draw_fresh, entity_params, pure,
+)
 from agentfab.generators.plans import ComposeLimits, Plan, Step
 from agentfab.generators.values import PoolCache, sample_arguments
 from agentfab.worlds.core import RULE_ERRORS, Domain, Store, Tool, canonical_json, is_error
@@ -21,6 +23,7 @@ from agentfab.worlds.core import RULE_ERRORS, Domain, Store, Tool, canonical_jso
 __all__ = ["FAILED", "ComposeLimits", "Composer", "Plan", "Step"]
 
 FAILED = object()  # `Composer.try_call`: the call failed
+Link = tuple[str, Tool, str, Entry]  # a depth extension: (param it feeds, producer, its result field, its call)
 _MISSING = object()
 
 
@@ -140,94 +143,89 @@ class Composer:
 
     # -- depth -----------------------------------------------------------------------------------------------
 
-    def _known_values(self, chain: list[Step]) -> set[str]:
-        """Canonical values the chain states: its arguments and what its head returns when executed alone."""
-        head = chain[0]
-        if head.id not in self._seen:
-            result = self.try_call(Step(head.id, head.tool, head.arguments))
-            self._seen[head.id] = None if result is FAILED else result
-        return self.index.known_values(chain, self._seen[head.id])
-
-    def extend_depth(self, chain: list[Step], rng: random.Random) -> list[Step] | None:
-        """Replace an entity-typed input of the chain's head by a new call whose real output is that input."""
-        head = chain[0]
-        props = self.tools[head.tool].spec.parameters.get("properties", {})
-        params = [p for p in sorted(head.arguments) if p not in head.bindings and "x-entity" in props.get(p, {})]
-        rng.shuffle(params)
-        used = {s.tool for s in chain}
-        known: set[str] | None = None  # values the chain already states: computed when a candidate needs them
-        for param in params:
-            producers = list(self.index.producers.get(props[param]["x-entity"], []))
-            rng.shuffle(producers)
-            wanted = canonical_json(head.arguments[param])
-            for tool, driver, out_field in producers:
-                if tool.name in used:
-                    continue
-                found = self.index.inverse(self.store, tool, driver, out_field).get(wanted)
-                if not found:
-                    continue
-                if known is None:
-                    known = self._known_values(chain)
-                fresh = [i for i in found[1] if i[2] not in known]
-                if not fresh:
-                    continue  # a sub-task whose input the chain already states would be a round trip
-                args, result, _ = fresh[rng.randrange(len(fresh))]
-                sub = Step(self._new_id(), tool.name, dict(args))
-                self._seen[sub.id] = result
-                if (tool.name, out_field) in self.index.clean:
-                    self._alone[(tool.name, canonical_json(args))] = result
-                new_head = Step(
-                    head.id,
-                    head.tool,
-                    dict(head.arguments),
-                    {**head.bindings, param: f"{sub.id}.{out_field}"},
-                    sorted({*head.depends_on, sub.id}),
-                    head.turn,
-                )
-                return [sub, new_head, *chain[1:]]
-        return None
-
     def chain(self, depth: int, rng: random.Random, *, read_only: bool = False) -> list[Step] | None:
         """A chain of exactly `depth` calls, each fed by the previous one's output, grown from an atomic task."""
-        best: list[Step] | None = None
+        best: tuple[Step, list[Link]] | None = None
         for attempt in range(self.limits.attempts):
             head = self._extendable_head(rng, depth, read_only) or self.atomic(rng, read_only=read_only, reach=depth)
             if head is None:
-                return best
-            chain: list[Step] = [head]
-            while len(chain) < depth:
-                longer = self.extend_depth(chain, rng)
-                if longer is None:
-                    break
-                chain = longer
-            if len(chain) == depth:
-                return chain
-            if len(chain) >= 2 and (best is None or len(chain) > len(best)):
-                best = chain
+                break
+            links = self.extend_depth(head, depth, rng)
+            if len(links) == depth - 1:
+                return self._chain_steps(head, links)
+            if links and (best is None or len(links) > len(best[1])):
+                best = head, links
             if best is not None and attempt >= 4:
-                return best  # the world's values rarely allow this depth here: settle for the longest found
-        return best
+                break  # the world's values rarely allow this depth here: settle for the longest found
+        return None if best is None else self._chain_steps(*best)
+
+    def extend_depth(self, head: Step, depth: int, rng: random.Random) -> list[Link]:
+        """Feed the head's inputs by calls whose real outputs they are, one after the other, up to `depth` calls
+        in all: each link replaces an entity-typed input of the innermost call by a new call.
+
+        The extensions that work are listed from the variant's catalog of producer calls per value, then one is
+        drawn: a parameter, a producer of it, one of its inputs, each uniformly among those that work. A producer
+        the chain already uses, or whose input the chain already states (its arguments, and what the innermost
+        call returns alone: a round trip), does not work. Each link is (param it feeds, tool, field, entry)."""
+        links: list[Link] = []
+        if depth < 2:
+            return links
+        canonical = {p: canonical_json(v) for p, v in head.arguments.items()}
+        said = set(canonical.values())
+        result = self._seen.get(head.id)
+        returned = self.index.canonical_values(result) if isinstance(result, dict) else frozenset()
+        options = []
+        for param, entity in entity_params(self.domain, self.tools[head.tool]):
+            if param in canonical:
+                feeders = self.index.feeders(self.store, entity).get(canonical[param], ())
+                working = [(tool, out_field, entries) for tool, out_field, entries in feeders
+                           if tool.name != head.tool and any_fresh(entries, said, returned)]
+                if working:
+                    options.append((param, working))
+        used = {head.tool}
+        while options:
+            param, working = options[rng.randrange(len(options))] if len(options) > 1 else options[0]
+            tool, out_field, entries = working[rng.randrange(len(working))] if len(working) > 1 else working[0]
+            entry = draw_fresh(entries, said, returned, rng)
+            links.append((param, tool, out_field, entry))
+            if len(links) == depth - 1:
+                break
+            used.add(tool.name)
+            said.add(entry[2])
+            returned = frozenset()  # `links_into` leaves out what the new innermost call returns
+            working = [(producer, field, entries)
+                       for producer, field, entries in self.index.links_into(self.store, tool, entry)
+                       if producer.name not in used and any_fresh(entries, said, returned)]
+            options = [(next(iter(entry[0])), working)] if working else []
+        return links
+
+    def _chain_steps(self, head: Step, links: list[Link]) -> list[Step]:
+        """The chain as steps, innermost call first: each link's call feeds the step after it."""
+        subs = [Step(self._new_id(), tool.name, dict(entry[0])) for _, tool, _, entry in links]
+        for sub, (_, tool, out_field, entry) in zip(subs, links):
+            self._seen[sub.id] = entry[1]
+            if (tool.name, out_field) in self.index.clean:
+                self._alone[(tool.name, canonical_json(entry[0]))] = entry[1]
+        fed = [head, *subs[:-1]]
+        steps = [Step(s.id, s.tool, s.arguments if s is not head else dict(s.arguments),
+                      {param: f"{sub.id}.{out_field}"}, [sub.id], s.turn)
+                 for s, sub, (param, _, out_field, _) in zip(fed, subs, links)]
+        return [subs[-1], *reversed(steps)]
 
     def _extendable_head(self, rng: random.Random, depth: int, read_only: bool) -> Step | None:
         """An atomic call whose entity input is a value some producer really outputs, so the chain can grow.
 
-        Still an ordinary atomic task (the call is executed and must succeed); only the choice of value is aimed.
-        """
-        names = self._candidate_tools(read_only, depth, False)
+        Still an ordinary atomic task (the call is executed and must succeed); only the choice of value is aimed:
+        (tool, parameter, producer) is drawn in one draw from the variant's catalog of those whose producer outputs
+        anything, weighted as drawing the tool, then a fed parameter, then a producer uniformly would."""
+        heads, weights = self.index.heads(self.store, self._candidate_tools(read_only, depth, False))
         for _ in range(4):
-            if not names:
+            if not heads:
                 return None
-            tool = self.tools[names[rng.randrange(len(names))]]
-            fed = fed_params(self.domain, tool)
-            if not fed:
-                continue
-            param, producers = fed[rng.randrange(len(fed))]
-            producer, driver, out_field = producers[rng.randrange(len(producers))]
+            tool, param, (producer, driver, out_field), alone = rng.choices(heads, cum_weights=weights)[0]
             index = self.index.inverse(self.store, producer, driver, out_field)
-            if not index:
-                continue
             keys = self.index.keys[(producer.name, out_field)]
-            args = sample_arguments(tool, self.pools, rng)
+            args = {} if alone else sample_arguments(tool, self.pools, rng)
             args[param] = index[keys[rng.randrange(len(keys))]][0]
             step = Step(self._new_id(), tool.name, args)
             result = self.try_call(step)
