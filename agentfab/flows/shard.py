@@ -55,6 +55,10 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(hashlib.sha256(canonical_json(list(parts)).encode()).digest()[:8], "big") >> 1
 
 
+# What the per-stage timings of a shard's stats measure: wall seconds. A benchmark on a shared machine may set it
+# to time.thread_time (the CPU seconds of the thread building the shard) before building in-process.
+stage_clock = time.perf_counter
+
 _GC_LOCK = threading.Lock()
 _GC_SAVED: list[Any] = []  # the thresholds to restore, then one entry per shard running
 
@@ -101,12 +105,13 @@ def _build_shard(job: ShardJob) -> dict[str, Any]:
 
         out = staging_folder(job.publish)
     t_start = time.perf_counter()
+    t_seed = stage_clock()
     timings: Counter[str] = Counter()
     shard_seed = derive_seed(recipe.seed, job.shard)
     domains = expand_worlds(recipe.worlds, Path(job.recipe_dir))
     worlds = [ShardWorld(label, domain, derive_seed(recipe.seed, label), recipe, variants_per_world(len(domains)))
               for label, domain in domains]
-    timings["seed_worlds"] += time.perf_counter() - t_start
+    timings["seed_worlds"] += stage_clock() - t_seed
     task_rng = random.Random(shard_seed)
     compose = Compose(recipe, worlds, task_rng)
     phrase: Phrase = TemplatePhrase(recipe, worlds, task_rng)
@@ -124,7 +129,7 @@ def _build_shard(job: ShardJob) -> dict[str, Any]:
     if llm is not None:
         _run_llm(recipe, job, llm, compose, phrase, roll_out, dedup, negatives, rows, timings)
     for k in range(recipe.shard_records(job.shard) if llm is None else 0):
-        t0 = time.perf_counter()
+        t0 = stage_clock()
         draft = compose(k, job.task_id(recipe.name, k))
         provenance = _provenance(recipe, job, draft.world)
         task = None
@@ -132,20 +137,20 @@ def _build_shard(job: ShardJob) -> dict[str, Any]:
             if draft.raised is not None:
                 raise draft.raised
             record = Record(draft, task := phrase(draft))
-            t1 = time.perf_counter()
+            t1 = stage_clock()
             record.content = roll_out(draft, record.task)
-            t2 = time.perf_counter()
+            t2 = stage_clock()
             verify_stage(record)
             judge(record)
             dedup(record)
         except ToolRaised as exc:  # the user's tool code failed: this task alone is rejected, the build goes on
             rows.add_raised(draft, task, exc, provenance)
             continue
-        t3 = time.perf_counter()
+        t3 = stage_clock()
         rows.add(record, provenance)
-        t4 = time.perf_counter()
+        t4 = stage_clock()
         negatives(record, provenance, rows)
-        t5 = time.perf_counter()
+        t5 = stage_clock()
         timings["compose"] += t1 - t0
         timings["rollout"] += t2 - t1
         timings["validate"] += t3 - t2
@@ -153,17 +158,17 @@ def _build_shard(job: ShardJob) -> dict[str, Any]:
         timings["negatives"] += t5 - t4
 
     negatives.finish()
-    t_write = time.perf_counter()
+    t_write = stage_clock()
     meta = {"recipe_hash": job.recipe_hash, "shard": str(job.shard)}
     p = paths(out, job.shard, job.version)
     files = {"rejected": write_rows(p["rejected"], rows.rejected, meta)}
     if llm is not None:  # refused answers first: the shard counts as done only once its Parquet files exist
         write_text(out / "rejected" / f"llm-answers-{shard_name(job.shard)}.jsonl", llm.refused_jsonl())
     files["accepted"] = write_rows(p["accepted"], rows.accepted, meta)
-    timings["write"] += time.perf_counter() - t_write
-    t_quality = time.perf_counter()
+    timings["write"] += stage_clock() - t_write
+    t_quality = stage_clock()
     quality = shard_quality(rows.accepted, rows.rejected, rows.facts)  # finalize merges these; it never re-reads the rows
-    timings["quality"] += time.perf_counter() - t_quality
+    timings["quality"] += stage_clock() - t_quality
     stats = ShardStats(
         shard=job.shard,
         version=job.version,
@@ -206,7 +211,7 @@ def _run_llm(recipe: Recipe, job: ShardJob, llm: LLMStages, compose: Compose, ph
     concurrently, then dedup and rows in row order again."""
     from agentfab.flows.llm_stages import Item
 
-    t0 = time.perf_counter()
+    t0 = stage_clock()
     llm.prime([w.domain for w in compose.worlds])  # simulated tools answer before any task is composed on them
     n = recipe.shard_records(job.shard)
     intent_rng = random.Random(derive_seed(recipe.seed, job.shard, "intents"))
@@ -234,9 +239,9 @@ def _run_llm(recipe: Recipe, job: ShardJob, llm: LLMStages, compose: Compose, ph
         if request is not None:
             llm.mark_intent(item)
         items.append(item)
-    t1 = time.perf_counter()
+    t1 = stage_clock()
     llm.run(items)
-    t2 = time.perf_counter()
+    t2 = stage_clock()
     for item in items:
         dedup(item.record)
         provenance = _provenance(recipe, job, item.record.draft.world, item.info)
@@ -251,7 +256,7 @@ def _run_llm(recipe: Recipe, job: ShardJob, llm: LLMStages, compose: Compose, ph
         negatives(item.oracle, provenance, rows)
     timings["compose"] += t1 - t0
     timings["llm"] += t2 - t1
-    timings["rows"] += time.perf_counter() - t2
+    timings["rows"] += stage_clock() - t2
 
 
 def write_stats(path: Path, stats: ShardStats) -> None:
