@@ -87,18 +87,20 @@ def main() -> None:
     judge = RuleJudge()
     checks: dict[str, Callable[[], None]] = {
         "check_events": lambda: [structure.check_events(r.content) for r, *_ in rows],
-        "check_calls": lambda: [structure.check_calls(r.content, tools) for r, tools, *_ in rows],
+        "check_calls": lambda: [structure.check_calls(r.content, tools, read.call_keys)
+                                for r, tools, read, _ in rows],
         "replay (fresh world)": lambda: [replay.replay(r.content, tools, r.draft.world.store,
                                                        replay.expected_errors(r.task), read)
                                          for r, tools, read, _ in rows],
         "  of which tools run": lambda: [[tools[r.content[i]["function"]].invoke(r.draft.world.store.fork(),
-                                                                                 r.content[i]["kwargs"])
+                                                                                 r.content[i]["kwargs"],
+                                                                                 read.call_keys[i])
                                           for i in read.calls] for r, tools, read, _ in rows],
         "truth": lambda: [replay.truth(r.task, r.content, rep, read) for r, _, read, rep in rows],
         "check_rules": lambda: [replay.check_rules(r.task, rep) for r, *_, rep in rows],
-        "check_language": lambda: [language.check_language(r.content, tools) for r, tools, *_ in rows],
+        "check_language": lambda: [language.check_language(r.content, tools, read) for r, tools, read, _ in rows],
         "judge (rules)": lambda: [judge.judge(r.task, r.content, read) for r, _, read, _ in rows],
-        "exact_key": lambda: [exact_key(r.task, r.content) for r, *_ in rows],
+        "exact_key": lambda: [exact_key(r.task, r.content, read) for r, _, read, _ in rows],
     }
 
     def validate_stage() -> None:

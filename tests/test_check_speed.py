@@ -129,3 +129,45 @@ def test_a_value_without_spaces_is_found_in_a_lowered_text_as_in_its_flattened_f
     from agentfab.schemas.answers import flatten, mentioned
 
     assert mentioned(text.lower(), value) == mentioned(flatten(text), value)
+
+
+_EVENT = st.fixed_dictionaries(
+    {"class_": st.sampled_from(["api_action", "message_action", "text_observation", "code_action", "other"])},
+    optional={"source": st.sampled_from(["user", "environment", "agent", None]),
+              "content": st.sampled_from(["hi", "", None, '{"error": {"message": "no"}}'])})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_EVENT, max_size=12))
+def test_a_reading_indexes_the_events_each_check_used_to_walk_for(content):
+    """One pass finds what each walk over the events found, malformed events included."""
+    from agentfab.validators.reading import turn_replies
+
+    read = Reading(content)
+    idx = list(enumerate(content))
+    assert read.calls == [i for i, e in idx if e.get("class_") == "api_action"]
+    assert read.messages == [i for i, e in idx if e.get("class_") == "message_action"]
+    assert read.observations == [i for i, e in idx if e.get("class_") == "text_observation"]
+    assert read.results == [i for i, e in idx if e.get("class_") == "text_observation"
+                            and e.get("source") == "environment"]
+    assert read.spoken == [i for i, e in idx if e.get("class_") == "message_action"
+                           or (e.get("class_") == "text_observation" and e.get("source") == "user")]
+    assert read.from_environment == [i for i, e in idx if e.get("source") == "environment"]
+    assert read.from_user == [i for i, e in idx if e.get("source") == "user"]
+    assert read.turn_replies == turn_replies(content)
+    assert read.replies == [e.get("content") or "" for e in content if e.get("class_") == "message_action"]
+    # the kinds differ where the events are odd: a call sourced from the environment is no tool result
+    odd = Reading([{"class_": "api_action", "source": "environment"}, {"class_": "message_action", "source": "user"}])
+    assert (odd.results, odd.from_environment, odd.from_user, odd.spoken) == ([], [0], [1], [1])
+
+
+def test_check_calls_given_the_reading_s_argument_keys_finds_what_it_finds_alone():
+    from agentfab.validators.structure import check_calls
+
+    seen = 0
+    for domain, store, task, content in _records("shop", 10):
+        offered = {n: domain.tool(n) for n in task.tools}
+        alone = check_calls(content, offered)
+        assert check_calls(content, offered, Reading(content).call_keys) == alone
+        seen += bool(alone)
+    assert seen, "no record whose calls fail (unknown tool, bad arguments) was compared"

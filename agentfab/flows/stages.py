@@ -306,7 +306,7 @@ class DedupStage:
     deduper: Deduper
 
     def __call__(self, record: Record) -> None:
-        record.key = exact_key(record.task, record.content)
+        record.key = exact_key(record.task, record.content, record.reading)
         if record.verdict.passed:
             dup = self.deduper.check(record.task, record.content, record.key)
             if dup:
@@ -393,7 +393,7 @@ class Negatives:
         self.codes.update(nv.reasons)
         rows.rejected.append(dataset_row(
             row_id=f"{task.id}-neg", task=task, content=content, verdict=nv, domain=world.domain,
-            provenance={**provenance, "negative": name}, dedup_key=exact_key(task, content)))
+            provenance={**provenance, "negative": name}, dedup_key=exact_key(task, content, broken.reading)))
 
     def finish(self) -> None:
         """Count the negatives with a token that no accepted row of the shard has (after the whole shard)."""

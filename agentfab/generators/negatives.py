@@ -134,11 +134,15 @@ class ValueBank:
         if chunks:
             self._chunks |= chunks
             self.vocab |= _tokens_of(chunks)
+        # the calls whose kwargs are an object: the keys of `arguments` are exactly those, when it is given
+        calls = arguments if arguments is not None else [
+            i for i, e in enumerate(content) if e.get("class_") == "api_action" and isinstance(e.get("kwargs"), dict)]
+        if not calls:
+            return
         results = {e.get("tool_call_id"): e.get("content") for e in content if e.get("source") == "environment"}
-        for e in content:
-            kwargs = e.get("kwargs")
-            if e.get("class_") != "api_action" or not isinstance(kwargs, dict):
-                continue
+        for i in calls:
+            e = content[i]
+            kwargs = e["kwargs"]
             tool, value = e["function"], _parsed(results.get(e.get("tool_call_id")))
             if isinstance(value, dict) and not is_error(value):
                 self._log.setdefault(tool, []).append((kwargs, value))

@@ -12,14 +12,17 @@ from typing import Any
 
 from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import Task
+from agentfab.validators.reading import Reading, reading_of
 from agentfab.worlds.core import canonical_json
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-_.@]*")
 
 
-def exact_key(task: Task, content: list[dict[str, Any]]) -> str:
-    texts = [e.get("content") for e in content if e.get("source") == "user"]
-    calls = [[e["function"], e["kwargs"]] for e in content if e.get("class_") == "api_action"]
+def exact_key(task: Task, content: list[dict[str, Any]], reading: Reading | None = None) -> str:
+    """`reading`: the record's reading of `content` (one is made when None)."""
+    read = reading_of(content, reading)
+    texts = [content[i].get("content") for i in read.from_user]
+    calls = [[content[i]["function"], content[i]["kwargs"]] for i in read.calls]
     return hashlib.sha256(canonical_json([task.domain, texts, calls, task.results]).encode()).hexdigest()
 
 

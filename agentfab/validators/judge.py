@@ -52,12 +52,12 @@ class Judge(Protocol):
     def judge(self, task: Task, content: list[Event]) -> Judgement: ...
 
 
-def _errors(content: list[Event]) -> list[tuple[int, str]]:
+def _errors(content: list[Event], read: Reading) -> list[tuple[int, str]]:
     """(index, message) of every failed call's observation."""
     out = []
-    for i, e in enumerate(content):
-        text = e.get("content") or ""
-        if e.get("source") == "environment" and text.startswith('{"error"'):
+    for i in read.from_environment:
+        text = content[i].get("content") or ""
+        if text.startswith('{"error"'):
             try:
                 out.append((i, str(json.loads(text)["error"].get("message", ""))))
             except (ValueError, KeyError, TypeError, AttributeError):
@@ -78,17 +78,16 @@ def _leaves(value: Any, out: list[str]) -> list[str]:
     return out
 
 
-def _said(content: list[Event]) -> list[str]:
+def _said(content: list[Event], read: Reading) -> list[str]:
     """The user turns and tool results as they are: `_said_by_others` without the values rewritten."""
-    return [e.get("content") or "" for e in content if e.get("class_") == "text_observation"]
+    return [content[i].get("content") or "" for i in read.observations]
 
 
-def _said_by_others(content: list[Event]) -> list[str]:
+def _said_by_others(content: list[Event], read: Reading) -> list[str]:
     """Texts a reply may draw values from: user turns, and tool results with each value written as replies write it."""
     out = []
-    for e in content:
-        if e.get("class_") != "text_observation":
-            continue
+    for i in read.observations:
+        e = content[i]
         text = e.get("content") or ""
         out.append(text)
         if e.get("source") == "environment":
@@ -123,7 +122,7 @@ class RuleJudge:
         silent = [i for i in groups if not (content[i].get("description") or "").strip()]
         if silent:
             deduct.append((1.0, f"{len(silent)} call group(s) without reasoning"))
-        errors = _errors(content)
+        errors = _errors(content, read)
         wasted = max(0, len(calls) - len(task.plan))
         if wasted:
             deduct.append((0.5 + (wasted - 1), f"{wasted} call(s) beyond the plan"))
@@ -166,16 +165,16 @@ class RuleJudge:
         sources = ""
         grounded = False
         if hedges:
-            sources = flatten(" ".join(_said_by_others(content)))
+            sources = flatten(" ".join(_said_by_others(content, read)))
         elif checkable:
             # the texts as they are usually state every value already; then adding each result's values as replies
             # write them cannot change the verdict (a checkable value has no space, so it never spans two texts).
             # No hedge to look for: lower case is enough, since a value without spaces is a whole token in a text
             # exactly when it is one in the text with its spaces folded (`flatten`)
-            sources = " ".join(_said(content)).lower()
+            sources = " ".join(_said(content, read)).lower()
             grounded = all(mentioned(sources, v.lower()) for v in checkable)
             if not grounded:
-                sources = " ".join(_said_by_others(content)).lower()
+                sources = " ".join(_said_by_others(content, read)).lower()
         hedged = [h for h in hedges if h not in sources]  # a hedge word inside a value ("Maybe Tomorrow") is data
         if hedged:
             out.append((1.0, f"a reply hedges ({', '.join(hedged[:2])}) about what the results state"))

@@ -13,6 +13,7 @@ from typing import Callable, Mapping
 
 from agentfab.schemas.codes import Reason
 from agentfab.schemas.wording import SNAKE, label
+from agentfab.validators.reading import Reading, reading_of
 from agentfab.validators.structure import Event, Failure
 from agentfab.worlds.core import Tool, canonical_json
 
@@ -75,14 +76,9 @@ def _tool_vocabulary(tool: Tool) -> Vocabulary:
             (opening,) if len(opening.split()) >= 5 else ())
 
 
-def _spoken(content: list[Event]) -> list[tuple[str, str]]:
-    """(where, text) of everything said to or by a person: user turns and replies, not tool traffic or thoughts."""
-    out = []
-    for i, ev in enumerate(content):
-        if ev.get("class_") == "message_action" or (ev.get("class_") == "text_observation"
-                                                      and ev.get("source") == "user"):
-            out.append((f"content[{i}]", ev.get("content") or ""))
-    return out
+def _spoken(content: list[Event], read: Reading) -> list[tuple[int, str]]:
+    """(index, text) of everything said to or by a person: user turns and replies, not tool traffic or thoughts."""
+    return [(i, content[i].get("content") or "") for i in read.spoken]
 
 
 def _values_blob(content: list[Event]) -> str:
@@ -124,7 +120,9 @@ def template_leaks(text: str, vocabulary: Vocabulary, data: str | Callable[[], s
     return found
 
 
-def check_language(content: list[Event], offered: Mapping[str, Tool]) -> list[Failure]:
+def check_language(content: list[Event], offered: Mapping[str, Tool], reading: Reading | None = None
+                   ) -> list[Failure]:
+    """`rule.template_leak` for each user turn or reply that shows template residue. `reading`: the record's."""
     vocabulary = _vocabulary(offered)
     blob: list[str] = []
 
@@ -134,8 +132,8 @@ def check_language(content: list[Event], offered: Mapping[str, Tool]) -> list[Fa
         return blob[0]
 
     failures: list[Failure] = []
-    for where, text in _spoken(content):
+    for i, text in _spoken(content, reading_of(content, reading)):
         leaks = template_leaks(text, vocabulary, data)
         if leaks:
-            failures.append((Reason.TEMPLATE_LEAK, f"{where}: {', '.join(leaks)}"))
+            failures.append((Reason.TEMPLATE_LEAK, f"content[{i}]: {', '.join(leaks)}"))
     return failures

@@ -19,26 +19,46 @@ from agentfab.worlds.core import canonical_json
 
 class Reading:
     """What the checks read off `content`; the ground-truth check notes whether every fact was stated.
-    Each part is computed on first use (plain attributes: functools.cached_property takes a lock on every read)."""
+    The events' indices by kind are found in one pass when it is made; every other part is computed on first use
+    (plain attributes: functools.cached_property takes a lock on every read)."""
 
-    __slots__ = ("content", "_facts", "_calls", "_call_keys", "_replies", "_turn_replies", "_flat", "_plan")
+    __slots__ = ("content", "_facts", "_call_keys", "_replies", "_turn_replies", "_flat", "_plan",
+                 "calls", "messages", "observations", "results", "spoken", "from_environment", "from_user")
 
     def __init__(self, content: list[Event]):
         self.content = content
         self._facts: tuple[Task, bool] | None = None  # (task, every fact of each turn stated in that turn's reply)
-        self._calls: list[int] | None = None
         self._call_keys: dict[int, str] | None = None
         self._replies: list[str] | None = None
         self._turn_replies: list[str] | None = None
         self._flat: list[str] | None = None
         self._plan: tuple[Task, list[str]] | None = None
-
-    @property
-    def calls(self) -> list[int]:
-        """Indices of the api_action events."""
-        if self._calls is None:
-            self._calls = [i for i, e in enumerate(self.content) if e.get("class_") == "api_action"]
-        return self._calls
+        # indices of the events by kind, found in one pass: each check used to walk the events for its own
+        self.calls: list[int] = []  # api_action
+        self.messages: list[int] = []  # message_action (messages to the user)
+        self.observations: list[int] = []  # text_observation, from any source
+        self.results: list[int] = []  # text_observation from the environment (tool results)
+        self.spoken: list[int] = []  # what a person reads or writes: messages and the user's turns, in order
+        self.from_environment: list[int] = []  # any event whose source is the environment (whatever its class_)
+        self.from_user: list[int] = []  # any event whose source is the user
+        for i, e in enumerate(content):
+            cls = e.get("class_")
+            source = e.get("source")
+            if cls == "api_action":
+                self.calls.append(i)
+            elif cls == "message_action":
+                self.messages.append(i)
+                self.spoken.append(i)
+            elif cls == "text_observation":
+                self.observations.append(i)
+                if source == "environment":
+                    self.results.append(i)
+                elif source == "user":
+                    self.spoken.append(i)
+            if source == "environment":
+                self.from_environment.append(i)
+            elif source == "user":
+                self.from_user.append(i)
 
     @property
     def call_keys(self) -> dict[int, str]:
@@ -53,14 +73,16 @@ class Reading:
     def replies(self) -> list[str]:
         """Every message to the user, clarifying questions included."""
         if self._replies is None:
-            self._replies = [e.get("content") or "" for e in self.content if e.get("class_") == "message_action"]
+            content = self.content
+            self._replies = [content[i].get("content") or "" for i in self.messages]
         return self._replies
 
     @property
     def turn_replies(self) -> list[str]:
         """The agent's last message before each following user turn (clarifying questions are not replies)."""
         if self._turn_replies is None:
-            self._turn_replies = turn_replies(self.content)
+            content = self.content
+            self._turn_replies = turn_replies([content[i] for i in self.spoken])  # the events it reads, in order
         return self._turn_replies
 
     @property

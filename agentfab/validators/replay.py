@@ -36,18 +36,14 @@ def replay(content: list[Event], tools: Mapping[str, Tool], store: Store,
     world = store.fork()
     out = Replay()
     read = reading_of(content, reading)
-    observed = {
-        ev.get("tool_call_id"): ev["content"]
-        for ev in content
-        if ev.get("class_") == "text_observation" and ev.get("source") == "environment"
-    }
+    observed = {content[i].get("tool_call_id"): content[i]["content"] for i in read.results}
     keys = read.call_keys
     for i in read.calls:
         ev = content[i]
         if ev.get("function") not in tools or not isinstance(ev.get("kwargs"), dict):
             continue
         try:
-            value = tools[ev["function"]].invoke(world, ev["kwargs"])
+            value = tools[ev["function"]].invoke(world, ev["kwargs"], keys[i])
         except ToolRaised as exc:  # the user's tool code failed, not the trajectory: this row alone is rejected
             out.failures.append((Reason.TOOL_RAISED, f"content[{i}]: {exc}"))
             continue

@@ -69,17 +69,21 @@ def check_events(content: list[Event]) -> list[Failure]:
     return failures
 
 
-def check_calls(content: list[Event], offered: Mapping[str, Tool]) -> list[Failure]:
-    """Every call names an offered tool and its arguments validate against that tool's JSON Schema."""
+def check_calls(content: list[Event], offered: Mapping[str, Tool], keys: Mapping[int, str] | None = None
+                ) -> list[Failure]:
+    """Every call names an offered tool and its arguments validate against that tool's JSON Schema. `keys`: the
+    canonical JSON of the arguments of every api_action whose kwargs are an object, by index (a `Reading`'s)."""
     failures: list[Failure] = []
-    for i, ev in enumerate(content):
-        if ev.get("class_") != "api_action" or not isinstance(ev.get("kwargs"), dict):
-            continue
+    if keys is None:
+        keys = {i: None for i, ev in enumerate(content)  # type: ignore[misc]
+                if ev.get("class_") == "api_action" and isinstance(ev.get("kwargs"), dict)}
+    for i, key in keys.items():
+        ev = content[i]
         tool = offered.get(ev["function"])
         if tool is None:
             failures.append((Reason.UNKNOWN_TOOL, f"content[{i}]: {ev['function']} is not an offered tool"))
             continue
-        problem = tool.check(ev["kwargs"])
+        problem = tool.check(ev["kwargs"], key)
         if problem is not None:
             failures.append((Reason.BAD_ARGUMENTS, f"content[{i}]: {ev['function']}: {problem}"))
     return failures

@@ -54,7 +54,7 @@ def check(
     v = Verdict()
     v.stages.append("schema")
     v.add(check_events(content))
-    v.add(check_calls(content, offered))
+    v.add(check_calls(content, offered, read.call_keys))
     v.stages.append("exec")
     rep = replay(content, offered, store, expected_errors(task), read)
     v.add(rep.failures)
@@ -63,7 +63,7 @@ def check(
     v.add(failures)
     v.stages.append("rule")
     v.add(check_rules(task, rep))
-    v.add(check_language(content, offered))
+    v.add(check_language(content, offered, read))
     return v
 
 

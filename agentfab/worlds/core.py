@@ -325,11 +325,13 @@ class Tool:
             return [k for k, v in result.items() if not isinstance(v, (list, dict))]
         return [f for f in fields if f in result]
 
-    def check(self, kwargs: Mapping[str, Any]) -> str | None:
-        """None when kwargs satisfy the parameters' JSON Schema, else the reason."""
+    def check(self, kwargs: Mapping[str, Any], key: str | None = None) -> str | None:
+        """None when kwargs satisfy the parameters' JSON Schema, else the reason. `key`: `canonical_json(kwargs)`,
+        when the caller has it already."""
         if self._check is None:
             self._check = compile_parameters(self.spec.parameters)
-        key = canonical_json(kwargs)
+        if key is None:
+            key = canonical_json(kwargs)
         if key in self._valid:  # the same arguments are checked many times (compose, roll out, replay)
             return None
         try:
@@ -341,10 +343,10 @@ class Tool:
         self._valid.add(key)
         return None
 
-    def invoke(self, store: Store, kwargs: Mapping[str, Any]) -> Any:
+    def invoke(self, store: Store, kwargs: Mapping[str, Any], key: str | None = None) -> Any:
         """Execute for real. Errors (bad arguments included) come back as an `{"error": ...}` result; anything else
-        a `{python: module}` tool raises comes out as ToolRaised."""
-        problem = self.check(kwargs)
+        a `{python: module}` tool raises comes out as ToolRaised. `key`: as for `check`."""
+        problem = self.check(kwargs, key)
         if problem is not None:
             return ToolError("bad_value", f"invalid arguments for {self.name}: {problem}").as_result()
         try:
