@@ -171,3 +171,16 @@ def test_check_calls_given_the_reading_s_argument_keys_finds_what_it_finds_alone
         assert check_calls(content, offered, Reading(content).call_keys) == alone
         seen += bool(alone)
     assert seen, "no record whose calls fail (unknown tool, bad arguments) was compared"
+
+
+def test_the_bank_answers_unseen_again_from_what_it_has_read_since():
+    """The last answer is kept for the same events only while the bank reads nothing more (negative control: a
+    kept answer would still call 'gamma' unseen after a row that says it)."""
+    bank = ValueBank()
+    broken = [{"class_": "message_action", "content": "beta gamma"}]
+    bank.observe([{"class_": "message_action", "content": "alpha beta"}])
+    assert bank.unseen(broken) == {"gamma"}
+    bank.unseen(broken).clear()  # a caller's copy: the kept answer stays whole
+    assert bank.unseen(broken) == {"gamma"} == tokens(broken) - bank.vocab
+    bank.observe([{"class_": "message_action", "content": "gamma"}])
+    assert bank.unseen(broken) == set()

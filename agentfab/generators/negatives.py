@@ -50,11 +50,17 @@ def _texts(content: list[Event], arguments: dict[int, str] | None = None) -> lis
     """The texts `tokens` reads: contents, reasoning, tool names and arguments (as canonical JSON; `arguments`:
     that JSON of some events' kwargs by index, already written)."""
     texts: list[str] = []
+    add = texts.append
     for i, e in enumerate(content):
-        for key in ("content", "description", "function"):
-            text = e.get(key)
-            if isinstance(text, str):
-                texts.append(text)
+        text = e.get("content")
+        if isinstance(text, str):
+            add(text)
+        text = e.get("description")
+        if isinstance(text, str):
+            add(text)
+        text = e.get("function")
+        if isinstance(text, str):
+            add(text)
         kwargs = e.get("kwargs")
         if kwargs:
             written = arguments.get(i) if arguments else None
@@ -88,6 +94,7 @@ class ValueBank:
         self.vocab: set[str] = set()  # every token of accepted data (`tokens`)
         self._read: set[str] = set()  # texts whose tokens are in `vocab` already (results and thoughts repeat)
         self._chunks: set[str] = set()  # pieces of texts (`_chunks`) whose tokens are in `vocab` already
+        self._unseen: tuple[list[Event], set[str]] | None = None  # `unseen`'s last answer, while `vocab` stands
         self._values: dict[tuple[str, str], list[Any]] = {}
         self._calls: dict[str, list[dict[str, Any]]] = {}
         self._log: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}  # tool -> (kwargs, result) in order
@@ -121,13 +128,20 @@ class ValueBank:
 
     def unseen(self, content: list[Event]) -> set[str]:
         """`tokens(content) - vocab`: only the texts the bank has not read are scanned (a text it read has every
-        token in `vocab`)."""
+        token in `vocab`). The answer for the events last asked about is kept until the bank reads more: the
+        negatives stage asks again about the one `make_negative` chose."""
+        last = self._unseen
+        if last is not None and last[0] is content:
+            return set(last[1])
         new = [t for t in _texts(content) if t not in self._read]
-        return _tokens_of(new) - self.vocab if new else set()
+        found = _tokens_of(new) - self.vocab if new else set()
+        self._unseen = (content, found)
+        return set(found)
 
     def observe(self, content: list[Event], arguments: dict[int, str] | None = None) -> None:
         """Learn from one accepted trajectory: its tokens, its successful calls and the fields of their results.
         `arguments`: the canonical JSON of the calls' kwargs by event index, when the checks wrote it already."""
+        self._unseen = None
         new = [t for t in _texts(content, arguments) if t not in self._read]
         self._read.update(new)
         chunks = _chunks(new) - self._chunks
