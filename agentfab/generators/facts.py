@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from agentfab.generators.language import _entity_of, is_id, param_label, tool_class, topic
 from agentfab.schemas.answers import flatten, mentioned, render_value
 from agentfab.schemas.wording import agree, join_words, label, noun, plural, unit
-from agentfab.worlds.core import Tool
+from agentfab.worlds.core import Memo, Tool
 
 MONEY = frozenset({"balance", "amount", "from_balance", "total", "price", "total_price", "cheapest_price",
                    "refund_amount", "price_per_night"})
@@ -133,40 +132,71 @@ def value_text(field: str, value: Any, result: dict[str, Any]) -> str:
     return text
 
 
-@dataclass(frozen=True)
 class Said:
-    """One step's share of a reply: the call, what it returned, and the result fields the request asked for."""
+    """One step's share of a reply: the call, what it returned, and the result fields the request asked for; with
+    the tool's words, and (worked out on first use, once) the facts a clause states and the record it is about."""
 
-    tool: Tool
-    arguments: dict[str, Any]
-    result: Any
-    asks: tuple[str, ...]
+    __slots__ = ("tool", "arguments", "result", "asks", "named", "_stated", "_about")
 
-    @functools.cached_property
+    def __init__(self, tool: Tool, arguments: dict[str, Any], result: Any, asks: tuple[str, ...]):
+        self.tool = tool
+        self.arguments = arguments
+        self.result = result
+        self.asks = asks
+        self.named = words(tool)
+        self._stated: tuple[tuple[str, str, str, Any, str], ...] | None = None
+        self._about: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Said({self.tool.spec.name}, {self.arguments!r}, {self.result!r}, {self.asks!r})"
+
+    @property
+    def about(self) -> str:
+        """`subject` of the call: "account ACC-1001"."""
+        if self._about is None:
+            self._about = subject(self.tool, self.arguments)
+        return self._about
+
+    @property
     def stated(self) -> tuple[tuple[str, str, str, Any, str], ...]:
         """(field, label, text, value, text flattened) of each asked fact a clause states: the yes/no facts are
         sentences of their own, and "1204.50 USD" already says the currency."""
-        result = self.result if isinstance(self.result, dict) else {}
-        if not result:
+        if self._stated is None:
+            self._stated = self._facts()
+        return self._stated
+
+    def _facts(self) -> tuple[tuple[str, str, str, Any, str], ...]:
+        result = self.result
+        if not result or not isinstance(result, dict):
             return ()
         out = []
         money = any(f in MONEY for f in self.asks if f in result)
-        named = words(self.tool)
+        named = self.named
         for field in self.asks:
             if field == "currency" and money:
                 continue
-            if field in result and not isinstance(result[field], bool):
+            if field in result:
                 value = result[field]
+                if isinstance(value, bool):
+                    continue
                 text = value_text(field, value, result)
-                out.append((field, named.label(field), text, value, flatten(text)))
+                out.append((field, named.label(field), text, value, _FLAT[text]))
         return tuple(out)
+
+
+_FLAT = Memo(flatten)  # the same values (ids, names, statuses) come back in reply after reply
 
 
 def facts(part: Said, skip: set[str] | frozenset[str] = frozenset(), said: str = "") -> list[tuple[str, str, Any]]:
     """(label, text, value) of the asked facts, leaving out those `said` already states (the subject's id) and the
     yes/no facts (`replies` states those as sentences)."""
-    flat = flatten(said) if said else ""
-    return [(lab, text, value) for field, lab, text, value, flat_text in part.stated
+    stated = part.stated
+    if not stated:
+        return []
+    if not said:
+        return [(lab, text, value) for field, lab, text, value, _ in stated if field not in skip]
+    flat = flatten(said)
+    return [(lab, text, value) for field, lab, text, value, flat_text in stated
             if field not in skip and not (flat and mentioned(flat, flat_text))]
 
 

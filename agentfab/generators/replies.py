@@ -13,8 +13,8 @@ import random
 import re
 from typing import Any
 
-from agentfab.generators.facts import (MONEY, Said, fact_clause, fact_label, facts as _facts, noun_of_results,
-                                       preposition as _preposition, subject, value_text, words)
+from agentfab.generators.facts import (MONEY, Said, ToolWords, fact_clause, fact_label, facts as _facts,
+                                       noun_of_results, preposition as _preposition, subject, value_text, words)
 from agentfab.generators.language import _cap, action_text, param_label, past
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.wording import counted, is_person, join_words, noun, yes_no_statement
@@ -26,13 +26,15 @@ __all__ = ["MONEY", "Said", "alternative_reply", "cause_reason", "error_cause", 
 
 def headline(tool: Tool, arguments: dict[str, Any]) -> str:
     """A heading for a part of a reply: "Latest booking of traveler T-211", "Weather for Miami on 2026-12-19"."""
-    named = words(tool)
+    return _headline(words(tool), subject(tool, arguments), arguments)
+
+
+def _headline(named: ToolWords, about: str, arguments: dict[str, Any]) -> str:
     what = named.topic
-    about = subject(tool, arguments)
     first = named.first_id(arguments)
     if first is not None and named.id_noun(first) == what:
         return _cap(about)
-    if len(arguments) == 1 and param_label(tool, next(iter(arguments))) == what:  # "Team research", not "Team for
+    if len(arguments) == 1 and param_label(named.tool, next(iter(arguments))) == what:  # "Team research", not "Team for
         return _cap(f"{what} {render_value(next(iter(arguments.values())))}")    # the team research"
     if not about:
         return _cap(what)
@@ -45,7 +47,7 @@ def _created_key(part: Said) -> str | None:
     book_flight (an id field the call was not given)."""
     result = part.result if isinstance(part.result, dict) else {}
     given = {render_value(v) for v in part.arguments.values()}
-    key = words(part.tool).topic.replace(" ", "_") + "_id"
+    key = part.named.topic.replace(" ", "_") + "_id"
     fields = [key] + [f for f in part.asks if f.endswith("_id") and f != key]
     return next((f for f in fields if f in part.asks and isinstance(result.get(f), str) and result[f] not in given),
                 None)
@@ -53,7 +55,7 @@ def _created_key(part: Said) -> str | None:
 
 def _record(part: Said) -> tuple[str, str]:
     """(kind, words) of the record a call is about: ("location", "location LOC-0003")."""
-    named = words(part.tool)
+    named = part.named
     first = named.first_id(part.arguments)
     if first is not None:
         thing = named.id_noun(first)
@@ -67,7 +69,7 @@ def _record(part: Said) -> tuple[str, str]:
 def yes_no_fact(part: Said, field: str) -> str:
     """A boolean fact as a statement: "location LOC-0003 is not at an airport"."""
     thing, record = _record(part)
-    return yes_no_statement(words(part.tool).described(field), field, thing, record, part.result[field])
+    return yes_no_statement(part.named.described(field), field, thing, record, part.result[field])
 
 
 def _verdicts(part: Said) -> list[str]:
@@ -83,7 +85,7 @@ def _verdicts(part: Said) -> list[str]:
     out = []
     thing, record = _record(part)
     for f in flags:
-        whether = yes_no_statement(words(part.tool).described(f), f, thing, record, None)
+        whether = yes_no_statement(part.named.described(f), f, thing, record, None)
         whether = whether.split(", ", 1)[1] if whether.startswith("for ") else whether
         out.append(f"As for whether {whether}: {'yes' if result[f] else 'no'}.")
     return out
@@ -109,10 +111,10 @@ def _sentences(part: Said, rng: random.Random) -> str:
     return " ".join([text, *_verdicts(part)]).strip()
 
 
-def _found_ids(tool: Tool, result: dict[str, Any]) -> str:
+def _found_ids(named: ToolWords, result: dict[str, Any]) -> str:
     """A list or search names what it found (": BLD-003 and BLD-007"), not only how many; when the tool returned
     only the first page of a longer list, it says so ("; the first 10 are ...")."""
-    key = words(tool).results_key
+    key = named.results_key
     found = result.get("results")
     if found is None:  # a hand-written tool names its list ("products", "events")
         found = next((v for v in result.values() if isinstance(v, list) and v and isinstance(v[0], dict)), None)
@@ -128,10 +130,10 @@ def _found_ids(tool: Tool, result: dict[str, Any]) -> str:
 
 
 def _shaped(part: Said, rng: random.Random) -> str:
-    named = words(part.tool)
+    named = part.named
     cls = named.cls
     result = part.result if isinstance(part.result, dict) else {}
-    about = subject(part.tool, part.arguments)
+    about = part.about
     if cls in ("list", "search", "count") and "count" in part.asks and isinstance(result.get("count"), int):
         n = result["count"]
         what = counted(n, named.results_noun)
@@ -145,7 +147,7 @@ def _shaped(part: Said, rng: random.Random) -> str:
             head = rng.choice((f"I found {what}", f"{there} {what}")) if n else f"There are {what}"
             head += (f" with {about[4:]}" if about.startswith("the ") else f" for {about}") if about else ""
             head += f" {when}" if when else ""
-        found = _found_ids(part.tool, result) if cls != "count" else ""
+        found = _found_ids(named, result) if cls != "count" else ""
         rest = _facts(part, {"count"}, said=head)  # never "... for customer CUS-123; the customer is CUS-123"
         listed = next((r for r in rest if isinstance(r[2], list) and r[0] == named.results_plural), None) \
             if not found else None
@@ -200,7 +202,7 @@ def _scope(part: Said) -> tuple[str, str] | None:
     if len(part.arguments) != 1:
         return None
     (param, value), = part.arguments.items()
-    if words(part.tool).id_noun(param) is not None or not isinstance(value, str):
+    if part.named.id_noun(param) is not None or not isinstance(value, str):
         return None
     if param == "city" or param.endswith("_city"):
         return f"In {value}", f"in {value}"
@@ -217,7 +219,7 @@ def _found_by_value(part: Said, rng: random.Random) -> str | None:
     """A record found by one value, said as a person would: "The teacher named Janet Friedman is TCH-0029" or
     "Janet Friedman's teacher ID is TCH-0029", never "The teacher is TCH-0029 for the name Janet Friedman"."""
     result = part.result if isinstance(part.result, dict) else {}
-    named = words(part.tool)
+    named = part.named
     if len(part.arguments) != 1 or named.id_noun(next(iter(part.arguments))) is not None:
         return None
     thing = named.topic
@@ -252,12 +254,12 @@ def _its(clause: str, thing: str) -> str:
 
 def _head(part: Said) -> str:
     return _cap(past(action_text(part.tool, part.arguments))) if part.tool.spec.mutates else \
-        headline(part.tool, part.arguments)
+        _headline(part.named, part.about, part.arguments)
 
 
-def _bullets(part: Said) -> str:
-    head = _head(part)
-    facts = _facts(part, said=head) or _facts(part)
+def _bullets(part: Said, head: str, facts: list[tuple[str, str, Any]]) -> str:
+    """`head`, then the facts (those `head` does not say) one a line."""
+    facts = facts or _facts(part)
     verdicts = "".join("\n" + v for v in _verdicts(part))
     return head + ":\n" + "\n".join(f"- {_cap(a)}: {b}" for a, b, _ in facts) + verdicts
 
@@ -273,10 +275,13 @@ def reply(parts: list[Said], rng: random.Random) -> str:
     use_list = sum(len(p.asks) for p in parts) >= 4 and rng.random() < 0.4
     texts = []
     for part in parts:
-        if use_list and len(_facts(part, said=_head(part))) >= 3:
-            texts.append(_bullets(part))
-        else:
-            texts.append(_sentences(part, rng))
+        if use_list:
+            head = _head(part)
+            facts = _facts(part, said=head)
+            if len(facts) >= 3:
+                texts.append(_bullets(part, head, facts))
+                continue
+        texts.append(_sentences(part, rng))
     texts = [t for t in texts if t]
     writes = any(p.tool.spec.mutates for p in parts)
     lead = rng.choice(WRITE_LEADS if writes else READ_LEADS)

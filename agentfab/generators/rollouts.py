@@ -78,14 +78,17 @@ def levels(steps: list[PlanStep], met: Any = frozenset()) -> list[list[PlanStep]
     return rounds
 
 
-def reply_parts(domain: Domain, steps: list[PlanStep], results: dict[str, Any], terminal: set[str]) -> list[Said]:
-    """What a reply to a turn states: every step whose facts were asked, and every final step, chain by chain."""
+def reply_parts(domain: Domain, steps: list[PlanStep], results: dict[str, Any], terminal: set[str],
+                called: dict[str, dict[str, Any]] | None = None) -> list[Said]:
+    """What a reply to a turn states: every step whose facts were asked, and every final step, chain by chain.
+    `called` holds the arguments each step was called with (resolved again from `results` where it does not)."""
     parts = []
     for step in _by_chain(steps):
         if step.asks or step.id in terminal:
             tool = domain.tool(step.tool)
             asks = step.asks or tool.asked(None, results[step.id])  # a step made without a request: its defaults
-            parts.append(Said(tool, resolve(step, results), results[step.id], tuple(asks)))
+            args = called.get(step.id) if called is not None else None
+            parts.append(Said(tool, resolve(step, results) if args is None else args, results[step.id], tuple(asks)))
     return parts
 
 
@@ -122,6 +125,7 @@ class OracleAgent:
         world = self.store.fork()
         out = Rollout(content=[], world=world)
         results: dict[str, Any] = {}
+        called: dict[str, dict[str, Any]] = {}  # step id -> the arguments it was (rightly) called with
         ids = iter(range(1, 10_000))
         thinker = Reasoner(self.domain, task.tools, task.needed_tools)
         tool_of = {s.id: s.tool for s in task.plan}
@@ -138,10 +142,11 @@ class OracleAgent:
                     out.content.append(message(c.question, thinker.before_question(asked, c.param, c.options)))
                     out.content.append(user(c.reply))
                     c = None
-                self._call_group(group, world, results, out, ids, rng, tool_of, thinker)
+                called.update(self._call_group(group, world, results, out, ids, rng, tool_of, thinker))
             terminal = {s.id for s in _terminal_steps(steps)}
             failed = [s for s in steps if s.expect_error and is_error(results.get(s.id))]
-            parts = reply_parts(self.domain, [s for s in steps if s not in failed], results, terminal)
+            parts = reply_parts(self.domain, [s for s in steps if s not in failed] if failed else steps, results,
+                                terminal, called)
             text = reply(parts, rng)
             if failed:  # what failed and why, in the world's own words; then what was done instead, if anything
                 f = failed[0]
@@ -160,7 +165,9 @@ class OracleAgent:
         return shapes[rng.randrange(len(shapes))].format(b=retold(task.declined or "do that"), things=things)
 
     def _call_group(self, group: list[PlanStep], world: Store, results: dict[str, Any], out: Rollout,
-                    ids: Any, rng: random.Random, tool_of: dict[str, str], thinker: Reasoner) -> None:
+                    ids: Any, rng: random.Random, tool_of: dict[str, str], thinker: Reasoner
+                    ) -> dict[str, dict[str, Any]]:
+        """Make one round of calls (and the retries of a mistyped one); returns each step's right arguments."""
         args_of = {s.id: resolve(s, results) for s in group}
         reason = thinker.before_calls(group, args_of, results, tool_of, rng)
         failed = [results[d] for s in group for d in s.depends_on if is_error(results.get(d))]
@@ -194,7 +201,7 @@ class OracleAgent:
             out.n_errors += is_error(value)
         out.n_calls += len(pending)
         if not wrongs:
-            return
+            return args_of
         tool = tool_named(slip.tool)
         right = args_of[slip.id]
         fed = {p: tool_of[ref.split(".", 1)[0]] for p, ref in slip.bindings.items() if ref.split(".", 1)[0] in tool_of}
@@ -208,6 +215,7 @@ class OracleAgent:
             out.n_errors += is_error(last)
             if args is right:
                 results[slip.id] = last
+        return args_of
 
     def reason(self, group: list[PlanStep], args_of: dict[str, dict[str, Any]], rng: random.Random,
                offered: list[str] | None = None) -> str:

@@ -178,23 +178,27 @@ def spec_from_function(fn: Callable[..., Any], domain: str, source: str = "built
 
 
 class Store:
-    """Tables of records, copied on write. Records are never mutated in place: tools `put` a new dict."""
+    """Tables of records, copied on write. Records are never mutated in place: tools `put` a new dict.
+
+    A fork shares its root's tables until its first write, which copies the table set and then each table it
+    writes: a fork that only reads (most calls of composing and replaying) copies nothing."""
 
     __slots__ = ("_tables", "_owned", "_touched", "_root", "offset")
 
     def __init__(self, tables: Tables, root: "Store | None" = None, offset: int = 0):
         self._tables = tables
-        self._owned: set[str] = set()
+        self._owned: set[str] | None = None  # tables this store copied to write (None: it has written none)
         self._touched: dict[str, set[str]] = {}
         self._root = root
         self.offset = offset  # how many records of each kind this world's history made before it (see `serial`)
 
     def fork(self) -> "Store":
         """A fresh, independent world over the same seeded state."""
-        root = self._root or self
         if self._touched:
             raise RuntimeError("fork() is taken from a seeded store, not from one that was changed")
-        return Store(dict(root._tables), root, self.offset)
+        root = self._root or self
+        # a root that was itself written to may be written again: then the fork takes its own table set at once
+        return Store(root._tables if root._owned is None else dict(root._tables), root, self.offset)
 
     def with_offset(self, offset: int) -> "Store":
         """The same seeded state whose new records are numbered `offset` further on: a per-task world variant
@@ -228,6 +232,9 @@ class Store:
         return len(self._tables[table])
 
     def _writable(self, table: str) -> dict[str, Record]:
+        if self._owned is None:  # the first write: the table set becomes this store's own
+            self._tables = dict(self._tables)
+            self._owned = set()
         if table not in self._owned:
             self._tables[table] = dict(self._tables[table])
             self._owned.add(table)
@@ -308,13 +315,11 @@ class Tool:
     answer: tuple[str, ...] | None = None
     _check: Callable[[Any], Any] | None = field(default=None, repr=False)
     _valid: set[str] = field(default_factory=set, repr=False)
+    name: str = field(init=False, repr=False, compare=False)  # the spec's name (read very often)
 
     def __post_init__(self) -> None:
         self.phrases = as_phrases(self.phrases)  # plain strings are phrases that ask for the `answer` fields
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
+        self.name = self.spec.name
 
     def asked(self, phrase: Phrase | None, result: Any) -> list[str]:
         """The result fields a request made with `phrase` asks to see (only fields the result really has)."""
@@ -381,6 +386,35 @@ def compile_parameters(schema: Any) -> Callable[[Any], Any]:
     return found
 
 
+class Memo(dict):  # type: ignore[type-arg]
+    """A dict of pure answers: a missing key's value is made once by `make(key)`; at `limit` entries it starts over
+    (bounded memory). A hit costs one dict lookup, with no Python call."""
+
+    __slots__ = ("make", "limit")
+
+    def __init__(self, make: Callable[[Any], Any], limit: int = 65_536):
+        super().__init__()
+        self.make = make
+        self.limit = limit
+
+    def __missing__(self, key: Any) -> Any:
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[key] = self.make(key)
+        return value
+
+
+class _Remembered:
+    """An RE2 pattern that remembers whether it found a match in each text it was given: the validators ask only
+    that (`if not pattern.search(value)`), about the same ids again and again, and one RE2 search from Python
+    costs ~100 times a dict lookup."""
+
+    __slots__ = ("search",)
+
+    def __init__(self, pattern: Any):
+        self.search = Memo(lambda text: pattern.search(text) is not None).__getitem__
+
+
 def _compile_parameters(schema: Any) -> Callable[[Any], Any]:
     """A validator of arguments for this parameter schema, safe on schemas from outside.
 
@@ -397,7 +431,7 @@ def _compile_parameters(schema: Any) -> Callable[[Any], Any]:
     patterns = check.__globals__.get("REGEX_PATTERNS") or {}  # this validator's own namespace
     for source in list(patterns):
         try:
-            patterns[source] = re2.compile(source)
+            patterns[source] = _Remembered(re2.compile(source))
         except re2.error:
             return _refuse(f"pattern {source[:100]!r} needs backtracking (a lookaround or backreference), which "
                            "agentfab does not run on schemas from outside")

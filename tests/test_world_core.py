@@ -1,0 +1,56 @@
+"""The world core's shortcuts answer exactly as the long way: remembered pattern checks, remembered answers, forks
+that share their seeded tables until they write."""
+
+from __future__ import annotations
+
+import re
+
+from jsonschema import Draft202012Validator
+
+from agentfab.worlds.core import Memo, Store, compile_parameters
+from agentfab.worlds.registry import builtin_domain
+
+
+def test_a_remembered_pattern_check_refuses_and_accepts_as_often_as_asked():
+    tool = builtin_domain("bank").tool("get_balance")
+    schema = tool.spec.parameters
+    pattern = re.compile(schema["properties"]["account_id"]["pattern"])
+    values = ["ACC-1001", "ACC-10010", "acc-1001", "ACC-1001", "ACC-1O01", "ACC-10010", "ACC-1002", "ACC-1002"]
+    for value in values * 2:  # each value is checked again once remembered
+        problem = tool.check({"account_id": value})
+        assert (problem is None) == bool(pattern.search(value)), (value, problem)
+        assert (problem is None) == Draft202012Validator(schema).is_valid({"account_id": value})
+    check = compile_parameters({"type": "object", "patternProperties": {"^x-": {"type": "integer"}}})
+    for _ in range(2):
+        check({"x-a": 1, "b": "s"})
+        try:
+            check({"x-a": "s"})
+        except Exception as exc:  # noqa: BLE001 - fastjsonschema's own error type
+            assert "must be integer" in str(exc)
+        else:
+            raise AssertionError("a patternProperties value of the wrong type was accepted")
+
+
+def test_a_memo_makes_each_value_once_and_starts_over_at_its_limit():
+    made: list[str] = []
+    memo = Memo(lambda key: made.append(key) or key.upper(), limit=3)
+    assert [memo[k] for k in "abab"] == ["A", "B", "A", "B"] and made == ["a", "b"]
+    for k in "cde":
+        memo[k]
+    assert len(memo) <= 3 and made == ["a", "b", "c", "d", "e"]
+    assert memo["a"] == "A" and made[-1] == "a"  # forgotten at the limit, made again: the same answer
+
+
+def test_forks_share_the_seeded_tables_until_they_write_and_never_see_each_others_writes():
+    seeded = Store({"accounts": {"A1": {"id": "A1", "balance": 5}}, "cards": {}})
+    reader, writer = seeded.fork(), seeded.fork()
+    writer.put("accounts", "A1", {"id": "A1", "balance": 7})
+    writer.put("cards", "C1", {"id": "C1"})
+    assert reader.get("accounts", "A1") == {"id": "A1", "balance": 5} and reader.get("cards", "C1") is None
+    assert seeded.get("accounts", "A1") == {"id": "A1", "balance": 5} and seeded.count("cards") == 0
+    assert reader.diff() == {} and writer.diff() == {
+        "accounts": {"A1": [{"id": "A1", "balance": 5}, {"id": "A1", "balance": 7}]},
+        "cards": {"C1": [None, {"id": "C1"}]}}
+    writer.delete("cards", "C1")
+    assert writer.diff() == {"accounts": {"A1": [{"id": "A1", "balance": 5}, {"id": "A1", "balance": 7}]}}
+    assert seeded.fork().get("accounts", "A1")["balance"] == 5
