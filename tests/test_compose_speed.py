@@ -149,3 +149,28 @@ def test_an_extension_is_drawn_uniformly_among_the_calls_whose_input_is_fresh():
     for _ in range(2000):
         counts[draw_fresh(entries, said, frozenset(), rng)[2]] += 1
     assert all(900 < n < 1100 for n in counts.values()), counts  # uniform among the fresh ones
+
+
+def test_a_plan_that_ends_in_a_write_met_alone_takes_its_result_and_change_and_anything_else_executes(counted):
+    composer, runs = counted
+    write = _succeeding(composer, True, "t1")
+    read = _succeeding(composer, False, "t2")
+    composer.compose("single", random.Random(1))  # a new plan: nothing met yet
+    runs.clear()
+    alone = composer.execute([Step("t1", write.tool, dict(write.arguments))])
+    assert runs == [write.tool]
+    runs.clear()
+    again = composer.execute([Step("s1", write.tool, dict(write.arguments))])
+    assert runs == [] and again[0]["s1"] == alone[0]["t1"] and again[1] == alone[1] and again[1]
+    composer.try_call(read)
+    runs.clear()
+    led = composer.execute([Step("s1", read.tool, dict(read.arguments)), Step("s2", write.tool, dict(write.arguments))])
+    assert runs == [] and led[1] == alone[1]  # a read met alone first changes nothing
+    # negative controls: the write first (another call after it), or on another task's world
+    runs.clear()
+    composer.execute([Step("s1", write.tool, dict(write.arguments)), Step("s2", read.tool, dict(read.arguments))])
+    assert runs == [write.tool, read.tool]
+    runs.clear()
+    composer.store = composer.store.with_offset(40)
+    moved = composer.execute([Step("s1", write.tool, dict(write.arguments))])
+    assert runs == [write.tool] and moved is not None

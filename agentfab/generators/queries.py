@@ -128,6 +128,7 @@ def _referred(words: str, thing: str, field: str, source: Tool | None, rng: rand
     return REFERENCES[rng.randrange(len(REFERENCES))].format(words=words)
 
 
+@functools.lru_cache(maxsize=32768)  # pure, and its patterns are made per call: once per template and reference
 def _unlabelled(template: str, param: str, short: str) -> str:
     """A slot's label left out where the reference says it: "with home team {home_team_id}" fed "that match's home
     team" reads "with that match's home team", not "with home team that match's home team"."""

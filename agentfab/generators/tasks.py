@@ -27,6 +27,11 @@ Link = tuple[str, Tool, str, Entry]  # a depth extension: (param it feeds, produ
 _MISSING = object()
 
 
+def _own_write(tool: Tool, step: Step) -> bool:
+    """A write of agentfab's own that must succeed: its result and change are functions of the state and arguments."""
+    return tool.spec.mutates and tool.spec.source in OWN_SOURCES and step.expect_error is None
+
+
 class Composer:
     """Grows plans for one domain over one seeded store, with randomness passed in."""
 
@@ -42,6 +47,8 @@ class Composer:
         self._seen: dict[str, Any] = {}  # temp step id -> its result when executed alone (cleared per plan)
         # (own read-only tool, canonical arguments) -> its answer on a fresh world, met while exploring (per plan)
         self._alone: dict[tuple[str, str], Any] = {}
+        # (own write, canonical arguments) -> (result, change, store) of the write executed alone (per plan)
+        self._wrote: dict[tuple[str, str], tuple[Any, dict, Store]] = {}
         self._reads: dict[tuple[str, str], Any] = {}  # (read-only tool, arguments) -> its result or FAILED
         self._candidates: dict[tuple[bool, int, bool], list[str]] = {}
         memo_budget.hold(self)
@@ -84,6 +91,7 @@ class Composer:
         world = self.store.fork()
         results: dict[str, Any] = {}
         pristine = True
+        last = steps[-1] if steps else None
         for step in steps:
             args = dict(step.arguments)
             for param, ref in step.bindings.items():
@@ -93,6 +101,11 @@ class Composer:
             result = _MISSING
             if pristine and self._alone and pure(tool):
                 result = self._alone.get((step.tool, canonical_json(args)), _MISSING)
+            elif pristine and step is last and self._wrote and _own_write(tool, step):
+                wrote = self._wrote.get((step.tool, canonical_json(args)))
+                if wrote is not None and wrote[2] is self.store:  # the same write on the same state, met alone
+                    results[step.id] = wrote[0]
+                    return results, wrote[1]
             if result is _MISSING:
                 result = tool.invoke(world, args)
                 pristine = pristine and pure(tool) and not world.diff()
@@ -101,7 +114,10 @@ class Composer:
             if step.expect_error is not None and result["error"]["type"] != step.expect_error:
                 return None
             results[step.id] = result
-        return results, world.diff()
+        diff = world.diff()
+        if len(steps) == 1 and not last.bindings and _own_write(self.tools[last.tool], last):
+            self._wrote[(last.tool, canonical_json(last.arguments))] = (results[last.id], diff, self.store)
+        return results, diff
 
     def _new_id(self) -> str:
         return f"t{next(self._ids)}"
@@ -345,6 +361,7 @@ class Composer:
         """A plan of the given kind, or None when this domain cannot make one (the caller picks another)."""
         self._seen.clear()
         self._alone.clear()
+        self._wrote.clear()
         lim = self.limits
         if kind == "failure":
             return self.failure(rng)
