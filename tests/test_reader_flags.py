@@ -9,7 +9,8 @@ import random
 import re
 
 from agentfab.flows.worlds import synthesized_domains
-from agentfab.generators.queries import _kind, to_task
+from agentfab.generators.queries import to_task
+from agentfab.generators.references import result_kind as _kind
 from agentfab.generators.replies import Said, reply
 from agentfab.generators.rollouts import OracleAgent
 from agentfab.generators.tasks import Composer

@@ -4,26 +4,21 @@ missing value and values that a plan step feeds from an earlier result; every cl
 
 from __future__ import annotations
 
-import functools
 import random
-import re
 from dataclasses import dataclass
 
 from agentfab.generators.clarify import ambiguity_answer, ambiguity_question, holdings_request
 from agentfab.generators.language import (
-    clarify_answer, clarify_question, clarify_template, fill, is_id, param_label, phrases_of, sentence, setting,
-    tool_class, topic,
+    clarify_answer, clarify_question, clarify_template, fill, param_label, phrases_of, sentence, setting, tool_class,
 )
 from agentfab.generators.plans import Plan, Step
+from agentfab.generators.references import bound, named_slot, referred, unlabelled, whose_slot
 from agentfab.generators.replies import cause_reason, error_cause, subject
 from agentfab.generators.values import normalize, render_value
 from agentfab.schemas.tasks import Clarification, Fact, PlanStep, Task, UserTurn, fact_values, required_facts
-from agentfab.schemas.wording import join_words, label, noun
+from agentfab.schemas.wording import join_words, noun
 from agentfab.worlds.core import Domain, Phrase, Tool
 
-REFERENCES = ("the {words} from that", "that {words}", "the {words} you got", "the {words} you just found")
-ROLE_REFERENCES = ("the {what}'s {role}", "that {what}'s {role}", "the {role} of that {what}")
-NOUN_REFERENCES = ("that {noun}", "the {noun} you found")  # never "the same" one: nobody named it before
 CHAIN_JOINS = (
     ("First, {a}. Then {b}.", "{a}, then {b}"),
     ("{a}, and after that {b}.", "{a}, and after that {b}"),
@@ -47,102 +42,6 @@ class Clause:
     phrase: Phrase
 
 
-def _reference(param: str, field: str, tool: Tool, source: Tool | None) -> str:
-    """What a request calls a value an earlier step will produce: its entity ("course"), or the field's role when
-    the field is more than its entity ("destination city", "organizer", "home city"), which it always is when the
-    earlier result has two values of that kind (a flight's origin and destination city are never just "that
-    city"). `source` is None only for a clarify task's deliberately vague reference."""
-    props = tool.spec.parameters.get("properties", {})
-    entity = props.get(param, {}).get("x-entity") or field
-    plain = noun(entity) if is_id(tool, param) else label(entity)
-    if source is None:
-        return plain
-    returns = source.spec.returns.get("properties", {})
-    kind = _kind(returns, field)
-    twins = [f for f in returns if _kind(returns, f) == kind]
-    role = label(field)
-    return role if len(twins) > 1 or role not in plain else plain
-
-
-_BOUND: dict[tuple[int, str, str, int], tuple[Tool, Tool | None, str, str]] = {}
-
-
-def _bound(param: str, field: str, tool: Tool, source: Tool | None) -> tuple[str, str]:
-    """(`_reference`, the thing the parameter names) of a fed value: computed once per tool, parameter, field and
-    source tool (the entry holds both tools, so their ids stay theirs)."""
-    key = (id(tool), param, field, id(source))
-    found = _BOUND.get(key)
-    if found is None or found[0] is not tool or found[1] is not source:
-        if len(_BOUND) >= 65536:
-            _BOUND.clear()
-        thing = noun(tool.spec.parameters.get("properties", {}).get(param, {}).get("x-entity") or param)
-        found = _BOUND[key] = (tool, source, _reference(param, field, tool, source), thing)
-    return found[2], found[3]
-
-
-@functools.lru_cache(maxsize=16384)
-def _named_slot(template: str, thing: str, param: str) -> tuple[str, str] | None:
-    """The template around its first "customer {customer_id}" (what a reference replaces), or None."""
-    found = _slot_patterns(thing, param)[0].search(template)
-    return None if found is None else (template[:found.start()], template[found.end():])
-
-
-@functools.lru_cache(maxsize=16384)
-def _whose_slot(template: str, thing: str, param: str) -> str:
-    """"the refills whose customer is {customer_id}" -> "the refills of {customer_id}"."""
-    return _slot_patterns(thing, param)[1].sub(r"of \1", template, count=1)
-
-
-@functools.lru_cache(maxsize=8192)
-def _slot_patterns(thing: str, param: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """"customer {customer_id}" (said "that customer") and "whose customer is {customer_id}" or "whose officer is
-    {loan_officer_id}" (said "of ...")."""
-    slot = r"\{" + re.escape(param) + r"\}"
-    last = thing.rsplit(" ", 1)[-1]
-    return (re.compile(r"\b" + re.escape(thing) + " " + slot, re.IGNORECASE),
-            re.compile(r"\bwhose (?:" + re.escape(thing) + "|" + re.escape(last) + ") is (" + slot + ")"))
-
-
-def _kind(returns: dict, field: str) -> str:
-    """What a result field holds: its entity (a list's items' entity), or its own name when it has none."""
-    schema = returns.get(field, {})
-    return schema.get("x-entity") or schema.get("items", {}).get("x-entity") or field
-
-
-def _referred(words: str, thing: str, field: str, source: Tool | None, rng: random.Random) -> str:
-    """The words of a reference, naming the record the value belongs to wherever the source says it, so that a
-    request never reads as if it meant another record of that kind it mentioned before: "the trip's vehicle", "the
-    flight's destination city", "the vehicle with the highest odometer (km)"; "that course" when the source is the
-    course itself (or a list, a search, a write)."""
-    if source is not None:
-        what, cls = topic(source), tool_class(source)
-        # never "the next event's event"; "the loan's loan officer" is fine
-        if cls == "lookup" and what.rsplit(" ", 1)[-1] != words.rsplit(" ", 1)[-1] and words not in what and what != thing:
-            role = words[len(what) + 1:] if words.startswith(what + " ") else words  # "the loan's officer"
-            return ROLE_REFERENCES[rng.randrange(len(ROLE_REFERENCES))].format(role=role, what=what)
-        best = source.spec.returns.get("properties", {}).get("value", {}).get("description", "")
-        if cls == "aggregate" and field != "value" and best.lower().startswith("the "):
-            return f"the {words} with {best[:1].lower()}{best[1:]}"  # the record that has the highest value
-    if words == thing:
-        return NOUN_REFERENCES[rng.randrange(len(NOUN_REFERENCES))].format(noun=thing)
-    return REFERENCES[rng.randrange(len(REFERENCES))].format(words=words)
-
-
-@functools.lru_cache(maxsize=32768)  # pure, and its patterns are made per call: once per template and reference
-def _unlabelled(template: str, param: str, short: str) -> str:
-    """A slot's label left out where the reference says it: "with home team {home_team_id}" fed "that match's home
-    team" reads "with that match's home team", not "with home team that match's home team"."""
-    said = re.search(r"((?:\w+ ){1,3})\{" + re.escape(param) + r"\}", template)
-    if said is None:
-        return template
-    words = said[1].split()
-    for k in range(len(words), 0, -1):
-        label_words = " ".join(words[-k:])
-        if re.search(r"\b" + re.escape(label_words) + r"\b", short):
-            return template.replace(label_words + " {" + param + "}", "{" + param + "}", 1)
-    return template
-
-
 def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | None = None,
                   sources: dict[str, Tool] | None = None, vague: str | None = None) -> Clause:
     """A step as a request clause. Values fed by earlier steps are referred to, `hide` is left out (clarify), and
@@ -153,27 +52,27 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
     phrase = phrases[rng.randrange(len(phrases))]
     template = phrase.text if hide is None else clarify_template(phrase.text, hide, tool)
     values: dict[str, str] = {}
-    referred: set[str] = set()
+    in_slot: set[str] = set()  # parameters a reference replaced with its label
     for param in step.bindings:  # "customer {customer_id}" fed by a result reads "that customer"
         source_id, field = step.bindings[param].split(".", 1)
         source = None if param == vague else sources.get(source_id)
         if source is None and param != vague:
             raise ValueError(f"step {step.id}: the tool of its source step {source_id} was not given")
-        words, thing = _bound(param, field, tool, source)
-        short = _referred(words, thing, field, source, rng)
-        template = _unlabelled(template, param, short)
-        named = _named_slot(template, thing, param)
+        words, thing = bound(param, field, tool, source)
+        short = referred(words, thing, field, source, rng)
+        template = unlabelled(template, param, short)
+        named = named_slot(template, thing, param)
         if named is not None:  # "customer {customer_id}" reads "that customer" or "the account's owner"
             template = named[0] + short + named[1]
-            referred.add(param)
+            in_slot.add(param)
             continue
-        template = _whose_slot(template, thing, param)  # "the refills whose customer is that customer"
+        template = whose_slot(template, thing, param)  # "the refills whose customer is that customer"
         values[param] = short
     for param, value in step.arguments.items():
         if param not in step.bindings and param != hide:
             values[param] = render_value(value)
     text = fill(template, values)
-    extra = [p for p in step.arguments if "{" + p + "}" not in phrase.text and p != hide and p not in referred]
+    extra = [p for p in step.arguments if "{" + p + "}" not in phrase.text and p != hide and p not in in_slot]
     if extra:  # arguments the phrase does not name still reach the text, in words
         said = [f"{param_label(tool, p)} {values[p]}" for p in extra]
         if tool_class(tool) == "update":

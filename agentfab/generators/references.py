@@ -1,0 +1,113 @@
+"""How a request refers to a value an earlier step produces: "that customer", "the flight's destination city", "the
+loan's officer", "the vehicle with the highest odometer"; and the template slots such a reference fills ("customer
+{customer_id}" said "that customer", "whose customer is {customer_id}" said "of that customer")."""
+
+from __future__ import annotations
+
+import functools
+import random
+import re
+
+from agentfab.generators.language import is_id, tool_class, topic
+from agentfab.schemas.wording import label, noun
+from agentfab.worlds.core import Tool
+
+REFERENCES = ("the {words} from that", "that {words}", "the {words} you got", "the {words} you just found")
+ROLE_REFERENCES = ("the {what}'s {role}", "that {what}'s {role}", "the {role} of that {what}")
+NOUN_REFERENCES = ("that {noun}", "the {noun} you found")  # never "the same" one: nobody named it before
+
+
+def reference(param: str, field: str, tool: Tool, source: Tool | None) -> str:
+    """What a request calls a value an earlier step will produce: its entity ("course"), or the field's role when
+    the field is more than its entity ("destination city", "organizer", "home city"), which it always is when the
+    earlier result has two values of that kind (a flight's origin and destination city are never just "that
+    city"). `source` is None only for a clarify task's deliberately vague reference."""
+    props = tool.spec.parameters.get("properties", {})
+    entity = props.get(param, {}).get("x-entity") or field
+    plain = noun(entity) if is_id(tool, param) else label(entity)
+    if source is None:
+        return plain
+    returns = source.spec.returns.get("properties", {})
+    kind = result_kind(returns, field)
+    twins = [f for f in returns if result_kind(returns, f) == kind]
+    role = label(field)
+    return role if len(twins) > 1 or role not in plain else plain
+
+
+_BOUND: dict[tuple[int, str, str, int], tuple[Tool, Tool | None, str, str]] = {}
+
+
+def bound(param: str, field: str, tool: Tool, source: Tool | None) -> tuple[str, str]:
+    """(`_reference`, the thing the parameter names) of a fed value: computed once per tool, parameter, field and
+    source tool (the entry holds both tools, so their ids stay theirs)."""
+    key = (id(tool), param, field, id(source))
+    found = _BOUND.get(key)
+    if found is None or found[0] is not tool or found[1] is not source:
+        if len(_BOUND) >= 65536:
+            _BOUND.clear()
+        thing = noun(tool.spec.parameters.get("properties", {}).get(param, {}).get("x-entity") or param)
+        found = _BOUND[key] = (tool, source, reference(param, field, tool, source), thing)
+    return found[2], found[3]
+
+
+@functools.lru_cache(maxsize=16384)
+def named_slot(template: str, thing: str, param: str) -> tuple[str, str] | None:
+    """The template around its first "customer {customer_id}" (what a reference replaces), or None."""
+    found = _slot_patterns(thing, param)[0].search(template)
+    return None if found is None else (template[:found.start()], template[found.end():])
+
+
+@functools.lru_cache(maxsize=16384)
+def whose_slot(template: str, thing: str, param: str) -> str:
+    """"the refills whose customer is {customer_id}" -> "the refills of {customer_id}"."""
+    return _slot_patterns(thing, param)[1].sub(r"of \1", template, count=1)
+
+
+@functools.lru_cache(maxsize=8192)
+def _slot_patterns(thing: str, param: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """"customer {customer_id}" (said "that customer") and "whose customer is {customer_id}" or "whose officer is
+    {loan_officer_id}" (said "of ...")."""
+    slot = r"\{" + re.escape(param) + r"\}"
+    last = thing.rsplit(" ", 1)[-1]
+    return (re.compile(r"\b" + re.escape(thing) + " " + slot, re.IGNORECASE),
+            re.compile(r"\bwhose (?:" + re.escape(thing) + "|" + re.escape(last) + ") is (" + slot + ")"))
+
+
+def result_kind(returns: dict, field: str) -> str:
+    """What a result field holds: its entity (a list's items' entity), or its own name when it has none."""
+    schema = returns.get(field, {})
+    return schema.get("x-entity") or schema.get("items", {}).get("x-entity") or field
+
+
+def referred(words: str, thing: str, field: str, source: Tool | None, rng: random.Random) -> str:
+    """The words of a reference, naming the record the value belongs to wherever the source says it, so that a
+    request never reads as if it meant another record of that kind it mentioned before: "the trip's vehicle", "the
+    flight's destination city", "the vehicle with the highest odometer (km)"; "that course" when the source is the
+    course itself (or a list, a search, a write)."""
+    if source is not None:
+        what, cls = topic(source), tool_class(source)
+        # never "the next event's event"; "the loan's loan officer" is fine
+        if cls == "lookup" and what.rsplit(" ", 1)[-1] != words.rsplit(" ", 1)[-1] and words not in what and what != thing:
+            role = words[len(what) + 1:] if words.startswith(what + " ") else words  # "the loan's officer"
+            return ROLE_REFERENCES[rng.randrange(len(ROLE_REFERENCES))].format(role=role, what=what)
+        best = source.spec.returns.get("properties", {}).get("value", {}).get("description", "")
+        if cls == "aggregate" and field != "value" and best.lower().startswith("the "):
+            return f"the {words} with {best[:1].lower()}{best[1:]}"  # the record that has the highest value
+    if words == thing:
+        return NOUN_REFERENCES[rng.randrange(len(NOUN_REFERENCES))].format(noun=thing)
+    return REFERENCES[rng.randrange(len(REFERENCES))].format(words=words)
+
+
+@functools.lru_cache(maxsize=32768)  # pure, and its patterns are made per call: once per template and reference
+def unlabelled(template: str, param: str, short: str) -> str:
+    """A slot's label left out where the reference says it: "with home team {home_team_id}" fed "that match's home
+    team" reads "with that match's home team", not "with home team that match's home team"."""
+    said = re.search(r"((?:\w+ ){1,3})\{" + re.escape(param) + r"\}", template)
+    if said is None:
+        return template
+    words = said[1].split()
+    for k in range(len(words), 0, -1):
+        label_words = " ".join(words[-k:])
+        if re.search(r"\b" + re.escape(label_words) + r"\b", short):
+            return template.replace(label_words + " {" + param + "}", "{" + param + "}", 1)
+    return template
