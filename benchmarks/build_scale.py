@@ -61,11 +61,11 @@ def run_size(records: int, shard_size: int, workers: int, runner: str, tmp: Path
 
 
 def memory_trajectory(timeline: list[tuple[float, int, int, int, int]], shards: int) -> list[str]:
-    """Lines: RSS of the driver and the largest worker when 1, 10%, 25%, ... of the shards were done, and the
+    """Lines: RSS of the driver and the largest worker when 1, 5%, 10%, 20%, ... of the shards were done, and the
     driver's MB per shard (least squares over the samples from 10% of the shards on, finalize excluded)."""
     mb = 2**20
     lines, shown = [], set()
-    for share in (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0):
+    for share in (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0):
         want = max(1, round(share * shards))
         point = next((p for p in timeline if p[1] >= want), None)
         if point is not None and point not in shown:
