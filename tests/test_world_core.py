@@ -54,3 +54,25 @@ def test_forks_share_the_seeded_tables_until_they_write_and_never_see_each_other
     writer.delete("cards", "C1")
     assert writer.diff() == {"accounts": {"A1": [{"id": "A1", "balance": 5}, {"id": "A1", "balance": 7}]}}
     assert seeded.fork().get("accounts", "A1")["balance"] == 5
+
+
+def test_schemas_that_differ_only_in_annotations_share_one_validator_and_keep_every_rule():
+    def schema(description: str) -> dict:
+        return {"type": "object", "additionalProperties": False, "required": ["description", "default"],
+                "properties": {
+                    "description": {"type": "string", "description": description, "maxLength": 5},
+                    "default": {"type": "integer", "title": "A count", "default": 3, "minimum": 1, "x-entity": "n"},
+                    "x-tag": {"type": "string", "pattern": r"^T-\d+$", "examples": ["T-1"]}}}
+
+    check = compile_parameters(schema("Some text"))
+    assert compile_parameters(schema("Other words")) is check  # one validator for both
+    check({"description": "abc", "default": 2, "x-tag": "T-7"})
+    for bad in ({"description": "abcdef", "default": 2}, {"description": "abc", "default": 0},
+                {"description": "abc"}, {"description": "abc", "default": 2, "x-tag": "X-7"},
+                {"description": "abc", "default": 2, "other": 1}):
+        assert not Draft202012Validator(schema("x")).is_valid(bad)
+        try:
+            check(bad)
+        except Exception:  # noqa: BLE001 - fastjsonschema's own error type
+            continue
+        raise AssertionError(f"{bad} was accepted")
