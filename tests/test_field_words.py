@@ -11,7 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from agentfab.generators.replies import failure_reply, value_text
+from agentfab.generators.facts import value_text
+
+from agentfab.generators.replies import failure_reply
 from agentfab.schemas.wording import label, unit
 from agentfab.worlds.registry import builtin_domain
 

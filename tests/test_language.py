@@ -241,7 +241,7 @@ def test_clarify_requests_over_declared_domains_never_end_on_a_dangling_slot():
 
 
 def test_a_stated_fact_agrees_with_its_label():
-    from agentfab.generators.replies import fact_clause
+    from agentfab.generators.facts import fact_clause
 
     assert fact_clause("total minutes", "4", 4) == "the total is 4 minutes"
     assert fact_clause("songs", "263", 263) == "the number of songs is 263"

@@ -9,9 +9,10 @@ import random
 import re
 
 from agentfab.flows.worlds import synthesized_domains
+from agentfab.generators.facts import Said
 from agentfab.generators.queries import to_task
 from agentfab.generators.references import result_kind as _kind
-from agentfab.generators.replies import Said, reply
+from agentfab.generators.replies import reply
 from agentfab.generators.rollouts import OracleAgent
 from agentfab.generators.tasks import Composer
 from agentfab.schemas.answers import flatten, mentioned, mentions
@@ -191,7 +192,7 @@ def test_the_judge_still_marks_down_a_hedge_a_redundant_call_and_an_error_whose_
 
 def test_measures_totals_and_counts_read_as_a_person_says_them():
     from agentfab.generators.language import sentence
-    from agentfab.generators.replies import fact_clause, value_text
+    from agentfab.generators.facts import fact_clause, value_text
 
     assert fact_clause("total minutes", "67", 67) == "the total is 67 minutes"  # not "the total minutes are 67"
     assert fact_clause("average years of experience", "5.50", 5.5) == "the average is 5.50 years of experience"
@@ -227,7 +228,7 @@ def test_a_value_fed_from_another_record_names_that_record_not_one_the_request_m
 
 
 def test_a_created_record_is_named_by_its_new_id_and_hours_run_stay_a_number():
-    from agentfab.generators.replies import fact_clause
+    from agentfab.generators.facts import fact_clause
 
     travel = _BUILTIN["travel"]
     tool, args = travel.tool("book_flight"), {"flight_id": "FL-0086", "traveler_id": "T-214"}
@@ -239,7 +240,7 @@ def test_a_created_record_is_named_by_its_new_id_and_hours_run_stay_a_number():
 
 
 def test_a_count_keeps_every_value_it_was_asked_with_and_a_list_of_matches_names_them():
-    from agentfab.generators.replies import noun_of_results
+    from agentfab.generators.facts import noun_of_results
 
     events = _BUILTIN["calendar"].tool("list_events")
     said = {reply([Said(events, {"person_id": "P-101", "date": "2026-12-18"},

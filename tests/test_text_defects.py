@@ -12,10 +12,11 @@ import yaml
 from test_failure_tasks import failure_tasks
 
 from agentfab.flows.worlds import synthesized_domains
+from agentfab.generators.facts import Said
 from agentfab.generators.language import action_text
-from agentfab.generators.replies import Said, reply
 from agentfab.generators.queries import to_task
 from agentfab.generators.reasoning import Reasoner
+from agentfab.generators.replies import reply
 from agentfab.generators.rollouts import OracleAgent
 from agentfab.generators.tasks import Composer
 from agentfab.generators.values import PoolCache

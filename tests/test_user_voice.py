@@ -252,7 +252,7 @@ def test_a_clarify_on_an_update_asks_which_record_never_the_new_value():
 
 def test_a_total_of_a_plural_measure_reads_as_english():
     """'find the total customers affected of the outages' ... 'The total customers affected is 251178'."""
-    from agentfab.generators.replies import fact_clause
+    from agentfab.generators.facts import fact_clause
 
     assert fact_clause("total customers affected", "251178", 251178) == "the total is 251178 customers affected"
     assert fact_clause("total late fee", "1107.66", 1107.66) == "the total late fee is 1107.66"
@@ -297,7 +297,7 @@ def test_the_thought_before_a_reply_to_a_write_confirms_it_and_does_not_claim_to
 
 def test_a_measure_named_with_its_unit_puts_the_unit_after_the_value():
     """"The average odometer in km is 188795.33" reads "the average odometer is 188795.33 km"."""
-    from agentfab.generators.replies import fact_clause
+    from agentfab.generators.facts import fact_clause
     assert fact_clause("average odometer in km", "188795.33", 188795.33) == "the average odometer is 188795.33 km"
     assert fact_clause("total energy use in kWh", "1954.40", 1954.4) == "the total energy use is 1954.40 kWh"
     assert fact_clause("average rate in %", "4.10", 4.1) == "the average rate is 4.10%"

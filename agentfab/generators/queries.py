@@ -8,12 +8,13 @@ import random
 from dataclasses import dataclass
 
 from agentfab.generators.clarify import ambiguity_answer, ambiguity_question, holdings_request
+from agentfab.generators.facts import subject
 from agentfab.generators.language import (
     clarify_answer, clarify_question, clarify_template, fill, param_label, phrases_of, sentence, setting, tool_class,
 )
 from agentfab.generators.plans import Plan, Step
 from agentfab.generators.references import bound, named_slot, referred, unlabelled, whose_slot
-from agentfab.generators.replies import cause_reason, error_cause, subject
+from agentfab.generators.replies import cause_reason, error_cause
 from agentfab.generators.values import normalize, render_value
 from agentfab.schemas.tasks import Clarification, Fact, PlanStep, Task, UserTurn, fact_values, required_facts
 from agentfab.schemas.wording import join_words, noun

@@ -11,8 +11,9 @@ import random
 import re
 from typing import Any
 
+from agentfab.generators.facts import Said
 from agentfab.generators.language import retold
-from agentfab.generators.replies import Said, error_cause, fact_text
+from agentfab.generators.replies import error_cause, fact_text
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tasks import PlanStep
 from agentfab.schemas.wording import join_words, label

@@ -13,15 +13,13 @@ import random
 import re
 from typing import Any
 
-from agentfab.generators.facts import (MONEY, Said, ToolWords, fact_clause, fact_label, facts as _facts,
-                                       noun_of_results, preposition as _preposition, subject, value_text, words)
+from agentfab.generators.facts import (Said, ToolWords, fact_clause, fact_label, facts as _facts,
+                                       preposition as _preposition, subject, value_text, words)
 from agentfab.generators.language import _cap, action_text, param_label, past
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.wording import counted, is_person, join_words, noun, yes_no_statement
 from agentfab.worlds.core import Tool, is_error
 
-__all__ = ["MONEY", "Said", "alternative_reply", "cause_reason", "error_cause", "fact_clause", "fact_label", "fact_text",
-           "failure_reply", "headline", "noun_of_results", "reply", "subject", "value_text", "yes_no_fact"]
 
 
 def headline(tool: Tool, arguments: dict[str, Any]) -> str:

@@ -11,9 +11,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentfab.generators.facts import Said
 from agentfab.generators.language import retold
-from agentfab.generators.replies import Said, alternative_reply, error_cause, failure_reply, reply
 from agentfab.generators.reasoning import Reasoner
+from agentfab.generators.replies import alternative_reply, error_cause, failure_reply, reply
 from agentfab.generators.values import PoolCache
 from agentfab.schemas.tasks import PlanStep, Task
 from agentfab.schemas.wording import join_words, noun, plural
