@@ -98,16 +98,32 @@ def referred(words: str, thing: str, field: str, source: Tool | None, rng: rando
     return REFERENCES[rng.randrange(len(REFERENCES))].format(words=words)
 
 
+_BEFORE_LABEL = frozenset({"with", "for", "to", "of", "by", "on", "from", "and", "a", "an", "the", "is", "as"})
+
+
 @functools.lru_cache(maxsize=32768)  # pure, and its patterns are made per call: once per template and reference
 def unlabelled(template: str, param: str, short: str) -> str:
     """A slot's label left out where the reference says it: "with home team {home_team_id}" fed "that match's home
-    team" reads "with that match's home team", not "with home team that match's home team"."""
+    team" reads "with that match's home team", not "with home team that match's home team"; fed "the player's team"
+    (which names only part of the label) it reads "with the player's team as home team", not "with home the
+    player's team"."""
     said = re.search(r"((?:\w+ ){1,3})\{" + re.escape(param) + r"\}", template)
     if said is None:
         return template
-    words = said[1].split()
-    for k in range(len(words), 0, -1):
-        label_words = " ".join(words[-k:])
-        if re.search(r"\b" + re.escape(label_words) + r"\b", short):
-            return template.replace(label_words + " {" + param + "}", "{" + param + "}", 1)
+    words, slot = said[1].split(), "{" + param + "}"
+    start = max((i + 1 for i, w in enumerate(words) if w in _BEFORE_LABEL), default=0)
+    before = " ".join([template[:said.start()].rstrip(), *words[:start]])
+    if before.endswith((":", ",", " with")) or not before.strip():  # a field list's whole label: "home team {x}"
+        label_words = words[start:]
+        label_text = " ".join(label_words)
+        if label_words and re.search(r"\b" + re.escape(label_text) + r"\b", short):
+            return template.replace(label_text + " " + slot, slot, 1)
+        if len(label_words) > 1 and re.search(r"\b" + re.escape(label_words[-1]) + r"\b", short):
+            return template.replace(label_text + " " + slot, f"{slot} as {label_text}", 1)  # names its noun only
+    return template  # elsewhere ("the branch city of loan officer {x}") the slot's own pattern takes the label
+    slot, label_text = "{" + param + "}", " ".join(label_words)
+    if re.search(r"\b" + re.escape(label_text) + r"\b", short):
+        return template.replace(label_text + " " + slot, slot, 1)
+    if len(label_words) > 1 and re.search(r"\b" + re.escape(label_words[-1]) + r"\b", short):
+        return template.replace(label_text + " " + slot, f"{slot} as {label_text}", 1)
     return template
