@@ -316,3 +316,12 @@ def test_the_thought_before_a_reply_names_a_fact_two_steps_share_once():
         assert len(facts) == len(set(facts)), thought
         checked += len(facts) > 1
     assert checked >= 20, checked
+
+
+def test_an_article_follows_the_sound_not_the_letter():
+    """"change one or more fields of an unit", "get an unit by its id" in a property manager's tool descriptions."""
+    from agentfab.schemas.wording import with_article
+    assert [with_article(w) for w in ("unit", "user", "university", "euro", "account", "hour", "order", "umbrella")] == \
+        ["a unit", "a user", "a university", "a euro", "an account", "an hour", "an order", "an umbrella"]
+    described = " ".join(t.spec.description for d in _DOMAINS for t in d.tools)
+    assert " a unit" in described and not re.search(r"\ban (unit|user|universit)", described)

@@ -195,8 +195,14 @@ def counted(n: int, singular: str) -> str:
     return f"{n} {singular if n == 1 else plural(singular)}"
 
 
+_YOU_SOUND = ("uni", "use", "usu", "uti", "ure", "uro", "eu", "one", "once")  # "a unit", "a user", "a one-off"
+
+
 def with_article(words: str) -> str:
-    return ("an " if words[:1].lower() in "aeiou" else "a ") + words
+    """"an account", "a unit", "a user", "an hour"."""
+    low = words.lower()
+    vowel = low[:1] in "aeiou" and not low.startswith(_YOU_SOUND) or low.startswith(("hour", "honest", "honor"))
+    return ("an " if vowel else "a ") + words
 
 
 def join_words(items: list[str], conjunction: str = "and") -> str:

@@ -14,11 +14,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agentfab.schemas.wording import with_article
 from agentfab.worlds.core import ERROR_KINDS
 from agentfab.worlds.core import RULE_ERRORS as _RULE_KINDS
 from agentfab.worlds.declared_spec import (
     AGGREGATES, FAKER_PROVIDERS, FIELD_TYPES, DeclaredDomainError, DomainDef, DomainSpec, EntityDef, EntitySpec,
-    FieldDef, FieldSpec, RuleDef, RuleSpec, pluralize, snake_case, with_article,
+    FieldDef, FieldSpec, RuleDef, RuleSpec, pluralize, snake_case,
 )
 
 _ENTITY_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")

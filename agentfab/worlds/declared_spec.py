@@ -195,5 +195,3 @@ def relation_label(f: FieldDef, target: EntityDef) -> str:
 
 
 
-def with_article(word: str) -> str:
-    return ("an " if word[0] in "aeiou" else "a ") + word

@@ -14,10 +14,10 @@ from typing import Any, Callable
 
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tools import ToolSpec
-from agentfab.schemas.wording import ask_whether, counts, join_words, label, unit
+from agentfab.schemas.wording import ask_whether, counts, join_words, label, unit, with_article
 from agentfab.worlds.core import Phrase, Record, Store, Tool, ToolError, as_phrases, ask
 from agentfab.worlds.declared_spec import (
-    DeclaredDomainError, DomainDef, EntityDef, FieldDef, relation_label, with_article,
+    DeclaredDomainError, DomainDef, EntityDef, FieldDef, relation_label,
 )
 
 LIMIT = 10  # records per search or list result; `count` is always the total
