@@ -68,7 +68,7 @@ def main() -> None:
 
     configure()
     from agentfab.flows.stages import DedupStage, JudgeStage, Negatives, Record, ShardRows, verify_stage
-    from agentfab.generators.negatives import ValueBank
+    from agentfab.generators.value_bank import ValueBank
     from agentfab.validators import language, replay, structure
     from agentfab.validators.dedup import Deduper, exact_key
     from agentfab.validators.judge import RuleJudge

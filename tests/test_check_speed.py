@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from test_validators import tasks_for
 
-from agentfab.generators.negatives import NEGATIVES, ValueBank, make_negative, tokens
+from agentfab.generators.negatives import NEGATIVES, make_negative
+from agentfab.generators.value_bank import ValueBank, tokens
 from agentfab.validators.judge import _CHECKABLE, _HEDGE, _HEDGE_WORDS, RuleJudge
 from agentfab.validators.reading import Reading
 from agentfab.validators.verify import apply_judge, check

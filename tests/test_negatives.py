@@ -10,7 +10,7 @@ import pytest
 from small_builds import make_build
 
 from agentfab.flows.rows import event_from_row
-from agentfab.generators.negatives import tokens
+from agentfab.generators.value_bank import tokens
 
 
 @pytest.fixture(scope="module")

@@ -245,7 +245,7 @@ def test_the_value_bank_keeps_what_a_scan_of_its_lists_keeps(calls, cap):
     its lists, filled from its log only when asked for, hold what reading every call as it came kept."""
     import orjson
 
-    from agentfab.generators.negatives import ValueBank
+    from agentfab.generators.value_bank import ValueBank
 
     bank = ValueBank(cap=cap)
     for n, (tool, kwargs, result) in enumerate(calls):  # one trajectory per call, some lists asked for between

@@ -7,10 +7,11 @@ import random
 
 import pytest
 
-from agentfab.generators.negatives import EXPECTED_CODE, NEGATIVES, ValueBank, make_negative
+from agentfab.generators.negatives import EXPECTED_CODE, NEGATIVES, make_negative
 from agentfab.generators.queries import to_task
 from agentfab.generators.rollouts import OracleAgent, message, user
 from agentfab.generators.tasks import Composer
+from agentfab.generators.value_bank import ValueBank
 from agentfab.validators.judge import RuleJudge
 from agentfab.validators.structure import check_events
 from agentfab.validators.verify import verify

@@ -14,11 +14,12 @@ from typing import Any, Protocol
 
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.rows import dataset_row, raised_row
-from agentfab.generators.negatives import EXPECTED_CODE, ValueBank, make_negative
 from agentfab.generators.nearmiss import near_miss
+from agentfab.generators.negatives import EXPECTED_CODE, make_negative
 from agentfab.generators.queries import render_step, to_task
 from agentfab.generators.rollouts import OracleAgent
 from agentfab.generators.tasks import ComposeLimits, Composer, Plan, Step
+from agentfab.generators.value_bank import ValueBank
 from agentfab.generators.values import PoolCache, sample_arguments
 from agentfab.schemas.codes import STAGES, Reason
 from agentfab.schemas.tasks import TASK_KINDS, Task

@@ -4,18 +4,16 @@ Behavioural perturbations change what the agent does and then really execute it 
 and only the ground-truth checks can tell); structural ones corrupt the record itself. Neither may give itself
 away: a wrong value is a real value of the same field seen in accepted data (`ValueBank`), a fabricated result is
 schema-valid, an unknown tool is a real tool name that was not offered, and `make_negative` prefers a perturbation
-whose every token (`tokens`) already occurs in accepted data.
+whose every token already occurs in accepted data (`value_bank`).
 """
 
 from __future__ import annotations
 
 import random
-import re
 from typing import Any, Callable
 
-import orjson
-
 from agentfab.generators.rollouts import Event, OracleAgent, call, describe_answer, result
+from agentfab.generators.value_bank import ValueBank, parsed
 from agentfab.generators.values import PoolCache, normalize, render_value, sample_arguments
 from agentfab.schemas.answers import mentions, replace_mentions
 from agentfab.schemas.codes import Reason
@@ -37,161 +35,6 @@ EXPECTED_CODE: dict[str, str] = {
     "guessed_value": Reason.GUESSED_VALUE,
 }
 NEGATIVES = tuple(EXPECTED_CODE)
-
-TOKEN = re.compile(r"[A-Za-z0-9]+(?:[_.@:+'-][A-Za-z0-9]+)*")
-
-
-def tokens(content: list[Event]) -> set[str]:
-    """Every word, id and number of a trajectory's text, arguments, reasoning and tool names (case kept)."""
-    return _tokens_of(_texts(content))
-
-
-def _texts(content: list[Event], arguments: dict[int, str] | None = None) -> list[str]:
-    """The texts `tokens` reads: contents, reasoning, tool names and arguments (as canonical JSON; `arguments`:
-    that JSON of some events' kwargs by index, already written)."""
-    texts: list[str] = []
-    add = texts.append
-    for i, e in enumerate(content):
-        text = e.get("content")
-        if isinstance(text, str):
-            add(text)
-        text = e.get("description")
-        if isinstance(text, str):
-            add(text)
-        text = e.get("function")
-        if isinstance(text, str):
-            add(text)
-        kwargs = e.get("kwargs")
-        if kwargs:
-            written = arguments.get(i) if arguments else None
-            texts.append(written if written is not None else kwargs if isinstance(kwargs, str)
-                         else canonical_json(kwargs))
-    return texts
-
-
-def _tokens_of(texts: "list[str] | set[str]") -> set[str]:
-    # one scan of all texts: no token spans a newline, so joining on one finds exactly each text's tokens
-    return set(TOKEN.findall("\n".join(texts)))
-
-
-def _chunks(texts: list[str]) -> set[str]:
-    """The texts cut at whitespace and double quotes, which no token holds: a text's tokens are its chunks' tokens
-    (a scan never carries a token across a character that cannot be in one). JSON results and arguments cut into
-    field names and values, most of which an earlier row had: only new chunks need the token scan."""
-    return set(" ".join(texts).replace('"', " ").split())
-
-
-class ValueBank:
-    """Values seen in accepted trajectories, per (tool, result field) and (tool, parameter), and whole calls per
-    tool: the real values a wrong value or a fabricated result is drawn from.
-
-    `observe` logs each tool's successful calls; a list is filled from the log when a negative first asks for it,
-    and brought up to date on each later ask (most lists are never asked for). Each list holds what it would hold
-    had every call been read into it as it came: its calls in order, parameter before result field, up to `cap`."""
-
-    def __init__(self, cap: int = 64):
-        self.cap = cap
-        self.vocab: set[str] = set()  # every token of accepted data (`tokens`)
-        self._read: set[str] = set()  # texts whose tokens are in `vocab` already (results and thoughts repeat)
-        self._chunks: set[str] = set()  # pieces of texts (`_chunks`) whose tokens are in `vocab` already
-        self._unseen: tuple[list[Event], set[str]] | None = None  # `unseen`'s last answer, while `vocab` stands
-        self._values: dict[tuple[str, str], list[Any]] = {}
-        self._calls: dict[str, list[dict[str, Any]]] = {}
-        self._log: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}  # tool -> (kwargs, result) in order
-        self._read_up_to: dict[Any, int] = {}  # a list's key ((tool, field), or tool) -> log entries read into it
-        # the hashable ones of each list again, as a set: `in` without a scan, by the same equality (2 == 2.0)
-        self._hashed: dict[Any, set[Any]] = {}
-
-    def _add(self, seen: list[Any], key: Any, value: Any, hashed: Any) -> None:
-        """Append `value` to `seen` (a list under `key`) unless it is full or holds an equal value already;
-        `hashed` is the value as a set member (None: unhashable, so the list is scanned)."""
-        if len(seen) >= self.cap:
-            return
-        if hashed is None:
-            if value not in seen:
-                seen.append(value)
-            return
-        found = self._hashed.get(key)
-        if found is None:
-            found = self._hashed[key] = set()
-        if hashed not in found:
-            found.add(hashed)
-            seen.append(value)
-
-    def _keep(self, key: tuple[str, str], value: Any) -> None:
-        seen = self._values.get(key)
-        if seen is None:
-            seen = self._values[key] = []
-        elif len(seen) >= self.cap:
-            return
-        self._add(seen, key, value, None if isinstance(value, (list, dict)) else value)
-
-    def unseen(self, content: list[Event]) -> set[str]:
-        """`tokens(content) - vocab`: only the texts the bank has not read are scanned (a text it read has every
-        token in `vocab`). The answer for the events last asked about is kept until the bank reads more: the
-        negatives stage asks again about the one `make_negative` chose."""
-        last = self._unseen
-        if last is not None and last[0] is content:
-            return set(last[1])
-        new = [t for t in _texts(content) if t not in self._read]
-        found = _tokens_of(new) - self.vocab if new else set()
-        self._unseen = (content, found)
-        return set(found)
-
-    def observe(self, content: list[Event], arguments: dict[int, str] | None = None) -> None:
-        """Learn from one accepted trajectory: its tokens, its successful calls and the fields of their results.
-        `arguments`: the canonical JSON of the calls' kwargs by event index, when the checks wrote it already."""
-        self._unseen = None
-        new = [t for t in _texts(content, arguments) if t not in self._read]
-        self._read.update(new)
-        chunks = _chunks(new) - self._chunks
-        if chunks:
-            self._chunks |= chunks
-            self.vocab |= _tokens_of(chunks)
-        # the calls whose kwargs are an object: the keys of `arguments` are exactly those, when it is given
-        calls = arguments if arguments is not None else [
-            i for i, e in enumerate(content) if e.get("class_") == "api_action" and isinstance(e.get("kwargs"), dict)]
-        if not calls:
-            return
-        results = {e.get("tool_call_id"): e.get("content") for e in content if e.get("source") == "environment"}
-        for i in calls:
-            e = content[i]
-            kwargs = e["kwargs"]
-            tool, value = e["function"], _parsed(results.get(e.get("tool_call_id")))
-            if isinstance(value, dict) and not is_error(value):
-                self._log.setdefault(tool, []).append((kwargs, value))
-
-    def _unread(self, key: Any, tool: str, kept: list[Any] | None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        """The log entries of `tool` not yet read into the list under `key` (none once the list is full)."""
-        log = self._log.get(tool, ())
-        start = self._read_up_to.get(key, 0)
-        if start >= len(log):
-            return []
-        self._read_up_to[key] = len(log)
-        return [] if kept is not None and len(kept) >= self.cap else log[start:]  # type: ignore[return-value]
-
-    def kept(self, tool: str, field: str) -> list[Any]:
-        """The values kept of a parameter or result field of `tool`, in the order they were met."""
-        key = (tool, field)
-        for kwargs, value in self._unread(key, tool, self._values.get(key)):
-            if field in kwargs:
-                self._keep(key, kwargs[field])
-            if field in value and not isinstance(value[field], (list, dict)):
-                self._keep(key, value[field])
-        return self._values.get(key, [])
-
-    def values(self, tool: str, field: str, other_than: Any) -> list[Any]:
-        return [v for v in self.kept(tool, field) if v != other_than and type(v) is type(other_than)]
-
-    def calls(self, tool: str) -> list[dict[str, Any]]:
-        unread = self._unread(tool, tool, self._calls.get(tool))
-        if unread:
-            seen = self._calls.setdefault(tool, [])
-            for kwargs, _ in unread:
-                flat = not any(isinstance(v, (list, dict)) for v in kwargs.values())
-                self._add(seen, tool, kwargs, frozenset(kwargs.items()) if flat else None)
-        return list(self._calls.get(tool, []))
-
 
 Perturb = Callable[[Task, list[Event], OracleAgent, random.Random, ValueBank], "list[Event] | None"]
 
@@ -462,11 +305,4 @@ def make_negative(task: Task, content: list[Event], agent: OracleAgent, rng: ran
 
 
 def _value(event: Event) -> Any:
-    return _parsed(event.get("content"))
-
-
-def _parsed(text: str | None) -> Any:
-    try:
-        return orjson.loads(text or "null")  # every observation of every accepted row: keep it cheap
-    except orjson.JSONDecodeError:
-        return None
+    return parsed(event.get("content"))
