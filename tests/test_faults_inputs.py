@@ -193,8 +193,8 @@ def test_a_python_world_that_raises_or_does_not_parse_is_one_line(tmp_path, body
 
 FLAKY_WORLD = """
 from byo_tools import DESCRIPTION, ENTITIES, NAME, Todo, TodoId, count_open, seed_state, set_status
-from agentfab.worlds.core import Store, ToolError, tool
-
+from agentfab.worlds.authoring import tool
+from agentfab.worlds.core import Store, ToolError
 
 @tool(phrases=("show to-do {todo_id}", "what is to-do {todo_id} about"))
 def get_todo(db: Store, todo_id: TodoId) -> Todo:

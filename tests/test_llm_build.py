@@ -219,7 +219,8 @@ def test_the_shipped_llm_recipes_parse_and_hold_no_key():
 
 FLAKY_LLM_WORLD = """
 from byo_tools import DESCRIPTION, ENTITIES, NAME, Todo, TodoId, count_open, seed_state, set_status
-from agentfab.worlds.core import Store, ToolError, tool
+from agentfab.worlds.authoring import tool
+from agentfab.worlds.core import Store, ToolError
 
 
 @tool(phrases=("show to-do {todo_id}", "what is to-do {todo_id} about"))

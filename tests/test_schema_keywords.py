@@ -16,7 +16,8 @@ from pydantic import BaseModel
 from agentfab.flows.cli import main
 from agentfab.formats.export.chat import tool_functions
 from agentfab.schemas.keywords import position, rewrite
-from agentfab.worlds.core import Arg, Store, is_error, json_schema_of, spec_from_function, tool
+from agentfab.worlds.authoring import Arg, json_schema_of, spec_from_function, tool
+from agentfab.worlds.core import Store, is_error
 from agentfab.worlds.declared import declared_domain_from_dict
 
 COLLIDING = ("format", "default", "examples", "pattern", "title")

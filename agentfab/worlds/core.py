@@ -1,7 +1,7 @@
 """Worlds: seeded state plus tools that really execute against it.
 
-A tool is a typed Python function whose first parameter is the `Store`; its JSON Schema (with `x-entity` semantic
-types) is generated from the signature and the return annotation, never written by hand. A `Store` is a set of
+A tool is a typed Python function whose first parameter is the `Store` (written with `worlds.authoring`: its JSON
+Schema, with `x-entity` semantic types, comes from the signature, never by hand). A `Store` is a set of
 tables (key -> record) copied on write, so a fresh world per rollout costs microseconds and the state change of a
 rollout is an exact diff against the seeded state.
 """
@@ -9,7 +9,6 @@ rollout is an exact diff against the seeded state.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import typing
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from typing import Any, Callable, Iterator, Literal, Mapping
 import fastjsonschema
 import re2
 import orjson
-from pydantic import Field, TypeAdapter
 
 from agentfab.schemas.keywords import rewrite
 from agentfab.schemas.tools import ToolSpec
@@ -75,16 +73,6 @@ def is_error(result: Any) -> bool:
     return isinstance(result, dict) and len(result) == 1 and isinstance(result.get("error"), dict)
 
 
-def Arg(description: str, *, entity: str | None = None, examples: list[Any] | None = None, **constraints: Any) -> Any:
-    """Describe a tool parameter or result field: `Annotated[str, Arg("The account id", entity="account_id")]`."""
-    extra: dict[str, Any] = {}
-    if entity:
-        extra["x-entity"] = entity
-    if examples:
-        extra["examples"] = list(examples)
-    return Field(description=description, json_schema_extra=extra or None, **constraints)
-
-
 @dataclass(frozen=True)
 class Phrase:
     """A request template over parameter names, and the result fields the request asks to see.
@@ -97,84 +85,8 @@ class Phrase:
     asks: tuple[str, ...] | None = None
 
 
-def ask(text: str, *fields: str) -> Phrase:
-    """`ask("tell me where and when {flight_id} goes", "origin", "destination", "date", "departure")`."""
-    return Phrase(text, tuple(fields))
-
-
 def as_phrases(phrases: tuple[str | Phrase, ...] | list[str | Phrase]) -> tuple[Phrase, ...]:
     return tuple(p if isinstance(p, Phrase) else Phrase(p) for p in phrases)
-
-
-@dataclass(frozen=True)
-class ToolMeta:
-    mutates: bool
-    phrases: tuple[Phrase, ...]
-    answer: tuple[str, ...] | None
-
-
-def tool(*, mutates: bool = False, phrases: tuple[str | Phrase, ...] = (), answer: tuple[str, ...] | None = None):
-    """Mark a function as a tool. Only sets an attribute: the schema is derived when the domain is loaded.
-
-    `phrases` are request templates over the parameter names ("check the balance of {account_id}"), plain or as
-    `ask(text, *fields)` when the phrase asks for other result fields than `answer`; `answer` names the result
-    fields a plain request asks to see (default: every top-level scalar field).
-    """
-
-    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
-        meta = ToolMeta(mutates=mutates, phrases=as_phrases(phrases), answer=answer)
-        fn.__agentfab_tool__ = meta  # type: ignore[attr-defined]
-        return fn
-
-    return mark
-
-
-def json_schema_of(annotation: Any) -> dict[str, Any]:
-    """The JSON Schema of a type, with pydantic's local `$ref`s inlined and its `title`s dropped: tool schemas are
-    read by models, keep them plain."""
-    raw = TypeAdapter(annotation).json_schema()
-    defs = raw.get("$defs", {})
-
-    def inline(node: dict[str, Any]) -> dict[str, Any]:
-        if "$ref" not in node:
-            return node
-        siblings = {k: v for k, v in node.items() if k != "$ref"}
-        return {**defs[node["$ref"].rsplit("/", 1)[-1]], **siblings}
-
-    return rewrite(raw, drop=lambda key: key in ("title", "$defs"), resolve=inline)
-
-
-def spec_from_function(fn: Callable[..., Any], domain: str, source: str = "builtin") -> ToolSpec:
-    meta: ToolMeta = fn.__agentfab_tool__  # type: ignore[attr-defined]
-    hints = typing.get_type_hints(fn, include_extras=True)
-    params = list(inspect.signature(fn).parameters.values())[1:]  # the first is the Store
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    for p in params:
-        if p.name not in hints:
-            raise TypeError(f"tool {fn.__name__}: parameter {p.name!r} needs a type annotation")
-        properties[p.name] = json_schema_of(hints[p.name])
-        if p.default is inspect.Parameter.empty:
-            required.append(p.name)
-        else:
-            properties[p.name]["default"] = p.default
-    parameters: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
-    if required:
-        parameters["required"] = required
-    returns = json_schema_of(hints["return"]) if "return" in hints else {}
-    doc = inspect.getdoc(fn) or ""
-    description = doc.split("\n\n", 1)[0].replace("\n", " ").strip()
-    if not description:
-        raise TypeError(f"tool {fn.__name__}: a docstring is required, it becomes the tool's description")
-    return ToolSpec(
-        name=fn.__name__,
-        description=description,
-        parameters=parameters,
-        returns=returns,
-        domain=domain,
-        source=source,  # type: ignore[arg-type]
-        mutates=meta.mutates,
-    )
 
 
 class Store:
@@ -481,48 +393,3 @@ class Domain:
             return self._by_name[name]  # type: ignore[attr-defined]
         except KeyError:
             raise KeyError(f"domain {self.name!r} has no tool {name!r}") from None
-
-
-def tool_from_function(fn: Callable[..., Any], domain: str, source: str = "builtin") -> Tool:
-    meta: ToolMeta = fn.__agentfab_tool__  # type: ignore[attr-defined]
-    return Tool(spec=spec_from_function(fn, domain, source), run=fn, phrases=meta.phrases, answer=meta.answer)
-
-
-def _reported(module_name: str, seed_state: Callable[[int], Tables]) -> Callable[[int], Tables]:
-    """A python world's seed_state: what it raises stops the build with one line naming the module (a bug in the
-    user's module, not agentfab's), wherever the shard runs."""
-
-    def seeded(seed: int) -> Tables:
-        try:
-            return seed_state(seed)
-        except Exception as exc:  # noqa: BLE001 - anything the user's function raises
-            raise ValueError(f"world module {module_name!r}: seed_state({seed}) raised {raised_text(exc)}; fix the "
-                             "module") from None
-
-    return seeded
-
-
-def domain_from_module(module: Any, source: str = "builtin") -> Domain:
-    """Build a Domain from a module of `@tool` functions plus `NAME`, `DESCRIPTION`, `ENTITIES` and `seed_state`.
-
-    This is how the built-in hand-written worlds are loaded, and how a recipe's `{python: my_pkg.tools}` is.
-    """
-    where = getattr(module, "__name__", repr(module))
-    missing = [a for a in ("NAME", "DESCRIPTION", "ENTITIES", "seed_state") if not hasattr(module, a)]
-    if missing:
-        raise ValueError(
-            f"module {where} is not an agentfab domain: define {', '.join(missing)} "
-            "(see README 'Bring your own tools')"
-        )
-    fns = [v for v in vars(module).values() if callable(v) and hasattr(v, "__agentfab_tool__")]
-    if not fns:
-        raise ValueError(f"module {where} defines no @tool functions")
-    tools = tuple(tool_from_function(fn, module.NAME, source) for fn in fns)
-    return Domain(
-        name=module.NAME,
-        description=module.DESCRIPTION,
-        tools=tools,
-        seed_state=_reported(where, module.seed_state) if source == "python" else module.seed_state,
-        entities=dict(module.ENTITIES),
-        near_misses=tuple(getattr(module, "NEAR_MISSES", ())),
-    )

@@ -15,7 +15,8 @@ from typing import Any, Callable
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tools import ToolSpec
 from agentfab.schemas.wording import ask_whether, counts, join_words, label, unit, with_article
-from agentfab.worlds.core import Phrase, Record, Store, Tool, ToolError, as_phrases, ask
+from agentfab.worlds.authoring import ask
+from agentfab.worlds.core import Phrase, Record, Store, Tool, ToolError, as_phrases
 from agentfab.worlds.declared_spec import (
     DeclaredDomainError, DomainDef, EntityDef, FieldDef, relation_label,
 )

@@ -6,7 +6,8 @@ import importlib
 from functools import lru_cache
 from pathlib import Path
 
-from agentfab.worlds.core import Domain, domain_from_module, raised_text
+from agentfab.worlds.authoring import domain_from_module
+from agentfab.worlds.core import Domain, raised_text
 
 BUILTIN_MODULES = {
     "bank": "agentfab.worlds.bank",

@@ -6,7 +6,9 @@ from typing import Annotated, Literal
 
 from typing_extensions import TypedDict
 
-from agentfab.worlds.core import Arg, EntityPool, Store, Tables, ToolError, ask, tool
+from agentfab.worlds.authoring import Arg, ask, tool
+
+from agentfab.worlds.core import EntityPool, Store, Tables, ToolError
 from agentfab.worlds.plausible import city
 from agentfab.worlds.seeded_faker import seeded_faker
 
