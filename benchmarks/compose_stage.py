@@ -52,13 +52,18 @@ def shard_worlds(name: str, records: int) -> tuple[Any, Any, list[Any]]:
     return recipe, job, worlds
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def stage_arguments(doc: str | None, timed: str) -> argparse.Namespace:
+    """The options of a one-stage benchmark (this one and rollout_stage.py); `timed` names what is timed."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--recipe", choices=("bench", "quickstart"), default="bench")
     ap.add_argument("--records", type=int, default=2000, help="tasks (one shard)")
-    ap.add_argument("--reps", type=int, default=5, help="timed runs of each stage; the fastest counts")
-    ap.add_argument("--profile", type=Path, help="write a cProfile of the timed runs to this file")
-    args = ap.parse_args()
+    ap.add_argument("--reps", type=int, default=5, help=f"timed {timed}; the fastest counts")
+    ap.add_argument("--profile", type=Path, help=f"write a cProfile of the timed {timed} to this file")
+    return ap.parse_args()
+
+
+def main() -> int:
+    args = stage_arguments(__doc__, "runs of each stage")
 
     from agentfab.flows.shard import derive_seed
     from agentfab.flows.stages import Compose, TemplatePhrase

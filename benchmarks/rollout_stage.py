@@ -15,24 +15,17 @@ did not is printed (it must be 0). Whole-build figures stay with build_offline.p
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import gc
 import random
 import sys
 import time
-from pathlib import Path
 
-from compose_stage import shard_worlds
+from compose_stage import shard_worlds, stage_arguments
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--recipe", choices=("bench", "quickstart"), default="bench")
-    ap.add_argument("--records", type=int, default=2000, help="tasks a shard")
-    ap.add_argument("--reps", type=int, default=5, help="timed shards; the fastest counts")
-    ap.add_argument("--profile", type=Path, help="write a cProfile of the timed shards to this file")
-    args = ap.parse_args()
+    args = stage_arguments(__doc__, "shards")
 
     from agentfab.flows.shard import derive_seed
     from agentfab.flows.stages import Compose, OracleRollOut, TemplatePhrase
