@@ -325,3 +325,19 @@ def test_an_article_follows_the_sound_not_the_letter():
         ["a unit", "a user", "a university", "a euro", "an account", "an hour", "an order", "an umbrella"]
     described = " ".join(t.spec.description for d in _DOMAINS for t in d.tools)
     assert " a unit" in described and not re.search(r"\ban (unit|user|universit)", described)
+
+
+def test_a_thought_cuts_a_purpose_before_its_example_and_does_not_repeat_a_unit_as_a_fact():
+    """"block_card is offered too, but it would only block a card, e.g." and "the balance is 11108.28 USD and the
+    currency is USD"."""
+    from agentfab.generators.facts import Said
+    from agentfab.generators.reasoning import Reasoner, _purpose_of
+
+    assert _purpose_of("Block a card, e.g. when it is lost or stolen.") == "block a card"
+    bank = builtin_domain("bank")
+    part = Said(bank.tool("get_balance"), {"account_id": "ACC-1006"},
+                {"account_id": "ACC-1006", "balance": 11108.28, "currency": "USD"}, ("balance", "currency"))
+    thought = Reasoner(bank, ["get_balance"], ["get_balance"]).before_reply([part], random.Random(0))
+    assert "11108.28 USD" in thought and "currency is USD" not in thought, thought
+    thoughts = " ".join(e.get("description") or "" for _, _, _, content in _rows("chain", range(6)) for e in content)
+    assert not re.search(r"\be\.g\b", thoughts)

@@ -26,7 +26,7 @@ def _purpose(tool: Tool) -> str:
 
 @functools.lru_cache(maxsize=65_536)
 def _purpose_of(description: str) -> str:
-    text = re.split(r"\. |; |: ", description)[0].rstrip(".")
+    text = re.split(r",? (?:e\.g|i\.e)\.|\. |; |: ", description)[0].rstrip(".")  # "block a card, e.g. when ..."
     return text[:1].lower() + text[1:]
 
 
@@ -103,7 +103,8 @@ class Reasoner:
         for part in parts[:3]:
             result = part.result if isinstance(part.result, dict) else {}
             texts = [t for t in dict.fromkeys(fact_text(part, f) for f in part.asks if f in result)
-                     if t not in known][:2]
+                     if t not in known]
+            texts = [t for t in texts if not _said_within(t, texts)][:2]
             known.update(texts)
             if part.tool.spec.mutates:  # a write is done, not learned: "delete_teacher went through (...)"
                 clause = f"{part.tool.name} went through" + (f" ({join_words(texts)})" if texts else "")
@@ -151,6 +152,12 @@ class Reasoner:
             "I won't call a tool; I'll tell the user.",
             f"The request is to {wanted}. No offered tool does it; {near}, for one, would only {purpose}. "
             "I'll say so plainly and call nothing."))
+
+
+def _said_within(fact: str, facts: list[str]) -> bool:
+    """A fact whose value another fact already carries: "the currency is USD" beside "the balance is 11108.28 USD"."""
+    value = fact.rsplit(" is ", 1)[-1] if " is " in fact else ""
+    return bool(value) and any(other != fact and other.endswith(" " + value) for other in facts)
 
 
 def _cap(text: str) -> str:
