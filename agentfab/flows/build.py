@@ -237,11 +237,8 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
 
 def _earlier_sample(out: Path, stem: str, rows: int, place: ShardPlace) -> list[Any]:
     """The diversity sample's rows of an earlier version's shard."""
-    place.fetch(out, stem)
-    try:
+    with place.reading(out, stem):
         return read_sample(shard_files(out, stem)["accepted"], rows)
-    finally:
-        place.release(out, stem, False)
 
 
 def _fold_stats(out: Path, stems: list[str], first_new: int, uses_llm: bool, place: ShardPlace
@@ -263,9 +260,8 @@ def _fold_stats(out: Path, stems: list[str], first_new: int, uses_llm: bool, pla
         if n >= first_new:
             mine.add(st)
         if st.quality is None:
-            place.fetch(out, stem)
-            quality.add(file_quality(files["accepted"], files["rejected"]))
-            place.release(out, stem, False)
+            with place.reading(out, stem):
+                quality.add(file_quality(files["accepted"], files["rejected"]))
         else:
             quality.add(st.quality)
         if uses_llm:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import ctypes
 import json
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -51,6 +52,15 @@ class ShardPlace:
 
     def release(self, out: Path, stem: str, rewritten: bool) -> None:
         """Nothing reads the shard's files again in this build; `rewritten`: its rows moved (its files changed)."""
+
+    @contextmanager
+    def reading(self, out: Path, stem: str) -> Iterator[None]:
+        """The shard's files present while the block only reads them."""
+        self.fetch(out, stem)
+        try:
+            yield
+        finally:
+            self.release(out, stem, False)
 
 
 def row_features(plan: list[dict[str, Any]], query: str) -> np.ndarray:
