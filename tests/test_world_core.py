@@ -76,3 +76,68 @@ def test_schemas_that_differ_only_in_annotations_share_one_validator_and_keep_ev
         except Exception:  # noqa: BLE001 - fastjsonschema's own error type
             continue
         raise AssertionError(f"{bad} was accepted")
+
+
+def _scanned(store: Store, table: str, fields, value, how=None) -> list[dict]:
+    """What `Store.where` must find, the long way."""
+    def key(r: dict):
+        if isinstance(fields, tuple):
+            return tuple(r[f] for f in fields)
+        return r[fields].lower() if how == "lower" else r[fields].casefold() if how == "casefold" else r[fields]
+    return [r for r in store.rows(table) if (value in r[fields] if how == "member" else key(r) == value)]
+
+
+def _agree(store: Store, table: str, fields, how=None) -> int:
+    """Every value of `fields` in the table (and one no record has) is found as a scan finds it; returns how many
+    values were asked."""
+    values = {v for r in store.rows(table) for v in (r[fields] if how == "member" else [None])} if how == "member" \
+        else {tuple(r[f] for f in fields) if isinstance(fields, tuple) else
+              (r[fields].lower() if how == "lower" else r[fields].casefold() if how == "casefold" else r[fields])
+              for r in store.rows(table)}
+    values.add(("none", "of", "these") if isinstance(fields, tuple) else "none of these")
+    for value in sorted(values, key=repr):
+        assert list(store.where(table, fields, value, how)) == _scanned(store, table, fields, value, how), value
+    return len(values)
+
+
+def test_an_indexed_lookup_finds_what_a_scan_finds_through_every_write_path():
+    seeded = builtin_domain("calendar").seeded(11)
+    variant = seeded.with_offset(3)
+    reader, writer = variant.fork(), variant.fork()
+    asks = [("people", "team", None), ("people", "email", None), ("people", "name", "lower"),
+            ("events", "attendees", "member"), ("events", ("date", "status"), None), ("people", "name", "casefold")]
+    for table, fields, how in asks:  # indexes of the shared seeded tables, built on first use
+        assert _agree(reader, table, fields, how) > 2
+    person = next(iter(seeded.rows("people")))
+    team = next(r["team"] for r in seeded.rows("people") if r["team"] != person["team"])
+    before = list(reader.where("people", "team", team))
+    writer.put("people", person["id"], {**person, "team": team, "name": person["name"].upper()})  # changed
+    writer.put("people", "P-999", {**person, "id": "P-999", "email": "new@example.com"})  # added
+    event = next(iter(seeded.rows("events")))
+    writer.delete("events", event["id"])  # deleted
+    writer.put("events", "EV-9999", {**event, "id": "EV-9999", "attendees": ["P-999"]})
+    for table, fields, how in asks:
+        _agree(writer, table, fields, how)
+        _agree(reader, table, fields, how)  # the reader, sharing the seeded tables, never sees the writer's changes
+    assert person["id"] in [r["id"] for r in writer.where("people", "team", team)]
+    assert list(reader.where("people", "team", team)) == before
+    assert [r["id"] for r in writer.where("events", "attendees", "P-999", "member")] == ["EV-9999"]
+    assert not reader.where("events", "attendees", "P-999", "member")
+    # a root written after a fork was taken: a later fork shares the root's own copy, which the root changes in place
+    root = builtin_domain("bank").seeded(5)
+    first = root.fork()
+    account = next(iter(root.rows("accounts")))
+    root.put("accounts", account["id"], {**account, "owner_id": "CUS-none"})
+    later = first.fork()
+    assert [r["id"] for r in later.where("accounts", "owner_id", "CUS-none")] == [account["id"]]
+    root.put("accounts", "ACC-0001", {**account, "id": "ACC-0001", "owner_id": "CUS-none"})  # in place: seen
+    root.delete("accounts", account["id"])
+    assert [r["id"] for r in later.where("accounts", "owner_id", "CUS-none")] == ["ACC-0001"]
+    _agree(later, "accounts", "owner_id")
+
+
+def test_a_field_whose_values_cannot_be_keys_is_scanned():
+    store = Store({"t": {"a": {"id": "a", "tags": ["x"], "meta": {"k": 1}}, "b": {"id": "b", "tags": [], "meta": {}}}})
+    assert [r["id"] for r in store.fork().where("t", "meta", {"k": 1})] == ["a"]
+    assert [r["id"] for r in store.fork().where("t", "tags", ["x"])] == ["a"]
+    assert [r["id"] for r in store.fork().where("t", "tags", "x", "member")] == ["a"]

@@ -12,7 +12,7 @@ import hashlib
 import json
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Literal, Mapping
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 
 import fastjsonschema
 import re2
@@ -20,6 +20,7 @@ import orjson
 
 from agentfab.schemas.keywords import rewrite
 from agentfab.schemas.tools import ToolSpec
+from agentfab.worlds import index
 
 Record = dict[str, Any]
 Tables = dict[str, dict[str, Record]]
@@ -140,6 +141,17 @@ class Store:
     def keys(self, table: str) -> list[str]:
         return list(self._tables[table])
 
+    def where(self, table: str, fields: index.Fields, value: Any, how: index.How = None) -> Sequence[Record]:
+        """The records of `table` whose field `fields` is `value`, in table order, as `[r for r in rows(table) if
+        r[fields] == value]` finds them: `fields` may be a tuple of names (then `value` is a tuple), `how` folds a
+        text field ("casefold", "lower": `value` folded the same way) or looks `value` up among a list field's
+        members ("member"). Seeded tables are indexed once (`worlds.index`); a table this store writes is scanned.
+        The list returned is not to be changed."""
+        records = self._tables[table]
+        if self._owned is not None and table in self._owned:
+            return index.scan(records, fields, value, how)
+        return index.lookup(records, fields, value, how)
+
     def count(self, table: str) -> int:
         return len(self._tables[table])
 
@@ -153,11 +165,15 @@ class Store:
         return self._tables[table]
 
     def put(self, table: str, key: str, record: Record) -> None:
-        self._writable(table)[key] = record
+        records = self._writable(table)
+        index.forget(records)  # forks of a root that writes share its tables, and may have indexed them
+        records[key] = record
         self._touched.setdefault(table, set()).add(key)
 
     def delete(self, table: str, key: str) -> None:
-        del self._writable(table)[key]
+        records = self._writable(table)
+        index.forget(records)
+        del records[key]
         self._touched.setdefault(table, set()).add(key)
 
     def diff(self) -> dict[str, dict[str, list[Any]]]:

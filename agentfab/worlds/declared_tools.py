@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tools import ToolSpec
@@ -98,9 +98,8 @@ class _Family:
         elif f.kind == "number":
             return float(value)
         elif f.unique:
-            folded = value.casefold()
-            for rec in store.rows(self.e.table):
-                if rec[f.name].casefold() == folded and rec[self.e.key] != own_key:
+            for rec in store.where(self.e.table, f.name, value.casefold(), "casefold"):
+                if rec[self.e.key] != own_key:
                     raise ToolError("invalid_state", f"the {f.words} {rec[f.name]!r} is already used by {self.e.words} "
                                                      f"{rec[self.e.key]}, and no two {self.e.plural_words} may share one")
         return value
@@ -280,10 +279,8 @@ def _find(b: _Builder, fam: _Family, f: FieldDef) -> None:
     param = {**result_schema(f, e, b.d), "x-entity": f"{e.snake}_{name}", "minLength": 1}
 
     def find(store: Store, **kw: Any) -> Record:
-        wanted = kw[name].casefold()
-        for r in store.rows(table):
-            if r[name].casefold() == wanted:
-                return out(r)
+        for r in store.where(table, name, kw[name].casefold(), "casefold"):
+            return out(r)
         raise ToolError("not_found", f"no {e.words} has {f.words} {kw[name]!r}")
 
     b.add(f"find_{e.snake}_by_{name}",
@@ -301,11 +298,11 @@ def _related(b: _Builder, fam: _Family, f: FieldDef) -> None:
     table, key = e.table, e.key
     param = {name: param_schema(f, e, d, {})}
 
-    def related(store: Store, kw: dict[str, Any]) -> list[Record]:
+    def related(store: Store, kw: dict[str, Any]) -> Sequence[Record]:
         value = kw[name]
         if store.get(target.table, value) is None:
             raise ToolError("not_found", f"{target.words} {value} does not exist")
-        return [r for r in store.rows(table) if r[name] == value]
+        return store.where(table, name, value)
 
     def list_of(store: Store, **kw: Any) -> dict[str, Any]:
         hits = sorted(related(store, kw), key=lambda r: r[key])
@@ -344,14 +341,14 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
     pick = max if op == "max" else min
     digits = f.decimals if f.kind == "number" else 0
 
-    def rows_of(store: Store, kw: dict[str, Any]) -> list[Record]:
+    def rows_of(store: Store, kw: dict[str, Any]) -> Sequence[Record]:
         if rel is None:
             return list(store.rows(table))
         value = kw[rel.name]
         target = fam.targets[rel.name]
         if store.get(target.table, value) is None:
             raise ToolError("not_found", f"{target.words} {value} does not exist")
-        return [r for r in store.rows(table) if r[rel.name] == value]
+        return store.where(table, rel.name, value)
 
     def run(store: Store, **kw: Any) -> dict[str, Any]:
         rows = rows_of(store, kw)
@@ -468,7 +465,7 @@ def _writes(b: _Builder, fam: _Family) -> None:
         own = kw[k]
         fam.check_rules(store, "delete", fam.require(store, own))
         for other, f in fam.referrers:
-            users = sorted(r[other.key] for r in store.rows(other.table) if r[f.name] == own)
+            users = sorted(r[other.key] for r in store.where(other.table, f.name, own))
             if users:
                 shown = ", ".join(users[:5]) + (", ..." if len(users) > 5 else "")
                 what = other.words if len(users) == 1 else other.plural_words

@@ -117,9 +117,8 @@ def get_customer(db: Store, customer_id: CustomerId) -> Customer:
 @tool(phrases=("find the customer named {name}", "look up the customer called {name}"), answer=("customer_id",))
 def find_customer(db: Store, name: Annotated[str, Arg("Exact full name", entity="customer_name")]) -> Customer:
     """Find a customer by exact full name."""
-    for c in db.rows("customers"):
-        if c["name"] == name:
-            return {"customer_id": c["id"], "name": c["name"], "city": c["city"], "tier": c["tier"]}
+    for c in db.where("customers", "name", name):
+        return {"customer_id": c["id"], "name": c["name"], "city": c["city"], "tier": c["tier"]}
     raise ToolError("not_found", f"no customer is named {name!r}")
 
 
@@ -147,7 +146,7 @@ class AccountList(TypedDict):
 def list_accounts(db: Store, customer_id: CustomerId) -> AccountList:
     """List the ids of all accounts a customer owns."""
     _customer(db, customer_id)
-    ids = sorted(a["id"] for a in db.rows("accounts") if a["owner_id"] == customer_id)
+    ids = sorted(a["id"] for a in db.where("accounts", "owner_id", customer_id))
     return {"customer_id": customer_id, "account_ids": ids, "count": len(ids)}
 
 
@@ -167,7 +166,7 @@ def transfer(db: Store, from_account: AccountId, to_account: AccountId, amount: 
     for a in (src, dst):
         if a["status"] != "active":
             raise ToolError("account_frozen", f"account {a['id']} is {a['status']}")
-    sent_today = sum(t["amount"] for t in db.rows("transfers") if t["from_account"] == from_account)
+    sent_today = sum(t["amount"] for t in db.where("transfers", "from_account", from_account))
     if sent_today + amount > DAILY_LIMIT:
         raise ToolError("limit_exceeded", f"daily transfer limit of {DAILY_LIMIT:.2f} exceeded for {from_account}")
     if src["balance"] < amount:
@@ -223,7 +222,7 @@ def open_account(
 ) -> Opened:
     """Open a new, empty account for a customer."""
     _customer(db, customer_id)
-    owned = sum(1 for a in db.rows("accounts") if a["owner_id"] == customer_id)
+    owned = len(db.where("accounts", "owner_id", customer_id))
     if owned >= 4:
         raise ToolError("limit_exceeded", f"customer {customer_id} already holds the maximum of 4 accounts")
     aid = f"ACC-{1000 + db.serial('accounts')}"

@@ -139,9 +139,8 @@ def _event_view(e: dict) -> Event:
 
 
 def _check_free(db: Store, person_ids: list[str], day: str, start: int, end: int, skip: str = "") -> None:
-    events = list(db.rows("events"))
     for pid in person_ids:
-        clash = _overlaps(events, pid, day, start, end, skip)
+        clash = _overlaps(db.where("events", "attendees", pid, "member"), pid, day, start, end, skip)
         if clash is not None:
             raise ToolError("schedule_conflict", f"{pid} is busy {clash['start']}-{clash['end']} on {day} "
                             f"({clash['id']} {clash['subject']!r})")
@@ -160,9 +159,8 @@ def _check_slot(day: str, start: int, end: int) -> None:
 )
 def find_person_by_email(db: Store, email: Annotated[str, Arg("Work email address", entity="email")]) -> Person:
     """Find a person by work email address."""
-    for p in db.rows("people"):
-        if p["email"] == email.strip().lower():
-            return _person_view(p)
+    for p in db.where("people", "email", email.strip().lower()):
+        return _person_view(p)
     raise ToolError("not_found", f"nobody has the email {email!r}")
 
 
@@ -183,7 +181,7 @@ class Team(TypedDict):
 def get_team(db: Store, team: Annotated[str, Arg("Team name", entity="team")]) -> Team:
     """Get a team's lead and head count."""
     t = db.require("teams", team, "team", missing=f"there is no team {team!r}")
-    members = sum(1 for p in db.rows("people") if p["team"] == team)
+    members = len(db.where("people", "team", team))
     return {"team": team, "lead_id": t["lead_id"], "lead_name": _person(db, t["lead_id"])["name"],
             "member_count": members}
 
@@ -195,7 +193,7 @@ def get_team(db: Store, team: Annotated[str, Arg("Team name", entity="team")]) -
 def get_next_event(db: Store, person_id: PersonId) -> Event:
     """Get the earliest confirmed event a person attends this month."""
     _person(db, person_id)
-    mine = [e for e in db.rows("events") if e["status"] == "confirmed" and person_id in e["attendees"]]
+    mine = [e for e in db.where("events", "attendees", person_id, "member") if e["status"] == "confirmed"]
     if not mine:
         raise ToolError("not_found", f"{person_id} has no upcoming events")
     return _event_view(min(mine, key=lambda e: (e["date"], e["start"], e["id"])))
@@ -231,8 +229,8 @@ class DayAgenda(TypedDict):
 def list_events(db: Store, person_id: PersonId, date: Day) -> DayAgenda:
     """List a person's confirmed events on a date, in time order."""
     _person(db, person_id)
-    found = sorted((e for e in db.rows("events") if e["status"] == "confirmed" and e["date"] == date
-                    and person_id in e["attendees"]), key=lambda e: (e["start"], e["id"]))
+    found = sorted((e for e in db.where("events", "attendees", person_id, "member")
+                    if e["status"] == "confirmed" and e["date"] == date), key=lambda e: (e["start"], e["id"]))
     briefs: list[EventBrief] = [{"event_id": e["id"], "subject": e["subject"], "start_time": e["start"],
                                  "end_time": e["end"]} for e in found]
     return {"person_id": person_id, "date": date, "events": briefs, "count": len(briefs)}
@@ -257,7 +255,7 @@ def find_free_slot(db: Store, person_id: PersonId, date: Day, duration_minutes: 
     _person(db, person_id)
     if date not in WORKDAYS:
         raise ToolError("bad_value", f"{date} is not a working day in December 2026")
-    events = list(db.rows("events"))
+    events = db.where("events", "attendees", person_id, "member")
     for start in range(DAY_START, DAY_END - duration_minutes + 1, 30):  # on the half hour, as events start
         if _overlaps(events, person_id, date, start, start + duration_minutes) is None:
             return {"person_id": person_id, "date": date, "start_time": _hhmm(start),

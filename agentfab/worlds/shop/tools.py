@@ -173,9 +173,8 @@ def _order_view(o: dict) -> Order:
 )
 def find_customer(db: Store, email: Annotated[str, Arg("Exact email address", entity="customer_email")]) -> Customer:
     """Find a customer by email address."""
-    for c in db.rows("customers"):
-        if c["email"] == email.strip().lower():
-            return _customer_view(c)
+    for c in db.where("customers", "email", email.strip().lower()):
+        return _customer_view(c)
     raise ToolError("not_found", f"no customer has the email {email!r}")
 
 
@@ -192,7 +191,7 @@ def get_customer(db: Store, customer_id: CustomerId) -> Customer:
 def get_latest_order(db: Store, customer_id: CustomerId) -> Order:
     """Get the most recent order a customer placed."""
     _customer(db, customer_id)
-    mine = [o for o in db.rows("orders") if o["customer_id"] == customer_id]
+    mine = db.where("orders", "customer_id", customer_id)
     if not mine:
         raise ToolError("not_found", f"customer {customer_id} has no orders")
     return _order_view(max(mine, key=lambda o: (o["placed_on"], o["id"])))
@@ -213,9 +212,8 @@ def get_order(db: Store, order_id: OrderId) -> Order:
 )
 def find_product(db: Store, name: Annotated[str, Arg("Exact product name", entity="product_name")]) -> Product:
     """Find a product by its exact name."""
-    for p in db.rows("products"):
-        if p["name"].lower() == name.strip().lower():
-            return _product_view(p)
+    for p in db.where("products", "name", name.strip().lower(), "lower"):
+        return _product_view(p)
     raise ToolError("not_found", f"no product is named {name!r}")
 
 
@@ -258,7 +256,7 @@ class ProductSearch(TypedDict):
 )
 def search_products(db: Store, category: Category) -> ProductSearch:
     """List the in-stock products of a category, cheapest first."""
-    found = sorted((p for p in db.rows("products") if p["category"] == category and p["stock"] > 0),
+    found = sorted((p for p in db.where("products", "category", category) if p["stock"] > 0),
                    key=lambda p: (p["price"], p["id"]))
     if not found:
         raise ToolError("not_found", f"no {category} products are in stock")

@@ -111,10 +111,14 @@ def seed_state(seed: int) -> Tables:
 
 
 def _city(db: Store, city: str) -> dict:
-    for c in db.rows("cities"):
-        if c["id"].lower() == city.strip().lower():
-            return c
+    for c in db.where("cities", "id", city.strip().lower(), "lower"):
+        return c
     raise ToolError("not_found", f"no airport serves {city!r}; served cities: {', '.join(sorted(db.keys('cities')))}")
+
+
+def _served(db: Store, airport_code: str) -> str:
+    """The city an airport serves (the last city listed with that code)."""
+    return db.where("cities", "airport_code", airport_code)[-1]["id"]
 
 
 class Company(TypedDict):
@@ -130,9 +134,8 @@ class Company(TypedDict):
 )
 def find_company(db: Store, company_name: Annotated[str, Arg("Company name", entity="company_name")]) -> Company:
     """Find a company by name: its id, headquarters city and industry."""
-    for c in db.rows("companies"):
-        if c["name"].lower() == company_name.strip().lower():
-            return {"company_id": c["id"], "name": c["name"], "hq_city": c["hq_city"], "industry": c["industry"]}
+    for c in db.where("companies", "name", company_name.strip().lower(), "lower"):
+        return {"company_id": c["id"], "name": c["name"], "hq_city": c["hq_city"], "industry": c["industry"]}
     raise ToolError("not_found", f"no company is named {company_name!r}")
 
 
@@ -218,7 +221,7 @@ def search_flights(db: Store, origin: AirportCode, destination: AirportCode, dat
     if origin == destination:
         raise ToolError("bad_value", "origin and destination must be different airports")
     route = (origin, destination, date)
-    found = sorted((f for f in db.rows("flights") if (f["origin"], f["destination"], f["date"]) == route),
+    found = sorted(db.where("flights", ("origin", "destination", "date"), route),
                    key=lambda f: (f["departure"], f["id"]))
     open_seats = sorted((f for f in found if f["seats_left"] > 0), key=lambda f: (f["price"], f["id"]))
     if not open_seats:
@@ -250,10 +253,9 @@ class Flight(TypedDict):
 def get_flight(db: Store, flight_id: FlightId) -> Flight:
     """Get a flight: number, route, date, departure time, fare and free seats."""
     f = db.require("flights", flight_id, "flight")
-    city_of = {c["airport_code"]: c["id"] for c in db.rows("cities")}
     return {"flight_id": f["id"], "flight_number": f["flight_number"], "origin": f["origin"],
-            "destination": f["destination"], "origin_city": city_of[f["origin"]],
-            "destination_city": city_of[f["destination"]], "date": f["date"], "departure": f["departure"],
+            "destination": f["destination"], "origin_city": _served(db, f["origin"]),
+            "destination_city": _served(db, f["destination"]), "date": f["date"], "departure": f["departure"],
             "price": f["price"], "seats_left": f["seats_left"]}
 
 
@@ -279,8 +281,8 @@ def book_flight(db: Store, flight_id: FlightId, traveler_id: TravelerId) -> Book
     """Book a seat on a flight for a traveler. Fails when the flight is full or the traveler already holds a seat."""
     f = db.require("flights", flight_id, "flight")
     db.require("travelers", traveler_id, "traveler")
-    for b in db.rows("bookings"):
-        if b["flight_id"] == flight_id and b["traveler_id"] == traveler_id and b["status"] == "confirmed":
+    for b in db.where("bookings", ("flight_id", "traveler_id"), (flight_id, traveler_id)):
+        if b["status"] == "confirmed":
             raise ToolError("already_done", f"{traveler_id} already holds booking {b['id']} on {flight_id}")
     if f["seats_left"] <= 0:
         raise ToolError("sold_out", f"flight {flight_id} is sold out")
@@ -308,7 +310,7 @@ def get_booking(db: Store, booking_id: BookingId) -> Booking:
 def get_latest_booking(db: Store, traveler_id: TravelerId) -> Booking:
     """Get the most recent flight booking a traveler made, whatever its status."""
     db.require("travelers", traveler_id, "traveler")
-    mine = [b for b in db.rows("bookings") if b["traveler_id"] == traveler_id]
+    mine = db.where("bookings", "traveler_id", traveler_id)
     if not mine:
         raise ToolError("not_found", f"traveler {traveler_id} has no bookings")
     return _booking_view(max(mine, key=lambda b: b["id"]))
@@ -354,7 +356,7 @@ class HotelSearch(TypedDict):
 def search_hotels(db: Store, city: City) -> HotelSearch:
     """List the hotels with free rooms in a city, cheapest first."""
     c = _city(db, city)
-    found = sorted((h for h in db.rows("hotels") if h["city"] == c["id"] and h["rooms_left"] > 0),
+    found = sorted((h for h in db.where("hotels", "city", c["id"]) if h["rooms_left"] > 0),
                    key=lambda h: (h["price_per_night"], h["id"]))
     if not found:
         raise ToolError("not_found", f"no hotel in {c['id']} has free rooms")
