@@ -25,7 +25,7 @@ class ToolWords:
     """What a tool's name, parameters and result fields are called, computed once per tool (`words(tool)`)."""
 
     __slots__ = ("tool", "cls", "topic", "results_noun", "results_key", "results_plural", "_ids", "_labels",
-                 "_described")
+                 "_described", "_firsts", "_asked")
 
     def __init__(self, tool: Tool):
         self.tool = tool
@@ -36,6 +36,8 @@ class ToolWords:
         self.results_plural = plural(self.results_noun)
         self._ids: dict[str, str | None] = {}  # parameter -> the noun of the record it names, None for a value
         self._labels: dict[str, str] = {}
+        self._firsts: dict[tuple[str, ...], str | None] = {}  # parameter names of a call -> its first id parameter
+        self._asked: dict[tuple[str, ...], tuple[tuple[tuple[str, str, bool], ...], tuple[str, ...]]] = {}
         props = tool.spec.returns.get("properties", {})
         self._described = {f: p.get("description", "") for f, p in props.items() if isinstance(p, dict)} \
             if isinstance(props, dict) else {}
@@ -51,7 +53,21 @@ class ToolWords:
 
     def first_id(self, arguments: dict[str, Any]) -> str | None:
         """The first parameter of the call that names a record."""
-        return next((p for p in arguments if self.id_noun(p) is not None), None)
+        names = tuple(arguments)
+        try:
+            return self._firsts[names]
+        except KeyError:
+            found = self._firsts[names] = next((p for p in names if self.id_noun(p) is not None), None)
+            return found
+
+    def asked(self, asks: tuple[str, ...]) -> tuple[tuple[tuple[str, str, bool], ...], tuple[str, ...]]:
+        """For the fields a request asks: (field, label, a sum of money) each, and the money fields among them."""
+        try:
+            return self._asked[asks]
+        except KeyError:
+            found = self._asked[asks] = (tuple((f, self.label(f), f in MONEY) for f in asks),
+                                         tuple(f for f in asks if f in MONEY))
+            return found
 
     def described(self, field: str) -> str:
         """The schema description of a result field ("" when none)."""
@@ -136,7 +152,7 @@ class Said:
     """One step's share of a reply: the call, what it returned, and the result fields the request asked for; with
     the tool's words, and (worked out on first use, once) the facts a clause states and the record it is about."""
 
-    __slots__ = ("tool", "arguments", "result", "asks", "named", "_stated", "_about")
+    __slots__ = ("tool", "arguments", "result", "asks", "named", "_stated", "_flags", "_about", "_flat_about")
 
     def __init__(self, tool: Tool, arguments: dict[str, Any], result: Any, asks: tuple[str, ...]):
         self.tool = tool
@@ -145,7 +161,9 @@ class Said:
         self.asks = asks
         self.named = words(tool)
         self._stated: tuple[tuple[str, str, str, Any, str], ...] | None = None
+        self._flags: list[str] = []
         self._about: str | None = None
+        self._flat_about: str | None = None
 
     def __repr__(self) -> str:
         return f"Said({self.tool.spec.name}, {self.arguments!r}, {self.result!r}, {self.asks!r})"
@@ -154,8 +172,16 @@ class Said:
     def about(self) -> str:
         """`subject` of the call: "account ACC-1001"."""
         if self._about is None:
-            self._about = subject(self.tool, self.arguments)
+            self._about = _subject(self.named, self.arguments)
         return self._about
+
+    def flat(self, said: str) -> str:
+        """`flatten(said)`, kept for the subject (said against again and again)."""
+        if said is not self._about:
+            return flatten(said)
+        if self._flat_about is None:
+            self._flat_about = flatten(said)
+        return self._flat_about
 
     @property
     def stated(self) -> tuple[tuple[str, str, str, Any, str], ...]:
@@ -165,22 +191,33 @@ class Said:
             self._stated = self._facts()
         return self._stated
 
+    @property
+    def flags(self) -> list[str]:
+        """The asked fields whose value is a yes/no, in the order asked (`replies` states them as sentences)."""
+        if self._stated is None:
+            self._stated = self._facts()
+        return self._flags
+
     def _facts(self) -> tuple[tuple[str, str, str, Any, str], ...]:
         result = self.result
         if not result or not isinstance(result, dict):
             return ()
         out = []
-        money = any(f in MONEY for f in self.asks if f in result)
-        named = self.named
-        for field in self.asks:
+        plan, money_fields = self.named.asked(self.asks)
+        money = any(f in result for f in money_fields) if money_fields else False
+        for field, lab, is_money in plan:
             if field == "currency" and money:
                 continue
             if field in result:
                 value = result[field]
-                if isinstance(value, bool):
+                if type(value) is str and not is_money:  # the common case: no unit, no currency
+                    text = render_value(value)
+                elif isinstance(value, bool):
+                    self._flags.append(field)
                     continue
-                text = value_text(field, value, result)
-                out.append((field, named.label(field), text, value, _FLAT[text]))
+                else:
+                    text = value_text(field, value, result)
+                out.append((field, lab, text, value, _FLAT[text]))
         return tuple(out)
 
 
@@ -195,7 +232,7 @@ def facts(part: Said, skip: set[str] | frozenset[str] = frozenset(), said: str =
         return []
     if not said:
         return [(lab, text, value) for field, lab, text, value, _ in stated if field not in skip]
-    flat = flatten(said)
+    flat = part.flat(said)
     return [(lab, text, value) for field, lab, text, value, flat_text in stated
             if field not in skip and not (flat and mentioned(flat, flat_text))]
 
@@ -256,13 +293,16 @@ def fact_clause(lab: str, text: str, value: Any) -> str:
 
 def subject(tool: Tool, arguments: dict[str, Any]) -> str:
     """The record a call is about: "account ACC-1001", or the values it was asked with ("Paris on 2025-06-01")."""
-    named = words(tool)
+    return _subject(words(tool), arguments)
+
+
+def _subject(named: ToolWords, arguments: dict[str, Any]) -> str:
     p = named.first_id(arguments)
     if p is not None:
         return f"{named.id_noun(p)} {render_value(arguments[p])}"
     if len(arguments) == 1:  # "the username pattonvanessa", "the status delayed"
         (param, value), = arguments.items()
-        return f"the {param_label(tool, param)} {render_value(value)}"
+        return f"the {param_label(named.tool, param)} {render_value(value)}"
     return " ".join([render_value(v) if i == 0 else f"{preposition(p)} {render_value(v)}"
                      for i, (p, v) in enumerate(arguments.items())])
 

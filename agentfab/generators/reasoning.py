@@ -104,7 +104,7 @@ class Reasoner:
             result = part.result if isinstance(part.result, dict) else {}
             texts = [t for t in dict.fromkeys(fact_text(part, f) for f in part.asks if f in result)
                      if t not in known]
-            texts = [t for t in texts if not _said_within(t, texts)][:2]
+            texts = [t for t in texts if not _said_within(t, texts)][:2] if len(texts) > 1 else texts
             known.update(texts)
             if part.tool.spec.mutates:  # a write is done, not learned: "delete_teacher went through (...)"
                 clause = f"{part.tool.name} went through" + (f" ({join_words(texts)})" if texts else "")

@@ -74,10 +74,10 @@ def _verdicts(part: Said) -> list[str]:
     """The yes/no facts: answers when the request asked whether ("No, location LOC-0003 is not at an airport."),
     and in a record's details, where nobody asked, said without answering a question ("As for whether the student
     dropped the course: no."). The yes/no is the value the checks look for either way."""
-    result = part.result if isinstance(part.result, dict) else {}
-    flags = [f for f in part.asks if isinstance(result.get(f), bool)]
+    flags = part.flags
     if not flags:
         return []
+    result = part.result
     if len(flags) == len([f for f in part.asks if f in result]):  # only whether-questions were asked
         return [f"{'Yes' if result[f] else 'No'}, {yes_no_fact(part, f)}." for f in flags]
     out = []
