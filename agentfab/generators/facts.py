@@ -233,8 +233,10 @@ def facts(part: Said, skip: set[str] | frozenset[str] = frozenset(), said: str =
     if not said:
         return [(lab, text, value) for field, lab, text, value, _ in stated if field not in skip]
     flat = part.flat(said)
+    # `mentioned` only where the text could be there (a zero may be said as "no ...")
     return [(lab, text, value) for field, lab, text, value, flat_text in stated
-            if field not in skip and not (flat and mentioned(flat, flat_text))]
+            if field not in skip
+            and not (flat and (flat_text in flat or flat_text == "0") and mentioned(flat, flat_text))]
 
 
 _AGGREGATES = ("average", "total", "highest", "lowest", "maximum", "minimum", "combined", "mean")
@@ -261,12 +263,12 @@ def _label_shape(lab: str) -> tuple[tuple[str, str] | None, tuple[str, str] | No
 
 def fact_clause(lab: str, text: str, value: Any) -> str:
     """One stated fact as a clause with agreement: "the number of songs is 263", "the total minutes are 4"."""
+    if type(value) is str:  # the common case: no count, no measure
+        return f"the {lab} is {text}"
     if isinstance(value, bool):
         return f"{lab}: {text}"
     if isinstance(value, list):
         return f"the {lab} {'is' if len(value) == 1 else 'are'} {text}"
-    if type(value) is str:  # the common case: no count, no measure
-        return f"the {lab} is {text}"
     done, measured, aggregate, is_plural, first, rest, span_of = _label_shape(lab)
     if done is not None and isinstance(value, int):
         # "2 people were notified", "1 person was notified", "no units were put back in stock"

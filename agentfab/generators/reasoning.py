@@ -156,8 +156,16 @@ class Reasoner:
 
 def _said_within(fact: str, facts: list[str]) -> bool:
     """A fact whose value another fact already carries: "the currency is USD" beside "the balance is 11108.28 USD"."""
-    value = fact.rsplit(" is ", 1)[-1] if " is " in fact else ""
-    return bool(value) and any(other != fact and other.endswith(" " + value) for other in facts)
+    if " is " not in fact:
+        return False
+    value = fact.rsplit(" is ", 1)[-1]
+    if not value:
+        return False
+    tail = " " + value
+    for other in facts:
+        if other != fact and other.endswith(tail):
+            return True
+    return False
 
 
 def _cap(text: str) -> str:

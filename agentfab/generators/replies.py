@@ -91,12 +91,12 @@ def _verdicts(part: Said) -> list[str]:
 
 def fact_text(part: Said, field: str) -> str:
     """One asked fact as a clause (for reasoning): "the title is Dune", "club CLB-4 has a pool"."""
+    for name, lab, text, value, _ in part.stated:  # worked out once per part (never a yes/no)
+        if name == field:
+            return fact_clause(lab, text, value)
     result = part.result if isinstance(part.result, dict) else {}
     if isinstance(result.get(field), bool):
         return yes_no_fact(part, field)
-    for name, lab, text, value, _ in part.stated:  # worked out once per part
-        if name == field:
-            return fact_clause(lab, text, value)
     return fact_clause(fact_label(part.tool, field), value_text(field, result[field], result), result[field])
 
 
