@@ -19,7 +19,8 @@ How = str | None
 FOLDS: dict[str, Callable[[str], str]] = {"casefold": str.casefold, "lower": str.lower}
 
 _INDEXES: dict[int, tuple[dict[str, Record], dict[tuple[Fields, How], dict[Any, list[Record]] | None]]] = {}
-_LIMIT = 8192  # tables with indexes kept at once (the registry holds each table: its id is never another's)
+_LIMIT = 2048  # tables with indexes kept at once (the registry holds each table: its id is never another's;
+# a build keeps at most 40 seeded states, of a few tables each, see flows.stages.VARIANT_BUDGET)
 
 
 def _key(record: Record, fields: Fields, how: How) -> Any:
