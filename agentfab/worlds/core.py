@@ -146,7 +146,7 @@ class Store:
         r[fields] == value]` finds them: `fields` may be a tuple of names (then `value` is a tuple), `how` folds a
         text field ("casefold", "lower": `value` folded the same way) or looks `value` up among a list field's
         members ("member"). Seeded tables are indexed once (`worlds.index`); a table this store writes is scanned.
-        The list returned is not to be changed."""
+        The records themselves are the table's own: never change one in place (`put` a new one)."""
         records = self._tables[table]
         if self._owned is not None and table in self._owned:
             return index.scan(records, fields, value, how)

@@ -18,7 +18,7 @@ Fields = str | tuple[str, ...]
 How = str | None
 FOLDS: dict[str, Callable[[str], str]] = {"casefold": str.casefold, "lower": str.lower}
 
-_INDEXES: dict[int, tuple[dict[str, Record], dict[tuple[Fields, How], dict[Any, list[Record]] | None]]] = {}
+_INDEXES: dict[int, tuple[dict[str, Record], dict[tuple[Fields, How], dict[Any, tuple[Record, ...]] | None]]] = {}
 _LIMIT = 2048  # tables with indexes kept at once (the registry holds each table: its id is never another's;
 # a build keeps at most 40 seeded states, of a few tables each, see flows.stages.VARIANT_BUDGET)
 
@@ -41,7 +41,7 @@ def scan(table: dict[str, Record], fields: Fields, value: Any, how: How = None) 
     return [r for r in table.values() if matches(r, fields, how, value)]
 
 
-def _build(table: dict[str, Record], fields: Fields, how: How) -> dict[Any, list[Record]] | None:
+def _build(table: dict[str, Record], fields: Fields, how: How) -> dict[Any, tuple[Record, ...]] | None:
     index: dict[Any, list[Record]] = {}
     try:
         for r in table.values():
@@ -52,12 +52,12 @@ def _build(table: dict[str, Record], fields: Fields, how: How) -> dict[Any, list
                 index.setdefault(_key(r, fields, how), []).append(r)
     except TypeError:  # a value that cannot be a dict key (a list, a dict): this field is scanned
         return None
-    return index
+    return {value: tuple(records) for value, records in index.items()}  # shared by every caller: never changed
 
 
 def lookup(table: dict[str, Record], fields: Fields, value: Any, how: How = None) -> Sequence[Record]:
     """The records of `table` whose `fields` (one name, or a tuple of names compared with a tuple of values) equal
-    `value`, in table order. The caller must not change the list it gets."""
+    `value`, in table order."""
     entry = _INDEXES.get(id(table))
     if entry is None or entry[0] is not table:
         if len(_INDEXES) >= _LIMIT:
