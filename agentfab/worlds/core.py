@@ -279,9 +279,12 @@ class Tool:
     def invoke(self, store: Store, kwargs: Mapping[str, Any], key: str | None = None) -> Any:
         """Execute for real. Errors (bad arguments included) come back as an `{"error": ...}` result; anything else
         a `{python: module}` tool raises comes out as ToolRaised. `key`: as for `check`."""
-        problem = self.check(kwargs, key)
-        if problem is not None:
-            return ToolError("bad_value", f"invalid arguments for {self.name}: {problem}").as_result()
+        if key is None:
+            key = canonical_json(kwargs)
+        if key not in self._valid:  # most calls repeat arguments already checked: no further call
+            problem = self.check(kwargs, key)
+            if problem is not None:
+                return ToolError("bad_value", f"invalid arguments for {self.name}: {problem}").as_result()
         try:
             return self.run(store, **kwargs)
         except ToolError as exc:
