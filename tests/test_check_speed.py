@@ -56,14 +56,21 @@ def test_a_text_without_a_hedge_word_has_no_hedge(pieces):
 @given(st.lists(st.lists(st.text(alphabet=st.sampled_from(list("aZ0_.@:+'-\" {},\n\t\xa0\u2028é")), max_size=25),
                          max_size=4), max_size=6))
 def test_the_bank_learns_every_token_a_scan_of_each_text_finds(rows):
-    """Texts are cut at whitespace and quotes before the token scan: no token is lost or made up."""
-    bank = ValueBank()
+    """Texts are cut at whitespace and quotes before the token scan: no token is lost or made up. The texts of
+    several rows are cut at once when the vocabulary is next asked for; whether there is any token at all is known
+    without a cut."""
+    bank, batched = ValueBank(), ValueBank()
     expected: set[str] = set()
-    for texts in rows:
+    for k, texts in enumerate(rows):
         content = [{"class_": "message_action", "content": t} for t in texts]
         bank.observe(content)
+        batched.observe(content)
         expected |= tokens(content)
+        assert bank.has_data == batched.has_data == bool(expected)
         assert bank.vocab == expected
+        if k % 3 == 2:
+            assert batched.vocab == expected
+    assert batched.vocab == expected
 
 
 def _records(world: str, n: int, seed: int = 5):

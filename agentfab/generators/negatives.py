@@ -251,7 +251,7 @@ def ignored_refusal(task: Task, content: list[Event], agent: OracleAgent, rng: r
             if not bank.unseen(out):
                 return out
             first = first or out
-    return None if bank.vocab else first  # with accepted data to compare, only a call that gives nothing away
+    return None if bank.has_data else first  # with accepted data to compare, only a call that gives nothing away
 
 
 def guessed_value(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random,
@@ -291,14 +291,14 @@ def make_negative(task: Task, content: list[Event], agent: OracleAgent, rng: ran
     applicable one is the fallback.
     """
     bank = bank if bank is not None else ValueBank()
-    known = bank.vocab if bank.vocab else None
+    known = bank.has_data
     names = [only] if only else rng.sample(NEGATIVES, len(NEGATIVES))
     fallback = None
     for name in names:
         out = PERTURBATIONS[name](task, content, agent, rng, bank)
         if out is None:
             continue
-        if known is None or not bank.unseen(out):
+        if not known or not bank.unseen(out):
             return name, out
         fallback = fallback or (name, out)
     return fallback

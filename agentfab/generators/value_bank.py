@@ -65,9 +65,13 @@ class ValueBank:
 
     def __init__(self, cap: int = 64):
         self.cap = cap
-        self.vocab: set[str] = set()  # every token of accepted data (`tokens`)
-        self._read: set[str] = set()  # texts whose tokens are in `vocab` already (results and thoughts repeat)
-        self._chunks: set[str] = set()  # pieces of texts (`_chunks`) whose tokens are in `vocab` already
+        self._vocab: set[str] = set()  # every token of the texts read, but those still `_pending`
+        self._read: set[str] = set()  # every distinct text read (results and thoughts repeat)
+        # texts read since `vocab` was last asked for, cut into chunks all at once when it is: a negative is made
+        # of one accepted row in ten, and one cut of ten rows' texts costs less than ten cuts
+        self._pending: list[str] = []
+        self._chunks: set[str] = set()  # pieces of texts (`_chunks`) whose tokens are in `_vocab` already
+        self.has_data = False  # some text read has a token (`vocab` is not empty), known without cutting any
         self._unseen: tuple[list[Event], set[str]] | None = None  # `unseen`'s last answer, while `vocab` stands
         self._values: dict[tuple[str, str], list[Any]] = {}
         self._calls: dict[str, list[dict[str, Any]]] = {}
@@ -100,6 +104,17 @@ class ValueBank:
             return
         self._add(seen, key, value, None if isinstance(value, (list, dict)) else value)
 
+    @property
+    def vocab(self) -> set[str]:
+        """Every token of accepted data (`tokens` of every trajectory observed)."""
+        if self._pending:
+            chunks = _chunks(self._pending) - self._chunks
+            self._pending = []
+            if chunks:
+                self._chunks |= chunks
+                self._vocab |= _tokens_of(chunks)
+        return self._vocab
+
     def unseen(self, content: list[Event]) -> set[str]:
         """`tokens(content) - vocab`: only the texts the bank has not read are scanned (a text it read has every
         token in `vocab`). The answer for the events last asked about is kept until the bank reads more: the
@@ -117,11 +132,11 @@ class ValueBank:
         `arguments`: the canonical JSON of the calls' kwargs by event index, when the checks wrote it already."""
         self._unseen = None
         new = [t for t in _texts(content, arguments) if t not in self._read]
-        self._read.update(new)
-        chunks = _chunks(new) - self._chunks
-        if chunks:
-            self._chunks |= chunks
-            self.vocab |= _tokens_of(chunks)
+        if new:
+            self._read.update(new)
+            self._pending += new
+            if not self.has_data:
+                self.has_data = any(TOKEN.search(t) for t in new)
         # the calls whose kwargs are an object: the keys of `arguments` are exactly those, when it is given
         calls = arguments if arguments is not None else [
             i for i, e in enumerate(content) if e.get("class_") == "api_action" and isinstance(e.get("kwargs"), dict)]
