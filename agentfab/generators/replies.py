@@ -165,7 +165,8 @@ def _shaped(part: Said, rng: random.Random) -> str:
             said = [f"The new {noun(key)}'s ID is {result[key]}", f"Its ID is {result[key]}"]
             lead += ". " + (said[rng.randrange(2)] if noun(key) == named.topic else said[0])  # "its" = what it made
         return f"{lead}. {_cap(join_words([fact_clause(a, b, c) for a, b, c in facts]))}." if facts else f"{lead}."
-    found = _found_by_value(part, rng) if cls == "lookup" else None
+    by_value = len(part.arguments) == 1 and named.first_id(part.arguments) is None  # asked with one value, not an id
+    found = _found_by_value(part, rng) if cls == "lookup" and by_value else None
     if found is not None:
         return found
     facts = _facts(part, said=about)
@@ -173,7 +174,7 @@ def _shaped(part: Said, rng: random.Random) -> str:
         full = _facts(part)
         return _cap(join_words([fact_clause(a, b, c) for a, b, c in full])) + f" for {about}." if full else ""
     clauses = [fact_clause(a, b, c) for a, b, c in facts]
-    lead, tail = _scope(part) or (f"For {about}", f"for {about}")  # "In Chicago", not "For the city Chicago"
+    lead, tail = (_scope(part) if by_value else None) or (f"For {about}", f"for {about}")  # "In Chicago", not "For the city Chicago"
     if cls == "aggregate":
         return f"{_cap(join_words(clauses))}" + (f" {tail}." if about else ".")
     if not about:
