@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     id: str
     tool: str
@@ -17,6 +17,8 @@ class Step:
     expect_error: str | None = None  # a failure task's first attempt meets this business rule
     ask: str | None = None  # a clarify task: the parameter the assistant must ask the user for before this call
     options: list[Any] = field(default_factory=list)  # ... and, for an ambiguous reference, what it could mean
+    # canonical JSON of `arguments` once some stage computed it (composing keys its memos by it; carried, not redone)
+    key: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

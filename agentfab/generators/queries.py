@@ -5,6 +5,7 @@ missing value and values that a plan step feeds from an earlier result; every cl
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentfab.generators.clarify import ambiguity_answer, ambiguity_question, holdings_request
@@ -16,7 +17,7 @@ from agentfab.generators.plans import Plan, Step
 from agentfab.generators.references import bound, named_slot, referred, unlabelled, whose_slot
 from agentfab.generators.replies import cause_reason, error_cause
 from agentfab.generators.values import normalize, render_value
-from agentfab.schemas.tasks import Clarification, Fact, PlanStep, Task, UserTurn, fact_values, required_facts
+from agentfab.schemas.tasks import Clarification, Fact, PlanStep, Task, UserTurn, asked_values, fact_values
 from agentfab.schemas.wording import join_words, noun
 from agentfab.worlds.core import Domain, Phrase, Tool
 
@@ -143,23 +144,27 @@ def turn_answers(plan: Plan, turn: int, steps: list[PlanStep], facts: list[Fact]
     """Normalized values a reply to `turn` must state: the asked facts of the turn's last step per member.
 
     `facts` (the turn's `required_facts`, when the caller has them) saves normalizing the same values again."""
-    values: list[str] = []
-    by_id = {s.id: s for s in steps}
     known = {(f.step, f.field): f.values for f in facts} if facts is not None else {}
+    return _answers(plan, turn, {s.id: s.asks for s in steps}, known)
+
+
+def _answers(plan: Plan, turn: int, asks: dict[str, Sequence[str]],
+             known: dict[tuple[str, str], list[str]]) -> list[str]:
+    """`turn_answers` from each step's asked fields and the facts already normalized, (step, field) -> values."""
+    values: dict[str, None] = {}  # in order, each once
+    turns = {s.id: s.turn for s in plan.steps}
     for member in plan.members:
-        in_turn = [sid for sid in member if by_id[sid].turn == turn]
+        in_turn = [sid for sid in member if turns[sid] == turn]
         if not in_turn:
             continue
-        last = by_id[in_turn[-1]]
-        result = plan.results[last.id]
+        last = in_turn[-1]
+        result = plan.results[last]
         if not isinstance(result, dict):
             continue
-        for name in last.asks:
-            found = known.get((last.id, name))
-            for value in found if found is not None else fact_values(result.get(name)) or ():
-                if value not in values:
-                    values.append(value)
-    return values
+        for name in asks.get(last, ()):
+            found = known.get((last, name))
+            values.update(dict.fromkeys(found if found is not None else fact_values(result.get(name)) or ()))
+    return list(values)
 
 
 def offer_tools(domain: Domain, needed: list[str], distractors: int, rng: random.Random) -> list[str]:
@@ -269,38 +274,37 @@ def to_task(
         texts = [render_turn(plan, t, domain, rng, hide, phrases, vague) for t in range(n_turns)]
     asks = _carried(plan, {s.id: tuple(domain.tool(s.tool).asked(phrases.get(s.id), plan.results[s.id]))
                            if s.id not in silent else () for s in plan.steps})
-    steps = [
-        PlanStep(id=s.id, tool=s.tool, arguments=s.arguments, bindings=s.bindings, depends_on=s.depends_on,
-                 turn=s.turn, asks=list(asks.get(s.id, ())), expect_error=s.expect_error)
-        for s in plan.steps
-    ]
+    asked = [(s.id, s.turn, asks.get(s.id, ())) for s in plan.steps]
     turns = []
     for t in range(n_turns):
-        facts = required_facts(steps, plan.results, t)
-        turns.append(UserTurn(text=texts[t], steps=[s.id for s in plan.steps if s.turn == t],
-                              answer=failure_answer(plan, t, steps, facts), facts=facts))
+        facts = asked_values(asked, plan.results, t)
+        turns.append({"text": texts[t], "steps": [s.id for s in plan.steps if s.turn == t],
+                      "answer": _failure_answer(plan, t, asks, {(a, b): c for a, b, c in facts}),
+                      "facts": [{"step": a, "field": b, "values": c} for a, b, c in facts]})
     needed = list(dict.fromkeys(s.tool for s in plan.steps))
     declined = None
     if kind == "partial" and foreign_request:  # a doable request and an undoable one: do one, decline the other
         declined = foreign_request
-        turns[0].text = turns[0].text.rstrip() + " " + ALSO[rng.randrange(len(ALSO))].format(b=foreign_request)
-    return Task(
-        id=task_id,
-        family=plan.family,
-        domain=domain.name,
-        kind=kind,  # type: ignore[arg-type]
-        depth=plan.depth,
-        width=plan.width,
-        user_turns=turns,
-        tools=offer_tools(domain, needed, distractors, rng),
-        needed_tools=needed,
-        plan=steps,
-        results=plan.results,
-        state_diff=plan.state_diff,
-        clarification=clarification,
-        failure_outcome=("alternative" if len(plan.steps) > 1 else "report") if kind == "failure" else None,
-        declined=declined,
-    )
+        turns[0]["text"] = turns[0]["text"].rstrip() + " " + ALSO[rng.randrange(len(ALSO))].format(b=foreign_request)
+    return Task.model_validate({  # one validation for the task and its steps, turns and facts
+        "id": task_id,
+        "family": plan.family,
+        "domain": domain.name,
+        "kind": kind,
+        "depth": plan.depth,
+        "width": plan.width,
+        "user_turns": turns,
+        "tools": offer_tools(domain, needed, distractors, rng),
+        "needed_tools": needed,
+        "plan": [{"id": s.id, "tool": s.tool, "arguments": s.arguments, "bindings": s.bindings,
+                  "depends_on": s.depends_on, "turn": s.turn, "asks": list(a), "expect_error": s.expect_error}
+                 for s, (_, _, a) in zip(plan.steps, asked)],
+        "results": plan.results,
+        "state_diff": plan.state_diff,
+        "clarification": clarification,
+        "failure_outcome": ("alternative" if len(plan.steps) > 1 else "report") if kind == "failure" else None,
+        "declined": declined,
+    })
 
 
 def _clarification(plan: Plan, asked: Step, domain: Domain,
@@ -353,8 +357,11 @@ def failure_request(plan: Plan, domain: Domain, rng: random.Random, asks: dict[s
     return text
 
 
-def failure_answer(plan: Plan, turn: int, steps: list[PlanStep], facts: list[Fact] | None = None) -> list[str]:
-    """`turn_answers`, led for a failure task by what failed and why (the cause a reply must state)."""
-    causes = [normalize(cause_reason(error_cause(plan.results[s.id]))) for s in steps
+def _failure_answer(plan: Plan, turn: int, asks: dict[str, Sequence[str]],
+                    known: dict[tuple[str, str], list[str]]) -> list[str]:
+    """A turn's answer: `turn_answers`, led for a failure task by what failed and why (the cause a reply must
+    state)."""
+    causes = [normalize(cause_reason(error_cause(plan.results[s.id]))) for s in plan.steps
               if s.expect_error and s.turn == turn]
-    return causes + [v for v in turn_answers(plan, turn, steps, facts) if v not in causes]
+    answers = _answers(plan, turn, asks, known)
+    return causes + [v for v in answers if v not in causes] if causes else answers

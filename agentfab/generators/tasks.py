@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+from bisect import bisect
 from typing import Any
 
 from agentfab.generators import memo_budget
@@ -24,7 +25,22 @@ __all__ = ["FAILED", "ComposeLimits", "Composer", "Plan", "Step"]
 
 FAILED = object()  # `Composer.try_call`: the call failed
 Link = tuple[str, Tool, str, Entry]  # a depth extension: (param it feeds, producer, its result field, its call)
+HeadDraw = tuple[Tool, str, bool, dict, list[str]]  # (tool, fed parameter, nothing else to draw, inverse index, keys)
 _MISSING = object()
+_NAMES: dict[str, str] = {}  # parameter name -> its canonical JSON
+
+
+def _one_key(param: str, value_key: str) -> str:
+    """`canonical_json({param: value})` from `value_key`, the value's canonical JSON."""
+    name = _NAMES.get(param)
+    if name is None:
+        name = _NAMES[param] = canonical_json(param)
+    return "{" + name + ":" + value_key + "}"
+
+
+def _same_scalar(given: Any, value: Any) -> bool:
+    """A bound value that is exactly the recorded argument (same type, so the same canonical JSON)."""
+    return type(given) is type(value) and type(value) in (str, int) and given == value
 
 
 def _own_write(tool: Tool, step: Step) -> bool:
@@ -45,12 +61,17 @@ class Composer:
         self._ids = itertools.count(1)
         self.index = DepthIndex(domain, self.pools)
         self._seen: dict[str, Any] = {}  # temp step id -> its result when executed alone (cleared per plan)
+        self._parts: dict[str, dict[str, str]] = {}  # temp step id -> canonical JSON of each argument, when known
+        self._ran: tuple[list[Step], Any] | None = None  # the steps `independent` last executed, and their truth
         # (own read-only tool, canonical arguments) -> its answer on a fresh world, met while exploring (per plan)
         self._alone: dict[tuple[str, str], Any] = {}
         # (own write, canonical arguments) -> (result, change, store) of the write executed alone (per plan)
         self._wrote: dict[tuple[str, str], tuple[Any, dict, Store]] = {}
         self._reads: dict[tuple[str, str], Any] = {}  # (read-only tool, arguments) -> its result or FAILED
         self._candidates: dict[tuple[bool, int, bool], list[str]] = {}
+        self._family_prefix = canonical_json([domain.name, world_seed])[:-1] + ","
+        self._heads: dict[tuple[bool, int], tuple[list[HeadDraw], list[float]]] = {}  # see `_head_catalog`
+        self._entity_params = {t.name: entity_params(domain, t) for t in domain.tools}
         memo_budget.hold(self)
 
     def forget(self) -> None:
@@ -64,11 +85,12 @@ class Composer:
         A read-only tool of agentfab's own (built-in or declared) answers from the seeded state alone, never from
         the task's id offset, so its answer is looked up once per seeded variant and reused by every task on it.
         The composed plan is still executed whole by `finish`, and every rollout and replay executes for real."""
-        tool = self.tools[step.tool]
-        if step.bindings or step.expect_error or tool.spec.mutates or tool.spec.source not in OWN_SOURCES:
+        if step.key is None:
+            step.key = canonical_json(step.arguments)
+        if step.bindings or step.expect_error or not pure(self.tools[step.tool]):
             executed = self.execute([step])
             return FAILED if executed is None else executed[0][step.id]
-        key = (step.tool, canonical_json(step.arguments))
+        key = (step.tool, step.key)
         found = self._reads.get(key, _MISSING)
         if found is _MISSING:
             if len(self._reads) >= memo_budget.READS_KEPT:  # bounded memory
@@ -87,27 +109,35 @@ class Composer:
 
         Until a call may have written, an own read-only call whose answer this plan already met on a fresh world
         (`_alone`: exploring executed it alone, with no change to the world) is answered from there: the same
-        computation on the same state, so the same result."""
+        computation on the same state, so the same result. A step's carried `key` (its arguments' canonical JSON)
+        serves while the bindings deliver exactly its recorded arguments."""
         world = self.store.fork()
         results: dict[str, Any] = {}
         pristine = True
         last = steps[-1] if steps else None
         for step in steps:
+            key = step.key
             args = dict(step.arguments)
             for param, ref in step.bindings.items():
                 source, name = ref.split(".", 1)
-                args[param] = results[source][name]
+                value = args[param] = results[source][name]
+                if key is not None and not _same_scalar(step.arguments.get(param, _MISSING), value):
+                    key = None
             tool = self.tools[step.tool]
             result = _MISSING
             if pristine and self._alone and pure(tool):
-                result = self._alone.get((step.tool, canonical_json(args)), _MISSING)
+                if key is None:
+                    key = canonical_json(args)
+                result = self._alone.get((step.tool, key), _MISSING)
             elif pristine and step is last and self._wrote and _own_write(tool, step):
-                wrote = self._wrote.get((step.tool, canonical_json(args)))
+                if key is None:
+                    key = canonical_json(args)
+                wrote = self._wrote.get((step.tool, key))
                 if wrote is not None and wrote[2] is self.store:  # the same write on the same state, met alone
                     results[step.id] = wrote[0]
                     return results, wrote[1]
             if result is _MISSING:
-                result = tool.invoke(world, args)
+                result = tool.invoke(world, args, key)
                 pristine = pristine and pure(tool) and not world.diff()
             if is_error(result) != (step.expect_error is not None):
                 return None
@@ -116,7 +146,9 @@ class Composer:
             results[step.id] = result
         diff = world.diff()
         if len(steps) == 1 and not last.bindings and _own_write(self.tools[last.tool], last):
-            self._wrote[(last.tool, canonical_json(last.arguments))] = (results[last.id], diff, self.store)
+            if last.key is None:
+                last.key = canonical_json(last.arguments)
+            self._wrote[(last.tool, last.key)] = (results[last.id], diff, self.store)
         return results, diff
 
     def _new_id(self) -> str:
@@ -154,7 +186,10 @@ class Composer:
         return names
 
     def family_of(self, step: Step) -> str:
-        key = canonical_json([self.domain.name, self.world_seed, step.tool, step.arguments])
+        """`canonical_json([domain, world seed, tool, arguments])`, hashed; built from the step's carried key."""
+        if step.key is None:
+            step.key = canonical_json(step.arguments)
+        key = f"{self._family_prefix}{canonical_json(step.tool)},{step.key}]"
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     # -- depth -----------------------------------------------------------------------------------------------
@@ -186,12 +221,12 @@ class Composer:
         links: list[Link] = []
         if depth < 2:
             return links
-        canonical = {p: canonical_json(v) for p, v in head.arguments.items()}
+        canonical = self._parts.get(head.id) or {p: canonical_json(v) for p, v in head.arguments.items()}
         said = set(canonical.values())
         result = self._seen.get(head.id)
         returned = self.index.canonical_values(result) if isinstance(result, dict) else frozenset()
         options = []
-        for param, entity in entity_params(self.domain, self.tools[head.tool]):
+        for param, entity in self._entity_params[head.tool]:
             if param in canonical:
                 feeders = self.index.feeders(self.store, entity).get(canonical[param], ())
                 working = [(tool, out_field, entries) for tool, out_field, entries in feeders
@@ -217,14 +252,15 @@ class Composer:
 
     def _chain_steps(self, head: Step, links: list[Link]) -> list[Step]:
         """The chain as steps, innermost call first: each link's call feeds the step after it."""
-        subs = [Step(self._new_id(), tool.name, dict(entry[0])) for _, tool, _, entry in links]
+        subs = [Step(self._new_id(), tool.name, dict(entry[0]), key=_one_key(next(iter(entry[0])), entry[2]))
+                for _, tool, _, entry in links]
         for sub, (_, tool, out_field, entry) in zip(subs, links):
             self._seen[sub.id] = entry[1]
             if (tool.name, out_field) in self.index.clean:
-                self._alone[(tool.name, canonical_json(entry[0]))] = entry[1]
+                self._alone[(tool.name, sub.key)] = entry[1]
         fed = [head, *subs[:-1]]
         steps = [Step(s.id, s.tool, s.arguments if s is not head else dict(s.arguments),
-                      {param: f"{sub.id}.{out_field}"}, [sub.id], s.turn)
+                      {param: f"{sub.id}.{out_field}"}, [sub.id], s.turn, key=s.key)
                  for s, sub, (param, _, out_field, _) in zip(fed, subs, links)]
         return [subs[-1], *reversed(steps)]
 
@@ -234,36 +270,53 @@ class Composer:
         Still an ordinary atomic task (the call is executed and must succeed); only the choice of value is aimed:
         (tool, parameter, producer) is drawn in one draw from the variant's catalog of those whose producer outputs
         anything, weighted as drawing the tool, then a fed parameter, then a producer uniformly would."""
-        heads, weights = self.index.heads(self.store, self._candidate_tools(read_only, depth, False))
+        heads, weights = self._head_catalog(read_only, depth)
+        if not heads:
+            return None
+        total, last = weights[-1] + 0.0, len(heads) - 1
         for _ in range(4):
-            if not heads:
-                return None
-            tool, param, (producer, driver, out_field), alone = rng.choices(heads, cum_weights=weights)[0]
-            index = self.index.inverse(self.store, producer, driver, out_field)
-            keys = self.index.keys[(producer.name, out_field)]
+            # as `rng.choices(heads, cum_weights=weights)` draws (one random(), bisected)
+            tool, param, alone, index, keys = heads[bisect(weights, rng.random() * total, 0, last)]
             args = {} if alone else sample_arguments(tool, self.pools, rng)
-            args[param] = index[keys[rng.randrange(len(keys))]][0]
-            step = Step(self._new_id(), tool.name, args)
+            said = keys[rng.randrange(len(keys))]
+            args[param] = index[said][0]
+            step = Step(self._new_id(), tool.name, args, key=_one_key(param, said) if alone else None)
             result = self.try_call(step)
             if result is not FAILED:
                 self._seen[step.id] = result
+                if alone:
+                    self._parts[step.id] = {param: said}
                 return step
         return None
+
+    def _head_catalog(self, read_only: bool, depth: int) -> tuple[list[HeadDraw], list[float]]:
+        """`DepthIndex.heads` for the candidate tools of a chain of `depth`, with each producer's inverse index and
+        its keys at hand (once per variant, read-only flag and depth)."""
+        found = self._heads.get((read_only, depth))
+        if found is None:
+            heads, weights = self.index.heads(self.store, self._candidate_tools(read_only, depth, False))
+            found = self._heads[(read_only, depth)] = (
+                [(tool, param, alone, self.index.inverse(self.store, *producer),
+                  self.index.keys[(producer[0].name, producer[2])]) for tool, param, producer, alone in heads],
+                weights)
+        return found
 
     # -- width -----------------------------------------------------------------------------------------------
 
     def independent(self, members: list[list[Step]]) -> bool:
         """Members are independent when either execution order gives the same results and the same state."""
-        calls = [canonical_json([s.tool, s.arguments]) for m in members for s in m]
+        calls = [(s.tool, s.key or canonical_json(s.arguments)) for m in members for s in m]
         if len(set(calls)) != len(calls):
             return False
         if not any(self.tools[s.tool].spec.mutates for m in members for s in m):
             return True  # reads cannot affect one another; `finish` confirms they changed nothing
-        forward = self.execute([s for m in members for s in m])
+        flat = [s for m in members for s in m]
+        forward = self.execute(flat)
         backward = self.execute([s for m in reversed(members) for s in m])
-        if forward is None or backward is None:
+        if forward is None or backward is None or canonical_json(forward) != canonical_json(backward):
             return False
-        return canonical_json(forward) == canonical_json(backward)
+        self._ran = flat, forward  # `finish` of these members runs the same calls in this order: the same truth
+        return True
 
     def extend_width(self, members: list[list[Step]], grow: Any, rng: random.Random) -> list[list[Step]] | None:
         """Add one independent member made by `grow(rng)` (an atomic step or a chain)."""
@@ -296,13 +349,20 @@ class Composer:
                 s.expect_error,
                 s.ask,
                 s.options,
+                s.key,
             )
             for _, _, s in order
         ]
-        executed = self.execute(steps)
-        if executed is None:
-            return None
-        results, diff = executed
+        ran = self._ran
+        if ran is not None and len(ran[0]) == len(order) and all(
+                a is b and not a.bindings for a, (_, _, b) in zip(ran[0], order)):
+            results = {rename[s.id]: ran[1][0][s.id] for s in ran[0]}  # what `independent` just executed
+            diff = ran[1][1]
+        else:
+            executed = self.execute(steps)
+            if executed is None:
+                return None
+            results, diff = executed
         if diff and not any(self.tools[s.tool].spec.mutates for s in steps):
             return None  # a tool declared read-only changed the world: its plan cannot be trusted
         for step in steps:  # the recorded arguments are exactly what the bindings delivered
@@ -360,6 +420,8 @@ class Composer:
     def compose(self, kind: str, rng: random.Random) -> Plan | None:
         """A plan of the given kind, or None when this domain cannot make one (the caller picks another)."""
         self._seen.clear()
+        self._parts.clear()
+        self._ran = None
         self._alone.clear()
         self._wrote.clear()
         lim = self.limits

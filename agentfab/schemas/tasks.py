@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -121,13 +121,21 @@ def fact_values(value: Any) -> list[str] | None:
 
 def required_facts(plan: list[PlanStep], results: dict[str, Any], turn: int) -> list[Fact]:
     """The facts a reply to `turn` must state: every asked field of every step of that turn, in plan order."""
-    out: list[Fact] = []
-    for step in plan:
-        result = results.get(step.id)
-        if step.turn != turn or not isinstance(result, dict):
+    return [Fact(step=step, field=name, values=values)
+            for step, name, values in asked_values(((s.id, s.turn, s.asks) for s in plan), results, turn)]
+
+
+def asked_values(plan: Iterable[tuple[str, int, Iterable[str]]], results: dict[str, Any],
+                 turn: int) -> list[tuple[str, str, list[str]]]:
+    """`required_facts` as (step, field, values), from each step's (id, turn, asks): for a caller that builds the
+    whole task in one validation."""
+    out: list[tuple[str, str, list[str]]] = []
+    for step_id, step_turn, asks in plan:
+        result = results.get(step_id)
+        if step_turn != turn or not isinstance(result, dict):
             continue
-        for name in step.asks:
+        for name in asks:
             values = fact_values(result.get(name)) if name in result else None
             if values is not None:
-                out.append(Fact(step=step.id, field=name, values=values))
+                out.append((step_id, name, values))
     return out
