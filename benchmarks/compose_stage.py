@@ -3,6 +3,7 @@
     python benchmarks/compose_stage.py                        # benchmark recipe, 2,000 tasks, min of 5 runs
     python benchmarks/compose_stage.py --recipe quickstart --records 1500 --reps 7
     python benchmarks/compose_stage.py --profile out.prof     # cProfile the timed runs
+    python benchmarks/compose_stage.py --calls                # + function calls per task (load-independent)
 
 One shard of the recipe is composed and phrased once (seeding the world variants and filling every cache, as the
 first tasks of a worker do), recording the shared random stream's state before each stage of each task. Each stage
@@ -10,7 +11,9 @@ is then run again on every task from its recorded state, `--reps` times; the fig
 time.process_time per task, which other processes on the machine slow far less than the wall clock or a single
 run. A re-run must give the same plan and the same task: the count of those that did not is printed (it must be 0).
 The whole-build figures stay with build_offline.py; this one isolates the two stages a speed change there touches,
-and splits them by task kind (the kind a task ended as, after any fallback).
+and splits them by task kind (the kind a task ended as, after any fallback). `--calls` also counts the Python and
+C function calls of one more run of each stage (sys.setprofile): a figure the machine's load does not move, to
+compare two versions of the code when the timings are too noisy to.
 """
 
 from __future__ import annotations
@@ -52,18 +55,36 @@ def shard_worlds(name: str, records: int) -> tuple[Any, Any, list[Any]]:
     return recipe, job, worlds
 
 
-def stage_arguments(doc: str | None, timed: str) -> argparse.Namespace:
+def stage_arguments(doc: str | None, timed: str, calls: bool = False) -> argparse.Namespace:
     """The options of a one-stage benchmark (this one and rollout_stage.py); `timed` names what is timed."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--recipe", choices=("bench", "quickstart"), default="bench")
     ap.add_argument("--records", type=int, default=2000, help="tasks (one shard)")
     ap.add_argument("--reps", type=int, default=5, help=f"timed {timed}; the fastest counts")
     ap.add_argument("--profile", type=Path, help=f"write a cProfile of the timed {timed} to this file")
+    if calls:
+        ap.add_argument("--calls", action="store_true", help="also count function calls per task in one more run")
     return ap.parse_args()
 
 
+def count_calls(run: Any) -> int:
+    """The Python and C function calls `run()` makes (deterministic: the same code and state make the same calls)."""
+    count = [0]
+
+    def seen(frame: Any, event: str, arg: Any) -> None:
+        if event in ("call", "c_call"):
+            count[0] += 1
+
+    sys.setprofile(seen)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return count[0]
+
+
 def main() -> int:
-    args = stage_arguments(__doc__, "runs of each stage")
+    args = stage_arguments(__doc__, "runs of each stage", calls=True)
 
     from agentfab.flows.shard import derive_seed
     from agentfab.flows.stages import Compose, TemplatePhrase
@@ -113,6 +134,15 @@ def main() -> int:
         best_compose, best_phrase = min(best_compose, spent_compose), min(best_phrase, spent_phrase)
         for kind in kinds:
             by_kind[kind] = min(by_kind.get(kind, (float("inf"),) * 2), (kinds[kind], phrased_kinds[kind]), key=sum)
+    calls = None
+    if args.calls:
+        calls = [0, 0]
+        for k, before_compose, before_phrase, draft, task in recorded:
+            rng.setstate(before_compose)
+            calls[0] += count_calls(lambda: compose(k, job.task_id(recipe.name, k)))
+            if task is not None:
+                rng.setstate(before_phrase)
+                calls[1] += count_calls(lambda: phrase(draft))
     gc.enable()
     n = recipe.records
     print(f"{args.recipe}, {n} tasks: first pass (seeding, caches) {1e6 * first / n:,.0f} us/task CPU; steady state "
@@ -122,6 +152,8 @@ def main() -> int:
     print("by kind (compose / phrase us/task, tasks):", ", ".join(
         f"{kind} {1e6 * c / count[kind]:,.0f} / {1e6 * p / count[kind]:,.0f} ({count[kind]})"
         for kind, (c, p) in sorted(by_kind.items())))
+    if calls is not None:
+        print(f"function calls per task (Python and C, one run): compose {calls[0] / n:,.1f}, phrase {calls[1] / n:,.1f}")
     if profile is not None:
         profile.dump_stats(str(args.profile))
     return 0

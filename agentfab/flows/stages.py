@@ -7,6 +7,7 @@ by the stage that uses it (one seeded stream each), so stages can be swapped wit
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -168,18 +169,19 @@ class Compose:
         mix = recipe.tasks.mix
         self.kinds = [k for k in TASK_KINDS if mix.get(k, 0) > 0]
         self.weights = [mix[k] for k in self.kinds]
+        self._cumulative = list(itertools.accumulate(self.weights))  # what rng.choices sums per draw, summed once
         self.fallbacks: Counter[str] = Counter()
 
     def __call__(self, index: int, task_id: str) -> Draft:
         rng = self.rng
-        kind = rng.choices(self.kinds, self.weights)[0]
+        kind = rng.choices(self.kinds, cum_weights=self._cumulative)[0]
         first = self.worlds[rng.randrange(len(self.worlds))]
         world = first.for_task(rng)
         plan = None
         here = world
         try:
             if kind != "irrelevant":
-                for candidate in [first] + [w for w in self.worlds if w is not first]:
+                for candidate in itertools.chain((first,), (w for w in self.worlds if w is not first)):
                     here = world if candidate is first else candidate.for_task(rng)
                     plan = here.composer.compose(kind, rng)
                     if plan is not None:
@@ -309,8 +311,7 @@ class DedupStage:
     def __call__(self, record: Record) -> None:
         record.key = exact_key(record.task, record.content, record.reading)
         if record.verdict.passed:
-            arguments = record.reading.plan_arguments(record.task) if record.reading is not None else None
-            dup = self.deduper.check(record.task, record.content, record.key, arguments)
+            dup = self.deduper.check(record.task, record.content, record.key)
             if dup:
                 record.verdict.add([dup])
             record.verdict.stages.append("dedup")

@@ -17,11 +17,11 @@ from typing import Any
 
 from agentfab.generators.language import tool_class
 from agentfab.generators.plans import Plan, Step
-from agentfab.generators.tasks import Composer
+from agentfab.generators.tasks import FAILED, Composer
 from agentfab.generators.values import sample_arguments
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.wording import is_person, join_words, label, noun, plural
-from agentfab.worlds.core import Domain, Tool, is_error
+from agentfab.worlds.core import Domain, Tool
 
 SHAPES = ("first", "later", "twins", "holdings")
 MAX_OPTIONS = 4  # a question offers at most this many records; more would be a search, not a clarification
@@ -113,10 +113,9 @@ def _twins(c: Composer, rng: random.Random) -> Plan | None:
         if not heads or not pool:
             continue
         source = Step(c._new_id(), tool.name, {driver: pool[rng.randrange(len(pool))]})
-        found = c.execute([source])
-        if found is None:
+        result = c.try_call(source)  # once per variant; the plan's runs below take it from there
+        if result is FAILED:
             continue
-        result = found[0][source.id]
         options = list(dict.fromkeys(result[t] for t in twins))
         if len(options) < 2:
             continue  # a round trip (same origin and destination) is no ambiguity
@@ -166,8 +165,8 @@ def _holdings(c: Composer, rng: random.Random) -> Plan | None:
         if not pool:
             continue
         lister = Step(c._new_id(), tool.name, {owner: pool[rng.randrange(len(pool))]})
-        result = tool.invoke(c.store.fork(), lister.arguments)
-        if is_error(result):
+        result = c.try_call(lister)  # once per variant; the plan's runs below take it from there
+        if result is FAILED:
             continue
         ids = held_ids(result, field, key)
         if not 2 <= len(ids) <= MAX_OPTIONS or result.get("count", len(ids)) != len(ids):
@@ -230,9 +229,7 @@ def holdings_request(tool: Tool, owner: str, value: Any, clause: str, thing: str
     who, said = noun(entity), render_value(value)
     clause = clause.replace(f"one of our {plural(thing)}", f"my {thing}")  # the owner's own: "my meter reading"
     # a person says "my loan"; a unit or an order is spoken of ("the tenant of unit UNT-4")
-    if is_person(who):
+    if is_person(who) or f"my {thing}" not in clause:
         intro = OWNER_INTROS[rng.randrange(len(OWNER_INTROS))].format(owner=who, value=said)
         return intro + " " + sentence(clause, rng)
-    if f"my {thing}" not in clause:  # "My account ID is ACC-032.", never "I'm account ACC-032."
-        return OWNER_INTROS[1].format(owner=who, value=said) + " " + sentence(clause, rng)
     return sentence(clause.replace(f"my {thing}", f"the {thing} of {who} {said}", 1), rng)

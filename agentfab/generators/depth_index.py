@@ -24,6 +24,17 @@ Inverse = dict[str, tuple[Any, list[Entry]]]
 Feeders = dict[str, list[tuple[Tool, str, list[Entry]]]]
 
 
+_NAMES: dict[str, str] = {}  # parameter name -> its canonical JSON
+
+
+def one_key(param: str, value_key: str) -> str:
+    """`canonical_json({param: value})` from `value_key`, the value's canonical JSON: a call's key, carried."""
+    name = _NAMES.get(param)
+    if name is None:
+        name = _NAMES[param] = canonical_json(param)
+    return "{" + name + ":" + value_key + "}"
+
+
 def pure(tool: Tool) -> bool:
     """A read-only tool of agentfab's own: its answer is a function of the seeded state and its arguments."""
     return not tool.spec.mutates and tool.spec.source in OWN_SOURCES
@@ -206,7 +217,10 @@ class DepthIndex:
             return shared
         world = store.fork()
         entity = tool.spec.parameters["properties"][driver]["x-entity"]
-        runs = [(value, tool.invoke(world, {driver: value}), canonical_json(value)) for value in self.pools.pool(entity)]
+        runs = []
+        for value in self.pools.pool(entity):
+            canonical = canonical_json(value)
+            runs.append((value, tool.invoke(world, {driver: value}, one_key(driver, canonical)), canonical))
         found = runs, pure(tool) and not world.diff()
         if found[1]:
             self._runs[(tool.name, driver)] = found

@@ -17,7 +17,7 @@ from agentfab.generators.plans import Plan, Step
 from agentfab.generators.references import bound, named_slot, referred, unlabelled, whose_slot
 from agentfab.generators.replies import cause_reason, error_cause
 from agentfab.generators.values import normalize, render_value
-from agentfab.schemas.tasks import Clarification, Fact, PlanStep, Task, UserTurn, asked_values, fact_values
+from agentfab.schemas.tasks import Clarification, Fact, PlanStep, Task, asked_values, fact_values
 from agentfab.schemas.wording import join_words, noun
 from agentfab.worlds.core import Domain, Phrase, Tool
 
@@ -220,21 +220,21 @@ def to_task(
     if plan is None:
         if kind != "irrelevant":
             raise ValueError(f"a {kind} task needs a plan")
-        return Task(
-            id=task_id,
-            family=task_id,
-            domain=domain.name,
-            kind="irrelevant",
-            depth=0,
-            width=0,
-            user_turns=[UserTurn(text=sentence(foreign_request, rng))],
-            tools=(rng.sample(near_tools, min(len(near_tools), distractors + 1)) if near_tools
-                   else offer_tools(domain, [], distractors + 1, rng)),
-            needed_tools=[],
-            plan=[],
-            expect_refusal=True,
-            declined=foreign_request or None,
-        )
+        return Task.model_validate({
+            "id": task_id,
+            "family": task_id,
+            "domain": domain.name,
+            "kind": "irrelevant",
+            "depth": 0,
+            "width": 0,
+            "user_turns": [{"text": sentence(foreign_request, rng)}],
+            "tools": (rng.sample(near_tools, min(len(near_tools), distractors + 1)) if near_tools
+                      else offer_tools(domain, [], distractors + 1, rng)),
+            "needed_tools": [],
+            "plan": [],
+            "expect_refusal": True,
+            "declined": foreign_request or None,
+        })
     hide: dict[str, str] = {}
     vague: dict[str, str] = {}
     clarification = None

@@ -15,7 +15,7 @@ from typing import Any
 
 from agentfab.generators import memo_budget
 from agentfab.generators.depth_index import (
-    OWN_SOURCES, DepthIndex, Entry, any_fresh, draw_fresh, entity_params, pure,
+    OWN_SOURCES, DepthIndex, Entry, any_fresh, draw_fresh, entity_params, one_key, pure,
 )
 from agentfab.generators.plans import ComposeLimits, Plan, Step
 from agentfab.generators.values import PoolCache, sample_arguments
@@ -27,15 +27,6 @@ FAILED = object()  # `Composer.try_call`: the call failed
 Link = tuple[str, Tool, str, Entry]  # a depth extension: (param it feeds, producer, its result field, its call)
 HeadDraw = tuple[Tool, str, bool, dict, list[str]]  # (tool, fed parameter, nothing else to draw, inverse index, keys)
 _MISSING = object()
-_NAMES: dict[str, str] = {}  # parameter name -> its canonical JSON
-
-
-def _one_key(param: str, value_key: str) -> str:
-    """`canonical_json({param: value})` from `value_key`, the value's canonical JSON."""
-    name = _NAMES.get(param)
-    if name is None:
-        name = _NAMES[param] = canonical_json(param)
-    return "{" + name + ":" + value_key + "}"
 
 
 def _same_scalar(given: Any, value: Any) -> bool:
@@ -252,7 +243,7 @@ class Composer:
 
     def _chain_steps(self, head: Step, links: list[Link]) -> list[Step]:
         """The chain as steps, innermost call first: each link's call feeds the step after it."""
-        subs = [Step(self._new_id(), tool.name, dict(entry[0]), key=_one_key(next(iter(entry[0])), entry[2]))
+        subs = [Step(self._new_id(), tool.name, dict(entry[0]), key=one_key(next(iter(entry[0])), entry[2]))
                 for _, tool, _, entry in links]
         for sub, (_, tool, out_field, entry) in zip(subs, links):
             self._seen[sub.id] = entry[1]
@@ -280,7 +271,7 @@ class Composer:
             args = {} if alone else sample_arguments(tool, self.pools, rng)
             said = keys[rng.randrange(len(keys))]
             args[param] = index[said][0]
-            step = Step(self._new_id(), tool.name, args, key=_one_key(param, said) if alone else None)
+            step = Step(self._new_id(), tool.name, args, key=one_key(param, said) if alone else None)
             result = self.try_call(step)
             if result is not FAILED:
                 self._seen[step.id] = result
