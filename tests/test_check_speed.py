@@ -17,7 +17,8 @@ from test_validators import tasks_for
 
 from agentfab.generators.negatives import NEGATIVES, make_negative
 from agentfab.generators.value_bank import ValueBank, tokens
-from agentfab.validators.judge import _CHECKABLE, _HEDGE, _HEDGE_WORDS, RuleJudge
+from agentfab.schemas.codes import Reason
+from agentfab.validators.judge import _CHECKABLE, _HEDGE, _HEDGE_WORD, _HEDGE_WORDS, RuleJudge
 from agentfab.validators.reading import Reading
 from agentfab.validators.verify import apply_judge, check
 from agentfab.worlds.registry import BUILTIN
@@ -48,6 +49,7 @@ def test_a_text_without_a_hedge_word_has_no_hedge(pieces):
     text = " ".join(pieces)
     if _HEDGE.findall(text):
         assert any(w in text for w in _HEDGE_WORDS)
+    assert (_HEDGE_WORD.search(text) is not None) == any(w in text for w in _HEDGE_WORDS)  # the one-scan form
     for hedge in _HEDGES:  # each alternative of the pattern is one the words announce
         assert _HEDGE.findall(hedge) == [hedge] and any(w in hedge for w in _HEDGE_WORDS)
 
@@ -192,3 +194,102 @@ def test_the_bank_answers_unseen_again_from_what_it_has_read_since():
     assert bank.unseen(broken) == {"gamma"} == tokens(broken) - bank.vocab
     bank.observe([{"class_": "message_action", "content": "gamma"}])
     assert bank.unseen(broken) == set()
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+                     lambda inner: (st.lists(inner, max_size=3)
+                                    | st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+                     max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["get_x", "find_y", "a\u00e9\"b"]),
+                          st.dictionaries(st.text(max_size=5), _JSON | st.decimals(allow_nan=False, places=2),
+                                          max_size=3)), max_size=4))
+def test_near_duplicate_features_from_the_written_arguments_are_the_features(steps):
+    """A list's canonical JSON is its items' joined, also where orjson cannot write a value (the fallback)."""
+    from types import SimpleNamespace
+
+    from agentfab.validators.dedup import features
+    from agentfab.worlds.core import canonical_json
+
+    task = SimpleNamespace(plan=[SimpleNamespace(tool=t, arguments=a) for t, a in steps], user_turns=[])
+    assert features(task, [canonical_json(a) for _, a in steps]) == features(task)
+
+
+# check_events as it was written before a Reading's pass found the events' failures: the reference
+_REQUIRED_AS_WRITTEN = {  # one or two fields each (check_events reads them without a loop)
+    "api_action": ("function", "kwargs"),
+    "code_action": ("language", "content"),
+    "message_action": ("content",),
+    "text_observation": ("content", "source"),
+}
+
+
+def _check_events_as_written(content: list[dict]) -> list:
+    """ADP validity, role separation and the pairing of every call with exactly one result."""
+    failures: list = []
+    if not content:
+        return [(Reason.INVALID_EVENT, "the trajectory has no events")]
+    pending: dict[str, int] = {}
+    seen: set[str] = set()
+    for i, ev in enumerate(content):
+        cls = ev.get("class_")
+        required = _REQUIRED_AS_WRITTEN.get(cls)
+        if required is None or ev.get(required[0]) is None or (len(required) > 1 and ev.get(required[1]) is None):
+            failures.append((Reason.INVALID_EVENT, f"content[{i}] is not a valid ADP event: class_={cls!r}"))
+            continue
+        if cls == "api_action":
+            if not isinstance(ev["kwargs"], dict):
+                failures.append((Reason.INVALID_EVENT, f"content[{i}]: kwargs must be an object"))
+            cid = ev.get("tool_call_id")
+            if not cid:
+                failures.append((Reason.ORPHAN_RESULT, f"content[{i}]: call to {ev['function']} has no tool_call_id"))
+            elif cid in seen:
+                failures.append((Reason.DUPLICATE_CALL_ID, f"content[{i}]: tool_call_id {cid} is used twice"))
+            else:
+                seen.add(cid)
+                pending[cid] = i
+        elif cls == "text_observation":
+            source, cid = ev["source"], ev.get("tool_call_id")
+            if source == "user":
+                if cid is not None:
+                    failures.append((Reason.ROLE_CONFUSION, f"content[{i}]: a user turn carries tool_call_id {cid}"))
+                if pending:
+                    failures.append((Reason.TURN_ORDER, f"content[{i}]: user speaks while calls are unanswered"))
+            elif source == "environment":
+                if cid is None:
+                    failures.append((Reason.ROLE_CONFUSION, f"content[{i}]: environment text without tool_call_id"))
+                elif cid not in pending:
+                    failures.append((Reason.ORPHAN_RESULT,
+                                     f"content[{i}]: result for {cid}, which no pending call made"))
+                else:
+                    del pending[cid]
+            else:
+                failures.append((Reason.ROLE_CONFUSION, f"content[{i}]: observation from {source!r}"))
+        elif cls == "message_action" and pending:
+            failures.append((Reason.TURN_ORDER, f"content[{i}]: the agent replies while calls are unanswered"))
+    for cid, i in pending.items():
+        failures.append((Reason.UNANSWERED_CALL, f"content[{i}]: call {cid} never gets a result"))
+    if content[0].get("class_") != "text_observation" or content[0].get("source") != "user":
+        failures.append((Reason.TURN_ORDER, "the trajectory does not open with a user turn"))
+    if content[-1].get("class_") != "message_action":
+        failures.append((Reason.NO_FINAL_ANSWER, "the last event is not a message to the user"))
+    return failures
+
+
+_PAIRED_EVENT = st.fixed_dictionaries(
+    {"class_": st.sampled_from(["api_action", "message_action", "text_observation", "code_action", "other"])},
+    optional={"source": st.sampled_from(["user", "environment", "agent", None]),
+              "content": st.sampled_from(["hi", None]), "function": st.sampled_from(["f", None]),
+              "kwargs": st.sampled_from([{}, {"a": 1}, "x", None]), "language": st.sampled_from(["python", None]),
+              "tool_call_id": st.sampled_from(["c1", "c2", "", None])})
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_PAIRED_EVENT, max_size=8))
+def test_a_reading_finds_the_failures_check_events_found(content):
+    """One pass finds each failure of the events, in the order and words the separate walk found them."""
+    from agentfab.validators.structure import check_events
+
+    assert Reading(content).event_failures == _check_events_as_written(content) == check_events(content)

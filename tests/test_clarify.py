@@ -84,8 +84,8 @@ def test_an_ambiguous_request_never_says_which_and_the_question_offers_every_opt
         assert mentions(c.reply, str(c.value).lower())
         assert "?" in c.question
         text = task.user_turns[0].text
-        said = re.match(r"(?:I'm|This is|My) ([a-z]+)", text)
-        assert said is None or is_person(said.group(1)), text  # "I'm member MEM-17", never "I'm unit UNT-4"
+        said = re.match(r"(?:I'm|This is|My) ([a-z]+)( ID is)?", text)  # "My account ID is ACC-032" may be a thing's
+        assert said is None or said.group(2) or is_person(said.group(1)), text  # "I'm member MEM-17", never "I'm unit UNT-4"
 
 
 def test_a_trajectory_that_guesses_is_rejected_with_its_own_code():

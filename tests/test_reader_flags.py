@@ -271,3 +271,23 @@ def test_a_list_names_what_it_found_once_and_never_repeats_what_it_was_asked_for
         said = {reply([Said(tool, {"customer_id": "CUS-123"}, result, asks)], random.Random(s)) for s in range(6)}
         assert not any("the customer is CUS-123" in t or "the accounts are" in t for t in said), said
     assert all("ACC-1023 and ACC-1057" in t for t in said), said
+
+
+def test_a_thought_names_a_tool_called_several_times_in_a_group_once():
+    """'get_delivery to get a delivery by its id; get_delivery to get a delivery by its id; get_delivery to ...' and
+    'the restaurant RES-013 from get_delivery, the restaurant RES-024 from get_delivery' read 'get_delivery three
+    times (for DLV-019, DLV-049 and DLV-041) to get a delivery by its id' and 'the restaurants RES-013 and RES-024
+    from get_delivery'."""
+    grouped = 0
+    for domain in (_SYNTH["food_delivery"], _SYNTH["project_tracker"], _SYNTH["gym"], _BUILTIN["bank"]):
+        for store, task, rng in _tasks(domain, ("compound", "parallel"), range(25)):
+            for event in OracleAgent(domain, store).roll_out(task, rng).content:
+                thought = event.get("description") or ""
+                together = thought.partition("so I'll make them together: ")[2]
+                if not together:
+                    continue
+                called = re.findall(r"(?:^|; )(\w+)", together)
+                assert len(called) == len(set(called)), thought
+                assert len(re.findall(r"from (\w+)", thought)) == len(set(re.findall(r"from (\w+)", thought))), thought
+                grouped += bool(re.search(r"\w+ (?:twice|three times|four times) \(for ", together))
+    assert grouped >= 5, grouped

@@ -73,6 +73,27 @@ def test_a_yes_no_field_is_asked_whether_it_holds_and_answered_yes_or_no():
     assert answered >= 10
 
 
+def test_a_yes_no_field_among_a_records_details_is_a_statement():
+    """'Here is absence ABS-011: ... As for whether absence ABS-011 was excused: no.' now ends 'And no, absence
+    ABS-011 was not excused.': the yes/no the check looks for, said as a person would."""
+    said = 0
+    for domain, tool, field in _boolean_lookups():
+        store = domain.seeded(3)
+        key = next(iter(tool.spec.parameters["required"]))
+        for guess in PoolCache(domain, store).pool(tool.spec.parameters["properties"][key]["x-entity"])[:3]:
+            result = tool.invoke(store.fork(), {key: guess})
+            if is_error(result):
+                continue
+            asks = tuple(f for f in result if f != key)  # the whole record: the boolean among other fields
+            text = reply([Said(tool, {key: guess}, result, asks)], random.Random(said))
+            assert "As for whether" not in text, text
+            word = "yes" if result[field] else "no"
+            assert re.search(rf"\bAnd {word}, [^.]*\b{re.escape(guess)}\b", text), text
+            assert mentioned(flatten(text), word)
+            said += 1
+    assert said >= 30, said
+
+
 def test_every_yes_no_field_of_the_vocabulary_is_a_question_the_grammar_reads():
     fields = 0
     for path in sorted(_VOCAB.glob("*.yaml")):
@@ -223,3 +244,26 @@ def test_a_failure_alternative_really_changes_something():
             world = store.fork()
             tool.invoke(world, other)
             assert world.diff(), other  # never "rename CMP-009 to the name it already has"
+
+
+def test_a_list_of_named_records_says_their_names_with_their_ids():
+    """'Club CLB-005 has 7 trainers: TRN-004, TRN-005, ...' named nobody; now 'Erica Lopez (TRN-004), ...'. A
+    search whose every result bears the searched name does not repeat it: 'with title X: X (CRS-003)'."""
+    listed = 0
+    for domain in _SYNTH:
+        store = domain.seeded(3)
+        for tool in domain.tools:
+            if not tool.name.startswith("list_"):
+                continue
+            (param, schema), = tool.spec.parameters["properties"].items()
+            for guess in PoolCache(domain, store).pool(schema["x-entity"])[:4]:
+                result = tool.invoke(store.fork(), {param: guess})
+                found = result.get("results") or []
+                if not found or not all(isinstance(r.get("name"), str) for r in found):
+                    continue
+                text = reply([Said(tool, {param: guess}, result, ("count",))], random.Random(listed))
+                key = next(k for k in found[0] if k.endswith("_id") and k != param)
+                for item in found[:10]:
+                    assert f"{item['name']} ({item[key]})" in text, text
+                listed += 1
+    assert listed >= 20, listed

@@ -122,6 +122,8 @@ def test_a_reference_never_repeats_its_record_kind():
             assert not re.search(r"\b(\w+)'s \1\b", text), text
             # "create a ticket with assignee the assignee of that ticket", "home team that match's home team"
             assert not re.search(r"\b(\w+) (?:the|that) (?:\w+'s \1|\1 of that)\b", text), text
+            # a verb is not a label: "the harvest with the highest tonnes as remove harvest"
+            assert not re.search(r" as (?:remove|delete|cancel|update|change|add|create|close)\b", text), text
             seen += bool(re.search(r"\b\w+'s \w+\b", text))
     assert seen >= 20, seen
 

@@ -113,3 +113,28 @@ def test_seeded_values_are_plausible_together():
     cities = [p["city"] for seed in range(8) for p in hotel.seeded(seed).rows("properties")]
     names = [p["name"] for p in hotel.seeded(0).rows("properties")]
     assert len(set(names)) == len(names) and len(set(cities)) < len(cities)  # two hotels may share a city
+
+
+def test_a_person_is_named_plainly_and_their_email_is_made_from_their_name():
+    """'Dr. Theresa Scott MD' in a gym's trainers and 'Michael Thompson <scott02@example.net>' in a CRM: a seeded
+    person's name has no title or degree, and their email's local part comes from their own name."""
+    import re
+
+    from agentfab.flows.worlds import synthesized_domains
+
+    people = emails = 0
+    for domain in synthesized_domains(30, 7):
+        for seed in range(2):
+            for rows in domain.seed_state(seed).values():
+                for rec in rows.values():
+                    name = rec.get("name")
+                    if not isinstance(name, str) or "email" not in rec:
+                        continue
+                    people += 1
+                    assert not re.search(r"\b(?:Dr|Mr|Mrs|Ms|Miss)\.|\b(?:MD|DDS|DVM|PhD|Jr\.)$", name), name
+                    first, last = name.lower().split()[0], name.lower().split()[-1]
+                    local = rec["email"].partition("@")[0]
+                    assert last in local or (first in local and local.endswith(last[:1] + local[-1:])) or \
+                        local.startswith(first), (name, rec["email"])
+                    emails += 1
+    assert people >= 100 and emails == people

@@ -311,7 +311,8 @@ class DedupStage:
     def __call__(self, record: Record) -> None:
         record.key = exact_key(record.task, record.content, record.reading)
         if record.verdict.passed:
-            dup = self.deduper.check(record.task, record.content, record.key)
+            arguments = record.reading.plan_arguments(record.task) if record.reading is not None else None
+            dup = self.deduper.check(record.task, record.content, record.key, arguments)
             if dup:
                 record.verdict.add([dup])
             record.verdict.stages.append("dedup")

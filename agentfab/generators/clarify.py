@@ -229,7 +229,9 @@ def holdings_request(tool: Tool, owner: str, value: Any, clause: str, thing: str
     who, said = noun(entity), render_value(value)
     clause = clause.replace(f"one of our {plural(thing)}", f"my {thing}")  # the owner's own: "my meter reading"
     # a person says "my loan"; a unit or an order is spoken of ("the tenant of unit UNT-4")
-    if is_person(who) or f"my {thing}" not in clause:
+    if is_person(who):
         intro = OWNER_INTROS[rng.randrange(len(OWNER_INTROS))].format(owner=who, value=said)
         return intro + " " + sentence(clause, rng)
+    if f"my {thing}" not in clause:  # "My account ID is ACC-032.", never "I'm account ACC-032."
+        return OWNER_INTROS[1].format(owner=who, value=said) + " " + sentence(clause, rng)
     return sentence(clause.replace(f"my {thing}", f"the {thing} of {who} {said}", 1), rng)

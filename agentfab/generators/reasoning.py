@@ -16,8 +16,33 @@ from agentfab.generators.language import retold
 from agentfab.generators.replies import error_cause, fact_text
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tasks import PlanStep
-from agentfab.schemas.wording import join_words, label
+from agentfab.schemas.wording import join_words, label, plural
 from agentfab.worlds.core import Domain, Tool
+
+
+_TIMES = {2: "twice", 3: "three times", 4: "four times", 5: "five times"}
+
+
+def _by_tool(group: list[PlanStep]) -> dict[str, list[PlanStep]]:
+    """A group's steps by tool, in the order each tool first comes."""
+    steps: dict[str, list[PlanStep]] = {}
+    for step in group:
+        steps.setdefault(step.tool, []).append(step)
+    return steps
+
+
+def _times(steps: list[PlanStep], args_of: dict[str, dict[str, Any]]) -> str:
+    """How often one tool is called in a group, and for which values: " three times (for DLV-019, DLV-049 and
+    DLV-041)", so a thought does not say the same tool and purpose once per call."""
+    if len(steps) == 1:
+        return ""
+    times = " " + _TIMES.get(len(steps), f"{len(steps)} times")
+    calls = [args_of[step.id] for step in steps]
+    for param in calls[0]:
+        values = [render_value(call.get(param)) for call in calls]
+        if len(set(values)) == len(values):
+            return times + f" (for {join_words(values)})"
+    return times
 
 
 def _purpose(tool: Tool) -> str:
@@ -60,16 +85,21 @@ class Reasoner:
     def before_calls(self, group: list[PlanStep], args_of: dict[str, dict[str, Any]], results: dict[str, Any],
                      tool_of: dict[str, str], rng: random.Random) -> str:
         """Before a group of calls: what was learned that feeds them, and why each tool."""
-        learned, plans = [], []
+        fed: dict[str, dict[str, list[str]]] = {}  # tool -> label -> values: "from get_delivery" is said once
+        plans: list[str] = []
         known = self._known
         for step in group:
             if step.bindings:
                 for param, ref in sorted(step.bindings.items()):
                     source, field = ref.split(".", 1)
                     if source in results:
-                        learned.append(f"the {label(field)} {render_value(args_of[step.id][param])} from "
-                                       f"{tool_of.get(source, 'the earlier call')}")
-            plans.append(f"{step.tool} to {known[step.tool][1]}")
+                        values = fed.setdefault(tool_of.get(source, "the earlier call"), {}).setdefault(label(field), [])
+                        value = render_value(args_of[step.id][param])
+                        values.extend([value] if value not in values else [])
+        learned = [join_words([f"the {plural(name) if len(values) > 1 else name} {join_words(values)}"
+                               for name, values in named.items()]) + f" from {tool}" for tool, named in fed.items()]
+        for tool_name, steps in _by_tool(group).items():
+            plans.append(f"{tool_name}{_times(steps, args_of)} to {known[tool_name][1]}")
         head = rng.choice(("I now have {x}, which the next step needs. ", "The results give me {x}. ",
                            "From what came back I have {x}. ")).format(x=join_words(learned)) if learned else ""
         if len(group) == 1:

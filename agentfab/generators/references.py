@@ -113,7 +113,7 @@ def unlabelled(template: str, param: str, short: str) -> str:
     words, slot = said[1].split(), "{" + param + "}"
     start = max((i + 1 for i, w in enumerate(words) if w in _BEFORE_LABEL), default=0)
     before = " ".join([template[:said.start()].rstrip(), *words[:start]])
-    if before.endswith((":", ",", " with")) or not before.strip():  # a field list's whole label: "home team {x}"
+    if before.endswith((":", ",", " with")):  # a field list's whole label: "home team {x}", never "remove owner {x}"
         label_words = words[start:]
         label_text = " ".join(label_words)
         if label_words and re.search(r"\b" + re.escape(label_text) + r"\b", short):
@@ -121,9 +121,3 @@ def unlabelled(template: str, param: str, short: str) -> str:
         if len(label_words) > 1 and re.search(r"\b" + re.escape(label_words[-1]) + r"\b", short):
             return template.replace(label_text + " " + slot, f"{slot} as {label_text}", 1)  # names its noun only
     return template  # elsewhere ("the branch city of loan officer {x}") the slot's own pattern takes the label
-    slot, label_text = "{" + param + "}", " ".join(label_words)
-    if re.search(r"\b" + re.escape(label_text) + r"\b", short):
-        return template.replace(label_text + " " + slot, slot, 1)
-    if len(label_words) > 1 and re.search(r"\b" + re.escape(label_words[-1]) + r"\b", short):
-        return template.replace(label_text + " " + slot, f"{slot} as {label_text}", 1)
-    return template

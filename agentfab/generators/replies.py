@@ -72,21 +72,15 @@ def yes_no_fact(part: Said, field: str) -> str:
 
 def _verdicts(part: Said) -> list[str]:
     """The yes/no facts: answers when the request asked whether ("No, location LOC-0003 is not at an airport."),
-    and in a record's details, where nobody asked, said without answering a question ("As for whether the student
-    dropped the course: no."). The yes/no is the value the checks look for either way."""
+    and in a record's details, where nobody asked, added to them ("And no, the student did not drop the course.").
+    The yes/no is the value the checks look for either way."""
     flags = part.flags
     if not flags:
         return []
     result = part.result
     if len(flags) == len([f for f in part.asks if f in result]):  # only whether-questions were asked
         return [f"{'Yes' if result[f] else 'No'}, {yes_no_fact(part, f)}." for f in flags]
-    out = []
-    thing, record = _record(part)
-    for f in flags:
-        whether = yes_no_statement(part.named.described(f), f, thing, record, None)
-        whether = whether.split(", ", 1)[1] if whether.startswith("for ") else whether
-        out.append(f"As for whether {whether}: {'yes' if result[f] else 'no'}.")
-    return out
+    return [f"And {'yes' if result[f] else 'no'}, {yes_no_fact(part, f)}." for f in flags]
 
 
 def fact_text(part: Said, field: str) -> str:
@@ -109,7 +103,10 @@ def _sentences(part: Said, rng: random.Random) -> str:
     return " ".join([text, *_verdicts(part)]).strip()
 
 
-def _found_ids(named: ToolWords, result: dict[str, Any]) -> str:
+_NAMING = ("name", "title", "company", "holder", "username")  # a record's own words, in the order they name it
+
+
+def _found_ids(named: ToolWords, result: dict[str, Any], asked: dict[str, Any]) -> str:
     """A list or search names what it found (": BLD-003 and BLD-007"), not only how many; when the tool returned
     only the first page of a longer list, it says so ("; the first 10 are ...")."""
     key = named.results_key
@@ -121,6 +118,10 @@ def _found_ids(named: ToolWords, result: dict[str, Any]) -> str:
     ids = [item.get(key) for item in found if isinstance(item, dict)]
     if len(ids) != len(found) or not all(isinstance(i, str) for i in ids):
         return ""
+    shown = next((f for f in _NAMING if all(isinstance(item.get(f), str) for item in found)), None)
+    # "Erica Lopez (TRN-004)", not the ids alone; not where every name is the one searched for
+    if shown is not None and {item[shown].lower() for item in found} != {str(asked.get(shown)).lower()}:
+        ids = [f"{item[shown]} ({i})" for item, i in zip(found, ids)]
     total = result.get("count")
     if isinstance(total, int) and total > len(ids):
         return f"; the first {len(ids)} are " + join_words(ids)
@@ -145,7 +146,7 @@ def _shaped(part: Said, rng: random.Random) -> str:
             head = rng.choice((f"I found {what}", f"{there} {what}")) if n else f"There are {what}"
             head += (f" with {about[4:]}" if about.startswith("the ") else f" for {about}") if about else ""
             head += f" {when}" if when else ""
-        found = _found_ids(named, result) if cls != "count" else ""
+        found = _found_ids(named, result, part.arguments) if cls != "count" else ""
         rest = _facts(part, {"count"}, said=head)  # never "... for customer CUS-123; the customer is CUS-123"
         listed = next((r for r in rest if isinstance(r[2], list) and r[0] == named.results_plural), None) \
             if not found else None
@@ -205,7 +206,7 @@ def _scope(part: Said) -> tuple[str, str] | None:
         return None
     if param == "city" or param.endswith("_city"):
         return f"In {value}", f"in {value}"
-    if param in ("name", "title", "company", "holder", "username"):
+    if param in _NAMING:
         return f"For {value}", f"for {value}"
     return None
 

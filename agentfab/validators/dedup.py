@@ -26,8 +26,12 @@ def exact_key(task: Task, content: list[dict[str, Any]], reading: Reading | None
     return hashlib.sha256(canonical_json([task.domain, texts, calls, task.results]).encode()).hexdigest()
 
 
-def features(task: Task) -> set[str]:
+def features(task: Task, arguments: list[str] | None = None) -> set[str]:
+    """`arguments`: the canonical JSON of each step's arguments, in plan order, when it is written already (a
+    `Reading`'s `plan_arguments`): a list's canonical JSON is its items' joined, so they are not written again."""
     if task.plan:
+        if arguments is not None and len(arguments) == len(task.plan):
+            return {f"[{canonical_json(s.tool)},{a}]" for s, a in zip(task.plan, arguments)}
         return {canonical_json([s.tool, s.arguments]) for s in task.plan}
     return {"w:" + w for t in task.user_turns for w in _WORD.findall(t.text.lower())}
 
@@ -39,12 +43,14 @@ class Deduper:
         self._by_feature: dict[str, list[int]] = {}
         self._sets: list[set[str]] = []
 
-    def check(self, task: Task, content: list[dict[str, Any]], key: str | None = None) -> tuple[str, str] | None:
-        """A (code, detail) when this row duplicates an accepted one; otherwise remembers it and returns None."""
+    def check(self, task: Task, content: list[dict[str, Any]], key: str | None = None,
+              arguments: list[str] | None = None) -> tuple[str, str] | None:
+        """A (code, detail) when this row duplicates an accepted one; otherwise remembers it and returns None.
+        `arguments`: the canonical JSON of each step's arguments (see `features`)."""
         key = exact_key(task, content) if key is None else key
         if key in self.keys:
             return (Reason.EXACT_DUPLICATE, f"same request and calls as an accepted row ({key[:12]})")
-        feats = features(task)
+        feats = features(task, arguments)
         if feats and self.near_threshold < 1.0:
             shared: dict[int, int] = {}  # accepted row -> features in common (a row is listed once per feature)
             for f in feats:

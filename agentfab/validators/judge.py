@@ -38,6 +38,7 @@ _CHECKABLE = re.compile(r"[A-Z\d](?:(?<=[A-Z])(?<!\w[A-Z])[A-Z]{0,4}-\d{2,}\b|(?
 # Every hedge _HEDGE matches holds one of these: a text with none of them has no hedge (no need to run the pattern).
 _HEDGE_WORDS = ("think", "believe", "guess", "assume", "probably", "perhaps", "possibly", "presumably", "sure",
                 "seems", "might be", "may be", "mistaken", "as far as i")
+_HEDGE_WORD = re.compile("|".join(map(re.escape, _HEDGE_WORDS)))  # one scan for any of them
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class RuleJudge:
             out.append((1.0, "a reply is over 4000 characters"))
         text = "\n".join(replies)  # neither pattern matches across a line break: one scan reads every reply
         low = text.lower()
-        hedges = _HEDGE.findall(low) if any(w in low for w in _HEDGE_WORDS) else []
+        hedges = _HEDGE.findall(low) if _HEDGE_WORD.search(low) else []
         checkable = _CHECKABLE.findall(text)
         sources = ""
         grounded = False

@@ -12,18 +12,29 @@ from __future__ import annotations
 from typing import Any
 
 from agentfab.schemas.answers import flatten
+from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import Task
-from agentfab.validators.structure import Event
 from agentfab.worlds.core import canonical_json
+
+Event = dict[str, Any]
+
+_REQUIRED = {  # one or two fields each (the pass reads them without a loop)
+    "api_action": ("function", "kwargs"),
+    "code_action": ("language", "content"),
+    "message_action": ("content",),
+    "text_observation": ("content", "source"),
+}
 
 
 class Reading:
     """What the checks read off `content`; the ground-truth check notes whether every fact was stated.
-    The events' indices by kind are found in one pass when it is made; every other part is computed on first use
-    (plain attributes: functools.cached_property takes a lock on every read)."""
+    The events' indices by kind and the events' own failures (`event_failures`: ADP validity, roles, the pairing
+    of calls and results, what `structure.check_events` reports) are found in one pass when it is made; every other
+    part is computed on first use (plain attributes: functools.cached_property takes a lock on every read)."""
 
     __slots__ = ("content", "_facts", "_call_keys", "_replies", "_turn_replies", "_flat", "_plan",
-                 "calls", "messages", "observations", "results", "spoken", "from_environment", "from_user")
+                 "calls", "messages", "observations", "results", "spoken", "from_environment", "from_user",
+                 "event_failures")
 
     def __init__(self, content: list[Event]):
         self.content = content
@@ -41,6 +52,13 @@ class Reading:
         self.spoken: list[int] = []  # what a person reads or writes: messages and the user's turns, in order
         self.from_environment: list[int] = []  # any event whose source is the environment (whatever its class_)
         self.from_user: list[int] = []  # any event whose source is the user
+        failures: list[tuple[str, str]] = []
+        self.event_failures = failures
+        if not content:
+            failures.append((Reason.INVALID_EVENT, "the trajectory has no events"))
+            return
+        pending: dict[str, int] = {}  # tool_call_id -> index of the call still waiting for its result
+        seen: set[str] = set()
         for i, e in enumerate(content):
             cls = e.get("class_")
             source = e.get("source")
@@ -59,6 +77,48 @@ class Reading:
                 self.from_environment.append(i)
             elif source == "user":
                 self.from_user.append(i)
+            required = _REQUIRED.get(cls)
+            if required is None or e.get(required[0]) is None or (len(required) > 1 and e.get(required[1]) is None):
+                failures.append((Reason.INVALID_EVENT, f"content[{i}] is not a valid ADP event: class_={cls!r}"))
+                continue
+            if cls == "api_action":
+                if not isinstance(e["kwargs"], dict):
+                    failures.append((Reason.INVALID_EVENT, f"content[{i}]: kwargs must be an object"))
+                cid = e.get("tool_call_id")
+                if not cid:
+                    failures.append((Reason.ORPHAN_RESULT,
+                                     f"content[{i}]: call to {e['function']} has no tool_call_id"))
+                elif cid in seen:
+                    failures.append((Reason.DUPLICATE_CALL_ID, f"content[{i}]: tool_call_id {cid} is used twice"))
+                else:
+                    seen.add(cid)
+                    pending[cid] = i
+            elif cls == "text_observation":
+                cid = e.get("tool_call_id")
+                if source == "user":
+                    if cid is not None:
+                        failures.append((Reason.ROLE_CONFUSION,
+                                         f"content[{i}]: a user turn carries tool_call_id {cid}"))
+                    if pending:
+                        failures.append((Reason.TURN_ORDER, f"content[{i}]: user speaks while calls are unanswered"))
+                elif source == "environment":
+                    if cid is None:
+                        failures.append((Reason.ROLE_CONFUSION, f"content[{i}]: environment text without tool_call_id"))
+                    elif cid not in pending:
+                        failures.append((Reason.ORPHAN_RESULT,
+                                         f"content[{i}]: result for {cid}, which no pending call made"))
+                    else:
+                        del pending[cid]
+                else:
+                    failures.append((Reason.ROLE_CONFUSION, f"content[{i}]: observation from {source!r}"))
+            elif cls == "message_action" and pending:
+                failures.append((Reason.TURN_ORDER, f"content[{i}]: the agent replies while calls are unanswered"))
+        for cid, i in pending.items():
+            failures.append((Reason.UNANSWERED_CALL, f"content[{i}]: call {cid} never gets a result"))
+        if content[0].get("class_") != "text_observation" or content[0].get("source") != "user":
+            failures.append((Reason.TURN_ORDER, "the trajectory does not open with a user turn"))
+        if content[-1].get("class_") != "message_action":
+            failures.append((Reason.NO_FINAL_ANSWER, "the last event is not a message to the user"))
 
     @property
     def call_keys(self) -> dict[int, str]:

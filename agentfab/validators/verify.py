@@ -12,7 +12,7 @@ from agentfab.validators.judge import Judge, Judgement, RuleJudge
 from agentfab.validators.language import check_language
 from agentfab.validators.reading import Reading, reading_of
 from agentfab.validators.replay import check_rules, expected_errors, replay, truth
-from agentfab.validators.structure import check_calls, check_events
+from agentfab.validators.structure import check_calls
 from agentfab.worlds.core import Store, Tool
 
 
@@ -53,7 +53,7 @@ def check(
     read = reading_of(content, reading)
     v = Verdict()
     v.stages.append("schema")
-    v.add(check_events(content))
+    v.add(read.event_failures)
     v.add(check_calls(content, offered, read.call_keys))
     v.stages.append("exec")
     rep = replay(content, offered, store, expected_errors(task), read)

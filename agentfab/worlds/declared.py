@@ -148,6 +148,8 @@ def faker_pool(provider: str) -> tuple[Any, ...]:
     if provider not in _POOLS:
         fake = seeded_faker(POOL_SEED)
         make = getattr(fake, provider)  # from the allow-list checked in declared_parse, never an arbitrary attribute
+        if provider == "name":  # Faker's name() sometimes adds a title and a degree: "Dr. Theresa Scott MD"
+            make = lambda: f"{fake.first_name()} {fake.last_name()}"  # noqa: E731
         _POOLS[provider] = tuple(make() for _ in range(FAKER_POOL))
     return _POOLS[provider]
 
@@ -206,23 +208,35 @@ def _seeder(d: DomainDef, where: str) -> Callable[[int], Tables]:
                 rec: dict[str, Any] = {e.key: key}
                 for f, draw in drawers:
                     value = draw(rng, keys)
-                    if f.unique and not (f.faker == "user_name" and "name" in names):
+                    if f.unique and not (f.faker in _OF_NAME and "name" in names):
                         value = _fresh(value, draw, rng, keys, seen[f.name], f"{where}: entities.{e.name}"
                                        f".fields.{f.name}: {f'faker {f.faker!r}' if f.faker else 'combine'} ran out of unique values after "
                                        f"{len(seen[f.name])} of {e.count} rows; lower count or drop unique")
                     rec[f.name] = value
-                for f, _ in drawers:  # a person's username is made from their own name, drawn after it
-                    if f.faker == "user_name" and isinstance(rec.get("name"), str):
-                        made = lambda rng, keys, name=rec["name"]: _username_of(name, rng)
+                for f, _ in drawers:  # a person's username and email are made from their own name, drawn after it
+                    if f.faker in _OF_NAME and isinstance(rec.get("name"), str):
+                        made = _OF_NAME[f.faker](rec["name"], rec[f.name])
                         value = made(rng, keys)
-                        rec[f.name] = _fresh(value, lambda rng, keys: made(rng, keys) + str(rng.randrange(2, 100)),
+                        rec[f.name] = _fresh(value, lambda rng, keys: _numbered(made(rng, keys), rng),
                                              rng, keys, seen[f.name], f"{where}: entities.{e.name}.fields.{f.name}: "
-                                             "ran out of unique usernames; drop unique") if f.unique else value
+                                             f"ran out of unique {f.faker} values; drop unique") if f.unique else value
                 rows[key] = rec
             keys[e.table] = list(rows)
         return tables
 
     return seed_state
+
+
+def _numbered(handle: str, rng: random.Random) -> str:
+    """A handle made unique the way people do: "ewright7", "ewright7@example.org"."""
+    user, at, domain = handle.partition("@")
+    return f"{user}{rng.randrange(2, 100)}{at}{domain}"
+
+
+_OF_NAME: dict[str, Callable[[str, str], Draw]] = {  # faker -> (name, drawn value) -> a value made from the name
+    "user_name": lambda name, drawn: lambda rng, keys: _username_of(name, rng),
+    "email": lambda name, drawn: lambda rng, keys: f"{_username_of(name, rng)}@{drawn.partition('@')[2]}",
+}
 
 
 def _username_of(name: str, rng: random.Random) -> str:
