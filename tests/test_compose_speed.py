@@ -10,6 +10,7 @@ import pytest
 
 from agentfab.generators.tasks import FAILED, Composer, Step
 from agentfab.generators.values import sample_arguments
+from agentfab.worlds.core import canonical_json
 from agentfab.worlds.registry import builtin_domain
 
 
@@ -174,3 +175,34 @@ def test_a_plan_that_ends_in_a_write_met_alone_takes_its_result_and_change_and_a
     composer.store = composer.store.with_offset(40)
     moved = composer.execute([Step("s1", write.tool, dict(write.arguments))])
     assert runs == [write.tool] and moved is not None
+
+
+def test_a_parallel_plan_takes_its_truth_from_the_forward_run_independence_made_of_the_same_steps(counted):
+    """`finish` of members `independent` just accepted runs nothing again: the same calls in the same order on the
+    same state. Negative controls: members in another order, or an equal but other step, execute for real."""
+    composer, runs = counted
+    composer.compose("single", random.Random(1))
+    write = _succeeding(composer, True, "t1")
+    rng = random.Random(5)
+    for tool in composer.domain.tools:
+        if tool.spec.mutates or not tool.spec.parameters.get("required"):
+            continue
+        read = Step("t2", tool.name, sample_arguments(tool, composer.pools, rng))
+        if composer.execute([read]) is not None and composer.independent([[write], [read]]):
+            break
+    else:
+        raise AssertionError("no read independent of the write")
+    runs.clear()
+    plan = composer.finish("parallel", [[write], [read]], "f")
+    assert plan is not None and runs == []
+    fresh = composer.execute([Step(s.id, s.tool, dict(s.arguments)) for s in plan.steps])
+    assert fresh is not None and canonical_json(fresh) == canonical_json((plan.results, plan.state_diff))
+
+    assert composer.independent([[write], [read]])
+    runs.clear()
+    swapped = composer.finish("parallel", [[read], [write]], "f")
+    assert swapped is not None and read.tool in runs  # (the write, last and met alone, may come from `_wrote`)
+    assert composer.independent([[write], [read]])
+    runs.clear()
+    composer.finish("parallel", [[Step("t1", write.tool, dict(write.arguments))], [read]], "f")
+    assert write.tool in runs
