@@ -11,7 +11,8 @@ import pytest
 from rows import accepted_rows, sample_rows
 
 from agentfab.flows.importing import run_import
-from agentfab.flows.rows import event_row
+from agentfab.flows.row_arrow import record_dict
+from agentfab.flows.rows import stored_events
 from agentfab.flows.storage import rows_table, write_rows
 from agentfab.formats.export import write_export
 from agentfab.schemas.rows import ROW_ARROW_SCHEMA, DatasetRow, EventRow, RowShapeError, check_row_shapes
@@ -84,6 +85,10 @@ def expected_rows(rows: list[dict]) -> list[dict]:
     return pa.Table.from_pylist(rows, schema=ROW_ARROW_SCHEMA).to_pylist()
 
 
+def event_row(event: dict) -> dict:
+    return record_dict(stored_events([event]).stored[0], "content")
+
+
 def test_an_event_keeps_only_the_stored_fields_whatever_else_it_carries():
     call = {"class_": "api_action", "function": "f", "kwargs": {"b": 1, "a": "x"}, "tool_call_id": "c1",
             "description": None}
@@ -154,5 +159,121 @@ def test_tool_rows_hold_one_dict_per_tool_and_no_memo_grows_with_the_tasks():
     lists = [tool_rows(domain, rng.sample(names, 4)) for _ in range(300)]
     after = {k: len(v) if isinstance(v, dict) else 1 for k, v in domain._memo.items()}  # noqa: SLF001
     assert after == before
-    by_name = {row["name"]: row for row in lists[0]}
-    assert all(row is tool_rows(domain, [row["name"]])[0] for row in by_name.values())
+    by_name = {record_dict(row, "tools")["name"]: row for row in lists[0]}
+    assert all(row is tool_rows(domain, [name])[0] for name, row in by_name.items())
+
+
+def test_a_record_maker_takes_the_contracts_fields_by_name_and_refuses_any_other():
+    """Records are tuples in the contract's order: the maker's keywords are the contract's field names, so a
+    misspelled or missing one is refused where the row is made (negative controls), whatever order the caller
+    names them in."""
+    from agentfab.flows.row_arrow import fields_at, record_maker
+    from agentfab.schemas.rows import StepRow
+
+    make = record_maker("ground_truth.plan")
+    names = fields_at("ground_truth.plan")
+    assert names == tuple(StepRow.model_fields)
+    values = {name: f"<{name}>" for name in reversed(names)}
+    assert record_dict(make(**values), "ground_truth.plan") == {name: f"<{name}>" for name in names}
+    with pytest.raises(TypeError, match="expect_eror"):
+        make(**{k: v for k, v in values.items() if k != "expect_error"}, expect_eror=None)
+    with pytest.raises(TypeError, match="'asks'"):
+        make(**{k: v for k, v in values.items() if k != "asks"})
+    with pytest.raises(TypeError):
+        make(*values.values())  # by position: the order is the maker's business, not the caller's
+    with pytest.raises(ValueError, match="no object"):
+        record_maker("ground_truth.answers")
+
+
+def test_a_layout_of_tuple_literals_off_the_contract_is_refused_when_checked():
+    """flows/rows.py writes records as tuple literals in the order its LAYOUT declares; the check refuses a
+    misspelled, missing or reordered field (negative controls) and accepts the module's own."""
+    from agentfab.flows.row_arrow import check_layout
+    from agentfab.flows.rows import LAYOUT
+
+    check_layout(LAYOUT)
+    step = LAYOUT["ground_truth.plan"]
+    with pytest.raises(RowShapeError, match=r"unknown key\(s\) \['expect_eror'\]; missing key\(s\) \['expect_error'\]"):
+        check_layout({"ground_truth.plan": (*step[:-1], "expect_eror")})
+    with pytest.raises(RowShapeError, match=r"missing key\(s\) \['asks'\]"):
+        check_layout({"ground_truth.plan": tuple(n for n in step if n != "asks")})
+    with pytest.raises(RowShapeError, match="order differs"):
+        check_layout({"verification": tuple(reversed(LAYOUT["verification"]))})
+
+
+def test_a_provenance_off_the_contract_is_refused_where_the_row_is_made():
+    from agentfab.flows.rows import EMPTY_GROUND_TRUTH, ground_truth_record, trajectory_row, verification_record
+
+    provenance = {"recipe_name": "r", "recipe_hash": "h", "seed": 1, "shard": 0, "world_seed": 0, "world_offset": 0,
+                  "world": "bank", "engine": "offline", "models": "{}", "negative": None}
+    verification = verification_record(passed=True, reasons=[], details=[], judge_score=1.0, judge_rationale="",
+                                       stages=[], dedup_key="")
+
+    def row(prov: dict) -> tuple:
+        return trajectory_row(row_id="r1", task_id="r1", family="", domain="bank", kind="single", shape=(0, 0, 0),
+                              query="", content=[], tools=[], details={}, ground_truth=ground_truth_record(
+                                  **EMPTY_GROUND_TRUTH), verification=verification, provenance=prov)
+
+    assert record_dict(row(provenance))["provenance"]["world"] == "bank"
+    misspelled = {**{k: v for k, v in provenance.items() if k != "world_seed"}, "world_sed": 0}
+    with pytest.raises(RowShapeError, match=r"provenance: unknown key\(s\) \['world_sed'\]; missing key\(s\) \['world_seed'\]"):
+        row(misspelled)
+    with pytest.raises(RowShapeError, match=r"unknown key\(s\) \['llm_model'\]"):
+        row({**provenance, "llm_model": "x"})
+
+
+def test_a_shards_records_are_the_rows_every_reader_gets_back_and_each_field_holds_its_own_value(tmp_path,
+                                                                                                   monkeypatch):
+    """The records a shard writes read back the same through pyarrow, polars and `datasets`, validate as
+    DatasetRow, and each field holds what it names (a swapped pair of fields of one type would still validate)."""
+    import json
+
+    import polars as pl
+
+    import agentfab.flows.shard as shard_module
+    from agentfab.flows.recipe import parse_recipe
+    from agentfab.flows.shard import ShardJob, build_shard
+
+    written: dict[str, list] = {}
+    write_rows_as_built = shard_module.write_rows
+
+    def spy(path, rows, meta):
+        written[path.parent.name] = list(rows)
+        return write_rows_as_built(path, rows, meta)
+
+    monkeypatch.setattr(shard_module, "write_rows", spy)
+    recipe = parse_recipe({"name": "rec", "seed": 3, "records": 80, "shard_size": 80,
+                           "worlds": ["bank", "shop", "travel"], "negatives": 0.3})
+    build_shard(ShardJob(recipe.canonical(), recipe.hash(), str(tmp_path), str(tmp_path / "out"), 0))
+    datasets = pytest.importorskip("datasets")
+    for folder in ("shards", "rejected"):
+        path = tmp_path / "out" / folder / "shard-00000.parquet"
+        back = pq.read_table(path).to_pylist()
+        assert all(isinstance(r, tuple) for r in written[folder])
+        assert [record_dict(r) for r in written[folder]] == back
+        assert pl.read_parquet(path).to_dicts() == back
+        assert datasets.Dataset.from_parquet(str(path)).to_list() == back
+        assert pq.read_schema(path).remove_metadata().equals(ROW_ARROW_SCHEMA.remove_metadata())
+        for row in back:
+            DatasetRow.model_validate(row)
+            details, gt, v, prov = json.loads(row["details"]), row["ground_truth"], row["verification"], row["provenance"]
+            assert (details["task_id"], details["domain"], details["kind"]) == (row["task_id"], row["domain"],
+                                                                                 row["kind"])
+            assert row["id"].startswith(row["task_id"]) and row["task_id"].startswith("rec-")
+            assert (details["world_seed"], details["world_offset"]) == (prov["world_seed"], prov["world_offset"])
+            assert row["judge_score"] == v["judge_score"] and v["passed"] == (folder == "shards") == (not v["reasons"])
+            assert prov["recipe_name"] == "rec" and prov["engine"] == "offline" and prov["seed"] == 3
+            assert (prov["negative"] is not None) == row["id"].endswith("-neg")
+            calls = [e for e in row["content"] if e["class_"] == "api_action"]
+            assert row["n_calls"] == len(calls) and row["tools_used"] == sorted({e["function"] for e in calls})
+            assert all(json.loads(e["kwargs"]) is not None for e in calls)
+            assert gt["user_turns"][0] == row["query"] == row["content"][0]["content"]
+            assert row["n_turns"] == len(gt["user_turns"]) == len(gt["answers"])
+            offered = {t["name"] for t in row["tools"]}
+            assert {t["domain"] for t in row["tools"]} == {row["domain"]}
+            assert {s["tool"] for s in gt["plan"]} <= offered and set(gt["needed_tools"]) <= offered
+            for step in gt["plan"]:
+                assert step["turn"] < row["n_turns"] and set(step["depends_on"]) < {s["id"] for s in gt["plan"]}
+                assert all(b.split("=")[0] in json.loads(step["arguments"]) for b in step["bindings"])
+            for change in gt["state_changes"]:
+                assert change["before"] is not None or change["after"] is not None

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from agentfab.flows.ownership import check_writable, start_ledger, writer_lock
-from agentfab.flows.rows import EMPTY_GROUND_TRUTH, tool_row, trajectory_row
+from agentfab.flows.rows import (EMPTY_GROUND_TRUTH, ground_truth_record, tool_row, trajectory_row,
+                                 verification_record)
 from agentfab.flows.storage import RowsWriter, write_json
 from agentfab.schemas.codes import stage_of
 from agentfab.validators.replay import replay
@@ -91,11 +92,11 @@ def _import_into(path: Path, fmt: str, out: Path, world: str | None, world_seed:
                     content=rec.events, tools=[tool_row(t) for t in rec.tools],
                     details={"imported_from": fmt, "file": path.name, "line": rec.line, "system": rec.system,
                              "notes": rec.notes},
-                    ground_truth={**EMPTY_GROUND_TRUTH},
-                    verification={"passed": not codes, "reasons": codes,
-                                  "details": [f"{c}: {d}" for c, d in failures],
-                                  "judge_score": 0.0, "judge_rationale": "not judged (imported)",
-                                  "stages": sorted({stage_of(c) for c in codes} | {"schema"}), "dedup_key": ""},
+                    ground_truth=ground_truth_record(**EMPTY_GROUND_TRUTH),
+                    verification=verification_record(
+                        passed=not codes, reasons=codes, details=[f"{c}: {d}" for c, d in failures],
+                        judge_score=0.0, judge_rationale="not judged (imported)",
+                        stages=sorted({stage_of(c) for c in codes} | {"schema"}), dedup_key=""),
                     provenance={"recipe_name": f"import:{path.name}", "recipe_hash": "", "seed": 0, "shard": 0,
                                 "world_seed": world_seed, "world_offset": 0, "world": world or "",
                                 "engine": f"import:{fmt}", "models": "{}", "negative": None},

@@ -61,32 +61,68 @@ def _error_type(text: str) -> str:
         return "unparsable"
 
 
+class QualityTally:
+    """Accepted rows' figures added (sign 1) or taken away (sign -1) one row at a time, onto `quality`'s: a shard's
+    rows tell it what they hold as they are made (`flows.rows.ShardRows`), a row read back from a file by `add_row`."""
+
+    def __init__(self, quality: ShardQuality):
+        self.quality = quality
+        self.errors, self.created = Counter(quality.error_types), Counter(quality.created_ids)
+        self.calls = {domain: Counter(c) for domain, c in quality.calls.items()}
+
+    def add(self, domain: str, functions: Iterable[Any], errors: Iterable[str], created: Iterable[str],
+            facts: tuple[int, int], sign: int = 1) -> None:
+        """One row: the function of each call it makes, the text of each error result, the key of each record it
+        creates, and its (asked, stated) fact values."""
+        quality = self.quality
+        quality.rows += sign
+        quality.asked_facts += sign * facts[0]
+        quality.stated_facts += sign * facts[1]
+        mine = self.calls.get(domain)
+        if mine is None:
+            mine = self.calls[domain] = Counter()
+        for function in functions:
+            if function:
+                mine[function] += sign
+        for text in errors:
+            self.errors[_error_type(text)] += sign
+        for key in created:
+            self.created[key] += sign
+
+    def add_row(self, row: dict[str, Any], facts: tuple[int, int] | None = None, sign: int = 1) -> None:
+        """A row as stored (a dict); `facts` as its ground-truth check counted them (None: read off the row)."""
+        functions, errors = [], []
+        for ev in row["content"]:
+            if ev.get("class_") == "api_action":
+                functions.append(ev.get("function"))
+            elif ev.get("source") == "environment" and (ev.get("content") or "").startswith('{"error"'):
+                errors.append(ev["content"])
+        created = [c["key"] for c in row["ground_truth"]["state_changes"] if c["before"] is None]
+        self.add(row["domain"], functions, errors, created, facts if facts is not None else _facts(row), sign)
+
+    def result(self) -> ShardQuality:
+        """`quality` with the rows added (counts that reached 0 go)."""
+        quality = self.quality
+        quality.error_types = {k: n for k, n in sorted(self.errors.items()) if n > 0}
+        quality.created_ids = {k: n for k, n in sorted(self.created.items()) if n > 0}
+        calls = {d: {t: n for t, n in sorted(c.items()) if n > 0} for d, c in sorted(self.calls.items())}
+        quality.calls = {d: c for d, c in calls.items() if c}
+        return quality
+
+
 def _count(quality: ShardQuality, rows: Iterable[dict[str, Any]], sign: int,
            facts: list[tuple[int, int] | None] | None = None) -> None:
     """Add (sign 1) or take away (sign -1) accepted rows' figures; counts that reach 0 go. `facts` holds each row's
     (asked, stated) when the ground-truth check already counted them (None: read them off the row)."""
-    errors, created = Counter(quality.error_types), Counter(quality.created_ids)
-    calls = {domain: Counter(c) for domain, c in quality.calls.items()}
+    tally = QualityTally(quality)
     for n, row in enumerate(rows):
-        counted = facts[n] if facts is not None else None
-        asked, stated = counted if counted is not None else _facts(row)
-        quality.rows += sign
-        quality.asked_facts += sign * asked
-        quality.stated_facts += sign * stated
-        mine = calls.setdefault(row["domain"], Counter())
-        for ev in row["content"]:
-            if ev.get("class_") == "api_action":
-                if ev.get("function"):
-                    mine[ev["function"]] += sign
-            elif ev.get("source") == "environment" and (ev.get("content") or "").startswith('{"error"'):
-                errors[_error_type(ev["content"])] += sign
-        for change in row["ground_truth"]["state_changes"]:
-            if change["before"] is None:
-                created[change["key"]] += sign
-    quality.error_types = {k: n for k, n in sorted(errors.items()) if n > 0}
-    quality.created_ids = {k: n for k, n in sorted(created.items()) if n > 0}
-    quality.calls = {d: {t: n for t, n in sorted(c.items()) if n > 0} for d, c in sorted(calls.items())}
-    quality.calls = {d: c for d, c in quality.calls.items() if c}
+        tally.add_row(row, facts[n] if facts is not None else None, sign)
+    tally.result()
+
+
+def is_lint_rejected(negative: str | None, reasons: Iterable[str]) -> bool:
+    """A generated row (not a negative) the template lint rejected."""
+    return not negative and Reason.TEMPLATE_LEAK in reasons
 
 
 def shard_quality(accepted: list[dict[str, Any]], rejected: list[dict[str, Any]],
@@ -97,7 +133,7 @@ def shard_quality(accepted: list[dict[str, Any]], rejected: list[dict[str, Any]]
     _count(quality, accepted, 1, facts)
     quality.template_lint_rejected_rows = sum(
         1 for row in rejected
-        if not (row["provenance"] or {}).get("negative") and Reason.TEMPLATE_LEAK in (row["verification"]["reasons"] or []))
+        if is_lint_rejected((row["provenance"] or {}).get("negative"), row["verification"]["reasons"] or []))
     return quality
 
 

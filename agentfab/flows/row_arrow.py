@@ -1,4 +1,10 @@
-"""Row dicts -> the Arrow table of the DatasetRow contract, column by column, with the contract check on the way.
+"""Rows -> the Arrow table of the DatasetRow contract, column by column, with the contract check on the way.
+
+A build's rows are records (`flows.rows`): at every struct level a tuple of the contract's fields in the contract's
+order, written in an order `check_layout` has checked against the contract, or made by the keyword-only makers of
+`record_maker`, whose parameters are the contract's field names. A struct level of records is transposed with one
+`zip`, and nothing is looked up by name again. Rows as dicts (imports written by hand,
+tests, fixtures) take the path below.
 
 `pa.Table.from_pylist` converts row by row: for every value of every nested dict it looks the key up and picks a
 converter, and it drops an unknown key and nulls a missing one without a word, so each row was also walked once more
@@ -18,13 +24,13 @@ from __future__ import annotations
 
 from itertools import accumulate, chain
 from operator import itemgetter
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import pyarrow as pa
 
-from agentfab.schemas.rows import ROW_ARROW_SCHEMA, check_row_shapes
+from agentfab.schemas.rows import ROW_ARROW_SCHEMA, RowShapeError, check_row_shapes
 
-Convert = Callable[[list[Any]], pa.Array]
+Convert = Callable[[Sequence[Any]], pa.Array]
 
 
 class _Unexpected(Exception):
@@ -41,12 +47,17 @@ def _struct(arrow_type: pa.StructType) -> Convert:
     def convert(dicts: list[Any]) -> pa.Array:
         if not dicts:
             return pa.array([], type=arrow_type)
-        try:  # not a dict, or a key too many or too few: the gathering or the count of keys fails
-            columns = [list(column) for column in zip(*map(gather, dicts))]
+        if set(map(type, dicts)) == {tuple}:  # records (flows.rows): already in the contract's order
             if set(map(len, dicts)) != {width}:
                 raise _Unexpected
-        except (KeyError, TypeError):
-            raise _Unexpected from None
+            columns: list[Any] = list(zip(*dicts))
+        else:
+            try:  # not a dict, or a key too many or too few: the gathering or the count of keys fails
+                columns = list(zip(*map(gather, dicts)))
+                if set(map(len, dicts)) != {width}:
+                    raise _Unexpected
+            except (KeyError, TypeError):
+                raise _Unexpected from None
         return pa.StructArray.from_arrays([child(c) for child, c in zip(children, columns)], fields=fields)
 
     return convert
@@ -56,7 +67,7 @@ def _list(arrow_type: pa.ListType, shared: bool) -> Convert:
     item = _converter(arrow_type.value_type)
     offset_type = pa.int32()
 
-    def convert(lists: list[Any]) -> pa.Array:
+    def convert(lists: Sequence[Any]) -> pa.Array:
         if lists and set(map(type, lists)) != {list}:
             raise _Unexpected
         offsets = pa.array(list(accumulate(map(len, lists), initial=0)), type=offset_type)
@@ -71,7 +82,7 @@ def _list(arrow_type: pa.ListType, shared: bool) -> Convert:
     return convert
 
 
-def _distinct(objects: list[Any]) -> tuple[list[Any], list[int]]:
+def _distinct(objects: Sequence[Any]) -> tuple[list[Any], list[int]]:
     """The distinct objects (by identity, first seen first) and where each of `objects` is among them; ids are
     stable while this runs, as `objects` holds every one of them."""
     position: dict[int, int] = {}
@@ -86,22 +97,98 @@ def _distinct(objects: list[Any]) -> tuple[list[Any], list[int]]:
     return distinct, at
 
 
+def _scalar_lists(arrow_type: pa.ListType) -> Convert:
+    """Lists of scalars (or of lists of scalars): pyarrow's own converter builds them in one call, faster than
+    offsets assembled here; anything it refuses goes the slow path, which fails as `from_pylist` does."""
+
+    def convert(lists: Sequence[Any]) -> pa.Array:
+        try:
+            return pa.array(lists, type=arrow_type)
+        except (pa.ArrowException, TypeError, ValueError):
+            raise _Unexpected from None
+
+    return convert
+
+
+def _holds_struct(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_struct(arrow_type) or (pa.types.is_list(arrow_type) and _holds_struct(arrow_type.value_type))
+
+
 def _converter(arrow_type: pa.DataType, shared: bool = False) -> Convert:
     if pa.types.is_struct(arrow_type):
         return _struct(arrow_type)
     if pa.types.is_list(arrow_type):
-        return _list(arrow_type, shared)
+        return _list(arrow_type, shared) if _holds_struct(arrow_type) else _scalar_lists(arrow_type)
     return lambda values: pa.array(values, type=arrow_type)
 
 
 _ROW = _struct(pa.struct(list(ROW_ARROW_SCHEMA)))
 
 
-def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
-    """The rows as a table of ROW_ARROW_SCHEMA (no metadata); a row off the contract raises RowShapeError."""
+def rows_to_table(rows: Sequence[Any]) -> pa.Table:
+    """The rows (records or dicts) as a table of ROW_ARROW_SCHEMA (no metadata); a row off the contract raises
+    RowShapeError."""
     try:
         columns = _ROW(rows).flatten() if rows else [pa.array([], type=f.type) for f in ROW_ARROW_SCHEMA]
     except _Unexpected:
+        if any(isinstance(row, tuple) for row in rows):
+            rows = [record_dict(row) if isinstance(row, tuple) else row for row in rows]
         check_row_shapes(rows)  # raises, naming the row and the key, when the keys are not the contract's
         return pa.Table.from_pylist(rows, schema=ROW_ARROW_SCHEMA)
     return pa.Table.from_arrays(columns, schema=ROW_ARROW_SCHEMA)
+
+
+def _struct_at(path: str) -> pa.StructType:
+    """The struct type at a dotted path of the row ("" the row, "content" an event, "ground_truth.plan" a step)."""
+    at: pa.DataType = pa.struct(list(ROW_ARROW_SCHEMA))
+    for part in filter(None, path.split(".")):
+        at = at.field(part).type  # type: ignore[attr-defined]
+        if pa.types.is_list(at):
+            at = at.value_type
+    if not pa.types.is_struct(at):
+        raise ValueError(f"{path!r} is no object of the DatasetRow contract")
+    return at
+
+
+def fields_at(path: str) -> tuple[str, ...]:
+    """The contract's field names of the struct at `path`, in its order (a record's order)."""
+    struct = _struct_at(path)
+    return tuple(struct.field(i).name for i in range(struct.num_fields))
+
+
+def check_layout(layout: dict[str, tuple[str, ...]]) -> None:
+    """Raise RowShapeError unless each path's names are the contract's fields there, in the contract's order: the
+    check of code that writes records as tuple literals, once when it loads rather than once per row."""
+    for path, names in layout.items():
+        expected = fields_at(path)
+        if tuple(names) != expected:
+            unknown, missing = sorted(set(names) - set(expected)), sorted(set(expected) - set(names))
+            problem = "; ".join([f"unknown key(s) {unknown}"] * bool(unknown) + [f"missing key(s) {missing}"] *
+                                bool(missing)) or f"the order differs from the contract's {list(expected)}"
+            raise RowShapeError(f"records of {path or 'the row'} do not fit the DatasetRow contract: {problem}")
+
+
+def record_maker(path: str) -> Callable[..., tuple[Any, ...]]:
+    """A function taking the fields of the struct at `path` by keyword only (all of them, no other) and returning
+    them as a record in the contract's order, as `namedtuple` makes its constructor."""
+    names = fields_at(path)
+    arguments = ", ".join(names)
+    source = f"def make(*, {arguments}):\n    return ({arguments},)\n"
+    scope: dict[str, Any] = {}
+    exec(source, scope)  # noqa: S102 - the names are the schema's own field names
+    make = scope["make"]
+    make.__name__ = make.__qualname__ = f"{path or 'row'}_record"
+    return make  # type: ignore[no-any-return]
+
+
+def _plain(value: Any, arrow_type: pa.DataType) -> Any:
+    if pa.types.is_struct(arrow_type) and isinstance(value, tuple):
+        return {arrow_type.field(i).name: _plain(v, arrow_type.field(i).type) for i, v in enumerate(value)}
+    if pa.types.is_list(arrow_type) and isinstance(value, list):
+        return [_plain(v, arrow_type.value_type) for v in value]
+    return value
+
+
+def record_dict(record: Any, path: str = "") -> Any:
+    """A record (or any part of one) as the dict a reader of the written file gets."""
+    return _plain(record, _struct_at(path))

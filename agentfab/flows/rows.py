@@ -1,39 +1,103 @@
 """Dataset rows (the storage form of `DatasetRow`), assembled in one place: `trajectory_row`. A built task's row
-comes through `dataset_row`, an imported record's through `flows.importing`."""
+comes through `dataset_row`, an imported record's through `flows.importing`; `ShardRows` holds a shard's.
+
+A row is a record (`flows.row_arrow`): at every struct level a tuple of the contract's fields in its order. This
+module writes them as tuple literals in the order LAYOUT declares, which is checked against the contract once, when
+the module loads (not once per row); other callers (imports) use the makers of `record_maker`, keyword-only and named
+after the contract's fields, so a misspelled or missing field is refused where the row is made. The writer transposes
+records into columns without looking a key up again; `record_dict` gives the dict a reader of the file gets. What the shard's stats count of its rows (distributions, quality figures) is counted as
+each row is made, from what making it read, never by walking the rows again.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections import Counter
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
 
 from agentfab import __version__
-from agentfab.schemas.codes import Reason
+from agentfab.flows.quality import QualityTally, is_lint_rejected
+from agentfab.flows.row_arrow import check_layout, fields_at, record_dict, record_maker
+from agentfab.schemas.codes import STAGES, Reason
+from agentfab.schemas.manifest import ShardQuality
+from agentfab.schemas.rows import RowShapeError
 from agentfab.schemas.tasks import Task
 from agentfab.schemas.tools import ToolSpec
 from agentfab.schemas.trajectory import ADP_SCHEMA_VERSION
+from agentfab.validators.reading import Reading
 from agentfab.validators.verify import Verdict
-from agentfab.worlds.core import Domain, canonical_json
+from agentfab.worlds.core import Domain, ToolRaised, canonical_json
+
+if TYPE_CHECKING:
+    from agentfab.flows.stages import Draft, Record
+
+Row = tuple[Any, ...]  # a record of DatasetRow (see flows.row_arrow)
+
+# The order in which this module writes each record's fields (tuple literals below, the hot path: a keyword call per
+# record costs more than the dict it replaces). Checked against the contract once, when the module loads; the
+# makers (keyword-only, named after the contract's fields) serve every other caller.
+LAYOUT = {
+    "": ("id", "task_id", "family", "domain", "kind", "depth", "width", "n_turns", "n_calls", "n_errors",
+         "tools_used", "judge_score", "query", "schema_version", "content", "details", "tools", "ground_truth",
+         "verification", "provenance"),
+    "content": ("class_", "content", "function", "kwargs", "description", "tool_call_id", "source", "name",
+                "language"),
+    "ground_truth": ("answers", "plan", "state_changes", "expect_refusal", "clarify_param", "clarify_question",
+                     "clarify_reply", "clarify_step", "clarify_options", "user_turns", "needed_tools", "declined",
+                     "failure_outcome"),
+    "ground_truth.plan": ("id", "tool", "arguments", "bindings", "depends_on", "turn", "result", "asks",
+                          "expect_error"),
+    "ground_truth.state_changes": ("table", "key", "before", "after"),
+    "verification": ("passed", "reasons", "details", "judge_score", "judge_rationale", "stages", "dedup_key"),
+}
+check_layout(LAYOUT)
+
+tool_record = record_maker("tools")
+ground_truth_record = record_maker("ground_truth")
+verification_record = record_maker("verification")
+_PROVENANCE = fields_at("provenance")
+_provenance_of = itemgetter(*_PROVENANCE)
+
+_JUDGE_SCORE = LAYOUT["verification"].index("judge_score")
+EVENT_FIELDS = LAYOUT["content"]
+_NO_EVENT = dict.fromkeys(EVENT_FIELDS)
+_event_of = itemgetter(*EVENT_FIELDS)
 
 # a row without a composed task (an imported record, a task a tool raised on): nothing to compare answers, calls or
 # state against
 EMPTY_GROUND_TRUTH: dict[str, Any] = {"answers": [], "plan": [], "state_changes": [], "expect_refusal": False,
                                       "clarify_param": None, "clarify_question": None, "clarify_reply": None,
-                                      "clarify_step": None, "clarify_options": [], "user_turns": [], "needed_tools": [], "failure_outcome": None,
-                                      "declined": None}
-_EVENT_FIELDS = ("class_", "content", "function", "kwargs", "description", "tool_call_id", "source", "name", "language")
-_NO_EVENT = dict.fromkeys(_EVENT_FIELDS)
-_N_FIELDS = len(_NO_EVENT)
+                                      "clarify_step": None, "clarify_options": [], "user_turns": [], "needed_tools": [],
+                                      "failure_outcome": None, "declined": None}
 
 
-def event_row(event: dict[str, Any]) -> dict[str, Any]:
-    """The stored event: every field of `EventRow` (None where the event has none), kwargs as JSON text; keys an
-    event may carry beyond those are not stored."""
-    row = {**_NO_EVENT, **event}
-    if len(row) != _N_FIELDS:  # a key beyond the stored fields (checked after the merge: the common case pays less)
-        row = {k: event.get(k) for k in _EVENT_FIELDS}
-    if isinstance(row["kwargs"], dict):
-        row["kwargs"] = canonical_json(row["kwargs"])
-    return row
+class Events(NamedTuple):
+    """A trajectory's stored events and what is read off them in the same pass."""
+
+    stored: list[Row]  # event records: kwargs as JSON text; keys an event carries beyond the contract's are not stored
+    functions: list[Any]  # the function of each call, in order
+    errors: list[str]  # the text of each tool result that is an error
+
+
+def stored_events(content: list[dict[str, Any]], reading: Reading | None = None) -> Events:
+    """`content` (in-memory events, kwargs as objects) as stored; `reading` of the same events lends the canonical
+    JSON of the calls' arguments that the checks already wrote."""
+    keys = reading.call_keys if reading is not None and reading.content is content else {}
+    stored, functions, errors = [], [], []
+    for i, e in enumerate(content):
+        event = {**_NO_EVENT, **e}
+        if event["class_"] == "api_action":
+            functions.append(event["function"])
+            kwargs = event["kwargs"]
+            if isinstance(kwargs, dict):
+                text = keys.get(i)
+                event["kwargs"] = canonical_json(kwargs) if text is None else text
+        elif event["source"] == "environment" and str(event["content"] or "").startswith('{"error"'):
+            errors.append(event["content"])
+        stored.append(_event_of(event))
+    return Events(stored, functions, errors)
 
 
 def event_from_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -47,19 +111,17 @@ def event_from_row(row: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def tool_row(spec: ToolSpec) -> dict[str, Any]:
-    return {
-        "name": spec.name, "description": spec.description,
-        "parameters": canonical_json(spec.parameters), "returns": canonical_json(spec.returns),
-        "domain": spec.domain, "source": spec.source, "mutates": spec.mutates,
-    }
+def tool_row(spec: ToolSpec) -> Row:
+    return tool_record(name=spec.name, description=spec.description, parameters=canonical_json(spec.parameters),
+                       returns=canonical_json(spec.returns), domain=spec.domain, source=spec.source,
+                       mutates=spec.mutates)
 
 
-def tool_rows(domain: Domain, names: list[str]) -> list[dict[str, Any]]:
-    """Specs are frozen: each is serialized once per domain, and every row offering it holds that one dict (rows are
-    never changed once made; `flows.row_arrow` converts each distinct tool once). The lists are the row's own: the
-    offered tools differ from task to task (distractors), so a memo of whole lists would only grow."""
-    made: dict[str, dict[str, Any]] = domain.memo("tool_rows", dict)
+def tool_rows(domain: Domain, names: list[str]) -> list[Row]:
+    """Specs are frozen: each is serialized once per domain, and every row offering it holds that one record (rows
+    are never changed once made; `flows.row_arrow` converts each distinct tool once). The lists are the row's own:
+    the offered tools differ from task to task (distractors), so a memo of whole lists would only grow."""
+    made: dict[str, Row] = domain.memo("tool_records", dict)
     out = []
     for name in names:
         row = made.get(name)
@@ -69,122 +131,68 @@ def tool_rows(domain: Domain, names: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def trajectory_row(
-    *,
-    row_id: str,
-    task_id: str,
-    family: str,
-    domain: str,
-    kind: str,
-    shape: tuple[int, int, int],
-    query: str,
-    content: list[dict[str, Any]],
-    tools: list[dict[str, Any]],
-    details: dict[str, Any],
-    ground_truth: dict[str, Any],
-    verification: dict[str, Any],
-    provenance: dict[str, Any],
-) -> dict[str, Any]:
+def trajectory_row(*, row_id: str, task_id: str, family: str, domain: str, kind: str, shape: tuple[int, int, int],
+                   query: str, content: list[dict[str, Any]] | Events, tools: list[Row], details: dict[str, Any],
+                   ground_truth: Row, verification: Row, provenance: dict[str, Any]) -> Row:
     """The one place a dataset row is assembled (built tasks and imported records alike): what is read off the
-    events (calls, failed calls, tools used) is computed here and nowhere else. `shape` is
-    (depth, width, turns); `content` holds in-memory events (kwargs as objects)."""
-    n_calls = n_errors = 0
-    used = set()
-    events = []
-    for e in content:  # one pass: the stored events and what is read off them
-        events.append(event_row(e))
-        if e.get("class_") == "api_action":
-            n_calls += 1
-            if isinstance(e.get("function"), str):
-                used.add(e["function"])
-        elif e.get("source") == "environment" and str(e.get("content") or "").startswith('{"error"'):
-            n_errors += 1
+    events (calls, failed calls, tools used) is computed here and nowhere else. `shape` is (depth, width, turns);
+    `content` holds in-memory events (kwargs as objects), or `stored_events` of them; `provenance` has every field
+    of the contract's but agentfab_version."""
+    events = content if isinstance(content, Events) else stored_events(content)
     depth, width, turns = shape
-    return {
-        "id": row_id,
-        "task_id": task_id,
-        "family": family,
-        "domain": domain,
-        "kind": kind,
-        "depth": depth,
-        "width": width,
-        "n_turns": turns,
-        "n_calls": n_calls,
-        "n_errors": n_errors,
-        "tools_used": sorted(used),
-        "judge_score": verification["judge_score"],
-        "query": query,
-        "schema_version": ADP_SCHEMA_VERSION,
-        "content": events,
-        "details": canonical_json(details),
-        "tools": tools,
-        "ground_truth": ground_truth,
-        "verification": verification,
-        "provenance": {**provenance, "agentfab_version": __version__},
-    }
+    stamped = {**provenance, "agentfab_version": __version__}
+    try:
+        if len(stamped) != len(_PROVENANCE):
+            raise KeyError
+        stamped_row = _provenance_of(stamped)
+    except KeyError:
+        unknown, missing = sorted(stamped.keys() - set(_PROVENANCE)), sorted(set(_PROVENANCE) - stamped.keys())
+        raise RowShapeError(f"row {row_id} does not fit the DatasetRow contract: provenance: "
+                            f"unknown key(s) {unknown}; missing key(s) {missing}") from None
+    functions = events.functions
+    return (row_id, task_id, family, domain, kind, depth, width, turns, len(functions), len(events.errors),
+            sorted({f for f in functions if isinstance(f, str)}), verification[_JUDGE_SCORE], query,
+            ADP_SCHEMA_VERSION, events.stored, canonical_json(details), tools, ground_truth, verification,
+            stamped_row)
 
 
-def dataset_row(
-    *,
-    row_id: str,
-    task: Task,
-    content: list[dict[str, Any]],
-    verdict: Verdict,
-    domain: Domain,
-    provenance: dict[str, Any],
-    dedup_key: str,
-) -> dict[str, Any]:
-    """The row of a built task: its trajectory, ground truth and verdict."""
+def dataset_row(*, row_id: str, task: Task, content: list[dict[str, Any]] | Events, verdict: Verdict, domain: Domain,
+                provenance: dict[str, Any], dedup_key: str, reading: Reading | None = None) -> Row:
+    """The row of a built task: its trajectory, ground truth and verdict. `reading`: one of `content` or of any
+    events of `task` (it lends the canonical JSON the checks already wrote)."""
+    arguments = reading.plan_arguments(task) if reading is not None else [canonical_json(s.arguments)
+                                                                           for s in task.plan]
+    c = task.clarification
+    results = task.results
+    turns = task.user_turns
+    ground_truth = (
+        [t.answer for t in turns],
+        [(s.id, s.tool, args, [f"{p}={r}" for p, r in sorted(s.bindings.items())], s.depends_on, s.turn,
+          canonical_json(results.get(s.id)), s.asks, s.expect_error) for s, args in zip(task.plan, arguments)],
+        [(table, key, None if before is None else canonical_json(before),
+          None if after is None else canonical_json(after))
+         for table, rows in sorted(task.state_diff.items()) for key, (before, after) in sorted(rows.items())],
+        task.expect_refusal,
+        *((c.param, c.question, c.reply, c.step, c.options) if c else (None, None, None, None, [])),
+        [t.text for t in turns], task.needed_tools, task.declined, task.failure_outcome)
     return trajectory_row(
         row_id=row_id, task_id=task.id, family=task.family, domain=task.domain, kind=task.kind,
-        shape=(task.depth, task.width, task.turns), query=task.user_turns[0].text, content=content, tools=tool_rows(domain, task.tools),
+        shape=(task.depth, task.width, task.turns), query=turns[0].text,
+        content=content if isinstance(content, Events) else stored_events(content, reading),
+        tools=tool_rows(domain, task.tools),
         details={"task_id": task.id, "domain": task.domain, "kind": task.kind,
                  "world_seed": provenance["world_seed"], "world_offset": provenance.get("world_offset", 0)},
-        ground_truth={
-            "answers": [t.answer for t in task.user_turns],
-            "plan": [
-                {"id": s.id, "tool": s.tool, "arguments": canonical_json(s.arguments),
-                 "bindings": [f"{p}={r}" for p, r in sorted(s.bindings.items())], "depends_on": s.depends_on,
-                 "turn": s.turn, "result": canonical_json(task.results.get(s.id)), "asks": s.asks,
-                 "expect_error": s.expect_error}
-                for s in task.plan
-            ],
-            "state_changes": [
-                {"table": table, "key": key,
-                 "before": None if before is None else canonical_json(before),
-                 "after": None if after is None else canonical_json(after)}
-                for table, rows in sorted(task.state_diff.items()) for key, (before, after) in sorted(rows.items())
-            ],
-            "expect_refusal": task.expect_refusal,
-            "clarify_param": task.clarification.param if task.clarification else None,
-            "clarify_question": task.clarification.question if task.clarification else None,
-            "user_turns": [t.text for t in task.user_turns],
-            "clarify_reply": task.clarification.reply if task.clarification else None,
-            "clarify_step": task.clarification.step if task.clarification else None,
-            "clarify_options": task.clarification.options if task.clarification else [],
-            "needed_tools": task.needed_tools,
-            "failure_outcome": task.failure_outcome,
-            "declined": task.declined,
-        },
-        verification=_verification(verdict, dedup_key),
-        provenance=provenance,
-    )
+        ground_truth=ground_truth, verification=_verification(verdict, dedup_key), provenance=provenance)
 
 
-def _verification(verdict: Verdict, dedup_key: str) -> dict[str, Any]:
-    return {
-        "passed": verdict.passed,
-        "reasons": list(verdict.reasons),
-        "details": list(verdict.details),
-        "judge_score": verdict.judgement.score,
-        "judge_rationale": verdict.judgement.rationale,
-        "stages": list(verdict.stages),
-        "dedup_key": dedup_key,
-    }
+def _verification(verdict: Verdict, dedup_key: str) -> Row:
+    judgement = verdict.judgement
+    return (verdict.passed, list(verdict.reasons), list(verdict.details), judgement.score, judgement.rationale,
+            list(verdict.stages), dedup_key)
 
 
 def raised_row(*, row_id: str, kind: str, domain: Domain, task: Task | None, failure: str,
-               provenance: dict[str, Any]) -> dict[str, Any]:
+               provenance: dict[str, Any]) -> Row:
     """The rejected row of a task on which a `{python: module}` tool raised (`exec.tool_raised`, see ToolRaised):
     the task as far as it got (its request and ground truth, when it was composed before the tool raised), no
     trajectory, and in its verification details which tool raised what, where."""
@@ -199,6 +207,79 @@ def raised_row(*, row_id: str, kind: str, domain: Domain, task: Task | None, fai
         content=[], tools=[],
         details={"task_id": row_id, "domain": domain.name, "kind": kind, "world_seed": provenance["world_seed"],
                  "world_offset": provenance.get("world_offset", 0)},
-        ground_truth={**EMPTY_GROUND_TRUTH, "answers": [[]]},  # one (empty) turn: the task was never phrased
+        ground_truth=ground_truth_record(**{**EMPTY_GROUND_TRUTH, "answers": [[]]}),  # one (empty) turn: never phrased
         verification=_verification(verdict, ""), provenance=provenance)
 
+
+DISTRIBUTED = ("domain", "kind", "depth", "width", "n_turns", "n_calls")  # columns the distributions count
+_AT = [fields_at("").index(name) for name in DISTRIBUTED]
+_TOOLS_USED = fields_at("").index("tools_used")
+
+
+class Distributions:
+    """Counts of accepted rows per value of the columns people filter on (and per tool used), row by row."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, Counter[str]] = {k: Counter() for k in (*DISTRIBUTED, "tools_used")}
+
+    def add(self, values: Iterable[Any], tools_used: Iterable[str]) -> None:
+        """One row: its values of DISTRIBUTED, in that order, and the tools it used."""
+        for name, value in zip(DISTRIBUTED, values):
+            self.counts[name][str(value)] += 1
+        self.counts["tools_used"].update(tools_used)
+
+    def add_record(self, row: Row) -> None:
+        self.add([row[i] for i in _AT], row[_TOOLS_USED])
+
+    def result(self) -> dict[str, dict[str, int]]:
+        return {k: dict(sorted(v.items())) for k, v in self.counts.items()}
+
+
+@dataclass
+class ShardRows:
+    """Stage 7: the rows and the funnel of one shard, written by `flows.shard` when the shard is complete, with its
+    distributions and quality figures counted as the rows come."""
+
+    accepted: list[Row] = field(default_factory=list)
+    rejected: list[Row] = field(default_factory=list)
+    funnel: dict[str, dict[str, int]] = field(default_factory=lambda: {s: {"entered": 0, "rejected": 0}
+                                                                        for s in STAGES})
+    reasons: Counter[str] = field(default_factory=Counter)
+    distributions: Distributions = field(default_factory=Distributions)
+    tally: QualityTally = field(default_factory=lambda: QualityTally(ShardQuality()))
+
+    def add(self, record: Record, provenance: dict[str, Any], row_id: str | None = None) -> None:
+        verdict, task = record.verdict, record.task
+        events = stored_events(record.content, record.reading)
+        row = dataset_row(row_id=row_id or task.id, task=task, content=events, verdict=verdict,
+                          domain=record.draft.world.domain, provenance=provenance, dedup_key=record.key,
+                          reading=record.reading)
+        for stage in verdict.stages:
+            self.funnel[stage]["entered"] += 1
+        if verdict.passed:
+            self.accepted.append(row)
+            self.distributions.add_record(row)
+            created = [key for rows in task.state_diff.values() for key, (before, _) in rows.items() if before is None]
+            if verdict.facts is None:  # not counted by a ground-truth check: read off the row
+                self.tally.add_row(record_dict(row))
+            else:
+                self.tally.add(task.domain, events.functions, events.errors, created, verdict.facts)
+        else:
+            self.funnel[verdict.stage]["rejected"] += 1
+            self.reasons.update(verdict.reasons)
+            self.rejected.append(row)
+            if is_lint_rejected(provenance.get("negative"), verdict.reasons):
+                self.tally.quality.template_lint_rejected_rows += 1
+
+    def add_raised(self, draft: Draft, task: Task | None, raised: ToolRaised, provenance: dict[str, Any]) -> None:
+        """The rejected row of a task a `{python: module}` tool raised on, counted in the funnel at `exec`."""
+        self.rejected.append(raised_row(row_id=draft.task_id, kind=draft.kind, domain=draft.world.domain, task=task,
+                                        failure=str(raised), provenance=provenance))
+        for stage in ("schema", "exec"):
+            self.funnel[stage]["entered"] += 1
+        self.funnel["exec"]["rejected"] += 1
+        self.reasons[Reason.TOOL_RAISED] += 1
+
+    def quality(self) -> ShardQuality:
+        """The quality figures of the rows added so far (flows.quality)."""
+        return self.tally.result()

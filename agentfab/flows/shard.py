@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from agentfab.flows.recipe import Recipe
-from agentfab.flows.quality import shard_quality
+from agentfab.flows.rows import DISTRIBUTED, Distributions, ShardRows
 from agentfab.flows.stages import (Compose, DedupStage, JudgeStage, Negatives, OracleRollOut, Phrase, Record,
-                                   RollOut, ShardRows, ShardWorld, TaskWorld, TemplatePhrase, variants_per_world,
-                                   verify_stage)
+                                   RollOut, ShardWorld, TaskWorld, TemplatePhrase, variants_per_world, verify_stage)
 from agentfab.flows.storage import paths, read_stats, shard_name, write_json, write_rows, write_text
 from agentfab.schemas.manifest import NegativeCounts, RowCounts, ShardStats
 from agentfab.validators.dedup import Deduper
@@ -167,7 +166,7 @@ def _build_shard(job: ShardJob) -> dict[str, Any]:
     files["accepted"] = write_rows(p["accepted"], rows.accepted, meta)
     timings["write"] += stage_clock() - t_write
     t_quality = stage_clock()
-    quality = shard_quality(rows.accepted, rows.rejected, rows.facts)  # finalize merges these; it never re-reads the rows
+    quality = rows.quality()  # counted as the rows were made; finalize merges these, it never re-reads the rows
     timings["quality"] += stage_clock() - t_quality
     stats = ShardStats(
         shard=job.shard,
@@ -181,7 +180,7 @@ def _build_shard(job: ShardJob) -> dict[str, Any]:
         fallbacks=dict(sorted(compose.fallbacks.items())),
         negatives=NegativeCounts(**negatives.counts),
         negative_reasons=dict(sorted(negatives.codes.items())),
-        distributions=distributions(rows.accepted),
+        distributions=rows.distributions.result(),
         timings={k: round(v, 4) for k, v in sorted(timings.items())},
         seconds=round(time.perf_counter() - t_start, 4),
         llm=llm.stats() if llm is not None else None,
@@ -270,14 +269,12 @@ def load_stats(path: Path) -> ShardStats | None:
 
 
 def distributions(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """Counts of the accepted rows per value of the columns people filter on (and per tool used)."""
-    dist: dict[str, Counter[str]] = {k: Counter() for k in ("domain", "kind", "depth", "width", "n_turns", "n_calls",
-                                                           "tools_used")}
+    """Counts of the accepted rows (as read from a file) per value of the columns people filter on (and per tool
+    used); a shard's own are counted as its rows are made (`ShardRows.distributions`)."""
+    dist = Distributions()
     for r in rows:
-        for key in ("domain", "kind", "depth", "width", "n_turns", "n_calls"):
-            dist[key][str(r[key])] += 1
-        dist["tools_used"].update(r["tools_used"])
-    return {k: dict(sorted(v.items())) for k, v in dist.items()}
+        dist.add([r[key] for key in DISTRIBUTED], r["tools_used"])
+    return dist.result()
 
 
 def subtract_distributions(counts: dict[str, dict[str, int]], removed: dict[str, dict[str, int]]

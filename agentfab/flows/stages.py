@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agentfab.flows.recipe import Recipe
-from agentfab.flows.rows import dataset_row, raised_row
+from agentfab.flows.rows import ShardRows, dataset_row
 from agentfab.generators.nearmiss import near_miss
 from agentfab.generators.negatives import EXPECTED_CODE, make_negative
 from agentfab.generators.queries import render_step, to_task
@@ -22,7 +22,7 @@ from agentfab.generators.rollouts import OracleAgent
 from agentfab.generators.tasks import ComposeLimits, Composer, Plan, Step
 from agentfab.generators.value_bank import ValueBank
 from agentfab.generators.values import PoolCache, sample_arguments
-from agentfab.schemas.codes import STAGES, Reason
+from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import TASK_KINDS, Task
 from agentfab.validators.dedup import Deduper, exact_key
 from agentfab.validators.judge import Judge
@@ -318,41 +318,6 @@ class DedupStage:
             record.verdict.stages.append("dedup")
 
 
-@dataclass
-class ShardRows:
-    """Stage 7: the rows and the funnel of one shard, written by `flows.shard` when the shard is complete."""
-
-    accepted: list[dict[str, Any]] = field(default_factory=list)
-    rejected: list[dict[str, Any]] = field(default_factory=list)
-    funnel: dict[str, dict[str, int]] = field(default_factory=lambda: {s: {"entered": 0, "rejected": 0}
-                                                                        for s in STAGES})
-    reasons: Counter[str] = field(default_factory=Counter)
-    facts: list[tuple[int, int] | None] = field(default_factory=list)  # per accepted row: (asked, stated) fact values
-
-    def add(self, record: Record, provenance: dict[str, Any], row_id: str | None = None) -> None:
-        verdict = record.verdict
-        row = dataset_row(row_id=row_id or record.task.id, task=record.task, content=record.content, verdict=verdict,
-                          domain=record.draft.world.domain, provenance=provenance, dedup_key=record.key)
-        for stage in verdict.stages:
-            self.funnel[stage]["entered"] += 1
-        if verdict.passed:
-            self.accepted.append(row)
-            self.facts.append(verdict.facts)
-        else:
-            self.funnel[verdict.stage]["rejected"] += 1
-            self.reasons.update(verdict.reasons)
-            self.rejected.append(row)
-
-    def add_raised(self, draft: Draft, task: Task | None, raised: ToolRaised, provenance: dict[str, Any]) -> None:
-        """The rejected row of a task a `{python: module}` tool raised on, counted in the funnel at `exec`."""
-        self.rejected.append(raised_row(row_id=draft.task_id, kind=draft.kind, domain=draft.world.domain, task=task,
-                                        failure=str(raised), provenance=provenance))
-        for stage in ("schema", "exec"):
-            self.funnel[stage]["entered"] += 1
-        self.funnel["exec"]["rejected"] += 1
-        self.reasons[Reason.TOOL_RAISED] += 1
-
-
 class Negatives:
     """Beside the stages: a share of tasks also get a deliberately broken trajectory, which must be rejected.
 
@@ -397,7 +362,8 @@ class Negatives:
         self.codes.update(nv.reasons)
         rows.rejected.append(dataset_row(
             row_id=f"{task.id}-neg", task=task, content=content, verdict=nv, domain=world.domain,
-            provenance={**provenance, "negative": name}, dedup_key=exact_key(task, content, broken.reading)))
+            provenance={**provenance, "negative": name}, dedup_key=exact_key(task, content, broken.reading),
+            reading=broken.reading))
 
     def finish(self) -> None:
         """Count the negatives with a token that no accepted row of the shard has (after the whole shard)."""
