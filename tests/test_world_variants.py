@@ -80,6 +80,35 @@ def test_the_quick_seeded_faker_makes_fakers_own_values_and_leaves_its_random_wh
 
 
 
+def test_a_reseeded_faker_draws_what_a_fresh_one_does_whatever_it_drew_before_and_each_thread_has_its_own():
+    import threading
+
+    plain = Faker("en_US")
+    plain.seed_instance(7)
+    expected = [(plain.name(), plain.city(), plain.pyfloat(min_value=0, max_value=9)) for _ in range(40)]
+
+    def draws() -> list:
+        fake = seeded_faker(7)
+        return [(fake.name(), fake.city(), fake.pyfloat(min_value=0, max_value=9)) for _ in range(40)]
+
+    assert draws() == expected
+    seeded_faker(99).address()  # the thread's instance used with another seed in between
+    assert draws() == expected
+    fake = seeded_faker(7)
+    mine = [fake.name() for _ in range(20)]
+    other = threading.Thread(target=lambda: seeded_faker(99).name())  # another thread seeds its own instance
+    other.start()
+    other.join()
+    mine += [fake.name() for _ in range(20)]
+    assert mine == _names(7, 40)
+
+
+def _names(seed: int, n: int) -> list:
+    plain = Faker("en_US")
+    plain.seed_instance(seed)
+    return [plain.name() for _ in range(n)]
+
+
 def test_the_comparison_tells_another_stream_apart():
     plain = Faker("en_US")
     plain.seed_instance(41)
