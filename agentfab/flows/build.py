@@ -38,7 +38,7 @@ from agentfab.flows.shard import ShardJob, build_shard, load_stats
 from agentfab.flows.shard_tasks import build_and_check
 from agentfab.flows.storage import check_shard, clear_partial, paths, write_json, write_text
 from agentfab.flows.worlds import expand_worlds, world_files
-from agentfab.llm.client import LLMError
+from agentfab.llm.errors import LLMError
 from agentfab.llm.usage import llm_summary
 from agentfab.schemas.manifest import Manifest
 from agentfab.validators.near_index import NearIndex

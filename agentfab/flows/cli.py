@@ -76,7 +76,7 @@ def build(recipe: Path, out: Path | str | None, records: int | None, seed: int |
         raise UserError(str(exc)) from None
     start_server()  # before Prefect is imported: the server starts while this process imports and sets up
     from agentfab.flows.build import BuildError, build as run_build
-    from agentfab.llm.client import LLMError
+    from agentfab.llm.errors import LLMError
     from agentfab.worlds.declared import DeclaredDomainError
 
     from agentfab.flows.runners import RunnerError, make_runner

@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from agentfab.flows.crossshard import ShardChecks
 from agentfab.flows.runners import ShardRunner
 from agentfab.flows.shard import ShardJob
-from agentfab.llm.client import LLMError
+from agentfab.llm.errors import LLMError
 
 # a full disk, a quota, a folder agentfab may not write: the machine's state, reported as one line, never retried
 MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)

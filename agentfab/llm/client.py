@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - depends on the installed openai
     FinalRequestOptions = None
 
 from agentfab.llm.cache import RequestCache, canonical_request, request_key
+from agentfab.llm.errors import LLMError
 from agentfab.llm.settings import RoleSettings
 from agentfab.llm.usage import RoleUsage
 
@@ -59,18 +60,6 @@ PRIVATE = {"build": "_build_request", "send": "send", "status_error": "_make_sta
 
 class _PrivateAPIChanged(Exception):
     """The installed openai client lacks a private attribute `_post_private` uses, or it takes other arguments."""
-
-
-class LLMError(RuntimeError):
-    """A request that failed for good. `code` is a stable reason code; `fatal` stops the build (auth, bad model)."""
-
-    def __init__(self, code: str, message: str, fatal: bool = False):
-        super().__init__(message)
-        self.code = code
-        self.fatal = fatal
-
-    def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries (shard workers) intact
-        return (LLMError, (self.code, str(self), self.fatal))
 
 
 class Gate:
