@@ -27,6 +27,8 @@ from pathlib import Path
 
 from proctree import run_tree
 
+from agentfab.flows.process_memory import LOG_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -43,6 +45,9 @@ def run_size(records: int, shard_size: int, workers: int, runner: str, tmp: Path
     cmd = [sys.executable, "-m", "agentfab", "build", str(recipe), "--out", str(out), "--workers", str(workers),
            "--runner", runner, "--quiet", "--overwrite"]
     stats = out / "stats"
+    log = tmp / f"memory-{records}.jsonl"
+    log.unlink(missing_ok=True)
+    os.environ[LOG_ENV] = str(log)  # every build process appends its memory by allocator (flows/process_memory.py)
     run = run_tree(cmd, progress=lambda: sum(1 for _ in os.scandir(stats)) if stats.is_dir() else 0)
     if run.returncode != 0:
         raise SystemExit(f"build of {records} failed:\n{run.stderr[-3000:]}")
@@ -57,7 +62,56 @@ def run_size(records: int, shard_size: int, workers: int, runner: str, tmp: Path
             "bytes_per_accepted_row": acc_bytes / max(accepted, 1), "bytes_per_rejected_row": rej_bytes / max(rejected, 1),
             "moved_across_shards": m["cross_shard_duplicates_moved"],
             "cpu_s": run.cpu, "prefect_cpu_s": run.cpu_by_role["prefect server"], "peak_mb": run.peak_mb,
-            "timeline": run.timeline, "shards": m["shards"]}
+            "timeline": run.timeline, "shards": m["shards"], "memory_log": log}
+
+
+COLUMNS = (("rss", "RSS"), ("anon", "anon"), ("pymalloc", "pymalloc"), ("glibc_in_use", "glibc used"), ("glibc_free", "glibc free"),
+           ("arrow", "arrow"), ("sqlite", "sqlite"), ("other", "other"))
+
+
+def slope(points: list[tuple[int, float]]) -> float | None:
+    """Least-squares MB per step."""
+    if len({x for x, _ in points}) < 2:
+        return None
+    n = len(points)
+    mx, my = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
+    return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
+
+
+def allocator_lines(log: Path) -> list[str]:
+    """Per process, its memory by allocator (MB) as its steps (shards checked by the driver, built by a worker)
+    go by, and each figure's growth per step from 10% and from 50% of its steps on."""
+    if not log.is_file():
+        return []
+    by_pid: dict[tuple[str, int], list[dict]] = {}
+    for line in log.read_text().splitlines():
+        point = json.loads(line)
+        # anonymous RSS not in pymalloc's arenas, glibc's heap (SQLite allocates from it) or Arrow's pool: stacks,
+        # and what an allocator keeps that none of them reports (glibc's kept free pages may not be resident)
+        point["other"] = point.get("anon", point["rss"]) - sum(point.get(k, 0) for k in ("pymalloc", "glibc_in_use", "glibc_free",
+                                                                    "arrow"))
+        by_pid.setdefault((point["role"], point["pid"]), []).append(point)
+    lines = []
+    for (role, pid), points in sorted(by_pid.items(), key=lambda kv: (kv[0][0] != "checks", -len(kv[1]))):
+        if role == "shard" and len(points) < 2:
+            continue  # the driver's warm-up shard
+        who = "driver, shards checked" if role == "checks" else f"worker {pid}, shards built"
+        backend = points[-1].get("arrow_backend", "")
+        lines.append(f"    {who} (arrow pool: {backend}), MB: " + " ".join(f"{t:>10}" for _, t in COLUMNS))
+        last = points[-1]["n"]
+        shown = set()
+        for share in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0):
+            want = max(1, round(share * last))
+            p = next(p for p in points if p["n"] >= want)
+            if p["n"] not in shown:
+                shown.add(p["n"])
+                lines.append(f"      {p['n']:>5} " + " ".join(f"{p.get(k, float('nan')):>10.1f}" for k, _ in COLUMNS))
+        for start in (0.1, 0.5):
+            fit = [p for p in points if p["n"] >= max(2, round(start * last))]
+            grows = [slope([(p["n"], p[k]) for p in fit if k in p]) for k, _ in COLUMNS]
+            lines.append(f"      MB per shard from {fit[0]['n']} to {fit[-1]['n']}: " + " ".join(
+                f"{g:>+10.3f}" if g is not None else f"{'':>10}" for g in grows))
+    return lines
 
 
 def memory_trajectory(timeline: list[tuple[float, int, int, int, int]], shards: int) -> list[str]:
@@ -163,7 +217,7 @@ def main() -> None:
                   f"{100 * r['prefect_cpu_s'] / r['cpu_s']:>6.1f}% {r['bytes_per_accepted_row']:>6,.0f} {p['driver']:>9,.0f} "
                   f"{p['worker']:>9,.0f} {p['workers together']:>10,.0f} {p['prefect server']:>10,.0f} "
                   f"{r['moved_across_shards']:>6,}", flush=True)
-            for line in memory_trajectory(r["timeline"], r["shards"]):
+            for line in memory_trajectory(r["timeline"], r["shards"]) + allocator_lines(r["memory_log"]):
                 print(line, flush=True)
     finally:
         if args.keep:

@@ -4,7 +4,8 @@
 
 Runs the build as `agentfab build` does (Prefect's temporary server, a forked process pool, the checks across
 shards in the driver) on a throwaway recipe, and every `--every` shards done:
-  - the driver: a tracemalloc snapshot, its RSS, Arrow's pool and SQLite's own allocator (neither is traced);
+  - the driver: a tracemalloc snapshot, its RSS, glibc's heap, Arrow's pool and SQLite's own allocator
+    (none of them traced; flows/process_memory.py);
   - each worker, every `--every` shards it built: the same.
 At the end, for the driver and one worker, the allocations still alive that grew the most between the first
 snapshot after warm-up and the last one, grouped by traceback (`--frames` deep), with the growth per shard.
@@ -14,7 +15,6 @@ Tracing slows Python allocation ~2-3x: the times printed are not the build's spe
 from __future__ import annotations
 
 import argparse
-import ctypes
 import gc
 import os
 import sys
@@ -25,7 +25,6 @@ import tracemalloc
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -33,26 +32,20 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 _WORKER = {"built": 0}
 
 
-def _sqlite_bytes() -> int:
-    try:
-        return int(ctypes.CDLL("libsqlite3.so.0").sqlite3_memory_used())
-    except (OSError, AttributeError):
-        return -1
-
-
 def _point(label: str, trace_dir: Path, count: int) -> str:
     """Dump a snapshot named for this process and `count`; the line to print about it."""
-    import pyarrow as pa
+    from agentfab.flows.process_memory import figures
 
     gc.collect()
     snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__),
                                                      tracemalloc.Filter(False, "<frozen importlib._bootstrap>")])
     snap.dump(str(trace_dir / f"{label}-{os.getpid()}-{count:05d}.snap"))
     traced, _ = tracemalloc.get_traced_memory()
-    mb = 2**20
-    return (f"{label} {os.getpid()} at {count:4d} shards: RSS {psutil.Process().memory_info().rss / mb:6.0f} MB, "
-            f"traced {traced / mb:6.1f} MB, arrow pool {pa.total_allocated_bytes() / mb:5.1f} MB, "
-            f"sqlite {_sqlite_bytes() / mb:5.1f} MB, gc objects {len(gc.get_objects()):,}")
+    f = figures()
+    return (f"{label} {os.getpid()} at {count:4d} shards: RSS {f['rss']:6.0f} MB, traced {traced / 2**20:6.1f} MB, "
+            f"glibc in use {f.get('glibc_in_use', -1):5.1f} + free {f.get('glibc_free', -1):5.1f} MB, "
+            f"arrow pool {f.get('arrow', -1):5.1f} MB, sqlite {f.get('sqlite', -1):5.1f} MB, "
+            f"gc objects {len(gc.get_objects()):,}")
 
 
 def traced_shard(job, trace_dir: str, every: int, frames: int):  # type: ignore[no-untyped-def]

@@ -187,3 +187,15 @@ def test_the_flow_keeps_only_each_shards_outcome():
     assert outcome(stats) == {"shard": 3, "rows": {"accepted": 9, "rejected": 1}}
     assert outcome({"fatal": ["llm.refused", "no"]}) == {"fatal": ["llm.refused", "no"]}
     assert outcome({"os_error": [28, "No space left", "x"]}) == {"os_error": [28, "No space left", "x"]}
+
+
+def test_the_kept_sample_gives_back_the_rows_it_was_given():
+    from agentfab.flows.crossshard import SampleTexts
+
+    kept = SampleTexts()
+    kept.extend([("q1", ("hi", ""), ("hello", "done")), ("q2", (), ())])
+    kept.extend([])
+    kept.extend([("ünï €", ("a",), ())])
+    assert len(kept) == 3
+    assert kept.rows() == [("q1", ("hi", ""), ("hello", "done")), ("q2", (), ()), ("ünï €", ("a",), ())]
+    assert SampleTexts().rows() == []

@@ -204,7 +204,7 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
              "contaminated": sum(sum(c.values()) for c in passed.contaminated.values()),
              "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     sample = [row for stem in all_stems[:len(all_stems) - len(new)]
-              for row in _earlier_sample(out, stem, per_shard, checks.place)] + passed.sample
+              for row in _earlier_sample(out, stem, per_shard, checks.place)] + passed.sample.rows()
     manifest = {
         "name": recipe.name,
         "recipe_hash": recipe.hash(),

@@ -7,19 +7,19 @@ rerun skips ids already rejected), so the pass is idempotent and a killed finali
 
 from __future__ import annotations
 
-import ctypes
 import json
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from agentfab.flows import process_memory
 from agentfab.flows.quality import SAMPLE_COLUMNS, SampleRow, remove_rows, sample_texts
 from agentfab.flows.shard import distributions, subtract_distributions
 from agentfab.flows.storage import read_stats, write_json, write_table
@@ -28,12 +28,42 @@ from agentfab.schemas.manifest import ShardQuality
 from agentfab.validators.contamination import ContaminationIndex
 from agentfab.validators.near_index import NearIndex, hash_text
 
+class SampleTexts:
+    """The diversity sample's texts, kept as one small Arrow table per shard until finalize measures them.
+
+    Kept as Python strings, the sample (10,000 rows' request, user turns and assistant messages) is long-lived
+    small objects made a few at a time between each check's short-lived ones, which keeps partly used pymalloc
+    arenas alive: the driver's pymalloc arenas grew ~0.23 MB per checked shard (100k tasks in shards of 2,000)
+    while its live Python objects stayed flat (benchmarks/trace_memory.py). Arrow holds them in a few buffers
+    per shard."""
+
+    def __init__(self) -> None:
+        self._tables: list[pa.Table] = []
+
+    def extend(self, rows: list[SampleRow]) -> None:
+        if rows:
+            query, user, assistant = zip(*rows)
+            self._tables.append(pa.table({"query": pa.array(query, pa.string()),
+                                          "user": pa.array(user, pa.list_(pa.string())),
+                                          "assistant": pa.array(assistant, pa.list_(pa.string()))}))
+
+    def __len__(self) -> int:
+        return sum(t.num_rows for t in self._tables)
+
+    def rows(self) -> list[SampleRow]:
+        """The sampled rows, in the order they were added."""
+        out: list[SampleRow] = []
+        for t in self._tables:
+            out += [(q, tuple(u), tuple(a)) for q, u, a in zip(*(t.column(c).to_pylist() for c in t.column_names))]
+        return out
+
+
 @dataclass
 class PassReport:
     moved: Counter[str] = field(default_factory=Counter)
     checked: int = 0
     contaminated: dict[str, Counter[str]] = field(default_factory=dict)  # benchmark -> test -> rows
-    sample: list[SampleRow] = field(default_factory=list)  # the texts of the first rows each shard keeps
+    sample: SampleTexts = field(default_factory=SampleTexts)  # the texts of the first rows each shard keeps
     examples: list[str] = field(default_factory=list)
 
 
@@ -144,27 +174,8 @@ class ShardChecks:
             cross_shard_pass(self.out, self.stems[self.done:upto], near=self.near, contamination=self.contamination,
                              sample_rows=self.sample_rows, report=self.report, place=self.place)
             self.done = upto
-            release_memory()
+            process_memory.step_done("checks")
         return self.report
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL(None).malloc_trim  # glibc
-    except (AttributeError, OSError):
-        return None
-
-
-_TRIM = _malloc_trim()
-
-
-def release_memory() -> None:
-    """Hand back to the system what a shard's check freed: Arrow's allocator keeps freed pages for reuse, and glibc
-    the free parts of its arenas (one per thread the checks ran in). Without it the driver's RSS after 30 checked
-    shards of 1,000 rows was 480-535 MB and rising, with it 430 MB (same build, loaded machine)."""
-    pa.default_memory_pool().release_unused()
-    if _TRIM is not None:
-        _TRIM(0)
 
 
 def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from agentfab.flows import process_memory
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.rows import DISTRIBUTED, Distributions, ShardRows
 from agentfab.flows.stages import (Compose, DedupStage, JudgeStage, Negatives, OracleRollOut, Phrase, Record,
@@ -93,7 +94,9 @@ def build_shard(job: ShardJob) -> dict[str, Any]:
     """
     uses_llm = Recipe.model_validate(job.recipe).uses_llm
     with fewer_collections(50_000 if uses_llm else 0):
-        return _build_shard(job)
+        stats = _build_shard(job)
+    process_memory.step_done("shard")
+    return stats
 
 
 def _build_shard(job: ShardJob) -> dict[str, Any]:

@@ -1,0 +1,42 @@
+import ctypes
+import json
+
+import pytest
+
+from agentfab.flows import process_memory
+
+
+@pytest.mark.skipif(process_memory.glibc_heap() is None, reason="needs glibc >= 2.33")
+def test_glibc_in_use_counts_a_malloc_until_it_is_freed():
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    before = process_memory.glibc_heap()[0]
+    block = libc.malloc(64 * 2**20)
+    during = process_memory.glibc_heap()[0]
+    libc.free(block)
+    after = process_memory.glibc_heap()[0]
+    assert during - before >= 63 * 2**20
+    assert during - after >= 63 * 2**20  # negative control: freed, it is no longer counted
+
+
+def test_figures_name_each_allocator_and_add_up_below_the_rss():
+    import pyarrow  # noqa: F401 - the Arrow pool is reported once Arrow is loaded
+
+    f = process_memory.figures()
+    assert {"rss", "arrow", "arrow_backend"} <= set(f)
+    assert 0 < f.get("pymalloc", 1) < f["rss"]
+    assert f.get("glibc_in_use", 0) + f.get("pymalloc", 0) < f["rss"] + f.get("glibc_free", 0)
+
+
+def test_note_logs_a_line_per_step_only_when_asked(tmp_path, monkeypatch):
+    log = tmp_path / "memory.jsonl"
+    monkeypatch.delenv(process_memory.LOG_ENV, raising=False)
+    process_memory.note("checks")
+    assert not log.exists()  # negative control: without the setting nothing is written
+    monkeypatch.setenv(process_memory.LOG_ENV, str(log))
+    process_memory.note("checks")
+    process_memory.note("checks")
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [p["role"] for p in lines] == ["checks", "checks"]
+    assert lines[1]["n"] == lines[0]["n"] + 1 and lines[0]["rss"] > 0
