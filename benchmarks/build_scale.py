@@ -88,8 +88,8 @@ def allocator_lines(log: Path) -> list[str]:
         point = json.loads(line)
         # anonymous RSS not in pymalloc's arenas, glibc's heap (SQLite allocates from it) or Arrow's pool: stacks,
         # and what an allocator keeps that none of them reports (glibc's kept free pages may not be resident)
-        point["other"] = point.get("anon", point["rss"]) - sum(point.get(k, 0) for k in ("pymalloc", "glibc_in_use", "glibc_free",
-                                                                    "arrow"))
+        known = sum(point.get(k, 0) for k in ("pymalloc", "glibc_in_use", "glibc_free", "arrow"))
+        point["other"] = point.get("anon", point.get("rss", 0)) - known
         by_pid.setdefault((point["role"], point["pid"]), []).append(point)
     lines = []
     for (role, pid), points in sorted(by_pid.items(), key=lambda kv: (kv[0][0] != "checks", -len(kv[1]))):
