@@ -387,3 +387,31 @@ def test_a_build_to_s3_keeps_only_the_shards_it_works_on_in_its_working_copy(pre
     with pytest.raises(BuildError, match=r"rejected/shard-00005.parquet does not match its recorded checksum.*"
                                          r"stats/shard-00005.json"):
         build(recipe, out=url, workers=2)
+
+
+def test_extending_a_store_dataset_samples_earlier_shards_without_fetching_them(local_build, s3, tmp_path: Path,
+                                                                               monkeypatch):
+    """The diversity sample of an earlier version's shards is read in place (ranged reads of two columns), not by
+    downloading each shard whole; the figures equal the same extension of a local folder."""
+    from agentfab.flows.store_build import StoreShards
+
+    folder, _ = local_build
+    recipe = _recipe(tmp_path)
+    url = _url(s3, "extend-sample")
+    build(recipe, out=url, workers=1)
+    fetched: list[str] = []
+    real_fetch = StoreShards.fetch
+
+    def fetch(self, out, stem):  # type: ignore[no-untyped-def]
+        fetched.append(stem)
+        return real_fetch(self, out, stem)
+
+    monkeypatch.setattr(StoreShards, "fetch", fetch)
+    stored = build(recipe, out=url, workers=1, extend=True)
+    assert fetched and all("-v0002" in stem for stem in fetched), fetched  # only this version's shards (checked)
+    local = tmp_path / "local"
+    shutil.copytree(folder, local)
+    extended = build(recipe, out=local, workers=1, extend=True)
+    assert stored["query_diversity"] == extended["query_diversity"]
+    assert stored["quality"]["user_text"] == extended["quality"]["user_text"]
+    assert stored["quality"]["assistant_text"] == extended["quality"]["assistant_text"]

@@ -29,7 +29,7 @@ from agentfab.flows.lineage import (building_version, index_path, lineage, read_
                                    version_recipe, version_seed, working_index)
 from agentfab.flows.object_store import is_url, local_path
 from agentfab.flows.manifest import StatsTotals, dataset_card, distinct_ns, versions
-from agentfab.flows.quality import QualityTotals, file_quality, per_shard_sample, read_sample
+from agentfab.flows.quality import QualityTotals, file_quality, per_shard_sample
 from agentfab.flows.recipe import Recipe, load_recipe
 from agentfab.flows.ownership import (FolderError, check_writable, may_replace, record, remove_owned, start_ledger,
                                      writer_lock)
@@ -237,8 +237,7 @@ def finalize(recipe: Recipe, out: Path, wall_seconds: float, built: list[int], v
 
 def _earlier_sample(out: Path, stem: str, rows: int, place: ShardPlace) -> list[Any]:
     """The diversity sample's rows of an earlier version's shard."""
-    with place.reading(out, stem):
-        return read_sample(shard_files(out, stem)["accepted"], rows)
+    return place.sample(out, stem, rows)
 
 
 def _fold_stats(out: Path, stems: list[str], first_new: int, uses_llm: bool, place: ShardPlace

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from agentfab.flows import process_memory
-from agentfab.flows.quality import SAMPLE_COLUMNS, SampleRow, remove_rows, sample_texts
+from agentfab.flows.quality import SAMPLE_COLUMNS, SampleRow, read_sample, remove_rows, sample_texts
 from agentfab.flows.shard import distributions, subtract_distributions
 from agentfab.flows.storage import read_stats, write_json, write_table
 from agentfab.schemas.codes import Reason
@@ -91,6 +91,11 @@ class ShardPlace:
             yield
         finally:
             self.release(out, stem, False)
+
+    def sample(self, out: Path, stem: str, rows: int) -> list[SampleRow]:
+        """The diversity sample's texts of the shard's first `rows` accepted rows (a shard of an earlier version)."""
+        with self.reading(out, stem):
+            return read_sample(shard_files(out, stem)["accepted"], rows)
 
 
 def row_features(plan: list[dict[str, Any]], query: str) -> np.ndarray:
