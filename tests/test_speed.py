@@ -55,7 +55,7 @@ def test_near_duplicates_are_the_earliest_similar_row_as_a_full_scan_finds_it(ro
     import agentfab.validators.dedup as dedup
 
     real = dedup.features
-    dedup.features = lambda task: set(task)  # the rows' feature sets stand in for tasks
+    dedup.features = lambda task, arguments=None: set(task)  # the rows' feature sets stand in for tasks
     try:
         deduper = dedup.Deduper(threshold)
         got = []
