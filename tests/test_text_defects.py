@@ -267,3 +267,40 @@ def test_a_list_of_named_records_says_their_names_with_their_ids():
                     assert f"{item['name']} ({item[key]})" in text, text
                 listed += 1
     assert listed >= 20, listed
+
+
+def test_a_tool_that_says_its_result_is_replied_with_its_own_sentence():
+    """'For person P-124, the start time is 09:00 and the end time is 09:30.' reads 'P-124 is free from 09:00 to
+    09:30 on 2026-12-29.' where the world gave the tool a `says` sentence; an asked field the sentence leaves out is
+    still stated, and a sentence naming a field the result lacks is not used."""
+    from agentfab.worlds.authoring import tool_from_function
+    from agentfab.worlds.core import ToolSpec
+
+    calendar = builtin_domain("calendar")
+    free = calendar.tool("find_free_slot")
+    result = {"date": "2026-12-29", "end_time": "09:30", "person_id": "P-124", "start_time": "09:00"}
+    text = reply([Said(free, {"person_id": "P-124", "date": "2026-12-29", "duration_minutes": 30}, result,
+                       ("start_time", "end_time"))], random.Random(0))
+    assert "P-124 is free from 09:00 to 09:30 on 2026-12-29." in text and "start time" not in text, text
+    event = calendar.tool("get_event")
+    result = {"event_id": "EV-3012", "subject": "Roadmap review", "date": "2026-12-04", "start_time": "09:30",
+              "end_time": "10:00", "organizer_id": "P-112", "attendee_ids": ["P-112"], "status": "confirmed"}
+    text = reply([Said(event, {"event_id": "EV-3012"}, result, ("date", "start_time", "organizer_id"))],
+                 random.Random(0))
+    assert text.startswith(("EV-3012 (Roadmap review) is on 2026-12-04 at 09:30.", "Sure. EV-3012", "I checked. EV",
+                            "Here's what I found. EV", "Got it. EV")), text
+    assert mentioned(flatten(text), "p-112"), text  # the organizer, which the sentence leaves out
+    del result["subject"]  # a field the sentence names is missing: the generic reply
+    text = reply([Said(event, {"event_id": "EV-3012"}, result, ("date", "start_time"))], random.Random(0))
+    assert "(" not in text and mentioned(flatten(text), "09:30"), text
+
+    def slot(db, person_id: str) -> dict:  # a bring-your-own tool declares its sentence with @tool(says=...)
+        """Find a person's desk."""
+        return {"person_id": person_id, "desk": "D-4"}
+
+    from agentfab.worlds.authoring import tool as mark
+    own = tool_from_function(mark(phrases=("find the desk of {person_id}",), says="{person_id} sits at {desk}")(slot),
+                             "office")
+    assert isinstance(own.spec, ToolSpec) and own.says == "{person_id} sits at {desk}"
+    text = reply([Said(own, {"person_id": "P-1"}, {"person_id": "P-1", "desk": "D-4"}, ("desk",))], random.Random(0))
+    assert "P-1 sits at D-4." in text, text

@@ -9,8 +9,10 @@ Values are always written by `render_value`, so the answer checks find them as w
 
 from __future__ import annotations
 
+import functools
 import random
 import re
+import string
 from typing import Any
 
 from agentfab.generators.facts import (Said, ToolWords, fact_clause, fact_label, facts as _facts,
@@ -128,7 +130,28 @@ def _found_ids(named: ToolWords, result: dict[str, Any], asked: dict[str, Any]) 
     return ": " + join_words(ids)
 
 
+def _said_as(part: Said) -> str | None:
+    """The sentence the tool's world wrote for its result ("P-124 is free from 09:00 to 10:30 on 2026-12-01"),
+    where it has one, it names an asked field and every field it names is at hand."""
+    result = part.result if isinstance(part.result, dict) else {}
+    fields = _fields_of(part.tool.says or "")
+    if not fields or not any(f in part.asks for f in fields):
+        return None
+    values = {**part.arguments, **result}
+    if not all(f in values and not isinstance(values[f], (bool, list, dict)) for f in fields):
+        return None
+    return _cap(part.tool.says.format(**{f: value_text(f, values[f], result) for f in fields})) + "."
+
+
+@functools.lru_cache(maxsize=1024)
+def _fields_of(template: str) -> tuple[str, ...]:
+    return tuple(f for _, f, _, _ in string.Formatter().parse(template) if f)
+
+
 def _shaped(part: Said, rng: random.Random) -> str:
+    said = _said_as(part) if part.tool.says else None
+    if said is not None:
+        return said
     named = part.named
     cls = named.cls
     result = part.result if isinstance(part.result, dict) else {}

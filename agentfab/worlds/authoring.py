@@ -36,18 +36,23 @@ class ToolMeta:
     mutates: bool
     phrases: tuple[Phrase, ...]
     answer: tuple[str, ...] | None
+    says: str | None = None
 
 
-def tool(*, mutates: bool = False, phrases: tuple[str | Phrase, ...] = (), answer: tuple[str, ...] | None = None):
+def tool(*, mutates: bool = False, phrases: tuple[str | Phrase, ...] = (), answer: tuple[str, ...] | None = None,
+         says: str | None = None):
     """Mark a function as a tool. Only sets an attribute: the schema is derived when the domain is loaded.
 
     `phrases` are request templates over the parameter names ("check the balance of {account_id}"), plain or as
     `ask(text, *fields)` when the phrase asks for other result fields than `answer`; `answer` names the result
-    fields a plain request asks to see (default: every top-level scalar field).
+    fields a plain request asks to see (default: every top-level scalar field). `says` is how a reply states a
+    result, over parameter and result field names ("{person_id} is free from {start_time} to {end_time} on
+    {date}"), where the generic "for person P-124, the start time is 09:00 and ..." reads badly; asked fields it
+    leaves out are still stated after it.
     """
 
     def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
-        meta = ToolMeta(mutates=mutates, phrases=as_phrases(phrases), answer=answer)
+        meta = ToolMeta(mutates=mutates, phrases=as_phrases(phrases), answer=answer, says=says)
         fn.__agentfab_tool__ = meta  # type: ignore[attr-defined]
         return fn
 
@@ -104,7 +109,8 @@ def spec_from_function(fn: Callable[..., Any], domain: str, source: str = "built
 
 def tool_from_function(fn: Callable[..., Any], domain: str, source: str = "builtin") -> Tool:
     meta: ToolMeta = fn.__agentfab_tool__  # type: ignore[attr-defined]
-    return Tool(spec=spec_from_function(fn, domain, source), run=fn, phrases=meta.phrases, answer=meta.answer)
+    return Tool(spec=spec_from_function(fn, domain, source), run=fn, phrases=meta.phrases, answer=meta.answer,
+                says=meta.says)
 
 
 def _reported(module_name: str, seed_state: Callable[[int], Tables]) -> Callable[[int], Tables]:

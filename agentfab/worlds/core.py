@@ -241,6 +241,7 @@ class Tool:
     run: Callable[..., Any]
     phrases: tuple[Phrase, ...] = ()
     answer: tuple[str, ...] | None = None
+    says: str | None = None  # how a reply states a result, over parameter and result fields (worlds/authoring.py)
     _check: Callable[[Any], Any] | None = field(default=None, repr=False)
     _valid: set[str] = field(default_factory=set, repr=False)
     name: str = field(init=False, repr=False, compare=False)  # the spec's name (read very often)

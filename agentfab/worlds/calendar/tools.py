@@ -164,7 +164,8 @@ def find_person_by_email(db: Store, email: Annotated[str, Arg("Work email addres
     raise ToolError("not_found", f"nobody has the email {email!r}")
 
 
-@tool(phrases=("look up {person_id}", ask("tell me who {person_id} is and which team they are on", "name", "team")))
+@tool(phrases=("look up {person_id}", ask("tell me who {person_id} is and which team they are on", "name", "team")),
+      says="{person_id} is {name}, on the {team} team")
 def get_person(db: Store, person_id: PersonId) -> Person:
     """Get a person's name, email, team and job title."""
     return _person_view(_person(db, person_id))
@@ -177,7 +178,8 @@ class Team(TypedDict):
     member_count: int
 
 
-@tool(phrases=(ask("find out who leads {team}", "lead_id", "lead_name"), ask("get the lead and head count of {team}", "lead_name", "member_count")))
+@tool(phrases=(ask("find out who leads {team}", "lead_id", "lead_name"), ask("get the lead and head count of {team}", "lead_name", "member_count")),
+      says="The {team} team is led by {lead_name} ({lead_id})")
 def get_team(db: Store, team: Annotated[str, Arg("Team name", entity="team")]) -> Team:
     """Get a team's lead and head count."""
     t = db.require("teams", team, "team", missing=f"there is no team {team!r}")
@@ -189,6 +191,7 @@ def get_team(db: Store, team: Annotated[str, Arg("Team name", entity="team")]) -
 @tool(
     phrases=("get the next meeting of {person_id}", "find the first upcoming event on the calendar of {person_id}"),
     answer=("event_id", "subject", "date", "start_time"),
+    says="The next meeting of {person_id} is {subject} ({event_id}) on {date} at {start_time}",
 )
 def get_next_event(db: Store, person_id: PersonId) -> Event:
     """Get the earliest confirmed event a person attends this month."""
@@ -202,6 +205,7 @@ def get_next_event(db: Store, person_id: PersonId) -> Event:
 @tool(
     phrases=("show the details of {event_id}", ask("tell me when {event_id} is and who organizes it", "date", "start_time", "organizer_id")),
     answer=("subject", "date", "start_time", "status"),
+    says="{event_id} ({subject}) is on {date} at {start_time}",
 )
 def get_event(db: Store, event_id: EventId) -> Event:
     """Get an event: subject, date, time, organizer, attendees and status."""
@@ -249,6 +253,7 @@ class Slot(TypedDict):
         "find when {person_id} is free for {duration_minutes} minutes on {date}",
     ),
     answer=("start_time", "end_time"),
+    says="{person_id} is free from {start_time} to {end_time} on {date}",
 )
 def find_free_slot(db: Store, person_id: PersonId, date: Day, duration_minutes: Duration) -> Slot:
     """Find the earliest free slot of a given length, starting on the half hour, in a working day (09:00-18:00)."""
