@@ -343,3 +343,15 @@ def test_a_thought_cuts_a_purpose_before_its_example_and_does_not_repeat_a_unit_
     assert "11108.28 USD" in thought and "currency is USD" not in thought, thought
     thoughts = " ".join(e.get("description") or "" for _, _, _, content in _rows("chain", range(6)) for e in content)
     assert not re.search(r"\be\.g\b", thoughts)
+
+
+def test_a_field_named_for_its_record_is_not_named_twice():
+    """'find the part whose part name is Titanium Valve' and 'list the pets whose pet name is Oscar' read 'whose
+    name is': a field's words drop its record's own."""
+    checked = 0
+    for domain in _DOMAINS:
+        for tool in domain.tools:
+            for text in [p.text for p in tool.phrases] + [tool.spec.description]:
+                assert not re.search(r"\b(\w+?)s? (?:whose|with) \1 \w+", text, re.I), (tool.name, text)
+                checked += 1
+    assert checked >= 1000, checked

@@ -241,27 +241,35 @@ def _tell(f: FieldDef, e: EntityDef, k: str) -> str:
     return f"tell me the {label(f.name)} of {e.words} {{{k}}}"
 
 
+def _own_words(e: Any, f: FieldDef, words: str | None = None) -> str:
+    """A field's words without its entity's: a part's `part_name` is its "name" ("the part whose name is Titanium
+    Valve", "a new part with name ...", not "whose part name is")."""
+    words, lead = words or f.words, e.words + " "
+    return words[len(lead):] if words.startswith(lead) and len(words) > len(lead) else words
+
+
 def _search(b: _Builder, fam: _Family, f: FieldDef) -> None:
     e, out, name, table, key = fam.e, fam.out, f.name, fam.e.table, fam.e.key
+    words = _own_words(e, f)
     param = {**result_schema(f, e, b.d), "x-entity": f"{e.snake}_{name}"}
     if f.choices:
         def matches(value: str) -> Callable[[Record], bool]:
             return lambda r: r[name] == value
 
-        description = f"List the {e.plural_words} with the given {f.words}"
-        phrases = (f"list the {e.plural_words} whose {f.words} is {{{name}}}",
-                   f"find all {e.plural_words} with {f.words} {{{name}}}")
+        description = f"List the {e.plural_words} with the given {words}"
+        phrases = (f"list the {e.plural_words} whose {words} is {{{name}}}",
+                   f"find all {e.plural_words} with {words} {{{name}}}")
     else:
         def matches(value: str) -> Callable[[Record], bool]:
             needle = value.casefold()
             return lambda r: needle in r[name].casefold()
 
         param["minLength"] = 1
-        description = f"Search {e.plural_words} whose {f.words} contains the given text (case-insensitive)"
+        description = f"Search {e.plural_words} whose {words} contains the given text (case-insensitive)"
         # "with Lisa in their name", but "with holder Colleen Gordon" (not "with Colleen Gordon in their holder")
-        second = (f"find the {e.plural_words} with {{{name}}} in their {f.words}" if f.words.endswith(_NAMED) else
-                  f"find the {e.plural_words} with {f.words} {{{name}}}")
-        phrases = (f"search for {e.plural_words} whose {f.words} contains {{{name}}}", second)
+        second = (f"find the {e.plural_words} with {{{name}}} in their {words}" if words.endswith(_NAMED) else
+                  f"find the {e.plural_words} with {words} {{{name}}}")
+        phrases = (f"search for {e.plural_words} whose {words} contains {{{name}}}", second)
 
     def search(store: Store, **kw: Any) -> dict[str, Any]:
         hits = sorted(filter(matches(kw[name]), store.rows(table)), key=lambda r: r[key])
@@ -276,17 +284,18 @@ _NAMED = ("name", "title", "description", "notes", "address", "email", "summary"
 
 def _find(b: _Builder, fam: _Family, f: FieldDef) -> None:
     e, out, name, table = fam.e, fam.out, f.name, fam.e.table
+    words = _own_words(e, f)
     param = {**result_schema(f, e, b.d), "x-entity": f"{e.snake}_{name}", "minLength": 1}
 
     def find(store: Store, **kw: Any) -> Record:
         for r in store.where(table, name, kw[name].casefold(), "casefold"):
             return out(r)
-        raise ToolError("not_found", f"no {e.words} has {f.words} {kw[name]!r}")
+        raise ToolError("not_found", f"no {e.words} has {words} {kw[name]!r}")
 
     b.add(f"find_{e.snake}_by_{name}",
-          f"Find the one {e.words} whose {f.words} is exactly the given value (case-insensitive).",
+          f"Find the one {e.words} whose {words} is exactly the given value (case-insensitive).",
           {name: param}, [name], record_schema(e, b.d), find,
-          (f"find the {e.words} whose {f.words} is {{{name}}}", f"look up the {e.words} with {f.words} {{{name}}}"),
+          (f"find the {e.words} whose {words} is {{{name}}}", f"look up the {e.words} with {words} {{{name}}}"),
           (fam.e.key_name,))
 
 
@@ -431,8 +440,8 @@ def _writes(b: _Builder, fam: _Family) -> None:
         store.put(table, new_key, rec)
         return out(rec)
 
-    words = {f.name: relation_label(f, fam.targets[f.name]).replace("_", " ") if f.target else label(f.name)
-             for f in fields}
+    words = {f.name: relation_label(f, fam.targets[f.name]).replace("_", " ") if f.target
+             else _own_words(e, f, label(f.name)) for f in fields}
     # "delay {delay_minutes} minutes", "{days} days"
     given = {n: f"{{{n}}} {words[n]}" if counts(words[n]) else f"{words[n]} {{{n}}}" + _unit_after(n) for n in required}
     listed = join_words([given[n] for n in required])
