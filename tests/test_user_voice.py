@@ -355,3 +355,25 @@ def test_a_field_named_for_its_record_is_not_named_twice():
                 assert not re.search(r"\b(\w+?)s? (?:whose|with) \1 \w+", text, re.I), (tool.name, text)
                 checked += 1
     assert checked >= 1000, checked
+
+
+def test_a_create_request_that_leaves_a_value_out_still_reads_with():
+    """'Can you create a new customer and company Dennis-Green?' (the email left out of 'with email address {email}
+    and company {company}') reads 'create a new customer with company Dennis-Green'."""
+    from agentfab.generators.language import clarify_template, is_id, tool_class
+
+    checked = 0
+    for domain in _DOMAINS:
+        for tool in domain.tools:
+            if tool_class(tool) != "create":
+                continue
+            for phrase in tool.phrases:
+                for param in tool.spec.parameters.get("required", []):
+                    if is_id(tool, param) or "{" + param + "}" not in phrase.text:
+                        continue
+                    text = clarify_template(phrase.text, param, tool)
+                    assert "{" + param + "}" not in text, text
+                    assert not re.search(r"\bnew [a-z ]+? and\b|\bwith (?:and|,)|\bwith [a-z ]+ and\b(?! [a-z ]*\{)",
+                                         text), (phrase.text, param, text)
+                    checked += 1
+    assert checked >= 100, checked

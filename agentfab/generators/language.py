@@ -243,10 +243,13 @@ def _clarify_template(text: str, param: str, tool: Tool) -> str:
     their = re.search(r"\s+with\s+" + re.escape(slot) + r"\s+in\s+their\s+([a-z][a-z ]*[a-z])", text)
     if their:  # "players with {name} in their name" -> "players by name"
         return " ".join((text[: their.start()] + f" by {their.group(1)}" + text[their.end():]).split())
-    label = re.search(r"\s+with\s+(" + re.escape(param_label(tool, param)) + r")\s+" + re.escape(slot) + r"(?=[\s.,?!]|$)", text)
+    label = re.search(r"\s+with\s+([a-z][a-z ]*?)\s+" + re.escape(slot) + r"(?=[\s.,?!]|$)", text)  # its label as said
     if label and not is_id(tool, param):  # "the carrier with name {name}" -> "the carrier by name"
-        said = "" if tool_class(tool) == "create" else f" by {label.group(1)}"
-        return " ".join((text[: label.start()] + said + text[label.end():]).split())
+        said, rest = f" by {label.group(1)}", text[label.end():]
+        if tool_class(tool) == "create":  # "a new customer with email {e} and company {c}" -> "... with company {c}"
+            more = re.match(r"\s*(?:,|\s+and)\s+", rest)
+            said, rest = (" with ", rest[more.end():]) if more else ("", rest)
+        return " ".join((text[: label.start()] + said + rest).split())
     named_as = re.search(r"\s+(?:named|called|titled)\s+" + re.escape(slot), text)
     if named_as:  # "look up the product named {name}" -> "look up the product by name"
         return " ".join((text[: named_as.start()] + f" by {param_label(tool, param)}" + text[named_as.end():]).split())
