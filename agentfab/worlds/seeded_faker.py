@@ -37,6 +37,7 @@ def seeded_faker(seed: int) -> Faker:
         for provider in fake.providers:
             _sum_weights_once(provider)
     fake.seed_instance(seed)
+    fake.unique.clear()  # values `fake.unique` handed out before: a fresh instance has none (travel's company names)
     return fake
 
 
