@@ -60,6 +60,7 @@ a fixed seed): the same seed gives the same state, and refs always point at seed
 
 from __future__ import annotations
 
+import functools
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -71,7 +72,7 @@ from agentfab.worlds.core import Domain, EntityPool, Tables, canonical_json
 from agentfab.worlds.declared_parse import parse_domain
 from agentfab.worlds.declared_spec import FAKER_PROVIDERS, DeclaredDomainError, DomainDef, FieldDef
 from agentfab.worlds.declared_tools import Examples, build_tools
-from agentfab.worlds.seeded_faker import seeded_faker
+from agentfab.worlds.seeded_faker import plain_name, seeded_faker
 
 __all__ = ["DeclaredDomainError", "FAKER_PROVIDERS", "declared_domain_from_dict", "load_declared_domain"]
 
@@ -148,8 +149,8 @@ def faker_pool(provider: str) -> tuple[Any, ...]:
     if provider not in _POOLS:
         fake = seeded_faker(POOL_SEED)
         make = getattr(fake, provider)  # from the allow-list checked in declared_parse, never an arbitrary attribute
-        if provider == "name":  # Faker's name() sometimes adds a title and a degree: "Dr. Theresa Scott MD"
-            make = lambda: f"{fake.first_name()} {fake.last_name()}"  # noqa: E731
+        if provider == "name":
+            make = functools.partial(plain_name, fake)
         _POOLS[provider] = tuple(make() for _ in range(FAKER_POOL))
     return _POOLS[provider]
 

@@ -41,6 +41,12 @@ def seeded_faker(seed: int) -> Faker:
     return fake
 
 
+def plain_name(fake: Faker) -> str:
+    """A person's name as people give it: not Faker's name(), which sometimes adds a title and a degree
+    ("Dr. Theresa Scott MD")."""
+    return f"{fake.first_name()} {fake.last_name()}"
+
+
 def _summed(table: OrderedDict[Any, float]) -> tuple[tuple[Any, ...], list[float]]:
     """Keys and cumulative weights of one of Faker's weighted tables: module constants, never changed (Faker keeps
     their keys on them, `_key_cache`, on the same assumption)."""

@@ -10,7 +10,7 @@ from agentfab.worlds.authoring import Arg, ask, tool
 
 from agentfab.worlds.core import EntityPool, Store, Tables, ToolError
 from agentfab.worlds.plausible import city
-from agentfab.worlds.seeded_faker import seeded_faker
+from agentfab.worlds.seeded_faker import plain_name, seeded_faker
 
 NAME = "bank"
 DESCRIPTION = "Retail banking: customers, accounts, balances, transfers and cards."
@@ -38,16 +38,12 @@ NEAR_MISSES = (  # in the bank's words, but no tool does it (see Domain.near_mis
 def seed_state(seed: int) -> Tables:
     """A bank of 30-50 customers; the seed varies how many, and who holds what."""
     fake = seeded_faker(seed)
-
-    def person() -> str:  # not Faker's name(), which sometimes adds a title and a degree: "Dr. Ann Lee MD"
-        return f"{fake.first_name()} {fake.last_name()}"
-
     rng = fake.random
     customers, accounts = {}, {}
     n_customers = rng.randint(30, 50)
     for i in range(n_customers):
         cid = f"CUS-{101 + i}"
-        customers[cid] = {"id": cid, "name": person(), "city": city(rng),
+        customers[cid] = {"id": cid, "name": plain_name(fake), "city": city(rng),
                           "tier": fake.random_element(["basic", "gold", "private"])}
     for i in range(2 * n_customers):
         aid = f"ACC-{1001 + i}"
@@ -71,7 +67,7 @@ def seed_state(seed: int) -> Tables:
     for c in customers.values():
         if c["city"] not in branches:
             n = len(branches) + 1
-            branches[c["city"]] = {"id": f"BR-{n:02d}", "city": c["city"], "manager": person(), "phone": fake.numerify("555-####")}
+            branches[c["city"]] = {"id": f"BR-{n:02d}", "city": c["city"], "manager": plain_name(fake), "phone": fake.numerify("555-####")}
     return {"customers": customers, "accounts": accounts, "transfers": {}, "cards": cards, "branches": branches}
 
 
