@@ -24,8 +24,8 @@ from agentfab.validators.verify import apply_judge, check
 from agentfab.worlds.registry import BUILTIN
 
 # the pattern as it was written before it opened with its character class
-_CHECKABLE_AS_WRITTEN = re.compile(r"\b[A-Z]{1,5}-\d{2,}\b|(?<![\w.])\d+\.\d{2}\b")
-_TEXT = st.lists(st.sampled_from(list("ACZaz019٣.-_@ \n,:éΣ") + ["ACC-", "12.50", "FL-0207"]),
+_CHECKABLE_AS_WRITTEN = re.compile(r"\b[A-Z]{1,5}-\d{2,}\b|(?<![\w.,])\d+(?:,\d{3})*\.\d{2}\b")
+_TEXT = st.lists(st.sampled_from(list("ACZaz019٣.-_@ \n,:éΣ") + ["ACC-", "12.50", "FL-0207", "1,234", ",567.89"]),
                 max_size=30).map("".join)
 
 

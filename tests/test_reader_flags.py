@@ -196,7 +196,7 @@ def test_measures_totals_and_counts_read_as_a_person_says_them():
 
     assert fact_clause("total minutes", "67", 67) == "the total is 67 minutes"  # not "the total minutes are 67"
     assert fact_clause("average years of experience", "5.50", 5.5) == "the average is 5.50 years of experience"
-    assert fact_clause("hectares", "1309.79", 1309.79) == "it has 1309.79 hectares"  # not "the number of hectares"
+    assert fact_clause("hectares", "1,309.79", 1309.79) == "it has 1,309.79 hectares"  # not "the number of hectares"
     assert fact_clause("years of experience", "9", 9) == "it has 9 years of experience"
     assert fact_clause("minutes", "54", 54) == "it takes 54 minutes"
     assert fact_clause("days", "9", 9) == "the number of days is 9"
@@ -206,7 +206,7 @@ def test_measures_totals_and_counts_read_as_a_person_says_them():
     assert fact_clause(label("notified"), "1", 1) == "1 person was notified"
     assert fact_clause(label("restocked"), "0", 0) == "no units were put back in stock"
     assert mentions("no units were put back in stock", "0") and mentions("1 person was notified", "1")
-    assert label("flight_hours") == "flying hours" and value_text("flight_hours", 10602, {}) == "10602"
+    assert label("flight_hours") == "flying hours" and value_text("flight_hours", 10602, {}) == "10,602"
     field = _SYNTH["farm"].tool("get_field")
     said = {reply([Said(field, {"field_id": "FLD-004"}, {"field_id": "FLD-004", "hectares": 105.04}, ("hectares",))],
                   random.Random(s)) for s in range(6)}

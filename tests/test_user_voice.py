@@ -259,8 +259,8 @@ def test_a_total_of_a_plural_measure_reads_as_english():
     """'find the total customers affected of the outages' ... 'The total customers affected is 251178'."""
     from agentfab.generators.facts import fact_clause
 
-    assert fact_clause("total customers affected", "251178", 251178) == "the total is 251178 customers affected"
-    assert fact_clause("total late fee", "1107.66", 1107.66) == "the total late fee is 1107.66"
+    assert fact_clause("total customers affected", "251,178", 251178) == "the total is 251,178 customers affected"
+    assert fact_clause("total late fee", "1,107.66", 1107.66) == "the total late fee is 1,107.66"
     sums = [p.text for d in _DOMAINS for t in d.tools if t.spec.name.startswith("total_") for p in t.phrases]
     assert sums and not [p for p in sums if re.search(r"\btotal .+ of (?:all|the) ", p)], sums[:3]
 
@@ -301,10 +301,10 @@ def test_the_thought_before_a_reply_to_a_write_confirms_it_and_does_not_claim_to
 
 
 def test_a_measure_named_with_its_unit_puts_the_unit_after_the_value():
-    """"The average odometer in km is 188795.33" reads "the average odometer is 188795.33 km"."""
+    """"The average odometer in km is 188,795.33" reads "the average odometer is 188,795.33 km"."""
     from agentfab.generators.facts import fact_clause
-    assert fact_clause("average odometer in km", "188795.33", 188795.33) == "the average odometer is 188795.33 km"
-    assert fact_clause("total energy use in kWh", "1954.40", 1954.4) == "the total energy use is 1954.40 kWh"
+    assert fact_clause("average odometer in km", "188,795.33", 188795.33) == "the average odometer is 188,795.33 km"
+    assert fact_clause("total energy use in kWh", "1,954.40", 1954.4) == "the total energy use is 1,954.40 kWh"
     assert fact_clause("average rate in %", "4.10", 4.1) == "the average rate is 4.10%"
     assert fact_clause("check in", "2025-01-02", "2025-01-02") == "the check in is 2025-01-02"  # not a unit
 
@@ -340,7 +340,7 @@ def test_a_thought_cuts_a_purpose_before_its_example_and_does_not_repeat_a_unit_
     part = Said(bank.tool("get_balance"), {"account_id": "ACC-1006"},
                 {"account_id": "ACC-1006", "balance": 11108.28, "currency": "USD"}, ("balance", "currency"))
     thought = Reasoner(bank, ["get_balance"], ["get_balance"]).before_reply([part], random.Random(0))
-    assert "11108.28 USD" in thought and "currency is USD" not in thought, thought
+    assert "11,108.28 USD" in thought and "currency is USD" not in thought, thought
     thoughts = " ".join(e.get("description") or "" for _, _, _, content in _rows("chain", range(6)) for e in content)
     assert not re.search(r"\be\.g\b", thoughts)
 

@@ -19,17 +19,20 @@ _CODE_WORDS = re.compile(r"[a-z]+(?:_[a-z]+)+")  # an enum value written as code
 
 def render_value(value: Any) -> str:
     """How a value is written in a query or an answer: the same text the answer check looks for. An enum value
-    written as code reads as words ("closed lost"): the tool call keeps "closed_lost"."""
+    written as code reads as words ("closed lost"): the tool call keeps "closed_lost". Large numbers have thousands
+    separators the way a person writes them: floats from 1,000.00, integers from 10,000 (a year stays 1976)."""
     if type(value) is str:  # the common case first
         return value.replace("_", " ") if "_" in value and _CODE_WORDS.fullmatch(value) else value
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.2f}"
+    if isinstance(value, float):  # money and measures: "1,204.50", "2,552,464.00"
+        return f"{value:,.2f}" if abs(value) >= 1000 else f"{value:.2f}"
     if value is None:
         return "none"
     if isinstance(value, (list, dict)):
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, int) and abs(value) >= 10_000:  # "6,212,911 listeners"; a year or "1883 units" stays
+        return f"{value:,}"
     return str(value)
 
 

@@ -29,12 +29,14 @@ _HEDGE = re.compile(r"\b(?:i think|i believe|i guess|i assume|probably|perhaps|p
                     r"completely |quite )?sure|it seems|seems to be|might be|may be|if i'm not mistaken|"
                     r"as far as i (?:can tell|know))\b")
 
-# Values a reply states that must come from somewhere: ids ("ACC-1001", "FL-0207") and numbers with decimals:
-# r"\b[A-Z]{1,5}-\d{2,}\b|(?<![\w.])\d+\.\d{2}\b", written to open with the character class every match starts
-# with, so that the scan skips every other character at C speed (a pattern opening with \b tries each position);
-# the lookbehinds after the first character say what \b and (?<![\w.]) said before it. The same matches (a test
-# compares the two).
-_CHECKABLE = re.compile(r"[A-Z\d](?:(?<=[A-Z])(?<!\w[A-Z])[A-Z]{0,4}-\d{2,}\b|(?<=\d)(?<![\w.]\d)\d*\.\d{2}\b)")
+# Values a reply states that must come from somewhere: ids ("ACC-1001", "FL-0207") and numbers with decimals, read
+# whole with their thousands separators ("2,552,464.00"):
+# r"\b[A-Z]{1,5}-\d{2,}\b|(?<![\w.,])\d+(?:,\d{3})*\.\d{2}\b", written to open with the character class every match
+# starts with, so that the scan skips every other character at C speed (a pattern opening with \b tries each
+# position); the lookbehinds after the first character say what \b and (?<![\w.,]) said before it. The same matches
+# (a test compares the two).
+_CHECKABLE = re.compile(r"[A-Z\d](?:(?<=[A-Z])(?<!\w[A-Z])[A-Z]{0,4}-\d{2,}\b"
+                        r"|(?<=\d)(?<![\w.,]\d)\d*(?:,\d{3})*\.\d{2}\b)")
 # Every hedge _HEDGE matches holds one of these: a text with none of them has no hedge (no need to run the pattern).
 _HEDGE_WORDS = ("think", "believe", "guess", "assume", "probably", "perhaps", "possibly", "presumably", "sure",
                 "seems", "might be", "may be", "mistaken", "as far as i")
