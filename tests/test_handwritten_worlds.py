@@ -461,3 +461,20 @@ def test_the_composer_builds_depth_three_chains_whose_every_output_feeds_the_nex
             for param, ref in step.bindings.items():
                 source, field = ref.split(".", 1)
                 assert source == prev.id and results[source][field] == step.arguments[param]
+
+
+def test_calendar_people_have_job_titles_of_their_own_team():
+    """Not Faker's random jobs ("Psychotherapist, dance movement" on the sales team): a title the team has, and its
+    lead (the team's first member) is called its lead."""
+    words = {"design": "design|ux", "platform": "engineer", "sales": "sales|account", "support": "support|customer|"
+             "onboarding", "research": "research|scien|machine learning"}
+    for seed in (1, 2, 3):
+        tables = builtin_domain("calendar").seeded(seed)
+        people, teams = list(tables.rows("people")), {t["id"]: t for t in tables.rows("teams")}
+        for p in people:
+            title = p["job_title"]
+            if teams[p["team"]]["lead_id"] == p["id"]:
+                assert title == f"{p['team'].capitalize()} Lead", p
+            else:
+                assert re.search(words[p["team"]], title.lower()), p
+        assert len({p["job_title"] for p in people}) >= 10

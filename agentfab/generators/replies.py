@@ -82,7 +82,12 @@ def _verdicts(part: Said) -> list[str]:
     result = part.result
     if len(flags) == len([f for f in part.asks if f in result]):  # only whether-questions were asked
         return [f"{'Yes' if result[f] else 'No'}, {yes_no_fact(part, f)}." for f in flags]
-    return [f"And {'yes' if result[f] else 'no'}, {yes_no_fact(part, f)}." for f in flags]
+    # after the record's own details: "And yes, the car has been returned.", not "And yes, for rental RNL-12, ..."
+    return [f"And {'yes' if result[f] else 'no'}, {_after_details(yes_no_fact(part, f))}." for f in flags]
+
+
+def _after_details(statement: str) -> str:
+    return statement.partition(", ")[2] if statement.startswith("for ") else statement
 
 
 def fact_text(part: Said, field: str) -> str:
@@ -283,7 +288,8 @@ def _head(part: Said) -> str:
 def _bullets(part: Said, head: str, facts: list[tuple[str, str, Any]]) -> str:
     """`head`, then the facts (those `head` does not say) one a line."""
     facts = facts or _facts(part)
-    verdicts = "".join("\n" + v for v in _verdicts(part))
+    verdicts = _verdicts(part)  # a paragraph of their own after the list, not a line that reads as an item
+    verdicts = "\n\n" + " ".join(verdicts) if verdicts else ""
     return head + ":\n" + "\n".join(f"- {_cap(a)}: {b}" for a, b, _ in facts) + verdicts
 
 

@@ -16,6 +16,17 @@ NAME = "calendar"
 DESCRIPTION = "Team calendar: people, teams and meetings, with conflict checks, free slots and rescheduling."
 
 TEAMS = ("design", "platform", "sales", "support", "research")
+JOB_TITLES = {  # what people on each team are called (a team's first member leads it: "Sales Lead")
+    "design": ("Product Designer", "UX Designer", "Visual Designer", "UX Researcher", "Content Designer"),
+    "platform": ("Software Engineer", "Senior Software Engineer", "Site Reliability Engineer", "Data Engineer",
+                 "Engineering Manager"),
+    "sales": ("Account Executive", "Sales Development Representative", "Account Manager", "Sales Engineer",
+              "Sales Operations Analyst"),
+    "support": ("Support Specialist", "Customer Success Manager", "Technical Support Engineer",
+                "Support Team Lead", "Onboarding Specialist"),
+    "research": ("Research Scientist", "Data Scientist", "Research Engineer", "Machine Learning Engineer",
+                 "Research Analyst"),
+}
 WORKDAYS = tuple(
     d.isoformat() for d in (date(2026, 12, 1) + timedelta(days=n) for n in range(31)) if d.weekday() < 5
 )
@@ -74,8 +85,9 @@ def seed_state(seed: int) -> Tables:
         pid = f"P-{101 + i}"
         first, last = fake.first_name(), fake.last_name()
         team = TEAMS[i % len(TEAMS)]
+        title = rng.choice(JOB_TITLES[team]) if team in teams else f"{team.capitalize()} Lead"
         people[pid] = {"id": pid, "name": f"{first} {last}", "email": f"{first}.{last}{i}@acme.test".lower(),
-                       "team": team, "job_title": fake.job()}
+                       "team": team, "job_title": title}
         if team not in teams:  # the first member of each team leads it
             teams[team] = {"id": team, "lead_id": pid, "floor": fake.random_int(1, 6)}
     ids = list(people)
