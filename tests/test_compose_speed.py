@@ -7,6 +7,7 @@ import dataclasses
 import random
 
 import pytest
+from pydantic import BaseModel
 
 from agentfab.generators.tasks import FAILED, Composer, Step
 from agentfab.generators.values import sample_arguments
@@ -206,3 +207,33 @@ def test_a_parallel_plan_takes_its_truth_from_the_forward_run_independence_made_
     runs.clear()
     composer.finish("parallel", [[Step("t1", write.tool, dict(write.arguments))], [read]], "f")
     assert write.tool in runs
+
+
+def test_a_phrased_task_of_every_kind_built_without_validation_is_the_task_validation_gives():
+    """`to_task` builds the Task from values it made itself (`schemas.tasks.built`): validating each one's dump
+    again gives an equal task, for every kind of task over every built-in world."""
+    from agentfab.flows.recipe import parse_recipe
+    from agentfab.flows.stages import Compose, ShardWorld, TemplatePhrase
+    from agentfab.schemas.tasks import TASK_KINDS, Task, built
+
+    worlds = ["bank", "shop", "travel", "calendar", "library"]
+    recipe = parse_recipe({"name": "every-kind", "seed": 5, "records": 270, "worlds": worlds,
+                           "tasks": {"mix": {kind: 1 for kind in TASK_KINDS}}})
+    shard = [ShardWorld(w, builtin_domain(w), 11 + i, recipe, 2) for i, w in enumerate(worlds)]
+    rng = random.Random(5)
+    compose, phrase = Compose(recipe, shard, rng), TemplatePhrase(recipe, shard, rng)
+    def in_order(model: BaseModel) -> bool:  # every field, in declared order, as validation leaves them
+        return list(vars(model)) == list(type(model).model_fields) and all(
+            in_order(v) for value in vars(model).values()
+            for v in (value if isinstance(value, list) else [value]) if isinstance(v, BaseModel))
+
+    kinds = set()
+    for k in range(recipe.records):
+        task = phrase(compose(k, f"t{k}"))
+        assert Task.model_validate(task.model_dump()) == task and in_order(task), task.kind
+        kinds.add(task.kind)
+    assert kinds == set(TASK_KINDS)
+    # negative control: a value of the wrong type, built the same way, is what validating again refuses
+    wrong = built(Task, {**dict(task), "depth": -1})
+    with pytest.raises(ValueError):
+        Task.model_validate(wrong.model_dump())

@@ -17,7 +17,9 @@ from agentfab.generators.plans import Plan, Step
 from agentfab.generators.references import bound, named_slot, referred, unlabelled, whose_slot
 from agentfab.generators.replies import cause_reason, error_cause
 from agentfab.generators.values import normalize, render_value
-from agentfab.schemas.tasks import Clarification, Fact, PlanStep, Task, asked_values, fact_values
+from agentfab.schemas.tasks import (
+    Clarification, Fact, PlanStep, Task, UserTurn, asked_values, built, fact_values,
+)
 from agentfab.schemas.wording import join_words, noun
 from agentfab.worlds.core import Domain, Phrase, Tool
 
@@ -220,20 +222,25 @@ def to_task(
     if plan is None:
         if kind != "irrelevant":
             raise ValueError(f"a {kind} task needs a plan")
-        return Task.model_validate({
+        return built(Task, {
             "id": task_id,
             "family": task_id,
             "domain": domain.name,
             "kind": "irrelevant",
             "depth": 0,
             "width": 0,
-            "user_turns": [{"text": sentence(foreign_request, rng)}],
+            "user_turns": [built(UserTurn, {"text": sentence(foreign_request, rng), "steps": [], "answer": [],
+                                            "facts": []})],
             "tools": (rng.sample(near_tools, min(len(near_tools), distractors + 1)) if near_tools
                       else offer_tools(domain, [], distractors + 1, rng)),
             "needed_tools": [],
             "plan": [],
+            "results": {},
+            "state_diff": {},
+            "clarification": None,
             "expect_refusal": True,
             "declined": foreign_request or None,
+            "failure_outcome": None,
         })
     hide: dict[str, str] = {}
     vague: dict[str, str] = {}
@@ -275,18 +282,19 @@ def to_task(
     asks = _carried(plan, {s.id: tuple(domain.tool(s.tool).asked(phrases.get(s.id), plan.results[s.id]))
                            if s.id not in silent else () for s in plan.steps})
     asked = [(s.id, s.turn, asks.get(s.id, ())) for s in plan.steps]
-    turns = []
-    for t in range(n_turns):
-        facts = asked_values(asked, plan.results, t)
-        turns.append({"text": texts[t], "steps": [s.id for s in plan.steps if s.turn == t],
-                      "answer": _failure_answer(plan, t, asks, {(a, b): c for a, b, c in facts}),
-                      "facts": [{"step": a, "field": b, "values": c} for a, b, c in facts]})
-    needed = list(dict.fromkeys(s.tool for s in plan.steps))
     declined = None
     if kind == "partial" and foreign_request:  # a doable request and an undoable one: do one, decline the other
         declined = foreign_request
-        turns[0]["text"] = turns[0]["text"].rstrip() + " " + ALSO[rng.randrange(len(ALSO))].format(b=foreign_request)
-    return Task.model_validate({  # one validation for the task and its steps, turns and facts
+        texts[0] = texts[0].rstrip() + " " + ALSO[rng.randrange(len(ALSO))].format(b=foreign_request)
+    turns = []
+    for t in range(n_turns):
+        facts = asked_values(asked, plan.results, t)
+        turns.append(built(UserTurn, {
+            "text": texts[t], "steps": [s.id for s in plan.steps if s.turn == t],
+            "answer": _failure_answer(plan, t, asks, {(a, b): c for a, b, c in facts}),
+            "facts": [built(Fact, {"step": a, "field": b, "values": c}) for a, b, c in facts]}))
+    needed = list(dict.fromkeys(s.tool for s in plan.steps))
+    return built(Task, {  # built, not validated: every value below is made here (or by the composer) of its type
         "id": task_id,
         "family": plan.family,
         "domain": domain.name,
@@ -296,14 +304,17 @@ def to_task(
         "user_turns": turns,
         "tools": offer_tools(domain, needed, distractors, rng),
         "needed_tools": needed,
-        "plan": [{"id": s.id, "tool": s.tool, "arguments": s.arguments, "bindings": s.bindings,
-                  "depends_on": s.depends_on, "turn": s.turn, "asks": list(a), "expect_error": s.expect_error}
+        "plan": [built(PlanStep, {"id": s.id, "tool": s.tool, "arguments": dict(s.arguments),
+                                  "bindings": dict(s.bindings), "depends_on": list(s.depends_on), "turn": s.turn,
+                                  "expect_error": s.expect_error, "asks": list(a)})
                  for s, (_, _, a) in zip(plan.steps, asked)],
-        "results": plan.results,
-        "state_diff": plan.state_diff,
+        "results": dict(plan.results),
+        "state_diff": {table: {key: list(change) for key, change in rows.items()}
+                       for table, rows in plan.state_diff.items()},
         "clarification": clarification,
-        "failure_outcome": ("alternative" if len(plan.steps) > 1 else "report") if kind == "failure" else None,
+        "expect_refusal": False,
         "declined": declined,
+        "failure_outcome": ("alternative" if len(plan.steps) > 1 else "report") if kind == "failure" else None,
     })
 
 
