@@ -4,6 +4,7 @@ failed and why, and ground truth knows which."""
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -111,3 +112,21 @@ def test_a_typo_is_only_ever_an_id_that_does_not_exist():
                    and e["source"] == "environment" and '"error"' in e["content"] and e["content"] not in planned]
     assert errors
     assert all('"type":"not_found"' in text.replace(" ", "") for text in errors), errors[:3]
+
+
+def test_a_thank_you_closes_the_whole_request_not_its_first_sentence():
+    """'Please remove trainer TRN-026. Thank you! Should that fail, delete TRN-031.' read as if the user thanked
+    mid-request: the fallback goes before the thanks."""
+    from agentfab.generators.queries import add_sentence
+
+    assert add_sentence("Could you remove TRN-026? Thanks.", "Should that fail, delete TRN-031.") == \
+        "Could you remove TRN-026? Should that fail, delete TRN-031. Thanks."
+    assert add_sentence("Remove TRN-026, thanks.", "Also, print it.") == "Remove TRN-026, thanks. Also, print it."
+    thanked = 0
+    for world in ("bank", "shop", "travel", "calendar", "library"):
+        for seed in (1, 2, 3, 4):
+            for _, _, task, _ in failure_tasks(world, seed):
+                text = task.user_turns[0].text
+                assert not re.search(r"(Thank you!|Thanks\.) \S", text), text
+                thanked += bool(re.search(r"(Thank you!|Thanks\.)$", text)) and " " in text.rstrip(".!?")
+    assert thanked >= 3, thanked

@@ -285,7 +285,7 @@ def to_task(
     declined = None
     if kind == "partial" and foreign_request:  # a doable request and an undoable one: do one, decline the other
         declined = foreign_request
-        texts[0] = texts[0].rstrip() + " " + ALSO[rng.randrange(len(ALSO))].format(b=foreign_request)
+        texts[0] = add_sentence(texts[0].rstrip(), ALSO[rng.randrange(len(ALSO))].format(b=foreign_request))
     turns = []
     for t in range(n_turns):
         facts = asked_values(asked, plan.results, t)
@@ -348,6 +348,14 @@ def _clarification(plan: Plan, asked: Step, domain: Domain,
 
 
 ALSO = ("Also, {b}.", "And while you're at it, {b}.", "Could you also {b}?")
+_THANKS = (" Thank you!", " Thanks.")  # the closers of `sentence` that are a sentence of their own
+
+
+def add_sentence(text: str, more: str) -> str:
+    """`text` and then `more`, a thank-you that closed `text` moved to the end: "Please remove trainer TRN-026.
+    Should that fail, delete TRN-031. Thank you!", not "... TRN-026. Thank you! Should that fail, ..."."""
+    thanks = next((t for t in _THANKS if text.endswith(t)), "")
+    return text[:len(text) - len(thanks)] + " " + more + thanks
 
 
 FALLBACK_CLAUSES = ("If that doesn't work, {b} instead.", "If that's not possible, please {b} instead.",
@@ -364,7 +372,7 @@ def failure_request(plan: Plan, domain: Domain, rng: random.Random, asks: dict[s
     if alternative:
         alt = render_clause(alternative[0], domain.tool(alternative[0].tool), rng)
         asks[alternative[0].id] = alt.phrase
-        text += " " + FALLBACK_CLAUSES[rng.randrange(len(FALLBACK_CLAUSES))].format(b=alt.text)
+        text = add_sentence(text, FALLBACK_CLAUSES[rng.randrange(len(FALLBACK_CLAUSES))].format(b=alt.text))
     return text
 
 
