@@ -2,7 +2,7 @@
 
 The checks of a record (structure, replay, ground truth, rules, the judge, dedup) and the value bank of the
 negatives each used to walk the events again, parse the same results, flatten the same replies and write the same
-call arguments as canonical JSON. A `Reading` computes each of those once, on first use, for the stages of one
+call arguments as canonical JSON. A `Reading` computes each of those once for the stages of one
 record. It only reads: the replay on a fresh world stays the check's own, and a check that is given no reading
 makes one (the same answers, computed for it alone). The events must not change while a reading of them is in use.
 """
@@ -18,30 +18,20 @@ from agentfab.worlds.core import canonical_json
 
 Event = dict[str, Any]
 
-_REQUIRED = {  # one or two fields each (the pass reads them without a loop)
-    "api_action": ("function", "kwargs"),
-    "code_action": ("language", "content"),
-    "message_action": ("content",),
-    "text_observation": ("content", "source"),
-}
-
-
 class Reading:
     """What the checks read off `content`; the ground-truth check notes whether every fact was stated.
-    The events' indices by kind and the events' own failures (`event_failures`: ADP validity, roles, the pairing
-    of calls and results, what `structure.check_events` reports) are found in one pass when it is made; every other
-    part is computed on first use (plain attributes: functools.cached_property takes a lock on every read)."""
+    One pass when it is made finds the events' indices by kind, the events' own failures (`event_failures`: ADP
+    validity, roles, the pairing of calls and results, what `structure.check_events` reports), the canonical JSON of
+    every call's arguments and the replies, which every record's checks read; the rest is computed on first use
+    (plain attributes: functools.cached_property takes a lock on every read)."""
 
-    __slots__ = ("content", "_facts", "_call_keys", "_replies", "_turn_replies", "_flat", "_plan",
+    __slots__ = ("content", "_facts", "call_keys", "replies", "turn_replies", "_flat", "_plan",
                  "calls", "messages", "observations", "results", "spoken", "from_environment", "from_user",
                  "event_failures")
 
     def __init__(self, content: list[Event]):
         self.content = content
         self._facts: tuple[Task, bool] | None = None  # (task, every fact of each turn stated in that turn's reply)
-        self._call_keys: dict[int, str] | None = None
-        self._replies: list[str] | None = None
-        self._turn_replies: list[str] | None = None
         self._flat: list[str] | None = None
         self._plan: tuple[Task, list[str]] | None = None
         # indices of the events by kind, found in one pass: each check used to walk the events for its own
@@ -52,37 +42,37 @@ class Reading:
         self.spoken: list[int] = []  # what a person reads or writes: messages and the user's turns, in order
         self.from_environment: list[int] = []  # any event whose source is the environment (whatever its class_)
         self.from_user: list[int] = []  # any event whose source is the user
+        # canonical JSON of each call's arguments, by event index (calls whose kwargs are an object)
+        self.call_keys: dict[int, str] = {}
+        self.replies: list[str] = []  # every message to the user, clarifying questions included
+        # the agent's last message before each following user turn (clarifying questions are not replies)
+        self.turn_replies: list[str] = []
         failures: list[tuple[str, str]] = []
         self.event_failures = failures
         if not content:
             failures.append((Reason.INVALID_EVENT, "the trajectory has no events"))
             return
+        calls, messages, observations, results = self.calls, self.messages, self.observations, self.results
+        spoken, keys, replies, turns = self.spoken, self.call_keys, self.replies, self.turn_replies
+        last: str | None = None  # the latest message since the last user turn
         pending: dict[str, int] = {}  # tool_call_id -> index of the call still waiting for its result
         seen: set[str] = set()
         for i, e in enumerate(content):
             cls = e.get("class_")
             source = e.get("source")
-            if cls == "api_action":
-                self.calls.append(i)
-            elif cls == "message_action":
-                self.messages.append(i)
-                self.spoken.append(i)
-            elif cls == "text_observation":
-                self.observations.append(i)
-                if source == "environment":
-                    self.results.append(i)
-                elif source == "user":
-                    self.spoken.append(i)
             if source == "environment":
                 self.from_environment.append(i)
             elif source == "user":
                 self.from_user.append(i)
-            required = _REQUIRED.get(cls)
-            if required is None or e.get(required[0]) is None or (len(required) > 1 and e.get(required[1]) is None):
-                failures.append((Reason.INVALID_EVENT, f"content[{i}] is not a valid ADP event: class_={cls!r}"))
-                continue
             if cls == "api_action":
-                if not isinstance(e["kwargs"], dict):
+                calls.append(i)
+                kwargs = e.get("kwargs")
+                if isinstance(kwargs, dict):
+                    keys[i] = canonical_json(kwargs)
+                if e.get("function") is None or kwargs is None:
+                    failures.append(_invalid(i, cls))
+                    continue
+                if i not in keys:
                     failures.append((Reason.INVALID_EVENT, f"content[{i}]: kwargs must be an object"))
                 cid = e.get("tool_call_id")
                 if not cid:
@@ -93,7 +83,29 @@ class Reading:
                 else:
                     seen.add(cid)
                     pending[cid] = i
+            elif cls == "message_action":
+                messages.append(i)
+                spoken.append(i)
+                text = e.get("content")
+                last = text or ""
+                replies.append(last)
+                if text is None:
+                    failures.append(_invalid(i, cls))
+                elif pending:
+                    failures.append((Reason.TURN_ORDER,
+                                     f"content[{i}]: the agent replies while calls are unanswered"))
             elif cls == "text_observation":
+                observations.append(i)
+                if source == "environment":
+                    results.append(i)
+                elif source == "user":
+                    spoken.append(i)
+                    if last is not None:
+                        turns.append(last)
+                    last = None
+                if source is None or e.get("content") is None:
+                    failures.append(_invalid(i, cls))
+                    continue
                 cid = e.get("tool_call_id")
                 if source == "user":
                     if cid is not None:
@@ -111,39 +123,16 @@ class Reading:
                         del pending[cid]
                 else:
                     failures.append((Reason.ROLE_CONFUSION, f"content[{i}]: observation from {source!r}"))
-            elif cls == "message_action" and pending:
-                failures.append((Reason.TURN_ORDER, f"content[{i}]: the agent replies while calls are unanswered"))
+            elif cls != "code_action" or e.get("language") is None or e.get("content") is None:
+                failures.append(_invalid(i, cls))
+        if last is not None:
+            turns.append(last)
         for cid, i in pending.items():
             failures.append((Reason.UNANSWERED_CALL, f"content[{i}]: call {cid} never gets a result"))
         if content[0].get("class_") != "text_observation" or content[0].get("source") != "user":
             failures.append((Reason.TURN_ORDER, "the trajectory does not open with a user turn"))
         if content[-1].get("class_") != "message_action":
             failures.append((Reason.NO_FINAL_ANSWER, "the last event is not a message to the user"))
-
-    @property
-    def call_keys(self) -> dict[int, str]:
-        """Canonical JSON of each call's arguments, by event index (calls whose kwargs are an object)."""
-        if self._call_keys is None:
-            content = self.content
-            self._call_keys = {i: canonical_json(content[i]["kwargs"]) for i in self.calls
-                               if isinstance(content[i].get("kwargs"), dict)}
-        return self._call_keys
-
-    @property
-    def replies(self) -> list[str]:
-        """Every message to the user, clarifying questions included."""
-        if self._replies is None:
-            content = self.content
-            self._replies = [content[i].get("content") or "" for i in self.messages]
-        return self._replies
-
-    @property
-    def turn_replies(self) -> list[str]:
-        """The agent's last message before each following user turn (clarifying questions are not replies)."""
-        if self._turn_replies is None:
-            content = self.content
-            self._turn_replies = turn_replies([content[i] for i in self.spoken])  # the events it reads, in order
-        return self._turn_replies
 
     @property
     def flat_turn_replies(self) -> list[str]:
@@ -164,6 +153,10 @@ class Reading:
         if self._plan is None or self._plan[0] is not task:
             self._plan = (task, [canonical_json(s.arguments) for s in task.plan])
         return self._plan[1]
+
+
+def _invalid(i: int, cls: Any) -> tuple[str, str]:
+    return Reason.INVALID_EVENT, f"content[{i}] is not a valid ADP event: class_={cls!r}"
 
 
 def turn_replies(content: list[Event]) -> list[str]:

@@ -20,6 +20,7 @@ REFUSAL_MARKERS = ("can't", "cannot", "unable", "don't have", "no tool", "not ab
 class Replay:
     calls: list[tuple[str, dict[str, Any], Any]] = field(default_factory=list)  # (tool, kwargs, replayed result)
     keys: list[str] = field(default_factory=list)  # canonical JSON of each call's kwargs
+    failed: list[bool] = field(default_factory=list)  # each call's result is an error (`is_error`)
     state_diff: dict[str, Any] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
 
@@ -38,27 +39,32 @@ def replay(content: list[Event], tools: Mapping[str, Tool], store: Store,
     read = reading_of(content, reading)
     observed = {content[i].get("tool_call_id"): content[i]["content"] for i in read.results}
     keys = read.call_keys
+    calls, failed = out.calls, out.failed
     for i in read.calls:
         ev = content[i]
-        if ev.get("function") not in tools or not isinstance(ev.get("kwargs"), dict):
+        function = ev.get("function")
+        if function not in tools or i not in keys:  # keys: the calls whose kwargs are an object
             continue
+        kwargs, key = ev["kwargs"], keys[i]
         try:
-            value = tools[ev["function"]].invoke(world, ev["kwargs"], keys[i])
+            value = tools[function].invoke(world, kwargs, key)
         except ToolRaised as exc:  # the user's tool code failed, not the trajectory: this row alone is rejected
             out.failures.append((Reason.TOOL_RAISED, f"content[{i}]: {exc}"))
             continue
-        out.calls.append((ev["function"], ev["kwargs"], value))
-        out.keys.append(keys[i])
+        calls.append((function, kwargs, value))
+        out.keys.append(key)
+        failed.append(is_error(value))
         seen = observed.get(ev.get("tool_call_id"))
-        if seen is not None and not _same(seen, value):
+        if seen is not None and seen != canonical_json(value) and not _same(seen, value):
             out.failures.append((Reason.OBSERVATION_MISMATCH,
-                                 f"content[{i}]: {ev['function']} returned something else on replay"))
-    for n, (name, _, value) in enumerate(out.calls):
-        if is_error(value) and (name, out.keys[n], value["error"]["type"]) in expected:
-            continue
-        if is_error(value) and not any(c[0] == name and not is_error(c[2]) for c in out.calls[n + 1:]):
-            out.failures.append((Reason.ERROR_UNRECOVERED, f"{name} failed ({value['error']['message']}) and was "
-                                 "never retried successfully"))
+                                 f"content[{i}]: {function} returned something else on replay"))
+    if True in failed:
+        for n, (name, _, value) in enumerate(calls):
+            if not failed[n] or (name, out.keys[n], value["error"]["type"]) in expected:
+                continue
+            if not any(calls[m][0] == name and not failed[m] for m in range(n + 1, len(calls))):
+                out.failures.append((Reason.ERROR_UNRECOVERED, f"{name} failed ({value['error']['message']}) and "
+                                     "was never retried successfully"))
     out.state_diff = world.diff()
     return out
 
@@ -98,8 +104,8 @@ def truth(task: Task, content: list[Event], rep: Replay, reading: Reading | None
             failures.append((Reason.NO_REFUSAL, f"the reply does not decline the part no tool can do: {task.declined}"))
     made: list[tuple[str, str]] = []
     met: list[tuple[str, str, str]] = []
-    for (name, _, value), key in zip(rep.calls, rep.keys):
-        if is_error(value):
+    for (name, _, value), key, error in zip(rep.calls, rep.keys, rep.failed):
+        if error:
             met.append((name, key, value["error"]["type"]))
         else:
             made.append((name, key))
@@ -127,7 +133,7 @@ def truth(task: Task, content: list[Event], rep: Replay, reading: Reading | None
             failures.append((Reason.MISSING_CALL, f"{step.id}: {step.tool} was never called successfully"))
     replies = read.flat_turn_replies
     if task.clarification is not None:
-        asked, found = check_clarification(task, content)
+        asked, found = check_clarification(task, content, read)
         failures += found
         replies = replies[1:] if asked else replies
     for t, turn in enumerate(task.user_turns):
@@ -153,22 +159,24 @@ def truth(task: Task, content: list[Event], rep: Replay, reading: Reading | None
     return failures, (n_asked, n_stated)
 
 
-def check_clarification(task: Task, content: list[Event]) -> tuple[bool, list[Failure]]:
+def check_clarification(task: Task, content: list[Event], reading: Reading | None = None
+                        ) -> tuple[bool, list[Failure]]:
     """A clarify task's question and answer come before the first call that needs the value (after the calls of the
     steps before it); a call made with it before the user answered is a guess. An ambiguous reference's question
     offers every value it could mean. Returns (a question was asked before the first user answer, failures)."""
     c = task.clarification
     if c is None:
         return False, []
+    read = reading_of(content, reading)
     tool = next((s.tool for s in task.plan if s.id == c.step), None)
-    users = [i for i, e in enumerate(content) if e.get("class_") == "text_observation" and e.get("source") == "user"]
+    users = [i for i in read.observations if content[i].get("source") == "user"]
     answer = users[1] if len(users) > 1 else len(content)
-    question = next((i for i, e in enumerate(content[:answer]) if e.get("class_") == "message_action"), None)
+    question = next((i for i in read.messages if i < answer), None)
     failures: list[Failure] = []
     if question is None or answer == len(content):
         failures.append((Reason.NO_CLARIFICATION, f"{c.param} was never asked for"))
-    guessed = [i for i, e in enumerate(content[:answer]) if e.get("class_") == "api_action"
-               and e.get("function") == tool and isinstance(e.get("kwargs"), dict) and c.param in e["kwargs"]]
+    guessed = [i for i in read.calls if i < answer and content[i].get("function") == tool
+               and isinstance(content[i].get("kwargs"), dict) and c.param in content[i]["kwargs"]]
     if guessed:
         failures.append((Reason.GUESSED_VALUE, f"content[{guessed[0]}]: {tool} was called with a {c.param} before "
                          "the user said which"))
@@ -184,9 +192,9 @@ def check_rules(task: Task, rep: Replay) -> list[Failure]:
     failures: list[Failure] = []
     seen: set[tuple[str, str]] = set()
     needed = set(task.needed_tools)
-    for (name, _, value), text in zip(rep.calls, rep.keys):
+    for (name, _, _), text, error in zip(rep.calls, rep.keys, rep.failed):
         key = (name, text)
-        if not is_error(value):
+        if not error:
             if key in seen:
                 failures.append((Reason.REPEATED_CALL, f"{name} was called twice with {text}"))
             seen.add(key)
