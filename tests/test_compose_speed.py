@@ -237,3 +237,25 @@ def test_a_phrased_task_of_every_kind_built_without_validation_is_the_task_valid
     wrong = built(Task, {**dict(task), "depth": -1})
     with pytest.raises(ValueError):
         Task.model_validate(wrong.model_dump())
+
+
+def test_a_call_the_depth_index_executed_over_every_input_is_answered_from_it_as_executing_it_alone_answers(counted):
+    """Building a producer's inverse index executes it over every value of its input: a task exploring the same
+    call (an own read-only tool, one argument) takes that answer instead of executing it again."""
+    composer, runs = counted
+    producer, driver, field = next(p for entity in sorted(composer.index.producers)
+                                   for p in composer.index.producers[entity])
+    composer.index.inverse(composer.store, producer, driver, field)
+    values = composer.pools.pool(producer.spec.parameters["properties"][driver]["x-entity"])
+    runs.clear()
+    for value in values:
+        answer = composer.try_call(Step("t1", producer.name, {driver: value}))
+        alone = producer.invoke(composer.store.fork(), {driver: value})
+        assert answer == (FAILED if "error" in alone else alone)
+    assert runs == [producer.name] * len(values)  # only the executions alone above, for the comparison
+    # negative control: without the index's answers the same call executes
+    composer.index.answers.clear()
+    composer._alone.clear()  # what this plan met alone (above) would answer it too
+    runs.clear()
+    composer.try_call(Step("t2", producer.name, {driver: values[0]}))
+    assert runs == [producer.name]

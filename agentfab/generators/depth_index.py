@@ -129,6 +129,8 @@ class DepthIndex:
         self.keys: dict[tuple[str, str], list[str]] = {}  # each index's keys in order, listed once
         self.clean: set[tuple[str, str]] = set()  # indexes of own read-only tools that left the world unchanged
         self._runs: dict[tuple[str, str], tuple[list[tuple[Any, Any, str]], bool]] = {}  # see `_driven`
+        # (tool, canonical arguments) -> the answer of an own read-only call alone, met by `_driven`
+        self.answers: dict[tuple[str, str], Any] = {}
         self._value_sets: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}  # see `canonical_values`
         self._feeders: dict[str, Feeders] = {}
         self._links: dict[tuple[str, str], list[tuple[Tool, str, list[Entry]]]] = {}  # see `links_into`
@@ -211,19 +213,23 @@ class DepthIndex:
     def _driven(self, store: Store, tool: Tool, driver: str) -> tuple[list[tuple[Any, Any, str]], bool]:
         """(driver value, result, canonical value) of `tool` over every valid driver value, executed in one fresh
         world; and whether they are the answers of each call alone (an own read-only tool that changed nothing).
-        Those are shared by the indexes of all its fields; any other tool is executed again for each field."""
+        Those are shared by the indexes of all its fields, and answer the same calls while composing (`answers`);
+        any other tool is executed again for each field."""
         shared = self._runs.get((tool.name, driver))
         if shared is not None:
             return shared
         world = store.fork()
         entity = tool.spec.parameters["properties"][driver]["x-entity"]
         runs = []
+        keys = []
         for value in self.pools.pool(entity):
             canonical = canonical_json(value)
-            runs.append((value, tool.invoke(world, {driver: value}, one_key(driver, canonical)), canonical))
+            keys.append(one_key(driver, canonical))
+            runs.append((value, tool.invoke(world, {driver: value}, keys[-1]), canonical))
         found = runs, pure(tool) and not world.diff()
         if found[1]:
             self._runs[(tool.name, driver)] = found
+            self.answers.update(((tool.name, key), result) for key, (_, result, _) in zip(keys, runs))
         return found
 
     def canonical_values(self, result: dict[str, Any]) -> frozenset[str]:

@@ -74,7 +74,8 @@ class Composer:
         """The result of one call without bindings on a fresh world (FAILED if it fails): what exploring needs.
 
         A read-only tool of agentfab's own (built-in or declared) answers from the seeded state alone, never from
-        the task's id offset, so its answer is looked up once per seeded variant and reused by every task on it.
+        the task's id offset, so its answer is looked up once per seeded variant and reused by every task on it;
+        one the depth index already executed over its input's every value (`DepthIndex.answers`) is not run again.
         The composed plan is still executed whole by `finish`, and every rollout and replay executes for real."""
         if step.key is None:
             step.key = canonical_json(step.arguments)
@@ -83,6 +84,8 @@ class Composer:
             return FAILED if executed is None else executed[0][step.id]
         key = (step.tool, step.key)
         found = self._reads.get(key, _MISSING)
+        if found is _MISSING and key in self.index.answers:  # the depth index executed this call already
+            found = FAILED if is_error(answer := self.index.answers[key]) else answer
         if found is _MISSING:
             if len(self._reads) >= memo_budget.READS_KEPT:  # bounded memory
                 self._reads.clear()
