@@ -127,3 +127,30 @@ def test_the_guessing_negative_is_caught_by_its_expected_code():
         assert EXPECTED_CODE[name] in v.reasons and not v.passed
         made += 1
     assert made >= 20
+
+
+def test_a_value_left_out_takes_its_compound_adjective_and_a_person_is_not_it():
+    """'find a free-minute slot' (a clarify request without the minutes of 'a free {n}-minute slot') and 'to record
+    that it holds tenure' (of a professor) were flagged by a reader."""
+    from agentfab.generators.language import clarify_template, setting
+    from agentfab.generators.reasoning import Reasoner
+
+    calendar = builtin_domain("calendar")
+    slot = calendar.tool("find_free_slot")
+    assert clarify_template("find a free {duration_minutes}-minute slot for {person_id} on {date}",
+                            "duration_minutes", slot) == "find a free slot for {person_id} on {date}"
+    question = Reasoner.before_question(slot, "duration_minutes")
+    assert question.startswith("To ") and ", I need" in question, question
+    said = 0
+    for domain in [*synthesized_domains(30, 7), *(builtin_domain(n) for n in BUILTIN)]:
+        for tool in domain.tools:
+            properties = tool.spec.parameters.get("properties", {})
+            flags = [p for p, s in properties.items() if s.get("type") == "boolean"]
+            ids = [p for p in properties if p.endswith("_id")]
+            if tool.spec.name.startswith("update_") and flags and ids:
+                text = setting(tool, [(flags[0], "yes", True)])
+                thing = ids[0][:-3].replace("_", " ")
+                if is_person(thing):
+                    assert " it " not in text + " " and f"the {thing}" in text, (tool.spec.name, text)
+                    said += 1
+    assert said >= 1, said

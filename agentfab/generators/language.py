@@ -178,7 +178,8 @@ def _flag(tool: Tool, param: str, value: bool) -> str:
     described = tool.spec.parameters.get("properties", {}).get(param, {}).get("description", "")
     ids = [p for p in tool.spec.parameters.get("properties", {}) if is_id(tool, p)]
     thing = noun(_entity_of(tool, ids[0]) or ids[0]) if ids else ""
-    return yes_no_statement(described, param, thing, "it", value).removeprefix("for it, ")
+    record = f"the {thing}" if thing and is_person(thing) else "it"  # "that the professor holds tenure", not "it"
+    return yes_no_statement(described, param, thing, record, value).removeprefix("for it, ")
 
 
 def past(clause: str) -> str:
@@ -217,7 +218,8 @@ def _cap(text: str) -> str:
 # -- clarify ---------------------------------------------------------------------------------------------------
 
 _A_VOWEL = re.compile(r"\b([Aa]) (?=[aeio])")
-_COUNTED_SLOT = r"(?:\s+(?:x\s+)?(?:units?|nights?|seats?|rooms?|guests?|minutes?|days?|hours?|copies|people))?"
+_COUNTED_SLOT = r"(?:\s+(?:x\s+)?(?:units?|nights?|seats?|rooms?|guests?|minutes?|days?|hours?|copies|people)|-[a-z]+)?"
+# (or a compound adjective made with it: "a free {duration_minutes}-minute slot" less the value is "a free slot")
 # a field's unit after its value in a request: "delay {delay_minutes} minutes", "rate {rate_pct}%"
 _UNIT_AFTER = r"(?: (?:" + "|".join(sorted({re.escape(u) for u in UNITS.values() if u != "%"})) + r")\b|%)"
 _PREPOSITION = r"(?:\s+(?:with|for|of|on|to|from|in|at|by|reason:?|,)\s*|\s+)"

@@ -163,7 +163,7 @@ class Reasoner:
 
     @staticmethod
     def before_question(tool: Tool | None, param: str, options: list[str] | None = None) -> str:
-        goal = f"To {_purpose(tool)} I need" if tool is not None else "I need"
+        goal = f"To {_purpose(tool)}, I need" if tool is not None else "I need"
         if options:
             return (f"{goal} one {label(param)}, but the request could mean any of {len(options)}: "
                     f"{join_words(options, 'or')}. Picking one would be a guess, so I'll ask which.")
