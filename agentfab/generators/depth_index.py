@@ -8,7 +8,7 @@ producer over every valid value of its input.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import AbstractSet, Any
 
 from agentfab.generators import memo_budget
 from agentfab.generators.values import PoolCache
@@ -90,7 +90,7 @@ def fed_params(domain: Domain, tool: Tool) -> list[tuple[str, list[Producer]]]:
     return domain.memo(("compose_fed", tool.name), build)
 
 
-def any_fresh(entries: list[Entry], said: set[str], returned: frozenset[str]) -> bool:
+def any_fresh(entries: list[Entry], said: AbstractSet[str], returned: frozenset[str]) -> bool:
     """Whether some producer call's input is neither stated by the chain nor returned by its innermost call. Each
     entry has its own input, so more entries than excluded values always leave one: no scan needed then."""
     if len(entries) > len(said) + len(returned):

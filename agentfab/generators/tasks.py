@@ -59,6 +59,7 @@ class Composer:
         # (own write, canonical arguments) -> (result, change, store) of the write executed alone (per plan)
         self._wrote: dict[tuple[str, str], tuple[Any, dict, Store]] = {}
         self._reads: dict[tuple[str, str], Any] = {}  # (read-only tool, arguments) -> its result or FAILED
+        self._starts: dict[tuple[str, str], Any] = {}  # (read-only tool, arguments) -> see `_first_links`
         self._candidates: dict[tuple[bool, int, bool], list[str]] = {}
         self._family_prefix = canonical_json([domain.name, world_seed])[:-1] + ","
         self._heads: dict[tuple[bool, int], tuple[list[HeadDraw], list[float]]] = {}  # see `_head_catalog`
@@ -67,6 +68,7 @@ class Composer:
 
     def forget(self) -> None:
         self._reads.clear()
+        self._starts.clear()
 
     # -- execution -------------------------------------------------------------------------------------------
 
@@ -215,18 +217,8 @@ class Composer:
         links: list[Link] = []
         if depth < 2:
             return links
-        canonical = self._parts.get(head.id) or {p: canonical_json(v) for p, v in head.arguments.items()}
-        said = set(canonical.values())
-        result = self._seen.get(head.id)
-        returned = self.index.canonical_values(result) if isinstance(result, dict) else frozenset()
-        options = []
-        for param, entity in self._entity_params[head.tool]:
-            if param in canonical:
-                feeders = self.index.feeders(self.store, entity).get(canonical[param], ())
-                working = [(tool, out_field, entries) for tool, out_field, entries in feeders
-                           if tool.name != head.tool and any_fresh(entries, said, returned)]
-                if working:
-                    options.append((param, working))
+        stated, returned, options = self._first_links(head)
+        said = set(stated)
         used = {head.tool}
         while options:
             param, working = options[rng.randrange(len(options))] if len(options) > 1 else options[0]
@@ -243,6 +235,34 @@ class Composer:
                        if producer.name not in used and any_fresh(entries, said, returned)]
             options = [(next(iter(entry[0])), working)] if working else []
         return links
+
+    def _first_links(self, head: Step) -> tuple[frozenset[str], frozenset[str], list[tuple[str, list[Any]]]]:
+        """What the head states and returns (canonical values), and (param, [(producer, field, entries)]) of each
+        input of the head a producer call can feed without a round trip. A function of the head's call alone for an
+        own read-only tool, so kept per variant: a head drawn again (most fail to grow deep enough) reuses it."""
+        key = (head.tool, head.key) if head.key is not None and pure(self.tools[head.tool]) else None
+        found = self._starts.get(key) if key is not None else None
+        if found is not None:
+            return found
+        canonical = self._parts.get(head.id) or {p: canonical_json(v) for p, v in head.arguments.items()}
+        said = frozenset(canonical.values())
+        result = self._seen.get(head.id)
+        returned = self.index.canonical_values(result) if isinstance(result, dict) else frozenset()
+        options = []
+        for param, entity in self._entity_params[head.tool]:
+            if param in canonical:
+                feeders = self.index.feeders(self.store, entity).get(canonical[param], ())
+                working = [(tool, out_field, entries) for tool, out_field, entries in feeders
+                           if tool.name != head.tool and any_fresh(entries, said, returned)]
+                if working:
+                    options.append((param, working))
+        found = said, returned, options
+        if key is not None:
+            if len(self._starts) >= memo_budget.READS_KEPT:  # bounded memory
+                self._starts.clear()
+            self._starts[key] = found
+            memo_budget.kept_one()
+        return found
 
     def _chain_steps(self, head: Step, links: list[Link]) -> list[Step]:
         """The chain as steps, innermost call first: each link's call feeds the step after it."""
