@@ -73,7 +73,12 @@ class TemporaryServer:
         if spec is None or not spec.submodule_search_locations:
             raise ServerStartError("Prefect is not installed: pip install -e .")
         app_dir = str(Path(list(spec.submodule_search_locations)[0]).parent)
-        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+        # A temporary server needs no automations and no event history (it stops with the build): its triggers and
+        # event persister off save ~0.4 s of its ~4.5 s of CPU in a 6,000-task build, and keep PREFECT_HOME's
+        # database from growing by every build's events. Task runs are still recorded. A user's setting wins.
+        env = {"PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
+               "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false", **os.environ,
+               "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
         # The socket is bound here and handed over: no other process can take the port while the server imports
         # (seconds), and a request sent before it serves waits in the backlog instead of being refused.
         with socket.socket() as sock:
