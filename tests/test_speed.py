@@ -252,8 +252,11 @@ def test_the_value_bank_keeps_what_a_scan_of_its_lists_keeps(calls, cap):
         bank.observe([{"class_": "api_action", "function": tool, "kwargs": kwargs, "tool_call_id": f"c{n}"},
                       {"class_": "text_observation", "source": "environment", "tool_call_id": f"c{n}",
                        "content": orjson.dumps(result).decode()}])
-        if n % 3 == 1:
-            bank.kept(tool, "p"), bank.kept(tool, "f"), bank.calls(tool)
+        if n % 3 == 1:  # the yes/no forms answer as the lists do, asked before the lists are brought up to date
+            answers = [(bank.has_calls(tool), bank.has_other(tool, "p", 1), bank.has_other(tool, "f", "a"))]
+            answers.append((bool(bank.calls(tool)), bool(bank.values(tool, "p", 1)), bool(bank.values(tool, "f", "a"))))
+            assert answers[0] == answers[1]
+            bank.kept(tool, "p"), bank.kept(tool, "f")
     values: dict = {}
     whole: dict = {}
     for tool, kwargs, result in calls:  # the lists a scan keeps

@@ -175,7 +175,7 @@ def fabricated_observation(task: Task, content: list[Event], agent: OracleAgent,
         tool = names.get(content[i].get("tool_call_id"))
         if not isinstance(value, dict) or is_error(value) or tool is None:
             continue
-        fields = [f for f, v in value.items() if not isinstance(v, (list, dict)) and bank.values(tool, f, v)]
+        fields = [f for f, v in value.items() if not isinstance(v, (list, dict)) and bank.has_other(tool, f, v)]
         if not fields:
             continue
         name = fields[rng.randrange(len(fields))]
@@ -235,7 +235,7 @@ def ignored_refusal(task: Task, content: list[Event], agent: OracleAgent, rng: r
     pools = PoolCache(agent.domain, agent.store)
     first = None
     names = rng.sample(task.tools, len(task.tools))  # reads first (a write would make a new id), tools seen first
-    names.sort(key=lambda n: (agent.domain.tool(n).spec.mutates, not bank.calls(n)))
+    names.sort(key=lambda n: (agent.domain.tool(n).spec.mutates, not bank.has_calls(n)))
     for name in names:
         tool = agent.domain.tool(name)
         seen = bank.calls(name)

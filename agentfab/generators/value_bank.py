@@ -48,11 +48,18 @@ def _tokens_of(texts: "list[str] | set[str]") -> set[str]:
     return set(TOKEN.findall("\n".join(texts)))
 
 
-def _chunks(texts: list[str]) -> set[str]:
-    """The texts cut at whitespace and double quotes, which no token holds: a text's tokens are its chunks' tokens
-    (a scan never carries a token across a character that cannot be in one). JSON results and arguments cut into
-    field names and values, most of which an earlier row had: only new chunks need the token scan."""
-    return set(" ".join(texts).replace('"', " ").split())
+# JSON's punctuation but the colon (a token may hold one), as spaces: `{"a":[1,2]}` cuts into `a`, `:`, `1`, `2`,
+# and `"n":7,` and `"n":7}` make the same chunks
+_CUT = bytes.maketrans(b'",{}[]()', b"        ")
+
+
+def _chunks(texts: list[str]) -> set[bytes]:
+    """The texts cut at whitespace and JSON's punctuation, which no token holds: a text's tokens are its chunks'
+    tokens (a scan never carries a token across a character that cannot be in one). JSON results and arguments cut
+    into field names and values, most of which an earlier row had: only new chunks need the token scan. Cut as
+    UTF-8 (a byte below 128 is never part of another character's bytes), which makes fewer objects than a cut of
+    the text; ASCII whitespace alone cuts, a token holds no other whitespace either."""
+    return set(" ".join(texts).encode("utf-8", "surrogatepass").translate(_CUT).split())
 
 
 class ValueBank:
@@ -70,7 +77,7 @@ class ValueBank:
         # texts read since `vocab` was last asked for, cut into chunks all at once when it is: a negative is made
         # of one accepted row in ten, and one cut of ten rows' texts costs less than ten cuts
         self._pending: list[str] = []
-        self._chunks: set[str] = set()  # pieces of texts (`_chunks`) whose tokens are in `_vocab` already
+        self._chunks: set[bytes] = set()  # pieces of texts (`_chunks`) whose tokens are in `_vocab` already
         self.has_data = False  # some text read has a token (`vocab` is not empty), known without cutting any
         self._unseen: tuple[list[Event], set[str]] | None = None  # `unseen`'s last answer, while `vocab` stands
         self._values: dict[tuple[str, str], list[Any]] = {}
@@ -112,7 +119,7 @@ class ValueBank:
             self._pending = []
             if chunks:
                 self._chunks |= chunks
-                self._vocab |= _tokens_of(chunks)
+                self._vocab.update(TOKEN.findall(b"\n".join(chunks).decode("utf-8", "surrogatepass")))
         return self._vocab
 
     def unseen(self, content: list[Event]) -> set[str]:
@@ -171,6 +178,15 @@ class ValueBank:
 
     def values(self, tool: str, field: str, other_than: Any) -> list[Any]:
         return [v for v in self.kept(tool, field) if v != other_than and type(v) is type(other_than)]
+
+    def has_other(self, tool: str, field: str, other_than: Any) -> bool:
+        """`bool(values(tool, field, other_than))`, stopping at the first such value (most often the first kept)."""
+        kind = type(other_than)
+        return any(v != other_than and type(v) is kind for v in self.kept(tool, field))
+
+    def has_calls(self, tool: str) -> bool:
+        """`bool(calls(tool))` without filling or copying the list: it holds the first call logged, if any."""
+        return self.cap > 0 and bool(self._log.get(tool))
 
     def calls(self, tool: str) -> list[dict[str, Any]]:
         unread = self._unread(tool, tool, self._calls.get(tool))
