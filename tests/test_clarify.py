@@ -154,3 +154,23 @@ def test_a_value_left_out_takes_its_compound_adjective_and_a_person_is_not_it():
                     assert " it " not in text + " " and f"the {thing}" in text, (tool.spec.name, text)
                     said += 1
     assert said >= 1, said
+
+
+def test_a_question_for_a_value_to_look_for_asks_what_to_look_for():
+    """'Please search for borrowers by name.' was answered 'Which name do you want?'."""
+    from agentfab.generators.language import clarify_answer, clarify_question
+
+    asked = 0
+    for domain in [*synthesized_domains(30, 7), *(builtin_domain(n) for n in BUILTIN)]:
+        for tool in domain.tools:
+            for param, schema in tool.spec.parameters.get("properties", {}).items():
+                if schema.get("type") != "string" or param.endswith("_id") or "date" in param:
+                    continue
+                for seed in range(4):
+                    question = clarify_question(tool, param, random.Random(seed))
+                    answer = clarify_answer(tool, param, "Amanda Fox", random.Random(seed))
+                    assert "do you want" not in question, (tool.spec.name, question)
+                    if not tool.spec.mutates:
+                        assert "look" in question and not answer.startswith(("Make it", "Use")), (question, answer)
+                        asked += 1
+    assert asked >= 50, asked

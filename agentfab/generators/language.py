@@ -304,7 +304,9 @@ def clarify_question(tool: Tool, param: str, rng: random.Random) -> str:
         return rng.choice(("Sure. For which date?", "Which date should I use?"))
     if param in ("amount", "quantity"):
         return rng.choice((f"Sure. What {words} should I use?", f"How much should it be?"))
-    return rng.choice((f"Sure. What {words} should I use?", f"Which {words} do you want?"))
+    if not tool.spec.mutates:  # a find or search by a value: what to look for, not "which name do you want?"
+        return rng.choice((f"Sure. What {words} should I look for?", f"What {words} are you looking for?"))
+    return rng.choice((f"Sure. What {words} should I use?", f"What {words} should it have?"))
 
 
 def clarify_answer(tool: Tool, param: str, value: Any, rng: random.Random) -> str:
@@ -313,6 +315,8 @@ def clarify_answer(tool: Tool, param: str, value: Any, rng: random.Random) -> st
     if is_id(tool, param):
         thing = noun(_entity_of(tool, param) or param)
         return rng.choice((f"It's {text}.", f"Sorry, it's {thing} {text}.", f"{text}, thanks."))
+    if not tool.spec.mutates:
+        return rng.choice((f"It's {text}.", f"Oh, sorry: {text}.", f"{text}, please."))
     return rng.choice((f"It's {text}.", f"Oh, sorry: {text}.", f"Make it {text}.", f"Use {text}, please."))
 
 
