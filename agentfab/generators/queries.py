@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from agentfab.generators.clarify import ambiguity_answer, ambiguity_question, holdings_request
 from agentfab.generators.facts import subject
@@ -184,7 +185,7 @@ def offer_tools(domain: Domain, needed: list[str], distractors: int, rng: random
                 by_score.setdefault(score, []).append(name)
         return [by_score[k] for k in sorted(by_score, reverse=True)]
 
-    buckets = domain.memo(("distractors", tuple(sorted(set(needed)))), rank)
+    buckets = domain.memo(("distractors", frozenset(needed)), rank)
     chosen: list[str] = []
     for group in buckets:  # most similar first; ties broken by the seeded rng
         take = min(distractors - len(chosen), len(group))
@@ -261,8 +262,7 @@ def to_task(
         param = choices[rng.randrange(len(choices))]
         hide[head.id] = param
         value = head.arguments[param]
-        clarification = Clarification(step=head.id, param=param, question=clarify_question(tool, param, rng),
-                                      reply=clarify_answer(tool, param, value, rng), value=value)
+        clarification = _missing(head.id, tool, param, value, rng)
     n_turns = 1 + max(s.turn for s in plan.steps)
     by_id = {s.id: s for s in plan.steps}
     silent: set[str] = set()
@@ -326,9 +326,7 @@ def _clarification(plan: Plan, asked: Step, domain: Domain,
     value = asked.arguments[param]
     by_id = {s.id: s for s in plan.steps}
     if not asked.options:
-        return (Clarification(step=asked.id, param=param, question=clarify_question(tool, param, rng),
-                              reply=clarify_answer(tool, param, value, rng), value=value),
-                {asked.id: param}, {})
+        return _missing(asked.id, tool, param, value, rng), {asked.id: param}, {}
     if asked.bindings:  # twins: "that city" of a flight with two; the answer names the field it meant
         source_id, field = asked.bindings[param].split(".", 1)
         source, result = domain.tool(by_id[source_id].tool), plan.results[source_id]
@@ -343,8 +341,14 @@ def _clarification(plan: Plan, asked: Step, domain: Domain,
         about = subject(domain.tool(lister.tool), lister.arguments)
         question = ambiguity_question(tool, param, asked.options, None, about, rng)
         answer, hide, vague = ambiguity_answer(value, None, rng), {asked.id: param}, {}
-    return (Clarification(step=asked.id, param=param, question=question, reply=answer, value=value,
-                          options=[render_value(o) for o in asked.options]), hide, vague)
+    return (built(Clarification, {"step": asked.id, "param": param, "question": question, "reply": answer,
+                                  "value": value, "options": [render_value(o) for o in asked.options]}), hide, vague)
+
+
+def _missing(step_id: str, tool: Tool, param: str, value: Any, rng: random.Random) -> Clarification:
+    """The clarification of a value the request leaves out: the assistant's question and the user's answer."""
+    return built(Clarification, {"step": step_id, "param": param, "question": clarify_question(tool, param, rng),
+                                 "reply": clarify_answer(tool, param, value, rng), "value": value, "options": []})
 
 
 ALSO = ("Also, {b}.", "And while you're at it, {b}.", "Could you also {b}?")
