@@ -9,7 +9,7 @@ import re
 import pytest
 
 from agentfab.generators.queries import to_task
-from agentfab.generators.replies import cause_reason
+from agentfab.generators.failures import cause_reason
 from agentfab.generators.rollouts import OracleAgent, message
 from agentfab.generators.tasks import Composer
 from agentfab.validators.judge import RuleJudge

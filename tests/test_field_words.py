@@ -13,7 +13,7 @@ import yaml
 
 from agentfab.generators.facts import value_text
 
-from agentfab.generators.replies import failure_reply
+from agentfab.generators.failures import failure_reply
 from agentfab.schemas.wording import label, unit
 from agentfab.worlds.registry import builtin_domain
 

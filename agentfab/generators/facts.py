@@ -150,9 +150,14 @@ def value_text(field: str, value: Any, result: dict[str, Any]) -> str:
 
 class Said:
     """One step's share of a reply: the call, what it returned, and the result fields the request asked for; with
-    the tool's words, and (worked out on first use, once) the facts a clause states and the record it is about."""
+    the tool's words, and (worked out on first use, once) the facts a clause states and the record it is about.
 
-    __slots__ = ("tool", "arguments", "result", "asks", "named", "_stated", "_flags", "_about", "_flat_about")
+    Everything a Said works out is a pure function of those four, so one Said serves every reply that states the
+    same call and result (`rollouts` keeps it with a read of the seeded state); `kept` holds what `replies` and
+    `reasoning` derive from it."""
+
+    __slots__ = ("tool", "arguments", "result", "asks", "named", "_stated", "_flags", "_about", "_flat_about",
+                 "_clauses", "kept")
 
     def __init__(self, tool: Tool, arguments: dict[str, Any], result: Any, asks: tuple[str, ...]):
         self.tool = tool
@@ -160,10 +165,12 @@ class Said:
         self.result = result
         self.asks = asks
         self.named = words(tool)
-        self._stated: tuple[tuple[str, str, str, Any, str], ...] | None = None
+        self._stated: tuple[Stated, ...] | None = None
         self._flags: list[str] = []
         self._about: str | None = None
         self._flat_about: str | None = None
+        self._clauses: dict[str, str] | None = None
+        self.kept: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
         return f"Said({self.tool.spec.name}, {self.arguments!r}, {self.result!r}, {self.asks!r})"
@@ -184,12 +191,19 @@ class Said:
         return self._flat_about
 
     @property
-    def stated(self) -> tuple[tuple[str, str, str, Any, str], ...]:
-        """(field, label, text, value, text flattened) of each asked fact a clause states: the yes/no facts are
-        sentences of their own, and "1204.50 USD" already says the currency."""
+    def stated(self) -> tuple[Stated, ...]:
+        """(field, label, text, value, text flattened, clause) of each asked fact a clause states: the yes/no facts
+        are sentences of their own, and "1204.50 USD" already says the currency."""
         if self._stated is None:
             self._stated = self._facts()
         return self._stated
+
+    @property
+    def clauses(self) -> dict[str, str]:
+        """field -> its clause, of the facts in `stated`."""
+        if self._clauses is None:
+            self._clauses = {f[0]: f[5] for f in self.stated}
+        return self._clauses
 
     @property
     def flags(self) -> list[str]:
@@ -198,7 +212,7 @@ class Said:
             self._stated = self._facts()
         return self._flags
 
-    def _facts(self) -> tuple[tuple[str, str, str, Any, str], ...]:
+    def _facts(self) -> tuple[Stated, ...]:
         result = self.result
         if not result or not isinstance(result, dict):
             return ()
@@ -217,26 +231,41 @@ class Said:
                     continue
                 else:
                     text = value_text(field, value, result)
-                out.append((field, lab, text, value, _FLAT[text]))
+                out.append((field, lab, text, value, _FLAT[text], fact_clause(lab, text, value)))
         return tuple(out)
 
 
+Stated = tuple[str, str, str, Any, str, str]  # (field, label, text, value, text flattened, clause)
+Fact = tuple[str, str, Any, str]  # (label, text, value, clause)
 _FLAT = Memo(flatten)  # the same values (ids, names, statuses) come back in reply after reply
 
 
-def facts(part: Said, skip: set[str] | frozenset[str] = frozenset(), said: str = "") -> list[tuple[str, str, Any]]:
-    """(label, text, value) of the asked facts, leaving out those `said` already states (the subject's id) and the
-    yes/no facts (`replies` states those as sentences)."""
-    stated = part.stated
+def facts(part: Said, skip: tuple[str, ...] = (), said: str = "") -> list[Fact]:
+    """(label, text, value, clause) of the asked facts, leaving out those of the fields `skip` and those `said`
+    already states (the subject's id), and the yes/no facts (`replies` states those as sentences). Kept per part
+    and text: a reply tries the same few sentences on the same part again and again."""
+    key = (said, skip)
+    found = part.kept.get(key)
+    if found is None:
+        found = part.kept[key] = _facts_left(part, skip, said)
+    return list(found)  # the caller's to change
+
+
+def _facts_left(part: Said, skip: tuple[str, ...], said: str) -> list[Fact]:
+    stated = part._stated
+    if stated is None:
+        stated = part.stated
     if not stated:
         return []
     if not said:
-        return [(lab, text, value) for field, lab, text, value, _ in stated if field not in skip]
+        return [(lab, text, value, clause) for field, lab, text, value, _, clause in stated if field not in skip]
     flat = part.flat(said)
+    if not flat:
+        return [(lab, text, value, clause) for field, lab, text, value, _, clause in stated if field not in skip]
     # `mentioned` only where the text could be there (a zero may be said as "no ...")
-    return [(lab, text, value) for field, lab, text, value, flat_text in stated
+    return [(lab, text, value, clause) for field, lab, text, value, flat_text, clause in stated
             if field not in skip
-            and not (flat and (flat_text in flat or flat_text == "0") and mentioned(flat, flat_text))]
+            and not ((flat_text in flat or flat_text == "0") and mentioned(flat, flat_text))]
 
 
 _AGGREGATES = ("average", "total", "highest", "lowest", "maximum", "minimum", "combined", "mean")

@@ -16,7 +16,7 @@ from agentfab.generators.language import (
 )
 from agentfab.generators.plans import Plan, Step
 from agentfab.generators.references import bound, named_slot, referred, unlabelled, whose_slot
-from agentfab.generators.replies import cause_reason, error_cause
+from agentfab.generators.failures import cause_reason, error_cause
 from agentfab.generators.values import normalize, render_value
 from agentfab.schemas.tasks import (
     Clarification, Fact, PlanStep, Task, UserTurn, asked_values, built, fact_values,

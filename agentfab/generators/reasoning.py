@@ -13,7 +13,8 @@ from typing import Any
 
 from agentfab.generators.facts import Said
 from agentfab.generators.language import retold
-from agentfab.generators.replies import error_cause, fact_text
+from agentfab.generators.failures import error_cause
+from agentfab.generators.replies import fact_text
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tasks import PlanStep
 from agentfab.schemas.wording import join_words, label, plural
@@ -60,6 +61,12 @@ def _entities(tool: Tool) -> frozenset[str]:
     return frozenset(p["x-entity"] for p in props.values() if "x-entity" in p)
 
 
+_NOT_THAT = (" {alt} would {purpose} instead, which is not what is needed here.", " Not {alt}: it would {purpose}.",
+             " {alt} is offered too, but it would only {purpose}.")
+_COVERED = ("The results show that {summary}. That covers what was asked, so I can answer.",
+            "Now I know that {summary}. {tell}", "Everything asked for is in the results: {summary}.")
+
+
 class Reasoner:
     """Thoughts for one task: knows the offered tools, so it can say why the others do not fit."""
 
@@ -77,10 +84,7 @@ class Reasoner:
         if not close:
             return ""
         alt = close[rng.randrange(len(close))]
-        purpose = known[alt][1]
-        return rng.choice((f" {alt} would {purpose} instead, which is not what is needed here.",
-                           f" Not {alt}: it would {purpose}.",
-                           f" {alt} is offered too, but it would only {purpose}."))
+        return _NOT_THAT[rng.randrange(3)].format(alt=alt, purpose=known[alt][1])  # as rng.choice draws
 
     def before_calls(self, group: list[PlanStep], args_of: dict[str, dict[str, Any]], results: dict[str, Any],
                      tool_of: dict[str, str], rng: random.Random) -> str:
@@ -131,10 +135,13 @@ class Reasoner:
         known: set[str] = set()  # a fact two parts share ("the booking is BK-0042") is named once
         stated = writes = 0  # facts the thought itself names: "each of these" only after several
         for part in parts[:3]:
-            result = part.result if isinstance(part.result, dict) else {}
-            texts = [t for t in dict.fromkeys(fact_text(part, f) for f in part.asks if f in result)
-                     if t not in known]
-            texts = [t for t in texts if not _said_within(t, texts)][:2] if len(texts) > 1 else texts
+            asked = part.kept.get(_ASKED)
+            if asked is None:
+                asked = part.kept[_ASKED] = _asked_facts(part)
+            texts = asked[1]
+            if known and not known.isdisjoint(asked[0]):
+                texts = [t for t in asked[0] if t not in known]
+                texts = [t for t in texts if not _said_within(t, texts)][:2] if len(texts) > 1 else texts
             known.update(texts)
             if part.tool.spec.mutates:  # a write is done, not learned: "delete_teacher went through (...)"
                 clause = f"{part.tool.name} went through" + (f" ({join_words(texts)})" if texts else "")
@@ -157,9 +164,7 @@ class Reasoner:
         summary = "; ".join(said).rstrip(".")  # a value may end a sentence already ("Joshua Pitts Jr.")
         tell = ("I'll confirm it to the user." if writes == len(said) == 1 else
                 "I'll tell the user each of these." if stated > 1 else "That is what the user asked, so I'll say it.")
-        return rng.choice((f"The results show that {summary}. That covers what was asked, so I can answer.",
-                           f"Now I know that {summary}. {tell}",
-                           f"Everything asked for is in the results: {summary}."))
+        return _COVERED[rng.randrange(3)].format(summary=summary, tell=tell)  # only the one drawn is written
 
     @staticmethod
     def before_question(tool: Tool | None, param: str, options: list[str] | None = None) -> str:
@@ -182,6 +187,17 @@ class Reasoner:
             "I won't call a tool; I'll tell the user.",
             f"The request is to {wanted}. No offered tool does it; {near}, for one, would only {purpose}. "
             "I'll say so plainly and call nothing."))
+
+
+_ASKED = ("asked facts",)  # `Said.kept` key of `_asked_facts`
+
+
+def _asked_facts(part: Said) -> tuple[list[str], list[str]]:
+    """The asked facts of a part as clauses, each once; and the (at most 2) a thought names, when no other part
+    named one of them already."""
+    result = part.result if isinstance(part.result, dict) else {}
+    texts = list(dict.fromkeys(fact_text(part, f) for f in part.asks if f in result))
+    return texts, [t for t in texts if not _said_within(t, texts)][:2] if len(texts) > 1 else texts
 
 
 def _said_within(fact: str, facts: list[str]) -> bool:

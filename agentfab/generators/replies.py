@@ -1,9 +1,7 @@
-"""The offline engine's replies: facts stated the way an assistant talks to a person, failure reports and the
-route taken instead (the words of tools and requests are in `language`).
+"""The offline engine's replies: facts stated the way an assistant talks to a person (the words of tools and
+requests are in `language`; what a reply says of a failure is in `failures`).
 
 - `reply(parts, rng)`: the reply to a turn; each `Said` part states the facts its request asked for.
-- `failure_reply(tool, arguments, error, rng)`: "I couldn't block card CRD-5003: the card is already blocked."
-- `alternative_reply(failed, error, done, rng)`: the plan changed after a failure; states the new route's facts.
 Values are always written by `render_value`, so the answer checks find them as whole tokens.
 """
 
@@ -11,16 +9,15 @@ from __future__ import annotations
 
 import functools
 import random
-import re
 import string
 from typing import Any
 
-from agentfab.generators.facts import (Said, ToolWords, fact_clause, fact_label, facts as _facts,
+from agentfab.generators.facts import (Fact, Said, ToolWords, fact_clause, fact_label, facts as _facts,
                                        preposition as _preposition, subject, value_text, words)
 from agentfab.generators.language import _cap, action_text, param_label, past
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.wording import counted, is_person, join_words, noun, yes_no_statement
-from agentfab.worlds.core import Tool, is_error
+from agentfab.worlds.core import Tool
 
 
 
@@ -79,6 +76,16 @@ def _verdicts(part: Said) -> list[str]:
     flags = part.flags
     if not flags:
         return []
+    found = part.kept.get(_VERDICTS)
+    if found is None:
+        found = part.kept[_VERDICTS] = _verdicts_of(part, flags)
+    return found
+
+
+_VERDICTS = ("verdicts",)  # `Said.kept` key of `_verdicts_of`
+
+
+def _verdicts_of(part: Said, flags: list[str]) -> list[str]:
     result = part.result
     if len(flags) == len([f for f in part.asks if f in result]):  # only whether-questions were asked
         return [f"{'Yes' if result[f] else 'No'}, {yes_no_fact(part, f)}." for f in flags]
@@ -92,9 +99,9 @@ def _after_details(statement: str) -> str:
 
 def fact_text(part: Said, field: str) -> str:
     """One asked fact as a clause (for reasoning): "the title is Dune", "club CLB-4 has a pool"."""
-    for name, lab, text, value, _ in part.stated:  # worked out once per part (never a yes/no)
-        if name == field:
-            return fact_clause(lab, text, value)
+    clause = part.clauses.get(field)  # worked out once per part (never a yes/no)
+    if clause is not None:
+        return clause
     result = part.result if isinstance(part.result, dict) else {}
     if isinstance(result.get(field), bool):
         return yes_no_fact(part, field)
@@ -102,11 +109,19 @@ def fact_text(part: Said, field: str) -> str:
 
 
 def _sentences(part: Said, rng: random.Random) -> str:
-    """One part as prose, shaped by its tool class; a fact the chosen shape left unsaid is added at the end."""
+    """One part as prose, shaped by its tool class; a fact the chosen shape left unsaid is added at the end (kept
+    per part and shape: the same part comes back, shaped one of a few ways)."""
     text = _shaped(part, rng)
+    found = part.kept.get(text)
+    if found is None:
+        found = part.kept[text] = _completed(part, text)
+    return found
+
+
+def _completed(part: Said, text: str) -> str:
     unsaid = _facts(part, said=text)
     if unsaid:
-        text = (text + " " if text else "") + _cap(join_words([fact_clause(a, b, c) for a, b, c in unsaid])) + "."
+        text = (text + " " if text else "") + _cap(join_words([f[3] for f in unsaid])) + "."
     return " ".join([text, *_verdicts(part)]).strip()
 
 
@@ -154,74 +169,116 @@ def _fields_of(template: str) -> tuple[str, ...]:
 
 
 def _shaped(part: Said, rng: random.Random) -> str:
-    said = _said_as(part) if part.tool.says else None
-    if said is not None:
-        return said
+    """What `part` says, drawn from the shapes its tool class allows. What does not depend on the draw is worked
+    out once per part (`Said.kept`): the rng is drawn as it always was, then a kept text is looked up."""
+    kept = part.kept
+    if part.tool.says:
+        said = kept.get(_SAID_AS)
+        if said is None:
+            said = kept[_SAID_AS] = _said_as(part) or ""
+        if said:
+            return said
     named = part.named
     cls = named.cls
     result = part.result if isinstance(part.result, dict) else {}
-    about = part.about
     if cls in ("list", "search", "count") and "count" in part.asks and isinstance(result.get("count"), int):
-        n = result["count"]
-        what = counted(n, named.results_noun)
-        there = "There is" if n == 1 else "There are"
-        record = named.first_id(part.arguments) is not None
-        when = " ".join(f"{_preposition(a)} {render_value(v)}" for a, v in part.arguments.items()
-                        if named.id_noun(a) is None) if record else ""  # "... has no events on 2026-12-18"
-        if record and rng.random() < 0.5:  # "Contact CON-46 has no activities"
-            head = f"{_cap(about)} has {what}" + (f" {when}" if when else "")
+        heads = kept.get(_COUNT_HEADS)
+        if heads is None:
+            heads = kept[_COUNT_HEADS] = _count_heads(part, result["count"])
+        own, drawn = heads
+        if own is not None and rng.random() < 0.5:  # "Contact CON-46 has no activities"
+            head = own
         else:
-            head = rng.choice((f"I found {what}", f"{there} {what}")) if n else f"There are {what}"
-            head += (f" with {about[4:]}" if about.startswith("the ") else f" for {about}") if about else ""
-            head += f" {when}" if when else ""
-        found = _found_ids(named, result, part.arguments) if cls != "count" else ""
-        rest = _facts(part, {"count"}, said=head)  # never "... for customer CUS-123; the customer is CUS-123"
-        listed = next((r for r in rest if isinstance(r[2], list) and r[0] == named.results_plural), None) \
-            if not found else None
-        if listed is not None and n:  # "2 accounts: ACC-1023 and ACC-1060", not "...; the accounts are ..."
-            found = ": " + listed[1]
-            rest.remove(listed)
-        head += found
-        tail = "; " + join_words([fact_clause(a, b, c) for a, b, c in rest]) if rest else ""
-        return head + tail + "."
+            head = drawn if type(drawn) is str else drawn[rng.randrange(2)]  # as rng.choice(drawn) draws
+        text = kept.get((head, _COUNT_HEADS))
+        if text is None:
+            text = kept[head, _COUNT_HEADS] = _counted(part, result, head)
+        return text
     if cls in ("create", "update", "delete", "act"):
         done = past(action_text(part.tool, part.arguments))
         lead = rng.choice((f"I've {done}", f"Done: I {done}", f"I {done}"))
         key = _created_key(part)
         new = cls == "create" and key is not None
-        facts = _facts(part, {key} if new else set(), said=done)
+        facts = _facts(part, (key,) if new else (), said=done)
         if new:  # "The project is PRJ-1725" says nothing: the id is the new record's
             said = [f"The new {noun(key)}'s ID is {result[key]}", f"Its ID is {result[key]}"]
             lead += ". " + (said[rng.randrange(2)] if noun(key) == named.topic else said[0])  # "its" = what it made
-        return f"{lead}. {_cap(join_words([fact_clause(a, b, c) for a, b, c in facts]))}." if facts else f"{lead}."
+        return f"{lead}. {_cap(join_words([f[3] for f in facts]))}." if facts else f"{lead}."
     by_value = len(part.arguments) == 1 and named.first_id(part.arguments) is None  # asked with one value, not an id
     found = _found_by_value(part, rng) if cls == "lookup" and by_value else None
     if found is not None:
         return found
+    shapes = part.kept.get(_DESCRIBED)
+    if shapes is None:
+        shapes = part.kept[_DESCRIBED] = _described(part, by_value)
+    return shapes if type(shapes) is str else shapes[rng.randrange(len(shapes))]  # as rng.choice(shapes) draws
+
+
+_DESCRIBED = ("described",)  # `Said.kept` key of the shapes `_described` made
+
+
+def _described(part: Said, by_value: bool) -> str | tuple[str, ...]:
+    """A record's facts as a sentence: the sentence, or the ones a reply draws from (worked out once per part)."""
+    about = part.about
     facts = _facts(part, said=about)
     if not facts:
         full = _facts(part)
-        return _cap(join_words([fact_clause(a, b, c) for a, b, c in full])) + f" for {about}." if full else ""
-    clauses = [fact_clause(a, b, c) for a, b, c in facts]
+        return _cap(join_words([f[3] for f in full])) + f" for {about}." if full else ""
+    clauses = [f[3] for f in facts]
     lead, tail = (_scope(part) if by_value else None) or (f"For {about}", f"for {about}")  # "In Chicago", not "For the city Chicago"
-    if cls == "aggregate":
+    if part.named.cls == "aggregate":
         return f"{_cap(join_words(clauses))}" + (f" {tail}." if about else ".")
     if not about:
         return _cap(join_words(clauses)) + "."
     if len(clauses) == 1:
-        lab, text, value = facts[0]
+        lab, text, value, _ = facts[0]
         if clauses[0].startswith(("it has ", "it takes ")) and not about.startswith("the "):
             return f"{_cap(about)} {clauses[0][3:]}."  # "Field FLD-4 has 105.04 hectares."
         if about.startswith("the "):
-            return rng.choice((f"{_cap(clauses[0])} {tail}.", f"{lead}, {clauses[0]}."))
+            return f"{_cap(clauses[0])} {tail}.", f"{lead}, {clauses[0]}."
         verb = "are" if isinstance(value, list) and len(value) != 1 else "is"
-        return rng.choice((f"The {lab} of {about} {verb} {text}.", f"For {about}, {clauses[0]}."))
-    itself = not about.startswith("the ") and about.split(" ", 1)[0] == named.topic  # get_person: the person
-    intro = rng.choice((f"{lead}, ", f"Here is {about}: " if itself else f"{lead}, "))
+        return f"The {lab} of {about} {verb} {text}.", f"For {about}, {clauses[0]}."
+    itself = not about.startswith("the ") and about.split(" ", 1)[0] == part.named.topic  # get_person: the person
     kind = "" if about.startswith("the ") else about.rsplit(" ", 1)[0]
     if is_person(kind):  # "For teacher TCH-15, ... and they have 28 years of experience", never "it has"
         clauses = [_its(c, kind) if c.startswith(("it has ", "it takes ")) else c for c in clauses]
-    return _cap(intro + join_words(clauses)) + "."
+    listed = join_words(clauses)
+    return _cap(f"{lead}, " + listed) + ".", _cap((f"Here is {about}: " if itself else f"{lead}, ") + listed) + "."
+
+
+_SAID_AS, _COUNT_HEADS = ("said as",), ("count heads",)  # `Said.kept` keys
+
+
+def _count_heads(part: Said, n: int) -> tuple[str | None, str | tuple[str, str]]:
+    """The heads of a count's sentence: one about the record the count is of ("Contact CON-46 has 2 activities",
+    None without a record), and the head to say otherwise, or the two to draw from."""
+    named, about = part.named, part.about
+    what = counted(n, named.results_noun)
+    there = "There is" if n == 1 else "There are"
+    record = named.first_id(part.arguments) is not None
+    when = " ".join(f"{_preposition(a)} {render_value(v)}" for a, v in part.arguments.items()
+                    if named.id_noun(a) is None) if record else ""  # "... has no events on 2026-12-18"
+    own = f"{_cap(about)} has {what}" + (f" {when}" if when else "") if record else None
+    after = (f" with {about[4:]}" if about.startswith("the ") else f" for {about}") if about else ""
+    after += f" {when}" if when else ""
+    if not n:
+        return own, f"There are {what}" + after
+    return own, (f"I found {what}" + after, f"{there} {what}" + after)
+
+
+def _counted(part: Said, result: dict[str, Any], head: str) -> str:
+    """A count's sentence after its head: the ids found, and the other asked facts the head does not say."""
+    named, n = part.named, result["count"]
+    found = _found_ids(named, result, part.arguments) if named.cls != "count" else ""
+    rest = _facts(part, ("count",), said=head)  # never "... for customer CUS-123; the customer is CUS-123"
+    listed = next((r for r in rest if isinstance(r[2], list) and r[0] == named.results_plural), None) \
+        if not found else None
+    if listed is not None and n:  # "2 accounts: ACC-1023 and ACC-1060", not "...; the accounts are ..."
+        found = ": " + listed[1]
+        rest.remove(listed)
+    head += found
+    tail = "; " + join_words([f[3] for f in rest]) if rest else ""
+    return head + tail + "."
 
 
 def _scope(part: Said) -> tuple[str, str] | None:
@@ -246,25 +303,46 @@ _FOUND_BY = {"name": "named", "title": "titled", "city": "in", "username": "with
 def _found_by_value(part: Said, rng: random.Random) -> str | None:
     """A record found by one value, said as a person would: "The teacher named Janet Friedman is TCH-0029" or
     "Janet Friedman's teacher ID is TCH-0029", never "The teacher is TCH-0029 for the name Janet Friedman"."""
+    heads = part.kept.get(_BY_VALUE)
+    if heads is None:
+        heads = part.kept[_BY_VALUE] = _by_value_heads(part)
+    if not heads:
+        return None
+    whose, the = heads
+    head = whose if whose is not None and rng.random() < 0.5 else the
+    text = part.kept.get((head, _BY_VALUE))
+    if text is None:
+        text = part.kept[head, _BY_VALUE] = _found_as(part, head)
+    return text
+
+
+_BY_VALUE = ("by value",)  # `Said.kept` key of `_by_value_heads`
+
+
+def _by_value_heads(part: Said) -> tuple[str | None, str] | tuple[()]:
+    """The heads `_found_by_value` says ("Janet Friedman's teacher ID is TCH-0029", None but for a name; "The
+    teacher named Janet Friedman is TCH-0029"), or () where it does not apply."""
     result = part.result if isinstance(part.result, dict) else {}
     named = part.named
     if len(part.arguments) != 1 or named.id_noun(next(iter(part.arguments))) is not None:
-        return None
+        return ()
     thing = named.topic
     key = thing.replace(" ", "_") + "_id"
     if key not in part.asks or not isinstance(result.get(key), str):
-        return None
+        return ()
     (param, value), = part.arguments.items()
     said = render_value(value)
     how = _FOUND_BY.get(param)
-    if param == "name" and rng.random() < 0.5:
-        whose = said + ("'" if said.endswith("s") else "'s")
-        head = f"{whose} {thing} ID is {result[key]}"
-    else:
-        head = f"The {thing} {how or 'with ' + param_label(part.tool, param)} {said} is {result[key]}"
-    rest = [c for c in _facts(part, {key}, said=head)]
+    whose = said + ("'" if said.endswith("s") else "'s")
+    return (f"{whose} {thing} ID is {result[key]}" if param == "name" else None,
+            f"The {thing} {how or 'with ' + param_label(part.tool, param)} {said} is {result[key]}")
+
+
+def _found_as(part: Said, head: str) -> str:
+    thing = part.named.topic
+    rest = _facts(part, (thing.replace(" ", "_") + "_id",), said=head)
     if rest:
-        head += ". " + _cap(join_words([_its(fact_clause(a, b, c), thing) for a, b, c in rest]))
+        head += ". " + _cap(join_words([_its(f[3], thing) for f in rest]))
     return " ".join([head + ".", *_verdicts(part)])
 
 
@@ -281,16 +359,22 @@ def _its(clause: str, thing: str) -> str:
 
 
 def _head(part: Said) -> str:
-    return _cap(past(action_text(part.tool, part.arguments))) if part.tool.spec.mutates else \
-        _headline(part.named, part.about, part.arguments)
+    found = part.kept.get(_HEAD)
+    if found is None:
+        found = part.kept[_HEAD] = _cap(past(action_text(part.tool, part.arguments))) if part.tool.spec.mutates \
+            else _headline(part.named, part.about, part.arguments)
+    return found
 
 
-def _bullets(part: Said, head: str, facts: list[tuple[str, str, Any]]) -> str:
+_HEAD = ("head",)  # `Said.kept` key of `_head`
+
+
+def _bullets(part: Said, head: str, facts: list[Fact]) -> str:
     """`head`, then the facts (those `head` does not say) one a line."""
     facts = facts or _facts(part)
     verdicts = _verdicts(part)  # a paragraph of their own after the list, not a line that reads as an item
     verdicts = "\n\n" + " ".join(verdicts) if verdicts else ""
-    return head + ":\n" + "\n".join(f"- {_cap(a)}: {b}" for a, b, _ in facts) + verdicts
+    return head + ":\n" + "\n".join(f"- {_cap(f[0])}: {f[1]}" for f in facts) + verdicts
 
 
 READ_LEADS = ("", "Here's what I found. ", "Sure. ", "I checked. ", "Got it. ")
@@ -320,52 +404,3 @@ def reply(parts: list[Said], rng: random.Random) -> str:
         texts[i] = texts[i][len("Done: "):]
     joiner = "\n\n" if use_list else " "
     return (lead + joiner.join(texts)).strip() or "Done."
-
-
-def failure_reply(tool: Tool, arguments: dict[str, Any], error: Any, rng: random.Random) -> str:
-    """Telling the user plainly what could not be done and why (the error's own words as the cause)."""
-    action = action_text(tool, arguments)
-    cause = _cause_after(action, error_cause(error))
-    return rng.choice((f"I couldn't {action}: {cause}.", f"I wasn't able to {action}, because {cause}.",
-                       f"Sorry, I can't {action}: {cause}."))
-
-
-def alternative_reply(failed: tuple[Tool, dict[str, Any]], error: Any, done: list[Said], rng: random.Random) -> str:
-    """A failure that the agent routed around: what failed and why, then what it did instead and its facts."""
-    tool, arguments = failed
-    action = action_text(tool, arguments)
-    cause = _cause_after(action, error_cause(error))
-    first = rng.choice((f"I couldn't {action}: {cause}.", f"I wasn't able to {action}, because {cause}."))
-    then = rng.choice(("So I went with the alternative you gave.", "As you suggested, I took the other option.",
-                       "So I used your fallback instead."))
-    return f"{first} {then} {reply(done, rng)}"
-
-
-_SUBJECT = re.compile(r"([a-z]+(?: [a-z]+){0,2}) ([A-Z][A-Z0-9]*-\d+)(?= )")  # "policyholder PH-0002 still has"
-
-
-def _cause_after(action: str, cause: str) -> str:
-    """The cause without naming again the record the action names: "I couldn't delete the policyholder record for
-    PH-0002: the policyholder still has 3 policies", not "... PH-0002: policyholder PH-0002 still has ..."."""
-    m = _SUBJECT.match(cause)
-    if m and re.search(rf"(?<![\w-]){re.escape(m.group(2))}(?![\w-])", action):
-        return f"the {m.group(1)}{cause[m.end():]}"
-    return cause
-
-
-def cause_reason(cause: str) -> str:
-    """What a reply must say of a cause whatever names its subject: "still has 3 policies (...)" of "policyholder
-    PH-0002 still has 3 policies (...)" (the failed action names PH-0002 itself)."""
-    m = _SUBJECT.match(cause)
-    return cause[m.end() + 1:] if m else cause
-
-
-def error_cause(error: Any) -> str:
-    """The reason a call failed, as a clause: the message of an `{"error": ...}` result."""
-    if is_error(error):
-        message = str(error["error"].get("message", "")).strip().rstrip(".")
-        first = message.split(" ", 1)[0]
-        if first[1:] != first[1:].lower() or any(ch.isdigit() or ch == "-" for ch in first):
-            return message  # it starts with an id ("P-113 is busy ..."): never lower-case an id
-        return message[:1].lower() + message[1:] if message else "the service reported an error"
-    return str(error).strip().rstrip(".")
