@@ -17,19 +17,15 @@ from agentfab.schemas.tools import ToolSpec
 from agentfab.schemas.wording import ask_whether, counts, join_words, label, unit, with_article
 from agentfab.worlds.authoring import ask
 from agentfab.worlds.core import Phrase, Record, Store, Tool, ToolError, as_phrases
-from agentfab.worlds.declared_spec import (
-    DeclaredDomainError, DomainDef, EntityDef, FieldDef, relation_label,
+from agentfab.worlds.declared_schemas import (
+    LIMIT, Examples, key_schema, list_schema, object_schema, param_schema, record_schema, result_schema,
 )
+from agentfab.worlds.declared_spec import DeclaredDomainError, DomainDef, EntityDef, FieldDef, relation_label
 
-LIMIT = 10  # records per search or list result; `count` is always the total
 _TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _OP_NAME = {"max": "max", "min": "min", "sum": "total", "avg": "average"}
 _OP_WORDS = {"max": ("highest", "maximum"), "min": ("lowest", "minimum"), "sum": ("total", "combined"),
              "avg": ("average", "mean")}
-_JSON_TYPE = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean", "date": "string",
-              "ref": "string"}
-
-Examples = dict[tuple[str, str], list[Any]]  # (entity, field) -> free-text example values
 
 
 class _Family:
@@ -103,68 +99,6 @@ class _Family:
                     raise ToolError("invalid_state", f"the {f.words} {rec[f.name]!r} is already used by {self.e.words} "
                                                      f"{rec[self.e.key]}, and no two {self.e.plural_words} may share one")
         return value
-
-
-# -- schemas -----------------------------------------------------------------------------------------------------
-
-
-def key_schema(e: EntityDef, description: str | None = None) -> dict[str, Any]:
-    return {"type": "string", "description": description or f"The {e.words} id, e.g. {e.key_of(1)}",
-            "x-entity": e.key_name, "pattern": e.key_pattern}
-
-
-def _describe(f: FieldDef, e: EntityDef, d: DomainDef) -> str:
-    if f.description:
-        return f.description
-    if f.kind == "ref":
-        return f"The {relation_label(f, d.entity(f.target)).replace('_', ' ')} of the {e.words} ({f.target} id)"
-    return f"The {e.words}'s {f.words}"
-
-
-def result_schema(f: FieldDef, e: EntityDef, d: DomainDef) -> dict[str, Any]:
-    s: dict[str, Any] = {"type": _JSON_TYPE[f.kind], "description": _describe(f, e, d)}
-    if f.kind == "ref":
-        s["x-entity"] = d.entity(f.target).key_name
-    elif f.kind == "date":
-        s["format"] = "date"
-    elif f.choices:
-        s["enum"] = list(f.choices)
-    return s
-
-
-def param_schema(f: FieldDef, e: EntityDef, d: DomainDef, examples: Examples) -> dict[str, Any]:
-    if f.kind == "ref":
-        target = d.entity(f.target)
-        return key_schema(target, _describe(f, e, d) + f", e.g. {target.key_of(1)}")
-    s = result_schema(f, e, d)
-    if f.kind in ("integer", "number"):
-        s["minimum"], s["maximum"] = f.low, f.high
-    elif f.kind == "date":
-        s["pattern"] = r"^\d{4}-\d{2}-\d{2}$"
-        s["description"] += f", between {f.low} and {f.high}"
-    if f.kind == "string" and not f.choices:
-        s["minLength"] = 1
-    if (e.name, f.name) in examples:
-        s["examples"] = list(examples[(e.name, f.name)])
-    return s
-
-
-def record_schema(e: EntityDef, d: DomainDef) -> dict[str, Any]:
-    props = {e.key_name: key_schema(e), **{f.name: result_schema(f, e, d) for f in e.fields}}
-    return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
-
-
-def _list_schema(e: EntityDef, d: DomainDef) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {
-            "results": {"type": "array", "items": record_schema(e, d),
-                        "description": f"Up to {LIMIT} {e.plural_words}, sorted by {e.key_name}"},
-            "count": {"type": "integer", "description": f"How many {e.plural_words} match in total"},
-        },
-        "required": ["results", "count"],
-        "additionalProperties": False,
-    }
 
 
 # -- one tool ----------------------------------------------------------------------------------------------------
@@ -276,7 +210,7 @@ def _search(b: _Builder, fam: _Family, f: FieldDef) -> None:
         return {"results": [out(r) for r in hits[:LIMIT]], "count": len(hits)}
 
     b.add(f"search_{e.plural}_by_{name}", f"{description}: up to {LIMIT}, sorted by id, and the total count.",
-          {name: param}, [name], _list_schema(e, b.d), search, phrases, ("count",))
+          {name: param}, [name], list_schema(e, b.d), search, phrases, ("count",))
 
 
 _NAMED = ("name", "title", "description", "notes", "address", "email", "summary", "subject", "bio", "tags")
@@ -323,7 +257,7 @@ def _related(b: _Builder, fam: _Family, f: FieldDef) -> None:
     b.add(f"list_{e.plural}_of_{label}",
           f"List the {e.plural_words} whose {f.words} is the given {target.words}: up to {LIMIT}, sorted by id, "
           "and the count.",
-          param, [name], _list_schema(e, d), list_of,
+          param, [name], list_schema(e, d), list_of,
           (f"list the {e.plural_words} whose {lw} is {{{name}}}", f"show all {e.plural_words} linked to {{{name}}}"),
           ("count",))
     b.add(f"count_{e.plural}_of_{label}", f"Count the {e.plural_words} whose {f.words} is the given {target.words}.",
@@ -376,7 +310,7 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
     if rel is None:
         b.add(base, f"Get the {word} {f.words} over all {e.plural_words}"
               + (f", and the {e.words} that has it." if op in ("min", "max") else "."),
-              {}, [], _object(returns), run,
+              {}, [], object_schema(returns), run,
               (f"find the {word} {f.words} {among} all {e.plural_words}", f"tell me the {word2} {e.words} {f.words}"),
               ("value",))
         return
@@ -385,7 +319,7 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
     b.add(f"{base}_of_{relation_label(rel, target)}",
           f"Get the {word} {f.words} over the {e.plural_words} of the given {target.words}"
           + (f", and the {e.words} that has it." if op in ("min", "max") else "."),
-          {rel.name: param_schema(rel, e, d, {})}, [rel.name], _object(returns), run,
+          {rel.name: param_schema(rel, e, d, {})}, [rel.name], object_schema(returns), run,
           (f"find the {word} {f.words} {among} the {e.plural_words} whose {lw} is {{{rel.name}}}",
            f"tell me the {word2} {e.words} {f.words} for {{{rel.name}}}"),
           ("value",))
@@ -412,10 +346,6 @@ def _unit_after(name: str) -> str:
     """What follows a field's value in a request: "delay 204 minutes", "rate 4.5%"."""
     measured = unit(name)
     return "" if not measured else measured if measured == "%" else f" {measured}"
-
-
-def _object(props: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
 
 def _writes(b: _Builder, fam: _Family) -> None:
@@ -488,6 +418,6 @@ def _writes(b: _Builder, fam: _Family) -> None:
           f"Delete {with_article(e.words)}."
           + (f" Refused while {' or '.join(refs)} still reference it." if refs else "") + _rules_text(e, "delete"),
           {k: key_schema(e)}, [k],
-          _object({k: key_schema(e, f"The deleted {e.words}"), "deleted": {"type": "boolean"}}), delete,
+          object_schema({k: key_schema(e, f"The deleted {e.words}"), "deleted": {"type": "boolean"}}), delete,
           (f"delete the {e.words}{rec} for {{{k}}}", f"remove {e.words} {{{k}}}"), (k,),
           mutates=True)
