@@ -103,14 +103,6 @@ class ValueBank:
             found.add(hashed)
             seen.append(value)
 
-    def _keep(self, key: tuple[str, str], value: Any) -> None:
-        seen = self._values.get(key)
-        if seen is None:
-            seen = self._values[key] = []
-        elif len(seen) >= self.cap:
-            return
-        self._add(seen, key, value, None if isinstance(value, (list, dict)) else value)
-
     @property
     def vocab(self) -> set[str]:
         """Every token of accepted data (`tokens` of every trajectory observed)."""
@@ -167,14 +159,38 @@ class ValueBank:
         return [] if kept is not None and len(kept) >= self.cap else log[start:]  # type: ignore[return-value]
 
     def kept(self, tool: str, field: str) -> list[Any]:
-        """The values kept of a parameter or result field of `tool`, in the order they were met."""
+        """The values kept of a parameter or result field of `tool`, in the order they were met (a parameter's
+        before a result field's of the same call; a result field's list or object is not a value)."""
         key = (tool, field)
-        for kwargs, value in self._unread(key, tool, self._values.get(key)):
+        seen = self._values.get(key)
+        unread = self._unread(key, tool, seen)
+        if not unread:
+            return seen if seen is not None else []
+        if seen is None:
+            seen = self._values[key] = []
+        found = self._hashed.get(key)
+        if found is None:
+            found = self._hashed[key] = set()
+        cap = self.cap
+        for kwargs, value in unread:  # `_add` written out: this loop reads most of the log
             if field in kwargs:
-                self._keep(key, kwargs[field])
-            if field in value and not isinstance(value[field], (list, dict)):
-                self._keep(key, value[field])
-        return self._values.get(key, [])
+                if len(seen) >= cap:
+                    break
+                v = kwargs[field]
+                if isinstance(v, (list, dict)):
+                    if v not in seen:
+                        seen.append(v)
+                elif v not in found:
+                    found.add(v)
+                    seen.append(v)
+            if field in value:
+                v = value[field]
+                if not isinstance(v, (list, dict)) and v not in found:
+                    if len(seen) >= cap:
+                        break
+                    found.add(v)
+                    seen.append(v)
+        return seen
 
     def values(self, tool: str, field: str, other_than: Any) -> list[Any]:
         return [v for v in self.kept(tool, field) if v != other_than and type(v) is type(other_than)]
