@@ -7,6 +7,7 @@ of calls (tool + arguments) reaches the threshold; for call-free tasks, of the r
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from typing import Any
 
@@ -37,11 +38,27 @@ def features(task: Task, arguments: list[str] | None = None) -> set[str]:
 
 
 class Deduper:
+    """Near duplicates are found by prefix filtering: with the features of every row in one fixed order (sorted), a
+    row at Jaccard >= t from another shares at least ceil(t * n) of its n features with it, so the two rows' first
+    n - ceil(t * n) + 1 features have one in common. Only those first features are indexed and looked up (one
+    feature of a row of up to nine, at t = 0.9); each candidate's exact similarity is then computed, and the earliest
+    accepted row similar enough is reported, as a scan of every accepted row in order would report it."""
+
     def __init__(self, near_threshold: float = 0.9, seen_keys: set[str] | None = None):
         self.near_threshold = near_threshold
         self.keys: set[str] = set(seen_keys or ())
-        self._by_feature: dict[str, list[int]] = {}
+        self._by_feature: dict[str, list[int]] = {}  # a leading feature -> the accepted rows it leads, in order
         self._sets: list[set[str]] = []
+
+    def _leading(self, feats: set[str]) -> list[str]:
+        """The features of `feats` that a row similar enough to it shares one of with its own leading features."""
+        n = len(feats)
+        # the least overlap a row passing the check can have, rounded down past float error: never too high
+        overlap = math.ceil(self.near_threshold * n - 1e-9)
+        lead = n - overlap + 1 if overlap > 0 else n
+        if lead == 1:
+            return [min(feats)]
+        return sorted(feats)[:lead]
 
     def check(self, task: Task, content: list[dict[str, Any]], key: str | None = None,
               arguments: list[str] | None = None) -> tuple[str, str] | None:
@@ -51,22 +68,20 @@ class Deduper:
         if key in self.keys:
             return (Reason.EXACT_DUPLICATE, f"same request and calls as an accepted row ({key[:12]})")
         feats = features(task, arguments)
-        if feats and self.near_threshold < 1.0:
-            shared: dict[int, int] = {}  # accepted row -> features in common (a row is listed once per feature)
-            for f in feats:
-                for i in self._by_feature.get(f, ()):
-                    shared[i] = shared.get(i, 0) + 1
-            first = None  # the earliest accepted row similar enough, as a scan in row order finds it
-            for i, common in shared.items():
-                if first is None or i < first[0]:
-                    similarity = common / (len(feats) + len(self._sets[i]) - common)
-                    if similarity >= self.near_threshold:
-                        first = (i, similarity)
-            if first is not None:
-                return (Reason.NEAR_DUPLICATE, f"Jaccard {first[1]:.2f} with an accepted row")
+        near = bool(feats) and self.near_threshold < 1.0
+        leading = self._leading(feats) if near else []
+        if near:
+            found = [self._by_feature.get(f, ()) for f in leading]
+            candidates = found[0] if len(found) == 1 else sorted(set().union(*found))
+            sets, n = self._sets, len(feats)
+            for i in candidates:  # in row order: the first similar enough is the earliest
+                common = len(feats & sets[i])
+                similarity = common / (n + len(sets[i]) - common)
+                if similarity >= self.near_threshold:
+                    return (Reason.NEAR_DUPLICATE, f"Jaccard {similarity:.2f} with an accepted row")
         self.keys.add(key)
         index = len(self._sets)
         self._sets.append(feats)
-        for f in feats:
+        for f in leading:
             self._by_feature.setdefault(f, []).append(index)
         return None

@@ -37,6 +37,10 @@ _HEDGE = re.compile(r"\b(?:i think|i believe|i guess|i assume|probably|perhaps|p
 # (a test compares the two).
 _CHECKABLE = re.compile(r"[A-Z\d](?:(?<=[A-Z])(?<!\w[A-Z])[A-Z]{0,4}-\d{2,}\b"
                         r"|(?<=\d)(?<![\w.,]\d)\d*(?:,\d{3})*\.\d{2}\b)")
+# The two patterns compiled ASCII-only: on a text that is all ASCII they find the same matches (\d, \w and \b differ only
+# on other characters), testing a table per character instead of a Unicode category
+_CHECKABLE_ASCII = re.compile(_CHECKABLE.pattern, re.ASCII)
+_HEDGE_ASCII = re.compile(_HEDGE.pattern, re.ASCII)
 # Every hedge _HEDGE matches holds one of these: a text with none of them has no hedge (no need to run the pattern).
 _HEDGE_WORDS = ("think", "believe", "guess", "assume", "probably", "perhaps", "possibly", "presumably", "sure",
                 "seems", "might be", "may be", "mistaken", "as far as i")
@@ -129,15 +133,13 @@ class RuleJudge:
         wasted = max(0, len(calls) - len(task.plan))
         if wasted:
             deduct.append((0.5 + (wasted - 1), f"{wasted} call(s) beyond the plan"))
-        seen: set[object] = set()
-        repeats = 0
+        seen: set[object] = set()  # each call once: the calls beyond these repeat one
         keys = read.call_keys
         for i in calls:
             function, text = content[i].get("function"), keys.get(i)
-            key = (function, text) if isinstance(function, str) and text is not None else canonical_json(
-                [function, content[i].get("kwargs")])  # the same equality as the canonical JSON of the pair
-            repeats += key in seen
-            seen.add(key)
+            seen.add((function, text) if isinstance(function, str) and text is not None else canonical_json(
+                [function, content[i].get("kwargs")]))  # the same equality as the canonical JSON of the pair
+        repeats = len(calls) - len(seen)
         if repeats:
             deduct.append((0.5 * repeats, f"{repeats} repeated call(s)"))
         unexplained = 0
@@ -163,8 +165,9 @@ class RuleJudge:
             out.append((1.0, "a reply is over 4000 characters"))
         text = "\n".join(replies)  # neither pattern matches across a line break: one scan reads every reply
         low = text.lower()
-        hedges = _HEDGE.findall(low) if _HEDGE_WORD.search(low) else []
-        checkable = _CHECKABLE.findall(text)
+        ascii = text.isascii()
+        hedges = (_HEDGE_ASCII if ascii else _HEDGE).findall(low) if _HEDGE_WORD.search(low) else []
+        checkable = set((_CHECKABLE_ASCII if ascii else _CHECKABLE).findall(text))  # each value looked for once
         sources = ""
         grounded = False
         if hedges:

@@ -132,7 +132,12 @@ def check_language(content: list[Event], offered: Mapping[str, Tool], reading: R
         return blob[0]
 
     failures: list[Failure] = []
-    for i, text in _spoken(content, reading_of(content, reading)):
+    spoken = _spoken(content, reading_of(content, reading))
+    # whatever a text shows, the texts joined by line breaks show too (no pattern matches a line break, and a word
+    # boundary at a text's edge holds beside one): when the join reads clean, so does each text; else each is read
+    if len(spoken) > 1 and not template_leaks("\n".join(text for _, text in spoken), vocabulary, data):
+        return failures
+    for i, text in spoken:
         leaks = template_leaks(text, vocabulary, data)
         if leaks:
             failures.append((Reason.TEMPLATE_LEAK, f"content[{i}]: {', '.join(leaks)}"))

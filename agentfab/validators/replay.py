@@ -142,15 +142,19 @@ def truth(task: Task, content: list[Event], rep: Replay, reading: Reading | None
         missing = [v for v in turn.answer if not stated[v]]
         if missing:
             failures.append((Reason.WRONG_ANSWER, f"turn {t + 1}: the reply does not state {', '.join(missing)}"))
-        left_out = []
-        for f in turn.facts:
-            said = [stated[v] if v in stated else mentioned(reply, v) for v in f.values]
-            n_asked += len(said)
-            n_stated += sum(said)
-            if not all(said) and any(not s and v not in missing for v, s in zip(f.values, said)):
-                left_out.append(f"{f.step}.{f.field}")
-        if left_out:
-            failures.append((Reason.INCOMPLETE_ANSWER, f"turn {t + 1}: the reply leaves out {', '.join(left_out)}"))
+        fact_values = [v for f in turn.facts for v in f.values]
+        for v in fact_values:
+            if v not in stated:
+                stated[v] = mentioned(reply, v)
+        said = sum(map(stated.__getitem__, fact_values))
+        n_asked += len(fact_values)
+        n_stated += said
+        if said < len(fact_values):  # a fact is left out when a value of it is not stated (and not already missing)
+            left_out = [f"{f.step}.{f.field}" for f in turn.facts
+                        if any(not stated[v] and v not in missing for v in f.values)]
+            if left_out:
+                failures.append((Reason.INCOMPLETE_ANSWER,
+                                 f"turn {t + 1}: the reply leaves out {', '.join(left_out)}"))
     read.note_facts_stated(task, n_asked == n_stated)
     if (rep.state_diff or task.state_diff) and canonical_json(rep.state_diff) != canonical_json(task.state_diff):
         changed = sorted(f"{t}/{k}" for t, rows in rep.state_diff.items() for k in rows)
