@@ -20,7 +20,7 @@ from agentfab.generators.replies import reply
 from agentfab.generators.rollouts import OracleAgent
 from agentfab.generators.tasks import Composer
 from agentfab.generators.values import PoolCache
-from agentfab.schemas.answers import flatten, mentioned
+from agentfab.schemas.answers import flatten, mentioned, normalize
 from agentfab.schemas.wording import _QUESTION, yes_no_statement
 from agentfab.validators.judge import RuleJudge
 from agentfab.worlds.core import is_error
@@ -308,3 +308,27 @@ def test_a_tool_that_says_its_result_is_replied_with_its_own_sentence():
     assert isinstance(own.spec, ToolSpec) and own.says == "{person_id} sits at {desk}"
     text = reply([Said(own, {"person_id": "P-1"}, {"person_id": "P-1", "desk": "D-4"}, ("desk",))], random.Random(0))
     assert "P-1 sits at D-4." in text, text
+
+
+def test_a_count_field_asked_alone_is_had_by_its_record():
+    """'The lines of plant PLT-002 is 5.' and 'The employees of account ACC-026 is 23,202.' now read 'Plant PLT-002
+    has 5 lines.': an integer field named by a plural noun, asked alone of one record."""
+    said = 0
+    for domain in _SYNTH:
+        for tool in domain.tools:
+            if not tool.name.startswith("get_"):
+                continue
+            store = domain.seeded(3)
+            key = next(iter(tool.spec.parameters["required"]))
+            counts = [n for n, s in tool.spec.returns.get("properties", {}).items()
+                      if s.get("type") == "integer" and n.endswith("s") and "_" not in n]
+            for field in counts:
+                for guess in PoolCache(domain, store).pool(tool.spec.parameters["properties"][key]["x-entity"])[:2]:
+                    result = tool.invoke(store.fork(), {key: guess})
+                    if is_error(result):
+                        continue
+                    text = reply([Said(tool, {key: guess}, result, (field,))], random.Random(said))
+                    assert not re.search(r"\bThe \w+s of [^.]* is \d", text), text
+                    assert mentioned(flatten(text), normalize(result[field])), text
+                    said += 1
+    assert said >= 10, said

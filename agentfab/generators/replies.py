@@ -234,6 +234,10 @@ def _described(part: Said, by_value: bool) -> str | tuple[str, ...]:
         lab, text, value, _ = facts[0]
         if clauses[0].startswith(("it has ", "it takes ")) and not about.startswith("the "):
             return f"{_cap(about)} {clauses[0][3:]}."  # "Field FLD-4 has 105.04 hectares."
+        if (clauses[0].startswith(("the number of ", "there are no ")) and not about.startswith("the ")
+                and " " not in lab.removeprefix("number of ")):  # a plain noun: not "customers affected"
+            # "Plant PLT-002 has 5 lines.", not "The lines of plant PLT-002 is 5."
+            return f"{_cap(about)} has {'no' if value == 0 else text} {lab.removeprefix('number of ')}."
         if about.startswith("the "):
             return f"{_cap(clauses[0])} {tail}.", f"{lead}, {clauses[0]}."
         verb = "are" if isinstance(value, list) and len(value) != 1 else "is"
