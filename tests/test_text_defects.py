@@ -13,6 +13,7 @@ from test_failure_tasks import failure_tasks
 
 from agentfab.flows.worlds import synthesized_domains
 from agentfab.generators.facts import Said
+from agentfab.generators.failure_plans import alternative
 from agentfab.generators.language import action_text
 from agentfab.generators.queries import to_task
 from agentfab.generators.reasoning import Reasoner
@@ -243,7 +244,7 @@ def test_a_failure_alternative_really_changes_something():
     clash = {"campaign_id": "CMP-008", "name": taken}
     assert is_error(tool.invoke(store.fork(), clash))  # the name is CMP-009's: a unique-field rule
     for seed in range(40):
-        other = composer._alternative(tool, clash, random.Random(seed))
+        other = alternative(composer, tool, clash, random.Random(seed))
         if other is not None:
             world = store.fork()
             tool.invoke(world, other)

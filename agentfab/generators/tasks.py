@@ -19,7 +19,7 @@ from agentfab.generators.depth_index import (
 )
 from agentfab.generators.plans import ComposeLimits, Plan, Step
 from agentfab.generators.values import PoolCache, sample_arguments
-from agentfab.worlds.core import RULE_ERRORS, Domain, Store, Tool, canonical_json, is_error
+from agentfab.worlds.core import Domain, Store, Tool, canonical_json, is_error
 
 __all__ = ["FAILED", "ComposeLimits", "Composer", "Plan", "Step"]
 
@@ -395,42 +395,6 @@ class Composer:
             width=len(members),
         )
 
-    def failure(self, rng: random.Random) -> Plan | None:
-        """A write that really breaks a business rule of this world (a sold-out flight, a frozen account), then,
-        most of the time, the same write with one value changed that succeeds: the alternative the user offers."""
-        names = [t.name for t in self.domain.tools if t.spec.mutates and t.spec.parameters.get("required")]
-        for _ in range(self.limits.attempts * 2):
-            if not names:
-                return None
-            tool = self.tools[names[rng.randrange(len(names))]]
-            args = sample_arguments(tool, self.pools, rng)
-            outcome = tool.invoke(self.store.fork(), args)
-            if not is_error(outcome) or outcome["error"]["type"] not in RULE_ERRORS:
-                continue
-            failing = Step(self._new_id(), tool.name, args, expect_error=outcome["error"]["type"])
-            members = [[failing]]
-            if rng.random() < 0.6:
-                alternative = self._alternative(tool, args, rng)
-                if alternative is not None:
-                    members.append([Step(self._new_id(), tool.name, alternative, depends_on=[failing.id])])
-            return self.finish("failure", members, self.family_of(failing))
-        return None
-
-    def _alternative(self, tool: Tool, args: dict[str, Any], rng: random.Random) -> dict[str, Any] | None:
-        """The same call with one entity-typed value swapped for another one that really succeeds."""
-        props = tool.spec.parameters.get("properties", {})
-        params = [p for p in sorted(args) if "x-entity" in props.get(p, {})]
-        for param in rng.sample(params, len(params)):
-            pool = self.pools.pool(props[param]["x-entity"])
-            for value in rng.sample(pool, min(8, len(pool))):
-                if value == args[param]:
-                    continue
-                other = {**args, param: value}
-                world = self.store.fork()
-                if not is_error(tool.invoke(world, other)) and (world.diff() or not tool.spec.mutates):
-                    return other  # never a no-op ("rename CMP-9 to the name it already has")
-        return None
-
     def compose(self, kind: str, rng: random.Random) -> Plan | None:
         """A plan of the given kind, or None when this domain cannot make one (the caller picks another)."""
         self._seen.clear()
@@ -440,7 +404,9 @@ class Composer:
         self._wrote.clear()
         lim = self.limits
         if kind == "failure":
-            return self.failure(rng)
+            from agentfab.generators.failure_plans import compose_failure  # it builds on this class
+
+            return compose_failure(self, rng)
         if kind == "partial":  # the doable part: one call (the undoable part is phrased, never composed)
             kind = "single"
         if kind == "clarify":
