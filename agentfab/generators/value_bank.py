@@ -5,6 +5,7 @@ of values and words the accepted data already has."""
 from __future__ import annotations
 
 import re
+from itertools import filterfalse
 from typing import Any
 
 import orjson
@@ -53,13 +54,15 @@ def _tokens_of(texts: "list[str] | set[str]") -> set[str]:
 _CUT = bytes.maketrans(b'",{}[]()', b"        ")
 
 
-def _chunks(texts: list[str]) -> set[bytes]:
-    """The texts cut at whitespace and JSON's punctuation, which no token holds: a text's tokens are its chunks'
-    tokens (a scan never carries a token across a character that cannot be in one). JSON results and arguments cut
-    into field names and values, most of which an earlier row had: only new chunks need the token scan. Cut as
-    UTF-8 (a byte below 128 is never part of another character's bytes), which makes fewer objects than a cut of
-    the text; ASCII whitespace alone cuts, a token holds no other whitespace either."""
-    return set(" ".join(texts).encode("utf-8", "surrogatepass").translate(_CUT).split())
+def _chunks(texts: list[str], known: set[bytes]) -> set[bytes]:
+    """The texts cut at whitespace and JSON's punctuation, which no token holds, less the chunks `known`: a text's
+    tokens are its chunks' tokens (a scan never carries a token across a character that cannot be in one). JSON
+    results and arguments cut into field names and values, most of which an earlier row had: only new chunks need
+    the token scan. Cut as UTF-8 (a byte below 128 is never part of another character's bytes), which makes fewer
+    objects than a cut of the text; ASCII whitespace alone cuts, a token holds no other whitespace either. Most
+    chunks are known: they are looked up once, not gathered into a set first."""
+    cut = " ".join(texts).encode("utf-8", "surrogatepass").translate(_CUT).split()
+    return set(filterfalse(known.__contains__, cut))
 
 
 class ValueBank:
@@ -107,7 +110,7 @@ class ValueBank:
     def vocab(self) -> set[str]:
         """Every token of accepted data (`tokens` of every trajectory observed)."""
         if self._pending:
-            chunks = _chunks(self._pending) - self._chunks
+            chunks = _chunks(self._pending, self._chunks)
             self._pending = []
             if chunks:
                 self._chunks |= chunks
