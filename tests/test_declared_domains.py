@@ -94,12 +94,12 @@ def test_key_and_ref_parameters_and_results_carry_x_entity(library):
     assert library.tool("find_book_by_title").spec.parameters["properties"]["title"]["x-entity"] == "book_title"
 
 
-def test_parameters_carry_enums_bounds_and_three_examples_for_free_text(library):
+def test_parameters_carry_enums_bounds_and_five_examples_for_free_text(library):
     props = library.tool("create_book").spec.parameters["properties"]
     assert props["genre"]["enum"] == ["novel", "poetry", "history", "science", "children", "mystery"]
     assert (props["price"]["minimum"], props["price"]["maximum"]) == (5, 80)
-    assert len(props["title"]["examples"]) == 3
-    assert len(library.tool("create_member").spec.parameters["properties"]["joined_on"]["examples"]) == 3
+    assert len(props["title"]["examples"]) == 5
+    assert len(library.tool("create_member").spec.parameters["properties"]["joined_on"]["examples"]) == 5
     assert props["available"]["default"] is True
     assert "available" not in library.tool("create_book").spec.parameters["required"]
 
@@ -491,3 +491,22 @@ def test_a_unit_in_a_field_name_is_said_as_a_unit_not_as_a_word():
     assert FieldDef("weight_kg", "number", "").words == "weight in kg"
     assert FieldDef("odometer_km", "integer", "").words == "odometer in km"
     assert FieldDef("pet_name", "text", "").words == "pet name"
+
+
+def test_free_text_examples_differ_between_domains_and_fields():
+    """Every domain drew its examples from one shared stream, so each domain's city parameter offered the same three
+    cities and a third of the cities a quickstart build wrote were 'Kansas City'."""
+    from agentfab.flows.worlds import synthesized_domains
+
+    by_words: dict[str, list[tuple[str, ...]]] = {}
+    for domain in synthesized_domains(30, 7):
+        for tool in domain.tools:
+            if tool.name.startswith("create_"):
+                for name, schema in tool.spec.parameters["properties"].items():
+                    if schema.get("examples") and schema.get("type") == "string" and "date" not in name:
+                        by_words.setdefault(schema["description"].split()[-1], []).append(tuple(schema["examples"]))
+    shared = [lists for lists in by_words.values() if len(lists) >= 3]
+    assert shared  # e.g. the names and cities of several domains
+    for lists in shared:
+        assert len(set(lists)) == len(lists), lists  # no two fields offer the same examples
+        assert len({v for examples in lists for v in examples}) > 5, lists

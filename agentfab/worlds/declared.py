@@ -77,6 +77,7 @@ from agentfab.worlds.seeded_faker import plain_name, seeded_faker
 __all__ = ["DeclaredDomainError", "FAKER_PROVIDERS", "declared_domain_from_dict", "load_declared_domain"]
 
 EXAMPLE_SEED = 1_000_003  # examples for free-text parameters come from a Faker stream no world is seeded with
+EXAMPLES = 5  # per free-text parameter, in its schema's `examples`
 POOL_SEED = 1_000_037
 _UNIQUE_ATTEMPTS = 200
 _BUILT: dict[str, Domain] = {}
@@ -258,15 +259,17 @@ def _fresh(value: Any, draw: Draw, rng: random.Random, keys: Keys, seen: set[str
 
 
 def _examples(d: DomainDef, sample: Tables) -> Examples:
-    """Three values for each free-text or date parameter; for a unique field none is in the seed-0 world, so a
-    create with them does not collide."""
-    rng = random.Random(EXAMPLE_SEED)
+    """EXAMPLES values for each free-text or date parameter, which requests draw from; for a unique field none is in
+    the seed-0 world, so a create with them does not collide. Each field has its own stream: a stream shared by
+    every domain gave each domain's city the same three ("Columbus", "Kansas City", "Nashville": a third of the
+    cities a quickstart build wrote were Kansas City)."""
     table_of = {e.name: e.table for e in d.entities}
     out: Examples = {}
     for e in d.entities:
         for f in e.fields:
             if not (f.faker or f.combine or f.kind == "date"):
                 continue
+            rng = random.Random(f"{EXAMPLE_SEED}:{d.name}:{e.name}:{f.name}")
             draw = _drawer(f, table_of)
             taken = {r[f.name].casefold() for r in sample[e.table].values()} if f.unique else set()
             values: list[Any] = []
@@ -274,7 +277,7 @@ def _examples(d: DomainDef, sample: Tables) -> Examples:
                 v = draw(rng, {})
                 if v.casefold() not in taken and v not in values:
                     values.append(v)
-                if len(values) == 3:
+                if len(values) == EXAMPLES:
                     break
             out[(e.name, f.name)] = values
     return out
