@@ -61,6 +61,9 @@ def _entities(tool: Tool) -> frozenset[str]:
     return frozenset(p["x-entity"] for p in props.values() if "x-entity" in p)
 
 
+# a draw is `rng._randbelow(n)`: the draw of `rng.choice` and `rng.randrange(n)`, without their two extra calls
+_LEARNED = ("I now have {x}, which the next step needs. ", "The results give me {x}. ", "From what came back I have {x}. ")
+_VERBS = ("I'll call", "The right tool is", "I need")
 _NOT_THAT = (" {alt} would {purpose} instead, which is not what is needed here.", " Not {alt}: it would {purpose}.",
              " {alt} is offered too, but it would only {purpose}.")
 _COVERED = ("The results show that {summary}. That covers what was asked, so I can answer.",
@@ -77,20 +80,19 @@ class Reasoner:
         self._known: dict[str, tuple[frozenset[str], str]] = domain.memo("reasoning_tools", lambda: {
             t.name: (_entities(t), _purpose(t)) for t in domain.tools})
 
-    def _alternative(self, tool: Tool, rng: random.Random) -> str:
+    def _alternative(self, name: str, rng: random.Random) -> str:
         known = self._known
-        mine = known[tool.spec.name][0]
+        mine = known[name][0]
         close = [n for n in self.others if known[n][0] & mine] or self.others
         if not close:
             return ""
-        alt = close[rng.randrange(len(close))]
-        return _NOT_THAT[rng.randrange(3)].format(alt=alt, purpose=known[alt][1])  # as rng.choice draws
+        alt = close[rng._randbelow(len(close))]
+        return _NOT_THAT[rng._randbelow(3)].format(alt=alt, purpose=known[alt][1])  # as rng.choice draws
 
     def before_calls(self, group: list[PlanStep], args_of: dict[str, dict[str, Any]], results: dict[str, Any],
                      tool_of: dict[str, str], rng: random.Random) -> str:
         """Before a group of calls: what was learned that feeds them, and why each tool."""
         fed: dict[str, dict[str, list[str]]] = {}  # tool -> label -> values: "from get_delivery" is said once
-        plans: list[str] = []
         known = self._known
         for step in group:
             if step.bindings:
@@ -102,14 +104,12 @@ class Reasoner:
                         values.extend([value] if value not in values else [])
         learned = [join_words([f"the {plural(name) if len(values) > 1 else name} {join_words(values)}"
                                for name, values in named.items()]) + f" from {tool}" for tool, named in fed.items()]
-        for tool_name, steps in _by_tool(group).items():
-            plans.append(f"{tool_name}{_times(steps, args_of)} to {known[tool_name][1]}")
-        head = rng.choice(("I now have {x}, which the next step needs. ", "The results give me {x}. ",
-                           "From what came back I have {x}. ")).format(x=join_words(learned)) if learned else ""
+        head = _LEARNED[rng._randbelow(3)].format(x=join_words(learned)) if learned else ""
         if len(group) == 1:
-            tool = self.domain.tool(group[0].tool)
-            verb = rng.choice(("I'll call", "The right tool is", "I need"))
-            return head + f"{verb} {plans[0]}." + self._alternative(tool, rng)
+            name = group[0].tool
+            return head + f"{_VERBS[rng._randbelow(3)]} {name} to {known[name][1]}." + self._alternative(name, rng)
+        plans = [f"{tool_name}{_times(steps, args_of)} to {known[tool_name][1]}"
+                 for tool_name, steps in _by_tool(group).items()]
         return head + (f"These {len(group)} calls do not depend on each other, so I'll make them together: "
                        f"{'; '.join(plans)}.")
 
@@ -164,7 +164,7 @@ class Reasoner:
         summary = "; ".join(said).rstrip(".")  # a value may end a sentence already ("Joshua Pitts Jr.")
         tell = ("I'll confirm it to the user." if writes == len(said) == 1 else
                 "I'll tell the user each of these." if stated > 1 else "That is what the user asked, so I'll say it.")
-        return _COVERED[rng.randrange(3)].format(summary=summary, tell=tell)  # only the one drawn is written
+        return _COVERED[rng._randbelow(3)].format(summary=summary, tell=tell)  # only the one drawn is written
 
     @staticmethod
     def before_question(tool: Tool | None, param: str, options: list[str] | None = None) -> str:

@@ -2,7 +2,9 @@
 requests are in `language`; what a reply says of a failure is in `failures`).
 
 - `reply(parts, rng)`: the reply to a turn; each `Said` part states the facts its request asked for.
-Values are always written by `render_value`, so the answer checks find them as whole tokens.
+Values are always written by `render_value`, so the answer checks find them as whole tokens. A draw is
+`rng._randbelow(n)`, the very draw `rng.choice` and `rng.randrange(n)` make, without their two extra calls (rows
+depend on the draws, the stage's time on the calls).
 """
 
 from __future__ import annotations
@@ -189,14 +191,14 @@ def _shaped(part: Said, rng: random.Random) -> str:
         if own is not None and rng.random() < 0.5:  # "Contact CON-46 has no activities"
             head = own
         else:
-            head = drawn if type(drawn) is str else drawn[rng.randrange(2)]  # as rng.choice(drawn) draws
+            head = drawn if type(drawn) is str else drawn[rng._randbelow(2)]  # as rng.choice(drawn) draws
         text = kept.get((head, _COUNT_HEADS))
         if text is None:
             text = kept[head, _COUNT_HEADS] = _counted(part, result, head)
         return text
     if cls in ("create", "update", "delete", "act"):
         done = past(action_text(part.tool, part.arguments))
-        lead = rng.choice((f"I've {done}", f"Done: I {done}", f"I {done}"))
+        lead = (f"I've {done}", f"Done: I {done}", f"I {done}")[rng._randbelow(3)]  # as rng.choice draws
         key = _created_key(part)
         new = cls == "create" and key is not None
         facts = _facts(part, (key,) if new else (), said=done)
@@ -211,7 +213,7 @@ def _shaped(part: Said, rng: random.Random) -> str:
     shapes = part.kept.get(_DESCRIBED)
     if shapes is None:
         shapes = part.kept[_DESCRIBED] = _described(part, by_value)
-    return shapes if type(shapes) is str else shapes[rng.randrange(len(shapes))]  # as rng.choice(shapes) draws
+    return shapes if type(shapes) is str else shapes[rng._randbelow(len(shapes))]  # as rng.choice(shapes) draws
 
 
 _DESCRIBED = ("described",)  # `Said.kept` key of the shapes `_described` made
@@ -389,7 +391,8 @@ def reply(parts: list[Said], rng: random.Random) -> str:
     """The reply to one turn: every part's asked facts, as prose or (for fact-heavy parts) a short list."""
     if not parts:
         return "Done."
-    use_list = sum(len(p.asks) for p in parts) >= 4 and rng.random() < 0.4
+    asked = len(parts[0].asks) if len(parts) == 1 else sum(len(p.asks) for p in parts)
+    use_list = asked >= 4 and rng.random() < 0.4
     texts = []
     for part in parts:
         if use_list:
@@ -400,9 +403,10 @@ def reply(parts: list[Said], rng: random.Random) -> str:
                 continue
         texts.append(_sentences(part, rng))
     texts = [t for t in texts if t]
-    writes = any(p.tool.spec.mutates for p in parts)
-    lead = rng.choice(WRITE_LEADS if writes else READ_LEADS)
-    lead = "" if any(t.startswith(("Done", "I've", "I ", "Here")) for t in texts[:1]) else lead
+    writes = parts[0].tool.spec.mutates if len(parts) == 1 else any(p.tool.spec.mutates for p in parts)
+    leads = WRITE_LEADS if writes else READ_LEADS
+    lead = leads[rng._randbelow(len(leads))]  # as rng.choice(leads) draws
+    lead = "" if texts and texts[0].startswith(("Done", "I've", "I ", "Here")) else lead
     done = [i for i, t in enumerate(texts) if t.startswith("Done: I ")]
     for i in done[0 if lead.startswith("Done") else 1:]:  # "Done: I created ... Done: I updated ..." says it once
         texts[i] = texts[i][len("Done: "):]

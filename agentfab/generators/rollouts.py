@@ -49,11 +49,12 @@ class Read:
     """A read's result on a seeded state, kept by the agent: its text for the observation and the reply parts made
     of it (`Said` by asked fields and argument order), so tasks that make the same read share that work."""
 
-    __slots__ = ("value", "text", "parts")
+    __slots__ = ("value", "text", "error", "parts")
 
     def __init__(self, value: Any):
         self.value = value
         self.text = canonical_json(value)
+        self.error = is_error(value)
         self.parts: dict[tuple[tuple[str, ...], tuple[str, ...]], Said] = {}
 
 
@@ -101,7 +102,7 @@ def reply_parts(domain: Domain, steps: list[PlanStep], results: dict[str, Any], 
     `called` holds the arguments each step was called with (resolved again from `results` where it does not);
     `reads` the kept reads that answered steps, whose parts are reused."""
     parts = []
-    for step in _by_chain(steps):
+    for step in _by_chain(steps) if len(steps) > 1 else steps:
         if step.asks or step.id in terminal:
             tool = domain.tool(step.tool)
             value = results[step.id]
@@ -169,6 +170,7 @@ class OracleAgent:
         ids = iter(range(1, 10_000))
         thinker = Reasoner(self.domain, task.tools, task.needed_tools)
         tool_of = {s.id: s.tool for s in task.plan}
+        chained = any(s.depends_on for s in task.plan)  # else each turn's calls are one round
         for t, turn in enumerate(task.user_turns):
             out.content.append(user(turn.text))
             if task.expect_refusal:
@@ -176,7 +178,7 @@ class OracleAgent:
                 continue
             c = task.clarification if t == 0 else None
             steps = [s for s in task.plan if s.turn == t]
-            for group in levels_after(steps, results):
+            for group in levels_after(steps, results) if chained else [steps] if steps else []:
                 if c is not None and any(s.id == c.step for s in group):  # ask right before the call that needs it
                     asked = self.domain.tool(tool_of[c.step])
                     out.content.append(message(c.question, thinker.before_question(asked, c.param, c.options)))
@@ -213,10 +215,10 @@ class OracleAgent:
         failed = [results[d] for s in group for d in s.depends_on if is_error(results.get(d))]
         if failed:  # the first attempt broke a rule of the world: take the alternative the user offered
             reason = f"That did not work: {error_cause(failed[0])}. So I'll take the alternative you gave. " + reason
-        expected = any(s.expect_error for s in group)  # a rule the world enforces, not a typo to correct
         wrongs: list[dict[str, Any]] = []
         slip = group[-1]  # the last of the group: its retry then runs in plan order, after the others
-        if self.recovery and not expected and rng.random() < self.recovery:
+        # an expected error is a rule the world enforces, not a typo to correct
+        if self.recovery and not any(s.expect_error for s in group) and rng.random() < self.recovery:
             attempts = 1
             while attempts < 3 and rng.random() < 0.3:  # sometimes the agent flails before getting it right
                 attempts += 1
@@ -232,16 +234,22 @@ class OracleAgent:
         last = None  # what the slip's latest attempt returned
         tool_named = self.domain.tool
         for step, args, cid in pending:
-            read = self._read(tool_named(step.tool), world, args)
-            value = read.value if read is not None else tool_named(step.tool).invoke(world, args)
+            tool = tool_named(step.tool)
+            read = self._read(tool, world, args)
+            if read is None:
+                value = tool.invoke(world, args)
+                content.append(result(step.tool, value, cid))
+                out.n_errors += is_error(value)
+            else:
+                value = read.value
+                content.append(result(step.tool, value, cid, read.text))
+                out.n_errors += read.error
             if wrongs and step is slip:
                 last = value
             else:
                 results[step.id] = value
                 if read is not None:
                     out.reads[step.id] = read
-            content.append(result(step.tool, value, cid, read.text if read is not None else None))
-            out.n_errors += is_error(value)
         out.n_calls += len(pending)
         if not wrongs:
             return args_of
