@@ -12,8 +12,8 @@ import logging
 from concurrent.futures import Future
 from typing import Any, Callable
 
-from agentfab.flows.runners import RunnerError, ShardRunner
-from agentfab.flows.shard import ShardJob, build_shard
+from agentfab.flows.runners import RunnerError, ShardRunner, build_shard_outcome
+from agentfab.flows.shard import ShardJob
 
 
 class DaskRunner(ShardRunner):
@@ -57,7 +57,7 @@ class DaskRunner(ShardRunner):
         if self.client is None:
             self.open(1)
         # pure=False: a retry must run again, not return the failed key's cached result
-        remote = self.client.submit(build_shard, job, pure=False, key=f"shard-{job.shard:05d}-{id(job):x}")
+        remote = self.client.submit(build_shard_outcome, job, pure=False, key=f"shard-{job.shard:05d}-{id(job):x}")
         future: Future = Future()
 
         def settle(done: Any) -> None:

@@ -14,7 +14,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from agentfab.flows.crossshard import ShardChecks
-from agentfab.flows.runners import ShardRunner
+from agentfab.flows.runners import ShardRunner, outcome
 from agentfab.flows.shard import ShardJob
 from agentfab.llm.errors import LLMError
 
@@ -83,12 +83,6 @@ async def run_shards(batch: ShardBatch, runner: ShardRunner) -> list[dict[str, A
     if failure is not None:
         raise failure
     return [batch.results[job.shard] for job in batch.jobs]
-
-
-def outcome(stats: dict[str, Any]) -> dict[str, Any]:
-    """What the flow keeps of a shard's result: its number and row counts, or why it stopped. Its stats are on disk
-    (finalize reads them there, one at a time); kept whole, 200 shards of a 1M-task build held ~15 MB."""
-    return {k: stats[k] for k in ("shard", "rows", "fatal", "os_error") if k in stats}
 
 
 async def _shard_result(future: Any, runner: ShardRunner) -> dict[str, Any]:

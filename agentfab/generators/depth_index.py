@@ -139,6 +139,7 @@ class DepthIndex:
 
     def forget(self) -> None:
         self._value_sets.clear()
+        self._links.clear()
 
     def inverse(self, store: Store, tool: Tool, driver: str, out_field: str) -> Inverse:
         """value of `out_field` -> the inputs that produce it, by executing `tool` over every valid driver value."""
@@ -185,6 +186,7 @@ class DepthIndex:
                 if producer.name != tool.name and fresh:
                     found.append((producer, out_field, fresh))
             self._links[key] = found
+            memo_budget.kept_one()
         return found
 
     def heads(self, store: Store, names: list[str]) -> tuple[list[Head], list[float]]:

@@ -18,6 +18,7 @@ import fastjsonschema
 import re2
 import orjson
 
+from agentfab.generators import memo_budget
 from agentfab.schemas.keywords import rewrite
 from agentfab.schemas.tools import ToolSpec
 from agentfab.worlds import index
@@ -257,6 +258,11 @@ class Tool:
     def __post_init__(self) -> None:
         self.phrases = as_phrases(self.phrases)  # plain strings are phrases that ask for the `answer` fields
         self.name = self.spec.name
+        memo_budget.hold(self)
+
+    def forget(self) -> None:
+        """The process keeps too many memo entries (generators/memo_budget.py): check arguments again."""
+        self._valid.clear()
 
     def asked(self, phrase: Phrase | None, result: Any) -> list[str]:
         """The result fields a request made with `phrase` asks to see (only fields the result really has)."""
@@ -280,9 +286,8 @@ class Tool:
             self._check(dict(kwargs))
         except fastjsonschema.JsonSchemaException as exc:
             return exc.message
-        if len(self._valid) > 100_000:
-            self._valid.clear()
         self._valid.add(key)
+        memo_budget.kept_one()
         return None
 
     def invoke(self, store: Store, kwargs: Mapping[str, Any], key: str | None = None) -> Any:
