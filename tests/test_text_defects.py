@@ -333,3 +333,28 @@ def test_a_count_field_asked_alone_is_had_by_its_record():
                     assert mentioned(flatten(text), normalize(result[field])), text
                     said += 1
     assert said >= 10, said
+
+
+def test_a_thought_rules_out_only_an_alternative_about_the_same_things():
+    """'I'll call find_car_by_plate ... Not delete_location: it would delete a location.' ruled out a tool that has
+    nothing to do with the request. An alternative shares an entity the tool takes, or a word of its name."""
+    checked = contrasted = 0
+    for domain in _SYNTH:
+        names = [t.name for t in domain.tools]
+        for tool in domain.tools:
+            for other in names:
+                if other == tool.name:
+                    continue
+                said = Reasoner(domain, [tool.name, other], [tool.name])._alternative(tool.name, random.Random(1))
+                mine = {w for w in tool.name.split("_")} | _entity_words(tool)
+                theirs = {w for w in other.split("_")} | _entity_words(domain.tool(other))
+                if said:
+                    contrasted += 1
+                    assert other in said and mine & theirs - {"by", "of", "get", "list", "count", "find", "id"}, (tool.name, said)
+                checked += 1
+    assert checked > 1000 and 0 < contrasted < checked, (checked, contrasted)
+
+
+def _entity_words(tool):
+    props = tool.spec.parameters.get("properties", {})
+    return {w for p in props.values() if "x-entity" in p for w in p["x-entity"].split("_")}

@@ -56,9 +56,16 @@ def _purpose_of(description: str) -> str:
     return text[:1].lower() + text[1:]
 
 
+_VERB_WORDS = frozenset(("get", "find", "search", "list", "count", "create", "add", "update", "delete", "remove", "by",
+                         "of", "total", "average", "max", "min", "all"))
+
+
 def _entities(tool: Tool) -> frozenset[str]:
+    """What a tool is about: the entity types it takes, else the words of its name ("find_car_by_plate": car,
+    plate). A tool about none of the same things is no alternative worth ruling out."""
     props = tool.spec.parameters.get("properties", {})
-    return frozenset(p["x-entity"] for p in props.values() if "x-entity" in p)
+    return frozenset(p["x-entity"] for p in props.values() if "x-entity" in p) or \
+        frozenset(w for w in tool.spec.name.split("_") if w not in _VERB_WORDS)
 
 
 # a draw is `rng._randbelow(n)`: the draw of `rng.choice` and `rng.randrange(n)`, without their two extra calls
@@ -83,7 +90,7 @@ class Reasoner:
     def _alternative(self, name: str, rng: random.Random) -> str:
         known = self._known
         mine = known[name][0]
-        close = [n for n in self.others if known[n][0] & mine] or self.others
+        close = [n for n in self.others if known[n][0] & mine]  # not "Not delete_location" for find_car_by_plate
         if not close:
             return ""
         alt = close[rng._randbelow(len(close))]
