@@ -158,7 +158,16 @@ class Record:
 
     @property
     def offered(self) -> dict[str, Tool]:
-        return {n: self.draft.world.domain.tool(n) for n in self.task.tools}
+        """The task's tools by name: one mapping per offered list of the domain, shared by its tasks (read only)."""
+        domain = self.draft.world.domain
+        known: dict[tuple[str, ...], dict[str, Tool]] = domain.memo("offered_tools", dict)
+        key = tuple(self.task.tools)
+        found = known.get(key)
+        if found is None:
+            if len(known) >= 4096:  # offered lists rarely repeat more than a shard's
+                known.clear()
+            found = known[key] = {n: domain.tool(n) for n in key}
+        return found
 
 
 class Compose:

@@ -6,6 +6,7 @@ of calls (tool + arguments) reaches the threshold; for call-free tasks, of the r
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -32,9 +33,15 @@ def features(task: Task, arguments: list[str] | None = None) -> set[str]:
     `Reading`'s `plan_arguments`): a list's canonical JSON is its items' joined, so they are not written again."""
     if task.plan:
         if arguments is not None and len(arguments) == len(task.plan):
-            return {f"[{canonical_json(s.tool)},{a}]" for s, a in zip(task.plan, arguments)}
+            return {f"[{_name_json(s.tool)},{a}]" for s, a in zip(task.plan, arguments)}
         return {canonical_json([s.tool, s.arguments]) for s in task.plan}
     return {"w:" + w for t in task.user_turns for w in _WORD.findall(t.text.lower())}
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_json(name: str) -> str:
+    """A tool name's canonical JSON (names are few and repeat on every row)."""
+    return canonical_json(name)
 
 
 class Deduper:

@@ -25,9 +25,12 @@ class Replay:
     failures: list[Failure] = field(default_factory=list)
 
 
-def expected_errors(task: Task) -> set[tuple[str, str, str]]:
-    """(tool, arguments, error type) of the calls a failure task must see fail: a rule of the world, not a slip."""
-    return {(s.tool, canonical_json(s.arguments), s.expect_error) for s in task.plan if s.expect_error}
+def expected_errors(task: Task, arguments: list[str] | None = None) -> set[tuple[str, str, str]]:
+    """(tool, arguments, error type) of the calls a failure task must see fail: a rule of the world, not a slip.
+    `arguments`: the canonical JSON of each step's arguments when it is written already (a `Reading`'s)."""
+    if arguments is None:
+        return {(s.tool, canonical_json(s.arguments), s.expect_error) for s in task.plan if s.expect_error}
+    return {(s.tool, a, s.expect_error) for s, a in zip(task.plan, arguments) if s.expect_error}
 
 
 def replay(content: list[Event], tools: Mapping[str, Tool], store: Store,

@@ -56,7 +56,7 @@ def check(
     v.add(read.event_failures)
     v.add(check_calls(content, offered, read.call_keys))
     v.stages.append("exec")
-    rep = replay(content, offered, store, expected_errors(task), read)
+    rep = replay(content, offered, store, expected_errors(task, read.plan_arguments(task)), read)
     v.add(rep.failures)
     v.stages.append("truth")
     failures, v.facts = truth(task, content, rep, read)
