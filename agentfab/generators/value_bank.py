@@ -119,13 +119,17 @@ class ValueBank:
 
     def unseen(self, content: list[Event]) -> set[str]:
         """`tokens(content) - vocab`: only the texts the bank has not read are scanned (a text it read has every
-        token in `vocab`). The answer for the events last asked about is kept until the bank reads more: the
-        negatives stage asks again about the one `make_negative` chose."""
+        token in `vocab`), and the texts read since the last cut are cut only for a token the vocabulary as it
+        stands lacks (most perturbations add none: the cuts come fewer and larger). The answer for the events last
+        asked about is kept until the bank reads more: the negatives stage asks again about the one
+        `make_negative` chose."""
         last = self._unseen
         if last is not None and last[0] is content:
             return set(last[1])
         new = [t for t in _texts(content) if t not in self._read]
-        found = _tokens_of(new) - self.vocab if new else set()
+        found = _tokens_of(new) - self._vocab if new else set()
+        if found and self._pending:
+            found -= self.vocab
         self._unseen = (content, found)
         return set(found)
 
@@ -133,9 +137,10 @@ class ValueBank:
         """Learn from one accepted trajectory: its tokens, its successful calls and the fields of their results.
         `arguments`: the canonical JSON of the calls' kwargs by event index, when the checks wrote it already."""
         self._unseen = None
-        new = [t for t in _texts(content, arguments) if t not in self._read]
+        read = self._read
+        new = [t for t in _texts(content, arguments) if t not in read]
         if new:
-            self._read.update(new)
+            read.update(new)
             self._pending += new
             if not self.has_data:
                 self.has_data = any(TOKEN.search(t) for t in new)
