@@ -57,6 +57,9 @@ class Judgement:
     rationale: str
 
 
+_CLEAR = Judgement(5.0, "clear reasoning, no wasted calls, grounded complete replies")  # nothing deducted
+
+
 class Judge(Protocol):
     name: str
 
@@ -129,10 +132,10 @@ class RuleJudge:
         read = reading_of(content, reading)
         deduct: list[tuple[float, str]] = []
         calls = read.calls
-        groups = [i for i in calls if i == 0 or content[i - 1].get("class_") != "api_action"]
-        silent = [i for i in groups if not (content[i].get("description") or "").strip()]
+        silent = sum(1 for i in calls if (i == 0 or content[i - 1].get("class_") != "api_action")  # a group's first
+                     and not (content[i].get("description") or "").strip())
         if silent:
-            deduct.append((1.0, f"{len(silent)} call group(s) without reasoning"))
+            deduct.append((1.0, f"{silent} call group(s) without reasoning"))
         errors = _errors(content, read)
         wasted = max(0, len(calls) - len(task.plan))
         if wasted:
@@ -155,17 +158,19 @@ class RuleJudge:
         if unexplained:
             deduct.append((0.5 * unexplained, f"{unexplained} error(s) whose cause the next thought never names"))
         deduct += self._replies(task, content, read)
+        if not deduct:
+            return _CLEAR
         score = max(1.0, 5.0 - sum(d for d, _ in deduct))
         notes = "; ".join(n for _, n in deduct)
-        return Judgement(round(score * 2) / 2, notes or "clear reasoning, no wasted calls, grounded complete replies")
+        return Judgement(round(score * 2) / 2, notes)
 
     @staticmethod
     def _replies(task: Task, content: list[Event], read: Reading) -> list[tuple[float, str]]:
         out: list[tuple[float, str]] = []
         replies = read.replies
-        if not replies or any(len(r.strip()) < 10 for r in replies):
+        if not replies or min(map(len, map(str.strip, replies))) < 10:
             out.append((2.0, "a reply is empty or too short to be useful"))
-        elif any(len(r) > 4000 for r in replies):
+        elif max(map(len, replies)) > 4000:
             out.append((1.0, "a reply is over 4000 characters"))
         text = "\n".join(replies)  # neither pattern matches across a line break: one scan reads every reply
         low = text.lower()
@@ -182,7 +187,11 @@ class RuleJudge:
             # No hedge to look for: lower case is enough, since a value without spaces is a whole token in a text
             # exactly when it is one in the text with its spaces folded (`flatten`)
             sources = " ".join(_said(content, read)).lower()
-            grounded = all(mentioned(sources, v.lower()) for v in checkable)
+            grounded = True
+            for v in checkable:
+                if not mentioned(sources, v.lower()):
+                    grounded = False
+                    break
             if not grounded:
                 sources = " ".join(_said_by_others(content, read)).lower()
         hedged = [h for h in hedges if h not in sources]  # a hedge word inside a value ("Maybe Tomorrow") is data
