@@ -33,8 +33,10 @@ def test_a_read_made_again_on_the_same_seeded_state_is_answered_from_what_the_ag
     base = domain.seeded(5)
     tasks = [t for t in _tasks(domain, base, "parallel", 30) + _tasks(domain, base, "chain", 30)
              if not any(domain.tool(s.tool).spec.mutates for s in t.plan)]  # reads only: after a write, see below
-    fresh = [OracleAgent(domain, base.with_offset(k)).roll_out(t, random.Random(k)).content
-             for k, t in enumerate(tasks)]
+    with monkeypatch.context() as m:  # the rows as every call executed: no read kept
+        m.setattr(OracleAgent, "_read", lambda self, tool, world, args: None)
+        fresh = [OracleAgent(domain, base.with_offset(k)).roll_out(t, random.Random(k)).content
+                 for k, t in enumerate(tasks)]
     agent = OracleAgent(domain, base.with_offset(0))
     runs = _counting_runs(monkeypatch, domain)
     for rounds in range(2):

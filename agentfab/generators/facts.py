@@ -242,16 +242,7 @@ _FLAT = Memo(flatten)  # the same values (ids, names, statuses) come back in rep
 
 def facts(part: Said, skip: tuple[str, ...] = (), said: str = "") -> list[Fact]:
     """(label, text, value, clause) of the asked facts, leaving out those of the fields `skip` and those `said`
-    already states (the subject's id), and the yes/no facts (`replies` states those as sentences). Kept per part
-    and text: a reply tries the same few sentences on the same part again and again."""
-    key = (said, skip)
-    found = part.kept.get(key)
-    if found is None:
-        found = part.kept[key] = _facts_left(part, skip, said)
-    return list(found)  # the caller's to change
-
-
-def _facts_left(part: Said, skip: tuple[str, ...], said: str) -> list[Fact]:
+    already states (the subject's id), and the yes/no facts (`replies` states those as sentences)."""
     stated = part._stated
     if stated is None:
         stated = part.stated

@@ -145,16 +145,13 @@ class Reasoner:
             asked = part.kept.get(_ASKED)
             if asked is None:
                 asked = part.kept[_ASKED] = _asked_facts(part)
-            texts = asked[1]
+            texts, clause = asked[1], asked[2]
             if known and not known.isdisjoint(asked[0]):
                 texts = [t for t in asked[0] if t not in known]
                 texts = [t for t in texts if not _said_within(t, texts)][:2] if len(texts) > 1 else texts
+                clause = _clause(part, texts)
             known.update(texts)
-            if part.tool.spec.mutates:  # a write is done, not learned: "delete_teacher went through (...)"
-                clause = f"{part.tool.name} went through" + (f" ({join_words(texts)})" if texts else "")
-                writes += 1
-            else:
-                clause = join_words(texts)
+            writes += part.tool.spec.mutates
             if clause and clause not in said:
                 said.append(clause)
                 stated += max(1, len(texts))
@@ -199,12 +196,21 @@ class Reasoner:
 _ASKED = ("asked facts",)  # `Said.kept` key of `_asked_facts`
 
 
-def _asked_facts(part: Said) -> tuple[list[str], list[str]]:
-    """The asked facts of a part as clauses, each once; and the (at most 2) a thought names, when no other part
-    named one of them already."""
+def _asked_facts(part: Said) -> tuple[list[str], list[str], str]:
+    """The asked facts of a part as clauses, each once; and, when no other part named one of them already, the
+    (at most 2) a thought names and its clause about the part."""
     result = part.result if isinstance(part.result, dict) else {}
     texts = list(dict.fromkeys(fact_text(part, f) for f in part.asks if f in result))
-    return texts, [t for t in texts if not _said_within(t, texts)][:2] if len(texts) > 1 else texts
+    named = [t for t in texts if not _said_within(t, texts)][:2] if len(texts) > 1 else texts
+    return texts, named, _clause(part, named)
+
+
+def _clause(part: Said, texts: list[str]) -> str:
+    """What a thought says of a part: its facts; a write is done, not learned ("delete_teacher went through
+    (...)")."""
+    if part.tool.spec.mutates:
+        return f"{part.tool.name} went through" + (f" ({join_words(texts)})" if texts else "")
+    return join_words(texts)
 
 
 def _said_within(fact: str, facts: list[str]) -> bool:

@@ -7,11 +7,11 @@ become JSON text only when a row is written.
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentfab.generators import memo_budget
 from agentfab.generators.depth_index import pure
 from agentfab.generators.facts import Said
 from agentfab.generators.language import retold
@@ -45,6 +45,9 @@ class Rollout:
     reads: dict[str, "Read"] = field(default_factory=dict, repr=False)  # step id -> the kept read that answered it
 
 
+KEPT_READS = 8192  # reads kept in a process, over all seeded states: ~3 KB each with its reply parts, ~25 MB in all
+
+
 class Read:
     """A read's result on a seeded state, kept by the agent: its text for the observation and the reply parts made
     of it (`Said` by asked fields and argument order), so tasks that make the same read share that work."""
@@ -56,6 +59,11 @@ class Read:
         self.text = canonical_json(value)
         self.error = is_error(value)
         self.parts: dict[tuple[tuple[str, ...], tuple[str, ...]], Said] = {}
+
+
+# (seeded state, read-only tool, arguments, their order) -> the Read: tasks on one seeded variant (at any id
+# offset) make the same reads again and again
+_KEPT: dict[tuple[Any, str, str, tuple[str, ...]], Read] = {}
 
 
 def user(text: str) -> Event:
@@ -150,20 +158,9 @@ class OracleAgent:
         self.recovery = recovery
         self.pools = PoolCache(domain, store)
         self._pure = {t.name: pure(t) for t in domain.tools}
-        # (read-only tool, arguments) -> its result on the seeded state `_reads_of`: tasks on one seeded variant
-        # (at any id offset) make the same reads again and again
-        self._reads: dict[tuple[str, str, tuple[str, ...]], Read] = {}
-        self._reads_of: Any = None
-        memo_budget.hold(self)
-
-    def forget(self) -> None:
-        self._reads.clear()
 
     def roll_out(self, task: Task, rng: random.Random) -> Rollout:
         world = self.store.fork()
-        if world.seeded_as is not self._reads_of:  # the agent was given another seeded state
-            self._reads.clear()
-            self._reads_of = world.seeded_as
         out = Rollout(content=[], world=world)
         results: dict[str, Any] = {}
         called: dict[str, dict[str, Any]] = {}  # step id -> the arguments it was (rightly) called with
@@ -278,16 +275,18 @@ class OracleAgent:
         if not (self._pure[tool.name] and world.pristine):
             return None
         text = canonical_json(args)
-        key = (tool.name, text, tuple(args))  # the order the arguments were given in, as a reply words them
-        found = self._reads.get(key)
-        if found is None:
+        key = (world.seeded_as, tool.name, text, tuple(args))  # the argument order: a reply words them in it
+        found = _KEPT.pop(key, None)
+        if found is not None:
+            _KEPT[key] = found  # the most recently used last: the least recently used go first
+        else:
             value = tool.invoke(world, args, text)
             if not world.pristine:  # it wrote after all: not a read to keep
                 return Read(value)
-            if len(self._reads) >= memo_budget.READS_KEPT:  # bounded memory
-                self._reads.clear()
-            found = self._reads[key] = Read(value)
-            memo_budget.kept_one()
+            if len(_KEPT) >= KEPT_READS:  # bounded memory: the least recently used half goes
+                for old in list(itertools.islice(_KEPT, KEPT_READS // 2)):
+                    del _KEPT[old]
+            found = _KEPT[key] = Read(value)
         return found
 
     def reason(self, group: list[PlanStep], args_of: dict[str, dict[str, Any]], rng: random.Random,
