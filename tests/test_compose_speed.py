@@ -76,7 +76,7 @@ def test_a_read_of_a_users_module_is_never_answered_from_what_exploring_met(coun
 def test_the_memos_of_all_variants_stay_within_the_process_budget_and_forgetting_changes_no_plan(monkeypatch):
     """A worker holds every variant of every domain; each variant's memo cap alone let a 1M-task build's workers
     grow ~1 MB per shard. Over the process budget every composer forgets, and the plans are the same."""
-    from agentfab.generators import memo_budget
+    from agentfab.worlds import memo_budget
 
     domains = [builtin_domain(n) for n in ("bank", "travel", "shop", "library")]
 

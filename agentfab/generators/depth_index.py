@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import AbstractSet, Any
 
-from agentfab.generators import memo_budget
+from agentfab.worlds import memo_budget
 from agentfab.generators.values import PoolCache
 from agentfab.worlds.core import Domain, Store, Tool, canonical_json, is_error
 

@@ -13,7 +13,7 @@ import random
 from bisect import bisect
 from typing import Any
 
-from agentfab.generators import memo_budget
+from agentfab.worlds import memo_budget
 from agentfab.generators.depth_index import (
     OWN_SOURCES, DepthIndex, Entry, any_fresh, draw_fresh, entity_params, one_key, pure,
 )

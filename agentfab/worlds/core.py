@@ -18,7 +18,7 @@ import fastjsonschema
 import re2
 import orjson
 
-from agentfab.generators import memo_budget
+from agentfab.worlds import memo_budget
 from agentfab.schemas.keywords import rewrite
 from agentfab.schemas.tools import ToolSpec
 from agentfab.worlds import index
@@ -261,7 +261,7 @@ class Tool:
         memo_budget.hold(self)
 
     def forget(self) -> None:
-        """The process keeps too many memo entries (generators/memo_budget.py): check arguments again."""
+        """The process keeps too many memo entries (worlds/memo_budget.py): check arguments again."""
         self._valid.clear()
 
     def asked(self, phrase: Phrase | None, result: Any) -> list[str]:
