@@ -28,13 +28,26 @@ _VOCABULARIES: dict[tuple[int, ...], Vocabulary] = {}  # per offered tool set (t
 _VOCABULARIES_MAX = 8_192
 
 
+# the tools' ids in the order offered -> that set's entry of _VOCABULARIES (cleared with it): a task's offered tools
+# come in the order its list names them, and most lists recur, so the set's key is seldom sorted again
+_IN_ORDER: dict[tuple[int, ...], Vocabulary] = {}
+
+
 def _vocabulary(offered: Mapping[str, Tool]) -> Vocabulary:
-    key = tuple(sorted(id(t) for t in offered.values()))
+    ids = tuple(map(id, offered.values()))
+    found = _IN_ORDER.get(ids)
+    if found is not None:
+        return found
+    key = tuple(sorted(ids))
     if key not in _VOCABULARIES:
         if len(_VOCABULARIES) >= _VOCABULARIES_MAX:
             _VOCABULARIES.clear()
+            _IN_ORDER.clear()
         _VOCABULARIES[key] = _vocabulary_of(offered)
-    return _VOCABULARIES[key]
+    if len(_IN_ORDER) >= _VOCABULARIES_MAX:
+        _IN_ORDER.clear()
+    found = _IN_ORDER[ids] = _VOCABULARIES[key]
+    return found
 
 
 _TOOL_WORDS: dict[int, tuple[Tool, Vocabulary]] = {}  # id(tool) -> (tool, its own vocabulary)
