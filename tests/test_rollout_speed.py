@@ -24,7 +24,8 @@ def _counting_runs(monkeypatch, domain):
     runs: list[str] = []
     for tool in domain.tools:
         real = tool.run
-        monkeypatch.setattr(tool, "run", lambda *a, _real=real, _name=tool.name, **k: runs.append(_name) or _real(*a, **k))
+        monkeypatch.setattr(tool, "run",
+                            lambda *a, _real=real, _name=tool.name, **k: runs.append(_name) or _real(*a, **k))
     return runs
 
 

@@ -69,7 +69,8 @@ def _entities(tool: Tool) -> frozenset[str]:
 
 
 # a draw is `rng._randbelow(n)`: the draw of `rng.choice` and `rng.randrange(n)`, without their two extra calls
-_LEARNED = ("I now have {x}, which the next step needs. ", "The results give me {x}. ", "From what came back I have {x}. ")
+_LEARNED = ("I now have {x}, which the next step needs. ", "The results give me {x}. ",
+            "From what came back I have {x}. ")
 _VERBS = ("I'll call", "The right tool is", "I need")
 _NOT_THAT = (" {alt} would {purpose} instead, which is not what is needed here.", " Not {alt}: it would {purpose}.",
              " {alt} is offered too, but it would only {purpose}.")
@@ -90,7 +91,8 @@ class Reasoner:
     def _alternative(self, name: str, rng: random.Random) -> str:
         known = self._known
         mine = known[name][0]
-        close = [n for n in self.others if known[n][0] & mine]  # not "Not delete_location" for find_car_by_plate
+        # not "Not delete_location" for find_car_by_plate
+        close = [n for n in self.others if not mine.isdisjoint(known[n][0])]
         if not close:
             return ""
         alt = close[rng._randbelow(len(close))]
