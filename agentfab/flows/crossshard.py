@@ -28,6 +28,14 @@ from agentfab.schemas.manifest import ShardQuality
 from agentfab.validators.contamination import ContaminationIndex
 from agentfab.validators.near_index import NearIndex, hash_text
 
+# Rows asked of the duplicate index at a time. A row's near-duplicate candidates (indexed rows sharing one of its
+# bands) grow with the index, and the index's check holds them all as Python tuples: asked 5,000 at a time, that peak
+# grew with every shard checked, and the driver's pymalloc arenas with it (+0.1 MB a shard of 2,000, 60 shards).
+# Each row's verdict depends on the index alone, not on the rows asked with it, so asking fewer at once changes none.
+ASK_ROWS = 500
+MOVED_BATCH = 256
+
+
 class SampleTexts:
     """The diversity sample's texts, kept as one small Arrow table per shard until finalize measures them.
 
@@ -229,7 +237,9 @@ def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
             keys = np.array([int(keys_hex[i][:16] or "0", 16) for i in keep], dtype=np.uint64)
             feats = [row_features(plans[i], queries[i]) for i in keep]
             kept_keys, kept_feats = [], []
-            for j, verdict in enumerate(near.check(keys, feats)):
+            verdicts = [v for lo in range(0, len(keys), ASK_ROWS)
+                        for v in near.check(keys[lo:lo + ASK_ROWS], feats[lo:lo + ASK_ROWS])]
+            for j, verdict in enumerate(verdicts):
                 i = keep[j]
                 if verdict is None:
                     kept_keys.append(keys[j])
@@ -283,13 +293,21 @@ def move_rows(files: dict[str, Path], moves: dict[str, tuple[str, str]], accepte
     stats["funnel"]["dedup"]["rejected"] += sum(codes.values())
     for code, n in codes.items():
         stats["reasons"][str(code)] = stats["reasons"].get(str(code), 0) + n
-    if "distributions" in stats or stats.get("quality") is not None:
-        gone = removed.select(_STATS_COLUMNS).to_pylist()
-        if "distributions" in stats:  # the manifest counts only rows left on disk
-            stats["distributions"] = subtract_distributions(stats["distributions"], distributions(gone))
-        if stats.get("quality") is not None:
-            stats["quality"] = remove_rows(ShardQuality.model_validate(stats["quality"]), gone).model_dump(mode="json")
+    gone = removed.select(_STATS_COLUMNS)
+    if "distributions" in stats:  # the manifest counts only rows left on disk
+        stats["distributions"] = subtract_distributions(stats["distributions"], distributions(_row_dicts(gone)))
+    if stats.get("quality") is not None:
+        stats["quality"] = remove_rows(ShardQuality.model_validate(stats["quality"]),
+                                       _row_dicts(gone)).model_dump(mode="json")
     write_json(files["stats"], stats)
+
+
+def _row_dicts(table: pa.Table) -> Iterator[dict[str, Any]]:
+    """`table`'s rows as Python dicts, made MOVED_BATCH rows at a time. Made all at once, the moved rows (their
+    whole conversations) were a check's largest short-lived peak after the benchmark check's, and it grew with the
+    rows a shard moves, which grow as the index fills: 2.0 -> 4.0 MB over 20 shards of 2,000."""
+    for batch in table.to_batches(max_chunksize=MOVED_BATCH):
+        yield from batch.to_pylist()
 
 
 def _mark_rejected(table: pa.Table, moves: dict[str, tuple[str, str]]) -> pa.Table:

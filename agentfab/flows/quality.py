@@ -137,7 +137,7 @@ def shard_quality(accepted: list[dict[str, Any]], rejected: list[dict[str, Any]]
     return quality
 
 
-def remove_rows(quality: ShardQuality, removed: list[dict[str, Any]]) -> ShardQuality:
+def remove_rows(quality: ShardQuality, removed: Iterable[dict[str, Any]]) -> ShardQuality:
     """The figures without accepted rows moved out of the shard since (cross-shard dedup)."""
     quality = quality.model_copy(deep=True)
     _count(quality, removed, -1)

@@ -15,7 +15,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from agentfab.flows import process_memory
 from agentfab.flows.recipe import Recipe
@@ -271,7 +271,7 @@ def load_stats(path: Path) -> ShardStats | None:
     return None if raw is None else ShardStats.model_validate(raw)
 
 
-def distributions(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+def distributions(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
     """Counts of the accepted rows (as read from a file) per value of the columns people filter on (and per tool
     used); a shard's own are counted as its rows are made (`ShardRows.distributions`)."""
     dist = Distributions()
