@@ -216,7 +216,7 @@ class Said:
         result = self.result
         if not result or not isinstance(result, dict):
             return ()
-        out = []
+        out, flags = [], []  # set whole at the end: a Said kept with a read may be stated by two threads at once
         plan, money_fields = self.named.asked(self.asks)
         money = any(f in result for f in money_fields) if money_fields else False
         for field, lab, is_money in plan:
@@ -227,11 +227,12 @@ class Said:
                 if type(value) is str and not is_money:  # the common case: no unit, no currency
                     text = render_value(value)
                 elif isinstance(value, bool):
-                    self._flags.append(field)
+                    flags.append(field)
                     continue
                 else:
                     text = value_text(field, value, result)
                 out.append((field, lab, text, value, _FLAT[text], fact_clause(lab, text, value)))
+        self._flags = flags
         return tuple(out)
 
 

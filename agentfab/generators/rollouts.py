@@ -285,7 +285,7 @@ class OracleAgent:
                 return Read(value)
             if len(_KEPT) >= KEPT_READS:  # bounded memory: the least recently used half goes
                 for old in list(itertools.islice(_KEPT, KEPT_READS // 2)):
-                    del _KEPT[old]
+                    _KEPT.pop(old, None)  # another shard's thread may have taken it out just now
             found = _KEPT[key] = Read(value)
         return found
 
