@@ -152,9 +152,8 @@ class Said:
     """One step's share of a reply: the call, what it returned, and the result fields the request asked for; with
     the tool's words, and (worked out on first use, once) the facts a clause states and the record it is about.
 
-    Everything a Said works out is a pure function of those four, so one Said serves every reply that states the
-    same call and result (`rollouts` keeps it with a read of the seeded state); `kept` holds what `replies` and
-    `reasoning` derive from it."""
+    Everything a Said works out is a pure function of those four; `kept` holds what `replies` and `reasoning`
+    derive from it (a part is shaped, stated and thought about in turn, each asking some of the same)."""
 
     __slots__ = ("tool", "arguments", "result", "asks", "named", "_stated", "_flags", "_about", "_flat_about",
                  "_clauses", "kept")
@@ -216,7 +215,7 @@ class Said:
         result = self.result
         if not result or not isinstance(result, dict):
             return ()
-        out, flags = [], []  # set whole at the end: a Said kept with a read may be stated by two threads at once
+        out, flags = [], []
         plan, money_fields = self.named.asked(self.asks)
         money = any(f in result for f in money_fields) if money_fields else False
         for field, lab, is_money in plan:

@@ -7,12 +7,10 @@ become JSON text only when a row is written.
 
 from __future__ import annotations
 
-import itertools
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentfab.generators.depth_index import pure
 from agentfab.generators.facts import Said
 from agentfab.generators.language import retold
 from agentfab.generators.reasoning import Reasoner
@@ -42,28 +40,6 @@ class Rollout:
     n_calls: int = 0
     n_errors: int = 0
     world: Store | None = field(default=None, repr=False)
-    reads: dict[str, "Read"] = field(default_factory=dict, repr=False)  # step id -> the kept read that answered it
-
-
-KEPT_READS = 8192  # reads kept in a process, over all seeded states: ~3 KB each with its reply parts, ~25 MB in all
-
-
-class Read:
-    """A read's result on a seeded state, kept by the agent: its text for the observation and the reply parts made
-    of it (`Said` by asked fields and argument order), so tasks that make the same read share that work."""
-
-    __slots__ = ("value", "text", "error", "parts")
-
-    def __init__(self, value: Any):
-        self.value = value
-        self.text = canonical_json(value)
-        self.error = is_error(value)
-        self.parts: dict[tuple[tuple[str, ...], tuple[str, ...]], Said] = {}
-
-
-# (seeded state, read-only tool, arguments, their order) -> the Read: tasks on one seeded variant (at any id
-# offset) make the same reads again and again
-_KEPT: dict[tuple[Any, str, str, tuple[str, ...]], Read] = {}
 
 
 def user(text: str) -> Event:
@@ -79,10 +55,9 @@ def call(function: str, kwargs: dict[str, Any], call_id: str, description: str |
             "tool_call_id": call_id}
 
 
-def result(function: str, value: Any, call_id: str, text: str | None = None) -> Event:
-    """The observation of a call's result; `text`: `canonical_json(value)`, when the caller has it."""
-    return {"class_": "text_observation", "source": "environment",
-            "content": canonical_json(value) if text is None else text, "tool_call_id": call_id, "name": function}
+def result(function: str, value: Any, call_id: str) -> Event:
+    return {"class_": "text_observation", "source": "environment", "content": canonical_json(value),
+            "tool_call_id": call_id, "name": function}
 
 
 def levels(steps: list[PlanStep], met: Any = frozenset()) -> list[list[PlanStep]]:
@@ -104,28 +79,16 @@ def levels(steps: list[PlanStep], met: Any = frozenset()) -> list[list[PlanStep]
 
 
 def reply_parts(domain: Domain, steps: list[PlanStep], results: dict[str, Any], terminal: set[str],
-                called: dict[str, dict[str, Any]] | None = None, reads: dict[str, Read] | None = None
-                ) -> list[Said]:
+                called: dict[str, dict[str, Any]] | None = None) -> list[Said]:
     """What a reply to a turn states: every step whose facts were asked, and every final step, chain by chain.
-    `called` holds the arguments each step was called with (resolved again from `results` where it does not);
-    `reads` the kept reads that answered steps, whose parts are reused."""
+    `called` holds the arguments each step was called with (resolved again from `results` where it does not)."""
     parts = []
     for step in _by_chain(steps) if len(steps) > 1 else steps:
         if step.asks or step.id in terminal:
             tool = domain.tool(step.tool)
-            value = results[step.id]
-            asks = tuple(step.asks or tool.asked(None, value))  # a step made without a request: its defaults
+            asks = step.asks or tool.asked(None, results[step.id])  # a step made without a request: its defaults
             args = called.get(step.id) if called is not None else None
-            if args is None:
-                args = resolve(step, results)
-            read = reads.get(step.id) if reads else None
-            if read is None:
-                parts.append(Said(tool, args, value, asks))
-                continue
-            said = read.parts.get((asks, tuple(args)))
-            if said is None:
-                said = read.parts[asks, tuple(args)] = Said(tool, args, value, asks)
-            parts.append(said)
+            parts.append(Said(tool, resolve(step, results) if args is None else args, results[step.id], tuple(asks)))
     return parts
 
 
@@ -157,7 +120,6 @@ class OracleAgent:
         self.store = store
         self.recovery = recovery
         self.pools = PoolCache(domain, store)
-        self._pure = {t.name: pure(t) for t in domain.tools}
 
     def roll_out(self, task: Task, rng: random.Random) -> Rollout:
         world = self.store.fork()
@@ -185,7 +147,7 @@ class OracleAgent:
             terminal = {s.id for s in _terminal_steps(steps)}
             failed = [s for s in steps if s.expect_error and is_error(results.get(s.id))]
             parts = reply_parts(self.domain, [s for s in steps if s not in failed] if failed else steps, results,
-                                terminal, called, out.reads)
+                                terminal, called)
             text = reply(parts, rng)
             if failed:  # what failed and why, in the world's own words; then what was done instead, if anything
                 f = failed[0]
@@ -231,22 +193,13 @@ class OracleAgent:
         last = None  # what the slip's latest attempt returned
         tool_named = self.domain.tool
         for step, args, cid in pending:
-            tool = tool_named(step.tool)
-            read = self._read(tool, world, args)
-            if read is None:
-                value = tool.invoke(world, args)
-                content.append(result(step.tool, value, cid))
-                out.n_errors += is_error(value)
-            else:
-                value = read.value
-                content.append(result(step.tool, value, cid, read.text))
-                out.n_errors += read.error
+            value = tool_named(step.tool).invoke(world, args)
             if wrongs and step is slip:
                 last = value
             else:
                 results[step.id] = value
-                if read is not None:
-                    out.reads[step.id] = read
+            content.append(result(step.tool, value, cid))
+            out.n_errors += is_error(value)
         out.n_calls += len(pending)
         if not wrongs:
             return args_of
@@ -257,37 +210,13 @@ class OracleAgent:
             cid = f"call_{next(ids)}"
             thought = thinker.after_error(tool, previous, right, last, rng, fed)
             out.content.append(call(slip.tool, args, cid, thought))
-            read = self._read(tool, world, args)
-            last = read.value if read is not None else tool.invoke(world, args)
-            out.content.append(result(slip.tool, last, cid, read.text if read is not None else None))
+            last = tool.invoke(world, args)
+            out.content.append(result(slip.tool, last, cid))
             out.n_calls += 1
             out.n_errors += is_error(last)
             if args is right:
                 results[slip.id] = last
-                if read is not None:
-                    out.reads[slip.id] = read
         return args_of
-
-    def _read(self, tool: Tool, world: Store, args: dict[str, Any]) -> Read | None:
-        """A read-only call on a world that is still the seeded state, answered from the reads made before (the
-        same computation on the same state gives the same result, and results are never changed in place); None
-        for any other call, which the caller invokes."""
-        if not (self._pure[tool.name] and world.pristine):
-            return None
-        text = canonical_json(args)
-        key = (world.seeded_as, tool.name, text, tuple(args))  # the argument order: a reply words them in it
-        found = _KEPT.pop(key, None)
-        if found is not None:
-            _KEPT[key] = found  # the most recently used last: the least recently used go first
-        else:
-            value = tool.invoke(world, args, text)
-            if not world.pristine:  # it wrote after all: not a read to keep
-                return Read(value)
-            if len(_KEPT) >= KEPT_READS:  # bounded memory: the least recently used half goes
-                for old in list(itertools.islice(_KEPT, KEPT_READS // 2)):
-                    _KEPT.pop(old, None)  # another shard's thread may have taken it out just now
-            found = _KEPT[key] = Read(value)
-        return found
 
     def reason(self, group: list[PlanStep], args_of: dict[str, dict[str, Any]], rng: random.Random,
                offered: list[str] | None = None) -> str:

@@ -97,17 +97,14 @@ class Store:
     A fork shares its root's tables until its first write, which copies the table set and then each table it
     writes: a fork that only reads (most calls of composing and replaying) copies nothing."""
 
-    __slots__ = ("_tables", "_owned", "_touched", "_root", "offset", "seeded_as")
+    __slots__ = ("_tables", "_owned", "_touched", "_root", "offset")
 
-    def __init__(self, tables: Tables, root: "Store | None" = None, offset: int = 0, seeded_as: Any = None):
+    def __init__(self, tables: Tables, root: "Store | None" = None, offset: int = 0):
         self._tables = tables
         self._owned: set[str] | None = None  # tables this store copied to write (None: it has written none)
         self._touched: dict[str, set[str]] = {}
         self._root = root
         self.offset = offset  # how many records of each kind this world's history made before it (see `serial`)
-        # the seeded state this store started from, the same object for its forks and id offsets: what a read on a
-        # `pristine` store answers from
-        self.seeded_as = object() if seeded_as is None else seeded_as
 
     def fork(self) -> "Store":
         """A fresh, independent world over the same seeded state."""
@@ -115,20 +112,14 @@ class Store:
             raise RuntimeError("fork() is taken from a seeded store, not from one that was changed")
         root = self._root or self
         # a root that was itself written to may be written again: then the fork takes its own table set at once
-        return Store(root._tables if root._owned is None else dict(root._tables), root, self.offset, root.seeded_as)
+        return Store(root._tables if root._owned is None else dict(root._tables), root, self.offset)
 
     def with_offset(self, offset: int) -> "Store":
         """The same seeded state whose new records are numbered `offset` further on: a per-task world variant
         that costs one small dict copy, so two tasks on one seeded state do not create the same ids."""
         if self._root is not None or self._touched:
             raise RuntimeError("with_offset() is taken from a seeded store")
-        return Store(dict(self._tables), None, offset, self.seeded_as)
-
-    @property
-    def pristine(self) -> bool:
-        """Still the seeded state: neither this store nor its root has written (the id offset aside, which numbers
-        only new records)."""
-        return self._owned is None and (self._root is None or self._root._owned is None)
+        return Store(dict(self._tables), None, offset)
 
     def serial(self, table: str) -> int:
         """The number of the next record of `table`: its row count plus the variant's offset, plus one."""
