@@ -152,11 +152,10 @@ class Said:
     """One step's share of a reply: the call, what it returned, and the result fields the request asked for; with
     the tool's words, and (worked out on first use, once) the facts a clause states and the record it is about.
 
-    Everything a Said works out is a pure function of those four; `kept` holds what `replies` and `reasoning`
-    derive from it (a part is shaped, stated and thought about in turn, each asking some of the same)."""
+    Everything a Said works out is a pure function of those four."""
 
     __slots__ = ("tool", "arguments", "result", "asks", "named", "_stated", "_flags", "_about", "_flat_about",
-                 "_clauses", "kept")
+                 "_clauses")
 
     def __init__(self, tool: Tool, arguments: dict[str, Any], result: Any, asks: tuple[str, ...]):
         self.tool = tool
@@ -169,7 +168,6 @@ class Said:
         self._about: str | None = None
         self._flat_about: str | None = None
         self._clauses: dict[str, str] | None = None
-        self.kept: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
         return f"Said({self.tool.spec.name}, {self.arguments!r}, {self.result!r}, {self.asks!r})"

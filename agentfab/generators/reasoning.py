@@ -144,12 +144,9 @@ class Reasoner:
         known: set[str] = set()  # a fact two parts share ("the booking is BK-0042") is named once
         stated = writes = 0  # facts the thought itself names: "each of these" only after several
         for part in parts[:3]:
-            asked = part.kept.get(_ASKED)
-            if asked is None:
-                asked = part.kept[_ASKED] = _asked_facts(part)
-            texts, clause = asked[1], asked[2]
-            if known and not known.isdisjoint(asked[0]):
-                texts = [t for t in asked[0] if t not in known]
+            every, texts, clause = _asked_facts(part)
+            if known and not known.isdisjoint(every):
+                texts = [t for t in every if t not in known]
                 texts = [t for t in texts if not _said_within(t, texts)][:2] if len(texts) > 1 else texts
                 clause = _clause(part, texts)
             known.update(texts)
@@ -193,9 +190,6 @@ class Reasoner:
             "I won't call a tool; I'll tell the user.",
             f"The request is to {wanted}. No offered tool does it; {near}, for one, would only {purpose}. "
             "I'll say so plainly and call nothing."))
-
-
-_ASKED = ("asked facts",)  # `Said.kept` key of `_asked_facts`
 
 
 def _asked_facts(part: Said) -> tuple[list[str], list[str], str]:

@@ -78,16 +78,6 @@ def _verdicts(part: Said) -> list[str]:
     flags = part.flags
     if not flags:
         return []
-    found = part.kept.get(_VERDICTS)
-    if found is None:
-        found = part.kept[_VERDICTS] = _verdicts_of(part, flags)
-    return found
-
-
-_VERDICTS = ("verdicts",)  # `Said.kept` key of `_verdicts_of`
-
-
-def _verdicts_of(part: Said, flags: list[str]) -> list[str]:
     result = part.result
     if len(flags) == len([f for f in part.asks if f in result]):  # only whether-questions were asked
         return [f"{'Yes' if result[f] else 'No'}, {yes_no_fact(part, f)}." for f in flags]
@@ -111,16 +101,8 @@ def fact_text(part: Said, field: str) -> str:
 
 
 def _sentences(part: Said, rng: random.Random) -> str:
-    """One part as prose, shaped by its tool class; a fact the chosen shape left unsaid is added at the end (kept
-    per part and shape: the same part comes back, shaped one of a few ways)."""
+    """One part as prose, shaped by its tool class; a fact the chosen shape left unsaid is added at the end."""
     text = _shaped(part, rng)
-    found = part.kept.get(text)
-    if found is None:
-        found = part.kept[text] = _completed(part, text)
-    return found
-
-
-def _completed(part: Said, text: str) -> str:
     unsaid = _facts(part, said=text)
     if unsaid:
         text = (text + " " if text else "") + _cap(join_words([f[3] for f in unsaid])) + "."
@@ -171,31 +153,21 @@ def _fields_of(template: str) -> tuple[str, ...]:
 
 
 def _shaped(part: Said, rng: random.Random) -> str:
-    """What `part` says, drawn from the shapes its tool class allows. What does not depend on the draw is worked
-    out once per part (`Said.kept`): the rng is drawn as it always was, then a kept text is looked up."""
-    kept = part.kept
-    if part.tool.says:
-        said = kept.get(_SAID_AS)
-        if said is None:
-            said = kept[_SAID_AS] = _said_as(part) or ""
-        if said:
-            return said
+    """What `part` says, drawn from the shapes its tool class allows: the shapes are worked out, then drawn from
+    as the rng always was."""
+    said = _said_as(part) if part.tool.says else None
+    if said is not None:
+        return said
     named = part.named
     cls = named.cls
     result = part.result if isinstance(part.result, dict) else {}
     if cls in ("list", "search", "count") and "count" in part.asks and isinstance(result.get("count"), int):
-        heads = kept.get(_COUNT_HEADS)
-        if heads is None:
-            heads = kept[_COUNT_HEADS] = _count_heads(part, result["count"])
-        own, drawn = heads
+        own, drawn = _count_heads(part, result["count"])
         if own is not None and rng.random() < 0.5:  # "Contact CON-46 has no activities"
             head = own
         else:
             head = drawn if type(drawn) is str else drawn[rng._randbelow(2)]  # as rng.choice(drawn) draws
-        text = kept.get((head, _COUNT_HEADS))
-        if text is None:
-            text = kept[head, _COUNT_HEADS] = _counted(part, result, head)
-        return text
+        return _counted(part, result, head)
     if cls in ("create", "update", "delete", "act"):
         done = past(action_text(part.tool, part.arguments))
         lead = (f"I've {done}", f"Done: I {done}", f"I {done}")[rng._randbelow(3)]  # as rng.choice draws
@@ -210,17 +182,12 @@ def _shaped(part: Said, rng: random.Random) -> str:
     found = _found_by_value(part, rng) if cls == "lookup" and by_value else None
     if found is not None:
         return found
-    shapes = part.kept.get(_DESCRIBED)
-    if shapes is None:
-        shapes = part.kept[_DESCRIBED] = _described(part, by_value)
+    shapes = _described(part, by_value)
     return shapes if type(shapes) is str else shapes[rng._randbelow(len(shapes))]  # as rng.choice(shapes) draws
 
 
-_DESCRIBED = ("described",)  # `Said.kept` key of the shapes `_described` made
-
-
 def _described(part: Said, by_value: bool) -> str | tuple[str, ...]:
-    """A record's facts as a sentence: the sentence, or the ones a reply draws from (worked out once per part)."""
+    """A record's facts as a sentence: the sentence, or the ones a reply draws from."""
     about = part.about
     facts = _facts(part, said=about)
     if not facts:
@@ -250,9 +217,6 @@ def _described(part: Said, by_value: bool) -> str | tuple[str, ...]:
         clauses = [_its(c, kind) if c.startswith(("it has ", "it takes ")) else c for c in clauses]
     listed = join_words(clauses)
     return _cap(f"{lead}, " + listed) + ".", _cap((f"Here is {about}: " if itself else f"{lead}, ") + listed) + "."
-
-
-_SAID_AS, _COUNT_HEADS = ("said as",), ("count heads",)  # `Said.kept` keys
 
 
 def _count_heads(part: Said, n: int) -> tuple[str | None, str | tuple[str, str]]:
@@ -309,20 +273,12 @@ _FOUND_BY = {"name": "named", "title": "titled", "city": "in", "username": "with
 def _found_by_value(part: Said, rng: random.Random) -> str | None:
     """A record found by one value, said as a person would: "The teacher named Janet Friedman is TCH-0029" or
     "Janet Friedman's teacher ID is TCH-0029", never "The teacher is TCH-0029 for the name Janet Friedman"."""
-    heads = part.kept.get(_BY_VALUE)
-    if heads is None:
-        heads = part.kept[_BY_VALUE] = _by_value_heads(part)
+    heads = _by_value_heads(part)
     if not heads:
         return None
     whose, the = heads
     head = whose if whose is not None and rng.random() < 0.5 else the
-    text = part.kept.get((head, _BY_VALUE))
-    if text is None:
-        text = part.kept[head, _BY_VALUE] = _found_as(part, head)
-    return text
-
-
-_BY_VALUE = ("by value",)  # `Said.kept` key of `_by_value_heads`
+    return _found_as(part, head)
 
 
 def _by_value_heads(part: Said) -> tuple[str | None, str] | tuple[()]:
@@ -365,14 +321,8 @@ def _its(clause: str, thing: str) -> str:
 
 
 def _head(part: Said) -> str:
-    found = part.kept.get(_HEAD)
-    if found is None:
-        found = part.kept[_HEAD] = _cap(past(action_text(part.tool, part.arguments))) if part.tool.spec.mutates \
-            else _headline(part.named, part.about, part.arguments)
-    return found
-
-
-_HEAD = ("head",)  # `Said.kept` key of `_head`
+    return _cap(past(action_text(part.tool, part.arguments))) if part.tool.spec.mutates else \
+        _headline(part.named, part.about, part.arguments)
 
 
 def _bullets(part: Said, head: str, facts: list[Fact]) -> str:
