@@ -185,7 +185,7 @@ def offer_tools(domain: Domain, needed: list[str], distractors: int, rng: random
                 by_score.setdefault(score, []).append(name)
         return [by_score[k] for k in sorted(by_score, reverse=True)]
 
-    buckets = domain.memo(("distractors", frozenset(needed)), rank)
+    buckets = domain.recent(("distractors", frozenset(needed)), rank)
     chosen: list[str] = []
     for group in buckets:  # most similar first; ties broken by the seeded rng
         take = min(distractors - len(chosen), len(group))

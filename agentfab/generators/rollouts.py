@@ -161,7 +161,7 @@ class OracleAgent:
 
     def _refusal(self, task: Task, rng: random.Random) -> str:
         """No offered tool fits: the request said back and, in some replies, what the offered tools work with."""
-        things = self.domain.memo(("covered", *task.tools), lambda: _covered(self.domain, task.tools))
+        things = self.domain.recent(("covered", *task.tools), lambda: _covered(self.domain, task.tools))
         shapes = REFUSALS if things else REFUSALS[:3]
         return shapes[rng.randrange(len(shapes))].format(b=retold(task.declined or "do that"), things=things)
 

@@ -402,6 +402,8 @@ class Domain:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {t.name: t for t in self.tools})
         object.__setattr__(self, "_memo", {})
+        object.__setattr__(self, "_recent", {})
+        memo_budget.hold(self)
 
     def memo(self, key: Any, make: Callable[[], Any]) -> Any:
         """A value derived from this domain's (immutable) tools, computed once: lives and dies with the domain."""
@@ -411,6 +413,21 @@ class Domain:
         except KeyError:
             value = memo[key] = make()
             return value
+
+    def recent(self, key: Any, make: Callable[[], Any]) -> Any:
+        """As `memo`, for values of keys that never stop coming (one per set of a plan's tools: ~600 new ones a
+        shard of 5,000 tasks grew a worker through a 1M-task build): counted in the process memo budget and
+        forgotten with the composer memos (generators/memo_budget.py). Only for pure values: made again the same."""
+        recent: dict[Any, Any] = self._recent  # type: ignore[attr-defined]
+        try:
+            return recent[key]
+        except KeyError:
+            value = recent[key] = make()
+            memo_budget.kept_one()
+            return value
+
+    def forget(self) -> None:
+        self._recent.clear()  # type: ignore[attr-defined]
 
     def tool(self, name: str) -> Tool:
         try:
