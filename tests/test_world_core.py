@@ -41,6 +41,20 @@ def test_a_memo_makes_each_value_once_and_starts_over_at_its_limit():
     assert memo["a"] == "A" and made[-1] == "a"  # forgotten at the limit, made again: the same answer
 
 
+def test_value_memos_start_over_together_past_the_process_budget(monkeypatch):
+    """Many memos, each far below its own limit, filling slowly: together they grew a worker through a 1M build."""
+    from agentfab.worlds import memo_budget
+
+    monkeypatch.setattr(memo_budget, "VALUES_KEPT", 4)
+    monkeypatch.setattr(memo_budget, "_VALUES", memo_budget._Budget())
+    upper, lower = Memo(str.upper), Memo(str.lower)
+    assert [upper[k] for k in "ab"] + [lower[k] for k in "CD"] == ["A", "B", "c", "d"]
+    assert len(upper) + len(lower) == 4
+    lower["E"]  # the fifth entry of the process: every value memo forgets
+    assert len(upper) + len(lower) == 0
+    assert upper["a"] == "A" and lower["E"] == "e"  # made again: the same answers
+
+
 def test_forks_share_the_seeded_tables_until_they_write_and_never_see_each_others_writes():
     seeded = Store({"accounts": {"A1": {"id": "A1", "balance": 5}}, "cards": {}})
     reader, writer = seeded.fork(), seeded.fork()

@@ -333,20 +333,25 @@ def _annotation(keyword: str) -> bool:
 
 class Memo(dict):  # type: ignore[type-arg]
     """A dict of pure answers: a missing key's value is made once by `make(key)`; at `limit` entries it starts over
-    (bounded memory). A hit costs one dict lookup, with no Python call."""
+    (bounded memory), and with every other Memo once the process's value memos keep too much together
+    (worlds/memo_budget.py). A hit costs one dict lookup, with no Python call."""
 
-    __slots__ = ("make", "limit")
+    __slots__ = ("make", "limit", "__weakref__")
 
     def __init__(self, make: Callable[[Any], Any], limit: int = 65_536):
         super().__init__()
         self.make = make
         self.limit = limit
+        memo_budget.hold_values(self)
 
     def __missing__(self, key: Any) -> Any:
         if len(self) >= self.limit:
             self.clear()
         value = self[key] = self.make(key)
+        memo_budget.value_kept()
         return value
+
+    forget = dict.clear
 
 
 class _Remembered:
