@@ -259,3 +259,38 @@ def test_a_call_the_depth_index_executed_over_every_input_is_answered_from_it_as
     runs.clear()
     composer.try_call(Step("t2", producer.name, {driver: values[0]}))
     assert runs == [producer.name]
+
+
+def test_the_direct_draws_give_what_the_random_methods_they_replace_give():
+    """`values.sample` and `values.shuffle` draw as `rng.sample` and `rng.shuffle` do (both paths of
+    sample: a pool for small populations, a set of picks for large ones), and leave the stream where they leave it."""
+    from agentfab.generators.values import sample, shuffle
+
+    for n in range(8):
+        ours, theirs = random.Random(n), random.Random(n)
+        mine, other = list(range(n)), list(range(n))
+        shuffle(ours, mine)
+        theirs.shuffle(other)
+        assert mine == other and ours.random() == theirs.random()
+    for n in (0, 1, 3, 21, 22, 60, 200):
+        for k in sorted({0, min(n, 1), min(n, 3), min(n, 6), n // 2, n}):
+            for seed in range(4):
+                ours, theirs = random.Random(seed), random.Random(seed)
+                population = [f"t{i}" for i in range(n)]
+                assert sample(ours, population, k) == theirs.sample(population, k)
+                assert ours.random() == theirs.random()
+    with pytest.raises(ValueError):
+        sample(random.Random(0), ["a"], 2)
+
+
+def test_fact_values_of_text_are_normalized_as_before_and_never_shared_between_tasks():
+    from agentfab.schemas.answers import normalize
+    from agentfab.schemas.tasks import fact_values
+
+    for value in ("In_Transit", "closed_lost", "  Two  words ", "", ["a_b", "A_B", "x y"], [1, 2.5, True], 12345):
+        expected = [normalize(v) for v in value] if isinstance(value, list) else [normalize(value)]
+        assert fact_values(value) == list(dict.fromkeys(expected))
+    first = fact_values("same text")
+    first.append("changed")
+    assert fact_values("same text") == ["same text"]
+    assert fact_values([{"a": 1}]) is None and fact_values({"a": 1}) is None and fact_values(["a", ["b"]]) is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from bisect import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -100,8 +101,8 @@ class ShardWorld:
         self.pools = self.variants[0].pools
 
     def for_task(self, rng: random.Random) -> "TaskWorld":
-        variant = self.variants[rng.randrange(len(self.variants))]
-        offset = rng.randrange(ID_OFFSETS)
+        variant = self.variants[rng._randbelow(len(self.variants))]
+        offset = rng._randbelow(ID_OFFSETS)
         return TaskWorld(self.ref, self.domain, variant.seed, offset, variant.at(offset), variant)
 
 
@@ -179,12 +180,15 @@ class Compose:
         self.kinds = [k for k in TASK_KINDS if mix.get(k, 0) > 0]
         self.weights = [mix[k] for k in self.kinds]
         self._cumulative = list(itertools.accumulate(self.weights))  # what rng.choices sums per draw, summed once
+        self._total = self._cumulative[-1] + 0.0
         self.fallbacks: Counter[str] = Counter()
 
     def __call__(self, index: int, task_id: str) -> Draft:
         rng = self.rng
-        kind = rng.choices(self.kinds, cum_weights=self._cumulative)[0]
-        first = self.worlds[rng.randrange(len(self.worlds))]
+        # as `rng.choices(self.kinds, cum_weights=...)` draws (one random(), bisected); `_randbelow(n)` is the draw
+        # of `randrange(n)` without its checks (n > 0 here)
+        kind = self.kinds[bisect(self._cumulative, rng.random() * self._total, 0, len(self.kinds) - 1)]
+        first = self.worlds[rng._randbelow(len(self.worlds))]
         world = first.for_task(rng)
         plan = None
         here = world
@@ -237,7 +241,7 @@ class TemplatePhrase:
         rng = self.rng
         found = foreign_tool(here.domain, self.worlds, rng, self._siblings)
         if found is None:
-            return FALLBACK_REQUESTS[rng.randrange(len(FALLBACK_REQUESTS))]
+            return FALLBACK_REQUESTS[rng._randbelow(len(FALLBACK_REQUESTS))]
         w, tool = found
         return render_step(Step("x", tool.name, sample_arguments(tool, w.pools, rng)), tool, rng)
 
@@ -255,8 +259,8 @@ def foreign_tool(here: Domain, worlds: list[ShardWorld], rng: random.Random,
             siblings[here.name] = others
     if not others:
         return None
-    w, tools = others[rng.randrange(len(others))]
-    return w, tools[rng.randrange(len(tools))]
+    w, tools = others[rng._randbelow(len(others))]
+    return w, tools[rng._randbelow(len(tools))]
 
 
 def _sibling_tools(here: Domain, worlds: list[ShardWorld]) -> list[tuple[ShardWorld, list[Tool]]]:

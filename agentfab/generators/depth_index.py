@@ -101,7 +101,7 @@ def any_fresh(entries: list[Entry], said: AbstractSet[str], returned: frozenset[
 def draw_fresh(entries: list[Entry], said: set[str], returned: frozenset[str], rng: random.Random) -> Entry:
     """One of those entries, uniformly: drawn again until fresh (at most a few excluded values, so ~1 draw)."""
     while True:
-        entry = entries[rng.randrange(len(entries))] if len(entries) > 1 else entries[0]
+        entry = entries[rng._randbelow(len(entries))] if len(entries) > 1 else entries[0]
         if entry[2] not in said and entry[2] not in returned:
             return entry
 

@@ -21,7 +21,7 @@ def near_miss(domain: Domain, pools: PoolCache, rng: random.Random) -> tuple[str
     templates = [t for t in domain.near_misses if all(pools.pool(n) for n in _fields(t))]
     if not templates:
         return None
-    template = templates[rng.randrange(len(templates))]
+    template = templates[rng._randbelow(len(templates))]
     text = _FIELD.sub(lambda m: render_value(_draw(pools.pool(m.group(1)), rng)), template)
     return text, domain.memo(("near_miss_tools", template), lambda: _closest(domain, set(_fields(template))))
 
@@ -42,4 +42,4 @@ def _closest(domain: Domain, entities: set[str]) -> list[str]:
 
 
 def _draw(pool: list, rng: random.Random):
-    return pool[rng.randrange(len(pool))]
+    return pool[rng._randbelow(len(pool))]

@@ -4,6 +4,7 @@ missing value and values that a plan step feeds from an earlier result; every cl
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from agentfab.generators.language import (
 from agentfab.generators.plans import Plan, Step
 from agentfab.generators.references import bound, named_slot, referred, unlabelled, whose_slot
 from agentfab.generators.failures import cause_reason, error_cause
-from agentfab.generators.values import normalize, render_value
+from agentfab.generators.values import normalize, render_value, sample, shuffle
 from agentfab.schemas.tasks import (
     Clarification, Fact, PlanStep, Task, UserTurn, asked_values, built, fact_values,
 )
@@ -53,8 +54,8 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
     `vague` is referred to by its kind alone even where the earlier result has two of that kind ("that city").
     `sources` must give the tool of every step a binding names: without it no reference could say which value."""
     sources = sources or {}
-    phrases = phrases_of(tool)
-    phrase = phrases[rng.randrange(len(phrases))]
+    phrases = tool.phrases or phrases_of(tool)
+    phrase = phrases[rng._randbelow(len(phrases))]
     template = phrase.text if hide is None else clarify_template(phrase.text, hide, tool)
     values: dict[str, str] = {}
     in_slot: set[str] = set()  # parameters a reference replaced with its label
@@ -77,7 +78,8 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
         if param not in step.bindings and param != hide:
             values[param] = render_value(value)
     text = fill(template, values)
-    extra = [p for p in step.arguments if "{" + p + "}" not in phrase.text and p != hide and p not in in_slot]
+    unnamed = _unnamed(phrase.text, tuple(step.arguments))
+    extra = [p for p in unnamed if p != hide and p not in in_slot] if unnamed else unnamed
     if extra:  # arguments the phrase does not name still reach the text, in words
         said = [f"{param_label(tool, p)} {values[p]}" for p in extra]
         if tool_class(tool) == "update":
@@ -85,6 +87,12 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
         else:
             text += " with the " + join_words(said)
     return Clause(text, phrase)
+
+
+@functools.lru_cache(maxsize=16384)
+def _unnamed(text: str, params: tuple[str, ...]) -> list[str]:
+    """The parameters a phrase's text has no slot for, in order (once per phrase and parameter list; read only)."""
+    return [p for p in params if "{" + p + "}" not in text]
 
 
 def render_step(step: Step, tool: Tool, rng: random.Random, *, hide: str | None = None) -> str:
@@ -98,14 +106,15 @@ def render_chain(steps: list[Step], domain: Domain, rng: random.Random, hide: di
 
     `asks` (when given) receives, per step id, the phrase its clause was made from."""
     vague = vague or {}
-    clauses = [render_clause(s, domain.tool(s.tool), rng, hide=hide.get(s.id), sources=sources, vague=vague.get(s.id))
+    tools = sources or {s.id: domain.tool(s.tool) for s in steps}
+    clauses = [render_clause(s, tools[s.id], rng, hide=hide.get(s.id), sources=sources, vague=vague.get(s.id))
                for s in steps]
     if asks is not None:
         asks.update({s.id: c.phrase for s, c in zip(steps, clauses)})
     parts = [c.text for c in clauses]
     if len(parts) == 1:
         return parts[0]
-    whole, inner = CHAIN_JOINS[rng.randrange(len(CHAIN_JOINS))]
+    whole, inner = CHAIN_JOINS[rng._randbelow(len(CHAIN_JOINS))]
     text = parts[0]
     for i, part in enumerate(parts[1:], start=1):
         use_whole = i == len(parts) - 1 and len(parts) == 2 and not inline
@@ -114,20 +123,22 @@ def render_chain(steps: list[Step], domain: Domain, rng: random.Random, hide: di
 
 
 def render_turn(plan: Plan, turn: int, domain: Domain, rng: random.Random, hide: dict[str, str],
-                asks: dict[str, Phrase] | None = None, vague: dict[str, str] | None = None) -> str:
+                asks: dict[str, Phrase] | None = None, vague: dict[str, str] | None = None,
+                sources: dict[str, Tool] | None = None, by_id: dict[str, Step] | None = None) -> str:
+    """One user turn's request. `sources` (each step's tool) and `by_id` (each step), when the caller has them."""
     steps_in_turn = {s.id for s in plan.steps if s.turn == turn}
     chains = [[sid for sid in member if sid in steps_in_turn] for member in plan.members]
     chains = [c for c in chains if c]
-    by_id = {s.id: s for s in plan.steps}
-    sources = {s.id: domain.tool(s.tool) for s in plan.steps}
+    by_id = by_id or {s.id: s for s in plan.steps}
+    sources = sources or {s.id: domain.tool(s.tool) for s in plan.steps}
     inline = turn > 0 or len(chains) > 1
     bodies = [render_chain([by_id[sid] for sid in c], domain, rng, hide, inline, asks, sources, vague) for c in chains]
     if turn > 0:
-        return NEXT_TURN[rng.randrange(len(NEXT_TURN))].format(a=" and ".join(bodies).rstrip("."))
+        return NEXT_TURN[rng._randbelow(len(NEXT_TURN))].format(a=" and ".join(bodies).rstrip("."))
     if len(bodies) == 1:
         return sentence(bodies[0], rng)
     items = " ".join(f"({i + 1}) {b.rstrip('.')}." for i, b in enumerate(bodies))
-    template = PARALLEL_JOINS[rng.randrange(len(PARALLEL_JOINS))]
+    template = PARALLEL_JOINS[rng._randbelow(len(PARALLEL_JOINS))]
     return template.format(n=len(bodies), items=items)
 
 
@@ -191,9 +202,9 @@ def offer_tools(domain: Domain, needed: list[str], distractors: int, rng: random
         take = min(distractors - len(chosen), len(group))
         if take <= 0:
             break
-        chosen += rng.sample(group, take)
+        chosen += sample(rng, group, take)
     offered = list(dict.fromkeys(needed)) + chosen
-    rng.shuffle(offered)
+    shuffle(rng, offered)
     return offered
 
 
@@ -232,7 +243,7 @@ def to_task(
             "width": 0,
             "user_turns": [built(UserTurn, {"text": sentence(foreign_request, rng), "steps": [], "answer": [],
                                             "facts": []})],
-            "tools": (rng.sample(near_tools, min(len(near_tools), distractors + 1)) if near_tools
+            "tools": (sample(rng, near_tools, min(len(near_tools), distractors + 1)) if near_tools
                       else offer_tools(domain, [], distractors + 1, rng)),
             "needed_tools": [],
             "plan": [],
@@ -259,12 +270,13 @@ def to_task(
         choices = [p for p in free if "x-entity" in props.get(p, {})] or free
         if not choices:
             raise ValueError(f"tool {head.tool} has no argument to ask about")
-        param = choices[rng.randrange(len(choices))]
+        param = choices[rng._randbelow(len(choices))]
         hide[head.id] = param
         value = head.arguments[param]
         clarification = _missing(head.id, tool, param, value, rng)
-    n_turns = 1 + max(s.turn for s in plan.steps)
+    n_turns = 1 + max([s.turn for s in plan.steps])
     by_id = {s.id: s for s in plan.steps}
+    tools = {s.id: domain.tool(s.tool) for s in plan.steps}  # each step's tool, looked up once
     silent: set[str] = set()
     phrases: dict[str, Phrase] = {}
     if kind == "failure":
@@ -278,14 +290,15 @@ def to_task(
         texts = [holdings_request(domain.tool(lister.tool), *next(iter(lister.arguments.items())), clause.text, thing,
                                   sentence, rng)]
     else:
-        texts = [render_turn(plan, t, domain, rng, hide, phrases, vague) for t in range(n_turns)]
-    asks = _carried(plan, {s.id: tuple(domain.tool(s.tool).asked(phrases.get(s.id), plan.results[s.id]))
+        texts = [render_turn(plan, t, domain, rng, hide, phrases, vague, tools, by_id) for t in range(n_turns)]
+    results = plan.results
+    asks = _carried(plan, {s.id: tuple(tools[s.id].asked(phrases.get(s.id), results[s.id]))
                            if s.id not in silent else () for s in plan.steps})
     asked = [(s.id, s.turn, asks.get(s.id, ())) for s in plan.steps]
     declined = None
     if kind == "partial" and foreign_request:  # a doable request and an undoable one: do one, decline the other
         declined = foreign_request
-        texts[0] = add_sentence(texts[0].rstrip(), ALSO[rng.randrange(len(ALSO))].format(b=foreign_request))
+        texts[0] = add_sentence(texts[0].rstrip(), ALSO[rng._randbelow(len(ALSO))].format(b=foreign_request))
     turns = []
     for t in range(n_turns):
         facts = asked_values(asked, plan.results, t)
@@ -293,7 +306,7 @@ def to_task(
             "text": texts[t], "steps": [s.id for s in plan.steps if s.turn == t],
             "answer": _failure_answer(plan, t, asks, {(a, b): c for a, b, c in facts}),
             "facts": [built(Fact, {"step": a, "field": b, "values": c}) for a, b, c in facts]}))
-    needed = list(dict.fromkeys(s.tool for s in plan.steps))
+    needed = list(dict.fromkeys([s.tool for s in plan.steps]))
     return built(Task, {  # built, not validated: every value below is made here (or by the composer) of its type
         "id": task_id,
         "family": plan.family,
@@ -376,7 +389,7 @@ def failure_request(plan: Plan, domain: Domain, rng: random.Random, asks: dict[s
     if alternative:
         alt = render_clause(alternative[0], domain.tool(alternative[0].tool), rng)
         asks[alternative[0].id] = alt.phrase
-        text = add_sentence(text, FALLBACK_CLAUSES[rng.randrange(len(FALLBACK_CLAUSES))].format(b=alt.text))
+        text = add_sentence(text, FALLBACK_CLAUSES[rng._randbelow(len(FALLBACK_CLAUSES))].format(b=alt.text))
     return text
 
 

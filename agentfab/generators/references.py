@@ -89,13 +89,13 @@ def referred(words: str, thing: str, field: str, source: Tool | None, rng: rando
         # never "the next event's event"; "the loan's loan officer" is fine
         if cls == "lookup" and what.rsplit(" ", 1)[-1] != words.rsplit(" ", 1)[-1] and words not in what and what != thing:
             role = words[len(what) + 1:] if words.startswith(what + " ") else words  # "the loan's officer"
-            return ROLE_REFERENCES[rng.randrange(len(ROLE_REFERENCES))].format(role=role, what=what)
+            return ROLE_REFERENCES[rng._randbelow(len(ROLE_REFERENCES))].format(role=role, what=what)
         best = source.spec.returns.get("properties", {}).get("value", {}).get("description", "")
         if cls == "aggregate" and field != "value" and best.lower().startswith("the "):
             return f"the {words} with {best[:1].lower()}{best[1:]}"  # the record that has the highest value
     if words == thing:
-        return NOUN_REFERENCES[rng.randrange(len(NOUN_REFERENCES))].format(noun=thing)
-    return REFERENCES[rng.randrange(len(REFERENCES))].format(words=words)
+        return NOUN_REFERENCES[rng._randbelow(len(NOUN_REFERENCES))].format(noun=thing)
+    return REFERENCES[rng._randbelow(len(REFERENCES))].format(words=words)
 
 
 _BEFORE_LABEL = frozenset({"with", "for", "to", "of", "by", "on", "from", "and", "a", "an", "the", "is", "as"})

@@ -162,7 +162,7 @@ class Composer:
         if not names:
             return None
         for _ in range(self.limits.attempts):
-            tool = self.tools[names[rng.randrange(len(names))]]
+            tool = self.tools[names[rng._randbelow(len(names))]]
             step = Step(self._new_id(), tool.name, sample_arguments(tool, self.pools, rng))
             result = self.try_call(step)
             if result is not FAILED:
@@ -221,8 +221,8 @@ class Composer:
         said = set(stated)
         used = {head.tool}
         while options:
-            param, working = options[rng.randrange(len(options))] if len(options) > 1 else options[0]
-            tool, out_field, entries = working[rng.randrange(len(working))] if len(working) > 1 else working[0]
+            param, working = options[rng._randbelow(len(options))] if len(options) > 1 else options[0]
+            tool, out_field, entries = working[rng._randbelow(len(working))] if len(working) > 1 else working[0]
             entry = draw_fresh(entries, said, returned, rng)
             links.append((param, tool, out_field, entry))
             if len(links) == depth - 1:
@@ -292,7 +292,7 @@ class Composer:
             # as `rng.choices(heads, cum_weights=weights)` draws (one random(), bisected)
             tool, param, alone, index, keys = heads[bisect(weights, rng.random() * total, 0, last)]
             args = {} if alone else sample_arguments(tool, self.pools, rng)
-            said = keys[rng.randrange(len(keys))]
+            said = keys[rng._randbelow(len(keys))]
             args[param] = index[said][0]
             step = Step(self._new_id(), tool.name, args, key=one_key(param, said) if alone else None)
             result = self.try_call(step)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -30,11 +31,11 @@ def sample_value(schema: dict[str, Any], pools: PoolCache, rng: random.Random) -
     if entity:
         pool = pools.pool(entity)
         if pool:
-            return pool[rng.randrange(len(pool))]
-    if "enum" in schema:
+            return pool[rng._randbelow(len(pool))]
+    if "enum" in schema:  # randrange, not _randbelow: an empty enum must raise, not draw forever
         return schema["enum"][rng.randrange(len(schema["enum"]))]
     if schema.get("examples"):
-        return schema["examples"][rng.randrange(len(schema["examples"]))]
+        return schema["examples"][rng._randbelow(len(schema["examples"]))]
     kind = schema.get("type")
     if kind == "integer":
         lo = int(schema.get("minimum", schema.get("exclusiveMinimum", 0) + 1))
@@ -67,10 +68,45 @@ def sample_arguments(tool: Tool, pools: PoolCache, rng: random.Random) -> dict[s
     extra = params.get("minProperties", 0) - len(args)
     if extra > 0:  # e.g. an update tool: every field optional, at least one must be given
         optional = sorted(p for p in props if p not in args)
-        for name in rng.sample(optional, min(extra, len(optional))):
+        for name in sample(rng, optional, min(extra, len(optional))):
             args[name] = sample_value(props[name], pools, rng)
     return args
 
 
 def entity_words(name: str) -> str:
     return name.replace("_", " ")
+
+
+def sample(rng: random.Random, population: list[Any], k: int) -> list[Any]:
+    """`rng.sample(population, k)` of a list: the same draws and the same result, without the abstract Sequence
+    test that costs it as much as a draw."""
+    n = len(population)
+    if not 0 <= k <= n:
+        raise ValueError("Sample larger than population or is negative")
+    below = rng._randbelow
+    setsize = 21 if k <= 5 else 21 + 4 ** math.ceil(math.log(k * 3, 4))  # as random.Random.sample sizes it
+    if n <= setsize:
+        pool = list(population)
+        result = []
+        for i in range(k):
+            j = below(n - i)
+            result.append(pool[j])
+            pool[j] = pool[n - i - 1]
+        return result
+    selected: set[int] = set()
+    result = []
+    for _ in range(k):
+        j = below(n)
+        while j in selected:
+            j = below(n)
+        selected.add(j)
+        result.append(population[j])
+    return result
+
+
+def shuffle(rng: random.Random, items: list[Any]) -> None:
+    """`rng.shuffle(items)`: the same draws, in place."""
+    below = rng._randbelow
+    for i in range(len(items) - 1, 0, -1):
+        j = below(i + 1)
+        items[i], items[j] = items[j], items[i]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterable, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -125,14 +126,23 @@ def built(model: type[Model], values: dict[str, Any]) -> Model:
     return out
 
 
+# normalize() of a text, once per distinct text: result values recur (a variant's reads are reused by its tasks)
+_normalized = functools.lru_cache(maxsize=65_536)(normalize)
+
+
 def fact_values(value: Any) -> list[str] | None:
     """The normalized values that state a result field, or None when a reply cannot state it (nested records)."""
+    if type(value) is str:  # the common case
+        return [_normalized(value)]
     if isinstance(value, dict):
         return None
     if isinstance(value, list):
-        if any(isinstance(v, (list, dict)) for v in value):
-            return None
-        return list(dict.fromkeys(normalize(v) for v in value))
+        out = []
+        for v in value:
+            if isinstance(v, (list, dict)):
+                return None
+            out.append(_normalized(v) if type(v) is str else normalize(v))
+        return list(dict.fromkeys(out))
     return [normalize(value)]
 
 
