@@ -65,7 +65,9 @@ def test_a_read_of_a_users_module_is_never_answered_from_what_exploring_met(coun
     composer, runs = counted
     read = _succeeding(composer, False, "t1")
     tool = composer.tools[read.tool]
-    composer.tools[read.tool] = dataclasses.replace(tool, spec=tool.spec.model_copy(update={"source": "python"}))
+    theirs = dataclasses.replace(tool, spec=tool.spec.model_copy(update={"source": "python"}))
+    domain = dataclasses.replace(composer.domain, tools=tuple(theirs if t is tool else t for t in composer.domain.tools))
+    composer = Composer(domain, composer.store, 3)  # the composer knows its tools' sources from the start
     composer.compose("single", random.Random(1))
     runs.clear()
     composer.try_call(read)

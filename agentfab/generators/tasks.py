@@ -64,6 +64,8 @@ class Composer:
         self._family_prefix = canonical_json([domain.name, world_seed])[:-1] + ","
         self._heads: dict[tuple[bool, int], tuple[list[HeadDraw], list[float]]] = {}  # see `_head_catalog`
         self._entity_params = {t.name: entity_params(domain, t) for t in domain.tools}
+        self._pure = frozenset(t.name for t in domain.tools if pure(t))  # `pure`, by tool name
+        self._tool_json = {t.name: canonical_json(t.name) for t in domain.tools}  # for `family_of`
         memo_budget.hold(self)
 
     def forget(self) -> None:
@@ -81,7 +83,7 @@ class Composer:
         The composed plan is still executed whole by `finish`, and every rollout and replay executes for real."""
         if step.key is None:
             step.key = canonical_json(step.arguments)
-        if step.bindings or step.expect_error or not pure(self.tools[step.tool]):
+        if step.bindings or step.expect_error or step.tool not in self._pure:
             executed = self.execute([step])
             return FAILED if executed is None else executed[0][step.id]
         key = (step.tool, step.key)
@@ -106,22 +108,25 @@ class Composer:
         Until a call may have written, an own read-only call whose answer this plan already met on a fresh world
         (`_alone`: exploring executed it alone, with no change to the world) is answered from there: the same
         computation on the same state, so the same result. A step's carried `key` (its arguments' canonical JSON)
-        serves while the bindings deliver exactly its recorded arguments."""
-        world = self.store.fork()
+        serves while the bindings deliver exactly its recorded arguments. The fresh world is forked when a call
+        first executes: a plan answered wholly from what exploring met changes nothing."""
+        world = None
         results: dict[str, Any] = {}
         pristine = True
         last = steps[-1] if steps else None
         for step in steps:
             key = step.key
-            args = dict(step.arguments)
-            for param, ref in step.bindings.items():
-                source, name = ref.split(".", 1)
-                value = args[param] = results[source][name]
-                if key is not None and not _same_scalar(step.arguments.get(param, _MISSING), value):
-                    key = None
+            args = step.arguments  # a call never changes its arguments (tools take them as keywords)
+            if step.bindings:
+                args = dict(args)
+                for param, ref in step.bindings.items():
+                    source, _, name = ref.partition(".")
+                    value = args[param] = results[source][name]
+                    if key is not None and not _same_scalar(step.arguments.get(param, _MISSING), value):
+                        key = None
             tool = self.tools[step.tool]
             result = _MISSING
-            if pristine and self._alone and pure(tool):
+            if pristine and self._alone and step.tool in self._pure:
                 if key is None:
                     key = canonical_json(args)
                 result = self._alone.get((step.tool, key), _MISSING)
@@ -133,14 +138,16 @@ class Composer:
                     results[step.id] = wrote[0]
                     return results, wrote[1]
             if result is _MISSING:
+                if world is None:
+                    world = self.store.fork()
                 result = tool.invoke(world, args, key)
-                pristine = pristine and pure(tool) and not world.diff()
+                pristine = pristine and step.tool in self._pure and not world.diff()
             if is_error(result) != (step.expect_error is not None):
                 return None
             if step.expect_error is not None and result["error"]["type"] != step.expect_error:
                 return None
             results[step.id] = result
-        diff = world.diff()
+        diff = world.diff() if world is not None else {}
         if len(steps) == 1 and not last.bindings and _own_write(self.tools[last.tool], last):
             if last.key is None:
                 last.key = canonical_json(last.arguments)
@@ -185,7 +192,7 @@ class Composer:
         """`canonical_json([domain, world seed, tool, arguments])`, hashed; built from the step's carried key."""
         if step.key is None:
             step.key = canonical_json(step.arguments)
-        key = f"{self._family_prefix}{canonical_json(step.tool)},{step.key}]"
+        key = f"{self._family_prefix}{self._tool_json[step.tool]},{step.key}]"
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     # -- depth -----------------------------------------------------------------------------------------------
@@ -230,9 +237,10 @@ class Composer:
             used.add(tool.name)
             said.add(entry[2])
             returned = frozenset()  # `links_into` leaves out what the new innermost call returns
+            n = len(said)  # more entries than excluded values always leave a fresh one (`any_fresh`)
             working = [(producer, field, entries)
                        for producer, field, entries in self.index.links_into(self.store, tool, entry)
-                       if producer.name not in used and any_fresh(entries, said, returned)]
+                       if producer.name not in used and (len(entries) > n or any_fresh(entries, said, returned))]
             options = [(next(iter(entry[0])), working)] if working else []
         return links
 
@@ -240,7 +248,7 @@ class Composer:
         """What the head states and returns (canonical values), and (param, [(producer, field, entries)]) of each
         input of the head a producer call can feed without a round trip. A function of the head's call alone for an
         own read-only tool, so kept per variant: a head drawn again (most fail to grow deep enough) reuses it."""
-        key = (head.tool, head.key) if head.key is not None and pure(self.tools[head.tool]) else None
+        key = (head.tool, head.key) if head.key is not None and head.tool in self._pure else None
         found = self._starts.get(key) if key is not None else None
         if found is not None:
             return found
@@ -284,7 +292,7 @@ class Composer:
         Still an ordinary atomic task (the call is executed and must succeed); only the choice of value is aimed:
         (tool, parameter, producer) is drawn in one draw from the variant's catalog of those whose producer outputs
         anything, weighted as drawing the tool, then a fed parameter, then a producer uniformly would."""
-        heads, weights = self._head_catalog(read_only, depth)
+        heads, weights = self._heads.get((read_only, depth)) or self._head_catalog(read_only, depth)
         if not heads:
             return None
         total, last = weights[-1] + 0.0, len(heads) - 1
@@ -347,29 +355,23 @@ class Composer:
 
     def finish(self, kind: str, members: list[list[Step]], family: str) -> Plan | None:
         """Renumber steps s1..sn (level by level), execute the plan once more and record its truth."""
-        order = sorted(
-            ((level, m, s) for m, member in enumerate(members) for level, s in enumerate(member)),
-            key=lambda x: (x[0], x[1]),
-        )
-        rename = {s.id: f"s{i + 1}" for i, (_, _, s) in enumerate(order)}
-        steps = [
-            Step(
-                rename[s.id],
-                s.tool,
-                s.arguments,
-                {p: f"{rename[r.split('.', 1)[0]]}.{r.split('.', 1)[1]}" for p, r in s.bindings.items()},
-                [rename[d] for d in s.depends_on],
-                s.turn,
-                s.expect_error,
-                s.ask,
-                s.options,
-                s.key,
-            )
-            for _, _, s in order
-        ]
+        if len(members) == 1:
+            order = members[0]
+        else:  # level by level, members in order within a level (as sorting by (level, member) orders them)
+            order = [member[level] for level in range(max(map(len, members))) for member in members
+                     if level < len(member)]
+        rename = {s.id: f"s{i}" for i, s in enumerate(order, 1)}
+        steps = []
+        for s in order:
+            bindings = {}
+            for p, r in s.bindings.items():
+                source, _, name = r.partition(".")
+                bindings[p] = f"{rename[source]}.{name}"
+            steps.append(Step(rename[s.id], s.tool, s.arguments, bindings, [rename[d] for d in s.depends_on], s.turn,
+                              s.expect_error, s.ask, s.options, s.key))
         ran = self._ran
         if ran is not None and len(ran[0]) == len(order) and all(
-                a is b and not a.bindings for a, (_, _, b) in zip(ran[0], order)):
+                a is b and not a.bindings for a, b in zip(ran[0], order)):
             results = {rename[s.id]: ran[1][0][s.id] for s in ran[0]}  # what `independent` just executed
             diff = ran[1][1]
         else:
@@ -380,10 +382,11 @@ class Composer:
         if diff and not any(self.tools[s.tool].spec.mutates for s in steps):
             return None  # a tool declared read-only changed the world: its plan cannot be trusted
         for step in steps:  # the recorded arguments are exactly what the bindings delivered
-            for param, ref in step.bindings.items():
-                source, name = ref.split(".", 1)
-                if results[source][name] != step.arguments[param]:
-                    return None
+            if step.bindings:
+                for param, ref in step.bindings.items():
+                    source, _, name = ref.partition(".")
+                    if results[source][name] != step.arguments[param]:
+                        return None
         return Plan(
             kind=kind,
             steps=steps,
@@ -397,11 +400,10 @@ class Composer:
 
     def compose(self, kind: str, rng: random.Random) -> Plan | None:
         """A plan of the given kind, or None when this domain cannot make one (the caller picks another)."""
-        self._seen.clear()
-        self._parts.clear()
+        for memo in (self._seen, self._parts, self._alone, self._wrote):  # per plan
+            if memo:
+                memo.clear()
         self._ran = None
-        self._alone.clear()
-        self._wrote.clear()
         lim = self.limits
         if kind == "failure":
             from agentfab.generators.failure_plans import compose_failure  # it builds on this class
