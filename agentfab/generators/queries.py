@@ -107,11 +107,12 @@ def render_chain(steps: list[Step], domain: Domain, rng: random.Random, hide: di
     `asks` (when given) receives, per step id, the phrase its clause was made from."""
     vague = vague or {}
     tools = sources or {s.id: domain.tool(s.tool) for s in steps}
-    clauses = [render_clause(s, tools[s.id], rng, hide=hide.get(s.id), sources=sources, vague=vague.get(s.id))
-               for s in steps]
-    if asks is not None:
-        asks.update({s.id: c.phrase for s, c in zip(steps, clauses)})
-    parts = [c.text for c in clauses]
+    parts = []
+    for s in steps:
+        clause = render_clause(s, tools[s.id], rng, hide=hide.get(s.id), sources=sources, vague=vague.get(s.id))
+        if asks is not None:
+            asks[s.id] = clause.phrase
+        parts.append(clause.text)
     if len(parts) == 1:
         return parts[0]
     whole, inner = CHAIN_JOINS[rng._randbelow(len(CHAIN_JOINS))]
@@ -126,13 +127,15 @@ def render_turn(plan: Plan, turn: int, domain: Domain, rng: random.Random, hide:
                 asks: dict[str, Phrase] | None = None, vague: dict[str, str] | None = None,
                 sources: dict[str, Tool] | None = None, by_id: dict[str, Step] | None = None) -> str:
     """One user turn's request. `sources` (each step's tool) and `by_id` (each step), when the caller has them."""
-    steps_in_turn = {s.id for s in plan.steps if s.turn == turn}
-    chains = [[sid for sid in member if sid in steps_in_turn] for member in plan.members]
-    chains = [c for c in chains if c]
     by_id = by_id or {s.id: s for s in plan.steps}
     sources = sources or {s.id: domain.tool(s.tool) for s in plan.steps}
+    chains = []  # each member's steps in this turn
+    for member in plan.members:
+        chain = [by_id[sid] for sid in member if by_id[sid].turn == turn]
+        if chain:
+            chains.append(chain)
     inline = turn > 0 or len(chains) > 1
-    bodies = [render_chain([by_id[sid] for sid in c], domain, rng, hide, inline, asks, sources, vague) for c in chains]
+    bodies = [render_chain(c, domain, rng, hide, inline, asks, sources, vague) for c in chains]
     if turn > 0:
         return NEXT_TURN[rng._randbelow(len(NEXT_TURN))].format(a=" and ".join(bodies).rstrip("."))
     if len(bodies) == 1:
@@ -292,8 +295,10 @@ def to_task(
     else:
         texts = [render_turn(plan, t, domain, rng, hide, phrases, vague, tools, by_id) for t in range(n_turns)]
     results = plan.results
-    asks = _carried(plan, {s.id: tuple(tools[s.id].asked(phrases.get(s.id), results[s.id]))
-                           if s.id not in silent else () for s in plan.steps})
+    asks = {s.id: tuple(tools[s.id].asked(phrases.get(s.id), results[s.id])) if s.id not in silent else ()
+            for s in plan.steps}
+    if n_turns > 1:  # only a later turn can refer to a value an earlier one said
+        asks = _carried(plan, asks)
     asked = [(s.id, s.turn, asks.get(s.id, ())) for s in plan.steps]
     declined = None
     if kind == "partial" and foreign_request:  # a doable request and an undoable one: do one, decline the other

@@ -64,10 +64,12 @@ def sample_arguments(tool: Tool, pools: PoolCache, rng: random.Random) -> dict[s
     params = tool.spec.parameters
     props = params.get("properties", {})
     required = params.get("required", [])
-    args = {name: sample_value(props[name], pools, rng) for name in required}
+    args = {}
+    for name in required:
+        args[name] = sample_value(props[name], pools, rng)
     extra = params.get("minProperties", 0) - len(args)
     if extra > 0:  # e.g. an update tool: every field optional, at least one must be given
-        optional = sorted(p for p in props if p not in args)
+        optional = sorted([p for p in props if p not in args])
         for name in sample(rng, optional, min(extra, len(optional))):
             args[name] = sample_value(props[name], pools, rng)
     return args

@@ -162,7 +162,7 @@ def asked_values(plan: Iterable[tuple[str, int, Iterable[str]]], results: dict[s
         if step_turn != turn or not isinstance(result, dict):
             continue
         for name in asks:
-            values = fact_values(result.get(name)) if name in result else None
+            values = fact_values(result[name]) if name in result else None
             if values is not None:
                 out.append((step_id, name, values))
     return out
