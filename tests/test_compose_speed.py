@@ -296,3 +296,17 @@ def test_fact_values_of_text_are_normalized_as_before_and_never_shared_between_t
     first.append("changed")
     assert fact_values("same text") == ["same text"]
     assert fact_values([{"a": 1}]) is None and fact_values({"a": 1}) is None and fact_values(["a", ["b"]]) is None
+
+
+def test_a_chain_head_met_before_is_answered_from_the_variant_and_gives_the_plan_a_fresh_composer_gives():
+    domain = builtin_domain("travel")
+    store = domain.seeded(5)
+    warm = Composer(domain, store.with_offset(3), 5)
+    for seed in [*range(10), *range(10)]:  # the second round meets its heads again
+        fresh = Composer(domain, store.with_offset(3), 5)
+        for kind in ("chain", "compound"):
+            ours, theirs = warm.compose(kind, random.Random(seed)), fresh.compose(kind, random.Random(seed))
+            assert (ours is None) == (theirs is None)
+            if ours is not None:
+                assert (ours.steps, ours.results, ours.family) == (theirs.steps, theirs.results, theirs.family)
+    assert warm._met  # heads were answered from what the variant met

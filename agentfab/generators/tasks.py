@@ -60,6 +60,7 @@ class Composer:
         self._wrote: dict[tuple[str, str], tuple[Any, dict, Store]] = {}
         self._reads: dict[tuple[str, str], Any] = {}  # (read-only tool, arguments) -> its result or FAILED
         self._starts: dict[tuple[str, str], Any] = {}  # (read-only tool, arguments) -> see `_first_links`
+        self._met: dict[tuple[str, str, str], tuple[str, Any, Any]] = {}  # see `_extendable_head`
         self._candidates: dict[tuple[bool, int, bool], list[str]] = {}
         self._family_prefix = canonical_json([domain.name, world_seed])[:-1] + ","
         self._heads: dict[tuple[bool, int], tuple[list[HeadDraw], list[float]]] = {}  # see `_head_catalog`
@@ -71,6 +72,7 @@ class Composer:
     def forget(self) -> None:
         self._reads.clear()
         self._starts.clear()
+        self._met.clear()
 
     # -- execution -------------------------------------------------------------------------------------------
 
@@ -201,10 +203,11 @@ class Composer:
         """A chain of exactly `depth` calls, each fed by the previous one's output, grown from an atomic task."""
         best: tuple[Step, list[Link]] | None = None
         for attempt in range(self.limits.attempts):
-            head = self._extendable_head(rng, depth, read_only) or self.atomic(rng, read_only=read_only, reach=depth)
+            head, start = self._extendable_head(rng, depth, read_only) or (
+                self.atomic(rng, read_only=read_only, reach=depth), None)
             if head is None:
                 break
-            links = self.extend_depth(head, depth, rng)
+            links = self.extend_depth(head, depth, rng, start)
             if len(links) == depth - 1:
                 return self._chain_steps(head, links)
             if links and (best is None or len(links) > len(best[1])):
@@ -213,18 +216,19 @@ class Composer:
                 break  # the world's values rarely allow this depth here: settle for the longest found
         return None if best is None else self._chain_steps(*best)
 
-    def extend_depth(self, head: Step, depth: int, rng: random.Random) -> list[Link]:
+    def extend_depth(self, head: Step, depth: int, rng: random.Random, start: Any = None) -> list[Link]:
         """Feed the head's inputs by calls whose real outputs they are, one after the other, up to `depth` calls
         in all: each link replaces an entity-typed input of the innermost call by a new call.
 
         The extensions that work are listed from the variant's catalog of producer calls per value, then one is
         drawn: a parameter, a producer of it, one of its inputs, each uniformly among those that work. A producer
         the chain already uses, or whose input the chain already states (its arguments, and what the innermost
-        call returns alone: a round trip), does not work. Each link is (param it feeds, tool, field, entry)."""
+        call returns alone: a round trip), does not work. Each link is (param it feeds, tool, field, entry).
+        `start`: the head's `_first_links`, when the caller has them."""
         links: list[Link] = []
         if depth < 2:
             return links
-        stated, returned, options = self._first_links(head)
+        stated, returned, options = start if start is not None else self._first_links(head)
         said = set(stated)
         used = {head.tool}
         while options:
@@ -286,12 +290,16 @@ class Composer:
                  for s, sub, (param, _, out_field, _) in zip(fed, subs, links)]
         return [subs[-1], *reversed(steps)]
 
-    def _extendable_head(self, rng: random.Random, depth: int, read_only: bool) -> Step | None:
-        """An atomic call whose entity input is a value some producer really outputs, so the chain can grow.
+    def _extendable_head(self, rng: random.Random, depth: int, read_only: bool) -> tuple[Step, Any] | None:
+        """An atomic call whose entity input is a value some producer really outputs, so the chain can grow; with
+        its `_first_links` when they are known already (else None).
 
         Still an ordinary atomic task (the call is executed and must succeed); only the choice of value is aimed:
         (tool, parameter, producer) is drawn in one draw from the variant's catalog of those whose producer outputs
-        anything, weighted as drawing the tool, then a fed parameter, then a producer uniformly would."""
+        anything, weighted as drawing the tool, then a fed parameter, then a producer uniformly would. A call of an
+        own read-only tool with that one argument is a function of the variant's state: what it answers and what
+        links it starts are kept per (tool, parameter, value), so a head drawn again (most chains fail to grow deep
+        enough and are drawn anew) costs lookups, with the same draws."""
         heads, weights = self._heads.get((read_only, depth)) or self._head_catalog(read_only, depth)
         if not heads:
             return None
@@ -302,13 +310,31 @@ class Composer:
             args = {} if alone else sample_arguments(tool, self.pools, rng)
             said = keys[rng._randbelow(len(keys))]
             args[param] = index[said][0]
+            met = self._met.get((tool.name, param, said)) if alone else None
+            if met is not None:  # (key, answer or FAILED, first links), as try_call and _first_links found them
+                if met[1] is FAILED:
+                    continue
+                step = Step(self._new_id(), tool.name, args, key=met[0])
+                self._alone[(tool.name, met[0])] = self._seen[step.id] = met[1]
+                self._parts[step.id] = {param: said}
+                return step, met[2]
             step = Step(self._new_id(), tool.name, args, key=one_key(param, said) if alone else None)
             result = self.try_call(step)
             if result is not FAILED:
                 self._seen[step.id] = result
                 if alone:
                     self._parts[step.id] = {param: said}
-                return step
+            if alone and tool.name in self._pure and (
+                    (key := (tool.name, step.key)) in self._reads or key in self.index.answers):  # not a read that wrote
+                start = None if result is FAILED else self._first_links(step)
+                if len(self._met) >= memo_budget.READS_KEPT:  # bounded memory
+                    self._met.clear()
+                self._met[(tool.name, param, said)] = (step.key, result, start)
+                memo_budget.kept_one()
+                if result is not FAILED:
+                    return step, start
+            elif result is not FAILED:
+                return step, None
         return None
 
     def _head_catalog(self, read_only: bool, depth: int) -> tuple[list[HeadDraw], list[float]]:
