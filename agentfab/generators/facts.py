@@ -150,12 +150,18 @@ def value_text(field: str, value: Any, result: dict[str, Any]) -> str:
 
 class Said:
     """One step's share of a reply: the call, what it returned, and the result fields the request asked for; with
-    the tool's words, and (worked out on first use, once) the facts a clause states and the record it is about.
+    the tool's words, the facts a clause states, worked out once as the part is made (every part is said), and
+    (on first use) the record it is about.
+
+    - `stated`: (field, label, text, value, text flattened, clause) of each asked fact a clause states: the yes/no
+      facts are sentences of their own, and "1204.50 USD" already says the currency;
+    - `flags`: the asked fields whose value is a yes/no, in the order asked (`replies` states them as sentences);
+    - `clauses`: field -> its clause, of the facts in `stated`.
 
     Everything a Said works out is a pure function of those four."""
 
-    __slots__ = ("tool", "arguments", "result", "asks", "named", "_stated", "_flags", "_about", "_flat_about",
-                 "_clauses")
+    __slots__ = ("tool", "arguments", "result", "asks", "named", "stated", "flags", "clauses", "_about",
+                 "_flat_about")
 
     def __init__(self, tool: Tool, arguments: dict[str, Any], result: Any, asks: tuple[str, ...]):
         self.tool = tool
@@ -163,11 +169,9 @@ class Said:
         self.result = result
         self.asks = asks
         self.named = words(tool)
-        self._stated: tuple[Stated, ...] | None = None
-        self._flags: list[str] = []
         self._about: str | None = None
         self._flat_about: str | None = None
-        self._clauses: dict[str, str] | None = None
+        self._facts()
 
     def __repr__(self) -> str:
         return f"Said({self.tool.spec.name}, {self.arguments!r}, {self.result!r}, {self.asks!r})"
@@ -187,33 +191,14 @@ class Said:
             self._flat_about = flatten(said)
         return self._flat_about
 
-    @property
-    def stated(self) -> tuple[Stated, ...]:
-        """(field, label, text, value, text flattened, clause) of each asked fact a clause states: the yes/no facts
-        are sentences of their own, and "1204.50 USD" already says the currency."""
-        if self._stated is None:
-            self._stated = self._facts()
-        return self._stated
-
-    @property
-    def clauses(self) -> dict[str, str]:
-        """field -> its clause, of the facts in `stated`."""
-        if self._clauses is None:
-            self._clauses = {f[0]: f[5] for f in self.stated}
-        return self._clauses
-
-    @property
-    def flags(self) -> list[str]:
-        """The asked fields whose value is a yes/no, in the order asked (`replies` states them as sentences)."""
-        if self._stated is None:
-            self._stated = self._facts()
-        return self._flags
-
-    def _facts(self) -> tuple[Stated, ...]:
+    def _facts(self) -> None:
+        out: list[Stated] = []
+        flags: list[str] = []
+        clauses: dict[str, str] = {}
+        self.stated, self.flags, self.clauses = (), flags, clauses
         result = self.result
         if not result or not isinstance(result, dict):
-            return ()
-        out, flags = [], []
+            return
         plan, money_fields = self.named.asked(self.asks)
         money = any(f in result for f in money_fields) if money_fields else False
         for field, lab, is_money in plan:
@@ -221,16 +206,18 @@ class Said:
                 continue
             if field in result:
                 value = result[field]
-                if type(value) is str and not is_money:  # the common case: no unit, no currency
-                    text = render_value(value)
+                if type(value) is str and not is_money:  # the common case: no unit, no currency, no enum code
+                    text = value if "_" not in value else render_value(value)  # as render_value writes it
+                    clause = f"the {lab} is {text}"  # as fact_clause says it
                 elif isinstance(value, bool):
                     flags.append(field)
                     continue
                 else:
                     text = value_text(field, value, result)
-                out.append((field, lab, text, value, _FLAT[text], fact_clause(lab, text, value)))
-        self._flags = flags
-        return tuple(out)
+                    clause = fact_clause(lab, text, value)
+                out.append((field, lab, text, value, _FLAT[text], clause))
+                clauses[field] = clause
+        self.stated = tuple(out)
 
 
 Stated = tuple[str, str, str, Any, str, str]  # (field, label, text, value, text flattened, clause)
@@ -241,9 +228,7 @@ _FLAT = Memo(flatten)  # the same values (ids, names, statuses) come back in rep
 def facts(part: Said, skip: tuple[str, ...] = (), said: str = "") -> list[Fact]:
     """(label, text, value, clause) of the asked facts, leaving out those of the fields `skip` and those `said`
     already states (the subject's id), and the yes/no facts (`replies` states those as sentences)."""
-    stated = part._stated
-    if stated is None:
-        stated = part.stated
+    stated = part.stated
     if not stated:
         return []
     if not said:
@@ -319,7 +304,8 @@ def subject(tool: Tool, arguments: dict[str, Any]) -> str:
 def _subject(named: ToolWords, arguments: dict[str, Any]) -> str:
     p = named.first_id(arguments)
     if p is not None:
-        return f"{named.id_noun(p)} {render_value(arguments[p])}"
+        value = arguments[p]
+        return f"{named.id_noun(p)} {value if type(value) is str and '_' not in value else render_value(value)}"
     if len(arguments) == 1:  # "the username pattonvanessa", "the status delayed"
         (param, value), = arguments.items()
         return f"the {param_label(named.tool, param)} {render_value(value)}"

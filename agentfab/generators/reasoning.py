@@ -111,9 +111,11 @@ class Reasoner:
                         values = fed.setdefault(tool_of.get(source, "the earlier call"), {}).setdefault(label(field), [])
                         value = render_value(args_of[step.id][param])
                         values.extend([value] if value not in values else [])
-        learned = [join_words([f"the {plural(name) if len(values) > 1 else name} {join_words(values)}"
-                               for name, values in named.items()]) + f" from {tool}" for tool, named in fed.items()]
-        head = _LEARNED[rng._randbelow(3)].format(x=join_words(learned)) if learned else ""
+        head = ""
+        if fed:
+            learned = [join_words([f"the {plural(name) if len(values) > 1 else name} {join_words(values)}"
+                                   for name, values in named.items()]) + f" from {tool}" for tool, named in fed.items()]
+            head = _LEARNED[rng._randbelow(3)].format(x=join_words(learned))
         if len(group) == 1:
             name = group[0].tool
             return head + f"{_VERBS[rng._randbelow(3)]} {name} to {known[name][1]}." + self._alternative(name, rng)
@@ -147,7 +149,7 @@ class Reasoner:
             every, texts, clause = _asked_facts(part)
             if known and not known.isdisjoint(every):
                 texts = [t for t in every if t not in known]
-                texts = [t for t in texts if not _said_within(t, texts)][:2] if len(texts) > 1 else texts
+                texts = _not_within(texts)[:2] if len(texts) > 1 else texts
                 clause = _clause(part, texts)
             known.update(texts)
             writes += part.tool.spec.mutates
@@ -196,8 +198,16 @@ def _asked_facts(part: Said) -> tuple[list[str], list[str], str]:
     """The asked facts of a part as clauses, each once; and, when no other part named one of them already, the
     (at most 2) a thought names and its clause about the part."""
     result = part.result if isinstance(part.result, dict) else {}
-    texts = list(dict.fromkeys(fact_text(part, f) for f in part.asks if f in result))
-    named = [t for t in texts if not _said_within(t, texts)][:2] if len(texts) > 1 else texts
+    clauses = part.clauses  # fact_text's own first answer, read here without a call per fact
+    texts: list[str] = []
+    for f in part.asks:
+        if f in result:
+            text = clauses.get(f)
+            if text is None:
+                text = fact_text(part, f)
+            if text not in texts:  # each once, in the order asked
+                texts.append(text)
+    named = _not_within(texts)[:2] if len(texts) > 1 else texts
     return texts, named, _clause(part, named)
 
 
@@ -209,18 +219,22 @@ def _clause(part: Said, texts: list[str]) -> str:
     return join_words(texts)
 
 
-def _said_within(fact: str, facts: list[str]) -> bool:
-    """A fact whose value another fact already carries: "the currency is USD" beside "the balance is 11108.28 USD"."""
-    if " is " not in fact:
-        return False
-    value = fact.rsplit(" is ", 1)[-1]
-    if not value:
-        return False
-    tail = " " + value
-    for other in facts:
-        if other != fact and other.endswith(tail):
-            return True
-    return False
+def _not_within(facts: list[str]) -> list[str]:
+    """The facts whose value no other fact already carries: not "the currency is USD" beside "the balance is
+    11108.28 USD"."""
+    out = []
+    for fact in facts:
+        value = fact.rsplit(" is ", 1)[-1] if " is " in fact else ""
+        if value:
+            tail = " " + value
+            for other in facts:
+                if other != fact and other.endswith(tail):
+                    break
+            else:
+                out.append(fact)
+        else:
+            out.append(fact)
+    return out
 
 
 def _cap(text: str) -> str:

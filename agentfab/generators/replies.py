@@ -106,7 +106,7 @@ def _sentences(part: Said, rng: random.Random) -> str:
     unsaid = _facts(part, said=text)
     if unsaid:
         text = (text + " " if text else "") + _cap(join_words([f[3] for f in unsaid])) + "."
-    return " ".join([text, *_verdicts(part)]).strip()
+    return " ".join([text, *_verdicts(part)]).strip() if part.flags else text.strip()
 
 
 _NAMING = ("name", "title", "company", "holder", "username")  # a record's own words, in the order they name it
@@ -341,9 +341,9 @@ def reply(parts: list[Said], rng: random.Random) -> str:
     """The reply to one turn: every part's asked facts, as prose or (for fact-heavy parts) a short list."""
     if not parts:
         return "Done."
-    asked = len(parts[0].asks) if len(parts) == 1 else sum(len(p.asks) for p in parts)
+    asked = len(parts[0].asks) if len(parts) == 1 else sum([len(p.asks) for p in parts])
     use_list = asked >= 4 and rng.random() < 0.4
-    texts = []
+    texts = []  # the parts' texts that say something
     for part in parts:
         if use_list:
             head = _head(part)
@@ -351,14 +351,16 @@ def reply(parts: list[Said], rng: random.Random) -> str:
             if len(facts) >= 3:
                 texts.append(_bullets(part, head, facts))
                 continue
-        texts.append(_sentences(part, rng))
-    texts = [t for t in texts if t]
-    writes = parts[0].tool.spec.mutates if len(parts) == 1 else any(p.tool.spec.mutates for p in parts)
+        text = _sentences(part, rng)
+        if text:
+            texts.append(text)
+    writes = parts[0].tool.spec.mutates if len(parts) == 1 else any([p.tool.spec.mutates for p in parts])
     leads = WRITE_LEADS if writes else READ_LEADS
     lead = leads[rng._randbelow(len(leads))]  # as rng.choice(leads) draws
     lead = "" if texts and texts[0].startswith(("Done", "I've", "I ", "Here")) else lead
-    done = [i for i, t in enumerate(texts) if t.startswith("Done: I ")]
-    for i in done[0 if lead.startswith("Done") else 1:]:  # "Done: I created ... Done: I updated ..." says it once
-        texts[i] = texts[i][len("Done: "):]
+    if len(texts) > 1:  # (one text opening with "Done" has no lead)
+        done = [i for i, t in enumerate(texts) if t.startswith("Done: I ")]
+        for i in done[0 if lead.startswith("Done") else 1:]:  # "Done: I created ... Done: I updated ..." once
+            texts[i] = texts[i][len("Done: "):]
     joiner = "\n\n" if use_list else " "
     return (lead + joiner.join(texts)).strip() or "Done."

@@ -63,18 +63,28 @@ def result(function: str, value: Any, call_id: str) -> Event:
 def levels(steps: list[PlanStep], met: Any = frozenset()) -> list[list[PlanStep]]:
     """Group steps whose dependencies are met into rounds of parallel calls, in plan order; dependencies in `met`
     (answered in earlier turns) count as met from the start."""
-    if not any(s.depends_on for s in steps):  # independent calls (most turns): one round
+    for s in steps:
+        if s.depends_on:
+            break
+    else:  # independent calls (most turns): one round
         return [list(steps)] if steps else []
     done: set[str] = set()
     remaining = list(steps)
     rounds: list[list[PlanStep]] = []
     while remaining:
-        ready = [s for s in remaining if all(d in done or d in met for d in s.depends_on)]
+        ready, waiting = [], []
+        for s in remaining:
+            for d in s.depends_on:
+                if d not in done and d not in met:
+                    waiting.append(s)
+                    break
+            else:
+                ready.append(s)
         if not ready:
             raise ValueError("plan has a dependency cycle or a dependency outside its turn")
         rounds.append(ready)
-        done.update(s.id for s in ready)
-        remaining = [s for s in remaining if s.id not in done]
+        done.update([s.id for s in ready])
+        remaining = [s for s in waiting if s.id not in done]
     return rounds
 
 
@@ -94,7 +104,10 @@ def reply_parts(domain: Domain, steps: list[PlanStep], results: dict[str, Any], 
 
 def _by_chain(steps: list[PlanStep]) -> list[PlanStep]:
     """Plan order is level by level; a reply reads better member by member (each chain from its first step)."""
-    if not any(s.depends_on for s in steps):  # no chains: plan order is member order
+    for s in steps:
+        if s.depends_on:
+            break
+    else:  # no chains: plan order is member order
         return steps
     by_id = {s.id: s for s in steps}
     position = {s.id: i for i, s in enumerate(steps)}
@@ -128,15 +141,20 @@ class OracleAgent:
         called: dict[str, dict[str, Any]] = {}  # step id -> the arguments it was (rightly) called with
         ids = iter(range(1, 10_000))
         thinker = Reasoner(self.domain, task.tools, task.needed_tools)
-        tool_of = {s.id: s.tool for s in task.plan}
-        chained = any(s.depends_on for s in task.plan)  # else each turn's calls are one round
+        plan = task.plan
+        tool_of = {s.id: s.tool for s in plan}
+        chained = False  # else each turn's calls are one round
+        for s in plan:
+            if s.depends_on:
+                chained = True
+                break
         for t, turn in enumerate(task.user_turns):
             out.content.append(user(turn.text))
             if task.expect_refusal:
                 out.content.append(message(self._refusal(task, rng), thinker.refusal(task.declined, rng)))
                 continue
             c = task.clarification if t == 0 else None
-            steps = [s for s in task.plan if s.turn == t]
+            steps = [s for s in plan if s.turn == t]
             for group in levels_after(steps, results) if chained else [steps] if steps else []:
                 if c is not None and any(s.id == c.step for s in group):  # ask right before the call that needs it
                     asked = self.domain.tool(tool_of[c.step])
@@ -144,7 +162,7 @@ class OracleAgent:
                     out.content.append(user(c.reply))
                     c = None
                 called.update(self._call_group(group, world, results, out, ids, rng, tool_of, thinker))
-            terminal = {s.id for s in _terminal_steps(steps)}
+            terminal = {s.id for s in (_terminal_steps(steps) if chained else steps)}
             failed = [s for s in steps if s.expect_error and is_error(results.get(s.id))]
             parts = reply_parts(self.domain, [s for s in steps if s not in failed] if failed else steps, results,
                                 terminal, called)
@@ -171,13 +189,18 @@ class OracleAgent:
         """Make one round of calls (and the retries of a mistyped one); returns each step's right arguments."""
         args_of = {s.id: resolve(s, results) for s in group}
         reason = thinker.before_calls(group, args_of, results, tool_of, rng)
-        failed = [results[d] for s in group for d in s.depends_on if is_error(results.get(d))]
-        if failed:  # the first attempt broke a rule of the world: take the alternative the user offered
-            reason = f"That did not work: {error_cause(failed[0])}. So I'll take the alternative you gave. " + reason
+        for s in group:
+            if s.depends_on:
+                failed = [results[d] for s in group for d in s.depends_on if is_error(results.get(d))]
+                if failed:  # the first attempt broke a rule of the world: take the alternative the user offered
+                    reason = f"That did not work: {error_cause(failed[0])}. So I'll take the alternative you gave. " \
+                        + reason
+                break
         wrongs: list[dict[str, Any]] = []
         slip = group[-1]  # the last of the group: its retry then runs in plan order, after the others
         # an expected error is a rule the world enforces, not a typo to correct
-        if self.recovery and not any(s.expect_error for s in group) and rng.random() < self.recovery:
+        if self.recovery and not (slip.expect_error if len(group) == 1 else any(s.expect_error for s in group)) \
+                and rng.random() < self.recovery:
             attempts = 1
             while attempts < 3 and rng.random() < 0.3:  # sometimes the agent flails before getting it right
                 attempts += 1
