@@ -53,7 +53,7 @@ class Composer:
         self.index = DepthIndex(domain, self.pools)
         self._seen: dict[str, Any] = {}  # temp step id -> its result when executed alone (cleared per plan)
         self._parts: dict[str, dict[str, str]] = {}  # temp step id -> canonical JSON of each argument, when known
-        self._ran: tuple[list[Step], Any] | None = None  # the steps `independent` last executed, and their truth
+        self._ran: tuple[list[Step], Any] | None = None  # the steps `width.independent` last executed, and their truth
         # (own read-only tool, canonical arguments) -> its answer on a fresh world, met while exploring (per plan)
         self._alone: dict[tuple[str, str], Any] = {}
         # (own write, canonical arguments) -> (result, change, store) of the write executed alone (per plan)
@@ -65,7 +65,8 @@ class Composer:
         self._family_prefix = canonical_json([domain.name, world_seed])[:-1] + ","
         self._heads: dict[tuple[bool, int], tuple[list[HeadDraw], list[float]]] = {}  # see `_head_catalog`
         self._entity_params = {t.name: entity_params(domain, t) for t in domain.tools}
-        self._pure = frozenset(t.name for t in domain.tools if pure(t))  # `pure`, by tool name
+        # the `pure` tools by name: `self._pure.get(name) is self.tools[name]` (a tool put into `tools` later is not)
+        self._pure = {t.name: t for t in domain.tools if pure(t)}
         self._tool_json = {t.name: canonical_json(t.name) for t in domain.tools}  # for `family_of`
         memo_budget.hold(self)
 
@@ -85,7 +86,7 @@ class Composer:
         The composed plan is still executed whole by `finish`, and every rollout and replay executes for real."""
         if step.key is None:
             step.key = canonical_json(step.arguments)
-        if step.bindings or step.expect_error or step.tool not in self._pure:
+        if step.bindings or step.expect_error or self._pure.get(step.tool) is not self.tools[step.tool]:
             executed = self.execute([step])
             return FAILED if executed is None else executed[0][step.id]
         key = (step.tool, step.key)
@@ -128,7 +129,7 @@ class Composer:
                         key = None
             tool = self.tools[step.tool]
             result = _MISSING
-            if pristine and self._alone and step.tool in self._pure:
+            if pristine and self._alone and self._pure.get(step.tool) is tool:
                 if key is None:
                     key = canonical_json(args)
                 result = self._alone.get((step.tool, key), _MISSING)
@@ -143,7 +144,7 @@ class Composer:
                 if world is None:
                     world = self.store.fork()
                 result = tool.invoke(world, args, key)
-                pristine = pristine and step.tool in self._pure and not world.diff()
+                pristine = pristine and self._pure.get(step.tool) is tool and not world.diff()
             if is_error(result) != (step.expect_error is not None):
                 return None
             if step.expect_error is not None and result["error"]["type"] != step.expect_error:
@@ -252,7 +253,8 @@ class Composer:
         """What the head states and returns (canonical values), and (param, [(producer, field, entries)]) of each
         input of the head a producer call can feed without a round trip. A function of the head's call alone for an
         own read-only tool, so kept per variant: a head drawn again (most fail to grow deep enough) reuses it."""
-        key = (head.tool, head.key) if head.key is not None and head.tool in self._pure else None
+        key = (head.tool, head.key) if head.key is not None and self._pure.get(head.tool) is self.tools[head.tool] \
+            else None
         found = self._starts.get(key) if key is not None else None
         if found is not None:
             return found
@@ -324,7 +326,7 @@ class Composer:
                 self._seen[step.id] = result
                 if alone:
                     self._parts[step.id] = {param: said}
-            if alone and tool.name in self._pure and (
+            if alone and self._pure.get(tool.name) is tool and (
                     (key := (tool.name, step.key)) in self._reads or key in self.index.answers):  # not a read that wrote
                 start = None if result is FAILED else self._first_links(step)
                 if len(self._met) >= memo_budget.READS_KEPT:  # bounded memory
@@ -349,34 +351,6 @@ class Composer:
                 weights)
         return found
 
-    # -- width -----------------------------------------------------------------------------------------------
-
-    def independent(self, members: list[list[Step]]) -> bool:
-        """Members are independent when either execution order gives the same results and the same state."""
-        calls = [(s.tool, s.key or canonical_json(s.arguments)) for m in members for s in m]
-        if len(set(calls)) != len(calls):
-            return False
-        if not any(self.tools[s.tool].spec.mutates for m in members for s in m):
-            return True  # reads cannot affect one another; `finish` confirms they changed nothing
-        flat = [s for m in members for s in m]
-        forward = self.execute(flat)
-        backward = self.execute([s for m in reversed(members) for s in m])
-        if forward is None or backward is None or canonical_json(forward) != canonical_json(backward):
-            return False
-        self._ran = flat, forward  # `finish` of these members runs the same calls in this order: the same truth
-        return True
-
-    def extend_width(self, members: list[list[Step]], grow: Any, rng: random.Random) -> list[list[Step]] | None:
-        """Add one independent member made by `grow(rng)` (an atomic step or a chain)."""
-        for _ in range(self.limits.attempts // 2):
-            new = grow(rng)
-            if new is None:
-                return None
-            candidate = [*members, new]
-            if self.independent(candidate):
-                return candidate
-        return None
-
     # -- finishing -------------------------------------------------------------------------------------------
 
     def finish(self, kind: str, members: list[list[Step]], family: str) -> Plan | None:
@@ -398,7 +372,7 @@ class Composer:
         ran = self._ran
         if ran is not None and len(ran[0]) == len(order) and all(
                 a is b and not a.bindings for a, b in zip(ran[0], order)):
-            results = {rename[s.id]: ran[1][0][s.id] for s in ran[0]}  # what `independent` just executed
+            results = {rename[s.id]: ran[1][0][s.id] for s in ran[0]}  # what `width.independent` just executed
             diff = ran[1][1]
         else:
             executed = self.execute(steps)
@@ -455,24 +429,7 @@ class Composer:
                     step.turn = sum(1 for c in cuts if i >= c)
             return self.finish(kind, [chain], self.family_of(chain[-1]))
         if kind in ("parallel", "compound"):
-            width = rng.randint(2, lim.max_width)
-            if kind == "parallel":
-                def grow(r: random.Random) -> list[Step] | None:
-                    step = self.atomic(r)
-                    return [step] if step else None
-            else:
-                width = min(width, 3)
+            from agentfab.generators.width import compose_width  # it builds on this class
 
-                def grow(r: random.Random) -> list[Step] | None:
-                    return self.chain(r.randint(2, max(2, lim.max_depth - 1)), r, read_only=True)
-
-            first = grow(rng)
-            if first is None:
-                return None
-            members: list[list[Step]] | None = [first]
-            while members is not None and len(members) < width:
-                members = self.extend_width(members, grow, rng)
-            if members is None or len(members) < 2:
-                return None
-            return self.finish(kind, members, self.family_of(first[-1]))
+            return compose_width(self, kind, rng)
         raise ValueError(f"unknown task kind {kind!r}")
