@@ -69,9 +69,10 @@ class ValueBank:
     """Values seen in accepted trajectories, per (tool, result field) and (tool, parameter), and whole calls per
     tool: the real values a wrong value or a fabricated result is drawn from.
 
-    `observe` logs each tool's successful calls; a list is filled from the log when a negative first asks for it,
-    and brought up to date on each later ask (most lists are never asked for). Each list holds what it would hold
-    had every call been read into it as it came: its calls in order, parameter before result field, up to `cap`."""
+    `observe` logs each tool's calls (their result texts are parsed when a negative first asks about the tool); a
+    list is filled from the log when a negative first asks for it, and brought up to date on each later ask (most
+    lists are never asked for). Each list holds what it would hold had every call been read into it as it came: its
+    calls in order, parameter before result field, up to `cap`."""
 
     def __init__(self, cap: int = 64):
         self.cap = cap
@@ -86,6 +87,10 @@ class ValueBank:
         self._values: dict[tuple[str, str], list[Any]] = {}
         self._calls: dict[str, list[dict[str, Any]]] = {}
         self._log: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}  # tool -> (kwargs, result) in order
+        # tool -> (kwargs, result text) of the calls observed since the tool's log was last read, parsed into `_log`
+        # only when a negative asks about the tool (most are never asked about after their last calls; the text is
+        # the accepted row's own, which `_read` holds already)
+        self._unparsed: dict[str, list[tuple[dict[str, Any], Any]]] = {}
         self._read_up_to: dict[Any, int] = {}  # a list's key ((tool, field), or tool) -> log entries read into it
         # the hashable ones of each list again, as a set: `in` without a scan, by the same equality (2 == 2.0)
         self._hashed: dict[Any, set[Any]] = {}
@@ -150,16 +155,39 @@ class ValueBank:
         if not calls:
             return
         results = {e.get("tool_call_id"): e.get("content") for e in content if e.get("source") == "environment"}
+        unparsed = self._unparsed
         for i in calls:
             e = content[i]
-            kwargs = e["kwargs"]
-            tool, value = e["function"], parsed(results.get(e.get("tool_call_id")))
-            if isinstance(value, dict) and not is_error(value):
-                self._log.setdefault(tool, []).append((kwargs, value))
+            entry = (e["kwargs"], results.get(e.get("tool_call_id")))
+            found = unparsed.get(e["function"])
+            if found is None:
+                unparsed[e["function"]] = [entry]
+            else:
+                found.append(entry)
+
+    def _logged(self, tool: str, one: bool = False) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """The log of `tool`: its successful calls' (kwargs, result) in the order observed, the texts observed since
+        the last ask parsed now (a result that is not an object, or is an error, is no successful call). `one`: parse
+        only until the log holds a call (whether the tool has any), the rest later."""
+        log = self._log.get(tool)
+        if one and log:
+            return log
+        unparsed = self._unparsed.pop(tool, None)
+        if unparsed:
+            if log is None:
+                log = self._log[tool] = []
+            for k, (kwargs, text) in enumerate(unparsed):
+                if one and log:
+                    self._unparsed[tool] = unparsed[k:]
+                    break
+                value = parsed(text)
+                if isinstance(value, dict) and not is_error(value):
+                    log.append((kwargs, value))
+        return log if log is not None else []
 
     def _unread(self, key: Any, tool: str, kept: list[Any] | None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """The log entries of `tool` not yet read into the list under `key` (none once the list is full)."""
-        log = self._log.get(tool, ())
+        log = self._logged(tool)
         start = self._read_up_to.get(key, 0)
         if start >= len(log):
             return []
@@ -210,7 +238,7 @@ class ValueBank:
 
     def has_calls(self, tool: str) -> bool:
         """`bool(calls(tool))` without filling or copying the list: it holds the first call logged, if any."""
-        return self.cap > 0 and bool(self._log.get(tool))
+        return self.cap > 0 and bool(self._logged(tool, one=True))
 
     def calls(self, tool: str) -> list[dict[str, Any]]:
         unread = self._unread(tool, tool, self._calls.get(tool))
