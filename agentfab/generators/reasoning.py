@@ -149,7 +149,7 @@ class Reasoner:
             every, texts, clause = _asked_facts(part)
             if known and not known.isdisjoint(every):
                 texts = [t for t in every if t not in known]
-                texts = _not_within(texts)[:2] if len(texts) > 1 else texts
+                texts = _not_within(texts, 2) if len(texts) > 1 else texts
                 clause = _clause(part, texts)
             known.update(texts)
             writes += part.tool.spec.mutates
@@ -183,7 +183,7 @@ class Reasoner:
         """Why no tool is called: what is asked, and what an offered tool would do instead."""
         if not request or not self.others:
             return "None of the offered tools can do what is asked, so I should say so and not call any."
-        wanted, near = retold(request, "they"), self.others[rng.randrange(len(self.others))]
+        wanted, near = retold(request, "they"), self.others[rng._randbelow(len(self.others))]
         purpose = self._known[near][1]
         return rng.choice((
             f"The user wants me to {wanted}. None of the {len(self.others)} offered tools does that ({near} "
@@ -207,7 +207,7 @@ def _asked_facts(part: Said) -> tuple[list[str], list[str], str]:
                 text = fact_text(part, f)
             if text not in texts:  # each once, in the order asked
                 texts.append(text)
-    named = _not_within(texts)[:2] if len(texts) > 1 else texts
+    named = _not_within(texts, 2) if len(texts) > 1 else texts
     return texts, named, _clause(part, named)
 
 
@@ -219,11 +219,13 @@ def _clause(part: Said, texts: list[str]) -> str:
     return join_words(texts)
 
 
-def _not_within(facts: list[str]) -> list[str]:
-    """The facts whose value no other fact already carries: not "the currency is USD" beside "the balance is
-    11108.28 USD"."""
-    out = []
+def _not_within(facts: list[str], most: int) -> list[str]:
+    """The first `most` facts whose value no other fact already carries: not "the currency is USD" beside "the
+    balance is 11108.28 USD"."""
+    out: list[str] = []
     for fact in facts:
+        if len(out) == most:
+            break
         value = fact.rsplit(" is ", 1)[-1] if " is " in fact else ""
         if value:
             tail = " " + value

@@ -171,12 +171,12 @@ def _shaped(part: Said, rng: random.Random) -> str:
     if cls in ("create", "update", "delete", "act"):
         done = past(action_text(part.tool, part.arguments))
         lead = (f"I've {done}", f"Done: I {done}", f"I {done}")[rng._randbelow(3)]  # as rng.choice draws
-        key = _created_key(part)
-        new = cls == "create" and key is not None
+        key = _created_key(part) if cls == "create" else None
+        new = key is not None
         facts = _facts(part, (key,) if new else (), said=done)
         if new:  # "The project is PRJ-1725" says nothing: the id is the new record's
             said = [f"The new {noun(key)}'s ID is {result[key]}", f"Its ID is {result[key]}"]
-            lead += ". " + (said[rng.randrange(2)] if noun(key) == named.topic else said[0])  # "its" = what it made
+            lead += ". " + (said[rng._randbelow(2)] if noun(key) == named.topic else said[0])  # "its" = what it made
         return f"{lead}. {_cap(join_words([f[3] for f in facts]))}." if facts else f"{lead}."
     by_value = len(part.arguments) == 1 and named.first_id(part.arguments) is None  # asked with one value, not an id
     found = _found_by_value(part, rng) if cls == "lookup" and by_value else None

@@ -173,7 +173,7 @@ class OracleAgent:
                 text = (alternative_reply(attempt, results[f.id], parts, rng) if parts
                         else failure_reply(*attempt, results[f.id], rng))
             if t == 0 and task.declined:  # the part no offered tool can do: said plainly, after what was done
-                text += " " + DECLINES[rng.randrange(len(DECLINES))].format(b=retold(task.declined))
+                text += " " + DECLINES[rng._randbelow(len(DECLINES))].format(b=retold(task.declined))
             out.content.append(message(text, thinker.before_reply(parts, rng, results[failed[0].id] if failed else None)))
         return out
 
@@ -181,7 +181,7 @@ class OracleAgent:
         """No offered tool fits: the request said back and, in some replies, what the offered tools work with."""
         things = self.domain.recent(("covered", *task.tools), lambda: _covered(self.domain, task.tools))
         shapes = REFUSALS if things else REFUSALS[:3]
-        return shapes[rng.randrange(len(shapes))].format(b=retold(task.declined or "do that"), things=things)
+        return shapes[rng._randbelow(len(shapes))].format(b=retold(task.declined or "do that"), things=things)
 
     def _call_group(self, group: list[PlanStep], world: Store, results: dict[str, Any], out: Rollout,
                     ids: Any, rng: random.Random, tool_of: dict[str, str], thinker: Reasoner
@@ -282,8 +282,8 @@ def _near_misses(value: str, rng: random.Random) -> list[str]:
         if not digits:
             break
         chars = list(value)
-        i = digits[rng.randrange(len(digits))]
-        chars[i] = str((int(chars[i]) + rng.randint(1, 9)) % 10)
+        i = digits[rng._randbelow(len(digits))]  # the draws of rng.randrange(len(digits)), rng.randint(1, 9)
+        chars[i] = str((int(chars[i]) + 1 + rng._randbelow(9)) % 10)
         out.append("".join(chars))
     if not digits:
         out.append(value[:-1] if len(value) > 1 else value + "x")
