@@ -231,15 +231,13 @@ def facts(part: Said, skip: tuple[str, ...] = (), said: str = "") -> list[Fact]:
     stated = part.stated
     if not stated:
         return []
-    if not said:
-        return [(lab, text, value, clause) for field, lab, text, value, _, clause in stated if field not in skip]
-    flat = part.flat(said)
-    if not flat:
-        return [(lab, text, value, clause) for field, lab, text, value, _, clause in stated if field not in skip]
-    # `mentioned` only where the text could be there (a zero may be said as "no ...")
-    return [(lab, text, value, clause) for field, lab, text, value, flat_text, clause in stated
-            if field not in skip
-            and not ((flat_text in flat or flat_text == "0") and mentioned(flat, flat_text))]
+    flat = (flatten(said) if said is not part._about else part.flat(said)) if said else ""
+    out = []
+    for field, lab, text, value, flat_text, clause in stated:
+        # `mentioned` only where the text could be there (a zero may be said as "no ...")
+        if field not in skip and not (flat and (flat_text in flat or flat_text == "0") and mentioned(flat, flat_text)):
+            out.append((lab, text, value, clause))
+    return out
 
 
 _AGGREGATES = ("average", "total", "highest", "lowest", "maximum", "minimum", "combined", "mean")

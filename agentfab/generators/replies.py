@@ -182,12 +182,12 @@ def _shaped(part: Said, rng: random.Random) -> str:
     found = _found_by_value(part, rng) if cls == "lookup" and by_value else None
     if found is not None:
         return found
-    shapes = _described(part, by_value)
-    return shapes if type(shapes) is str else shapes[rng._randbelow(len(shapes))]  # as rng.choice(shapes) draws
+    return _described(part, by_value, rng)
 
 
-def _described(part: Said, by_value: bool) -> str | tuple[str, ...]:
-    """A record's facts as a sentence: the sentence, or the ones a reply draws from."""
+def _described(part: Said, by_value: bool, rng: random.Random) -> str:
+    """A record's facts as a sentence: the one sentence, or one of the two a reply draws from (the draw of
+    rng.choice((first, second)); only the one drawn is written)."""
     about = part.about
     facts = _facts(part, said=about)
     if not facts:
@@ -208,15 +208,19 @@ def _described(part: Said, by_value: bool) -> str | tuple[str, ...]:
             # "Plant PLT-002 has 5 lines.", not "The lines of plant PLT-002 is 5."
             return f"{_cap(about)} has {'no' if value == 0 else text} {lab.removeprefix('number of ')}."
         if about.startswith("the "):
-            return f"{_cap(clauses[0])} {tail}.", f"{lead}, {clauses[0]}."
+            return f"{lead}, {clauses[0]}." if rng._randbelow(2) else f"{_cap(clauses[0])} {tail}."
+        if rng._randbelow(2):
+            return f"For {about}, {clauses[0]}."
         verb = "are" if isinstance(value, list) and len(value) != 1 else "is"
-        return f"The {lab} of {about} {verb} {text}.", f"For {about}, {clauses[0]}."
+        return f"The {lab} of {about} {verb} {text}."
     itself = not about.startswith("the ") and about.split(" ", 1)[0] == part.named.topic  # get_person: the person
     kind = "" if about.startswith("the ") else about.rsplit(" ", 1)[0]
     if is_person(kind):  # "For teacher TCH-15, ... and they have 28 years of experience", never "it has"
         clauses = [_its(c, kind) if c.startswith(("it has ", "it takes ")) else c for c in clauses]
     listed = join_words(clauses)
-    return _cap(f"{lead}, " + listed) + ".", _cap((f"Here is {about}: " if itself else f"{lead}, ") + listed) + "."
+    if rng._randbelow(2):
+        return _cap((f"Here is {about}: " if itself else f"{lead}, ") + listed) + "."
+    return _cap(f"{lead}, " + listed) + "."
 
 
 def _count_heads(part: Said, n: int) -> tuple[str | None, str | tuple[str, str]]:
