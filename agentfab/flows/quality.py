@@ -67,6 +67,8 @@ class QualityTally:
 
     def __init__(self, quality: ShardQuality):
         self.quality = quality
+        # plain counts, set on `quality` by `result` (a pydantic model's attribute costs a validated __setattr__)
+        self.rows, self.asked, self.stated = quality.rows, quality.asked_facts, quality.stated_facts
         self.errors, self.created = Counter(quality.error_types), Counter(quality.created_ids)
         self.calls = {domain: Counter(c) for domain, c in quality.calls.items()}
 
@@ -74,10 +76,9 @@ class QualityTally:
             facts: tuple[int, int], sign: int = 1) -> None:
         """One row: the function of each call it makes, the text of each error result, the key of each record it
         creates, and its (asked, stated) fact values."""
-        quality = self.quality
-        quality.rows += sign
-        quality.asked_facts += sign * facts[0]
-        quality.stated_facts += sign * facts[1]
+        self.rows += sign
+        self.asked += sign * facts[0]
+        self.stated += sign * facts[1]
         mine = self.calls.get(domain)
         if mine is None:
             mine = self.calls[domain] = Counter()
@@ -103,6 +104,7 @@ class QualityTally:
     def result(self) -> ShardQuality:
         """`quality` with the rows added (counts that reached 0 go)."""
         quality = self.quality
+        quality.rows, quality.asked_facts, quality.stated_facts = self.rows, self.asked, self.stated
         quality.error_types = {k: n for k, n in sorted(self.errors.items()) if n > 0}
         quality.created_ids = {k: n for k, n in sorted(self.created.items()) if n > 0}
         calls = {d: {t: n for t, n in sorted(c.items()) if n > 0} for d, c in sorted(self.calls.items())}

@@ -212,27 +212,35 @@ def raised_row(*, row_id: str, kind: str, domain: Domain, task: Task | None, fai
 
 
 DISTRIBUTED = ("domain", "kind", "depth", "width", "n_turns", "n_calls")  # columns the distributions count
-_AT = [fields_at("").index(name) for name in DISTRIBUTED]
+_distributed_of = itemgetter(*(fields_at("").index(name) for name in DISTRIBUTED))
 _TOOLS_USED = fields_at("").index("tools_used")
 
 
 class Distributions:
-    """Counts of accepted rows per value of the columns people filter on (and per tool used), row by row."""
+    """Counts of accepted rows per value of the columns people filter on (and per tool used), row by row. A row's
+    values are counted as one tuple (one count per row) and spread over the columns once, when asked for."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, Counter[str]] = {k: Counter() for k in (*DISTRIBUTED, "tools_used")}
+        self._rows: Counter[tuple[Any, ...]] = Counter()  # the DISTRIBUTED values of a row -> rows
+        self._tools: Counter[str] = Counter()
 
     def add(self, values: Iterable[Any], tools_used: Iterable[str]) -> None:
         """One row: its values of DISTRIBUTED, in that order, and the tools it used."""
-        for name, value in zip(DISTRIBUTED, values):
-            self.counts[name][str(value)] += 1
-        self.counts["tools_used"].update(tools_used)
+        self._rows[tuple(values)] += 1
+        self._tools.update(tools_used)
 
     def add_record(self, row: Row) -> None:
-        self.add([row[i] for i in _AT], row[_TOOLS_USED])
+        self._rows[_distributed_of(row)] += 1
+        self._tools.update(row[_TOOLS_USED])
 
     def result(self) -> dict[str, dict[str, int]]:
-        return {k: dict(sorted(v.items())) for k, v in self.counts.items()}
+        counts: dict[str, Counter[str]] = {k: Counter() for k in DISTRIBUTED}
+        columns = [counts[k] for k in DISTRIBUTED]
+        for values, n in self._rows.items():
+            for column, value in zip(columns, values):
+                column[str(value)] += n
+        counts["tools_used"] = self._tools
+        return {k: dict(sorted(v.items())) for k, v in counts.items()}
 
 
 @dataclass
