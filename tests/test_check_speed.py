@@ -141,6 +141,33 @@ def test_a_value_without_spaces_is_found_in_a_lowered_text_as_in_its_flattened_f
     assert mentioned(text.lower(), value) == mentioned(flatten(text), value)
 
 
+_PIECE = st.sampled_from(["ACC-1077", "AB-99", "12.50", "2,552,464.00", "x", "\n", "\t", '"', "\\", " ", ".", "-",
+                          "_", "é", "Σ", "1", ",", "/"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_PIECE, max_size=8).map("".join),
+       st.sampled_from([12.5, 2552464.0, 1077, 10000, True, None, "in_transit"]), st.booleans())
+def test_a_result_s_values_beyond_its_text_ground_what_all_its_values_ground(string, other, ascii):
+    """The judge's second look (a reply value no text states as it is) reads only what a result's text does not
+    show already: the same values count as grounded as when it read every value of every result."""
+    import json
+
+    from agentfab.schemas.answers import mentioned
+    from agentfab.validators.judge import _said, _said_by_others, _values_beyond_texts
+
+    text = json.dumps({"a": string, "b": [string, other], "c": {"d": other}}, ensure_ascii=ascii)
+    content = [{"class_": "text_observation", "source": "user", "content": "hi"},
+               {"class_": "api_action", "function": "f", "kwargs": {}, "tool_call_id": "c1", "description": "x"},
+               {"class_": "text_observation", "source": "environment", "content": text, "tool_call_id": "c1"},
+               {"class_": "message_action", "content": "ok"}]
+    read = Reading(content)
+    every = " ".join(_said_by_others(content, read)).lower()
+    beyond = " ".join(_said(content, read)).lower() + " " + " ".join(_values_beyond_texts(content, read)).lower()
+    for value in ("acc-1077", "ab-99", "12.50", "2,552,464.00", "1,077", "10,000.00"):
+        assert mentioned(every, value) == mentioned(beyond, value), (text, value)
+
+
 _EVENT = st.fixed_dictionaries(
     {"class_": st.sampled_from(["api_action", "message_action", "text_observation", "code_action", "other"])},
     optional={"source": st.sampled_from(["user", "environment", "agent", None]),

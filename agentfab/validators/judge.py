@@ -79,15 +79,15 @@ def _errors(content: list[Event], read: Reading) -> list[tuple[int, str]]:
     return out
 
 
-def _leaves(value: Any, out: list[str]) -> list[str]:
-    """Every scalar of `value` as replies write it, appended to `out` in document order."""
+def _leaves(value: Any, out: list[str], strings: bool = True) -> list[str]:
+    """Every scalar of `value` (but strings, unless `strings`) as replies write it, appended to `out` in order."""
     if isinstance(value, dict):
         for v in value.values():
-            _leaves(v, out)
+            _leaves(v, out, strings)
     elif isinstance(value, list):
         for v in value:
-            _leaves(v, out)
-    else:
+            _leaves(v, out, strings)
+    elif strings or type(value) is not str:
         out.append(render_value(value))
     return out
 
@@ -109,6 +109,22 @@ def _said_by_others(content: list[Event], read: Reading) -> list[str]:
                 _leaves(orjson.loads(text), out)
             except orjson.JSONDecodeError:
                 pass
+    return out
+
+
+def _values_beyond_texts(content: list[Event], read: Reading) -> list[str]:
+    """What `_said_by_others` adds to `_said` for a value with no space, which a joined text states exactly when one
+    of its texts does: each result's values as replies write them, less the strings of a result whose text has no
+    backslash. Such a text holds each string as it is between quotes, and a quote beside a value stands as a space
+    or a text's edge does, so the text states what the string alone would; numbers it writes otherwise (2552464.0
+    for "2,552,464.00")."""
+    out: list[str] = []
+    for i in read.results:
+        text = content[i].get("content") or ""
+        try:
+            _leaves(orjson.loads(text), out, "\\" in text)
+        except orjson.JSONDecodeError:
+            pass
     return out
 
 
@@ -192,8 +208,8 @@ class RuleJudge:
                 if not mentioned(sources, v.lower()):
                     grounded = False
                     break
-            if not grounded:
-                sources = " ".join(_said_by_others(content, read)).lower()
+            if not grounded:  # the results' values as replies write them too (`_said_by_others`, for these values)
+                sources += " " + " ".join(_values_beyond_texts(content, read)).lower()
         hedged = [h for h in hedges if h not in sources]  # a hedge word inside a value ("Maybe Tomorrow") is data
         if hedged:
             out.append((1.0, f"a reply hedges ({', '.join(hedged[:2])}) about what the results state"))
