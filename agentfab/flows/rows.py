@@ -62,8 +62,6 @@ _provenance_of = itemgetter(*_PROVENANCE)
 
 _JUDGE_SCORE = LAYOUT["verification"].index("judge_score")
 EVENT_FIELDS = LAYOUT["content"]
-_NO_EVENT = dict.fromkeys(EVENT_FIELDS)
-_event_of = itemgetter(*EVENT_FIELDS)
 
 # a row without a composed task (an imported record, a task a tool raised on): nothing to compare answers, calls or
 # state against
@@ -86,17 +84,22 @@ def stored_events(content: list[dict[str, Any]], reading: Reading | None = None)
     JSON of the calls' arguments that the checks already wrote."""
     keys = reading.call_keys if reading is not None and reading.content is content else {}
     stored, functions, errors = [], [], []
-    for i, e in enumerate(content):
-        event = {**_NO_EVENT, **e}
-        if event["class_"] == "api_action":
-            functions.append(event["function"])
-            kwargs = event["kwargs"]
+    for i, e in enumerate(content):  # each event a record in LAYOUT["content"]'s order, its fields read once
+        cls = e.get("class_")
+        if cls == "api_action":
+            function, kwargs = e.get("function"), e.get("kwargs")
+            functions.append(function)
             if isinstance(kwargs, dict):
                 text = keys.get(i)
-                event["kwargs"] = canonical_json(kwargs) if text is None else text
-        elif event["source"] == "environment" and str(event["content"] or "").startswith('{"error"'):
-            errors.append(event["content"])
-        stored.append(_event_of(event))
+                kwargs = canonical_json(kwargs) if text is None else text
+            stored.append((cls, e.get("content"), function, kwargs, e.get("description"), e.get("tool_call_id"),
+                           e.get("source"), e.get("name"), e.get("language")))
+        else:
+            text, source = e.get("content"), e.get("source")
+            if source == "environment" and str(text or "").startswith('{"error"'):
+                errors.append(text)
+            stored.append((cls, text, e.get("function"), e.get("kwargs"), e.get("description"), e.get("tool_call_id"),
+                           source, e.get("name"), e.get("language")))
     return Events(stored, functions, errors)
 
 
@@ -156,6 +159,11 @@ def trajectory_row(*, row_id: str, task_id: str, family: str, domain: str, kind:
             stamped_row)
 
 
+# a plan step's fields that its record stores, read off its vars() at once (where a pydantic model keeps them:
+# each attribute read of a model goes through its class's __getattr__ hook)
+_step_fields = itemgetter("id", "tool", "bindings", "depends_on", "turn", "asks", "expect_error")
+
+
 def dataset_row(*, row_id: str, task: Task, content: list[dict[str, Any]] | Events, verdict: Verdict, domain: Domain,
                 provenance: dict[str, Any], dedup_key: str, reading: Reading | None = None) -> Row:
     """The row of a built task: its trajectory, ground truth and verdict. `reading`: one of `content` or of any
@@ -167,11 +175,14 @@ def dataset_row(*, row_id: str, task: Task, content: list[dict[str, Any]] | Even
     turns = task.user_turns
     ground_truth = (
         [t.answer for t in turns],
-        [(s.id, s.tool, args, [f"{p}={r}" for p, r in sorted(s.bindings.items())], s.depends_on, s.turn,
-          canonical_json(results.get(s.id)), s.asks, s.expect_error) for s, args in zip(task.plan, arguments)],
+        [(i, tool, args, [f"{p}={r}" for p, r in sorted(bindings.items())] if bindings else [], depends_on, turn,
+          canonical_json(results.get(i)), asks, expect_error)
+         for (i, tool, bindings, depends_on, turn, asks, expect_error), args
+         in zip(map(_step_fields, map(vars, task.plan)), arguments)],
         [(table, key, None if before is None else canonical_json(before),
           None if after is None else canonical_json(after))
-         for table, rows in sorted(task.state_diff.items()) for key, (before, after) in sorted(rows.items())],
+         for table, rows in sorted(task.state_diff.items()) for key, (before, after) in sorted(rows.items())]
+        if task.state_diff else [],
         task.expect_refusal,
         *((c.param, c.question, c.reply, c.step, c.options) if c else (None, None, None, None, [])),
         [t.text for t in turns], task.needed_tools, task.declined, task.failure_outcome)
