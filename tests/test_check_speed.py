@@ -141,6 +141,16 @@ def test_a_value_without_spaces_is_found_in_a_lowered_text_as_in_its_flattened_f
     assert mentioned(text.lower(), value) == mentioned(flatten(text), value)
 
 
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(["a", "B", " ", "  ", "\n", "\t", "\r", "\xa0", "\u2028", "\u3000", "\u1680", "\x1c",
+                                 "\x85", "\x0b", "x.", "\u0130", "\u03a3", "1"]), max_size=10).map("".join))
+def test_flatten_is_the_lowered_text_split_and_joined(text):
+    """A text that is its own split-and-join is returned lowered as it is: the same as splitting it anew."""
+    from agentfab.schemas.answers import flatten
+
+    assert flatten(text) == " ".join(text.lower().split())
+
+
 _PIECE = st.sampled_from(["ACC-1077", "AB-99", "12.50", "2,552,464.00", "x", "\n", "\t", '"', "\\", " ", ".", "-",
                           "_", "é", "Σ", "1", ",", "/"])
 

@@ -79,7 +79,12 @@ def _spans(text: str, value: str) -> list[tuple[int, int]]:
 
 def flatten(text: str) -> str:
     """Lower case, single spaces: the form `mentioned` searches."""
-    return " ".join(text.lower().split())
+    low = text.lower()
+    # every white space character but " " is unprintable: a printable text with no double, leading or trailing
+    # space is its own split-and-join (most replies), which need not be made again word by word
+    if low.isprintable() and "  " not in low and low[:1] != " " and low[-1:] != " ":
+        return low
+    return " ".join(low.split())
 
 
 def mentioned(flat_text: str, value: str) -> bool:

@@ -73,7 +73,11 @@ def _errors(content: list[Event], read: Reading) -> list[tuple[int, str]]:
         text = content[i].get("content") or ""
         if text.startswith('{"error"'):
             try:
-                out.append((i, str(json.loads(text)["error"].get("message", ""))))
+                try:
+                    error = orjson.loads(text)["error"]
+                except orjson.JSONDecodeError:  # what json reads beyond JSON (NaN, Infinity) it still reads
+                    error = json.loads(text)["error"]
+                out.append((i, str(error.get("message", ""))))
             except (ValueError, KeyError, TypeError, AttributeError):
                 out.append((i, ""))
     return out
