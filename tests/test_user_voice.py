@@ -377,3 +377,29 @@ def test_a_create_request_that_leaves_a_value_out_still_reads_with():
                                          text), (phrase.text, param, text)
                     checked += 1
     assert checked >= 100, checked
+
+
+def test_a_value_left_out_leaves_no_dangling_label_separator_or_missing_subject():
+    """'tell me where has its headquarters', '... day 2026-01-02 and' ({minutes} minutes left out), 'add a pet:
+    owner OWN-1, name, species cat' and 'add a stay: ..., check-in date X,, status booked' were clarify requests:
+    a value left out takes its label, unit and separator with it, and a subject left out reads 'a certain company'."""
+    from agentfab.generators.language import clarify_template, param_label
+
+    dangling = re.compile(r"(?:,|\band|:|\bwith)\s*$|,\s*,|:\s*,|,\s+and\b"
+                          r"|\b(?:where|when|what|which|how|whether)\s+(?:has|is|does|goes|was|are|have)\b")
+    checked = 0
+    for domain in (*_DOMAINS, builtin_domain("calendar")):
+        for tool in domain.tools:
+            for phrase in tool.phrases:
+                for param in re.findall(r"\{(\w+)\}", phrase.text):
+                    text = clarify_template(phrase.text, param, tool)
+                    checked += 1
+                    assert "{" + param + "}" not in text, (phrase.text, text)
+                    assert not dangling.search(text), (phrase.text, param, text)
+                    words = re.escape(param_label(tool, param))
+                    assert not re.search(r"(?<!\bby )(?<!\bcertain )(?<!\bmy )\b" + words + r"(?:,|\s+and\b)", text), (
+                        phrase.text, param, text)
+    assert checked >= 2_000, checked
+    travel = builtin_domain("travel").tool("find_company")
+    assert clarify_template("tell me where {company_name} has its headquarters", "company_name", travel) == (
+        "tell me where a certain company has its headquarters")

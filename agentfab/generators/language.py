@@ -218,7 +218,8 @@ def _cap(text: str) -> str:
 # -- clarify ---------------------------------------------------------------------------------------------------
 
 _A_VOWEL = re.compile(r"\b([Aa]) (?=[aeio])")
-_COUNTED_SLOT = r"(?:\s+(?:x\s+)?(?:units?|nights?|seats?|rooms?|guests?|minutes?|days?|hours?|copies|people)|-[a-z]+)?"
+_COUNTED = r"\s+(?:x\s+)?(?:units?|nights?|seats?|rooms?|guests?|minutes?|days?|hours?|copies|people)"
+_COUNTED_SLOT = r"(?:" + _COUNTED + r"|-[a-z]+)?"
 # (or a compound adjective made with it: "a free {duration_minutes}-minute slot" less the value is "a free slot")
 # a field's unit after its value in a request: "delay {delay_minutes} minutes", "rate {rate_pct}%"
 _UNIT_AFTER = r"(?: (?:" + "|".join(sorted({re.escape(u) for u in UNITS.values() if u != "%"})) + r")\b|%)"
@@ -266,15 +267,23 @@ def _clarify_template(text: str, param: str, tool: Tool) -> str:
         if named.search(text):
             return named.sub(_unnamed(thing), text, count=1)
         return text.replace(slot, _unnamed(thing), 1)
-    named = re.escape(param_label(tool, param)) + r"\s+" + re.escape(slot)
-    for pattern in (r"(,\s*|\s+and\s+)" + named, named + r"(,\s*|\s+and\s+)"):  # an item of a listing
-        found = re.search(pattern, text)
+    named = r"(?:(?:[a-z][a-z-]*\s+){0,2}(?!(?:for|of|at|to|from|by|on|with)\s)[a-z][a-z-]*\s+" + re.escape(slot)
+    named += "|" + re.escape(slot) + _COUNTED + ")"
+    last = re.escape(slot) + r"(?=\s*(?:,|\band\b|[.?!]|$))"  # or bare, its unit gone: "day {day} and {minutes}"
+    for pattern in (r"(,\s*|\s+and\s+)(?:" + named + "|" + last + ")", named + r"(,\s*|\s+and\s+)"):  # an item,
+        found = re.search(pattern, text)  # labelled ("floor {floor}") or counted ("{nights} nights")
         if found:
             listed = text[: found.start()] + text[found.end():]
             if "and" in found.group(1) and ", " in listed:  # "a, b and c" less c is "a and b"
                 head, _, last = listed.rpartition(", ")
                 listed = f"{head} and {last}"
             return " ".join(listed.split())
+    bare = re.search(r"(?:\b(?:where|when|who|what|which|how|whether)\s+|\s+the\s+" + re.escape(param_label(tool, param))
+                     + r"\s+)" + re.escape(slot) + r"(?=\s+[a-z]|[.?!]?$)", text)
+    if bare:  # the value is the sentence's subject or object: "tell me where {company_name} has ..." -> "tell me
+        # where a certain company has ...", "look up who has the email address {email}" -> "... a certain email address"
+        said = bare.group(0)[: -len(slot)] if not bare.group(0).lstrip().startswith("the ") else " "
+        return " ".join((text[: bare.start()] + said + f"a certain {param_label(tool, param)}" + text[bare.end():]).split())
     dropped = re.sub(_PREPOSITION + re.escape(slot) + _COUNTED_SLOT, "", text, count=1)
     if dropped == text:
         dropped = text.replace(slot, "it", 1)
