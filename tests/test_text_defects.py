@@ -358,3 +358,28 @@ def test_a_thought_rules_out_only_an_alternative_about_the_same_things():
 def _entity_words(tool):
     props = tool.spec.parameters.get("properties", {})
     return {w for p in props.values() if "x-entity" in p for w in p["x-entity"].split("_")}
+
+
+def test_a_route_is_said_from_and_to_never_for():
+    """'I found 2 flights for ORD to BOS on 2026-12-19' and 'For MIA to SEA on ..., the cheapest flight is ...' (11
+    quickstart rows): a search between two airports is said 'from ORD to BOS', in a heading too."""
+    from agentfab.generators.replies import headline
+    from agentfab.worlds.registry import builtin_domain
+
+    travel = builtin_domain("travel")
+    tool = travel.tool("search_flights")
+    store = travel.seeded(5)
+    said = found = 0
+    for seed in range(40):
+        rng = random.Random(seed)
+        origin, destination = rng.sample(["ORD", "BOS", "SEA", "MIA", "DEN", "AUS"], 2)
+        args = {"origin": origin, "destination": destination, "date": f"2026-12-{19 + seed % 5}"}
+        result = tool.invoke(store.fork(), args)
+        for asks in (("count", "cheapest_flight_id"), ("cheapest_flight_id", "cheapest_price")):
+            text = reply([Said(tool, args, result, asks)], random.Random(seed))
+            assert not re.search(r"\b[Ff]or [A-Z]{3} to [A-Z]{3}\b", text), text
+            said += f"from {origin} to {destination}".lower() in text.lower()
+        found += bool(result.get("count"))
+    assert said >= 60 and found >= 10, (said, found)
+    assert headline(tool, {"origin": "ORD", "destination": "BOS", "date": "2026-12-19"}) == (
+        "Flights from ORD to BOS on 2026-12-19")

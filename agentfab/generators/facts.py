@@ -307,8 +307,14 @@ def _subject(named: ToolWords, arguments: dict[str, Any]) -> str:
     if len(arguments) == 1:  # "the username pattonvanessa", "the status delayed"
         (param, value), = arguments.items()
         return f"the {param_label(named.tool, param)} {render_value(value)}"
-    return " ".join([render_value(v) if i == 0 else f"{preposition(p)} {render_value(v)}"
-                     for i, (p, v) in enumerate(arguments.items())])
+    return " ".join([render_value(v) if i == 0 and preposition(p) != "from" else f"{preposition(p)} {render_value(v)}"
+                     for i, (p, v) in enumerate(arguments.items())])  # a route says its "from": "from ORD to BOS"
+
+
+def for_about(about: str) -> str:
+    """What a reply is for: "for account ACC-1", "for Paris on 2025-06-01", but a route as it is ("from ORD to BOS
+    on 2026-12-19"), never "for ORD to BOS"."""
+    return about if about.startswith("from ") else f"for {about}"
 
 
 def preposition(param: str) -> str:

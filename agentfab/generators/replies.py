@@ -15,7 +15,7 @@ import string
 from typing import Any
 
 from agentfab.generators.facts import (Fact, Said, ToolWords, fact_clause, fact_label, facts as _facts,
-                                       preposition as _preposition, subject, value_text, words)
+                                       for_about, preposition as _preposition, subject, value_text, words)
 from agentfab.generators.language import _cap, action_text, param_label, past
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.wording import counted, is_person, join_words, noun, yes_no_statement
@@ -38,6 +38,7 @@ def _headline(named: ToolWords, about: str, arguments: dict[str, Any]) -> str:
     if not about:
         return _cap(what)
     joiner = " of " if first is not None else f" {_preposition(next(iter(arguments)))} "
+    joiner = " " if about.startswith("from ") else joiner  # "Flights from ORD to BOS on ...": the route says it
     return _cap(what + joiner + about)
 
 
@@ -192,9 +193,10 @@ def _described(part: Said, by_value: bool, rng: random.Random) -> str:
     facts = _facts(part, said=about)
     if not facts:
         full = _facts(part)
-        return _cap(join_words([f[3] for f in full])) + f" for {about}." if full else ""
+        return _cap(join_words([f[3] for f in full])) + f" {for_about(about)}." if full else ""
     clauses = [f[3] for f in facts]
-    lead, tail = (_scope(part) if by_value else None) or (f"For {about}", f"for {about}")  # "In Chicago", not "For the city Chicago"
+    tail = for_about(about)
+    lead, tail = (_scope(part) if by_value else None) or (_cap(tail), tail)  # "In Chicago", not "For the city Chicago"
     if part.named.cls == "aggregate":
         return f"{_cap(join_words(clauses))}" + (f" {tail}." if about else ".")
     if not about:
@@ -210,9 +212,10 @@ def _described(part: Said, by_value: bool, rng: random.Random) -> str:
         if about.startswith("the "):
             return f"{lead}, {clauses[0]}." if rng._randbelow(2) else f"{_cap(clauses[0])} {tail}."
         if rng._randbelow(2):
-            return f"For {about}, {clauses[0]}."
+            return f"{_cap(for_about(about))}, {clauses[0]}."
         verb = "are" if isinstance(value, list) and len(value) != 1 else "is"
-        return f"The {lab} of {about} {verb} {text}."
+        of = "" if about.startswith("from ") else "of "  # "The cheapest flight from ORD to BOS on ... is FL-1."
+        return f"The {lab} {of}{about} {verb} {text}."
     itself = not about.startswith("the ") and about.split(" ", 1)[0] == part.named.topic  # get_person: the person
     kind = "" if about.startswith("the ") else about.rsplit(" ", 1)[0]
     if is_person(kind):  # "For teacher TCH-15, ... and they have 28 years of experience", never "it has"
@@ -233,7 +236,7 @@ def _count_heads(part: Said, n: int) -> tuple[str | None, str | tuple[str, str]]
     when = " ".join(f"{_preposition(a)} {render_value(v)}" for a, v in part.arguments.items()
                     if named.id_noun(a) is None) if record else ""  # "... has no events on 2026-12-18"
     own = f"{_cap(about)} has {what}" + (f" {when}" if when else "") if record else None
-    after = (f" with {about[4:]}" if about.startswith("the ") else f" for {about}") if about else ""
+    after = (f" with {about[4:]}" if about.startswith("the ") else f" {for_about(about)}") if about else ""
     after += f" {when}" if when else ""
     if not n:
         return own, f"There are {what}" + after
