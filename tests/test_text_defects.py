@@ -383,3 +383,26 @@ def test_a_route_is_said_from_and_to_never_for():
     assert said >= 60 and found >= 10, (said, found)
     assert headline(tool, {"origin": "ORD", "destination": "BOS", "date": "2026-12-19"}) == (
         "Flights from ORD to BOS on 2026-12-19")
+
+
+def test_a_reply_with_several_parts_opens_once():
+    """'All set. The highest delay is 285 minutes. ... Done: I deleted the flight record for FL-019.' (41 of 3,699
+    quickstart replies): a reply opens with one of 'All set.', 'Done.' or 'Done: I ...', never with two."""
+    from agentfab.worlds.registry import builtin_domain
+
+    library = builtin_domain("library")
+    store = library.seeded(2)
+    get, delete = library.tool("get_author"), library.tool("delete_book")
+    author = get.invoke(store.fork(), {"author_id": "AUT-001"})
+    books = [b["book_id"] for b in library.tool("list_books_of_author").invoke(store.fork(), {"author_id": "AUT-001"})[
+        "results"] if "deleted" in delete.invoke(store.fork(), {"book_id": b["book_id"]})]
+    opened = re.compile(r"(?:^|\s)(?:Done[:.]|All set\.)")
+    leads = set()
+    for seed in range(60):
+        book = books[seed % len(books)]
+        gone = delete.invoke(store.fork(), {"book_id": book})
+        parts = [Said(get, {"author_id": "AUT-001"}, author, ("name",)), Said(delete, {"book_id": book}, gone, ())]
+        text = reply(parts, random.Random(seed))
+        assert len(opened.findall(text)) <= 1, text
+        leads.add(text.split(" ", 1)[0])
+    assert books and {"All", "Done."} <= leads, (books, leads)  # the openers were drawn

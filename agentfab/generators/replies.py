@@ -367,7 +367,7 @@ def reply(parts: list[Said], rng: random.Random) -> str:
     lead = "" if texts and texts[0].startswith(("Done", "I've", "I ", "Here")) else lead
     if len(texts) > 1:  # (one text opening with "Done" has no lead)
         done = [i for i, t in enumerate(texts) if t.startswith("Done: I ")]
-        for i in done[0 if lead.startswith("Done") else 1:]:  # "Done: I created ... Done: I updated ..." once
-            texts[i] = texts[i][len("Done: "):]
+        for i in done[0 if lead.startswith(("Done", "All set")) else 1:]:  # "Done: I created ... Done: I updated
+            texts[i] = texts[i][len("Done: "):]  # ..." and "All set. ... Done: I deleted ..." say it once
     joiner = "\n\n" if use_list else " "
     return (lead + joiner.join(texts)).strip() or "Done."
