@@ -169,6 +169,27 @@ def test_a_person_is_named_plainly_and_their_email_is_made_from_their_name():
     assert people >= 100 and emails == people
 
 
+def test_a_mc_surname_is_spelled_as_people_spell_it():
+    """'Jacob Mcintyre', 'Brian Mccann', 'Mcdonald Inn' (28 quickstart rows): Faker's Mc names read 'McIntyre'."""
+    import re
+
+    from agentfab.flows.worlds import synthesized_domains
+
+    names = mc = 0
+    domains = [*synthesized_domains(30, 7), *(builtin_domain(n) for n in ("bank", "shop", "travel", "calendar"))]
+    for domain in domains:
+        for seed in range(3):
+            for rows in domain.seed_state(seed).values():
+                for rec in rows.values():
+                    for field in ("name", "manager", "holder", "guide", "instructor"):
+                        value = rec.get(field)
+                        if isinstance(value, str):
+                            names += 1
+                            assert not re.search(r"\bMc[a-z]", value), value
+                            mc += bool(re.search(r"\bMc[A-Z]", value))
+    assert names >= 1_000 and mc >= 3, (names, mc)
+
+
 def test_a_world_seeded_again_in_the_same_process_is_the_same_world():
     """The thread's one Faker is re-seeded for every world: what `fake.unique` handed out for an earlier world must
     not steer this one (travel draws its company names through it). Seeding the same seed again, after others,

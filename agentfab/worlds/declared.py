@@ -72,7 +72,7 @@ from agentfab.worlds.core import Domain, EntityPool, Tables, canonical_json
 from agentfab.worlds.declared_parse import parse_domain
 from agentfab.worlds.declared_spec import FAKER_PROVIDERS, DeclaredDomainError, DomainDef, FieldDef
 from agentfab.worlds.declared_tools import Examples, build_tools
-from agentfab.worlds.seeded_faker import plain_name, seeded_faker
+from agentfab.worlds.seeded_faker import last_name, plain_name, seeded_faker, spelled
 
 __all__ = ["DeclaredDomainError", "FAKER_PROVIDERS", "declared_domain_from_dict", "load_declared_domain"]
 
@@ -150,9 +150,10 @@ def faker_pool(provider: str) -> tuple[Any, ...]:
     if provider not in _POOLS:
         fake = seeded_faker(POOL_SEED)
         make = getattr(fake, provider)  # from the allow-list checked in declared_parse, never an arbitrary attribute
-        if provider == "name":
-            make = functools.partial(plain_name, fake)
-        _POOLS[provider] = tuple(make() for _ in range(FAKER_POOL))
+        if provider in ("name", "last_name"):
+            make = functools.partial(plain_name if provider == "name" else last_name, fake)
+        values = (make() for _ in range(FAKER_POOL))
+        _POOLS[provider] = tuple(spelled(v) for v in values) if provider == "company" else tuple(values)
     return _POOLS[provider]
 
 

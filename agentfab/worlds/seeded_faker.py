@@ -17,6 +17,7 @@ thread (every caller seeds one world, or fills one pool, and drops it).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from itertools import accumulate
@@ -44,7 +45,20 @@ def seeded_faker(seed: int) -> Faker:
 def plain_name(fake: Faker) -> str:
     """A person's name as people give it: not Faker's name(), which sometimes adds a title and a degree
     ("Dr. Theresa Scott MD")."""
-    return f"{fake.first_name()} {fake.last_name()}"
+    return f"{fake.first_name()} {last_name(fake)}"
+
+
+def last_name(fake: Faker) -> str:
+    """Faker's last name as it is spelled: "McDonald", "McIntyre", not Faker's "Mcdonald" (the same draw)."""
+    return spelled(fake.last_name())
+
+
+def spelled(name: str) -> str:
+    """A name made of Faker's last names as people spell it: "McDaniel, Roberson and Johnson", "Ashley McPherson"."""
+    return _MC.sub(lambda m: "Mc" + m.group(1).upper(), name) if "Mc" in name else name
+
+
+_MC = re.compile(r"\bMc([a-z])")
 
 
 def _summed(table: OrderedDict[Any, float]) -> tuple[tuple[Any, ...], list[float]]:

@@ -10,7 +10,7 @@ from typing_extensions import TypedDict
 from agentfab.worlds.authoring import Arg, ask, tool
 
 from agentfab.worlds.core import EntityPool, Store, Tables, ToolError
-from agentfab.worlds.seeded_faker import seeded_faker
+from agentfab.worlds.seeded_faker import last_name, seeded_faker
 
 NAME = "calendar"
 DESCRIPTION = "Team calendar: people, teams and meetings, with conflict checks, free slots and rescheduling."
@@ -83,7 +83,7 @@ def seed_state(seed: int) -> Tables:
     n_people = rng.randint(24, 40)
     for i in range(n_people):
         pid = f"P-{101 + i}"
-        first, last = fake.first_name(), fake.last_name()
+        first, last = fake.first_name(), last_name(fake)
         team = TEAMS[i % len(TEAMS)]
         title = rng.choice(JOB_TITLES[team]) if team in teams else f"{team.capitalize()} Lead"
         people[pid] = {"id": pid, "name": f"{first} {last}", "email": f"{first}.{last}{i}@acme.test".lower(),

@@ -11,7 +11,7 @@ from agentfab.worlds.authoring import Arg, ask, tool
 
 from agentfab.worlds.core import EntityPool, Store, Tables, ToolError
 from agentfab.worlds.plausible import city
-from agentfab.worlds.seeded_faker import seeded_faker
+from agentfab.worlds.seeded_faker import last_name, seeded_faker
 
 NAME = "shop"
 DESCRIPTION = "Online shop: customers, products, stock, orders, cancellations and refunds."
@@ -64,7 +64,7 @@ def seed_state(seed: int) -> Tables:
     n_customers, n_products = rng.randint(24, 40), rng.randint(36, 60)
     for i in range(n_customers):
         cid = f"C-{1001 + i}"
-        first, last = fake.first_name(), fake.last_name()
+        first, last = fake.first_name(), last_name(fake)
         email = f"{first}.{last}@{fake.free_email_domain()}".lower()
         if email in emails:
             email = email.replace("@", f"{i}@")

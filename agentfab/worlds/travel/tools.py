@@ -9,7 +9,7 @@ from typing_extensions import TypedDict
 from agentfab.worlds.authoring import Arg, ask, tool
 
 from agentfab.worlds.core import EntityPool, Store, Tables, ToolError
-from agentfab.worlds.seeded_faker import seeded_faker
+from agentfab.worlds.seeded_faker import last_name, seeded_faker, spelled
 
 NAME = "travel"
 DESCRIPTION = "Business travel: companies, travelers, airports, weather, flights and hotels with real bookings."
@@ -71,12 +71,12 @@ def seed_state(seed: int) -> Tables:
     companies, travelers, flights, bookings, hotels = {}, {}, {}, {}, {}
     for i in range(20):
         cid = f"CO-{101 + i}"
-        companies[cid] = {"id": cid, "name": fake.unique.company(), "hq_city": names[i % len(names)],
+        companies[cid] = {"id": cid, "name": spelled(fake.unique.company()), "hq_city": names[i % len(names)],
                           "industry": fake.random_element(INDUSTRIES)}
     n_travelers = rng.randint(24, 40)
     for i in range(n_travelers):
         tid = f"T-{201 + i}"
-        first, last = fake.first_name(), fake.last_name()
+        first, last = fake.first_name(), last_name(fake)
         travelers[tid] = {"id": tid, "name": f"{first} {last}", "email": f"{first}.{last}{i}@example.com".lower(),
                           "home_city": fake.random_element(names),
                           "loyalty_tier": fake.random_element(("none", "silver", "gold"))}
@@ -96,7 +96,7 @@ def seed_state(seed: int) -> Tables:
                     }
     for i in range(rng.randint(18, 30)):
         hid = f"H-{301 + i}"
-        hotels[hid] = {"id": hid, "name": f"{fake.last_name()} {fake.random_element(('Inn', 'Hotel', 'Suites'))}",
+        hotels[hid] = {"id": hid, "name": f"{last_name(fake)} {fake.random_element(('Inn', 'Hotel', 'Suites'))}",
                        "city": names[i % len(names)], "stars": fake.random_int(2, 5),
                        "price_per_night": round(fake.pyfloat(min_value=70, max_value=420, right_digits=2), 2),
                        "rooms_left": 0 if i % 7 == 3 else fake.random_int(1, 12)}
