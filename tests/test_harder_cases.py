@@ -54,20 +54,35 @@ def test_near_miss_requests_come_from_the_same_domain_and_offer_its_closest_tool
     assert near >= 10
 
 
-def test_a_refusal_says_back_what_was_asked_and_its_thought_names_an_offered_tool():
+def test_a_refusal_says_back_what_was_asked_and_its_thought_names_an_offered_tool_about_the_same_things():
     """254 irrelevant rows had 3 replies ("I can't do that: it is outside what my available tools support.") and one
     thought: a constant a model learns by heart. Now the reply says back the request, and the thought what an
-    offered tool would do instead."""
+    offered tool would do instead, if one is about something the request names: not 'None of the 4 offered tools
+    does that (create_pupil would only create a new pupil)' for 'find the total tip across all deliveries'."""
+    import re
+
+    from agentfab.schemas.wording import plural
+
+    verbs = {"get", "find", "search", "list", "count", "create", "add", "update", "delete", "remove", "by", "of",
+             "total", "average", "max", "min", "all", "for", "in", "with"}
+
     replies, thoughts = set(), set()
-    rows = drafts("irrelevant")
+    rows = drafts("irrelevant", 80)
+    named = unnamed = 0
     for draft, task, content in rows:
         assert task.declined and task.declined.lower() in task.user_turns[0].text.lower()
         final = content[-1]
         assert retold(task.declined) in final["content"], final["content"]
         assert retold(task.declined, "they") in final["description"], final["description"]
-        assert any(name in final["description"] for name in task.tools), final["description"]
+        said = set(re.findall(r"[a-z]+", task.declined.lower()))
+        close = [n for n in task.tools if any(w in said or plural(w) in said for w in n.split("_") if w not in verbs)]
+        names = [n for n in task.tools if n in final["description"]]
+        assert names == close[:1] or (len(names) == 1 and names[0] in close), (task.declined, final["description"])
+        named += bool(names)
+        unnamed += not names
         replies.add(final["content"])
         thoughts.add(final["description"])
+    assert named >= 10 and unnamed >= 5, (named, unnamed)
     assert len(replies) >= len(rows) * 0.8 and len(thoughts) >= len(rows) * 0.8
     assert retold("email me a copy of my record", "they") == "email them a copy of their record"
 

@@ -60,6 +60,11 @@ _VERB_WORDS = frozenset(("get", "find", "search", "list", "count", "create", "ad
                          "of", "total", "average", "max", "min", "all"))
 
 
+def _name_words(name: str) -> list[str]:
+    """The things a tool's name is about: "delete_car" -> car, "list_loans_of_member" -> loans, member."""
+    return [w for w in name.split("_") if w not in _VERB_WORDS and w not in ("for", "in", "with")]
+
+
 def _entities(tool: Tool) -> frozenset[str]:
     """What a tool is about: the entity types it takes, else the words of its name ("find_car_by_plate": car,
     plate). A tool about none of the same things is no alternative worth ruling out."""
@@ -183,7 +188,20 @@ class Reasoner:
         """Why no tool is called: what is asked, and what an offered tool would do instead."""
         if not request or not self.others:
             return "None of the offered tools can do what is asked, so I should say so and not call any."
-        wanted, near = retold(request, "they"), self.others[rng._randbelow(len(self.others))]
+        wanted, drawn = retold(request, "they"), rng._randbelow(len(self.others))
+        said = set(re.findall(r"[a-z]+", request.lower()))
+        # a near miss is a tool about something the request names: not "create_pupil would only create a new
+        # pupil" for "find the total tip across all deliveries"
+        close = [n for n in self.others if any(w in said or plural(w) in said for w in _name_words(n))]
+        if not close:
+            return rng.choice((
+                f"The user wants me to {wanted}. None of the {len(self.others)} offered tools deals with that, so "
+                "I should decline and not call any.",
+                f"Nothing offered can {wanted}, and no offered tool is about anything like it. I won't call a tool; "
+                "I'll tell the user.",
+                f"The request is to {wanted}. No offered tool does it or anything close. I'll say so plainly and "
+                "call nothing."))
+        near = close[drawn % len(close)]
         purpose = self._known[near][1]
         return rng.choice((
             f"The user wants me to {wanted}. None of the {len(self.others)} offered tools does that ({near} "
