@@ -510,3 +510,21 @@ def test_free_text_examples_differ_between_domains_and_fields():
     for lists in shared:
         assert len(set(lists)) == len(lists), lists  # no two fields offer the same examples
         assert len({v for examples in lists for v in examples}) > 5, lists
+
+
+def test_a_total_of_a_number_field_is_a_number_like_its_values_even_when_whole():
+    """'The total principal is 718,868 for borrower BRW-0010' beside 'Principal: 147,207.00' (10 quickstart rows): a
+    field of whole-valued numbers summed to an int. Its total is a float like its values, said '718,868.00'."""
+    from agentfab.flows.worlds import synthesized_domains
+
+    totals = 0
+    for domain in synthesized_domains(30, 7):
+        store = domain.seeded(1)
+        for tool in domain.tools:
+            if not tool.name.startswith("total_") or tool.spec.parameters.get("required"):
+                continue
+            result = tool.invoke(store.fork(), {})
+            kind = tool.spec.returns["properties"]["value"]["type"]
+            assert isinstance(result["value"], float if kind == "number" else int), (tool.name, result)
+            totals += kind == "number"
+    assert totals >= 10, totals

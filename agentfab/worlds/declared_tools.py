@@ -303,7 +303,8 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
             return {"value": best, k: min(r[key] for r in rows if r[name] == best)}
         total = math.fsum(r[name] for r in rows)
         if op == "sum":
-            return {"value": round(total, digits) if digits else int(total), "count": len(rows)}
+            # a number field's total is a number like its values ("718,868.00" beside "147,207.00"), even whole
+            return {"value": round(total, digits) if f.kind == "number" else int(total), "count": len(rows)}
         return {"value": round(total / len(rows), 2), "count": len(rows)}
 
     base = f"{_OP_NAME[op]}_{e.snake}_{name}"
