@@ -528,3 +528,24 @@ def test_a_total_of_a_number_field_is_a_number_like_its_values_even_when_whole()
             assert isinstance(result["value"], float if kind == "number" else int), (tool.name, result)
             totals += kind == "number"
     assert totals >= 10, totals
+
+
+def test_an_aggregate_is_asked_for_over_its_records_not_as_a_noun_pile():
+    """'tell me the mean teacher years of experience', 'the maximum meter reading energy use in kWh for ACCT-0020'
+    (quickstart requests): an aggregate's phrases say the value and then what it is over ('the mean years of
+    experience of all teachers', 'the maximum energy use in kWh of the meter readings for ...')."""
+    import re
+
+    from agentfab.flows.worlds import synthesized_domains
+
+    checked = 0
+    for domain in synthesized_domains(30, 7):
+        for tool in domain.tools:
+            if not re.match(r"(?:max|min|total|average)_", tool.name):
+                continue
+            for phrase in tool.phrases:
+                checked += 1
+                assert re.search(r"\b(?:all|the) [a-z ]+s\b", phrase.text), phrase.text
+                assert not re.search(r"\b(?:maximum|minimum|combined|mean) [a-z]+ [a-z]+ [a-z]+ (?:for|$)",
+                                     phrase.text) or " of " in phrase.text, phrase.text
+    assert checked >= 200, checked

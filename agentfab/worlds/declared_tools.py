@@ -312,7 +312,8 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
         b.add(base, f"Get the {word} {f.words} over all {e.plural_words}"
               + (f", and the {e.words} that has it." if op in ("min", "max") else "."),
               {}, [], object_schema(returns), run,
-              (f"find the {word} {f.words} {among} all {e.plural_words}", f"tell me the {word2} {e.words} {f.words}"),
+              (f"find the {word} {f.words} {among} all {e.plural_words}",
+               f"tell me the {word2} {f.words} of all {e.plural_words}"),  # not "the mean teacher years of experience"
               ("value",))
         return
     target = fam.targets[rel.name]
@@ -322,7 +323,7 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
           + (f", and the {e.words} that has it." if op in ("min", "max") else "."),
           {rel.name: param_schema(rel, e, d, {})}, [rel.name], object_schema(returns), run,
           (f"find the {word} {f.words} {among} the {e.plural_words} whose {lw} is {{{rel.name}}}",
-           f"tell me the {word2} {e.words} {f.words} for {{{rel.name}}}"),
+           f"tell me the {word2} {f.words} of the {e.plural_words} for {{{rel.name}}}"),
           ("value",))
 
 
