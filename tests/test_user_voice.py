@@ -403,3 +403,23 @@ def test_a_value_left_out_leaves_no_dangling_label_separator_or_missing_subject(
     travel = builtin_domain("travel").tool("find_company")
     assert clarify_template("tell me where {company_name} has its headquarters", "company_name", travel) == (
         "tell me where a certain company has its headquarters")
+
+
+def test_a_year_left_out_is_asked_for_as_a_year():
+    """'What built year should it have?' and '... floors 35 and built year 1965' (a quickstart clarify row): the field
+    reads 'year built', and the question asks for a year."""
+    from agentfab.generators.language import clarify_question, param_label
+    from agentfab.schemas.wording import label
+
+    assert label("built_year") == "year built"
+    asked = 0
+    for domain in _DOMAINS:
+        for tool in domain.tools:
+            for param in tool.spec.parameters.get("properties", {}):
+                if "year" in param.split("_") and tool.spec.mutates:
+                    for seed in range(4):
+                        question = clarify_question(tool, param, random.Random(seed))
+                        words = param_label(tool, param)
+                        assert "year" in question and (" " not in words or words not in question), question
+                        asked += 1
+    assert asked >= 4, asked

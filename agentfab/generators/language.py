@@ -309,6 +309,8 @@ def clarify_question(tool: Tool, param: str, rng: random.Random) -> str:
     schema = tool.spec.parameters.get("properties", {}).get(param, {})
     if schema.get("type") == "integer" and words.endswith("s"):
         return rng.choice((f"Sure. How many {words}?", f"How many {words} should it be?"))
+    if "year" in words.split():  # "year built": not "What year built should it have?"
+        return rng.choice(("Sure. Which year should I put down?", "What year should it be?"))
     if "date" in words or param == "date":
         return rng.choice(("Sure. For which date?", "Which date should I use?"))
     if param in ("amount", "quantity"):

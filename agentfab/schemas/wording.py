@@ -13,6 +13,7 @@ from functools import lru_cache
 # Field names whose plain reading is wrong or unclear. Everything else follows the suffix rules in `label`.
 LABELS: dict[str, str] = {
     "hq_city": "headquarters city",
+    "built_year": "year built",
     "high_c": "high",
     "low_c": "low",
     "from_balance": "new balance of the source account",
