@@ -30,17 +30,17 @@ def _shape(task) -> str:
     return "later" if c.step != task.plan[0].id else "first"
 
 
-def _clarify_tasks():
+def _clarify_tasks(seeds: range = range(12), roll: bool = True):
     out = []
     for domain in _DOMAINS:
         store = domain.seeded(5).with_offset(77)
-        for seed in range(12):
+        for seed in seeds:
             rng = random.Random(seed)
             plan = Composer(domain, store, 5).compose("clarify", rng)
             if plan is None:
                 continue
             task = to_task(plan, domain, rng, task_id=f"c{seed}", kind="clarify", distractors=2)
-            content = OracleAgent(domain, store).roll_out(task, rng).content
+            content = OracleAgent(domain, store).roll_out(task, rng).content if roll else None
             out.append((domain, store, task, content))
     return out
 
@@ -84,7 +84,8 @@ def test_an_ambiguous_request_never_says_which_and_the_question_offers_every_opt
         assert mentions(c.reply, str(c.value).lower())
         assert "?" in c.question
         text = task.user_turns[0].text
-        said = re.match(r"(?:I'm|This is|My) ([a-z]+)( ID is)?", text)  # "My account ID is ACC-032" may be a thing's
+        said = re.match(r"(?:(?:Hi|Hey), )?(?:I'm|[Tt]his is|[Mm]y) ([a-z]+)( ID is)?", text)  # "My account ID is
+        # ACC-032" may be a thing's
         assert said is None or said.group(2) or is_person(said.group(1)), text  # "I'm member MEM-17", never "I'm unit UNT-4"
 
 
@@ -174,3 +175,30 @@ def test_a_question_for_a_value_to_look_for_asks_what_to_look_for():
                         assert "look" in question and not answer.startswith(("Make it", "Use")), (question, answer)
                         asked += 1
     assert asked >= 50, asked
+
+
+def test_an_owner_introduces_themself_after_the_greeting_and_never_hands_their_record_to_another():
+    """'I'm student STU-0034. Hi, please update the record of my enrollment, setting the student to STU-0027,
+    thanks.' (a quickstart row): the greeting comes first, and a request about one of my records never moves it to
+    another owner."""
+    owners = greeted = 0
+    for domain, _, task, _ in _clarify_tasks(range(40), roll=False):
+        text = task.user_turns[0].text
+        intro = re.match(r"(?:(?:Hi|Hey), )?(?:I'm|[Mm]y|[Tt]his is) ([a-z ]+?) (?:ID is )?[A-Z]+-\d+\.", text)
+        if _shape(task) != "holdings" or intro is None:
+            continue
+        owners += 1
+        greeted += text.startswith(("Hi, ", "Hey, "))
+        assert not re.search(r"\. (?:Hi|Hey), ", text), text
+        lister = task.plan[0]
+        owner = domain.tool(lister.tool).spec.parameters["properties"][next(iter(lister.arguments))]["x-entity"]
+        head = next(s for s in task.plan if s.id == task.clarification.step)
+        props = domain.tool(head.tool).spec.parameters["properties"]
+        moved = [k for k in head.arguments if k != task.clarification.param and props[k].get("x-entity") == owner]
+        assert not moved, (text, head.arguments)
+    assert owners >= 20 and greeted >= 2, (owners, greeted)
+    from agentfab.generators.clarify import introduced
+
+    assert introduced("I'm member MEM-1.", "Hi, please renew my loan.") == "Hi, I'm member MEM-1. Please renew my loan."
+    assert introduced("My account ID is A-1.", "Hey, can you block my card?") == (
+        "Hey, my account ID is A-1. Can you block my card?")

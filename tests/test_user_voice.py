@@ -44,7 +44,8 @@ def test_a_left_out_record_is_my_card_of_what_a_customer_holds_and_one_of_our_bo
     for _, task in _requests("clarify", range(8)):
         first = task.user_turns[0].text
         assert not re.search(r"\b(my|one of our) \w+ from the \w+s\b", first), first  # "remove my loan from the loans"
-        if re.match(r"(I'm|This is|My \w+ ID is) ", first):  # the owner speaks of what they hold: "my activity"
+        if re.match(r"(?:(?:Hi|Hey), )?(I'm|[Tt]his is|[Mm]y \w+ ID is) ", first):  # the owner speaks of what they
+            # hold: "my activity"
             continue
         for thing in re.findall(r"\bmy ((?:\w+ )?\w+)\b", first):
             words = thing.split()
@@ -65,7 +66,7 @@ def test_a_person_left_out_is_one_of_our_people():
     for _, task in _requests("clarify", range(40)):
         first = task.user_turns[0].text
         for thing in re.findall(r"\bmy (\w+)\b", first):
-            assert not is_person(thing) or re.match(r"(I'm|This is|My \w+ ID is) ", first), first
+            assert not is_person(thing) or re.match(r"(?:(?:Hi|Hey), )?(I'm|[Tt]his is|[Mm]y \w+ ID is) ", first), first
         seen += bool(re.search(r"one of our (borrowers|members|customers|patients|renters|agents|\w+ers)\b", first))
     assert seen >= 3, seen
 

@@ -161,7 +161,8 @@ def _holdings(c: Composer, rng: random.Random) -> Plan | None:
         if not listers:
             return None
         tool, owner, field, key, entity = listers[rng.randrange(len(listers))]
-        pool = c.pools.pool(tool.spec.parameters["properties"][owner]["x-entity"])
+        owner_entity = tool.spec.parameters["properties"][owner]["x-entity"]
+        pool = c.pools.pool(owner_entity)
         if not pool:
             continue
         lister = Step(c._new_id(), tool.name, {owner: pool[rng.randrange(len(pool))]})
@@ -175,6 +176,9 @@ def _holdings(c: Composer, rng: random.Random) -> Plan | None:
         head_tool, param = heads[rng.randrange(len(heads))]
         args = sample_arguments(head_tool, c.pools, rng)
         args[param] = ids[rng.randrange(len(ids))]
+        props = head_tool.spec.parameters.get("properties", {})
+        if any(props.get(k, {}).get("x-entity") == owner_entity for k in args if k != param):
+            continue  # never "I'm student STU-34. ... update my enrollment, setting the student to STU-27"
         head = Step(c._new_id(), head_tool.name, args, depends_on=[lister.id], ask=param, options=ids)
         if c.execute([lister, head]) is not None:
             return c.finish("clarify", [[lister, head]], c.family_of(head))
@@ -231,7 +235,17 @@ def holdings_request(tool: Tool, owner: str, value: Any, clause: str, thing: str
     # a person says "my loan"; a unit or an order is spoken of ("the tenant of unit UNT-4")
     if is_person(who):
         intro = OWNER_INTROS[rng.randrange(len(OWNER_INTROS))].format(owner=who, value=said)
-        return intro + " " + sentence(clause, rng)
+        return introduced(intro, sentence(clause, rng))
     if f"my {thing}" not in clause:  # "My account ID is ACC-032.", never "I'm account ACC-032."
-        return OWNER_INTROS[1].format(owner=who, value=said) + " " + sentence(clause, rng)
+        return introduced(OWNER_INTROS[1].format(owner=who, value=said), sentence(clause, rng))
     return sentence(clause.replace(f"my {thing}", f"the {thing} of {who} {said}", 1), rng)
+
+
+def introduced(intro: str, request: str) -> str:
+    """The owner's intro before the request, after its greeting: "Hi, I'm student STU-0034. Please update ...",
+    never "I'm student STU-0034. Hi, please update ..."."""
+    greeting, comma, rest = request.partition(", ")
+    if not comma or greeting not in ("Hi", "Hey"):
+        return f"{intro} {request}"
+    lower = intro if intro.startswith("I'm") else intro[:1].lower() + intro[1:]
+    return f"{greeting}, {lower} {rest[:1].upper()}{rest[1:]}"
