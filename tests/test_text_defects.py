@@ -406,3 +406,36 @@ def test_a_reply_with_several_parts_opens_once():
         assert len(opened.findall(text)) <= 1, text
         leads.add(text.split(" ", 1)[0])
     assert books and {"All", "Done."} <= leads, (books, leads)  # the openers were drawn
+
+
+def test_one_of_a_counted_field_is_singular_and_a_record_entity_is_not_said_twice():
+    """'Airport APT-004 has 1 runways.' and 'email me a copy of the service record record SRV-0025' (quickstart
+    rows): a count of one is singular, and an entity named '... record' is not followed by another 'record'."""
+    from agentfab.generators.language import param_label
+
+    domains = synthesized_domains(30, 7)
+    said = 0
+    for domain in domains:
+        store = domain.seeded(1)
+        for tool in domain.tools:
+            required = tool.spec.parameters.get("required", [])
+            if not tool.name.startswith("get_") or len(required) != 1:
+                continue
+            returns = tool.spec.returns.get("properties", {})
+            for field, schema in returns.items():
+                words = param_label(tool, field)
+                if schema.get("type") != "integer" or " " in words or not words.endswith("s"):
+                    continue
+                key = next((r[required[0]] for rows in domain.seed_state(1).values() for r in rows.values()
+                            if required[0] in r), None)
+                if key is None:
+                    continue
+                result = tool.invoke(store.fork(), {required[0]: key})
+                for seed in range(6):
+                    text = reply([Said(tool, {required[0]: key}, {**result, field: 1}, (field,))], random.Random(seed))
+                    assert not re.search(rf"\b1 {words}\b", text), text
+                    said += f" 1 {words[:-1]}" in text
+    assert said >= 5, said
+    for domain in domains:
+        for request in domain.near_misses:
+            assert not re.search(r"\brecord record\b", request), request

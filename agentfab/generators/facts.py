@@ -286,7 +286,7 @@ def fact_clause(lab: str, text: str, value: Any) -> str:
         if first in _AGGREGATES:
             return f"the {lab} are {text}"
         if lab in ("minutes", "hours") and text == render_value(value):
-            return f"it takes {text} {lab}"  # an appointment's minutes, a course's hours
+            return f"it takes {text} {singular(lab) if value == 1 else lab}"  # an appointment's minutes
         if (isinstance(value, float) or span_of) and text == render_value(value):
             return f"it has {text} {lab}"  # "it has 1309.79 hectares", not "the number of hectares is 1309.79"
         if not lab.startswith("number"):
@@ -309,6 +309,15 @@ def _subject(named: ToolWords, arguments: dict[str, Any]) -> str:
         return f"the {param_label(named.tool, param)} {render_value(value)}"
     return " ".join([render_value(v) if i == 0 and preposition(p) != "from" else f"{preposition(p)} {render_value(v)}"
                      for i, (p, v) in enumerate(arguments.items())])  # a route says its "from": "from ORD to BOS"
+
+
+def singular(things: str) -> str:
+    """"runways" -> "runway", "classes" -> "class", "facilities" -> "facility": a plural label said of one."""
+    if things.endswith("ies"):
+        return things[:-3] + "y"
+    if things.endswith(("sses", "xes", "ches", "shes")):
+        return things[:-2]
+    return things[:-1] if things.endswith("s") and not things.endswith("ss") else things
 
 
 def for_about(about: str) -> str:

@@ -15,7 +15,8 @@ import string
 from typing import Any
 
 from agentfab.generators.facts import (Fact, Said, ToolWords, fact_clause, fact_label, facts as _facts,
-                                       for_about, preposition as _preposition, subject, value_text, words)
+                                       for_about, preposition as _preposition, singular, subject, value_text,
+                                       words)
 from agentfab.generators.language import _cap, action_text, param_label, past
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.wording import counted, is_person, join_words, noun, yes_no_statement
@@ -208,7 +209,9 @@ def _described(part: Said, by_value: bool, rng: random.Random) -> str:
         if (clauses[0].startswith(("the number of ", "there are no ")) and not about.startswith("the ")
                 and " " not in lab.removeprefix("number of ")):  # a plain noun: not "customers affected"
             # "Plant PLT-002 has 5 lines.", not "The lines of plant PLT-002 is 5."
-            return f"{_cap(about)} has {'no' if value == 0 else text} {lab.removeprefix('number of ')}."
+            things = lab.removeprefix("number of ")
+            things = singular(things) if value == 1 else things  # "has 1 runway", never "has 1 runways"
+            return f"{_cap(about)} has {'no' if value == 0 else text} {things}."
         if about.startswith("the "):
             return f"{lead}, {clauses[0]}." if rng._randbelow(2) else f"{_cap(clauses[0])} {tail}."
         if rng._randbelow(2):

@@ -119,7 +119,8 @@ def _near_misses(d: DomainDef) -> tuple[str, ...]:
     out: list[str] = []
     for e in d.entities:
         key = "{" + e.key_name + "}"
-        out += [f"email me a copy of the {e.words} record {key}", f"print a label for {e.words} {key}",
+        record = e.words if e.words.endswith(" record") else f"{e.words} record"  # never "service record record"
+        out += [f"email me a copy of the {record} {key}", f"print a label for {e.words} {key}",
                 f"undo the last change made to {e.words} {key}", f"export all {e.plural_words} to a spreadsheet"]
     return tuple(out)
 
