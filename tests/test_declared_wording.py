@@ -1,0 +1,71 @@
+"""How declared domains' fields, examples and aggregates read in tools and text."""
+
+from __future__ import annotations
+
+
+def test_a_unit_in_a_field_name_is_said_as_a_unit_not_as_a_word():
+    """A reader flagged 'the highest weight kg is 696.20', then 'the highest delay (minutes)': `weight_kg` reads
+    'weight in kg' in tools and text."""
+    from agentfab.worlds.declared_spec import FieldDef
+
+    assert FieldDef("weight_kg", "number", "").words == "weight in kg"
+    assert FieldDef("odometer_km", "integer", "").words == "odometer in km"
+    assert FieldDef("pet_name", "text", "").words == "pet name"
+
+
+def test_free_text_examples_differ_between_domains_and_fields():
+    """Every domain drew its examples from one shared stream, so each domain's city parameter offered the same three
+    cities and a third of the cities a quickstart build wrote were 'Kansas City'."""
+    from agentfab.flows.worlds import synthesized_domains
+
+    by_words: dict[str, list[tuple[str, ...]]] = {}
+    for domain in synthesized_domains(30, 7):
+        for tool in domain.tools:
+            if tool.name.startswith("create_"):
+                for name, schema in tool.spec.parameters["properties"].items():
+                    if schema.get("examples") and schema.get("type") == "string" and "date" not in name:
+                        by_words.setdefault(schema["description"].split()[-1], []).append(tuple(schema["examples"]))
+    shared = [lists for lists in by_words.values() if len(lists) >= 3]
+    assert shared  # e.g. the names and cities of several domains
+    for lists in shared:
+        assert len(set(lists)) == len(lists), lists  # no two fields offer the same examples
+        assert len({v for examples in lists for v in examples}) > 5, lists
+
+
+def test_a_total_of_a_number_field_is_a_number_like_its_values_even_when_whole():
+    """'The total principal is 718,868 for borrower BRW-0010' beside 'Principal: 147,207.00' (10 quickstart rows): a
+    field of whole-valued numbers summed to an int. Its total is a float like its values, said '718,868.00'."""
+    from agentfab.flows.worlds import synthesized_domains
+
+    totals = 0
+    for domain in synthesized_domains(30, 7):
+        store = domain.seeded(1)
+        for tool in domain.tools:
+            if not tool.name.startswith("total_") or tool.spec.parameters.get("required"):
+                continue
+            result = tool.invoke(store.fork(), {})
+            kind = tool.spec.returns["properties"]["value"]["type"]
+            assert isinstance(result["value"], float if kind == "number" else int), (tool.name, result)
+            totals += kind == "number"
+    assert totals >= 10, totals
+
+
+def test_an_aggregate_is_asked_for_over_its_records_not_as_a_noun_pile():
+    """'tell me the mean teacher years of experience', 'the maximum meter reading energy use in kWh for ACCT-0020'
+    (quickstart requests): an aggregate's phrases say the value and then what it is over ('the mean years of
+    experience of all teachers', 'the maximum energy use in kWh of the meter readings for ...')."""
+    import re
+
+    from agentfab.flows.worlds import synthesized_domains
+
+    checked = 0
+    for domain in synthesized_domains(30, 7):
+        for tool in domain.tools:
+            if not re.match(r"(?:max|min|total|average)_", tool.name):
+                continue
+            for phrase in tool.phrases:
+                checked += 1
+                assert re.search(r"\b(?:all|the) [a-z ]+s\b", phrase.text), phrase.text
+                assert not re.search(r"\b(?:maximum|minimum|combined|mean) [a-z]+ [a-z]+ [a-z]+ (?:for|$)",
+                                     phrase.text) or " of " in phrase.text, phrase.text
+    assert checked >= 200, checked
