@@ -14,7 +14,7 @@ from typing import Any
 
 from agentfab.generators.language import _entity_of, is_id, param_label, tool_class, topic
 from agentfab.schemas.answers import flatten, mentioned, render_value
-from agentfab.schemas.wording import agree, join_words, label, noun, plural, unit
+from agentfab.schemas.wording import agree, join_words, label, noun, plural, singular, unit
 from agentfab.worlds.core import Memo, Tool
 
 MONEY = frozenset({"balance", "amount", "from_balance", "total", "price", "total_price", "cheapest_price",
@@ -309,15 +309,6 @@ def _subject(named: ToolWords, arguments: dict[str, Any]) -> str:
         return f"the {param_label(named.tool, param)} {render_value(value)}"
     return " ".join([render_value(v) if i == 0 and preposition(p) != "from" else f"{preposition(p)} {render_value(v)}"
                      for i, (p, v) in enumerate(arguments.items())])  # a route says its "from": "from ORD to BOS"
-
-
-def singular(things: str) -> str:
-    """"runways" -> "runway", "classes" -> "class", "facilities" -> "facility": a plural label said of one."""
-    if things.endswith("ies"):
-        return things[:-3] + "y"
-    if things.endswith(("sses", "xes", "ches", "shes")):
-        return things[:-2]
-    return things[:-1] if things.endswith("s") and not things.endswith("ss") else things
 
 
 def for_about(about: str) -> str:

@@ -278,12 +278,13 @@ def _clarify_template(text: str, param: str, tool: Tool) -> str:
                 head, _, last = listed.rpartition(", ")
                 listed = f"{head} and {last}"
             return " ".join(listed.split())
-    bare = re.search(r"(?:\b(?:where|when|who|what|which|how|whether)\s+|\s+the\s+" + re.escape(param_label(tool, param))
-                     + r"\s+)" + re.escape(slot) + r"(?=\s+[a-z]|[.?!]?$)", text)
+    words = param_label(tool, param)
+    bare = re.search(r"(?:\b(?:where|when|who|what|which|how|whether)\s+|\s+the\s+" + re.escape(words) + r"\s+)"
+                     + re.escape(slot) + r"(?=\s+[a-z]|[.?!]?$)", text)
     if bare:  # the value is the sentence's subject or object: "tell me where {company_name} has ..." -> "tell me
         # where a certain company has ...", "look up who has the email address {email}" -> "... a certain email address"
         said = bare.group(0)[: -len(slot)] if not bare.group(0).lstrip().startswith("the ") else " "
-        return " ".join((text[: bare.start()] + said + f"a certain {param_label(tool, param)}" + text[bare.end():]).split())
+        return " ".join((text[: bare.start()] + said + f"a certain {words}" + text[bare.end():]).split())
     dropped = re.sub(_PREPOSITION + re.escape(slot) + _COUNTED_SLOT, "", text, count=1)
     if dropped == text:
         dropped = text.replace(slot, "it", 1)

@@ -15,11 +15,10 @@ import string
 from typing import Any
 
 from agentfab.generators.facts import (Fact, Said, ToolWords, fact_clause, fact_label, facts as _facts,
-                                       for_about, preposition as _preposition, singular, subject, value_text,
-                                       words)
+                                       for_about, preposition as _preposition, subject, value_text, words)
 from agentfab.generators.language import _cap, action_text, param_label, past
 from agentfab.schemas.answers import render_value
-from agentfab.schemas.wording import counted, is_person, join_words, noun, yes_no_statement
+from agentfab.schemas.wording import counted, is_person, join_words, noun, singular, yes_no_statement
 from agentfab.worlds.core import Tool
 
 

@@ -182,6 +182,15 @@ def plural(word: str) -> str:
     return word + "s"
 
 
+def singular(things: str) -> str:
+    """"runways" -> "runway", "classes" -> "class", "facilities" -> "facility": a plural label said of one."""
+    if things.endswith("ies"):
+        return things[:-3] + "y"
+    if things.endswith(("sses", "xes", "ches", "shes")):
+        return things[:-2]
+    return things[:-1] if things.endswith("s") and not things.endswith("ss") else things
+
+
 def agree(text: str) -> str:
     """Number agreement after filling values: "for 1 nights" -> "for 1 night"."""
     if "1 " not in text and "one " not in text:  # nothing the pattern could match
