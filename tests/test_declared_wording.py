@@ -69,3 +69,26 @@ def test_an_aggregate_is_asked_for_over_its_records_not_as_a_noun_pile():
                 assert not re.search(r"\b(?:maximum|minimum|combined|mean) [a-z]+ [a-z]+ [a-z]+ (?:for|$)",
                                      phrase.text) or " of " in phrase.text, phrase.text
     assert checked >= 200, checked
+
+
+def test_the_largest_count_of_things_is_the_most_of_them_not_the_highest():
+    """'find the highest nights among the stays of the stay's guest' (a quickstart compound request): a highest or
+    lowest count of things is asked for as 'the most nights', 'the maximum number of seats', 'the fewest floors';
+    a measure keeps its word ('the highest energy use in kWh', 'the lowest tonnes'), and so does the tool's
+    description."""
+    from agentfab.worlds.declared import declared_domain_from_dict
+
+    number = {"type": "number", "min": 1, "max": 90, "aggregate": ["max", "min"]}
+    spec = {"name": "stays", "description": "A tiny hotel.", "entities": {
+        "Stay": {"id_format": "STY-{n:02d}", "count": 6,
+                 "fields": {"nights": {"type": "integer", "min": 1, "max": 14, "aggregate": ["max", "min"]},
+                            "tonnes": number, "energy_use_kwh": number}}}}
+    tools = {t.name: t for t in declared_domain_from_dict(spec).tools}
+    most = tools["max_stay_nights"]
+    assert [p.text for p in most.phrases] == ["find the most nights among all stays",
+                                              "tell me the maximum number of nights of all stays"]
+    assert most.spec.description.startswith("Get the highest nights over all stays")
+    assert [p.text for p in tools["min_stay_nights"].phrases][0] == "find the fewest nights among all stays"
+    assert [p.text for p in tools["min_stay_tonnes"].phrases][0] == "find the lowest tonnes among all stays"
+    assert [p.text for p in tools["max_stay_energy_use_kwh"].phrases][0] == \
+        "find the highest energy use in kWh among all stays"

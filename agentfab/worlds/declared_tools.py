@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tools import ToolSpec
-from agentfab.schemas.wording import ask_whether, counts, join_words, label, unit, with_article
+from agentfab.schemas.wording import ask_whether, counts, join_words, label, singular, unit, with_article
 from agentfab.worlds.authoring import ask
 from agentfab.worlds.core import Phrase, Record, Store, Tool, ToolError, as_phrases
 from agentfab.worlds.declared_schemas import (
@@ -273,7 +273,8 @@ def _related(b: _Builder, fam: _Family, f: FieldDef) -> None:
 def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | None) -> None:
     e, d, k = fam.e, b.d, fam.e.key_name
     table, key, name = e.table, e.key, f.name
-    word, word2 = _OP_WORDS[op]
+    word, _ = _OP_WORDS[op]
+    said, said2 = _counted_words(f, op)  # the request's words; the description keeps the operation's own
     among = "among" if op in ("min", "max") else "across" if op == "sum" else "of"  # "the total X across the Ys"
     value_schema = {"type": "number" if f.kind == "number" or op == "avg" else "integer",
                     "description": f"The {word} {f.words}"}
@@ -312,8 +313,8 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
         b.add(base, f"Get the {word} {f.words} over all {e.plural_words}"
               + (f", and the {e.words} that has it." if op in ("min", "max") else "."),
               {}, [], object_schema(returns), run,
-              (f"find the {word} {f.words} {among} all {e.plural_words}",
-               f"tell me the {word2} {f.words} of all {e.plural_words}"),  # not "the mean teacher years of experience"
+              (f"find the {said} {f.words} {among} all {e.plural_words}",
+               f"tell me the {said2} {f.words} of all {e.plural_words}"),  # not "the mean teacher years of experience"
               ("value",))
         return
     target = fam.targets[rel.name]
@@ -322,9 +323,21 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
           f"Get the {word} {f.words} over the {e.plural_words} of the given {target.words}"
           + (f", and the {e.words} that has it." if op in ("min", "max") else "."),
           {rel.name: param_schema(rel, e, d, {})}, [rel.name], object_schema(returns), run,
-          (f"find the {word} {f.words} {among} the {e.plural_words} whose {lw} is {{{rel.name}}}",
-           f"tell me the {word2} {f.words} of the {e.plural_words} for {{{rel.name}}}"),
+          (f"find the {said} {f.words} {among} the {e.plural_words} whose {lw} is {{{rel.name}}}",
+           f"tell me the {said2} {f.words} of the {e.plural_words} for {{{rel.name}}}"),
           ("value",))
+
+
+def _counted_words(f: FieldDef, op: str) -> tuple[str, str]:
+    """The two words a request says an aggregate with: "the most nights among the stays", not "the highest
+    nights"; "the maximum number of seats of all aircraft", not "the maximum seats"."""
+    word, word2 = _OP_WORDS[op]
+    last = f.words.rsplit(" ", 1)[-1]
+    if op not in ("max", "min") or " in " in f.words or singular(last) == last or last.endswith(("us", "is")):
+        return word, word2  # a measure ("energy use in kWh"), or not a plural noun
+    if op == "max":
+        return "most", f"{word2} number of" if f.kind == "integer" else word2
+    return ("fewest", f"{word2} number of") if f.kind == "integer" else (word, word2)  # not "the fewest tonnes"
 
 
 def _rules_text(e: EntityDef, op: str) -> str:
