@@ -37,7 +37,7 @@ def test_every_argument_value_the_agent_needs_is_in_the_user_text(world):
         for step in task.plan:
             for param, value in step.arguments.items():
                 if param not in step.bindings:
-                    said = render_value(value) in text or isinstance(value, bool) and "to record that" in text
+                    said = render_value(value) in text or isinstance(value, bool) and "to note that" in text
                     assert said, (kind, param, value, text)
                     checked += 1
     assert checked > 50

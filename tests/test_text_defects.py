@@ -204,12 +204,15 @@ def test_the_judge_credits_a_planned_failure_whose_cause_is_told_and_marks_down_
 
 
 def test_an_update_of_a_yes_no_field_says_what_becomes_true():
+    """'Update the record of my payment to record that it was not paid after the due date.' (a quickstart clarify
+    row; its confirmation read '... the payment record for PMT-038 to record that ...'): a yes/no change is noted,
+    not recorded into a record."""
     domain = next(d for d in _SYNTH if any(t.name == "update_location" for t in d.tools))
     tool = domain.tool("update_location")
     assert action_text(tool, {"location_id": "LOC-0008", "airport": True}).endswith(
-        "to record that it is at an airport")  # not "setting the airport to yes"
+        "to note that it is at an airport")  # not "setting the airport to yes"
     assert action_text(tool, {"location_id": "LOC-0008", "airport": False}).endswith(
-        "to record that it is not at an airport")
+        "to note that it is not at an airport")
 
 
 def test_a_listed_fact_agrees_in_number_and_a_record_is_only_introduced_as_itself():

@@ -164,12 +164,12 @@ def action_text(tool: Tool, arguments: dict[str, Any]) -> str:
 
 def setting(tool: Tool, changes: list[tuple[str, str, Any]]) -> str:
     """The new values of an update, after its record: ", setting the plan to plus"; a yes/no field is said as what
-    becomes true (" to record that it is at an airport"), never "setting the airport to yes"."""
+    becomes true (" to note that it is at an airport"), never "setting the airport to yes"."""
     plain = [f"{param_label(tool, p)} to {text}" for p, text, value in changes if not isinstance(value, bool)]
     flags = [_flag(tool, p, value) for p, _, value in changes if isinstance(value, bool)]
     out = ", setting the " + join_words(plain) if plain else ""
     if flags:
-        out += (" and" if plain else "") + " to record that " + join_words(flags)
+        out += (" and" if plain else "") + " to note that " + join_words(flags)
     return out
 
 
