@@ -291,3 +291,19 @@ def test_a_thought_names_a_tool_called_several_times_in_a_group_once():
                 assert len(re.findall(r"from (\w+)", thought)) == len(set(re.findall(r"from (\w+)", thought))), thought
                 grouped += bool(re.search(r"\w+ (?:twice|three times|four times) \(for ", together))
     assert grouped >= 5, grouped
+
+
+def test_a_record_s_own_words_are_quoted_in_a_sentence_and_said_once():
+    """'The subject of ticket TCK-0033 is invoice question.' (quickstart rows): a subject, title or label of several
+    words is quoted in a sentence ('is "invoice question"'), stands alone in a list ('- Subject: invoice question'),
+    and is said once; a one-word value and a name are not quoted."""
+    tool = _SYNTH["helpdesk"].tool("get_ticket")
+    result = {"ticket_id": "TCK-0033", "customer_id": "CUS-0010", "assignee_id": "AGT-006", "priority": "urgent",
+              "subject": "invoice question"}
+    said = {reply([Said(tool, {"ticket_id": "TCK-0033"}, result, asks)], random.Random(s))
+            for s in range(16) for asks in (("subject",), ("subject", "priority"), tuple(result)[1:])}
+    for text in said:
+        assert text.count("invoice question") == 1, text
+        assert '"invoice question"' in text or "- Subject: invoice question\n" in text + "\n", text
+        assert '"urgent"' not in text and '"TCK-0033"' not in text, text
+    assert any('"invoice question"' in t for t in said) and any("- Subject:" in t for t in said), said

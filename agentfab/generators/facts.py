@@ -20,6 +20,9 @@ from agentfab.worlds.core import Memo, Tool
 MONEY = frozenset({"balance", "amount", "from_balance", "total", "price", "total_price", "cheapest_price",
                    "refund_amount", "price_per_night"})
 
+# a record's own free text: a reply quotes it when it is several words
+QUOTED = frozenset({"subject", "title", "label", "headline", "summary", "note", "notes", "comment", "message"})
+
 
 class ToolWords:
     """What a tool's name, parameters and result fields are called, computed once per tool (`words(tool)`)."""
@@ -208,6 +211,10 @@ class Said:
                 value = result[field]
                 if type(value) is str and not is_money:  # the common case: no unit, no currency, no enum code
                     text = value if "_" not in value else render_value(value)  # as render_value writes it
+                    if field in QUOTED and " " in text:  # 'the subject is "invoice question"'; found unquoted
+                        out.append((field, lab, f'"{text}"', value, _FLAT[text], f'the {lab} is "{text}"'))
+                        clauses[field] = out[-1][5]
+                        continue
                     clause = f"the {lab} is {text}"  # as fact_clause says it
                 elif isinstance(value, bool):
                     flags.append(field)

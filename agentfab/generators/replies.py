@@ -339,7 +339,8 @@ def _bullets(part: Said, head: str, facts: list[Fact]) -> str:
     facts = facts or _facts(part)
     verdicts = _verdicts(part)  # a paragraph of their own after the list, not a line that reads as an item
     verdicts = "\n\n" + " ".join(verdicts) if verdicts else ""
-    return head + ":\n" + "\n".join(f"- {_cap(f[0])}: {f[1]}" for f in facts) + verdicts
+    # a list item is its value alone: "- Subject: Hiring panel", where a sentence quotes it
+    return head + ":\n" + "\n".join(f"- {_cap(f[0])}: {f[1].strip(chr(34))}" for f in facts) + verdicts
 
 
 READ_LEADS = ("", "Here's what I found. ", "Sure. ", "I checked. ", "Got it. ")
