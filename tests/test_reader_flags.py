@@ -307,3 +307,16 @@ def test_a_record_s_own_words_are_quoted_in_a_sentence_and_said_once():
         assert '"invoice question"' in text or "- Subject: invoice question\n" in text + "\n", text
         assert '"urgent"' not in text and '"TCK-0033"' not in text, text
     assert any('"invoice question"' in t for t in said) and any("- Subject:" in t for t in said), said
+
+
+def test_a_total_over_no_records_says_there_are_none():
+    """'The total quantity is 0 for machine MCH-0019.' (a quickstart parallel row: the machine has no work orders):
+    a total over nothing says so, 'Machine MCH-0019 has no work orders, so the total quantity is 0.'; a total over
+    some records is said as before."""
+    tool = _SYNTH["manufacturing"].tool("total_work_order_quantity_of_machine")
+    none = {reply([Said(tool, {"machine_id": "MCH-0019"}, {"count": 0, "value": 0}, ("value",))], random.Random(s))
+            for s in range(6)}
+    assert all(t.endswith("Machine MCH-0019 has no work orders, so the total quantity is 0.") for t in none), none
+    some = {reply([Said(tool, {"machine_id": "MCH-0003"}, {"count": 1, "value": 3326}, ("value",))],
+                  random.Random(s)) for s in range(6)}
+    assert all("has no" not in t and "3326" in t for t in some), some

@@ -198,6 +198,11 @@ def _described(part: Said, by_value: bool, rng: random.Random) -> str:
     tail = for_about(about)
     lead, tail = (_scope(part) if by_value else None) or (_cap(tail), tail)  # "In Chicago", not "For the city Chicago"
     if part.named.cls == "aggregate":
+        over = part.named.described("count")  # "orders counted": what a total or an average is over
+        if over.endswith(" counted") and type(part.result) is dict and part.result.get("count") == 0:
+            # "Customer CUS-039 has no orders, so the total declared value is 0.00", not "... is 0.00 for ..."
+            none = f"{_cap(about)} has no {over[:-8]}" if about else f"There are no {over[:-8]}"
+            return f"{none}, so {join_words(clauses)}."
         return f"{_cap(join_words(clauses))}" + (f" {tail}." if about else ".")
     if not about:
         return _cap(join_words(clauses)) + "."
