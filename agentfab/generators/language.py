@@ -263,6 +263,12 @@ def _clarify_template(text: str, param: str, tool: Tool) -> str:
         thing = noun(_entity_of(tool, param) or param)
         # "the borrower record for {id}" -> "the record of one of our borrowers"
         text = re.sub(r"\bthe " + re.escape(thing) + r" record for " + re.escape(slot), f"the record of {slot}", text)
+        role = param_label(tool, param)
+        if role.endswith(" " + thing) and role.split(" ", 1)[0] not in _ROLELESS:  # "home team {id}" is not "home
+            # one of our teams" but "one of our teams as the home team"
+            as_role = re.compile(r"\b(?:the\s+)?" + re.escape(role) + r"\s+" + re.escape(slot), re.IGNORECASE)
+            if as_role.search(text):
+                return as_role.sub(f"{_unnamed(thing)} as the {role}", text, count=1)
         named = re.compile(r"\b(?:the\s+)?" + re.escape(thing) + r"\s+" + re.escape(slot), re.IGNORECASE)
         if named.search(text):
             return named.sub(_unnamed(thing), text, count=1)
@@ -290,6 +296,9 @@ def _clarify_template(text: str, param: str, tool: Tool) -> str:
         dropped = text.replace(slot, "it", 1)
     dropped = _A_VOWEL.sub(r"\1n ", dropped)  # "open a {type} account" less its type is "open an account"
     return " ".join(dropped.split()).rstrip(",")
+
+
+_ROLELESS = frozenset({"for", "of", "at", "to", "from", "by", "on", "with", "in", "the", "a", "an"})
 
 
 def _unnamed(thing: str) -> str:
