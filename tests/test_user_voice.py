@@ -398,8 +398,8 @@ def test_a_value_left_out_leaves_no_dangling_label_separator_or_missing_subject(
                     assert "{" + param + "}" not in text, (phrase.text, text)
                     assert not dangling.search(text), (phrase.text, param, text)
                     words = re.escape(param_label(tool, param))
-                    assert not re.search(r"(?<!\bby )(?<!\bcertain )(?<!\bmy )(?<!\bas the )\b" + words + r"(?:,|\s+and\b)", text), (
-                        phrase.text, param, text)
+                    after = r"(?<!\bby )(?<!\bcertain )(?<!\bmy )(?<!\bas the )\b"  # "... as the home team," is said
+                    assert not re.search(after + words + r"(?:,|\s+and\b)", text), (phrase.text, param, text)
     assert checked >= 2_000, checked
     travel = builtin_domain("travel").tool("find_company")
     assert clarify_template("tell me where {company_name} has its headquarters", "company_name", travel) == (
