@@ -45,6 +45,11 @@ def test_a_date_field_named_by_a_past_participle_reads_as_its_noun():
     assert label("visited_on") == "visit date" and label("hired_on") == "hire date"
 
 
+def test_an_abbreviation_reads_as_letters():
+    """'the status is returned and the eta is 2025-04-01' (quickstart logistics rows): 'the ETA'."""
+    assert label("eta") == "ETA"
+
+
 def test_no_field_of_the_vocabulary_reads_with_a_unit_word_or_a_cut_participle():
     fields = _vocabulary_fields()
     assert {"rate_pct", "kwh", "originated_on"} <= fields  # the vocabulary still has the cases this test is for

@@ -14,6 +14,7 @@ from functools import lru_cache
 LABELS: dict[str, str] = {
     "hq_city": "headquarters city",
     "built_year": "year built",
+    "eta": "ETA",  # estimated time of arrival, said as letters
     "high_c": "high",
     "low_c": "low",
     "from_balance": "new balance of the source account",
