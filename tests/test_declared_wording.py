@@ -92,3 +92,21 @@ def test_the_largest_count_of_things_is_the_most_of_them_not_the_highest():
     assert [p.text for p in tools["min_stay_tonnes"].phrases][0] == "find the lowest tonnes among all stays"
     assert [p.text for p in tools["max_stay_energy_use_kwh"].phrases][0] == \
         "find the highest energy use in kWh among all stays"
+
+
+def test_a_whole_number_of_things_is_said_before_them_and_agrees():
+    """'create a new airport with city Houston and gates 54' and 'a new unit with building BLD-001, bedrooms 1'
+    (quickstart requests and replies): a count of things reads '54 gates', '1 bedroom'; left out of a clarify
+    request it goes with its noun."""
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.generators.language import action_text, clarify_template
+
+    domains = {d.name: d for d in synthesized_domains(30, 7)}
+    airport = domains["airline_ops"].tool("create_airport")
+    assert airport.phrases[0].text == "create a new airport with city {city}, {gates} gates and {runways} runways"
+    assert clarify_template(airport.phrases[0].text, "gates", airport) == (
+        "create a new airport with city {city} and {runways} runways")
+    assert clarify_template(airport.phrases[1].text, "gates", airport) == "add an airport: city {city}, {runways} runways"
+    unit = domains["property_management"].tool("create_unit")
+    assert action_text(unit, {"building_id": "BLD-001", "bedrooms": 1, "monthly_rent": 980.0}) == (
+        "create a new unit with building BLD-001, 1 bedroom and monthly rent 980.00")

@@ -218,7 +218,8 @@ def _cap(text: str) -> str:
 # -- clarify ---------------------------------------------------------------------------------------------------
 
 _A_VOWEL = re.compile(r"\b([Aa]) (?=[aeio])")
-_COUNTED = r"\s+(?:x\s+)?(?:units?|nights?|seats?|rooms?|guests?|minutes?|days?|hours?|copies|people)"
+_COUNTED = (r"\s+(?:x\s+)?(?:units?|nights?|seats?|rooms?|guests?|minutes?|days?|hours?|copies|people|bedrooms?|songs?"
+            r"|gates?|runways?|floors?|tracks?|employees?|attendees?|lines?|substations?)")
 _COUNTED_SLOT = r"(?:" + _COUNTED + r"|-[a-z]+)?"
 # (or a compound adjective made with it: "a free {duration_minutes}-minute slot" less the value is "a free slot")
 # a field's unit after its value in a request: "delay {delay_minutes} minutes", "rate {rate_pct}%"

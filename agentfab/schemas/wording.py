@@ -102,7 +102,11 @@ def is_person(thing: str) -> bool:
 _COUNTED = {"nights": "night", "units": "unit", "seats": "seat", "rooms": "room", "days": "day", "guests": "guest",
             "copies": "copy", "people": "person", "minutes": "minute", "accounts": "account", "books": "book",
             "loans": "loan", "members": "member", "authors": "author", "events": "event", "orders": "order",
-            "products": "product", "results": "result", "meetings": "meeting", "items": "item", "hours": "hour"}
+            "products": "product", "results": "result", "meetings": "meeting", "items": "item", "hours": "hour",
+            # what the synthesized domains' whole-number fields count: "with 54 gates", not "with gates 54"
+            "bedrooms": "bedroom", "songs": "song", "gates": "gate", "runways": "runway", "floors": "floor",
+            "tracks": "track", "employees": "employee", "attendees": "attendee", "lines": "line",
+            "substations": "substation"}
 
 
 def counts(words: str) -> bool:
