@@ -257,7 +257,7 @@ def _clarify_template(text: str, param: str, tool: Tool) -> str:
     named_as = re.search(r"\s+(?:named|called|titled)\s+" + re.escape(slot), text)
     if named_as:  # "look up the product named {name}" -> "look up the product by name"
         return " ".join((text[: named_as.start()] + f" by {param_label(tool, param)}" + text[named_as.end():]).split())
-    only = re.search(r":\s+" + re.escape(param_label(tool, param)) + r"\s+" + re.escape(slot) + r"(?=[.,?!]|$)", text)
+    only = re.search(r":\s+" + re.escape(param_label(tool, param)) + r"\s+" + re.escape(slot) + r"(?=[.?!]|$)", text)
     if only:  # "add a carrier: name {name}" -> "add a carrier"
         return " ".join((text[: only.start()] + text[only.end():]).split())
     if is_id(tool, param):
