@@ -320,3 +320,17 @@ def test_a_total_over_no_records_says_there_are_none():
     some = {reply([Said(tool, {"machine_id": "MCH-0003"}, {"count": 1, "value": 3326}, ("value",))],
                   random.Random(s)) for s in range(6)}
     assert all("has no" not in t and "3326" in t for t in some), some
+
+
+def test_a_record_found_by_its_own_name_is_named_not_with_itself():
+    """'The company with company Harris, Bell and McCoy is CO-103.' (a quickstart travel row) and 'The part with
+    part name Nylon Valve': a record found by its name reads 'The company named Harris, Bell and McCoy is CO-103'."""
+    tool = _BUILTIN["travel"].tool("find_company")
+    result = {"company_id": "CO-103", "hq_city": "Seattle", "industry": "media", "name": "Harris, Bell and McCoy"}
+    said = {reply([Said(tool, {"company_name": "Harris, Bell and McCoy"}, result, ("company_id",))],
+                  random.Random(s)) for s in range(8)}
+    assert all("The company named Harris, Bell and McCoy is CO-103" in t for t in said), said
+    part = _SYNTH["manufacturing"].tool("find_part_by_part_name")
+    said = {reply([Said(part, {"part_name": "Nylon Valve"}, {"part_id": "PRT-0012", "part_name": "Nylon Valve"},
+                        ("part_id",))], random.Random(s)) for s in range(8)}
+    assert all("The part named Nylon Valve is PRT-0012" in t for t in said), said

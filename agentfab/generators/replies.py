@@ -309,6 +309,8 @@ def _by_value_heads(part: Said) -> tuple[str | None, str] | tuple[()]:
     (param, value), = part.arguments.items()
     said = render_value(value)
     how = _FOUND_BY.get(param)
+    if how is None and (param.endswith("_name") or param_label(part.tool, param) == thing):
+        how = "named"  # "The company named Harris, Bell and McCoy", never "The company with company ..."
     whose = said + ("'" if said.endswith("s") else "'s")
     return (f"{whose} {thing} ID is {result[key]}" if param == "name" else None,
             f"The {thing} {how or 'with ' + param_label(part.tool, param)} {said} is {result[key]}")
