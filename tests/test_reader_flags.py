@@ -334,3 +334,27 @@ def test_a_record_found_by_its_own_name_is_named_not_with_itself():
     said = {reply([Said(part, {"part_name": "Nylon Valve"}, {"part_id": "PRT-0012", "part_name": "Nylon Valve"},
                         ("part_id",))], random.Random(s)) for s in range(8)}
     assert all("The part named Nylon Valve is PRT-0012" in t for t in said), said
+
+
+def test_counted_records_read_in_a_city_named_and_aircraft_stay_aircraft():
+    """'There are 3 hotels with city Seattle', 'I found 3 pets with pet name Milo', 'There are 6 aircrafts with
+    model E190' and a plate '10B•030' (quickstart replies): '3 hotels in Seattle', '3 pets named Milo' (only
+    where every match has that name), '6 aircraft', plates typed with a hyphen."""
+    from agentfab.schemas.wording import plural
+    from agentfab.worlds.declared import faker_pool
+
+    assert plural("aircraft") == "aircraft" and plural("crew member") == "crew members"
+    assert not any(ord(c) > 127 for plate in faker_pool("license_plate") for c in plate)
+    pets = _SYNTH["veterinary"].tool("search_pets_by_pet_name")
+    found = [{"pet_id": f"PET-0{i}", "pet_name": name} for i, name in ((18, "Milo"), (23, "Milo"))]
+    said = {reply([Said(pets, {"pet_name": "Milo"}, {"count": 2, "results": found}, ("count",))], random.Random(s))
+            for s in range(8)}
+    assert all("2 pets named Milo" in t for t in said), said
+    found[1]["pet_name"] = "Milo Junior"
+    said = {reply([Said(pets, {"pet_name": "Milo"}, {"count": 2, "results": found}, ("count",))], random.Random(s))
+            for s in range(8)}
+    assert not any("named Milo" in t for t in said), said
+    airports = _SYNTH["airline_ops"].tool("search_airports_by_city")
+    result = {"count": 1, "results": [{"airport_id": "APT-010", "city": "Denver"}]}
+    said = {reply([Said(airports, {"city": "Denver"}, result, ("count",))], random.Random(s)) for s in range(8)}
+    assert all("1 airport in Denver" in t for t in said), said

@@ -243,11 +243,25 @@ def _count_heads(part: Said, n: int) -> tuple[str | None, str | tuple[str, str]]
     when = " ".join(f"{_preposition(a)} {render_value(v)}" for a, v in part.arguments.items()
                     if named.id_noun(a) is None) if record else ""  # "... has no events on 2026-12-18"
     own = f"{_cap(about)} has {what}" + (f" {when}" if when else "") if record else None
-    after = (f" with {about[4:]}" if about.startswith("the ") else f" {for_about(about)}") if about else ""
+    after = (_with_value(part, about) if about.startswith("the ") else f" {for_about(about)}") if about else ""
     after += f" {when}" if when else ""
     if not n:
         return own, f"There are {what}" + after
     return own, (f"I found {what}" + after, f"{there} {what}" + after)
+
+
+def _with_value(part: Said, about: str) -> str:
+    """What records were found with, after their count: " in Seattle", " named Milo", " with model E190"."""
+    if len(part.arguments) == 1:
+        (param, value), = part.arguments.items()
+        if type(value) is str and (param == "city" or param.endswith("_city")):
+            return f" in {value}"  # "3 hotels in Seattle", not "3 hotels with city Seattle"
+        if type(value) is str and (param == "name" or param.endswith("_name")):
+            found = part.result.get("results") if type(part.result) is dict else None
+            if isinstance(found, list) and all(type(r) is dict and str(r.get(param, "")).casefold()
+                                               == value.casefold() for r in found):
+                return f" named {value}"  # a search by part of a name keeps "with ...": "Anthony" finds "Anthony Lee"
+    return f" with {about[4:]}"
 
 
 def _counted(part: Said, result: dict[str, Any], head: str) -> str:

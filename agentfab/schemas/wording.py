@@ -178,6 +178,8 @@ def plural(word: str) -> str:
     if not word or word.endswith("s") and not word.endswith("ss"):
         return word
     last = word.rsplit(" ", 1)[-1]
+    if last in ("aircraft", "equipment", "staff", "sheep", "fish", "series", "species"):
+        return word  # "6 aircraft", never "6 aircrafts"
     if last in ("person",):
         return word[: -len(last)] + "people"
     if word.endswith("y") and word[-2:-1] not in "aeiou":

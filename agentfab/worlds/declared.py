@@ -154,6 +154,8 @@ def faker_pool(provider: str) -> tuple[Any, ...]:
         if provider in ("name", "last_name"):
             make = functools.partial(plain_name if provider == "name" else last_name, fake)
         values = (make() for _ in range(FAKER_POOL))
+        if provider == "license_plate":  # some of Faker's US plates carry a bullet ("10B•030"): a hyphen is typed
+            values = (v.replace("\u2022", "-") for v in values)
         _POOLS[provider] = tuple(spelled(v) for v in values) if provider == "company" else tuple(values)
     return _POOLS[provider]
 
