@@ -467,3 +467,17 @@ def test_a_listed_request_keeps_its_colon_when_its_first_value_is_left_out():
                     assert text.startswith(head + ": "), (phrase.text, param, text)
                     checked += 1
     assert checked >= 100, checked
+
+
+def test_a_user_s_short_answer_starts_with_a_capital():
+    """'unpaid, please.' (a quickstart clarify row's answer): a sentence a user writes starts with a capital."""
+    from agentfab.generators.clarify import ambiguity_answer
+    from agentfab.generators.language import clarify_answer
+
+    search = next(t for d in _DOMAINS for t in d.tools if not t.spec.mutates and "kind" in t.spec.parameters.get(
+        "properties", {}))
+    answers = {clarify_answer(search, "kind", "unpaid", random.Random(s)) for s in range(12)}
+    answers |= {ambiguity_answer("unpaid", None, random.Random(s)) for s in range(12)}
+    answers |= {ambiguity_answer("unpaid", "kind", random.Random(s)) for s in range(12)}
+    assert "Unpaid, please." in answers, answers
+    assert all(a[0].isupper() for a in answers), answers

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from agentfab.generators.language import tool_class
+from agentfab.generators.language import _cap, tool_class
 from agentfab.generators.plans import Plan, Step
 from agentfab.generators.tasks import FAILED, Composer
 from agentfab.generators.values import sample_arguments
@@ -218,8 +218,8 @@ def ambiguity_answer(value: Any, field: str | None, rng: random.Random) -> str:
     text = render_value(value)
     if field:
         return rng.choice((f"The {label(field)}, {text}.", f"I mean {text}, the {label(field)}.",
-                           f"{text}, the {label(field)}."))
-    return rng.choice((f"It's {text}.", f"{text}, please.", f"The one with ID {text}."))
+                           _cap(f"{text}, the {label(field)}.")))
+    return rng.choice((f"It's {text}.", _cap(f"{text}, please."), f"The one with ID {text}."))
 
 
 OWNER_INTROS = ("I'm {owner} {value}.", "My {owner} ID is {value}.", "This is {owner} {value}.")

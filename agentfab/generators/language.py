@@ -338,7 +338,7 @@ def clarify_answer(tool: Tool, param: str, value: Any, rng: random.Random) -> st
         thing = noun(_entity_of(tool, param) or param)
         return rng.choice((f"It's {text}.", f"Sorry, it's {thing} {text}.", f"{text}, thanks."))
     if not tool.spec.mutates:
-        return rng.choice((f"It's {text}.", f"Oh, sorry: {text}.", f"{text}, please."))
+        return rng.choice((f"It's {text}.", f"Oh, sorry: {text}.", _cap(f"{text}, please.")))
     return rng.choice((f"It's {text}.", f"Oh, sorry: {text}.", f"Make it {text}.", f"Use {text}, please."))
 
 
