@@ -194,12 +194,14 @@ class Compose:
         here = world
         try:
             if kind != "irrelevant":
-                for candidate in itertools.chain((first,), (w for w in self.worlds if w is not first)):
-                    here = world if candidate is first else candidate.for_task(rng)
-                    plan = here.composer.compose(kind, rng)
-                    if plan is not None:
-                        world = here
-                        break
+                plan = world.composer.compose(kind, rng)
+                for candidate in self.worlds if plan is None else ():  # the drawn world first, then the others
+                    if candidate is not first:
+                        here = candidate.for_task(rng)
+                        plan = here.composer.compose(kind, rng)
+                        if plan is not None:
+                            world = here
+                            break
                 if plan is None:
                     self.fallbacks[kind] += 1
                     kind = "single"

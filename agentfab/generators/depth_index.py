@@ -98,7 +98,7 @@ def any_fresh(entries: list[Entry], said: AbstractSet[str], returned: frozenset[
     return any(e[2] not in said and e[2] not in returned for e in entries)
 
 
-def draw_fresh(entries: list[Entry], said: set[str], returned: frozenset[str], rng: random.Random) -> Entry:
+def draw_fresh(entries: list[Entry], said: AbstractSet[str], returned: frozenset[str], rng: random.Random) -> Entry:
     """One of those entries, uniformly: drawn again until fresh (at most a few excluded values, so ~1 draw)."""
     while True:
         entry = entries[rng._randbelow(len(entries))] if len(entries) > 1 else entries[0]

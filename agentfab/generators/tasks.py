@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import random
 from bisect import bisect
-from typing import Any
+from typing import AbstractSet, Any
 
 from agentfab.worlds import memo_budget
 from agentfab.generators.depth_index import (
@@ -230,7 +230,7 @@ class Composer:
         if depth < 2:
             return links
         stated, returned, options = start if start is not None else self._first_links(head)
-        said = set(stated)
+        said: AbstractSet[str] = stated  # copied to a set when a second link is drawn (most chains stop first)
         used = {head.tool}
         while options:
             param, working = options[rng._randbelow(len(options))] if len(options) > 1 else options[0]
@@ -240,7 +240,7 @@ class Composer:
             if len(links) == depth - 1:
                 break
             used.add(tool.name)
-            said.add(entry[2])
+            said = {*said, entry[2]}
             returned = frozenset()  # `links_into` leaves out what the new innermost call returns
             n = len(said)  # more entries than excluded values always leave a fresh one (`any_fresh`)
             working = [(producer, field, entries)
@@ -279,18 +279,23 @@ class Composer:
         return found
 
     def _chain_steps(self, head: Step, links: list[Link]) -> list[Step]:
-        """The chain as steps, innermost call first: each link's call feeds the step after it."""
-        subs = [Step(self._new_id(), tool.name, dict(entry[0]), key=one_key(next(iter(entry[0])), entry[2]))
-                for _, tool, _, entry in links]
-        for sub, (_, tool, out_field, entry) in zip(subs, links):
-            self._seen[sub.id] = entry[1]
+        """The chain as steps, innermost call first: each link's call feeds the step after it. Each step is made
+        once, with its binding, from the innermost call out."""
+        steps = [head] * (len(links) + 1)  # the head stays last
+        feeds: tuple[str, str, str] | None = None  # (param, source id, field) the step made next is fed by
+        for i in range(len(links)):
+            _, tool, out_field, entry = links[-1 - i]
+            sid, key = self._new_id(), one_key(next(iter(entry[0])), entry[2])
+            steps[i] = Step(sid, tool.name, dict(entry[0]), key=key) if feeds is None else Step(
+                sid, tool.name, dict(entry[0]), {feeds[0]: f"{feeds[1]}.{feeds[2]}"}, [feeds[1]], key=key)
+            self._seen[sid] = entry[1]
             if (tool.name, out_field) in self.index.clean:
-                self._alone[(tool.name, sub.key)] = entry[1]
-        fed = [head, *subs[:-1]]
-        steps = [Step(s.id, s.tool, s.arguments if s is not head else dict(s.arguments),
-                      {param: f"{sub.id}.{out_field}"}, [sub.id], s.turn, key=s.key)
-                 for s, sub, (param, _, out_field, _) in zip(fed, subs, links)]
-        return [subs[-1], *reversed(steps)]
+                self._alone[(tool.name, key)] = entry[1]
+            feeds = links[-1 - i][0], sid, out_field
+        if feeds is not None:
+            steps[-1] = Step(head.id, head.tool, dict(head.arguments), {feeds[0]: f"{feeds[1]}.{feeds[2]}"},
+                             [feeds[1]], head.turn, key=head.key)
+        return steps
 
     def _extendable_head(self, rng: random.Random, depth: int, read_only: bool) -> tuple[Step, Any] | None:
         """An atomic call whose entity input is a value some producer really outputs, so the chain can grow; with
@@ -367,7 +372,8 @@ class Composer:
             for p, r in s.bindings.items():
                 source, _, name = r.partition(".")
                 bindings[p] = f"{rename[source]}.{name}"
-            steps.append(Step(rename[s.id], s.tool, s.arguments, bindings, [rename[d] for d in s.depends_on], s.turn,
+            steps.append(Step(rename[s.id], s.tool, s.arguments, bindings,
+                              [rename[d] for d in s.depends_on] if s.depends_on else [], s.turn,
                               s.expect_error, s.ask, s.options, s.key))
         ran = self._ran
         if ran is not None and len(ran[0]) == len(order) and all(

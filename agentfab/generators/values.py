@@ -90,8 +90,13 @@ def sample(rng: random.Random, population: list[Any], k: int) -> list[Any]:
     if n <= setsize:
         pool = list(population)
         result = []
+        bits = rng.getrandbits
         for i in range(k):
-            j = below(n - i)
+            left = n - i  # `below(left)` written out, as in `shuffle`
+            size = left.bit_length()
+            j = bits(size)
+            while j >= left:
+                j = bits(size)
             result.append(pool[j])
             pool[j] = pool[n - i - 1]
         return result
@@ -107,8 +112,11 @@ def sample(rng: random.Random, population: list[Any], k: int) -> list[Any]:
 
 
 def shuffle(rng: random.Random, items: list[Any]) -> None:
-    """`rng.shuffle(items)`: the same draws, in place."""
-    below = rng._randbelow
+    """`rng.shuffle(items)`: the same draws, in place (`rng._randbelow(i + 1)` written out: a call less a draw)."""
+    bits = rng.getrandbits
     for i in range(len(items) - 1, 0, -1):
-        j = below(i + 1)
+        k = (i + 1).bit_length()
+        j = bits(k)
+        while j > i:
+            j = bits(k)
         items[i], items[j] = items[j], items[i]
