@@ -264,3 +264,24 @@ def test_the_vocabulary_memo_of_offered_tool_sets_stays_under_its_cap_and_answer
     first = [language._vocabulary(s) for s in sets]
     assert len(language._VOCABULARIES) <= 4
     assert [language._vocabulary(s) for s in sets] == first == [language._vocabulary_of(s) for s in sets]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(BUILTIN)), st.randoms(use_true_random=False), st.data())
+def test_a_text_reads_clean_tool_by_tool_exactly_when_the_offered_sets_vocabulary_finds_nothing(world, rng, data):
+    """The lint's first look reads a record's texts against each offered tool's own words instead of the offered
+    set's vocabulary: the same verdict on texts made of every kind of residue (tool and field names, spelled-out
+    fields, description openings, placeholders), of data and of plain words, whatever tools are offered."""
+    from agentfab.validators import language
+
+    tools = _DOMAINS[world].tools
+    offered = {t.name: t for t in rng.sample(tools, rng.randint(0, min(5, len(tools))))}
+    words = ["hello", "the", "total:", "in_transit", "{account_id}", "e.g.", "<name>", "x_y"]
+    for tool in rng.sample(tools, min(4, len(tools))):
+        own = language._tool_vocabulary(tool)
+        words += [*own[0], *own[1], *own[2], *own[3]]
+    text = " ".join(data.draw(st.lists(st.sampled_from(words), max_size=6)))
+    blob = " ".join(data.draw(st.lists(st.sampled_from(words), max_size=2)))
+    found = language.template_leaks(text, language._vocabulary_of(offered), blob)
+    assert language._reads_clean(text, offered, blob) is (not found)
+    assert language._reads_clean(text, offered, lambda: blob) is (not found)

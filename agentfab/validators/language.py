@@ -60,17 +60,22 @@ def _vocabulary_of(offered: Mapping[str, Tool]) -> Vocabulary:
     spelled: set[str] = set()
     described: list[str] = []
     for tool in offered.values():
-        found = _TOOL_WORDS.get(id(tool))
-        if found is None or found[0] is not tool:
-            if len(_TOOL_WORDS) > 50_000:
-                _TOOL_WORDS.clear()
-            found = _TOOL_WORDS[id(tool)] = (tool, _tool_vocabulary(tool))
-        own = found[1]
+        own = _tool_words(tool)
         tools |= own[0]
         fields |= own[1]
         spelled.update(own[2])
         described += own[3]
     return frozenset(tools), frozenset(fields), tuple(sorted(spelled)), tuple(described)
+
+
+def _tool_words(tool: Tool) -> Vocabulary:
+    """`_tool_vocabulary(tool)`, made once per tool."""
+    found = _TOOL_WORDS.get(id(tool))
+    if found is None or found[0] is not tool:
+        if len(_TOOL_WORDS) > 50_000:
+            _TOOL_WORDS.clear()
+        found = _TOOL_WORDS[id(tool)] = (tool, _tool_vocabulary(tool))
+    return found[1]
 
 
 def _tool_vocabulary(tool: Tool) -> Vocabulary:
@@ -133,10 +138,46 @@ def template_leaks(text: str, vocabulary: Vocabulary, data: str | Callable[[], s
     return found
 
 
+def _reads_clean(text: str, offered: Mapping[str, Tool], data: str | Callable[[], str]) -> bool:
+    """Does `template_leaks(text, _vocabulary(offered), data)` find nothing? Read against each offered tool's own
+    words: every word of the set's vocabulary is one of its tools' (a token leaks when some tool names it, a spelled
+    field or description opening is some tool's), so the set's vocabulary, which most records make anew (a shard's
+    offered lists seldom recur), is made only for a text that shows residue, to say which."""
+    low = text.lower()
+    if ("{" in text or "<" in text) and _PLACEHOLDER.search(text) or "e.g" in low and _EG.search(text):
+        return False
+    snake = SNAKE.findall(low) if "_" in low else ()
+    probes = 2 if ":" in low else 1  # every spelled-out field name ends with ':'
+    for tool in offered.values():
+        found = _TOOL_PROBES.get(id(tool))
+        if found is None or found[0] is not tool:
+            found = _tool_probes(tool)
+        for probe in found[probes]:
+            if probe in low:
+                return False
+        for token in snake:
+            if token in found[3] and token not in (data if isinstance(data, str) else data()):
+                return False
+    return True
+
+
+Probes = tuple[Tool, tuple[str, ...], tuple[str, ...], frozenset[str]]
+_TOOL_PROBES: dict[int, Probes] = {}  # id(tool) -> the tool and its words as `_reads_clean` reads them
+
+
+def _tool_probes(tool: Tool) -> Probes:
+    """(tool, its description opening, that and its spelled-out field names, its tool and field names): the texts
+    that leak when a text holds one, and the snake_case names that leak as a token."""
+    tools, fields, spelled, described = _tool_words(tool)
+    if len(_TOOL_PROBES) > 50_000:
+        _TOOL_PROBES.clear()
+    found = _TOOL_PROBES[id(tool)] = (tool, described, described + spelled, tools | fields)
+    return found
+
+
 def check_language(content: list[Event], offered: Mapping[str, Tool], reading: Reading | None = None
                    ) -> list[Failure]:
     """`rule.template_leak` for each user turn or reply that shows template residue. `reading`: the record's."""
-    vocabulary = _vocabulary(offered)
     blob: list[str] = []
 
     def data() -> str:  # built once, and only for a text that needs it
@@ -148,8 +189,9 @@ def check_language(content: list[Event], offered: Mapping[str, Tool], reading: R
     spoken = _spoken(content, reading_of(content, reading))
     # whatever a text shows, the texts joined by line breaks show too (no pattern matches a line break, and a word
     # boundary at a text's edge holds beside one): when the join reads clean, so does each text; else each is read
-    if len(spoken) > 1 and not template_leaks("\n".join(text for _, text in spoken), vocabulary, data):
+    if _reads_clean("\n".join(text for _, text in spoken), offered, data):
         return failures
+    vocabulary = _vocabulary(offered)
     for i, text in spoken:
         leaks = template_leaks(text, vocabulary, data)
         if leaks:
