@@ -159,11 +159,13 @@ class Said:
     - `stated`: (field, label, text, value, text flattened, clause) of each asked fact a clause states: the yes/no
       facts are sentences of their own, and "1204.50 USD" already says the currency;
     - `flags`: the asked fields whose value is a yes/no, in the order asked (`replies` states them as sentences);
-    - `clauses`: field -> its clause, of the facts in `stated`.
+    - `clauses`: field -> its clause, of the facts in `stated`;
+    - `spoken`: every asked field of the result has a clause in `clauses` (no yes/no, no currency beside its sum),
+      so a thought's facts are those clauses, in the order asked.
 
     Everything a Said works out is a pure function of those four."""
 
-    __slots__ = ("tool", "arguments", "result", "asks", "named", "stated", "flags", "clauses", "_about",
+    __slots__ = ("tool", "arguments", "result", "asks", "named", "stated", "flags", "clauses", "spoken", "_about",
                  "_flat_about")
 
     def __init__(self, tool: Tool, arguments: dict[str, Any], result: Any, asks: tuple[str, ...]):
@@ -198,7 +200,7 @@ class Said:
         out: list[Stated] = []
         flags: list[str] = []
         clauses: dict[str, str] = {}
-        self.stated, self.flags, self.clauses = (), flags, clauses
+        self.stated, self.flags, self.clauses, self.spoken = (), flags, clauses, True
         result = self.result
         if not result or not isinstance(result, dict):
             return
@@ -206,6 +208,8 @@ class Said:
         money = any(f in result for f in money_fields) if money_fields else False
         for field, lab, is_money in plan:
             if field == "currency" and money:
+                if field in result:
+                    self.spoken = False
                 continue
             if field in result:
                 value = result[field]
@@ -245,6 +249,22 @@ def facts(part: Said, skip: tuple[str, ...] = (), said: str = "") -> list[Fact]:
         if field not in skip and not (flat and (flat_text in flat or flat_text == "0") and mentioned(flat, flat_text)):
             out.append((lab, text, value, clause))
     return out
+
+
+def states_all(part: Said, text: str) -> bool:
+    """True when `text` surely states every fact of `part.stated` (then `facts(part, said=text)` is empty, and need
+    not be searched for): each fact's text is in it after a space and before a space, ',', ':' or its final '.'.
+    That is a whole token of the flattened text where the fact's text flattens to itself lower-cased (ASCII, no
+    white space at its ends or twice): `mentioned` finds it. Anything else answers False, and is searched."""
+    if not text.isascii():
+        return False
+    for _, _, written, _, flat, _ in part.stated:
+        if not flat or len(flat) != len(written):
+            return False
+        if f" {written} " not in text and f" {written}," not in text and f" {written}:" not in text \
+                and not text.endswith(f" {written}."):
+            return False
+    return True
 
 
 _AGGREGATES = ("average", "total", "highest", "lowest", "maximum", "minimum", "combined", "mean")

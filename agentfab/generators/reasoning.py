@@ -215,16 +215,19 @@ class Reasoner:
 def _asked_facts(part: Said) -> tuple[list[str], list[str], str]:
     """The asked facts of a part as clauses, each once; and, when no other part named one of them already, the
     (at most 2) a thought names and its clause about the part."""
-    result = part.result if isinstance(part.result, dict) else {}
-    clauses = part.clauses  # fact_text's own first answer, read here without a call per fact
-    texts: list[str] = []
-    for f in part.asks:
-        if f in result:
-            text = clauses.get(f)
-            if text is None:
-                text = fact_text(part, f)
-            if text not in texts:  # each once, in the order asked
-                texts.append(text)
+    if part.spoken and not part.flags:  # every fact has its clause, in the order asked
+        texts = list(dict.fromkeys(part.clauses.values()))
+    else:
+        result = part.result if isinstance(part.result, dict) else {}
+        clauses = part.clauses  # fact_text's own first answer, read here without a call per fact
+        texts = []
+        for f in part.asks:
+            if f in result:
+                text = clauses.get(f)
+                if text is None:
+                    text = fact_text(part, f)
+                if text not in texts:  # each once, in the order asked
+                    texts.append(text)
     named = _not_within(texts, 2) if len(texts) > 1 else texts
     return texts, named, _clause(part, named)
 
@@ -239,7 +242,24 @@ def _clause(part: Said, texts: list[str]) -> str:
 
 def _not_within(facts: list[str], most: int) -> list[str]:
     """The first `most` facts whose value no other fact already carries: not "the currency is USD" beside "the
-    balance is 11108.28 USD"."""
+    balance is 11108.28 USD". A fact's value is carried by another that ends with it: with the facts joined, each
+    ended by a NUL, that is one more ending than the facts equal to it make (an ending spans no NUL: one per fact)."""
+    joined = "\0".join(facts) + "\0"
+    if joined.count("\0") != len(facts):  # a fact with a NUL of its own: compare fact by fact
+        return _not_within_each(facts, most)
+    out: list[str] = []
+    for fact in facts:
+        if len(out) == most:
+            break
+        if " is " in fact:
+            value = fact.rsplit(" is ", 1)[1]
+            if value and joined.count(f" {value}\0") > facts.count(fact):
+                continue
+        out.append(fact)
+    return out
+
+
+def _not_within_each(facts: list[str], most: int) -> list[str]:
     out: list[str] = []
     for fact in facts:
         if len(out) == most:

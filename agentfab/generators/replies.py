@@ -15,7 +15,7 @@ import string
 from typing import Any
 
 from agentfab.generators.facts import (Fact, Said, ToolWords, fact_clause, fact_label, facts as _facts,
-                                       for_about, preposition as _preposition, subject, value_text, words)
+                                       for_about, preposition as _preposition, states_all, subject, value_text, words)
 from agentfab.generators.language import _cap, action_text, param_label, past
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.wording import counted, is_person, join_words, noun, singular, yes_no_statement
@@ -104,7 +104,7 @@ def fact_text(part: Said, field: str) -> str:
 def _sentences(part: Said, rng: random.Random) -> str:
     """One part as prose, shaped by its tool class; a fact the chosen shape left unsaid is added at the end."""
     text = _shaped(part, rng)
-    unsaid = _facts(part, said=text)
+    unsaid = _facts(part, said=text) if not states_all(part, text) else None  # most shapes say every fact
     if unsaid:
         text = (text + " " if text else "") + _cap(join_words([f[3] for f in unsaid])) + "."
     return " ".join([text, *_verdicts(part)]).strip() if part.flags else text.strip()
@@ -376,7 +376,7 @@ def reply(parts: list[Said], rng: random.Random) -> str:
     use_list = asked >= 4 and rng.random() < 0.4
     texts = []  # the parts' texts that say something
     for part in parts:
-        if use_list:
+        if use_list and len(part.stated) >= 3:  # (fewer stated facts leave fewer than 3 after the head)
             head = _head(part)
             facts = _facts(part, said=head)
             if len(facts) >= 3:

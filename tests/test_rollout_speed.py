@@ -1,0 +1,78 @@
+"""Rollout-stage speed work that must not change a row: each shortcut gives what the long way gives, on any value."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agentfab.generators.facts import Said, facts, states_all
+from agentfab.generators.reasoning import _asked_facts, _clause, _not_within, _not_within_each
+from agentfab.generators.replies import fact_text
+from agentfab.worlds.registry import builtin_domain
+
+BANK = builtin_domain("bank")
+# values with what decides a whole token: case, '.', '_', '-', '@', digits, white space of every kind, non-ASCII
+VALUES = st.one_of(st.sampled_from(["ACC-1003", "active", "Jr.", "0", "", " x", "x ", "a  b", "a\tb", "USD",
+                                    "in_transit", "É", "ß", "x.y", "@x", "1,204.50"]),
+                   st.text(alphabet="aZ09 .,:_-@\t\nÉ\x00", max_size=8))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["the owner", "the status", "the currency", "the balance", "it has"]),
+                          st.sampled_from([" is ", " are ", " "]), VALUES), max_size=5),
+       st.integers(1, 3))
+def test_a_thought_keeps_the_facts_no_other_fact_carries_as_the_pairwise_comparison_does(parts, most):
+    found = list(dict.fromkeys(a + b + c for a, b, c in parts))  # facts come each once
+    assert _not_within(found, most) == _not_within_each(found, most)
+    doubled = found + found[:1]  # and where one comes twice, the same as the comparison
+    assert _not_within(doubled, most) == _not_within_each(doubled, most)
+
+
+def _said(result: dict, asks: tuple[str, ...], tool: str = "get_account") -> Said:
+    return Said(BANK.tool(tool), {"account_id": "ACC-1003"}, result, asks)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(VALUES, min_size=4, max_size=4), st.lists(st.sampled_from(["", " ", ", ", ": ", ".", " and ", "x",
+                                                                           "-", "_", "'", "É"]), min_size=5,
+                                                          max_size=5), st.permutations(range(4)))
+def test_a_text_said_to_state_every_fact_leaves_none_unsaid(values, glue, order):
+    result = dict(zip(("account_id", "owner_id", "type", "status"), values))
+    part = _said(result, ("account_id", "owner_id", "type", "status"))
+    text = glue[0] + "".join(values[i] + glue[j + 1] for j, i in enumerate(order))
+    if states_all(part, text):
+        assert facts(part, said=text) == []
+
+
+def test_states_all_answers_false_where_a_value_is_not_a_whole_token():  # the negative control
+    part = _said({"account_id": "ACC-1003", "owner_id": "CUS-1", "type": "savings", "status": "active"},
+                 ("owner_id", "status"))
+    assert states_all(part, "For account ACC-1003, the owner is CUS-1 and the status is active.")
+    assert not states_all(part, "For account ACC-1003, the owner is CUS-10 and the status is active.")
+    assert not states_all(part, "For account ACC-1003, the owner is CUS-1 and the status is inactive.")
+    assert not states_all(part, "Für account ACC-1003, the owner is CUS-1 and the status is active.")  # not ASCII
+
+
+def _asked_facts_each(part: Said) -> tuple[list[str], list[str], str]:
+    """The thought's facts worked out field by field (the way before `Said.spoken`)."""
+    result = part.result if isinstance(part.result, dict) else {}
+    texts: list[str] = []
+    for f in part.asks:
+        if f in result:
+            text = part.clauses.get(f) or fact_text(part, f)
+            if text not in texts:
+                texts.append(text)
+    named = _not_within(texts, 2) if len(texts) > 1 else texts
+    return texts, named, _clause(part, named)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["account_id", "balance", "currency", "owner_id", "status"]), max_size=6),
+       st.sampled_from(["USD", "ACC-1003", "active"]), st.floats(0, 1e6, allow_nan=False))
+def test_a_thoughts_facts_read_off_the_clauses_are_those_found_field_by_field(asks, text, amount):
+    for tool, result in (("get_balance", {"account_id": "ACC-1003", "balance": amount, "currency": text}),
+                         ("get_account", {"account_id": "ACC-1003", "owner_id": text, "status": text}),
+                         ("freeze_account", {"account_id": text, "status": "frozen"}),
+                         ("get_account", "not a record")):
+        part = _said(result, tuple(asks), tool)
+        assert _asked_facts(part) == _asked_facts_each(part)
