@@ -481,3 +481,17 @@ def test_a_user_s_short_answer_starts_with_a_capital():
     answers |= {ambiguity_answer("unpaid", "kind", random.Random(s)) for s in range(12)}
     assert "Unpaid, please." in answers, answers
     assert all(a[0].isupper() for a in answers), answers
+
+
+def test_a_listed_value_with_commas_of_its_own_is_quoted():
+    """'add a customer: company Gardner, O'Brien and Nelson, contact email ...' (a quickstart request): a value with
+    commas of its own, followed by more of the list, is quoted; at the end of the list it needs no quotes."""
+    from agentfab.generators.language import fill
+
+    template = "add a customer: company {company}, contact email {email}"
+    assert fill(template, {"company": "Gardner, O'Brien and Nelson", "email": "r@example.com"}) == (
+        "add a customer: company \"Gardner, O'Brien and Nelson\", contact email r@example.com")
+    assert fill("set the company to {company}", {"company": "Baker, Young and Bartlett"}) == (
+        "set the company to Baker, Young and Bartlett")
+    assert fill(template, {"company": "Rivas-Peters", "email": "r@example.com"}) == (
+        "add a customer: company Rivas-Peters, contact email r@example.com")

@@ -140,7 +140,9 @@ def fill(template: str, values: dict[str, str]) -> str:
     out = list(parts)
     for i in range(1, len(parts), 2):
         name = parts[i]
-        out[i] = values.get(name, "{" + name + "}")
+        value = out[i] = values.get(name, "{" + name + "}")
+        if ", " in value and parts[i + 1].startswith((",", " and ")):  # a list item with commas of its own:
+            out[i] = f'"{value}"'  # 'company "Baker, Young and Bartlett", industry education and ...'
     return agree("".join(out))
 
 

@@ -55,10 +55,12 @@ def last_name(fake: Faker) -> str:
 
 def spelled(name: str) -> str:
     """A name made of Faker's last names as people spell it: "McDaniel, Roberson and Johnson", "Ashley McPherson"."""
-    return _MC.sub(lambda m: "Mc" + m.group(1).upper(), name) if "Mc" in name else name
+    name = _MC.sub(lambda m: "Mc" + m.group(1).upper(), name) if "Mc" in name else name
+    return _O.sub(lambda m: "O'" + m.group(1).capitalize(), name) if "O" in name else name  # "O'Brien"
 
 
 _MC = re.compile(r"\bMc([a-z])")
+_O = re.compile(r"\bO(brien|connell|connor|donnell|neal|neill)\b")  # Faker's "Obrien", "Oconnor", "Oneill"
 
 
 def _summed(table: OrderedDict[Any, float]) -> tuple[tuple[Any, ...], list[float]]:
