@@ -110,3 +110,19 @@ def test_a_whole_number_of_things_is_said_before_them_and_agrees():
     unit = domains["property_management"].tool("create_unit")
     assert action_text(unit, {"building_id": "BLD-001", "bedrooms": 1, "monthly_rent": 980.0}) == (
         "create a new unit with building BLD-001, 1 bedroom and monthly rent 980.00")
+
+
+def test_an_aggregate_of_a_percentage_is_said_with_its_percent_sign():
+    """'The lowest rate is 5.88 for loan officer LO-003.' (a quickstart chain row; the field is `rate_pct`): the
+    aggregate's value reads '5.88%'."""
+    import random
+
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.generators.facts import Said
+    from agentfab.generators.replies import reply
+
+    loans = next(d for d in synthesized_domains(30, 7) if d.name == "banking_loans")
+    tool = loans.tool("min_loan_rate_pct_of_officer")
+    said = {reply([Said(tool, {"officer_id": "LO-003"}, {"loan_id": "LN-0001", "value": 5.88}, ("value",))],
+                  random.Random(s)) for s in range(6)}
+    assert all(t.endswith("The lowest rate is 5.88% for loan officer LO-003.") for t in said), said

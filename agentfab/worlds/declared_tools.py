@@ -277,7 +277,7 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
     said, said2 = _counted_words(f, op)  # the request's words; the description keeps the operation's own
     among = "among" if op in ("min", "max") else "across" if op == "sum" else "of"  # "the total X across the Ys"
     value_schema = {"type": "number" if f.kind == "number" or op == "avg" else "integer",
-                    "description": f"The {word} {f.words}"}
+                    "description": f"The {word} {f.words}" + (" in %" if unit(f.name) == "%" else "")}  # "5.88%"
     if op in ("min", "max"):
         returns = {"value": value_schema, k: key_schema(e, f"The {e.words} with that {f.words} (lowest id on ties)")}
     else:
