@@ -307,6 +307,10 @@ def test_a_record_s_own_words_are_quoted_in_a_sentence_and_said_once():
         assert '"invoice question"' in text or "- Subject: invoice question\n" in text + "\n", text
         assert '"urgent"' not in text and '"TCK-0033"' not in text, text
     assert any('"invoice question"' in t for t in said) and any("- Subject:" in t for t in said), said
+    album = _SYNTH["streaming"].tool("find_album_by_title")  # and a record found by its title quotes it alike
+    found = {"album_id": "ALB-021", "title": "Quiet Hearts", "artist_id": "ART-0007"}
+    said = {reply([Said(album, {"title": "Quiet Hearts"}, found, ("album_id",))], random.Random(s)) for s in range(6)}
+    assert all('The album titled "Quiet Hearts" is ALB-021' in t for t in said), said
 
 
 def test_a_total_over_no_records_says_there_are_none():

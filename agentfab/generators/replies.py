@@ -14,7 +14,7 @@ import random
 import string
 from typing import Any
 
-from agentfab.generators.facts import (Fact, Said, ToolWords, fact_clause, fact_label, facts as _facts,
+from agentfab.generators.facts import (QUOTED, Fact, Said, ToolWords, fact_clause, fact_label, facts as _facts,
                                        for_about, preposition as _preposition, states_all, subject, value_text, words)
 from agentfab.generators.language import _cap, action_text, param_label, past
 from agentfab.schemas.answers import render_value
@@ -322,6 +322,8 @@ def _by_value_heads(part: Said) -> tuple[str | None, str] | tuple[()]:
         return ()
     (param, value), = part.arguments.items()
     said = render_value(value)
+    if param in QUOTED and " " in said:
+        said = f'"{said}"'  # 'The album titled "Quiet Hearts"', as its facts quote a title
     how = _FOUND_BY.get(param)
     if how is None and (param.endswith("_name") or param_label(part.tool, param) == thing):
         how = "named"  # "The company named Harris, Bell and McCoy", never "The company with company ..."
