@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 from agentfab.generators.facts import Said, facts, states_all
 from agentfab.generators.reasoning import _asked_facts, _clause, _not_within, _not_within_each
 from agentfab.generators.replies import fact_text
+from agentfab.generators.rollouts import _NO_TURN, _by_chain, _schedule, _terminal_steps, levels
+from agentfab.schemas.tasks import PlanStep
 from agentfab.worlds.registry import builtin_domain
 
 BANK = builtin_domain("bank")
@@ -76,3 +78,31 @@ def test_a_thoughts_facts_read_off_the_clauses_are_those_found_field_by_field(as
                          ("get_account", "not a record")):
         part = _said(result, tuple(asks), tool)
         assert _asked_facts(part) == _asked_facts_each(part)
+
+
+@st.composite
+def _chained_plans(draw):
+    """Plans of up to 6 steps over up to 3 turns, each step depending on some earlier steps of its turn or before."""
+    steps: list[PlanStep] = []
+    turn = 0
+    for i in range(draw(st.integers(1, 6))):
+        turn += draw(st.integers(0, 1)) if i and turn < 2 else 0
+        deps = draw(st.lists(st.sampled_from([s.id for s in steps]), unique=True, max_size=2)) if steps else []
+        steps.append(PlanStep(id=f"s{i + 1}", tool="t", arguments={}, depends_on=deps, turn=turn))
+    return steps
+
+
+@settings(max_examples=300, deadline=None)
+@given(_chained_plans())
+def test_a_chained_plans_turns_are_worked_out_once_per_shape_as_turn_by_turn(plan):
+    schedule = _schedule(tuple((s.id, s.turn, tuple(s.depends_on)) for s in plan))
+    for t in range(3):
+        steps = [s for s in plan if s.turn == t]
+        turn = schedule.get(t, _NO_TURN)
+        assert [plan[i] for i in turn.steps] == steps
+        if not steps:
+            continue
+        met = {s.id: None for s in plan if s.turn < t}  # each earlier turn made all its calls
+        assert [[plan[i] for i in g] for g in turn.rounds] == levels(steps, met)
+        assert turn.terminal == {s.id for s in _terminal_steps(steps)}
+        assert [plan[i] for i in turn.by_chain] == (_by_chain(steps) if len(steps) > 1 else steps)

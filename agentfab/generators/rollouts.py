@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Collection, NamedTuple
 
 from agentfab.generators.facts import Said
 from agentfab.generators.language import retold
@@ -19,7 +19,7 @@ from agentfab.generators.replies import reply
 from agentfab.generators.values import PoolCache
 from agentfab.schemas.tasks import PlanStep, Task
 from agentfab.schemas.wording import join_words, noun, plural
-from agentfab.worlds.core import Domain, Store, Tool, canonical_json, is_error
+from agentfab.worlds.core import Domain, Memo, Store, Tool, canonical_json, is_error
 
 Event = dict[str, Any]
 
@@ -88,12 +88,13 @@ def levels(steps: list[PlanStep], met: Any = frozenset()) -> list[list[PlanStep]
     return rounds
 
 
-def reply_parts(domain: Domain, steps: list[PlanStep], results: dict[str, Any], terminal: set[str],
-                called: dict[str, dict[str, Any]] | None = None) -> list[Said]:
+def reply_parts(domain: Domain, steps: list[PlanStep], results: dict[str, Any], terminal: Collection[str],
+                called: dict[str, dict[str, Any]] | None = None, in_order: bool = False) -> list[Said]:
     """What a reply to a turn states: every step whose facts were asked, and every final step, chain by chain.
-    `called` holds the arguments each step was called with (resolved again from `results` where it does not)."""
+    `called` holds the arguments each step was called with (resolved again from `results` where it does not);
+    `in_order`: `steps` are in chain order already."""
     parts = []
-    for step in _by_chain(steps) if len(steps) > 1 else steps:
+    for step in _by_chain(steps) if len(steps) > 1 and not in_order else steps:
         if step.asks or step.id in terminal:
             tool = domain.tool(step.tool)
             asks = step.asks or tool.asked(None, results[step.id])  # a step made without a request: its defaults
@@ -143,10 +144,10 @@ class OracleAgent:
         thinker = Reasoner(self.domain, task.tools, task.needed_tools)
         plan = task.plan
         tool_of = {s.id: s.tool for s in plan}
-        chained = False  # else each turn's calls are one round
+        schedule = None  # else each turn's calls are one round
         for s in plan:
-            if s.depends_on:
-                chained = True
+            if s.depends_on:  # a chained plan: its rounds, as every plan of its shape has them
+                schedule = _SCHEDULES[tuple([(s.id, s.turn, tuple(s.depends_on)) for s in plan])]
                 break
         for t, turn in enumerate(task.user_turns):
             out.content.append(user(turn.text))
@@ -154,18 +155,30 @@ class OracleAgent:
                 out.content.append(message(self._refusal(task, rng), thinker.refusal(task.declined, rng)))
                 continue
             c = task.clarification if t == 0 else None
-            steps = [s for s in plan if s.turn == t]
-            for group in levels_after(steps, results) if chained else [steps] if steps else []:
+            if schedule is not None:
+                turn_of = schedule.get(t, _NO_TURN)
+                steps = [plan[i] for i in turn_of.steps]
+                groups = [[plan[i] for i in g] for g in turn_of.rounds]
+            else:
+                steps = [s for s in plan if s.turn == t]
+                groups = [steps] if steps else []
+            for group in groups:
                 if c is not None and any(s.id == c.step for s in group):  # ask right before the call that needs it
                     asked = self.domain.tool(tool_of[c.step])
                     out.content.append(message(c.question, thinker.before_question(asked, c.param, c.options)))
                     out.content.append(user(c.reply))
                     c = None
                 called.update(self._call_group(group, world, results, out, ids, rng, tool_of, thinker))
-            terminal = {s.id for s in (_terminal_steps(steps) if chained else steps)}
             failed = [s for s in steps if s.expect_error and is_error(results.get(s.id))]
-            parts = reply_parts(self.domain, [s for s in steps if s not in failed] if failed else steps, results,
-                                terminal, called)
+            if schedule is None:
+                parts = reply_parts(self.domain, [s for s in steps if s not in failed] if failed else steps, results,
+                                    {s.id for s in steps}, called)
+            elif failed:
+                parts = reply_parts(self.domain, [s for s in steps if s not in failed], results, turn_of.terminal,
+                                    called)
+            else:  # the turn's steps in the order a reply reads them
+                parts = reply_parts(self.domain, [plan[i] for i in turn_of.by_chain], results, turn_of.terminal,
+                                    called, in_order=True)
             text = reply(parts, rng)
             if failed:  # what failed and why, in the world's own words; then what was done instead, if anything
                 f = failed[0]
@@ -301,9 +314,42 @@ def resolve(step: PlanStep, results: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def levels_after(steps: list[PlanStep], results: dict[str, Any]) -> list[list[PlanStep]]:
-    """`levels` where dependencies answered in earlier turns count as met."""
-    return levels(steps, results)
+class _Turn(NamedTuple):
+    """One turn of a chained plan, by the plan's step positions: its steps, its rounds of calls, the ids of its
+    final steps and its steps in the order a reply reads them."""
+
+    steps: tuple[int, ...]
+    rounds: tuple[tuple[int, ...], ...]
+    terminal: frozenset[str]
+    by_chain: tuple[int, ...]
+
+
+_NO_TURN = _Turn((), (), frozenset(), ())
+
+
+class _Step(NamedTuple):  # what `levels`, `_terminal_steps` and `_by_chain` read of a plan step
+    id: str
+    turn: int
+    depends_on: tuple[str, ...]
+
+
+def _schedule(shape: tuple[tuple[str, int, tuple[str, ...]], ...]) -> dict[int, _Turn]:
+    """The turns of a chained plan of this shape ((id, turn, depends_on) of each step), worked out as a rollout
+    did turn by turn: a step of an earlier turn has been answered (each turn makes all its calls)."""
+    steps = [_Step(*s) for s in shape]
+    position = {s.id: i for i, s in enumerate(steps)}
+    out = {}
+    for t in sorted({s.turn for s in steps}):
+        mine = [s for s in steps if s.turn == t]
+        earlier = {s.id for s in steps if s.turn < t}
+        out[t] = _Turn(tuple(position[s.id] for s in mine),
+                       tuple(tuple(position[s.id] for s in group) for group in levels(mine, earlier)),  # type: ignore[arg-type]
+                       frozenset(s.id for s in _terminal_steps(mine)),  # type: ignore[arg-type]
+                       tuple(position[s.id] for s in (_by_chain(mine) if len(mine) > 1 else mine)))  # type: ignore[arg-type]
+    return out
+
+
+_SCHEDULES = Memo(_schedule)  # a few dozen shapes of chains and turns recur in every shard
 
 
 def _terminal_steps(in_turn: list[PlanStep]) -> list[PlanStep]:
