@@ -40,7 +40,7 @@ class ToolWords:
         self._ids: dict[str, str | None] = {}  # parameter -> the noun of the record it names, None for a value
         self._labels: dict[str, str] = {}
         self._firsts: dict[tuple[str, ...], str | None] = {}  # parameter names of a call -> its first id parameter
-        self._asked: dict[tuple[str, ...], tuple[tuple[tuple[str, str, bool], ...], tuple[str, ...]]] = {}
+        self._asked: dict[tuple[str, ...], tuple[tuple[tuple[str, str, bool, bool], ...], tuple[str, ...]]] = {}
         props = tool.spec.returns.get("properties", {})
         self._described = {f: p.get("description", "") for f, p in props.items() if isinstance(p, dict)} \
             if isinstance(props, dict) else {}
@@ -63,13 +63,16 @@ class ToolWords:
             found = self._firsts[names] = next((p for p in names if self.id_noun(p) is not None), None)
             return found
 
-    def asked(self, asks: tuple[str, ...]) -> tuple[tuple[tuple[str, str, bool], ...], tuple[str, ...]]:
-        """For the fields a request asks: (field, label, a sum of money) each, and the money fields among them."""
+    def asked(self, asks: tuple[str, ...]) -> tuple[tuple[tuple[str, str, bool, bool], ...], tuple[str, ...]]:
+        """For the fields a request asks: (field, label, a sum of money, plain) each, and the money fields among
+        them. A plain field's text value is said as it is (no sum, no currency, no quoted words)."""
         try:
             return self._asked[asks]
         except KeyError:
-            found = self._asked[asks] = (tuple((f, self.label(f), f in MONEY) for f in asks),
-                                         tuple(f for f in asks if f in MONEY))
+            found = self._asked[asks] = (
+                tuple((f, self.label(f), f in MONEY, f not in MONEY and f != "currency" and f not in QUOTED)
+                      for f in asks),
+                tuple(f for f in asks if f in MONEY))
             return found
 
     def described(self, field: str) -> str:
@@ -206,15 +209,17 @@ class Said:
             return
         plan, money_fields = self.named.asked(self.asks)
         money = any(f in result for f in money_fields) if money_fields else False
-        for field, lab, is_money in plan:
-            if field == "currency" and money:
-                if field in result:
-                    self.spoken = False
-                continue
+        for field, lab, is_money, plain in plan:
             if field in result:
                 value = result[field]
-                if type(value) is str and not is_money:  # the common case: no unit, no currency, no enum code
+                if plain and type(value) is str:  # the common case: no unit, no currency, no enum code, no quotes
                     text = value if "_" not in value else render_value(value)  # as render_value writes it
+                    clause = f"the {lab} is {text}"  # as fact_clause says it
+                elif field == "currency" and money:  # "1204.50 USD" says it
+                    self.spoken = False
+                    continue
+                elif type(value) is str and not is_money:
+                    text = value if "_" not in value else render_value(value)
                     if field in QUOTED and " " in text:  # 'the subject is "invoice question"'; found unquoted
                         out.append((field, lab, f'"{text}"', value, _FLAT[text], f'the {lab} is "{text}"'))
                         clauses[field] = out[-1][5]
