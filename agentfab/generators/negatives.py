@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from agentfab.generators.rollouts import Event, OracleAgent, call, describe_answer, result
 from agentfab.generators.value_bank import ValueBank, parsed
-from agentfab.generators.values import PoolCache, normalize, render_value, sample_arguments
+from agentfab.generators.values import normalize, render_value, sample_arguments
 from agentfab.schemas.answers import mentions, replace_mentions
 from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import PlanStep, Task
@@ -46,7 +46,9 @@ def _calls(content: list[Event]) -> list[int]:
 def wrong_argument(task: Task, content: list[Event], agent: OracleAgent, rng: random.Random,
                    bank: ValueBank) -> list[Event] | None:
     """One free argument of one step takes another real value of that parameter; the call still succeeds."""
-    pools = PoolCache(agent.domain, agent.store)
+    # the agent's pools, drawn once from its seeded state: a task's world (the state at an id offset) has the same
+    # records, and the agent draws its own wrong calls from them too
+    pools = agent.pools
     expected = sum(1 for s in task.plan if s.expect_error)  # a failure task's attempt must still fail as planned
     for step in rng.sample(task.plan, len(task.plan)):
         if step.expect_error:
@@ -145,7 +147,7 @@ def extra_mutating_call(task: Task, content: list[Event], agent: OracleAgent, rn
         return None  # calling anything at all is `ignored_refusal`
     rollout = agent.roll_out(task, rng)
     world = rollout.world
-    pools = PoolCache(agent.domain, agent.store)
+    pools = agent.pools
     mutating = [agent.domain.tool(n) for n in task.tools if agent.domain.tool(n).spec.mutates]
     for _ in range(16):
         if not mutating:
@@ -232,7 +234,7 @@ def ignored_refusal(task: Task, content: list[Event], agent: OracleAgent, rng: r
     """No offered tool fits, yet the agent calls one (with arguments seen in accepted data) and reports it."""
     if not task.expect_refusal:
         return None
-    pools = PoolCache(agent.domain, agent.store)
+    pools = agent.pools
     first = None
     names = rng.sample(task.tools, len(task.tools))  # reads first (a write would make a new id), tools seen first
     names.sort(key=lambda n: (agent.domain.tool(n).spec.mutates, not bank.has_calls(n)))
