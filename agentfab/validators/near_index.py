@@ -11,10 +11,17 @@ few joins and appended in one transaction, so the driver's memory does not grow 
 shard never copies the index. Builds before this one kept the index as numpy arrays in an .npz: `start` reads one
 as a parent. Candidates are visited in the order the earlier in-memory index visited them (its two sorted tiers,
 then band, row in the shard, indexed row), so the same near-duplicate is reported with the same similarity.
+
+A small feature set reaches the threshold only with an identical one: two sets that differ have a Jaccard of at
+most a/(a+1) for the smaller size a, so below the threshold (a <= 8 at 0.9) a row is looked up by its whole set in
+a table of its own and its bands are not indexed. Otherwise the rows of the few features most tasks have (a call or
+two) share bands with a share of every row that grows with the index (min-hashes of {tool, value} sets collide on
+the tool), and a shard's candidates grew with every shard indexed.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -33,10 +40,13 @@ _BAND_MULT = np.array([(0xBF58476D1CE4E5B9 * (i + 3)) % 2**64 | 1 for i in range
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (id INTEGER PRIMARY KEY, key INTEGER NOT NULL, feats BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS rows_key ON rows (key);
-CREATE TABLE IF NOT EXISTS bands (band INTEGER, key INTEGER, row INTEGER, PRIMARY KEY (band, key, row))
-    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sized_bands (band INTEGER, key INTEGER, n INTEGER, row INTEGER,
+    PRIMARY KEY (band, key, n, row)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sets (feats BLOB, row INTEGER, PRIMARY KEY (feats, row)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value);
 CREATE TEMP TABLE IF NOT EXISTS ask_keys (pos INTEGER, key INTEGER);
-CREATE TEMP TABLE IF NOT EXISTS ask_bands (pos INTEGER, band INTEGER, key INTEGER);
+CREATE TEMP TABLE IF NOT EXISTS ask_sets (pos INTEGER, feats BLOB);
+CREATE TEMP TABLE IF NOT EXISTS ask_bands (pos INTEGER, band INTEGER, key INTEGER, lo INTEGER, hi INTEGER);
 CREATE TEMP TABLE IF NOT EXISTS ask_rows (id INTEGER PRIMARY KEY);
 """
 
@@ -72,6 +82,34 @@ def band_keys(features: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def _small_sets(threshold: float) -> int:
+    """The feature-set sizes below which only an identical set reaches `threshold`: sets of a and b features that
+    differ have a Jaccard of at most a/(a+1) (a the smaller), so with a/(a+1) under the threshold the two are close
+    only when equal."""
+    a = 1
+    while a < 1_000 and a / (a + 1) < threshold:
+        a += 1
+    return a
+
+
+@functools.lru_cache(maxsize=1024)
+def _sizes(a: int, threshold: float) -> tuple[int, int]:
+    """The sizes a set of `a` features can reach `threshold` with: n / a and a / n (the smaller over the larger,
+    which bounds a Jaccard) at least the threshold, as the Jaccard is computed (floats)."""
+    lo = a
+    while lo > 1 and (lo - 1) / a >= threshold:
+        lo -= 1
+    hi = a
+    while hi < 100_000 and a / (hi + 1) >= threshold:
+        hi += 1
+    return lo, hi
+
+
+def _blob(features: np.ndarray) -> bytes:
+    """A feature set's bytes: its distinct hashes in order, so equal sets have equal bytes."""
+    return np.unique(np.asarray(features, dtype=np.uint64)).tobytes()
+
+
 def _signed(values: np.ndarray) -> list[int]:
     """uint64 hashes as SQLite's signed 64-bit integers (the same bits)."""
     return np.asarray(values, dtype=np.uint64).view(np.int64).tolist()
@@ -83,9 +121,35 @@ class NearIndex:
     def __init__(self, threshold: float, path: Path | None = None):
         self.threshold = threshold
         self.path = path
+        self._small = _small_sets(threshold)
         self._db = self._connect()
         self._n = self._db.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
         self._small_from = self._n  # rows indexed before this process count as the earlier index's large tier
+        self._split()
+
+    def _split(self) -> None:
+        """Rows filed by the size cut of this threshold: an index written by an earlier agentfab (every row's bands,
+        no set table) or under another threshold is filed again from its rows."""
+        db = self._db
+        found = db.execute("SELECT value FROM meta WHERE name = 'small_below'").fetchone()
+        if found is not None and found[0] == self._small or not self._n and found is None:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('small_below', ?)", (self._small,))
+            return
+        db.execute("BEGIN")
+        db.execute("DROP TABLE IF EXISTS bands")  # an earlier agentfab's: every row's bands, without its size
+        db.execute("DELETE FROM sized_bands")
+        db.execute("DELETE FROM sets")
+        last = -1
+        while True:
+            chunk = db.execute("SELECT id, feats FROM rows WHERE id > ? ORDER BY id LIMIT ?",
+                               (last, _CHUNK)).fetchall()
+            if not chunk:
+                break
+            features = [np.frombuffer(b, dtype=np.uint64) for _, b in chunk]
+            self._file([i for i, _ in chunk], features, [_blob(f) for f in features])
+            last = chunk[-1][0]
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('small_below', ?)", (self._small,))
+        db.execute("COMMIT")
 
     def _connect(self) -> sqlite3.Connection:
         # the checks run in a worker thread of the build's event loop, one call at a time
@@ -117,10 +181,10 @@ class NearIndex:
     def _add_npz(self, path: Path) -> None:
         """The rows of an index an earlier agentfab saved as numpy arrays, in their order."""
         data = np.load(path)
-        keys, bands, feat, offsets = data["keys"], data["bands"], data["feat"], data["offsets"]
+        keys, feat, offsets = data["keys"], data["feat"], data["offsets"]
         for lo in range(0, len(keys), _CHUNK):
             hi = min(lo + _CHUNK, len(keys))
-            self._insert(keys[lo:hi], bands[lo:hi], [feat[offsets[i]:offsets[i + 1]] for i in range(lo, hi)])
+            self._insert(keys[lo:hi], [feat[offsets[i]:offsets[i + 1]] for i in range(lo, hi)])
         self._small_from = self._n
 
     def __len__(self) -> int:
@@ -140,13 +204,24 @@ class NearIndex:
                 out[q] = ("exact", -1, 1.0)
             if self.threshold >= 1.0:
                 return out
+            blobs = [_blob(f) for f in features]
+            small = [q for q, blob in enumerate(blobs) if out[q] is None and 0 < len(blob) < 8 * self._small]
+            if small:  # an identical set, the first indexed (an earlier build's rows first), or none is close
+                db.execute("DELETE FROM ask_sets")
+                db.executemany("INSERT INTO ask_sets VALUES (?, ?)", ((q, blobs[q]) for q in small))
+                for q, r in db.execute("SELECT a.pos, s.row FROM ask_sets a JOIN sets s ON s.feats = a.feats "
+                                       "ORDER BY a.pos, s.row >= ?, s.row", (self._small_from,)):
+                    if out[q] is None:
+                        out[q] = ("near", r, 1.0)
             bands = band_keys(features)
-            asked = [(q, b, k) for q, row in enumerate(bands.view(np.int64).tolist()) if out[q] is None
-                     for b, k in enumerate(row) if k != 0]
+            asked = [(q, b, k, *_sizes(len(blobs[q]) // 8, self.threshold))
+                     for q, row in enumerate(bands.view(np.int64).tolist())
+                     if out[q] is None and len(blobs[q]) >= 8 * self._small for b, k in enumerate(row) if k != 0]
             db.execute("DELETE FROM ask_bands")
-            db.executemany("INSERT INTO ask_bands VALUES (?, ?, ?)", asked)
-            found = db.execute("SELECT a.pos, a.band, b.row FROM ask_bands a JOIN bands b "
-                               "ON b.band = a.band AND b.key = a.key").fetchall()
+            db.executemany("INSERT INTO ask_bands VALUES (?, ?, ?, ?, ?)", asked)
+            # only rows of a size that can reach the threshold: a Jaccard is at most the smaller size / the larger
+            found = db.execute("SELECT a.pos, a.band, b.row FROM ask_bands a JOIN sized_bands b "
+                               "ON b.band = a.band AND b.key = a.key AND b.n BETWEEN a.lo AND a.hi").fetchall()
             if not found:
                 return out
             # the earlier index's order: its large tier, then its small one; in each, by band, row, indexed row
@@ -176,22 +251,32 @@ class NearIndex:
         return out
 
     def add(self, keys: np.ndarray, features: list[np.ndarray]) -> None:
-        self._insert(keys, band_keys(features), features)
+        self._insert(keys, features)
         if self._n - self._small_from > _MERGE_AT:  # the earlier index merged its small tier into the large one
             self._small_from = self._n
 
-    def _insert(self, keys: np.ndarray, bands: np.ndarray, features: list[np.ndarray]) -> None:
+    def _insert(self, keys: np.ndarray, features: list[np.ndarray]) -> None:
         first = self._n
-        ids = range(first, first + len(keys))
-        feats = [np.asarray(f, dtype=np.uint64).tobytes() for f in features]
+        ids = list(range(first, first + len(keys)))
+        feats = [_blob(f) for f in features]
         db = self._db
         db.execute("BEGIN")
         db.executemany("INSERT INTO rows VALUES (?, ?, ?)", zip(ids, _signed(keys), feats))
-        db.executemany("INSERT INTO bands VALUES (?, ?, ?)",
-                       ((b, k, first + i) for i, row in enumerate(np.asarray(bands).view(np.int64).tolist())
-                        for b, k in enumerate(row) if k != 0))
+        self._file(ids, features, feats)
         db.execute("COMMIT")
         self._n += len(keys)
+
+    def _file(self, ids: list[int], features: list[np.ndarray], blobs: list[bytes]) -> None:
+        """A row of a small feature set under its set; any other row under its bands (none without features)."""
+        small = 8 * self._small  # bytes of a set of that many distinct features
+        self._db.executemany("INSERT INTO sets VALUES (?, ?)",
+                             ((blob, i) for i, blob in zip(ids, blobs) if 0 < len(blob) < small))
+        large = [j for j, blob in enumerate(blobs) if len(blob) >= small]
+        if large:
+            bands = band_keys([features[j] for j in large]).view(np.int64).tolist()
+            self._db.executemany("INSERT INTO sized_bands VALUES (?, ?, ?, ?)",
+                                 ((b, k, len(blobs[j]) // 8, ids[j]) for j, row in zip(large, bands)
+                                  for b, k in enumerate(row) if k))
 
     def save(self, path: Path) -> None:
         """The index as an SQLite file at `path`, taking that name whole; a file index moves there and stays
