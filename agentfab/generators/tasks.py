@@ -359,28 +359,35 @@ class Composer:
     # -- finishing -------------------------------------------------------------------------------------------
 
     def finish(self, kind: str, members: list[list[Step]], family: str) -> Plan | None:
-        """Renumber steps s1..sn (level by level), execute the plan once more and record its truth."""
+        """Renumber steps s1..sn (level by level), execute the plan once more and record its truth.
+
+        The steps are renamed in place: every step a plan is finished from was made for this plan alone (by this
+        call of `compose`), and nothing reads it by its temporary id afterwards."""
         if len(members) == 1:
             order = members[0]
         else:  # level by level, members in order within a level (as sorting by (level, member) orders them)
             order = [member[level] for level in range(max(map(len, members))) for member in members
                      if level < len(member)]
         rename = {s.id: f"s{i}" for i, s in enumerate(order, 1)}
-        steps = []
-        for s in order:
-            bindings = {}
-            for p, r in s.bindings.items():
-                source, _, name = r.partition(".")
-                bindings[p] = f"{rename[source]}.{name}"
-            steps.append(Step(rename[s.id], s.tool, s.arguments, bindings,
-                              [rename[d] for d in s.depends_on] if s.depends_on else [], s.turn,
-                              s.expect_error, s.ask, s.options, s.key))
+        ids = [[rename[s.id] for s in m] for m in members]
         ran = self._ran
+        results = None
         if ran is not None and len(ran[0]) == len(order) and all(
                 a is b and not a.bindings for a, b in zip(ran[0], order)):
             results = {rename[s.id]: ran[1][0][s.id] for s in ran[0]}  # what `width.independent` just executed
             diff = ran[1][1]
-        else:
+        for s in order:
+            if s.bindings:
+                bindings = {}
+                for p, r in s.bindings.items():
+                    source, _, name = r.partition(".")
+                    bindings[p] = f"{rename[source]}.{name}"
+                s.bindings = bindings
+            if s.depends_on:
+                s.depends_on = [rename[d] for d in s.depends_on]
+            s.id = rename[s.id]
+        steps = order if len(members) > 1 else list(order)
+        if results is None:
             executed = self.execute(steps)
             if executed is None:
                 return None
@@ -396,7 +403,7 @@ class Composer:
         return Plan(
             kind=kind,
             steps=steps,
-            members=[[rename[s.id] for s in m] for m in members],
+            members=ids,
             results=results,
             state_diff=diff,
             family=family,

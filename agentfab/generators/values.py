@@ -29,7 +29,7 @@ def sample_value(schema: dict[str, Any], pools: PoolCache, rng: random.Random) -
     """A value valid under `schema`, from the world's entity pools where the schema names an entity."""
     entity = schema.get("x-entity")
     if entity:
-        pool = pools.pool(entity)
+        pool = pools._pools.get(entity) or pools.pool(entity)  # drawn already, most times
         if pool:
             return pool[rng._randbelow(len(pool))]
     if "enum" in schema:  # randrange, not _randbelow: an empty enum must raise, not draw forever
