@@ -201,6 +201,8 @@ def test_a_reading_indexes_the_events_each_check_used_to_walk_for(content):
                            or (e.get("class_") == "text_observation" and e.get("source") == "user")]
     assert read.from_environment == [i for i, e in idx if e.get("source") == "environment"]
     assert read.from_user == [i for i, e in idx if e.get("source") == "user"]
+    assert read.error_results == [i for i, e in idx if e.get("source") == "environment"
+                                  and (e.get("content") or "").startswith('{"error"')]
     assert read.turn_replies == turn_replies(content)
     assert read.replies == [e.get("content") or "" for e in content if e.get("class_") == "message_action"]
     # the kinds differ where the events are odd: a call sourced from the environment is no tool result

@@ -67,19 +67,18 @@ class Judge(Protocol):
 
 
 def _errors(content: list[Event], read: Reading) -> list[tuple[int, str]]:
-    """(index, message) of every failed call's observation."""
+    """(index, message) of every failed call's observation (the reading found them in its pass)."""
     out = []
-    for i in read.from_environment:
-        text = content[i].get("content") or ""
-        if text.startswith('{"error"'):
+    for i in read.error_results:
+        text = content[i]["content"]
+        try:
             try:
-                try:
-                    error = orjson.loads(text)["error"]
-                except orjson.JSONDecodeError:  # what json reads beyond JSON (NaN, Infinity) it still reads
-                    error = json.loads(text)["error"]
-                out.append((i, str(error.get("message", ""))))
-            except (ValueError, KeyError, TypeError, AttributeError):
-                out.append((i, ""))
+                error = orjson.loads(text)["error"]
+            except orjson.JSONDecodeError:  # what json reads beyond JSON (NaN, Infinity) it still reads
+                error = json.loads(text)["error"]
+            out.append((i, str(error.get("message", ""))))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            out.append((i, ""))
     return out
 
 

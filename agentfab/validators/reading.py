@@ -27,7 +27,7 @@ class Reading:
 
     __slots__ = ("content", "_facts", "call_keys", "replies", "turn_replies", "_flat", "_plan",
                  "calls", "messages", "observations", "results", "spoken", "from_environment", "from_user",
-                 "event_failures")
+                 "error_results", "event_failures")
 
     def __init__(self, content: list[Event]):
         self.content = content
@@ -42,6 +42,9 @@ class Reading:
         self.spoken: list[int] = []  # what a person reads or writes: messages and the user's turns, in order
         self.from_environment: list[int] = []  # any event whose source is the environment (whatever its class_)
         self.from_user: list[int] = []  # any event whose source is the user
+        # any event from the environment whose content opens as an error result does ('{"error"'): the judge reads
+        # the message of each failed call, which most records have none of
+        self.error_results: list[int] = []
         # canonical JSON of each call's arguments, by event index (calls whose kwargs are an object)
         self.call_keys: dict[int, str] = {}
         self.replies: list[str] = []  # every message to the user, clarifying questions included
@@ -62,6 +65,9 @@ class Reading:
             source = e.get("source")
             if source == "environment":
                 self.from_environment.append(i)
+                text = e.get("content")
+                if isinstance(text, str) and text.startswith('{"error"'):
+                    self.error_results.append(i)
             elif source == "user":
                 self.from_user.append(i)
             if cls == "api_action":
