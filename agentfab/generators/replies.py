@@ -254,7 +254,7 @@ def _with_value(part: Said, about: str) -> str:
     """What records were found with, after their count: " in Seattle", " named Milo", " with model E190"."""
     if len(part.arguments) == 1:
         (param, value), = part.arguments.items()
-        if type(value) is str and (param == "city" or param.endswith("_city")):
+        if type(value) is str and _is_city(param):
             return f" in {value}"  # "3 hotels in Seattle", not "3 hotels with city Seattle"
         if type(value) is str and (param == "name" or param.endswith("_name")):
             found = part.result.get("results") if type(part.result) is dict else None
@@ -279,6 +279,11 @@ def _counted(part: Said, result: dict[str, Any], head: str) -> str:
     return head + tail + "."
 
 
+def _is_city(param: str) -> bool:
+    """A value said after "in": "In Chicago", "3 hotels in Seattle"."""
+    return param == "city" or param.endswith("_city")
+
+
 def _scope(part: Said) -> tuple[str, str] | None:
     """How a reply names the one value a lookup was asked with, where "For the city Chicago" is not how a person
     says it: ("In Chicago", "in Chicago"), ("For Vazquez-King", "for Vazquez-King")."""
@@ -287,7 +292,7 @@ def _scope(part: Said) -> tuple[str, str] | None:
     (param, value), = part.arguments.items()
     if part.named.id_noun(param) is not None or not isinstance(value, str):
         return None
-    if param == "city" or param.endswith("_city"):
+    if _is_city(param):
         return f"In {value}", f"in {value}"
     if param in _NAMING:
         return f"For {value}", f"for {value}"

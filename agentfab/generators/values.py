@@ -19,17 +19,18 @@ class PoolCache:
         self._pools: dict[str, list[Any]] = {}
 
     def pool(self, entity: str) -> list[Any]:
-        if entity not in self._pools:
+        found = self._pools.get(entity)  # drawn already, most times: one lookup
+        if found is None:
             source = self.domain.entities.get(entity)
-            self._pools[entity] = source.draw(self.store) if source else []
-        return self._pools[entity]
+            found = self._pools[entity] = source.draw(self.store) if source else []
+        return found
 
 
 def sample_value(schema: dict[str, Any], pools: PoolCache, rng: random.Random) -> Any:
     """A value valid under `schema`, from the world's entity pools where the schema names an entity."""
     entity = schema.get("x-entity")
     if entity:
-        pool = pools._pools.get(entity) or pools.pool(entity)  # drawn already, most times
+        pool = pools.pool(entity)
         if pool:
             return pool[rng._randbelow(len(pool))]
     if "enum" in schema:  # randrange, not _randbelow: an empty enum must raise, not draw forever
