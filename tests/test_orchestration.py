@@ -60,7 +60,8 @@ class FailingRunner(ProcessRunner):
 
 async def _task_runs(wanted: int) -> tuple[str, dict[str, str]]:
     """The latest agentfab-build flow run's state and its task runs' states by name, once `wanted` are recorded
-    (the server records task runs from their events, a moment after they happen)."""
+    and each is in a final state (the server records task runs from their events, a moment after they happen, so
+    a task that has finished can still read as RUNNING just after the flow returns)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterId
     from prefect.client.schemas.sorting import FlowRunSort
@@ -72,7 +73,9 @@ async def _task_runs(wanted: int) -> tuple[str, dict[str, str]]:
                                                sort=FlowRunSort.START_TIME_DESC, limit=1))[0]
             tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
             states = {t.name: t.state.type.value for t in tasks if t.state is not None}
-            if len(states) >= wanted and run.state is not None and run.state.is_final() or time.monotonic() > deadline:
+            settled = all(t.state is not None and t.state.is_final() for t in tasks)
+            if len(states) >= wanted and settled and run.state is not None and run.state.is_final() \
+                    or time.monotonic() > deadline:
                 return run.state.type.value if run.state else "", states
             await asyncio.sleep(0.5)
 

@@ -290,6 +290,9 @@ async def build_flow(recipe: Recipe, recipe_dir: str, out: str, overwrite: bool 
     to build), the caller has claimed the folder and launched the shards already (the `build` API, `started`
     being its perf_counter then); without them (a deployment, a schedule) the flow does both itself."""
     started = time.perf_counter() if started is None else started
+    from prefect.runtime import flow_run
+
+    lifeline.note_flow_run(flow_run.id)  # the command's server records this run's task runs before it stops
     out_path = Path(out)
     own = runner is None
     if runner is None:

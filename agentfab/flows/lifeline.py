@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import json
 import os
 import socket
 import signal
@@ -35,6 +36,11 @@ GRACE_SECONDS = 3.0
 # With 5 s, builds on a 2-core machine at load 13 left task runs RUNNING in its database now and then (likely cut
 # off mid-shutdown); an idle machine stops in well under a second, so the longer bound costs nothing there.
 STOP_SECONDS = 30.0
+# How long `stop` waits for the server to record the last task-run states it was sent. The client sends a task
+# run's states as events, and the server records them from a queue a moment later: stopped at once, it lost the
+# last one now and then (a finished build's finalize task left RUNNING in the database). Idle, this takes <0.1 s.
+SETTLE_SECONDS = 10.0
+_NOT_FINAL = ["SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"]
 
 
 class _Subprocess:
@@ -92,6 +98,7 @@ class TemporaryServer:
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         self.started = time.monotonic()
         self.ready = False
+        self.flow_runs: list[str] = []  # the flow runs this process ran on the server (`note_flow_run`)
 
     def wait(self) -> None:
         """Until the server answers /health, within Prefect's start-up timeout (`configure` sets it) of its start."""
@@ -115,9 +122,38 @@ class TemporaryServer:
             except OSError:
                 time.sleep(0.05)
 
+    def _count(self, state_types: list[str] | None) -> int:
+        """How many task runs of this process's flow runs the server has recorded (in one of `state_types`)."""
+        body: dict[str, Any] = {"flow_runs": {"id": {"any_": self.flow_runs}}}
+        if state_types is not None:
+            body["task_runs"] = {"state": {"type": {"any_": state_types}}}
+        request = urllib.request.Request(f"{self.api_url}/task_runs/count", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=SETTLE_SECONDS) as reply:
+            return int(json.loads(reply.read()))
+
+    def settle(self) -> bool:
+        """Wait (within SETTLE_SECONDS) until the server has recorded a final state for every task run of this
+        process's flow runs and no new task run appears between two looks. False if it did not settle."""
+        if not self.ready or not self.flow_runs or self.proc.poll() is not None:
+            return True
+        deadline = time.monotonic() + SETTLE_SECONDS
+        seen = -1
+        while time.monotonic() < deadline:
+            try:
+                total, open_ = self._count(None), self._count(_NOT_FINAL)
+            except (OSError, ValueError):
+                return False  # the server no longer answers: nothing more to wait for
+            if open_ == 0 and total == seen:
+                return True
+            seen = total if open_ == 0 else -1
+            time.sleep(0.05)
+        return False
+
     def stop(self) -> None:
-        """SIGTERM and wait, as Prefect stops its own: the server records the last task runs' states first."""
+        """SIGTERM and wait, as Prefect stops its own, once the server has recorded the last task runs' states."""
         if self.proc.poll() is None:
+            self.settle()
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=STOP_SECONDS)
@@ -142,6 +178,13 @@ def start_server() -> TemporaryServer | None:
     os.environ["PREFECT_API_URL"] = _started.api_url
     atexit.register(_started.stop)  # registered before Prefect is imported: runs after Prefect's exit handlers
     return _started
+
+
+def note_flow_run(flow_run_id: Any) -> None:
+    """A flow run of this process: before the server `start_server` started stops, its task runs' last states are
+    recorded (nothing to do without such a server)."""
+    if _started is not None and flow_run_id is not None:
+        _started.flow_runs.append(str(flow_run_id))
 
 
 def wait_for_server() -> None:
