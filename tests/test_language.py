@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -248,6 +249,27 @@ def test_a_stated_fact_agrees_with_its_label():
     assert fact_clause("number of rooms", "2", 2) == "the number of rooms is 2"
     assert fact_clause("status", "active", "active") == "the status is active"
     assert fact_clause("average value", "12.50", 12.5) == "the average value is 12.50"
+
+
+def test_a_field_named_by_a_past_participle_is_said_as_a_noun():
+    """A reader saw "the founded is 1987" in a team's details."""
+    from agentfab.generators.facts import fact_clause
+    from agentfab.schemas.wording import label
+
+    assert fact_clause(label("founded"), "1987", 1987) == "the founding year is 1987"
+    assert label("born") == "birth year" and label("hired_on") == "hire date"
+
+
+def test_catalogue_titles_are_spelled_as_plurals():
+    """A reader saw the book "Secret Librarys"."""
+    import random
+
+    from agentfab.worlds import plausible
+
+    titles = {plausible.book_title(random.Random(seed)) for seed in range(3000)}
+    assert "Secret Libraries" in titles or any(t.endswith(" Libraries") for t in titles)
+    wrong = sorted(t for t in titles if re.search(r"[^aeiou]ys$|sss?$", t))  # "Librarys", "Glasss"
+    assert not wrong, wrong
 
 
 def test_the_vocabulary_memo_of_offered_tool_sets_stays_under_its_cap_and_answers_the_same(monkeypatch):

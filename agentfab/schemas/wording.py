@@ -47,6 +47,7 @@ LABELS: dict[str, str] = {
     "type": "type",
     "stars": "star rating",
     "born": "birth year",
+    "founded": "founding year",  # "the founding year is 1987", never "the founded is 1987"
     "year": "year",
     "tier": "tier",
     "count": "number",

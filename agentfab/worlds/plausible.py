@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import random
 
+from agentfab.schemas.wording import plural
+
 US_CITIES = (
     "Austin", "Boston", "Chicago", "Denver", "Portland", "Seattle", "Atlanta", "Phoenix", "Miami", "Dallas",
     "Houston", "Nashville", "Detroit", "Baltimore", "Minneapolis", "Pittsburgh", "Cleveland", "Sacramento",
@@ -48,5 +50,5 @@ def book_title(rng: random.Random) -> str:
     if shape == 2:
         return f"A History of {_TITLE_SUBJECTS[rng.randrange(len(_TITLE_SUBJECTS))]}"
     if shape == 3:
-        return f"{adj} {noun}s" if not noun.endswith("s") else f"{adj} {noun}"
+        return f"{adj} {plural(noun)}"  # "Secret Libraries", never "Secret Librarys"
     return f"The {noun} of {_TITLE_SUBJECTS[rng.randrange(len(_TITLE_SUBJECTS))]}"
