@@ -235,6 +235,28 @@ def test_the_bank_answers_unseen_again_from_what_it_has_read_since():
     assert bank.unseen(broken) == set()
 
 
+
+_PIECES = st.sampled_from(list("aZ0_.@:+'-\" {},\n\xa0é") + ["ACC-1", "acc", "x.y", "1.5"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.lists(st.lists(_PIECES, max_size=12).map("".join), max_size=3),
+                          st.integers(0, 3)), max_size=10))
+def test_the_bank_calls_unseen_exactly_the_tokens_accepted_data_lacks(steps):
+    """`unseen` is `tokens(content) - vocab` however the texts fall into chunks the vocabulary covers (only a
+    perturbation's chunks the bank has not cut are scanned), whether the texts read since the last cut are cut then
+    or not (negative control: a kept chunk whose token is not in the vocabulary would hide it)."""
+    bank = ValueBank()
+    expected: set[str] = set()
+    for accepted, texts, ask in steps:
+        content = [{"class_": "message_action", "content": t} for t in texts]
+        if accepted:
+            bank.observe(content)
+            expected |= tokens(content)
+        if ask == 1:
+            _ = bank.vocab  # a cut between asks, as the stage's cuts fall
+        assert bank.unseen(content) == tokens(content) - expected
+
 _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
                      lambda inner: (st.lists(inner, max_size=3)
                                     | st.dictionaries(st.text(max_size=4), inner, max_size=3)),

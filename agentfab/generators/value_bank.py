@@ -65,6 +65,11 @@ def _chunks(texts: list[str], known: set[bytes]) -> set[bytes]:
     return set(filterfalse(known.__contains__, cut))
 
 
+def _chunk_tokens(chunks: set[bytes]) -> set[str]:
+    """The tokens of `_chunks`' chunks (a scan of them all at once)."""
+    return set(TOKEN.findall(b"\n".join(chunks).decode("utf-8", "surrogatepass"))) if chunks else set()
+
+
 class ValueBank:
     """Values seen in accepted trajectories, per (tool, result field) and (tool, parameter), and whole calls per
     tool: the real values a wrong value or a fabricated result is drawn from.
@@ -119,12 +124,13 @@ class ValueBank:
             self._pending = []
             if chunks:
                 self._chunks |= chunks
-                self._vocab.update(TOKEN.findall(b"\n".join(chunks).decode("utf-8", "surrogatepass")))
+                self._vocab |= _chunk_tokens(chunks)
         return self._vocab
 
     def unseen(self, content: list[Event]) -> set[str]:
-        """`tokens(content) - vocab`: only the texts the bank has not read are scanned (a text it read has every
-        token in `vocab`), and the texts read since the last cut are cut only for a token the vocabulary as it
+        """`tokens(content) - vocab`: only the texts the bank has not read are read, and of those only the chunks
+        the vocabulary does not cover are scanned (a perturbation's new text is mostly field names, values and
+        words of accepted rows); the texts read since the last cut are cut only for a token the vocabulary as it
         stands lacks (most perturbations add none: the cuts come fewer and larger). The answer for the events last
         asked about is kept until the bank reads more: the negatives stage asks again about the one
         `make_negative` chose."""
@@ -132,7 +138,7 @@ class ValueBank:
         if last is not None and last[0] is content:
             return set(last[1])
         new = [t for t in _texts(content) if t not in self._read]
-        found = _tokens_of(new) - self._vocab if new else set()
+        found = _chunk_tokens(_chunks(new, self._chunks)) - self._vocab if new else set()
         if found and self._pending:
             found -= self.vocab
         self._unseen = (content, found)
