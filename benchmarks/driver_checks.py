@@ -6,8 +6,9 @@ Builds shards 0..N-1 of build_scale.py's recipe in this process once (kept in --
 with the same sizes), copies them, then runs the driver's checks (flows/crossshard.ShardChecks, as `agentfab build`
 runs them while its workers build) one shard at a time. Per shard: CPU seconds (time.process_time) of the whole
 check, of the duplicate index's `check` and of moving rows to rejected/; rows moved; and the near-duplicate
-candidates the index joined (indexed rows sharing a band with an asked row: what grows with the rows indexed). At
-the end, least-squares growth per shard of each. Prints figures; asserts nothing.
+candidates the index joined (indexed rows sharing a band with an asked row, or whose set's hashes match one's: what
+may grow with the rows indexed). At the end, least-squares growth per shard of each. Prints figures; asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from build_scale import recipe_text, slope  # noqa: E402
 
 
 class _CountingDb:
-    """The index's SQLite connection, counting the rows of its candidate join (the query's text is its own)."""
+    """The index's SQLite connection, counting the rows of its candidate joins (by band, by a set's hashes; the
+    queries' texts are their own)."""
 
     def __init__(self, db, spent):  # type: ignore[no-untyped-def]
         self.db, self.spent = db, spent
@@ -34,7 +36,7 @@ class _CountingDb:
 
     def execute(self, sql, *params):  # type: ignore[no-untyped-def]
         cursor = self.db.execute(sql, *params)
-        if not sql.startswith("SELECT a.pos, a.band, b.row"):
+        if not sql.startswith(("SELECT a.pos, a.band, b.row", "SELECT a.pos, s.row FROM ask_near")):
             return cursor
         rows = cursor.fetchall()
         self.spent["candidates"] += len(rows)

@@ -17,6 +17,15 @@ most a/(a+1) for the smaller size a, so below the threshold (a <= 8 at 0.9) a ro
 a table of its own and its bands are not indexed. Otherwise the rows of the few features most tasks have (a call or
 two) share bands with a share of every row that grows with the index (min-hashes of {tool, value} sets collide on
 the tool), and a shard's candidates grew with every shard indexed.
+
+A set of a middle size (the words of most requests: 9-17 at 0.9) reaches the threshold only with a set equal to it
+or one feature less or more: a pair with two features apart has a Jaccard of at most i/(i+2), i the features they
+share, under the threshold below that size. Such a row is looked up by its set's hash, that hash with each of its
+features left out (a set one feature smaller) and its hash among the indexed sets with one feature left out (a set
+one feature larger); of those, a row sharing one of its bands is a candidate as before. Through the bands, every
+request of a template shared a band with most earlier requests of it, and a shard's candidates grew with the index.
+A set of fewer than _HASHED_FROM features still goes through its bands: at a low threshold (at most 0.75) its
+middle sizes are calls, and a call is in many sets of one call more.
 """
 
 from __future__ import annotations
@@ -35,7 +44,9 @@ BANDS = 4
 _ROWS = PERMS // BANDS
 _MERGE_AT = 50_000  # the earlier index's small tier: candidates of its newest rows come after the older rows'
 _CHUNK = 50_000  # rows per insert when an .npz is migrated
+_HASHED_FROM = 5  # the fewest features of a middle set looked up by its hashes
 _SEEDS = np.array([(0x9E3779B97F4A7C15 * (i + 1)) % 2**64 for i in range(PERMS)], dtype=np.uint64)
+_SET_SALT = np.uint64(0xD6E8FEB86659FD93)  # a set's hash: the xor of its features mixed (a feature drops out by xor)
 _BAND_MULT = np.array([(0xBF58476D1CE4E5B9 * (i + 3)) % 2**64 | 1 for i in range(_ROWS)], dtype=np.uint64)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (id INTEGER PRIMARY KEY, key INTEGER NOT NULL, feats BLOB NOT NULL);
@@ -43,9 +54,12 @@ CREATE INDEX IF NOT EXISTS rows_key ON rows (key);
 CREATE TABLE IF NOT EXISTS sized_bands (band INTEGER, key INTEGER, n INTEGER, row INTEGER,
     PRIMARY KEY (band, key, n, row)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sets (feats BLOB, row INTEGER, PRIMARY KEY (feats, row)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS near_sets (key INTEGER, dropped INTEGER, row INTEGER, PRIMARY KEY (key, dropped, row))
+    WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value);
 CREATE TEMP TABLE IF NOT EXISTS ask_keys (pos INTEGER, key INTEGER);
 CREATE TEMP TABLE IF NOT EXISTS ask_sets (pos INTEGER, feats BLOB);
+CREATE TEMP TABLE IF NOT EXISTS ask_near (pos INTEGER, key INTEGER, dropped INTEGER);
 CREATE TEMP TABLE IF NOT EXISTS ask_bands (pos INTEGER, band INTEGER, key INTEGER, lo INTEGER, hi INTEGER);
 CREATE TEMP TABLE IF NOT EXISTS ask_rows (id INTEGER PRIMARY KEY);
 """
@@ -92,6 +106,27 @@ def _small_sets(threshold: float) -> int:
     return a
 
 
+def _two_apart(threshold: float) -> int:
+    """The fewest shared features with which two sets two features apart can reach `threshold` (i/(i+2), as the
+    Jaccard is computed): below that size a close pair is equal or one feature apart."""
+    i = 1
+    while i < 1_000 and i / (i + 2) < threshold:
+        i += 1
+    return i
+
+
+def _set_hashes(blobs: list[bytes]) -> list[tuple[int, list[int]]]:
+    """Each set's hash (the xor of its features mixed), and the hashes of the set without each of its features
+    (the set's hash xor that feature's), as SQLite's signed integers; `blobs` are non-empty `_blob`s."""
+    flat = np.frombuffer(b"".join(blobs), dtype=np.uint64)
+    sizes = np.array([len(b) // 8 for b in blobs])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    mixed = _mix(flat ^ _SET_SALT)
+    whole = np.bitwise_xor.reduceat(mixed, starts)
+    less = _signed(mixed ^ np.repeat(whole, sizes))
+    return [(h, less[lo:lo + n]) for h, lo, n in zip(_signed(whole), starts.tolist(), sizes.tolist())]
+
+
 @functools.lru_cache(maxsize=1024)
 def _sizes(a: int, threshold: float) -> tuple[int, int]:
     """The sizes a set of `a` features can reach `threshold` with: n / a and a / n (the smaller over the larger,
@@ -122,23 +157,27 @@ class NearIndex:
         self.threshold = threshold
         self.path = path
         self._small = _small_sets(threshold)
+        self._apart = _two_apart(threshold)  # sets of _hashed.._apart - 1 features are looked up by their hashes
+        self._hashed = max(self._small, _HASHED_FROM)
         self._db = self._connect()
         self._n = self._db.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
         self._small_from = self._n  # rows indexed before this process count as the earlier index's large tier
         self._split()
 
     def _split(self) -> None:
-        """Rows filed by the size cut of this threshold: an index written by an earlier agentfab (every row's bands,
-        no set table) or under another threshold is filed again from its rows."""
+        """Rows filed by the size cuts of this threshold: an index written by an earlier agentfab (every row's bands,
+        no set table, no middle sets' hashes) or under another threshold is filed again from its rows."""
         db = self._db
-        found = db.execute("SELECT value FROM meta WHERE name = 'small_below'").fetchone()
-        if found is not None and found[0] == self._small or not self._n and found is None:
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('small_below', ?)", (self._small,))
+        layout = f"{self._small} {self._hashed} {self._apart}"
+        found = db.execute("SELECT value FROM meta WHERE name = 'layout'").fetchone()
+        if found is not None and found[0] == layout or not self._n:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('layout', ?)", (layout,))
             return
         db.execute("BEGIN")
         db.execute("DROP TABLE IF EXISTS bands")  # an earlier agentfab's: every row's bands, without its size
         db.execute("DELETE FROM sized_bands")
         db.execute("DELETE FROM sets")
+        db.execute("DELETE FROM near_sets")
         last = -1
         while True:
             chunk = db.execute("SELECT id, feats FROM rows WHERE id > ? ORDER BY id LIMIT ?",
@@ -148,7 +187,7 @@ class NearIndex:
             features = [np.frombuffer(b, dtype=np.uint64) for _, b in chunk]
             self._file([i for i, _ in chunk], features, [_blob(f) for f in features])
             last = chunk[-1][0]
-        db.execute("INSERT OR REPLACE INTO meta VALUES ('small_below', ?)", (self._small,))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('layout', ?)", (layout,))
         db.execute("COMMIT")
 
     def _connect(self) -> sqlite3.Connection:
@@ -214,41 +253,72 @@ class NearIndex:
                     if out[q] is None:
                         out[q] = ("near", r, 1.0)
             bands = band_keys(features)
+            hashed, apart = 8 * self._hashed, 8 * self._apart
             asked = [(q, b, k, *_sizes(len(blobs[q]) // 8, self.threshold))
-                     for q, row in enumerate(bands.view(np.int64).tolist())
-                     if out[q] is None and len(blobs[q]) >= 8 * self._small for b, k in enumerate(row) if k != 0]
+                     for q, row in enumerate(bands.view(np.int64).tolist()) if out[q] is None
+                     and len(blobs[q]) >= 8 * self._small and not hashed <= len(blobs[q]) < apart
+                     for b, k in enumerate(row) if k != 0]
             db.execute("DELETE FROM ask_bands")
             db.executemany("INSERT INTO ask_bands VALUES (?, ?, ?, ?, ?)", asked)
             # only rows of a size that can reach the threshold: a Jaccard is at most the smaller size / the larger
             found = db.execute("SELECT a.pos, a.band, b.row FROM ask_bands a JOIN sized_bands b "
                                "ON b.band = a.band AND b.key = a.key AND b.n BETWEEN a.lo AND a.hi").fetchall()
-            if not found:
+            asking: dict[int, list[tuple[int, int | None]]] = {}  # indexed row -> (new row, band or None) asked
+            for q, b, r in found:
+                asking.setdefault(r, []).append((q, b))
+            middle = [q for q, blob in enumerate(blobs) if out[q] is None and hashed <= len(blob) < apart]
+            for q, r in self._near_sets(middle, blobs):  # their bands are compared once they are known close
+                asking.setdefault(r, []).append((q, None))
+            if not asking:
                 return out
-            # the earlier index's order: its large tier, then its small one; in each, by band, row, indexed row
-            found.sort(key=lambda c: (c[2] >= self._small_from, c[1], c[0], c[2]))
             db.execute("DELETE FROM ask_rows")
-            db.executemany("INSERT OR IGNORE INTO ask_rows VALUES (?)", ((r,) for _, _, r in found))
-            asking: dict[int, list[int]] = {}  # indexed row -> the new rows it is a candidate for
-            for q, _, r in found:
-                asking.setdefault(r, []).append(q)
+            db.executemany("INSERT INTO ask_rows VALUES (?)", ((r,) for r in asking))
             # one indexed row's features at a time (the candidates grow with the index: never all of them at
             # once); only the pairs that reach the threshold are kept
             mine: dict[int, set[int]] = {}
             close: dict[tuple[int, int], float] = {}
             for r, blob in db.execute("SELECT r.id, r.feats FROM ask_rows a JOIN rows r ON r.id = a.id"):
                 theirs = set(np.frombuffer(blob, dtype=np.uint64).tolist())
-                for q in asking[r]:
+                for q, b in asking[r]:
                     if q not in mine:
                         mine[q] = set(features[q].tolist())
                     sim = len(mine[q] & theirs) / len(mine[q] | theirs)
-                    if sim >= self.threshold:
+                    if sim < self.threshold:
+                        continue
+                    if b is not None:
                         close[(q, r)] = sim
+                        continue
+                    # a candidate through the bands only if it shares one, among the sizes the bands are asked of
+                    lo, hi = _sizes(len(blobs[q]) // 8, self.threshold)
+                    if lo <= len(theirs) <= hi:
+                        their_bands = band_keys([np.frombuffer(blob, dtype=np.uint64)])[0].tolist()
+                        shared = [band for band, (k, their_k) in enumerate(zip(bands[q].tolist(), their_bands))
+                                  if k and k == their_k]
+                        found += [(q, band, r) for band in shared]
+                        if shared:
+                            close[(q, r)] = sim
         finally:
             db.execute("COMMIT")
+        # the earlier index's order: its large tier, then its small one; in each, by band, row, indexed row
+        found.sort(key=lambda c: (c[2] >= self._small_from, c[1], c[0], c[2]))
         for q, _, r in found:  # the first close candidate in the earlier order wins
             if out[q] is None and (q, r) in close:
                 out[q] = ("near", r, close[(q, r)])
         return out
+
+    def _near_sets(self, asked: list[int], blobs: list[bytes]) -> set[tuple[int, int]]:
+        """(asked row, indexed row) of the indexed sets of a middle size that may equal the asked set or be one
+        feature less or more than it (their hashes match: a pair to compare)."""
+        if not asked:
+            return set()
+        keys = []
+        for q, (whole, less) in zip(asked, _set_hashes([blobs[q] for q in asked])):
+            keys += [(q, whole, 0), (q, whole, 1)] + [(q, k, 0) for k in less]
+        db = self._db
+        db.execute("DELETE FROM ask_near")
+        db.executemany("INSERT INTO ask_near VALUES (?, ?, ?)", keys)
+        return set(db.execute("SELECT a.pos, s.row FROM ask_near a JOIN near_sets s "
+                              "ON s.key = a.key AND s.dropped = a.dropped"))
 
     def add(self, keys: np.ndarray, features: list[np.ndarray]) -> None:
         self._insert(keys, features)
@@ -267,11 +337,18 @@ class NearIndex:
         self._n += len(keys)
 
     def _file(self, ids: list[int], features: list[np.ndarray], blobs: list[bytes]) -> None:
-        """A row of a small feature set under its set; any other row under its bands (none without features)."""
+        """A row of a small feature set under its set; any other row under its bands (none without features), and
+        one of a middle size (or one feature less or more) under its set's hashes too."""
         small = 8 * self._small  # bytes of a set of that many distinct features
         self._db.executemany("INSERT INTO sets VALUES (?, ?)",
                              ((blob, i) for i, blob in zip(ids, blobs) if 0 < len(blob) < small))
         large = [j for j, blob in enumerate(blobs) if len(blob) >= small]
+        # the sets a middle set is looked up among: of its sizes, one feature less or one more
+        middle = [j for j in large if 8 * (self._hashed - 1) <= len(blobs[j]) <= 8 * self._apart]
+        if middle:
+            self._db.executemany("INSERT OR IGNORE INTO near_sets VALUES (?, ?, ?)", (
+                (k, dropped, ids[j]) for j, (whole, less) in zip(middle, _set_hashes([blobs[j] for j in middle]))
+                for k, dropped in [(whole, 0)] + [(k, 1) for k in less]))
         if large:
             bands = band_keys([features[j] for j in large]).view(np.int64).tolist()
             self._db.executemany("INSERT INTO sized_bands VALUES (?, ?, ?, ?)",
