@@ -18,6 +18,7 @@ On a shared machine the wall figures move with the other load: say so when you q
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import sys
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from proctree import run_tree
 
-from agentfab.flows.process_memory import LOG_ENV
+from agentfab.flows.process_memory import LOG_ENV, SMAPS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +39,7 @@ def recipe_text(records: int, shard_size: int) -> str:
             "rollouts: {agent: oracle, recovery: 0.1}\n")
 
 
-def run_size(records: int, shard_size: int, workers: int, runner: str, tmp: Path) -> dict:
+def run_size(records: int, shard_size: int, workers: int, runner: str, tmp: Path, smaps: bool = False) -> dict:
     recipe = tmp / f"scale-{records}.yaml"
     recipe.write_text(recipe_text(records, shard_size))
     out = tmp / f"out-{records}"
@@ -48,6 +49,8 @@ def run_size(records: int, shard_size: int, workers: int, runner: str, tmp: Path
     log = tmp / f"memory-{records}.jsonl"
     log.unlink(missing_ok=True)
     os.environ[LOG_ENV] = str(log)  # every build process appends its memory by allocator (flows/process_memory.py)
+    if smaps:
+        os.environ[SMAPS_ENV] = "1"
     run = run_tree(cmd, progress=lambda: sum(1 for _ in os.scandir(stats)) if stats.is_dir() else 0)
     if run.returncode != 0:
         raise SystemExit(f"build of {records} failed:\n{run.stderr[-3000:]}")
@@ -111,6 +114,56 @@ def allocator_lines(log: Path) -> list[str]:
             grows = [slope([(p["n"], p[k]) for p in fit if k in p]) for k, _ in COLUMNS]
             lines.append(f"      MB per shard from {fit[0]['n']} to {fit[-1]['n']}: " + " ".join(
                 f"{g:>+10.3f}" if g is not None else f"{'':>10}" for g in grows))
+    return lines
+
+
+def _mapping_class(mapping: list, probes: dict[str, list[int]]) -> str:
+    """Whose memory a mapping holds: the allocators whose addresses (sorted) fell in it, else what its name says."""
+    start, end, _, name = mapping[:4]
+    owners = sorted(k.split("_")[0] for k, addrs in probes.items()
+                    if bisect.bisect_left(addrs, end) > bisect.bisect_left(addrs, start))
+    if owners:
+        return "+".join(dict.fromkeys(owners))
+    if name.startswith("["):
+        return name
+    return "file pages copied" if name else "anonymous, no allocator seen"
+
+
+def smaps_lines(log: Path) -> list[str]:
+    """The driver's anonymous memory by mapping (AGENTFAB_MEMORY_SMAPS): per class of mapping (the allocator whose
+    addresses fell in it at any step, else its name), MB at 10% / 50% / 100% of its steps and growth per step over
+    the second half; then the mappings that grew most over that half."""
+    points = [p for p in map(json.loads, log.read_text().splitlines()) if p["role"] == "checks" and "maps" in p]
+    if len(points) < 4:
+        return []
+    probes: dict[str, list[int]] = {}
+    for p in points:
+        for k, addrs in p["probes"].items():
+            probes.setdefault(k, []).extend(addrs)
+    probes = {k: sorted(set(addrs)) for k, addrs in probes.items()}
+    last = points[-1]["n"]
+    at = {share: next(p for p in points if p["n"] >= max(2, round(share * last))) for share in (0.1, 0.5, 1.0)}
+    by_class: list[dict[str, float]] = []
+    for p in points:
+        sums: dict[str, float] = {}
+        for m in p["maps"]:
+            c = _mapping_class(m, probes)
+            sums[c] = sums.get(c, 0.0) + m[5] / 1024
+        by_class.append(sums)
+    names = sorted({c for sums in by_class for c in sums}, key=lambda c: -by_class[-1].get(c, 0.0))
+    half = [(p["n"], sums) for p, sums in zip(points, by_class) if p["n"] >= at[0.5]["n"]]
+    lines = [f"    driver's anonymous memory by mapping, MB at checked shards {at[0.1]['n']} / {at[0.5]['n']} / "
+             f"{last}, and per shard from {at[0.5]['n']} on:"]
+    for c in names:
+        seen = [next(s for p, s in zip(points, by_class) if p is at[k]).get(c, 0.0) for k in (0.1, 0.5, 1.0)]
+        grows = slope([(n, s.get(c, 0.0)) for n, s in half]) or 0.0
+        lines.append(f"      {c:<34} {seen[0]:8.1f} {seen[1]:8.1f} {seen[2]:8.1f} {grows:+9.4f}")
+    before = {m[0]: m for m in at[0.5]["maps"]}
+    grew = sorted(((m[5] - before.get(m[0], [0] * 6)[5]) / 1024, m) for m in at[1.0]["maps"])[::-1][:8]
+    lines.append(f"      mappings that grew most from {at[0.5]['n']} to {last} (start, size MB, class, MB):")
+    for d, m in grew:
+        lines.append(f"        {m[0]:#x} {(m[1] - m[0]) / 2**20:8.1f} {_mapping_class(m, probes):<30} "
+                     f"{before.get(m[0], [0] * 6)[5] / 1024:7.1f} -> {m[5] / 1024:7.1f} ({d:+.1f}) {m[3]}")
     return lines
 
 
@@ -197,6 +250,8 @@ def main() -> None:
     ap.add_argument("--runner", choices=["process", "dask"], default="process")
     ap.add_argument("--compare-dask", type=int, metavar="TASKS", help="Compare the Dask routes on TASKS tasks.")
     ap.add_argument("--keep", action="store_true", help="Keep the built datasets (printed folder).")
+    ap.add_argument("--smaps", action="store_true", help="Log every process's mappings at each step and print "
+                    "the driver's anonymous memory by mapping (AGENTFAB_MEMORY_SMAPS).")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="agentfab-scale-"))
     try:
@@ -210,14 +265,15 @@ def main() -> None:
                   f"{'prefect MB':>10} {'moved':>6}")
         print(header)
         for size in args.sizes:
-            r = run_size(size, args.shard_size, args.workers, args.runner, tmp)
+            r = run_size(size, args.shard_size, args.workers, args.runner, tmp, args.smaps)
             p = r["peak_mb"]
             print(f"{size:>9,} {r['wall_s']:>7.1f} {r['cpu_s']:>7.1f} {r['trajectories_per_s']:>7,.0f} "
                   f"{r['accepted'] / r['cpu_s']:>7,.0f} {r['finalize_s']:>10.2f} "
                   f"{100 * r['prefect_cpu_s'] / r['cpu_s']:>6.1f}% {r['bytes_per_accepted_row']:>6,.0f} {p['driver']:>9,.0f} "
                   f"{p['worker']:>9,.0f} {p['workers together']:>10,.0f} {p['prefect server']:>10,.0f} "
                   f"{r['moved_across_shards']:>6,}", flush=True)
-            for line in memory_trajectory(r["timeline"], r["shards"]) + allocator_lines(r["memory_log"]):
+            lines = memory_trajectory(r["timeline"], r["shards"]) + allocator_lines(r["memory_log"])
+            for line in lines + (smaps_lines(r["memory_log"]) if args.smaps else []):
                 print(line, flush=True)
     finally:
         if args.keep:

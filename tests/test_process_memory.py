@@ -40,3 +40,33 @@ def test_note_logs_a_line_per_step_only_when_asked(tmp_path, monkeypatch):
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [p["role"] for p in lines] == ["checks", "checks"]
     assert lines[1]["n"] == lines[0]["n"] + 1 and lines[0]["rss"] > 0
+
+
+@pytest.mark.skipif(not process_memory.mappings(), reason="needs /proc/self/smaps")
+def test_a_touched_block_shows_as_anonymous_memory_of_the_mapping_holding_it():
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    size = 64 * 2**20
+    block = libc.malloc(size)
+    ctypes.memset(block, 1, size)
+
+    def anon_kb_at(address: int) -> int:
+        return sum(m[5] for m in process_memory.mappings() if m[0] <= address < m[1])
+
+    assert anon_kb_at(block) >= 63 * 1024
+    libc.free(block)
+    assert anon_kb_at(block) < 1024  # negative control: freed (an mmapped block), it is gone
+
+
+def test_note_logs_the_mappings_and_allocator_addresses_only_when_asked(tmp_path, monkeypatch):
+    log = tmp_path / "memory.jsonl"
+    monkeypatch.setenv(process_memory.LOG_ENV, str(log))
+    monkeypatch.delenv(process_memory.SMAPS_ENV, raising=False)
+    process_memory.note("checks")
+    monkeypatch.setenv(process_memory.SMAPS_ENV, "1")
+    process_memory.note("checks")
+    plain, mapped = [json.loads(line) for line in log.read_text().splitlines()]
+    assert "maps" not in plain and "probes" not in plain
+    assert mapped["maps"] and all(m[5] > 0 for m in mapped["maps"])
+    assert mapped["probes"]["pymalloc"]

@@ -5,7 +5,10 @@
 backend); SQLite's own allocator; and pymalloc's arenas (Python's small objects: they are mmapped apart from
 malloc, so glibc does not count them). With AGENTFAB_MEMORY_LOG set to a file, every build process (the driver
 after each shard it checks, a worker after each shard it builds) appends one JSON line of these figures to it:
-benchmarks/build_scale.py prints them, so a long run shows where its memory is, not only how much.
+benchmarks/build_scale.py prints them, so a long run shows where its memory is, not only how much. With
+AGENTFAB_MEMORY_SMAPS set too, each such line in that file also holds the process's mappings that hold anonymous memory
+(/proc/self/smaps) and addresses each allocator hands out just then, so growth outside every allocator's own count
+can be named by mapping (build_scale.py --smaps).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import threading
 from typing import Any
 
 LOG_ENV = "AGENTFAB_MEMORY_LOG"
+SMAPS_ENV = "AGENTFAB_MEMORY_SMAPS"
 MB = 2**20
 _LOCK = threading.Lock()
 _COUNT: dict[str, int] = {}
@@ -105,6 +109,52 @@ def resident() -> dict[str, float]:
     return out
 
 
+def mappings() -> list[list[Any]]:
+    """This process's mappings that hold anonymous memory, as [start, end, perms, name, Rss kB, Anonymous kB]
+    (/proc/self/smaps; Linux, elsewhere none)."""
+    out: list[list[Any]] = []
+    current: list[Any] | None = None
+    try:
+        with open("/proc/self/smaps", "rb") as fh:
+            for line in fh:
+                head = line.split(None, 1)[0]
+                if b"-" in head and not head.endswith(b":"):
+                    parts = line.split(None, 5)
+                    start, end = (int(x, 16) for x in head.split(b"-"))
+                    name = parts[5].strip().decode(errors="replace") if len(parts) > 5 else ""
+                    current = [start, end, parts[1].decode(), name, 0, 0]
+                elif current is not None and head == b"Rss:":
+                    current[4] = int(line.split()[1])
+                elif current is not None and head == b"Anonymous:":
+                    current[5] = int(line.split()[1])
+                    if current[5]:
+                        out.append(current)
+    except OSError:
+        pass
+    return out
+
+
+def probes() -> dict[str, list[int]]:
+    """Addresses each allocator hands out now, to tell which mappings are whose: glibc malloc's (from this thread's
+    arena, and one block above its mmap threshold), Arrow's pool, and pymalloc's (every 500th object the collector
+    tracks: its arenas are spread over many mappings)."""
+    import gc
+
+    out: dict[str, list[int]] = {"pymalloc": [id(o) for o in gc.get_objects()[::500]]}
+    if _LIBC is not None:
+        _LIBC.malloc.restype, _LIBC.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+        _LIBC.free.argtypes = [ctypes.c_void_p]
+        blocks = [_LIBC.malloc(64), _LIBC.malloc(8 * MB)]
+        out["glibc"], out["glibc_mmapped"] = [blocks[0]], [blocks[1]]
+        for b in blocks:
+            _LIBC.free(b)
+    if "pyarrow" in sys.modules:
+        import pyarrow as pa
+
+        out["arrow"] = [pa.allocate_buffer(64).address, pa.allocate_buffer(4 * MB).address]
+    return out
+
+
 def figures() -> dict[str, Any]:
     """This process's memory, in MB, by allocator (a figure it cannot read is left out)."""
     out: dict[str, Any] = {k: v / MB for k, v in resident().items()}  # no "rss" off Linux
@@ -155,7 +205,10 @@ def note(role: str) -> None:
     with _LOCK:
         _COUNT[role] = _COUNT.get(role, 0) + 1
         n = _COUNT[role]
-    line = json.dumps({"pid": os.getpid(), "role": role, "n": n, **figures()}) + "\n"
+    point = {"pid": os.getpid(), "role": role, "n": n, **figures()}
+    if os.environ.get(SMAPS_ENV):
+        point.update(maps=mappings(), probes=probes())
+    line = json.dumps(point) + "\n"
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode())
