@@ -307,3 +307,30 @@ def test_a_text_reads_clean_tool_by_tool_exactly_when_the_offered_sets_vocabular
     found = language.template_leaks(text, language._vocabulary_of(offered), blob)
     assert language._reads_clean(text, offered, blob) is (not found)
     assert language._reads_clean(text, offered, lambda: blob) is (not found)
+
+
+def test_an_aggregate_of_years_says_latest_or_earliest():
+    """A reader saw "tell me the maximum built year of all buildings" and "The highest built year is 1968"."""
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.worlds.declared import declared_domain_from_dict
+
+    years = {"type": "integer", "min": 1900, "max": 2024, "aggregate": ["min", "max"]}
+    clubs = declared_domain_from_dict({"name": "clubs", "description": "Clubs and their trophies.", "entities": {
+        "Club": {"id_format": "CL-{n:02d}", "count": 4, "fields": {"founded": years, "built_year": years}},
+        "Trophy": {"id_format": "TR-{n:02d}", "count": 6, "fields": {"year": years}}}}, where="test")
+    said = {}
+    for d in (*synthesized_domains(60, 7), clubs):
+        for t in d.tools:
+            texts = [t.spec.description, *(p.text for p in t.phrases),
+                     *(s.get("description", "") for s in t.spec.returns.get("properties", {}).values())]
+            for text in texts:
+                assert "built year" not in text and not re.search(
+                    r"\b(highest|lowest|maximum|minimum|most|fewest) [a-z ]*\b(year|built|founded)\b", text), text
+            if d is clubs and t.name.startswith(("max_", "min_")):
+                said[t.name] = t.phrases[0].text
+    assert said == {"max_club_founded": "find the latest founding year among all clubs",
+                    "min_club_founded": "find the earliest founding year among all clubs",
+                    "max_club_built_year": "find the latest year built among all clubs",
+                    "min_club_built_year": "find the earliest year built among all clubs",
+                    "max_trophy_year": "find the latest year among all trophies",
+                    "min_trophy_year": "find the earliest year among all trophies"}, said

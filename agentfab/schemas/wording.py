@@ -48,6 +48,7 @@ LABELS: dict[str, str] = {
     "stars": "star rating",
     "born": "birth year",
     "founded": "founding year",  # "the founding year is 1987", never "the founded is 1987"
+    "built_year": "year built",
     "year": "year",
     "tier": "tier",
     "count": "number",

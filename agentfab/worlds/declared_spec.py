@@ -114,8 +114,8 @@ class FieldDef:
             return label(self.name)
         if measured:
             return f"{label(self.name)} in {measured}"
-        said = label(self.name)  # "years_experience" is "years of experience"; other names read as spelled
-        return said if " of " in said else self.name.replace("_", " ")
+        said = label(self.name)  # "years_experience" is "years of experience", "built_year" is "year built";
+        return said if " of " in said or said.startswith("year ") else self.name.replace("_", " ")  # others as spelled
 
 
 @dataclass(frozen=True)

@@ -270,16 +270,26 @@ def _related(b: _Builder, fam: _Family, f: FieldDef) -> None:
           ("count",))
 
 
+def _is_year(f: FieldDef) -> bool:
+    """A whole-number field that holds a year: `year`, `built_year`, `founded` ("Year founded")."""
+    return f.kind == "integer" and (f.name == "year" or f.name.endswith("_year") or label(f.name).endswith(" year")
+                                    or label(f.name).startswith("year "))
+
+
 def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | None) -> None:
     e, d, k = fam.e, b.d, fam.e.key_name
     table, key, name = e.table, e.key, f.name
     word, _ = _OP_WORDS[op]
     said, said2 = _counted_words(f, op)  # the request's words; the description keeps the operation's own
+    year = _is_year(f)
+    if year and op in ("min", "max"):  # "the latest year built", never "the highest built year"
+        word = said = said2 = "latest" if op == "max" else "earliest"
+    fw = label(name) if year else f.words  # "year built", not "built year"
     among = "among" if op in ("min", "max") else "across" if op == "sum" else "of"  # "the total X across the Ys"
     value_schema = {"type": "number" if f.kind == "number" or op == "avg" else "integer",
-                    "description": f"The {word} {f.words}" + (" in %" if unit(f.name) == "%" else "")}  # "5.88%"
+                    "description": f"The {word} {fw}" + (" in %" if unit(f.name) == "%" else "")}  # "5.88%"
     if op in ("min", "max"):
-        returns = {"value": value_schema, k: key_schema(e, f"The {e.words} with that {f.words} (lowest id on ties)")}
+        returns = {"value": value_schema, k: key_schema(e, f"The {e.words} with that {fw} (lowest id on ties)")}
     else:
         returns = {"value": value_schema, "count": {"type": "integer", "description": f"{e.plural_words} counted"}}
     pick = max if op == "max" else min
@@ -310,21 +320,21 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
 
     base = f"{_OP_NAME[op]}_{e.snake}_{name}"
     if rel is None:
-        b.add(base, f"Get the {word} {f.words} over all {e.plural_words}"
+        b.add(base, f"Get the {word} {fw} over all {e.plural_words}"
               + (f", and the {e.words} that has it." if op in ("min", "max") else "."),
               {}, [], object_schema(returns), run,
-              (f"find the {said} {f.words} {among} all {e.plural_words}",
-               f"tell me the {said2} {f.words} of all {e.plural_words}"),  # not "the mean teacher years of experience"
+              (f"find the {said} {fw} {among} all {e.plural_words}",
+               f"tell me the {said2} {fw} of all {e.plural_words}"),  # not "the mean teacher years of experience"
               ("value",))
         return
     target = fam.targets[rel.name]
     lw = relation_label(rel, target).replace("_", " ")
     b.add(f"{base}_of_{relation_label(rel, target)}",
-          f"Get the {word} {f.words} over the {e.plural_words} of the given {target.words}"
+          f"Get the {word} {fw} over the {e.plural_words} of the given {target.words}"
           + (f", and the {e.words} that has it." if op in ("min", "max") else "."),
           {rel.name: param_schema(rel, e, d, {})}, [rel.name], object_schema(returns), run,
-          (f"find the {said} {f.words} {among} the {e.plural_words} whose {lw} is {{{rel.name}}}",
-           f"tell me the {said2} {f.words} of the {e.plural_words} for {{{rel.name}}}"),
+          (f"find the {said} {fw} {among} the {e.plural_words} whose {lw} is {{{rel.name}}}",
+           f"tell me the {said2} {fw} of the {e.plural_words} for {{{rel.name}}}"),
           ("value",))
 
 
