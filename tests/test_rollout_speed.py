@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from agentfab.generators.facts import Said, facts, states_all
 from agentfab.generators.reasoning import _asked_facts, _clause, _not_within, _not_within_each
 from agentfab.generators.replies import fact_text
-from agentfab.generators.rollouts import _NO_TURN, _by_chain, _schedule, _terminal_steps, levels
+from agentfab.generators.call_order import NO_TURN, by_chain, schedule, terminal_steps, levels
 from agentfab.schemas.tasks import PlanStep
 from agentfab.worlds.registry import builtin_domain
 
@@ -95,14 +95,69 @@ def _chained_plans(draw):
 @settings(max_examples=300, deadline=None)
 @given(_chained_plans())
 def test_a_chained_plans_turns_are_worked_out_once_per_shape_as_turn_by_turn(plan):
-    schedule = _schedule(tuple((s.id, s.turn, tuple(s.depends_on)) for s in plan))
+    turns = schedule(tuple((s.id, s.turn, tuple(s.depends_on)) for s in plan))
     for t in range(3):
         steps = [s for s in plan if s.turn == t]
-        turn = schedule.get(t, _NO_TURN)
+        turn = turns.get(t, NO_TURN)
         assert [plan[i] for i in turn.steps] == steps
         if not steps:
             continue
         met = {s.id: None for s in plan if s.turn < t}  # each earlier turn made all its calls
         assert [[plan[i] for i in g] for g in turn.rounds] == levels(steps, met)
-        assert turn.terminal == {s.id for s in _terminal_steps(steps)}
-        assert [plan[i] for i in turn.by_chain] == (_by_chain(steps) if len(steps) > 1 else steps)
+        assert turn.terminal == {s.id for s in terminal_steps(steps)}
+        assert [plan[i] for i in turn.by_chain] == (by_chain(steps) if len(steps) > 1 else steps)
+
+
+def _composed(recovery: float, n: int):
+    """(agent, task, rng state) of `n` composed tasks of every kind over the five built-in worlds."""
+    import random
+
+    from agentfab.flows.recipe import parse_recipe
+    from agentfab.flows.stages import Compose, ShardWorld, TemplatePhrase
+
+    worlds = ["bank", "shop", "travel", "calendar", "library"]
+    recipe = parse_recipe({"name": "known", "seed": 3, "records": n, "worlds": worlds,
+                           "tasks": {"mix": {k: 1 for k in ("single", "parallel", "chain", "compound", "multi_turn",
+                                                            "irrelevant", "clarify", "failure", "partial")}},
+                           "rollouts": {"recovery": recovery}})
+    shard = [ShardWorld(name, builtin_domain(name), 5, recipe) for name in worlds]
+    rng = random.Random(8)
+    compose, phrase = Compose(recipe, shard, rng), TemplatePhrase(recipe, shard, rng)
+    for k in range(n):
+        draft = compose(k, f"t{k}")
+        yield draft.world.agent, phrase(draft), random.Random(k)
+
+
+def test_a_rollout_that_takes_the_composed_results_as_known_is_the_rollout_that_runs_every_call():
+    """Typos included: the first call off the composed path (recovery 1.0: a mistyped id in most tasks) makes the
+    world for real, with the calls taken so far run in it, and every later call runs."""
+    import random
+
+    made = taken = 0
+    for recovery in (0.0, 1.0):
+        for agent, task, rng in _composed(recovery, 120):
+            state = rng.getstate()
+            ran = agent.roll_out(task, rng)
+            rng.setstate(state)
+            fast = agent.roll_out(task, rng, task.results)
+            assert (fast.content, fast.n_calls, fast.n_errors) == (ran.content, ran.n_calls, ran.n_errors)
+            if fast.world is not None:
+                made += 1
+                assert fast.world.diff() == ran.world.diff()
+            else:
+                taken += ran.n_calls > 0
+    assert made >= 30 and taken >= 60
+    # the negative control: a known result that is not what the call returns is what the rollout shows
+    agent, task, rng = next((a, t, r) for a, t, r in _composed(0.0, 40) if t.kind == "single")
+    wrong = {s: {"error": {"type": "not_found", "message": "no such thing"}} for s in task.results}
+    assert agent.roll_out(task, random.Random(1), wrong).content != agent.roll_out(task, random.Random(1)).content
+
+
+def test_known_results_are_not_taken_when_the_rollout_calls_in_another_order_than_the_plan():
+    import random
+
+    agent, task, _ = next((a, t, r) for a, t, r in _composed(0.0, 80) if t.kind == "multi_turn")
+    wrong = {s: {"error": {"type": "not_found", "message": "no such thing"}} for s in task.results}
+    later_first = task.model_copy(update={"plan": [task.plan[-1], *task.plan[:-1]]})  # a later turn's step first
+    assert agent.roll_out(later_first, random.Random(1), wrong).content == \
+        agent.roll_out(later_first, random.Random(1)).content

@@ -297,7 +297,8 @@ class OracleRollOut:
         self.rng = rng
 
     def __call__(self, draft: Draft, task: Task) -> list[Event]:
-        return draft.world.agent.roll_out(task, self.rng).content
+        # the plan's results as composing met them in this world: the calls are not run a second time
+        return draft.world.agent.roll_out(task, self.rng, task.results).content
 
 
 def verify_stage(record: Record) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Collection, NamedTuple
+from typing import Any, Collection
 
+from agentfab.generators.call_order import IN_PLAN_ORDER, NO_TURN, SCHEDULES, by_chain
 from agentfab.generators.facts import Said
 from agentfab.generators.language import retold
 from agentfab.generators.reasoning import Reasoner
@@ -19,7 +20,7 @@ from agentfab.generators.replies import reply
 from agentfab.generators.values import PoolCache
 from agentfab.schemas.tasks import PlanStep, Task
 from agentfab.schemas.wording import join_words, noun, plural
-from agentfab.worlds.core import Domain, Memo, Store, Tool, canonical_json, is_error
+from agentfab.worlds.core import Domain, Store, Tool, canonical_json, is_error
 
 Event = dict[str, Any]
 
@@ -60,65 +61,19 @@ def result(function: str, value: Any, call_id: str) -> Event:
             "tool_call_id": call_id, "name": function}
 
 
-def levels(steps: list[PlanStep], met: Any = frozenset()) -> list[list[PlanStep]]:
-    """Group steps whose dependencies are met into rounds of parallel calls, in plan order; dependencies in `met`
-    (answered in earlier turns) count as met from the start."""
-    for s in steps:
-        if s.depends_on:
-            break
-    else:  # independent calls (most turns): one round
-        return [list(steps)] if steps else []
-    done: set[str] = set()
-    remaining = list(steps)
-    rounds: list[list[PlanStep]] = []
-    while remaining:
-        ready, waiting = [], []
-        for s in remaining:
-            for d in s.depends_on:
-                if d not in done and d not in met:
-                    waiting.append(s)
-                    break
-            else:
-                ready.append(s)
-        if not ready:
-            raise ValueError("plan has a dependency cycle or a dependency outside its turn")
-        rounds.append(ready)
-        done.update([s.id for s in ready])
-        remaining = [s for s in waiting if s.id not in done]
-    return rounds
-
-
 def reply_parts(domain: Domain, steps: list[PlanStep], results: dict[str, Any], terminal: Collection[str],
                 called: dict[str, dict[str, Any]] | None = None, in_order: bool = False) -> list[Said]:
     """What a reply to a turn states: every step whose facts were asked, and every final step, chain by chain.
     `called` holds the arguments each step was called with (resolved again from `results` where it does not);
     `in_order`: `steps` are in chain order already."""
     parts = []
-    for step in _by_chain(steps) if len(steps) > 1 and not in_order else steps:
+    for step in by_chain(steps) if len(steps) > 1 and not in_order else steps:
         if step.asks or step.id in terminal:
             tool = domain.tool(step.tool)
             asks = step.asks or tool.asked(None, results[step.id])  # a step made without a request: its defaults
             args = called.get(step.id) if called is not None else None
             parts.append(Said(tool, resolve(step, results) if args is None else args, results[step.id], tuple(asks)))
     return parts
-
-
-def _by_chain(steps: list[PlanStep]) -> list[PlanStep]:
-    """Plan order is level by level; a reply reads better member by member (each chain from its first step)."""
-    for s in steps:
-        if s.depends_on:
-            break
-    else:  # no chains: plan order is member order
-        return steps
-    by_id = {s.id: s for s in steps}
-    position = {s.id: i for i, s in enumerate(steps)}
-
-    def root(step: PlanStep) -> int:
-        while step.depends_on and step.depends_on[0] in by_id:
-            step = by_id[step.depends_on[0]]
-        return position[step.id]
-
-    return sorted(steps, key=lambda s: (root(s), position[s.id]))
 
 
 def describe_answer(domain: Domain, steps: list[PlanStep], results: dict[str, Any], rng: random.Random) -> str:
@@ -134,21 +89,39 @@ class OracleAgent:
         self.store = store
         self.recovery = recovery
         self.pools = PoolCache(domain, store)
+        # a {python: module} tool is the user's code: it is always run, never taken as known
+        self._runs_own = all(t.spec.source != "python" for t in domain.tools)
 
-    def roll_out(self, task: Task, rng: random.Random) -> Rollout:
-        world = self.store.fork()
-        out = Rollout(content=[], world=world)
+    def roll_out(self, task: Task, rng: random.Random, known: dict[str, Any] | None = None) -> Rollout:
+        """The oracle's trajectory for `task`. `known`: the results the task's composition met calling its plan, in
+        plan order, on this agent's seeded world (`Task.results`). While the rollout makes those calls in that
+        order, each call's result is taken from there rather than run again (the same tool on the same state with
+        the same arguments); the first call off that path (a mistyped one) makes the world for real, the calls
+        taken so far run again first, and every later call runs. The rollout's `world` is then None unless made."""
+        plan = task.plan
+        schedule = None  # else each turn's calls are one round
+        for s in plan:
+            if s.depends_on:  # a chained plan: its rounds, as every plan of its shape has them
+                shape = tuple([(s.id, s.turn, tuple(s.depends_on)) for s in plan])
+                schedule = SCHEDULES[shape]
+                if known is not None and not IN_PLAN_ORDER[shape]:
+                    known = None
+                break
+        else:
+            if known is not None:
+                reached = 0
+                for s in plan:
+                    if s.turn < reached:  # a later turn's call comes first in the plan: not the order it was met in
+                        known = None
+                        break
+                    reached = s.turn
+        world = _World(self.domain, self.store, known if self._runs_own else None)
+        out = Rollout(content=[])
         results: dict[str, Any] = {}
         called: dict[str, dict[str, Any]] = {}  # step id -> the arguments it was (rightly) called with
         ids = iter(range(1, 10_000))
         thinker = Reasoner(self.domain, task.tools, task.needed_tools)
-        plan = task.plan
         tool_of = {s.id: s.tool for s in plan}
-        schedule = None  # else each turn's calls are one round
-        for s in plan:
-            if s.depends_on:  # a chained plan: its rounds, as every plan of its shape has them
-                schedule = _SCHEDULES[tuple([(s.id, s.turn, tuple(s.depends_on)) for s in plan])]
-                break
         for t, turn in enumerate(task.user_turns):
             out.content.append(user(turn.text))
             if task.expect_refusal:
@@ -156,7 +129,7 @@ class OracleAgent:
                 continue
             c = task.clarification if t == 0 else None
             if schedule is not None:
-                turn_of = schedule.get(t, _NO_TURN)
+                turn_of = schedule.get(t, NO_TURN)
                 steps = [plan[i] for i in turn_of.steps]
                 groups = [[plan[i] for i in g] for g in turn_of.rounds]
             else:
@@ -188,6 +161,7 @@ class OracleAgent:
             if t == 0 and task.declined:  # the part no offered tool can do: said plainly, after what was done
                 text += " " + DECLINES[rng._randbelow(len(DECLINES))].format(b=retold(task.declined))
             out.content.append(message(text, thinker.before_reply(parts, rng, results[failed[0].id] if failed else None)))
+        out.world = world.store
         return out
 
     def _refusal(self, task: Task, rng: random.Random) -> str:
@@ -196,7 +170,7 @@ class OracleAgent:
         shapes = REFUSALS if things else REFUSALS[:3]
         return shapes[rng._randbelow(len(shapes))].format(b=retold(task.declined or "do that"), things=things)
 
-    def _call_group(self, group: list[PlanStep], world: Store, results: dict[str, Any], out: Rollout,
+    def _call_group(self, group: list[PlanStep], world: "_World", results: dict[str, Any], out: Rollout,
                     ids: Any, rng: random.Random, tool_of: dict[str, str], thinker: Reasoner
                     ) -> dict[str, dict[str, Any]]:
         """Make one round of calls (and the retries of a mistyped one); returns each step's right arguments."""
@@ -228,11 +202,16 @@ class OracleAgent:
             pending.append((step, args, cid))
         last = None  # what the slip's latest attempt returned
         tool_named = self.domain.tool
+        known = world.known
         for step, args, cid in pending:
-            value = tool_named(step.tool).invoke(world, args)
             if wrongs and step is slip:
-                last = value
+                value = last = tool_named(step.tool).invoke(world.made(), args)
             else:
+                if known is not None:
+                    value = known[step.id]
+                    world.taken.append((step.tool, args))
+                else:
+                    value = tool_named(step.tool).invoke(world.store, args)  # type: ignore[arg-type]
                 results[step.id] = value
             content.append(result(step.tool, value, cid))
             out.n_errors += is_error(value)
@@ -246,7 +225,7 @@ class OracleAgent:
             cid = f"call_{next(ids)}"
             thought = thinker.after_error(tool, previous, right, last, rng, fed)
             out.content.append(call(slip.tool, args, cid, thought))
-            last = tool.invoke(world, args)
+            last = tool.invoke(world.store, args)  # type: ignore[arg-type]
             out.content.append(result(slip.tool, last, cid))
             out.n_calls += 1
             out.n_errors += is_error(last)
@@ -314,48 +293,24 @@ def resolve(step: PlanStep, results: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-class _Turn(NamedTuple):
-    """One turn of a chained plan, by the plan's step positions: its steps, its rounds of calls, the ids of its
-    final steps and its steps in the order a reply reads them."""
+class _World:
+    """A rollout's world: `store`, once made; until then (`known` given) the calls taken as known, in order."""
 
-    steps: tuple[int, ...]
-    rounds: tuple[tuple[int, ...], ...]
-    terminal: frozenset[str]
-    by_chain: tuple[int, ...]
+    __slots__ = ("domain", "seeded", "store", "known", "taken")
 
+    def __init__(self, domain: Domain, seeded: Store, known: dict[str, Any] | None):
+        self.domain, self.seeded, self.known = domain, seeded, known
+        self.taken: list[tuple[str, dict[str, Any]]] = []
+        self.store: Store | None = seeded.fork() if known is None else None
 
-_NO_TURN = _Turn((), (), frozenset(), ())
-
-
-class _Step(NamedTuple):  # what `levels`, `_terminal_steps` and `_by_chain` read of a plan step
-    id: str
-    turn: int
-    depends_on: tuple[str, ...]
-
-
-def _schedule(shape: tuple[tuple[str, int, tuple[str, ...]], ...]) -> dict[int, _Turn]:
-    """The turns of a chained plan of this shape ((id, turn, depends_on) of each step), worked out as a rollout
-    did turn by turn: a step of an earlier turn has been answered (each turn makes all its calls)."""
-    steps = [_Step(*s) for s in shape]
-    position = {s.id: i for i, s in enumerate(steps)}
-    out = {}
-    for t in sorted({s.turn for s in steps}):
-        mine = [s for s in steps if s.turn == t]
-        earlier = {s.id for s in steps if s.turn < t}
-        out[t] = _Turn(tuple(position[s.id] for s in mine),
-                       tuple(tuple(position[s.id] for s in group) for group in levels(mine, earlier)),  # type: ignore[arg-type]
-                       frozenset(s.id for s in _terminal_steps(mine)),  # type: ignore[arg-type]
-                       tuple(position[s.id] for s in (_by_chain(mine) if len(mine) > 1 else mine)))  # type: ignore[arg-type]
-    return out
-
-
-_SCHEDULES = Memo(_schedule)  # a few dozen shapes of chains and turns recur in every shard
-
-
-def _terminal_steps(in_turn: list[PlanStep]) -> list[PlanStep]:
-    """The steps of one turn whose results no later step of the same turn consumes."""
-    used = {d for s in in_turn for d in s.depends_on}
-    return [s for s in in_turn if s.id not in used] if used else in_turn
+    def made(self) -> Store:
+        """The world for real, the calls taken as known so far run in it first; every later call runs too."""
+        if self.store is None:
+            self.store = self.seeded.fork()
+            for name, args in self.taken:
+                self.domain.tool(name).invoke(self.store, args)
+            self.known = None
+        return self.store
 
 
 def _covered(domain: Domain, tools: list[str]) -> str:
