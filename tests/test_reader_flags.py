@@ -206,7 +206,7 @@ def test_measures_totals_and_counts_read_as_a_person_says_them():
     assert fact_clause(label("notified"), "1", 1) == "1 person was notified"
     assert fact_clause(label("restocked"), "0", 0) == "no units were put back in stock"
     assert mentions("no units were put back in stock", "0") and mentions("1 person was notified", "1")
-    assert label("flight_hours") == "flying hours" and value_text("flight_hours", 10602, {}) == "10,602"
+    assert label("flight_hours") == "flight hours" and value_text("flight_hours", 10602, {}) == "10,602"
     field = _SYNTH["farm"].tool("get_field")
     said = {reply([Said(field, {"field_id": "FLD-004"}, {"field_id": "FLD-004", "hectares": 105.04}, ("hectares",))],
                   random.Random(s)) for s in range(6)}

@@ -54,7 +54,7 @@ LABELS: dict[str, str] = {
     "count": "number",
     "restocked": "number of units put back in stock",
     "notified": "number of people notified",
-    "flight_hours": "flying hours",
+    "flight_hours": "flight hours",  # as its aggregate says it ("the maximum number of flight hours")
     "kwh": "energy use",
 }
 
@@ -161,7 +161,7 @@ def unit(name: str) -> str | None:
     if name == "kwh":  # a field named by its unit alone
         return "kWh"
     measured = next((u for suffix, u in UNITS.items() if name.endswith(suffix)), None)
-    if measured and measured in LABELS.get(name, ""):  # "flying hours", "length in minutes" say it already
+    if measured and measured in LABELS.get(name, ""):  # "flight hours", "length in minutes" say it already
         return None
     return measured
 
