@@ -74,8 +74,9 @@ def test_an_aggregate_is_asked_for_over_its_records_not_as_a_noun_pile():
 def test_the_largest_count_of_things_is_the_most_of_them_not_the_highest():
     """'find the highest nights among the stays of the stay's guest' (a quickstart compound request): a highest or
     lowest count of things is asked for as 'the most nights', 'the maximum number of seats', 'the fewest floors';
-    a measure keeps its word ('the highest energy use in kWh', 'the lowest tonnes'), and so does the tool's
-    description."""
+    an amount named by its unit as 'the most tonnes', 'the minimum number of tonnes' (a reader flagged 'the harvest
+    with the highest tonnes'); a measure keeps its word ('the highest energy use in kWh'). The tool's description
+    and its value say 'the maximum number of nights', and so does a reply ('The maximum number of nights is 13')."""
     from agentfab.worlds.declared import declared_domain_from_dict
 
     number = {"type": "number", "min": 1, "max": 90, "aggregate": ["max", "min"]}
@@ -87,9 +88,12 @@ def test_the_largest_count_of_things_is_the_most_of_them_not_the_highest():
     most = tools["max_stay_nights"]
     assert [p.text for p in most.phrases] == ["find the most nights among all stays",
                                               "tell me the maximum number of nights of all stays"]
-    assert most.spec.description.startswith("Get the highest nights over all stays")
+    assert most.spec.description.startswith("Get the maximum number of nights over all stays")
+    assert most.spec.returns["properties"]["value"]["description"] == "The maximum number of nights"
     assert [p.text for p in tools["min_stay_nights"].phrases][0] == "find the fewest nights among all stays"
-    assert [p.text for p in tools["min_stay_tonnes"].phrases][0] == "find the lowest tonnes among all stays"
+    assert [p.text for p in tools["min_stay_tonnes"].phrases] == ["find the minimum number of tonnes among all stays",
+                                                                   "tell me the minimum number of tonnes of all stays"]
+    assert [p.text for p in tools["max_stay_tonnes"].phrases][0] == "find the most tonnes among all stays"
     assert [p.text for p in tools["max_stay_energy_use_kwh"].phrases][0] == \
         "find the highest energy use in kWh among all stays"
 

@@ -249,6 +249,8 @@ def test_a_stated_fact_agrees_with_its_label():
     assert fact_clause("number of rooms", "2", 2) == "the number of rooms is 2"
     assert fact_clause("status", "active", "active") == "the status is active"
     assert fact_clause("average value", "12.50", 12.5) == "the average value is 12.50"
+    assert fact_clause("maximum number of nights", "13", 13) == "the maximum number of nights is 13"
+    assert fact_clause("minimum number of tonnes", "2.50", 2.5) == "the minimum number of tonnes is 2.50"
 
 
 def test_a_field_named_by_a_past_participle_is_said_as_a_noun():

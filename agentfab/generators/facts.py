@@ -313,6 +313,8 @@ def fact_clause(lab: str, text: str, value: Any) -> str:
         # "the average odometer is 188795.33 km", not "the average odometer in km is 188795.33"
         return f"the {measured[0]} is {text}{'' if measured[1] == '%' else ' '}{measured[1]}"
     if is_plural and isinstance(value, (int, float)):
+        if rest.startswith("number of "):
+            return f"the {lab} is {text}"  # "the maximum number of days is 30"
         if aggregate and text == render_value(value):
             return f"the {first} is {text} {rest}"  # "the total is 67 minutes"
         if first in _AGGREGATES:

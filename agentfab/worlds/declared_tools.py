@@ -285,9 +285,10 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
     if year and op in ("min", "max"):  # "the latest year built", never "the highest built year"
         word = said = said2 = "latest" if op == "max" else "earliest"
     fw = label(name) if year else f.words  # "year built", not "built year"
+    doc = said2 if said2.endswith(" number of") else word  # "the maximum number of days", not "the highest days"
     among = "among" if op in ("min", "max") else "across" if op == "sum" else "of"  # "the total X across the Ys"
     value_schema = {"type": "number" if f.kind == "number" or op == "avg" else "integer",
-                    "description": f"The {word} {fw}" + (" in %" if unit(f.name) == "%" else "")}  # "5.88%"
+                    "description": f"The {doc} {fw}" + (" in %" if unit(f.name) == "%" else "")}  # "5.88%"
     if op in ("min", "max"):
         returns = {"value": value_schema, k: key_schema(e, f"The {e.words} with that {fw} (lowest id on ties)")}
     else:
@@ -320,7 +321,7 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
 
     base = f"{_OP_NAME[op]}_{e.snake}_{name}"
     if rel is None:
-        b.add(base, f"Get the {word} {fw} over all {e.plural_words}"
+        b.add(base, f"Get the {doc} {fw} over all {e.plural_words}"
               + (f", and the {e.words} that has it." if op in ("min", "max") else "."),
               {}, [], object_schema(returns), run,
               (f"find the {said} {fw} {among} all {e.plural_words}",
@@ -330,7 +331,7 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
     target = fam.targets[rel.name]
     lw = relation_label(rel, target).replace("_", " ")
     b.add(f"{base}_of_{relation_label(rel, target)}",
-          f"Get the {word} {fw} over the {e.plural_words} of the given {target.words}"
+          f"Get the {doc} {fw} over the {e.plural_words} of the given {target.words}"
           + (f", and the {e.words} that has it." if op in ("min", "max") else "."),
           {rel.name: param_schema(rel, e, d, {})}, [rel.name], object_schema(returns), run,
           (f"find the {said} {fw} {among} the {e.plural_words} whose {lw} is {{{rel.name}}}",
@@ -346,8 +347,8 @@ def _counted_words(f: FieldDef, op: str) -> tuple[str, str]:
     if op not in ("max", "min") or " in " in f.words or singular(last) == last or last.endswith(("us", "is")):
         return word, word2  # a measure ("energy use in kWh"), or not a plural noun
     if op == "max":
-        return "most", f"{word2} number of" if f.kind == "integer" else word2
-    return ("fewest", f"{word2} number of") if f.kind == "integer" else (word, word2)  # not "the fewest tonnes"
+        return "most", f"{word2} number of"  # "the harvest with the most tonnes", "the maximum number of tonnes"
+    return "fewest" if f.kind == "integer" else f"{word2} number of", f"{word2} number of"  # not "the fewest tonnes"
 
 
 def _rules_text(e: EntityDef, op: str) -> str:
