@@ -14,6 +14,13 @@ The whole-build figures stay with build_offline.py; this one isolates the two st
 and splits them by task kind (the kind a task ended as, after any fallback). `--calls` also counts the Python and
 C function calls of one more run of each stage (sys.setprofile): a figure the machine's load does not move, to
 compare two versions of the code when the timings are too noisy to.
+
+The steady state re-runs tasks the caches have met, so a memo keyed by what a task draws (a chain head's answer,
+its links) hits every time there, and less often in a build. `--fresh` measures tasks met for the first time
+instead: after a warm-up of `--records` tasks, the next `--records` are composed and phrased once each (timed, or
+with `--calls` counted): the figure to judge such a memo by.
+
+    python benchmarks/compose_stage.py --fresh --calls      # calls per task of 2,000 tasks after 2,000 warm ones
 """
 
 from __future__ import annotations
@@ -64,6 +71,8 @@ def stage_arguments(doc: str | None, timed: str, calls: bool = False) -> argpars
     ap.add_argument("--profile", type=Path, help=f"write a cProfile of the timed {timed} to this file")
     if calls:
         ap.add_argument("--calls", action="store_true", help="also count function calls per task in one more run")
+    if calls:
+        ap.add_argument("--fresh", action="store_true", help="measure tasks met for the first time (see above)")
     return ap.parse_args()
 
 
@@ -85,6 +94,8 @@ def count_calls(run: Any) -> int:
 
 def main() -> int:
     args = stage_arguments(__doc__, "runs of each stage", calls=True)
+    if args.fresh:
+        return fresh(args)
 
     from agentfab.flows.shard import derive_seed
     from agentfab.flows.stages import Compose, TemplatePhrase
@@ -156,6 +167,46 @@ def main() -> int:
         print(f"function calls per task (Python and C, one run): compose {calls[0] / n:,.1f}, phrase {calls[1] / n:,.1f}")
     if profile is not None:
         profile.dump_stats(str(args.profile))
+    return 0
+
+
+def fresh(args: argparse.Namespace) -> int:
+    """`--fresh`: each stage's CPU (or with `--calls`, its function calls) per task on tasks met for the first time,
+    after a warm-up of as many."""
+    from agentfab.flows.shard import derive_seed
+    from agentfab.flows.stages import Compose, TemplatePhrase
+
+    recipe, job, worlds = shard_worlds(args.recipe, 2 * args.records)
+    rng = random.Random(derive_seed(recipe.seed, 0))
+    compose, phrase = Compose(recipe, worlds, rng), TemplatePhrase(recipe, worlds, rng)
+    gc.disable()
+    for k in range(args.records):  # warm-up: seeding, catalogs, what the first tasks meet
+        draft = compose(k, job.task_id(recipe.name, k))
+        if draft.raised is None:
+            phrase(draft)
+    spent = [0.0, 0.0]
+    clock = time.process_time
+    for k in range(args.records, 2 * args.records):
+        task_id = job.task_id(recipe.name, k)
+        if args.calls:
+            found: list[Any] = []
+            spent[0] += count_calls(lambda: found.append(compose(k, task_id)))
+            if found[0].raised is None:
+                spent[1] += count_calls(lambda: phrase(found[0]))
+            continue
+        t0 = clock()
+        draft = compose(k, task_id)
+        t1 = clock()
+        if draft.raised is None:
+            phrase(draft)
+        spent[0] += t1 - t0
+        spent[1] += clock() - t1
+    gc.enable()
+    n = args.records
+    what = "function calls" if args.calls else "us CPU"
+    scale = 1 if args.calls else 1e6
+    print(f"{args.recipe}, {n} tasks met first after {n} warm ones, {what} per task: compose "
+          f"{scale * spent[0] / n:,.1f}, phrase {scale * spent[1] / n:,.1f}")
     return 0
 
 
