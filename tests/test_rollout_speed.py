@@ -161,3 +161,14 @@ def test_known_results_are_not_taken_when_the_rollout_calls_in_another_order_tha
     later_first = task.model_copy(update={"plan": [task.plan[-1], *task.plan[:-1]]})  # a later turn's step first
     assert agent.roll_out(later_first, random.Random(1), wrong).content == \
         agent.roll_out(later_first, random.Random(1)).content
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="PH-0129 _xÉ٣.", max_size=14), st.sampled_from(["PH-01", "PH-0", "H-1", "PH-012"]))
+def test_a_failed_actions_id_is_found_as_the_pattern_per_id_found_it(text, ident):
+    import re
+
+    from agentfab.generators.failures import _names
+
+    assert _names(text, ident) == (re.search(rf"(?<![\w-]){re.escape(ident)}(?![\w-])", text) is not None)
+    assert _names(f"delete policy {ident}", ident) and not _names(f"delete policy {ident}9", ident)  # control

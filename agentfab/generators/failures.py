@@ -43,9 +43,21 @@ def _cause_after(action: str, cause: str) -> str:
     """The cause without naming again the record the action names: "I couldn't delete the policyholder record for
     PH-0002: the policyholder still has 3 policies", not "... PH-0002: policyholder PH-0002 still has ..."."""
     m = _SUBJECT.match(cause)
-    if m and re.search(rf"(?<![\w-]){re.escape(m.group(2))}(?![\w-])", action):
+    if m and _names(action, m.group(2)):
         return f"the {m.group(1)}{cause[m.end():]}"
     return cause
+
+
+def _names(text: str, ident: str) -> bool:
+    """`ident` stands in `text` with no word character (what a regex calls \\w: alphanumeric or '_') or '-' right
+    before or after it, as a pattern compiled per id found it (~30 us a compile: every id is new)."""
+    n, i = len(ident), text.find(ident)
+    while i >= 0:
+        before, after = text[i - 1:i], text[i + n:i + n + 1]
+        if not (before and (before.isalnum() or before in "_-")) and not (after and (after.isalnum() or after in "_-")):
+            return True
+        i = text.find(ident, i + 1)
+    return False
 
 
 def cause_reason(cause: str) -> str:
