@@ -7,7 +7,9 @@ waits for its shards' futures, keeps each result as it arrives, and on a retry r
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from prefect import task
@@ -108,17 +110,23 @@ async def build_and_check(jobs: list[ShardJob], n_shards: int, runner: ShardRunn
     tasks = [asyncio.ensure_future(run_shards(batch, runner)) for batch in batches]
     waiting = {shard: (batch, t) for batch, t in zip(batches, tasks) for shard in batch.arrived}
     results: list[dict[str, Any]] = []
+    # every check in one thread: in whichever thread of the loop's pool was free, they spread their allocations
+    # over that many glibc arenas and mimalloc heaps, each keeping its own freed pages
+    checking = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentfab-checks")
+    loop = asyncio.get_running_loop()
     try:
         for i in range(n_shards):
             if i in waiting:
                 batch, t = waiting[i]
                 results.append(await batch.wait(i, t))
             if not any("os_error" in r or "fatal" in r for r in results):
-                await asyncio.to_thread(checks.run, i + 1)
+                await loop.run_in_executor(checking, contextvars.copy_context().run, checks.run, i + 1)
         for t in tasks:
             await t  # every result is in; the task runs end
     except BaseException:
         for t in tasks:  # as asyncio.gather: the other task runs are not left unawaited
             t.cancel()
         raise
+    finally:
+        checking.shutdown(wait=False)
     return results
