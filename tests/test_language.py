@@ -336,3 +336,15 @@ def test_an_aggregate_of_years_says_latest_or_earliest():
                     "min_club_built_year": "find the earliest year built among all clubs",
                     "max_trophy_year": "find the latest year among all trophies",
                     "min_trophy_year": "find the earliest year among all trophies"}, said
+
+
+def test_seeded_addresses_and_tail_numbers_read_like_real_ones():
+    """A reader saw an account at "056 Lopez Creek Suite 632" and an ATR 72 with the tail number "257 1676"."""
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.worlds.declared import faker_pool
+
+    assert not [a for a in faker_pool("street_address") if re.search(r"\b0\d", a)]
+    airline = next(d for d in synthesized_domains(60, 7) if d.name == "airline_ops")
+    tails = [a["tail_number"] for seed in range(3) for a in airline.seeded(seed).rows("aircraft")]
+    assert tails and all(re.fullmatch(r"N[1-9]\d{1,3}[A-HJ-NP-Z]{0,2}", t) for t in tails), tails
+    assert len(set(tails)) > len(tails) // 2

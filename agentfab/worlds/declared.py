@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import functools
 import random
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
@@ -140,6 +141,7 @@ def _pools(d: DomainDef) -> dict[str, EntityPool]:
 # -- seeding -----------------------------------------------------------------------------------------------------
 
 FAKER_POOL = 2_000  # values per provider, drawn once per process from a fixed seed
+_LEADING_ZEROS = re.compile(r"\b0+(?=\d)")
 _POOLS: dict[str, tuple[Any, ...]] = {}
 
 
@@ -148,6 +150,9 @@ def faker_pool(provider: str) -> tuple[Any, ...]:
 
     Calling Faker per value costs tens of microseconds; a build with hundreds of declared domains seeds thousands
     of records per world variant, so the draws are what must be cheap. The pool is the same on every machine."""
+    if provider not in _POOLS and provider == "tail_number":  # agentfab's own, drawn as a Faker provider is
+        rng = random.Random(POOL_SEED)
+        _POOLS[provider] = tuple(plausible.tail_number(rng) for _ in range(FAKER_POOL))
     if provider not in _POOLS:
         fake = seeded_faker(POOL_SEED)
         make = getattr(fake, provider)  # from the allow-list checked in declared_parse, never an arbitrary attribute
@@ -156,6 +161,8 @@ def faker_pool(provider: str) -> tuple[Any, ...]:
         values = (make() for _ in range(FAKER_POOL))
         if provider == "license_plate":  # some of Faker's US plates carry a bullet ("10B•030"): a hyphen is typed
             values = (v.replace("\u2022", "-") for v in values)
+        elif provider == "street_address":  # "056 Lopez Creek", "Suite 009": no such number starts with a zero
+            values = (_LEADING_ZEROS.sub("", v) for v in values)
         _POOLS[provider] = tuple(spelled(v) for v in values) if provider == "company" else tuple(values)
     return _POOLS[provider]
 

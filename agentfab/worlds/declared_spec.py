@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentfab.schemas.wording import label, unit
 
 FAKER_PROVIDERS = frozenset({
-    "book_title",  # agentfab's own: catalogue-like titles; `city` draws real city names, not Faker's inventions
+    "book_title", "tail_number",  # agentfab's own: catalogue-like titles, aircraft registrations; `city` draws
+    # real city names, not Faker's inventions
     "name", "first_name", "last_name", "job", "email", "user_name", "phone_number",
     "company", "catch_phrase", "bs",
     "city", "country", "state", "street_address", "street_name", "postcode",

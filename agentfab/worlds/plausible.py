@@ -1,4 +1,4 @@
-"""Values that read like the real thing, for seeding worlds: real city names and book-like titles.
+"""Values that read like the real thing, for seeding worlds: real city names, book-like titles, tail numbers.
 
 Faker's `city()` invents places ("Rodriguezside") and `catch_phrase()` makes slogans ("3rd generation open
 system"); a model trained on those learns the artefact. Draws take the caller's seeded `random.Random`.
@@ -52,3 +52,14 @@ def book_title(rng: random.Random) -> str:
     if shape == 3:
         return f"{adj} {plural(noun)}"  # "Secret Libraries", never "Secret Librarys"
     return f"The {noun} of {_TITLE_SUBJECTS[rng.randrange(len(_TITLE_SUBJECTS))]}"
+
+
+_TAIL_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # a US registration never uses I or O (read as 1 and 0)
+
+
+def tail_number(rng: random.Random) -> str:
+    """A US aircraft registration, "N" and up to five characters: "N4521K", "N733AB", "N90211" (Faker's
+    `license_plate` gave a jet the tail number "257 1676")."""
+    digits = str(rng.randint(1, 9)) + "".join(str(rng.randrange(10)) for _ in range(rng.randint(1, 3)))
+    letters = "".join(_TAIL_LETTERS[rng.randrange(len(_TAIL_LETTERS))] for _ in range(rng.randint(0, 2)))
+    return f"N{digits}{letters}"
