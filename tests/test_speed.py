@@ -276,3 +276,58 @@ def test_the_value_bank_keeps_what_a_scan_of_its_lists_keeps(calls, cap):
     assert all(same(bank.kept(*k), v) for k, v in values.items())
     assert all(same(bank.calls(t), c) for t, c in whole.items())
     assert bank.kept("t1", "never") == [] and bank.calls("t3") == []
+
+
+_FLAKY = '''
+from byo_tools import DESCRIPTION, ENTITIES, NAME, Todo, TodoId, count_open, seed_state, set_status
+from agentfab.worlds.authoring import tool
+from agentfab.worlds.core import Store
+
+
+@tool(phrases=("show to-do {todo_id}", "what is to-do {todo_id} about"))
+def get_todo(db: Store, todo_id: TodoId) -> Todo:
+    """Get one to-do item."""
+    t = db.get("todos", todo_id)
+    if t is None or int(todo_id[3:]) % 4 == 0:
+        raise ZeroDivisionError(todo_id)
+    return {"todo_id": t["id"], "project_id": t["project_id"], "title": t["title"], "status": t["status"]}
+'''
+
+
+def test_a_shard_run_stage_by_stage_over_chunks_makes_the_rows_of_running_each_task_through_every_stage(
+        tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    import agentfab.flows.shard as shard
+    from agentfab.flows.recipe import parse_recipe
+    from agentfab.flows.storage import paths
+
+    (tmp_path / "flaky_chunks.py").write_text(_FLAKY)
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "fixtures"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    recipe = parse_recipe({"name": "chunks", "seed": 5, "records": 120, "shard_size": 120,
+                           "worlds": ["bank", "library", {"python": "flaky_chunks"}], "negatives": 0.3})
+
+    def build(chunk: int) -> tuple[list[dict], list[dict], dict]:
+        monkeypatch.setattr(shard, "CHUNK", chunk)
+        out = tmp_path / f"out-{chunk}"
+        shard.build_shard(shard.ShardJob(recipe.canonical(), recipe.hash(), str(tmp_path), str(out), 0))
+        p = paths(out, 0)
+        stats = json.loads(p["stats"].read_text())
+        for key in ("timings", "seconds"):
+            stats.pop(key)
+        return pq.read_table(p["accepted"]).to_pylist(), pq.read_table(p["rejected"]).to_pylist(), stats
+
+    accepted, rejected, stats = build(1)  # one task at a time: every stage in turn, as before chunks
+    assert build(7) == (accepted, rejected, stats)
+    assert build(1000) == (accepted, rejected, stats)  # the whole shard in one chunk
+    # what the comparison covers: rows a tool raised on (at several stages), and in one chunk of 7 a negative
+    # placed before the rejected row of a later task (its own row's place, not the chunk's end)
+    assert stats["reasons"].get("exec.tool_raised", 0) >= 2
+    ids = [r["id"] for r in rejected]
+    task = [int(i.removesuffix("-neg").rsplit("-", 1)[1]) for i in ids]
+    assert any(ids[i].endswith("-neg") and not ids[j].endswith("-neg") and task[i] // 7 == task[j] // 7
+               for i in range(len(ids)) for j in range(i + 1, len(ids))), ids

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from agentfab.flows import process_memory
 from agentfab.flows.recipe import Recipe
 from agentfab.flows.rows import DISTRIBUTED, Distributions, ShardRows
-from agentfab.flows.stages import (Compose, DedupStage, JudgeStage, Negatives, OracleRollOut, Phrase, Record,
+from agentfab.flows.stages import (Compose, DedupStage, Draft, JudgeStage, Negatives, OracleRollOut, Phrase, Record,
                                    RollOut, ShardWorld, TaskWorld, TemplatePhrase, variants_per_world, verify_stage)
 from agentfab.flows.storage import paths, read_stats, shard_name, write_json, write_rows, write_text
 from agentfab.schemas.manifest import NegativeCounts, RowCounts, ShardStats
@@ -31,6 +31,7 @@ from agentfab.worlds.core import ToolRaised, canonical_json
 
 if TYPE_CHECKING:  # an offline shard never loads the LLM stages (their client library costs a second to import)
     from agentfab.flows.llm_stages import LLMStages
+    from agentfab.schemas.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ def fewer_collections(young: int = 50_000) -> Iterator[None]:
 def build_shard(job: ShardJob) -> dict[str, Any]:
     """Build shard `job.shard` and write its files. Returns the stats also written to stats/shard-N.json.
 
-    The stages (flows.stages) run in row order: compose -> phrase -> roll out -> verify -> judge -> dedup -> write.
+    The stages (flows.stages) run in row order: compose -> phrase -> roll out -> verify -> judge -> dedup ->
+    negatives -> rows, one stage at a time over chunks of CHUNK tasks (`_run_chunk`), then write.
     An LLM shard keeps a young-generation collection (its client's event loop and retries do make cycles).
     """
     uses_llm = Recipe.model_validate(job.recipe).uses_llm
@@ -130,34 +132,10 @@ def _build_shard(job: ShardJob) -> dict[str, Any]:
         llm = LLMStages(recipe, out / "cache" / "llm", shard_name(job.shard))
     if llm is not None:
         _run_llm(recipe, job, llm, compose, phrase, roll_out, dedup, negatives, rows, timings)
-    for k in range(recipe.shard_records(job.shard) if llm is None else 0):
-        t0 = stage_clock()
-        draft = compose(k, job.task_id(recipe.name, k))
-        provenance = _provenance(recipe, job, draft.world)
-        task = None
-        try:
-            if draft.raised is not None:
-                raise draft.raised
-            record = Record(draft, task := phrase(draft))
-            t1 = stage_clock()
-            record.content = roll_out(draft, record.task)
-            t2 = stage_clock()
-            verify_stage(record)
-            judge(record)
-            dedup(record)
-        except ToolRaised as exc:  # the user's tool code failed: this task alone is rejected, the build goes on
-            rows.add_raised(draft, task, exc, provenance)
-            continue
-        t3 = stage_clock()
-        rows.add(record, provenance)
-        t4 = stage_clock()
-        negatives(record, provenance, rows)
-        t5 = stage_clock()
-        timings["compose"] += t1 - t0
-        timings["rollout"] += t2 - t1
-        timings["validate"] += t3 - t2
-        timings["rows"] += t4 - t3
-        timings["negatives"] += t5 - t4
+    n = recipe.shard_records(job.shard) if llm is None else 0
+    for start in range(0, n, CHUNK):
+        _run_chunk(recipe, job, range(start, min(n, start + CHUNK)), compose, phrase, roll_out, judge, dedup,
+                   negatives, rows, timings)
 
     negatives.finish()
     t_write = stage_clock()
@@ -195,6 +173,74 @@ def _build_shard(job: ShardJob) -> dict[str, Any]:
 
         publish_shard(job.publish, out, job.shard, job.version)
     return stats.model_dump(mode="json")
+
+
+CHUNK = 128  # tasks a shard runs stage by stage: each stage's code and data stay warm over a chunk, which stays small
+
+
+def _run_chunk(recipe: Recipe, job: ShardJob, ks: range, compose: Compose, phrase: Phrase, roll_out: RollOut,
+               judge: JudgeStage, dedup: DedupStage, negatives: Negatives, rows: ShardRows,
+               timings: Counter[str]) -> None:
+    """Tasks `ks` of the shard, one stage at a time over all of them (compose and phrase, roll out, verify + judge +
+    dedup, negatives, rows), each stage in row order: a stage draws only from its own stream and reads nothing
+    another stage changes for an earlier task, so the rows are those of running each task through every stage in
+    turn. A task a `{python: module}` tool raised on leaves the later stages and is rejected in its row's place."""
+    t0 = stage_clock()
+    drafts: list[Draft] = []
+    records: list[Record | None] = []  # None: a tool raised on the task (in `raised`)
+    raised: dict[int, tuple[Task | None, ToolRaised]] = {}
+    for i, k in enumerate(ks):
+        draft = compose(k, job.task_id(recipe.name, k))
+        drafts.append(draft)
+        try:
+            if draft.raised is not None:
+                raise draft.raised
+            records.append(Record(draft, phrase(draft)))
+        except ToolRaised as exc:  # the user's tool code failed: this task alone is rejected, the build goes on
+            records.append(None)
+            raised[i] = (None, exc)
+    t1 = stage_clock()
+    for i, record in enumerate(records):
+        if record is not None:
+            try:
+                record.content = roll_out(record.draft, record.task)
+            except ToolRaised as exc:
+                records[i] = None
+                raised[i] = (record.task, exc)
+    t2 = stage_clock()
+    for i, record in enumerate(records):
+        if record is not None:
+            try:
+                verify_stage(record)
+                judge(record)
+                dedup(record)
+            except ToolRaised as exc:
+                records[i] = None
+                raised[i] = (record.task, exc)
+    t3 = stage_clock()
+    provenances = [_provenance(recipe, job, draft.world) for draft in drafts]
+    made = ShardRows()  # the negatives' rows, each then put right after its task's rows
+    after = []
+    for record, provenance in zip(records, provenances):
+        if record is not None:
+            negatives(record, provenance, made)
+        after.append(len(made.rejected))
+    t4 = stage_clock()
+    rejected, negative, was = rows.rejected, made.rejected, 0
+    for i, (draft, record, provenance) in enumerate(zip(drafts, records, provenances)):
+        if record is None:
+            rows.add_raised(draft, *raised[i], provenance)
+        else:
+            rows.add(record, provenance)
+        if after[i] > was:
+            rejected += negative[was:after[i]]
+            was = after[i]
+    t5 = stage_clock()
+    timings["compose"] += t1 - t0
+    timings["rollout"] += t2 - t1
+    timings["validate"] += t3 - t2
+    timings["negatives"] += t4 - t3
+    timings["rows"] += t5 - t4
 
 
 def _provenance(recipe: Recipe, job: ShardJob, world: TaskWorld, models: dict[str, Any] | None = None
