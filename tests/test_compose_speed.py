@@ -309,3 +309,28 @@ def test_a_chain_head_met_before_is_answered_from_the_variant_and_gives_the_plan
             if ours is not None:
                 assert (ours.steps, ours.results, ours.family) == (theirs.steps, theirs.results, theirs.family)
     assert warm._met  # heads were answered from what the variant met
+
+
+@pytest.mark.parametrize("name", ["bank", "shop", "travel", "calendar", "library"])
+def test_a_head_met_before_is_made_a_step_only_for_a_kept_chain_and_gives_a_fresh_composer_s_plans(name):
+    """A warm composer makes a met head a step only when its chain is kept (`_head_step`); each plan, and the draws
+    after it, equal a fresh composer's. Forgetting mid-way changes nothing."""
+    domain = builtin_domain(name)
+    store = domain.seeded(11)
+    warm = Composer(domain, store.with_offset(5), 11)
+    met = 0
+    for round_ in range(3):  # the later rounds meet their heads again
+        for seed in range(25):
+            if round_ == 2 and seed % 7 == 3:
+                warm.forget()
+            fresh = Composer(domain, store.with_offset(5), 11)
+            for kind in ("chain", "multi_turn", "compound"):
+                ours_rng, theirs_rng = random.Random(seed), random.Random(seed)
+                ours, theirs = warm.compose(kind, ours_rng), fresh.compose(kind, theirs_rng)
+                assert ours_rng.random() == theirs_rng.random()  # the same draws were made
+                assert (ours is None) == (theirs is None)
+                if ours is not None:
+                    assert (ours.steps, ours.results, ours.family, ours.depth) == (
+                        theirs.steps, theirs.results, theirs.family, theirs.depth)
+        met += len(warm._met)
+    assert met  # heads were answered from what the variant met

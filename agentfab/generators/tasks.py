@@ -26,6 +26,8 @@ __all__ = ["FAILED", "ComposeLimits", "Composer", "Plan", "Step"]
 FAILED = object()  # `Composer.try_call`: the call failed
 Link = tuple[str, Tool, str, Entry]  # a depth extension: (param it feeds, producer, its result field, its call)
 HeadDraw = tuple[Tool, str, bool, dict, list[str]]  # (tool, fed parameter, nothing else to draw, inverse index, keys)
+# a head met before, made a step only once its chain is kept: (tool, its one argument, the `_met` entry)
+MetHead = tuple[Tool, dict, tuple[str, Any, Any]]
 _MISSING = object()
 
 
@@ -210,14 +212,14 @@ class Composer:
                 break
             links = self.extend_depth(head, depth, rng, start)
             if len(links) == depth - 1:
-                return self._chain_steps(head, links)
+                return self._chain_steps(self._head_step(head), links)
             if links and (best is None or len(links) > len(best[1])):
                 best = head, links
             if best is not None and attempt >= 4:
                 break  # the world's values rarely allow this depth here: settle for the longest found
-        return None if best is None else self._chain_steps(*best)
+        return None if best is None else self._chain_steps(self._head_step(best[0]), best[1])
 
-    def extend_depth(self, head: Step, depth: int, rng: random.Random, start: Any = None) -> list[Link]:
+    def extend_depth(self, head: Step | MetHead, depth: int, rng: random.Random, start: Any = None) -> list[Link]:
         """Feed the head's inputs by calls whose real outputs they are, one after the other, up to `depth` calls
         in all: each link replaces an entity-typed input of the innermost call by a new call.
 
@@ -231,7 +233,7 @@ class Composer:
             return links
         stated, returned, options = start if start is not None else self._first_links(head)
         said: AbstractSet[str] = stated  # copied to a set when a second link is drawn (most chains stop first)
-        used = {head.tool}
+        used = {head[0].name if type(head) is tuple else head.tool}  # a `MetHead` is a tuple
         while options:
             param, working = options[rng._randbelow(len(options))] if len(options) > 1 else options[0]
             tool, out_field, entries = working[rng._randbelow(len(working))] if len(working) > 1 else working[0]
@@ -321,10 +323,7 @@ class Composer:
             if met is not None:  # (key, answer or FAILED, first links), as try_call and _first_links found them
                 if met[1] is FAILED:
                     continue
-                step = Step(self._new_id(), tool.name, args, key=met[0])
-                self._alone[(tool.name, met[0])] = self._seen[step.id] = met[1]
-                self._parts[step.id] = {param: said}
-                return step, met[2]
+                return (tool, args, met), met[2]
             step = Step(self._new_id(), tool.name, args, key=one_key(param, said) if alone else None)
             result = self.try_call(step)
             if result is not FAILED:
@@ -343,6 +342,15 @@ class Composer:
             elif result is not FAILED:
                 return step, None
         return None
+
+    def _head_step(self, head: Step | MetHead) -> Step:
+        """The step of a head met before (`MetHead`), made once its chain is kept (most are not); a step as it is."""
+        if type(head) is not tuple:
+            return head  # type: ignore[return-value]
+        tool, args, met = head
+        step = Step(self._new_id(), tool.name, args, key=met[0])
+        self._alone[(tool.name, met[0])] = met[1]  # `finish` answers the call from there
+        return step
 
     def _head_catalog(self, read_only: bool, depth: int) -> tuple[list[HeadDraw], list[float]]:
         """`DepthIndex.heads` for the candidate tools of a chain of `depth`, with each producer's inverse index and
