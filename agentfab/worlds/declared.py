@@ -150,14 +150,14 @@ def faker_pool(provider: str) -> tuple[Any, ...]:
 
     Calling Faker per value costs tens of microseconds; a build with hundreds of declared domains seeds thousands
     of records per world variant, so the draws are what must be cheap. The pool is the same on every machine."""
-    if provider not in _POOLS and provider == "tail_number":  # agentfab's own, drawn as a Faker provider is
-        rng = random.Random(POOL_SEED)
-        _POOLS[provider] = tuple(plausible.tail_number(rng) for _ in range(FAKER_POOL))
     if provider not in _POOLS:
-        fake = seeded_faker(POOL_SEED)
-        make = getattr(fake, provider)  # from the allow-list checked in declared_parse, never an arbitrary attribute
-        if provider in ("name", "last_name"):
-            make = functools.partial(plain_name if provider == "name" else last_name, fake)
+        if provider == "tail_number":  # agentfab's own, pooled as a Faker provider is
+            make = functools.partial(plausible.tail_number, random.Random(POOL_SEED))
+        else:
+            fake = seeded_faker(POOL_SEED)
+            make = getattr(fake, provider)  # from the allow-list checked in declared_parse, never any attribute
+            if provider in ("name", "last_name"):
+                make = functools.partial(plain_name if provider == "name" else last_name, fake)
         values = (make() for _ in range(FAKER_POOL))
         if provider == "license_plate":  # some of Faker's US plates carry a bullet ("10B•030"): a hyphen is typed
             values = (v.replace("\u2022", "-") for v in values)

@@ -272,8 +272,7 @@ def _related(b: _Builder, fam: _Family, f: FieldDef) -> None:
 
 def _is_year(f: FieldDef) -> bool:
     """A whole-number field that holds a year: `year`, `built_year`, `founded` ("Year founded")."""
-    return f.kind == "integer" and (f.name == "year" or f.name.endswith("_year") or label(f.name).endswith(" year")
-                                    or label(f.name).startswith("year "))
+    return f.kind == "integer" and "year" in label(f.name).split(" ")
 
 
 def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | None) -> None:
