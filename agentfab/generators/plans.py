@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+FAILED = object()  # `Composer.try_call`: the call failed
+
 
 @dataclass(slots=True)
 class Step:
