@@ -6,7 +6,8 @@
 Builds one shard in this process, keeps every record the verify stage saw, then runs each check again over all of
 them and prints its CPU time per record (time.process_time, the best of --repeat runs, the collector off as in a
 shard build), so the figures hold on a loaded machine. The checks share one `Reading` per record, as the stages do;
-the ValueBank runs over the accepted records in row order. Prints figures; asserts nothing.
+the ValueBank runs over the accepted records in row order. The negatives stage is also timed by piece (each piece's
+own time: a timed piece inside another is taken out of the outer one's). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -47,6 +48,54 @@ def shard_records(records: int) -> list[Any]:
         shard.verify_stage = verify_stage
         shutil.rmtree(tmp, ignore_errors=True)
     return seen
+
+
+def negatives_by_piece(run: Callable[[Any], None], repeat: int) -> dict[str, float]:
+    """The negatives stage's CPU seconds by piece, each the best of `repeat` runs of `run(stage)`: the bank's observe,
+    its vocabulary cut and `unseen`, each perturbation, and checking and writing each negative; `rest` is the
+    stage's own code, what no piece covers and the timers' own cost (two clock reads a timed call). The pieces are
+    timed by wrapping the functions the stage calls."""
+    import agentfab.flows.stages as stages
+    import agentfab.generators.negatives as negatives
+    from agentfab.generators.value_bank import ValueBank
+
+    def wrapped(name: str, f: Callable[..., Any], spent: dict[str, float], inner: list[float]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            inner.append(0.0)
+            t0 = time.process_time()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                took = time.process_time() - t0
+                spent[name] = spent.get(name, 0.0) + took - inner.pop()
+                if inner:
+                    inner[-1] += took
+        return timed
+
+    kept = (ValueBank.observe, ValueBank.unseen, ValueBank.vocab, dict(negatives.PERTURBATIONS), stages.verify_stage,
+            stages.dataset_row, stages.exact_key)
+    found: dict[str, float] = {}
+    for _ in range(repeat):
+        spent: dict[str, float] = {}
+        inner: list[float] = []
+        ValueBank.observe = wrapped("bank: observe", kept[0], spent, inner)  # type: ignore[method-assign]
+        ValueBank.unseen = wrapped("bank: unseen (own)", kept[1], spent, inner)  # type: ignore[method-assign]
+        ValueBank.vocab = property(wrapped("bank: vocabulary cut", kept[2].fget, spent, inner))  # type: ignore
+        negatives.PERTURBATIONS.update({k: wrapped(f"make: {k}", f, spent, inner) for k, f in kept[3].items()})
+        stages.verify_stage = wrapped("check: verify", kept[4], spent, inner)
+        stages.dataset_row = wrapped("write: dataset_row", kept[5], spent, inner)
+        stages.exact_key = wrapped("write: exact_key", kept[6], spent, inner)
+        try:
+            t0 = time.process_time()
+            run(lambda stage: setattr(stage, "judge", wrapped("check: judge", stage.judge, spent, inner)))
+            spent["rest"] = time.process_time() - t0 - sum(spent.values())
+        finally:
+            ValueBank.observe, ValueBank.unseen, ValueBank.vocab = kept[:3]  # type: ignore[method-assign]
+            negatives.PERTURBATIONS.update(kept[3])
+            stages.verify_stage, stages.dataset_row, stages.exact_key = kept[4:]
+        for name, took in spent.items():
+            found[name] = min(found.get(name, took), took)
+    return found
 
 
 def best(run: Callable[[], None], repeat: int) -> float:
@@ -133,10 +182,11 @@ def main() -> None:
             if k % 10 == 9:
                 _ = bank.vocab
 
-    def negatives_stage() -> None:
+    def negatives_stage(prepare: Callable[[Any], None] = lambda stage: None) -> None:
         import random
 
         stage, out = Negatives(0.1, judged, random.Random(11)), ShardRows()
+        prepare(stage)
         provenance = {"recipe_name": "bench", "recipe_hash": "", "seed": 1, "shard": 0, "world_seed": 0,
                       "world_offset": 0, "world": "", "engine": "offline", "models": "{}", "negative": None}
         for record in verified:
@@ -151,8 +201,10 @@ def main() -> None:
         print(f"  {name:<22} {1e6 * best(run, args.repeat) / n:7.1f}")
     print(f"  {'dedup (+ exact_key)':<22} {1e6 * best(dedup_check, args.repeat) / n:7.1f}")
     print(f"negatives stage (share 0.1): {1e6 * best(negatives_stage, args.repeat) / n:7.1f}")
-    print(f"  {'ValueBank':<22} {1e6 * best(observe, args.repeat) / n:7.1f}  (observe every accepted row, vocab "
-          "every tenth)")
+    for name, took in sorted(negatives_by_piece(negatives_stage, args.repeat).items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<30} {1e6 * took / n:7.1f}")
+    print(f"ValueBank alone: {1e6 * best(observe, args.repeat) / n:7.1f}  (observe every accepted row, vocab every "
+          "tenth)")
 
 
 if __name__ == "__main__":
