@@ -88,7 +88,7 @@ def test_the_memos_of_all_variants_stay_within_the_process_budget_and_forgetting
             composer = composers[i % len(composers)]
             plan = composer.compose(("single", "chain", "parallel")[i % 3], random.Random(i))
             out.append(None if plan is None else [(s.tool, s.arguments) for s in plan.steps])
-            kept = sum(len(c._reads) + len(c.index._value_sets) for c in composers)
+            kept = sum(len(c._reads) + len(c.index._links) for c in composers)
             assert kept <= memo_budget.KEPT_IN_PROCESS + 2, kept
         return out
 
@@ -137,17 +137,36 @@ def test_a_chain_drawn_from_the_catalog_never_round_trips_and_reaches_every_dept
     assert _round_trips(plan, composer.tools)
 
 
+def test_two_values_share_a_value_key_exactly_when_they_share_canonical_json():
+    """A chain excludes inputs by `value_key` (no JSON made for a str or an int): it must tell values apart just as
+    their canonical JSON does, including the values Python calls equal (1, 1.0, True) and odd types whose JSON
+    spells a str or an int."""
+    import decimal
+
+    from agentfab.generators.depth_index import value_key, value_keys
+    from agentfab.worlds.core import canonical_json
+
+    values = ["1", 1, 1.0, True, False, 0, "0", "true", None, "null", "", -7, "-7", 2**70, str(2**70), 1.5, "1.5",
+              decimal.Decimal("1"), decimal.Decimal("1.5"), [1], "[1]", {"a": 1}, '{"a":1}', (1,), "é", 'say "hi"',
+              "back\\slash", "tab\there", "\u2028", ("json", "1")]
+    for a in values:
+        for b in values:
+            assert (value_key(a) == value_key(b)) == (canonical_json(a) == canonical_json(b)), (a, b)
+    assert len(value_keys(values)) == len({canonical_json(v) for v in values})
+    assert value_keys(["x", 3, True]) == frozenset({"x", 3, value_key(True)})
+
+
 def test_an_extension_is_drawn_uniformly_among_the_calls_whose_input_is_fresh():
     from agentfab.generators.depth_index import any_fresh, draw_fresh
 
-    entries = [({"x": v}, {}, f'"{v}"') for v in ("a", "b", "c", "d")]
-    said, returned = {'"a"', '"c"'}, frozenset({'"d"'})
+    entries = [({"x": v}, {}, f'"{v}"', v) for v in ("a", "b", "c", "d")]
+    said, returned = {"a", "c"}, frozenset({"d"})
     assert any_fresh(entries, said, returned)
     rng = random.Random(0)
     drawn = {draw_fresh(entries, said, returned, rng)[2] for _ in range(50)}
     assert drawn == {'"b"'}
     assert any_fresh(entries[1:2], set(), frozenset())
-    assert not any_fresh(entries, said | {'"b"'}, returned)  # negative control: every input already stated
+    assert not any_fresh(entries, said | {"b"}, returned)  # negative control: every input already stated
     counts = {v: 0 for v in ('"b"', '"d"')}
     for _ in range(2000):
         counts[draw_fresh(entries, said, frozenset(), rng)[2]] += 1

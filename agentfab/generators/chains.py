@@ -13,7 +13,7 @@ from bisect import bisect
 from typing import TYPE_CHECKING, AbstractSet, Any
 
 from agentfab.worlds import memo_budget
-from agentfab.generators.depth_index import Entry, any_fresh, draw_fresh, one_key
+from agentfab.generators.depth_index import Entry, any_fresh, draw_fresh, one_key, value_keys
 from agentfab.generators.plans import FAILED, Step
 from agentfab.generators.values import sample_arguments
 from agentfab.worlds.core import Tool, canonical_json
@@ -86,7 +86,7 @@ class ChainGrowing:
         if depth < 2:
             return links
         stated, returned, options = start if start is not None else self._first_links(head)
-        said: AbstractSet[str] = stated  # copied to a set when a second link is drawn (most chains stop first)
+        said: AbstractSet[Any] = stated  # copied to a set when a second link is drawn (most chains stop first)
         used = {head[0].name if type(head) is tuple else head.tool}  # a `MetHead` is a tuple
         while options:
             param, working = options[rng._randbelow(len(options))] if len(options) > 1 else options[0]
@@ -96,7 +96,7 @@ class ChainGrowing:
             if len(links) == depth - 1:
                 break
             used.add(tool.name)
-            said = {*said, entry[2]}
+            said = {*said, entry[3]}
             returned = frozenset()  # `links_into` leaves out what the new innermost call returns
             n = len(said)  # more entries than excluded values always leave a fresh one (`any_fresh`)
             working = [(producer, field, entries)
@@ -105,23 +105,25 @@ class ChainGrowing:
             options = [(next(iter(entry[0])), working)] if working else []
         return links
 
-    def _first_links(self, head: Step) -> tuple[frozenset[str], frozenset[str], list[tuple[str, list[Any]]]]:
-        """What the head states and returns (canonical values), and (param, [(producer, field, entries)]) of each
-        input of the head a producer call can feed without a round trip. A function of the head's call alone for an
-        own read-only tool, so kept per variant: a head drawn again (most fail to grow deep enough) reuses it."""
+    def _first_links(self, head: Step) -> tuple[frozenset[Any], frozenset[Any], list[tuple[str, list[Any]]]]:
+        """What the head states and returns (`value_keys`), and (param, [(producer, field, entries)]) of each input
+        of the head a producer call can feed without a round trip. A function of the head's call alone for an own
+        read-only tool, so kept per variant: a head drawn again (most fail to grow deep enough) reuses it."""
         key = (head.tool, head.key) if head.key is not None and self._pure.get(head.tool) is self.tools[head.tool] \
             else None
         found = self._starts.get(key) if key is not None else None
         if found is not None:
             return found
-        canonical = self._parts.get(head.id) or {p: canonical_json(v) for p, v in head.arguments.items()}
-        said = frozenset(canonical.values())
+        args = head.arguments
+        parts = self._parts.get(head.id)  # a head drawn with its one argument: that argument's canonical JSON
+        said = value_keys(args.values())
         result = self._seen.get(head.id)
-        returned = self.index.canonical_values(result) if isinstance(result, dict) else frozenset()
+        returned = value_keys(result.values()) if isinstance(result, dict) else frozenset()
         options = []
         for param, entity in self._entity_params[head.tool]:
-            if param in canonical:
-                feeders = self.index.feeders(self.store, entity).get(canonical[param], ())
+            if param in args:
+                value = parts[param] if parts is not None else canonical_json(args[param])
+                feeders = self.index.feeders(self.store, entity).get(value, ())
                 working = [(tool, out_field, entries) for tool, out_field, entries in feeders
                            if tool.name != head.tool and any_fresh(entries, said, returned)]
                 if working:

@@ -8,6 +8,7 @@ producer over every valid value of its input.
 
 from __future__ import annotations
 
+import json
 from typing import AbstractSet, Any
 
 from agentfab.worlds import memo_budget
@@ -17,7 +18,8 @@ from agentfab.worlds.core import Domain, Store, Tool, canonical_json, is_error
 OWN_SOURCES = frozenset({"builtin", "declared"})  # tools whose code is agentfab's (see `Composer.try_call`)
 
 Producer = tuple[Tool, str, str]  # (read-only tool, its one required entity parameter, a result field)
-Entry = tuple[dict, Any, str]  # (inputs of a producer call, its result, the canonical driver value)
+# (inputs of a producer call, its result, the canonical driver value, its `value_key`)
+Entry = tuple[dict, Any, str, Any]
 # canonical output value -> (value, [entries])
 Inverse = dict[str, tuple[Any, list[Entry]]]
 # canonical value of an entity -> the calls that output it: [(producer, its result field, entries)]
@@ -90,19 +92,40 @@ def fed_params(domain: Domain, tool: Tool) -> list[tuple[str, list[Producer]]]:
     return domain.memo(("compose_fed", tool.name), build)
 
 
-def any_fresh(entries: list[Entry], said: AbstractSet[str], returned: frozenset[str]) -> bool:
-    """Whether some producer call's input is neither stated by the chain nor returned by its innermost call. Each
-    entry has its own input, so more entries than excluded values always leave one: no scan needed then."""
+def value_key(value: Any) -> Any:
+    """A key two values share exactly when their canonical JSON is the same, for the sets a chain excludes inputs
+    by (equality within the process is all they need): a str or an int is its own key, with no JSON made (no other
+    value spells the same JSON as a str or an int unless its key is that str or int); any other value is keyed by
+    what its canonical JSON spells: a str, an int, else the text itself in a tuple."""
+    if type(value) is str or type(value) is int:
+        return value
+    text = canonical_json(value)
+    if text.startswith('"'):
+        return json.loads(text)
+    if text.lstrip("-").isdigit() and text.isascii():
+        return int(text)
+    return ("json", text)
+
+
+def value_keys(values: Any) -> frozenset[Any]:
+    """`value_key` of each value (a str or an int inline: most are)."""
+    return frozenset([v if type(v) is str or type(v) is int else value_key(v) for v in values])
+
+
+def any_fresh(entries: list[Entry], said: AbstractSet[Any], returned: frozenset[Any]) -> bool:
+    """Whether some producer call's input is neither stated by the chain nor returned by its innermost call (sets
+    of `value_key`s). Each entry has its own input, so more entries than excluded values always leave one: no scan
+    needed then."""
     if len(entries) > len(said) + len(returned):
         return True
-    return any(e[2] not in said and e[2] not in returned for e in entries)
+    return any(e[3] not in said and e[3] not in returned for e in entries)
 
 
-def draw_fresh(entries: list[Entry], said: AbstractSet[str], returned: frozenset[str], rng: random.Random) -> Entry:
+def draw_fresh(entries: list[Entry], said: AbstractSet[Any], returned: frozenset[Any], rng: random.Random) -> Entry:
     """One of those entries, uniformly: drawn again until fresh (at most a few excluded values, so ~1 draw)."""
     while True:
         entry = entries[rng._randbelow(len(entries))] if len(entries) > 1 else entries[0]
-        if entry[2] not in said and entry[2] not in returned:
+        if entry[3] not in said and entry[3] not in returned:
             return entry
 
 
@@ -118,7 +141,7 @@ Head = tuple[Tool, str, Producer, bool]  # (tool, the parameter a producer feeds
 
 
 class DepthIndex:
-    """The inverse indexes of one seeded variant, built lazily; and the canonical values of the results it met."""
+    """The inverse indexes of one seeded variant, built lazily, and what they compile per call met."""
 
     def __init__(self, domain: Domain, pools: PoolCache):
         self.domain = domain
@@ -131,14 +154,12 @@ class DepthIndex:
         self._runs: dict[tuple[str, str], tuple[list[tuple[Any, Any, str]], bool]] = {}  # see `_driven`
         # (tool, canonical arguments) -> the answer of an own read-only call alone, met by `_driven`
         self.answers: dict[tuple[str, str], Any] = {}
-        self._value_sets: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}  # see `canonical_values`
         self._feeders: dict[str, Feeders] = {}
         self._links: dict[tuple[str, str], list[tuple[Tool, str, list[Entry]]]] = {}  # see `links_into`
         self._heads: dict[tuple[str, ...], tuple[list[Head], list[float]]] = {}  # see `heads`
         memo_budget.hold(self)
 
     def forget(self) -> None:
-        self._value_sets.clear()
         self._links.clear()
 
     def inverse(self, store: Store, tool: Tool, driver: str, out_field: str) -> Inverse:
@@ -151,7 +172,8 @@ class DepthIndex:
                 if is_error(result) or out_field not in result or result[out_field] == value:
                     continue  # an echo of the input is no sub-task
                 produced = result[out_field]
-                index.setdefault(canonical_json(produced), (produced, []))[1].append(({driver: value}, result, canonical))
+                index.setdefault(canonical_json(produced), (produced, []))[1].append(
+                    ({driver: value}, result, canonical, value_key(value)))
             self._inverse[key] = index
             self.keys[key] = list(index)
             if clean:
@@ -178,11 +200,11 @@ class DepthIndex:
         found = self._links.get(key)
         if found is None:
             driver = next(iter(entry[0]))
-            returned = self.canonical_values(entry[1]) if isinstance(entry[1], dict) else frozenset()
+            returned = value_keys(entry[1].values()) if isinstance(entry[1], dict) else frozenset()
             found = []
             entity = tool.spec.parameters["properties"][driver]["x-entity"]
             for producer, out_field, entries in self.feeders(store, entity).get(entry[2], ()):
-                fresh = [e for e in entries if e[2] != entry[2] and e[2] not in returned]
+                fresh = [e for e in entries if e[3] != entry[3] and e[3] not in returned]
                 if producer.name != tool.name and fresh:
                     found.append((producer, out_field, fresh))
             self._links[key] = found
@@ -233,14 +255,3 @@ class DepthIndex:
             self._runs[(tool.name, driver)] = found
             self.answers.update(((tool.name, key), result) for key, (_, result, _) in zip(keys, runs))
         return found
-
-    def canonical_values(self, result: dict[str, Any]) -> frozenset[str]:
-        """The canonical values of a result, computed once per result object (a read's answer is reused by every
-        task on the variant; the entry holds the result, so its id stays its own)."""
-        found = self._value_sets.get(id(result))
-        if found is None or found[0] is not result:
-            if len(self._value_sets) >= memo_budget.READS_KEPT:
-                self._value_sets.clear()
-            found = self._value_sets[id(result)] = (result, frozenset(canonical_json(v) for v in result.values()))
-            memo_budget.kept_one()
-        return found[1]
