@@ -16,6 +16,8 @@ from agentfab.flows.rows import stored_events
 from agentfab.flows.storage import rows_table, write_rows
 from agentfab.formats.export import write_export
 from agentfab.schemas.rows import ROW_ARROW_SCHEMA, DatasetRow, EventRow, RowShapeError, check_row_shapes
+from agentfab.validators.reading import Reading
+from agentfab.worlds.core import canonical_json
 
 
 def test_sample_rows_fit_the_contract_and_pydantic_agrees():
@@ -97,6 +99,34 @@ def test_an_event_keeps_only_the_stored_fields_whatever_else_it_carries():
                                "language": None}
     assert event_row({**call, "thought": "scratch"}) == event_row(call)
     assert list(event_row(call)) == list(EventRow.model_fields)
+
+
+def test_the_stored_events_are_each_events_own_fields_however_odd_the_events():
+    """A Reading stores each event in the pass the checks make (the row takes them from it): each event's own
+    fields, a call's object kwargs as canonical JSON, whatever the checks find wrong with the events."""
+    events = [
+        {"class_": "text_observation", "source": "user", "content": "hi", "extra": 1},
+        {"class_": "api_action", "function": "f", "kwargs": {"b": [1, 2], "a": "é"}, "tool_call_id": "c1",
+         "description": "look"},
+        {"class_": "api_action", "function": None, "kwargs": "not an object", "tool_call_id": "c2"},
+        {"class_": "api_action", "function": "g", "tool_call_id": "c1", "source": "environment",
+         "content": '{"error": "odd"}'},
+        {"class_": "text_observation", "source": "environment", "content": '{"error": {"type": "x"}}',
+         "tool_call_id": "c1"},
+        {"class_": "text_observation", "source": "environment", "content": None, "tool_call_id": "c9"},
+        {"class_": "code_action", "language": "python", "content": "print(1)", "name": "run"},
+        {"class_": "message_action", "content": "done", "source": "agent"},
+        {"source": "environment", "content": '{"error": 1}'},
+    ]
+    fields = list(EventRow.model_fields)
+    expected = [tuple(canonical_json(e[f]) if f == "kwargs" and e.get("class_") == "api_action"
+                      and isinstance(e.get(f), dict) else e.get(f) for f in fields) for e in events]
+    for reading in (None, Reading(events)):
+        made = stored_events(events, reading)
+        assert made.stored == expected
+        assert made.functions == ["f", None, "g"]
+        assert made.errors == ['{"error": {"type": "x"}}', '{"error": 1}']
+    assert stored_events([]).stored == []
 
 
 @pytest.mark.parametrize("change", ["str_for_list", "tuple_for_list", "none_for_struct", "none_in_list",

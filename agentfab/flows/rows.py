@@ -26,7 +26,7 @@ from agentfab.schemas.rows import RowShapeError
 from agentfab.schemas.tasks import Task
 from agentfab.schemas.tools import ToolSpec
 from agentfab.schemas.trajectory import ADP_SCHEMA_VERSION
-from agentfab.validators.reading import Reading
+from agentfab.validators.reading import STORED_FIELDS, Reading
 from agentfab.validators.verify import Verdict
 from agentfab.worlds.core import Domain, ToolRaised, canonical_json
 
@@ -42,8 +42,7 @@ LAYOUT = {
     "": ("id", "task_id", "family", "domain", "kind", "depth", "width", "n_turns", "n_calls", "n_errors",
          "tools_used", "judge_score", "query", "schema_version", "content", "details", "tools", "ground_truth",
          "verification", "provenance"),
-    "content": ("class_", "content", "function", "kwargs", "description", "tool_call_id", "source", "name",
-                "language"),
+    "content": STORED_FIELDS,  # a Reading stores each event in this order
     "ground_truth": ("answers", "plan", "state_changes", "expect_refusal", "clarify_param", "clarify_question",
                      "clarify_reply", "clarify_step", "clarify_options", "user_turns", "needed_tools", "declined",
                      "failure_outcome"),
@@ -80,27 +79,13 @@ class Events(NamedTuple):
 
 
 def stored_events(content: list[dict[str, Any]], reading: Reading | None = None) -> Events:
-    """`content` (in-memory events, kwargs as objects) as stored; `reading` of the same events lends the canonical
-    JSON of the calls' arguments that the checks already wrote."""
-    keys = reading.call_keys if reading is not None and reading.content is content else {}
-    stored, functions, errors = [], [], []
-    for i, e in enumerate(content):  # each event a record in LAYOUT["content"]'s order, its fields read once
-        cls = e.get("class_")
-        if cls == "api_action":
-            function, kwargs = e.get("function"), e.get("kwargs")
-            functions.append(function)
-            if isinstance(kwargs, dict):
-                text = keys.get(i)
-                kwargs = canonical_json(kwargs) if text is None else text
-            stored.append((cls, e.get("content"), function, kwargs, e.get("description"), e.get("tool_call_id"),
-                           e.get("source"), e.get("name"), e.get("language")))
-        else:
-            text, source = e.get("content"), e.get("source")
-            if source == "environment" and str(text or "").startswith('{"error"'):
-                errors.append(text)
-            stored.append((cls, text, e.get("function"), e.get("kwargs"), e.get("description"), e.get("tool_call_id"),
-                           source, e.get("name"), e.get("language")))
-    return Events(stored, functions, errors)
+    """`content` (in-memory events, kwargs as objects) as stored: a `Reading` of them stores each event in its one
+    pass over them (`Reading.stored`, a call's kwargs as canonical JSON); `reading`: one of `content` already made
+    (by the checks), else one is made."""
+    read = reading if reading is not None and reading.content is content else Reading(content)
+    stored = read.stored
+    return Events(stored, [stored[i][2] for i in read.calls],
+                  [stored[i][1] for i in read.error_results if stored[i][0] != "api_action"])
 
 
 def event_from_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,10 @@ from agentfab.worlds.core import canonical_json
 
 Event = dict[str, Any]
 
+# The fields of an event as a row stores them, in the row contract's order (flows.rows checks it when it loads)
+STORED_FIELDS = ("class_", "content", "function", "kwargs", "description", "tool_call_id", "source", "name",
+                 "language")
+
 class Reading:
     """What the checks read off `content`; the ground-truth check notes whether every fact was stated.
     One pass when it is made finds the events' indices by kind, the events' own failures (`event_failures`: ADP
@@ -27,7 +31,7 @@ class Reading:
 
     __slots__ = ("content", "_facts", "call_keys", "replies", "turn_replies", "_flat", "_plan",
                  "calls", "messages", "observations", "results", "spoken", "from_environment", "from_user",
-                 "error_results", "event_failures")
+                 "error_results", "event_failures", "stored")
 
     def __init__(self, content: list[Event]):
         self.content = content
@@ -50,6 +54,10 @@ class Reading:
         self.replies: list[str] = []  # every message to the user, clarifying questions included
         # the agent's last message before each following user turn (clarifying questions are not replies)
         self.turn_replies: list[str] = []
+        # each event's fields in STORED_FIELDS' order, a call's kwargs as its canonical JSON: the row's events
+        # (flows.rows.stored_events), read in this pass rather than in another one when the row is made
+        stored: list[tuple[Any, ...]] = []
+        self.stored = stored
         failures: list[tuple[str, str]] = []
         self.event_failures = failures
         if not content:
@@ -63,24 +71,28 @@ class Reading:
         for i, e in enumerate(content):
             cls = e.get("class_")
             source = e.get("source")
+            text = e.get("content")
             if source == "environment":
                 self.from_environment.append(i)
-                text = e.get("content")
                 if isinstance(text, str) and text.startswith('{"error"'):
                     self.error_results.append(i)
             elif source == "user":
                 self.from_user.append(i)
             if cls == "api_action":
                 calls.append(i)
-                kwargs = e.get("kwargs")
+                function, kwargs, cid = e.get("function"), e.get("kwargs"), e.get("tool_call_id")
                 if isinstance(kwargs, dict):
-                    keys[i] = canonical_json(kwargs)
-                if e.get("function") is None or kwargs is None:
+                    key = keys[i] = canonical_json(kwargs)
+                    stored.append((cls, text, function, key, e.get("description"), cid, source, e.get("name"),
+                                   e.get("language")))
+                else:
+                    stored.append((cls, text, function, kwargs, e.get("description"), cid, source, e.get("name"),
+                                   e.get("language")))
+                if function is None or kwargs is None:
                     failures.append(_invalid(i, cls))
                     continue
                 if i not in keys:
                     failures.append((Reason.INVALID_EVENT, f"content[{i}]: kwargs must be an object"))
-                cid = e.get("tool_call_id")
                 if not cid:
                     failures.append((Reason.ORPHAN_RESULT,
                                      f"content[{i}]: call to {e['function']} has no tool_call_id"))
@@ -89,10 +101,12 @@ class Reading:
                 else:
                     seen.add(cid)
                     pending[cid] = i
-            elif cls == "message_action":
+                continue
+            stored.append((cls, text, e.get("function"), e.get("kwargs"), e.get("description"),
+                           e.get("tool_call_id"), source, e.get("name"), e.get("language")))
+            if cls == "message_action":
                 messages.append(i)
                 spoken.append(i)
-                text = e.get("content")
                 last = text or ""
                 replies.append(last)
                 if text is None:
@@ -109,7 +123,7 @@ class Reading:
                     if last is not None:
                         turns.append(last)
                     last = None
-                if source is None or e.get("content") is None:
+                if source is None or text is None:
                     failures.append(_invalid(i, cls))
                     continue
                 cid = e.get("tool_call_id")
@@ -129,7 +143,7 @@ class Reading:
                         del pending[cid]
                 else:
                     failures.append((Reason.ROLE_CONFUSION, f"content[{i}]: observation from {source!r}"))
-            elif cls != "code_action" or e.get("language") is None or e.get("content") is None:
+            elif cls != "code_action" or e.get("language") is None or text is None:
                 failures.append(_invalid(i, cls))
         if last is not None:
             turns.append(last)
