@@ -144,39 +144,42 @@ def trajectory_row(*, row_id: str, task_id: str, family: str, domain: str, kind:
             stamped_row)
 
 
-# a plan step's fields that its record stores, read off its vars() at once (where a pydantic model keeps them:
-# each attribute read of a model goes through its class's __getattr__ hook)
+# a plan step's, a user turn's and a task's fields that a row stores, read off its vars() at once (where a pydantic
+# model keeps them: each attribute read of a model goes through its class's __getattr__ hook)
 _step_fields = itemgetter("id", "tool", "bindings", "depends_on", "turn", "asks", "expect_error")
+_turn_fields = itemgetter("text", "answer")
+_task_fields = itemgetter("id", "family", "domain", "kind", "depth", "width", "user_turns", "tools", "needed_tools",
+                          "plan", "results", "state_diff", "clarification", "expect_refusal", "declined",
+                          "failure_outcome")
 
 
 def dataset_row(*, row_id: str, task: Task, content: list[dict[str, Any]] | Events, verdict: Verdict, domain: Domain,
                 provenance: dict[str, Any], dedup_key: str, reading: Reading | None = None) -> Row:
     """The row of a built task: its trajectory, ground truth and verdict. `reading`: one of `content` or of any
     events of `task` (it lends the canonical JSON the checks already wrote)."""
-    arguments = reading.plan_arguments(task) if reading is not None else [canonical_json(s.arguments)
-                                                                           for s in task.plan]
-    c = task.clarification
-    results = task.results
-    turns = task.user_turns
+    (task_id, family, domain_name, kind, depth, width, turns, tools, needed_tools, plan, results, state_diff, c,
+     expect_refusal, declined, failure_outcome) = _task_fields(vars(task))
+    arguments = reading.plan_arguments(task) if reading is not None else [canonical_json(s.arguments) for s in plan]
+    texts, answers = zip(*map(_turn_fields, map(vars, turns)))
     ground_truth = (
-        [t.answer for t in turns],
+        list(answers),
         [(i, tool, args, [f"{p}={r}" for p, r in sorted(bindings.items())] if bindings else [], depends_on, turn,
           canonical_json(results.get(i)), asks, expect_error)
          for (i, tool, bindings, depends_on, turn, asks, expect_error), args
-         in zip(map(_step_fields, map(vars, task.plan)), arguments)],
+         in zip(map(_step_fields, map(vars, plan)), arguments)],
         [(table, key, None if before is None else canonical_json(before),
           None if after is None else canonical_json(after))
-         for table, rows in sorted(task.state_diff.items()) for key, (before, after) in sorted(rows.items())]
-        if task.state_diff else [],
-        task.expect_refusal,
+         for table, rows in sorted(state_diff.items()) for key, (before, after) in sorted(rows.items())]
+        if state_diff else [],
+        expect_refusal,
         *((c.param, c.question, c.reply, c.step, c.options) if c else (None, None, None, None, [])),
-        [t.text for t in turns], task.needed_tools, task.declined, task.failure_outcome)
+        list(texts), needed_tools, declined, failure_outcome)
     return trajectory_row(
-        row_id=row_id, task_id=task.id, family=task.family, domain=task.domain, kind=task.kind,
-        shape=(task.depth, task.width, task.turns), query=turns[0].text,
+        row_id=row_id, task_id=task_id, family=family, domain=domain_name, kind=kind,
+        shape=(depth, width, len(turns)), query=texts[0],
         content=content if isinstance(content, Events) else stored_events(content, reading),
-        tools=tool_rows(domain, task.tools),
-        details={"task_id": task.id, "domain": task.domain, "kind": task.kind,
+        tools=tool_rows(domain, tools),
+        details={"task_id": task_id, "domain": domain_name, "kind": kind,
                  "world_seed": provenance["world_seed"], "world_offset": provenance.get("world_offset", 0)},
         ground_truth=ground_truth, verification=_verification(verdict, dedup_key), provenance=provenance)
 
