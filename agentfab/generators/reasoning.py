@@ -73,14 +73,16 @@ def _entities(tool: Tool) -> frozenset[str]:
         frozenset(w for w in tool.spec.name.split("_") if w not in _VERB_WORDS)
 
 
-# a draw is `rng._randbelow(n)`: the draw of `rng.choice` and `rng.randrange(n)`, without their two extra calls
-_LEARNED = ("I now have {x}, which the next step needs. ", "The results give me {x}. ",
-            "From what came back I have {x}. ")
+# a draw is `rng._randbelow(n)`: the draw of `rng.choice` and `rng.randrange(n)`, without their two extra calls; a
+# thought's shapes are written as f-strings where they are drawn (only the one drawn is made)
 _VERBS = ("I'll call", "The right tool is", "I need")
-_NOT_THAT = (" {alt} would {purpose} instead, which is not what is needed here.", " Not {alt}: it would {purpose}.",
-             " {alt} is offered too, but it would only {purpose}.")
-_COVERED = ("The results show that {summary}. That covers what was asked, so I can answer.",
-            "Now I know that {summary}. {tell}", "Everything asked for is in the results: {summary}.")
+
+
+def _near(domain: Domain, known: dict[str, tuple[frozenset[str], str]]) -> dict[str, frozenset[str]]:
+    """Per tool of the domain, the tools about one of the same things (an alternative worth ruling out)."""
+    return domain.memo("reasoning_near", lambda: {
+        name: frozenset(n for n, (theirs, _) in known.items() if not mine.isdisjoint(theirs))
+        for name, (mine, _) in known.items()})
 
 
 class Reasoner:
@@ -94,14 +96,17 @@ class Reasoner:
             t.name: (_entities(t), _purpose(t)) for t in domain.tools})
 
     def _alternative(self, name: str, rng: random.Random) -> str:
-        known = self._known
-        mine = known[name][0]
         # not "Not delete_location" for find_car_by_plate
-        close = [n for n in self.others if not mine.isdisjoint(known[n][0])]
+        near = _near(self.domain, self._known)[name]
+        close = [n for n in self.others if n in near]
         if not close:
             return ""
         alt = close[rng._randbelow(len(close))]
-        return _NOT_THAT[rng._randbelow(3)].format(alt=alt, purpose=known[alt][1])  # as rng.choice draws
+        purpose = self._known[alt][1]
+        shape = rng._randbelow(3)  # as rng.choice(_NOT_THAT) draws; only the one drawn is written
+        return (f" {alt} would {purpose} instead, which is not what is needed here." if shape == 0 else
+                f" Not {alt}: it would {purpose}." if shape == 1 else
+                f" {alt} is offered too, but it would only {purpose}.")
 
     def before_calls(self, group: list[PlanStep], args_of: dict[str, dict[str, Any]], results: dict[str, Any],
                      tool_of: dict[str, str], rng: random.Random) -> str:
@@ -120,7 +125,9 @@ class Reasoner:
         if fed:
             learned = [join_words([f"the {plural(name) if len(values) > 1 else name} {join_words(values)}"
                                    for name, values in named.items()]) + f" from {tool}" for tool, named in fed.items()]
-            head = _LEARNED[rng._randbelow(3)].format(x=join_words(learned))
+            x, shape = join_words(learned), rng._randbelow(3)  # as rng.choice(_LEARNED) draws
+            head = (f"I now have {x}, which the next step needs. " if shape == 0 else
+                    f"The results give me {x}. " if shape == 1 else f"From what came back I have {x}. ")
         if len(group) == 1:
             name = group[0].tool
             return head + f"{_VERBS[rng._randbelow(3)]} {name} to {known[name][1]}." + self._alternative(name, rng)
@@ -172,9 +179,14 @@ class Reasoner:
         if not said:
             return "The calls succeeded; I'll confirm that to the user."
         summary = "; ".join(said).rstrip(".")  # a value may end a sentence already ("Joshua Pitts Jr.")
+        shape = rng._randbelow(3)  # as rng.choice(_COVERED) draws; only the one drawn is written
+        if shape == 0:
+            return f"The results show that {summary}. That covers what was asked, so I can answer."
+        if shape == 2:
+            return f"Everything asked for is in the results: {summary}."
         tell = ("I'll confirm it to the user." if writes == len(said) == 1 else
                 "I'll tell the user each of these." if stated > 1 else "That is what the user asked, so I'll say it.")
-        return _COVERED[rng._randbelow(3)].format(summary=summary, tell=tell)  # only the one drawn is written
+        return f"Now I know that {summary}. {tell}"
 
     @staticmethod
     def before_question(tool: Tool | None, param: str, options: list[str] | None = None) -> str:
