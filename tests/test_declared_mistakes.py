@@ -28,7 +28,7 @@ def test_an_unknown_ref_names_the_field_the_value_and_the_known_entities():
 
 def test_an_unknown_key_is_refused_with_the_allowed_keys():
     msg = bad(lambda s: s["entities"]["Car"]["fields"]["km"].update(minimum=3))
-    assert msg.startswith("garage.yaml: entities.Car.fields.km: unknown key 'minimum' (allowed: aggregate, choices,")
+    assert msg.startswith("garage.yaml: entities.Car.fields.km: unknown key 'minimum' (allowed: aggregate, by, choices,")
     assert "garage.yaml: top level: unknown key 'entites'" in bad(lambda s: s.update(entites={}))
 
 
@@ -47,7 +47,7 @@ def test_an_unknown_faker_provider_is_refused_so_no_arbitrary_attribute_is_calle
 def test_keys_that_do_not_apply_to_a_type_and_missing_bounds_are_refused():
     msg = bad(lambda s: s["entities"]["Car"]["fields"]["km"].update(faker="name"))
     assert msg == ("garage.yaml: entities.Car.fields.km.faker: does not apply to an integer field (it takes: "
-                   "aggregate, description, max, min, type); remove it")
+                   "aggregate, by, description, max, min, ranges, type); remove it")
     msg = bad(lambda s: s["entities"]["Car"]["fields"]["km"].pop("max"))
     assert msg == ("garage.yaml: entities.Car.fields.km: an integer field needs both `min` and `max`, "
                    "e.g. {min: 0, max: 100}")

@@ -141,6 +141,13 @@ def _entity(spec: dict[str, Any], chosen: set[str], rng: random.Random) -> dict[
         if not f.get("keep") and rng.random() < 0.3:
             continue
         fields[fname] = _field(f, rng)
+    for f in fields.values():  # a range per choice follows the choices kept, or goes with its field
+        if "by" in f:
+            choices = fields.get(f["by"], {}).get("choices")
+            if choices:
+                f["ranges"] = {c: r for c, r in f["ranges"].items() if c in choices}
+            else:
+                del f["by"], f["ranges"]
     out: dict[str, Any] = {"id_format": f"{spec['id']}-{{n:0{width}d}}", "count": count}
     if "plural" in spec:
         out["plural"] = spec["plural"]

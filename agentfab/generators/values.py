@@ -67,13 +67,23 @@ def sample_arguments(tool: Tool, pools: PoolCache, rng: random.Random) -> dict[s
     required = params.get("required", [])
     args = {}
     for name in required:
-        args[name] = sample_value(props[name], pools, rng)
+        args[name] = sample_value(_within(props[name], args), pools, rng)
     extra = params.get("minProperties", 0) - len(args)
     if extra > 0:  # e.g. an update tool: every field optional, at least one must be given
         optional = sorted([p for p in props if p not in args])
         for name in sample(rng, optional, min(extra, len(optional))):
-            args[name] = sample_value(props[name], pools, rng)
+            args[name] = sample_value(_within(props[name], args), pools, rng)
     return args
+
+
+def _within(schema: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """A number parameter whose range depends on another one already drawn (`x-range-by`: a pet's weight by its
+    species) takes that value's range; otherwise its own."""
+    by = schema.get("x-range-by")
+    if by is None:
+        return schema
+    bounds = by["ranges"].get(args.get(by["field"]))
+    return schema if bounds is None else {**schema, "minimum": bounds[0], "maximum": bounds[1]}
 
 
 def entity_words(name: str) -> str:

@@ -22,7 +22,10 @@ Format::
         fields:
           author_id: {ref: Author}                       # a key of another entity (no cycles, no self-reference)
           year:      {type: integer, min: 1950, max: 2025, aggregate: [min, max]}
+          binding:   {type: string, choices: [paperback, hardcover]}
           price:     {type: number, min: 5, max: 80, decimals: 2}  # aggregate defaults to [min, max, sum, avg]
+          pages:     {type: integer, min: 40, max: 1200, by: binding,  # a range per choice of a field before it
+                      ranges: {paperback: [40, 600], hardcover: [80, 1200]}}
           available: {type: boolean, p_true: 0.8, default: true}  # default: the value create_book uses
           added_on:  {type: date, min: 2020-01-01, max: 2025-06-30}
         rules:                                           # preconditions of writes (optional)
@@ -35,7 +38,10 @@ exactly one of `faker` (a provider from `FAKER_PROVIDERS`), `choices`, or `combi
 word of each, e.g. `[[Alpine, Harbor], [Trail, Summit], [Jacket, Boots]]` -> "Harbor Trail Boots"; a word
 written `-zine` is a suffix glued to the word before it: `[[Cetiri, Ibu], [-zine, -profen]]` -> "Cetirizine"), plus
 `searchable` and `unique` (faker and combine strings only). Numbers and dates need `min` and `max`: they bound
-both the seeded values and what create/update accept. Unknown keys, and keys that do not apply to a field's type, are refused.
+both the seeded values and what create/update accept. A number may be drawn `by` a choices field declared before
+it, with `ranges` giving [low, high] within min..max for each of its choices: a seeded record, and the values a
+create request gives, take the range of the record's choice (a cat weighs 2.5-7 kg, a horse 350-800). Unknown
+keys, and keys that do not apply to a field's type, are refused.
 A rule runs `when` a create, update or delete happens; it reads the record itself, or with `ref` the record a ref field
 points at, and needs that `field` to equal `equals` or to be at least the write's value of `covers` (a number
 field of this entity; create only). `error` is one of the business-rule error types (`RULE_ERRORS`); a failed
@@ -63,6 +69,7 @@ from __future__ import annotations
 import functools
 import random
 import re
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
@@ -206,6 +213,8 @@ def _drawer(f: FieldDef, table_of: dict[str, str]) -> Draw:
 def _seeder(d: DomainDef, where: str) -> Callable[[int], Tables]:
     table_of = {e.name: e.table for e in d.entities}
     plan = [(e, [(f, _drawer(f, table_of)) for f in e.fields], {f.name for f in e.fields}) for e in d.entities]
+    by_choice = {(e.name, f.name): {c: _drawer(replace(f, low=low, high=high), table_of) for c, low, high in f.ranges}
+                 for e in d.entities for f in e.fields if f.by}  # a weight drawn in the range of the pet's species
 
     def seed_state(seed: int) -> Tables:
         rng = random.Random(seed)
@@ -220,7 +229,7 @@ def _seeder(d: DomainDef, where: str) -> Callable[[int], Tables]:
                 key = e.key_of(n)
                 rec: dict[str, Any] = {e.key: key}
                 for f, draw in drawers:
-                    value = draw(rng, keys)
+                    value = (by_choice[e.name, f.name][rec[f.by]] if f.by else draw)(rng, keys)
                     if f.unique and not (f.faker in _OF_NAME and "name" in names):
                         value = _fresh(value, draw, rng, keys, seen[f.name], f"{where}: entities.{e.name}"
                                        f".fields.{f.name}: {f'faker {f.faker!r}' if f.faker else 'combine'} ran out of unique values after "

@@ -151,6 +151,7 @@ def _entity(ename: str, espec: EntitySpec, known: list[str], problems: list[str]
         f = _field(fname, fspec, fpath, ename, known, problems, espec.count)
         if f is not None:
             fields.append(f)
+    _check_by(fields, at, problems)
     if len(problems) > before:
         return None
     return EntityDef(
@@ -163,8 +164,8 @@ def _entity(ename: str, espec: EntitySpec, known: list[str], problems: list[str]
 _ALLOWED_BY_KIND = {
     "ref": {"ref", "description"},
     "string": {"type", "description", "faker", "choices", "combine", "searchable", "unique"},
-    "integer": {"type", "description", "min", "max", "aggregate"},
-    "number": {"type", "description", "min", "max", "decimals", "aggregate"},
+    "integer": {"type", "description", "min", "max", "aggregate", "by", "ranges"},
+    "number": {"type", "description", "min", "max", "decimals", "aggregate", "by", "ranges"},
     "boolean": {"type", "description", "p_true", "default"},
     "date": {"type", "description", "min", "max"},
 }
@@ -245,9 +246,48 @@ def _field(name: str, spec: FieldSpec, at: str, owner: str, known: list[str], pr
     if len(problems) == before and low > high:
         problems.append(f"{at}: min ({spec.min}) is above max ({spec.max})")
     aggregates = tuple(a for a in AGGREGATES if a in (spec.aggregate if spec.aggregate is not None else AGGREGATES))
+    ranges = _ranges(spec, at, kind, problems) if len(problems) == before else ()
     return FieldDef(name, kind, description, low=low, high=high,
                     decimals=2 if spec.decimals is None else spec.decimals,
-                    aggregates=aggregates if kind != "date" else ())
+                    aggregates=aggregates if kind != "date" else (), by=spec.by, ranges=ranges)
+
+
+def _ranges(spec: FieldSpec, at: str, kind: str, problems: list[str]) -> tuple[tuple[str, Any, Any], ...]:
+    """`ranges` as (choice, low, high), each within the field's min..max; whether the choices are those of `by` is
+    checked with the entity's other fields (`_check_by`)."""
+    if (spec.by is None) != (spec.ranges is None):
+        problems.append(f"{at}: `by` and `ranges` go together, e.g. by: species, ranges: {{cat: [2, 7], dog: [4, 45]}}")
+        return ()
+    ok = (int,) if kind == "integer" else (int, float)
+    out = []
+    for choice, pair in (spec.ranges or {}).items():
+        if (len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, ok) for v in pair)
+                or not spec.min <= pair[0] <= pair[1] <= spec.max):
+            problems.append(f"{at}.ranges.{choice}: give [low, high] with {spec.min} <= low <= high <= {spec.max}, "
+                            f"got {pair!r}")
+        else:
+            out.append((choice, pair[0], pair[1]))
+    return tuple(out)
+
+
+def _check_by(fields: list[FieldDef], at: str, problems: list[str]) -> None:
+    """A field drawn `by` another names a choices field declared before it and gives a range for each choice."""
+    before: dict[str, FieldDef] = {}
+    for f in fields:
+        if f.by is not None:
+            by = before.get(f.by)
+            where = f"{at}.fields.{f.name}"
+            if by is None or not by.choices:
+                options = [g.name for g in before.values() if g.choices]
+                problems.append(f"{where}.by: {f.by!r} is not a choices field declared before {f.name} "
+                                f"(choices fields before it: {', '.join(options) or 'none'}); declare it first")
+            elif {c for c, _, _ in f.ranges} != set(by.choices):
+                missing = [c for c in by.choices if c not in {c for c, _, _ in f.ranges}]
+                extra = [c for c, _, _ in f.ranges if c not in by.choices]
+                problems.append(f"{where}.ranges: give one range per choice of {f.by}"
+                                + (f"; missing: {', '.join(missing)}" if missing else "")
+                                + (f"; not a choice of {f.by}: {', '.join(extra)}" if extra else ""))
+        before[f.name] = f
 
 
 RULE_ERRORS = tuple(k for k in ERROR_KINDS if k in _RULE_KINDS)  # error types a precondition may report

@@ -57,6 +57,8 @@ class FieldSpec(_Strict):
     p_true: Optional[float] = Field(None, ge=0, le=1)
     default: Optional[bool] = None
     aggregate: Optional[list[Literal["min", "max", "sum", "avg"]]] = None
+    by: Optional[str] = None  # a choices field declared before this one: `ranges` gives this field's range per choice
+    ranges: Optional[dict[str, list[Any]]] = None
 
 
 class RuleSpec(_Strict):
@@ -106,6 +108,15 @@ class FieldDef:
     default: bool = False
     aggregates: tuple[str, ...] = ()
     target: str | None = None  # the referenced entity's name
+    by: str | None = None  # a choices field of the same entity (declared before) that narrows this one's range
+    ranges: tuple[tuple[str, Any, Any], ...] = ()  # (choice of `by`, low, high), within low..high
+
+    def range_for(self, choice: Any) -> tuple[Any, Any]:
+        """The range of this field on a record whose `by` field has `choice` (the whole range if none is given)."""
+        for value, low, high in self.ranges:
+            if value == choice:
+                return low, high
+        return self.low, self.high
 
     @property
     def words(self) -> str:
