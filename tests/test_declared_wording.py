@@ -116,6 +116,27 @@ def test_a_whole_number_of_things_is_said_before_them_and_agrees():
         "create a new unit with building BLD-001, 1 bedroom and monthly rent 980.00")
 
 
+def test_a_measure_in_a_create_list_follows_its_value_and_an_update_of_a_count_says_number_of():
+    """'add a farm: name Maple Acres Orchard, county Marion County, hectares 235.27', 'flight hours 3485', 'tonnes
+    374.74' and 'update the plant record for PLT-002, setting the lines to 1' (quickstart rows)."""
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.generators.language import action_text, clarify_template
+
+    domains = {d.name: d for d in synthesized_domains(30, 7)}
+    farm = domains["farm"].tool("create_farm")
+    assert farm.phrases[1].text == "add a farm: name {name}, county {county}, {hectares} hectares"
+    assert clarify_template(farm.phrases[0].text, "hectares", farm) == (
+        "create a new farm with name {name} and county {county}")
+    crew = domains["airline_ops"].tool("create_crew_member")
+    assert action_text(crew, {"name": "Jennifer Smith", "base_id": "APT-005", "flight_hours": 1}) == (
+        "create a new crew member with name Jennifer Smith, base APT-005 and 1 flight hour")
+    harvest = domains["farm"].tool("create_harvest")
+    assert "{tonnes} tonnes and grade {grade}" in harvest.phrases[0].text
+    plant = domains["manufacturing"].tool("update_plant")
+    assert action_text(plant, {"plant_id": "PLT-002", "lines": 4, "city": "Denver"}).endswith(
+        ", setting the number of lines to 4 and city to Denver")
+
+
 def test_an_aggregate_of_a_percentage_is_said_with_its_percent_sign():
     """'The lowest rate is 5.88 for loan officer LO-003.' (a quickstart chain row; the field is `rate_pct`): the
     aggregate's value reads '5.88%'."""

@@ -19,7 +19,8 @@ import re
 from typing import Any
 
 from agentfab.schemas.answers import render_value
-from agentfab.schemas.wording import HELD, UNITS, agree, is_person, join_words, label, noun, plural, yes_no_statement
+from agentfab.schemas.wording import (COUNTED_WORDS, HELD, UNITS, agree, counts, is_person, join_words, label, noun,
+                                      plural, yes_no_statement)
 from agentfab.worlds.core import Phrase, Tool
 
 TOOL_CLASSES = ("lookup", "search", "list", "count", "aggregate", "create", "update", "delete", "act")
@@ -167,7 +168,8 @@ def action_text(tool: Tool, arguments: dict[str, Any]) -> str:
 def setting(tool: Tool, changes: list[tuple[str, str, Any]]) -> str:
     """The new values of an update, after its record: ", setting the plan to plus"; a yes/no field is said as what
     becomes true (" to note that it is at an airport"), never "setting the airport to yes"."""
-    plain = [f"{param_label(tool, p)} to {text}" for p, text, value in changes if not isinstance(value, bool)]
+    plain = [f"{'number of ' if counts(param_label(tool, p)) else ''}{param_label(tool, p)} to {text}"
+             for p, text, value in changes if not isinstance(value, bool)]  # "the number of lines to 4"
     flags = [_flag(tool, p, value) for p, _, value in changes if isinstance(value, bool)]
     out = ", setting the " + join_words(plain) if plain else ""
     if flags:
@@ -220,8 +222,7 @@ def _cap(text: str) -> str:
 # -- clarify ---------------------------------------------------------------------------------------------------
 
 _A_VOWEL = re.compile(r"\b([Aa]) (?=[aeio])")
-_COUNTED = (r"\s+(?:x\s+)?(?:units?|nights?|seats?|rooms?|guests?|minutes?|days?|hours?|copies|people|bedrooms?|songs?"
-            r"|gates?|runways?|floors?|tracks?|employees?|attendees?|lines?|substations?)")
+_COUNTED = r"\s+(?:x\s+)?" + COUNTED_WORDS  # "{nights} nights", "{quantity} x units" (wording's counted words)
 _COUNTED_SLOT = r"(?:" + _COUNTED + r"|-[a-z]+)?"
 # (or a compound adjective made with it: "a free {duration_minutes}-minute slot" less the value is "a free slot")
 # a field's unit after its value in a request: "delay {delay_minutes} minutes", "rate {rate_pct}%"

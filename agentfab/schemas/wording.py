@@ -108,7 +108,12 @@ _COUNTED = {"nights": "night", "units": "unit", "seats": "seat", "rooms": "room"
             # what the synthesized domains' whole-number fields count: "with 54 gates", not "with gates 54"
             "bedrooms": "bedroom", "songs": "song", "gates": "gate", "runways": "runway", "floors": "floor",
             "tracks": "track", "employees": "employee", "attendees": "attendee", "lines": "line",
-            "substations": "substation"}
+            "substations": "substation", "goals": "goal", "refills": "refill", "credits": "credit",
+            "monthly listeners": "monthly listener",
+            # and what they measure: "235.27 hectares", not "hectares 235.27"
+            "hectares": "hectare", "tonnes": "tonne", "flight hours": "flight hour"}
+_SAID = sorted({w for pair in _COUNTED.items() for w in pair}, key=lambda w: (-len(w), w))  # longest first
+COUNTED_WORDS = "(?:" + "|".join(re.escape(w) for w in _SAID) + ")"  # a counted word, plural or singular
 
 
 def counts(words: str) -> bool:
