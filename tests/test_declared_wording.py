@@ -112,8 +112,8 @@ def test_a_whole_number_of_things_is_said_before_them_and_agrees():
         "create a new airport with city {city} and {runways} runways")
     assert clarify_template(airport.phrases[1].text, "gates", airport) == "add an airport: city {city}, {runways} runways"
     unit = domains["property_management"].tool("create_unit")
-    assert action_text(unit, {"building_id": "BLD-001", "bedrooms": 1, "monthly_rent": 980.0}) == (
-        "create a new unit with building BLD-001, 1 bedroom and monthly rent 980.00")
+    assert action_text(unit, {"building_id": "BLD-001", "bedrooms": 1, "monthly_rent_usd": 980.0}) == (
+        "create a new unit with building BLD-001, 1 bedroom and monthly rent 980.00 USD")
 
 
 def test_a_measure_in_a_create_list_follows_its_value_and_an_update_of_a_count_says_number_of():
@@ -132,6 +132,9 @@ def test_a_measure_in_a_create_list_follows_its_value_and_an_update_of_a_count_s
         "create a new crew member with name Jennifer Smith, base APT-005 and 1 flight hour")
     harvest = domains["farm"].tool("create_harvest")
     assert "{tonnes} tonnes and grade {grade}" in harvest.phrases[0].text
+    asked = [p.text for p in domains["farm"].tool("get_harvest").phrases]  # 'tell me the tonnes of harvest ...'
+    assert "tell me the number of tonnes of harvest {harvest_id}" in asked
+    assert "tell me the field and number of tonnes of harvest {harvest_id}" in asked
     plant = domains["manufacturing"].tool("update_plant")
     assert action_text(plant, {"plant_id": "PLT-002", "lines": 4, "city": "Denver"}).endswith(
         ", setting the number of lines to 4 and city to Denver")
@@ -151,3 +154,26 @@ def test_an_aggregate_of_a_percentage_is_said_with_its_percent_sign():
     said = {reply([Said(tool, {"officer_id": "LO-003"}, {"loan_id": "LN-0001", "value": 5.88}, ("value",))],
                   random.Random(s)) for s in range(6)}
     assert all(t.endswith("The lowest rate is 5.88% for loan officer LO-003.") for t in said), said
+
+
+def test_money_is_said_with_its_currency_and_asked_for_without_it():
+    """'the amount is 58,306.58', 'the principal is 713,295.00' (quickstart replies; the vocabulary's fields are
+    described "in USD"): money fields are named `*_usd`, a value reads '58,306.58 USD', and a request asks for 'the
+    highest principal' and 'the loan with the lowest rate', never 'the highest principal in USD' or 'rate in %'."""
+    import random
+
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.generators.facts import Said
+    from agentfab.generators.references import referred
+    from agentfab.generators.replies import reply
+
+    loans = next(d for d in synthesized_domains(30, 7) if d.name == "banking_loans")
+    top = loans.tool("max_loan_principal_usd_of_officer")
+    assert [p.text for p in top.phrases][0] == (
+        "find the highest principal among the loans whose officer is {officer_id}")
+    said = reply([Said(top, {"officer_id": "LO-003"}, {"loan_id": "LN-0001", "value": 850540.0}, ("value",))],
+                 random.Random(0))
+    assert said.endswith("The highest principal is 850,540.00 USD for loan officer LO-003."), said
+    low = loans.tool("min_loan_rate_pct_of_officer")
+    assert referred("loan", "loan", "loan_id", low, random.Random(0)) == "the loan with the lowest rate"
+    assert referred("loan", "loan", "loan_id", top, random.Random(0)) == "the loan with the highest principal"

@@ -92,6 +92,7 @@ def referred(words: str, thing: str, field: str, source: Tool | None, rng: rando
             return ROLE_REFERENCES[rng._randbelow(len(ROLE_REFERENCES))].format(role=role, what=what)
         best = source.spec.returns.get("properties", {}).get("value", {}).get("description", "")
         if cls == "aggregate" and field != "value" and best.lower().startswith("the "):
+            best = best.removesuffix(" in %").removesuffix(" in USD").removesuffix(" in EUR")  # its value's unit
             return f"the {words} with {best[:1].lower()}{best[1:]}"  # the record that has the highest value
     if words == thing:
         return NOUN_REFERENCES[rng._randbelow(len(NOUN_REFERENCES))].format(noun=thing)

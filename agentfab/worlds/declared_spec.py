@@ -122,8 +122,8 @@ class FieldDef:
     def words(self) -> str:
         """The field as text says it; a unit its name carries is said after it: `weight_kg` -> "weight in kg"."""
         measured = unit(self.name)
-        if measured == "%":  # "rate_pct" -> "rate": the value says "12.5%"
-            return label(self.name)
+        if measured in ("%", "USD", "EUR"):  # "rate_pct" -> "rate", "salary_usd" -> "salary": the value says
+            return label(self.name)  # "12.5%", "85,000.00 USD" (one asks for "the highest salary", not "in USD")
         if measured:
             return f"{label(self.name)} in {measured}"
         said = label(self.name)  # "years_experience" is "years of experience", "built_year" is "year built";

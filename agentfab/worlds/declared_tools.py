@@ -159,7 +159,7 @@ def _reads(b: _Builder, fam: _Family) -> None:
           {k: key_schema(e)}, [k], record_schema(e, b.d), get,
           (f"look up the {e.words}{rec} for {{{k}}}", f"show me the {e.words} details on file for {{{k}}}",
            *(ask(_tell(f, e, k), f.name) for f in e.fields[:3]),
-           *(ask(f"tell me the {label(a.name)} and {label(z.name)} of {e.words} {{{k}}}", a.name, z.name)
+           *(ask(f"tell me the {_asked(a)} and {_asked(z)} of {e.words} {{{k}}}", a.name, z.name)
              for a, z in zip(e.fields[:2], e.fields[2:4]) if "boolean" not in (a.kind, z.kind))), None)
     for f in e.fields:
         if f.searchable:
@@ -172,7 +172,13 @@ def _tell(f: FieldDef, e: EntityDef, k: str) -> str:
     """A request for one field; a yes/no field is asked as a question ("whether club {id} has a pool")."""
     if f.kind == "boolean":
         return ask_whether(f.description or "", f.name, e.words, f"{e.words} {{{k}}}")
-    return f"tell me the {label(f.name)} of {e.words} {{{k}}}"
+    return f"tell me the {_asked(f)} of {e.words} {{{k}}}"
+
+
+def _asked(f: FieldDef) -> str:
+    """A field as a request asks for it: "the number of hectares of field FLD-1", not "the hectares of"."""
+    said = label(f.name)
+    return f"number of {said}" if counts(said) else said
 
 
 def _own_words(e: Any, f: FieldDef, words: str | None = None) -> str:
@@ -287,7 +293,7 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
     doc = said2 if said2.endswith(" number of") else word  # "the maximum number of days", not "the highest days"
     among = "among" if op in ("min", "max") else "across" if op == "sum" else "of"  # "the total X across the Ys"
     value_schema = {"type": "number" if f.kind == "number" or op == "avg" else "integer",
-                    "description": f"The {doc} {fw}" + (" in %" if unit(f.name) == "%" else "")}  # "5.88%"
+                    "description": f"The {doc} {fw}" + _in_unit(f)}  # "5.88%", "234,762.00 USD"
     if op in ("min", "max"):
         returns = {"value": value_schema, k: key_schema(e, f"The {e.words} with that {fw} (lowest id on ties)")}
     else:
@@ -365,6 +371,12 @@ def _rules_text(e: EntityDef, op: str) -> str:
         else:
             out.append(f" Refused unless {whose}'s {words} is {render_value(r.equals)}.")
     return "".join(out)
+
+
+def _in_unit(f: FieldDef) -> str:
+    """The unit a field's words leave out (they say "salary", "rate"), for an aggregate's value to be said with."""
+    measured = unit(f.name)
+    return f" in {measured}" if measured in ("%", "USD", "EUR") else ""
 
 
 def _unit_after(name: str) -> str:
