@@ -42,7 +42,8 @@ def test_a_create_request_draws_the_value_in_the_range_of_the_choice_it_drew():
     domain = declared_domain_from_dict(PETS)
     store = domain.seeded(1)
     tool = domain.tool("create_pet")
-    assert tool.spec.parameters["properties"]["weight_kg"]["x-range-by"] == {"field": "species", "ranges": RANGES}
+    assert tool.spec.parameters["properties"]["weight_kg"]["x-range-by"] == {"field": "species", "of": "pet_id",
+                                                                          "ranges": RANGES}
     pools, rng = PoolCache(domain, store), random.Random(3)
     drawn = [sample_arguments(tool, pools, rng) for _ in range(200)]
     assert all(in_range(args) for args in drawn)
@@ -111,3 +112,25 @@ def test_the_vocabulary_pairs_species_with_weight_and_model_with_seats():
     vocab = domains.vocabulary()
     assert vocab["veterinary"]["entities"]["Pet"]["fields"]["weight_kg"]["by"] == "species"
     assert vocab["airline_ops"]["entities"]["Aircraft"]["fields"]["seats"]["ranges"]["ATR 72"] == [68, 78]
+
+
+def test_an_update_draws_the_value_in_the_range_of_the_stored_record_and_says_its_unit():
+    """An update of a pet's weight alone takes the range of the pet's stored species (a reader would see a 33 kg
+    cat in the record the update returns), and says the weight with its unit."""
+    from agentfab.generators.language import action_text
+
+    domain = declared_domain_from_dict(PETS)
+    store = domain.seeded(2)
+    tool = domain.tool("update_pet")
+    assert tool.spec.parameters["properties"]["weight_kg"]["x-range-by"]["of"] == "pet_id"
+    pools, rng = PoolCache(domain, store), random.Random(5)
+    weights = 0
+    for _ in range(300):
+        args = sample_arguments(tool, pools, rng)
+        if "weight_kg" in args:
+            weights += 1
+            species = args.get("species") or store.get("pets", args["pet_id"])["species"]
+            assert in_range({"species": species, "weight_kg": args["weight_kg"]}), (args, species)
+    assert weights > 30
+    assert action_text(tool, {"pet_id": "PET-0001", "weight_kg": 4.4}) == (
+        "update the pet record for PET-0001, setting the weight to 4.40 kg")

@@ -18,6 +18,11 @@ class PoolCache:
         self.store = store
         self._pools: dict[str, list[Any]] = {}
 
+    def record(self, key_name: str, key: Any) -> dict[str, Any] | None:
+        """The stored record a key parameter names (`pet_id`), or None."""
+        source = self.domain.entities.get(key_name)
+        return self.store.get(source.table, key) if source is not None and source.table else None
+
     def pool(self, entity: str) -> list[Any]:
         found = self._pools.get(entity)  # drawn already, most times: one lookup
         if found is None:
@@ -67,22 +72,27 @@ def sample_arguments(tool: Tool, pools: PoolCache, rng: random.Random) -> dict[s
     required = params.get("required", [])
     args = {}
     for name in required:
-        args[name] = sample_value(_within(props[name], args), pools, rng)
+        args[name] = sample_value(_within(props[name], args, pools), pools, rng)
     extra = params.get("minProperties", 0) - len(args)
     if extra > 0:  # e.g. an update tool: every field optional, at least one must be given
         optional = sorted([p for p in props if p not in args])
         for name in sample(rng, optional, min(extra, len(optional))):
-            args[name] = sample_value(_within(props[name], args), pools, rng)
+            args[name] = sample_value(_within(props[name], args, pools), pools, rng)
     return args
 
 
-def _within(schema: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
-    """A number parameter whose range depends on another one already drawn (`x-range-by`: a pet's weight by its
-    species) takes that value's range; otherwise its own."""
+def _within(schema: dict[str, Any], args: dict[str, Any], pools: PoolCache) -> dict[str, Any]:
+    """A number parameter whose range depends on another field (`x-range-by`: a pet's weight by its species) takes
+    the range of the value drawn for it, or else of the stored record the call names (an update of a pet's weight
+    alone); otherwise its own."""
     by = schema.get("x-range-by")
     if by is None:
         return schema
-    bounds = by["ranges"].get(args.get(by["field"]))
+    choice = args.get(by["field"])
+    if choice is None and by.get("of") in args:
+        stored = pools.record(by["of"], args[by["of"]])
+        choice = stored.get(by["field"]) if stored else None
+    bounds = by["ranges"].get(choice)
     return schema if bounds is None else {**schema, "minimum": bounds[0], "maximum": bounds[1]}
 
 

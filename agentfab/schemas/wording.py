@@ -171,6 +171,12 @@ def unit(name: str) -> str | None:
     return measured
 
 
+def unit_after(name: str) -> str:
+    """What follows a field's value in a request: "delay 204 minutes", "rate 4.5%", "price 16.50 USD"."""
+    measured = unit(name)
+    return "" if not measured else measured if measured == "%" else f" {measured}"
+
+
 @lru_cache(maxsize=4096)
 def noun(entity: str) -> str:
     """The thing an id names: `customer_id` -> "customer", `from_account` -> "account", `card_id` -> "card"."""

@@ -39,8 +39,8 @@ word of each, e.g. `[[Alpine, Harbor], [Trail, Summit], [Jacket, Boots]]` -> "Ha
 written `-zine` is a suffix glued to the word before it: `[[Cetiri, Ibu], [-zine, -profen]]` -> "Cetirizine"), plus
 `searchable` and `unique` (faker and combine strings only). Numbers and dates need `min` and `max`: they bound
 both the seeded values and what create/update accept. A number may be drawn `by` a choices field declared before
-it, with `ranges` giving [low, high] within min..max for each of its choices: a seeded record, and the values a
-create request gives, take the range of the record's choice (a cat weighs 2.5-7 kg, a horse 350-800). Unknown
+it, with `ranges` giving [low, high] within min..max for each of its choices: a seeded record, and the values
+create and update requests give, take the range of the record's choice (a cat weighs 2.5-7 kg, a horse 350-800). Unknown
 keys, and keys that do not apply to a field's type, are refused.
 A rule runs `when` a create, update or delete happens; it reads the record itself, or with `ref` the record a ref field
 points at, and needs that `field` to equal `equals` or to be at least the write's value of `covers` (a number

@@ -45,8 +45,9 @@ def param_schema(f: FieldDef, e: EntityDef, d: DomainDef, examples: Examples) ->
     s = result_schema(f, e, d)
     if f.kind in ("integer", "number"):
         s["minimum"], s["maximum"] = f.low, f.high
-        if f.by:  # agentfab's own keyword (exports drop x- keys): requests draw a weight in the range of the species
-            s["x-range-by"] = {"field": f.by, "ranges": {c: [low, high] for c, low, high in f.ranges}}
+        if f.by:  # agentfab's own keyword (exports drop x- keys): a create draws a weight in the range of the species
+            # it gives, an update of a pet (`of` its key) in the range of the pet's stored species
+            s["x-range-by"] = {"field": f.by, "of": e.key_name, "ranges": {c: [low, high] for c, low, high in f.ranges}}
     elif f.kind == "date":
         s["pattern"] = r"^\d{4}-\d{2}-\d{2}$"
         s["description"] += f", between {f.low} and {f.high}"

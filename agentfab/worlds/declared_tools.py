@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tools import ToolSpec
-from agentfab.schemas.wording import ask_whether, counts, join_words, label, singular, unit, with_article
+from agentfab.schemas.wording import ask_whether, counts, join_words, label, singular, unit, unit_after, with_article
 from agentfab.worlds.authoring import ask
 from agentfab.worlds.core import Phrase, Record, Store, Tool, ToolError, as_phrases
 from agentfab.worlds.declared_schemas import (
@@ -379,12 +379,6 @@ def _in_unit(f: FieldDef) -> str:
     return f" in {measured}" if measured in ("%", "USD", "EUR") else ""
 
 
-def _unit_after(name: str) -> str:
-    """What follows a field's value in a request: "delay 204 minutes", "rate 4.5%"."""
-    measured = unit(name)
-    return "" if not measured else measured if measured == "%" else f" {measured}"
-
-
 def _writes(b: _Builder, fam: _Family) -> None:
     e, d, out, k = fam.e, b.d, fam.out, fam.e.key_name
     table, key, fields = e.table, e.key, e.fields
@@ -410,7 +404,7 @@ def _writes(b: _Builder, fam: _Family) -> None:
     words = {f.name: relation_label(f, fam.targets[f.name]).replace("_", " ") if f.target
              else _own_words(e, f, label(f.name)) for f in fields}
     # "delay {delay_minutes} minutes", "{days} days"
-    given = {n: f"{{{n}}} {words[n]}" if counts(words[n]) else f"{words[n]} {{{n}}}" + _unit_after(n) for n in required}
+    given = {n: f"{{{n}}} {words[n]}" if counts(words[n]) else f"{words[n]} {{{n}}}" + unit_after(n) for n in required}
     listed = join_words([given[n] for n in required])
     colon = ", ".join(given[n] for n in required)
     b.add(f"create_{e.snake}",
