@@ -8,6 +8,7 @@ from typing import Any
 
 from agentfab.schemas.answers import normalize, render_value  # noqa: F401  (re-exported)
 from agentfab.worlds.core import Domain, Store, Tool, canonical_json
+from agentfab.worlds.declared import made_from_name
 
 
 class PoolCache:
@@ -73,6 +74,10 @@ def sample_arguments(tool: Tool, pools: PoolCache, rng: random.Random) -> dict[s
     args = {}
     for name in required:
         args[name] = sample_value(_within(props[name], args, pools), pools, rng)
+    for name in required:  # "name Mary Hill, email mhill@example.org", never a handle drawn apart from the name
+        made = props[name].get("x-made-from")
+        if made is not None and isinstance(args.get(made["field"]), str):
+            args[name] = made_from_name(made["as"], args[made["field"]], args[name], rng)
     extra = params.get("minProperties", 0) - len(args)
     if extra > 0:  # e.g. an update tool: every field optional, at least one must be given
         optional = sorted([p for p in props if p not in args])

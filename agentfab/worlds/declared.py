@@ -261,6 +261,12 @@ _OF_NAME: dict[str, Callable[[str, str], Draw]] = {  # faker -> (name, drawn val
 }
 
 
+def made_from_name(kind: str, name: str, drawn: str, rng: random.Random) -> str:
+    """A person's `kind` ("email" or "user_name") made from their name, as seeding makes it: a create request that
+    gives "name Mary Hill" gives "mhill@example.org", not a handle drawn apart ("robert37@example.org")."""
+    return _OF_NAME[kind](name, drawn)(rng, {})
+
+
 def _username_of(name: str, rng: random.Random) -> str:
     """A username made from the person's own name: "Elizabeth Wright" -> "ewright", "elizabeth.wright" or
     "wrighte" (never another person's name, which a reader would take for a mistake)."""

@@ -11,6 +11,7 @@ LIMIT = 10  # records per search or list result; `count` is always the total
 _JSON_TYPE = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean", "date": "string",
               "ref": "string"}
 
+MADE_FROM_NAME = ("email", "user_name")  # faker providers a person's record makes from their name (declared.py)
 Examples = dict[tuple[str, str], list[Any]]  # (entity, field) -> free-text example values
 
 
@@ -55,6 +56,8 @@ def param_schema(f: FieldDef, e: EntityDef, d: DomainDef, examples: Examples) ->
         s["minLength"] = 1
     if (e.name, f.name) in examples:
         s["examples"] = list(examples[(e.name, f.name)])
+    if f.faker in MADE_FROM_NAME and any(g.name == "name" and g.kind == "string" for g in e.fields):
+        s["x-made-from"] = {"field": "name", "as": f.faker}  # a create's email is made from the name it gives
     return s
 
 
