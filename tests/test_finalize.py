@@ -199,3 +199,30 @@ def test_the_kept_sample_gives_back_the_rows_it_was_given():
     assert len(kept) == 3
     assert kept.rows() == [("q1", ("hi", ""), ("hello", "done")), ("q2", (), ()), ("ünï €", ("a",), ())]
     assert SampleTexts().rows() == []
+
+
+def test_offered_tools_are_read_as_each_row_offers_them():
+    """ToolKeys gives each row its offered (name, parameters) in order, parameters parsed (None when not a JSON
+    object), over a column whose rows repeat tools, sliced and in chunks; kept across shards, it parses a tool once."""
+    from agentfab.flows.crossshard import ToolKeys
+
+    tool = pa.struct([("name", pa.string()), ("parameters", pa.string()), ("description", pa.string())])
+    p1, p2 = '{"type": "object", "properties": {"id": {}}}', '{"properties": {"q": {}, "n": {}}}'
+    rows = [[("get", p1), ("find", p2)], [], [("get", p1), ("get", p2), ("bad", "[1]"), ("worse", "{oops")],
+            [("find", p2), ("get", p1)]]
+    table = [[{"name": n, "parameters": p, "description": "d"} for n, p in r] for r in rows]
+    column = pa.chunked_array([pa.array(table[:1], pa.list_(tool)), pa.array(table[1:], pa.list_(tool))])
+    keys = ToolKeys()
+
+    def parsed(name, params):
+        try:
+            value = json.loads(params)
+        except ValueError:
+            value = None
+        return name, value if isinstance(value, dict) else None
+
+    expected = [[parsed(n, p) for n, p in r] for r in rows]
+    assert keys.rows(column) == expected
+    assert keys.rows(column.slice(1)) == expected[1:]  # offsets that do not start at 0
+    first = keys.rows(column)[0][0]
+    assert keys.rows(column)[3][1] is first  # one parse per distinct tool, kept across calls

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from agentfab.flows import process_memory
 from agentfab.flows.quality import SAMPLE_COLUMNS, SampleRow, read_sample, remove_rows, sample_texts
+from agentfab.flows.rows import DISTRIBUTED
 from agentfab.flows.shard import distributions, subtract_distributions
 from agentfab.flows.storage import read_stats, write_json, write_table
 from agentfab.schemas.codes import Reason
@@ -125,23 +126,38 @@ def _list_of_structs(column: pa.ChunkedArray, fields: tuple[str, ...]) -> list[l
     return [values[lo - base:hi - base] for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
 
-class _ToolKeys:
-    """Offered tools as (name, parameters); parsed once per distinct tool, as tools repeat across rows."""
+class ToolKeys:
+    """Offered tools as (name, parameters), per row. A shard offers a few hundred distinct tools in ~2,500 places:
+    Arrow finds each place's distinct tool (dictionary codes), so only those few are made Python strings, hashed
+    and, the first time a build meets them, parsed (kept across shards: a recipe's tools are bounded)."""
 
     def __init__(self) -> None:
         self._parsed: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {}
 
-    def __call__(self, tools: list[tuple[str, str]]) -> list[tuple[str, dict[str, Any] | None]]:
-        out = []
-        for key in tools:
-            if key not in self._parsed:
-                try:
-                    params = json.loads(key[1])
-                except ValueError:
-                    params = None
-                self._parsed[key] = (key[0], params if isinstance(params, dict) else None)
-            out.append(self._parsed[key])
-        return out
+    def _parse(self, key: tuple[str, str]) -> tuple[str, dict[str, Any] | None]:
+        if key not in self._parsed:
+            try:
+                params = json.loads(key[1])
+            except ValueError:
+                params = None
+            self._parsed[key] = (key[0], params if isinstance(params, dict) else None)
+        return self._parsed[key]
+
+    def rows(self, column: pa.ChunkedArray) -> list[list[tuple[str, dict[str, Any] | None]]]:
+        """The `tools` column (list<struct<name, parameters, ...>>) as each row's offered (name, parameters)."""
+        array = column.combine_chunks()
+        offsets = array.offsets.to_numpy()
+        flat = array.values.slice(offsets[0], offsets[-1] - offsets[0])
+        names = pc.dictionary_encode(pc.struct_field(flat, "name"), null_encoding="encode")
+        params = pc.dictionary_encode(pc.struct_field(flat, "parameters"), null_encoding="encode")
+        pair = names.indices.to_numpy(zero_copy_only=False).astype(np.int64) * len(params.dictionary) + \
+            params.indices.to_numpy(zero_copy_only=False)
+        distinct, code = np.unique(pair, return_inverse=True)
+        name_of, params_of = names.dictionary.to_pylist(), params.dictionary.to_pylist()
+        tools = [self._parse((name_of[p // len(params_of)], params_of[p % len(params_of)])) for p in distinct.tolist()]
+        per_place = [tools[c] for c in code.tolist()]
+        base = offsets[0]
+        return [per_place[lo - base:hi - base] for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
 
 def _calls(plan: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -178,6 +194,7 @@ class ShardChecks:
         self.status = status  # what the benchmark check says of itself (the manifest's `decontamination`)
         self.sample_rows = sample_rows
         self.report = PassReport()
+        self.tool_keys = ToolKeys()  # the build's offered tools, parsed once
         self.done = 0  # stems[:done] are checked
 
     def run(self, upto: int | None = None) -> PassReport:
@@ -185,7 +202,8 @@ class ShardChecks:
         upto = len(self.stems) if upto is None else upto
         if upto > self.done:
             cross_shard_pass(self.out, self.stems[self.done:upto], near=self.near, contamination=self.contamination,
-                             sample_rows=self.sample_rows, report=self.report, place=self.place)
+                             sample_rows=self.sample_rows, report=self.report, place=self.place,
+                             tool_keys=self.tool_keys)
             self.done = upto
             process_memory.step_done("checks")
         return self.report
@@ -193,16 +211,18 @@ class ShardChecks:
 
 def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
                      contamination: ContaminationIndex | None, sample_rows: int = 0,
-                     report: PassReport | None = None, place: ShardPlace | None = None) -> PassReport:
+                     report: PassReport | None = None, place: ShardPlace | None = None,
+                     tool_keys: ToolKeys | None = None) -> PassReport:
     """Check the accepted rows of `stems` in order; move the rows that fail into rejected/ with their codes.
 
     `near` holds the rows of earlier versions (and gains these); None skips duplicate checks. The report (a new
     one, or `report` continued) keeps the first `sample_rows` rows each shard keeps (flows.quality's diversity
-    sample), from the same read. `place` fetches each shard before it is read and releases it after.
+    sample), from the same read. `place` fetches each shard before it is read and releases it after; `tool_keys`
+    (the caller's, to keep across passes) parses the offered tools.
     """
     report = PassReport() if report is None else report
     place = place or ShardPlace()
-    tool_keys = _ToolKeys()
+    tool_keys = ToolKeys() if tool_keys is None else tool_keys
     for stem in stems:
         files = shard_files(out, stem)
         place.fetch(out, stem)
@@ -223,8 +243,8 @@ def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
         report.checked += len(ids)
         moves: dict[int, tuple[str, str]] = {}
         if contamination is not None:
-            tools = _list_of_structs(table.column("tools"), ("name", "parameters"))
-            hits = contamination.check_rows([(t, _calls(p), tool_keys(tl)) for t, p, tl in zip(turns, plans, tools)])
+            tools = tool_keys.rows(table.column("tools"))
+            hits = contamination.check_rows([(t, _calls(p), tl) for t, p, tl in zip(turns, plans, tools)])
             for i, hit in enumerate(hits):
                 if hit is not None:
                     moves[i] = (Reason.CONTAMINATED, f"{Reason.CONTAMINATED}: {hit.test}: {hit.detail}")
@@ -295,7 +315,8 @@ def move_rows(files: dict[str, Path], moves: dict[str, tuple[str, str]], accepte
         stats["reasons"][str(code)] = stats["reasons"].get(str(code), 0) + n
     gone = removed.select(_STATS_COLUMNS)
     if "distributions" in stats:  # the manifest counts only rows left on disk
-        stats["distributions"] = subtract_distributions(stats["distributions"], distributions(_row_dicts(gone)))
+        counted = gone.select([*DISTRIBUTED, "tools_used"])  # not the conversations: only quality reads them
+        stats["distributions"] = subtract_distributions(stats["distributions"], distributions(counted.to_pylist()))
     if stats.get("quality") is not None:
         stats["quality"] = remove_rows(ShardQuality.model_validate(stats["quality"]),
                                        _row_dicts(gone)).model_dump(mode="json")

@@ -20,6 +20,7 @@ import re
 import sys
 import tempfile
 import threading
+import time
 from typing import Any
 
 LOG_ENV = "AGENTFAB_MEMORY_LOG"
@@ -205,7 +206,8 @@ def note(role: str) -> None:
     with _LOCK:
         _COUNT[role] = _COUNT.get(role, 0) + 1
         n = _COUNT[role]
-    point = {"pid": os.getpid(), "role": role, "n": n, **figures()}
+    point = {"pid": os.getpid(), "role": role, "n": n, "time": round(time.time(), 3),
+             "cpu": round(time.process_time(), 3), **figures()}
     if os.environ.get(SMAPS_ENV):
         point.update(maps=mappings(), probes=probes())
     line = json.dumps(point) + "\n"
