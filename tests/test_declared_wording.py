@@ -135,6 +135,8 @@ def test_a_measure_in_a_create_list_follows_its_value_and_an_update_of_a_count_s
     asked = [p.text for p in domains["farm"].tool("get_harvest").phrases]  # 'tell me the tonnes of harvest ...'
     assert "tell me the number of tonnes of harvest {harvest_id}" in asked
     assert "tell me the field and number of tonnes of harvest {harvest_id}" in asked
+    machine = domains["manufacturing"].tool("create_machine")  # 'hours run 30,217', 'the number of hours run'
+    assert "{operating_hours} operating hours" in machine.phrases[0].text
     plant = domains["manufacturing"].tool("update_plant")
     assert action_text(plant, {"plant_id": "PLT-002", "lines": 4, "city": "Denver"}).endswith(
         ", setting the number of lines to 4 and city to Denver")

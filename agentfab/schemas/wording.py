@@ -55,6 +55,7 @@ LABELS: dict[str, str] = {
     "restocked": "number of units put back in stock",
     "notified": "number of people notified",
     "flight_hours": "flight hours",  # as its aggregate says it ("the maximum number of flight hours")
+    "operating_hours": "operating hours",  # what it counts, not "operating" in hours
     "kwh": "energy use",
 }
 
@@ -111,7 +112,8 @@ _COUNTED = {"nights": "night", "units": "unit", "seats": "seat", "rooms": "room"
             "substations": "substation", "goals": "goal", "refills": "refill", "credits": "credit",
             "monthly listeners": "monthly listener",
             # and what they measure: "235.27 hectares", not "hectares 235.27"
-            "hectares": "hectare", "tonnes": "tonne", "flight hours": "flight hour"}
+            "hectares": "hectare", "tonnes": "tonne", "flight hours": "flight hour",
+            "operating hours": "operating hour"}
 _SAID = sorted({w for pair in _COUNTED.items() for w in pair}, key=lambda w: (-len(w), w))  # longest first
 COUNTED_WORDS = "(?:" + "|".join(re.escape(w) for w in _SAID) + ")"  # a counted word, plural or singular
 
