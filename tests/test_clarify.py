@@ -202,3 +202,20 @@ def test_an_owner_introduces_themself_after_the_greeting_and_never_hands_their_r
     assert introduced("I'm member MEM-1.", "Hi, please renew my loan.") == "Hi, I'm member MEM-1. Please renew my loan."
     assert introduced("My account ID is A-1.", "Hey, can you block my card?") == (
         "Hey, my account ID is A-1. Can you block my card?")
+
+
+def test_a_holdings_request_never_asks_for_the_owner_it_names():
+    """'Can you tell me the gallery of the tour of gallery GAL-003?' (3 quickstart clarify rows): a request about one
+    of an owner's records asks for anything but that owner."""
+    from agentfab.generators.queries import render_clause
+    from agentfab.generators.plans import Step
+
+    museum = next(d for d in synthesized_domains(30, 7) if d.name == "museum")
+    tool = museum.tool("get_tour")
+    assert any(p.asks == ("gallery_id",) for p in tool.phrases)  # the phrase there is to avoid
+    step = Step("s1", "get_tour", {"tour_id": "TOUR-0004"})
+    asked = {render_clause(step, tool, random.Random(s), hide="tour_id", known="gallery_id").phrase.asks
+             for s in range(60)}
+    assert ("gallery_id",) not in asked and len(asked) > 1, asked
+    unfiltered = {render_clause(step, tool, random.Random(s), hide="tour_id").phrase.asks for s in range(60)}
+    assert ("gallery_id",) in unfiltered  # the control: without `known` it is drawn

@@ -49,12 +49,16 @@ class Clause:
 
 
 def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | None = None,
-                  sources: dict[str, Tool] | None = None, vague: str | None = None) -> Clause:
+                  sources: dict[str, Tool] | None = None, vague: str | None = None,
+                  known: str | None = None) -> Clause:
     """A step as a request clause. Values fed by earlier steps are referred to, `hide` is left out (clarify), and
     `vague` is referred to by its kind alone even where the earlier result has two of that kind ("that city").
-    `sources` must give the tool of every step a binding names: without it no reference could say which value."""
+    `sources` must give the tool of every step a binding names: without it no reference could say which value.
+    A phrase that asks only for `known` (a field whose value the request gives) is not used."""
     sources = sources or {}
     phrases = tool.phrases or phrases_of(tool)
+    if known is not None:  # never "the gallery of the tour of gallery GAL-003"
+        phrases = [p for p in phrases if p.asks != (known,)] or phrases
     phrase = phrases[rng._randbelow(len(phrases))]
     template = phrase.text if hide is None else clarify_template(phrase.text, hide, tool)
     values: dict[str, str] = {}
@@ -287,7 +291,8 @@ def to_task(
     elif asked is not None and asked.options and not asked.bindings:  # "I'm member MEM-17. ... my loan"
         lister = by_id[asked.depends_on[0]]
         silent.add(lister.id)  # the user never asked to see the list: the assistant looks it up to ask
-        clause = render_clause(asked, domain.tool(asked.tool), rng, hide=asked.ask)
+        clause = render_clause(asked, domain.tool(asked.tool), rng, hide=asked.ask,
+                               known=next(iter(lister.arguments)))  # the owner the request names
         phrases[asked.id] = clause.phrase
         thing = noun(domain.tool(asked.tool).spec.parameters["properties"][asked.ask].get("x-entity") or "")
         texts = [holdings_request(domain.tool(lister.tool), *next(iter(lister.arguments.items())), clause.text, thing,
