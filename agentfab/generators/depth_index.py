@@ -118,7 +118,10 @@ def any_fresh(entries: list[Entry], said: AbstractSet[Any], returned: frozenset[
     needed then."""
     if len(entries) > len(said) + len(returned):
         return True
-    return any(e[3] not in said and e[3] not in returned for e in entries)
+    for e in entries:  # a loop, not any() over a generator: most lists are short, and a generator costs more
+        if e[3] not in said and e[3] not in returned:
+            return True
+    return False
 
 
 def draw_fresh(entries: list[Entry], said: AbstractSet[Any], returned: frozenset[Any], rng: random.Random) -> Entry:

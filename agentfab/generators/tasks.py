@@ -244,7 +244,7 @@ class Composer(ChainGrowing):
             results=results,
             state_diff=diff,
             family=family,
-            depth=max((len(m) for m in members), default=0),
+            depth=max(map(len, members), default=0),
             width=len(members),
         )
 

@@ -18,6 +18,7 @@ class PoolCache:
         self.domain = domain
         self.store = store
         self._pools: dict[str, list[Any]] = {}
+        self._plans: dict[str, _SamplingPlan] = {}  # tool name -> see `sample_arguments`
 
     def record(self, key_name: str, key: Any) -> dict[str, Any] | None:
         """The stored record a key parameter names (`pet_id`), or None."""
@@ -66,24 +67,45 @@ def sample_value(schema: dict[str, Any], pools: PoolCache, rng: random.Random) -
     )
 
 
+# (tool, [(required parameter, its entity's pool or None, its schema)], [(required parameter, its x-made-from)],
+# optional parameters sorted, how many of them to draw, the parameters' schemas): what `sample_arguments` reads of
+# a tool, read once per pool cache
+_SamplingPlan = tuple[Tool, list[tuple[str, "list[Any] | None", dict[str, Any]]], list[tuple[str, dict[str, Any]]],
+                      list[str], int, dict[str, Any]]
+
+
 def sample_arguments(tool: Tool, pools: PoolCache, rng: random.Random) -> dict[str, Any]:
-    """Values for every required parameter of `tool` (optional ones are left to their defaults)."""
-    params = tool.spec.parameters
-    props = params.get("properties", {})
-    required = params.get("required", [])
-    args = {}
-    for name in required:
-        args[name] = sample_value(_within(props[name], args, pools), pools, rng)
-    for name in required:  # "name Mary Hill, email mhill@example.org", never a handle drawn apart from the name
-        made = props[name].get("x-made-from")
-        if made is not None and isinstance(args.get(made["field"]), str):
+    """Values for every required parameter of `tool` (optional ones are left to their defaults), each drawn by
+    `sample_value`: a parameter of an entity whose pool has values as it draws it (one `_randbelow`, whatever
+    range `_within` gives), the others through `_within`."""
+    plan = pools._plans.get(tool.name)
+    if plan is None or plan[0] is not tool:
+        plan = pools._plans[tool.name] = _sampling_plan(tool, pools)
+    _, draws, made_from, optional, extra, props = plan
+    args: dict[str, Any] = {}
+    for name, pool, schema in draws:
+        args[name] = pool[rng._randbelow(len(pool))] if pool else sample_value(_within(schema, args, pools), pools,
+                                                                                rng)
+    for name, made in made_from:  # "name Mary Hill, email mhill@example.org", never a handle drawn apart from the name
+        if isinstance(args.get(made["field"]), str):
             args[name] = made_from_name(made["as"], args[made["field"]], args[name], rng)
-    extra = params.get("minProperties", 0) - len(args)
     if extra > 0:  # e.g. an update tool: every field optional, at least one must be given
-        optional = sorted([p for p in props if p not in args])
         for name in sample(rng, optional, min(extra, len(optional))):
             args[name] = sample_value(_within(props[name], args, pools), pools, rng)
     return args
+
+
+def _sampling_plan(tool: Tool, pools: PoolCache) -> _SamplingPlan:
+    params = tool.spec.parameters
+    props = params.get("properties", {})
+    required = params.get("required", [])
+    draws = []
+    for name in required:  # as listed (a name listed twice is drawn twice)
+        entity = props[name].get("x-entity")
+        draws.append((name, pools.pool(entity) if entity else None, props[name]))
+    made_from = [(name, props[name]["x-made-from"]) for name in required if props[name].get("x-made-from") is not None]
+    optional = sorted([p for p in props if p not in required])
+    return tool, draws, made_from, optional, params.get("minProperties", 0) - len(set(required)), props
 
 
 def _within(schema: dict[str, Any], args: dict[str, Any], pools: PoolCache) -> dict[str, Any]:
