@@ -88,11 +88,15 @@ class ChainGrowing:
         stated, returned, options = start if start is not None else self._first_links(head)
         said: AbstractSet[Any] = stated  # copied to a set when a second link is drawn (most chains stop first)
         used = {head[0].name if type(head) is tuple else head.tool}  # a `MetHead` is a tuple
+        fed = head[2][1] if type(head) is tuple else self._seen.get(head.id)  # what the call a link feeds returns
         while options:
             param, working = options[rng._randbelow(len(options))] if len(options) > 1 else options[0]
             tool, out_field, entries = working[rng._randbelow(len(working))] if len(working) > 1 else working[0]
             entry = draw_fresh(entries, said, returned, rng)
+            if type(fed) is dict and type(entry[1]) is dict and fed.items() <= entry[1].items():
+                break  # the call it feeds would return nothing new: get_event after get_next_event gave the event
             links.append((param, tool, out_field, entry))
+            fed = entry[1]
             if len(links) == depth - 1:
                 break
             used.add(tool.name)
