@@ -80,7 +80,9 @@ class ChainGrowing:
         The extensions that work are listed from the variant's catalog of producer calls per value, then one is
         drawn: a parameter, a producer of it, one of its inputs, each uniformly among those that work. A producer
         the chain already uses, or whose input the chain already states (its arguments, and what the innermost
-        call returns alone: a round trip), does not work. Each link is (param it feeds, tool, field, entry).
+        call returns alone: a round trip), does not work; the chain stops where a drawn producer's result already
+        holds all the call it feeds returns (that call would be wasted). Each link is (param it feeds, tool, field,
+        entry).
         `start`: the head's `_first_links`, when the caller has them."""
         links: list[Link] = []
         if depth < 2:
