@@ -15,7 +15,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from agentfab.flows import process_memory
 from agentfab.flows.recipe import Recipe
@@ -200,23 +200,18 @@ def _run_chunk(recipe: Recipe, job: ShardJob, ks: range, compose: Compose, phras
             records.append(None)
             raised[i] = (None, exc)
     t1 = stage_clock()
-    for i, record in enumerate(records):
-        if record is not None:
-            try:
-                record.content = roll_out(record.draft, record.task)
-            except ToolRaised as exc:
-                records[i] = None
-                raised[i] = (record.task, exc)
+
+    def rolled_out(record: Record) -> None:
+        record.content = roll_out(record.draft, record.task)
+
+    def validated(record: Record) -> None:
+        verify_stage(record)
+        judge(record)
+        dedup(record)
+
+    _each_left(records, raised, rolled_out)
     t2 = stage_clock()
-    for i, record in enumerate(records):
-        if record is not None:
-            try:
-                verify_stage(record)
-                judge(record)
-                dedup(record)
-            except ToolRaised as exc:
-                records[i] = None
-                raised[i] = (record.task, exc)
+    _each_left(records, raised, validated)
     t3 = stage_clock()
     provenances = [_provenance(recipe, job, draft.world) for draft in drafts]
     made = ShardRows()  # the negatives' rows, each then put right after its task's rows
@@ -241,6 +236,18 @@ def _run_chunk(recipe: Recipe, job: ShardJob, ks: range, compose: Compose, phras
     timings["validate"] += t3 - t2
     timings["negatives"] += t4 - t3
     timings["rows"] += t5 - t4
+
+
+def _each_left(records: list[Record | None], raised: dict[int, tuple[Task | None, ToolRaised]],
+               stage: Callable[[Record], None]) -> None:
+    """`stage` over the chunk's tasks still in it, in row order; one a tool raised on leaves it (into `raised`)."""
+    for i, record in enumerate(records):
+        if record is not None:
+            try:
+                stage(record)
+            except ToolRaised as exc:  # the user's tool code failed: this task alone is rejected
+                records[i] = None
+                raised[i] = (record.task, exc)
 
 
 def _provenance(recipe: Recipe, job: ShardJob, world: TaskWorld, models: dict[str, Any] | None = None

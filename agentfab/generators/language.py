@@ -19,8 +19,8 @@ import re
 from typing import Any
 
 from agentfab.schemas.answers import render_value
-from agentfab.schemas.wording import (COUNTED_WORDS, HELD, UNITS, agree, counts, is_person, join_words, label, noun,
-                                      plural, unit_after, yes_no_statement)
+from agentfab.schemas.wording import (COUNTED_WORDS, HELD, UNITS, agree, as_asked, is_person, join_words, label,
+                                      noun, plural, unit_after, yes_no_statement)
 from agentfab.worlds.core import Phrase, Tool
 
 TOOL_CLASSES = ("lookup", "search", "list", "count", "aggregate", "create", "update", "delete", "act")
@@ -168,9 +168,8 @@ def action_text(tool: Tool, arguments: dict[str, Any]) -> str:
 def setting(tool: Tool, changes: list[tuple[str, str, Any]]) -> str:
     """The new values of an update, after its record: ", setting the plan to plus"; a yes/no field is said as what
     becomes true (" to note that it is at an airport"), never "setting the airport to yes"."""
-    plain = [f"{'number of ' if counts(param_label(tool, p)) else ''}{param_label(tool, p)} to {text}{unit_after(p)}"
-             for p, text, value in changes if not isinstance(value, bool)]  # "the number of lines to 4", "the
-    # weight to 4.40 kg", "the price to 16.50 USD"
+    plain = [f"{as_asked(param_label(tool, p))} to {text}{unit_after(p)}" for p, text, value in changes
+             if not isinstance(value, bool)]  # "the number of lines to 4", "the weight to 4.40 kg", "to 16.50 USD"
     flags = [_flag(tool, p, value) for p, _, value in changes if isinstance(value, bool)]
     out = ", setting the " + join_words(plain) if plain else ""
     if flags:

@@ -9,7 +9,7 @@ import random
 import re
 
 from agentfab.generators.language import is_id, tool_class, topic
-from agentfab.schemas.wording import label, noun
+from agentfab.schemas.wording import UNSAID_UNITS, label, noun
 from agentfab.worlds.core import Tool
 
 REFERENCES = ("the {words} from that", "that {words}", "the {words} you got", "the {words} you just found")
@@ -92,7 +92,8 @@ def referred(words: str, thing: str, field: str, source: Tool | None, rng: rando
             return ROLE_REFERENCES[rng._randbelow(len(ROLE_REFERENCES))].format(role=role, what=what)
         best = source.spec.returns.get("properties", {}).get("value", {}).get("description", "")
         if cls == "aggregate" and field != "value" and best.lower().startswith("the "):
-            best = best.removesuffix(" in %").removesuffix(" in USD").removesuffix(" in EUR")  # its value's unit
+            for measured in UNSAID_UNITS:  # the value's unit, which its aggregate's description names
+                best = best.removesuffix(f" in {measured}")
             return f"the {words} with {best[:1].lower()}{best[1:]}"  # the record that has the highest value
     if words == thing:
         return NOUN_REFERENCES[rng._randbelow(len(NOUN_REFERENCES))].format(noun=thing)

@@ -123,6 +123,11 @@ def counts(words: str) -> bool:
     return words in _COUNTED
 
 
+def as_asked(words: str) -> str:
+    """A field's words as a request or an update says them: "number of lines" for a count, else as they are."""
+    return f"number of {words}" if words in _COUNTED else words
+
+
 _ONE = re.compile(r"\b(?<![.\d])(1|one) (" + "|".join(_COUNTED) + r")\b")
 SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 
@@ -171,6 +176,10 @@ def unit(name: str) -> str | None:
     if measured and measured in LABELS.get(name, ""):  # "flight hours", "length in minutes" say it already
         return None
     return measured
+
+
+# units a field's words leave out, the value saying them: "the highest rate" is "5.88%", "the salary" "85,000.00 USD"
+UNSAID_UNITS = ("%", "USD", "EUR")
 
 
 def unit_after(name: str) -> str:

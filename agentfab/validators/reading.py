@@ -81,13 +81,11 @@ class Reading:
             if cls == "api_action":
                 calls.append(i)
                 function, kwargs, cid = e.get("function"), e.get("kwargs"), e.get("tool_call_id")
+                as_stored = kwargs  # an object is stored as its canonical JSON
                 if isinstance(kwargs, dict):
-                    key = keys[i] = canonical_json(kwargs)
-                    stored.append((cls, text, function, key, e.get("description"), cid, source, e.get("name"),
-                                   e.get("language")))
-                else:
-                    stored.append((cls, text, function, kwargs, e.get("description"), cid, source, e.get("name"),
-                                   e.get("language")))
+                    as_stored = keys[i] = canonical_json(kwargs)
+                stored.append((cls, text, function, as_stored, e.get("description"), cid, source, e.get("name"),
+                               e.get("language")))
                 if function is None or kwargs is None:
                     failures.append(_invalid(i, cls))
                     continue

@@ -237,10 +237,9 @@ def _field(name: str, spec: FieldSpec, at: str, owner: str, known: list[str], pr
             if value is None:
                 problems.append(f"{at}.{key}: must be an ISO date like 2024-01-31, got {raw!r}")
     else:
-        ok = (int,) if kind == "integer" else (int, float)
         low, high = spec.min, spec.max
         for key, value in (("min", low), ("max", high)):
-            if isinstance(value, bool) or not isinstance(value, ok):
+            if not _is_number(value, kind):
                 problems.append(f"{at}.{key}: must be {'an integer' if kind == 'integer' else 'a number'}, "
                                 f"got {value!r}")
     if len(problems) == before and low > high:
@@ -252,16 +251,20 @@ def _field(name: str, spec: FieldSpec, at: str, owner: str, known: list[str], pr
                     aggregates=aggregates if kind != "date" else (), by=spec.by, ranges=ranges)
 
 
+def _is_number(value: Any, kind: str) -> bool:
+    """A value of an integer or number field (a bool is neither, though Python counts it an int)."""
+    return not isinstance(value, bool) and isinstance(value, int if kind == "integer" else (int, float))
+
+
 def _ranges(spec: FieldSpec, at: str, kind: str, problems: list[str]) -> tuple[tuple[str, Any, Any], ...]:
     """`ranges` as (choice, low, high), each within the field's min..max; whether the choices are those of `by` is
     checked with the entity's other fields (`_check_by`)."""
     if (spec.by is None) != (spec.ranges is None):
         problems.append(f"{at}: `by` and `ranges` go together, e.g. by: species, ranges: {{cat: [2, 7], dog: [4, 45]}}")
         return ()
-    ok = (int,) if kind == "integer" else (int, float)
     out = []
     for choice, pair in (spec.ranges or {}).items():
-        if (len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, ok) for v in pair)
+        if (len(pair) != 2 or not all(_is_number(v, kind) for v in pair)
                 or not spec.min <= pair[0] <= pair[1] <= spec.max):
             problems.append(f"{at}.ranges.{choice}: give [low, high] with {spec.min} <= low <= high <= {spec.max}, "
                             f"got {pair!r}")
@@ -281,8 +284,8 @@ def _check_by(fields: list[FieldDef], at: str, problems: list[str]) -> None:
                 options = [g.name for g in before.values() if g.choices]
                 problems.append(f"{where}.by: {f.by!r} is not a choices field declared before {f.name} "
                                 f"(choices fields before it: {', '.join(options) or 'none'}); declare it first")
-            elif {c for c, _, _ in f.ranges} != set(by.choices):
-                missing = [c for c in by.choices if c not in {c for c, _, _ in f.ranges}]
+            elif (given := {c for c, _, _ in f.ranges}) != set(by.choices):
+                missing = [c for c in by.choices if c not in given]
                 extra = [c for c, _, _ in f.ranges if c not in by.choices]
                 problems.append(f"{where}.ranges: give one range per choice of {f.by}"
                                 + (f"; missing: {', '.join(missing)}" if missing else "")
@@ -338,10 +341,8 @@ def _fits(f: FieldDef, value: Any) -> bool:
         return isinstance(value, bool)
     if f.kind == "string":
         return isinstance(value, str) and (not f.choices or value in f.choices)
-    if f.kind == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if f.kind == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if f.kind in ("integer", "number"):
+        return _is_number(value, f.kind)
     return isinstance(value, str)
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentfab.schemas.wording import label, unit
+from agentfab.schemas.wording import UNSAID_UNITS, label, unit
 
 FAKER_PROVIDERS = frozenset({
     "book_title", "tail_number",  # agentfab's own: catalogue-like titles, aircraft registrations; `city` draws
@@ -111,18 +111,11 @@ class FieldDef:
     by: str | None = None  # a choices field of the same entity (declared before) that narrows this one's range
     ranges: tuple[tuple[str, Any, Any], ...] = ()  # (choice of `by`, low, high), within low..high
 
-    def range_for(self, choice: Any) -> tuple[Any, Any]:
-        """The range of this field on a record whose `by` field has `choice` (the whole range if none is given)."""
-        for value, low, high in self.ranges:
-            if value == choice:
-                return low, high
-        return self.low, self.high
-
     @property
     def words(self) -> str:
         """The field as text says it; a unit its name carries is said after it: `weight_kg` -> "weight in kg"."""
         measured = unit(self.name)
-        if measured in ("%", "USD", "EUR"):  # "rate_pct" -> "rate", "salary_usd" -> "salary": the value says
+        if measured in UNSAID_UNITS:  # "rate_pct" -> "rate", "salary_usd" -> "salary": the value says
             return label(self.name)  # "12.5%", "85,000.00 USD" (one asks for "the highest salary", not "in USD")
         if measured:
             return f"{label(self.name)} in {measured}"

@@ -14,7 +14,8 @@ from typing import Any, Callable, Sequence
 
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tools import ToolSpec
-from agentfab.schemas.wording import ask_whether, counts, join_words, label, singular, unit, unit_after, with_article
+from agentfab.schemas.wording import (UNSAID_UNITS, as_asked, ask_whether, counts, join_words, label, singular, unit,
+                                      unit_after, with_article)
 from agentfab.worlds.authoring import ask
 from agentfab.worlds.core import Phrase, Record, Store, Tool, ToolError, as_phrases
 from agentfab.worlds.declared_schemas import (
@@ -159,7 +160,8 @@ def _reads(b: _Builder, fam: _Family) -> None:
           {k: key_schema(e)}, [k], record_schema(e, b.d), get,
           (f"look up the {e.words}{rec} for {{{k}}}", f"show me the {e.words} details on file for {{{k}}}",
            *(ask(_tell(f, e, k), f.name) for f in e.fields[:3]),
-           *(ask(f"tell me the {_asked(a)} and {_asked(z)} of {e.words} {{{k}}}", a.name, z.name)
+           *(ask(f"tell me the {as_asked(label(a.name))} and {as_asked(label(z.name))} of {e.words} {{{k}}}",
+                 a.name, z.name)
              for a, z in zip(e.fields[:2], e.fields[2:4]) if "boolean" not in (a.kind, z.kind))), None)
     for f in e.fields:
         if f.searchable:
@@ -172,13 +174,8 @@ def _tell(f: FieldDef, e: EntityDef, k: str) -> str:
     """A request for one field; a yes/no field is asked as a question ("whether club {id} has a pool")."""
     if f.kind == "boolean":
         return ask_whether(f.description or "", f.name, e.words, f"{e.words} {{{k}}}")
-    return f"tell me the {_asked(f)} of {e.words} {{{k}}}"
-
-
-def _asked(f: FieldDef) -> str:
-    """A field as a request asks for it: "the number of hectares of field FLD-1", not "the hectares of"."""
-    said = label(f.name)
-    return f"number of {said}" if counts(said) else said
+    return f"tell me the {as_asked(label(f.name))} of {e.words} {{{k}}}"  # "the number of hectares of", not "the
+    # hectares of"
 
 
 def _own_words(e: Any, f: FieldDef, words: str | None = None) -> str:
@@ -376,7 +373,7 @@ def _rules_text(e: EntityDef, op: str) -> str:
 def _in_unit(f: FieldDef) -> str:
     """The unit a field's words leave out (they say "salary", "rate"), for an aggregate's value to be said with."""
     measured = unit(f.name)
-    return f" in {measured}" if measured in ("%", "USD", "EUR") else ""
+    return f" in {measured}" if measured in UNSAID_UNITS else ""
 
 
 def _writes(b: _Builder, fam: _Family) -> None:
