@@ -113,7 +113,26 @@ def test_a_whole_number_of_things_is_said_before_them_and_agrees():
     assert clarify_template(airport.phrases[1].text, "gates", airport) == "add an airport: city {city}, {runways} runways"
     unit = domains["property_management"].tool("create_unit")
     assert action_text(unit, {"building_id": "BLD-001", "bedrooms": 1, "monthly_rent_usd": 980.0}) == (
-        "create a new unit with building BLD-001, 1 bedroom and monthly rent 980.00 USD")
+        "create a new unit for building BLD-001 with 1 bedroom and monthly rent 980.00 USD")
+
+
+def test_a_create_request_names_the_record_then_says_whose_and_when_then_the_rest():
+    """'create a new playlist with listener USR-029, name Road Trip Vibes and 79 songs', 'a new match with home team
+    TM-0002, day 2025-08-31 and attendance 2841' (quickstart requests): a person says "named ... for listener ...
+    with 79 songs", "on 2025-08-31"; a role ("home team") stays in the with-list. Left out of a clarify request, the
+    name goes whole (not "a new playlist by name"), and an id in a colon list goes as any item does."""
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.generators.language import action_text, clarify_template
+
+    domains = {d.name: d for d in synthesized_domains(30, 7)}
+    playlist = domains["streaming"].tool("create_playlist")
+    assert playlist.phrases[0].text == "create a new playlist named {name} for listener {listener_id} with {songs} songs"
+    assert clarify_template(playlist.phrases[0].text, "name", playlist) == (
+        "create a new playlist for listener {listener_id} with {songs} songs")
+    assert clarify_template(playlist.phrases[1].text, "listener_id", playlist) == "add a playlist: name {name}, {songs} songs"
+    match = domains["sports_league"].tool("create_match")
+    assert action_text(match, {"home_team_id": "TM-0002", "day": "2025-08-31", "attendance": 2841}) == (
+        "create a new match on 2025-08-31 with home team TM-0002 and attendance 2841")
 
 
 def test_a_measure_in_a_create_list_follows_its_value_and_an_update_of_a_count_says_number_of():
@@ -126,10 +145,10 @@ def test_a_measure_in_a_create_list_follows_its_value_and_an_update_of_a_count_s
     farm = domains["farm"].tool("create_farm")
     assert farm.phrases[1].text == "add a farm: name {name}, county {county}, {hectares} hectares"
     assert clarify_template(farm.phrases[0].text, "hectares", farm) == (
-        "create a new farm with name {name} and county {county}")
+        "create a new farm named {name} with county {county}")
     crew = domains["airline_ops"].tool("create_crew_member")
     assert action_text(crew, {"name": "Jennifer Smith", "base_id": "APT-005", "flight_hours": 1}) == (
-        "create a new crew member with name Jennifer Smith, base APT-005 and 1 flight hour")
+        "create a new crew member named Jennifer Smith with base APT-005 and 1 flight hour")
     harvest = domains["farm"].tool("create_harvest")
     assert "{tonnes} tonnes and grade {grade}" in harvest.phrases[0].text
     asked = [p.text for p in domains["farm"].tool("get_harvest").phrases]  # 'tell me the tonnes of harvest ...'

@@ -258,12 +258,15 @@ def _clarify_template(text: str, param: str, tool: Tool) -> str:
             said, rest = (" with ", rest[more.end():]) if more else ("", rest)
         return " ".join((text[: label.start()] + said + rest).split())
     named_as = re.search(r"\s+(?:named|called|titled)\s+" + re.escape(slot), text)
+    if named_as and tool_class(tool) == "create":  # "create a new pet named {name} for ..." -> "create a new pet for"
+        return " ".join((text[: named_as.start()] + text[named_as.end():]).split())
     if named_as:  # "look up the product named {name}" -> "look up the product by name"
         return " ".join((text[: named_as.start()] + f" by {param_label(tool, param)}" + text[named_as.end():]).split())
     only = re.search(r":\s+" + re.escape(param_label(tool, param)) + r"\s+" + re.escape(slot) + r"(?=[.?!]|$)", text)
     if only:  # "add a carrier: name {name}" -> "add a carrier"
         return " ".join((text[: only.start()] + text[only.end():]).split())
-    if is_id(tool, param):
+    if is_id(tool, param) and not 0 <= text.find(": ") < text.find(slot):  # in a list after a colon ("add a
+        # donation: donor {id}, campaign ...") the item goes, as any other does, not "add a donation: one of our donors"
         thing = noun(_entity_of(tool, param) or param)
         # "the borrower record for {id}" -> "the record of one of our borrowers"
         text = re.sub(r"\bthe " + re.escape(thing) + r" record for " + re.escape(slot), f"the record of {slot}", text)

@@ -376,6 +376,23 @@ def _in_unit(f: FieldDef) -> str:
     return f" in {measured}" if measured in UNSAID_UNITS else ""
 
 
+_NAMES = {"name": "named", "title": "titled"}
+
+
+def _create_words(fam: _Family, required: list[str], words: dict[str, str], given: dict[str, str]) -> str:
+    """What a create request gives after "create a new pet", the way a person lists it: its name first, then the
+    records it belongs to, its day, then the rest (" named {name} for owner {owner_id} with species {species} and
+    weight {weight_kg} kg", " for gallery {gallery_id} on {day}"), not " with owner {owner_id}, name {name}, species
+    ...". A relation with a role of its own ("home team", "assignee") stays in the "with" list."""
+    named = next((n for n in required if words[n] in _NAMES and n not in fam.targets), None)
+    owners = [n for n in required if n in fam.targets and fam.targets[n].key_name == n]
+    when = next((n for n in required if words[n] in ("day", "date") and n not in owners), None)
+    rest = [given[n] for n in required if n not in (named, when) and n not in owners]
+    return ((f" {_NAMES[words[named]]} {{{named}}}" if named else "")
+            + (f" for {join_words([given[n] for n in owners])}" if owners else "")
+            + (f" on {{{when}}}" if when else "") + (f" with {join_words(rest)}" if rest else ""))
+
+
 def _writes(b: _Builder, fam: _Family) -> None:
     e, d, out, k = fam.e, b.d, fam.out, fam.e.key_name
     table, key, fields = e.table, e.key, e.fields
@@ -402,14 +419,14 @@ def _writes(b: _Builder, fam: _Family) -> None:
              else _own_words(e, f, label(f.name)) for f in fields}
     # "delay {delay_minutes} minutes", "{days} days"
     given = {n: f"{{{n}}} {words[n]}" if counts(words[n]) else f"{words[n]} {{{n}}}" + unit_after(n) for n in required}
-    listed = join_words([given[n] for n in required])
     colon = ", ".join(given[n] for n in required)
     b.add(f"create_{e.snake}",
           f"Create a new {e.words}; its id is assigned and returned."
           + (" Referenced records must exist." if fam.targets else "")
           + "".join(f" The {f.words} must be unique." for f in fields if f.unique) + _rules_text(e, "create"),
           create_params, required, record, create,
-          (f"create a new {e.words} with {listed}", f"add {with_article(e.words)}: {colon}"), (k,), mutates=True)
+          (f"create a new {e.words}{_create_words(fam, required, words, given)}", f"add {with_article(e.words)}: {colon}"),
+          (k,), mutates=True)
 
     def update(store: Store, **kw: Any) -> Record:
         own = kw[k]
