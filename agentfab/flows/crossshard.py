@@ -17,13 +17,12 @@ from typing import Any, Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from agentfab.flows import process_memory
 from agentfab.flows.quality import SAMPLE_COLUMNS, SampleRow, read_sample, remove_rows, sample_texts
 from agentfab.flows.rows import DISTRIBUTED
 from agentfab.flows.shard import distributions, subtract_distributions
-from agentfab.flows.storage import read_stats, write_json, write_table
+from agentfab.flows.storage import read_stats, read_table, write_json, write_table
 from agentfab.schemas.codes import Reason
 from agentfab.schemas.manifest import ShardQuality
 from agentfab.validators.contamination import ContaminationIndex
@@ -226,7 +225,7 @@ def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
     for stem in stems:
         files = shard_files(out, stem)
         place.fetch(out, stem)
-        table = pq.read_table(files["accepted"])  # read once: the checks and, if rows move, the rewrite
+        table = read_table(files["accepted"])  # read once: the checks and, if rows move, the rewrite
         ids = table.column("id").to_pylist()
         queries = table.column("query").to_pylist()
         gt = table.column("ground_truth")
@@ -291,8 +290,8 @@ def move_rows(files: dict[str, Path], moves: dict[str, tuple[str, str]], accepte
 
     Each file is read once and written once; the rows move as Arrow data (only their verification is rebuilt), and
     only the columns the stats count are made Python."""
-    accepted = pq.read_table(files["accepted"]) if accepted is None else accepted
-    rejected = pq.read_table(files["rejected"])
+    accepted = read_table(files["accepted"]) if accepted is None else accepted
+    rejected = read_table(files["rejected"])
     leaving = pc.is_in(accepted.column("id"), value_set=pa.array(list(moves), pa.string()))
     removed = accepted.filter(leaving)
     moving = removed.filter(pc.invert(pc.is_in(removed.column("id"), value_set=rejected.column("id"))))
