@@ -9,7 +9,7 @@ import sqlite3
 
 import numpy as np
 
-from agentfab.validators.near_index import BANDS, NearIndex, _sizes, band_keys
+from agentfab.validators.near_index import BANDS, NearIndex, _blob, _sizes, band_keys
 
 
 def _stream(seed: int, n: int) -> list[np.ndarray]:
@@ -101,3 +101,12 @@ def test_an_index_an_earlier_agentfab_wrote_is_filed_again(tmp_path):
     keys = np.arange(1000, 1000 + len(later), dtype=np.uint64)
     assert opened.check(keys, later) == fresh.check(keys, later)
     assert sum(v is not None for v in fresh.check(keys, later)) > 0
+
+
+def test_a_feature_sets_bytes_are_its_distinct_hashes_in_order_however_they_come():
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        high = 2**64 if rng.random() < 0.5 else 6  # wide hashes, or few values with repeats
+        features = rng.integers(0, high, int(rng.integers(0, 25)), dtype=np.uint64)
+        for given in (features, np.sort(features), np.unique(features), features.tolist()):
+            assert _blob(given) == np.unique(np.asarray(features, dtype=np.uint64)).tobytes()

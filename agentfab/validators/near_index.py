@@ -141,8 +141,13 @@ def _sizes(a: int, threshold: float) -> tuple[int, int]:
 
 
 def _blob(features: np.ndarray) -> bytes:
-    """A feature set's bytes: its distinct hashes in order, so equal sets have equal bytes."""
-    return np.unique(np.asarray(features, dtype=np.uint64)).tobytes()
+    """A feature set's bytes: its distinct hashes in order, so equal sets have equal bytes (np.unique's). A row's
+    features come sorted and distinct (crossshard.row_features): a set of a few values is checked in Python,
+    ~1.5-2.5 us, where np.unique took ~5.5 (two per row checked)."""
+    values = np.asarray(features, dtype=np.uint64)
+    listed = values.tolist()
+    distinct = sorted(set(listed))
+    return values.tobytes() if distinct == listed else np.array(distinct, dtype=np.uint64).tobytes()
 
 
 def _signed(values: np.ndarray) -> list[int]:
