@@ -6,42 +6,44 @@ of calls (tool + arguments) reaches the threshold; for call-free tasks, of the r
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import re
 from typing import Any
 
+import orjson
+
 from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import Task
 from agentfab.validators.reading import Reading, reading_of
-from agentfab.worlds.core import canonical_json
+from agentfab.worlds.core import CANONICAL_OPTIONS, canonical_json
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-_.@]*")
 
 
 def exact_key(task: Task, content: list[dict[str, Any]], reading: Reading | None = None) -> str:
-    """`reading`: the record's reading of `content` (one is made when None)."""
+    """The SHA-256 of the canonical JSON of [domain, the user's texts, the calls, the task's results], hashed as
+    orjson writes it (UTF-8 bytes, not decoded to be encoded again). `reading`: the record's reading of `content`
+    (one is made when None)."""
     read = reading_of(content, reading)
     texts = [content[i].get("content") for i in read.from_user]
     calls = [[content[i]["function"], content[i]["kwargs"]] for i in read.calls]
-    return hashlib.sha256(canonical_json([task.domain, texts, calls, task.results]).encode()).hexdigest()
+    whole = [task.domain, texts, calls, task.results]
+    try:
+        return hashlib.sha256(orjson.dumps(whole, option=CANONICAL_OPTIONS)).hexdigest()
+    except TypeError:  # what orjson cannot write, canonical_json writes with json
+        return hashlib.sha256(canonical_json(whole).encode()).hexdigest()
 
 
-def features(task: Task, arguments: list[str] | None = None) -> set[str]:
-    """`arguments`: the canonical JSON of each step's arguments, in plan order, when it is written already (a
-    `Reading`'s `plan_arguments`): a list's canonical JSON is its items' joined, so they are not written again."""
+def features(task: Task, arguments: list[str] | None = None) -> set[Any]:
+    """A planned call is the pair (tool, canonical JSON of its arguments): a pair hashes and compares as the text
+    of the two would, without writing that text for every step of every row. `arguments`: the canonical JSON of
+    each step's arguments, in plan order, when it is written already (a `Reading`'s `plan_arguments`)."""
     if task.plan:
         if arguments is not None and len(arguments) == len(task.plan):
-            return {f"[{_name_json(s.tool)},{a}]" for s, a in zip(task.plan, arguments)}
-        return {canonical_json([s.tool, s.arguments]) for s in task.plan}
+            return {(s.tool, a) for s, a in zip(task.plan, arguments)}
+        return {(s.tool, canonical_json(s.arguments)) for s in task.plan}
     return {"w:" + w for t in task.user_turns for w in _WORD.findall(t.text.lower())}
-
-
-@functools.lru_cache(maxsize=4096)
-def _name_json(name: str) -> str:
-    """A tool name's canonical JSON (names are few and repeat on every row)."""
-    return canonical_json(name)
 
 
 class Deduper:
@@ -54,10 +56,10 @@ class Deduper:
     def __init__(self, near_threshold: float = 0.9, seen_keys: set[str] | None = None):
         self.near_threshold = near_threshold
         self.keys: set[str] = set(seen_keys or ())
-        self._by_feature: dict[str, list[int]] = {}  # a leading feature -> the accepted rows it leads, in order
-        self._sets: list[set[str]] = []
+        self._by_feature: dict[Any, list[int]] = {}  # a leading feature -> the accepted rows it leads, in order
+        self._sets: list[set[Any]] = []
 
-    def _leading(self, feats: set[str]) -> list[str]:
+    def _leading(self, feats: set[Any]) -> list[Any]:
         """The features of `feats` that a row similar enough to it shares one of with its own leading features."""
         n = len(feats)
         # the least overlap a row passing the check can have, rounded down past float error: never too high

@@ -153,8 +153,7 @@ class RuleJudge:
         read = reading_of(content, reading)
         deduct: list[tuple[float, str]] = []
         calls = read.calls
-        silent = sum(1 for i in calls if (i == 0 or content[i - 1].get("class_") != "api_action")  # a group's first
-                     and not (content[i].get("description") or "").strip())
+        silent = read.silent_groups
         if silent:
             deduct.append((1.0, f"{silent} call group(s) without reasoning"))
         errors = _errors(content, read)

@@ -31,7 +31,7 @@ class Reading:
 
     __slots__ = ("content", "_facts", "call_keys", "replies", "turn_replies", "_flat", "_plan",
                  "calls", "messages", "observations", "results", "spoken", "from_environment", "from_user",
-                 "error_results", "event_failures", "stored")
+                 "error_results", "event_failures", "stored", "silent_groups")
 
     def __init__(self, content: list[Event]):
         self.content = content
@@ -51,6 +51,9 @@ class Reading:
         self.error_results: list[int] = []
         # canonical JSON of each call's arguments, by event index (calls whose kwargs are an object)
         self.call_keys: dict[int, str] = {}
+        # calls that open a group (the event before is no call) with no reasoning (an empty or blank description):
+        # the judge marks each down
+        self.silent_groups = 0
         self.replies: list[str] = []  # every message to the user, clarifying questions included
         # the agent's last message before each following user turn (clarifying questions are not replies)
         self.turn_replies: list[str] = []
@@ -68,8 +71,9 @@ class Reading:
         last: str | None = None  # the latest message since the last user turn
         pending: dict[str, int] = {}  # tool_call_id -> index of the call still waiting for its result
         seen: set[str] = set()
+        cls = None
         for i, e in enumerate(content):
-            cls = e.get("class_")
+            before, cls = cls, e.get("class_")
             source = e.get("source")
             text = e.get("content")
             if source == "environment":
@@ -84,8 +88,11 @@ class Reading:
                 as_stored = kwargs  # an object is stored as its canonical JSON
                 if isinstance(kwargs, dict):
                     as_stored = keys[i] = canonical_json(kwargs)
-                stored.append((cls, text, function, as_stored, e.get("description"), cid, source, e.get("name"),
+                description = e.get("description")
+                stored.append((cls, text, function, as_stored, description, cid, source, e.get("name"),
                                e.get("language")))
+                if before != "api_action" and not (description or "").strip():
+                    self.silent_groups += 1
                 if function is None or kwargs is None:
                     failures.append(_invalid(i, cls))
                     continue

@@ -212,13 +212,13 @@ def _seeded_digest(root: Store) -> str:
     return digest
 
 
-_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+CANONICAL_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS  # canonical_json as orjson writes it
 
 
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces, UTF-8 as is: the one text form used for hashing, comparing and storing values."""
     try:
-        return orjson.dumps(value, option=_SORTED).decode()
+        return orjson.dumps(value, option=CANONICAL_OPTIONS).decode()
     except TypeError:
         return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
