@@ -162,16 +162,18 @@ def list_accounts(db: Store, customer_id: CustomerId) -> AccountList:
 def transfer(db: Store, from_account: AccountId, to_account: AccountId, amount: Amount) -> Transfer:
     """Move money between two accounts. Fails on frozen accounts, insufficient funds or the daily limit."""
     if from_account == to_account:
-        raise ToolError("bad_value", "from_account and to_account must differ")
+        raise ToolError("bad_value", f"the money would go from account {from_account} to itself")
     src, dst = _account(db, from_account), _account(db, to_account)
     for a in (src, dst):
         if a["status"] != "active":
             raise ToolError("account_frozen", f"account {a['id']} is {a['status']}")
     sent_today = sum(t["amount"] for t in db.where("transfers", "from_account", from_account))
     if sent_today + amount > DAILY_LIMIT:
-        raise ToolError("limit_exceeded", f"daily transfer limit of {DAILY_LIMIT:.2f} exceeded for {from_account}")
-    if src["balance"] < amount:
-        raise ToolError("insufficient_funds", f"insufficient funds in {from_account}: balance {src['balance']:.2f} {src['currency']}")
+        raise ToolError("limit_exceeded", f"account {from_account} has already sent {sent_today:,.2f} {src['currency']} "
+                        f"today, and this would take it over its daily limit of {DAILY_LIMIT:,.2f} {src['currency']}")
+    if src["balance"] < amount:  # a sentence the assistant can pass on: "because account ACC-1027 holds only ..."
+        raise ToolError("insufficient_funds", f"account {from_account} holds only {src['balance']:,.2f} {src['currency']}, "
+                        f"less than the {amount:,.2f} {src['currency']} to send")
     new_src = round(src["balance"] - amount, 2)
     db.put("accounts", src["id"], {**src, "balance": new_src})
     db.put("accounts", dst["id"], {**dst, "balance": round(dst["balance"] + amount, 2)})
