@@ -353,7 +353,8 @@ class Negatives:
         if not self.share:
             return
         if record.verdict.passed:
-            self.bank.observe(record.content, record.reading.call_keys if record.reading is not None else None)
+            read = record.reading
+            self.bank.observe(record.content, *((read.call_keys, read.stored) if read is not None else ()))
         if not self.rng.random() < self.share or not record.verdict.passed:
             return  # the broken twin of an accepted row only: a DPO pair needs its chosen side
         task, world = record.task, record.draft.world

@@ -5,7 +5,8 @@ of values and words the accepted data already has."""
 from __future__ import annotations
 
 import re
-from itertools import filterfalse
+from itertools import chain, filterfalse
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -41,6 +42,28 @@ def _texts(content: list[Event], arguments: dict[int, str] | None = None) -> lis
             written = arguments.get(i) if arguments else None
             texts.append(written if written is not None else kwargs if isinstance(kwargs, str)
                          else canonical_json(kwargs))
+    return texts
+
+
+# where `observe` finds an event's fields in a row's stored event (validators.reading.STORED_FIELDS' order: class_,
+# content, function, kwargs, description, tool_call_id, source, ...; tests check it): the texts `_texts` reads
+_TEXTS_OF = itemgetter(1, 2, 3, 4)
+_CONTENT, _CALL_ID, _SOURCE = 1, 5, 6
+
+
+def _stored_texts(stored: list[tuple[Any, ...]], read: set[str]) -> set[str] | None:
+    """The distinct texts `_texts` reads that are not in `read`, from the events as a row stores them (a call's kwargs
+    as their canonical JSON; an empty object's '{}' holds no token), gathered without a Python loop over the fields;
+    None for a field that is neither text nor None (no event of an accepted row has one: `_texts` reads them)."""
+    try:
+        texts = set(chain.from_iterable(map(_TEXTS_OF, stored)))
+    except TypeError:  # an unhashable field
+        return None
+    texts.discard(None)
+    texts -= read
+    for t in texts:
+        if t.__class__ is not str:
+            return None
     return texts
 
 
@@ -144,12 +167,18 @@ class ValueBank:
         self._unseen = (content, found)
         return set(found)
 
-    def observe(self, content: list[Event], arguments: dict[int, str] | None = None) -> None:
+    def observe(self, content: list[Event], arguments: dict[int, str] | None = None,
+                stored: list[tuple[Any, ...]] | None = None) -> None:
         """Learn from one accepted trajectory: its tokens, its successful calls and the fields of their results.
-        `arguments`: the canonical JSON of the calls' kwargs by event index, when the checks wrote it already."""
+        `arguments`: the canonical JSON of the calls' kwargs by event index, when the checks wrote it already;
+        `stored`: the events as the row stores them (`validators.reading.Reading.stored`: each event's fields in the
+        row's order, a call's kwargs as that JSON), read with it, which needs no walk of the events' dicts."""
         self._unseen = None
         read = self._read
-        new = [t for t in _texts(content, arguments) if t not in read]
+        new: "set[str] | list[str] | None" = (
+            _stored_texts(stored, read) if stored is not None and arguments is not None else None)
+        if new is None:
+            new = [t for t in _texts(content, arguments) if t not in read]
         if new:
             read.update(new)
             self._pending += new
@@ -160,7 +189,10 @@ class ValueBank:
             i for i, e in enumerate(content) if e.get("class_") == "api_action" and isinstance(e.get("kwargs"), dict)]
         if not calls:
             return
-        results = {e.get("tool_call_id"): e.get("content") for e in content if e.get("source") == "environment"}
+        if stored is not None:
+            results = {s[_CALL_ID]: s[_CONTENT] for s in stored if s[_SOURCE] == "environment"}
+        else:
+            results = {e.get("tool_call_id"): e.get("content") for e in content if e.get("source") == "environment"}
         unparsed = self._unparsed
         for i in calls:
             e = content[i]
