@@ -213,7 +213,8 @@ _EVENT = st.fixed_dictionaries(
     {"class_": st.sampled_from(["api_action", "message_action", "text_observation", "code_action", "other"])},
     optional={"source": st.sampled_from(["user", "environment", "agent", None]),
               "content": st.sampled_from(["hi", "", None, '{"error": {"message": "no"}}']),
-              "description": st.sampled_from(["why", "", " \n", None])})
+              "description": st.sampled_from(["why", "", " \n", None]),
+              "tool_call_id": st.sampled_from(["c1", "c2"])})
 
 
 @settings(max_examples=300, deadline=None)
@@ -237,6 +238,8 @@ def test_a_reading_indexes_the_events_each_check_used_to_walk_for(content):
                                   and (e.get("content") or "").startswith('{"error"')]
     assert read.turn_replies == turn_replies(content)
     assert read.replies == [e.get("content") or "" for e in content if e.get("class_") == "message_action"]
+    assert read.observed == {e.get("tool_call_id"): e.get("content") for e in content
+                             if e.get("class_") == "text_observation" and e.get("source") == "environment"}
     assert read.silent_groups == sum(1 for i in read.calls if (i == 0 or content[i - 1].get("class_") != "api_action")
                                      and not (content[i].get("description") or "").strip())
     # the kinds differ where the events are odd: a call sourced from the environment is no tool result

@@ -74,8 +74,8 @@ def test_the_library_domain_generates_at_least_15_tools_with_valid_json_schemas(
 def test_every_family_is_generated_for_the_library(library):
     names = {t.name for t in library.tools}
     for expected in ("get_book", "search_books_by_title", "find_book_by_title", "search_books_by_genre",
-                     "list_books_of_author", "count_books_of_author", "max_book_price", "max_book_price_of_author",
-                     "average_book_price", "total_loan_late_fee_of_member", "create_book", "update_book",
+                     "list_books_of_author", "count_books_of_author", "max_book_price_usd", "max_book_price_usd_of_author",
+                     "average_book_price_usd", "total_loan_late_fee_usd_of_member", "create_book", "update_book",
                      "delete_book", "list_loans_of_member", "list_loans_of_book", "create_loan", "find_author_by_name"):
         assert expected in names, expected
     mutating = {t.name for t in library.tools if t.spec.mutates}
@@ -90,14 +90,14 @@ def test_key_and_ref_parameters_and_results_carry_x_entity(library):
     assert get_book.returns["properties"]["author_id"]["x-entity"] == "author_id"
     create_loan = library.tool("create_loan").spec.parameters["properties"]
     assert create_loan["book_id"]["x-entity"] == "book_id" and create_loan["member_id"]["x-entity"] == "member_id"
-    assert library.tool("max_book_price_of_author").spec.returns["properties"]["book_id"]["x-entity"] == "book_id"
+    assert library.tool("max_book_price_usd_of_author").spec.returns["properties"]["book_id"]["x-entity"] == "book_id"
     assert library.tool("find_book_by_title").spec.parameters["properties"]["title"]["x-entity"] == "book_title"
 
 
 def test_parameters_carry_enums_bounds_and_five_examples_for_free_text(library):
     props = library.tool("create_book").spec.parameters["properties"]
     assert props["genre"]["enum"] == ["novel", "poetry", "history", "science", "children", "mystery"]
-    assert (props["price"]["minimum"], props["price"]["maximum"]) == (5, 80)
+    assert (props["price_usd"]["minimum"], props["price_usd"]["maximum"]) == (5, 80)
     assert len(props["title"]["examples"]) == 5
     assert len(library.tool("create_member").spec.parameters["properties"]["joined_on"]["examples"]) == 5
     assert props["available"]["default"] is True
@@ -108,7 +108,8 @@ def test_phrases_are_lower_case_and_mention_every_required_parameter(library):
     for t in library.tools:
         assert len(t.phrases) >= 2, t.name
         for phrase in (p.text for p in t.phrases):
-            assert phrase == phrase.lower(), phrase
+            words = phrase.replace(" USD", "")  # a unit keeps its case: "price {price_usd} USD"
+            assert words == words.lower(), phrase
             for p in t.spec.parameters["required"]:
                 assert "{" + p + "}" in phrase, (t.name, phrase)
 
@@ -180,25 +181,25 @@ def test_list_and_count_related_records(library, seeded):
 
 def test_aggregates_equal_values_computed_from_the_seeded_tables(library, seeded):
     books = rows(seeded, "books")
-    top = max(r["price"] for r in books)
-    assert call(library, seeded, "max_book_price") == {
-        "value": top, "book_id": min(r["id"] for r in books if r["price"] == top)}
-    assert call(library, seeded, "min_book_price")["value"] == min(r["price"] for r in books)
-    assert call(library, seeded, "average_book_price") == {
-        "value": round(sum(r["price"] for r in books) / len(books), 2), "count": len(books)}
+    top = max(r["price_usd"] for r in books)
+    assert call(library, seeded, "max_book_price_usd") == {
+        "value": top, "book_id": min(r["id"] for r in books if r["price_usd"] == top)}
+    assert call(library, seeded, "min_book_price_usd")["value"] == min(r["price_usd"] for r in books)
+    assert call(library, seeded, "average_book_price_usd") == {
+        "value": round(sum(r["price_usd"] for r in books) / len(books), 2), "count": len(books)}
     author = books[0]["author_id"]
     theirs = [r for r in books if r["author_id"] == author]
-    result = call(library, seeded, "max_book_price_of_author", author_id=author)
-    assert result["value"] == max(r["price"] for r in theirs)
-    fees = [r["late_fee"] for r in rows(seeded, "loans") if r["member_id"] == "MEM-003"]
-    assert call(library, seeded, "total_loan_late_fee_of_member", member_id="MEM-003") == {
+    result = call(library, seeded, "max_book_price_usd_of_author", author_id=author)
+    assert result["value"] == max(r["price_usd"] for r in theirs)
+    fees = [r["late_fee_usd"] for r in rows(seeded, "loans") if r["member_id"] == "MEM-003"]
+    assert call(library, seeded, "total_loan_late_fee_usd_of_member", member_id="MEM-003") == {
         "value": round(math.fsum(fees), 2), "count": len(fees)}
 
 
 def test_an_aggregate_over_no_related_records(library, seeded):
     lonely = sorted(set(seeded.keys("books")) - {r["book_id"] for r in rows(seeded, "loans")})[0]
-    assert call(library, seeded, "total_loan_late_fee_of_book", book_id=lonely) == {"value": 0, "count": 0}
-    assert call(library, seeded, "max_loan_late_fee_of_book", book_id=lonely)["error"]["type"] == "not_found"
+    assert call(library, seeded, "total_loan_late_fee_usd_of_book", book_id=lonely) == {"value": 0, "count": 0}
+    assert call(library, seeded, "max_loan_late_fee_usd_of_book", book_id=lonely)["error"]["type"] == "not_found"
 
 
 # -- writes ------------------------------------------------------------------------------------------------------
@@ -209,9 +210,9 @@ def test_create_adds_exactly_one_record_with_the_next_key(library, seeded):
     book = next(r["id"] for r in rows(seeded, "books") if r["available"])
     key = f"LN-{seeded.count('loans') + 1:05d}"
     result = call(library, world, "create_loan", book_id=book, member_id="MEM-007", due_on="2025-08-01",
-                  late_fee=0)
+                  late_fee_usd=0)
     new = {"id": key, "book_id": book, "member_id": "MEM-007", "due_on": "2025-08-01",
-           "returned": False, "late_fee": 0.0}
+           "returned": False, "late_fee_usd": 0.0}
     assert result == {"loan_id": key, **{k: v for k, v in new.items() if k != "id"}}
     assert world.diff() == {"loans": {key: [None, new]}}
     assert seeded.diff() == {} and seeded.get("loans", key) is None
@@ -219,30 +220,30 @@ def test_create_adds_exactly_one_record_with_the_next_key(library, seeded):
 
 def test_create_checks_references_uniqueness_and_date_ranges(library, seeded):
     world = seeded.fork()
-    args = {"title": "A Fresh Title", "author_id": "AUT-999", "genre": "poetry", "year": 2001, "price": 12.5}
+    args = {"title": "A Fresh Title", "author_id": "AUT-999", "genre": "poetry", "year": 2001, "price_usd": 12.5}
     assert call(library, world, "create_book", **args)["error"]["type"] == "not_found"
     taken = seeded.get("books", "BK-0002")["title"]
     result = call(library, world, "create_book", **{**args, "author_id": "AUT-001", "title": taken.upper()})
     assert result["error"]["type"] == "invalid_state" and "BK-0002" in result["error"]["message"]
-    late = call(library, world, "create_loan", book_id="BK-0001", member_id="MEM-001", due_on="2031-01-01", late_fee=0)
+    late = call(library, world, "create_loan", book_id="BK-0001", member_id="MEM-001", due_on="2031-01-01", late_fee_usd=0)
     assert late["error"]["type"] == "bad_value"
-    assert call(library, world, "create_book", **{**args, "price": 500})["error"]["type"] == "bad_value"
+    assert call(library, world, "create_book", **{**args, "price_usd": 500})["error"]["type"] == "bad_value"
     assert world.diff() == {}
 
 
 def test_update_changes_only_the_given_fields(library, seeded):
     world = seeded.fork()
     before = seeded.get("loans", "LN-00004")
-    result = call(library, world, "update_loan", loan_id="LN-00004", returned=not before["returned"], late_fee=3.5)
-    after = {**before, "returned": not before["returned"], "late_fee": 3.5}
-    assert result["loan_id"] == "LN-00004" and result["late_fee"] == 3.5
+    result = call(library, world, "update_loan", loan_id="LN-00004", returned=not before["returned"], late_fee_usd=3.5)
+    after = {**before, "returned": not before["returned"], "late_fee_usd": 3.5}
+    assert result["loan_id"] == "LN-00004" and result["late_fee_usd"] == 3.5
     assert world.diff() == {"loans": {"LN-00004": [before, after]}}
 
 
 def test_update_needs_a_field_and_an_existing_record(library, seeded):
     world = seeded.fork()
     assert call(library, world, "update_book", book_id="BK-0001")["error"]["type"] == "bad_value"
-    assert call(library, world, "update_book", book_id="BK-9999", price=9.0)["error"]["type"] == "not_found"
+    assert call(library, world, "update_book", book_id="BK-9999", price_usd=9.0)["error"]["type"] == "not_found"
     assert call(library, world, "update_book", book_id="BK-0001", author_id="AUT-999")["error"]["type"] == "not_found"
     assert world.diff() == {}
 
@@ -260,7 +261,7 @@ def test_a_declared_precondition_refuses_the_write_and_names_the_record(library,
     world = seeded.fork()
     lent = next(r["id"] for r in rows(seeded, "books") if not r["available"])
     shelf = next(r["id"] for r in rows(seeded, "books") if r["available"])
-    args = {"member_id": "MEM-001", "due_on": "2025-08-01", "late_fee": 0}
+    args = {"member_id": "MEM-001", "due_on": "2025-08-01", "late_fee_usd": 0}
     refused = call(library, world, "create_loan", book_id=lent, **args)
     assert refused == {"error": {"type": "unavailable", "message": f"book {lent} is not available"}}
     assert world.diff() == {}
@@ -301,7 +302,7 @@ def test_a_create_after_a_delete_never_overwrites_a_live_record(library, seeded)
     assert "deleted" in call(library, world, "delete_loan", loan_id=returned)
     book = next(r["id"] for r in rows(seeded, "books") if r["available"])
     created = call(library, world, "create_loan", book_id=book, member_id="MEM-007", due_on="2025-08-01",
-                   late_fee=0)
+                   late_fee_usd=0)
     n = seeded.count("loans")
     assert created["loan_id"] == f"LN-{n + 1:05d}"  # n - 1 rows + 1 is LN-n, which is live
     assert world.get("loans", "LN-00200") == seeded.get("loans", "LN-00200")
@@ -313,7 +314,7 @@ def test_a_create_after_a_delete_never_overwrites_a_live_record(library, seeded)
 def test_a_depth_3_chain_feeds_each_answer_into_the_next_call(library, seeded):
     title = seeded.get("books", "BK-0020")["title"]
     book = call(library, seeded, "find_book_by_title", title=title)
-    priciest = call(library, seeded, "max_book_price_of_author", author_id=book["author_id"])
+    priciest = call(library, seeded, "max_book_price_usd_of_author", author_id=book["author_id"])
     loans = call(library, seeded, "list_loans_of_book", book_id=priciest["book_id"])
     assert not any(map(is_error, (book, priciest, loans)))
     assert all(r["book_id"] == priciest["book_id"] for r in loans["results"])
@@ -348,7 +349,7 @@ def test_the_same_seed_gives_the_same_state_and_another_seed_another(library):
 def test_seeded_references_point_at_existing_keys_and_values_respect_bounds(seeded):
     for loan in rows(seeded, "loans"):
         assert seeded.get("books", loan["book_id"]) and seeded.get("members", loan["member_id"])
-        assert "2025-01-01" <= loan["due_on"] <= "2025-12-31" and 0 <= loan["late_fee"] <= 12
+        assert "2025-01-01" <= loan["due_on"] <= "2025-12-31" and 0 <= loan["late_fee_usd"] <= 12
     titles = [r["title"].casefold() for r in rows(seeded, "books")]
     assert len(set(titles)) == len(titles) and 120 <= len(titles) <= 150  # the seed varies counts by up to 20%
 

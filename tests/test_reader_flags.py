@@ -362,3 +362,29 @@ def test_counted_records_read_in_a_city_named_and_aircraft_stay_aircraft():
     result = {"count": 1, "results": [{"airport_id": "APT-010", "city": "Denver"}]}
     said = {reply([Said(airports, {"city": "Denver"}, result, ("count",))], random.Random(s)) for s in range(8)}
     assert all("1 airport in Denver" in t for t in said), said
+
+
+def test_a_whether_question_is_answered_first_and_a_refused_transfer_says_why_in_a_sentence():
+    """'For absence ABS-018, the pupil is PUP-014. And yes, absence ABS-018 was excused.' (a quickstart multi-turn
+    row: the request asked whether, the pupil was added for the next turn) answers the question first: 'Yes, absence
+    ABS-018 was excused.'; asked for the details, the yes/no still follows them. 'That was refused because
+    insufficient funds in ACC-1027: balance 45.14' read as no sentence: the bank's refusal is one."""
+    tool = _SYNTH["school"].tool("get_absence")
+    result = {"absence_id": "ABS-018", "day": "2025-10-09", "excused": True, "pupil_id": "PUP-014", "reason": "travel"}
+    asked = {reply([Said(tool, {"absence_id": "ABS-018"}, result, ("excused", "pupil_id"))], random.Random(s))
+             for s in range(8)}
+    for text in asked:
+        assert "Yes, absence ABS-018 was excused. " in text and "And yes" not in text, text
+        assert text.index("excused") < text.index("PUP-014"), text
+    details = {reply([Said(tool, {"absence_id": "ABS-018"}, result, ("pupil_id", "day", "excused"))],
+                     random.Random(s)) for s in range(8)}
+    assert all(t.index("PUP-014") < t.index("excused") for t in details), details
+    bank = _BUILTIN["bank"]
+    world = bank.seeded(3).fork()
+    poor = min((r for r in world.rows("accounts") if r["status"] == "active"), key=lambda r: (r["balance"], r["id"]))
+    other = next(r["id"] for r in world.rows("accounts") if r["status"] == "active" and r["id"] != poor["id"])
+    out = bank.tool("transfer").invoke(world, {"from_account": poor["id"], "to_account": other,
+                                               "amount": round(poor["balance"] + 10, 2)})
+    assert out["error"]["type"] == "insufficient_funds"
+    assert out["error"]["message"] == (f"account {poor['id']} holds only {poor['balance']:,.2f} USD, less than the "
+                                       f"{poor['balance'] + 10:,.2f} USD to send")

@@ -230,7 +230,9 @@ class Distributions:
 
     def add_record(self, row: Row) -> None:
         self._rows[_distributed_of(row)] += 1
-        self._tools.update(row[_TOOLS_USED])
+        tools = self._tools
+        for tool in row[_TOOLS_USED]:  # a row's one to three names: Counter.update's checks cost more than the count
+            tools[tool] += 1
 
     def result(self) -> dict[str, dict[str, int]]:
         counts: dict[str, Counter[str]] = {k: Counter() for k in DISTRIBUTED}
@@ -249,8 +251,10 @@ class ShardRows:
 
     accepted: list[Row] = field(default_factory=list)
     rejected: list[Row] = field(default_factory=list)
-    funnel: dict[str, dict[str, int]] = field(default_factory=lambda: {s: {"entered": 0, "rejected": 0}
-                                                                        for s in STAGES})
+    # the stages each row went through, counted per distinct run of stages (a shard's rows take a handful) and
+    # spread over the stages when the funnel is read
+    _entered: Counter[tuple[str, ...]] = field(default_factory=Counter)
+    _rejected_at: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     distributions: Distributions = field(default_factory=Distributions)
     tally: QualityTally = field(default_factory=lambda: QualityTally(ShardQuality()))
@@ -261,8 +265,7 @@ class ShardRows:
         row = dataset_row(row_id=row_id or task.id, task=task, content=events, verdict=verdict,
                           domain=record.draft.world.domain, provenance=provenance, dedup_key=record.key,
                           reading=record.reading)
-        for stage in verdict.stages:
-            self.funnel[stage]["entered"] += 1
+        self._entered[tuple(verdict.stages)] += 1
         if verdict.passed:
             self.accepted.append(row)
             self.distributions.add_record(row)
@@ -272,7 +275,7 @@ class ShardRows:
             else:
                 self.tally.add(task.domain, events.functions, events.errors, created, verdict.facts)
         else:
-            self.funnel[verdict.stage]["rejected"] += 1
+            self._rejected_at[verdict.stage] += 1
             self.reasons.update(verdict.reasons)
             self.rejected.append(row)
             if is_lint_rejected(provenance.get("negative"), verdict.reasons):
@@ -282,10 +285,20 @@ class ShardRows:
         """The rejected row of a task a `{python: module}` tool raised on, counted in the funnel at `exec`."""
         self.rejected.append(raised_row(row_id=draft.task_id, kind=draft.kind, domain=draft.world.domain, task=task,
                                         failure=str(raised), provenance=provenance))
-        for stage in ("schema", "exec"):
-            self.funnel[stage]["entered"] += 1
-        self.funnel["exec"]["rejected"] += 1
+        self._entered[("schema", "exec")] += 1
+        self._rejected_at["exec"] += 1
         self.reasons[Reason.TOOL_RAISED] += 1
+
+    @property
+    def funnel(self) -> dict[str, dict[str, int]]:
+        """Per stage, in STAGES' order: how many rows entered it and how many it rejected."""
+        out = {s: {"entered": 0, "rejected": 0} for s in STAGES}
+        for stages, n in self._entered.items():
+            for stage in stages:
+                out[stage]["entered"] += n
+        for stage, n in self._rejected_at.items():
+            out[stage]["rejected"] += n
+        return out
 
     def quality(self) -> ShardQuality:
         """The quality figures of the rows added so far (flows.quality)."""

@@ -13,7 +13,7 @@ from bisect import bisect
 from typing import TYPE_CHECKING, AbstractSet, Any
 
 from agentfab.worlds import memo_budget
-from agentfab.generators.depth_index import Entry, any_fresh, draw_fresh, one_key, value_keys
+from agentfab.generators.depth_index import Entry, any_fresh, draw_fresh, one_key
 from agentfab.generators.plans import FAILED, Step
 from agentfab.generators.values import sample_arguments
 from agentfab.worlds.core import Tool, canonical_json
@@ -122,9 +122,10 @@ class ChainGrowing:
             return found
         args = head.arguments
         parts = self._parts.get(head.id)  # a head drawn with its one argument: that argument's canonical JSON
-        said = value_keys(args.values())
+        keys_of = self.index.keys_of
+        said = keys_of(args.values())
         result = self._seen.get(head.id)
-        returned = value_keys(result.values()) if isinstance(result, dict) else frozenset()
+        returned = keys_of(result.values()) if isinstance(result, dict) else frozenset()
         options = []
         for param, entity in self._entity_params[head.tool]:
             if param in args:

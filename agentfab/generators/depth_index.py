@@ -9,7 +9,7 @@ producer over every valid value of its input.
 from __future__ import annotations
 
 import json
-from typing import AbstractSet, Any
+from typing import AbstractSet, Any, Callable
 
 from agentfab.worlds import memo_budget
 from agentfab.generators.values import PoolCache
@@ -112,6 +112,18 @@ def value_keys(values: Any) -> frozenset[Any]:
     return frozenset([v if type(v) is str or type(v) is int else value_key(v) for v in values])
 
 
+# values whose canonical JSON is never a string or an integer (orjson writes 2.0 as "2.0"): their `value_key` is
+# ("json", text), which no str or int key equals
+_TEXT_KEYED = frozenset({list, dict, float, bool, type(None)})
+
+
+def scalar_keys(values: Any) -> frozenset[Any]:
+    """`value_keys` less the keys that are ("json", text): what a chain excludes inputs by where every input's key
+    is a str or an int (`DepthIndex.keys_of`), with no canonical JSON made of a result's lists and numbers."""
+    return frozenset([v if type(v) is str or type(v) is int else value_key(v) for v in values
+                      if type(v) not in _TEXT_KEYED])
+
+
 def any_fresh(entries: list[Entry], said: AbstractSet[Any], returned: frozenset[Any]) -> bool:
     """Whether some producer call's input is neither stated by the chain nor returned by its innermost call (sets
     of `value_key`s). Each entry has its own input, so more entries than excluded values always leave one: no scan
@@ -160,7 +172,22 @@ class DepthIndex:
         self._feeders: dict[str, Feeders] = {}
         self._links: dict[tuple[str, str], list[tuple[Tool, str, list[Entry]]]] = {}  # see `links_into`
         self._heads: dict[tuple[str, ...], tuple[list[Head], list[float]]] = {}  # see `heads`
+        # the keys a chain excludes producer calls by, of what a call states or returns: see `_keys_of`
+        self.keys_of: Callable[[Any], frozenset[Any]] = self._keys_of
         memo_budget.hold(self)
+
+    def _keys_of(self, values: Any) -> frozenset[Any]:
+        """`keys_of` met first: decides it for this variant, then answers.
+
+        A chain asks of those keys only whether an entry's key (`Entry[3]`, the `value_key` of a producer's
+        input) is among them, and their number as a bound. So where every producer's input pool has only str or
+        int keys (most worlds: ids, names), the ("json", text) keys of lists, floats and booleans can never match
+        and are left out (`scalar_keys`); otherwise every value's key is kept (`value_keys`)."""
+        scalar = all(type(value_key(v)) is not tuple
+                     for producers in self.producers.values() for tool, driver, _ in producers
+                     for v in self.pools.pool(tool.spec.parameters["properties"][driver]["x-entity"]))
+        self.keys_of = scalar_keys if scalar else value_keys
+        return self.keys_of(values)
 
     def forget(self) -> None:
         self._links.clear()
@@ -203,7 +230,7 @@ class DepthIndex:
         found = self._links.get(key)
         if found is None:
             driver = next(iter(entry[0]))
-            returned = value_keys(entry[1].values()) if isinstance(entry[1], dict) else frozenset()
+            returned = self.keys_of(entry[1].values()) if isinstance(entry[1], dict) else frozenset()
             found = []
             entity = tool.spec.parameters["properties"][driver]["x-entity"]
             for producer, out_field, entries in self.feeders(store, entity).get(entry[2], ()):

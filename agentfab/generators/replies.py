@@ -80,10 +80,16 @@ def _verdicts(part: Said) -> list[str]:
     if not flags:
         return []
     result = part.result
-    if len(flags) == len([f for f in part.asks if f in result]):  # only whether-questions were asked
+    if _whether_first(part) or len(flags) == len([f for f in part.asks if f in result]):  # asked whether
         return [f"{'Yes' if result[f] else 'No'}, {yes_no_fact(part, f)}." for f in flags]
     # after the record's own details: "And yes, the car has been returned.", not "And yes, for rental RNL-12, ..."
     return [f"And {'yes' if result[f] else 'no'}, {_after_details(yes_no_fact(part, f))}." for f in flags]
+
+
+def _whether_first(part: Said) -> bool:
+    """Did the request ask whether before anything else ("tell me whether ABS-18 was excused", its pupil added
+    for a later turn)? The answer then comes first: "Yes, absence ABS-18 was excused. The pupil is PUP-14."."""
+    return part.asks[0] in part.flags
 
 
 def _after_details(statement: str) -> str:
@@ -107,7 +113,10 @@ def _sentences(part: Said, rng: random.Random) -> str:
     unsaid = _facts(part, said=text) if not states_all(part, text) else None  # most shapes say every fact
     if unsaid:
         text = (text + " " if text else "") + _cap(join_words([f[3] for f in unsaid])) + "."
-    return " ".join([text, *_verdicts(part)]).strip() if part.flags else text.strip()
+    if not part.flags:
+        return text.strip()
+    verdicts = _verdicts(part)
+    return " ".join([*verdicts, _cap(text)] if _whether_first(part) else [text, *verdicts]).strip()
 
 
 _NAMING = ("name", "title", "company", "holder", "username")  # a record's own words, in the order they name it

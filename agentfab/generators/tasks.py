@@ -48,7 +48,8 @@ class Composer(ChainGrowing):
         self.index = DepthIndex(domain, self.pools)
         self._seen: dict[str, Any] = {}  # temp step id -> its result when executed alone (cleared per plan)
         self._parts: dict[str, dict[str, str]] = {}  # temp step id -> canonical JSON of each argument, when known
-        self._ran: tuple[list[Step], Any] | None = None  # the steps `width.independent` last executed, and their truth
+        # the steps `width.independent` last accepted, their truth, and the run to go on from (`execute_on`)
+        self._ran: tuple[list[Step], Any, list[Any]] | None = None
         # (own read-only tool, canonical arguments) -> its answer on a fresh world, met while exploring (per plan)
         self._alone: dict[tuple[str, str], Any] = {}
         # (own write, canonical arguments) -> (result, change, store) of the write executed alone (per plan)
@@ -108,9 +109,20 @@ class Composer(ChainGrowing):
         computation on the same state, so the same result. A step's carried `key` (its arguments' canonical JSON)
         serves while the bindings deliver exactly its recorded arguments. The fresh world is forked when a call
         first executes: a plan answered wholly from what exploring met changes nothing."""
-        world = None
-        results: dict[str, Any] = {}
-        pristine = True
+        if len(steps) == 1 and not steps[0].bindings:
+            return self._execute_one(steps[0])
+        return self.execute_on([None, {}, True], steps)
+
+    def execute_on(self, run: list[Any], steps: list[Step]
+                   ) -> tuple[dict[str, Any], dict[str, dict[str, list[Any]]]] | None:
+        """`execute` of the steps after those `run` executed already: `run` is [its world (None until a call
+        wrote or read it), its results, whether nothing could have written yet], as an `execute` left it, and is
+        carried on; it is spent ([None, None, False]) when the steps fail or the last is answered from a write
+        met alone (its world never made that write). The same calls in the same order on the same world as
+        executing all the steps at once, so the same results (`width.independent` goes on from the members it
+        accepted)."""
+        world, results, pristine = run
+        run[:] = None, None, False  # spent, unless the steps below all execute
         last = steps[-1] if steps else None
         for step in steps:
             key = step.key
@@ -145,12 +157,42 @@ class Composer(ChainGrowing):
             if step.expect_error is not None and result["error"]["type"] != step.expect_error:
                 return None
             results[step.id] = result
+        run[:] = world, results, pristine
+        return results, (world.diff() if world is not None else {})
+
+    def _execute_one(self, step: Step) -> tuple[dict[str, Any], dict[str, dict[str, list[Any]]]] | None:
+        """`execute([step])` for one step without bindings (most of what exploring executes: a head, an atomic
+        call): the same answers met alone, the same write met alone, else the same call on a fresh world; the
+        world's diff is read once."""
+        tool = self.tools[step.tool]
+        key = step.key
+        result = _MISSING
+        world = None
+        if self._pure.get(step.tool) is tool:
+            if self._alone:
+                if key is None:
+                    key = canonical_json(step.arguments)
+                result = self._alone.get((step.tool, key), _MISSING)
+        elif self._wrote and _own_write(tool, step):
+            if key is None:
+                key = canonical_json(step.arguments)
+            wrote = self._wrote.get((step.tool, key))
+            if wrote is not None and wrote[2] is self.store:  # the same write on the same state, met alone
+                return {step.id: wrote[0]}, wrote[1]
+        if result is _MISSING:
+            world = self.store.fork()
+            result = tool.invoke(world, step.arguments, key)
+        expect = step.expect_error
+        if is_error(result) != (expect is not None):
+            return None
+        if expect is not None and result["error"]["type"] != expect:
+            return None
         diff = world.diff() if world is not None else {}
-        if len(steps) == 1 and not last.bindings and _own_write(self.tools[last.tool], last):
-            if last.key is None:
-                last.key = canonical_json(last.arguments)
-            self._wrote[(last.tool, last.key)] = (results[last.id], diff, self.store)
-        return results, diff
+        if _own_write(tool, step):
+            if step.key is None:
+                step.key = canonical_json(step.arguments)
+            self._wrote[(step.tool, step.key)] = (result, diff, self.store)
+        return {step.id: result}, diff
 
     def _new_id(self) -> str:
         return f"t{next(self._ids)}"

@@ -45,11 +45,21 @@ def independent(c: Composer, members: list[list[Step]]) -> bool:
     if not any(c.tools[s.tool].spec.mutates for m in members for s in m):
         return True  # reads cannot affect one another; `finish` confirms they changed nothing
     flat = [s for m in members for s in m]
-    forward = c.execute(flat)
+    # forward: the members accepted last are most often these less the newest, executed already: go on from them
+    ran = c._ran
+    if ran is not None and ran[2][1] is not None and len(ran[0]) < len(flat) and all(
+            a is b for a, b in zip(ran[0], flat)):
+        run = ran[2]  # spent whatever follows: its world takes the newest member's calls
+        run[1] = dict(run[1])  # the accepted members' truth stays as it was
+        forward = c.execute_on(run, flat[len(ran[0]):])
+    else:
+        run = [None, {}, True]
+        forward = c.execute_on(run, flat)
     backward = c.execute([s for m in reversed(members) for s in m])
     if forward is None or backward is None or canonical_json(forward) != canonical_json(backward):
+        run[1] = None  # spent: a next candidate executes all its members again
         return False
-    c._ran = flat, forward  # `finish` of these members runs the same calls in this order: the same truth
+    c._ran = flat, forward, run  # `finish` of these members runs the same calls in this order: the same truth
     return True
 
 

@@ -31,7 +31,7 @@ class Reading:
 
     __slots__ = ("content", "_facts", "call_keys", "replies", "turn_replies", "_flat", "_plan",
                  "calls", "messages", "observations", "results", "spoken", "from_environment", "from_user",
-                 "error_results", "event_failures", "stored", "silent_groups")
+                 "error_results", "event_failures", "stored", "silent_groups", "observed")
 
     def __init__(self, content: list[Event]):
         self.content = content
@@ -51,6 +51,9 @@ class Reading:
         self.error_results: list[int] = []
         # canonical JSON of each call's arguments, by event index (calls whose kwargs are an object)
         self.call_keys: dict[int, str] = {}
+        # each tool result's text by its tool_call_id (the last result where an id is answered twice): what the
+        # replay compares each call's replayed result with
+        self.observed: dict[Any, str | None] = {}
         # calls that open a group (the event before is no call) with no reasoning (an empty or blank description):
         # the judge marks each down
         self.silent_groups = 0
@@ -68,6 +71,7 @@ class Reading:
             return
         calls, messages, observations, results = self.calls, self.messages, self.observations, self.results
         spoken, keys, replies, turns = self.spoken, self.call_keys, self.replies, self.turn_replies
+        observed = self.observed
         last: str | None = None  # the latest message since the last user turn
         pending: dict[str, int] = {}  # tool_call_id -> index of the call still waiting for its result
         seen: set[str] = set()
@@ -121,8 +125,10 @@ class Reading:
                                      f"content[{i}]: the agent replies while calls are unanswered"))
             elif cls == "text_observation":
                 observations.append(i)
+                cid = e.get("tool_call_id")
                 if source == "environment":
                     results.append(i)
+                    observed[cid] = text
                 elif source == "user":
                     spoken.append(i)
                     if last is not None:
@@ -131,7 +137,6 @@ class Reading:
                 if source is None or text is None:
                     failures.append(_invalid(i, cls))
                     continue
-                cid = e.get("tool_call_id")
                 if source == "user":
                     if cid is not None:
                         failures.append((Reason.ROLE_CONFUSION,

@@ -40,7 +40,7 @@ def replay(content: list[Event], tools: Mapping[str, Tool], store: Store,
     world = store.fork()
     out = Replay()
     read = reading_of(content, reading)
-    observed = {content[i].get("tool_call_id"): content[i]["content"] for i in read.results}
+    observed = read.observed
     keys = read.call_keys
     calls, failed = out.calls, out.failed
     for i in read.calls:

@@ -97,6 +97,7 @@ class Transfer(TypedDict):
     to_account: str
     amount: float
     from_balance: float
+    currency: Annotated[str, Arg("Currency of the amounts")]
 
 
 def _account(db: Store, account_id: str) -> dict:
@@ -153,30 +154,33 @@ def list_accounts(db: Store, customer_id: CustomerId) -> AccountList:
 @tool(
     mutates=True,
     phrases=(
-        "transfer {amount} from {from_account} to {to_account}",
-        "send {amount} from account {from_account} to account {to_account}",
+        "transfer {amount} USD from {from_account} to {to_account}",
+        "send {amount} USD from account {from_account} to account {to_account}",
     ),
     answer=("transfer_id", "from_balance"),
 )
 def transfer(db: Store, from_account: AccountId, to_account: AccountId, amount: Amount) -> Transfer:
     """Move money between two accounts. Fails on frozen accounts, insufficient funds or the daily limit."""
     if from_account == to_account:
-        raise ToolError("bad_value", "from_account and to_account must differ")
+        raise ToolError("bad_value", f"the money would go from account {from_account} to itself")
     src, dst = _account(db, from_account), _account(db, to_account)
     for a in (src, dst):
         if a["status"] != "active":
             raise ToolError("account_frozen", f"account {a['id']} is {a['status']}")
     sent_today = sum(t["amount"] for t in db.where("transfers", "from_account", from_account))
     if sent_today + amount > DAILY_LIMIT:
-        raise ToolError("limit_exceeded", f"daily transfer limit of {DAILY_LIMIT:.2f} exceeded for {from_account}")
-    if src["balance"] < amount:
-        raise ToolError("insufficient_funds", f"insufficient funds in {from_account}: balance {src['balance']:.2f}")
+        raise ToolError("limit_exceeded", f"account {from_account} has already sent {sent_today:,.2f} {src['currency']} "
+                        f"today, and this would take it over its daily limit of {DAILY_LIMIT:,.2f} {src['currency']}")
+    if src["balance"] < amount:  # a sentence the assistant can pass on: "because account ACC-1027 holds only ..."
+        raise ToolError("insufficient_funds", f"account {from_account} holds only {src['balance']:,.2f} {src['currency']}, "
+                        f"less than the {amount:,.2f} {src['currency']} to send")
     new_src = round(src["balance"] - amount, 2)
     db.put("accounts", src["id"], {**src, "balance": new_src})
     db.put("accounts", dst["id"], {**dst, "balance": round(dst["balance"] + amount, 2)})
     tid = f"TRF-{db.serial('transfers'):05d}"
     db.put("transfers", tid, {"id": tid, "from_account": from_account, "to_account": to_account, "amount": amount})
-    return {"transfer_id": tid, "from_account": from_account, "to_account": to_account, "amount": amount, "from_balance": new_src}
+    return {"transfer_id": tid, "from_account": from_account, "to_account": to_account, "amount": amount, "from_balance": new_src,
+            "currency": src["currency"]}
 
 
 class StatusChange(TypedDict):
@@ -209,6 +213,7 @@ class Opened(TypedDict):
     owner_id: str
     type: str
     balance: float
+    currency: Annotated[str, Arg("Currency of the amounts")]
 
 
 @tool(
@@ -227,7 +232,7 @@ def open_account(
         raise ToolError("limit_exceeded", f"customer {customer_id} already holds the maximum of 4 accounts")
     aid = f"ACC-{1000 + db.serial('accounts')}"
     db.put("accounts", aid, {"id": aid, "owner_id": customer_id, "type": type, "currency": "USD", "balance": 0.0, "status": "active"})
-    return {"account_id": aid, "owner_id": customer_id, "type": type, "balance": 0.0}
+    return {"account_id": aid, "owner_id": customer_id, "type": type, "balance": 0.0, "currency": "USD"}
 
 
 class Card(TypedDict):

@@ -29,6 +29,7 @@ NOUNS = {
 ADJECTIVES = ("Compact", "Classic", "Deluxe", "Eco", "Pro", "Travel", "Everyday", "Premium", "Mini", "Sturdy")
 TODAY = "2026-12-20"  # the shop's fixed "today": new orders are placed on it, seeded ones before it
 MAX_QUANTITY = 5
+CURRENCY = "USD"  # what every price, total and refund of the shop is in
 NEAR_MISSES = (  # in the shop's words, but no tool does it (see Domain.near_misses)
     "change the delivery address of {order_id}", "apply a discount code to {order_id}",
     "exchange {order_id} for a different size", "post a five-star review of {product_id}",
@@ -121,6 +122,7 @@ class Product(TypedDict):
     name: str
     category: Annotated[str, Arg("Product category", entity="category")]
     price: float
+    currency: Annotated[str, Arg("Currency of the amounts")]
     stock: int
 
 
@@ -130,6 +132,7 @@ class Order(TypedDict):
     product_id: Annotated[str, Arg("Product ordered", entity="product_id")]
     quantity: int
     total: float
+    currency: Annotated[str, Arg("Currency of the amounts")]
     status: str
     placed_on: str
 
@@ -152,7 +155,7 @@ def _customer_view(c: dict) -> Customer:
 
 def _product_view(p: dict) -> Product:
     return {"product_id": p["id"], "name": p["name"], "category": p["category"], "price": p["price"],
-            "stock": p["stock"]}
+            "currency": CURRENCY, "stock": p["stock"]}
 
 
 def _order_view(o: dict) -> Order:
@@ -162,6 +165,7 @@ def _order_view(o: dict) -> Order:
         "product_id": o["product_id"],
         "quantity": o["quantity"],
         "total": o["total"],
+        "currency": CURRENCY,
         "status": o["status"],
         "placed_on": o["placed_on"],
     }
@@ -248,6 +252,7 @@ class ProductSearch(TypedDict):
     count: int
     cheapest_product_id: Annotated[str, Arg("The cheapest product in stock", entity="product_id")]
     cheapest_price: float
+    currency: Annotated[str, Arg("Currency of the amounts")]
 
 
 @tool(
@@ -262,7 +267,7 @@ def search_products(db: Store, category: Category) -> ProductSearch:
         raise ToolError("not_found", f"no {category} products are in stock")
     briefs: list[ProductBrief] = [{"product_id": p["id"], "name": p["name"], "price": p["price"]} for p in found]
     return {"category": category, "products": briefs, "count": len(briefs),
-            "cheapest_product_id": found[0]["id"], "cheapest_price": found[0]["price"]}
+            "cheapest_product_id": found[0]["id"], "cheapest_price": found[0]["price"], "currency": CURRENCY}
 
 
 @tool(
@@ -315,13 +320,14 @@ class Refund(TypedDict):
     refund_id: Annotated[str, Arg("Refund id", entity="refund_id")]
     order_id: Annotated[str, Arg("Refunded order", entity="order_id")]
     amount: float
+    currency: Annotated[str, Arg("Currency of the amounts")]
     reason: str
     status: str
 
 
 def _refund_view(r: dict) -> Refund:
-    return {"refund_id": r["id"], "order_id": r["order_id"], "amount": r["amount"], "reason": r["reason"],
-            "status": r["status"]}
+    return {"refund_id": r["id"], "order_id": r["order_id"], "amount": r["amount"], "currency": CURRENCY,
+            "reason": r["reason"], "status": r["status"]}
 
 
 @tool(

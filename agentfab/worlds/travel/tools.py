@@ -35,6 +35,7 @@ NEAR_MISSES = (  # in travel's words, but no tool does it (see Domain.near_misse
     "cancel the hotel stays of {traveler_id}", "change the passenger name on {booking_id}",
 )
 CANCEL_FEE = 0.2  # share of the fare kept when a booking is cancelled
+CURRENCY = "USD"  # what every fare, rate and refund is in
 
 City = Annotated[str, Arg("City name, e.g. Denver", entity="city")]
 AirportCode = Annotated[str, Arg("IATA airport code, e.g. DEN", entity="airport_code", pattern=r"^[A-Z]{3}$")]
@@ -207,6 +208,7 @@ class FlightSearch(TypedDict):
     count: int
     cheapest_flight_id: Annotated[str, Arg("Cheapest flight with free seats", entity="flight_id")]
     cheapest_price: float
+    currency: Annotated[str, Arg("Currency of the amounts")]
 
 
 @tool(
@@ -230,7 +232,7 @@ def search_flights(db: Store, origin: AirportCode, destination: AirportCode, dat
                                   "departure": f["departure"], "price": f["price"], "seats_left": f["seats_left"]}
                                  for f in found]
     return {"origin": origin, "destination": destination, "date": date, "flights": briefs, "count": len(briefs),
-            "cheapest_flight_id": open_seats[0]["id"], "cheapest_price": open_seats[0]["price"]}
+            "cheapest_flight_id": open_seats[0]["id"], "cheapest_price": open_seats[0]["price"], "currency": CURRENCY}
 
 
 class Flight(TypedDict):
@@ -243,6 +245,7 @@ class Flight(TypedDict):
     date: Annotated[str, Arg("Date of the flight", entity="date")]
     departure: str
     price: float
+    currency: Annotated[str, Arg("Currency of the amounts")]
     seats_left: int
 
 
@@ -256,7 +259,7 @@ def get_flight(db: Store, flight_id: FlightId) -> Flight:
     return {"flight_id": f["id"], "flight_number": f["flight_number"], "origin": f["origin"],
             "destination": f["destination"], "origin_city": _served(db, f["origin"]),
             "destination_city": _served(db, f["destination"]), "date": f["date"], "departure": f["departure"],
-            "price": f["price"], "seats_left": f["seats_left"]}
+            "price": f["price"], "currency": CURRENCY, "seats_left": f["seats_left"]}
 
 
 class Booking(TypedDict):
@@ -264,12 +267,13 @@ class Booking(TypedDict):
     flight_id: Annotated[str, Arg("Booked flight", entity="flight_id")]
     traveler_id: Annotated[str, Arg("Who travels", entity="traveler_id")]
     price: float
+    currency: Annotated[str, Arg("Currency of the amounts")]
     status: str
 
 
 def _booking_view(b: dict) -> Booking:
     return {"booking_id": b["id"], "flight_id": b["flight_id"], "traveler_id": b["traveler_id"], "price": b["price"],
-            "status": b["status"]}
+            "currency": CURRENCY, "status": b["status"]}
 
 
 @tool(
@@ -320,6 +324,7 @@ class CancelledBooking(TypedDict):
     booking_id: Annotated[str, Arg("Booking id", entity="booking_id")]
     status: str
     refund_amount: float
+    currency: Annotated[str, Arg("Currency of the amounts")]
 
 
 @tool(mutates=True, phrases=("cancel {booking_id}", "call off {booking_id} and refund it"))
@@ -331,7 +336,8 @@ def cancel_booking(db: Store, booking_id: BookingId) -> CancelledBooking:
     f = db.require("flights", b["flight_id"], "flight")
     db.put("flights", f["id"], {**f, "seats_left": f["seats_left"] + 1})
     db.put("bookings", booking_id, {**b, "status": "cancelled"})
-    return {"booking_id": booking_id, "status": "cancelled", "refund_amount": round(b["price"] * (1 - CANCEL_FEE), 2)}
+    return {"booking_id": booking_id, "status": "cancelled", "refund_amount": round(b["price"] * (1 - CANCEL_FEE), 2),
+            "currency": CURRENCY}
 
 
 class HotelBrief(TypedDict):
@@ -347,6 +353,7 @@ class HotelSearch(TypedDict):
     count: int
     cheapest_hotel_id: Annotated[str, Arg("Cheapest hotel with free rooms", entity="hotel_id")]
     cheapest_price: float
+    currency: Annotated[str, Arg("Currency of the amounts")]
 
 
 @tool(
@@ -363,7 +370,7 @@ def search_hotels(db: Store, city: City) -> HotelSearch:
     briefs: list[HotelBrief] = [{"hotel_id": h["id"], "name": h["name"], "stars": h["stars"],
                                  "price_per_night": h["price_per_night"]} for h in found]
     return {"city": c["id"], "hotels": briefs, "count": len(briefs), "cheapest_hotel_id": found[0]["id"],
-            "cheapest_price": found[0]["price_per_night"]}
+            "cheapest_price": found[0]["price_per_night"], "currency": CURRENCY}
 
 
 class Hotel(TypedDict):
@@ -372,6 +379,7 @@ class Hotel(TypedDict):
     city: Annotated[str, Arg("City of the hotel", entity="city")]
     stars: int
     price_per_night: float
+    currency: Annotated[str, Arg("Currency of the amounts")]
     rooms_left: int
 
 
@@ -383,7 +391,8 @@ def get_hotel(db: Store, hotel_id: HotelId) -> Hotel:
     """Get a hotel: name, city, star rating, nightly rate and free rooms."""
     h = db.require("hotels", hotel_id, "hotel")
     return {"hotel_id": h["id"], "name": h["name"], "city": h["city"], "stars": h["stars"],
-            "price_per_night": h["price_per_night"], "rooms_left": h["rooms_left"]}
+            "price_per_night": h["price_per_night"], "currency": CURRENCY,
+            "rooms_left": h["rooms_left"]}
 
 
 class Stay(TypedDict):
@@ -393,6 +402,7 @@ class Stay(TypedDict):
     check_in: str
     nights: int
     total_price: float
+    currency: Annotated[str, Arg("Currency of the amounts")]
 
 
 @tool(
@@ -417,7 +427,7 @@ def book_hotel(
         raise ToolError("sold_out", f"hotel {hotel_id} has no free rooms")
     sid = f"ST-{db.serial('stays'):04d}"
     stay: Stay = {"stay_id": sid, "hotel_id": hotel_id, "traveler_id": traveler_id, "check_in": check_in,
-                  "nights": nights, "total_price": round(h["price_per_night"] * nights, 2)}
+                  "nights": nights, "total_price": round(h["price_per_night"] * nights, 2), "currency": CURRENCY}
     db.put("hotels", hotel_id, {**h, "rooms_left": h["rooms_left"] - 1})
     db.put("stays", sid, {"id": sid, **stay})
     return stay
