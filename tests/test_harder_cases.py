@@ -85,6 +85,9 @@ def test_a_refusal_says_back_what_was_asked_and_its_thought_names_an_offered_too
     assert named >= 10 and unnamed >= 5, (named, unnamed)
     assert len(replies) >= len(rows) * 0.8 and len(thoughts) >= len(rows) * 0.8
     assert retold("email me a copy of my record", "they") == "email them a copy of their record"
+    # 'I can't add a drug: name Lisinopril, unit price 31.62 USD: none of ...' (a quickstart row) read a colon twice
+    assert retold("add a drug: name Lisinopril, unit price 31.62 USD") == (
+        "add a drug (name Lisinopril, unit price 31.62 USD)")
 
 
 @pytest.fixture(scope="module")

@@ -207,10 +207,18 @@ _PERSONS = {"you": {"me": "you", "my": "your", "mine": "yours", "myself": "yours
 _PERSON_WORD = re.compile(r"\b(?:myself|mine|my|me|i'm|i)\b", re.IGNORECASE)
 
 
+_LISTED = re.compile(r"^((?:add|create) an? [a-z ]+): (.+)$")  # "add a drug: name Lisinopril, unit price 31.62 USD"
+
+
 def retold(request: str, person: str = "you") -> str:
     """The user's words said back to them ('email me a copy of my record' -> 'email you a copy of your record') or,
-    with person="they", about them in a thought ('... email them a copy of their record')."""
+    with person="they", about them in a thought ('... email them a copy of their record'). A record listed after a
+    colon is said in brackets, as the colon that follows in a reply would read twice ("I can't add a drug (name
+    Lisinopril, unit price 31.62 USD): none of ...")."""
     words = _PERSONS[person]
+    listed = _LISTED.match(request)
+    if listed:
+        request = f"{listed.group(1)} ({listed.group(2)})"
     return _PERSON_WORD.sub(lambda m: words[m.group(0).lower()], request)
 
 
