@@ -80,7 +80,7 @@ def seed_state(seed: int) -> Tables:
         first, last = fake.first_name(), last_name(fake)
         travelers[tid] = {"id": tid, "name": f"{first} {last}", "email": f"{first}.{last}{i}@example.com".lower(),
                           "home_city": fake.random_element(names),
-                          "loyalty_tier": fake.random_element(("none", "silver", "gold"))}
+                          "loyalty_tier": fake.random_element(("standard", "silver", "gold"))}
     for origin in names:
         for destination in names:
             if origin == destination:
