@@ -141,3 +141,19 @@ def test_a_username_is_made_from_its_owners_name():
                     assert last.strip(".") in r["username"], (r["name"], r["username"])
                     checked += 1
     assert checked >= 10
+
+
+def test_a_refused_delete_of_a_record_with_many_referrers_names_five_and_counts_the_rest():
+    """'the location still has 6 cars (CAR-0010, CAR-0019, CAR-0020, CAR-0025, CAR-0035, ...)' (35 quickstart
+    replies passed the '...' on): five are named and the rest counted, '... CAR-0035 and 1 more)'."""
+    domain = builtin_domain("library")
+    world = domain.seeded(3).fork()
+    first = next(iter(world.rows("loans")))
+    book = first["book_id"]
+    for n in range(6):  # give one book more than five loans
+        world.put("loans", f"LN-9{n:04d}", {**first, "id": f"LN-9{n:04d}"})
+    result = domain.tool("delete_book").invoke(world, {"book_id": book})
+    message = result["error"]["message"]
+    held = sorted(r["id"] for r in world.rows("loans") if r["book_id"] == book)
+    assert len(held) > 5 and "..." not in message, message
+    assert f"({', '.join(held[:5])} and {len(held) - 5} more)" in message, message

@@ -451,7 +451,8 @@ def _writes(b: _Builder, fam: _Family) -> None:
         for other, f in fam.referrers:
             users = sorted(r[other.key] for r in store.where(other.table, f.name, own))
             if users:
-                shown = ", ".join(users[:5]) + (", ..." if len(users) > 5 else "")
+                # "(CAR-0010, CAR-0019, CAR-0020, CAR-0025, CAR-0035 and 1 more)": a reply passes it on as it reads
+                shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
                 what = other.words if len(users) == 1 else other.plural_words
                 raise ToolError("invalid_state", f"{e.words} {own} still has {len(users)} {what} ({shown}), "
                                                  "which must be deleted or reassigned first")
