@@ -51,19 +51,15 @@ def check(
     """Schema, execution, ground truth and rules (later stages too, so a rejected row carries all its problems).
     `reading`: the record's reading of `content`, shared with the judge and dedup (one is made when None)."""
     read = reading_of(content, reading)
-    v = Verdict()
-    v.stages.append("schema")
-    v.add(read.event_failures)
-    v.add(check_calls(content, offered, read.call_keys))
-    v.stages.append("exec")
+    v = Verdict(stages=["schema", "exec", "truth", "rule"])  # every stage runs: a row carries all its problems
+    found = [read.event_failures, check_calls(content, offered, read.call_keys)]
     rep = replay(content, offered, store, expected_errors(task, read.plan_arguments(task)), read)
-    v.add(rep.failures)
-    v.stages.append("truth")
+    found.append(rep.failures)
     failures, v.facts = truth(task, content, rep, read)
-    v.add(failures)
-    v.stages.append("rule")
-    v.add(check_rules(task, rep))
-    v.add(check_language(content, offered, read))
+    found += [failures, check_rules(task, rep), check_language(content, offered, read)]
+    for failed in found:
+        if failed:  # most stages find nothing
+            v.add(failed)
     return v
 
 
