@@ -157,9 +157,9 @@ class ChainGrowing:
             if (tool.name, out_field) in self.index.clean:
                 self._alone[(tool.name, key)] = entry[1]
             feeds = links[-1 - i][0], sid, out_field
-        if feeds is not None:
-            steps[-1] = Step(head.id, head.tool, dict(head.arguments), {feeds[0]: f"{feeds[1]}.{feeds[2]}"},
-                             [feeds[1]], head.turn, key=head.key)
+        if feeds is not None:  # the head step was made for this chain alone: it takes its binding in place
+            head.bindings = {feeds[0]: f"{feeds[1]}.{feeds[2]}"}
+            head.depends_on = [feeds[1]]
         return steps
 
     def _extendable_head(self, rng: random.Random, depth: int, read_only: bool) -> tuple[Step, Any] | None:
