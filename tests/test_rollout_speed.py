@@ -172,3 +172,47 @@ def test_a_failed_actions_id_is_found_as_the_pattern_per_id_found_it(text, ident
 
     assert _names(text, ident) == (re.search(rf"(?<![\w-]){re.escape(ident)}(?![\w-])", text) is not None)
     assert _names(f"delete policy {ident}", ident) and not _names(f"delete policy {ident}9", ident)  # control
+
+
+def test_the_result_texts_a_rollout_carries_are_those_every_check_and_the_row_would_write():
+    """The oracle writes each observation taken from the task's results once and carries the texts
+    (`Rollout.texts`): the row and the replay read them instead of writing them again, with the same answers as
+    without them; a text the replay was not given is compared as a text (the negative control)."""
+    import random
+
+    from agentfab.flows.rows import dataset_row
+    from agentfab.validators.reading import Reading
+    from agentfab.validators.replay import replay
+    from agentfab.validators.verify import check
+    from agentfab.worlds.core import canonical_json
+
+    carried = 0
+    for agent, task, rng in _composed(0.1, 160):
+        out = agent.roll_out(task, rng, task.results)
+        if out.texts is None:
+            continue
+        carried += 1
+        texts = out.texts[1]
+        assert out.texts[0] is task and texts == {k: canonical_json(task.results[k]) for k in texts}
+        observed = {e["content"] for e in out.content if e.get("source") == "environment"}
+        assert all(any(t is o for o in observed) for t in texts.values())  # the very strings of the events
+        given, plain = Reading(out.content, out.texts), Reading(out.content)
+        assert given.result_texts(task) is texts and plain.result_texts(task) == {}
+        offered = {n: agent.domain.tool(n) for n in task.tools}
+        a, b = check(task, out.content, offered, agent.store, given), check(task, out.content, offered, agent.store,
+                                                                              plain)
+        assert (a.reasons, a.details) == (b.reasons, b.details)
+        row = {"row_id": task.id, "task": task, "content": out.content, "verdict": a, "domain": agent.domain,
+               "provenance": {"recipe_name": "r", "recipe_hash": "h", "seed": 1, "shard": 0, "world_seed": 0,
+                              "world_offset": 0, "world": "bank", "engine": "offline", "models": "{}",
+                              "negative": None}, "dedup_key": ""}
+        assert dataset_row(**row, reading=given) == dataset_row(**row, reading=plain)
+        # the negative control: an observation that is not the text it was written as is compared as a text
+        i = next(i for i, e in enumerate(out.content) if e.get("source") == "environment")
+        for content, fails in (('{"changed":true}', True),  # another result
+                               ("".join(list(out.content[i]["content"])), False)):  # an equal text, another string
+            changed = [dict(e) if j == i else e for j, e in enumerate(out.content)]
+            changed[i]["content"] = content
+            found = replay(changed, offered, agent.store, reading=Reading(changed, out.texts)).failures
+            assert any(code == "exec.observation_mismatch" for code, _ in found) == fails
+    assert carried >= 60

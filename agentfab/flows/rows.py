@@ -160,11 +160,12 @@ def dataset_row(*, row_id: str, task: Task, content: list[dict[str, Any]] | Even
     (task_id, family, domain_name, kind, depth, width, turns, tools, needed_tools, plan, results, state_diff, c,
      expect_refusal, declined, failure_outcome) = _task_fields(vars(task))
     arguments = reading.plan_arguments(task) if reading is not None else [canonical_json(s.arguments) for s in plan]
+    written = reading.result_texts(task) if reading is not None else {}  # `results` as the rollout wrote them
     texts, answers = zip(*map(_turn_fields, map(vars, turns)))
     ground_truth = (
         list(answers),
         [(i, tool, args, [f"{p}={r}" for p, r in sorted(bindings.items())] if bindings else [], depends_on, turn,
-          canonical_json(results.get(i)), asks, expect_error)
+          written[i] if i in written else canonical_json(results.get(i)), asks, expect_error)
          for (i, tool, bindings, depends_on, turn, asks, expect_error), args
          in zip(map(_step_fields, map(vars, plan)), arguments)],
         [(table, key, None if before is None else canonical_json(before),

@@ -144,6 +144,9 @@ class Draft:
     world: TaskWorld
     plan: Plan | None
     raised: ToolRaised | None = None  # a {python: module} tool raised while composing: the task is rejected
+    # the texts of the task's results the oracle's observations were written from (`Rollout.texts`): its checks
+    # and rows read them (`Reading.result_texts`)
+    texts: tuple[Task, dict[str, str]] | None = None
 
 
 @dataclass
@@ -298,12 +301,14 @@ class OracleRollOut:
 
     def __call__(self, draft: Draft, task: Task) -> list[Event]:
         # the plan's results as composing met them in this world: the calls are not run a second time
-        return draft.world.agent.roll_out(task, self.rng, task.results).content
+        rollout = draft.world.agent.roll_out(task, self.rng, task.results)
+        draft.texts = rollout.texts
+        return rollout.content
 
 
 def verify_stage(record: Record) -> None:
     """Stage 4: schema, execution replay, ground truth and rules; every failure becomes a reason code."""
-    record.reading = Reading(record.content)
+    record.reading = Reading(record.content, record.draft.texts)
     record.verdict = check(record.task, record.content, record.offered, record.draft.world.store, record.reading)
 
 

@@ -41,6 +41,10 @@ class Rollout:
     n_calls: int = 0
     n_errors: int = 0
     world: Store | None = field(default=None, repr=False)
+    # (task, {step id: canonical JSON of task.results[step id]}) for the steps whose observation the oracle wrote
+    # from the task's own result (`known`): the replay and the row need those texts again
+    # (`Reading.result_texts`), and take them from here instead of writing them again
+    texts: tuple[Task, dict[str, str]] | None = field(default=None, repr=False)
 
 
 def user(text: str) -> Event:
@@ -57,8 +61,13 @@ def call(function: str, kwargs: dict[str, Any], call_id: str, description: str |
 
 
 def result(function: str, value: Any, call_id: str) -> Event:
-    return {"class_": "text_observation", "source": "environment", "content": canonical_json(value),
-            "tool_call_id": call_id, "name": function}
+    return observation(function, canonical_json(value), call_id)
+
+
+def observation(function: str, text: str, call_id: str) -> Event:
+    """A tool's result event, `text` the canonical JSON of the result."""
+    return {"class_": "text_observation", "source": "environment", "content": text, "tool_call_id": call_id,
+            "name": function}
 
 
 def reply_parts(domain: Domain, steps: list[PlanStep], results: dict[str, Any], terminal: Collection[str],
@@ -117,6 +126,8 @@ class OracleAgent:
                     reached = s.turn
         world = _World(self.domain, self.store, known if self._runs_own else None)
         out = Rollout(content=[])
+        # the texts of the task's own results, as the observations taken from `known` write them
+        texts: dict[str, str] | None = {} if world.known is not None and known is task.results else None
         results: dict[str, Any] = {}
         called: dict[str, dict[str, Any]] = {}  # step id -> the arguments it was (rightly) called with
         ids = iter(range(1, 10_000))
@@ -141,7 +152,7 @@ class OracleAgent:
                     out.content.append(message(c.question, thinker.before_question(asked, c.param, c.options)))
                     out.content.append(user(c.reply))
                     c = None
-                called.update(self._call_group(group, world, results, out, ids, rng, tool_of, thinker))
+                called.update(self._call_group(group, world, results, out, ids, rng, tool_of, thinker, texts))
             failed = [s for s in steps if s.expect_error and is_error(results.get(s.id))]
             if schedule is None:
                 parts = reply_parts(self.domain, [s for s in steps if s not in failed] if failed else steps, results,
@@ -162,6 +173,7 @@ class OracleAgent:
                 text += " " + DECLINES[rng._randbelow(len(DECLINES))].format(b=retold(task.declined))
             out.content.append(message(text, thinker.before_reply(parts, rng, results[failed[0].id] if failed else None)))
         out.world = world.store
+        out.texts = (task, texts) if texts else None
         return out
 
     def _refusal(self, task: Task, rng: random.Random) -> str:
@@ -171,9 +183,10 @@ class OracleAgent:
         return shapes[rng._randbelow(len(shapes))].format(b=retold(task.declined or "do that"), things=things)
 
     def _call_group(self, group: list[PlanStep], world: "_World", results: dict[str, Any], out: Rollout,
-                    ids: Any, rng: random.Random, tool_of: dict[str, str], thinker: Reasoner
-                    ) -> dict[str, dict[str, Any]]:
-        """Make one round of calls (and the retries of a mistyped one); returns each step's right arguments."""
+                    ids: Any, rng: random.Random, tool_of: dict[str, str], thinker: Reasoner,
+                    texts: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+        """Make one round of calls (and the retries of a mistyped one); returns each step's right arguments.
+        `texts`: step id -> the observation's text, of each result taken from `world.known` (`Rollout.texts`)."""
         args_of = {s.id: resolve(s, results) for s in group}
         reason = thinker.before_calls(group, args_of, results, tool_of, rng)
         for s in group:
@@ -206,6 +219,7 @@ class OracleAgent:
         for step, args, cid in pending:
             if wrongs and step is slip:
                 value = last = tool_named(step.tool).invoke(world.made(), args)
+                text = canonical_json(value)
             else:
                 if known is not None:
                     value = known[step.id]
@@ -213,7 +227,10 @@ class OracleAgent:
                 else:
                     value = tool_named(step.tool).invoke(world.store, args)  # type: ignore[arg-type]
                 results[step.id] = value
-            content.append(result(step.tool, value, cid))
+                text = canonical_json(value)
+                if texts is not None and known is not None:
+                    texts[step.id] = text
+            content.append(observation(step.tool, text, cid))
             out.n_errors += is_error(value)
         out.n_calls += len(pending)
         if not wrongs:

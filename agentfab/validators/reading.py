@@ -31,13 +31,16 @@ class Reading:
 
     __slots__ = ("content", "_facts", "call_keys", "replies", "turn_replies", "_flat", "_plan",
                  "calls", "messages", "observations", "results", "spoken", "from_environment", "from_user",
-                 "error_results", "event_failures", "stored", "silent_groups", "observed")
+                 "error_results", "event_failures", "stored", "silent_groups", "observed", "_texts")
 
-    def __init__(self, content: list[Event]):
+    def __init__(self, content: list[Event], texts: tuple[Task, dict[str, str]] | None = None):
+        """`texts`: (task, {step id: canonical JSON of task.results[step id]}) as far as they are written already
+        (the oracle's observations were written from them: `rollouts.Rollout.texts`)."""
         self.content = content
         self._facts: tuple[Task, bool] | None = None  # (task, every fact of each turn stated in that turn's reply)
         self._flat: list[str] | None = None
         self._plan: tuple[Task, list[str]] | None = None
+        self._texts = texts
         # indices of the events by kind, found in one pass: each check used to walk the events for its own
         self.calls: list[int] = []  # api_action
         self.messages: list[int] = []  # message_action (messages to the user)
@@ -183,6 +186,22 @@ class Reading:
         if self._plan is None or self._plan[0] is not task:
             self._plan = (task, [canonical_json(s.arguments) for s in task.plan])
         return self._plan[1]
+
+    def result_texts(self, task: Task) -> dict[str, str]:
+        """The canonical JSON of values of `task.results` by step id, as far as they were written before this
+        reading was made (the oracle's observations are written from them: `rollouts.Rollout.texts`); {} if none."""
+        given = self._texts
+        return given[1] if given is not None and given[0] is task else {}
+
+    def written_from(self) -> dict[int, tuple[str, Any]]:
+        """id(text) -> (text, the result value it is the canonical JSON of), for the texts given to this reading: an
+        observation whose content is one of those very strings was written from that value (the replay compares
+        the value it gets again with it, not a text written again)."""
+        given = self._texts
+        if given is None:
+            return {}
+        results = given[0].results
+        return {id(text): (text, results[k]) for k, text in given[1].items()}
 
 
 def _invalid(i: int, cls: Any) -> tuple[str, str]:
