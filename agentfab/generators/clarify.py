@@ -18,7 +18,7 @@ from typing import Any
 from agentfab.generators.language import _cap, tool_class
 from agentfab.generators.plans import Plan, Step
 from agentfab.generators.tasks import FAILED, Composer
-from agentfab.generators.values import sample_arguments
+from agentfab.generators.values import between, sample_arguments
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.wording import is_person, join_words, label, noun, plural
 from agentfab.worlds.core import Domain, Tool
@@ -48,7 +48,7 @@ def _later(c: Composer, rng: random.Random) -> Plan | None:
     a user who says "update X" without saying what is not asking anything). One chain is composed (chains are the
     costly part, so at most two); any later step with a free required value can be the one asked about."""
     for _ in range(2):
-        chain = c.chain(rng.randint(2, min(3, max(2, c.limits.max_depth))), rng)
+        chain = c.chain(between(rng, 2, min(3, max(2, c.limits.max_depth))), rng)
         if chain is None or len(chain) < 2:
             return None
         candidates = []

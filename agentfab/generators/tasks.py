@@ -16,7 +16,7 @@ from agentfab.worlds import memo_budget
 from agentfab.generators.chains import ChainGrowing, HeadDraw
 from agentfab.generators.depth_index import OWN_SOURCES, DepthIndex, entity_params, pure
 from agentfab.generators.plans import FAILED, ComposeLimits, Plan, Step
-from agentfab.generators.values import PoolCache, sample_arguments
+from agentfab.generators.values import PoolCache, between, sample, sample_arguments
 from agentfab.worlds.core import Domain, Store, Tool, canonical_json, is_error
 
 __all__ = ["FAILED", "ComposeLimits", "Composer", "Plan", "Step"]
@@ -311,12 +311,12 @@ class Composer(ChainGrowing):
             step = self.atomic(rng)
             return self.finish(kind, [[step]], self.family_of(step)) if step else None
         if kind in ("chain", "multi_turn"):
-            chain = self.chain(rng.randint(2, lim.max_depth), rng) or self.chain(2, rng)
+            chain = self.chain(between(rng, 2, lim.max_depth), rng) or self.chain(2, rng)
             if chain is None:
                 return None
             if kind == "multi_turn":
-                turns = rng.randint(2, min(3, len(chain)))
-                cuts = sorted(rng.sample(range(1, len(chain)), turns - 1))
+                turns = between(rng, 2, min(3, len(chain)))
+                cuts = sorted(sample(rng, range(1, len(chain)), turns - 1))
                 for i, step in enumerate(chain):
                     step.turn = sum(1 for c in cuts if i >= c)
             return self.finish(kind, [chain], self.family_of(chain[-1]))

@@ -48,7 +48,7 @@ def sample_value(schema: dict[str, Any], pools: PoolCache, rng: random.Random) -
     if kind == "integer":
         lo = int(schema.get("minimum", schema.get("exclusiveMinimum", 0) + 1))
         hi = int(schema.get("maximum", schema.get("exclusiveMaximum", lo + 100) - 1))
-        return rng.randint(lo, max(lo, hi))
+        return between(rng, lo, max(lo, hi))
     if kind == "number":
         lo = float(schema.get("minimum", schema.get("exclusiveMinimum", 0.0)))
         hi = float(schema.get("maximum", schema.get("exclusiveMaximum", lo + 100.0)))
@@ -157,6 +157,14 @@ def sample(rng: random.Random, population: list[Any], k: int) -> list[Any]:
         selected.add(j)
         result.append(population[j])
     return result
+
+
+def between(rng: random.Random, a: int, b: int) -> int:
+    """`rng.randint(a, b)`: the same draw (`a + _randbelow(b - a + 1)`, as randrange makes it), without the two
+    calls and three index checks it takes to get there."""
+    if b < a:
+        raise ValueError(f"empty range ({a}, {b + 1}, {b + 1 - a})")
+    return a + rng._randbelow(b - a + 1)
 
 
 def shuffle(rng: random.Random, items: list[Any]) -> None:

@@ -8,13 +8,14 @@ from typing import Any, Callable
 
 from agentfab.generators.plans import Plan, Step
 from agentfab.generators.tasks import Composer
+from agentfab.generators.values import between
 from agentfab.worlds.core import canonical_json
 
 
 def compose_width(c: Composer, kind: str, rng: random.Random) -> Plan | None:
     """A parallel task (2..max width atomic calls) or a compound one (2..3 read-only chains), or None."""
     lim = c.limits
-    width = rng.randint(2, lim.max_width)
+    width = between(rng, 2, lim.max_width)
     grow: Callable[[random.Random], list[Step] | None]
     if kind == "parallel":
         def grow(r: random.Random) -> list[Step] | None:
@@ -24,7 +25,7 @@ def compose_width(c: Composer, kind: str, rng: random.Random) -> Plan | None:
         width = min(width, 3)
 
         def grow(r: random.Random) -> list[Step] | None:
-            return c.chain(r.randint(2, max(2, lim.max_depth - 1)), r, read_only=True)
+            return c.chain(between(r, 2, max(2, lim.max_depth - 1)), r, read_only=True)
 
     first = grow(rng)
     if first is None:
