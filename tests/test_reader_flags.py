@@ -388,3 +388,21 @@ def test_a_whether_question_is_answered_first_and_a_refused_transfer_says_why_in
     assert out["error"]["type"] == "insufficient_funds"
     assert out["error"]["message"] == (f"account {poor['id']} holds only {poor['balance']:,.2f} USD, less than the "
                                        f"{poor['balance'] + 10:,.2f} USD to send")
+
+
+def test_money_in_the_built_in_worlds_is_said_with_its_currency():
+    """'Its price is 259.20.', 'The refund is 359.43.', 'The highest late fee is 3.74.' (quickstart replies): the
+    shop, travel and bank results carry their currency and the library's money fields are named in USD, so every
+    sum a reply states says 'USD' after it."""
+    cases = [("shop", "get_product", "products", "product_id", "price"),
+             ("travel", "get_booking", "bookings", "booking_id", "price"),
+             ("library", "get_book", "books", "book_id", "price_usd")]
+    for world, tool_name, table, key, money in cases:
+        domain = _BUILTIN[world]
+        store = domain.seeded(3).fork()
+        first = min(r["id"] for r in store.rows(table))
+        tool = domain.tool(tool_name)
+        result = tool.invoke(store, {key: first})
+        said = {reply([Said(tool, {key: first}, result, (money,))], random.Random(s)) for s in range(4)}
+        amount = f"{result[money]:,.2f} USD"
+        assert all(amount in text for text in said), (world, said)
