@@ -119,8 +119,12 @@ def _list_of_structs(column: pa.ChunkedArray, fields: tuple[str, ...]) -> list[l
     """A list<struct> column as, per row, a list of tuples of the named fields (only those are made Python)."""
     array = column.combine_chunks()
     offsets = array.offsets.to_numpy()
-    flat = array.values
-    values = list(zip(*(pc.struct_field(flat, f).to_pylist() for f in fields)))
+    flat = array.values.slice(offsets[0], offsets[-1] - offsets[0])  # the rows' values (a slice's start at 0)
+    return _by_row(list(zip(*(pc.struct_field(flat, f).to_pylist() for f in fields))), offsets)
+
+
+def _by_row(values: list[Any], offsets: np.ndarray) -> list[list[Any]]:
+    """A list column's flat values (from `offsets[0]` on) cut into its rows by the column's offsets."""
     base = offsets[0]
     return [values[lo - base:hi - base] for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
@@ -154,9 +158,7 @@ class ToolKeys:
         distinct, code = np.unique(pair, return_inverse=True)
         name_of, params_of = names.dictionary.to_pylist(), params.dictionary.to_pylist()
         tools = [self._parse((name_of[p // len(params_of)], params_of[p % len(params_of)])) for p in distinct.tolist()]
-        per_place = [tools[c] for c in code.tolist()]
-        base = offsets[0]
-        return [per_place[lo - base:hi - base] for lo, hi in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+        return _by_row([tools[c] for c in code.tolist()], offsets)
 
 
 def _calls(plan: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:

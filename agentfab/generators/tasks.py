@@ -29,6 +29,13 @@ def _same_scalar(given: Any, value: Any) -> bool:
     return type(given) is type(value) and type(value) in (str, int) and given == value
 
 
+def _as_expected(result: Any, expect: str | None) -> bool:
+    """A step's result is what the plan expects: a success, or the error of type `expect`."""
+    if expect is None:
+        return not is_error(result)
+    return is_error(result) and result["error"]["type"] == expect
+
+
 def _own_write(tool: Tool, step: Step) -> bool:
     """A write of agentfab's own that must succeed: its result and change are functions of the state and arguments."""
     return tool.spec.mutates and tool.spec.source in OWN_SOURCES and step.expect_error is None
@@ -152,9 +159,7 @@ class Composer(ChainGrowing):
                     world = self.store.fork()
                 result = tool.invoke(world, args, key)
                 pristine = pristine and self._pure.get(step.tool) is tool and not world.diff()
-            if is_error(result) != (step.expect_error is not None):
-                return None
-            if step.expect_error is not None and result["error"]["type"] != step.expect_error:
+            if not _as_expected(result, step.expect_error):
                 return None
             results[step.id] = result
         run[:] = world, results, pristine
@@ -182,10 +187,7 @@ class Composer(ChainGrowing):
         if result is _MISSING:
             world = self.store.fork()
             result = tool.invoke(world, step.arguments, key)
-        expect = step.expect_error
-        if is_error(result) != (expect is not None):
-            return None
-        if expect is not None and result["error"]["type"] != expect:
+        if not _as_expected(result, step.expect_error):
             return None
         diff = world.diff() if world is not None else {}
         if _own_write(tool, step):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 from pydantic import Field, TypeAdapter
 
@@ -24,6 +24,10 @@ def Arg(description: str, *, entity: str | None = None, examples: list[Any] | No
     if examples:
         extra["examples"] = list(examples)
     return Field(description=description, json_schema_extra=extra or None, **constraints)
+
+
+# a result's currency, beside its prices, totals and balances: a reply says the amounts with it ("259.20 USD")
+Currency = Annotated[str, Arg("Currency of the amounts")]
 
 
 def ask(text: str, *fields: str) -> Phrase:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from typing_extensions import TypedDict
 
-from agentfab.worlds.authoring import Arg, ask, tool
+from agentfab.worlds.authoring import Arg, Currency, ask, tool
 
 from agentfab.worlds.core import EntityPool, Store, Tables, ToolError
 from agentfab.worlds.plausible import city
@@ -97,7 +97,7 @@ class Transfer(TypedDict):
     to_account: str
     amount: float
     from_balance: float
-    currency: Annotated[str, Arg("Currency of the amounts")]
+    currency: Currency
 
 
 def _account(db: Store, account_id: str) -> dict:
@@ -213,7 +213,7 @@ class Opened(TypedDict):
     owner_id: str
     type: str
     balance: float
-    currency: Annotated[str, Arg("Currency of the amounts")]
+    currency: Currency
 
 
 @tool(

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, get_args
 
 from typing_extensions import TypedDict
 
-from agentfab.worlds.authoring import Arg, ask, tool
+from agentfab.worlds.authoring import Arg, Currency, ask, tool
 
 from agentfab.worlds.core import EntityPool, Store, Tables, ToolError
 from agentfab.worlds.plausible import city
@@ -122,7 +122,7 @@ class Product(TypedDict):
     name: str
     category: Annotated[str, Arg("Product category", entity="category")]
     price: float
-    currency: Annotated[str, Arg("Currency of the amounts")]
+    currency: Currency
     stock: int
 
 
@@ -132,7 +132,7 @@ class Order(TypedDict):
     product_id: Annotated[str, Arg("Product ordered", entity="product_id")]
     quantity: int
     total: float
-    currency: Annotated[str, Arg("Currency of the amounts")]
+    currency: Currency
     status: str
     placed_on: str
 
@@ -252,7 +252,7 @@ class ProductSearch(TypedDict):
     count: int
     cheapest_product_id: Annotated[str, Arg("The cheapest product in stock", entity="product_id")]
     cheapest_price: float
-    currency: Annotated[str, Arg("Currency of the amounts")]
+    currency: Currency
 
 
 @tool(
@@ -320,7 +320,7 @@ class Refund(TypedDict):
     refund_id: Annotated[str, Arg("Refund id", entity="refund_id")]
     order_id: Annotated[str, Arg("Refunded order", entity="order_id")]
     amount: float
-    currency: Annotated[str, Arg("Currency of the amounts")]
+    currency: Currency
     reason: str
     status: str
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from typing_extensions import TypedDict
 
-from agentfab.worlds.authoring import Arg, ask, tool
+from agentfab.worlds.authoring import Arg, Currency, ask, tool
 
 from agentfab.worlds.core import EntityPool, Store, Tables, ToolError
 from agentfab.worlds.seeded_faker import last_name, seeded_faker, spelled
@@ -208,7 +208,7 @@ class FlightSearch(TypedDict):
     count: int
     cheapest_flight_id: Annotated[str, Arg("Cheapest flight with free seats", entity="flight_id")]
     cheapest_price: float
-    currency: Annotated[str, Arg("Currency of the amounts")]
+    currency: Currency
 
 
 @tool(
@@ -245,7 +245,7 @@ class Flight(TypedDict):
     date: Annotated[str, Arg("Date of the flight", entity="date")]
     departure: str
     price: float
-    currency: Annotated[str, Arg("Currency of the amounts")]
+    currency: Currency
     seats_left: int
 
 
@@ -267,7 +267,7 @@ class Booking(TypedDict):
     flight_id: Annotated[str, Arg("Booked flight", entity="flight_id")]
     traveler_id: Annotated[str, Arg("Who travels", entity="traveler_id")]
     price: float
-    currency: Annotated[str, Arg("Currency of the amounts")]
+    currency: Currency
     status: str
 
 
@@ -324,7 +324,7 @@ class CancelledBooking(TypedDict):
     booking_id: Annotated[str, Arg("Booking id", entity="booking_id")]
     status: str
     refund_amount: float
-    currency: Annotated[str, Arg("Currency of the amounts")]
+    currency: Currency
 
 
 @tool(mutates=True, phrases=("cancel {booking_id}", "call off {booking_id} and refund it"))
@@ -353,7 +353,7 @@ class HotelSearch(TypedDict):
     count: int
     cheapest_hotel_id: Annotated[str, Arg("Cheapest hotel with free rooms", entity="hotel_id")]
     cheapest_price: float
-    currency: Annotated[str, Arg("Currency of the amounts")]
+    currency: Currency
 
 
 @tool(
@@ -379,7 +379,7 @@ class Hotel(TypedDict):
     city: Annotated[str, Arg("City of the hotel", entity="city")]
     stars: int
     price_per_night: float
-    currency: Annotated[str, Arg("Currency of the amounts")]
+    currency: Currency
     rooms_left: int
 
 
@@ -402,7 +402,7 @@ class Stay(TypedDict):
     check_in: str
     nights: int
     total_price: float
-    currency: Annotated[str, Arg("Currency of the amounts")]
+    currency: Currency
 
 
 @tool(
