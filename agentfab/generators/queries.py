@@ -59,6 +59,8 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
     phrases = tool.phrases or phrases_of(tool)
     if known is not None:  # never "the gallery of the tour of gallery GAL-003"
         phrases = [p for p in phrases if p.asks != (known,)] or phrases
+    if step.bindings:  # a reference is no list item: never "add a field: the farm of that field"
+        phrases = [p for p in phrases if not _listed(p.text, tuple(step.bindings))] or phrases
     phrase = phrases[rng._randbelow(len(phrases))]
     template = phrase.text if hide is None else clarify_template(phrase.text, hide, tool)
     values: dict[str, str] = {}
@@ -91,6 +93,13 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
         else:
             text += " with the " + join_words(said)
     return Clause(text, phrase)
+
+
+@functools.lru_cache(maxsize=4096)
+def _listed(text: str, params: tuple[str, ...]) -> bool:
+    """Is one of `params` an item of the field list after a colon ("add a field: farm {farm_id}, crop {crop}")?"""
+    colon = text.find(": ")
+    return colon >= 0 and any(text.find("{" + p + "}", colon) > 0 for p in params)
 
 
 @functools.lru_cache(maxsize=16384)
