@@ -223,3 +223,26 @@ def test_a_value_fed_from_a_result_is_never_an_item_of_a_colon_list():
     given = Step("s1", "create_field", {"farm_id": "FRM-0002", "crop": "wheat"})
     plain = {render_clause(given, create, random.Random(i)).text for i in range(30)}
     assert any(t.startswith("add a field: ") for t in plain) and any(t.startswith("create a new") for t in plain)
+
+
+def test_records_found_by_their_whole_title_are_said_titled_as_found_by_name_are_named():
+    """'I found 1 course with title Introduction to Poetry' (quickstart, 13 rows) reads 'titled "Introduction to
+    Poetry"', the way the reply of a lookup by title says it; a part of a title keeps 'with'."""
+    import random
+
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.schemas.tasks import PlanStep
+    from agentfab.generators.rollouts import describe_answer
+
+    university = {d.name: d for d in synthesized_domains(30, 7)}["university"]
+    course = {"course_id": "CRS-025", "level": "graduate", "professor_id": "PRF-001", "title": "Introduction to Poetry"}
+    found = {"count": 1, "results": [course]}
+
+    def said(title: str) -> set[str]:
+        step = PlanStep(id="s1", tool="search_courses_by_title", arguments={"title": title})
+        return {describe_answer(university, [step], {"s1": found}, random.Random(i)) for i in range(8)}
+
+    whole = said("Introduction to Poetry")
+    assert all('1 course titled "Introduction to Poetry": CRS-025' in t for t in whole), whole
+    part = said("Poetry")
+    assert all("with title Poetry" in t and "titled" not in t for t in part), part

@@ -260,16 +260,19 @@ def _count_heads(part: Said, n: int) -> tuple[str | None, str | tuple[str, str]]
 
 
 def _with_value(part: Said, about: str) -> str:
-    """What records were found with, after their count: " in Seattle", " named Milo", " with model E190"."""
+    """What records were found with, after their count: " in Seattle", " named Milo", " titled Dune", " with model
+    E190"."""
     if len(part.arguments) == 1:
         (param, value), = part.arguments.items()
         if type(value) is str and _is_city(param):
             return f" in {value}"  # "3 hotels in Seattle", not "3 hotels with city Seattle"
-        if type(value) is str and (param == "name" or param.endswith("_name")):
+        how = "named" if param == "name" or param.endswith("_name") else "titled" if param == "title" else None
+        if type(value) is str and how is not None:
             found = part.result.get("results") if type(part.result) is dict else None
             if isinstance(found, list) and all(type(r) is dict and str(r.get(param, "")).casefold()
                                                == value.casefold() for r in found):
-                return f" named {value}"  # a search by part of a name keeps "with ...": "Anthony" finds "Anthony Lee"
+                said = f'"{value}"' if param in QUOTED and " " in value else value  # as a title is said elsewhere
+                return f" {how} {said}"  # a search by part of a name keeps "with ...": "Anthony" finds "Anthony Lee"
     return f" with {about[4:]}"
 
 
