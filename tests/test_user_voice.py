@@ -495,3 +495,19 @@ def test_a_listed_value_with_commas_of_its_own_is_quoted():
         "set the company to Baker, Young and Bartlett")
     assert fill(template, {"company": "Rivas-Peters", "email": "r@example.com"}) == (
         "add a customer: company Rivas-Peters, contact email r@example.com")
+
+
+def test_a_request_asked_as_a_question_ends_its_question_where_the_question_ends():
+    """'Could you tell me the driver of trip TRP-0012. Once you have it, count the trips of the trip's vehicle?'
+    (quickstart, 50 rows): the question is the first sentence and gets the question mark; the next sentence is
+    said as one."""
+    from agentfab.generators.language import OPENERS, THEN_SENTENCE, sentence
+
+    body = "tell me the driver of trip TRP-0012" + THEN_SENTENCE + "count the trips of the trip's vehicle."
+    texts = {sentence(body, random.Random(i)) for i in range(200)}
+    asked = [t for t in texts if any(t.startswith(o) for o in OPENERS if o.rstrip().endswith("you"))]
+    assert asked, texts
+    for t in asked:
+        assert "TRP-0012? Once you have it, count" in t and not t.endswith("?"), t
+    told = [t for t in texts if t.startswith(("Please ", "I need you to ", "Tell me"))]
+    assert told and all("TRP-0012. Once you have it, count" in t for t in told), told

@@ -361,6 +361,8 @@ def clarify_answer(tool: Tool, param: str, value: Any, rng: random.Random) -> st
 OPENERS = ("Please ", "Could you ", "Can you ", "I need you to ", "Hi, please ", "Would you ", "Hey, can you ", "")
 CLOSERS = (".", ", thanks.", " please.", " for me.", ". Thank you!")
 QUESTION_CLOSERS = ("?", " for me?", ", please?", "? Thanks.")
+# a chain's next request as a sentence of its own ("Find the trainer named Sarah Baker. Once you have it, ...")
+THEN_SENTENCE = ". Once you have it, "
 
 
 _ME = re.compile(r"\b(?:me|my|mine)\b", re.IGNORECASE)
@@ -373,6 +375,9 @@ def sentence(body: str, rng: random.Random) -> str:
     opener = OPENERS[rng.randrange(len(OPENERS))]
     body = body if opener else _cap(body)
     question = opener.rstrip().endswith("you")
+    first, then, rest = body.partition(THEN_SENTENCE) if question else (body, "", "")
+    if then:  # the question is the first sentence: "Could you find X? Once you have it, count Y.", not "X. ...?"
+        body, question = f"{first}? {then[2:]}{rest}", False
     closers = QUESTION_CLOSERS if question else CLOSERS
     closers = [c for c in closers if not ("please" in c and "please" in opener.lower())
                and not ("for me" in c and _ME.search(body))]  # never "my claim for me?"

@@ -13,7 +13,8 @@ from typing import Any
 from agentfab.generators.clarify import ambiguity_answer, ambiguity_question, holdings_request
 from agentfab.generators.facts import subject
 from agentfab.generators.language import (
-    clarify_answer, clarify_question, clarify_template, fill, param_label, phrases_of, sentence, setting, tool_class,
+    THEN_SENTENCE, clarify_answer, clarify_question, clarify_template, fill, param_label, phrases_of, sentence, setting,
+    tool_class,
 )
 from agentfab.generators.plans import Plan, Step
 from agentfab.generators.references import bound, named_slot, referred, unlabelled, whose_slot
@@ -29,7 +30,7 @@ CHAIN_JOINS = (
     ("First, {a}. Then {b}.", "{a}, then {b}"),
     ("{a}, and after that {b}.", "{a}, and after that {b}"),
     ("Step one: {a}. Step two: {b}.", "{a}; next, {b}"),
-    ("{a}. Once you have it, {b}.", "{a}, and with that, {b}"),
+    ("{a}" + THEN_SENTENCE + "{b}.", "{a}, and with that, {b}"),
 )
 PARALLEL_JOINS = (
     "I have {n} requests. {items}",
