@@ -164,6 +164,42 @@ def test_a_value_off_the_fast_path_converts_or_fails_as_pyarrow_does(change):
     assert table.equals(expected)
 
 
+def _as_record(value, arrow_type):
+    """A row (or a part of one) of dicts as the record a build makes: `record_dict` the other way."""
+    if pa.types.is_struct(arrow_type) and isinstance(value, dict):
+        return tuple(_as_record(value[field.name], field.type) for field in arrow_type)
+    if pa.types.is_list(arrow_type) and isinstance(value, list):
+        return [_as_record(v, arrow_type.value_type) for v in value]
+    return value
+
+
+def test_records_convert_in_one_call_and_a_dict_or_a_record_of_another_width_among_them_is_still_checked():
+    """A build's rows are records all the way down and pyarrow converts them whole. pyarrow would read a level of
+    dicts by key (a missing key a null, an unknown one dropped), so dicts, every value of a level or one among
+    records, are checked as before, and so is a record one field short (negative controls)."""
+    rows = copy.deepcopy(accepted_rows())
+    records = [_as_record(row, pa.struct(list(ROW_ARROW_SCHEMA))) for row in rows]
+    expected = pa.Table.from_pylist(rows, schema=ROW_ARROW_SCHEMA)
+    assert rows_table(records, {}).equals(expected)
+    at = list(ROW_ARROW_SCHEMA.names).index("verification")
+
+    def with_verification(dicts: dict[int, dict]) -> list[tuple]:
+        return [(*r[:at], dicts[i], *r[at + 1:]) if i in dicts else r for i, r in enumerate(records)]
+
+    last = len(records) - 1
+    misspelled = {**rows[last]["verification"], "judge_scor": 1.0}
+    del misspelled["judge_score"]
+    for dicts in ({0: rows[0]["verification"]}, {last: rows[last]["verification"]},
+                  {i: row["verification"] for i, row in enumerate(rows)}):
+        assert rows_table(with_verification(dicts), {}).equals(expected)
+        with pytest.raises(RowShapeError, match=r"unknown key\(s\) \['judge_scor'\]; missing key\(s\) \['judge_sc"):
+            rows_table(with_verification({**dicts, last: misspelled}), {})
+    content = list(ROW_ARROW_SCHEMA.names).index("content")
+    short = (*records[1][:content], [records[1][content][0][:-1], *records[1][content][1:]], *records[1][content + 1:])
+    with pytest.raises(RowShapeError, match="missing key"):
+        rows_table([records[0], short], {})
+
+
 def test_many_rows_sharing_tools_convert_to_pyarrows_table():
     """Every row of a shard holds the same few tool dicts: each is converted once, then taken by index."""
     rows = copy.deepcopy(accepted_rows())

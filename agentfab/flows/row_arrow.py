@@ -15,6 +15,10 @@ comes with it: every dict of a level must be a dict with as many keys as the str
 raises on a missing one, so the keys are exactly the contract's. The tools a shard offers are a few dozen dicts
 shared by every row (`flows.rows.tool_rows`): each distinct one is converted once and taken by index.
 
+Rows that are records all the way down (a build's) skip all that: one `pa.array` call converts them, as pyarrow
+reads a tuple by position and refuses one of another width; only its reading of dicts by key needs a guard
+(`_records_throughout`).
+
 Anything the fast path does not expect (a misfit key, a None or a tuple where a list or a struct goes) sends the
 rows the old way: `check_row_shapes` raises its one-line error naming the row and the key, else `from_pylist`
 converts them as it always did. The table is the one `from_pylist` makes (tests/test_rows.py compares them).
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 from itertools import accumulate, chain
 from operator import itemgetter
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import pyarrow as pa
 
@@ -122,12 +126,45 @@ def _converter(arrow_type: pa.DataType, shared: bool = False) -> Convert:
     return lambda values: pa.array(values, type=arrow_type)
 
 
-_ROW = _struct(pa.struct(list(ROW_ARROW_SCHEMA)))
+_ROW_TYPE = pa.struct(list(ROW_ARROW_SCHEMA))
+_ROW = _struct(_ROW_TYPE)
+
+
+def _records_throughout(values: Callable[[], Iterator[Any]], arrow_type: pa.DataType) -> bool:
+    """Whether pyarrow converts every struct level of `values` (a fresh iterator over one level's values in the
+    order pyarrow meets them) as records. pyarrow reads a struct level by the kind of the first value it meets there
+    (a tuple by position, a dict by key, where a missing key becomes a null and an unknown one is dropped) and
+    refuses any other kind after it, so the first value of each level decides: nothing else is walked."""
+    try:
+        if pa.types.is_list(arrow_type):
+            return not _holds_struct(arrow_type) or _records_throughout(
+                lambda: (item for v in values() if v is not None for item in v), arrow_type.value_type)
+        if not pa.types.is_struct(arrow_type):
+            return True
+        first = next((v for v in values() if v is not None), None)
+        if first is None:
+            return True  # no value: no level below it either
+        if type(first) is not tuple:
+            return False
+        return all(_records_throughout(lambda i=i: (v[i] for v in values() if v is not None), arrow_type.field(i).type)
+                   for i in range(arrow_type.num_fields) if _holds_struct(arrow_type.field(i).type))
+    except (IndexError, KeyError, TypeError):  # a record too short, a dict, a list that is none: the column path says
+        return False
 
 
 def rows_to_table(rows: Sequence[Any]) -> pa.Table:
     """The rows (records or dicts) as a table of ROW_ARROW_SCHEMA (no metadata); a row off the contract raises
-    RowShapeError."""
+    RowShapeError.
+
+    Records all the way down (a build's rows) are converted by one `pa.array` call: pyarrow reads a tuple by
+    position and refuses one of another width, the whole check of a record (a bench shard of 2,000 tasks: 17.3 ->
+    13.5 us a task against the columns below). Anything else, or anything pyarrow refuses, goes the column path,
+    which checks dict keys and says what is wrong."""
+    if rows and set(map(type, rows)) == {tuple} and _records_throughout(lambda: iter(rows), _ROW_TYPE):
+        try:
+            return pa.Table.from_arrays(pa.array(rows, type=_ROW_TYPE).flatten(), schema=ROW_ARROW_SCHEMA)
+        except (pa.ArrowException, TypeError, ValueError):
+            pass
     try:
         columns = _ROW(rows).flatten() if rows else [pa.array([], type=f.type) for f in ROW_ARROW_SCHEMA]
     except _Unexpected:
@@ -140,7 +177,7 @@ def rows_to_table(rows: Sequence[Any]) -> pa.Table:
 
 def _struct_at(path: str) -> pa.StructType:
     """The struct type at a dotted path of the row ("" the row, "content" an event, "ground_truth.plan" a step)."""
-    at: pa.DataType = pa.struct(list(ROW_ARROW_SCHEMA))
+    at: pa.DataType = _ROW_TYPE
     for part in filter(None, path.split(".")):
         at = at.field(part).type  # type: ignore[attr-defined]
         if pa.types.is_list(at):
