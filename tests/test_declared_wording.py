@@ -246,3 +246,20 @@ def test_records_found_by_their_whole_title_are_said_titled_as_found_by_name_are
     assert all('1 course titled "Introduction to Poetry": CRS-025' in t for t in whole), whole
     part = said("Poetry")
     assert all("with title Poetry" in t and "titled" not in t for t in part), part
+
+
+def test_a_record_looked_up_by_its_whole_name_or_title_is_asked_for_as_named_or_titled():
+    """'look up the trainer with name Sarah Baker' (quickstart, 222 requests) reads 'look up the trainer named Sarah
+    Baker'; other unique fields keep 'with' ('the aircraft with tail number N82J'); left out, 'by name'."""
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.generators.language import clarify_template
+
+    domains = {d.name: d for d in synthesized_domains(30, 7)}
+    trainer = domains["gym"].tool("find_trainer_by_name")
+    assert [p.text for p in trainer.phrases] == ["find the trainer whose name is {name}",
+                                                 "look up the trainer named {name}"]
+    assert clarify_template(trainer.phrases[1].text, "name", trainer) == "look up the trainer by name"
+    course = domains["university"].tool("find_course_by_title")
+    assert course.phrases[1].text == "look up the course titled {title}"
+    aircraft = domains["airline_ops"].tool("find_aircraft_by_tail_number")
+    assert aircraft.phrases[1].text == "look up the aircraft with tail number {tail_number}"

@@ -232,7 +232,9 @@ def _find(b: _Builder, fam: _Family, f: FieldDef) -> None:
     b.add(f"find_{e.snake}_by_{name}",
           f"Find the one {e.words} whose {words} is exactly the given value (case-insensitive).",
           {name: param}, [name], record_schema(e, b.d), find,
-          (f"find the {e.words} whose {words} is {{{name}}}", f"look up the {e.words} with {words} {{{name}}}"),
+          (f"find the {e.words} whose {words} is {{{name}}}",  # "look up the trainer named ...", "... with email ..."
+           f"look up the {e.words} {_NAMES[words]} {{{name}}}" if words in _NAMES
+           else f"look up the {e.words} with {words} {{{name}}}"),
           (fam.e.key_name,))
 
 
