@@ -10,6 +10,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prefect.logging import disable_run_logger
 
 from agentfab.flows.build import finalize, prepare_output
@@ -160,6 +162,23 @@ def test_diversity_sample_is_the_texts_of_the_first_rows_each_shard_keeps(duplic
     others = events.filter(~((pl.col("class_") == "text_observation") & (pl.col("source") == "user"))
                            & (pl.col("class_") != "message_action"))["content"].drop_nulls().to_list()
     assert others and distinct_ns(user["content"].to_list() + others) != q["user_text"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="ab.' -\n\u212a\u0130", max_size=30), max_size=6),
+       st.lists(st.integers(1, 5), min_size=1, max_size=3, unique=True))
+def test_distinct_ngrams_are_counted_within_each_text_as_sets_of_token_tuples_count_them(texts, ns):
+    """distinct_ns numbers the tokens and counts n-grams with numpy; the figures are the ones sets of each text's
+    token tuples give (no n-gram runs from one text into the next; a Kelvin sign or a dotted I lowers into a token)."""
+    from agentfab.flows.manifest import _TOKEN, distinct_ns
+
+    grams: dict[int, list[tuple[str, ...]]] = {n: [] for n in ns}
+    for text in texts:
+        tokens = _TOKEN.findall(text.lower())
+        for n in ns:
+            grams[n] += zip(*(tokens[i:] for i in range(n)))
+    assert distinct_ns(texts, tuple(ns)) == {f"distinct_{n}": round(len(set(g)) / len(g), 4) if g else 0.0
+                                             for n, g in grams.items()}
 
 
 def test_sample_texts_reads_only_user_turns_and_assistant_messages():

@@ -5,9 +5,11 @@ from __future__ import annotations
 import platform
 import re
 from collections import Counter
+from itertools import chain, count
 from importlib import metadata
 from typing import Any
 
+import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from agentfab import __version__
@@ -18,6 +20,7 @@ from agentfab.schemas.manifest import (LineageEntry, Manifest, ManifestNegatives
                                        StageFunnel)
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-'.][a-z0-9]+)*")
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 def _version(dist: str) -> str:
@@ -34,16 +37,29 @@ def versions() -> dict[str, str]:
 
 
 def distinct_ns(texts: list[str], ns: tuple[int, ...] = (1, 2, 3)) -> dict[str, float]:
-    """Distinct n-grams / total n-grams over all texts, per n (lexical diversity; 1.0 = nothing repeats)."""
-    totals = dict.fromkeys(ns, 0)
-    seen: dict[int, set[tuple[str, ...]]] = {n: set() for n in ns}
-    for text in texts:
-        tokens = _TOKEN.findall(text.lower())
-        for n in ns:
-            grams = list(zip(*(tokens[i:] for i in range(n))))
-            totals[n] += len(grams)
-            seen[n].update(grams)
-    return {f"distinct_{n}": round(len(seen[n]) / totals[n], 4) if totals[n] else 0.0 for n in ns}
+    """Distinct n-grams / total n-grams over all texts, per n (lexical diversity; 1.0 = nothing repeats).
+
+    Each distinct token gets a number, and an n-gram is the number of its tokens read in base (distinct tokens),
+    made for every position at once and counted by sorting: finalize measures 10,000 sampled rows' texts three
+    times (~740k tokens), which as sets of string tuples cost ~0.8 s of the driver's CPU after the last shard."""
+    per_text = [_TOKEN.findall(text.lower()) for text in texts]
+    tokens = list(chain.from_iterable(per_text))
+    number = dict(zip(dict.fromkeys(tokens), count()))
+    base = max(len(number), 1)
+    ids = np.fromiter(map(number.__getitem__, tokens), np.int64, len(tokens))
+    lengths = np.fromiter(map(len, per_text), np.int64, len(per_text))
+    left = np.repeat(np.cumsum(lengths), lengths) - np.arange(len(tokens))  # tokens from each one to its text's end
+    ratios: dict[int, float] = {}
+    codes = ids  # codes[p]: the n-gram starting at token p (it may run past its text's end: `left` says)
+    for n in range(1, max(ns, default=0) + 1):
+        if n > 1:
+            if codes.size and int(codes.max()) > (_INT64_MAX - base) // base:  # renumbered densely (never yet)
+                codes = np.unique(codes, return_inverse=True)[1].astype(np.int64)
+            codes = codes[:-1] * base + ids[n - 1:]
+        grams = np.sort(codes[left[:codes.size] >= n])
+        distinct = int(np.count_nonzero(grams[1:] != grams[:-1])) + 1 if grams.size else 0
+        ratios[n] = round(distinct / grams.size, 4) if grams.size else 0.0
+    return {f"distinct_{n}": ratios[n] for n in ns}
 
 
 def _ordered(counts: dict[str, int]) -> dict[str, int]:
