@@ -119,12 +119,15 @@ def test_the_bank_learns_from_a_row_s_stored_events_what_it_learns_from_its_even
             STORED_FIELDS[value_bank._SOURCE]) == ("content", "tool_call_id", "source")
     rows = 0
     for world in BUILTIN:
-        stored, walked = ValueBank(), ValueBank()
+        stored, walked, given = ValueBank(), ValueBank(), ValueBank()
         for _, _, _, content in _records(world, 14):
             reading = Reading(content)
             stored.observe(content, reading.call_keys, reading.stored)
             walked.observe(content, reading.call_keys)
-            assert stored.has_data == walked.has_data and stored._unparsed == walked._unparsed
+            # the reading's results by call id, where every event from the environment is a tool result
+            given.observe(content, reading.call_keys, reading.stored,
+                          reading.observed if reading.results == reading.from_environment else None)
+            assert stored.has_data == walked.has_data and stored._unparsed == walked._unparsed == given._unparsed
             assert stored._read ^ walked._read <= {"{}"}  # an empty object's arguments: no token either way
             rows += 1
         assert stored.vocab == walked.vocab

@@ -359,7 +359,11 @@ class Negatives:
             return
         if record.verdict.passed:
             read = record.reading
-            self.bank.observe(record.content, *((read.call_keys, read.stored) if read is not None else ()))
+            if read is None:
+                self.bank.observe(record.content)
+            else:  # the reading's results by call id are the bank's when every event from the environment is one
+                self.bank.observe(record.content, read.call_keys, read.stored,
+                                  read.observed if read.results == read.from_environment else None)
         if not self.rng.random() < self.share or not record.verdict.passed:
             return  # the broken twin of an accepted row only: a DPO pair needs its chosen side
         task, world = record.task, record.draft.world

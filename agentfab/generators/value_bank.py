@@ -168,11 +168,13 @@ class ValueBank:
         return set(found)
 
     def observe(self, content: list[Event], arguments: dict[int, str] | None = None,
-                stored: list[tuple[Any, ...]] | None = None) -> None:
+                stored: list[tuple[Any, ...]] | None = None, results: dict[Any, Any] | None = None) -> None:
         """Learn from one accepted trajectory: its tokens, its successful calls and the fields of their results.
         `arguments`: the canonical JSON of the calls' kwargs by event index, when the checks wrote it already;
         `stored`: the events as the row stores them (`validators.reading.Reading.stored`: each event's fields in the
-        row's order, a call's kwargs as that JSON), read with it, which needs no walk of the events' dicts."""
+        row's order, a call's kwargs as that JSON), read with it, which needs no walk of the events' dicts;
+        `results`: the content of every event from the environment by its tool_call_id (the last where one id has
+        two), when the checks found it already (`Reading.observed`, where every such event is a tool result)."""
         self._unseen = None
         read = self._read
         new: "set[str] | list[str] | None" = (
@@ -189,9 +191,9 @@ class ValueBank:
             i for i, e in enumerate(content) if e.get("class_") == "api_action" and isinstance(e.get("kwargs"), dict)]
         if not calls:
             return
-        if stored is not None:
+        if results is None and stored is not None:
             results = {s[_CALL_ID]: s[_CONTENT] for s in stored if s[_SOURCE] == "environment"}
-        else:
+        elif results is None:
             results = {e.get("tool_call_id"): e.get("content") for e in content if e.get("source") == "environment"}
         unparsed = self._unparsed
         for i in calls:
