@@ -242,8 +242,9 @@ def test_a_phrased_task_of_every_kind_built_without_validation_is_the_task_valid
     shard = [ShardWorld(w, builtin_domain(w), 11 + i, recipe, 2) for i, w in enumerate(worlds)]
     rng = random.Random(5)
     compose, phrase = Compose(recipe, shard, rng), TemplatePhrase(recipe, shard, rng)
-    def in_order(model: BaseModel) -> bool:  # every field, in declared order, as validation leaves them
-        return list(vars(model)) == list(type(model).model_fields) and all(
+    def in_order(model: BaseModel) -> bool:  # every field, in declared order and set, as validation leaves them
+        return list(vars(model)) == list(type(model).model_fields) and model.model_fields_set == set(
+            vars(model)) and all(
             in_order(v) for value in vars(model).values()
             for v in (value if isinstance(value, list) else [value]) if isinstance(v, BaseModel))
 

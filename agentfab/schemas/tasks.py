@@ -111,6 +111,7 @@ class Task(BaseModel):
 
 Model = TypeVar("Model", bound=BaseModel)
 _new, _set = object.__new__, object.__setattr__
+_EVERY_FIELD: dict[type, set[str]] = {}  # model -> the names of all its fields (see `built`)
 
 
 def built(model: type[Model], values: dict[str, Any]) -> Model:
@@ -120,7 +121,11 @@ def built(model: type[Model], values: dict[str, Any]) -> Model:
     validates every kind of task built this way again and gets the same task."""
     out = _new(model)
     _set(out, "__dict__", values)
-    _set(out, "__pydantic_fields_set__", set(values))
+    try:  # every field is given, so the fields set is the model's every field: one set shared by its instances
+        # (pydantic only adds to it, a name it has already, on an assignment, and copies it for a copy)
+        _set(out, "__pydantic_fields_set__", _EVERY_FIELD[model])
+    except KeyError:
+        _set(out, "__pydantic_fields_set__", _EVERY_FIELD.setdefault(model, set(model.model_fields)))
     _set(out, "__pydantic_extra__", None)
     _set(out, "__pydantic_private__", None)
     return out
