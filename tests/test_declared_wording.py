@@ -263,3 +263,34 @@ def test_a_record_looked_up_by_its_whole_name_or_title_is_asked_for_as_named_or_
     assert course.phrases[1].text == "look up the course titled {title}"
     aircraft = domains["airline_ops"].tool("find_aircraft_by_tail_number")
     assert aircraft.phrases[1].text == "look up the aircraft with tail number {tail_number}"
+
+
+def test_records_of_a_related_one_are_asked_for_as_its_records_and_a_role_keeps_its_name():
+    """'list the work orders whose part is PRT-0012', 'the most tonnes among the harvests whose field is FLD-023'
+    (quickstart, 184 requests) read 'list the work orders for part PRT-0012', 'among the harvests of field
+    FLD-023'; a relation with a role of its own says it: 'count the flights whose origin is APT-006'."""
+    import random
+
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.generators.language import clarify_template
+    from agentfab.generators.queries import render_clause
+    from agentfab.generators.tasks import Step
+
+    domains = {d.name: d for d in synthesized_domains(30, 7)}
+    gym, farm = domains["gym"], domains["farm"]
+    assert gym.tool("list_members_of_club").phrases[0].text == "list the members for club {club_id}"
+    assert gym.tool("count_members_of_club").phrases[0].text == "count the members for club {club_id}"
+    assert farm.tool("max_harvest_tonnes_of_field").phrases[0].text == (
+        "find the most tonnes among the harvests of field {field_id}")
+    assert domains["airline_ops"].tool("count_flights_of_origin").phrases[0].text == (
+        "count the flights whose origin is {origin_id}")
+    members = gym.tool("list_members_of_club")
+    left_out = clarify_template(members.phrases[0].text, "club_id", members)
+    assert "{" not in left_out and left_out.startswith("list the members for ") and "club" in left_out, left_out
+    fed = Step("s2", "list_members_of_club", {"club_id": "CLB-004"}, bindings={"club_id": "s1.club_id"},
+               depends_on=["s1"])
+    texts = {render_clause(fed, members, random.Random(i), sources={"s1": gym.tool("get_member")}).text
+             for i in range(40)}
+    said = [t for t in texts if t.startswith("list the members")]
+    assert said and all(t.startswith("list the members for ") and "club" in t and "for club the" not in t
+                        for t in said), said

@@ -263,16 +263,25 @@ def _related(b: _Builder, fam: _Family, f: FieldDef) -> None:
           f"List the {e.plural_words} whose {f.words} is the given {target.words}: up to {LIMIT}, sorted by id, "
           "and the count.",
           param, [name], list_schema(e, d), list_of,
-          (f"list the {e.plural_words} whose {lw} is {{{name}}}", f"show all {e.plural_words} linked to {{{name}}}"),
+          (f"list the {e.plural_words} {_of_related(lw, target, 'for', name)}",
+           f"show all {e.plural_words} linked to {{{name}}}"),
           ("count",))
     b.add(f"count_{e.plural}_of_{label}", f"Count the {e.plural_words} whose {f.words} is the given {target.words}.",
           param, [name],
           {"type": "object", "properties": {"count": {"type": "integer", "description": f"Number of {e.plural_words}"}},
            "required": ["count"], "additionalProperties": False},
           count_of,
-          (f"count the {e.plural_words} whose {lw} is {{{name}}}",
+          (f"count the {e.plural_words} {_of_related(lw, target, 'for', name)}",
            f"tell me how many {e.plural_words} are linked to {{{name}}}"),
           ("count",))
+
+
+def _of_related(label_words: str, target: Any, preposition: str, param: str) -> str:
+    """The records of a related one, the way a person asks: "for part {part_id}", "of field {field_id}"; a relation
+    with a role of its own keeps saying it: "whose home team is {home_team_id}"."""
+    if label_words == target.words:
+        return f"{preposition} {label_words} {{{param}}}"
+    return f"whose {label_words} is {{{param}}}"
 
 
 def _is_year(f: FieldDef) -> bool:
@@ -338,7 +347,7 @@ def _aggregate(b: _Builder, fam: _Family, f: FieldDef, op: str, rel: FieldDef | 
           f"Get the {doc} {fw} over the {e.plural_words} of the given {target.words}"
           + (f", and the {e.words} that has it." if op in ("min", "max") else "."),
           {rel.name: param_schema(rel, e, d, {})}, [rel.name], object_schema(returns), run,
-          (f"find the {said} {fw} {among} the {e.plural_words} whose {lw} is {{{rel.name}}}",
+          (f"find the {said} {fw} {among} the {e.plural_words} {_of_related(lw, target, 'of', rel.name)}",
            f"tell me the {said2} {fw} of the {e.plural_words} for {{{rel.name}}}"),
           ("value",))
 
