@@ -18,7 +18,7 @@ from test_validators import tasks_for
 from agentfab.generators.negatives import NEGATIVES, make_negative
 from agentfab.generators.value_bank import ValueBank, tokens
 from agentfab.schemas.codes import Reason
-from agentfab.validators.judge import _CHECKABLE, _HEDGE, _HEDGE_WORD, _HEDGE_WORDS, RuleJudge
+from agentfab.validators.judge import _CHECKABLE, _HEDGE, RuleJudge, _may_hedge
 from agentfab.validators.reading import Reading
 from agentfab.validators.verify import apply_judge, check
 from agentfab.worlds.registry import BUILTIN
@@ -48,11 +48,11 @@ _HEDGES = ["i think", "i believe", "i guess", "i assume", "probably", "perhaps",
 def test_a_text_without_a_hedge_word_has_no_hedge(pieces):
     text = " ".join(pieces)
     if _HEDGE.findall(text):
-        assert any(w in text for w in _HEDGE_WORDS)
-    assert (_HEDGE_WORD.search(text) is not None) == any(w in text for w in _HEDGE_WORDS)  # the one-scan form
+        assert _may_hedge(text)
     for hedge in _HEDGES:  # each alternative of the pattern is one the words announce
-        assert _HEDGE.findall(hedge) == [hedge] and any(w in hedge for w in _HEDGE_WORDS)
-    assert _HEDGE_WORD.search("sure, account acc-1001 is open; make sure to keep it.") is None  # no hedge: no scan
+        assert _HEDGE.findall(hedge) == [hedge] and _may_hedge(hedge)
+    assert not _may_hedge("sure, account acc-1001 is open; make sure to keep it.")  # no hedge: no scan
+    assert not _may_hedge("the thin ink; seem; mayb; assure")
 
 
 @settings(max_examples=300, deadline=None)

@@ -41,16 +41,17 @@ _CHECKABLE = re.compile(r"[A-Z\d](?:(?<=[A-Z])(?<!\w[A-Z])[A-Z]{0,4}-\d{2,}\b"
 # on other characters), testing a table per character instead of a Unicode category
 _CHECKABLE_ASCII = re.compile(_CHECKABLE.pattern, re.ASCII)
 _HEDGE_ASCII = re.compile(_HEDGE.pattern, re.ASCII)
-# Every hedge _HEDGE matches holds one of these: a text with none of them has no hedge (no need to run the pattern).
-# "sure" is announced by what stands before it in a hedge ("not sure", "not entirely sure", "not quite sure"): a
-# reply opening "Sure, ..." (17% of bench records) then runs no pattern
-_HEDGE_WORDS = ("think", "believe", "guess", "assume", "probably", "perhaps", "possibly", "presumably", "t sure",
-                "y sure", "quite sure", "seems", "might be", "may be", "mistaken", "as far as i")
-# one scan for any of them, the words grouped by first letter ("s(?:ure|eems)|..."): at a letter that opens
-# no word the scan moves on, and at one that does, only that letter's words are tried
-_HEDGE_WORD = re.compile("|".join(
-    f"{re.escape(first)}(?:{'|'.join(re.escape(w[1:]) for w in _HEDGE_WORDS if w[0] == first)})"
-    for first in dict.fromkeys(w[0] for w in _HEDGE_WORDS)))
+
+
+def _may_hedge(low: str) -> bool:
+    """Does `low` hold a word that every hedge _HEDGE matches holds? A text with none has no hedge (no need to run
+    the pattern). "sure" is announced by what stands before it in a hedge ("not sure", "not entirely sure", "not
+    quite sure"): a reply opening "Sure, ..." (17% of bench records) then runs no pattern. One substring search per
+    word: a pattern over the words tried a match at every letter that opens one, 2.2x the instructions."""
+    return ("think" in low or "believe" in low or "guess" in low or "assume" in low or "probably" in low
+            or "perhaps" in low or "possibly" in low or "presumably" in low or "t sure" in low or "y sure" in low
+            or "quite sure" in low or "seems" in low or "might be" in low or "may be" in low or "mistaken" in low
+            or "as far as i" in low)
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ class RuleJudge:
         text = "\n".join(replies)  # neither pattern matches across a line break: one scan reads every reply
         low = text.lower()
         ascii = text.isascii()
-        hedges = (_HEDGE_ASCII if ascii else _HEDGE).findall(low) if _HEDGE_WORD.search(low) else []
+        hedges = (_HEDGE_ASCII if ascii else _HEDGE).findall(low) if _may_hedge(low) else []
         checkable = set((_CHECKABLE_ASCII if ascii else _CHECKABLE).findall(text))  # each value looked for once
         sources = ""
         grounded = False
