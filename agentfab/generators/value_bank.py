@@ -123,22 +123,6 @@ class ValueBank:
         # the hashable ones of each list again, as a set: `in` without a scan, by the same equality (2 == 2.0)
         self._hashed: dict[Any, set[Any]] = {}
 
-    def _add(self, seen: list[Any], key: Any, value: Any, hashed: Any) -> None:
-        """Append `value` to `seen` (a list under `key`) unless it is full or holds an equal value already;
-        `hashed` is the value as a set member (None: unhashable, so the list is scanned)."""
-        if len(seen) >= self.cap:
-            return
-        if hashed is None:
-            if value not in seen:
-                seen.append(value)
-            return
-        found = self._hashed.get(key)
-        if found is None:
-            found = self._hashed[key] = set()
-        if hashed not in found:
-            found.add(hashed)
-            seen.append(value)
-
     @property
     def vocab(self) -> set[str]:
         """Every token of accepted data (`tokens` of every trajectory observed)."""
@@ -234,6 +218,16 @@ class ValueBank:
         self._read_up_to[key] = len(log)
         return [] if kept is not None and len(kept) >= self.cap else log[start:]  # type: ignore[return-value]
 
+    def _filled(self, lists: dict[Any, list[Any]], key: Any) -> tuple[list[Any], set[Any]]:
+        """The list under `key` in `lists` and the set of its hashable values, each made empty where missing."""
+        seen = lists.get(key)
+        if seen is None:
+            seen = lists[key] = []
+        found = self._hashed.get(key)
+        if found is None:
+            found = self._hashed[key] = set()
+        return seen, found
+
     def kept(self, tool: str, field: str) -> list[Any]:
         """The values kept of a parameter or result field of `tool`, in the order they were met (a parameter's
         before a result field's of the same call; a result field's list or object is not a value)."""
@@ -242,13 +236,9 @@ class ValueBank:
         unread = self._unread(key, tool, seen)
         if not unread:
             return seen if seen is not None else []
-        if seen is None:
-            seen = self._values[key] = []
-        found = self._hashed.get(key)
-        if found is None:
-            found = self._hashed[key] = set()
+        seen, found = self._filled(self._values, key)
         cap = self.cap
-        for kwargs, value in unread:  # `_add` written out: this loop reads most of the log
+        for kwargs, value in unread:  # the list, its set and the cap in locals: this loop reads most of the log
             if field in kwargs:
                 if len(seen) >= cap:
                     break
@@ -272,8 +262,14 @@ class ValueBank:
         return [v for v in self.kept(tool, field) if v != other_than and type(v) is type(other_than)]
 
     def has_other(self, tool: str, field: str, other_than: Any) -> bool:
-        """`bool(values(tool, field, other_than))`, stopping at the first such value (most often the first kept)."""
+        """`bool(values(tool, field, other_than))`, stopping at the first such value (most often the first kept). A
+        list only grows, in the order it was met: when what it holds already has such a value, the calls logged since
+        it was last brought up to date are left unread (a fabricated result asks this of every field of a result, and
+        takes the values of one)."""
         kind = type(other_than)
+        held = self._values.get((tool, field))
+        if held and any(v != other_than and type(v) is kind for v in held):
+            return True
         return any(v != other_than and type(v) is kind for v in self.kept(tool, field))
 
     def has_calls(self, tool: str) -> bool:
@@ -281,13 +277,26 @@ class ValueBank:
         return self.cap > 0 and bool(self._logged(tool, one=True))
 
     def calls(self, tool: str) -> list[dict[str, Any]]:
-        unread = self._unread(tool, tool, self._calls.get(tool))
+        """The distinct kwargs of `tool`'s calls, in the order met, up to `cap` (kwargs holding a list or an object,
+        which no set can hold, are compared by a scan of the list)."""
+        seen = self._calls.get(tool)
+        unread = self._unread(tool, tool, seen)
         if unread:
-            seen = self._calls.setdefault(tool, [])
+            seen, found = self._filled(self._calls, tool)
+            cap = self.cap
             for kwargs, _ in unread:
-                flat = not any(isinstance(v, (list, dict)) for v in kwargs.values())
-                self._add(seen, tool, kwargs, frozenset(kwargs.items()) if flat else None)
-        return list(self._calls.get(tool, []))
+                if len(seen) >= cap:
+                    break
+                try:
+                    hashed = frozenset(kwargs.items())
+                except TypeError:  # a list or an object among the values
+                    if kwargs not in seen:
+                        seen.append(kwargs)
+                    continue
+                if hashed not in found:
+                    found.add(hashed)
+                    seen.append(kwargs)
+        return list(seen) if seen is not None else []
 
 
 def parsed(text: str | None) -> Any:
