@@ -210,13 +210,16 @@ class ValueBank:
         return log if log is not None else []
 
     def _unread(self, key: Any, tool: str, kept: list[Any] | None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        """The log entries of `tool` not yet read into the list under `key` (none once the list is full)."""
+        """The log entries of `tool` not yet read into the list under `key` (none once the list is full: a full list
+        never changes again, so the results logged since are not parsed for it)."""
+        if kept is not None and len(kept) >= self.cap:
+            return []
         log = self._logged(tool)
         start = self._read_up_to.get(key, 0)
         if start >= len(log):
             return []
         self._read_up_to[key] = len(log)
-        return [] if kept is not None and len(kept) >= self.cap else log[start:]  # type: ignore[return-value]
+        return log[start:]  # type: ignore[return-value]
 
     def _filled(self, lists: dict[Any, list[Any]], key: Any) -> tuple[list[Any], set[Any]]:
         """The list under `key` in `lists` and the set of its hashable values, each made empty where missing."""
