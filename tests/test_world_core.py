@@ -7,7 +7,9 @@ import re
 
 from jsonschema import Draft202012Validator
 
-from agentfab.worlds.core import Memo, Store, compile_parameters
+import re2
+
+from agentfab.worlds.core import Memo, Store, _finder, compile_parameters
 from agentfab.worlds.registry import builtin_domain
 
 
@@ -29,6 +31,15 @@ def test_a_remembered_pattern_check_refuses_and_accepts_as_often_as_asked():
             assert "must be integer" in str(exc)
         else:
             raise AssertionError("a patternProperties value of the wrong type was accepted")
+
+
+def test_a_pattern_finds_what_re2s_own_search_finds():
+    texts = ["ACC-1001", "xACC-1001", "ACC-10010", "", "é-ACC-1001", "ÅÄÖ", "ab\ncd", "née 12", "12"]
+    for source in (r"^ACC-\d{4}$", r"\d+", r"é", r"^$", r"[ÅÄ]Ö", r"(?m)^cd", r"b$"):
+        pattern = re2.compile(source)
+        finds = _finder(pattern)
+        for text in texts:
+            assert finds(text) == (pattern.search(text) is not None), (source, text)
 
 
 def test_a_memo_makes_each_value_once_and_starts_over_at_its_limit():

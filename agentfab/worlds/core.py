@@ -365,7 +365,26 @@ class _Remembered:
     __slots__ = ("search",)
 
     def __init__(self, pattern: Any):
-        self.search = Memo(lambda text: pattern.search(text) is not None).__getitem__
+        self.search = Memo(_finder(pattern)).__getitem__
+
+
+def _finder(pattern: Any) -> Callable[[Any], bool]:
+    """`pattern.search(text) is not None` for an RE2 pattern, a str asked of RE2's own match: the wrapper's search
+    makes a generator, its byte offsets back into str offsets and a match object around the one answer wanted
+    (~10 us a text, ~2 us without; a typo's id and a new value are texts never seen before)."""
+    regexp = getattr(pattern, "_regexp", None)
+    match = getattr(regexp, "Match", None)
+    anchor = getattr(getattr(type(regexp), "Anchor", None), "UNANCHORED", None)
+    if match is None or anchor is None:  # another version of the bindings: its own search
+        return lambda text: pattern.search(text) is not None
+
+    def finds(text: Any) -> bool:
+        if type(text) is not str:
+            return pattern.search(text) is not None
+        encoded = text.encode()
+        return match(anchor, encoded, 0, len(encoded))[0] != (-1, -1)
+
+    return finds
 
 
 def _compile_parameters(schema: Any) -> Callable[[Any], Any]:
