@@ -8,7 +8,7 @@ import functools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from agentfab.generators.clarify import ambiguity_answer, ambiguity_question, holdings_request
 from agentfab.generators.facts import subject
@@ -61,7 +61,8 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
     if known is not None:  # never "the gallery of the tour of gallery GAL-003"
         phrases = [p for p in phrases if p.asks != (known,)] or phrases
     if step.bindings:  # a reference is no list item: never "add a field: the farm of that field"
-        phrases = [p for p in phrases if not _listed(p.text, tuple(step.bindings))] or phrases
+        phrases = _unlisted(tool, phrases, tuple(step.bindings)) if known is None else [
+            p for p in phrases if not _listed(p.text, tuple(step.bindings))] or phrases
     phrase = phrases[rng._randbelow(len(phrases))]
     template = phrase.text if hide is None else clarify_template(phrase.text, hide, tool)
     values: dict[str, str] = {}
@@ -94,6 +95,21 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
         else:
             text += " with the " + join_words(said)
     return Clause(text, phrase)
+
+
+_UNLISTED: dict[tuple[int, tuple[str, ...]], tuple[Tool, Sequence[Phrase]]] = {}
+
+
+def _unlisted(tool: Tool, phrases: Sequence[Phrase], params: tuple[str, ...]) -> Sequence[Phrase]:
+    """The tool's `phrases` less those that list one of `params` after a colon (all of them when each does): once
+    per tool and bound parameters (the entry holds the tool, so its id stays its own)."""
+    key = (id(tool), params)
+    found = _UNLISTED.get(key)
+    if found is None or found[0] is not tool:
+        if len(_UNLISTED) >= 16384:
+            _UNLISTED.clear()
+        found = _UNLISTED[key] = (tool, [p for p in phrases if not _listed(p.text, params)] or phrases)
+    return found[1]
 
 
 @functools.lru_cache(maxsize=4096)
