@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from agentfab.generators.clarify import ambiguity_answer, ambiguity_question, holdings_request
@@ -41,8 +40,7 @@ PARALLEL_JOINS = (
 NEXT_TURN = ("Thanks. Now {a}.", "Great. Next, {a}.", "OK, and {a}?", "Perfect. Could you also {a}?", "Now {a}.")
 
 
-@dataclass(frozen=True)
-class Clause:
+class Clause(NamedTuple):
     """One step as request text, and the phrase it was made from (which says what the text asks to see)."""
 
     text: str
