@@ -94,10 +94,11 @@ class Reasoner:
         # per tool of the domain: its name, the entity types it takes, and what it is for (once per domain)
         self._known: dict[str, tuple[frozenset[str], str]] = domain.memo("reasoning_tools", lambda: {
             t.name: (_entities(t), _purpose(t)) for t in domain.tools})
+        self._near = _near(domain, self._known)  # per tool, the tools about one of the same things
 
     def _alternative(self, name: str, rng: random.Random) -> str:
         # not "Not delete_location" for find_car_by_plate
-        near = _near(self.domain, self._known)[name]
+        near = self._near[name]
         close = [n for n in self.others if n in near]
         if not close:
             return ""

@@ -187,7 +187,8 @@ class OracleAgent:
                     texts: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
         """Make one round of calls (and the retries of a mistyped one); returns each step's right arguments.
         `texts`: step id -> the observation's text, of each result taken from `world.known` (`Rollout.texts`)."""
-        args_of = {s.id: resolve(s, results) for s in group}
+        # (most steps are bound to no earlier result: their arguments as they are)
+        args_of = {s.id: resolve(s, results) if s.bindings else dict(s.arguments) for s in group}
         reason = thinker.before_calls(group, args_of, results, tool_of, rng)
         for s in group:
             if s.depends_on:
