@@ -18,7 +18,7 @@ from test_validators import tasks_for
 from agentfab.generators.negatives import NEGATIVES, make_negative
 from agentfab.generators.value_bank import ValueBank, tokens
 from agentfab.schemas.codes import Reason
-from agentfab.validators.judge import _CHECKABLE, _HEDGE, RuleJudge, _may_hedge
+from agentfab.validators.judge import _CHECKABLE, _CHECKABLE_ASCII, _HEDGE, RuleJudge, _may_hedge
 from agentfab.validators.reading import Reading
 from agentfab.validators.verify import apply_judge, check
 from agentfab.worlds.registry import BUILTIN
@@ -34,6 +34,8 @@ _TEXT = st.lists(st.sampled_from(list("ACZaz019٣.-_@ \n,:éΣ") + ["ACC-", "12.
 def test_the_checkable_pattern_finds_what_the_pattern_as_written_found(texts):
     for text in texts + ["\n".join(texts)]:
         assert _CHECKABLE.findall(text) == _CHECKABLE_AS_WRITTEN.findall(text)
+        if text.isascii():  # the form the judge scans an ASCII text with
+            assert _CHECKABLE_ASCII.findall(text) == _CHECKABLE_AS_WRITTEN.findall(text)
     # one scan over the replies joined by line breaks finds what a scan of each reply found, in order
     assert _CHECKABLE.findall("\n".join(texts)) == [v for t in texts for v in _CHECKABLE_AS_WRITTEN.findall(t)]
 

@@ -39,7 +39,10 @@ _CHECKABLE = re.compile(r"[A-Z\d](?:(?<=[A-Z])(?<!\w[A-Z])[A-Z]{0,4}-\d{2,}\b"
                         r"|(?<=\d)(?<![\w.,]\d)\d*(?:,\d{3})*\.\d{2}\b)")
 # The two patterns compiled ASCII-only: on a text that is all ASCII they find the same matches (\d, \w and \b differ only
 # on other characters), testing a table per character instead of a Unicode category
-_CHECKABLE_ASCII = re.compile(_CHECKABLE.pattern, re.ASCII)
+# The ASCII form opens with [0-9A-Z_]: in ASCII \d is [0-9], and no match opens at '_' (each branch then looks
+# behind for a letter or a digit), so the matches are the same; a class of three runs is tested as one bitmap
+# per character, one of two runs as two ranges (the scan tests every character of the replies)
+_CHECKABLE_ASCII = re.compile(_CHECKABLE.pattern.replace(r"[A-Z\d]", "[0-9A-Z_]", 1), re.ASCII)
 _HEDGE_ASCII = re.compile(_HEDGE.pattern, re.ASCII)
 
 
