@@ -283,7 +283,8 @@ def cross_shard_pass(out: Path, stems: list[str], *, near: NearIndex | None,
 
 
 # what the stats of a shard need of the rows moved out of it (distributions, quality figures): not `tools`
-_STATS_COLUMNS = ["domain", "kind", "depth", "width", "n_turns", "n_calls", "tools_used", "content", "ground_truth"]
+_STATS_COLUMNS = ["domain", "kind", "depth", "width", "n_turns", "n_calls", "tools_used", "content", "ground_truth",
+                  "tools"]
 
 
 def move_rows(files: dict[str, Path], moves: dict[str, tuple[str, str]], accepted: pa.Table | None = None) -> None:

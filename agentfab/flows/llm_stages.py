@@ -35,7 +35,7 @@ from agentfab.llm.simulator import ToolSimulator
 from agentfab.llm.usage import RoleUsage
 from agentfab.schemas.answers import flatten, mentioned, normalize
 from agentfab.schemas.codes import Reason, Refusal
-from agentfab.schemas.tasks import Task, required_facts
+from agentfab.schemas.tasks import Task, described_by, required_facts
 from agentfab.validators.judge import RuleJudge
 from agentfab.validators.verify import apply_judge
 from agentfab.worlds.core import Domain, Store, Tool, ToolRaised, canonical_json
@@ -196,9 +196,10 @@ class LLMStages:
             asks = named or draft.world.domain.tool(s.tool).asked(None, result)
             steps.append(s.model_copy(update={"asks": asks}))
         assert draft.plan is not None
+        described = described_by(steps, lambda name: draft.world.domain.tool(name).spec.returns)
+        facts = [required_facts(steps, task.results, i, described) for i in range(len(task.user_turns))]
         turns = [t.model_copy(update={"text": request if i == 0 else t.text,
-                                      "answer": turn_answers(draft.plan, i, steps),
-                                      "facts": required_facts(steps, task.results, i)})
+                                      "answer": turn_answers(draft.plan, i, steps, facts[i]), "facts": facts[i]})
                  for i, t in enumerate(task.user_turns)]
         return task.model_copy(update={"plan": steps, "user_turns": turns})
 

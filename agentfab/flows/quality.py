@@ -29,7 +29,8 @@ from agentfab.flows.manifest import distinct_ns
 from agentfab.schemas.answers import flatten, mentioned
 from agentfab.schemas.codes import Reason
 from agentfab.schemas.manifest import ShardQuality
-from agentfab.schemas.tasks import PlanStep, required_facts
+from agentfab.schemas.rows import returns_of
+from agentfab.schemas.tasks import PlanStep, described_by, required_facts
 from agentfab.validators.replay import turn_replies
 
 DIVERSITY_SAMPLE = 10_000  # accepted rows whose texts the diversity figures measure
@@ -43,12 +44,13 @@ def _facts(row: dict[str, Any]) -> tuple[int, int]:
     plan = [PlanStep(id=s["id"], tool=s["tool"], arguments={}, turn=s["turn"], asks=s.get("asks") or [])
             for s in gt["plan"]]
     results = {s["id"]: json.loads(s["result"]) for s in gt["plan"]}
+    described = described_by(plan, returns_of(row["tools"]))
     replies = turn_replies(row["content"])
     replies = replies[1:] if gt.get("clarify_param") else replies  # the clarifying question is no reply
     asked = stated = 0
     for t in range(row["n_turns"]):
         reply = flatten(replies[t]) if t < len(replies) else ""
-        for fact in required_facts(plan, results, t):
+        for fact in required_facts(plan, results, t, described):
             asked += len(fact.values)
             stated += sum(mentioned(reply, v) for v in fact.values)
     return asked, stated
@@ -148,7 +150,7 @@ def remove_rows(quality: ShardQuality, removed: Iterable[dict[str, Any]]) -> Sha
 
 def file_quality(accepted: Path, rejected: Path) -> ShardQuality:
     """The figures of a shard whose stats predate them, read from its files (once, for this shard only)."""
-    columns = ["domain", "content", "ground_truth", "n_turns"]
+    columns = ["domain", "content", "ground_truth", "n_turns", "tools"]
     return shard_quality(pq.read_table(accepted, columns=columns).to_pylist(),
                          pq.read_table(rejected, columns=["verification", "provenance"]).to_pylist())
 

@@ -15,7 +15,8 @@ from agentfab.flows.recipe import Recipe
 from agentfab.flows.rows import event_from_row
 from agentfab.flows.worlds import expand_world, world_labels
 from agentfab.schemas.codes import Reason
-from agentfab.schemas.tasks import Clarification, PlanStep, Task, UserTurn, required_facts
+from agentfab.schemas.rows import returns_of
+from agentfab.schemas.tasks import Clarification, PlanStep, Task, UserTurn, described_by, required_facts
 from agentfab.validators.judge import Judge, Judgement, RuleJudge
 from agentfab.validators.verify import verify
 from agentfab.worlds.core import Domain, Store, canonical_json
@@ -47,8 +48,9 @@ def task_from_row(row: dict[str, Any]) -> Task:
             None if c["after"] is None else json.loads(c["after"]),
         ]
     texts = gt["user_turns"] or [row["query"]]
+    described = described_by(plan, returns_of(row["tools"]))
     turns = [UserTurn(text=t, steps=[s.id for s in plan if s.turn == i], answer=gt["answers"][i],
-                      facts=required_facts(plan, results, i))
+                      facts=required_facts(plan, results, i, described))
              for i, t in enumerate(texts)]
     clarification = None
     if gt["clarify_param"]:

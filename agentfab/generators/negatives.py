@@ -18,6 +18,7 @@ from agentfab.generators.values import normalize, render_value, sample_arguments
 from agentfab.schemas.answers import mentions, replace_mentions
 from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import PlanStep, Task
+from agentfab.schemas.wording import yes_no_predicate
 from agentfab.worlds.core import canonical_json, is_error
 
 # perturbation -> the reason code the validators must report for it
@@ -111,6 +112,14 @@ def invented_answer(task: Task, content: list[Event], agent: OracleAgent, rng: r
         if not isinstance(found, dict):
             continue
         for name, v in found.items():
+            if type(v) is bool:  # "the club does not have a pool" says "has a pool" instead
+                described = agent.domain.tool(step.tool).spec.returns.get("properties", {}).get(name, {})
+                said = [yes_no_predicate(described.get("description", ""), name, b) for b in (v, not v)]
+                if normalize(said[0]) == value:
+                    out = [dict(e) for e in content]
+                    out[reply_at]["content"] = replace_mentions(out[reply_at]["content"], value, said[1])
+                    return out
+                continue
             if isinstance(v, (list, dict)) or normalize(v) != value:
                 continue
             others = [o for o in bank.values(step.tool, name, v) if normalize(o) != value]

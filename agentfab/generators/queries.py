@@ -20,7 +20,7 @@ from agentfab.generators.references import bound, named_slot, referred, unlabell
 from agentfab.generators.failures import cause_reason, error_cause
 from agentfab.generators.values import normalize, render_value, sample, shuffle
 from agentfab.schemas.tasks import (
-    Clarification, Fact, PlanStep, Task, UserTurn, asked_values, built, fact_values,
+    Clarification, Fact, PlanStep, Task, UserTurn, asked_values, built, described_by, fact_values,
 )
 from agentfab.schemas.wording import join_words, noun
 from agentfab.worlds.core import Domain, Phrase, Tool
@@ -185,12 +185,10 @@ def _carried(plan: Plan, asks: dict[str, tuple[str, ...]]) -> dict[str, tuple[st
     return out
 
 
-def turn_answers(plan: Plan, turn: int, steps: list[PlanStep], facts: list[Fact] | None = None) -> list[str]:
-    """Normalized values a reply to `turn` must state: the asked facts of the turn's last step per member.
-
-    `facts` (the turn's `required_facts`, when the caller has them) saves normalizing the same values again."""
-    known = {(f.step, f.field): f.values for f in facts} if facts is not None else {}
-    return _answers(plan, turn, {s.id: s.asks for s in steps}, known)
+def turn_answers(plan: Plan, turn: int, steps: list[PlanStep], facts: list[Fact]) -> list[str]:
+    """Normalized values a reply to `turn` must state: the asked facts of the turn's last step per member (`facts`:
+    the turn's `required_facts`, whose values they are)."""
+    return _answers(plan, turn, {s.id: s.asks for s in steps}, {(f.step, f.field): f.values for f in facts})
 
 
 def _answers(plan: Plan, turn: int, asks: dict[str, Sequence[str]],
@@ -334,8 +332,9 @@ def to_task(
         declined = foreign_request
         texts[0] = add_sentence(texts[0].rstrip(), ALSO[rng._randbelow(len(ALSO))].format(b=foreign_request))
     turns = []
+    described = described_by(plan.steps, lambda name: domain.tool(name).spec.returns)
     for t in range(n_turns):
-        facts = asked_values(asked, plan.results, t)
+        facts = asked_values(asked, plan.results, t, described)
         turns.append(built(UserTurn, {
             "text": texts[t], "steps": [s.id for s in plan.steps if s.turn == t],
             "answer": _failure_answer(plan, t, asks, {(a, b): c for a, b, c in facts}),

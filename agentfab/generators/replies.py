@@ -74,16 +74,17 @@ def yes_no_fact(part: Said, field: str) -> str:
 
 def _verdicts(part: Said) -> list[str]:
     """The yes/no facts: answers when the request asked whether ("No, location LOC-0003 is not at an airport."),
-    and in a record's details, where nobody asked, added to them ("And no, the student did not drop the course.").
-    The yes/no is the value the checks look for either way."""
+    and in a record's details, where nobody asked, sentences of their own ("The student did not drop the course.",
+    not "And no, ..." as if it answered a question). The predicate ("did not drop the course") is what the checks
+    look for either way (`schemas.wording.yes_no_predicate`)."""
     flags = part.flags
     if not flags:
         return []
     result = part.result
     if _whether_first(part) or len(flags) == len([f for f in part.asks if f in result]):  # asked whether
         return [f"{'Yes' if result[f] else 'No'}, {yes_no_fact(part, f)}." for f in flags]
-    # after the record's own details: "And yes, the car has been returned.", not "And yes, for rental RNL-12, ..."
-    return [f"And {'yes' if result[f] else 'no'}, {_after_details(yes_no_fact(part, f))}." for f in flags]
+    # after the record's own details: "The car has been returned.", not "For rental RNL-12, the car ..." again
+    return [f"{_cap(_after_details(yes_no_fact(part, f)))}." for f in flags]
 
 
 def _whether_first(part: Said) -> bool:

@@ -7,9 +7,10 @@ Only values whose shape differs per tool (call arguments, tool parameters, resul
 
 from __future__ import annotations
 
+import json
 import types
 import typing
-from typing import Any, Literal
+from typing import Any, Callable, Iterable, Literal
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
@@ -250,3 +251,18 @@ def check_row_shapes(rows: list[dict[str, Any]]) -> None:
         if problem is not None:
             raise RowShapeError(f"row {row.get('id', '?') if isinstance(row, dict) else '?'} does not fit the "
                                 f"DatasetRow contract: {problem}")
+
+
+def returns_of(tools: Iterable[dict[str, Any]]) -> Callable[[str], dict[str, Any]]:
+    """A row's tools (`ToolRow`s) -> the result schema of a tool by name ({} for one the row does not offer), each
+    parsed when first asked for (most rows never ask: only a yes/no fact reads its field's description)."""
+    texts = {t["name"]: t["returns"] for t in tools}
+    parsed: dict[str, dict[str, Any]] = {}
+
+    def returns(name: str) -> dict[str, Any]:
+        found = parsed.get(name)
+        if found is None:
+            found = parsed[name] = json.loads(texts[name]) if name in texts else {}
+        return found
+
+    return returns

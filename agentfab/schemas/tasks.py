@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterable, Literal, TypeVar
+from typing import Any, Callable, Iterable, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentfab.schemas.answers import normalize
+from agentfab.schemas.wording import yes_no_predicate
 
 TaskKind = Literal["single", "parallel", "chain", "compound", "multi_turn", "irrelevant", "clarify", "failure",
                    "partial"]
@@ -153,23 +154,43 @@ def fact_values(value: Any) -> list[str] | None:
     return [normalize(value)]
 
 
-def required_facts(plan: list[PlanStep], results: dict[str, Any], turn: int) -> list[Fact]:
+# (step id, result field) -> the field's schema description: what a yes/no fact is stated with (`yes_no_predicate`)
+Described = Callable[[str, str], str]
+
+
+def required_facts(plan: list[PlanStep], results: dict[str, Any], turn: int, described: Described) -> list[Fact]:
     """The facts a reply to `turn` must state: every asked field of every step of that turn, in plan order."""
-    return [Fact(step=step, field=name, values=values)
-            for step, name, values in asked_values(((s.id, s.turn, s.asks) for s in plan), results, turn)]
+    return [Fact(step=step, field=name, values=values) for step, name, values
+            in asked_values(((s.id, s.turn, s.asks) for s in plan), results, turn, described)]
 
 
-def asked_values(plan: Iterable[tuple[str, int, Iterable[str]]], results: dict[str, Any],
-                 turn: int) -> list[tuple[str, str, list[str]]]:
+def asked_values(plan: Iterable[tuple[str, int, Iterable[str]]], results: dict[str, Any], turn: int,
+                 described: Described) -> list[tuple[str, str, list[str]]]:
     """`required_facts` as (step, field, values), from each step's (id, turn, asks): for a caller that builds the
-    whole task in one validation."""
+    whole task in one validation. A yes/no value is stated by its predicate ("is not active"), read from the
+    field's description."""
     out: list[tuple[str, str, list[str]]] = []
     for step_id, step_turn, asks in plan:
         result = results.get(step_id)
         if step_turn != turn or not isinstance(result, dict):
             continue
         for name in asks:
-            values = fact_values(result[name]) if name in result else None
+            if name not in result:
+                continue
+            value = result[name]
+            values = ([normalize(yes_no_predicate(described(step_id, name), name, value))] if type(value) is bool
+                      else fact_values(value))
             if values is not None:
                 out.append((step_id, name, values))
     return out
+
+
+def described_by(plan: Iterable[PlanStep], returns: Callable[[str], dict[str, Any]]) -> Described:
+    """`Described` of a plan's steps, from each tool's result schema (`returns(tool name)`)."""
+    tools = {s.id: s.tool for s in plan}
+
+    def described(step_id: str, field: str) -> str:
+        found = returns(tools[step_id]).get("properties", {}).get(field)
+        return found.get("description", "") if isinstance(found, dict) else ""
+
+    return described

@@ -293,6 +293,13 @@ def yes_no(description: str, field: str) -> tuple[str, str, str]:
     return subject, f"{aux} {rest}", f"{'cannot' if aux == 'can' else aux + ' not'} {rest}"
 
 
+def yes_no_predicate(description: str, field: str, value: bool) -> str:
+    """What states a yes/no value in any reply, the value the checks look for: "is not active", "has a pool", "did
+    not drop the course" (a bare "no" could be any reply's word: "there are no tenants")."""
+    _, positive, negative = yes_no(description, field)
+    return positive if value else negative
+
+
 def yes_no_statement(description: str, field: str, thing: str, record: str, value: bool | None) -> str:
     """The statement about `record` ("club CLB-4", whose kind is `thing`): positive for True or None (a request
     asks "whether ..." it holds), negative for False. A question about another subject keeps it and names the
