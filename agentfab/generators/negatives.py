@@ -17,7 +17,7 @@ from agentfab.generators.value_bank import ValueBank, parsed
 from agentfab.generators.values import normalize, render_value, sample_arguments
 from agentfab.schemas.answers import mentions, replace_mentions
 from agentfab.schemas.codes import Reason
-from agentfab.schemas.tasks import PlanStep, Task
+from agentfab.schemas.tasks import PlanStep, Task, described_by
 from agentfab.schemas.wording import yes_no_predicate
 from agentfab.worlds.core import canonical_json, is_error
 
@@ -107,14 +107,14 @@ def invented_answer(task: Task, content: list[Event], agent: OracleAgent, rng: r
     reply_at = _reply_index(content, t, task.clarification is not None)
     if reply_at is None or not mentions(content[reply_at]["content"], value):
         return None
+    described = described_by(task.plan, lambda tool: agent.domain.tool(tool).spec.returns)
     for step in task.plan:  # which result field the value is, so the stand-in is a value of that same field
         found = task.results.get(step.id)
         if not isinstance(found, dict):
             continue
         for name, v in found.items():
             if type(v) is bool:  # "the club does not have a pool" says "has a pool" instead
-                described = agent.domain.tool(step.tool).spec.returns.get("properties", {}).get(name, {})
-                said = [yes_no_predicate(described.get("description", ""), name, b) for b in (v, not v)]
+                said = [yes_no_predicate(described(step.id, name), name, b) for b in (v, not v)]
                 if normalize(said[0]) == value:
                     out = [dict(e) for e in content]
                     out[reply_at]["content"] = replace_mentions(out[reply_at]["content"], value, said[1])

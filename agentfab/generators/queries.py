@@ -20,7 +20,7 @@ from agentfab.generators.references import bound, named_slot, referred, unlabell
 from agentfab.generators.failures import cause_reason, error_cause
 from agentfab.generators.values import normalize, render_value, sample, shuffle
 from agentfab.schemas.tasks import (
-    Clarification, Fact, PlanStep, Task, UserTurn, asked_values, built, described_by, fact_values,
+    Clarification, Fact, PlanStep, Task, UserTurn, asked_values, built, described_by,
 )
 from agentfab.schemas.wording import join_words, noun
 from agentfab.worlds.core import Domain, Phrase, Tool
@@ -193,7 +193,8 @@ def turn_answers(plan: Plan, turn: int, steps: list[PlanStep], facts: list[Fact]
 
 def _answers(plan: Plan, turn: int, asks: dict[str, Sequence[str]],
              known: dict[tuple[str, str], list[str]]) -> list[str]:
-    """`turn_answers` from each step's asked fields and the facts already normalized, (step, field) -> values."""
+    """`turn_answers` from each step's asked fields and the turn's facts, (step, field) -> values: an asked field
+    with no fact (a nested value) is no answer either."""
     values: dict[str, None] = {}  # in order, each once
     turns = {s.id: s.turn for s in plan.steps}
     for member in plan.members:
@@ -201,12 +202,8 @@ def _answers(plan: Plan, turn: int, asks: dict[str, Sequence[str]],
         if not in_turn:
             continue
         last = in_turn[-1]
-        result = plan.results[last]
-        if not isinstance(result, dict):
-            continue
         for name in asks.get(last, ()):
-            found = known.get((last, name))
-            values.update(dict.fromkeys(found if found is not None else fact_values(result.get(name)) or ()))
+            values.update(dict.fromkeys(known.get((last, name), ())))
     return list(values)
 
 

@@ -218,19 +218,17 @@ class OracleAgent:
         tool_named = self.domain.tool
         known = world.known
         for step, args, cid in pending:
-            if wrongs and step is slip:
+            slipped = wrongs and step is slip
+            if slipped:
                 value = last = tool_named(step.tool).invoke(world.made(), args)
-                text = canonical_json(value)
+            elif known is not None:
+                value = results[step.id] = known[step.id]
+                world.taken.append((step.tool, args))
             else:
-                if known is not None:
-                    value = known[step.id]
-                    world.taken.append((step.tool, args))
-                else:
-                    value = tool_named(step.tool).invoke(world.store, args)  # type: ignore[arg-type]
-                results[step.id] = value
-                text = canonical_json(value)
-                if texts is not None and known is not None:
-                    texts[step.id] = text
+                value = results[step.id] = tool_named(step.tool).invoke(world.store, args)  # type: ignore[arg-type]
+            text = canonical_json(value)
+            if texts is not None and known is not None and not slipped:
+                texts[step.id] = text
             content.append(observation(step.tool, text, cid))
             out.n_errors += is_error(value)
         out.n_calls += len(pending)
