@@ -16,7 +16,7 @@ from agentfab.generators.language import (
     tool_class,
 )
 from agentfab.generators.plans import Plan, Step
-from agentfab.generators.references import bound, named_slot, referred, unlabelled, whose_slot
+from agentfab.generators.references import bound_slots
 from agentfab.generators.failures import cause_reason, error_cause
 from agentfab.generators.values import normalize, render_value, sample, shuffle
 from agentfab.schemas.tasks import (
@@ -70,16 +70,12 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
         source = None if param == vague else sources.get(source_id)
         if source is None and param != vague:
             raise ValueError(f"step {step.id}: the tool of its source step {source_id} was not given")
-        words, thing = bound(param, field, tool, source)
-        short = referred(words, thing, field, source, rng)
-        template = unlabelled(template, param, short)
-        named = named_slot(template, thing, param)
-        if named is not None:  # "customer {customer_id}" reads "that customer" or "the account's owner"
-            template = named[0] + short + named[1]
+        options = bound_slots(template, param, field, tool, source)  # as `referred` draws the reference
+        template, short, slotted = options[rng._randbelow(len(options))] if len(options) > 1 else options[0]
+        if slotted:  # "customer {customer_id}" reads "that customer" or "the account's owner"
             in_slot.add(param)
-            continue
-        template = whose_slot(template, thing, param)  # "the refills whose customer is that customer"
-        values[param] = short
+        else:  # "the refills whose customer is that customer"
+            values[param] = short
     for param, value in step.arguments.items():
         if param not in step.bindings and param != hide:
             values[param] = render_value(value)

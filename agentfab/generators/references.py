@@ -83,21 +83,56 @@ def referred(words: str, thing: str, field: str, source: Tool | None, rng: rando
     """The words of a reference, naming the record the value belongs to wherever the source says it, so that a
     request never reads as if it meant another record of that kind it mentioned before: "the trip's vehicle", "the
     flight's destination city", "the vehicle with the highest odometer (km)"; "that course" when the source is the
-    course itself (or a list, a search, a write)."""
+    course itself (or a list, a search, a write). One of `reference_options`, drawn (none drawn when there is one)."""
+    options = reference_options(words, thing, field, source)
+    return options[rng._randbelow(len(options))] if len(options) > 1 else options[0]
+
+
+def reference_options(words: str, thing: str, field: str, source: Tool | None) -> tuple[str, ...]:
+    """The references `referred` draws one of (a function of its arguments: what `bound_slots` keeps)."""
     if source is not None:
         what, cls = topic(source), tool_class(source)
         # never "the next event's event"; "the loan's loan officer" is fine
         if cls == "lookup" and what.rsplit(" ", 1)[-1] != words.rsplit(" ", 1)[-1] and words not in what and what != thing:
             role = words[len(what) + 1:] if words.startswith(what + " ") else words  # "the loan's officer"
-            return ROLE_REFERENCES[rng._randbelow(len(ROLE_REFERENCES))].format(role=role, what=what)
+            return tuple(r.format(role=role, what=what) for r in ROLE_REFERENCES)
         best = source.spec.returns.get("properties", {}).get("value", {}).get("description", "")
         if cls == "aggregate" and field != "value" and best.lower().startswith("the "):
             for measured in UNSAID_UNITS:  # the value's unit, which its aggregate's description names
                 best = best.removesuffix(f" in {measured}")
-            return f"the {words} with {best[:1].lower()}{best[1:]}"  # the record that has the highest value
+            return (f"the {words} with {best[:1].lower()}{best[1:]}",)  # the record that has the highest value
     if words == thing:
-        return NOUN_REFERENCES[rng._randbelow(len(NOUN_REFERENCES))].format(noun=thing)
-    return REFERENCES[rng._randbelow(len(REFERENCES))].format(words=words)
+        return tuple(r.format(noun=thing) for r in NOUN_REFERENCES)
+    return tuple(r.format(words=words) for r in REFERENCES)
+
+
+# (template, param, field, id(tool), id(source)) -> (tool, source, [(template, reference, in a slot)]): see `bound_slots`
+_SLOTS: dict[tuple[str, str, str, int, int], tuple[Tool, Tool | None, tuple[tuple[str, str, bool], ...]]] = {}
+
+
+def bound_slots(template: str, param: str, field: str, tool: Tool, source: Tool | None
+                ) -> tuple[tuple[str, str, bool], ...]:
+    """What a request template becomes with each reference `referred` may draw for the parameter `param` of `tool`
+    fed by `field` of `source`'s result: (the template, the reference, whether it replaced a labelled slot
+    ("customer {customer_id}" reads "that customer") or is the parameter's value), in the order `referred` draws
+    them. A function of its arguments, made once per template, parameter, field and tools (the entry holds both
+    tools, so their ids stay theirs)."""
+    key = (template, param, field, id(tool), id(source))
+    found = _SLOTS.get(key)
+    if found is None or found[0] is not tool or found[1] is not source:
+        if len(_SLOTS) >= 65536:
+            _SLOTS.clear()
+        words, thing = bound(param, field, tool, source)
+        made = []
+        for short in reference_options(words, thing, field, source):
+            text = unlabelled(template, param, short)
+            named = named_slot(text, thing, param)
+            if named is not None:
+                made.append((named[0] + short + named[1], short, True))
+            else:  # "the refills whose customer is that customer" reads "the refills of that customer"
+                made.append((whose_slot(text, thing, param), short, False))
+        found = _SLOTS[key] = (tool, source, tuple(made))
+    return found[2]
 
 
 _BEFORE_LABEL = frozenset({"with", "for", "to", "of", "by", "on", "from", "and", "a", "an", "the", "is", "as"})
