@@ -198,6 +198,7 @@ class OracleAgent:
                         + reason
                 break
         wrongs: list[dict[str, Any]] = []
+        tried: list[Any] = []  # what each wrong call returned on a fresh fork, None where it wrote something
         slip = group[-1]  # the last of the group: its retry then runs in plan order, after the others
         # an expected error is a rule the world enforces, not a typo to correct
         if self.recovery and not (slip.expect_error if len(group) == 1 else any(s.expect_error for s in group)) \
@@ -205,7 +206,7 @@ class OracleAgent:
             attempts = 1
             while attempts < 3 and rng.random() < 0.3:  # sometimes the agent flails before getting it right
                 attempts += 1
-            wrongs = self._wrong_calls(slip, args_of[slip.id], rng, attempts)
+            wrongs, tried = self._wrong_calls(slip, args_of[slip.id], rng, attempts)
         # the group is made together as the thought says, the mistyped call among the others; it fails alone
         content = out.content
         pending = []
@@ -220,7 +221,13 @@ class OracleAgent:
         for step, args, cid in pending:
             slipped = wrongs and step is slip
             if slipped:
-                value = last = tool_named(step.tool).invoke(world.made(), args)
+                if known is not None and world.unchanged() and None not in tried:
+                    # nothing taken so far wrote, nor did the typos: the state is the seeded one that each typo was
+                    # tried on, so each typo returns what it returned there, and the path of known results goes on
+                    value = last = tried[0]
+                else:
+                    value = last = tool_named(step.tool).invoke(world.made(), args)
+                    known = None
             elif known is not None:
                 value = results[step.id] = known[step.id]
                 world.taken.append((step.tool, args))
@@ -237,12 +244,23 @@ class OracleAgent:
         tool = tool_named(slip.tool)
         right = args_of[slip.id]
         fed = {p: tool_of[ref.split(".", 1)[0]] for p, ref in slip.bindings.items() if ref.split(".", 1)[0] in tool_of}
-        for previous, args in zip(wrongs, [*wrongs[1:], right]):  # each retry alone, saying what went wrong
-            cid = f"call_{next(ids)}"
+        for i, (previous, args) in enumerate(zip(wrongs, [*wrongs[1:], right]), 1):  # each retry alone, saying
+            cid = f"call_{next(ids)}"                                                 # what went wrong
             thought = thinker.after_error(tool, previous, right, last, rng, fed)
             out.content.append(call(slip.tool, args, cid, thought))
-            last = tool.invoke(world.store, args)  # type: ignore[arg-type]
-            out.content.append(result(slip.tool, last, cid))
+            if known is None:
+                last = tool.invoke(world.store, args)  # type: ignore[arg-type]
+                text = canonical_json(last)
+            elif args is right:  # the step's own call, on the state it was composed on
+                last = known[slip.id]
+                world.taken.append((slip.tool, args))
+                text = canonical_json(last)
+                if texts is not None:
+                    texts[slip.id] = text
+            else:
+                last = tried[i]
+                text = canonical_json(last)
+            out.content.append(observation(slip.tool, text, cid))
             out.n_calls += 1
             out.n_errors += is_error(last)
             if args is right:
@@ -256,24 +274,31 @@ class OracleAgent:
         return thinker.before_calls(group, args_of, {}, {}, rng)
 
     def _wrong_calls(self, step: PlanStep, args: dict[str, Any], rng: random.Random,
-                     limit: int) -> list[dict[str, Any]]:
+                     limit: int) -> tuple[list[dict[str, Any]], list[Any]]:
         """Up to `limit` arguments that pass the tool's schema but really fail (ids that do not exist), each with a
-        typo in a different value."""
+        typo in a different value; and what each returned on a fresh fork of the seeded world (None where the
+        call wrote something, failing as it did)."""
         tool: Tool = self.domain.tool(step.tool)
         out: list[dict[str, Any]] = []
+        tried: list[Any] = []
         for param in sorted(args):
             value = args[param]
             if not isinstance(value, str):
                 continue
             for candidate in _near_misses(value, rng):
                 wrong = {**args, param: candidate}
+                if wrong in out:
+                    continue
+                fork = self.store.fork()
+                got = tool.invoke(fork, wrong)
                 # a call that breaks the tool's schema comes back as bad_value, so it is never taken for a typo
-                if wrong not in out and _not_found(tool.invoke(self.store.fork(), wrong)):
+                if _not_found(got):
                     out.append(wrong)
+                    tried.append(None if fork.changed() else got)
                     break  # one typo per value: a second miss of the same id is not what a real rollout shows
             if len(out) >= limit:
-                return out
-        return out
+                return out, tried
+        return out, tried
 
 
 def _not_found(value: Any) -> bool:
@@ -318,6 +343,11 @@ class _World:
         self.domain, self.seeded, self.known = domain, seeded, known
         self.taken: list[tuple[str, dict[str, Any]]] = []
         self.store: Store | None = seeded.fork() if known is None else None
+
+    def unchanged(self) -> bool:
+        """Not made yet: is the world still its seeded state? Only a tool that mutates writes."""
+        tool = self.domain.tool
+        return not any([tool(name).spec.mutates for name, _ in self.taken])
 
     def made(self) -> Store:
         """The world for real, the calls taken as known so far run in it first; every later call runs too."""

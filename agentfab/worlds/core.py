@@ -176,6 +176,10 @@ class Store:
         del records[key]
         self._touched.setdefault(table, set()).add(key)
 
+    def changed(self) -> bool:
+        """Has this store been written to (a record put or deleted, even one put back as it was)?"""
+        return bool(self._touched)
+
     def diff(self) -> dict[str, dict[str, list[Any]]]:
         """table -> key -> [before, after] against the seeded state; records unchanged in the end are left out."""
         base = (self._root or self)._tables
