@@ -111,8 +111,11 @@ class Task(BaseModel):
 
 
 Model = TypeVar("Model", bound=BaseModel)
-_new, _set = object.__new__, object.__setattr__
+_new = object.__new__
 _EVERY_FIELD: dict[type, set[str]] = {}  # model -> the names of all its fields (see `built`)
+# the setters of BaseModel's own slots, called directly: no lookup of the name through the model's classes
+_SET_DICT, _SET_FIELDS, _SET_EXTRA, _SET_PRIVATE = (BaseModel.__dict__[name].__set__ for name in (
+    "__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"))
 
 
 def built(model: type[Model], values: dict[str, Any]) -> Model:
@@ -121,14 +124,13 @@ def built(model: type[Model], values: dict[str, Any]) -> Model:
     without validating, which cost a task a fifth of its phrasing. Only for the models of this module; a test
     validates every kind of task built this way again and gets the same task."""
     out = _new(model)
-    _set(out, "__dict__", values)
-    try:  # every field is given, so the fields set is the model's every field: one set shared by its instances
-        # (pydantic only adds to it, a name it has already, on an assignment, and copies it for a copy)
-        _set(out, "__pydantic_fields_set__", _EVERY_FIELD[model])
-    except KeyError:
-        _set(out, "__pydantic_fields_set__", _EVERY_FIELD.setdefault(model, set(model.model_fields)))
-    _set(out, "__pydantic_extra__", None)
-    _set(out, "__pydantic_private__", None)
+    _SET_DICT(out, values)
+    # every field is given, so the fields set is the model's every field: one set shared by its instances
+    # (pydantic only adds to it, a name it has already, on an assignment, and copies it for a copy)
+    fields = _EVERY_FIELD.get(model)
+    _SET_FIELDS(out, fields if fields is not None else _EVERY_FIELD.setdefault(model, set(model.model_fields)))
+    _SET_EXTRA(out, None)
+    _SET_PRIVATE(out, None)
     return out
 
 
