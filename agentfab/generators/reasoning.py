@@ -78,23 +78,29 @@ def _entities(tool: Tool) -> frozenset[str]:
 _VERBS = ("I'll call", "The right tool is", "I need")
 
 
-def _near(domain: Domain, known: dict[str, tuple[frozenset[str], str]]) -> dict[str, frozenset[str]]:
-    """Per tool of the domain, the tools about one of the same things (an alternative worth ruling out)."""
-    return domain.memo("reasoning_near", lambda: {
-        name: frozenset(n for n, (theirs, _) in known.items() if not mine.isdisjoint(theirs))
-        for name, (mine, _) in known.items()})
+Known = dict[str, tuple[frozenset[str], str]]  # per tool of a domain: the entity types it takes, what it is for
+
+
+def _tools_known(domain: Domain) -> tuple[Known, dict[str, frozenset[str]], dict[str, tuple[str, ...]]]:
+    """Once per domain, what a thought says of its tools: per tool, (the entity types it takes, what it is for); the
+    tools about one of the same things (an alternative worth ruling out); the words of its name with their plurals
+    (what a declined request may name it by)."""
+    known: Known = {t.name: (_entities(t), _purpose(t)) for t in domain.tools}
+    near = {name: frozenset(n for n, (theirs, _) in known.items() if not mine.isdisjoint(theirs))
+            for name, (mine, _) in known.items()}
+    named = {name: tuple(dict.fromkeys(f for w in _name_words(name) for f in (w, plural(w)))) for name in known}
+    return known, near, named
 
 
 class Reasoner:
     """Thoughts for one task: knows the offered tools, so it can say why the others do not fit."""
 
+    __slots__ = ("domain", "others", "_known", "_near", "_named")
+
     def __init__(self, domain: Domain, offered: list[str], needed: list[str]):
         self.domain = domain
         self.others = [n for n in offered if n not in needed]
-        # per tool of the domain: its name, the entity types it takes, and what it is for (once per domain)
-        self._known: dict[str, tuple[frozenset[str], str]] = domain.memo("reasoning_tools", lambda: {
-            t.name: (_entities(t), _purpose(t)) for t in domain.tools})
-        self._near = _near(domain, self._known)  # per tool, the tools about one of the same things
+        self._known, self._near, self._named = domain.memo("reasoning_tools", lambda: _tools_known(domain))
 
     def _alternative(self, name: str, rng: random.Random) -> str:
         # not "Not delete_location" for find_car_by_plate
@@ -205,7 +211,8 @@ class Reasoner:
         said = set(re.findall(r"[a-z]+", request.lower()))
         # a near miss is a tool about something the request names: not "create_pupil would only create a new
         # pupil" for "find the total tip across all deliveries"
-        close = [n for n in self.others if any(w in said or plural(w) in said for w in _name_words(n))]
+        named = self._named
+        close = [n for n in self.others if not said.isdisjoint(named[n])]
         if not close:
             return rng.choice((
                 f"The user wants me to {wanted}. None of the {len(self.others)} offered tools deals with that, so "

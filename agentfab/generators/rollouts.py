@@ -178,7 +178,7 @@ class OracleAgent:
 
     def _refusal(self, task: Task, rng: random.Random) -> str:
         """No offered tool fits: the request said back and, in some replies, what the offered tools work with."""
-        things = self.domain.recent(("covered", *task.tools), lambda: _covered(self.domain, task.tools))
+        things = _covered(self.domain, task.tools)
         shapes = REFUSALS if things else REFUSALS[:3]
         return shapes[rng._randbelow(len(shapes))].format(b=retold(task.declined or "do that"), things=things)
 
@@ -361,7 +361,8 @@ class _World:
 
 def _covered(domain: Domain, tools: list[str]) -> str:
     """What the offered tools work with, as a user would name it: "accounts, cards and customers"."""
-    things = sorted({plural(noun(p["x-entity"])) for name in tools
-                     for p in domain.tool(name).spec.parameters.get("properties", {}).values()
-                     if isinstance(p, dict) and str(p.get("x-entity", "")).endswith("_id")})
+    of_tool = domain.memo("covered", lambda: {t.name: frozenset(
+        plural(noun(p["x-entity"])) for p in t.spec.parameters.get("properties", {}).values()
+        if isinstance(p, dict) and str(p.get("x-entity", "")).endswith("_id")) for t in domain.tools})
+    things = sorted(frozenset().union(*[of_tool[name] for name in tools]))
     return join_words(things[:3]) if things else ""
