@@ -205,37 +205,58 @@ def _answers(plan: Plan, turn: int, asks: dict[str, Sequence[str]],
 
 def offer_tools(domain: Domain, needed: list[str], distractors: int, rng: random.Random) -> list[str]:
     """The needed tools plus the most similar others (sharing entity types, then name words), in a seeded order."""
-    def rank() -> list[list[str]]:
-        # near misses first: the same entity types, then the most name words in common (find_x_by_name ~
-        # search_xs_by_name), so distractors stay hard in a domain of many tools
-        profiles = domain.memo("offer_profiles", lambda: _offer_profiles(domain))
-        wanted = frozenset().union(*(profiles[n][0] for n in needed)) if needed else frozenset()
-        named = frozenset().union(*(profiles[n][1] for n in needed)) if needed else frozenset()
-        by_score: dict[tuple[int, int], list[str]] = {}
-        for name, (entities, words) in profiles.items():
-            if name not in needed:
-                score = (len(entities & wanted), len(words & named))
-                by_score.setdefault(score, []).append(name)
-        return [by_score[k] for k in sorted(by_score, reverse=True)]
-
-    buckets = domain.recent(("distractors", frozenset(needed)), rank)
+    buckets = domain.recent(("distractors", frozenset(needed)), lambda: _ranked(domain, needed))
     chosen: list[str] = []
     for group in buckets:  # most similar first; ties broken by the seeded rng
-        take = min(distractors - len(chosen), len(group))
-        if take <= 0:
+        left = distractors - len(chosen)
+        if left <= 0:
             break
-        chosen += sample(rng, group, take)
+        chosen += sample(rng, group, left if left < len(group) else len(group))
     offered = list(dict.fromkeys(needed)) + chosen
     shuffle(rng, offered)
     return offered
 
 
-def _offer_profiles(domain: Domain) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
-    """Each tool's entity types and name words (what distractors are ranked by), in the domain's tool order."""
-    return {t.name: (frozenset(p["x-entity"] for p in t.spec.parameters.get("properties", {}).values()
-                               if "x-entity" in p),
-                     frozenset(t.name.lower().split("_")) - {"by", "of", "for", "the"})
-            for t in domain.tools}
+def _ranked(domain: Domain, needed: list[str]) -> list[list[str]]:
+    """The domain's other tools in groups of equal likeness to `needed`, most alike first, each in the domain's
+    tool order: near misses first, the same entity types, then the most name words in common (find_x_by_name ~
+    search_xs_by_name), so distractors stay hard in a domain of many tools. A tool's entity types and name words
+    are bits of two masks (`_offer_profiles`): what it shares is the bits of an AND."""
+    profiles, masks = domain.memo("offer_profiles", lambda: _offer_profiles(domain))
+    wanted = named = 0
+    for name in needed:
+        entities, words = masks[name]
+        wanted |= entities
+        named |= words
+    by_score: dict[tuple[int, int], list[str]] = {}
+    for name, entities, words in profiles:
+        if name not in needed:
+            score = ((entities & wanted).bit_count(), (words & named).bit_count())
+            group = by_score.get(score)
+            if group is None:
+                by_score[score] = [name]
+            else:
+                group.append(name)
+    return [by_score[k] for k in sorted(by_score, reverse=True)]
+
+
+def _offer_profiles(domain: Domain) -> tuple[list[tuple[str, int, int]], dict[str, tuple[int, int]]]:
+    """Each tool's entity types and name words (what distractors are ranked by) as two bit masks, one bit an entity
+    type or a word: [(tool, entity mask, word mask)] in the domain's tool order, and the masks by tool."""
+    bits: dict[tuple[str, str], int] = {}  # ("entity" | "word", its name) -> its bit
+
+    def mask(kind: str, names: frozenset[str]) -> int:
+        out = 0
+        for name in names:
+            out |= 1 << bits.setdefault((kind, name), len(bits))
+        return out
+
+    profiles = [(t.name,
+                 mask("entity", frozenset(p["x-entity"] for p in t.spec.parameters.get("properties", {}).values()
+                                          if "x-entity" in p)),
+                 mask("word", frozenset(t.name.lower().split("_")) - {"by", "of", "for", "the"}))
+                for t in domain.tools]
+    return profiles, {name: (entities, words) for name, entities, words in profiles}
 
 
 def to_task(
