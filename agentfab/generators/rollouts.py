@@ -109,21 +109,28 @@ class OracleAgent:
         taken so far run again first, and every later call runs. The rollout's `world` is then None unless made."""
         plan = task.plan
         schedule = None  # else each turn's calls are one round
+        chained = expecting = later = False  # a step depends on one; expects an error; is of a turn after the first
+        ordered = True  # no later turn's call comes first in the plan (the order composing met the calls in)
+        reached = 0
         for s in plan:
-            if s.depends_on:  # a chained plan: its rounds, as every plan of its shape has them
-                shape = tuple([(s.id, s.turn, tuple(s.depends_on)) for s in plan])
-                schedule = SCHEDULES[shape]
-                if known is not None and not IN_PLAN_ORDER[shape]:
-                    known = None
-                break
-        else:
-            if known is not None:
-                reached = 0
-                for s in plan:
-                    if s.turn < reached:  # a later turn's call comes first in the plan: not the order it was met in
-                        known = None
-                        break
-                    reached = s.turn
+            if s.depends_on:
+                chained = True
+            if s.expect_error:
+                expecting = True
+            if s.turn:
+                later = True
+                if s.turn < reached:
+                    ordered = False
+                reached = s.turn
+            elif reached:
+                ordered = False
+        if chained:  # its rounds, as every plan of its shape has them
+            shape = tuple([(s.id, s.turn, tuple(s.depends_on)) for s in plan])
+            schedule = SCHEDULES[shape]
+            if known is not None and not IN_PLAN_ORDER[shape]:
+                known = None
+        elif not ordered:
+            known = None
         world = _World(self.domain, self.store, known if self._runs_own else None)
         out = Rollout(content=[])
         # the texts of the task's own results, as the observations taken from `known` write them
@@ -144,7 +151,7 @@ class OracleAgent:
                 steps = [plan[i] for i in turn_of.steps]
                 groups = [[plan[i] for i in g] for g in turn_of.rounds]
             else:
-                steps = [s for s in plan if s.turn == t]
+                steps = [s for s in plan if s.turn == t] if later else plan if t == 0 else []
                 groups = [steps] if steps else []
             for group in groups:
                 if c is not None and any(s.id == c.step for s in group):  # ask right before the call that needs it
@@ -153,10 +160,10 @@ class OracleAgent:
                     out.content.append(user(c.reply))
                     c = None
                 called.update(self._call_group(group, world, results, out, ids, rng, tool_of, thinker, texts))
-            failed = [s for s in steps if s.expect_error and is_error(results.get(s.id))]
-            if schedule is None:
+            failed = [s for s in steps if s.expect_error and is_error(results.get(s.id))] if expecting else None
+            if schedule is None:  # (every step of a plan of one turn is final: `tool_of` holds their ids)
                 parts = reply_parts(self.domain, [s for s in steps if s not in failed] if failed else steps, results,
-                                    {s.id for s in steps}, called)
+                                    {s.id for s in steps} if later else tool_of, called)
             elif failed:
                 parts = reply_parts(self.domain, [s for s in steps if s not in failed], results, turn_of.terminal,
                                     called)
