@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def test_a_unit_in_a_field_name_is_said_as_a_unit_not_as_a_word():
     """A reader flagged 'the highest weight kg is 696.20', then 'the highest delay (minutes)': `weight_kg` reads
@@ -132,7 +134,7 @@ def test_a_create_request_names_the_record_then_says_whose_and_when_then_the_res
     assert clarify_template(playlist.phrases[1].text, "listener_id", playlist) == "add a playlist: name {name}, {songs} songs"
     match = domains["sports_league"].tool("create_match")
     assert action_text(match, {"home_team_id": "TM-0002", "day": "2025-08-31", "attendance": 2841}) == (
-        "create a new match on 2025-08-31 with home team TM-0002 and attendance 2841")
+        "create a new match on 2025-08-31 with home team TM-0002 and attendance 2,841")
 
 
 def test_a_measure_in_a_create_list_follows_its_value_and_an_update_of_a_count_says_number_of():
@@ -294,3 +296,32 @@ def test_records_of_a_related_one_are_asked_for_as_its_records_and_a_role_keeps_
     said = [t for t in texts if t.startswith("list the members")]
     assert said and all(t.startswith("list the members for ") and "club" in t and "for club the" not in t
                         for t in said), said
+
+
+def test_how_long_a_created_record_lasts_is_said_as_a_duration():
+    """'create a new appointment for doctor DR-0003 and patient PT-0020 on 2025-05-25 with 35 minutes' and 'with kind
+    email, 7 nights and status checked out' (quickstart requests and replies): a length reads 'lasting 35 minutes',
+    a stay 'for 7 nights'; left out of a clarify request it goes whole, and a label with a hyphen ('check-in date')
+    leaves its list as any other does."""
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.generators.language import action_text, clarify_template
+
+    domains = {d.name: d for d in synthesized_domains(30, 7)}
+    appointment = domains["clinic"].tool("create_appointment")
+    assert action_text(appointment, {"doctor_id": "DR-0003", "patient_id": "PT-0020", "day": "2025-05-25",
+                                     "minutes": 35}) == (
+        "create a new appointment for doctor DR-0003 and patient PT-0020 on 2025-05-25 lasting 35 minutes")
+    assert clarify_template(appointment.phrases[0].text, "minutes", appointment) == (
+        "create a new appointment for doctor {doctor_id} and patient {patient_id} on {day}")
+    stay = domains["hotel"].tool("create_stay")
+    assert stay.phrases[0].text == ("create a new stay for room {room_id} and guest {guest_id} for {nights} nights "
+                                    "with check-in date {check_in} and status {status}")
+    assert clarify_template(stay.phrases[0].text, "nights", stay) == (
+        "create a new stay for room {room_id} and guest {guest_id} with check-in date {check_in} and status {status}")
+    assert clarify_template(stay.phrases[0].text, "check_in", stay) == (
+        "create a new stay for room {room_id} and guest {guest_id} for {nights} nights with status {status}")
+    activity = domains["crm"].tool("create_activity")
+    assert clarify_template(activity.phrases[0].text, "minutes", activity) == (
+        "create a new activity for contact {contact_id} on {day} with kind {kind}")
+    texts = [p.text for d in domains.values() for t in d.tools for p in t.phrases]
+    assert not [t for t in texts if re.search(r"with \{\w+\} (?:minutes|hours|nights|days)\b", t)]

@@ -10,7 +10,8 @@ from pathlib import Path
 import polars as pl
 from small_builds import make_build
 
-from agentfab.schemas.answers import flatten, mentioned, normalize, render_value
+from agentfab.schemas.answers import flatten, mentioned, normalize, render_value, replace_mentions
+from agentfab.schemas.wording import plain_number
 from agentfab.validators.judge import _CHECKABLE
 
 
@@ -20,6 +21,32 @@ def test_floats_from_a_thousand_and_integers_from_ten_thousand_have_separators()
     assert render_value(6212911) == "6,212,911" and render_value(23202) == "23,202"
     assert render_value(1976) == "1976" and render_value(9999) == "9999"  # a year, a small count: as written
     assert normalize(True) == "yes" and render_value("ACC-10001") == "ACC-10001"  # ids are text, never grouped
+
+
+def test_a_quantity_from_a_thousand_is_grouped_and_a_year_is_not():
+    """'The total delay is 3836 minutes' beside 'the average is 11,485.24 flight hours' (a quickstart reply): a whole
+    number from 1,000 is grouped where the field says it is a quantity; a year or a number that labels a thing is
+    written as it is."""
+    assert render_value(3836, grouped=True) == "3,836" and render_value(-1200, grouped=True) == "-1,200"
+    assert render_value(999, grouped=True) == "999" and render_value(23202, grouped=True) == "23,202"
+    for field, described in [("born", "The author's birth year"), ("built_year", "Year of construction"),
+                             ("founded", "Year founded"), ("value", "The latest year built"),
+                             ("room_number", "Room number")]:
+        assert plain_number(field, described), field
+    for field, described in [("delay_minutes", "Departure delay in minutes"), ("value", "The total minutes"),
+                             ("attendance", "Spectators"), ("quantity", ""), ("count", "Number of floors"),
+                             ("years_experience", "Years of teaching experience")]:
+        assert not plain_number(field, described), field
+
+
+def test_the_checks_find_a_four_digit_number_written_either_way_and_never_inside_a_grouped_one():
+    said = flatten("The total delay is 3,836 minutes over all 26 flights.")
+    assert mentioned(said, "3836") and mentioned(flatten("It was built in 1976."), "1976")
+    assert not mentioned(said, "836") and not mentioned(said, "3") and not mentioned(said, "3837")
+    assert not mentioned(flatten("The highest amount is 12,500.00 USD."), "500.00")
+    assert mentioned(flatten("Chicago, 836 units"), "836")  # a comma then a space ends a number
+    assert replace_mentions("The total is 3,836 minutes, not 3836.", "3836", "4,120") == (
+        "The total is 4,120 minutes, not 4,120.")
 
 
 def test_the_checks_read_a_grouped_number_whole():
@@ -46,6 +73,10 @@ def test_a_build_never_writes_a_large_number_of_a_result_without_its_separators(
                         numbers.add(f"{v:.2f}")
                     elif isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10_000:
                         numbers.add(str(v))
+                for field, v in _fields(json.loads(e["content"])):  # a quantity from 1,000 ("3,836 minutes"),
+                    if type(v) is int and 1000 <= abs(v) < 10_000 and field != "value" \
+                            and not re.search(r"year|born|founded|number", field):  # not a year ("born 1976")
+                        numbers.add(str(v))
         said = " ".join(e["content"] for e in row["content"] if e["class_"] == "message_action")
         said += " ".join(e["description"] or "" for e in row["content"])
         plain = [n for n in numbers if re.search(rf"(?<![\w.,-]){re.escape(n)}(?![\w,]|\.\d)", said)]
@@ -65,3 +96,15 @@ def _values(obj):
             yield from _values(v)
     else:
         yield obj
+
+
+def _fields(obj, field=None):
+    """(field, value) of every scalar of a result."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _fields(v, k)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _fields(v, field)
+    else:
+        yield field, obj

@@ -14,7 +14,7 @@ from typing import Any
 
 from agentfab.generators.language import _entity_of, is_id, param_label, tool_class, topic
 from agentfab.schemas.answers import flatten, mentioned, render_value
-from agentfab.schemas.wording import agree, join_words, label, noun, plural, singular, unit
+from agentfab.schemas.wording import agree, join_words, label, noun, plain_number, plural, singular, unit
 from agentfab.worlds.core import Memo, Tool
 
 MONEY = frozenset({"balance", "amount", "from_balance", "total", "price", "total_price", "cheapest_price",
@@ -140,11 +140,18 @@ def _measure(field: str) -> str | None:
     return "°C" if field.endswith("_c") else unit(field)
 
 
-def value_text(field: str, value: Any, result: dict[str, Any]) -> str:
-    """A value as a reply writes it, with its unit: "30°C", "1204.50 USD", "ACC-1001 and ACC-1041"."""
+def grouped(field: str, value: Any, described: str = "") -> bool:
+    """Is `value` of `field` a whole number from 1,000 to 9,999 written with a thousands separator (a quantity, not
+    a year: `plain_number`)?"""
+    return type(value) is int and 1000 <= abs(value) < 10_000 and not plain_number(field, described)
+
+
+def value_text(field: str, value: Any, result: dict[str, Any], described: str = "") -> str:
+    """A value as a reply writes it, with its unit: "30°C", "1204.50 USD", "ACC-1001 and ACC-1041", "3,836 minutes"
+    (`described`: the field's schema description, which says whether a whole number is a year)."""
     if isinstance(value, list):
         return join_words([render_value(v) for v in value]) if value else "none"
-    text = render_value(value)
+    text = render_value(value, grouped(field, value, described))
     if isinstance(value, (int, float)):
         measure = _measure(field)
         if measure:
@@ -229,7 +236,7 @@ class Said:
                     flags.append(field)
                     continue
                 else:
-                    text = value_text(field, value, result)
+                    text = value_text(field, value, result, self.named.described(field))
                     clause = fact_clause(lab, text, value)
                 out.append((field, lab, text, value, _FLAT[text], clause))
                 clauses[field] = clause
@@ -294,6 +301,11 @@ def _label_shape(lab: str) -> tuple[tuple[str, str] | None, tuple[str, str] | No
         aggregate and len(words_) > 1, is_plural, words_[0], " ".join(words_[1:]), span_of
 
 
+def _is_bare(text: str, value: Any) -> bool:
+    """Is `text` the value as `value_text` writes it without a unit ("3,836" or "1976" for a whole number)?"""
+    return text == render_value(value) or text == render_value(value, True)
+
+
 def fact_clause(lab: str, text: str, value: Any) -> str:
     """One stated fact as a clause with agreement: "the number of songs is 263", "the total minutes are 4"."""
     if type(value) is str:  # the common case: no count, no measure
@@ -309,19 +321,19 @@ def fact_clause(lab: str, text: str, value: Any) -> str:
         return f"no {things} were {what}" if value == 0 else agree(f"{text} {things} {'was' if value == 1 else 'were'} {what}")
     if value == 0 and lab.startswith("number of "):
         return f"there are no {lab[10:]}"  # "the number of events is 0" is not how a person says it
-    if measured and isinstance(value, (int, float)) and text == render_value(value):
+    if measured and isinstance(value, (int, float)) and _is_bare(text, value):
         # "the average odometer is 188795.33 km", not "the average odometer in km is 188795.33"
         return f"the {measured[0]} is {text}{'' if measured[1] == '%' else ' '}{measured[1]}"
     if is_plural and isinstance(value, (int, float)):
         if rest.startswith("number of "):
             return f"the {lab} is {text}"  # "the maximum number of days is 30"
-        if aggregate and text == render_value(value):
+        if aggregate and _is_bare(text, value):
             return f"the {first} is {text} {rest}"  # "the total is 67 minutes"
         if first in _AGGREGATES:
             return f"the {lab} are {text}"
-        if lab in ("minutes", "hours") and text == render_value(value):
+        if lab in ("minutes", "hours") and _is_bare(text, value):
             return f"it takes {text} {singular(lab) if value == 1 else lab}"  # an appointment's minutes
-        if (isinstance(value, float) or span_of) and text == render_value(value):
+        if (isinstance(value, float) or span_of) and _is_bare(text, value):
             return f"it has {text} {lab}"  # "it has 1309.79 hectares", not "the number of hectares is 1309.79"
         if not lab.startswith("number"):
             return f"the number of {lab} is {text}"  # "the hectares is 117.75" is not English

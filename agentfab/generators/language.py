@@ -20,7 +20,7 @@ from typing import Any
 
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.wording import (COUNTED_WORDS, HELD, UNITS, agree, as_asked, is_person, join_words, label,
-                                      noun, plural, unit_after, yes_no_statement)
+                                      noun, plain_number, plural, unit_after, yes_no_statement)
 from agentfab.worlds.core import Phrase, Tool
 
 TOOL_CLASSES = ("lookup", "search", "list", "count", "aggregate", "create", "update", "delete", "act")
@@ -153,15 +153,25 @@ def _slots(template: str) -> tuple[str, ...]:
     return tuple(_SLOT.split(template))
 
 
+def argument_text(tool: Tool, param: str, value: Any) -> str:
+    """An argument's value as a request or a reply writes it: `render_value`, with a thousands separator in a whole
+    number from 1,000 that is not a year ("attendance 2,841", "built in 1998")."""
+    if type(value) is int and 1000 <= abs(value) < 10_000:
+        described = tool.spec.parameters.get("properties", {}).get(param, {}).get("description", "")
+        return render_value(value, not plain_number(param, described))
+    return render_value(value)
+
+
 def action_text(tool: Tool, arguments: dict[str, Any]) -> str:
     """What the call does, with its values: the tool's first phrase filled in."""
     phrase = phrases_of(tool)[0].text
-    text = fill(phrase, {k: render_value(v) for k, v in arguments.items()})
+    said = {k: argument_text(tool, k, v) for k, v in arguments.items()}
+    text = fill(phrase, said)
     missing = [p for p in arguments if "{" + p + "}" not in phrase]
     if missing and tool_class(tool) == "update":
-        text += setting(tool, [(p, render_value(arguments[p]), arguments[p]) for p in missing])
+        text += setting(tool, [(p, said[p], arguments[p]) for p in missing])
     elif missing:
-        text += " with the " + join_words([f"{param_label(tool, p)} {render_value(arguments[p])}" for p in missing])
+        text += " with the " + join_words([f"{param_label(tool, p)} {said[p]}" for p in missing])
     return text
 
 
@@ -258,6 +268,10 @@ _SLOT_STAND_IN = "{\x00}"  # no template has it, and no pattern below matches it
 def _left_out(text: str, param: str, tool: Tool) -> str:
     slot = _SLOT_STAND_IN
     text = re.sub(re.escape(slot) + _UNIT_AFTER, lambda _: slot, text)  # a value left out takes its unit with it
+    lasting = None if is_id(tool, param) else re.search(
+        r"\s+(?:lasting|for)\s+" + re.escape(slot) + _COUNTED_SLOT + r"(?=[\s.,?!]|$)", text)
+    if lasting:  # "... on {day} lasting {minutes} minutes with ..." -> "... on {day} with ..."
+        return " ".join((text[: lasting.start()] + text[lasting.end():]).split())
     whose = re.search(r"\s+whose\s+([a-z][a-z ]*?)\s+(?:contains|is)\s+" + re.escape(slot), text)
     if whose:  # "rooms whose property is {id}" -> "rooms of my property"; "... whose name contains {x}" -> "by name"
         if is_id(tool, param):
@@ -268,7 +282,7 @@ def _left_out(text: str, param: str, tool: Tool) -> str:
     their = re.search(r"\s+with\s+" + re.escape(slot) + r"\s+in\s+their\s+([a-z][a-z ]*[a-z])", text)
     if their:  # "players with {name} in their name" -> "players by name"
         return " ".join((text[: their.start()] + f" by {their.group(1)}" + text[their.end():]).split())
-    label = re.search(r"\s+with\s+([a-z][a-z ]*?)\s+" + re.escape(slot) + r"(?=[\s.,?!]|$)", text)  # its label as said
+    label = re.search(r"\s+with\s+([a-z][a-z -]*?)\s+" + re.escape(slot) + r"(?=[\s.,?!]|$)", text)  # its label as said
     if label and not is_id(tool, param):  # "the carrier with name {name}" -> "the carrier by name"
         said, rest = f" by {label.group(1)}", text[label.end():]
         if tool_class(tool) == "create":  # "a new customer with email {e} and company {c}" -> "... with company {c}"

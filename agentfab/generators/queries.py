@@ -12,7 +12,8 @@ from typing import Any, NamedTuple
 from agentfab.generators.clarify import ambiguity_answer, ambiguity_question, holdings_request
 from agentfab.generators.facts import subject
 from agentfab.generators.language import (
-    THEN_SENTENCE, clarify_answer, clarify_question, clarify_template, fill, param_label, phrases_of, sentence, setting,
+    THEN_SENTENCE, argument_text, clarify_answer, clarify_question, clarify_template, fill, param_label, phrases_of,
+    sentence, setting,
     tool_class,
 )
 from agentfab.generators.plans import Plan, Step
@@ -78,7 +79,7 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
             values[param] = short
     for param, value in step.arguments.items():
         if param not in step.bindings and param != hide:
-            values[param] = render_value(value)
+            values[param] = argument_text(tool, param, value)
     text = fill(template, values)
     unnamed = _unnamed(phrase.text, tuple(step.arguments))
     extra = [p for p in unnamed if p != hide and p not in in_slot] if unnamed else unnamed

@@ -105,7 +105,8 @@ def fact_text(part: Said, field: str) -> str:
     result = part.result if isinstance(part.result, dict) else {}
     if isinstance(result.get(field), bool):
         return yes_no_fact(part, field)
-    return fact_clause(fact_label(part.tool, field), value_text(field, result[field], result), result[field])
+    return fact_clause(fact_label(part.tool, field),
+                       value_text(field, result[field], result, part.named.described(field)), result[field])
 
 
 def _sentences(part: Said, rng: random.Random) -> str:
@@ -155,7 +156,8 @@ def _said_as(part: Said) -> str | None:
     values = {**part.arguments, **result}
     if not all(f in values and not isinstance(values[f], (bool, list, dict)) for f in fields):
         return None
-    return _cap(part.tool.says.format(**{f: value_text(f, values[f], result) for f in fields})) + "."
+    named = part.named
+    return _cap(part.tool.says.format(**{f: value_text(f, values[f], result, named.described(f)) for f in fields})) + "."
 
 
 @functools.lru_cache(maxsize=1024)
@@ -213,7 +215,7 @@ def _described(part: Said, by_value: bool, rng: random.Random) -> str:
             # "Customer CUS-039 has no orders, so the total declared value is 0.00", not "... is 0.00 for ..."
             none = f"{_cap(about)} has no {over[:-8]}" if about else f"There are no {over[:-8]}"
             return f"{none}, so {join_words(clauses)}."
-        return f"{_cap(join_words(clauses))}" + (f" {tail}." if about else ".")
+        return _cap(join_words(clauses)) + _over(over, part.result, tail if about else "")
     if not about:
         return _cap(join_words(clauses)) + "."
     if len(clauses) == 1:
@@ -241,6 +243,19 @@ def _described(part: Said, by_value: bool, rng: random.Random) -> str:
     if rng._randbelow(2):
         return _cap((f"Here is {about}: " if itself else f"{lead}, ") + listed) + "."
     return _cap(f"{lead}, " + listed) + "."
+
+
+def _over(over: str, result: Any, tail: str) -> str:
+    """The end of an aggregate's sentence: what it is over, so that two totals in one reply are not the same words
+    ("... over all 26 flights.", "... over the 3 flights from APT-001.", "... for field FLD-2, from a single
+    harvest."); without a count, only `tail`."""
+    n = result.get("count") if type(result) is dict else None
+    if not over.endswith(" counted") or type(n) is not int or n < 1:
+        return f" {tail}." if tail else "."
+    things = over[:-8]
+    if n == 1:
+        return f"{' ' + tail if tail else ''}, from a single {singular(things)}."
+    return f" over the {n} {things} {tail}." if tail else f" over all {n} {things}."
 
 
 def _count_heads(part: Said, n: int) -> tuple[str | None, str | tuple[str, str]]:

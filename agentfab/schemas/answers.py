@@ -17,10 +17,14 @@ from typing import Any
 _CODE_WORDS = re.compile(r"[a-z]+(?:_[a-z]+)+")  # an enum value written as code: "closed_lost", "in_transit"
 
 
-def render_value(value: Any) -> str:
+def render_value(value: Any, grouped: bool = False) -> str:
     """How a value is written in a query or an answer: the same text the answer check looks for. An enum value
     written as code reads as words ("closed lost"): the tool call keeps "closed_lost". Large numbers have thousands
-    separators the way a person writes them: floats from 1,000.00, integers from 10,000 (a year stays 1976)."""
+    separators the way a person writes them: floats from 1,000.00, integers from 10,000 (a year stays 1976), and
+    from 1,000 where the caller knows the number is a quantity (`grouped`: "3,836 minutes", never "1,976" for a
+    year; `plain_number` says which); the answer check finds "3836" written either way."""
+    if grouped and type(value) is int and 1000 <= abs(value) < 10_000:
+        return f"{value:,}"
     if type(value) is str:  # the common case first
         return value.replace("_", " ") if "_" in value and _CODE_WORDS.fullmatch(value) else value
     if isinstance(value, bool):
@@ -45,15 +49,21 @@ _NOT_BEFORE = _CONTINUES | {"."}  # a token does not start right after these
 
 
 def _whole_token(text: str, i: int, j: int) -> bool:
-    """Is text[i:j] a whole token: nothing that continues a token right before it or right after it?"""
-    if i and text[i - 1] in _NOT_BEFORE:
+    """Is text[i:j] a whole token: nothing that continues a token right before it or right after it? A thousands
+    separator between digits continues a number: "836" and "3" are not said by "3,836"."""
+    if i and (text[i - 1] in _NOT_BEFORE or _in_number(text, i - 1)):
         return False
     if j >= len(text):
         return True
     after = text[j]
-    if after in _CONTINUES or after.isalnum():
+    if after in _CONTINUES or after.isalnum() or _in_number(text, j):
         return False
     return not (after == "." and j + 1 < len(text) and (text[j + 1].isalnum() or text[j + 1] == "_"))
+
+
+def _in_number(text: str, k: int) -> bool:
+    """Is text[k] a comma between two digits ("3,836")?"""
+    return text[k] == "," and 0 < k < len(text) - 1 and text[k - 1].isdigit() and text[k + 1].isdigit()
 
 
 # "no activities", "zero": a zero count said in words. Not "no," or "no." (a yes/no answer), nor "no tool" (a
@@ -68,13 +78,15 @@ def _spans(text: str, value: str) -> list[tuple[int, int]]:
         return out
     if value == "0":
         out = [(m.start(), m.start() + (4 if m.group(0) == "zero" else 2)) for m in _ZERO.finditer(text)]
-    n = len(value)
-    i = text.find(value)
-    while i >= 0:
-        if _whole_token(text, i, i + n):
-            out.append((i, i + n))
-        i = text.find(value, i + 1)
-    return sorted(out) if value == "0" else out
+    grouped = _grouped(value)
+    for said in (value, grouped) if grouped else (value,):
+        n = len(said)
+        i = text.find(said)
+        while i >= 0:
+            if _whole_token(text, i, i + n):
+                out.append((i, i + n))
+            i = text.find(said, i + 1)
+    return sorted(out) if value == "0" or grouped else out
 
 
 def flatten(text: str) -> str:
@@ -97,15 +109,27 @@ def mentioned(flat_text: str, value: str) -> bool:
         end = len(flat_text)
         while i >= 0:  # the first whole-token occurrence answers: `_whole_token` written out (called ~10 times
             j = i + n  # a record, most often on a value that is there)
-            if not i or flat_text[i - 1] not in _NOT_BEFORE:
+            if not i or flat_text[i - 1] not in _NOT_BEFORE and not _in_number(flat_text, i - 1):
                 if j >= end:
                     return True
                 after = flat_text[j]
-                if not (after in _CONTINUES or after.isalnum()) and not (
+                if not (after in _CONTINUES or after.isalnum() or _in_number(flat_text, j)) and not (
                         after == "." and j + 1 < end and (flat_text[j + 1].isalnum() or flat_text[j + 1] == "_")):
                     return True
             i = flat_text.find(value, i + 1)
-    return value == "0" and _ZERO.search(flat_text) is not None
+    if value == "0":
+        return _ZERO.search(flat_text) is not None
+    grouped = _grouped(value)
+    return grouped is not None and mentioned(flat_text, grouped)
+
+
+def _grouped(value: str) -> str | None:
+    """"3,836" for "3836": a whole number from 1,000 to 9,999 as `render_value(..., grouped=True)` writes it (None for
+    any other value)."""
+    digits = value[1:] if value[:1] == "-" else value
+    if len(digits) == 4 and digits.isdigit() and digits[0] != "0":
+        return f"{value[:-3]},{value[-3:]}"
+    return None
 
 
 def mention_count(flat_text: str, value: str) -> int:

@@ -398,10 +398,16 @@ def _create_words(fam: _Family, required: list[str], words: dict[str, str], give
     named = next((n for n in required if words[n] in _NAMES and n not in fam.targets), None)
     owners = [n for n in required if n in fam.targets and fam.targets[n].key_name == n]
     when = next((n for n in required if words[n] in ("day", "date") and n not in owners), None)
-    rest = [given[n] for n in required if n not in (named, when) and n not in owners]
+    # how long it lasts, before the rest: "lasting {minutes} minutes", "for {nights} nights", never "with 35 minutes"
+    long = next((n for n in required if words[n] in _LASTS and n not in owners), None)
+    rest = [given[n] for n in required if n not in (named, when, long) and n not in owners]
     return ((f" {_NAMES[words[named]]} {{{named}}}" if named else "")
             + (f" for {join_words([given[n] for n in owners])}" if owners else "")
-            + (f" on {{{when}}}" if when else "") + (f" with {join_words(rest)}" if rest else ""))
+            + (f" on {{{when}}}" if when else "") + (f" {_LASTS[words[long]]} {given[long]}" if long else "")
+            + (f" with {join_words(rest)}" if rest else ""))
+
+
+_LASTS = {"minutes": "lasting", "hours": "lasting", "nights": "for", "days": "for", "weeks": "for"}
 
 
 def _writes(b: _Builder, fam: _Family) -> None:
