@@ -348,11 +348,13 @@ def to_task(
         texts[0] = add_sentence(texts[0].rstrip(), ALSO[rng._randbelow(len(ALSO))].format(b=foreign_request))
     turns = []
     described = described_by(plan.steps, lambda name: domain.tool(name).spec.returns)
+    failing = [s for s in plan.steps if s.expect_error]  # a failure task's: what its answers lead with
     for t in range(n_turns):
-        facts = asked_values(asked, plan.results, t, described)
+        facts = asked_values(asked, results, t, described)
+        known = {(a, b): c for a, b, c in facts}
         turns.append(built(UserTurn, {
             "text": texts[t], "steps": [s.id for s in plan.steps if s.turn == t],
-            "answer": _failure_answer(plan, t, asks, {(a, b): c for a, b, c in facts}),
+            "answer": _failure_answer(plan, t, asks, known, failing) if failing else _answers(plan, t, asks, known),
             "facts": [built(Fact, {"step": a, "field": b, "values": c}) for a, b, c in facts]}))
     needed = list(dict.fromkeys([s.tool for s in plan.steps]))
     return built(Task, {  # built, not validated: every value below is made here (or by the composer) of its type
@@ -442,10 +444,9 @@ def failure_request(plan: Plan, domain: Domain, rng: random.Random, asks: dict[s
 
 
 def _failure_answer(plan: Plan, turn: int, asks: dict[str, Sequence[str]],
-                    known: dict[tuple[str, str], list[str]]) -> list[str]:
+                    known: dict[tuple[str, str], list[str]], failing: list[Step]) -> list[str]:
     """A turn's answer: `turn_answers`, led for a failure task by what failed and why (the cause a reply must
-    state)."""
-    causes = [normalize(cause_reason(error_cause(plan.results[s.id]))) for s in plan.steps
-              if s.expect_error and s.turn == turn]
+    state). `failing`: the plan's steps that expect an error, in order."""
+    causes = [normalize(cause_reason(error_cause(plan.results[s.id]))) for s in failing if s.turn == turn]
     answers = _answers(plan, turn, asks, known)
     return causes + [v for v in answers if v not in causes] if causes else answers

@@ -180,6 +180,9 @@ def asked_values(plan: Iterable[tuple[str, int, Iterable[str]]], results: dict[s
             if name not in result:
                 continue
             value = result[name]
+            if type(value) is str:  # most values: `fact_values` of a str, without the call
+                out.append((step_id, name, [_normalized(value)]))
+                continue
             values = ([normalize(yes_no_predicate(described(step_id, name), name, value))] if type(value) is bool
                       else fact_values(value))
             if values is not None:
