@@ -313,27 +313,6 @@ def test_a_record_s_own_words_are_quoted_in_a_sentence_and_said_once():
     assert all('The album titled "Quiet Hearts" is ALB-021' in t for t in said), said
 
 
-def test_a_total_says_what_it_is_over():
-    """'The total quantity is 0 for machine MCH-0019.' (the machine has no work orders) and 'The total delay is 3836
-    minutes. The total delay is 453 minutes for airport APT-001.' (two totals of one quickstart reply, the same
-    words): a total over nothing says so ('Machine MCH-0019 has no work orders, so the total quantity is 0.'), and
-    any other says over how many records ('... over all 26 flights.', '... for machine MCH-0003, from a single work
-    order.')."""
-    tool = _SYNTH["manufacturing"].tool("total_work_order_quantity_of_machine")
-    none = {reply([Said(tool, {"machine_id": "MCH-0019"}, {"count": 0, "value": 0}, ("value",))], random.Random(s))
-            for s in range(6)}
-    assert all(t.endswith("Machine MCH-0019 has no work orders, so the total quantity is 0.") for t in none), none
-    one = {reply([Said(tool, {"machine_id": "MCH-0003"}, {"count": 1, "value": 3326}, ("value",))],
-                 random.Random(s)) for s in range(6)}
-    assert all(t.endswith("3,326 for machine MCH-0003, from a single work order.") for t in one), one
-    some = {reply([Said(tool, {"machine_id": "MCH-0003"}, {"count": 4, "value": 812}, ("value",))],
-                  random.Random(s)) for s in range(6)}
-    assert all(t.endswith("812 over the 4 work orders for machine MCH-0003.") for t in some), some
-    every = _SYNTH["airline_ops"].tool("total_flight_delay_minutes")
-    said = {reply([Said(every, {}, {"count": 26, "value": 3836}, ("value",))], random.Random(s)) for s in range(6)}
-    assert all(t.endswith("3,836 minutes over all 26 flights.") for t in said), said
-
-
 def test_a_record_found_by_its_own_name_is_named_not_with_itself():
     """'The company with company Harris, Bell and McCoy is CO-103.' (a quickstart travel row) and 'The part with
     part name Nylon Valve': a record found by its name reads 'The company named Harris, Bell and McCoy is CO-103'."""

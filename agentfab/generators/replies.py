@@ -215,7 +215,11 @@ def _described(part: Said, by_value: bool, rng: random.Random) -> str:
             # "Customer CUS-039 has no orders, so the total declared value is 0.00", not "... is 0.00 for ..."
             none = f"{_cap(about)} has no {over[:-8]}" if about else f"There are no {over[:-8]}"
             return f"{none}, so {join_words(clauses)}."
-        return _cap(join_words(clauses)) + _over(over, part.result, tail if about else "")
+        held = _holder(part)  # the record that has a highest or lowest value: "(book BK-0127)"
+        if held is not None:
+            clauses = [c for f, c in zip(facts, clauses) if f[2] != held[1]] or clauses
+        ending = _over(over, part.result, tail if about else "")
+        return _cap(join_words(clauses)) + (f"{ending[:-1]} ({held[0]} {held[1]})." if held else ending)
     if not about:
         return _cap(join_words(clauses)) + "."
     if len(clauses) == 1:
@@ -243,6 +247,20 @@ def _described(part: Said, by_value: bool, rng: random.Random) -> str:
     if rng._randbelow(2):
         return _cap((f"Here is {about}: " if itself else f"{lead}, ") + listed) + "."
     return _cap(f"{lead}, " + listed) + "."
+
+
+def _holder(part: Said) -> tuple[str, str] | None:
+    """(noun, id) of the record a highest or lowest value belongs to, when the result names one the call was not
+    asked about: "The highest price is 53.92 USD for author AUT-014 (book BK-0127).", never "... and the book is
+    BK-0127 for author AUT-014"."""
+    result = part.result
+    if type(result) is not dict or "value" not in result:
+        return None
+    held = [f for f, v in result.items() if f.endswith("_id") and type(v) is str and f not in part.arguments]
+    if len(held) != 1:
+        return None
+    thing = part.named.id_noun(held[0])
+    return (thing, result[held[0]]) if thing else None
 
 
 def _over(over: str, result: Any, tail: str) -> str:

@@ -1,0 +1,47 @@
+"""How a reply states an aggregate: what a total is over, and which record holds a highest or lowest value."""
+
+from __future__ import annotations
+
+import random
+
+from agentfab.flows.worlds import synthesized_domains
+from agentfab.generators.facts import Said
+from agentfab.generators.replies import reply
+from agentfab.schemas.answers import flatten, mentioned
+
+_SYNTH = {d.name: d for d in synthesized_domains(30, 7)}
+
+
+def test_a_total_says_what_it_is_over():
+    """'The total quantity is 0 for machine MCH-0019.' (the machine has no work orders) and 'The total delay is 3836
+    minutes. The total delay is 453 minutes for airport APT-001.' (two totals of one quickstart reply, the same
+    words): a total over nothing says so ('Machine MCH-0019 has no work orders, so the total quantity is 0.'), and
+    any other says over how many records ('... over all 26 flights.', '... for machine MCH-0003, from a single work
+    order.')."""
+    tool = _SYNTH["manufacturing"].tool("total_work_order_quantity_of_machine")
+    none = {reply([Said(tool, {"machine_id": "MCH-0019"}, {"count": 0, "value": 0}, ("value",))], random.Random(s))
+            for s in range(6)}
+    assert all(t.endswith("Machine MCH-0019 has no work orders, so the total quantity is 0.") for t in none), none
+    one = {reply([Said(tool, {"machine_id": "MCH-0003"}, {"count": 1, "value": 3326}, ("value",))],
+                 random.Random(s)) for s in range(6)}
+    assert all(t.endswith("3,326 for machine MCH-0003, from a single work order.") for t in one), one
+    some = {reply([Said(tool, {"machine_id": "MCH-0003"}, {"count": 4, "value": 812}, ("value",))],
+                  random.Random(s)) for s in range(6)}
+    assert all(t.endswith("812 over the 4 work orders for machine MCH-0003.") for t in some), some
+    every = _SYNTH["airline_ops"].tool("total_flight_delay_minutes")
+    said = {reply([Said(every, {}, {"count": 26, "value": 3836}, ("value",))], random.Random(s)) for s in range(6)}
+    assert all(t.endswith("3,836 minutes over all 26 flights.") for t in said), said
+
+
+
+def test_a_highest_value_names_the_record_that_has_it():
+    """'The lowest asking price is 168,279.00 USD for agent AGT-0016.', then 'There is 1 offer for listing LST-048'
+    (a quickstart compound row: the reader never learns that LST-048 is the cheapest listing), and 'The highest
+    price is 53.92 USD and the book is BK-0127 for author AUT-014.': the record is named after the value, whether or
+    not the request asked for it, and the answer check finds both."""
+    tool = _SYNTH["real_estate"].tool("min_listing_asking_price_usd_of_agent")
+    result = {"listing_id": "LST-048", "value": 168279.0}
+    for asks in (("value",), ("value", "listing_id")):
+        said = {reply([Said(tool, {"agent_id": "AGT-0016"}, result, asks)], random.Random(s)) for s in range(6)}
+        assert all(t.endswith("168,279.00 USD for agent AGT-0016 (listing LST-048).") for t in said), said
+        assert all(mentioned(flatten(t), "lst-048") and t.count("LST-048") == 1 for t in said), said
