@@ -218,3 +218,37 @@ def test_the_result_texts_a_rollout_carries_are_those_every_check_and_the_row_wo
             found = replay(changed, offered, agent.store, reading=Reading(changed, out.texts)).failures
             assert any(code == "exec.observation_mismatch" for code, _ in found) == fails
     assert carried >= 60
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                                 max_size=3), max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON, st.one_of(st.dictionaries(st.integers(), st.integers(), min_size=1, max_size=3),
+                        st.dictionaries(st.booleans(), st.integers(-2 ** 63, 2 ** 63 - 1), min_size=1, max_size=2)))
+def test_canonical_json_writes_every_value_as_the_option_for_keys_of_any_type_writes_it(value, other_keys):
+    """canonical_json writes a value whose keys are all str without orjson's path for other keys (faster); the text
+    is the one that path writes, and a value with other keys (the negative control: the fast path refuses it) or one
+    orjson cannot write at all comes out as before."""
+    import json
+
+    import orjson
+
+    from agentfab.worlds.core import CANONICAL_OPTIONS, canonical_bytes, canonical_json
+
+    def before(v):
+        try:
+            return orjson.dumps(v, option=CANONICAL_OPTIONS).decode()
+        except TypeError:
+            return json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+    for v in (value, {"k": value, "n": other_keys}, [other_keys, value], {"big": 2 ** 70, "v": value}):
+        assert canonical_json(v) == before(v)
+        assert canonical_bytes(v) == before(v).encode()
+    try:
+        orjson.dumps(other_keys, option=orjson.OPT_SORT_KEYS)
+        raise AssertionError("the fast path writes a key that is not a str")
+    except TypeError:
+        pass

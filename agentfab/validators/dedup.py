@@ -11,12 +11,10 @@ import math
 import re
 from typing import Any
 
-import orjson
-
 from agentfab.schemas.codes import Reason
 from agentfab.schemas.tasks import Task
 from agentfab.validators.reading import Reading, reading_of
-from agentfab.worlds.core import CANONICAL_OPTIONS, canonical_json
+from agentfab.worlds.core import canonical_bytes, canonical_json
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-_.@]*")
 
@@ -29,10 +27,7 @@ def exact_key(task: Task, content: list[dict[str, Any]], reading: Reading | None
     texts = [content[i].get("content") for i in read.from_user]
     calls = [[content[i]["function"], content[i]["kwargs"]] for i in read.calls]
     whole = [task.domain, texts, calls, task.results]
-    try:
-        return hashlib.sha256(orjson.dumps(whole, option=CANONICAL_OPTIONS)).hexdigest()
-    except TypeError:  # what orjson cannot write, canonical_json writes with json
-        return hashlib.sha256(canonical_json(whole).encode()).hexdigest()
+    return hashlib.sha256(canonical_bytes(whole)).hexdigest()
 
 
 def features(task: Task, arguments: list[str] | None = None) -> set[Any]:
