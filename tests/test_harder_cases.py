@@ -73,7 +73,11 @@ def test_a_refusal_says_back_what_was_asked_and_its_thought_names_an_offered_too
         assert task.declined and task.declined.lower() in task.user_turns[0].text.lower()
         final = content[-1]
         assert retold(task.declined) in final["content"], final["content"]
-        assert retold(task.declined, "they") in final["description"], final["description"]
+        thought = final["description"]  # 'them' only after 'The user wants me to ...' names who they are
+        if thought.startswith("The user wants me to "):
+            assert retold(task.declined, "they") in thought, thought
+        else:
+            assert retold(task.declined, "the user") in thought, thought
         said = set(re.findall(r"[a-z]+", task.declined.lower()))
         close = [n for n in task.tools if any(w in said or plural(w) in said for w in n.split("_") if w not in verbs)]
         names = [n for n in task.tools if n in final["description"]]
@@ -85,6 +89,7 @@ def test_a_refusal_says_back_what_was_asked_and_its_thought_names_an_offered_too
     assert named >= 10 and unnamed >= 5, (named, unnamed)
     assert len(replies) >= len(rows) * 0.8 and len(thoughts) >= len(rows) * 0.8
     assert retold("email me a copy of my record", "they") == "email them a copy of their record"
+    assert retold("email me a copy of my record", "the user") == "email the user a copy of the user's record"
     # 'I can't add a drug: name Lisinopril, unit price 31.62 USD: none of ...' (a quickstart row) read a colon twice
     assert retold("add a drug: name Lisinopril, unit price 31.62 USD") == (
         "add a drug (name Lisinopril, unit price 31.62 USD)")

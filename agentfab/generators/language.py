@@ -213,7 +213,10 @@ def past(clause: str) -> str:
 
 _PERSONS = {"you": {"me": "you", "my": "your", "mine": "yours", "myself": "yourself", "i": "you", "i'm": "you're"},
             "they": {"me": "them", "my": "their", "mine": "theirs", "myself": "themselves", "i": "they",
-                     "i'm": "they're"}}
+                     "i'm": "they're"},
+            # a thought that has not named the user yet: "Nothing offered can email the user a copy of ..."
+            "the user": {"me": "the user", "my": "the user's", "mine": "the user's", "myself": "the user",
+                         "i": "the user", "i'm": "the user is"}}
 _PERSON_WORD = re.compile(r"\b(?:myself|mine|my|me|i'm|i)\b", re.IGNORECASE)
 
 

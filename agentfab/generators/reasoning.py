@@ -207,7 +207,10 @@ class Reasoner:
         """Why no tool is called: what is asked, and what an offered tool would do instead."""
         if not request or not self.others:
             return "None of the offered tools can do what is asked, so I should say so and not call any."
+        # "The user wants me to email them a copy", but "Nothing offered can email the user a copy" (no "them"
+        # before the user is named)
         wanted, drawn = retold(request, "they"), rng._randbelow(len(self.others))
+        asked = retold(request, "the user")
         said = set(re.findall(r"[a-z]+", request.lower()))
         # a near miss is a tool about something the request names: not "create_pupil would only create a new
         # pupil" for "find the total tip across all deliveries"
@@ -217,18 +220,18 @@ class Reasoner:
             return rng.choice((
                 f"The user wants me to {wanted}. None of the {len(self.others)} offered tools deals with that, so "
                 "I should decline and not call any.",
-                f"Nothing offered can {wanted}, and no offered tool is about anything like it. I won't call a tool; "
+                f"Nothing offered can {asked}, and no offered tool is about anything like it. I won't call a tool; "
                 "I'll tell the user.",
-                f"The request is to {wanted}. No offered tool does it or anything close. I'll say so plainly and "
+                f"The request is to {asked}. No offered tool does it or anything close. I'll say so plainly and "
                 "call nothing."))
         near = close[drawn % len(close)]
         purpose = self._known[near][1]
         return rng.choice((
             f"The user wants me to {wanted}. None of the {len(self.others)} offered tools does that ({near} "
             f"would only {purpose}), so I should decline and not call any.",
-            f"Nothing offered can {wanted}: {near} would {purpose}, and the other tools are no closer. "
+            f"Nothing offered can {asked}: {near} would {purpose}, and the other tools are no closer. "
             "I won't call a tool; I'll tell the user.",
-            f"The request is to {wanted}. No offered tool does it; {near}, for one, would only {purpose}. "
+            f"The request is to {asked}. No offered tool does it; {near}, for one, would only {purpose}. "
             "I'll say so plainly and call nothing."))
 
 
