@@ -70,3 +70,23 @@ def test_note_logs_the_mappings_and_allocator_addresses_only_when_asked(tmp_path
     assert "maps" not in plain and "probes" not in plain
     assert mapped["maps"] and all(m[5] > 0 for m in mapped["maps"])
     assert mapped["probes"]["pymalloc"]
+
+
+def test_a_driver_collects_less_often_and_a_shard_inside_keeps_its_own_setting():
+    """The build command's driver runs inside `collections_every`; an in-process shard still runs with no
+    automatic collection, and each puts back what it found, also when the block fails."""
+    import gc
+
+    from agentfab.flows.shard import fewer_collections
+
+    before = gc.get_threshold()
+    with process_memory.collections_every(50_000):
+        assert gc.get_threshold() == (50_000, *before[1:])
+        with fewer_collections(0):  # an offline shard built by the driver itself
+            assert gc.get_threshold()[0] == 0
+        assert gc.get_threshold()[0] == 50_000
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError):
+        with process_memory.collections_every(50_000):
+            raise RuntimeError("a build failed")
+    assert gc.get_threshold() == before  # negative control: the default comes back

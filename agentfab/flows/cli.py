@@ -60,6 +60,15 @@ def build(recipe: Path, out: Path | str | None, records: int | None, seed: int |
     Re-running the same command resumes: finished shards are kept, unfinished ones are rebuilt. The same recipe
     and seed give the same rows on any machine.
     """
+    from agentfab.flows.process_memory import collections_every
+
+    with collections_every(50_000):  # this process imports, sets up, waits and checks; shards set their own
+        _build(recipe, out, records, seed, workers, overwrite, runner_kind, address, extend, quiet)
+
+
+def _build(recipe: Path, out: Path | str | None, records: int | None, seed: int | None,
+           workers: int | None, overwrite: bool, runner_kind: str, address: str | None, extend: bool,
+           quiet: bool) -> None:
     from agentfab.flows.prefect_env import configure, quiet_console
 
     from agentfab.flows.lifeline import ServerStartError, start_server

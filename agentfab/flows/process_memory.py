@@ -14,6 +14,7 @@ can be named by mapping (build_scale.py --smaps).
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import os
 import re
@@ -21,7 +22,8 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 LOG_ENV = "AGENTFAB_MEMORY_LOG"
 SMAPS_ENV = "AGENTFAB_MEMORY_SMAPS"
@@ -188,6 +190,24 @@ def release_unused() -> None:
         pa.default_memory_pool().release_unused()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
+
+
+@contextmanager
+def collections_every(young: int) -> Iterator[None]:
+    """While the block runs, this process's young generation is collected every `young` net allocations instead
+    of every 700 (each collection walks the young objects, and every tenth, or every full one, the older ones too);
+    the thresholds before it come back after. For a process that imports, sets up, waits and checks (the build
+    command's driver): `agentfab build --workers 2` of 20k quickstart tasks spent 0.85 s of the driver's 9.1 s of
+    CPU in collections, 0.54 s of it in five full ones (25-247 ms, walking the modules, Prefect and the warm
+    caches), for 4k cyclic objects freed. A shard sets its own (flows.shard.fewer_collections saves and restores
+    whatever it finds, this too), so shards built in this process are unaffected; worker processes forked
+    inside the block start with it."""
+    saved = gc.get_threshold()
+    gc.set_threshold(young, *saved[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
 
 
 def step_done(role: str) -> None:
