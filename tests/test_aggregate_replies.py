@@ -1,4 +1,5 @@
-"""How a reply states an aggregate: what a total is over, and which record holds a highest or lowest value."""
+"""How a reply states an aggregate or a count: what a total is over, which record holds a highest or lowest value,
+and what kind of records were counted."""
 
 from __future__ import annotations
 
@@ -45,3 +46,18 @@ def test_a_highest_value_names_the_record_that_has_it():
         said = {reply([Said(tool, {"agent_id": "AGT-0016"}, result, asks)], random.Random(s)) for s in range(6)}
         assert all(t.endswith("168,279.00 USD for agent AGT-0016 (listing LST-048).") for t in said), said
         assert all(mentioned(flatten(t), "lst-048") and t.count("LST-048") == 1 for t in said), said
+
+
+def test_records_of_a_kind_are_counted_with_the_kind_before_their_noun():
+    """'There are 22 courses with level undergraduate', 'There are 9 policies with line auto' and 'I found 13
+    listeners with plan student' (quickstart replies): '22 undergraduate courses', '9 auto policies', '13 listeners
+    on the student plan'; a status or a cause keeps its words ('with status delayed')."""
+    cases = [("university", "search_courses_by_level", {"level": "undergraduate"}, "22 undergraduate courses"),
+             ("insurance", "search_policies_by_line", {"line": "auto"}, "22 auto policies"),
+             ("streaming", "search_listeners_by_plan", {"plan": "student"}, "22 listeners on the student plan"),
+             ("utility", "search_outages_by_cause", {"cause": "wildlife"}, "22 outages with cause wildlife")]
+    for domain, name, arguments, said in cases:
+        tool = _SYNTH[domain].tool(name)
+        texts = {reply([Said(tool, arguments, {"count": 22, "results": []}, ("count",))], random.Random(s))
+                 for s in range(6)}
+        assert all(said in t for t in texts), texts

@@ -176,7 +176,7 @@ def test_an_aggregate_of_a_percentage_is_said_with_its_percent_sign():
     tool = loans.tool("min_loan_rate_pct_of_officer")
     said = {reply([Said(tool, {"officer_id": "LO-003"}, {"loan_id": "LN-0001", "value": 5.88}, ("value",))],
                   random.Random(s)) for s in range(6)}
-    assert all(t.endswith("The lowest rate is 5.88% for loan officer LO-003.") for t in said), said
+    assert all(t.endswith("The lowest rate is 5.88% for loan officer LO-003 (loan LN-0001).") for t in said), said
 
 
 def test_money_is_said_with_its_currency_and_asked_for_without_it():
@@ -196,7 +196,7 @@ def test_money_is_said_with_its_currency_and_asked_for_without_it():
         "find the highest principal among the loans whose officer is {officer_id}")
     said = reply([Said(top, {"officer_id": "LO-003"}, {"loan_id": "LN-0001", "value": 850540.0}, ("value",))],
                  random.Random(0))
-    assert said.endswith("The highest principal is 850,540.00 USD for loan officer LO-003."), said
+    assert said.endswith("The highest principal is 850,540.00 USD for loan officer LO-003 (loan LN-0001)."), said
     low = loans.tool("min_loan_rate_pct_of_officer")
     assert referred("loan", "loan", "loan_id", low, random.Random(0)) == "the loan with the lowest rate"
     assert referred("loan", "loan", "loan_id", top, random.Random(0)) == "the loan with the highest principal"

@@ -280,17 +280,37 @@ def _count_heads(part: Said, n: int) -> tuple[str | None, str | tuple[str, str]]
     """The heads of a count's sentence: one about the record the count is of ("Contact CON-46 has 2 activities",
     None without a record), and the head to say otherwise, or the two to draw from."""
     named, about = part.named, part.about
-    what = counted(n, named.results_noun)
+    kind = _kind_said(part)  # "22 undergraduate courses", not "22 courses with level undergraduate"
+    what = counted(n, f"{kind} {named.results_noun}" if kind else named.results_noun)
     there = "There is" if n == 1 else "There are"
     record = named.first_id(part.arguments) is not None
     when = " ".join(f"{_preposition(a)} {render_value(v)}" for a, v in part.arguments.items()
                     if named.id_noun(a) is None) if record else ""  # "... has no events on 2026-12-18"
     own = f"{_cap(about)} has {what}" + (f" {when}" if when else "") if record else None
-    after = (_with_value(part, about) if about.startswith("the ") else f" {for_about(about)}") if about else ""
+    after = (_with_value(part, about) if about.startswith("the ") else f" {for_about(about)}") \
+        if about and not kind else ""
+    if kind is None and about.startswith("the plan "):  # "7 listeners on the free plan"
+        after = f" on the {about[9:]} plan"
     after += f" {when}" if when else ""
     if not n:
         return own, f"There are {what}" + after
     return own, (f"I found {what}" + after, f"{there} {what}" + after)
+
+
+# fields whose value says what kind of thing a record is, said before its noun: "auto policies", "Thai restaurants"
+_KIND_FIELDS = frozenset({"level", "line", "kind", "type", "room_type", "cuisine", "genre", "grade", "section",
+                          "priority", "product", "activity", "species", "breed"})
+
+
+def _kind_said(part: Said) -> str | None:
+    """The value of a search by a kind-of-thing field, as words before the noun ("undergraduate", "robot arm"); None
+    for any other search (by a name, a status, a city: "3 hotels in Seattle", "with status delayed")."""
+    if len(part.arguments) != 1:
+        return None
+    (param, value), = part.arguments.items()
+    if type(value) is not str or param not in _KIND_FIELDS or not value or len(value.split()) > 3:
+        return None
+    return render_value(value)
 
 
 def _with_value(part: Said, about: str) -> str:
