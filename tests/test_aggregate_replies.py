@@ -1,5 +1,5 @@
-"""How a reply states an aggregate or a count: what a total is over, which record holds a highest or lowest value,
-and what kind of records were counted."""
+"""How a reply says which records it speaks of: what a total is over, which record holds a highest or lowest value,
+what kind of records were counted, and which one a "latest" lookup found."""
 
 from __future__ import annotations
 
@@ -61,3 +61,20 @@ def test_records_of_a_kind_are_counted_with_the_kind_before_their_noun():
         texts = {reply([Said(tool, arguments, {"count": 22, "results": []}, ("count",))], random.Random(s))
                  for s in range(6)}
         assert all(said in t for t in texts), texts
+
+
+def test_the_latest_record_of_another_is_named_as_the_latest():
+    """'For traveler T-212, the booking is BK-0037, the flight is FL-0075 and the status is confirmed.' (a quickstart
+    chain row: which booking?): 'The latest booking of traveler T-212 is BK-0037: the flight is ...'; asked for its
+    flight alone, 'For the latest booking of traveler T-212 (BK-0037), the flight is FL-0075.'"""
+    from agentfab.worlds.registry import builtin_domain
+
+    tool = builtin_domain("travel").tool("get_latest_booking")
+    result = {"booking_id": "BK-0037", "flight_id": "FL-0075", "status": "confirmed", "traveler_id": "T-212"}
+    whole = {reply([Said(tool, {"traveler_id": "T-212"}, result, ("booking_id", "flight_id", "status"))],
+                   random.Random(s)) for s in range(6)}
+    assert all(t.endswith("The latest booking of traveler T-212 is BK-0037: the flight is FL-0075 and the status is "
+                          "confirmed.") for t in whole), whole
+    flight = {reply([Said(tool, {"traveler_id": "T-212"}, result, ("flight_id",))], random.Random(s)) for s in range(6)}
+    assert all(t.endswith("For the latest booking of traveler T-212 (BK-0037), the flight is FL-0075.")
+               for t in flight), flight

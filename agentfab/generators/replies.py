@@ -222,6 +222,9 @@ def _described(part: Said, by_value: bool, rng: random.Random) -> str:
         return _cap(join_words(clauses)) + (f"{ending[:-1]} ({held[0]} {held[1]})." if held else ending)
     if not about:
         return _cap(join_words(clauses)) + "."
+    which = _which_record(part, facts, about)  # "The latest booking of traveler T-209 is BK-0034: ..."
+    if which is not None:
+        return which
     if len(clauses) == 1:
         lab, text, value, _ = facts[0]
         if clauses[0].startswith(("it has ", "it takes ")) and not about.startswith("the "):
@@ -247,6 +250,26 @@ def _described(part: Said, by_value: bool, rng: random.Random) -> str:
     if rng._randbelow(2):
         return _cap((f"Here is {about}: " if itself else f"{lead}, ") + listed) + "."
     return _cap(f"{lead}, " + listed) + "."
+
+
+_WHICH = ("latest ", "next ", "earliest ", "first ", "last ", "newest ", "oldest ")
+
+
+def _which_record(part: Said, facts: list[Fact], about: str) -> str | None:
+    """A call that finds one record of another kind ("the latest booking" of a traveler) names it as that: "The latest
+    booking of traveler T-209 is BK-0034: the flight is FL-0059 and the status is confirmed.", never "For traveler
+    T-209, the booking is BK-0034, ..." (which booking?). None for any other call."""
+    topic = part.named.topic
+    if not topic.startswith(_WHICH) or about.startswith("the "):
+        return None
+    thing = topic.split(" ", 1)[1]
+    own = next((f for f in facts if f[0] == thing), None)
+    if own is None:  # "For the latest booking of traveler T-209 (BK-0034), the flight is FL-0059."
+        key = part.result.get(thing.replace(" ", "_") + "_id") if type(part.result) is dict else None
+        which = f" ({key})" if type(key) is str else ""
+        return f"For the {topic} of {about}{which}, {join_words([f[3] for f in facts])}."
+    rest = [f[3] for f in facts if f is not own]
+    return f"The {topic} of {about} is {own[1]}" + (f": {join_words(rest)}." if rest else ".")
 
 
 def _holder(part: Said) -> tuple[str, str] | None:
