@@ -89,9 +89,10 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
             text += setting(tool, [(p, values[p], step.arguments.get(p)) for p in extra])
         else:
             text += " with the " + join_words(said)
-    return Clause(text, phrase)
+    return _new_clause(Clause, (text, phrase))  # `Clause(text, phrase)`, without its __new__'s Python frame
 
 
+_new_clause = tuple.__new__
 _UNLISTED: dict[tuple[int, tuple[str, ...]], tuple[Tool, Sequence[Phrase]]] = {}
 
 
@@ -195,12 +196,14 @@ def _answers(plan: Plan, turn: int, asks: dict[str, Sequence[str]],
     values: dict[str, None] = {}  # in order, each once
     turns = {s.id: s.turn for s in plan.steps}
     for member in plan.members:
-        in_turn = [sid for sid in member if turns[sid] == turn]
-        if not in_turn:
+        for last in reversed(member):  # the member's last step in this turn
+            if turns[last] == turn:
+                break
+        else:
             continue
-        last = in_turn[-1]
         for name in asks.get(last, ()):
-            values.update(dict.fromkeys(known.get((last, name), ())))
+            for value in known.get((last, name), ()):
+                values[value] = None
     return list(values)
 
 
