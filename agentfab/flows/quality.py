@@ -71,8 +71,11 @@ class QualityTally:
         self.quality = quality
         # plain counts, set on `quality` by `result` (a pydantic model's attribute costs a validated __setattr__)
         self.rows, self.asked, self.stated = quality.rows, quality.asked_facts, quality.stated_facts
-        self.errors, self.created = Counter(quality.error_types), Counter(quality.created_ids)
-        self.calls = {domain: Counter(c) for domain, c in quality.calls.items()}
+        # plain dicts, not Counters: a Counter's item assignment goes through a Python-level slot (it defines
+        # __delitem__), and a row adds to these a few times
+        self.errors: dict[str, int] = dict(quality.error_types)
+        self.created: dict[str, int] = dict(quality.created_ids)
+        self.calls: dict[str, dict[str, int]] = {domain: dict(c) for domain, c in quality.calls.items()}
 
     def add(self, domain: str, functions: Iterable[Any], errors: Iterable[str], created: Iterable[str],
             facts: tuple[int, int], sign: int = 1) -> None:
@@ -83,14 +86,19 @@ class QualityTally:
         self.stated += sign * facts[1]
         mine = self.calls.get(domain)
         if mine is None:
-            mine = self.calls[domain] = Counter()
+            mine = self.calls[domain] = {}
         for function in functions:
             if function:
-                mine[function] += sign
-        for text in errors:
-            self.errors[_error_type(text)] += sign
-        for key in created:
-            self.created[key] += sign
+                mine[function] = mine.get(function, 0) + sign
+        if errors:
+            counts = self.errors
+            for text in errors:
+                kind = _error_type(text)
+                counts[kind] = counts.get(kind, 0) + sign
+        if created:
+            counts = self.created
+            for key in created:
+                counts[key] = counts.get(key, 0) + sign
 
     def add_row(self, row: dict[str, Any], facts: tuple[int, int] | None = None, sign: int = 1) -> None:
         """A row as stored (a dict); `facts` as its ground-truth check counted them (None: read off the row)."""

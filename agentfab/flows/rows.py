@@ -221,19 +221,22 @@ class Distributions:
     values are counted as one tuple (one count per row) and spread over the columns once, when asked for."""
 
     def __init__(self) -> None:
-        self._rows: Counter[tuple[Any, ...]] = Counter()  # the DISTRIBUTED values of a row -> rows
-        self._tools: Counter[str] = Counter()
+        # plain dicts: a Counter's item assignment goes through a Python-level slot (it defines __delitem__)
+        self._rows: dict[tuple[Any, ...], int] = {}  # the DISTRIBUTED values of a row -> rows
+        self._tools: dict[str, int] = {}
 
     def add(self, values: Iterable[Any], tools_used: Iterable[str]) -> None:
         """One row: its values of DISTRIBUTED, in that order, and the tools it used."""
-        self._rows[tuple(values)] += 1
-        self._tools.update(tools_used)
+        key, rows, tools = tuple(values), self._rows, self._tools
+        rows[key] = rows.get(key, 0) + 1
+        for tool in tools_used:
+            tools[tool] = tools.get(tool, 0) + 1
 
     def add_record(self, row: Row) -> None:
-        self._rows[_distributed_of(row)] += 1
-        tools = self._tools
-        for tool in row[_TOOLS_USED]:  # a row's one to three names: Counter.update's checks cost more than the count
-            tools[tool] += 1
+        key, rows, tools = _distributed_of(row), self._rows, self._tools
+        rows[key] = rows.get(key, 0) + 1
+        for tool in row[_TOOLS_USED]:
+            tools[tool] = tools.get(tool, 0) + 1
 
     def result(self) -> dict[str, dict[str, int]]:
         counts: dict[str, Counter[str]] = {k: Counter() for k in DISTRIBUTED}
@@ -241,7 +244,7 @@ class Distributions:
         for values, n in self._rows.items():
             for column, value in zip(columns, values):
                 column[str(value)] += n
-        counts["tools_used"] = self._tools
+        counts["tools_used"] = Counter(self._tools)
         return {k: dict(sorted(v.items())) for k, v in counts.items()}
 
 
@@ -254,8 +257,8 @@ class ShardRows:
     rejected: list[Row] = field(default_factory=list)
     # the stages each row went through, counted per distinct run of stages (a shard's rows take a handful) and
     # spread over the stages when the funnel is read
-    _entered: Counter[tuple[str, ...]] = field(default_factory=Counter)
-    _rejected_at: Counter[str] = field(default_factory=Counter)
+    _entered: dict[tuple[str, ...], int] = field(default_factory=dict)
+    _rejected_at: dict[str, int] = field(default_factory=dict)
     reasons: Counter[str] = field(default_factory=Counter)
     distributions: Distributions = field(default_factory=Distributions)
     tally: QualityTally = field(default_factory=lambda: QualityTally(ShardQuality()))
@@ -266,7 +269,8 @@ class ShardRows:
         row = dataset_row(row_id=row_id or task.id, task=task, content=events, verdict=verdict,
                           domain=record.draft.world.domain, provenance=provenance, dedup_key=record.key,
                           reading=record.reading)
-        self._entered[tuple(verdict.stages)] += 1
+        entered, stages = self._entered, tuple(verdict.stages)
+        entered[stages] = entered.get(stages, 0) + 1
         if verdict.passed:
             self.accepted.append(row)
             self.distributions.add_record(row)
@@ -276,7 +280,8 @@ class ShardRows:
             else:
                 self.tally.add(task.domain, events.functions, events.errors, created, verdict.facts)
         else:
-            self._rejected_at[verdict.stage] += 1
+            stage = verdict.stage
+            self._rejected_at[stage] = self._rejected_at.get(stage, 0) + 1
             self.reasons.update(verdict.reasons)
             self.rejected.append(row)
             if is_lint_rejected(provenance.get("negative"), verdict.reasons):
@@ -286,8 +291,8 @@ class ShardRows:
         """The rejected row of a task a `{python: module}` tool raised on, counted in the funnel at `exec`."""
         self.rejected.append(raised_row(row_id=draft.task_id, kind=draft.kind, domain=draft.world.domain, task=task,
                                         failure=str(raised), provenance=provenance))
-        self._entered[("schema", "exec")] += 1
-        self._rejected_at["exec"] += 1
+        self._entered[("schema", "exec")] = self._entered.get(("schema", "exec"), 0) + 1
+        self._rejected_at["exec"] = self._rejected_at.get("exec", 0) + 1
         self.reasons[Reason.TOOL_RAISED] += 1
 
     @property
