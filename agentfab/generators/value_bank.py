@@ -77,15 +77,24 @@ def _tokens_of(texts: "list[str] | set[str]") -> set[str]:
 _CUT = bytes.maketrans(b'",{}[]()', b"        ")
 
 
-def _chunks(texts: list[str], known: set[bytes]) -> set[bytes]:
+def _chunks(texts: list[str], known: set[bytes], sentences: set[bytes] | None = None) -> set[bytes]:
     """The texts cut at whitespace and JSON's punctuation, which no token holds, less the chunks `known`: a text's
     tokens are its chunks' tokens (a scan never carries a token across a character that cannot be in one). JSON
     results and arguments cut into field names and values, most of which an earlier row had: only new chunks need
     the token scan. Cut as UTF-8 (a byte below 128 is never part of another character's bytes), which makes fewer
     objects than a cut of the text; ASCII whitespace alone cuts, a token holds no other whitespace either. The
     chunks cut are gathered into a set first (a word recurs within the texts of a cut: each distinct one is then
-    looked up in `known` once, and no Python-level call is made per chunk)."""
-    return set(" ".join(texts).encode("utf-8", "surrogatepass").translate(_CUT).split()).difference(known)
+    looked up in `known` once, and no Python-level call is made per chunk).
+
+    `sentences`: the pieces of the texts between '. ' met already, whose chunks are all in `known`; only the others
+    are cut (and added to it). No token holds a '.' before a space, so the pieces' tokens are the texts'; a
+    reasoning's sentence about a tool ('I'll call get_flight to get a flight.') recurs in many rows."""
+    whole = " ".join(texts).encode("utf-8", "surrogatepass")
+    if sentences is not None:
+        new = set(whole.split(b". ")).difference(sentences)
+        sentences |= new
+        whole = b" ".join(new)
+    return set(whole.translate(_CUT).split()).difference(known)
 
 
 def _chunk_tokens(chunks: set[bytes]) -> set[str]:
@@ -110,6 +119,7 @@ class ValueBank:
         # of one accepted row in ten, and one cut of ten rows' texts costs less than ten cuts
         self._pending: list[str] = []
         self._chunks: set[bytes] = set()  # pieces of texts (`_chunks`) whose tokens are in `_vocab` already
+        self._sentences: set[bytes] = set()  # the texts' pieces between '. ' whose chunks `_chunks` holds
         self.has_data = False  # some text read has a token (`vocab` is not empty), known without cutting any
         self._unseen: tuple[list[Event], set[str]] | None = None  # `unseen`'s last answer, while `vocab` stands
         self._values: dict[tuple[str, str], list[Any]] = {}
@@ -127,7 +137,7 @@ class ValueBank:
     def vocab(self) -> set[str]:
         """Every token of accepted data (`tokens` of every trajectory observed)."""
         if self._pending:
-            chunks = _chunks(self._pending, self._chunks)
+            chunks = _chunks(self._pending, self._chunks, self._sentences)
             self._pending = []
             if chunks:
                 self._chunks |= chunks
