@@ -60,7 +60,7 @@ def test_records_of_a_kind_are_counted_with_the_kind_before_their_noun():
         tool = _SYNTH[domain].tool(name)
         texts = {reply([Said(tool, arguments, {"count": 22, "results": []}, ("count",))], random.Random(s))
                  for s in range(6)}
-        assert all(said in t for t in texts), texts
+        assert all(said in t and t.count(" with ") == said.count(" with ") for t in texts), texts  # said once
 
 
 def test_the_latest_record_of_another_is_named_as_the_latest():

@@ -13,8 +13,8 @@ import re
 from typing import Any
 
 from agentfab.generators.language import _entity_of, is_id, param_label, tool_class, topic
-from agentfab.schemas.answers import flatten, mentioned, render_value
-from agentfab.schemas.wording import agree, join_words, label, noun, plain_number, plural, singular, unit
+from agentfab.schemas.answers import flatten, mentioned, render_of_field, render_value
+from agentfab.schemas.wording import agree, join_words, label, noun, plural, singular, unit
 from agentfab.worlds.core import Memo, Tool
 
 MONEY = frozenset({"balance", "amount", "from_balance", "total", "price", "total_price", "cheapest_price",
@@ -140,18 +140,12 @@ def _measure(field: str) -> str | None:
     return "°C" if field.endswith("_c") else unit(field)
 
 
-def grouped(field: str, value: Any, described: str = "") -> bool:
-    """Is `value` of `field` a whole number from 1,000 to 9,999 written with a thousands separator (a quantity, not
-    a year: `plain_number`)?"""
-    return type(value) is int and 1000 <= abs(value) < 10_000 and not plain_number(field, described)
-
-
 def value_text(field: str, value: Any, result: dict[str, Any], described: str = "") -> str:
     """A value as a reply writes it, with its unit: "30°C", "1204.50 USD", "ACC-1001 and ACC-1041", "3,836 minutes"
     (`described`: the field's schema description, which says whether a whole number is a year)."""
     if isinstance(value, list):
         return join_words([render_value(v) for v in value]) if value else "none"
-    text = render_value(value, grouped(field, value, described))
+    text = render_of_field(value, field, described)
     if isinstance(value, (int, float)):
         measure = _measure(field)
         if measure:

@@ -18,9 +18,9 @@ import random
 import re
 from typing import Any
 
-from agentfab.schemas.answers import render_value
+from agentfab.schemas.answers import render_of_field, render_value
 from agentfab.schemas.wording import (COUNTED_WORDS, HELD, UNITS, agree, as_asked, is_person, join_words, label,
-                                      noun, plain_number, plural, unit_after, yes_no_statement)
+                                      noun, plural, unit_after, yes_no_statement)
 from agentfab.worlds.core import Phrase, Tool
 
 TOOL_CLASSES = ("lookup", "search", "list", "count", "aggregate", "create", "update", "delete", "act")
@@ -156,9 +156,9 @@ def _slots(template: str) -> tuple[str, ...]:
 def argument_text(tool: Tool, param: str, value: Any) -> str:
     """An argument's value as a request or a reply writes it: `render_value`, with a thousands separator in a whole
     number from 1,000 that is not a year ("attendance 2,841", "built in 1998")."""
-    if type(value) is int and 1000 <= abs(value) < 10_000:
-        described = tool.spec.parameters.get("properties", {}).get(param, {}).get("description", "")
-        return render_value(value, not plain_number(param, described))
+    if type(value) is int and 1000 <= abs(value) < 10_000:  # only then does the description matter
+        return render_of_field(value, param, tool.spec.parameters.get("properties", {}).get(param, {})
+                               .get("description", ""))
     return render_value(value)
 
 

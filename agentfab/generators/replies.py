@@ -17,6 +17,7 @@ from typing import Any
 from agentfab.generators.facts import (QUOTED, Fact, Said, ToolWords, fact_clause, fact_label, facts as _facts,
                                        for_about, preposition as _preposition, states_all, subject, value_text, words)
 from agentfab.generators.language import _cap, action_text, param_label, past
+from agentfab.generators.reply_heads import holder, kind_said, over_ending, which_record
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.wording import counted, is_person, join_words, noun, singular, yes_no_statement
 from agentfab.worlds.core import Tool
@@ -215,14 +216,14 @@ def _described(part: Said, by_value: bool, rng: random.Random) -> str:
             # "Customer CUS-039 has no orders, so the total declared value is 0.00", not "... is 0.00 for ..."
             none = f"{_cap(about)} has no {over[:-8]}" if about else f"There are no {over[:-8]}"
             return f"{none}, so {join_words(clauses)}."
-        held = _holder(part)  # the record that has a highest or lowest value: "(book BK-0127)"
+        held = holder(part)  # the record that has a highest or lowest value: "(book BK-0127)"
         if held is not None:
             clauses = [c for f, c in zip(facts, clauses) if f[2] != held[1]] or clauses
-        ending = _over(over, part.result, tail if about else "")
+        ending = over_ending(over, part.result, tail if about else "")
         return _cap(join_words(clauses)) + (f"{ending[:-1]} ({held[0]} {held[1]})." if held else ending)
     if not about:
         return _cap(join_words(clauses)) + "."
-    which = _which_record(part, facts, about)  # "The latest booking of traveler T-209 is BK-0034: ..."
+    which = which_record(part, facts, about)  # "The latest booking of traveler T-209 is BK-0034: ..."
     if which is not None:
         return which
     if len(clauses) == 1:
@@ -252,88 +253,25 @@ def _described(part: Said, by_value: bool, rng: random.Random) -> str:
     return _cap(f"{lead}, " + listed) + "."
 
 
-_WHICH = ("latest ", "next ", "earliest ", "first ", "last ", "newest ", "oldest ")
-
-
-def _which_record(part: Said, facts: list[Fact], about: str) -> str | None:
-    """A call that finds one record of another kind ("the latest booking" of a traveler) names it as that: "The latest
-    booking of traveler T-209 is BK-0034: the flight is FL-0059 and the status is confirmed.", never "For traveler
-    T-209, the booking is BK-0034, ..." (which booking?). None for any other call."""
-    topic = part.named.topic
-    if not topic.startswith(_WHICH) or about.startswith("the "):
-        return None
-    thing = topic.split(" ", 1)[1]
-    own = next((f for f in facts if f[0] == thing), None)
-    if own is None:  # "For the latest booking of traveler T-209 (BK-0034), the flight is FL-0059."
-        key = part.result.get(thing.replace(" ", "_") + "_id") if type(part.result) is dict else None
-        which = f" ({key})" if type(key) is str else ""
-        return f"For the {topic} of {about}{which}, {join_words([f[3] for f in facts])}."
-    rest = [f[3] for f in facts if f is not own]
-    return f"The {topic} of {about} is {own[1]}" + (f": {join_words(rest)}." if rest else ".")
-
-
-def _holder(part: Said) -> tuple[str, str] | None:
-    """(noun, id) of the record a highest or lowest value belongs to, when the result names one the call was not
-    asked about: "The highest price is 53.92 USD for author AUT-014 (book BK-0127).", never "... and the book is
-    BK-0127 for author AUT-014"."""
-    result = part.result
-    if type(result) is not dict or "value" not in result:
-        return None
-    held = [f for f, v in result.items() if f.endswith("_id") and type(v) is str and f not in part.arguments]
-    if len(held) != 1:
-        return None
-    thing = part.named.id_noun(held[0])
-    return (thing, result[held[0]]) if thing else None
-
-
-def _over(over: str, result: Any, tail: str) -> str:
-    """The end of an aggregate's sentence: what it is over, so that two totals in one reply are not the same words
-    ("... over all 26 flights.", "... over the 3 flights from APT-001.", "... for field FLD-2, from a single
-    harvest."); without a count, only `tail`."""
-    n = result.get("count") if type(result) is dict else None
-    if not over.endswith(" counted") or type(n) is not int or n < 1:
-        return f" {tail}." if tail else "."
-    things = over[:-8]
-    if n == 1:
-        return f"{' ' + tail if tail else ''}, from a single {singular(things)}."
-    return f" over the {n} {things} {tail}." if tail else f" over all {n} {things}."
-
-
 def _count_heads(part: Said, n: int) -> tuple[str | None, str | tuple[str, str]]:
     """The heads of a count's sentence: one about the record the count is of ("Contact CON-46 has 2 activities",
     None without a record), and the head to say otherwise, or the two to draw from."""
     named, about = part.named, part.about
-    kind = _kind_said(part)  # "22 undergraduate courses", not "22 courses with level undergraduate"
+    kind, of_kind = kind_said(part)  # "22 undergraduate courses", not "22 courses with level undergraduate"
     what = counted(n, f"{kind} {named.results_noun}" if kind else named.results_noun)
     there = "There is" if n == 1 else "There are"
     record = named.first_id(part.arguments) is not None
     when = " ".join(f"{_preposition(a)} {render_value(v)}" for a, v in part.arguments.items()
                     if named.id_noun(a) is None) if record else ""  # "... has no events on 2026-12-18"
     own = f"{_cap(about)} has {what}" + (f" {when}" if when else "") if record else None
-    after = (_with_value(part, about) if about.startswith("the ") else f" {for_about(about)}") \
-        if about and not kind else ""
-    if kind is None and about.startswith("the plan "):  # "7 listeners on the free plan"
-        after = f" on the {about[9:]} plan"
+    if kind or of_kind:  # the kind says what was searched by
+        after = of_kind or ""
+    else:
+        after = (_with_value(part, about) if about.startswith("the ") else f" {for_about(about)}") if about else ""
     after += f" {when}" if when else ""
     if not n:
         return own, f"There are {what}" + after
     return own, (f"I found {what}" + after, f"{there} {what}" + after)
-
-
-# fields whose value says what kind of thing a record is, said before its noun: "auto policies", "Thai restaurants"
-_KIND_FIELDS = frozenset({"level", "line", "kind", "type", "room_type", "cuisine", "genre", "grade", "section",
-                          "priority", "product", "activity", "species", "breed"})
-
-
-def _kind_said(part: Said) -> str | None:
-    """The value of a search by a kind-of-thing field, as words before the noun ("undergraduate", "robot arm"); None
-    for any other search (by a name, a status, a city: "3 hotels in Seattle", "with status delayed")."""
-    if len(part.arguments) != 1:
-        return None
-    (param, value), = part.arguments.items()
-    if type(value) is not str or param not in _KIND_FIELDS or not value or len(value.split()) > 3:
-        return None
-    return render_value(value)
 
 
 def _with_value(part: Said, about: str) -> str:

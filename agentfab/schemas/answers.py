@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any
 
+from agentfab.schemas.wording import plain_number
+
 
 _CODE_WORDS = re.compile(r"[a-z]+(?:_[a-z]+)+")  # an enum value written as code: "closed_lost", "in_transit"
 
@@ -38,6 +40,15 @@ def render_value(value: Any, grouped: bool = False) -> str:
     if isinstance(value, int) and abs(value) >= 10_000:  # "6,212,911 listeners"; a year or "1883 units" stays
         return f"{value:,}"
     return str(value)
+
+
+def render_of_field(value: Any, field: str, described: str = "") -> str:
+    """`render_value` of a value of `field` (`described`: its schema description): a whole number from 1,000 is
+    grouped unless the field is a year or a label (`schemas.wording.plain_number`): "3,836 minutes", "built in
+    1998"."""
+    if type(value) is int and 1000 <= abs(value) < 10_000:
+        return render_value(value, not plain_number(field, described))
+    return render_value(value)
 
 
 def normalize(value: Any) -> str:
@@ -128,7 +139,7 @@ def _grouped(value: str) -> str | None:
     any other value)."""
     digits = value[1:] if value[:1] == "-" else value
     if len(digits) == 4 and digits.isdigit() and digits[0] != "0":
-        return f"{value[:-3]},{value[-3:]}"
+        return render_value(int(value), True)
     return None
 
 

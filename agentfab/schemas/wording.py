@@ -320,7 +320,7 @@ def ask_whether(description: str, field: str, thing: str, record: str) -> str:
     return f"tell me whether {statement}"
 
 
-_YEAR_OR_LABEL = re.compile(r"\byear\b|\bnumber$|^(?:room|floor|gate|pin|zip) number\b")
+_YEAR_OR_LABEL = re.compile(r"\byear\b|\bnumber$")
 
 
 @lru_cache(maxsize=4096)
@@ -328,5 +328,4 @@ def plain_number(field: str, description: str = "") -> bool:
     """Is a whole number of this field written without a thousands separator: a year ("built_year", "Year founded",
     "The author's birth year", "The latest year built") or a number that labels a thing ("Room number")? Any other
     is a quantity: "3,836 minutes", "attendance 2,841" (`answers.render_value(..., grouped=True)`)."""
-    said = f"{field.replace('_', ' ')} | {description}".lower().strip(" |")
-    return any(_YEAR_OR_LABEL.search(part.strip()) for part in said.split("|"))
+    return any(_YEAR_OR_LABEL.search(said) for said in (field.replace("_", " ").lower(), description.lower().strip()))

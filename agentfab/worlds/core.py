@@ -227,7 +227,7 @@ def canonical_json(value: Any) -> str:
     try:
         return orjson.dumps(value, option=_STR_KEYS).decode()
     except TypeError:
-        return canonical_bytes(value).decode()
+        return _canonical_other(value).decode()
 
 
 def canonical_bytes(value: Any) -> bytes:
@@ -235,7 +235,11 @@ def canonical_bytes(value: Any) -> bytes:
     try:
         return orjson.dumps(value, option=_STR_KEYS)
     except TypeError:
-        pass
+        return _canonical_other(value)
+
+
+def _canonical_other(value: Any) -> bytes:
+    """`canonical_bytes` of a value with a key that is not a str, or a value orjson cannot write."""
     try:
         return orjson.dumps(value, option=CANONICAL_OPTIONS)
     except TypeError:  # what orjson cannot write, json writes
