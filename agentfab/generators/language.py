@@ -395,18 +395,30 @@ THEN_SENTENCE = ". Once you have it, "
 _ME = re.compile(r"\b(?:me|my|mine)\b", re.IGNORECASE)
 
 
+def _closers(opener: str, question: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The closers `sentence` draws from after `opener`: (for any body, for a body that says me, my or mine).
+    Never "please" twice, never "my claim for me?"."""
+    closers = [c for c in (QUESTION_CLOSERS if question else CLOSERS)
+               if not ("please" in c and "please" in opener.lower())]
+    return tuple(closers), tuple(c for c in closers if "for me" not in c)
+
+
+_CLOSERS = {(opener, question): _closers(opener, question) for opener in OPENERS for question in (False, True)}
+
+
 def sentence(body: str, rng: random.Random) -> str:
     """A request clause as a whole sentence with a varied opener and closer; whole sentences pass through."""
     if body[:1].isupper():
         return body if body.rstrip()[-1:] in ".?!" else body + "."
-    opener = OPENERS[rng.randrange(len(OPENERS))]
-    body = body if opener else _cap(body)
+    opener = OPENERS[rng._randbelow(len(OPENERS))]  # the draw of `rng.randrange(len(OPENERS))`
+    if not opener:
+        return _cap(body).rstrip(".") + "."
     question = opener.rstrip().endswith("you")
     first, then, rest = body.partition(THEN_SENTENCE) if question else (body, "", "")
     if then:  # the question is the first sentence: "Could you find X? Once you have it, count Y.", not "X. ...?"
         body, question = f"{first}? {then[2:]}{rest}", False
-    closers = QUESTION_CLOSERS if question else CLOSERS
-    closers = [c for c in closers if not ("please" in c and "please" in opener.lower())
-               and not ("for me" in c and _ME.search(body))]  # never "my claim for me?"
-    closer = closers[rng.randrange(len(closers))] if opener else "."
+    closers, not_mine = _CLOSERS[opener, question]
+    if len(not_mine) < len(closers) and _ME.search(body):
+        closers = not_mine
+    closer = closers[rng._randbelow(len(closers))]
     return opener + body.rstrip(".") + closer

@@ -186,15 +186,15 @@ def _carried(plan: Plan, asks: dict[str, tuple[str, ...]]) -> dict[str, tuple[st
 def turn_answers(plan: Plan, turn: int, steps: list[PlanStep], facts: list[Fact]) -> list[str]:
     """Normalized values a reply to `turn` must state: the asked facts of the turn's last step per member (`facts`:
     the turn's `required_facts`, whose values they are)."""
-    return _answers(plan, turn, {s.id: s.asks for s in steps}, {(f.step, f.field): f.values for f in facts})
+    return _answers(plan, turn, {s.id: s.asks for s in steps}, {(f.step, f.field): f.values for f in facts},
+                    {s.id: s.turn for s in plan.steps})
 
 
 def _answers(plan: Plan, turn: int, asks: dict[str, Sequence[str]],
-             known: dict[tuple[str, str], list[str]]) -> list[str]:
-    """`turn_answers` from each step's asked fields and the turn's facts, (step, field) -> values: an asked field
-    with no fact (a nested value) is no answer either."""
+             known: dict[tuple[str, str], list[str]], turns: dict[str, int]) -> list[str]:
+    """`turn_answers` from each step's asked fields, the turn's facts, (step, field) -> values, and each step's
+    turn: an asked field with no fact (a nested value) is no answer either."""
     values: dict[str, None] = {}  # in order, each once
-    turns = {s.id: s.turn for s in plan.steps}
     for member in plan.members:
         for last in reversed(member):  # the member's last step in this turn
             if turns[last] == turn:
@@ -321,9 +321,15 @@ def to_task(
         hide[head.id] = param
         value = head.arguments[param]
         clarification = _missing(head.id, tool, param, value, rng)
-    n_turns = 1 + max([s.turn for s in plan.steps])
-    by_id = {s.id: s for s in plan.steps}
-    tools = {s.id: domain.tool(s.tool) for s in plan.steps}  # each step's tool, looked up once
+    steps = plan.steps
+    by_id: dict[str, Step] = {}
+    tools: dict[str, Tool] = {}  # each step's tool, looked up once
+    n_turns = 1
+    for s in steps:  # one pass, not a comprehension's frame for each of these
+        by_id[s.id] = s
+        tools[s.id] = domain.tool(s.tool)
+        if s.turn >= n_turns:
+            n_turns = s.turn + 1
     silent: set[str] = set()
     phrases: dict[str, Phrase] = {}
     if kind == "failure":
@@ -340,26 +346,46 @@ def to_task(
     else:
         texts = [render_turn(plan, t, domain, rng, hide, phrases, vague, tools, by_id) for t in range(n_turns)]
     results = plan.results
-    asks = {s.id: tuple(tools[s.id].asked(phrases.get(s.id), results[s.id])) if s.id not in silent else ()
-            for s in plan.steps}
+    asks: dict[str, tuple[str, ...]] = {}
+    for s in steps:
+        asks[s.id] = () if s.id in silent else tuple(tools[s.id].asked(phrases.get(s.id), results[s.id]))
     if n_turns > 1:  # only a later turn can refer to a value an earlier one said
         asks = _carried(plan, asks)
-    asked = [(s.id, s.turn, asks.get(s.id, ())) for s in plan.steps]
     declined = None
     if kind == "partial" and foreign_request:  # a doable request and an undoable one: do one, decline the other
         declined = foreign_request
         texts[0] = add_sentence(texts[0].rstrip(), ALSO[rng._randbelow(len(ALSO))].format(b=foreign_request))
+    # each step's (id, turn, asks), its PlanStep, its turn, and the steps that expect an error (a failure task's:
+    # what its answers lead with), in one pass
+    asked: list[tuple[str, int, tuple[str, ...]]] = []
+    planned: list[PlanStep] = []
+    uses: dict[str, None] = {}  # the tools, in order, each once
+    turn_of: dict[str, int] = {}
+    failing: list[Step] = []
+    for s in steps:
+        a = asks[s.id]
+        asked.append((s.id, s.turn, a))
+        planned.append(built(PlanStep, {"id": s.id, "tool": s.tool, "arguments": dict(s.arguments),
+                                        "bindings": dict(s.bindings), "depends_on": list(s.depends_on),
+                                        "turn": s.turn, "expect_error": s.expect_error, "asks": list(a)}))
+        uses[s.tool] = None
+        turn_of[s.id] = s.turn
+        if s.expect_error:
+            failing.append(s)
     turns = []
-    described = described_by(plan.steps, lambda name: domain.tool(name).spec.returns)
-    failing = [s for s in plan.steps if s.expect_error]  # a failure task's: what its answers lead with
+    described = described_by(steps, lambda name: domain.tool(name).spec.returns)
     for t in range(n_turns):
-        facts = asked_values(asked, results, t, described)
-        known = {(a, b): c for a, b, c in facts}
+        known: dict[tuple[str, str], list[str]] = {}
+        facts = []
+        for a, b, c in asked_values(asked, results, t, described):
+            known[(a, b)] = c
+            facts.append(built(Fact, {"step": a, "field": b, "values": c}))
         turns.append(built(UserTurn, {
-            "text": texts[t], "steps": [s.id for s in plan.steps if s.turn == t],
-            "answer": _failure_answer(plan, t, asks, known, failing) if failing else _answers(plan, t, asks, known),
-            "facts": [built(Fact, {"step": a, "field": b, "values": c}) for a, b, c in facts]}))
-    needed = list(dict.fromkeys([s.tool for s in plan.steps]))
+            "text": texts[t], "steps": [s.id for s in steps if s.turn == t] if n_turns > 1 else list(by_id),
+            "answer": _failure_answer(plan, t, asks, known, failing, turn_of) if failing
+            else _answers(plan, t, asks, known, turn_of),
+            "facts": facts}))
+    needed = list(uses)
     return built(Task, {  # built, not validated: every value below is made here (or by the composer) of its type
         "id": task_id,
         "family": plan.family,
@@ -370,10 +396,7 @@ def to_task(
         "user_turns": turns,
         "tools": offer_tools(domain, needed, distractors, rng),
         "needed_tools": needed,
-        "plan": [built(PlanStep, {"id": s.id, "tool": s.tool, "arguments": dict(s.arguments),
-                                  "bindings": dict(s.bindings), "depends_on": list(s.depends_on), "turn": s.turn,
-                                  "expect_error": s.expect_error, "asks": list(a)})
-                 for s, (_, _, a) in zip(plan.steps, asked)],
+        "plan": planned,
         "results": dict(plan.results),
         "state_diff": {table: {key: list(change) for key, change in rows.items()}
                        for table, rows in plan.state_diff.items()},
@@ -447,9 +470,9 @@ def failure_request(plan: Plan, domain: Domain, rng: random.Random, asks: dict[s
 
 
 def _failure_answer(plan: Plan, turn: int, asks: dict[str, Sequence[str]],
-                    known: dict[tuple[str, str], list[str]], failing: list[Step]) -> list[str]:
+                    known: dict[tuple[str, str], list[str]], failing: list[Step], turns: dict[str, int]) -> list[str]:
     """A turn's answer: `turn_answers`, led for a failure task by what failed and why (the cause a reply must
-    state). `failing`: the plan's steps that expect an error, in order."""
+    state). `failing`: the plan's steps that expect an error, in order; `turns`: each step's turn."""
     causes = [normalize(cause_reason(error_cause(plan.results[s.id]))) for s in failing if s.turn == turn]
-    answers = _answers(plan, turn, asks, known)
+    answers = _answers(plan, turn, asks, known, turns)
     return causes + [v for v in answers if v not in causes] if causes else answers

@@ -194,9 +194,11 @@ def asked_values(plan: Iterable[tuple[str, int, Iterable[str]]], results: dict[s
 
 def described_by(plan: Iterable[PlanStep], returns: Callable[[str], dict[str, Any]]) -> Described:
     """`Described` of a plan's steps, from each tool's result schema (`returns(tool name)`)."""
-    tools = {s.id: s.tool for s in plan}
+    tools: dict[str, str] = {}  # step id -> its tool, made on first use (only a yes/no value asks)
 
     def described(step_id: str, field: str) -> str:
+        if not tools:
+            tools.update((s.id, s.tool) for s in plan)
         found = returns(tools[step_id]).get("properties", {}).get(field)
         return found.get("description", "") if isinstance(found, dict) else ""
 
