@@ -9,6 +9,7 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agentfab.generators.language import _ME, _ME_LOWER, sentence
 from agentfab.generators.queries import to_task
 from agentfab.generators.rollouts import OracleAgent
 from agentfab.generators.tasks import Composer
@@ -348,3 +349,17 @@ def test_seeded_addresses_and_tail_numbers_read_like_real_ones():
     tails = [a["tail_number"] for seed in range(3) for a in airline.seeded(seed).rows("aircraft")]
     assert tails and all(re.fullmatch(r"N[1-9]\d{1,3}[A-HJ-NP-Z]{0,2}", t) for t in tails), tails
     assert len(set(tails)) > len(tails) // 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["me", "Me", "MY", "mine", "Mine", "mines", "name", "member", "my_x", "me1", "MEM-017",
+                                 "(me)", "m", "e", "timely", "ñme", "mé", "İ", "mıne"]), max_size=6),
+       st.sampled_from([" ", "", "-", "'", ", "]))
+def test_a_body_is_found_to_say_me_my_or_mine_as_the_case_blind_pattern_finds_it(words, glue):
+    """`sentence` finds me/my/mine in an ASCII body lower-cased, from each "m" (a faster search): the same bodies as
+    the case-blind pattern, so the same closers are drawn ("my claim" never ends "for me?")."""
+    body = glue.join(words)
+    if body.isascii():
+        assert bool(_ME_LOWER.search(body.lower())) == bool(_ME.search(body)), body
+    said = {sentence(f"tell me about {body}", random.Random(s)) for s in range(4)}
+    assert not any(t.endswith(("for me.", "for me?")) for t in said), said  # "tell me" says me already

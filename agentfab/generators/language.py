@@ -141,7 +141,10 @@ def fill(template: str, values: dict[str, str]) -> str:
     out = list(parts)
     for i in range(1, len(parts), 2):
         name = parts[i]
-        value = out[i] = values.get(name, "{" + name + "}")
+        value = values.get(name)
+        if value is None:
+            value = "{" + name + "}"
+        out[i] = value
         if ", " in value and parts[i + 1].startswith((",", " and ")):  # a list item with commas of its own:
             out[i] = f'"{value}"'  # 'company "Baker, Young and Bartlett", industry education and ...'
     return agree("".join(out))
@@ -393,6 +396,9 @@ THEN_SENTENCE = ". Once you have it, "
 
 
 _ME = re.compile(r"\b(?:me|my|mine)\b", re.IGNORECASE)
+# the same words in an ASCII text lower-cased, found from each "m" (a pattern that opens with \b and ignores case
+# is tried at every position of the text: ~5x the cost)
+_ME_LOWER = re.compile(r"m(?<=\bm)(?:e|y|ine)\b")
 
 
 def _closers(opener: str, question: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -418,7 +424,7 @@ def sentence(body: str, rng: random.Random) -> str:
     if then:  # the question is the first sentence: "Could you find X? Once you have it, count Y.", not "X. ...?"
         body, question = f"{first}? {then[2:]}{rest}", False
     closers, not_mine = _CLOSERS[opener, question]
-    if len(not_mine) < len(closers) and _ME.search(body):
+    if len(not_mine) < len(closers) and (_ME_LOWER.search(body.lower()) if body.isascii() else _ME.search(body)):
         closers = not_mine
     closer = closers[rng._randbelow(len(closers))]
     return opener + body.rstrip(".") + closer

@@ -78,8 +78,8 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
         else:  # "the refills whose customer is that customer"
             values[param] = short
     for param, value in step.arguments.items():
-        if param not in step.bindings and param != hide:
-            values[param] = argument_text(tool, param, value)
+        if param not in step.bindings and param != hide:  # a text without "_" is written as it is (`render_value`)
+            values[param] = value if type(value) is str and "_" not in value else argument_text(tool, param, value)
     text = fill(template, values)
     unnamed = _unnamed(phrase.text, tuple(step.arguments))
     extra = [p for p in unnamed if p != hide and p not in in_slot] if unnamed else unnamed
@@ -155,18 +155,24 @@ def render_turn(plan: Plan, turn: int, domain: Domain, rng: random.Random, hide:
     """One user turn's request. `sources` (each step's tool) and `by_id` (each step), when the caller has them."""
     by_id = by_id or {s.id: s for s in plan.steps}
     sources = sources or {s.id: domain.tool(s.tool) for s in plan.steps}
-    chains = []  # each member's steps in this turn
+    chains = []  # each member's steps in this turn (plain loops: a comprehension is a frame of its own)
     for member in plan.members:
-        chain = [by_id[sid] for sid in member if by_id[sid].turn == turn]
+        chain = []
+        for sid in member:
+            step = by_id[sid]
+            if step.turn == turn:
+                chain.append(step)
         if chain:
             chains.append(chain)
     inline = turn > 0 or len(chains) > 1
-    bodies = [render_chain(c, domain, rng, hide, inline, asks, sources, vague) for c in chains]
+    bodies = []
+    for chain in chains:
+        bodies.append(render_chain(chain, domain, rng, hide, inline, asks, sources, vague))
     if turn > 0:
         return NEXT_TURN[rng._randbelow(len(NEXT_TURN))].format(a=" and ".join(bodies).rstrip("."))
     if len(bodies) == 1:
         return sentence(bodies[0], rng)
-    items = " ".join(f"({i + 1}) {b.rstrip('.')}." for i, b in enumerate(bodies))
+    items = " ".join([f"({i}) {b.rstrip('.')}." for i, b in enumerate(bodies, 1)])
     template = PARALLEL_JOINS[rng._randbelow(len(PARALLEL_JOINS))]
     return template.format(n=len(bodies), items=items)
 
