@@ -126,3 +126,15 @@ def test_a_moved_row_keeps_every_column_but_its_verification_which_names_why(tmp
     assert stats["reasons"]["dedup.near_duplicate"] >= 1 and shard_is_complete(out, 1, stats["recipe_hash"])
     move_rows(files, moves)  # a rerun (a finalize killed between its writes) adds no row to rejected twice
     assert pq.read_metadata(files["rejected"]).num_rows == rejected.height
+
+
+def test_a_shard_keeps_statistics_on_its_top_level_scalar_columns_and_filters_read_them(tmp_path):
+    recipe, out = _build(tmp_path)
+    row_group = pq.ParquetFile(paths(out, 0)["accepted"]).metadata.row_group(0)
+    with_statistics = {row_group.column(i).path_in_schema for i in range(row_group.num_columns)
+                       if row_group.column(i).is_stats_set}
+    assert {"domain", "kind", "depth", "judge_score", "id"} <= with_statistics
+    assert all("." not in name for name in with_statistics)  # none inside content, tools, ground_truth, ...
+    frame = pl.scan_parquet(paths(out, 0)["accepted"])
+    assert frame.filter(pl.col("depth") >= 2).collect().height == \
+        sum(d >= 2 for d in pq.read_table(paths(out, 0)["accepted"], columns=["depth"]).column(0).to_pylist())

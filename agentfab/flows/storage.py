@@ -110,6 +110,13 @@ def read_table(path: Path | str) -> pa.Table:
         return parquet.read()
 
 
+# Column statistics (min, max, nulls) only for the row's top-level scalar columns: readers prune row groups by them
+# (polars' predicate pushdown, `agentfab export --where/--kind/--domain/--min-depth/--min-score` on domain, kind,
+# depth, judge_score). Nothing filters by a value inside the nested columns (content, tools, ground_truth, ...), and
+# their statistics were ~8% of `pq.write_table`'s time. The rows read back are the same; only the footer differs.
+STATISTICS = [f.name for f in ROW_ARROW_SCHEMA if not pa.types.is_nested(f.type)]
+
+
 def write_table(path: Path, table: pa.Table) -> dict[str, Any]:
     """Write a Parquet file whole; returns what the stats file records of it: sha256, bytes and rows.
 
@@ -120,7 +127,7 @@ def write_table(path: Path, table: pa.Table) -> dict[str, Any]:
 
     def write(tmp: str) -> None:
         sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd", row_group_size=2000)
+        pq.write_table(table, sink, compression="zstd", row_group_size=2000, write_statistics=STATISTICS)
         data = sink.getvalue()
         with open(tmp, "wb") as fh:
             fh.write(data)
@@ -142,7 +149,8 @@ class RowsWriter:
         self.written: dict[str, Any] = {}
         self._context = _temporary(path)
         self._tmp = self._context.__enter__()
-        self._writer = pq.ParquetWriter(self._tmp, rows_table([], metadata).schema, compression="zstd")
+        self._writer = pq.ParquetWriter(self._tmp, rows_table([], metadata).schema, compression="zstd",
+                                       write_statistics=STATISTICS)
         self._count = 0
 
     def add(self, row: dict[str, Any]) -> None:
