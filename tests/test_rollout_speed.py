@@ -36,7 +36,8 @@ def _said(result: dict, asks: tuple[str, ...], tool: str = "get_account") -> Sai
 
 @settings(max_examples=500, deadline=None)
 @given(st.lists(VALUES, min_size=4, max_size=4), st.lists(st.sampled_from(["", " ", ", ", ": ", ".", " and ", "x",
-                                                                           "-", "_", "'", "É"]), min_size=5,
+                                                                           "-", "_", "'", "É", ". ", "(", ")", ") ",
+                                                                           " (", ".x"]), min_size=5,
                                                           max_size=5), st.permutations(range(4)))
 def test_a_text_said_to_state_every_fact_leaves_none_unsaid(values, glue, order):
     result = dict(zip(("account_id", "owner_id", "type", "status"), values))

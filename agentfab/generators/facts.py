@@ -27,11 +27,12 @@ QUOTED = frozenset({"subject", "title", "label", "headline", "summary", "note", 
 class ToolWords:
     """What a tool's name, parameters and result fields are called, computed once per tool (`words(tool)`)."""
 
-    __slots__ = ("tool", "cls", "topic", "results_noun", "results_key", "results_plural", "_ids", "_labels",
-                 "_described", "_firsts", "_asked")
+    __slots__ = ("tool", "mutates", "cls", "topic", "results_noun", "results_key", "results_plural", "_ids",
+                 "_labels", "_described", "_firsts", "_asked")
 
     def __init__(self, tool: Tool):
         self.tool = tool
+        self.mutates = tool.spec.mutates  # (read for every part a reply or thought says)
         self.cls = tool_class(tool)
         self.topic = topic(tool)
         self.results_noun = _noun_of_results(self.topic)
@@ -259,16 +260,17 @@ def facts(part: Said, skip: tuple[str, ...] = (), said: str = "") -> list[Fact]:
 
 def states_all(part: Said, text: str) -> bool:
     """True when `text` surely states every fact of `part.stated` (then `facts(part, said=text)` is empty, and need
-    not be searched for): each fact's text is in it after a space and before a space, ',', ':' or its final '.'.
-    That is a whole token of the flattened text where the fact's text flattens to itself lower-cased (ASCII, no
-    white space at its ends or twice): `mentioned` finds it. Anything else answers False, and is searched."""
+    not be searched for): each fact's text is in it after a space and before a space, ',', ':', '. ' or its final
+    '.', or in parentheses ("... (EV-3043) on ..."). That is a whole token of the flattened text where the fact's
+    text flattens to itself lower-cased (ASCII, no white space at its ends or twice): `mentioned` finds it.
+    Anything else answers False, and is searched."""
     if not text.isascii():
         return False
     for _, _, written, _, flat, _ in part.stated:
         if not flat or len(flat) != len(written):
             return False
         if f" {written} " not in text and f" {written}," not in text and f" {written}:" not in text \
-                and not text.endswith(f" {written}."):
+                and not text.endswith(f" {written}.") and f" {written}. " not in text and f"({written})" not in text:
             return False
     return True
 

@@ -95,17 +95,24 @@ def _tools_known(domain: Domain) -> tuple[Known, dict[str, frozenset[str]], dict
 class Reasoner:
     """Thoughts for one task: knows the offered tools, so it can say why the others do not fit."""
 
-    __slots__ = ("domain", "others", "_known", "_near", "_named")
+    __slots__ = ("domain", "offered", "needed", "_known", "_near", "_named")
 
     def __init__(self, domain: Domain, offered: list[str], needed: list[str]):
         self.domain = domain
-        self.others = [n for n in offered if n not in needed]
+        self.offered, self.needed = offered, needed
         self._known, self._near, self._named = domain.memo("reasoning_tools", lambda: _tools_known(domain))
 
+    @property
+    def others(self) -> list[str]:
+        """The offered tools the plan does not call (a thought may rule them out)."""
+        needed = self.needed
+        return [n for n in self.offered if n not in needed]
+
     def _alternative(self, name: str, rng: random.Random) -> str:
-        # not "Not delete_location" for find_car_by_plate
-        near = self._near[name]
-        close = [n for n in self.others if n in near]
+        # not "Not delete_location" for find_car_by_plate; `others` near the tool, read in one pass (most offered
+        # tools are not near it)
+        near, needed = self._near[name], self.needed
+        close = [n for n in self.offered if n in near and n not in needed]
         if not close:
             return ""
         alt = close[rng._randbelow(len(close))]
@@ -171,7 +178,7 @@ class Reasoner:
                 texts = _not_within(texts, 2) if len(texts) > 1 else texts
                 clause = _clause(part, texts)
             known.update(texts)
-            writes += part.tool.spec.mutates
+            writes += part.named.mutates
             if clause and clause not in said:
                 said.append(clause)
                 stated += max(1, len(texts))
@@ -205,20 +212,21 @@ class Reasoner:
 
     def refusal(self, request: str | None, rng: random.Random) -> str:
         """Why no tool is called: what is asked, and what an offered tool would do instead."""
-        if not request or not self.others:
+        others = self.others
+        if not request or not others:
             return "None of the offered tools can do what is asked, so I should say so and not call any."
         # "The user wants me to email them a copy", but "Nothing offered can email the user a copy" (no "them"
         # before the user is named)
-        wanted, drawn = retold(request, "they"), rng._randbelow(len(self.others))
+        wanted, drawn = retold(request, "they"), rng._randbelow(len(others))
         asked = retold(request, "the user")
         said = set(re.findall(r"[a-z]+", request.lower()))
         # a near miss is a tool about something the request names: not "create_pupil would only create a new
         # pupil" for "find the total tip across all deliveries"
         named = self._named
-        close = [n for n in self.others if not said.isdisjoint(named[n])]
+        close = [n for n in others if not said.isdisjoint(named[n])]
         if not close:
             return rng.choice((
-                f"The user wants me to {wanted}. None of the {len(self.others)} offered tools deals with that, so "
+                f"The user wants me to {wanted}. None of the {len(others)} offered tools deals with that, so "
                 "I should decline and not call any.",
                 f"Nothing offered can {asked}, and no offered tool is about anything like it. I won't call a tool; "
                 "I'll tell the user.",
@@ -227,7 +235,7 @@ class Reasoner:
         near = close[drawn % len(close)]
         purpose = self._known[near][1]
         return rng.choice((
-            f"The user wants me to {wanted}. None of the {len(self.others)} offered tools does that ({near} "
+            f"The user wants me to {wanted}. None of the {len(others)} offered tools does that ({near} "
             f"would only {purpose}), so I should decline and not call any.",
             f"Nothing offered can {asked}: {near} would {purpose}, and the other tools are no closer. "
             "I won't call a tool; I'll tell the user.",
@@ -258,7 +266,7 @@ def _asked_facts(part: Said) -> tuple[list[str], list[str], str]:
 def _clause(part: Said, texts: list[str]) -> str:
     """What a thought says of a part: its facts; a write is done, not learned ("delete_teacher went through
     (...)")."""
-    if part.tool.spec.mutates:
+    if part.named.mutates:
         return f"{part.tool.name} went through" + (f" ({join_words(texts)})" if texts else "")
     return join_words(texts)
 

@@ -385,7 +385,7 @@ def _its(clause: str, thing: str) -> str:
 
 
 def _head(part: Said) -> str:
-    return _cap(past(action_text(part.tool, part.arguments))) if part.tool.spec.mutates else \
+    return _cap(past(action_text(part.tool, part.arguments))) if part.named.mutates else \
         _headline(part.named, part.about, part.arguments)
 
 
@@ -419,7 +419,7 @@ def reply(parts: list[Said], rng: random.Random) -> str:
         text = _sentences(part, rng)
         if text:
             texts.append(text)
-    writes = parts[0].tool.spec.mutates if len(parts) == 1 else any([p.tool.spec.mutates for p in parts])
+    writes = parts[0].named.mutates if len(parts) == 1 else any([p.named.mutates for p in parts])
     leads = WRITE_LEADS if writes else READ_LEADS
     lead = leads[rng._randbelow(len(leads))]  # as rng.choice(leads) draws
     lead = "" if texts and texts[0].startswith(("Done", "I've", "I ", "Here")) else lead

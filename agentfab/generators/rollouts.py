@@ -77,11 +77,12 @@ def reply_parts(domain: Domain, steps: list[PlanStep], results: dict[str, Any], 
     `in_order`: `steps` are in chain order already."""
     parts = []
     for step in by_chain(steps) if len(steps) > 1 and not in_order else steps:
-        if step.asks or step.id in terminal:
-            tool = domain.tool(step.tool)
-            asks = step.asks or tool.asked(None, results[step.id])  # a step made without a request: its defaults
-            args = called.get(step.id) if called is not None else None
-            parts.append(Said(tool, resolve(step, results) if args is None else args, results[step.id], tuple(asks)))
+        asks, sid = step.asks, step.id
+        if asks or sid in terminal:
+            tool, value = domain.tool(step.tool), results[sid]
+            asks = asks or tool.asked(None, value)  # a step made without a request: its defaults
+            args = called.get(sid) if called is not None else None
+            parts.append(Said(tool, resolve(step, results) if args is None else args, value, tuple(asks)))
     return parts
 
 
@@ -216,16 +217,17 @@ class OracleAgent:
             wrongs, tried = self._wrong_calls(slip, args_of[slip.id], rng, attempts)
         # the group is made together as the thought says, the mistyped call among the others; it fails alone
         content = out.content
-        pending = []
+        pending = []  # (step, its id, its tool, the arguments it is called with, the call's id)
         for step in group:
-            args = wrongs[0] if wrongs and step is slip else args_of[step.id]
+            sid, name = step.id, step.tool  # (a plan step's fields are read through pydantic's attribute hook)
+            args = wrongs[0] if wrongs and step is slip else args_of[sid]
             cid = f"call_{next(ids)}"
-            content.append(call(step.tool, args, cid, reason if not pending else None))
-            pending.append((step, args, cid))
+            content.append(call(name, args, cid, reason if not pending else None))
+            pending.append((step, sid, name, args, cid))
         last = None  # what the slip's latest attempt returned
         tool_named = self.domain.tool
         known = world.known
-        for step, args, cid in pending:
+        for step, sid, name, args, cid in pending:
             slipped = wrongs and step is slip
             if slipped:
                 if known is not None and world.unchanged() and None not in tried:
@@ -233,17 +235,17 @@ class OracleAgent:
                     # tried on, so each typo returns what it returned there, and the path of known results goes on
                     value = last = tried[0]
                 else:
-                    value = last = tool_named(step.tool).invoke(world.made(), args)
+                    value = last = tool_named(name).invoke(world.made(), args)
                     known = None
             elif known is not None:
-                value = results[step.id] = known[step.id]
-                world.taken.append((step.tool, args))
+                value = results[sid] = known[sid]
+                world.taken.append((name, args))
             else:
-                value = results[step.id] = tool_named(step.tool).invoke(world.store, args)  # type: ignore[arg-type]
+                value = results[sid] = tool_named(name).invoke(world.store, args)  # type: ignore[arg-type]
             text = canonical_json(value)
             if texts is not None and known is not None and not slipped:
-                texts[step.id] = text
-            content.append(observation(step.tool, text, cid))
+                texts[sid] = text
+            content.append(observation(name, text, cid))
             out.n_errors += is_error(value)
         out.n_calls += len(pending)
         if not wrongs:
