@@ -363,3 +363,18 @@ def test_a_body_is_found_to_say_me_my_or_mine_as_the_case_blind_pattern_finds_it
         assert bool(_ME_LOWER.search(body.lower())) == bool(_ME.search(body)), body
     said = {sentence(f"tell me about {body}", random.Random(s)) for s in range(4)}
     assert not any(t.endswith(("for me.", "for me?")) for t in said), said  # "tell me" says me already
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["me", "Me", "MY", "mine", "Mine", "myself", "MYSELF", "i", "I", "i'm", "I'M", "I'll",
+                                 "mines", "name", "my_x", "me1", "MEM-017", "(me)", "m", "i'", "timely", "taxi",
+                                 "'m", "ñme", "mé", "I'd", "mY", "iM", "x-i"]), max_size=6),
+       st.sampled_from([" ", "", "-", "'", ", ", "."]), st.sampled_from(["you", "they", "the user"]))
+def test_a_request_is_retold_with_the_same_words_as_the_case_blind_pattern_retells_it(words, glue, person):
+    """`retold` finds the user's own words in an ASCII request lower-cased, from each "m" and "i" (a faster search):
+    the same words the case-blind pattern finds, each said back the same way."""
+    from agentfab.generators.language import _PERSON_WORD, _PERSONS, retold
+    request = glue.join(words)
+    said = _PERSONS[person]
+    if request.isascii():  # (any other request is retold by the case-blind pattern itself)
+        assert retold(request, person) == _PERSON_WORD.sub(lambda m: said[m.group(0).lower()], request), request

@@ -99,7 +99,12 @@ def _topic(tool: Tool) -> str:
 
 
 def param_label(tool: Tool, param: str) -> str:
-    return label(_CAMEL.sub("_", param).lower())
+    return _param_label(param)
+
+
+@functools.lru_cache(maxsize=4096)
+def _param_label(param: str) -> str:
+    return label(_CAMEL.sub("_", param).lower())  # (a few hundred parameter names; the regex sub is ~1 us)
 
 
 def _entity_of(tool: Tool, param: str) -> str | None:
@@ -221,6 +226,8 @@ _PERSONS = {"you": {"me": "you", "my": "your", "mine": "yours", "myself": "yours
             "the user": {"me": "the user", "my": "the user's", "mine": "the user's", "myself": "the user",
                          "i": "the user", "i'm": "the user is"}}
 _PERSON_WORD = re.compile(r"\b(?:myself|mine|my|me|i'm|i)\b", re.IGNORECASE)
+# the same words in an ASCII text lower-cased, found from each "m" and "i" (as `_ME_LOWER`): ~2x faster
+_PERSON_LOWER = re.compile(r"(?:m(?<=\bm)(?:yself|ine|y|e)|i(?<=\bi)(?:'m)?)\b")
 
 
 _LISTED = re.compile(r"^((?:add|create) an? [a-z ]+): (.+)$")  # "add a drug: name Lisinopril, unit price 31.62 USD"
@@ -235,7 +242,14 @@ def retold(request: str, person: str = "you") -> str:
     listed = _LISTED.match(request)
     if listed:
         request = f"{listed.group(1)} ({listed.group(2)})"
-    return _PERSON_WORD.sub(lambda m: words[m.group(0).lower()], request)
+    if not request.isascii():
+        return _PERSON_WORD.sub(lambda m: words[m.group(0).lower()], request)
+    out: list[str] = []
+    at = 0
+    for m in _PERSON_LOWER.finditer(request.lower()):  # (an ASCII text lower-cases letter for letter, in place)
+        out += (request[at:m.start()], words[m.group(0)])
+        at = m.end()
+    return "".join(out) + request[at:] if out else request
 
 
 def _cap(text: str) -> str:
