@@ -140,25 +140,26 @@ def phrases_of(tool: Tool) -> tuple[Phrase, ...]:
 
 def fill(template: str, values: dict[str, str]) -> str:
     """Substitute `{param}` slots only (templates are data, never format strings), then fix number agreement."""
-    parts = _slots(template)
-    if len(parts) == 1:
+    parts, slots = _slots(template)
+    if not slots:
         return agree(template)
     out = list(parts)
-    for i in range(1, len(parts), 2):
-        name = parts[i]
+    for i, name, listed in slots:
         value = values.get(name)
         if value is None:
             value = "{" + name + "}"
+        elif listed and ", " in value:  # a list item with commas of its own:
+            value = f'"{value}"'  # 'company "Baker, Young and Bartlett", industry education and ...'
         out[i] = value
-        if ", " in value and parts[i + 1].startswith((",", " and ")):  # a list item with commas of its own:
-            out[i] = f'"{value}"'  # 'company "Baker, Young and Bartlett", industry education and ...'
     return agree("".join(out))
 
 
 @functools.lru_cache(maxsize=16384)
-def _slots(template: str) -> tuple[str, ...]:
-    """The template as text, slot name, text, ..., slot name, text (split once per template)."""
-    return tuple(_SLOT.split(template))
+def _slots(template: str) -> tuple[tuple[str, ...], tuple[tuple[int, str, bool], ...]]:
+    """The template as text, slot name, text, ..., slot name, text, and its slots as (index in those parts, name,
+    whether an item of a list follows: the text after it opens with "," or " and "), once per template."""
+    parts = tuple(_SLOT.split(template))
+    return parts, tuple((i, parts[i], parts[i + 1].startswith((",", " and "))) for i in range(1, len(parts), 2))
 
 
 def argument_text(tool: Tool, param: str, value: Any) -> str:

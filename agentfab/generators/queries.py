@@ -55,38 +55,41 @@ def render_clause(step: Step, tool: Tool, rng: random.Random, *, hide: str | Non
     `vague` is referred to by its kind alone even where the earlier result has two of that kind ("that city").
     `sources` must give the tool of every step a binding names: without it no reference could say which value.
     A phrase that asks only for `known` (a field whose value the request gives) is not used."""
-    sources = sources or {}
     phrases = tool.phrases or phrases_of(tool)
+    bindings, arguments = step.bindings, step.arguments
     if known is not None:  # never "the gallery of the tour of gallery GAL-003"
         phrases = [p for p in phrases if p.asks != (known,)] or phrases
-    if step.bindings:  # a reference is no list item: never "add a field: the farm of that field"
-        phrases = _unlisted(tool, phrases, tuple(step.bindings)) if known is None else [
-            p for p in phrases if not _listed(p.text, tuple(step.bindings))] or phrases
+    if bindings:  # a reference is no list item: never "add a field: the farm of that field"
+        phrases = _unlisted(tool, phrases, tuple(bindings)) if known is None else [
+            p for p in phrases if not _listed(p.text, tuple(bindings))] or phrases
     phrase = phrases[rng._randbelow(len(phrases))]
     template = phrase.text if hide is None else clarify_template(phrase.text, hide, tool)
     values: dict[str, str] = {}
-    in_slot: set[str] = set()  # parameters a reference replaced with its label
-    for param in step.bindings:  # "customer {customer_id}" fed by a result reads "that customer"
-        source_id, field = step.bindings[param].split(".", 1)
-        source = None if param == vague else sources.get(source_id)
-        if source is None and param != vague:
-            raise ValueError(f"step {step.id}: the tool of its source step {source_id} was not given")
-        options = bound_slots(template, param, field, tool, source)  # as `referred` draws the reference
-        template, short, slotted = options[rng._randbelow(len(options))] if len(options) > 1 else options[0]
-        if slotted:  # "customer {customer_id}" reads "that customer" or "the account's owner"
-            in_slot.add(param)
-        else:  # "the refills whose customer is that customer"
-            values[param] = short
-    for param, value in step.arguments.items():
-        if param not in step.bindings and param != hide:  # a text without "_" is written as it is (`render_value`)
+    in_slot: set[str] | tuple[()] = ()  # parameters a reference replaced with its label
+    if bindings:
+        in_slot = set()
+        sources = sources or {}
+        for param in bindings:  # "customer {customer_id}" fed by a result reads "that customer"
+            source_id, field = bindings[param].split(".", 1)
+            source = None if param == vague else sources.get(source_id)
+            if source is None and param != vague:
+                raise ValueError(f"step {step.id}: the tool of its source step {source_id} was not given")
+            options = bound_slots(template, param, field, tool, source)  # as `referred` draws the reference
+            template, short, slotted = options[rng._randbelow(len(options))] if len(options) > 1 else options[0]
+            if slotted:  # "customer {customer_id}" reads "that customer" or "the account's owner"
+                in_slot.add(param)
+            else:  # "the refills whose customer is that customer"
+                values[param] = short
+    for param, value in arguments.items():
+        if param != hide and param not in bindings:  # a text without "_" is written as it is (`render_value`)
             values[param] = value if type(value) is str and "_" not in value else argument_text(tool, param, value)
     text = fill(template, values)
-    unnamed = _unnamed(phrase.text, tuple(step.arguments))
+    unnamed = _unnamed(phrase.text, tuple(arguments))
     extra = [p for p in unnamed if p != hide and p not in in_slot] if unnamed else unnamed
     if extra:  # arguments the phrase does not name still reach the text, in words
         said = [f"{param_label(tool, p)} {values[p]}" for p in extra]
         if tool_class(tool) == "update":
-            text += setting(tool, [(p, values[p], step.arguments.get(p)) for p in extra])
+            text += setting(tool, [(p, values[p], arguments.get(p)) for p in extra])
         else:
             text += " with the " + join_words(said)
     return _new_clause(Clause, (text, phrase))  # `Clause(text, phrase)`, without its __new__'s Python frame
