@@ -210,7 +210,7 @@ class Said:
         if not result or not isinstance(result, dict):
             return
         plan, money_fields = self.named.asked(self.asks)
-        money = any(f in result for f in money_fields) if money_fields else False
+        money = not result.keys().isdisjoint(money_fields) if money_fields else False  # (no generator's frame)
         for field, lab, is_money, plain in plan:
             if field in result:
                 value = result[field]

@@ -247,7 +247,9 @@ def _asked_facts(part: Said) -> tuple[list[str], list[str], str]:
     """The asked facts of a part as clauses, each once; and, when no other part named one of them already, the
     (at most 2) a thought names and its clause about the part."""
     if part.spoken and not part.flags:  # every fact has its clause, in the order asked
-        texts = list(dict.fromkeys(part.clauses.values()))
+        texts = list(part.clauses.values())
+        if len(set(texts)) != len(texts):  # two fields said alike: each once
+            texts = list(dict.fromkeys(texts))
     else:
         result = part.result if isinstance(part.result, dict) else {}
         clauses = part.clauses  # fact_text's own first answer, read here without a call per fact
