@@ -51,11 +51,17 @@ def test_a_highest_value_names_the_record_that_has_it():
 def test_records_of_a_kind_are_counted_with_the_kind_before_their_noun():
     """'There are 22 courses with level undergraduate', 'There are 9 policies with line auto' and 'I found 13
     listeners with plan student' (quickstart replies): '22 undergraduate courses', '9 auto policies', '13 listeners
-    on the student plan'; a status or a cause keeps its words ('with status delayed')."""
+    on the student plan', '22 outages caused by wildlife'; a status keeps its words ('with status delayed'), and so
+    does a one-letter value ("with level A", not "A courses")."""
     cases = [("university", "search_courses_by_level", {"level": "undergraduate"}, "22 undergraduate courses"),
              ("insurance", "search_policies_by_line", {"line": "auto"}, "22 auto policies"),
              ("streaming", "search_listeners_by_plan", {"plan": "student"}, "22 listeners on the student plan"),
-             ("utility", "search_outages_by_cause", {"cause": "wildlife"}, "22 outages with cause wildlife")]
+             ("utility", "search_outages_by_cause", {"cause": "wildlife"}, "22 outages caused by wildlife"),
+             ("car_rental", "search_cars_by_category", {"category": "compact"}, "22 compact cars"),
+             ("helpdesk", "search_support_agents_by_team", {"team": "billing"}, "22 support agents on the billing team"),
+             ("helpdesk", "search_tickets_by_priority", {"priority": "high"}, "22 tickets with high priority"),
+             ("crm", "search_opportunities_by_stage", {"stage": "proposal"}, "22 opportunities at the proposal stage"),
+             ("university", "search_courses_by_level", {"level": "A"}, "22 courses with level A")]
     for domain, name, arguments, said in cases:
         tool = _SYNTH[domain].tool(name)
         texts = {reply([Said(tool, arguments, {"count": 22, "results": []}, ("count",))], random.Random(s))
@@ -78,3 +84,23 @@ def test_the_latest_record_of_another_is_named_as_the_latest():
     flight = {reply([Said(tool, {"traveler_id": "T-212"}, result, ("flight_id",))], random.Random(s)) for s in range(6)}
     assert all(t.endswith("For the latest booking of traveler T-212 (BK-0037), the flight is FL-0075.")
                for t in flight), flight
+
+
+def test_records_found_by_a_role_of_another_record_say_the_role():
+    """'list the matches whose home team is the team you found' -> 'Team TM-0009 has 5 matches' and 'count the flights
+    whose origin is APT-006' -> 'Airport APT-006 has 1 flight' (quickstart rows): the team has more matches and the
+    airport more flights; the reply says the role ('5 matches with home team TM-0009', '1 flight with origin
+    APT-006'). A record in no role of its own keeps 'Team TM-0009 has 4 players'."""
+    cases = [("sports_league", "list_matches_of_home_team", {"home_team_id": "TM-0009"},
+              {"count": 2, "results": [{"match_id": "MTC-0002", "home_team_id": "TM-0009"},
+                                       {"match_id": "MTC-0010", "home_team_id": "TM-0009"}]},
+              "2 matches with home team TM-0009", "Team TM-0009 has"),
+             ("airline_ops", "count_flights_of_origin", {"origin_id": "APT-006"}, {"count": 1},
+              "1 flight with origin APT-006", "APT-006 has"),
+             ("sports_league", "count_players_of_team", {"team_id": "TM-0009"}, {"count": 4},
+              "Team TM-0009 has 4 players", None)]
+    for domain, name, arguments, result, said, never in cases:
+        tool = _SYNTH[domain].tool(name)
+        texts = {reply([Said(tool, arguments, result, ("count",))], random.Random(s)) for s in range(8)}
+        assert all(said in t for t in texts) if never else any(said in t for t in texts), texts
+        assert never is None or not any(never in t for t in texts), texts

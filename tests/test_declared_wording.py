@@ -152,7 +152,9 @@ def test_a_measure_in_a_create_list_follows_its_value_and_an_update_of_a_count_s
     assert action_text(crew, {"name": "Jennifer Smith", "base_id": "APT-005", "flight_hours": 1}) == (
         "create a new crew member named Jennifer Smith with base APT-005 and 1 flight hour")
     harvest = domains["farm"].tool("create_harvest")
-    assert "{tonnes} tonnes and grade {grade}" in harvest.phrases[0].text
+    assert harvest.phrases[0].text == (  # its grade says what kind of harvest it is: before the noun
+        "create a new {grade} harvest for field {field_id} with delivery date {delivered_on} and {tonnes} tonnes")
+    assert "{tonnes} tonnes, grade {grade}" in harvest.phrases[1].text
     asked = [p.text for p in domains["farm"].tool("get_harvest").phrases]  # 'tell me the tonnes of harvest ...'
     assert "tell me the number of tonnes of harvest {harvest_id}" in asked
     assert "tell me the field and number of tonnes of harvest {harvest_id}" in asked
@@ -322,6 +324,38 @@ def test_how_long_a_created_record_lasts_is_said_as_a_duration():
         "create a new stay for room {room_id} and guest {guest_id} for {nights} nights with status {status}")
     activity = domains["crm"].tool("create_activity")
     assert clarify_template(activity.phrases[0].text, "minutes", activity) == (
-        "create a new activity for contact {contact_id} on {day} with kind {kind}")
+        "create a new {kind} activity for contact {contact_id} on {day}")
     texts = [p.text for d in domains.values() for t in d.tools for p in t.phrases]
     assert not [t for t in texts if re.search(r"with \{\w+\} (?:minutes|hours|nights|days)\b", t)]
+
+
+def test_a_kind_plan_team_or_priority_is_said_as_a_person_says_it():
+    """'find all events with category family', 'create a new support agent named Alexander Hunt with team onboarding'
+    and 'with work timing belt' (quickstart requests): the kind before the noun ('find all family events', 'a new
+    suite room'), a plan, a team, a stage or a cause in words of their own, a priority as an item of the list; a
+    request that leaves one out drops its words whole."""
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.generators.language import action_text, clarify_template
+
+    domains = {d.name: d for d in synthesized_domains(30, 7)}
+    events = domains["events"].tool("search_events_by_category")
+    assert action_text(events, {"category": "family"}) == "list the events whose category is family"
+    assert events.phrases[1].text == "find all {category} events"
+    assert clarify_template(events.phrases[1].text, "category", events) == "find all events"
+    agent = domains["helpdesk"].tool("create_support_agent")
+    assert action_text(agent, {"name": "Alexander Hunt", "team": "onboarding"}) == (
+        "create a new support agent named Alexander Hunt on the onboarding team")
+    assert clarify_template(agent.phrases[0].text, "team", agent) == "create a new support agent named {name}"
+    ticket = domains["helpdesk"].tool("create_ticket")
+    said = action_text(ticket, {"customer_id": "CUS-0004", "assignee_id": "AGT-004", "subject": "bug report",
+                                "priority": "high"})
+    assert said.endswith(" with assignee AGT-004, subject bug report and high priority") and said.count(" with ") == 1
+    assert clarify_template(ticket.phrases[0].text, "priority", ticket).endswith(
+        " with assignee {assignee_id} and subject {subject}")
+    room = domains["hotel"].tool("create_room")
+    assert room.phrases[0].text.startswith("create a new {room_type} room for property {property_id} with ")
+    assert clarify_template(room.phrases[0].text, "room_type", room).startswith(
+        "create a new room for property {property_id} with ")
+    outage = domains["utility"].tool("search_outages_by_cause")
+    assert action_text(outage, {"cause": "storm"}) == "list the outages whose cause is storm"
+    assert outage.phrases[1].text == "find all outages caused by {cause}"

@@ -345,7 +345,15 @@ def _subject(named: ToolWords, arguments: dict[str, Any]) -> str:
     p = named.first_id(arguments)
     if p is not None:
         value = arguments[p]
-        return f"{named.id_noun(p)} {value if type(value) is str and '_' not in value else render_value(value)}"
+        said = value if type(value) is str and '_' not in value else render_value(value)
+        thing, role = named.id_noun(p), param_label(named.tool, p)
+        if len(arguments) == 1 and thing is not None and not thing.endswith(role) and not role.startswith(
+                ("from ", "to ")):
+            # a record in one of its roles: the matches of "the home team TM-0009" (not all of team TM-0009's),
+            # the flights of "the origin APT-006" (not every flight of airport APT-006); but "loan officer LO-004"
+            # for an officer, "service area SA-01" for an area
+            return f"the {role} {said}"
+        return f"{thing} {said}"
     if len(arguments) == 1:  # "the username pattonvanessa", "the status delayed"
         (param, value), = arguments.items()
         return f"the {param_label(named.tool, param)} {render_value(value)}"

@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 from agentfab.schemas.answers import render_of_field, render_value
-from agentfab.schemas.wording import (COUNTED_WORDS, HELD, UNITS, agree, as_asked, is_person, join_words, label,
+from agentfab.schemas.wording import (AFTER_NOUN, COUNTED_WORDS, HELD, UNITS, agree, as_asked, is_person, join_words, label,
                                       noun, plural, unit_after, yes_no_statement)
 from agentfab.worlds.core import Phrase, Tool
 
@@ -288,6 +288,14 @@ _SLOT_STAND_IN = "{\x00}"  # no template has it, and no pattern below matches it
 
 def _left_out(text: str, param: str, tool: Tool) -> str:
     slot = _SLOT_STAND_IN
+    if slot + " " in text and re.search(r"\b(?:a new|all) " + re.escape(slot) + " ", text):
+        return text.replace(slot + " ", "", 1)  # "create a new {kind} activity" -> "create a new activity"
+    for words in AFTER_NOUN.values():  # "... on the {plan} plan with ..." -> "... with ..."
+        said = words.format(slot)
+        if said in text:
+            return " ".join(text.replace(said, "", 1).split())
+        if said.startswith(" with ") and said[6:] in text:  # an item of a list: "..., subject {s} and {p} priority"
+            text = text.replace(said[6:], slot, 1)  # is left out as a bare item is below
     text = re.sub(re.escape(slot) + _UNIT_AFTER, lambda _: slot, text)  # a value left out takes its unit with it
     lasting = None if is_id(tool, param) else re.search(
         r"\s+(?:lasting|for)\s+" + re.escape(slot) + _COUNTED_SLOT + r"(?=[\s.,?!]|$)", text)

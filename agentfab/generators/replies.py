@@ -260,7 +260,8 @@ def _count_heads(part: Said, n: int) -> tuple[str | None, str | tuple[str, str]]
     kind, of_kind = kind_said(part)  # "22 undergraduate courses", not "22 courses with level undergraduate"
     what = counted(n, f"{kind} {named.results_noun}" if kind else named.results_noun)
     there = "There is" if n == 1 else "There are"
-    record = named.first_id(part.arguments) is not None
+    # (a record in one of its roles is not said to have them: "5 matches with home team TM-0009", `facts._subject`)
+    record = named.first_id(part.arguments) is not None and not about.startswith("the ")
     when = " ".join(f"{_preposition(a)} {render_value(v)}" for a, v in part.arguments.items()
                     if named.id_noun(a) is None) if record else ""  # "... has no events on 2026-12-18"
     own = f"{_cap(about)} has {what}" + (f" {when}" if when else "") if record else None

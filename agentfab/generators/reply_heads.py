@@ -7,7 +7,7 @@ from typing import Any
 
 from agentfab.generators.facts import Fact, Said
 from agentfab.schemas.answers import render_value
-from agentfab.schemas.wording import join_words, singular
+from agentfab.schemas.wording import AFTER_NOUN, join_words, said_before_noun, singular
 
 _WHICH = ("latest ", "next ", "earliest ", "first ", "last ", "newest ", "oldest ")
 
@@ -53,14 +53,9 @@ def over_ending(over: str, result: Any, tail: str) -> str:
     things = over[:-8]
     if n == 1:
         return f"{' ' + tail if tail else ''}, from a single {singular(things)}."
+    if tail.startswith("for the "):  # "over the 3 flights with origin APT-001", not "... for the origin APT-001"
+        tail = "with " + tail[8:]
     return f" over the {n} {things} {tail}." if tail else f" over all {n} {things}."
-
-
-# fields whose value says what kind of thing a record is: said before its noun ("auto policies", "Thai
-# restaurants"), or after it in words of its own ("listeners on the free plan")
-_KIND_FIELDS = frozenset({"level", "line", "kind", "type", "room_type", "cuisine", "genre", "grade", "section",
-                          "priority", "product", "activity", "species", "breed"})
-_KIND_AFTER = {"plan": " on the {} plan"}
 
 
 def kind_said(part: Said) -> tuple[str | None, str | None]:
@@ -72,7 +67,7 @@ def kind_said(part: Said) -> tuple[str | None, str | None]:
     (param, value), = part.arguments.items()
     if type(value) is not str or not value or len(value.split()) > 3:
         return None, None
-    if param in _KIND_FIELDS:
+    if said_before_noun(param, value):
         return render_value(value), None
-    after = _KIND_AFTER.get(param)
+    after = AFTER_NOUN.get(param)
     return (None, after.format(render_value(value))) if after else (None, None)

@@ -329,3 +329,19 @@ def plain_number(field: str, description: str = "") -> bool:
     "The author's birth year", "The latest year built") or a number that labels a thing ("Room number")? Any other
     is a quantity: "3,836 minutes", "attendance 2,841" (`answers.render_value(..., grouped=True)`)."""
     return any(_YEAR_OR_LABEL.search(said) for said in (field.replace("_", " ").lower(), description.lower().strip()))
+
+
+# choice fields whose value says what kind of thing a record is: said before its noun, in requests and replies
+# ("auto policies", "find all compact cars", "a new suite room"), unless a value is a single letter ("A")
+KIND_FIELDS = frozenset({"level", "line", "kind", "type", "room_type", "cuisine", "genre", "grade", "section",
+                         "product", "activity", "species", "breed", "category"})
+# choice fields said after their noun in words of their own: "listeners on the student plan", "a new support agent on
+# the billing team", "outages caused by storm", "tickets with high priority" (never "with plan student", "with team
+# billing", "high tickets")
+AFTER_NOUN = {"plan": " on the {} plan", "team": " on the {} team", "stage": " at the {} stage",
+              "cause": " caused by {}", "specialty": " specializing in {}", "priority": " with {} priority"}
+
+
+def said_before_noun(field: str, value: str) -> bool:
+    """Is this value of a choice field said before its record's noun ("undergraduate courses")? (`KIND_FIELDS`)"""
+    return field in KIND_FIELDS and len(value) > 1

@@ -14,8 +14,8 @@ from typing import Any, Callable, Sequence
 
 from agentfab.schemas.answers import render_value
 from agentfab.schemas.tools import ToolSpec
-from agentfab.schemas.wording import (UNSAID_UNITS, as_asked, ask_whether, counts, join_words, label, singular, unit,
-                                      unit_after, with_article)
+from agentfab.schemas.wording import (AFTER_NOUN, UNSAID_UNITS, as_asked, ask_whether, counts, join_words, label,
+                                      said_before_noun, singular, unit, unit_after, with_article)
 from agentfab.worlds.authoring import ask
 from agentfab.worlds.core import Phrase, Record, Store, Tool, ToolError, as_phrases
 from agentfab.worlds.declared_schemas import (
@@ -194,8 +194,11 @@ def _search(b: _Builder, fam: _Family, f: FieldDef) -> None:
             return lambda r: r[name] == value
 
         description = f"List the {e.plural_words} with the given {words}"
-        phrases = (f"list the {e.plural_words} whose {words} is {{{name}}}",
-                   f"find all {e.plural_words} with {words} {{{name}}}")
+        # "find all compact cars", "find all members on the plus plan", else "find all tickets with status open"
+        second = (f"find all {{{name}}} {e.plural_words}" if _before_noun(f) else
+                  f"find all {e.plural_words}" + AFTER_NOUN[name].format(f"{{{name}}}") if name in AFTER_NOUN else
+                  f"find all {e.plural_words} with {words} {{{name}}}")
+        phrases = (f"list the {e.plural_words} whose {words} is {{{name}}}", second)
     else:
         def matches(value: str) -> Callable[[Record], bool]:
             needle = value.casefold()
@@ -390,20 +393,36 @@ def _in_unit(f: FieldDef) -> str:
 _NAMES = {"name": "named", "title": "titled"}
 
 
+def _before_noun(f: FieldDef) -> bool:
+    """Is every choice of this field said before its record's noun ("a new suite room", "find all compact cars")?"""
+    return bool(f.choices) and all(said_before_noun(f.name, str(c)) for c in f.choices)
+
+
 def _create_words(fam: _Family, required: list[str], words: dict[str, str], given: dict[str, str]) -> str:
-    """What a create request gives after "create a new pet", the way a person lists it: its name first, then the
-    records it belongs to, its day, then the rest (" named {name} for owner {owner_id} with species {species} and
-    weight {weight_kg} kg", " for gallery {gallery_id} on {day}"), not " with owner {owner_id}, name {name}, species
-    ...". A relation with a role of its own ("home team", "assignee") stays in the "with" list."""
+    """What a create request gives after "create a new", the way a person lists it: the kind of thing before its
+    noun, its name, the records it belongs to, its day, then the rest ("pet named {name} for owner {owner_id} with
+    species {species} and weight {weight_kg} kg", "{room_type} room for property {property_id} with ...", "member
+    ... on the {plan} plan"), not "pet with owner {owner_id}, name {name}, species ...". A relation with a role of
+    its own ("home team", "assignee") stays in the "with" list."""
     named = next((n for n in required if words[n] in _NAMES and n not in fam.targets), None)
     owners = [n for n in required if n in fam.targets and fam.targets[n].key_name == n]
     when = next((n for n in required if words[n] in ("day", "date") and n not in owners), None)
     # how long it lasts, before the rest: "lasting {minutes} minutes", "for {nights} nights", never "with 35 minutes"
     long = next((n for n in required if words[n] in _LASTS and n not in owners), None)
-    rest = [given[n] for n in required if n not in (named, when, long) and n not in owners]
-    return ((f" {_NAMES[words[named]]} {{{named}}}" if named else "")
+    fields = {f.name: f for f in fam.e.fields}
+    # what kind it is before the noun ("a new suite room"); a plan, a team, a cause in words of its own
+    kind = next((n for n in required if _before_noun(fields[n]) and n not in owners), None)
+    listed = [n for n in required if n not in (named, when, long, kind) and n not in owners]
+    # a plan, a team, a cause in words of its own after the rest; a priority is one more item of the "with" list
+    # ("with assignee {assignee_id}, subject {subject} and {priority} priority")
+    roles = [n for n in listed if n in AFTER_NOUN and fields[n].choices and not AFTER_NOUN[n].startswith(" with ")]
+    rest = [AFTER_NOUN[n].format(f"{{{n}}}").removeprefix(" with ") if n in AFTER_NOUN and fields[n].choices
+            else given[n] for n in listed if n not in roles]
+    return ((f"{{{kind}}} " if kind else "") + fam.e.words
+            + (f" {_NAMES[words[named]]} {{{named}}}" if named else "")
             + (f" for {join_words([given[n] for n in owners])}" if owners else "")
             + (f" on {{{when}}}" if when else "") + (f" {_LASTS[words[long]]} {given[long]}" if long else "")
+            + "".join(AFTER_NOUN[n].format(f"{{{n}}}") for n in roles)
             + (f" with {join_words(rest)}" if rest else ""))
 
 
@@ -442,7 +461,7 @@ def _writes(b: _Builder, fam: _Family) -> None:
           + (" Referenced records must exist." if fam.targets else "")
           + "".join(f" The {f.words} must be unique." for f in fields if f.unique) + _rules_text(e, "create"),
           create_params, required, record, create,
-          (f"create a new {e.words}{_create_words(fam, required, words, given)}", f"add {with_article(e.words)}: {colon}"),
+          (f"create a new {_create_words(fam, required, words, given)}", f"add {with_article(e.words)}: {colon}"),
           (k,), mutates=True)
 
     def update(store: Store, **kw: Any) -> Record:
