@@ -58,7 +58,8 @@ def test_records_of_a_kind_are_counted_with_the_kind_before_their_noun():
              ("streaming", "search_listeners_by_plan", {"plan": "student"}, "22 listeners on the student plan"),
              ("utility", "search_outages_by_cause", {"cause": "wildlife"}, "22 outages caused by wildlife"),
              ("car_rental", "search_cars_by_category", {"category": "compact"}, "22 compact cars"),
-             ("helpdesk", "search_support_agents_by_team", {"team": "billing"}, "22 support agents on the billing team"),
+             ("helpdesk", "search_support_agents_by_team", {"team": "billing"},
+              "22 support agents on the billing team"),
              ("helpdesk", "search_tickets_by_priority", {"priority": "high"}, "22 tickets with high priority"),
              ("crm", "search_opportunities_by_stage", {"stage": "proposal"}, "22 opportunities at the proposal stage"),
              ("university", "search_courses_by_level", {"level": "A"}, "22 courses with level A")]

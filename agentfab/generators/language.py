@@ -19,8 +19,8 @@ import re
 from typing import Any
 
 from agentfab.schemas.answers import render_of_field, render_value
-from agentfab.schemas.wording import (AFTER_NOUN, COUNTED_WORDS, HELD, UNITS, agree, as_asked, is_person, join_words, label,
-                                      noun, plural, unit_after, yes_no_statement)
+from agentfab.schemas.wording import (AFTER_NOUN, COUNTED_WORDS, HELD, UNITS, agree, as_asked, is_person, join_words,
+                                      label, noun, plural, unit_after, yes_no_statement)
 from agentfab.worlds.core import Phrase, Tool
 
 TOOL_CLASSES = ("lookup", "search", "list", "count", "aggregate", "create", "update", "delete", "act")
