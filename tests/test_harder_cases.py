@@ -93,6 +93,8 @@ def test_a_refusal_says_back_what_was_asked_and_its_thought_names_an_offered_too
     # 'I can't add a drug: name Lisinopril, unit price 31.62 USD: none of ...' (a quickstart row) read a colon twice
     assert retold("add a drug: name Lisinopril, unit price 31.62 USD") == (
         "add a drug (name Lisinopril, unit price 31.62 USD)")
+    # a non-ASCII request: "İ" and "ı" match "i" case-blind but are no pronoun (they raised KeyError)
+    assert retold("email me the İ ı report for Café Zoë") == "email you the İ ı report for Café Zoë"
 
 
 @pytest.fixture(scope="module")

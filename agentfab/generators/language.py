@@ -244,7 +244,8 @@ def retold(request: str, person: str = "you") -> str:
     if listed:
         request = f"{listed.group(1)} ({listed.group(2)})"
     if not request.isascii():
-        return _PERSON_WORD.sub(lambda m: words[m.group(0).lower()], request)
+        # ("İ" and "ı" match "i" case-blind, but are no English pronoun: they stay as written)
+        return _PERSON_WORD.sub(lambda m: words.get(m.group(0).lower(), m.group(0)), request)
     out: list[str] = []
     at = 0
     for m in _PERSON_LOWER.finditer(request.lower()):  # (an ASCII text lower-cases letter for letter, in place)
