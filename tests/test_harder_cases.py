@@ -122,3 +122,22 @@ def test_not_declining_or_not_doing_is_caught(partial):
         assert "truth.no_refusal" in _verify(draft, task, silent).reasons
         only_refuses = [content[0], message("Sorry, I can't do any of that.")]
         assert "truth.missing_call" in _verify(draft, task, only_refuses).reasons
+
+
+def test_a_thought_rules_out_a_tool_about_the_same_thing_first():
+    """'I need get_driver to get a driver by its id. update_trip is offered too, but it would only change one or more
+    fields of a trip.' (a quickstart row; update_trip takes a driver, but is about a trip): where an offered tool is
+    about the same thing (update_driver), the thought names it; where none is, a tool that takes the same thing
+    still may."""
+    from agentfab.flows.worlds import synthesized_domains
+    from agentfab.generators.reasoning import Reasoner
+
+    fleet = {d.name: d for d in synthesized_domains(30, 7)}["fleet"]
+    names = {t.name for t in fleet.tools}
+    assert {"get_driver", "update_trip", "update_driver"} <= names
+    both = {Reasoner(fleet, ["get_driver", "update_trip", "update_driver"], ["get_driver"])._alternative(
+        "get_driver", random.Random(s)) for s in range(12)}
+    assert all("update_driver" in t and "update_trip" not in t for t in both), both
+    alone = {Reasoner(fleet, ["get_driver", "update_trip"], ["get_driver"])._alternative("get_driver", random.Random(s))
+             for s in range(4)}
+    assert all("update_trip" in t for t in alone), alone

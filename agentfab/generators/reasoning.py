@@ -81,26 +81,30 @@ _VERBS = ("I'll call", "The right tool is", "I need")
 Known = dict[str, tuple[frozenset[str], str]]  # per tool of a domain: the entity types it takes, what it is for
 
 
-def _tools_known(domain: Domain) -> tuple[Known, dict[str, frozenset[str]], dict[str, tuple[str, ...]]]:
+def _tools_known(domain: Domain) -> tuple[Known, dict[str, frozenset[str]], dict[str, tuple[str, ...]],
+                                          dict[str, frozenset[str]]]:
     """Once per domain, what a thought says of its tools: per tool, (the entity types it takes, what it is for); the
     tools about one of the same things (an alternative worth ruling out); the words of its name with their plurals
-    (what a declined request may name it by)."""
+    (what a declined request may name it by); and among the near tools, those whose name says one of the same things
+    (update_driver or list_trips_of_driver for get_driver, the alternatives a thought names first: update_trip also
+    takes a driver, but is about a trip)."""
     known: Known = {t.name: (_entities(t), _purpose(t)) for t in domain.tools}
     near = {name: frozenset(n for n, (theirs, _) in known.items() if not mine.isdisjoint(theirs))
             for name, (mine, _) in known.items()}
     named = {name: tuple(dict.fromkeys(f for w in _name_words(name) for f in (w, plural(w)))) for name in known}
-    return known, near, named
+    kin = {name: frozenset(n for n in near[name] if not set(named[n]).isdisjoint(named[name])) for name in known}
+    return known, near, named, kin
 
 
 class Reasoner:
     """Thoughts for one task: knows the offered tools, so it can say why the others do not fit."""
 
-    __slots__ = ("domain", "offered", "needed", "_known", "_near", "_named")
+    __slots__ = ("domain", "offered", "needed", "_known", "_near", "_named", "_kin")
 
     def __init__(self, domain: Domain, offered: list[str], needed: list[str]):
         self.domain = domain
         self.offered, self.needed = offered, needed
-        self._known, self._near, self._named = domain.memo("reasoning_tools", lambda: _tools_known(domain))
+        self._known, self._near, self._named, self._kin = domain.memo("reasoning_tools", lambda: _tools_known(domain))
 
     @property
     def others(self) -> list[str]:
@@ -115,6 +119,8 @@ class Reasoner:
         close = [n for n in self.offered if n in near and n not in needed]
         if not close:
             return ""
+        kin = self._kin[name]
+        close = [n for n in close if n in kin] or close  # about the same thing first: update_driver, not update_trip
         alt = close[rng._randbelow(len(close))]
         purpose = self._known[alt][1]
         shape = rng._randbelow(3)  # as rng.choice(_NOT_THAT) draws; only the one drawn is written
