@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    from prefect.testing.utilities import prefect_test_harness
+    from harness import lifeline_harness
 
-    with prefect_test_harness(server_startup_timeout=90):
+    with lifeline_harness(90):  # its server dies with the session, even a killed one
         yield
 
 
