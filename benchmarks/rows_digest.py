@@ -6,9 +6,10 @@
 
 Builds the recipe of benchmarks/build_offline.py (smaller) and data/recipes/quickstart.yaml, shard by shard in this
 process, reads back the accepted and rejected Parquet files and prints one SHA-256 per shard and one per build over
-the rows (canonical JSON) and the shard stats without their timings. Also prints the CPU time per task
-(time.process_time, so the figure holds on a loaded machine). Run it before and after a change: the digests must
-match.
+the rows (canonical JSON) and the shard stats without their timings and their files' checksums, then one over those
+checksums apart (`files`: a change to how rows are written moves only that one when the rows stay the same). Also
+prints the CPU time per task (time.process_time, so the figure holds on a loaded machine). Run it before and after a
+change: the rows' digests must match.
 """
 
 from __future__ import annotations
@@ -36,14 +37,15 @@ def _canonical(value: object) -> bytes:
 
 
 def build_digest(name: str, data: dict, recipe_dir: Path, dump: Path | None, profile: cProfile.Profile | None
-                 ) -> tuple[str, int, float]:
-    """Build every shard of the recipe in-process; returns (digest, tasks, CPU seconds spent building)."""
+                 ) -> tuple[str, str, int, float]:
+    """Build every shard of the recipe in-process; returns (the rows' digest, the files' digest, tasks, CPU seconds
+    spent building)."""
     from agentfab.flows.recipe import parse_recipe
     from agentfab.flows.shard import ShardJob, build_shard
 
     recipe = parse_recipe(data)
     tmp = Path(tempfile.mkdtemp(prefix="agentfab-digest-"))
-    whole = hashlib.sha256()
+    whole, files = hashlib.sha256(), hashlib.sha256()
     cpu = 0.0
     try:
         for shard in range(recipe.n_shards):
@@ -57,6 +59,7 @@ def build_digest(name: str, data: dict, recipe_dir: Path, dump: Path | None, pro
             cpu += time.process_time() - t0
             stats.pop("timings", None)
             stats.pop("seconds", None)
+            files.update(_canonical(stats.pop("files", None)))  # the files' checksums: their bytes, not their rows
             h = hashlib.sha256(_canonical(stats))
             lines = []
             for part in ("shards", "rejected"):
@@ -73,7 +76,7 @@ def build_digest(name: str, data: dict, recipe_dir: Path, dump: Path | None, pro
             whole.update(h.digest())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return whole.hexdigest(), recipe.records, cpu
+    return whole.hexdigest(), files.hexdigest(), recipe.records, cpu
 
 
 def main() -> int:
@@ -94,8 +97,8 @@ def main() -> int:
     for name, (data, recipe_dir) in recipes.items():
         if args.only and name != args.only:
             continue
-        digest, tasks, cpu = build_digest(name, data, recipe_dir, args.dump, profile)
-        print(f"{name}: {digest}  {tasks} tasks, {1e6 * cpu / tasks:,.0f} us CPU/task")
+        digest, files, tasks, cpu = build_digest(name, data, recipe_dir, args.dump, profile)
+        print(f"{name}: {digest}  files {files[:16]}  {tasks} tasks, {1e6 * cpu / tasks:,.0f} us CPU/task")
     if profile is not None:
         profile.dump_stats(str(args.profile))
     return 0
