@@ -12,8 +12,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -262,31 +260,13 @@ def _running_build(tmp_path: Path, recipe: dict, workers: int = 2):
     return proc, seen, out
 
 
-_SESSION = """
-import sys, time
-sys.path.insert(0, {fixtures!r})
-from harness import lifeline_harness
-with lifeline_harness(90):
-    print("up", flush=True)
-    time.sleep(600)
-"""
-
-
-def test_a_killed_test_session_leaves_no_prefect_server_behind(tmp_path):
-    """conftest's harness starts Prefect's server through the lifeline: a test run killed by its pid (SIGKILL runs
-    no atexit) takes its server with it. Before, the orphaned uvicorn kept running (and its port and memory)."""
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": ""}
-    script = _SESSION.format(fixtures=str(Path(__file__).parent / "fixtures"))
-    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "up"
-        servers = [p for p in descendants(proc.pid) if "uvicorn" in cmdline(p) or "lifeline" in cmdline(p)]
-        assert servers and all("agentfab.flows.lifeline" in cmdline(p) for p in servers), \
-            [cmdline(p) for p in descendants(proc.pid)]
-    finally:
-        proc.kill()
-        proc.wait(15)
-    assert wait_until(lambda: not any(alive(p) for p in servers), 10), [cmdline(p) for p in servers if alive(p)]
+def test_the_test_sessions_prefect_server_dies_with_the_session(prefect_harness):
+    """conftest's harness starts Prefect's server through the lifeline (tests/fixtures/harness.py), watching this
+    process: a test run killed by its pid (SIGKILL runs no atexit) takes its server with it, as a killed build does
+    (test_a_killed_build_leaves_no_process_behind_and_resumes). Before, the orphaned uvicorn kept running."""
+    servers = [p for p in descendants(os.getpid()) if "uvicorn" in cmdline(p) or "lifeline" in cmdline(p)]
+    assert servers, [cmdline(p) for p in descendants(os.getpid())]
+    assert all(f"agentfab.flows.lifeline {os.getpid()} " in cmdline(p) for p in servers), [cmdline(p) for p in servers]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
